@@ -1,0 +1,95 @@
+//! The command line: global options, one module per subcommand, and dispatch.
+//!
+//! Exit codes are a contract: 0 success, 1 failure (invalid input, failed resources), 2 bad usage
+//! (clap's own code for argument errors, also used for unusable settings).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use personalize_ops::settings::{LogFormat, Settings};
+
+mod validate;
+
+/// Exit code for a failed run.
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit code for bad usage or settings.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Runs the whole life of Amazon Personalize resources from parameter files.
+#[derive(Debug, Parser)]
+#[command(name = "personalize-ops", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Settings file (TOML) layered over the built-in defaults; environment variables
+    /// PERSONALIZE_OPS__SECTION__KEY override both.
+    #[arg(long, global = true, env = "PERSONALIZE_OPS_SETTINGS", value_name = "FILE")]
+    pub settings: Option<PathBuf>,
+
+    /// Log format on stderr: auto (human on a terminal, JSON otherwise), human or json.
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+
+    /// Log level filter (tracing EnvFilter syntax); RUST_LOG wins when set.
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log_level: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Lint parameter files offline: every error at once, each with its JSON path.
+    Validate(validate::Args),
+}
+
+/// What every command gets: the loaded settings.
+#[derive(Debug)]
+pub struct Context {
+    // Read by the commands that talk to AWS; validate needs none.
+    #[allow(dead_code)]
+    pub settings: Settings,
+}
+
+/// Loads settings, initialises logging, runs the command on a tokio runtime.
+pub fn main(args: Cli) -> ExitCode {
+    let settings = match Settings::load(args.settings.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("personalize-ops: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let format = args.log_format.unwrap_or(settings.log.format);
+    let level = args
+        .log_level
+        .clone()
+        .unwrap_or_else(|| settings.log.level.clone());
+    if let Err(e) = personalize_ops::logging::init(format, &level) {
+        eprintln!("personalize-ops: {e}");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("personalize-ops: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    let ctx = Context { settings };
+    let result = runtime.block_on(dispatch(args.command, ctx));
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("personalize-ops: {e:#}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+async fn dispatch(command: Command, ctx: Context) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Validate(args) => validate::run(args, &ctx),
+    }
+}

@@ -1,0 +1,2 @@
+//! The emulator's data engine: CSV imports checked against schemas, model training, recommendations,
+//! filters and batch jobs, as pure functions over the object-store port.

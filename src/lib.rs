@@ -1,0 +1,11 @@
+//! personalize-ops: runs the whole life of Amazon Personalize resources from parameter files.
+//!
+//! The library holds everything but the command line: the parameter-file model (`spec`), settings,
+//! logging, the object-store port, and the built-in Personalize (`emulator`). The planner, reconciler
+//! and daemon adapters join as they land.
+
+pub mod emulator;
+pub mod logging;
+pub mod objects;
+pub mod settings;
+pub mod spec;

@@ -1,0 +1,1 @@
+//! The object-store port: S3 through the AWS SDK, or a local directory.

@@ -1,0 +1,1 @@
+//! Personalize filter expressions: lexer, parser and syntax tree (personalize-api.md §6).

@@ -1,0 +1,5 @@
+//! The parameter file: typed model, validation with JSON paths, defaults and tag inheritance (pure, no I/O).
+
+pub mod duration;
+pub mod filter;
+pub mod schedule;

@@ -1,0 +1,1 @@
+//! Schedule expressions: EventBridge `cron(...)`, `rate(...)` and the literal `delete`; next fire times.
