@@ -1,1 +1,128 @@
 //! The object-store port: S3 through the AWS SDK, or a local directory.
+//!
+//! Everything that reads parameter files, CSV data or batch files goes through [`ObjectStore`], so the
+//! reconciler, the daemon and the built-in Personalize run unchanged on S3 (moto in tests) and on a
+//! directory (`local` mode).
+
+use std::fmt;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+
+/// An object address: `s3://bucket/key`. A "prefix" is an address whose key names a folder.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectUrl {
+    pub bucket: String,
+    pub key: String,
+}
+
+impl ObjectUrl {
+    pub fn new(bucket: impl Into<String>, key: impl Into<String>) -> Self {
+        Self {
+            bucket: bucket.into(),
+            key: key.into(),
+        }
+    }
+
+    /// Parses `s3://bucket/key` (the key may be empty or end in `/`).
+    pub fn parse(url: &str) -> Result<Self, ObjectError> {
+        let rest = url.strip_prefix("s3://").ok_or_else(|| ObjectError::BadUrl {
+            url: url.to_string(),
+            reason: "must start with s3://",
+        })?;
+        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(ObjectError::BadUrl {
+                url: url.to_string(),
+                reason: "the bucket name is empty",
+            });
+        }
+        Ok(Self::new(bucket, key))
+    }
+
+    /// The address of `name` inside this folder (a `/` is inserted when missing).
+    pub fn join(&self, name: &str) -> Self {
+        let key = if self.key.is_empty() || self.key.ends_with('/') {
+            format!("{}{name}", self.key)
+        } else {
+            format!("{}/{name}", self.key)
+        };
+        Self::new(self.bucket.clone(), key)
+    }
+}
+
+impl fmt::Display for ObjectUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "s3://{}/{}", self.bucket, self.key)
+    }
+}
+
+/// What a listing or a HEAD says about an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub url: ObjectUrl,
+    pub size: u64,
+    pub last_modified: DateTime<Utc>,
+}
+
+/// Why an object operation failed. Every variant names the object.
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectError {
+    #[error("{url}: {reason}")]
+    BadUrl { url: String, reason: &'static str },
+    #[error("{url} does not exist")]
+    NotFound { url: ObjectUrl },
+    #[error("{url} is {size} bytes, more than the limit of {limit}")]
+    TooLarge { url: ObjectUrl, size: u64, limit: u64 },
+    #[error("{op} {url} failed: {source}")]
+    Backend {
+        op: &'static str,
+        url: ObjectUrl,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// An object store. Implementations must be cheap to share (`Arc<dyn ObjectStore>`).
+#[async_trait::async_trait]
+pub trait ObjectStore: Send + Sync + fmt::Debug {
+    /// Objects under `prefix` (its key taken literally as a key prefix), sorted by key. With
+    /// `recursive == false` only direct children are listed (keys with no further `/` after the
+    /// prefix), as S3's `Delimiter="/"` does.
+    async fn list(&self, prefix: &ObjectUrl, recursive: bool) -> Result<Vec<ObjectMeta>, ObjectError>;
+
+    /// The object's metadata, `None` when it does not exist.
+    async fn head(&self, url: &ObjectUrl) -> Result<Option<ObjectMeta>, ObjectError>;
+
+    /// The whole object; `NotFound` when it does not exist, `TooLarge` when it exceeds `limit` bytes.
+    async fn get(&self, url: &ObjectUrl, limit: u64) -> Result<Bytes, ObjectError>;
+
+    /// Writes (replaces) the object.
+    async fn put(&self, url: &ObjectUrl, body: Bytes) -> Result<(), ObjectError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_joins_urls() {
+        let u = ObjectUrl::parse("s3://data/train/g1/config.json").expect("valid");
+        assert_eq!(u.bucket, "data");
+        assert_eq!(u.key, "train/g1/config.json");
+        assert_eq!(ObjectUrl::parse("s3://data").expect("bucket only").key, "");
+        assert_eq!(
+            ObjectUrl::new("b", "train/g1").join("users.csv").to_string(),
+            "s3://b/train/g1/users.csv"
+        );
+        assert_eq!(ObjectUrl::new("b", "train/g1/").join("x").key, "train/g1/x");
+        assert_eq!(ObjectUrl::new("b", "").join("x").key, "x");
+    }
+
+    #[test]
+    fn rejects_bad_urls() {
+        assert!(ObjectUrl::parse("http://x/y").is_err());
+        assert!(ObjectUrl::parse("s3:///key").is_err());
+        assert!(ObjectUrl::parse("").is_err());
+    }
+}
