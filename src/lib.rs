@@ -5,6 +5,7 @@
 //! and daemon adapters join as they land.
 
 pub mod emulator;
+pub mod intake;
 pub mod logging;
 pub mod objects;
 pub mod settings;
