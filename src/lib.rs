@@ -7,6 +7,7 @@
 pub mod emulator;
 pub mod intake;
 pub mod logging;
+pub mod notify;
 pub mod objects;
 pub mod settings;
 pub mod spec;
