@@ -6,8 +6,7 @@
 //! * `cron(minutes hours day-of-month month day-of-week year)`: exactly six fields, UTC, minute precision
 //!   (a cron fires at second 0). Day-of-week counts 1-7 = SUN-SAT. Exactly one of day-of-month and
 //!   day-of-week is `?`. `L`, `LW`, `15W` in day-of-month; `L`, `6L`, `6#3` in day-of-week. Those special
-//!   forms stand alone in their field, as Quartz requires ("support for specifying 'L' with other days
-//!   is not implemented").
+//!   forms stand alone in their field, as Quartz requires (it rejects them in lists and ranges).
 //! * `rate(N unit)`: `minute(s)`, `hour(s)` or `day(s)`, singular exactly when N = 1. The reference
 //!   rejects `rate()`; accepting it is one of our documented improvements.
 //! * `delete`: the reference's way to remove a schedule that exists.
@@ -271,15 +270,15 @@ impl FieldSpec {
     fn parse_list(&self, text: &str) -> Result<Bits, String> {
         let mut bits = [0u64; 4];
         for item in text.split(',') {
+            if item.is_empty() {
+                return Err(format!("{}: an empty value in the list `{text}`", self.name));
+            }
             self.parse_item(item, &mut bits)?;
         }
         Ok(bits)
     }
 
     fn parse_item(&self, item: &str, bits: &mut Bits) -> Result<(), String> {
-        if item.is_empty() {
-            return Err(format!("{}: empty value in the list `{item}`", self.name));
-        }
         let (range, step) = match item.split_once('/') {
             Some((range, step)) => (range, Some(self.parse_step(step)?)),
             None => (item, None),
@@ -370,53 +369,26 @@ impl Cron {
             )]);
         }
         let mut problems = Vec::new();
-        let mut list = |spec: &FieldSpec, text: &str| {
-            let parsed = if text.contains('?') {
-                Err(format!(
-                    "{}: `?` is only allowed in day-of-month or day-of-week",
-                    spec.name
-                ))
-            } else {
-                spec.parse_list(text)
-            };
-            parsed.unwrap_or_else(|problem| {
-                problems.push(problem);
-                [0; 4]
-            })
+        let minutes = value_set(&MINUTES, fields[0], &mut problems)[0];
+        let hours = value_set(&HOURS, fields[1], &mut problems)[0] as u32;
+        let days = match (fields[2] == "?", fields[4] == "?") {
+            (true, true) => Err(
+                "day-of-month and day-of-week: Do not specify day-of-month and day-of week in the same \
+                 cron expression; exactly one of them must be `?`, and here both are"
+                    .to_string(),
+            ),
+            (false, false) => Err(
+                "day-of-month and day-of-week: Do not specify day-of-month and day-of week in the same \
+                 cron expression; use `?` in one of them"
+                    .to_string(),
+            ),
+            (false, true) => parse_month_days(fields[2]).map(DaySpec::OfMonth),
+            (true, false) => parse_week_days(fields[4]).map(DaySpec::OfWeek),
         };
-        let minutes = list(&MINUTES, fields[0])[0];
-        let hours = list(&HOURS, fields[1])[0] as u32;
+        let days = days.map_err(|problem| problems.push(problem)).ok();
         // Bits are value - min; shift so that bit m is month m.
-        let months = (list(&MONTH, fields[3])[0] << 1) as u16;
-        let years = YearSet(list(&YEAR, fields[5]));
-
-        let (dom, dow) = (fields[2], fields[4]);
-        let days = match (dom == "?", dow == "?") {
-            (true, true) => {
-                problems.push(
-                    "day-of-month and day-of-week: Do not specify day-of-month and day-of week in the same \
-                     cron expression; exactly one of them must be `?`, and here both are"
-                        .to_string(),
-                );
-                None
-            }
-            (false, false) => {
-                problems.push(
-                    "day-of-month and day-of-week: Do not specify day-of-month and day-of week in the same \
-                     cron expression; use `?` in one of them"
-                        .to_string(),
-                );
-                None
-            }
-            (false, true) => parse_month_days(dom)
-                .map_err(|p| problems.push(p))
-                .ok()
-                .map(DaySpec::OfMonth),
-            (true, false) => parse_week_days(dow)
-                .map_err(|p| problems.push(p))
-                .ok()
-                .map(DaySpec::OfWeek),
-        };
+        let months = (value_set(&MONTH, fields[3], &mut problems)[0] << 1) as u16;
+        let years = YearSet(value_set(&YEAR, fields[5], &mut problems));
         match days {
             Some(days) if problems.is_empty() => Ok(Cron {
                 text: fields.join(" "),
@@ -532,6 +504,22 @@ impl Cron {
             }
         }
     }
+}
+
+/// The value set of a list field, or an empty set after recording the problem.
+fn value_set(spec: &FieldSpec, text: &str, problems: &mut Vec<String>) -> Bits {
+    let parsed = if text.contains('?') {
+        Err(format!(
+            "{}: `?` is only allowed in day-of-month or day-of-week",
+            spec.name
+        ))
+    } else {
+        spec.parse_list(text)
+    };
+    parsed.unwrap_or_else(|problem| {
+        problems.push(problem);
+        [0; 4]
+    })
 }
 
 /// `L`, `LW`, `15W` or a list (`1,15`, `1-7`, `*/2`).
@@ -948,7 +936,10 @@ mod tests {
             ("cron(40-10 12 * * ? *)", "minutes: the range `40-10` is reversed"),
             ("cron(*/0 12 * * ? *)", "minutes: a step of 0 never advances"),
             ("cron(*/60 12 * * ? *)", "minutes: the step 60 is larger"),
-            ("cron(1,,2 12 * * ? *)", "minutes: empty value"),
+            (
+                "cron(1,,2 12 * * ? *)",
+                "minutes: an empty value in the list `1,,2`",
+            ),
             ("cron(? 12 * * ? *)", "minutes: `?` is only allowed"),
             (
                 "cron(0 12 1,L * ? *)",
@@ -987,14 +978,23 @@ mod tests {
     }
 
     #[test]
-    fn every_problem_of_an_expression_is_reported() {
-        let error = Schedule::parse("cron(61 25 * 13 ? 1900)").expect_err("four bad fields");
-        assert_eq!(error.problems.len(), 4, "{error}");
-        let text = error.to_string();
-        for field in ["minutes:", "hours:", "month:", "year:"] {
-            assert!(text.contains(field), "{text} should name {field}");
-        }
-        assert!(text.starts_with("invalid schedule expression \"cron(61 25 * 13 ? 1900)\": "));
+    fn every_problem_of_an_expression_is_reported_in_field_order() {
+        let error = Schedule::parse("cron(61 25 32W 13 ? 1900)").expect_err("five bad fields");
+        let fields: Vec<&str> = error
+            .problems
+            .iter()
+            .filter_map(|p| p.split(':').next())
+            .collect();
+        assert_eq!(
+            fields,
+            ["minutes", "hours", "day-of-month", "month", "year"],
+            "{error}"
+        );
+        assert!(
+            error
+                .to_string()
+                .starts_with("invalid schedule expression \"cron(61 25 32W 13 ? 1900)\": minutes: 61 ")
+        );
     }
 
     #[test]
