@@ -280,15 +280,9 @@ fn add_months(at: NaiveDateTime, months: f64) -> Option<NaiveDateTime> {
         return None;
     }
     let month = month as u32;
-    let max_day = days_in_month(year, month)?;
+    let max_day = u32::from(NaiveDate::from_ymd_opt(year, month, 1)?.num_days_in_month());
     let moved = NaiveDate::from_ymd_opt(year, month, at.day().min(max_day))?.and_time(at.time());
     add_micros(moved, fraction * f64::from(max_day) * 86_400e6)
-}
-
-fn days_in_month(year: i32, month: u32) -> Option<u32> {
-    let first = NaiveDate::from_ymd_opt(year, month, 1)?;
-    let next = first.checked_add_months(chrono::Months::new(1))?;
-    u32::try_from((next - first).num_days()).ok()
 }
 
 #[cfg(test)]

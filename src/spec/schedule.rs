@@ -469,8 +469,13 @@ impl Cron {
 
     /// The days of the month the day rule names, as bit d for day d.
     fn days_matching(&self, year: i32, month: u32) -> u32 {
-        let last = days_in_month(year, month);
-        let weekday = |day: u32| weekday_of(year, month, day);
+        let Some(first) = NaiveDate::from_ymd_opt(year, month, 1) else {
+            return 0;
+        };
+        let last = u32::from(first.num_days_in_month());
+        let first_weekday = first.weekday().num_days_from_sunday();
+        // Cron numbering: 1 = SUN ... 7 = SAT.
+        let weekday = |day: u32| (first_weekday + day - 1) % 7 + 1;
         match self.days {
             DaySpec::OfMonth(MonthDays::Days(days)) => days & ((1u64 << (last + 1)) - 2) as u32,
             DaySpec::OfMonth(MonthDays::Last) => 1 << last,
@@ -591,23 +596,6 @@ fn parse_week_days(field: &str) -> Result<WeekDays, String> {
     DAY_OF_WEEK
         .parse_list(field)
         .map(|bits| WeekDays::Days((bits[0] << 1) as u8))
-}
-
-/// Days in a month (28-31), following the Gregorian leap rule.
-fn days_in_month(year: i32, month: u32) -> u32 {
-    let (next_year, next_month) = if month == 12 {
-        (year + 1, 1)
-    } else {
-        (year, month + 1)
-    };
-    NaiveDate::from_ymd_opt(next_year, next_month, 1)
-        .and_then(|d| d.pred_opt())
-        .map_or(28, |d| d.day())
-}
-
-/// The weekday of a date in cron numbering: 1 = SUN ... 7 = SAT.
-fn weekday_of(year: i32, month: u32, day: u32) -> u32 {
-    NaiveDate::from_ymd_opt(year, month, day).map_or(1, |d| d.weekday().num_days_from_sunday() + 1)
 }
 
 impl fmt::Display for Cron {
