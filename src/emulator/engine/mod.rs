@@ -3,6 +3,9 @@
 
 pub mod filter_eval;
 pub mod import;
+pub mod model;
 pub mod recipes;
 pub mod table;
+#[cfg(test)]
+mod testdata;
 pub mod values;
