@@ -135,12 +135,16 @@ pub fn parse_csv(
         let name = std::str::from_utf8(raw)
             .map_err(|_| header_error(format!("header column {} is not valid UTF-8", i + 1)))?;
         let Some(position) = schema.fields.iter().position(|f| f.name == name) else {
-            let hint = schema
-                .fields
-                .iter()
-                .find(|f| f.name.eq_ignore_ascii_case(name))
-                .map(|f| format!(" (field names are case-sensitive: did you mean {}?)", f.name))
-                .unwrap_or_default();
+            let hint = if schema.field(name.trim()).is_some() {
+                " (remove the spaces around the name)".to_string()
+            } else {
+                schema
+                    .fields
+                    .iter()
+                    .find(|f| f.name.eq_ignore_ascii_case(name.trim()))
+                    .map(|f| format!(" (field names are case-sensitive: did you mean {}?)", f.name))
+                    .unwrap_or_default()
+            };
             return Err(header_error(format!(
                 "column {} is not a field of the schema {}{hint}; the fields are {}",
                 quote(name),
@@ -501,6 +505,10 @@ mod tests {
             (
                 "ITEM_ID,USER_ID,ITEM_ID\n".to_string(),
                 "column ITEM_ID appears twice in the header",
+            ),
+            (
+                "ITEM_ID, USER_ID,TIMESTAMP,EVENT_TYPE,EVENT_VALUE\n".to_string(),
+                "column \" USER_ID\" is not a field of the schema interactions (remove the spaces around the name)",
             ),
             (
                 "ITEM_ID,USER_ID,EVENT_TYPE\n".to_string(),
