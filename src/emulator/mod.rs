@@ -1,3 +1,309 @@
 //! The built-in Personalize: a local, wire-compatible Amazon Personalize (control plane, runtime, events).
+//!
+//! [`start`] serves the three APIs of personalize-api.md on one port, plus an admin API under
+//! `/_emulator/` ([`admin`]) for fault injection ([`faults`]), call counts, reset and the clock.
+//! Resources follow time-derived lifecycles ([`lifecycle`]) whose durations scale with
+//! [`EmulatorConfig::time_scale`]; data work runs in background tasks ([`work`]) on the data
+//! [`engine`]. With a state directory, everything survives a restart ([`persist`]).
 
+pub mod admin;
+pub mod arn;
+pub mod clock;
+pub mod control;
+pub mod data;
 pub mod engine;
+pub mod error;
+pub mod faults;
+pub mod input;
+pub mod lifecycle;
+pub mod page;
+pub mod persist;
+pub mod recipes;
+pub mod server;
+pub mod shared;
+pub mod state;
+pub mod work;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
+
+use tokio::sync::{Mutex, Notify};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use self::clock::{Clock, Durations};
+use self::faults::{CallCounts, FaultSpec, FaultSpecError, Faults};
+use self::persist::{PersistError, Snapshot};
+use self::shared::{Shared, World};
+use self::state::{Resource, State};
+use self::work::{Job, JobKind};
+use crate::objects::ObjectStore;
+
+/// The account every resource belongs to unless configured otherwise.
+pub const DEFAULT_ACCOUNT_ID: &str = "000000000000";
+
+/// How the emulator runs.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// Where to listen; port 0 picks a free port ([`Emulator::addr`] tells which).
+    pub listen: SocketAddr,
+    /// Where state is saved; `None` keeps everything in memory.
+    pub state_dir: Option<PathBuf>,
+    /// Multiplies the realistic durations of [`EmulatorConfig::durations`]; 0 makes lifecycles
+    /// near-instant, 0.001 turns a 2 h training into 7.2 s.
+    pub time_scale: f64,
+    /// Faults injected from the start (changeable at runtime through `/_emulator/faults`).
+    pub faults: FaultSpec,
+    pub account_id: String,
+    /// The region of requests that carry no SigV4 credential scope.
+    pub region: String,
+    /// Where import jobs read CSV data and batch jobs read input and write output.
+    pub objects: Arc<dyn ObjectStore>,
+    /// Realistic durations per kind at time scale 1 (their `time_scale` is replaced by the one above).
+    pub durations: Durations,
+}
+
+impl EmulatorConfig {
+    /// In memory, on a free loopback port, near-instant, no faults, account `000000000000`,
+    /// region `us-east-1`.
+    pub fn new(objects: Arc<dyn ObjectStore>) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            state_dir: None,
+            time_scale: 0.0,
+            faults: FaultSpec::default(),
+            account_id: DEFAULT_ACCOUNT_ID.to_string(),
+            region: "us-east-1".to_string(),
+            objects,
+            durations: Durations::default(),
+        }
+    }
+}
+
+/// Why the emulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid fault spec: {0}")]
+    Faults(#[from] FaultSpecError),
+    #[error("invalid setting {name}: {reason}")]
+    Config { name: &'static str, reason: String },
+    #[error("cannot restore the saved state: {0}")]
+    State(#[from] PersistError),
+}
+
+/// A running emulator. Stop it with [`Emulator::shutdown`]; dropping it stops it without waiting.
+#[derive(Debug)]
+pub struct Emulator {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop_server: CancellationToken,
+    server: Option<JoinHandle<()>>,
+}
+
+/// Starts the emulator: restores the saved state (resuming work that was in flight), binds the
+/// port, and serves until [`Emulator::shutdown`].
+///
+/// # Errors
+/// An unusable setting, a saved state that cannot be read, or a port that cannot be bound.
+pub async fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
+    if !(config.time_scale.is_finite() && config.time_scale >= 0.0) {
+        return Err(EmulatorError::Config {
+            name: "time_scale",
+            reason: format!("{} is not a number ≥ 0", config.time_scale),
+        });
+    }
+    let faults = Faults::new(config.faults.clone())?;
+    let clock = Clock::default();
+    let mut state = State::default();
+    if let Some(dir) = &config.state_dir
+        && let Some(snapshot) = persist::load(dir)?
+    {
+        clock.set_offset(snapshot.clock_offset);
+        state = snapshot.state;
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| EmulatorError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| EmulatorError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let durations = Durations {
+        time_scale: config.time_scale,
+        ..config.durations
+    };
+    let resumed = awaiting_work(&state);
+    let shared = Arc::new(Shared {
+        world: Mutex::new(World {
+            state,
+            data: data::Data::default(),
+        }),
+        clock,
+        durations,
+        faults: StdMutex::new(faults),
+        objects: config.objects,
+        account: config.account_id,
+        default_region: config.region,
+        dirty: Notify::new(),
+        tasks: TaskTracker::new(),
+        cancel: CancellationToken::new(),
+    });
+    if let Some(dir) = config.state_dir {
+        let persister = Arc::clone(&shared);
+        shared
+            .tasks
+            .spawn(async move { persist_loop(persister, dir).await });
+    }
+    for job in resumed {
+        tracing::info!(arn = %job.arn, kind = ?job.kind, "resuming work interrupted by a restart");
+        shared.spawn(job);
+    }
+    let stop_server = CancellationToken::new();
+    let stop = stop_server.clone();
+    let app = server::router(Arc::clone(&shared));
+    let server = tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "the emulator's server stopped");
+        }
+    });
+    tracing::info!(%addr, "built-in Personalize listening");
+    Ok(Emulator {
+        addr,
+        shared,
+        stop_server,
+        server: Some(server),
+    })
+}
+
+/// The work of every resource whose creation still waits for it (after a restart).
+fn awaiting_work(state: &State) -> Vec<Job> {
+    fn collect<'a, T: Resource + 'a>(
+        jobs: &mut Vec<Job>,
+        kind: JobKind,
+        resources: impl Iterator<Item = &'a T>,
+    ) {
+        for r in resources {
+            let meta = r.meta();
+            if meta.timeline.is_awaiting_work() {
+                jobs.push(Job {
+                    kind,
+                    arn: meta.arn.clone(),
+                    seq: meta.seq,
+                });
+            }
+        }
+    }
+    let mut jobs = Vec::new();
+    collect(&mut jobs, JobKind::Import, state.import_jobs.values());
+    collect(&mut jobs, JobKind::Train, state.solution_versions.values());
+    collect(&mut jobs, JobKind::TrainRecommender, state.recommenders.values());
+    collect(
+        &mut jobs,
+        JobKind::BatchInference,
+        state.batch_inference_jobs.values(),
+    );
+    collect(
+        &mut jobs,
+        JobKind::BatchSegment,
+        state.batch_segment_jobs.values(),
+    );
+    jobs
+}
+
+/// Saves the state after every change (coalescing bursts), and once more at shutdown.
+async fn persist_loop(shared: Arc<Shared>, dir: PathBuf) {
+    loop {
+        tokio::select! {
+            () = shared.dirty.notified() => {}
+            () = shared.cancel.cancelled() => break,
+        }
+        // Let a burst of changes settle into one write.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        save_now(&shared, &dir).await;
+    }
+    save_now(&shared, &dir).await;
+}
+
+async fn save_now(shared: &Shared, dir: &std::path::Path) {
+    let snapshot = {
+        let mut world = shared.world.lock().await;
+        world.state.settle(shared.clock.now());
+        Snapshot::new(world.state.clone(), shared.clock.offset())
+    };
+    let dir = dir.to_path_buf();
+    let result = tokio::task::spawn_blocking(move || persist::save(&dir, &snapshot)).await;
+    match result {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "cannot save the emulator state"),
+        Err(e) => tracing::error!(error = %e, "the state writer stopped"),
+    }
+}
+
+impl Emulator {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR`: the endpoint URL for the SDK clients.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Replaces the fault spec (as `PUT /_emulator/faults` does).
+    ///
+    /// # Errors
+    /// The spec's checks.
+    pub fn set_faults(&self, spec: FaultSpec) -> Result<(), FaultSpecError> {
+        self.shared.faults().replace(spec)
+    }
+
+    /// Calls per operation so far (as `GET /_emulator/calls`).
+    pub fn calls(&self) -> CallCounts {
+        self.shared.faults().counts.clone()
+    }
+
+    /// Moves the emulator clock forward (as `POST /_emulator/clock`).
+    pub fn advance_clock(&self, secs: f64) {
+        self.shared.clock.advance(secs);
+    }
+
+    /// Forgets every resource and the call counts (as `POST /_emulator/reset`).
+    pub async fn reset(&self) {
+        admin::reset(&self.shared).await;
+    }
+
+    /// Stops serving, stops background work, saves the state a last time, and waits for all of it.
+    pub async fn shutdown(mut self) {
+        self.stop_server.cancel();
+        if let Some(server) = self.server.take()
+            && let Err(e) = server.await
+        {
+            tracing::error!(error = %e, "the emulator's server task failed");
+        }
+        self.shared.cancel.cancel();
+        self.shared.tasks.close();
+        self.shared.tasks.wait().await;
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        // Without shutdown(): stop everything, but nothing can be awaited here.
+        self.stop_server.cancel();
+        self.shared.cancel.cancel();
+    }
+}
