@@ -511,6 +511,19 @@ async fn filters_and_trackers_respect_their_quotas() {
         .send()
         .await;
     assert_eq!(code(bad_expr), "InvalidInputException");
+    let typo = c
+        .control
+        .create_filter()
+        .name("typo")
+        .dataset_group_arn(&group)
+        .filter_expression("EXCLUDE ItemID WHER Interactions.EVENT_TYPE IN (\"click\")")
+        .send()
+        .await;
+    let text = message(typo);
+    assert!(
+        text.contains("column 16") && text.contains("WHER"),
+        "the parser points at the typo: {text}"
+    );
 
     let tracker = c
         .control

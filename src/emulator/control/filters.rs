@@ -47,13 +47,9 @@ pub fn create(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
 
 /// Rejects an expression Personalize would not parse.
 fn check_expression(expression: &str) -> Result<(), ApiError> {
-    let first = expression.split_whitespace().next().unwrap_or_default();
-    if !first.eq_ignore_ascii_case("INCLUDE") && !first.eq_ignore_ascii_case("EXCLUDE") {
-        return Err(ApiError::invalid(format!(
-            "Invalid filter expression: it must start with INCLUDE or EXCLUDE, not {first:?}"
-        )));
-    }
-    Ok(())
+    crate::spec::filter::parse(expression)
+        .map(|_| ())
+        .map_err(|e| ApiError::invalid(format!("Invalid filter expression: {e}")))
 }
 
 fn summary(f: &Filter, now: f64) -> Value {
