@@ -19,6 +19,7 @@ pub mod lifecycle;
 pub mod page;
 pub mod persist;
 pub mod recipes;
+pub mod runtime;
 pub mod server;
 pub mod shared;
 pub mod state;
