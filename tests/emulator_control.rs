@@ -1249,3 +1249,69 @@ async fn the_admin_api_reports_and_resets() {
     assert_eq!(missing.status, 404);
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_emulate_command_documents_its_flags_and_stops_on_sigterm() {
+    let bin = env!("CARGO_BIN_EXE_personalize-ops");
+    let help = std::process::Command::new(bin)
+        .args(["emulate", "--help"])
+        .output()
+        .expect("the binary runs");
+    let text = String::from_utf8_lossy(&help.stdout);
+    for flag in [
+        "--listen",
+        "--state-dir",
+        "--time-scale",
+        "--faults",
+        "--data-dir",
+        "--durations",
+        "throttle-next=N",
+        "fail.KIND=REGEX",
+        "/_emulator/calls",
+    ] {
+        assert!(text.contains(flag), "--help documents {flag}:\n{text}");
+    }
+
+    let data = tempfile::tempdir().expect("temp dir");
+    let mut child = tokio::process::Command::new(bin)
+        .args([
+            "--log-format",
+            "json",
+            "emulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--faults",
+            "throttle-next=1",
+        ])
+        .arg("--data-dir")
+        .arg(data.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("emulate starts");
+    let stdout = child.stdout.take().expect("piped");
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+    let url = lines
+        .next_line()
+        .await
+        .expect("reads")
+        .expect("the URL is printed first");
+    let addr: std::net::SocketAddr = url.trim_start_matches("http://").parse().expect("an address");
+    let health = raw(addr, "GET", "/_emulator/health", &[], b"").await;
+    assert_eq!(health.status, 200);
+    let throttled = raw_control(addr, "ListSchemas", "{}").await;
+    assert_eq!(
+        throttled.header("x-amzn-errortype"),
+        Some("ThrottlingException"),
+        "--faults applies"
+    );
+    let pid = child.id().expect("running").to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let status = child.wait().await.expect("exits");
+    assert!(status.success(), "a graceful stop exits 0: {status}");
+}
