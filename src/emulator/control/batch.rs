@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use super::{Cx, active, compact, ensure_new, list_page, quota, times};
 use crate::emulator::error::ApiError;
 use crate::emulator::input::{Input, check_s3_location};
-use crate::emulator::recipes::{self, Family};
+use crate::emulator::recipes::{self, RecipeType};
 use crate::emulator::state::{
     BatchInferenceJob, BatchJob, BatchSegmentJob, Filter, Resource, SolutionVersion, State, Store,
 };
@@ -101,7 +101,7 @@ pub fn create_inference(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
         cx,
         input,
         |r| {
-            if r.batch_inference {
+            if recipes::allows_batch_inference(r) {
                 Ok(())
             } else {
                 Err(format!(
@@ -127,13 +127,12 @@ pub fn create_segment(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
         cx,
         input,
         |r| {
-            if r.family == Family::UserSegmentation {
+            if r.recipe_type == RecipeType::UserSegmentation {
                 Ok(())
             } else {
                 Err(format!(
                     "Batch segment jobs need a USER_SEGMENTATION recipe; {} is {}",
-                    r.name,
-                    r.family.as_str()
+                    r.name, r.recipe_type
                 ))
             }
         },

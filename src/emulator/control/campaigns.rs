@@ -7,7 +7,7 @@ use crate::emulator::arn::{Kind, solution_of_version};
 use crate::emulator::error::ApiError;
 use crate::emulator::input::{Input, check_arn};
 use crate::emulator::lifecycle::{Status, Timeline};
-use crate::emulator::recipes::{self, Family};
+use crate::emulator::recipes::{self, RecipeType};
 use crate::emulator::state::{Campaign, CampaignConfig, PendingUpdate, Solution, SolutionVersion, State};
 
 /// Campaigns per dataset group (personalize-api.md §8).
@@ -17,9 +17,9 @@ const MAX_CAMPAIGNS: usize = 5;
 const LATEST: &str = "/$LATEST";
 
 /// Checks `campaignConfig`; returns `syncWithLatestSolutionVersion`.
-fn check_campaign_config(config: &Input, family: Family) -> Result<bool, ApiError> {
+fn check_campaign_config(config: &Input, family: RecipeType) -> Result<bool, ApiError> {
     if let Some(exploration) = config.opt_object("itemExplorationConfig")? {
-        if family != Family::UserPersonalization {
+        if family != RecipeType::UserPersonalization {
             return Err(ApiError::invalid(
                 "campaignConfig.itemExplorationConfig is only supported by User-Personalization recipes",
             ));
@@ -78,8 +78,8 @@ fn resolve_version<'s>(
     Ok((version, sync.then(|| version.solution_arn.clone())))
 }
 
-fn family_of(version: &SolutionVersion) -> Family {
-    recipes::by_arn(&version.recipe_arn).map_or(Family::UserPersonalization, |r| r.family)
+fn family_of(version: &SolutionVersion) -> RecipeType {
+    recipes::by_arn(&version.recipe_arn).map_or(RecipeType::UserPersonalization, |r| r.recipe_type)
 }
 
 pub fn create(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
@@ -104,7 +104,7 @@ pub fn create(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
     if let Some(c) = &config {
         check_campaign_config(c, family)?;
     }
-    if family == Family::UserSegmentation {
+    if family == RecipeType::UserSegmentation {
         return Err(ApiError::invalid(format!(
             "{} uses a USER_SEGMENTATION recipe: use batch segment jobs, not a campaign",
             version.meta.arn

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use super::{Cx, compact, list_page};
 use crate::emulator::error::ApiError;
 use crate::emulator::input::{Input, check_arn};
-use crate::emulator::recipes::{self, RECIPES_CREATED, Recipe};
+use crate::emulator::recipes::{self, RECIPES, RECIPES_CREATED, Recipe};
 use crate::spec::kinds::Domain;
 
 fn summary(r: &Recipe) -> Value {
@@ -26,8 +26,8 @@ pub fn list(_cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
         .map(|d| d.parse::<Domain>().map_err(ApiError::invalid))
         .transpose()?;
     // The catalogue is fixed; number it so the newest-first pager keeps catalogue order.
-    let count = recipes::CATALOGUE.len() as u64;
-    let items = recipes::CATALOGUE
+    let count = RECIPES.len() as u64;
+    let items = RECIPES
         .iter()
         .enumerate()
         .filter(|(_, r)| domain.is_none_or(|d| r.domain == Some(d)))
@@ -41,12 +41,12 @@ pub fn describe(_cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
     let arn = input.str("recipeArn")?;
     check_arn("recipeArn", arn)?;
     let r = recipes::by_arn(arn).ok_or_else(|| ApiError::not_found("recipe", arn))?;
-    let algorithm = format!("arn:aws:personalize:::algorithm/{}", r.trains_as);
+    let algorithm = format!("arn:aws:personalize:::algorithm/{}", r.name);
     let mut out = summary(r);
     if let Some(obj) = out.as_object_mut() {
         obj.insert("algorithmArn".into(), json!(algorithm));
-        obj.insert("description".into(), json!(r.description));
-        obj.insert("recipeType".into(), json!(r.reported_type));
+        obj.insert("description".into(), json!(recipes::description(r)));
+        obj.insert("recipeType".into(), json!(r.recipe_type.as_str()));
     }
     Ok(json!({ "recipe": out }))
 }

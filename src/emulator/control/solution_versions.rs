@@ -42,7 +42,7 @@ pub fn create(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
     }
     if mode == "UPDATE" {
         let recipe_name = recipes::by_arn(&solution.recipe_arn).map_or("", |r| r.name);
-        if !recipes::by_arn(&solution.recipe_arn).is_some_and(recipes::Recipe::supports_update) {
+        if !recipes::by_arn(&solution.recipe_arn).is_some_and(|r| r.supports_update) {
             return Err(ApiError::invalid(format!(
                 "trainingMode UPDATE is only supported by aws-user-personalization and aws-hrnn-coldstart, not {recipe_name}"
             )));
