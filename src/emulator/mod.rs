@@ -37,7 +37,7 @@ use tokio_util::task::TaskTracker;
 
 use self::clock::{Clock, Durations};
 use self::faults::{CallCounts, FaultSpec, FaultSpecError, Faults};
-use self::persist::{PersistError, Snapshot};
+use self::persist::{PersistError, Persister, SaveRequest};
 use self::shared::{Shared, World};
 use self::state::{Resource, State};
 use self::work::{Job, JobKind};
@@ -125,11 +125,15 @@ pub async fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
     let faults = Faults::new(config.faults.clone())?;
     let clock = Clock::default();
     let mut state = State::default();
+    let mut data = data::Data::default();
     if let Some(dir) = &config.state_dir
-        && let Some(snapshot) = persist::load(dir)?
+        && let Some(loaded) = persist::load(dir)?
     {
-        clock.set_offset(snapshot.clock_offset);
-        state = snapshot.state;
+        clock.set_offset(loaded.snapshot.clock_offset);
+        state = loaded.snapshot.state;
+        for (arn, table) in loaded.tables {
+            data.restore_table(arn, table);
+        }
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -147,10 +151,7 @@ pub async fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
     };
     let resumed = awaiting_work(&state);
     let shared = Arc::new(Shared {
-        world: Mutex::new(World {
-            state,
-            data: data::Data::default(),
-        }),
+        world: Mutex::new(World { state, data }),
         clock,
         durations,
         faults: StdMutex::new(faults),
@@ -162,10 +163,12 @@ pub async fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
         cancel: CancellationToken::new(),
     });
     if let Some(dir) = config.state_dir {
-        let persister = Arc::clone(&shared);
+        let mut persister = Persister::new(dir.clone());
+        persister.mark_saved(&shared.world.lock().await.data);
+        let loop_shared = Arc::clone(&shared);
         shared
             .tasks
-            .spawn(async move { persist_loop(persister, dir).await });
+            .spawn(async move { persist_loop(loop_shared, persister, dir).await });
     }
     for job in resumed {
         tracing::info!(arn = %job.arn, kind = ?job.kind, "resuming work interrupted by a restart");
@@ -225,7 +228,7 @@ fn awaiting_work(state: &State) -> Vec<Job> {
 }
 
 /// Saves the state after every change (coalescing bursts), and once more at shutdown.
-async fn persist_loop(shared: Arc<Shared>, dir: PathBuf) {
+async fn persist_loop(shared: Arc<Shared>, mut persister: Persister, dir: PathBuf) {
     loop {
         tokio::select! {
             () = shared.dirty.notified() => {}
@@ -233,23 +236,36 @@ async fn persist_loop(shared: Arc<Shared>, dir: PathBuf) {
         }
         // Let a burst of changes settle into one write.
         tokio::time::sleep(Duration::from_millis(20)).await;
-        save_now(&shared, &dir).await;
+        persister = save_now(&shared, persister, &dir).await;
     }
-    save_now(&shared, &dir).await;
+    save_now(&shared, persister, &dir).await;
 }
 
-async fn save_now(shared: &Shared, dir: &std::path::Path) {
-    let snapshot = {
+/// Takes a snapshot under the lock and writes it outside, on a blocking thread.
+async fn save_now(shared: &Shared, mut persister: Persister, dir: &std::path::Path) -> Persister {
+    let request = {
         let mut world = shared.world.lock().await;
-        world.state.settle(shared.clock.now());
-        Snapshot::new(world.state.clone(), shared.clock.offset())
+        let World { state, data } = &mut *world;
+        state.settle(shared.clock.now());
+        data.retain_for(state);
+        SaveRequest::new(state.clone(), shared.clock.offset(), data)
     };
-    let dir = dir.to_path_buf();
-    let result = tokio::task::spawn_blocking(move || persist::save(&dir, &snapshot)).await;
-    match result {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::error!(error = %e, "cannot save the emulator state"),
-        Err(e) => tracing::error!(error = %e, "the state writer stopped"),
+    let written = tokio::task::spawn_blocking(move || {
+        let result = persister.save(request);
+        (persister, result)
+    })
+    .await;
+    match written {
+        Ok((persister, Ok(()))) => persister,
+        Ok((persister, Err(e))) => {
+            tracing::error!(error = %e, "cannot save the emulator state");
+            persister
+        }
+        Err(e) => {
+            // The writer panicked; start over so the next save rewrites everything.
+            tracing::error!(error = %e, "the state writer stopped");
+            Persister::new(dir.to_path_buf())
+        }
     }
 }
 

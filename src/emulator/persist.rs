@@ -1,15 +1,25 @@
 //! Saving and loading the emulator's state under `--state-dir`, atomically (temp file + rename).
+//!
+//! Layout: `state.json` holds the resources, the clock offset and a manifest naming one file per
+//! dataset table (`tables/`) and per model (`models/`). Large entries are rewritten only when their
+//! generation changed; `state.json` is written last, so it never names a file that is not complete.
 
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::data::Data;
+use super::engine::table::Table;
 use super::state::State;
 
 /// The file holding the resources.
 const STATE_FILE: &str = "state.json";
+const TABLES_DIR: &str = "tables";
 /// Bumped when the layout changes incompatibly; older files are refused, not misread.
 const FORMAT: u32 = 1;
 
@@ -36,17 +46,24 @@ pub enum PersistError {
     },
     #[error("{path} has format {found}; this emulator reads format {FORMAT}")]
     Format { path: PathBuf, found: u32 },
-    #[error("cannot encode the state: {0}")]
-    Encode(#[source] serde_json::Error),
+    #[error("cannot encode {what}: {source}")]
+    Encode {
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
-/// What a state file holds.
+/// What `state.json` holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Snapshot {
     pub format: u32,
     /// The emulator clock's offset from wall time, so timelines continue where they were.
     pub clock_offset: f64,
     pub state: State,
+    /// Dataset ARN → file under `tables/`.
+    #[serde(default)]
+    pub tables: BTreeMap<String, String>,
 }
 
 impl Snapshot {
@@ -55,8 +72,48 @@ impl Snapshot {
             format: FORMAT,
             clock_offset,
             state,
+            tables: BTreeMap::new(),
         }
     }
+}
+
+/// A consistent view of everything to save, taken under the lock (the large parts are `Arc`s).
+#[derive(Debug)]
+pub struct SaveRequest {
+    pub snapshot: Snapshot,
+    /// Every table: ARN, generation, contents.
+    pub tables: Vec<(String, u64, Arc<Table>)>,
+}
+
+impl SaveRequest {
+    pub fn new(state: State, clock_offset: f64, data: &Data) -> Self {
+        let tables = data
+            .tables()
+            .iter()
+            .map(|(arn, e)| (arn.clone(), e.generation, Arc::clone(&e.value)))
+            .collect();
+        Self {
+            snapshot: Snapshot::new(state, clock_offset),
+            tables,
+        }
+    }
+}
+
+/// What a state directory held.
+#[derive(Debug)]
+pub struct Loaded {
+    pub snapshot: Snapshot,
+    pub tables: Vec<(String, Table)>,
+}
+
+/// A stable file name for an ARN (FNV-1a, 64 bits): ARNs are too long and too rich for file names.
+fn file_name(arn: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in arn.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}.json")
 }
 
 /// Writes `bytes` to `path` so that readers see either the old or the new content, never a mix.
@@ -77,14 +134,88 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), PersistError> {
     fs::rename(&tmp, path).map_err(err)
 }
 
-/// Saves the snapshot into `dir`.
-pub fn save(dir: &Path, snapshot: &Snapshot) -> Result<(), PersistError> {
-    let bytes = serde_json::to_vec(snapshot).map_err(PersistError::Encode)?;
-    write_atomically(&dir.join(STATE_FILE), &bytes)
+fn encode<T: Serialize>(what: &str, value: &T) -> Result<Vec<u8>, PersistError> {
+    serde_json::to_vec(value).map_err(|source| PersistError::Encode {
+        what: what.to_string(),
+        source,
+    })
 }
 
-/// Loads the snapshot saved in `dir`; `None` when there is none yet.
-pub fn load(dir: &Path) -> Result<Option<Snapshot>, PersistError> {
+fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, PersistError> {
+    let bytes = fs::read(path).map_err(|source| PersistError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes).map_err(|source| PersistError::Corrupt {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Saves into one state directory, remembering what is already on disk.
+#[derive(Debug)]
+pub struct Persister {
+    dir: PathBuf,
+    /// ARN → generation of the table file on disk.
+    saved_tables: HashMap<String, u64>,
+}
+
+impl Persister {
+    pub fn new(dir: PathBuf) -> Self {
+        Self {
+            dir,
+            saved_tables: HashMap::new(),
+        }
+    }
+
+    /// Records that the data restored from disk is already saved.
+    pub fn mark_saved(&mut self, data: &Data) {
+        for (arn, e) in data.tables() {
+            self.saved_tables.insert(arn.clone(), e.generation);
+        }
+    }
+
+    /// Writes what changed since the last save, then `state.json`, then removes stale files.
+    ///
+    /// # Errors
+    /// The first write that failed; nothing after it is written, so the previous `state.json`
+    /// stays valid.
+    pub fn save(&mut self, request: SaveRequest) -> Result<(), PersistError> {
+        let SaveRequest { mut snapshot, tables } = request;
+        let tables_dir = self.dir.join(TABLES_DIR);
+        for (arn, generation, table) in &tables {
+            let name = file_name(arn);
+            if self.saved_tables.get(arn) != Some(generation) {
+                write_atomically(&tables_dir.join(&name), &encode(arn, table.as_ref())?)?;
+                self.saved_tables.insert(arn.clone(), *generation);
+            }
+            snapshot.tables.insert(arn.clone(), name);
+        }
+        write_atomically(&self.dir.join(STATE_FILE), &encode("the state", &snapshot)?)?;
+        let stale: Vec<String> = self
+            .saved_tables
+            .keys()
+            .filter(|arn| !snapshot.tables.contains_key(*arn))
+            .cloned()
+            .collect();
+        for arn in stale {
+            self.saved_tables.remove(&arn);
+            let path = tables_dir.join(file_name(&arn));
+            if let Err(e) = fs::remove_file(&path)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                return Err(PersistError::Write { path, source: e });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Loads what was saved in `dir`; `None` when nothing was saved yet.
+///
+/// # Errors
+/// An unreadable or foreign `state.json`, or a table file it names that is missing or corrupt.
+pub fn load(dir: &Path) -> Result<Option<Loaded>, PersistError> {
     let path = dir.join(STATE_FILE);
     let bytes = match fs::read(&path) {
         Ok(b) => b,
@@ -105,30 +236,70 @@ pub fn load(dir: &Path) -> Result<Option<Snapshot>, PersistError> {
             found: header.format,
         });
     }
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|source| PersistError::Corrupt { path, source })
+    let snapshot: Snapshot =
+        serde_json::from_slice(&bytes).map_err(|source| PersistError::Corrupt { path, source })?;
+    let mut tables = Vec::with_capacity(snapshot.tables.len());
+    for (arn, name) in &snapshot.tables {
+        tables.push((arn.clone(), read_json(&dir.join(TABLES_DIR).join(name))?));
+    }
+    Ok(Some(Loaded { snapshot, tables }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::emulator::engine::table::Cell;
+
+    fn request(state: &State, data: &Data) -> SaveRequest {
+        SaveRequest::new(state.clone(), 12.5, data)
+    }
 
     #[test]
-    fn saves_and_loads() {
+    fn saves_and_loads_state_and_tables() {
         let dir = tempfile::tempdir().expect("temp dir");
         assert!(load(dir.path()).expect("nothing yet").is_none());
         let state = State {
             seq: 41,
             ..State::default()
         };
-        save(dir.path(), &Snapshot::new(state.clone(), 12.5)).expect("saved");
+        let mut data = Data::default();
+        data.table_mut("arn:d1").rows.push(vec![Cell::Int(7)]);
+        let mut persister = Persister::new(dir.path().to_path_buf());
+        persister.save(request(&state, &data)).expect("saved");
         let back = load(dir.path()).expect("read").expect("present");
-        assert_eq!(back.state, state);
-        assert_eq!(back.clock_offset, 12.5);
+        assert_eq!(back.snapshot.state, state);
+        assert_eq!(back.snapshot.clock_offset, 12.5);
+        assert_eq!(back.tables.len(), 1);
+        assert_eq!(back.tables[0].1.rows, vec![vec![Cell::Int(7)]]);
         assert!(
             !dir.path().join("state.tmp").exists(),
             "the temp file was renamed"
+        );
+    }
+
+    #[test]
+    fn rewrites_only_changed_tables_and_removes_dropped_ones() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut data = Data::default();
+        data.table_mut("a");
+        data.table_mut("b");
+        let mut persister = Persister::new(dir.path().to_path_buf());
+        persister.save(request(&State::default(), &data)).expect("saved");
+        let a_file = dir.path().join(TABLES_DIR).join(file_name("a"));
+        // Replace a's file behind the persister's back: an unchanged table is not rewritten.
+        fs::write(&a_file, b"{\"columns\":[\"marker\"],\"rows\":[]}").expect("write");
+        data.table_mut("b").rows.push(vec![Cell::Null]);
+        persister.save(request(&State::default(), &data)).expect("saved");
+        assert!(fs::read_to_string(&a_file).expect("read").contains("marker"));
+        data.retain_for(&State::default());
+        persister.save(request(&State::default(), &data)).expect("saved");
+        assert!(!a_file.exists(), "dropped tables lose their file");
+        assert!(
+            load(dir.path())
+                .expect("read")
+                .expect("present")
+                .tables
+                .is_empty()
         );
     }
 
@@ -142,5 +313,15 @@ mod tests {
             load(dir.path()),
             Err(PersistError::Format { found: 99, .. })
         ));
+    }
+
+    #[test]
+    fn file_names_are_stable_and_distinct() {
+        assert_eq!(file_name("x"), file_name("x"));
+        assert_ne!(file_name("a/b"), file_name("a_b"));
+        assert_eq!(
+            file_name("arn:aws:personalize:us-east-1:000000000000:dataset/g/ITEMS").len(),
+            21
+        );
     }
 }

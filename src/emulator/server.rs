@@ -18,6 +18,7 @@ use super::admin;
 use super::control;
 use super::error::{ApiError, ErrorCode};
 use super::input::Input;
+use super::runtime;
 use super::shared::Shared;
 
 /// The largest request body accepted. PutItems carries at most 10 × 32,000 characters of properties;
@@ -199,10 +200,11 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
                     .with_cx(region, |cx, _data| control::call(cx, op, &input))
                     .await
             }
-            _ => Err(ApiError::new(
-                ErrorCode::UnknownOperation,
-                format!("{op} is not available yet"),
-            )),
+            _ => {
+                shared
+                    .with_cx(region, |cx, data| runtime::call(cx, data, op, &input))
+                    .await
+            }
         },
     };
     match result {

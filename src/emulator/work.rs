@@ -7,9 +7,9 @@
 
 use std::sync::Arc;
 
+use super::data::id_column;
+use super::engine::import::read_csv_dataset;
 use super::shared::{Shared, World};
-use super::state::ImportJob;
-use crate::objects::ObjectUrl;
 
 /// What a job does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,23 +66,48 @@ async fn complete(shared: &Arc<Shared>, job: &Job, outcome: Result<Apply, String
     shared.dirty.notify_one();
 }
 
+/// Reads the job's CSV data against the dataset's schema; on success the rows replace (FULL) or
+/// update (INCREMENTAL) the dataset's bulk data.
 async fn import(shared: &Arc<Shared>, arn: &str) -> Result<Apply, String> {
-    let location = {
+    let (location, schema, mode, dataset_arn, dataset_type) = {
         let world = shared.world.lock().await;
-        let Some(job) = world.state.import_jobs.get(arn) else {
-            return Err(format!("The import job {arn} no longer exists"));
-        };
-        let job: &ImportJob = job;
-        job.data_location.clone()
+        let state = &world.state;
+        let job = state
+            .import_jobs
+            .get(arn)
+            .ok_or_else(|| format!("The import job {arn} no longer exists"))?;
+        let dataset = state
+            .datasets
+            .get(&job.dataset_arn)
+            .ok_or_else(|| format!("The dataset {} no longer exists", job.dataset_arn))?;
+        let schema = state
+            .schemas
+            .get(&dataset.schema_arn)
+            .ok_or_else(|| format!("The schema {} no longer exists", dataset.schema_arn))?;
+        (
+            job.data_location.clone(),
+            schema.parsed.clone(),
+            job.import_mode.clone(),
+            dataset.meta.arn.clone(),
+            dataset.dataset_type,
+        )
     };
-    let url = ObjectUrl::parse(&location).map_err(|e| e.to_string())?;
-    let found = shared
-        .objects
-        .list(&url, false)
+    let table = read_csv_dataset(shared.objects.as_ref(), &location, &schema)
         .await
-        .map_err(|e| format!("Cannot read {location}: {e}"))?;
-    if found.is_empty() {
-        return Err(format!("Input data not found at {location}"));
-    }
-    Ok(Box::new(|_: &mut World| {}))
+        .map_err(|e| e.to_string())?;
+    Ok(Box::new(move |world: &mut World| {
+        let Some(dataset) = world.state.datasets.get_mut(&dataset_arn) else {
+            return;
+        };
+        let full = mode != "INCREMENTAL";
+        if full {
+            dataset.bulk_imported = true;
+        }
+        let target = world.data.table_mut(&dataset_arn);
+        if full {
+            target.replace_all(table);
+        } else {
+            target.upsert(table, id_column(dataset_type));
+        }
+    }))
 }
