@@ -187,3 +187,43 @@ async fn s3_store_conforms_against_moto() {
         .expect_err("missing bucket");
     assert!(matches!(err, ObjectError::Backend { op: "list", .. }), "{err:?}");
 }
+
+/// The import path end to end over S3: the reference's CSV, found through a folder key without
+/// its slash (as the reference sends it), checked against the sample schema.
+#[tokio::test]
+async fn an_import_reads_csv_from_s3() {
+    let moto = support::moto::Moto::start();
+    let s3 = moto.s3_client().await;
+    let bucket = moto.bucket(&s3, "import").await;
+    let store = S3Store::new(s3);
+    let csv = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/data/interactions.csv"
+    ))
+    .expect("fixture");
+    let url = ObjectUrl::new(&bucket, "train/g1/interactions/part1.csv");
+    store.put(&url, Bytes::from(csv)).await.expect("upload");
+    let schema = personalize_ops::spec::avro::parse_str(
+        r#"{"type": "record", "name": "interactions", "fields": [
+            {"name": "ITEM_ID", "type": "string"}, {"name": "USER_ID", "type": "string"},
+            {"name": "TIMESTAMP", "type": "long"}, {"name": "EVENT_TYPE", "type": "string"},
+            {"name": "EVENT_VALUE", "type": "float"}]}"#,
+    )
+    .expect("schema");
+    let location = format!("s3://{bucket}/train/g1/interactions");
+    let table = personalize_ops::emulator::engine::import::read_csv_dataset(&store, &location, &schema)
+        .await
+        .expect("import");
+    assert_eq!(table.len(), 1000);
+    let err = personalize_ops::emulator::engine::import::read_csv_dataset(
+        &store,
+        &format!("s3://{bucket}/train/none/"),
+        &schema,
+    )
+    .await
+    .expect_err("no data");
+    assert_eq!(
+        err.to_string(),
+        format!("no CSV file found at s3://{bucket}/train/none/")
+    );
+}

@@ -165,8 +165,9 @@ pub struct FilterData<'a> {
 #[derive(Debug)]
 pub struct FilterContext<'a> {
     shared: Arc<Shared<'a>>,
-    user_id: Option<&'a str>,
-    current_item: Option<&'a str>,
+    /// Owned, so one context can serve requests whose IDs live shorter than the data.
+    user_id: Option<String>,
+    current_item: Option<String>,
     /// The current user's newest interactions: item → lowercased event types.
     user_events: OnceLock<HashMap<&'a str, HashSet<String>>>,
 }
@@ -201,21 +202,21 @@ impl<'a> FilterContext<'a> {
     }
 
     /// The same filter and data for a request by `user_id` about `current_item`.
-    pub fn for_request(&self, user_id: Option<&'a str>, current_item: Option<&'a str>) -> Self {
+    pub fn for_request(&self, user_id: Option<&str>, current_item: Option<&str>) -> Self {
         Self {
             shared: Arc::clone(&self.shared),
-            user_id,
-            current_item,
+            user_id: user_id.map(str::to_string),
+            current_item: current_item.map(str::to_string),
             user_events: OnceLock::new(),
         }
     }
 
-    pub fn user_id(&self) -> Option<&'a str> {
-        self.user_id
+    pub fn user_id(&self) -> Option<&str> {
+        self.user_id.as_deref()
     }
 
-    pub fn current_item(&self) -> Option<&'a str> {
-        self.current_item
+    pub fn current_item(&self) -> Option<&str> {
+        self.current_item.as_deref()
     }
 
     /// The filter's target: items, users (segments) or actions.
@@ -285,7 +286,9 @@ impl<'a> FilterContext<'a> {
         if conditions.is_empty() {
             return true;
         }
-        let Some(user) = self.user_id else { return false };
+        let Some(user) = self.user_id.as_deref() else {
+            return false;
+        };
         conditions.iter().all(|c| {
             let values = self.row_values(DatasetType::Users, user, &c.attribute);
             self.compare(&values, c.operator, &self.operand_values(&c.operand), false)
@@ -318,6 +321,7 @@ impl<'a> FilterContext<'a> {
         match operand {
             Operand::CurrentItem(name) => self
                 .current_item
+                .as_deref()
                 .map(|item| self.row_values(DatasetType::Items, item, name))
                 .unwrap_or_default(),
             other => other
@@ -414,7 +418,7 @@ impl<'a> FilterContext<'a> {
 
     /// Lowercased event types of the current user's interactions with `item`.
     fn current_user_event_types(&self, item: &str) -> HashSet<String> {
-        let Some(user) = self.user_id else {
+        let Some(user) = self.user_id.as_deref() else {
             return HashSet::new();
         };
         let events = self.user_events.get_or_init(|| self.newest_events_by_item(user));

@@ -135,12 +135,16 @@ pub fn parse_csv(
         let name = std::str::from_utf8(raw)
             .map_err(|_| header_error(format!("header column {} is not valid UTF-8", i + 1)))?;
         let Some(position) = schema.fields.iter().position(|f| f.name == name) else {
-            let hint = schema
-                .fields
-                .iter()
-                .find(|f| f.name.eq_ignore_ascii_case(name))
-                .map(|f| format!(" (field names are case-sensitive: did you mean {}?)", f.name))
-                .unwrap_or_default();
+            let hint = if schema.field(name.trim()).is_some() {
+                " (remove the spaces around the name)".to_string()
+            } else {
+                schema
+                    .fields
+                    .iter()
+                    .find(|f| f.name.eq_ignore_ascii_case(name.trim()))
+                    .map(|f| format!(" (field names are case-sensitive: did you mean {}?)", f.name))
+                    .unwrap_or_default()
+            };
             return Err(header_error(format!(
                 "column {} is not a field of the schema {}{hint}; the fields are {}",
                 quote(name),
@@ -379,16 +383,11 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::emulator::engine::testdata::{
+        fixture_interactions, fixture_users, interactions_schema, users_schema,
+    };
     use crate::objects::{DirStore, MemoryStore};
     use crate::spec::avro;
-
-    fn interactions_schema() -> AvroSchema {
-        avro::parse(&json!({"type": "record", "name": "interactions", "fields": [
-            {"name": "ITEM_ID", "type": "string"}, {"name": "USER_ID", "type": "string"},
-            {"name": "TIMESTAMP", "type": "long"}, {"name": "EVENT_TYPE", "type": "string"},
-            {"name": "EVENT_VALUE", "type": "float"}]}))
-        .expect("valid schema")
-    }
 
     fn items_schema() -> AvroSchema {
         avro::parse(&json!({"type": "record", "name": "items", "fields": [
@@ -399,31 +398,14 @@ mod tests {
         .expect("valid schema")
     }
 
-    fn users_schema() -> AvroSchema {
-        avro::parse(&json!({"type": "record", "name": "users", "fields": [
-            {"name": "USER_ID", "type": "string"}, {"name": "AGE", "type": "int"},
-            {"name": "GENDER", "type": "string", "categorical": true}]}))
-        .expect("valid schema")
-    }
-
     fn parse(text: &str, schema: &AvroSchema) -> Result<Table, ImportError> {
         let mut table = Table::new(schema.fields.iter().map(|f| f.name.clone()).collect(), Vec::new());
         parse_csv(&ObjectUrl::new("b", "d.csv"), text.as_bytes(), schema, &mut table).map(|()| table)
     }
 
-    fn fixtures() -> DirStore {
-        DirStore::new(
-            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/data"),
-            "fixtures",
-        )
-    }
-
     #[tokio::test]
     async fn the_reference_fixtures_import() {
-        let store = fixtures();
-        let interactions = read_csv_dataset(&store, "s3://fixtures/interactions.csv", &interactions_schema())
-            .await
-            .expect("interactions import");
+        let interactions = fixture_interactions().await;
         assert_eq!(interactions.len(), 1000);
         assert_eq!(
             interactions.columns,
@@ -439,9 +421,7 @@ mod tests {
                 Cell::Float(4.0)
             ]
         );
-        let users = read_csv_dataset(&store, "s3://fixtures/users.csv", &users_schema())
-            .await
-            .expect("users import");
+        let users = fixture_users().await;
         assert_eq!(users.len(), 25);
         assert_eq!(
             users.rows[0],
@@ -525,6 +505,10 @@ mod tests {
             (
                 "ITEM_ID,USER_ID,ITEM_ID\n".to_string(),
                 "column ITEM_ID appears twice in the header",
+            ),
+            (
+                "ITEM_ID, USER_ID,TIMESTAMP,EVENT_TYPE,EVENT_VALUE\n".to_string(),
+                "column \" USER_ID\" is not a field of the schema interactions (remove the spaces around the name)",
             ),
             (
                 "ITEM_ID,USER_ID,EVENT_TYPE\n".to_string(),
