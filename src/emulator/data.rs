@@ -7,6 +7,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::engine::filter_eval::FilterData;
+use super::engine::model::Model;
 use super::engine::table::Table;
 use super::state::State;
 use crate::spec::kinds::DatasetType;
@@ -22,7 +24,10 @@ pub struct Entry<T> {
 /// saved to its own files and never cloned for a response.
 #[derive(Debug, Default)]
 pub struct Data {
+    /// Dataset ARN → its rows.
     tables: BTreeMap<String, Entry<Table>>,
+    /// Solution version or recommender ARN → its trained model.
+    models: BTreeMap<String, Entry<Model>>,
     /// The last generation handed out (shared by all entries).
     generation: u64,
 }
@@ -35,6 +40,42 @@ pub fn id_column(ty: DatasetType) -> Option<&'static str> {
         DatasetType::Users => Some("USER_ID"),
         DatasetType::Actions => Some("ACTION_ID"),
         DatasetType::Interactions | DatasetType::ActionInteractions => None,
+    }
+}
+
+/// Snapshots of the three datasets of a dataset group that training and filters read.
+#[derive(Debug, Clone, Default)]
+pub struct GroupTables {
+    pub interactions: Option<Arc<Table>>,
+    pub items: Option<Arc<Table>>,
+    pub users: Option<Arc<Table>>,
+}
+
+impl GroupTables {
+    /// The tables of the group's datasets (those not deleted yet) at this instant.
+    pub fn of(state: &State, data: &Data, group_arn: &str) -> Self {
+        let table = |ty: DatasetType| {
+            state
+                .datasets
+                .values()
+                .find(|d| d.group_arn == group_arn && d.dataset_type == ty)
+                .and_then(|d| data.table(&d.meta.arn))
+                .cloned()
+        };
+        Self {
+            interactions: table(DatasetType::Interactions),
+            items: table(DatasetType::Items),
+            users: table(DatasetType::Users),
+        }
+    }
+
+    /// What a filter reads.
+    pub fn filter_data(&self) -> FilterData<'_> {
+        FilterData {
+            items: self.items.as_deref(),
+            users: self.users.as_deref(),
+            interactions: self.interactions.as_deref(),
+        }
     }
 }
 
@@ -80,9 +121,34 @@ impl Data {
         );
     }
 
+    /// The trained model of a solution version or recommender.
+    pub fn model(&self, arn: &str) -> Option<&Arc<Model>> {
+        self.models.get(arn).map(|e| &e.value)
+    }
+
+    /// Stores (or replaces) a trained model.
+    pub fn set_model(&mut self, arn: &str, model: Arc<Model>) {
+        let generation = self.bump();
+        self.models.insert(
+            arn.to_string(),
+            Entry {
+                value: model,
+                generation,
+            },
+        );
+    }
+
+    /// Every model with its generation (the persister's view).
+    pub fn models(&self) -> &BTreeMap<String, Entry<Model>> {
+        &self.models
+    }
+
     /// Drops the data of resources that no longer exist.
     pub fn retain_for(&mut self, state: &State) {
         self.tables.retain(|arn, _| state.datasets.contains_key(arn));
+        self.models.retain(|arn, _| {
+            state.solution_versions.contains_key(arn) || state.recommenders.contains_key(arn)
+        });
     }
 }
 

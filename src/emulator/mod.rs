@@ -134,6 +134,9 @@ pub async fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
         for (arn, table) in loaded.tables {
             data.restore_table(arn, table);
         }
+        for (arn, model) in loaded.models {
+            data.set_model(&arn, Arc::new(model));
+        }
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

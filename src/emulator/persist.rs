@@ -13,13 +13,15 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::data::Data;
+use super::data::{Data, Entry};
+use super::engine::model::Model;
 use super::engine::table::Table;
 use super::state::State;
 
 /// The file holding the resources.
 const STATE_FILE: &str = "state.json";
 const TABLES_DIR: &str = "tables";
+const MODELS_DIR: &str = "models";
 /// Bumped when the layout changes incompatibly; older files are refused, not misread.
 const FORMAT: u32 = 1;
 
@@ -64,6 +66,9 @@ pub struct Snapshot {
     /// Dataset ARN → file under `tables/`.
     #[serde(default)]
     pub tables: BTreeMap<String, String>,
+    /// Solution version or recommender ARN → file under `models/`.
+    #[serde(default)]
+    pub models: BTreeMap<String, String>,
 }
 
 impl Snapshot {
@@ -73,6 +78,7 @@ impl Snapshot {
             clock_offset,
             state,
             tables: BTreeMap::new(),
+            models: BTreeMap::new(),
         }
     }
 }
@@ -83,18 +89,22 @@ pub struct SaveRequest {
     pub snapshot: Snapshot,
     /// Every table: ARN, generation, contents.
     pub tables: Vec<(String, u64, Arc<Table>)>,
+    /// Every model: ARN, generation, contents.
+    pub models: Vec<(String, u64, Arc<Model>)>,
+}
+
+fn entries<T>(map: &BTreeMap<String, Entry<T>>) -> Vec<(String, u64, Arc<T>)> {
+    map.iter()
+        .map(|(arn, e)| (arn.clone(), e.generation, Arc::clone(&e.value)))
+        .collect()
 }
 
 impl SaveRequest {
     pub fn new(state: State, clock_offset: f64, data: &Data) -> Self {
-        let tables = data
-            .tables()
-            .iter()
-            .map(|(arn, e)| (arn.clone(), e.generation, Arc::clone(&e.value)))
-            .collect();
         Self {
             snapshot: Snapshot::new(state, clock_offset),
-            tables,
+            tables: entries(data.tables()),
+            models: entries(data.models()),
         }
     }
 }
@@ -104,6 +114,7 @@ impl SaveRequest {
 pub struct Loaded {
     pub snapshot: Snapshot,
     pub tables: Vec<(String, Table)>,
+    pub models: Vec<(String, Model)>,
 }
 
 /// A stable file name for an ARN (FNV-1a, 64 bits): ARNs are too long and too rich for file names.
@@ -158,6 +169,49 @@ pub struct Persister {
     dir: PathBuf,
     /// ARN → generation of the table file on disk.
     saved_tables: HashMap<String, u64>,
+    /// ARN → generation of the model file on disk.
+    saved_models: HashMap<String, u64>,
+}
+
+/// Writes the entries of one kind whose generation changed; returns the manifest (ARN → file).
+fn write_changed<T: Serialize>(
+    dir: &Path,
+    saved: &mut HashMap<String, u64>,
+    entries: &[(String, u64, Arc<T>)],
+) -> Result<BTreeMap<String, String>, PersistError> {
+    let mut manifest = BTreeMap::new();
+    for (arn, generation, value) in entries {
+        let name = file_name(arn);
+        if saved.get(arn) != Some(generation) {
+            write_atomically(&dir.join(&name), &encode(arn, value.as_ref())?)?;
+            saved.insert(arn.clone(), *generation);
+        }
+        manifest.insert(arn.clone(), name);
+    }
+    Ok(manifest)
+}
+
+/// Removes the files of entries the manifest no longer names.
+fn remove_stale(
+    dir: &Path,
+    saved: &mut HashMap<String, u64>,
+    manifest: &BTreeMap<String, String>,
+) -> Result<(), PersistError> {
+    let stale: Vec<String> = saved
+        .keys()
+        .filter(|arn| !manifest.contains_key(*arn))
+        .cloned()
+        .collect();
+    for arn in stale {
+        saved.remove(&arn);
+        let path = dir.join(file_name(&arn));
+        if let Err(e) = fs::remove_file(&path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            return Err(PersistError::Write { path, source: e });
+        }
+    }
+    Ok(())
 }
 
 impl Persister {
@@ -165,6 +219,7 @@ impl Persister {
         Self {
             dir,
             saved_tables: HashMap::new(),
+            saved_models: HashMap::new(),
         }
     }
 
@@ -172,6 +227,9 @@ impl Persister {
     pub fn mark_saved(&mut self, data: &Data) {
         for (arn, e) in data.tables() {
             self.saved_tables.insert(arn.clone(), e.generation);
+        }
+        for (arn, e) in data.models() {
+            self.saved_models.insert(arn.clone(), e.generation);
         }
     }
 
@@ -181,33 +239,17 @@ impl Persister {
     /// The first write that failed; nothing after it is written, so the previous `state.json`
     /// stays valid.
     pub fn save(&mut self, request: SaveRequest) -> Result<(), PersistError> {
-        let SaveRequest { mut snapshot, tables } = request;
-        let tables_dir = self.dir.join(TABLES_DIR);
-        for (arn, generation, table) in &tables {
-            let name = file_name(arn);
-            if self.saved_tables.get(arn) != Some(generation) {
-                write_atomically(&tables_dir.join(&name), &encode(arn, table.as_ref())?)?;
-                self.saved_tables.insert(arn.clone(), *generation);
-            }
-            snapshot.tables.insert(arn.clone(), name);
-        }
+        let SaveRequest {
+            mut snapshot,
+            tables,
+            models,
+        } = request;
+        let (tables_dir, models_dir) = (self.dir.join(TABLES_DIR), self.dir.join(MODELS_DIR));
+        snapshot.tables = write_changed(&tables_dir, &mut self.saved_tables, &tables)?;
+        snapshot.models = write_changed(&models_dir, &mut self.saved_models, &models)?;
         write_atomically(&self.dir.join(STATE_FILE), &encode("the state", &snapshot)?)?;
-        let stale: Vec<String> = self
-            .saved_tables
-            .keys()
-            .filter(|arn| !snapshot.tables.contains_key(*arn))
-            .cloned()
-            .collect();
-        for arn in stale {
-            self.saved_tables.remove(&arn);
-            let path = tables_dir.join(file_name(&arn));
-            if let Err(e) = fs::remove_file(&path)
-                && e.kind() != std::io::ErrorKind::NotFound
-            {
-                return Err(PersistError::Write { path, source: e });
-            }
-        }
-        Ok(())
+        remove_stale(&tables_dir, &mut self.saved_tables, &snapshot.tables)?;
+        remove_stale(&models_dir, &mut self.saved_models, &snapshot.models)
     }
 }
 
@@ -242,7 +284,15 @@ pub fn load(dir: &Path) -> Result<Option<Loaded>, PersistError> {
     for (arn, name) in &snapshot.tables {
         tables.push((arn.clone(), read_json(&dir.join(TABLES_DIR).join(name))?));
     }
-    Ok(Some(Loaded { snapshot, tables }))
+    let mut models = Vec::with_capacity(snapshot.models.len());
+    for (arn, name) in &snapshot.models {
+        models.push((arn.clone(), read_json(&dir.join(MODELS_DIR).join(name))?));
+    }
+    Ok(Some(Loaded {
+        snapshot,
+        tables,
+        models,
+    }))
 }
 
 #[cfg(test)]
