@@ -25,6 +25,9 @@ pub mod shared;
 pub mod state;
 pub mod work;
 
+#[cfg(test)]
+mod robustness_tests;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex as StdMutex};
