@@ -1409,3 +1409,297 @@ async fn boto3_walks_the_same_lifecycle() {
     assert!(stdout.contains("lifecycle OK"), "{stdout}");
     emu.shutdown().await;
 }
+
+const ITEMS_SCHEMA: &str = r#"{"type":"record","name":"Items","namespace":"com.amazonaws.personalize.schema","fields":[{"name":"ITEM_ID","type":"string"},{"name":"GENRES","type":["null","string"],"categorical":true}],"version":"1.0"}"#;
+
+#[tokio::test]
+async fn item_metadata_from_put_items_drives_filters_and_metadata() {
+    let emu = start(fixture_store()).await;
+    let c = clients(&emu);
+    let data = load(&c, "meta").await;
+    let items_schema = create_schema(&c, "meta-items", ITEMS_SCHEMA).await;
+    let items = c
+        .control
+        .create_dataset()
+        .name("items")
+        .dataset_group_arn(&data.group)
+        .schema_arn(&items_schema)
+        .dataset_type("Items")
+        .send()
+        .await
+        .expect("dataset")
+        .dataset_arn
+        .expect("arn");
+    let mut put = c.events.put_items().dataset_arn(&items);
+    for (id, genre) in [("12", "Drama"), ("40", "Comedy"), ("45", "Drama")] {
+        put = put.items(
+            aws_sdk_personalizeevents::types::Item::builder()
+                .item_id(id)
+                .properties(format!(r#"{{"genres": "{genre}"}}"#))
+                .build()
+                .expect("item"),
+        );
+    }
+    put.send().await.expect("items stored");
+    let s = solution(&c, &data.group, "up", "aws-user-personalization").await;
+    let v = train(&c, &s).await;
+    let with_metadata = c
+        .control
+        .create_campaign()
+        .name("meta")
+        .solution_version_arn(&v)
+        .campaign_config(
+            CampaignConfig::builder()
+                .enable_metadata_with_recommendations(true)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("campaign")
+        .campaign_arn
+        .expect("arn");
+    let plain = campaign(&c, "plain", &v).await;
+    let drama = c
+        .control
+        .create_filter()
+        .name("genre")
+        .dataset_group_arn(&data.group)
+        .filter_expression("INCLUDE ItemID WHERE Items.GENRES IN ($GENRE)")
+        .send()
+        .await
+        .expect("filter")
+        .filter_arn
+        .expect("arn");
+    let recs = c
+        .runtime
+        .get_recommendations()
+        .campaign_arn(&with_metadata)
+        .user_id("7")
+        .num_results(50)
+        .filter_arn(&drama)
+        .filter_values("GENRE", "\"Drama\"")
+        .metadata_columns("ITEMS", vec!["GENRES".to_string()])
+        .send()
+        .await
+        .expect("recommendations");
+    let seen = fixture_items_of("7");
+    let expected: Vec<String> = ["12", "45"]
+        .iter()
+        .map(|s| s.to_string())
+        .filter(|i| !seen.contains(i))
+        .collect();
+    assert!(
+        !expected.is_empty(),
+        "the fixture leaves user 7 a Drama item to recommend"
+    );
+    let mut got = item_ids(recs.item_list());
+    got.sort();
+    assert_eq!(got, expected, "only Drama items the user has not seen");
+    for item in recs.item_list() {
+        let genre = item.metadata().and_then(|m| m.get("GENRES")).map(String::as_str);
+        assert_eq!(genre, Some("Drama"), "metadata comes back");
+    }
+    let refused = c
+        .runtime
+        .get_recommendations()
+        .campaign_arn(&plain)
+        .user_id("7")
+        .metadata_columns("ITEMS", vec!["GENRES".to_string()])
+        .send()
+        .await;
+    assert_eq!(
+        code(refused),
+        "InvalidInputException",
+        "metadata needs the campaign setting"
+    );
+    let bad_props = c
+        .events
+        .put_items()
+        .dataset_arn(&items)
+        .items(
+            aws_sdk_personalizeevents::types::Item::builder()
+                .item_id("x")
+                .properties("not json")
+                .build()
+                .expect("item"),
+        )
+        .send()
+        .await;
+    assert_eq!(code(bad_props), "InvalidInputException");
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn quotas_and_injected_failures_on_data_resources() {
+    let emu = start_with(fixture_store(), |c| {
+        c.time_scale = 1.0;
+        c.faults = personalize_ops::emulator::faults::FaultSpec::parse("fail.solution-version=^doomed")
+            .expect("valid");
+    })
+    .await;
+    let c = clients(&emu);
+    let mut groups = Vec::new();
+    for g in 0..3 {
+        groups.push(
+            c.control
+                .create_dataset_group()
+                .name(format!("q{g}"))
+                .send()
+                .await
+                .expect("group")
+                .dataset_group_arn
+                .expect("arn"),
+        );
+    }
+    emu.advance_clock(60.0);
+    let mut solutions = Vec::new();
+    for (g, group) in groups.iter().enumerate() {
+        for s in 0..if g == 2 { 1 } else { 10 } {
+            solutions.push(solution(&c, group, &format!("q{g}-s{s}"), "aws-user-personalization").await);
+        }
+    }
+    let doomed = solution(&c, &groups[2], "doomed", "aws-sims").await;
+    emu.advance_clock(60.0);
+    // Twenty versions in flight per region; the twenty-first is over the quota.
+    for s in &solutions[..20] {
+        c.control
+            .create_solution_version()
+            .solution_arn(s)
+            .send()
+            .await
+            .expect("within the quota");
+    }
+    let over = c
+        .control
+        .create_solution_version()
+        .solution_arn(&solutions[20])
+        .send()
+        .await;
+    assert_eq!(code(over), "LimitExceededException");
+    emu.advance_clock(7200.0);
+    let failed = c
+        .control
+        .create_solution_version()
+        .solution_arn(&doomed)
+        .send()
+        .await
+        .expect("the call succeeds")
+        .solution_version_arn
+        .expect("arn");
+    assert_eq!(
+        version_status(&c, &failed).await.0,
+        "CREATE PENDING",
+        "the lifecycle still runs"
+    );
+    emu.advance_clock(7200.0);
+    let (status, reason) = version_status(&c, &failed).await;
+    assert_eq!(status, "CREATE FAILED");
+    assert!(
+        reason.is_some_and(|r| r.contains("doomed")),
+        "the injected reason names the match"
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn campaign_and_recommender_quotas() {
+    let store = fixture_store();
+    store.put_at(
+        &url("domain/interactions.csv"),
+        domain_interactions(),
+        chrono::Utc::now(),
+    );
+    let emu = start(store).await;
+    let c = clients(&emu);
+    let data = load(&c, "cq").await;
+    let s = solution(&c, &data.group, "up", "aws-user-personalization").await;
+    let v = train(&c, &s).await;
+    for i in 0..5 {
+        campaign(&c, &format!("c{i}"), &v).await;
+    }
+    let over = c
+        .control
+        .create_campaign()
+        .name("c5")
+        .solution_version_arn(&v)
+        .send()
+        .await;
+    assert_eq!(code(over), "LimitExceededException");
+
+    let group = c
+        .control
+        .create_dataset_group()
+        .name("rq")
+        .domain(Domain::VideoOnDemand)
+        .send()
+        .await
+        .expect("group")
+        .dataset_group_arn
+        .expect("arn");
+    for i in 0..5 {
+        c.control
+            .create_recommender()
+            .name(format!("r{i}"))
+            .dataset_group_arn(&group)
+            .recipe_arn("arn:aws:personalize:::recipe/aws-vod-most-popular")
+            .send()
+            .await
+            .expect("within the quota");
+    }
+    let over = c
+        .control
+        .create_recommender()
+        .name("r5")
+        .dataset_group_arn(&group)
+        .recipe_arn("arn:aws:personalize:::recipe/aws-vod-most-popular")
+        .send()
+        .await;
+    assert_eq!(code(over), "LimitExceededException");
+    let other_domain = c
+        .control
+        .create_recommender()
+        .name("ecomm")
+        .dataset_group_arn(&group)
+        .recipe_arn("arn:aws:personalize:::recipe/aws-ecomm-recommended-for-you")
+        .send()
+        .await;
+    assert_eq!(code(other_domain), "InvalidInputException");
+    // Without data, the recommenders' training fails with Personalize's reason.
+    let r0 = c
+        .control
+        .list_recommenders()
+        .dataset_group_arn(&group)
+        .send()
+        .await
+        .expect("listed")
+        .recommenders()
+        .iter()
+        .filter_map(|r| r.recommender_arn().map(str::to_string))
+        .next()
+        .expect("one");
+    let status = || async {
+        let r = c
+            .control
+            .describe_recommender()
+            .recommender_arn(&r0)
+            .send()
+            .await
+            .expect("described")
+            .recommender
+            .expect("recommender");
+        (r.status.unwrap_or_default(), r.failure_reason)
+    };
+    for _ in 0..3000 {
+        if status().await.0 == "CREATE FAILED" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (s, reason) = status().await;
+    assert_eq!(s, "CREATE FAILED");
+    assert!(
+        reason.is_some_and(|r| r.contains("interactions")),
+        "names the missing data"
+    );
+    emu.shutdown().await;
+}
