@@ -156,11 +156,6 @@ impl<'a> ParsedArn<'a> {
             resource,
         })
     }
-
-    /// The last path segment of the resource (the name for name-derived ARNs).
-    pub fn last_segment(&self) -> &'a str {
-        self.resource.rsplit('/').next().unwrap_or(self.resource)
-    }
 }
 
 /// The solution ARN of a version ARN (everything before the last `/`), if it is one.
@@ -212,7 +207,6 @@ mod tests {
             ParsedArn::parse("arn:aws:personalize:eu-west-1:123456789012:solution/s/ab12cd34").expect("ok");
         assert_eq!(p.region, "eu-west-1");
         assert_eq!(p.resource, "solution/s/ab12cd34");
-        assert_eq!(p.last_segment(), "ab12cd34");
         assert!(ParsedArn::parse("arn:aws:s3:::bucket").is_none());
         assert!(ParsedArn::parse("nonsense").is_none());
     }

@@ -1,29 +1,31 @@
 //! The built-in Personalize: a local, wire-compatible Amazon Personalize (control plane, runtime, events).
 //!
 //! [`start`] serves the three APIs of personalize-api.md on one port, plus an admin API under
-//! `/_emulator/` ([`admin`]) for fault injection ([`faults`]), call counts, reset and the clock.
-//! Resources follow time-derived lifecycles ([`lifecycle`]) whose durations scale with
-//! [`EmulatorConfig::time_scale`]; data work runs in background tasks ([`work`]) on the data
-//! [`engine`]. With a state directory, everything survives a restart ([`persist`]).
+//! `/_emulator/` for fault injection ([`faults`]), call counts, reset and the clock. Resources follow
+//! time-derived lifecycles whose durations ([`clock::Durations`]) scale with
+//! [`EmulatorConfig::time_scale`]; data work runs in background tasks on the data [`engine`]. With a
+//! state directory, everything survives a restart.
 
-pub mod admin;
-pub mod arn;
+// The public surface is what callers configure and observe: the clock's durations, the fault spec
+// and call counts, persistence errors, and the data engine. The rest is the server's own business.
+mod admin;
+mod arn;
 pub mod clock;
-pub mod control;
-pub mod data;
+mod control;
+mod data;
 pub mod engine;
-pub mod error;
+mod error;
 pub mod faults;
-pub mod input;
-pub mod lifecycle;
-pub mod page;
-pub mod persist;
-pub mod recipes;
-pub mod runtime;
-pub mod server;
-pub mod shared;
-pub mod state;
-pub mod work;
+mod input;
+mod lifecycle;
+mod page;
+mod persist;
+mod recipes;
+mod runtime;
+mod server;
+mod shared;
+mod state;
+mod work;
 
 #[cfg(test)]
 mod robustness_tests;
@@ -40,7 +42,8 @@ use tokio_util::task::TaskTracker;
 
 use self::clock::{Clock, Durations};
 use self::faults::{CallCounts, FaultSpec, FaultSpecError, Faults};
-use self::persist::{PersistError, Persister, SaveRequest};
+pub use self::persist::PersistError;
+use self::persist::{Persister, SaveRequest};
 use self::shared::{Shared, World};
 use self::state::{Resource, State};
 use self::work::{Job, JobKind};
