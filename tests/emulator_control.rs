@@ -1315,3 +1315,104 @@ async fn the_emulate_command_documents_its_flags_and_stops_on_sigterm() {
     let status = child.wait().await.expect("exits");
     assert!(status.success(), "a graceful stop exits 0: {status}");
 }
+
+#[tokio::test]
+async fn runtime_and_events_errors_use_rest_statuses() {
+    let emu = start_with(Arc::new(NoObjects), |c| c.time_scale = 100.0).await;
+    let addr = emu.addr();
+    let json = [("Content-Type", "application/json")];
+    let missing = raw(
+        addr,
+        "POST",
+        "/recommendations",
+        &json,
+        format!(r#"{{"campaignArn":"{}","userId":"u"}}"#, arn("campaign/none")).as_bytes(),
+    )
+    .await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.header("content-type"), Some("application/json"));
+    assert_eq!(
+        missing.header("x-amzn-errortype"),
+        Some("ResourceNotFoundException")
+    );
+    assert_eq!(missing.json()["__type"], "ResourceNotFoundException");
+    let both = raw(
+        addr,
+        "POST",
+        "/recommendations",
+        &json,
+        format!(
+            r#"{{"campaignArn":"{0}","recommenderArn":"{0}"}}"#,
+            arn("campaign/x")
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert_eq!(both.status, 400);
+    assert_eq!(both.header("x-amzn-errortype"), Some("InvalidInputException"));
+
+    // A dataset still being created refuses records with ResourceInUse, HTTP 409.
+    let c = clients(&emu);
+    let group = c
+        .control
+        .create_dataset_group()
+        .name("rest")
+        .send()
+        .await
+        .expect("group")
+        .dataset_group_arn
+        .expect("arn");
+    emu.advance_clock(6000.0);
+    let schema = c
+        .control
+        .create_schema()
+        .name("rest-users")
+        .schema(USERS_SCHEMA)
+        .send()
+        .await
+        .expect("schema")
+        .schema_arn
+        .expect("arn");
+    let dataset = c
+        .control
+        .create_dataset()
+        .name("users")
+        .dataset_group_arn(&group)
+        .schema_arn(&schema)
+        .dataset_type("Users")
+        .send()
+        .await
+        .expect("dataset")
+        .dataset_arn
+        .expect("arn");
+    let body = format!(
+        r#"{{"datasetArn":"{dataset}","users":[{{"userId":"u1","properties":"{{\"age\":3,\"gender\":\"F\"}}"}}]}}"#
+    );
+    let pending = raw(addr, "POST", "/users", &json, body.as_bytes()).await;
+    assert_eq!(pending.status, 409, "{}", pending.body);
+    assert_eq!(pending.header("x-amzn-errortype"), Some("ResourceInUseException"));
+    let sdk = c
+        .events
+        .put_users()
+        .dataset_arn(&dataset)
+        .users(
+            aws_sdk_personalizeevents::types::User::builder()
+                .user_id("u1")
+                .build()
+                .expect("user"),
+        )
+        .send()
+        .await;
+    assert_eq!(code(sdk), "ResourceInUseException");
+    emu.advance_clock(6000.0);
+    let stored = raw(addr, "POST", "/users", &json, body.as_bytes()).await;
+    assert_eq!(stored.status, 200, "{}", stored.body);
+    assert_eq!(stored.header("content-type"), Some("application/json"));
+    let actions = raw(addr, "POST", "/actions", &json, b"{}").await;
+    assert_eq!(actions.status, 400);
+    assert_eq!(
+        actions.header("x-amzn-errortype"),
+        Some("UnknownOperationException")
+    );
+    emu.shutdown().await;
+}

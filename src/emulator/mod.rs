@@ -305,6 +305,8 @@ impl Emulator {
     /// Moves the emulator clock forward (as `POST /_emulator/clock`).
     pub fn advance_clock(&self, secs: f64) {
         self.shared.clock.advance(secs);
+        // The offset is part of the saved state.
+        self.shared.dirty.notify_one();
     }
 
     /// Forgets every resource and the call counts (as `POST /_emulator/reset`).
