@@ -925,9 +925,15 @@ async fn the_sdk_retries_injected_throttling() {
         .send()
         .await
         .expect("the third attempt succeeds");
-    let calls = emu.calls();
-    assert_eq!(calls.calls["CreateDatasetGroup"], 3);
-    assert_eq!(calls.throttled["CreateDatasetGroup"], 2);
+    // The admin API's call counts prove the SDK retried: three attempts, two throttled.
+    let calls = raw(emu.addr(), "GET", "/_emulator/calls", &[], b"").await.json();
+    assert_eq!(calls["calls"]["CreateDatasetGroup"], 3);
+    assert_eq!(calls["throttled"]["CreateDatasetGroup"], 2);
+    assert_eq!(
+        emu.calls().calls["CreateDatasetGroup"],
+        3,
+        "the library view agrees"
+    );
 
     // Without retries the first throttle is what the caller sees.
     emu.set_faults(FaultSpec::parse("throttle-next=1").expect("valid"))
@@ -953,12 +959,12 @@ async fn the_sdk_retries_limit_exceeded_then_gives_up() {
         .send()
         .await;
     assert_eq!(code(r), "LimitExceededException");
-    let calls = emu.calls();
+    let calls = raw(emu.addr(), "GET", "/_emulator/calls", &[], b"").await.json();
     assert_eq!(
-        calls.calls["CreateSchema"], 3,
+        calls["calls"]["CreateSchema"], 3,
         "LimitExceededException is retried as throttling"
     );
-    assert_eq!(calls.limited["CreateSchema"], 3);
+    assert_eq!(calls["limited"]["CreateSchema"], 3);
     emu.shutdown().await;
 }
 
