@@ -315,6 +315,11 @@ impl Emulator {
     }
 
     /// Stops serving, stops background work, saves the state a last time, and waits for all of it.
+    ///
+    /// # Guarantees
+    /// When it returns, no request is served and no background task runs; with a state directory,
+    /// the saved state includes every change acknowledged to a client. Work that was interrupted is
+    /// saved as in progress and run again by the next [`start`] on the same directory.
     pub async fn shutdown(mut self) {
         self.stop_server.cancel();
         if let Some(server) = self.server.take()
