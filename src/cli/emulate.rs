@@ -1,0 +1,152 @@
+//! `personalize-ops emulate`: the built-in Personalize alone, on one port, until Ctrl-C or SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use aws_config::BehaviorVersion;
+use personalize_ops::emulator::clock::Durations;
+use personalize_ops::emulator::faults::FaultSpec;
+use personalize_ops::emulator::{self, DEFAULT_ACCOUNT_ID, EmulatorConfig};
+use personalize_ops::objects::{DirStore, ObjectStore, S3Store};
+
+use super::Context;
+
+/// Arguments of `emulate`.
+#[derive(Debug, clap::Args)]
+#[command(after_long_help = FAULTS_HELP)]
+pub struct Args {
+    /// Address to serve on (host:port). Port 0 picks a free port; the URL is printed on stdout.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
+    pub listen: SocketAddr,
+
+    /// Directory where the state (resources, dataset tables, models) is saved after every change
+    /// and restored at start. Without it, everything lives in memory and is lost at exit.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Multiplies realistic durations (a training takes 2 h at 1). 0 makes every transition
+    /// near-instant; 0.001 turns a 2 h training into 7.2 s.
+    #[arg(long, value_name = "F", default_value_t = 0.0)]
+    pub time_scale: f64,
+
+    /// Realistic creation times to use instead of the built-in ones, as KIND=SECONDS,… with KIND a
+    /// resource kind (dataset-group, dataset-import-job, solution-version, campaign, …) or delete,
+    /// update, stop. Example: solution-version=3600,campaign=300.
+    #[arg(long, value_name = "KIND=SECS,…")]
+    pub durations: Option<String>,
+
+    /// Faults to inject from the start, e.g. "seed=1;throttle=0.1;fail.solution-version=^bad".
+    /// See below for every entry; change them at runtime with PUT /_emulator/faults.
+    #[arg(long, value_name = "SPEC")]
+    pub faults: Option<String>,
+
+    /// Serve the object store (import CSVs, batch input and output) from this directory: the bucket
+    /// given by --data-bucket maps to it (s3://BUCKET/KEY is DIR/KEY). Without it, S3 is reached
+    /// through the AWS SDK's default chain (AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_S3 honoured).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// The bucket name --data-dir serves.
+    #[arg(long, value_name = "NAME", default_value = "local", requires = "data_dir")]
+    pub data_bucket: String,
+
+    /// The account id in every ARN.
+    #[arg(long, value_name = "ID", default_value = DEFAULT_ACCOUNT_ID)]
+    pub account_id: String,
+
+    /// The region of requests that carry no SigV4 credential scope (SDK requests always do).
+    #[arg(long, value_name = "REGION", default_value = "us-east-1")]
+    pub region: String,
+}
+
+const FAULTS_HELP: &str = "\
+Fault spec (--faults, or the text form of PUT /_emulator/faults): entries separated by ';'
+  seed=N                 seed of the generator behind throttle= (reproducible runs)
+  throttle=P             each API call is throttled with probability P (0..1)
+  throttle-next=N        the next N API calls are throttled (ThrottlingException), deterministically
+  throttle-ops=Op1,Op2   limits throttle= and throttle-next= to these operations
+  tps=N                  control-plane calls beyond N per second are throttled
+  limit=Op1,Op2          these operations always fail with LimitExceededException
+  fail.KIND=REGEX        new resources of KIND whose name matches REGEX end in CREATE FAILED
+                         (KIND: dataset-group, dataset, dataset-import-job, event-tracker, filter,
+                         solution, solution-version, campaign, recommender, batch-inference-job,
+                         batch-segment-job; a solution version without a name matches its solution's)
+  latency=MS             every API call is delayed by MS milliseconds
+
+Admin API (not part of Personalize; neither counted nor faulted):
+  GET  /_emulator/health   GET|PUT /_emulator/faults   GET /_emulator/calls
+  POST /_emulator/reset    GET|POST /_emulator/clock ({\"advanceSeconds\": N})";
+
+/// Starts the emulator and serves until interrupted.
+pub async fn run(args: Args, _ctx: &Context) -> anyhow::Result<ExitCode> {
+    let faults = match &args.faults {
+        Some(text) => FaultSpec::parse(text).context("--faults")?,
+        None => FaultSpec::default(),
+    };
+    let mut durations = Durations::default();
+    if let Some(spec) = &args.durations {
+        durations
+            .apply_overrides(spec)
+            .map_err(anyhow::Error::msg)
+            .context("--durations")?;
+    }
+    let objects: Arc<dyn ObjectStore> = match &args.data_dir {
+        Some(dir) => Arc::new(DirStore::new(dir.clone(), args.data_bucket.clone())),
+        None => {
+            let conf = aws_config::defaults(BehaviorVersion::latest()).load().await;
+            // Local S3 stand-ins (moto, MinIO) need path-style addressing; real S3 does not.
+            let path_style = conf.endpoint_url().is_some();
+            let s3 = aws_sdk_s3::config::Builder::from(&conf)
+                .force_path_style(path_style)
+                .build();
+            Arc::new(S3Store::new(aws_sdk_s3::Client::from_conf(s3)))
+        }
+    };
+    let config = EmulatorConfig {
+        listen: args.listen,
+        state_dir: args.state_dir,
+        time_scale: args.time_scale,
+        faults,
+        account_id: args.account_id,
+        region: args.region,
+        objects,
+        durations,
+    };
+    let emu = emulator::start(config).await?;
+    println!("{}", emu.url());
+    shutdown_signal().await;
+    tracing::info!("stopping the built-in Personalize");
+    emu.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on Ctrl-C or, on Unix, SIGTERM (what ECS and process managers send).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

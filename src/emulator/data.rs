@@ -1,0 +1,179 @@
+//! The data behind the resources: dataset tables and trained models, keyed by the owning ARN.
+//!
+//! Entries sit behind `Arc`s: background work and the persister take cheap snapshots under the lock
+//! and use them after releasing it; a writer copies on write. Every change bumps the entry's
+//! generation, so the persister rewrites only what changed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::engine::filter_eval::FilterData;
+use super::engine::model::Model;
+use super::engine::table::Table;
+use super::state::State;
+use crate::spec::kinds::DatasetType;
+
+/// One stored value and the generation it was last changed in.
+#[derive(Debug, Clone)]
+pub struct Entry<T> {
+    pub value: Arc<T>,
+    pub generation: u64,
+}
+
+/// Dataset contents and models. Kept beside [`State`] (not inside it) because it is large: it is
+/// saved to its own files and never cloned for a response.
+#[derive(Debug, Default)]
+pub struct Data {
+    /// Dataset ARN → its rows.
+    tables: BTreeMap<String, Entry<Table>>,
+    /// Solution version or recommender ARN → its trained model.
+    models: BTreeMap<String, Entry<Model>>,
+    /// The last generation handed out (shared by all entries).
+    generation: u64,
+}
+
+/// The column that identifies a row of a dataset type, for upserts (interactions have none: every
+/// row is new).
+pub fn id_column(ty: DatasetType) -> Option<&'static str> {
+    match ty {
+        DatasetType::Items => Some("ITEM_ID"),
+        DatasetType::Users => Some("USER_ID"),
+        DatasetType::Actions => Some("ACTION_ID"),
+        DatasetType::Interactions | DatasetType::ActionInteractions => None,
+    }
+}
+
+/// Snapshots of the three datasets of a dataset group that training and filters read.
+#[derive(Debug, Clone, Default)]
+pub struct GroupTables {
+    pub interactions: Option<Arc<Table>>,
+    pub items: Option<Arc<Table>>,
+    pub users: Option<Arc<Table>>,
+}
+
+impl GroupTables {
+    /// The tables of the group's datasets (those not deleted yet) at this instant.
+    pub fn of(state: &State, data: &Data, group_arn: &str) -> Self {
+        let table = |ty: DatasetType| {
+            state
+                .datasets
+                .values()
+                .find(|d| d.group_arn == group_arn && d.dataset_type == ty)
+                .and_then(|d| data.table(&d.meta.arn))
+                .cloned()
+        };
+        Self {
+            interactions: table(DatasetType::Interactions),
+            items: table(DatasetType::Items),
+            users: table(DatasetType::Users),
+        }
+    }
+
+    /// What a filter reads.
+    pub fn filter_data(&self) -> FilterData<'_> {
+        FilterData {
+            items: self.items.as_deref(),
+            users: self.users.as_deref(),
+            interactions: self.interactions.as_deref(),
+        }
+    }
+}
+
+impl Data {
+    fn bump(&mut self) -> u64 {
+        self.generation += 1;
+        self.generation
+    }
+
+    /// The dataset's table, if anything was imported or put into it.
+    pub fn table(&self, dataset_arn: &str) -> Option<&Arc<Table>> {
+        self.tables.get(dataset_arn).map(|e| &e.value)
+    }
+
+    /// The dataset's table for writing (created empty when missing).
+    pub fn table_mut(&mut self, dataset_arn: &str) -> &mut Table {
+        let generation = self.bump();
+        let entry = self
+            .tables
+            .entry(dataset_arn.to_string())
+            .or_insert_with(|| Entry {
+                value: Arc::new(Table::default()),
+                generation,
+            });
+        entry.generation = generation;
+        Arc::make_mut(&mut entry.value)
+    }
+
+    /// Every table with its generation (the persister's view).
+    pub fn tables(&self) -> &BTreeMap<String, Entry<Table>> {
+        &self.tables
+    }
+
+    /// Restores a saved table.
+    pub fn restore_table(&mut self, dataset_arn: String, table: Table) {
+        let generation = self.bump();
+        self.tables.insert(
+            dataset_arn,
+            Entry {
+                value: Arc::new(table),
+                generation,
+            },
+        );
+    }
+
+    /// The trained model of a solution version or recommender.
+    pub fn model(&self, arn: &str) -> Option<&Arc<Model>> {
+        self.models.get(arn).map(|e| &e.value)
+    }
+
+    /// Stores (or replaces) a trained model.
+    pub fn set_model(&mut self, arn: &str, model: Arc<Model>) {
+        let generation = self.bump();
+        self.models.insert(
+            arn.to_string(),
+            Entry {
+                value: model,
+                generation,
+            },
+        );
+    }
+
+    /// Every model with its generation (the persister's view).
+    pub fn models(&self) -> &BTreeMap<String, Entry<Model>> {
+        &self.models
+    }
+
+    /// Drops the data of resources that no longer exist.
+    pub fn retain_for(&mut self, state: &State) {
+        self.tables.retain(|arn, _| state.datasets.contains_key(arn));
+        self.models.retain(|arn, _| {
+            state.solution_versions.contains_key(arn) || state.recommenders.contains_key(arn)
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emulator::engine::table::Cell;
+
+    #[test]
+    fn writes_copy_on_write_and_bump_generations() {
+        let mut data = Data::default();
+        data.table_mut("d").rows.push(vec![Cell::Str("a".into())]);
+        let snapshot = Arc::clone(data.table("d").expect("created"));
+        let first = data.tables()["d"].generation;
+        data.table_mut("d").rows.push(vec![Cell::Str("b".into())]);
+        assert_eq!(snapshot.rows.len(), 1, "a snapshot does not see later writes");
+        assert_eq!(data.table("d").expect("present").rows.len(), 2);
+        assert!(data.tables()["d"].generation > first);
+    }
+
+    #[test]
+    fn data_of_deleted_datasets_is_dropped() {
+        let mut data = Data::default();
+        data.table_mut("gone");
+        data.retain_for(&State::default());
+        assert!(data.table("gone").is_none());
+    }
+}

@@ -1,0 +1,80 @@
+//! What the API layer adds to the engine's recipe table (personalize-api.md §4): ARN lookups, the
+//! inputs each recipe's runtime calls need, and the texts DescribeRecipe shows.
+
+pub use super::engine::recipes::{RECIPE_ARN_PREFIX, RECIPES, Recipe, RecipeType};
+
+/// When the service's recipes were created (a fixed instant: 2018-11-28, the service launch).
+pub const RECIPES_CREATED: f64 = 1_543_363_200.0;
+
+/// The recipe with this ARN (the API takes ARNs, not bare names).
+pub fn by_arn(arn: &str) -> Option<&'static Recipe> {
+    let name = arn.strip_prefix(RECIPE_ARN_PREFIX)?;
+    RECIPES.iter().find(|r| r.name == name)
+}
+
+/// Whether GetRecommendations needs a `userId` (§3.1 for custom recipes, §4.2 for use cases).
+pub fn needs_user(r: &Recipe) -> bool {
+    match r.recipe_type {
+        RecipeType::UserPersonalization
+        | RecipeType::PersonalizedRanking
+        | RecipeType::PersonalizedActions => true,
+        // Use cases take a user for personalisation, except these two (§4.2).
+        RecipeType::PopularItems | RecipeType::RelatedItems => {
+            r.domain.is_some()
+                && !matches!(
+                    r.name,
+                    "aws-vod-trending-now" | "aws-ecomm-frequently-bought-together"
+                )
+        }
+        RecipeType::UserSegmentation => false,
+    }
+}
+
+/// Whether GetRecommendations needs an `itemId`: RELATED_ITEMS recipes and use cases.
+pub fn needs_item(r: &Recipe) -> bool {
+    r.recipe_type == RecipeType::RelatedItems
+}
+
+/// Whether CreateBatchInferenceJob accepts versions of this recipe.
+pub fn allows_batch_inference(r: &Recipe) -> bool {
+    r.supports_batch && r.recipe_type != RecipeType::UserSegmentation
+}
+
+/// DescribeRecipe's `description`.
+pub fn description(r: &Recipe) -> String {
+    match r.domain {
+        Some(domain) => format!("The {} use case of the {domain} domain", r.name),
+        None => format!("The {} recipe ({})", r.name, r.recipe_type),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(name: &str) -> &'static Recipe {
+        by_arn(&format!("{RECIPE_ARN_PREFIX}{name}")).unwrap_or_else(|| panic!("{name} is listed"))
+    }
+
+    #[test]
+    fn looks_up_by_arn_only() {
+        assert_eq!(named("aws-sims").recipe_type, RecipeType::RelatedItems);
+        assert!(by_arn("aws-sims").is_none(), "a bare name is not an ARN");
+        assert!(by_arn("arn:aws:personalize:::recipe/aws-nope").is_none());
+    }
+
+    #[test]
+    fn runtime_inputs_follow_the_recipe() {
+        let sims = named("aws-sims");
+        assert!(needs_item(sims) && !needs_user(sims));
+        assert!(needs_user(named("aws-user-personalization")));
+        assert!(!needs_user(named("aws-popularity-count")));
+        assert!(needs_user(named("aws-ecomm-popular-items-by-views")));
+        assert!(!needs_user(named("aws-vod-trending-now")));
+        let also_viewed = named("aws-ecomm-customers-who-viewed-x-also-viewed");
+        assert!(needs_user(also_viewed) && needs_item(also_viewed));
+        assert!(!allows_batch_inference(named("aws-item-affinity")));
+        assert!(!allows_batch_inference(named("aws-trending-now")));
+        assert!(allows_batch_inference(named("aws-user-personalization")));
+    }
+}
