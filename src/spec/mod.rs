@@ -4,4 +4,5 @@ pub mod avro;
 pub mod duration;
 pub mod filter;
 pub mod kinds;
+pub mod model;
 pub mod schedule;
