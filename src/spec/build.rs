@@ -332,3 +332,227 @@ fn recommenders(root: &Value, root_tags: &[Tag]) -> Built<Vec<Recommender>> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::spec::load::{load, load_value};
+    use crate::spec::model::Spec;
+
+    fn spec_of(text: &str) -> Spec {
+        let report = load(text);
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        report.spec.expect("a valid file builds")
+    }
+
+    /// Every tag list of the model with where it came from, in a fixed order.
+    fn all_tags(spec: &Spec) -> Vec<(String, Vec<Tag>)> {
+        let mut out = vec![("datasetGroup".to_string(), spec.dataset_group.tags.clone())];
+        if let Some(d) = &spec.datasets {
+            out.push(("datasetImport".into(), d.import.tags.clone()));
+            for ds in d.all() {
+                out.push((format!("dataset {}", ds.dataset_type), ds.tags.clone()));
+            }
+        }
+        if let Some(t) = &spec.event_tracker {
+            out.push(("eventTracker".into(), t.tags.clone()));
+        }
+        for f in &spec.filters {
+            out.push((format!("filter {}", f.name), f.tags.clone()));
+        }
+        for s in &spec.solutions {
+            out.push((format!("solution {}", s.name), s.tags.clone()));
+            out.push((
+                format!("solutionVersion {}", s.name),
+                s.solution_version.tags.clone(),
+            ));
+            for c in &s.campaigns {
+                out.push((format!("campaign {}", c.name), c.tags.clone()));
+            }
+            for (i, j) in s.batch_inference_jobs.iter().enumerate() {
+                out.push((format!("batchJob {} {i}", s.name), j.tags.clone()));
+            }
+            for (i, j) in s.batch_segment_jobs.iter().enumerate() {
+                out.push((format!("segmentJob {} {i}", s.name), j.tags.clone()));
+            }
+        }
+        for r in &spec.recommenders {
+            out.push((format!("recommender {}", r.name), r.tags.clone()));
+        }
+        out
+    }
+
+    fn tag(key: &str, value: &str) -> Tag {
+        Tag {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+
+    /// The reference's test_dataset_defaults: without root tags every resource gets `[]`, and the
+    /// import, solution version and campaign defaults are filled in.
+    #[test]
+    fn test_dataset_defaults() {
+        let spec = spec_of(include_str!("../../tests/fixtures/sample_config.json"));
+        for (resource, tags) in all_tags(&spec) {
+            assert!(tags.is_empty(), "{resource}: {tags:?}");
+        }
+        let datasets = spec.datasets.as_ref().expect("declared");
+        assert_eq!(datasets.import.import_mode, ImportMode::Full);
+        assert!(!datasets.import.publish_attribution_metrics_to_s3);
+        assert_eq!(
+            spec.dataset_group.max_age.as_ref().map(|m| m.seconds),
+            Some(365 * 86_400)
+        );
+        assert_eq!(spec.solutions.len(), 6);
+        for solution in &spec.solutions {
+            assert_eq!(solution.solution_version.training_mode, TrainingMode::Full);
+            assert_eq!(solution.solution_version.name, None);
+            assert!(!solution.perform_hpo);
+            assert!(!solution.retrain_on_new_data);
+        }
+        assert_eq!(spec.solutions[4].campaigns[0].min_provisioned_tps, 1);
+        assert_eq!(
+            spec.dataset_group
+                .import_schedule
+                .as_ref()
+                .map(ToString::to_string),
+            Some("cron(0 */6 * * ? *)".to_string())
+        );
+    }
+
+    /// The reference's test_dataset_root_tags: every resource without its own `tags` gets the root
+    /// list; schemas get none.
+    #[test]
+    fn test_dataset_root_tags() {
+        let spec = spec_of(include_str!("../../tests/fixtures/sample_config_root_tags.json"));
+        let root = vec![tag("hello", "world")];
+        assert_eq!(spec.tags, root);
+        let all = all_tags(&spec);
+        assert!(all.len() >= 12, "{all:?}");
+        for (resource, tags) in all {
+            assert_eq!(tags, root, "{resource}");
+        }
+    }
+
+    #[test]
+    fn explicit_tags_win_over_root_tags_even_when_empty() {
+        let spec = spec_of(include_str!("../../tests/fixtures/sample_config_wtags.json"));
+        let root = vec![tag("tag12", "key12")];
+        assert_eq!(spec.dataset_group.tags, vec![tag("tag0", "key0")]);
+        let datasets = spec.datasets.as_ref().expect("declared");
+        assert_eq!(datasets.import.tags, vec![tag("tag1", "key1")]);
+        assert_eq!(
+            datasets.items.as_ref().map(|d| d.tags.clone()),
+            Some(root.clone())
+        );
+        let affinity = &spec.solutions[0];
+        assert_eq!(affinity.tags, vec![tag("tag4", "key4")]);
+        assert_eq!(affinity.solution_version.tags, vec![tag("tag5", "key5")]);
+        assert_eq!(affinity.batch_segment_jobs[0].tags, vec![tag("tag6", "key6")]);
+        // The solution version inherits the root tags, not its solution's (aws-solution.md §2.4).
+        assert_eq!(spec.solutions[1].tags, vec![tag("tag7", "key7")]);
+        assert_eq!(spec.solutions[1].solution_version.tags, root);
+        assert_eq!(spec.recommenders[0].tags, vec![tag("hello13", "world13")]);
+
+        let explicit_empty = load_value(&json!({
+            "tags": [{"tagKey": "a", "tagValue": "b"}],
+            "datasetGroup": {"serviceConfig": {"name": "g", "tags": []}}
+        }));
+        let spec = explicit_empty.spec.expect("valid");
+        assert!(spec.dataset_group.tags.is_empty());
+    }
+
+    #[test]
+    fn values_from_the_file_reach_the_model() {
+        let report = load_value(&json!({
+            "datasetGroup": {
+                "serviceConfig": {"name": "g", "domain": "ECOMMERCE"},
+                "workflowConfig": {"maxAge": "1 day 2 hours", "schedules": {"import": "rate(1 day)"}}
+            },
+            "datasets": {
+                "serviceConfig": {"importMode": "INCREMENTAL", "publishAttributionMetricsToS3": true},
+                "interactions": {"dataset": {"serviceConfig": {"name": "i"}}}
+            },
+            "solutions": [{
+                "serviceConfig": {
+                    "name": "s", "recipeArn": "arn:aws:personalize:::recipe/aws-user-personalization",
+                    "performHPO": true, "performAutoTraining": false, "eventType": "click",
+                    "solutionConfig": {"algorithmHyperParameters": {"hidden_dimension": "64"},
+                                       "autoTrainingConfig": {"schedulingExpression": "rate(3 days)"}},
+                    "solutionVersion": {"name": "v1", "trainingMode": "UPDATE"}
+                },
+                "workflowConfig": {"schedules": {"full": "cron(0 2 ? * 1 *)", "update": "delete"}, "retrainOnNewData": true},
+                "campaigns": [{"serviceConfig": {"name": "c", "minProvisionedTPS": 3,
+                               "campaignConfig": {"itemExplorationConfig": {"explorationWeight": "0.3"},
+                                                  "rankingInfluence": {"FRESHNESS": 0.5}}}}],
+                "batchInferenceJobs": [{"serviceConfig": {"numResults": 50, "batchInferenceJobMode": "BATCH_INFERENCE"},
+                                        "workflowConfig": {"schedule": "cron(0 3 * * ? *)", "maxAge": "banana"}}]
+            }]
+        }));
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        let spec = report.spec.expect("valid");
+        let group = &spec.dataset_group;
+        assert_eq!(group.max_age.as_ref().map(|m| m.seconds), Some(93_600));
+        assert!(matches!(group.import_schedule, Some(Schedule::Rate(_))));
+        let datasets = spec.datasets.expect("declared");
+        assert_eq!(datasets.import.import_mode, ImportMode::Incremental);
+        assert!(datasets.import.publish_attribution_metrics_to_s3);
+        assert!(datasets.interactions.schema.is_none());
+        let s = &spec.solutions[0];
+        assert!(s.perform_hpo);
+        assert_eq!(s.perform_auto_training, Some(false));
+        assert_eq!(s.event_type.as_deref(), Some("click"));
+        let config = s.solution_config.as_ref().expect("set");
+        assert_eq!(
+            config
+                .algorithm_hyper_parameters
+                .as_ref()
+                .and_then(|m| m.get("hidden_dimension")),
+            Some(&"64".to_string())
+        );
+        assert_eq!(s.solution_version.name.as_deref(), Some("v1"));
+        assert_eq!(s.solution_version.training_mode, TrainingMode::Update);
+        assert_eq!(s.schedules.update, Some(Schedule::Delete));
+        assert!(s.retrain_on_new_data);
+        assert_eq!(s.campaigns[0].min_provisioned_tps, 3);
+        let ranking = s.campaigns[0]
+            .campaign_config
+            .as_ref()
+            .and_then(|c| c.ranking_influence.as_ref())
+            .expect("set");
+        assert_eq!(ranking.values().copied().collect::<Vec<_>>(), [0.5]);
+        let job = &s.batch_inference_jobs[0];
+        assert_eq!(job.num_results, Some(50));
+        assert!(job.schedule.is_some());
+        assert_eq!(
+            job.max_age, None,
+            "an unreadable maxAge is dropped, as the reference does"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_import_max_age_means_no_age_limit() {
+        let report = load_value(&json!({
+            "datasetGroup": {"serviceConfig": {"name": "g"}, "workflowConfig": {"maxAge": "banana"}}
+        }));
+        assert_eq!(report.warnings.len(), 1);
+        assert_eq!(report.spec.expect("valid").dataset_group.max_age, None);
+    }
+
+    #[test]
+    fn the_model_round_trips_through_json() {
+        for text in [
+            include_str!("../../tests/fixtures/sample_config.json"),
+            include_str!("../../tests/fixtures/sample_config_wtags.json"),
+            include_str!("../../tests/fixtures/dataset-group-name-2.json"),
+        ] {
+            let spec = spec_of(text);
+            let json = serde_json::to_value(&spec).expect("serialises");
+            let back: Spec = serde_json::from_value(json).expect("deserialises");
+            assert_eq!(back, spec);
+        }
+    }
+}

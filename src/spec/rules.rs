@@ -491,3 +491,322 @@ fn check_recommenders(root: &Value, group_domain: Option<Domain>, out: &mut Find
     }
     duplicates(&names, "recommender", "recommenders", out);
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn run(root: Value) -> Findings {
+        let mut out = Findings::default();
+        check(&root, &mut out);
+        out
+    }
+
+    fn solution(recipe: &str, extra: Value) -> Value {
+        let mut s = json!({"serviceConfig": {"name": "sol", "recipeArn": format!("arn:aws:personalize:::recipe/{recipe}")}});
+        if let (Some(target), Some(more)) = (s.as_object_mut(), extra.as_object()) {
+            for (k, v) in more {
+                target.insert(k.clone(), v.clone());
+            }
+        }
+        s
+    }
+
+    fn with_solutions(solutions: Value) -> Value {
+        json!({"datasetGroup": {"serviceConfig": {"name": "g"}}, "solutions": solutions})
+    }
+
+    fn paths(issues: &[Issue]) -> Vec<&str> {
+        issues.iter().map(|i| i.path.as_str()).collect()
+    }
+
+    #[test]
+    fn the_update_schedule_needs_an_updatable_recipe() {
+        let schedules = json!({"workflowConfig": {"schedules": {"update": "cron(0 0 ? * 1 *)"}}});
+        let sims = run(with_solutions(json!([solution("aws-sims", schedules.clone())])));
+        assert_eq!(sims.errors.len(), 1);
+        assert_eq!(
+            sims.errors[0].message,
+            "solution sol does not support solution version incremental updates - please use `full` \
+             instead of `update`."
+        );
+        for ok in ["aws-user-personalization", "aws-hrnn-coldstart"] {
+            assert!(
+                run(with_solutions(json!([solution(ok, schedules.clone())])))
+                    .errors
+                    .is_empty(),
+                "{ok}"
+            );
+        }
+        let delete = json!({"workflowConfig": {"schedules": {"update": "delete"}}});
+        assert!(
+            run(with_solutions(json!([solution("aws-sims", delete)])))
+                .errors
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn training_mode_update_needs_an_updatable_recipe() {
+        let version = json!({"serviceConfig": {"name": "sol", "recipeArn": "arn:aws:personalize:::recipe/aws-sims", "solutionVersion": {"trainingMode": "UPDATE"}}});
+        let out = run(with_solutions(json!([version])));
+        assert_eq!(
+            paths(&out.errors),
+            ["solutions[0].serviceConfig.solutionVersion.trainingMode"]
+        );
+    }
+
+    #[test]
+    fn unknown_and_domain_recipes_are_not_solutions() {
+        let out = run(with_solutions(json!([solution("aws-nonsense", json!({}))])));
+        assert_eq!(paths(&out.errors), ["solutions[0].serviceConfig.recipeArn"]);
+        assert!(out.errors[0].message.contains("aws-user-personalization"));
+        let domain = run(with_solutions(json!([solution("aws-vod-top-picks", json!({}))])));
+        assert!(domain.errors[0].message.contains("put it in recommenders"));
+    }
+
+    #[test]
+    fn a_solution_without_recipe_is_a_warning_unless_auto_ml_was_asked() {
+        let bare = run(with_solutions(
+            json!([{"serviceConfig": {"name": "s"}, "batchSegmentJobs": [{}], "campaigns": [{"serviceConfig": {"name": "c"}}]}]),
+        ));
+        assert!(
+            bare.errors.is_empty(),
+            "job kinds are not checked without a recipe"
+        );
+        assert_eq!(paths(&bare.warnings), ["solutions[0].serviceConfig"]);
+        let auto_ml = run(with_solutions(
+            json!([{"serviceConfig": {"name": "s", "performAutoML": true}}]),
+        ));
+        assert!(
+            auto_ml.warnings.is_empty(),
+            "the shape check already warns about performAutoML"
+        );
+    }
+
+    #[test]
+    fn jobs_and_campaigns_must_suit_the_recipe() {
+        let affinity = run(with_solutions(json!([solution(
+            "aws-item-affinity",
+            json!({"campaigns": [{"serviceConfig": {"name": "c"}}], "batchInferenceJobs": [{}], "batchSegmentJobs": [{}]})
+        )])));
+        assert_eq!(
+            paths(&affinity.errors),
+            ["solutions[0].campaigns[0]", "solutions[0].batchInferenceJobs[0]"]
+        );
+        assert!(affinity.errors[1].message.contains("use batchSegmentJobs"));
+        let up = run(with_solutions(json!([solution(
+            "aws-user-personalization",
+            json!({"batchSegmentJobs": [{}]})
+        )])));
+        assert_eq!(paths(&up.errors), ["solutions[0].batchSegmentJobs[0]"]);
+        for no_batch in ["aws-trending-now", "aws-next-best-action"] {
+            let out = run(with_solutions(json!([solution(
+                no_batch,
+                json!({"batchInferenceJobs": [{}]})
+            )])));
+            assert_eq!(
+                paths(&out.errors),
+                ["solutions[0].batchInferenceJobs[0]"],
+                "{no_batch}"
+            );
+        }
+    }
+
+    #[test]
+    fn generated_batch_names_must_fit_in_63_characters() {
+        let named = |name: &str, jobs: usize| {
+            let jobs: Vec<Value> = (0..jobs).map(|_| json!({})).collect();
+            run(with_solutions(
+                json!([{"serviceConfig": {"name": name, "recipeArn": "arn:aws:personalize:::recipe/aws-sims"}, "batchInferenceJobs": jobs}]),
+            ))
+        };
+        // batch_ + name + _ + 19-character timestamp: 37 characters fit, 38 do not.
+        assert!(named(&"s".repeat(37), 1).errors.is_empty());
+        let long = named(&"s".repeat(38), 1);
+        assert_eq!(long.errors.len(), 1);
+        assert!(
+            long.errors[0]
+                .message
+                .starts_with("The generated batch inference job name batch_sss")
+        );
+        assert!(
+            long.errors[0]
+                .message
+                .ends_with("is longer than 63 characters. Use a shorter solution name.")
+        );
+        // Several entries are numbered, which takes two more characters.
+        assert_eq!(named(&"s".repeat(36), 2).errors.len(), 2);
+        assert!(named(&"s".repeat(35), 2).errors.is_empty());
+    }
+
+    #[test]
+    fn duplicate_names_are_errors_after_the_first() {
+        let out = run(json!({
+            "datasetGroup": {"serviceConfig": {"name": "g"}},
+            "filters": [
+                {"serviceConfig": {"name": "f", "filterExpression": "EXCLUDE ItemID WHERE Items.X IN (\"a\")"}},
+                {"serviceConfig": {"name": "f", "filterExpression": "EXCLUDE ItemID WHERE Items.X IN (\"b\")"}}
+            ],
+            "solutions": [
+                solution("aws-user-personalization", json!({"campaigns": [{"serviceConfig": {"name": "c"}}]})),
+                solution("aws-user-personalization", json!({"campaigns": [{"serviceConfig": {"name": "c"}}]}))
+            ],
+            "recommenders": [
+                {"serviceConfig": {"name": "r", "recipeArn": "arn:aws:personalize:::recipe/aws-vod-top-picks"}},
+                {"serviceConfig": {"name": "r", "recipeArn": "arn:aws:personalize:::recipe/aws-vod-top-picks"}}
+            ]
+        }));
+        let messages: Vec<&str> = out.errors.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "duplicate filter names found: f. Do not use the same filter names across filters",
+                "duplicate solution names found: sol. Do not use the same solution names across solutions",
+                "duplicate campaign names found: c. Do not use the same campaign names across campaigns",
+                "duplicate recommender names found: r. Do not use the same recommender names across recommenders",
+            ]
+        );
+        assert_eq!(out.errors[1].path, "solutions[1].serviceConfig.name");
+    }
+
+    #[test]
+    fn batch_filters_should_be_declared_in_the_file() {
+        let job = |arn: &str| {
+            run(json!({
+                "datasetGroup": {"serviceConfig": {"name": "g"}},
+                "filters": [{"serviceConfig": {"name": "mine", "filterExpression": "EXCLUDE ItemID WHERE Items.X IN (\"a\")"}}],
+                "solutions": [solution("aws-sims", json!({"batchInferenceJobs": [{"serviceConfig": {"filterArn": arn}}]}))]
+            }))
+        };
+        assert!(
+            job("arn:aws:personalize:us-east-1:123456789012:filter/mine")
+                .warnings
+                .is_empty()
+        );
+        let other = job("arn:aws:personalize:us-east-1:123456789012:filter/theirs");
+        assert_eq!(
+            paths(&other.warnings),
+            ["solutions[0].batchInferenceJobs[0].serviceConfig.filterArn"]
+        );
+        assert!(other.errors.is_empty());
+    }
+
+    #[test]
+    fn recommenders_need_a_use_case_of_the_groups_domain() {
+        let group = |domain: Option<&str>, recipe: &str| {
+            let mut config = json!({"name": "g"});
+            if let (Some(d), Some(map)) = (domain, config.as_object_mut()) {
+                map.insert("domain".into(), json!(d));
+            }
+            run(json!({
+                "datasetGroup": {"serviceConfig": config},
+                "recommenders": [{"serviceConfig": {"name": "r", "recipeArn": format!("arn:aws:personalize:::recipe/{recipe}")}}]
+            }))
+        };
+        let ok = group(Some("ECOMMERCE"), "aws-ecomm-recommended-for-you");
+        assert!(ok.errors.is_empty() && ok.warnings.is_empty());
+        assert_eq!(
+            group(Some("VIDEO_ON_DEMAND"), "aws-ecomm-recommended-for-you")
+                .errors
+                .len(),
+            1
+        );
+        assert_eq!(group(Some("ECOMMERCE"), "aws-sims").errors.len(), 1);
+        assert_eq!(group(Some("ECOMMERCE"), "aws-ecomm-nothing").errors.len(), 1);
+        let custom_group = group(None, "aws-ecomm-recommended-for-you");
+        assert!(custom_group.errors.is_empty());
+        assert_eq!(paths(&custom_group.warnings), ["recommenders"]);
+    }
+
+    fn users_schema(fields: Value) -> Value {
+        json!({"type": "record", "name": "Users", "fields": fields})
+    }
+
+    fn with_datasets(datasets: Value) -> Value {
+        json!({"datasetGroup": {"serviceConfig": {"name": "g"}}, "datasets": datasets})
+    }
+
+    fn interactions() -> Value {
+        json!({
+            "dataset": {"serviceConfig": {"name": "i"}},
+            "schema": {"serviceConfig": {"name": "i-schema", "schema": {"type": "record", "name": "Interactions", "fields": [
+                {"name": "USER_ID", "type": "string"}, {"name": "ITEM_ID", "type": "string"}, {"name": "TIMESTAMP", "type": "long"}
+            ]}}}
+        })
+    }
+
+    #[test]
+    fn datasets_need_interactions_once_anything_is_declared() {
+        let users = json!({"dataset": {"serviceConfig": {"name": "u"}}});
+        let out = run(with_datasets(json!({"users": users})));
+        assert_eq!(
+            out.errors[0].message,
+            "You must at minimum create an interactions dataset and declare its schema"
+        );
+        let empty = run(with_datasets(json!({})));
+        assert!(empty.errors.is_empty());
+        assert_eq!(paths(&empty.warnings), ["datasets"]);
+    }
+
+    #[test]
+    fn a_schema_name_names_one_document() {
+        let user_fields = json!([{"name": "USER_ID", "type": "string"}, {"name": "AGE", "type": "int"}]);
+        let same = |doc: Value| {
+            run(with_datasets(json!({
+                "interactions": interactions(),
+                "users": {"dataset": {"serviceConfig": {"name": "u"}}, "schema": {"serviceConfig": {"name": "i-schema", "schema": doc}}}
+            })))
+        };
+        let clash = same(users_schema(user_fields));
+        assert_eq!(paths(&clash.errors), ["datasets.users.schema.serviceConfig.name"]);
+        let reuse = same(interactions()["schema"]["serviceConfig"]["schema"].clone());
+        assert!(reuse.errors.is_empty(), "the same document may be shared");
+    }
+
+    #[test]
+    fn dataset_type_rules_and_missing_schemas_are_warnings() {
+        let no_timestamp = json!({
+            "dataset": {"serviceConfig": {"name": "i"}},
+            "schema": {"serviceConfig": {"name": "s", "schema": {"type": "record", "name": "Interactions", "fields": [
+                {"name": "USER_ID", "type": "string"}, {"name": "ITEM_ID", "type": "string"}
+            ]}}}
+        });
+        let out = run(with_datasets(
+            json!({"interactions": no_timestamp, "items": {"dataset": {"serviceConfig": {"name": "it"}}}}),
+        ));
+        assert!(out.errors.is_empty(), "{:?}", out.errors);
+        assert_eq!(
+            paths(&out.warnings),
+            [
+                "datasets.interactions.schema.serviceConfig.schema.fields",
+                "datasets.items"
+            ]
+        );
+        assert!(out.warnings[0].message.contains("TIMESTAMP"));
+    }
+
+    #[test]
+    fn schema_domains_should_match_the_group() {
+        let mut root = with_datasets(json!({"interactions": interactions()}));
+        root["datasetGroup"]["serviceConfig"]["domain"] = json!("ECOMMERCE");
+        let out = run(root);
+        assert!(
+            out.warnings
+                .iter()
+                .any(|w| w.path == "datasets.interactions.schema.serviceConfig.domain")
+        );
+    }
+
+    #[test]
+    fn an_event_tracker_without_a_name_is_skipped_with_a_warning() {
+        let out = run(
+            json!({"datasetGroup": {"serviceConfig": {"name": "g"}}, "eventTracker": {"serviceConfig": {}}}),
+        );
+        assert_eq!(paths(&out.warnings), ["eventTracker.serviceConfig"]);
+        let none = run(json!({"datasetGroup": {"serviceConfig": {"name": "g"}}, "eventTracker": {}}));
+        assert!(none.warnings.is_empty());
+    }
+}
