@@ -12,6 +12,26 @@ use crate::spec::shape::{self, PARAMETER_FILE, Shape};
 /// The largest parameter file read (1 MiB); anything longer is rejected before parsing.
 pub const MAX_FILE_BYTES: usize = 1024 * 1024;
 
+/// The deepest nesting accepted, the same limit the JSON parser applies to text.
+pub const MAX_DEPTH: usize = 128;
+
+/// Whether `value` nests deeper than `limit`, found without recursion so any value can be measured.
+fn nests_deeper_than(value: &Value, limit: usize) -> bool {
+    let mut pending = vec![(value, 1usize)];
+    while let Some((node, depth)) = pending.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match node {
+            Value::Array(items) => Box::new(items.iter()),
+            Value::Object(map) => Box::new(map.values()),
+            _ => continue,
+        };
+        if depth > limit {
+            return true;
+        }
+        pending.extend(children.map(|child| (child, depth + 1)));
+    }
+    false
+}
+
 /// What validation found.
 ///
 /// # Guarantees
@@ -73,7 +93,16 @@ pub fn load(text: &str) -> Report {
 }
 
 /// Validates an already parsed parameter file. See [`load`].
+///
+/// A value nested deeper than [`MAX_DEPTH`] is rejected before it is walked, so no value (however it
+/// was built) can exhaust the stack here.
 pub fn load_value(value: &Value) -> Report {
+    if nests_deeper_than(value, MAX_DEPTH) {
+        return Report::failed(
+            "",
+            format!("the file nests lists and objects deeper than {MAX_DEPTH} levels"),
+        );
+    }
     let Some(root) = value.as_object() else {
         return Report::failed(
             "",
@@ -109,5 +138,47 @@ pub fn load_value(value: &Value) -> Report {
         warnings,
         dataset_group_name: rules::str_at(value, &["datasetGroup", "serviceConfig", "name"])
             .map(str::to_string),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// A value nested `depth` lists deep, built without recursion.
+    fn nested(depth: usize) -> Value {
+        (1..depth).fold(json!([]), |inner, _| Value::Array(vec![inner]))
+    }
+
+    #[test]
+    fn nesting_is_measured_in_containers() {
+        assert!(!nests_deeper_than(&json!(1), 0));
+        assert!(!nests_deeper_than(&json!({"a": [1]}), 2));
+        assert!(nests_deeper_than(&json!({"a": [[]]}), 2));
+        assert!(!nests_deeper_than(&nested(MAX_DEPTH), MAX_DEPTH));
+        assert!(nests_deeper_than(&nested(MAX_DEPTH + 1), MAX_DEPTH));
+    }
+
+    #[test]
+    fn a_value_deeper_than_the_parser_allows_is_rejected_unwalked() {
+        let mut deep = nested(5_000);
+        let root = json!({"datasetGroup": {"serviceConfig": {"name": "g"}}, "tags": []});
+        let mut file = root.clone();
+        file["tags"] = std::mem::take(&mut deep);
+        let report = load_value(&file);
+        assert_eq!(report.errors.len(), 1);
+        assert!(report.errors[0].message.contains("deeper than 128 levels"));
+        // Take the deep value apart iteratively: dropping it recursively could exhaust the stack.
+        let mut stack = vec![std::mem::take(&mut file)];
+        while let Some(mut v) = stack.pop() {
+            match &mut v {
+                Value::Array(items) => stack.append(items),
+                Value::Object(map) => stack.extend(std::mem::take(map).into_iter().map(|(_, v)| v)),
+                _ => {}
+            }
+        }
+        assert!(load_value(&root).is_valid());
     }
 }

@@ -21,4 +21,4 @@ pub mod shape;
 
 pub use build::{DEFAULT_IMPORT_MAX_AGE, DEFAULT_MIN_PROVISIONED_TPS};
 pub use issues::Issue;
-pub use load::{MAX_FILE_BYTES, Report, load, load_value};
+pub use load::{MAX_DEPTH, MAX_FILE_BYTES, Report, load, load_value};
