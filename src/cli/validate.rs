@@ -4,6 +4,7 @@
 //! `FILE: warning: path: message`, so `validate … > errors.txt` keeps only what makes a file invalid.
 //! A summary line ends stdout. JSON output (`--format json`): one object per file and line on stdout.
 
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -66,45 +67,57 @@ fn check_file(path: &Path) -> Report {
 
 /// Checks every file; exit 0 when all are valid, 1 otherwise.
 pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<ExitCode> {
-    let mut invalid = 0usize;
-    let mut warnings = 0usize;
-    for file in &args.files {
-        let report = check_file(file);
-        let name = file.display();
-        if !report.is_valid() {
-            invalid += 1;
-        }
-        warnings += report.warnings.len();
-        match args.format {
-            Format::Text => {
-                for error in &report.errors {
-                    println!("{name}: {error}");
-                }
-                for warning in &report.warnings {
-                    eprintln!("{name}: warning: {warning}");
-                }
-            }
-            Format::Json => {
-                let line = json!({
-                    "file": name.to_string(),
-                    "valid": report.is_valid(),
-                    "errors": report.errors,
-                    "warnings": report.warnings,
-                });
-                println!("{line}");
-            }
-        }
+    let reports: Vec<(String, Report)> = args
+        .files
+        .iter()
+        .map(|file| (file.display().to_string(), check_file(file)))
+        .collect();
+    let all_valid = reports.iter().all(|(_, r)| r.is_valid());
+    match print(&reports, args.format) {
+        // A reader that stops early (`validate … | head`) does not change the verdict.
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => return Err(e.into()),
+        _ => {}
     }
-    if args.format == Format::Text {
-        println!(
-            "{} file(s) checked: {} valid, {invalid} invalid, {warnings} warning(s)",
-            args.files.len(),
-            args.files.len() - invalid
-        );
-    }
-    Ok(if invalid == 0 {
+    Ok(if all_valid {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_FAILURE)
     })
+}
+
+fn print(reports: &[(String, Report)], format: Format) -> io::Result<()> {
+    let mut stdout = io::stdout().lock();
+    let mut stderr = io::stderr().lock();
+    for (name, report) in reports {
+        match format {
+            Format::Text => {
+                for error in &report.errors {
+                    writeln!(stdout, "{name}: {error}")?;
+                }
+                for warning in &report.warnings {
+                    writeln!(stderr, "{name}: warning: {warning}")?;
+                }
+            }
+            Format::Json => {
+                let line = json!({
+                    "file": name,
+                    "valid": report.is_valid(),
+                    "errors": report.errors,
+                    "warnings": report.warnings,
+                });
+                writeln!(stdout, "{line}")?;
+            }
+        }
+    }
+    if format == Format::Text {
+        let invalid = reports.iter().filter(|(_, r)| !r.is_valid()).count();
+        let warnings: usize = reports.iter().map(|(_, r)| r.warnings.len()).sum();
+        writeln!(
+            stdout,
+            "{} file(s) checked: {} valid, {invalid} invalid, {warnings} warning(s)",
+            reports.len(),
+            reports.len() - invalid
+        )?;
+    }
+    stdout.flush()
 }
