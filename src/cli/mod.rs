@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use personalize_ops::settings::{LogFormat, Settings};
 
 mod emulate;
+mod schema;
 mod validate;
 
 /// Exit code for a failed run.
@@ -45,6 +46,8 @@ pub enum Command {
     Validate(validate::Args),
     /// Run the built-in Personalize alone: control plane, runtime and events on one port.
     Emulate(emulate::Args),
+    /// Print the JSON Schema (draft 2020-12) of the parameter file, for editors.
+    Schema(schema::Args),
 }
 
 /// What every command gets: the loaded settings.
@@ -95,5 +98,6 @@ async fn dispatch(command: Command, ctx: Context) -> anyhow::Result<ExitCode> {
     match command {
         Command::Validate(args) => validate::run(args, &ctx),
         Command::Emulate(args) => emulate::run(args, &ctx).await,
+        Command::Schema(args) => schema::run(args, &ctx),
     }
 }
