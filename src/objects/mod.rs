@@ -9,6 +9,14 @@ use std::fmt;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
+mod dir;
+mod memory;
+mod s3;
+
+pub use dir::DirStore;
+pub use memory::MemoryStore;
+pub use s3::S3Store;
+
 /// An object address: `s3://bucket/key`. A "prefix" is an address whose key names a folder.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ObjectUrl {
@@ -101,6 +109,13 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
     async fn put(&self, url: &ObjectUrl, body: Bytes) -> Result<(), ObjectError>;
 }
 
+/// Whether `key` appears in a listing of `prefix`: S3's rule, a literal key prefix, and with
+/// `recursive == false` no further `/` after it (what `Delimiter="/"` leaves as objects).
+pub(crate) fn is_listed(prefix: &str, key: &str, recursive: bool) -> bool {
+    key.strip_prefix(prefix)
+        .is_some_and(|rest| recursive || !rest.contains('/'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +132,18 @@ mod tests {
         );
         assert_eq!(ObjectUrl::new("b", "train/g1/").join("x").key, "train/g1/x");
         assert_eq!(ObjectUrl::new("b", "").join("x").key, "x");
+    }
+
+    #[test]
+    fn listing_rule_is_a_literal_prefix() {
+        assert!(is_listed("train/", "train/a.csv", false));
+        assert!(!is_listed("train/", "train/g1/a.csv", false));
+        assert!(is_listed("train/", "train/g1/a.csv", true));
+        assert!(is_listed("train/g", "train/g1.csv", false));
+        assert!(!is_listed("train/g", "train/g1/x.csv", false));
+        assert!(!is_listed("train/", "trainer/a.csv", true));
+        assert!(is_listed("", "a", false));
+        assert!(!is_listed("", "a/b", false));
     }
 
     #[test]

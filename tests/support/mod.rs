@@ -1,0 +1,6 @@
+//! Shared harness for the integration tests: `mod support;` at the top of a test file.
+
+// Each test binary compiles this module and uses only part of it.
+#![allow(dead_code)]
+
+pub mod moto;
