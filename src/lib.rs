@@ -4,6 +4,7 @@
 //! logging, the object-store port, and the built-in Personalize (`emulator`). The planner, reconciler
 //! and daemon adapters join as they land.
 
+pub mod aws;
 pub mod emulator;
 pub mod intake;
 pub mod logging;
@@ -11,3 +12,4 @@ pub mod notify;
 pub mod objects;
 pub mod settings;
 pub mod spec;
+pub mod store;
