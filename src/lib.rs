@@ -8,6 +8,7 @@ pub mod aws;
 pub mod emulator;
 pub mod intake;
 pub mod logging;
+pub mod metrics;
 pub mod notify;
 pub mod objects;
 pub mod settings;
