@@ -172,7 +172,9 @@ pub fn classify(current: &Desired, incoming: &NewDesired) -> Arrival {
     {
         return Arrival::Duplicate;
     }
-    if let (Some(a), Some(b)) = (old.last_modified, new.last_modified) {
+    // Instants are stored with millisecond precision; compare at that precision.
+    let millis = |t: Option<DateTime<Utc>>| t.map(|t| t.timestamp_millis());
+    if let (Some(a), Some(b)) = (millis(old.last_modified), millis(new.last_modified)) {
         if b < a {
             return Arrival::Older;
         }
@@ -409,6 +411,20 @@ mod tests {
         // A late old event whose read returned the recorded object: the event's ETag is stale but the
         // object read is the same write.
         assert_eq!(classify(&cur, &incoming(lm(10, "e0"), "one")), Arrival::Duplicate);
+    }
+
+    #[test]
+    fn last_modified_is_compared_at_stored_precision() {
+        let stored = DesiredSource {
+            last_modified: Some(at(10)),
+            ..source("train/g/config.json")
+        };
+        let read_again = DesiredSource {
+            last_modified: Some(at(10) + chrono::Duration::nanoseconds(400_000)),
+            ..source("train/g/config.json")
+        };
+        let cur = current(stored, "one");
+        assert_eq!(classify(&cur, &incoming(read_again, "one")), Arrival::Duplicate);
     }
 
     #[test]
