@@ -6,6 +6,7 @@
 
 pub mod aws;
 pub mod emulator;
+pub mod health;
 pub mod intake;
 pub mod logging;
 pub mod metrics;
