@@ -13,6 +13,7 @@ use aws_sdk_s3::types::{
     QueueConfiguration, S3KeyFilter,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
+use personalize_ops::intake::ConfigSource;
 use personalize_ops::intake::sqs::{SqsIntake, SqsOptions};
 use personalize_ops::intake::{Intake, basic_validator};
 use personalize_ops::metrics::{CloudWatchSink, Counter, MemorySink, MetricsSink, solution_metrics};
@@ -20,7 +21,7 @@ use personalize_ops::notify::message::config_error_message;
 use personalize_ops::notify::{
     EVENT_SOURCE, EventBridgeNotifier, Notifications, Notifier, ResourceChange, SnsNotifier,
 };
-use personalize_ops::objects::S3Store;
+use personalize_ops::objects::{ObjectError, ObjectMeta, ObjectStore, ObjectUrl, S3Store};
 use personalize_ops::store::{DynamoStore, ResourceKind, StateStore};
 use serde_json::Value;
 use support::moto::{Moto, unique_name};
@@ -507,7 +508,7 @@ impl World {
     }
 }
 
-fn config(group: &str) -> String {
+fn config_file(group: &str) -> String {
     serde_json::json!({"datasetGroup": {"serviceConfig": {"name": group}}}).to_string()
 }
 
@@ -526,13 +527,15 @@ async fn intake_end_to_end_on_moto() {
     w.intake.ping().await.expect("queue answers");
 
     // A valid file becomes generation 1 of its group.
-    let etag = w.upload("train/dsg-e2e/config.json", config("dsg-e2e")).await;
+    let etag = w
+        .upload("train/dsg-e2e/config.json", config_file("dsg-e2e"))
+        .await;
     w.run_until("generation 1", || async {
         w.generation("dsg-e2e").await == Some(1)
     })
     .await;
     let state = w.store.group("dsg-e2e").await.expect("read").expect("exists");
-    assert_eq!(state.desired.expect("desired").text, config("dsg-e2e"));
+    assert_eq!(state.desired.expect("desired").text, config_file("dsg-e2e"));
     assert!(state.due_at.is_some(), "a new generation is due");
 
     // The same event five more times: still one generation, every message deleted.
@@ -555,7 +558,7 @@ async fn intake_end_to_end_on_moto() {
         .await;
     // Hostile and unusual keys: `..` is refused; unicode and '+' are ordinary names.
     w.send(&s3_event(&w.bucket, "train%2F..%2Fx.json", "e")).await;
-    w.upload("train/ünï cødé+x/config.json", config("dsg-unicode"))
+    w.upload("train/ünï cødé+x/config.json", config_file("dsg-unicode"))
         .await;
     w.run_until("the unicode group", || async {
         w.generation("dsg-unicode").await == Some(1) && w.visible_and_in_flight(&w.queue_url).await == 0
@@ -594,4 +597,112 @@ async fn intake_end_to_end_on_moto() {
     .await;
     let dead = receive(&w.sqs, &w.dlq_url, 1).await;
     assert_eq!(dead, ["this is not an S3 event"]);
+}
+
+/// An object store whose reads take `delay`: handling outlasts the visibility timeout.
+#[derive(Debug)]
+struct SlowObjects {
+    inner: S3Store,
+    delay: Duration,
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for SlowObjects {
+    async fn list(&self, prefix: &ObjectUrl, recursive: bool) -> Result<Vec<ObjectMeta>, ObjectError> {
+        self.inner.list(prefix, recursive).await
+    }
+    async fn head(&self, url: &ObjectUrl) -> Result<Option<ObjectMeta>, ObjectError> {
+        self.inner.head(url).await
+    }
+    async fn get(&self, url: &ObjectUrl, limit: u64) -> Result<bytes::Bytes, ObjectError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.get(url, limit).await
+    }
+    async fn put(&self, url: &ObjectUrl, body: bytes::Bytes) -> Result<(), ObjectError> {
+        self.inner.put(url, body).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_visibility_heartbeat_keeps_a_slow_message_from_a_second_consumer() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    let s3 = moto.s3_client().await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    let bucket = moto.bucket(&s3, "slow").await;
+    let (queue_url, _) = queue(&sqs, "slow").await;
+    let table = unique_name("state");
+    DynamoStore::create_table(&ddb, &table).await.expect("table");
+    let store = Arc::new(DynamoStore::new(ddb, table));
+    s3.put_object()
+        .bucket(&bucket)
+        .key("train/slow/config.json")
+        .body(ByteStream::from(config_file("slow").into_bytes()))
+        .send()
+        .await
+        .expect("upload");
+
+    // Two replicas on one queue; reading the file takes 3.5 visibility timeouts.
+    let options = SqsOptions {
+        wait: Duration::from_secs(1),
+        batch_size: 10,
+        visibility_timeout: Duration::from_secs(1),
+        backoff_max: Duration::from_secs(1),
+    };
+    let sinks = [Arc::new(MemorySink::new()), Arc::new(MemorySink::new())];
+    let consumers: Vec<SqsIntake> = sinks
+        .iter()
+        .map(|sink| {
+            let intake = Intake::new(
+                Arc::new(SlowObjects {
+                    inner: S3Store::new(s3.clone()),
+                    delay: Duration::from_millis(3500),
+                }),
+                store.clone(),
+                Notifications::default(),
+                sink.clone(),
+                basic_validator(),
+                256 * 1024,
+            );
+            SqsIntake::new(sqs.clone(), &queue_url, Arc::new(intake), options.clone())
+        })
+        .collect();
+    let shutdown = CancellationToken::new();
+    let running: Vec<_> = consumers
+        .iter()
+        .cloned()
+        .map(|c| {
+            let token = shutdown.clone();
+            tokio::spawn(async move { c.run(token).await })
+        })
+        .collect();
+
+    sqs.send_message()
+        .queue_url(&queue_url)
+        .message_body(s3_event(&bucket, "train%2Fslow%2Fconfig.json", "e"))
+        .send()
+        .await
+        .expect("send");
+    let started = Instant::now();
+    while store.group("slow").await.expect("read").is_none() {
+        assert!(started.elapsed() < PATIENCE, "the message was never handled");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Let any redelivery happen, then stop both replicas; in-flight handling finishes first.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    shutdown.cancel();
+    for task in running {
+        task.await.expect("consumer task");
+    }
+    let handled: f64 = sinks.iter().map(|s| s.total("ConfigurationsProcessed")).sum();
+    assert_eq!(handled, 1.0, "exactly one replica handled the message");
+    let left = sqs
+        .receive_message()
+        .queue_url(&queue_url)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .expect("receive");
+    assert!(left.messages().is_empty(), "the handled message was deleted");
 }

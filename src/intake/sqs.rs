@@ -203,7 +203,8 @@ impl SqsIntake {
 
     /// Extends the message's visibility every third of the timeout, until the caller drops it.
     async fn heartbeat(&self, receipt: &str, id: &str) -> Infallible {
-        let period = (self.options.visibility_timeout / 3).max(Duration::from_secs(1));
+        // A third of the timeout leaves two chances to extend before the message would reappear.
+        let period = (self.options.visibility_timeout / 3).max(Duration::from_millis(100));
         loop {
             tokio::time::sleep(period).await;
             if let Err(e) = self

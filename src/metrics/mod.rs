@@ -5,10 +5,13 @@
 //! dimension follow the reference (§6), so its dashboards and alarms keep working.
 
 use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::settings::MetricsSettings;
 use crate::store::ResourceKind;
 
 mod cloudwatch;
@@ -123,6 +126,38 @@ pub fn solution_metrics(
         .collect()
 }
 
+/// The sink the settings name, and the flusher to shut down when it is CloudWatch.
+#[derive(Debug)]
+pub struct MetricsSetup {
+    pub sink: Arc<dyn MetricsSink>,
+    /// Present for CloudWatch: call [`CloudWatchFlusher::shutdown`] before exiting.
+    pub flusher: Option<CloudWatchFlusher>,
+}
+
+impl MetricsSetup {
+    /// CloudWatch when a namespace is set, else JSON lines in the log. Must run inside a tokio runtime
+    /// (the CloudWatch flusher is spawned on it).
+    pub fn from_settings(config: &aws_config::SdkConfig, settings: &MetricsSettings) -> Self {
+        let namespace = settings.namespace.trim();
+        if namespace.is_empty() {
+            return Self {
+                sink: Arc::new(LogSink),
+                flusher: None,
+            };
+        }
+        let (sink, flusher) = CloudWatchSink::spawn(
+            aws_sdk_cloudwatch::Client::new(config),
+            namespace,
+            settings.buffer_capacity,
+            Duration::from_secs(settings.flush_interval_secs.max(1)),
+        );
+        Self {
+            sink: Arc::new(sink),
+            flusher: Some(flusher),
+        }
+    }
+}
+
 /// Where metrics go. Implementations must be cheap to share and must never block the caller.
 pub trait MetricsSink: Send + Sync + fmt::Debug {
     /// Takes one datum. Never blocks, never fails: a sink that cannot keep up drops and counts.
@@ -155,6 +190,24 @@ mod tests {
             d.dimensions,
             vec![("service".to_string(), "Workflow".to_string())]
         );
+    }
+
+    #[tokio::test]
+    async fn settings_choose_the_sink() {
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
+        let mut settings = MetricsSettings {
+            namespace: String::new(),
+            flush_interval_secs: 60,
+            buffer_capacity: 10,
+        };
+        assert!(MetricsSetup::from_settings(&config, &settings).flusher.is_none());
+        settings.namespace = "personalize_ops".into();
+        let setup = MetricsSetup::from_settings(&config, &settings);
+        let flusher = setup.flusher.expect("CloudWatch");
+        flusher.shutdown(Duration::from_secs(5)).await;
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use crate::settings::NotifySettings;
 use crate::store::ResourceKind;
 
 mod eventbridge;
@@ -96,6 +97,11 @@ pub trait Notifier: Send + Sync + fmt::Debug {
     async fn resource_changed(&self, change: &ResourceChange) -> Result<(), NotifyError>;
 }
 
+fn non_empty(value: &str) -> Option<&str> {
+    let v = value.trim();
+    (!v.is_empty()).then_some(v)
+}
+
 /// Every configured target; failures are logged, never returned.
 #[derive(Debug, Clone, Default)]
 pub struct Notifications {
@@ -105,6 +111,35 @@ pub struct Notifications {
 impl Notifications {
     pub fn new(targets: Vec<Arc<dyn Notifier>>) -> Self {
         Self { targets }
+    }
+
+    /// The targets the settings name: SNS when a topic is set (the log otherwise), EventBridge when a
+    /// bus is set, and a JSON-lines file when a path is set.
+    ///
+    /// # Errors
+    /// `Io` when the JSON-lines file cannot be opened.
+    pub fn from_settings(
+        config: &aws_config::SdkConfig,
+        settings: &NotifySettings,
+    ) -> Result<Self, NotifyError> {
+        let mut targets: Vec<Arc<dyn Notifier>> = Vec::new();
+        match non_empty(&settings.sns_topic_arn) {
+            Some(topic) => targets.push(Arc::new(SnsNotifier::new(
+                aws_sdk_sns::Client::new(config),
+                topic,
+            ))),
+            None => targets.push(Arc::new(LogNotifier)),
+        }
+        if let Some(bus) = non_empty(&settings.event_bus) {
+            targets.push(Arc::new(EventBridgeNotifier::new(
+                aws_sdk_eventbridge::Client::new(config),
+                bus,
+            )));
+        }
+        if let Some(path) = non_empty(&settings.jsonl_path) {
+            targets.push(Arc::new(JsonLinesNotifier::open(std::path::Path::new(path))?));
+        }
+        Ok(Self { targets })
     }
 
     /// Publishes to every target, concurrently; logs each failure.
@@ -186,6 +221,48 @@ mod tests {
                 reason: "test".into(),
             })
         }
+    }
+
+    #[tokio::test]
+    async fn settings_choose_the_targets() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("n.jsonl");
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
+        let settings = NotifySettings {
+            sns_topic_arn: String::new(),
+            event_bus: String::new(),
+            jsonl_path: path.display().to_string(),
+        };
+        let all = Notifications::from_settings(&config, &settings).expect("targets");
+        assert_eq!(all.targets.len(), 2, "the log and the file");
+        let m = message::config_error_message(None, "train/x.json", &["bad".into()]);
+        all.publish(&m).await;
+        assert!(
+            std::fs::read_to_string(&path)
+                .expect("written")
+                .contains("UPDATE FAILED")
+        );
+
+        let aws = NotifySettings {
+            sns_topic_arn: "arn:aws:sns:us-east-1:123456789012:t".into(),
+            event_bus: "bus".into(),
+            jsonl_path: String::new(),
+        };
+        assert_eq!(
+            Notifications::from_settings(&config, &aws)
+                .expect("targets")
+                .targets
+                .len(),
+            2
+        );
+        let unwritable = NotifySettings {
+            jsonl_path: dir.path().join("no/dir.jsonl").display().to_string(),
+            ..aws
+        };
+        assert!(Notifications::from_settings(&config, &unwritable).is_err());
     }
 
     #[tokio::test]

@@ -42,6 +42,21 @@ const GROUP_SK: &str = "group";
 
 type Item = HashMap<String, AttributeValue>;
 
+/// The attributes of a group listing (the filter needs `sk`).
+const SUMMARY_ATTRIBUTES: [&str; 11] = [
+    "pk",
+    "sk",
+    "group",
+    "desired_generation",
+    "desired_bucket",
+    "desired_key",
+    "observed",
+    "lease_owner",
+    "lease_epoch",
+    "lease_expires_at",
+    "due_at",
+];
+
 /// The state store in a DynamoDB table (see the module documentation for the layout).
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
@@ -321,7 +336,32 @@ impl DynamoStore {
     }
 
     /// Pages through a scan or query, collecting items.
-    async fn scan_all(&self, filter: &str, values: Item, what: &str) -> Result<Vec<Item>, StoreError> {
+    /// `projection` lists the attributes to return (all when `None`); names are aliased as `#name`.
+    async fn scan_all(
+        &self,
+        filter: &str,
+        values: Item,
+        projection: Option<&[&str]>,
+        what: &str,
+    ) -> Result<Vec<Item>, StoreError> {
+        let (expression, names) = match projection {
+            Some(attrs) => (
+                Some(
+                    attrs
+                        .iter()
+                        .map(|a| format!("#{a}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+                Some(
+                    attrs
+                        .iter()
+                        .map(|a| (format!("#{a}"), (*a).to_string()))
+                        .collect::<HashMap<_, _>>(),
+                ),
+            ),
+            None => (None, None),
+        };
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -330,6 +370,8 @@ impl DynamoStore {
                 .scan()
                 .table_name(&self.table)
                 .filter_expression(filter)
+                .set_projection_expression(expression.clone())
+                .set_expression_attribute_names(names.clone())
                 .set_expression_attribute_values(Some(values.clone()))
                 .set_exclusive_start_key(start.take())
                 .consistent_read(true)
@@ -533,7 +575,13 @@ impl StateStore for DynamoStore {
 
     async fn list_groups(&self) -> Result<Vec<GroupSummary>, StoreError> {
         let items = self
-            .scan_all("sk = :sk", HashMap::from([(":sk".into(), s(GROUP_SK))]), "groups")
+            .scan_all(
+                "#sk = :sk",
+                HashMap::from([(":sk".into(), s(GROUP_SK))]),
+                // Everything but the parameter files, which may be 256 KiB each.
+                Some(&SUMMARY_ATTRIBUTES),
+                "groups",
+            )
             .await?;
         let mut out = items
             .iter()
@@ -830,6 +878,7 @@ impl StateStore for DynamoStore {
                 self.scan_all(
                     "begins_with(sk, :prefix)",
                     HashMap::from([(":prefix".into(), s("schedule#"))]),
+                    None,
                     "schedules",
                 )
                 .await?
