@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use personalize_ops::settings::{LogFormat, Settings};
 
+mod schema;
 mod validate;
 
 /// Exit code for a failed run.
@@ -42,6 +43,8 @@ pub struct Cli {
 pub enum Command {
     /// Lint parameter files offline: every error at once, each with its JSON path.
     Validate(validate::Args),
+    /// Print the JSON Schema (draft 2020-12) of the parameter file, for editors.
+    Schema(schema::Args),
 }
 
 /// What every command gets: the loaded settings.
@@ -91,5 +94,6 @@ pub fn main(args: Cli) -> ExitCode {
 async fn dispatch(command: Command, ctx: Context) -> anyhow::Result<ExitCode> {
     match command {
         Command::Validate(args) => validate::run(args, &ctx),
+        Command::Schema(args) => schema::run(args, &ctx),
     }
 }

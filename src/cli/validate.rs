@@ -1,11 +1,25 @@
-//! `personalize-ops validate FILE…`: lint parameter files offline.
+//! `personalize-ops validate FILE…`: lint parameter files offline, every problem with its JSON path.
 //!
-//! Interim: checks that each file is readable JSON. The full validator lands with `spec`.
+//! Text output: errors go to stdout as `FILE: path: message`; warnings go to stderr as
+//! `FILE: warning: path: message`, so `validate … > errors.txt` keeps only what makes a file invalid.
+//! A summary line ends stdout. JSON output (`--format json`): one object per file and line on stdout.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use personalize_ops::spec::{self, Issue, MAX_FILE_BYTES, Report};
+use serde_json::json;
+
 use super::{Context, EXIT_FAILURE};
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// `FILE: path: message` lines and a summary.
+    Text,
+    /// One JSON object per file: `{"file", "valid", "errors", "warnings"}`.
+    Json,
+}
 
 /// Arguments of `validate`.
 #[derive(Debug, clap::Args)]
@@ -13,25 +27,82 @@ pub struct Args {
     /// Parameter files to check.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
-/// Checks every file and prints `FILE: message` per problem.
+/// Reads and validates one file; a file that cannot be read is reported like an invalid one.
+fn check_file(path: &Path) -> Report {
+    let unreadable = |message: String| Report {
+        spec: None,
+        errors: vec![Issue {
+            path: String::new(),
+            message,
+        }],
+        warnings: Vec::new(),
+        dataset_group_name: None,
+    };
+    match std::fs::metadata(path) {
+        Err(e) => return unreadable(format!("cannot read the file: {e}")),
+        Ok(meta) if meta.len() > MAX_FILE_BYTES as u64 => {
+            // Not read at all: the limit exists so a huge file costs nothing.
+            return unreadable(format!(
+                "the file is {} bytes; a parameter file may have at most {MAX_FILE_BYTES} bytes (1 MiB)",
+                meta.len()
+            ));
+        }
+        Ok(_) => {}
+    }
+    match std::fs::read(path) {
+        Err(e) => unreadable(format!("cannot read the file: {e}")),
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => spec::load(&text),
+            Err(e) => unreadable(format!("Could not validate JSON: the file is not UTF-8 ({e})")),
+        },
+    }
+}
+
+/// Checks every file; exit 0 when all are valid, 1 otherwise.
 pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<ExitCode> {
-    let mut failed = 0usize;
+    let mut invalid = 0usize;
+    let mut warnings = 0usize;
     for file in &args.files {
-        let problem = match std::fs::read(file) {
-            Err(e) => Some(format!("cannot read: {e}")),
-            Ok(bytes) => serde_json::from_slice::<serde_json::Value>(&bytes)
-                .err()
-                .map(|e| format!("Could not validate JSON: {e}")),
-        };
-        if let Some(p) = problem {
-            failed += 1;
-            println!("{}: {p}", file.display());
+        let report = check_file(file);
+        let name = file.display();
+        if !report.is_valid() {
+            invalid += 1;
+        }
+        warnings += report.warnings.len();
+        match args.format {
+            Format::Text => {
+                for error in &report.errors {
+                    println!("{name}: {error}");
+                }
+                for warning in &report.warnings {
+                    eprintln!("{name}: warning: {warning}");
+                }
+            }
+            Format::Json => {
+                let line = json!({
+                    "file": name.to_string(),
+                    "valid": report.is_valid(),
+                    "errors": report.errors,
+                    "warnings": report.warnings,
+                });
+                println!("{line}");
+            }
         }
     }
-    println!("{} file(s) checked, {failed} invalid", args.files.len());
-    Ok(if failed == 0 {
+    if args.format == Format::Text {
+        println!(
+            "{} file(s) checked: {} valid, {invalid} invalid, {warnings} warning(s)",
+            args.files.len(),
+            args.files.len() - invalid
+        );
+    }
+    Ok(if invalid == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_FAILURE)

@@ -1,0 +1,242 @@
+//! Every generated name and data path, in one place: import and batch job names, batch input and
+//! output keys, dataset data locations and schedule names (aws-solution.md §2.7, §2.8, §4).
+//!
+//! The validator uses these to check lengths; the reconciler and the scheduler use them to create and
+//! find resources, so a resumed run finds the job an earlier run created (idempotency by name).
+
+use chrono::{DateTime, Utc};
+
+use crate::objects::ObjectUrl;
+use crate::spec::kinds::DatasetType;
+
+/// The `currentDate` format of the reference: `2024_01_31_23_59_00`.
+pub const TIMESTAMP_FORMAT: &str = "%Y_%m_%d_%H_%M_%S";
+
+/// Length of every [`timestamp`] (years 1000..=9999).
+pub const TIMESTAMP_LEN: usize = 19;
+
+/// The longest name Personalize accepts for any resource or job.
+pub const MAX_NAME_LEN: usize = 63;
+
+/// `at` in [`TIMESTAMP_FORMAT`].
+pub fn timestamp(at: DateTime<Utc>) -> String {
+    at.format(TIMESTAMP_FORMAT).to_string()
+}
+
+/// `dataset_import_<type>_<ts>`.
+pub fn import_job_name(dataset_type: DatasetType, at: DateTime<Utc>) -> String {
+    format!("dataset_import_{}_{}", dataset_type.key(), timestamp(at))
+}
+
+/// Which of a solution's batch jobs of one kind a name is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchEntry {
+    /// 0-based position in `batchInferenceJobs` (or `batchSegmentJobs`).
+    pub index: usize,
+    /// How many entries of that kind the solution has.
+    pub count: usize,
+}
+
+impl BatchEntry {
+    /// The 1-based number written into names when the solution has several entries of the kind;
+    /// `None` for a lone entry, whose names keep the reference's form.
+    pub fn number(self) -> Option<usize> {
+        (self.count > 1).then_some(self.index + 1)
+    }
+}
+
+/// `batch_<solution>_<ts>` for a lone entry, `batch_<solution>_<n>_<ts>` when the solution has several
+/// entries of that kind (the reference gave them all one name, bug §10.2). Inference and segment jobs
+/// use the same form, as in the reference.
+pub fn batch_job_name(solution: &str, entry: BatchEntry, at: DateTime<Utc>) -> String {
+    match entry.number() {
+        None => format!("batch_{solution}_{}", timestamp(at)),
+        Some(n) => format!("batch_{solution}_{n}_{}", timestamp(at)),
+    }
+}
+
+/// The key of a solution's batch input file: `batch/<group>/<solution>/job_config.json`.
+pub fn batch_input_key(group: &str, solution: &str) -> String {
+    format!("batch/{group}/{solution}/job_config.json")
+}
+
+/// The key prefix a batch job writes to: `batch/<group>/<solution>/<jobName>/`.
+pub fn batch_output_prefix(group: &str, solution: &str, job_name: &str) -> String {
+    format!("batch/{group}/{solution}/{job_name}/")
+}
+
+/// The folder of an uploaded parameter file: `s3://b/train/g1/config.json` → `s3://b/train/g1`.
+/// A file at the bucket root gives the bucket root (empty key).
+pub fn config_folder(config: &ObjectUrl) -> ObjectUrl {
+    let key = match config.key.trim_end_matches('/').rsplit_once('/') {
+        Some((parent, _)) => parent,
+        None => "",
+    };
+    ObjectUrl::new(config.bucket.clone(), key)
+}
+
+/// Where a dataset's data is looked for first: the folder `<config folder>/<type>/`, whose direct
+/// `.csv` children are imported together.
+pub fn data_folder(config_folder: &ObjectUrl, dataset_type: DatasetType) -> ObjectUrl {
+    config_folder.join(&format!("{}/", dataset_type.key()))
+}
+
+/// Where a dataset's data is looked for when the folder has none: `<config folder>/<type>.csv`.
+pub fn data_file(config_folder: &ObjectUrl, dataset_type: DatasetType) -> ObjectUrl {
+    config_folder.join(&format!("{}.csv", dataset_type.key()))
+}
+
+/// What a schedule runs; names the schedule together with its owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScheduleKind {
+    /// `datasetGroup.workflowConfig.schedules.import`, owned by the dataset group.
+    DatasetImport,
+    /// `solutions[].workflowConfig.schedules.full`.
+    SolutionFull,
+    /// `solutions[].workflowConfig.schedules.update`.
+    SolutionUpdate,
+    /// `solutions[].batchInferenceJobs[].workflowConfig.schedule`.
+    BatchInference(BatchEntry),
+    /// `solutions[].batchSegmentJobs[].workflowConfig.schedule`.
+    BatchSegment(BatchEntry),
+}
+
+/// The reference's task names (`personalize-dataset-import-<group>`, `solution-maintenance-full-<sol>`,
+/// `solution-maintenance-update-<sol>`, `batch-inference-<sol>`, `batch-segment-<sol>`), with `-<n>`
+/// added for a solution with several batch entries of one kind (the reference let them overwrite one
+/// another, bug §10.2). Characters outside `[0-9A-Za-z_-]` become `-`, as in the reference.
+pub fn schedule_name(kind: ScheduleKind, owner: &str) -> String {
+    let name = match kind {
+        ScheduleKind::DatasetImport => format!("personalize-dataset-import-{owner}"),
+        ScheduleKind::SolutionFull => format!("solution-maintenance-full-{owner}"),
+        ScheduleKind::SolutionUpdate => format!("solution-maintenance-update-{owner}"),
+        ScheduleKind::BatchInference(entry) => with_number(format!("batch-inference-{owner}"), entry),
+        ScheduleKind::BatchSegment(entry) => with_number(format!("batch-segment-{owner}"), entry),
+    };
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+fn with_number(name: String, entry: BatchEntry) -> String {
+    match entry.number() {
+        None => name,
+        Some(n) => format!("{name}-{n}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn at() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2024, 1, 31, 23, 5, 9)
+            .single()
+            .expect("valid instant")
+    }
+
+    const LONE: BatchEntry = BatchEntry { index: 0, count: 1 };
+
+    #[test]
+    fn timestamps_have_the_reference_format_and_a_fixed_length() {
+        assert_eq!(timestamp(at()), "2024_01_31_23_05_09");
+        assert_eq!(timestamp(at()).len(), TIMESTAMP_LEN);
+    }
+
+    #[test]
+    fn import_job_names_name_the_dataset_type() {
+        assert_eq!(
+            import_job_name(DatasetType::Interactions, at()),
+            "dataset_import_interactions_2024_01_31_23_05_09"
+        );
+        assert_eq!(
+            import_job_name(DatasetType::Users, at()),
+            "dataset_import_users_2024_01_31_23_05_09"
+        );
+    }
+
+    #[test]
+    fn a_lone_batch_entry_keeps_the_reference_name_and_several_are_numbered() {
+        assert_eq!(batch_job_name("sol", LONE, at()), "batch_sol_2024_01_31_23_05_09");
+        let second = BatchEntry { index: 1, count: 3 };
+        assert_eq!(
+            batch_job_name("sol", second, at()),
+            "batch_sol_2_2024_01_31_23_05_09"
+        );
+        let first = BatchEntry { index: 0, count: 2 };
+        assert_ne!(
+            batch_job_name("sol", first, at()),
+            batch_job_name("sol", BatchEntry { index: 1, count: 2 }, at())
+        );
+    }
+
+    #[test]
+    fn batch_paths_follow_the_reference_layout() {
+        assert_eq!(batch_input_key("g1", "sol"), "batch/g1/sol/job_config.json");
+        let job = batch_job_name("sol", LONE, at());
+        assert_eq!(
+            batch_output_prefix("g1", "sol", &job),
+            "batch/g1/sol/batch_sol_2024_01_31_23_05_09/"
+        );
+    }
+
+    #[test]
+    fn data_locations_sit_beside_the_parameter_file() {
+        let config = ObjectUrl::new("data", "train/g1/config.json");
+        let folder = config_folder(&config);
+        assert_eq!(folder.to_string(), "s3://data/train/g1");
+        assert_eq!(
+            data_folder(&folder, DatasetType::Interactions).to_string(),
+            "s3://data/train/g1/interactions/"
+        );
+        assert_eq!(
+            data_file(&folder, DatasetType::Items).to_string(),
+            "s3://data/train/g1/items.csv"
+        );
+        let at_root = config_folder(&ObjectUrl::new("data", "config.json"));
+        assert_eq!(at_root.key, "");
+        assert_eq!(
+            data_file(&at_root, DatasetType::Users).to_string(),
+            "s3://data/users.csv"
+        );
+    }
+
+    #[test]
+    fn schedule_names_are_the_reference_task_names_made_safe() {
+        assert_eq!(
+            schedule_name(ScheduleKind::DatasetImport, "g1"),
+            "personalize-dataset-import-g1"
+        );
+        assert_eq!(
+            schedule_name(ScheduleKind::SolutionFull, "sol"),
+            "solution-maintenance-full-sol"
+        );
+        assert_eq!(
+            schedule_name(ScheduleKind::SolutionUpdate, "sol"),
+            "solution-maintenance-update-sol"
+        );
+        assert_eq!(
+            schedule_name(ScheduleKind::BatchInference(LONE), "sol"),
+            "batch-inference-sol"
+        );
+        assert_eq!(
+            schedule_name(
+                ScheduleKind::BatchSegment(BatchEntry { index: 2, count: 3 }),
+                "sol"
+            ),
+            "batch-segment-sol-3"
+        );
+        assert_eq!(
+            schedule_name(ScheduleKind::SolutionFull, "a b.c"),
+            "solution-maintenance-full-a-b-c"
+        );
+    }
+}
