@@ -15,7 +15,7 @@ use aws_sdk_s3::types::{
 use aws_sdk_sqs::types::QueueAttributeName;
 use personalize_ops::intake::ConfigSource;
 use personalize_ops::intake::sqs::{SqsIntake, SqsOptions};
-use personalize_ops::intake::{Intake, basic_validator};
+use personalize_ops::intake::{Intake, spec_validator};
 use personalize_ops::metrics::{CloudWatchSink, Counter, MemorySink, MetricsSink, solution_metrics};
 use personalize_ops::notify::message::config_error_message;
 use personalize_ops::notify::{
@@ -413,7 +413,7 @@ async fn world(moto: &Moto) -> World {
         store.clone(),
         Notifications::new(vec![Arc::new(SnsNotifier::new(sns, topic))]),
         metrics.clone(),
-        basic_validator(),
+        spec_validator(),
         256 * 1024,
     );
     let options = SqsOptions {
@@ -571,7 +571,7 @@ async fn intake_end_to_end_on_moto() {
         .collect();
     assert_eq!(errors.len(), 3, "{errors:?}");
     let text = serde_json::to_string(&errors).expect("serialise");
-    assert!(text.contains("datasetGroup.serviceConfig.name"), "{text}");
+    assert!(text.contains("A datasetGroup must be provided"), "{text}");
     assert!(text.contains("Could not validate JSON"), "{text}");
     assert!(text.contains("10485760 bytes"), "{text}");
     assert!(errors.iter().all(|e| e["status"] == "UPDATE FAILED"));
@@ -662,7 +662,7 @@ async fn the_visibility_heartbeat_keeps_a_slow_message_from_a_second_consumer() 
                 store.clone(),
                 Notifications::default(),
                 sink.clone(),
-                basic_validator(),
+                spec_validator(),
                 256 * 1024,
             );
             SqsIntake::new(sqs.clone(), &queue_url, Arc::new(intake), options.clone())

@@ -29,33 +29,14 @@ pub struct ValidationOutcome {
 /// Validates a parameter file's text. The seam for `spec::load`.
 pub type Validator = Arc<dyn Fn(&str) -> ValidationOutcome + Send + Sync>;
 
-/// An interim validator until the full one (`spec::load`) is wired in: the file must be a JSON object
-/// naming its dataset group.
-pub fn basic_validator() -> Validator {
+/// The parameter-file validator (`spec::load`): every error with its JSON path, and the dataset group
+/// named by the file even when it is invalid.
+pub fn spec_validator() -> Validator {
     Arc::new(|text: &str| {
-        let value: serde_json::Value = match serde_json::from_str(text) {
-            Ok(v) => v,
-            Err(e) => {
-                return ValidationOutcome {
-                    dataset_group: None,
-                    errors: vec![format!("Could not validate JSON: {e}")],
-                };
-            }
-        };
-        let name = value
-            .pointer("/datasetGroup/serviceConfig/name")
-            .and_then(|v| v.as_str())
-            .filter(|s| !s.trim().is_empty())
-            .map(str::to_string);
-        let mut errors = Vec::new();
-        if !value.is_object() {
-            errors.push("the configuration must be a JSON object".to_string());
-        } else if name.is_none() {
-            errors.push("datasetGroup.serviceConfig.name: a dataset group name is required".to_string());
-        }
+        let report = crate::spec::load(text);
         ValidationOutcome {
-            dataset_group: name,
-            errors,
+            dataset_group: report.dataset_group_name,
+            errors: report.errors.iter().map(ToString::to_string).collect(),
         }
     })
 }
@@ -340,7 +321,7 @@ mod tests {
             store.clone(),
             Notifications::new(vec![notifier.clone() as Arc<dyn Notifier>]),
             metrics.clone(),
-            basic_validator(),
+            spec_validator(),
             1024,
         );
         Fixture {
@@ -396,12 +377,7 @@ mod tests {
         assert!(f.notifier.messages().is_empty());
 
         // A changed file is a new generation.
-        put(
-            &f,
-            "train/dsg1/config.json",
-            &VALID.replace("dsg1\"}", "dsg1\"}, \"x\": 1"),
-        )
-        .await;
+        put(&f, "train/dsg1/config.json", &VALID.replace(' ', "  ")).await;
         let out = f
             .intake
             .handle_message(&event("train/dsg1/config.json", "e2"))
@@ -443,7 +419,7 @@ mod tests {
         let bodies: Vec<String> = messages.iter().map(|m| m.body.clone()).collect();
         assert!(bodies[0].contains("Could not validate JSON"), "{}", bodies[0]);
         assert!(
-            bodies[1].contains("datasetGroup.serviceConfig.name"),
+            bodies[1].contains("A datasetGroup must be provided"),
             "{}",
             bodies[1]
         );
@@ -553,7 +529,7 @@ mod tests {
             f.store.clone(),
             Notifications::default(),
             f.metrics.clone(),
-            basic_validator(),
+            spec_validator(),
             1024,
         );
         let err = intake
@@ -569,8 +545,8 @@ mod tests {
     }
 
     #[test]
-    fn basic_validator_names_the_group() {
-        let v = basic_validator();
+    fn spec_validator_names_the_group_even_in_invalid_files() {
+        let v = spec_validator();
         assert_eq!(
             v(VALID),
             ValidationOutcome {
@@ -578,6 +554,9 @@ mod tests {
                 errors: vec![]
             }
         );
-        assert_eq!(v("[]").errors, vec!["the configuration must be a JSON object"]);
+        let invalid = v(r#"{"datasetGroup": {"serviceConfig": {"name": "dsg1", "nope": 1}}}"#);
+        assert_eq!(invalid.dataset_group.as_deref(), Some("dsg1"));
+        assert!(!invalid.errors.is_empty());
+        assert!(v("[]").dataset_group.is_none());
     }
 }

@@ -6,7 +6,7 @@ mod keys;
 pub mod sqs;
 
 pub use handler::{
-    Intake, IntakeError, MessageOutcome, ObjectOutcome, ValidationOutcome, Validator, basic_validator,
+    Intake, IntakeError, MessageOutcome, ObjectOutcome, ValidationOutcome, Validator, spec_validator,
 };
 pub use keys::{KeyRejection, check_config_key};
 
