@@ -126,9 +126,7 @@ impl UpdateBuilder {
     /// `SET #attr = :attr`; attribute names are aliased so reserved words (`group`) are safe.
     fn set(mut self, attr: &str, value: AttributeValue) -> Self {
         self.sets.push(format!("#{attr} = :{attr}"));
-        self.names.insert(format!("#{attr}"), attr.to_string());
-        self.values.insert(format!(":{attr}"), value);
-        self
+        self.value(&format!(":{attr}"), value).name(attr)
     }
 
     fn set_opt(self, attr: &str, value: Option<AttributeValue>) -> Self {
@@ -140,14 +138,17 @@ impl UpdateBuilder {
 
     fn remove(mut self, attr: &str) -> Self {
         self.removes.push(format!("#{attr}"));
-        self.names.insert(format!("#{attr}"), attr.to_string());
-        self
+        self.name(attr)
     }
 
     fn add(mut self, attr: &str, value: AttributeValue) -> Self {
         self.adds.push(format!("#{attr} :{attr}"));
+        self.value(&format!(":{attr}"), value).name(attr)
+    }
+
+    /// An attribute named by the condition (or by the other methods), aliased as `#attr`.
+    fn name(mut self, attr: &str) -> Self {
         self.names.insert(format!("#{attr}"), attr.to_string());
-        self.values.insert(format!(":{attr}"), value);
         self
     }
 
@@ -176,10 +177,10 @@ impl UpdateBuilder {
 /// [`with_lease_names`].
 const LEASE_IS_MINE: &str = "#lease_owner = :me AND #lease_epoch = :epoch";
 
-fn with_lease_names(mut b: UpdateBuilder, lease: &Lease) -> UpdateBuilder {
-    b.names.insert("#lease_owner".into(), "lease_owner".into());
-    b.names.insert("#lease_epoch".into(), "lease_epoch".into());
-    b.value(":me", s(lease.owner.clone()))
+fn with_lease_names(b: UpdateBuilder, lease: &Lease) -> UpdateBuilder {
+    b.name("lease_owner")
+        .name("lease_epoch")
+        .value(":me", s(lease.owner.clone()))
         .value(":epoch", n(lease.epoch))
 }
 
@@ -765,13 +766,10 @@ impl StateStore for DynamoStore {
             UpdateBuilder::default()
                 .set("observed", s(json.clone()))
                 .set_opt("due_at", next_due.map(|t| n(to_millis(t))))
+                .name("desired_generation")
                 .value(":generation", n(observed.generation)),
             lease,
         );
-        let mut plain = plain;
-        plain
-            .names
-            .insert("#desired_generation".into(), "desired_generation".into());
         let condition = format!(
             "{LEASE_IS_MINE} AND (attribute_not_exists(#desired_generation) OR #desired_generation <= :generation)"
         );
@@ -781,16 +779,14 @@ impl StateStore for DynamoStore {
         {
             return Ok(());
         }
-        let mut newer = with_lease_names(
+        let newer = with_lease_names(
             UpdateBuilder::default()
                 .set("observed", s(json))
                 .set("due_at", n(to_millis(self.clock.now())))
+                .name("desired_generation")
                 .value(":generation", n(observed.generation)),
             lease,
         );
-        newer
-            .names
-            .insert("#desired_generation".into(), "desired_generation".into());
         // desired_generation only grows, so if the first condition failed on it this one holds; a
         // failure now can only be the lease.
         let condition = format!("{LEASE_IS_MINE} AND #desired_generation > :generation");
@@ -890,8 +886,9 @@ impl StateStore for DynamoStore {
     }
 
     async fn set_schedule_active(&self, group: &str, name: &str, active: bool) -> Result<bool, StoreError> {
-        let mut b = UpdateBuilder::default().set("active", AttributeValue::Bool(active));
-        b.names.insert("#pk".into(), "pk".into());
+        let b = UpdateBuilder::default()
+            .set("active", AttributeValue::Bool(active))
+            .name("pk");
         self.update(
             "set state of",
             &format!("schedule {group}/{name}"),
@@ -909,10 +906,10 @@ impl StateStore for DynamoStore {
         fired_at: DateTime<Utc>,
         next_fire: Option<DateTime<Utc>>,
     ) -> Result<bool, StoreError> {
-        let mut b = UpdateBuilder::default()
+        let b = UpdateBuilder::default()
             .set("last_fire", n(to_millis(fired_at)))
-            .set_opt("next_fire", next_fire.map(|t| n(to_millis(t))));
-        b.names.insert("#pk".into(), "pk".into());
+            .set_opt("next_fire", next_fire.map(|t| n(to_millis(t))))
+            .name("pk");
         self.update(
             "record fire of",
             &format!("schedule {group}/{name}"),
