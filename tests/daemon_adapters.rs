@@ -179,7 +179,7 @@ async fn eventbridge_events_reach_a_queue_target() {
         .await
         .expect("targets");
 
-    let notifier = EventBridgeNotifier::new(events, &bus);
+    let notifier = EventBridgeNotifier::new(events.clone(), &bus);
     let failed = ResourceChange {
         kind: ResourceKind::SolutionVersion,
         arn: "arn:aws:personalize:us-east-1:123456789012:solution/s/1a2b".into(),
@@ -200,6 +200,10 @@ async fn eventbridge_events_reach_a_queue_target() {
         event["detail"],
         serde_json::json!({"Arn": failed.arn, "Status": "CREATE FAILED", "Duration": 600, "Reason": "Not enough interactions"})
     );
+
+    let missing = EventBridgeNotifier::new(events, "no-such-bus");
+    let err = missing.resource_changed(&failed).await.expect_err("no bus");
+    assert!(err.to_string().contains("no-such-bus"), "{err}");
 }
 
 #[tokio::test]
