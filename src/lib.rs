@@ -4,10 +4,14 @@
 //! logging, the object-store port, and the built-in Personalize (`emulator`). The planner, reconciler
 //! and daemon adapters join as they land.
 
+pub mod aws;
 pub mod emulator;
+pub mod health;
 pub mod intake;
 pub mod logging;
+pub mod metrics;
 pub mod notify;
 pub mod objects;
 pub mod settings;
 pub mod spec;
+pub mod store;

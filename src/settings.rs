@@ -5,6 +5,7 @@
 //! silently ignored value.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -33,6 +34,121 @@ pub struct Settings {
     pub log: LogSettings,
     /// What the service passes to Personalize on the user's behalf (roles, KMS).
     pub personalize: PersonalizeSettings,
+    /// The daemon: where events, files and state live, and how hard it works.
+    pub daemon: DaemonSettings,
+    /// Where notifications go.
+    pub notify: NotifySettings,
+    /// Where metrics go.
+    pub metrics: MetricsSettings,
+    /// How AWS calls behave (retries, timeouts, S3 addressing).
+    pub aws: AwsSettings,
+}
+
+/// Largest parameter file the state table can hold inline (its items are capped at 400 KB).
+pub const MAX_CONFIG_BYTES_LIMIT: u64 = 256 * 1024;
+
+/// Settings of the daemon (`run`). Each key is documented in `config/default.toml`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonSettings {
+    /// Bucket of parameter files and data.
+    pub bucket: String,
+    /// SQS queue fed by the bucket's notifications.
+    pub queue_url: String,
+    /// DynamoDB state table.
+    pub table_name: String,
+    /// Dataset groups reconciled at once.
+    pub concurrency: usize,
+    /// SQS long-poll wait (0..=20).
+    pub receive_wait_secs: u64,
+    /// Messages per receive (1..=10).
+    pub receive_batch_size: u32,
+    /// Visibility timeout of received messages; extended by a heartbeat while working.
+    pub visibility_timeout_secs: u64,
+    /// Cap of the backoff after failed receives.
+    pub receive_backoff_max_secs: u64,
+    /// Largest parameter file read, in bytes (at most [`MAX_CONFIG_BYTES_LIMIT`]).
+    pub max_config_bytes: u64,
+    /// Shortest wait between Personalize polls of a pending resource.
+    pub poll_min_secs: u64,
+    /// Longest wait between Personalize polls of a pending resource.
+    pub poll_max_secs: u64,
+    /// Global Personalize call rate of the replica.
+    pub personalize_calls_per_second: f64,
+    /// Lease duration of a dataset group.
+    pub lease_duration_secs: u64,
+    /// Period of the full resync.
+    pub resync_interval_secs: u64,
+    /// Port of `/healthz` and `/readyz`.
+    pub health_port: u16,
+    /// How long a readiness answer is reused.
+    pub readiness_cache_secs: u64,
+    /// Timeout of each readiness probe.
+    pub readiness_timeout_secs: u64,
+}
+
+impl DaemonSettings {
+    /// The keys `run` needs that are empty, as `daemon.<key>` (empty when all are set).
+    pub fn missing_for_run(&self) -> Vec<&'static str> {
+        [
+            ("daemon.bucket", &self.bucket),
+            ("daemon.queue_url", &self.queue_url),
+            ("daemon.table_name", &self.table_name),
+        ]
+        .into_iter()
+        .filter(|(_, v)| v.trim().is_empty())
+        .map(|(k, _)| k)
+        .collect()
+    }
+
+    pub fn lease_duration(&self) -> Duration {
+        Duration::from_secs(self.lease_duration_secs)
+    }
+
+    pub fn resync_interval(&self) -> Duration {
+        Duration::from_secs(self.resync_interval_secs)
+    }
+
+    pub fn visibility_timeout(&self) -> Duration {
+        Duration::from_secs(self.visibility_timeout_secs)
+    }
+}
+
+/// Notification targets. Empty strings mean "not configured".
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySettings {
+    /// SNS topic ARN.
+    pub sns_topic_arn: String,
+    /// EventBridge bus name or ARN.
+    pub event_bus: String,
+    /// JSON-lines file that receives a copy of every notification.
+    pub jsonl_path: String,
+}
+
+/// Metrics target and buffering.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// CloudWatch namespace; empty writes JSON lines to the log.
+    pub namespace: String,
+    /// Flush period of the buffer.
+    pub flush_interval_secs: u64,
+    /// Data points buffered at most before new ones are dropped.
+    pub buffer_capacity: usize,
+}
+
+/// Behaviour of AWS SDK clients. Credentials, region and endpoints come from the SDK's default chain
+/// (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AwsSettings {
+    /// Attempts per call, standard retry mode.
+    pub max_attempts: u32,
+    /// TCP connect timeout.
+    pub connect_timeout_secs: u64,
+    /// Path-style S3 addressing.
+    pub s3_force_path_style: bool,
 }
 
 /// Logging settings.
@@ -121,6 +237,7 @@ impl Settings {
 
     /// Cross-field rules that serde cannot express.
     fn check(&self) -> Result<(), SettingsError> {
+        self.check_daemon()?;
         let role = PersonalizeSettings::non_empty(&self.personalize.kms_role_arn);
         let key = PersonalizeSettings::non_empty(&self.personalize.kms_key_arn);
         if role.is_some() != key.is_some() {
@@ -130,6 +247,71 @@ impl Settings {
             });
         }
         Ok(())
+    }
+
+    fn check_daemon(&self) -> Result<(), SettingsError> {
+        let d = &self.daemon;
+        let rules: [(bool, &'static str, String); 11] = [
+            (
+                d.concurrency >= 1,
+                "daemon.concurrency",
+                "must be at least 1".into(),
+            ),
+            (
+                d.receive_wait_secs <= 20,
+                "daemon.receive_wait_secs",
+                "SQS allows 0..=20".into(),
+            ),
+            (
+                (1..=10).contains(&d.receive_batch_size),
+                "daemon.receive_batch_size",
+                "SQS allows 1..=10".into(),
+            ),
+            (
+                (1..=43_200).contains(&d.visibility_timeout_secs),
+                "daemon.visibility_timeout_secs",
+                "SQS allows 1..=43200".into(),
+            ),
+            (
+                (1..=MAX_CONFIG_BYTES_LIMIT).contains(&d.max_config_bytes),
+                "daemon.max_config_bytes",
+                format!("must be 1..={MAX_CONFIG_BYTES_LIMIT} (files are stored inline in the state table)"),
+            ),
+            (
+                d.poll_min_secs >= 1 && d.poll_min_secs <= d.poll_max_secs,
+                "daemon.poll_min_secs",
+                "must be at least 1 and at most poll_max_secs".into(),
+            ),
+            (
+                d.personalize_calls_per_second.is_finite() && d.personalize_calls_per_second > 0.0,
+                "daemon.personalize_calls_per_second",
+                "must be a positive number".into(),
+            ),
+            (
+                d.lease_duration_secs >= 1,
+                "daemon.lease_duration_secs",
+                "must be at least 1".into(),
+            ),
+            (
+                d.resync_interval_secs >= 1,
+                "daemon.resync_interval_secs",
+                "must be at least 1".into(),
+            ),
+            (
+                self.metrics.buffer_capacity >= 1 && self.metrics.flush_interval_secs >= 1,
+                "metrics.buffer_capacity",
+                "buffer_capacity and flush_interval_secs must be at least 1".into(),
+            ),
+            (
+                self.aws.max_attempts >= 1,
+                "aws.max_attempts",
+                "must be at least 1".into(),
+            ),
+        ];
+        match rules.into_iter().find(|(ok, _, _)| !ok) {
+            Some((_, key, message)) => Err(SettingsError::Value { key, message }),
+            None => Ok(()),
+        }
     }
 }
 
@@ -211,6 +393,73 @@ mod tests {
         )
         .expect_err("half of kms");
         assert!(err.to_string().contains("kms_role_arn"), "{err}");
+    }
+
+    #[test]
+    fn daemon_defaults_are_documented_values() {
+        let s = Settings::load_with_env(None, env(&[])).expect("defaults are valid");
+        assert_eq!(s.daemon.resync_interval_secs, 600);
+        assert_eq!(s.daemon.max_config_bytes, MAX_CONFIG_BYTES_LIMIT);
+        assert_eq!(s.daemon.receive_batch_size, 10);
+        assert_eq!(s.notify.event_bus, "");
+        assert_eq!(s.metrics.buffer_capacity, 10_000);
+        assert_eq!(s.aws.max_attempts, 3);
+        assert_eq!(
+            s.daemon.missing_for_run(),
+            vec!["daemon.bucket", "daemon.queue_url", "daemon.table_name"]
+        );
+    }
+
+    #[test]
+    fn daemon_settings_from_env() {
+        let s = Settings::load_with_env(
+            None,
+            env(&[
+                ("PERSONALIZE_OPS__DAEMON__BUCKET", "data"),
+                ("PERSONALIZE_OPS__DAEMON__QUEUE_URL", "http://q"),
+                ("PERSONALIZE_OPS__DAEMON__TABLE_NAME", "state"),
+                ("PERSONALIZE_OPS__DAEMON__LEASE_DURATION_SECS", "30"),
+                ("PERSONALIZE_OPS__AWS__S3_FORCE_PATH_STYLE", "true"),
+            ]),
+        )
+        .expect("valid");
+        assert!(s.daemon.missing_for_run().is_empty());
+        assert_eq!(s.daemon.lease_duration(), Duration::from_secs(30));
+        assert!(s.aws.s3_force_path_style);
+    }
+
+    #[test]
+    fn daemon_limits_are_enforced() {
+        for (key, value, named) in [
+            (
+                "PERSONALIZE_OPS__DAEMON__MAX_CONFIG_BYTES",
+                "1048576",
+                "max_config_bytes",
+            ),
+            (
+                "PERSONALIZE_OPS__DAEMON__RECEIVE_WAIT_SECS",
+                "21",
+                "receive_wait_secs",
+            ),
+            (
+                "PERSONALIZE_OPS__DAEMON__RECEIVE_BATCH_SIZE",
+                "11",
+                "receive_batch_size",
+            ),
+            ("PERSONALIZE_OPS__DAEMON__CONCURRENCY", "0", "concurrency"),
+            ("PERSONALIZE_OPS__DAEMON__POLL_MIN_SECS", "301", "poll_min_secs"),
+            (
+                "PERSONALIZE_OPS__DAEMON__PERSONALIZE_CALLS_PER_SECOND",
+                "0",
+                "personalize_calls_per_second",
+            ),
+        ] {
+            let err = Settings::load_with_env(None, env(&[(key, value)])).expect_err(key);
+            assert!(err.to_string().contains(named), "{key}: {err}");
+        }
+        let err = Settings::load_with_env(None, env(&[("PERSONALIZE_OPS__DAEMON__QUEUE", "x")]))
+            .expect_err("unknown daemon key");
+        assert!(err.to_string().contains("queue"), "{err}");
     }
 
     #[test]

@@ -1,3 +1,19 @@
 //! Change events: S3 event notifications from SQS (daemon) or a watched directory (local mode).
 
 pub mod event;
+mod handler;
+mod keys;
+pub mod sqs;
+
+pub use handler::{
+    Intake, IntakeError, MessageOutcome, ObjectOutcome, ValidationOutcome, Validator, spec_validator,
+};
+pub use keys::{KeyRejection, check_config_key};
+
+/// A source of parameter-file changes that feeds an [`Intake`] until shut down: the SQS queue
+/// ([`sqs::SqsIntake`]) or, in `local` mode, a watched directory.
+#[async_trait::async_trait]
+pub trait ConfigSource: Send + Sync {
+    /// Runs until `shutdown` is cancelled; work already started finishes first.
+    async fn run(&self, shutdown: tokio_util::sync::CancellationToken);
+}

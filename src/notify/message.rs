@@ -45,9 +45,18 @@ pub struct Message {
     pub body: String,
     /// The status for logs and message attributes: `UPDATE COMPLETE` or `UPDATE FAILED`.
     pub status: &'static str,
+    /// The dataset group, for logs and the `datasetGroup` message attribute (`UNKNOWN` when a bad file
+    /// did not name one).
+    pub dataset_group: String,
 }
 
-fn envelope(default: &str, email: &str, machine: serde_json::Value, status: &'static str) -> Message {
+fn envelope(
+    dataset_group: &str,
+    default: &str,
+    email: &str,
+    machine: serde_json::Value,
+    status: &'static str,
+) -> Message {
     let machine = machine.to_string();
     let body = json!({
         "default": default,
@@ -60,6 +69,7 @@ fn envelope(default: &str, email: &str, machine: serde_json::Value, status: &'st
         subject: SUBJECT,
         body: body.to_string(),
         status,
+        dataset_group: dataset_group.to_string(),
     }
 }
 
@@ -78,7 +88,7 @@ pub fn run_message(dataset_group: &str, location: &Location, outcome: &RunOutcom
                 "summary": summary,
                 "description": email,
             });
-            envelope(&summary, &email, machine, "UPDATE COMPLETE")
+            envelope(dataset_group, &summary, &email, machine, "UPDATE COMPLETE")
         }
         RunOutcome::Failed(failures) => {
             let summary = format!("The personalization workflow for {dataset_group} completed with errors");
@@ -101,7 +111,13 @@ pub fn run_message(dataset_group: &str, location: &Location, outcome: &RunOutcom
                 "{summary}: {}",
                 failures.first().map(failure_line).unwrap_or_default()
             );
-            envelope(sms.trim_end_matches(": "), &email, machine, "UPDATE FAILED")
+            envelope(
+                dataset_group,
+                sms.trim_end_matches(": "),
+                &email,
+                machine,
+                "UPDATE FAILED",
+            )
         }
     }
 }
@@ -125,7 +141,13 @@ pub fn config_error_message(dataset_group: Option<&str>, file: &str, errors: &[S
         "description": errors,
         "file": file,
     });
-    envelope(&default, &email, machine, "UPDATE FAILED")
+    envelope(
+        dataset_group.unwrap_or("UNKNOWN"),
+        &default,
+        &email,
+        machine,
+        "UPDATE FAILED",
+    )
 }
 
 fn failure_line(f: &Failure) -> String {
@@ -177,6 +199,7 @@ mod tests {
         assert_eq!(sqs["datasetGroup"], "dsg1");
         assert_eq!(v["email-json"], v["sqs"]);
         assert_eq!(m.status, "UPDATE COMPLETE");
+        assert_eq!(m.dataset_group, "dsg1");
     }
 
     #[test]
@@ -238,6 +261,7 @@ mod tests {
         assert!(email.ends_with("Please correct these errors and upload the configuration again."));
         let sqs: Value = serde_json::from_str(v["sqs"].as_str().expect("sqs")).expect("json");
         assert_eq!(sqs["datasetGroup"], "UNKNOWN");
+        assert_eq!(m.dataset_group, "UNKNOWN");
         assert_eq!(sqs["description"][1], "b: worse");
     }
 }

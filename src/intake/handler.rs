@@ -1,0 +1,562 @@
+//! What happens to one S3 event: key check, size-capped read, validation, then a desired generation or
+//! a configuration-error notification.
+//!
+//! Transport-free: the SQS intake and `local` mode's directory watcher both call [`Intake`]. An error
+//! return means "try again later" (the SQS message stays on the queue); every permanent problem is an
+//! `Ok` outcome, reported to the user and counted.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::event::{self, EventError, ObjectCreated, Parsed};
+use super::keys::check_config_key;
+use crate::metrics::{Counter, MetricsSink};
+use crate::notify::Notifications;
+use crate::notify::message::config_error_message;
+use crate::objects::{ObjectError, ObjectStore, ObjectUrl};
+use crate::store::{DesiredSource, NewDesired, PutDesired, StateStore, StoreError};
+
+/// What a validator says about a parameter file.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ValidationOutcome {
+    /// `datasetGroup.serviceConfig.name`, when the file names one.
+    pub dataset_group: Option<String>,
+    /// Every problem, each with its JSON path; empty when the file is valid.
+    pub errors: Vec<String>,
+}
+
+/// Validates a parameter file's text. The seam for `spec::load`.
+pub type Validator = Arc<dyn Fn(&str) -> ValidationOutcome + Send + Sync>;
+
+/// The parameter-file validator (`spec::load`): every error with its JSON path, and the dataset group
+/// named by the file even when it is invalid.
+pub fn spec_validator() -> Validator {
+    Arc::new(|text: &str| {
+        let report = crate::spec::load(text);
+        ValidationOutcome {
+            dataset_group: report.dataset_group_name,
+            errors: report.errors.iter().map(ToString::to_string).collect(),
+        }
+    })
+}
+
+/// What became of one object-created record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectOutcome {
+    /// A new desired generation.
+    Recorded { group: String, generation: u64 },
+    /// The same write was already recorded.
+    Duplicate { group: String, generation: u64 },
+    /// A newer write is already recorded; this older one was ignored.
+    Superseded { group: String, generation: u64 },
+    /// The file cannot be used; the user was notified with every error.
+    Invalid {
+        group: Option<String>,
+        errors: Vec<String>,
+    },
+    /// Not a parameter-file key (`train/**/*.json`, no `..`, no empty segments, no control characters).
+    KeyRejected { key: String, reason: String },
+    /// The object no longer exists (deleted after the event).
+    Vanished { url: ObjectUrl },
+}
+
+/// What became of one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageOutcome {
+    /// `s3:TestEvent`, sent when the bucket notification is configured.
+    TestEvent,
+    /// One outcome per object-created record; `ignored` counts records of other event kinds.
+    Records {
+        outcomes: Vec<ObjectOutcome>,
+        ignored: usize,
+    },
+}
+
+/// A failure worth retrying (the message must not be deleted).
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    /// Not an S3 notification: retrying will not help, but the message is kept so the queue's redrive
+    /// policy moves it to the dead-letter queue for a human to look at.
+    #[error("the message is not a usable S3 event notification: {0}")]
+    BadMessage(#[from] EventError),
+    #[error("cannot read {url}: {source}")]
+    Read {
+        url: ObjectUrl,
+        #[source]
+        source: ObjectError,
+    },
+    #[error("cannot record the desired state of dataset group {group} from {url}: {source}")]
+    Store {
+        group: String,
+        url: ObjectUrl,
+        #[source]
+        source: StoreError,
+    },
+}
+
+/// Turns S3 events into desired generations.
+#[derive(Clone)]
+pub struct Intake {
+    objects: Arc<dyn ObjectStore>,
+    store: Arc<dyn StateStore>,
+    notifications: Notifications,
+    metrics: Arc<dyn MetricsSink>,
+    validator: Validator,
+    /// Files larger than this are reported, never read whole.
+    max_config_bytes: u64,
+}
+
+impl std::fmt::Debug for Intake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Intake")
+            .field("objects", &self.objects)
+            .field("store", &self.store)
+            .field("max_config_bytes", &self.max_config_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Intake {
+    pub fn new(
+        objects: Arc<dyn ObjectStore>,
+        store: Arc<dyn StateStore>,
+        notifications: Notifications,
+        metrics: Arc<dyn MetricsSink>,
+        validator: Validator,
+        max_config_bytes: u64,
+    ) -> Self {
+        Self {
+            objects,
+            store,
+            notifications,
+            metrics,
+            validator,
+            max_config_bytes,
+        }
+    }
+
+    /// Handles one SQS message body (an S3 notification, possibly in an SNS envelope).
+    ///
+    /// # Errors
+    /// `BadMessage` for bodies that are not S3 notifications; `Read`/`Store` when S3 or the state store
+    /// failed. Records before a failing one may have been recorded already; handling them again is a
+    /// no-op (duplicates).
+    pub async fn handle_message(&self, body: &str) -> Result<MessageOutcome, IntakeError> {
+        let (created, ignored) = match event::parse(body)? {
+            Parsed::TestEvent => return Ok(MessageOutcome::TestEvent),
+            Parsed::Records { created, ignored } => (created, ignored),
+        };
+        for kind in &ignored {
+            tracing::info!(event = %kind, "ignoring an S3 event that is not ObjectCreated");
+            self.metrics.count(Counter::EventsIgnored);
+        }
+        let mut outcomes = Vec::with_capacity(created.len());
+        for record in &created {
+            outcomes.push(self.handle_object(record).await?);
+        }
+        Ok(MessageOutcome::Records {
+            outcomes,
+            ignored: ignored.len(),
+        })
+    }
+
+    /// Handles one object-created record.
+    ///
+    /// # Errors
+    /// `Read` and `Store` are transient: call again later.
+    pub async fn handle_object(&self, record: &ObjectCreated) -> Result<ObjectOutcome, IntakeError> {
+        if let Err(reason) = check_config_key(&record.key) {
+            tracing::warn!(bucket = %record.bucket, key = ?record.key, %reason, "ignoring an S3 key that is not a parameter file");
+            self.metrics.count(Counter::EventsIgnored);
+            return Ok(ObjectOutcome::KeyRejected {
+                key: record.key.clone(),
+                reason: reason.to_string(),
+            });
+        }
+        let url = ObjectUrl::new(record.bucket.clone(), record.key.clone());
+        let outcome = self.read_and_record(record, &url).await?;
+        match &outcome {
+            ObjectOutcome::Recorded { .. }
+            | ObjectOutcome::Duplicate { .. }
+            | ObjectOutcome::Superseded { .. } => {
+                self.metrics.count(Counter::ConfigurationsProcessed);
+                self.metrics.count(Counter::ConfigurationsProcessedSuccesses);
+            }
+            ObjectOutcome::Invalid { .. } => {
+                self.metrics.count(Counter::ConfigurationsProcessed);
+                self.metrics.count(Counter::ConfigurationsProcessedFailures);
+            }
+            ObjectOutcome::KeyRejected { .. } | ObjectOutcome::Vanished { .. } => {}
+        }
+        Ok(outcome)
+    }
+
+    async fn read_and_record(
+        &self,
+        record: &ObjectCreated,
+        url: &ObjectUrl,
+    ) -> Result<ObjectOutcome, IntakeError> {
+        let read_error = |source| IntakeError::Read {
+            url: url.clone(),
+            source,
+        };
+        let Some(meta) = self.objects.head(url).await.map_err(read_error)? else {
+            tracing::info!(%url, "the parameter file no longer exists; ignoring its event");
+            return Ok(ObjectOutcome::Vanished { url: url.clone() });
+        };
+        if meta.size > self.max_config_bytes {
+            return Ok(self.too_large(url, meta.size).await);
+        }
+        let body: Bytes = match self.objects.get(url, self.max_config_bytes).await {
+            Ok(body) => body,
+            Err(ObjectError::NotFound { .. }) => return Ok(ObjectOutcome::Vanished { url: url.clone() }),
+            // Replaced by a bigger file between HEAD and GET.
+            Err(ObjectError::TooLarge { size, .. }) => return Ok(self.too_large(url, size).await),
+            Err(e) => return Err(read_error(e)),
+        };
+        let Ok(text) = std::str::from_utf8(&body) else {
+            return Ok(self
+                .invalid(url, None, vec!["the file is not UTF-8 text".to_string()])
+                .await);
+        };
+        let verdict = (self.validator)(text);
+        let group = match (verdict.dataset_group, verdict.errors.is_empty()) {
+            (Some(group), true) => group,
+            (group, _) => {
+                let mut errors = verdict.errors;
+                if errors.is_empty() {
+                    errors.push("datasetGroup.serviceConfig.name: a dataset group name is required".into());
+                }
+                return Ok(self.invalid(url, group, errors).await);
+            }
+        };
+        let new = NewDesired {
+            group: group.clone(),
+            text: text.to_string(),
+            source: DesiredSource {
+                url: url.clone(),
+                etag: record.etag.clone(),
+                version_id: record.version_id.clone(),
+                sequencer: record.sequencer.clone(),
+                last_modified: Some(meta.last_modified),
+            },
+        };
+        let put = self
+            .store
+            .put_desired(&new)
+            .await
+            .map_err(|source| IntakeError::Store {
+                group: group.clone(),
+                url: url.clone(),
+                source,
+            })?;
+        let outcome = match put {
+            PutDesired::Recorded(d) => {
+                tracing::info!(dataset_group = %group, generation = d.generation, %url, "new desired generation");
+                ObjectOutcome::Recorded {
+                    group,
+                    generation: d.generation,
+                }
+            }
+            PutDesired::Duplicate(d) => {
+                tracing::info!(dataset_group = %group, generation = d.generation, %url, "duplicate event; nothing to do");
+                ObjectOutcome::Duplicate {
+                    group,
+                    generation: d.generation,
+                }
+            }
+            PutDesired::Superseded { current } => {
+                tracing::info!(dataset_group = %group, generation = current.generation, %url, "older event; a newer file is already recorded");
+                ObjectOutcome::Superseded {
+                    group,
+                    generation: current.generation,
+                }
+            }
+        };
+        Ok(outcome)
+    }
+
+    async fn too_large(&self, url: &ObjectUrl, size: u64) -> ObjectOutcome {
+        let error = format!(
+            "the file is {size} bytes; parameter files may be at most {} bytes",
+            self.max_config_bytes
+        );
+        self.invalid(url, None, vec![error]).await
+    }
+
+    async fn invalid(&self, url: &ObjectUrl, group: Option<String>, errors: Vec<String>) -> ObjectOutcome {
+        tracing::warn!(%url, dataset_group = group.as_deref().unwrap_or("UNKNOWN"), errors = ?errors, "invalid parameter file");
+        let message = config_error_message(group.as_deref(), &url.to_string(), &errors);
+        self.notifications.publish(&message).await;
+        ObjectOutcome::Invalid { group, errors }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::MemorySink;
+    use crate::notify::{MemoryNotifier, Notifier};
+    use crate::objects::{MemoryStore, ObjectMeta};
+    use crate::store::SqliteStore;
+
+    const VALID: &str = r#"{"datasetGroup": {"serviceConfig": {"name": "dsg1"}}}"#;
+
+    struct Fixture {
+        objects: Arc<MemoryStore>,
+        store: Arc<SqliteStore>,
+        notifier: Arc<MemoryNotifier>,
+        metrics: Arc<MemorySink>,
+        intake: Intake,
+    }
+
+    fn fixture() -> Fixture {
+        let objects = Arc::new(MemoryStore::new());
+        let store = Arc::new(SqliteStore::in_memory().expect("sqlite"));
+        let notifier = Arc::new(MemoryNotifier::default());
+        let metrics = Arc::new(MemorySink::new());
+        let intake = Intake::new(
+            objects.clone(),
+            store.clone(),
+            Notifications::new(vec![notifier.clone() as Arc<dyn Notifier>]),
+            metrics.clone(),
+            spec_validator(),
+            1024,
+        );
+        Fixture {
+            objects,
+            store,
+            notifier,
+            metrics,
+            intake,
+        }
+    }
+
+    fn event(key_encoded: &str, etag: &str) -> String {
+        serde_json::json!({"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3",
+            "eventName": "ObjectCreated:Put",
+            "s3": {"bucket": {"name": "data"}, "object": {"key": key_encoded, "size": 1, "eTag": etag}}}]})
+        .to_string()
+    }
+
+    async fn put(f: &Fixture, key: &str, body: &str) {
+        f.objects
+            .put(&ObjectUrl::new("data", key), Bytes::from(body.to_string()))
+            .await
+            .expect("put");
+    }
+
+    fn outcomes(m: MessageOutcome) -> Vec<ObjectOutcome> {
+        match m {
+            MessageOutcome::Records { outcomes, .. } => outcomes,
+            MessageOutcome::TestEvent => panic!("not a test event"),
+        }
+    }
+
+    #[tokio::test]
+    async fn valid_file_becomes_one_generation_however_often_it_is_announced() {
+        let f = fixture();
+        put(&f, "train/dsg1/config.json", VALID).await;
+        for _ in 0..5 {
+            f.intake
+                .handle_message(&event("train/dsg1/config.json", "e1"))
+                .await
+                .expect("handled");
+        }
+        let state = f.store.group("dsg1").await.expect("read").expect("recorded");
+        let desired = state.desired.expect("desired");
+        assert_eq!(desired.generation, 1);
+        assert_eq!(desired.text, VALID);
+        assert_eq!(
+            desired.source.url,
+            ObjectUrl::new("data", "train/dsg1/config.json")
+        );
+        assert_eq!(f.metrics.total("ConfigurationsProcessed"), 5.0);
+        assert_eq!(f.metrics.total("ConfigurationsProcessedSuccesses"), 5.0);
+        assert!(f.notifier.messages().is_empty());
+
+        // A changed file is a new generation.
+        put(&f, "train/dsg1/config.json", &VALID.replace(' ', "  ")).await;
+        let out = f
+            .intake
+            .handle_message(&event("train/dsg1/config.json", "e2"))
+            .await
+            .expect("handled");
+        assert_eq!(
+            outcomes(out),
+            vec![ObjectOutcome::Recorded {
+                group: "dsg1".into(),
+                generation: 2
+            }]
+        );
+    }
+
+    #[tokio::test]
+    async fn invalid_files_are_reported_with_every_error() {
+        let f = fixture();
+        put(&f, "train/bad/config.json", "{ not json").await;
+        put(&f, "train/anon/config.json", r#"{"solutions": []}"#).await;
+        put(&f, "train/big/config.json", &"x".repeat(2000)).await;
+        put(&f, "train/bin/config.json", "\u{0}").await;
+        f.objects.put_at(
+            &ObjectUrl::new("data", "train/latin1/config.json"),
+            Bytes::from_static(b"{\"a\": \"\xe9\"}"),
+            chrono::Utc::now(),
+        );
+        for key in [
+            "train/bad/config.json",
+            "train/anon/config.json",
+            "train/big/config.json",
+            "train/latin1/config.json",
+        ] {
+            let out = outcomes(f.intake.handle_message(&event(key, "e")).await.expect("handled"));
+            assert!(matches!(out[0], ObjectOutcome::Invalid { .. }), "{key}: {out:?}");
+        }
+        let messages = f.notifier.messages();
+        assert_eq!(messages.len(), 4);
+        assert!(messages.iter().all(|m| m.status == "UPDATE FAILED"));
+        let bodies: Vec<String> = messages.iter().map(|m| m.body.clone()).collect();
+        assert!(bodies[0].contains("Could not validate JSON"), "{}", bodies[0]);
+        assert!(
+            bodies[1].contains("A datasetGroup must be provided"),
+            "{}",
+            bodies[1]
+        );
+        assert!(bodies[2].contains("2000 bytes"), "{}", bodies[2]);
+        assert!(bodies[3].contains("not UTF-8"), "{}", bodies[3]);
+        assert_eq!(f.metrics.total("ConfigurationsProcessedFailures"), 4.0);
+        assert_eq!(f.metrics.total("ConfigurationsProcessedSuccesses"), 0.0);
+        assert!(f.store.list_groups().await.expect("list").is_empty());
+    }
+
+    #[tokio::test]
+    async fn hostile_keys_are_ignored_and_counted() {
+        let f = fixture();
+        put(&f, "train/../x.json", VALID).await;
+        for encoded in [
+            "train%2F..%2Fx.json",
+            "train%2F%2Fx.json",
+            "train%2Fa%0Ab.json",
+            "other%2Fx.json",
+        ] {
+            let out = outcomes(
+                f.intake
+                    .handle_message(&event(encoded, "e"))
+                    .await
+                    .expect("handled"),
+            );
+            assert!(
+                matches!(out[0], ObjectOutcome::KeyRejected { .. }),
+                "{encoded}: {out:?}"
+            );
+        }
+        assert_eq!(f.metrics.total("EventsIgnored"), 4.0);
+        assert_eq!(f.metrics.total("ConfigurationsProcessed"), 0.0);
+        assert!(f.notifier.messages().is_empty());
+
+        // Unicode and '+' (a space once decoded) are fine.
+        put(&f, "train/ü g+/config.json", VALID).await;
+        let out = outcomes(
+            f.intake
+                .handle_message(&event("train%2F%C3%BC+g%2B%2Fconfig.json", "e"))
+                .await
+                .expect("handled"),
+        );
+        assert!(matches!(out[0], ObjectOutcome::Recorded { .. }), "{out:?}");
+    }
+
+    #[tokio::test]
+    async fn vanished_objects_test_events_and_garbage() {
+        let f = fixture();
+        let out = outcomes(
+            f.intake
+                .handle_message(&event("train%2Fgone%2Fconfig.json", "e"))
+                .await
+                .expect("handled"),
+        );
+        assert!(matches!(out[0], ObjectOutcome::Vanished { .. }), "{out:?}");
+        let test = r#"{"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "data"}"#;
+        assert_eq!(
+            f.intake.handle_message(test).await.expect("test event"),
+            MessageOutcome::TestEvent
+        );
+        let err = f.intake.handle_message("hello").await.expect_err("garbage");
+        assert!(matches!(err, IntakeError::BadMessage(_)), "{err}");
+        let removed = event("train%2Fx.json", "e").replace("ObjectCreated:Put", "ObjectRemoved:Delete");
+        let out = f.intake.handle_message(&removed).await.expect("handled");
+        assert_eq!(
+            out,
+            MessageOutcome::Records {
+                outcomes: vec![],
+                ignored: 1
+            }
+        );
+    }
+
+    #[derive(Debug)]
+    struct BrokenObjects;
+
+    #[async_trait::async_trait]
+    impl ObjectStore for BrokenObjects {
+        async fn list(&self, prefix: &ObjectUrl, _: bool) -> Result<Vec<ObjectMeta>, ObjectError> {
+            Err(broken(prefix))
+        }
+        async fn head(&self, url: &ObjectUrl) -> Result<Option<ObjectMeta>, ObjectError> {
+            Err(broken(url))
+        }
+        async fn get(&self, url: &ObjectUrl, _: u64) -> Result<Bytes, ObjectError> {
+            Err(broken(url))
+        }
+        async fn put(&self, url: &ObjectUrl, _: Bytes) -> Result<(), ObjectError> {
+            Err(broken(url))
+        }
+    }
+
+    fn broken(url: &ObjectUrl) -> ObjectError {
+        ObjectError::Backend {
+            op: "head",
+            url: url.clone(),
+            source: "connection refused".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn read_failures_are_retryable_errors_and_count_nothing() {
+        let f = fixture();
+        let intake = Intake::new(
+            Arc::new(BrokenObjects),
+            f.store.clone(),
+            Notifications::default(),
+            f.metrics.clone(),
+            spec_validator(),
+            1024,
+        );
+        let err = intake
+            .handle_message(&event("train%2Fdsg1%2Fconfig.json", "e"))
+            .await
+            .expect_err("S3 down");
+        assert!(matches!(err, IntakeError::Read { .. }), "{err}");
+        assert!(
+            err.to_string().contains("s3://data/train/dsg1/config.json"),
+            "{err}"
+        );
+        assert_eq!(f.metrics.total("ConfigurationsProcessed"), 0.0);
+    }
+
+    #[test]
+    fn spec_validator_names_the_group_even_in_invalid_files() {
+        let v = spec_validator();
+        assert_eq!(
+            v(VALID),
+            ValidationOutcome {
+                dataset_group: Some("dsg1".into()),
+                errors: vec![]
+            }
+        );
+        let invalid = v(r#"{"datasetGroup": {"serviceConfig": {"name": "dsg1", "nope": 1}}}"#);
+        assert_eq!(invalid.dataset_group.as_deref(), Some("dsg1"));
+        assert!(!invalid.errors.is_empty());
+        assert!(v("[]").dataset_group.is_none());
+    }
+}

@@ -1,0 +1,993 @@
+//! The daemon's state store: one DynamoDB table, every decision a conditional write.
+//!
+//! Layout (also in the README, "State table"): partition key `pk`, sort key `sk`, both strings.
+//! - `group#<name>` / `group`: desired state, observed state, lease and due time of one group.
+//! - `group#<name>` / `schedule#<schedule>`: a schedule of the group.
+//! - `claim#<group>#<schedule>` / `fire#<epoch ms>`: a fire claim, deleted by the `ttl` attribute.
+//!
+//! A sparse global secondary index `due-index` (`due_shard`, `due_at`) finds due groups without a scan.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    ScalarAttributeType, TableStatus, TimeToLiveSpecification, TransactWriteItem, Update,
+};
+use chrono::{DateTime, Utc};
+
+use super::clock::{from_millis, plus, to_millis};
+use super::model::{Arrival, classify};
+use super::{
+    ClaimInfo, Clock, Desired, DesiredSource, FireClaim, GroupState, GroupSummary, Lease, LeaseGrant,
+    LeaseInfo, NewDesired, Observed, PUT_DESIRED_ATTEMPTS, PutDesired, Schedule, StateStore, StoreError,
+    SystemClock, check_desired_size, observed_json, parse_observed, run_timestamp,
+};
+use crate::aws::AwsFailure;
+use crate::objects::ObjectUrl;
+
+/// Name of the sparse index of due groups.
+pub const DUE_INDEX: &str = "due-index";
+/// The single partition of the due index: due groups are few and read together.
+const DUE_SHARD: &str = "due";
+/// The sort key of a group item.
+const GROUP_SK: &str = "group";
+
+type Item = HashMap<String, AttributeValue>;
+
+/// The attributes of a group listing (the filter needs `sk`).
+const SUMMARY_ATTRIBUTES: [&str; 11] = [
+    "pk",
+    "sk",
+    "group",
+    "desired_generation",
+    "desired_bucket",
+    "desired_key",
+    "observed",
+    "lease_owner",
+    "lease_epoch",
+    "lease_expires_at",
+    "due_at",
+];
+
+/// The state store in a DynamoDB table (see the module documentation for the layout).
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    clock: Arc<dyn Clock>,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn group_pk(group: &str) -> String {
+    format!("group#{group}")
+}
+
+fn claim_key(group: &str, schedule: &str, fire_time: DateTime<Utc>) -> (String, String) {
+    (
+        format!("claim#{group}#{schedule}"),
+        format!("fire#{}", to_millis(fire_time)),
+    )
+}
+
+fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+}
+
+fn get_s(item: &Item, name: &str) -> Option<String> {
+    item.get(name).and_then(|v| v.as_s().ok()).cloned()
+}
+
+fn get_i64(item: &Item, name: &str) -> Option<i64> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse::<i64>().ok())
+}
+
+fn get_u64(item: &Item, name: &str) -> Option<u64> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// Whether an SDK error is a failed condition (plain or inside a cancelled transaction).
+fn is_condition_failure<E, R>(e: &SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    e.as_service_error().and_then(|s| s.code()) == Some("ConditionalCheckFailedException")
+}
+
+/// An update expression built from optional values: `Some` is `SET`, `None` is `REMOVE`.
+#[derive(Default)]
+struct UpdateBuilder {
+    sets: Vec<String>,
+    removes: Vec<String>,
+    adds: Vec<String>,
+    names: HashMap<String, String>,
+    values: Item,
+}
+
+impl UpdateBuilder {
+    /// `SET #attr = :attr`; attribute names are aliased so reserved words (`group`) are safe.
+    fn set(mut self, attr: &str, value: AttributeValue) -> Self {
+        self.sets.push(format!("#{attr} = :{attr}"));
+        self.value(&format!(":{attr}"), value).name(attr)
+    }
+
+    fn set_opt(self, attr: &str, value: Option<AttributeValue>) -> Self {
+        match value {
+            Some(v) => self.set(attr, v),
+            None => self.remove(attr),
+        }
+    }
+
+    fn remove(mut self, attr: &str) -> Self {
+        self.removes.push(format!("#{attr}"));
+        self.name(attr)
+    }
+
+    fn add(mut self, attr: &str, value: AttributeValue) -> Self {
+        self.adds.push(format!("#{attr} :{attr}"));
+        self.value(&format!(":{attr}"), value).name(attr)
+    }
+
+    /// An attribute named by the condition (or by the other methods), aliased as `#attr`.
+    fn name(mut self, attr: &str) -> Self {
+        self.names.insert(format!("#{attr}"), attr.to_string());
+        self
+    }
+
+    /// A value only used by the condition.
+    fn value(mut self, placeholder: &str, value: AttributeValue) -> Self {
+        self.values.insert(placeholder.to_string(), value);
+        self
+    }
+
+    fn expression(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.sets.is_empty() {
+            parts.push(format!("SET {}", self.sets.join(", ")));
+        }
+        if !self.removes.is_empty() {
+            parts.push(format!("REMOVE {}", self.removes.join(", ")));
+        }
+        if !self.adds.is_empty() {
+            parts.push(format!("ADD {}", self.adds.join(", ")));
+        }
+        parts.join(" ")
+    }
+}
+
+/// Condition placeholders used with [`UpdateBuilder`]: `#lease_owner`/`#lease_epoch` are aliased by
+/// [`with_lease_names`].
+const LEASE_IS_MINE: &str = "#lease_owner = :me AND #lease_epoch = :epoch";
+
+fn with_lease_names(b: UpdateBuilder, lease: &Lease) -> UpdateBuilder {
+    b.name("lease_owner")
+        .name("lease_epoch")
+        .value(":me", s(lease.owner.clone()))
+        .value(":epoch", n(lease.epoch))
+}
+
+impl DynamoStore {
+    /// A store on an existing table (see [`DynamoStore::create_table`]), with the wall clock.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Uses `clock` for "now": lease expiry is decided by the `:now` the client sends.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Creates the table as documented (on-demand billing, the due index, TTL on `ttl`) and waits until
+    /// it is active.
+    ///
+    /// # Errors
+    /// `Backend` when a call fails or the table is not active within a minute.
+    pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
+        let attr = |name: &str, kind: ScalarAttributeType| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(kind)
+                .build()
+        };
+        let key_elem = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+        };
+        let built = |e: aws_sdk_dynamodb::error::BuildError| StoreError::backend("create table", table, e);
+        let index = GlobalSecondaryIndex::builder()
+            .index_name(DUE_INDEX)
+            .key_schema(key_elem("due_shard", KeyType::Hash).map_err(built)?)
+            .key_schema(key_elem("due_at", KeyType::Range).map_err(built)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::KeysOnly)
+                    .build(),
+            )
+            .build()
+            .map_err(built)?;
+        client
+            .create_table()
+            .table_name(table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("pk", ScalarAttributeType::S).map_err(built)?)
+            .attribute_definitions(attr("sk", ScalarAttributeType::S).map_err(built)?)
+            .attribute_definitions(attr("due_shard", ScalarAttributeType::S).map_err(built)?)
+            .attribute_definitions(attr("due_at", ScalarAttributeType::N).map_err(built)?)
+            .key_schema(key_elem("pk", KeyType::Hash).map_err(built)?)
+            .key_schema(key_elem("sk", KeyType::Range).map_err(built)?)
+            .global_secondary_indexes(index)
+            .send()
+            .await
+            .map_err(|e| StoreError::backend("create table", table, AwsFailure::from_sdk(&e)))?;
+        for _ in 0..120 {
+            let described = client
+                .describe_table()
+                .table_name(table)
+                .send()
+                .await
+                .map_err(|e| StoreError::backend("describe table", table, AwsFailure::from_sdk(&e)))?;
+            if described.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+                client
+                    .update_time_to_live()
+                    .table_name(table)
+                    .time_to_live_specification(
+                        TimeToLiveSpecification::builder()
+                            .enabled(true)
+                            .attribute_name("ttl")
+                            .build()
+                            .map_err(built)?,
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::backend("enable TTL on", table, AwsFailure::from_sdk(&e)))?;
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        Err(StoreError::backend(
+            "create table",
+            table,
+            AwsFailure("the table did not become ACTIVE within a minute".into()),
+        ))
+    }
+
+    fn fail<E, R>(&self, op: &'static str, what: impl Into<String>, e: &SdkError<E, R>) -> StoreError
+    where
+        E: std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        StoreError::backend(
+            op,
+            format!("{} in table {}", what.into(), self.table),
+            AwsFailure::from_sdk(e),
+        )
+    }
+
+    async fn get_item(&self, pk: String, sk: &str, what: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.fail("read", what, &e))?;
+        Ok(out.item)
+    }
+
+    /// An update of one item; `Ok(false)` when the condition failed.
+    async fn update(
+        &self,
+        op: &'static str,
+        what: &str,
+        item_key: Item,
+        b: UpdateBuilder,
+        condition: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(item_key))
+            .update_expression(b.expression())
+            .set_condition_expression(condition.map(str::to_string))
+            .set_expression_attribute_names(Some(b.names))
+            .set_expression_attribute_values((!b.values.is_empty()).then_some(b.values))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(self.fail(op, what, &e)),
+        }
+    }
+
+    /// The common update of a group item: the `group` and `due_shard` attributes are always present so
+    /// the item can be listed and indexed.
+    fn group_update(group: &str) -> UpdateBuilder {
+        UpdateBuilder::default()
+            .set("group", s(group))
+            .set("due_shard", s(DUE_SHARD))
+    }
+
+    /// Pages through a scan or query, collecting items.
+    /// `projection` lists the attributes to return (all when `None`); names are aliased as `#name`.
+    async fn scan_all(
+        &self,
+        filter: &str,
+        values: Item,
+        projection: Option<&[&str]>,
+        what: &str,
+    ) -> Result<Vec<Item>, StoreError> {
+        let (expression, names) = match projection {
+            Some(attrs) => (
+                Some(
+                    attrs
+                        .iter()
+                        .map(|a| format!("#{a}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+                Some(
+                    attrs
+                        .iter()
+                        .map(|a| (format!("#{a}"), (*a).to_string()))
+                        .collect::<HashMap<_, _>>(),
+                ),
+            ),
+            None => (None, None),
+        };
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression(filter)
+                .set_projection_expression(expression.clone())
+                .set_expression_attribute_names(names.clone())
+                .set_expression_attribute_values(Some(values.clone()))
+                .set_exclusive_start_key(start.take())
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| self.fail("scan", what, &e))?;
+            out.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// A fenced write: a transaction of a condition on the group's lease and `write`.
+    async fn fenced_transaction(
+        &self,
+        op: &'static str,
+        what: &str,
+        lease: &Lease,
+        write: TransactWriteItem,
+    ) -> Result<(), StoreError> {
+        let built = |e: aws_sdk_dynamodb::error::BuildError| StoreError::backend(op, what, e);
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(group_pk(&lease.group), GROUP_SK)))
+            .condition_expression("lease_owner = :me AND lease_epoch = :epoch")
+            .expression_attribute_values(":me", s(lease.owner.clone()))
+            .expression_attribute_values(":epoch", n(lease.epoch))
+            .build()
+            .map_err(built)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().condition_check(check).build())
+            .transact_items(write)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let fenced = match e.as_service_error() {
+                    Some(TransactWriteItemsError::TransactionCanceledException(t)) => {
+                        t.cancellation_reasons().first().and_then(|r| r.code())
+                            == Some("ConditionalCheckFailed")
+                    }
+                    _ => false,
+                };
+                if fenced {
+                    Err(StoreError::fenced(lease))
+                } else {
+                    Err(self.fail(op, what, &e))
+                }
+            }
+        }
+    }
+}
+
+fn parse_group(item: &Item) -> Result<GroupState, StoreError> {
+    let name = get_s(item, "group").ok_or_else(|| StoreError::Corrupt {
+        what: format!("group item {:?}", get_s(item, "pk")),
+        reason: "no group attribute".into(),
+    })?;
+    let desired = get_u64(item, "desired_generation").map(|generation| Desired {
+        generation,
+        text: get_s(item, "desired_text").unwrap_or_default(),
+        source: DesiredSource {
+            url: ObjectUrl::new(
+                get_s(item, "desired_bucket").unwrap_or_default(),
+                get_s(item, "desired_key").unwrap_or_default(),
+            ),
+            etag: get_s(item, "desired_etag"),
+            version_id: get_s(item, "desired_version_id"),
+            sequencer: get_s(item, "desired_sequencer"),
+            last_modified: get_i64(item, "desired_last_modified").map(from_millis),
+        },
+        received_at: from_millis(get_i64(item, "desired_received_at").unwrap_or(0)),
+        run_timestamp: get_s(item, "desired_run_timestamp").unwrap_or_default(),
+    });
+    let observed = get_s(item, "observed")
+        .map(|json| parse_observed(&name, &json))
+        .transpose()?;
+    Ok(GroupState {
+        desired,
+        observed,
+        lease: LeaseInfo {
+            owner: get_s(item, "lease_owner"),
+            epoch: get_u64(item, "lease_epoch").unwrap_or(0),
+            expires_at: get_i64(item, "lease_expires_at").map(from_millis),
+        },
+        due_at: get_i64(item, "due_at").map(from_millis),
+        name,
+    })
+}
+
+fn parse_schedule(item: &Item) -> Result<Schedule, StoreError> {
+    let corrupt = |reason: &str| StoreError::Corrupt {
+        what: format!("schedule item {:?}", get_s(item, "pk")),
+        reason: reason.into(),
+    };
+    Ok(Schedule {
+        group: get_s(item, "group").ok_or_else(|| corrupt("no group"))?,
+        name: get_s(item, "schedule_name").ok_or_else(|| corrupt("no schedule_name"))?,
+        expression: get_s(item, "expression").unwrap_or_default(),
+        target: get_s(item, "target").unwrap_or_default(),
+        last_fire: get_i64(item, "last_fire").map(from_millis),
+        next_fire: get_i64(item, "next_fire").map(from_millis),
+        active: item
+            .get("active")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false),
+    })
+}
+
+#[async_trait::async_trait]
+impl StateStore for DynamoStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .map_err(|e| self.fail("describe", "the table", &e))?;
+        Ok(())
+    }
+
+    async fn put_desired(&self, new: &NewDesired) -> Result<PutDesired, StoreError> {
+        check_desired_size(new)?;
+        let what = format!("desired state of {}", new.group);
+        for _ in 0..PUT_DESIRED_ATTEMPTS {
+            let current = self.group(&new.group).await?.and_then(|g| g.desired);
+            if let Some(current) = &current {
+                match classify(current, new) {
+                    Arrival::Duplicate => return Ok(PutDesired::Duplicate(current.clone())),
+                    Arrival::Older => {
+                        return Ok(PutDesired::Superseded {
+                            current: current.clone(),
+                        });
+                    }
+                    Arrival::Newer => {}
+                }
+            }
+            let now = self.clock.now();
+            let desired = Desired {
+                generation: current.as_ref().map_or(1, |c| c.generation + 1),
+                text: new.text.clone(),
+                source: new.source.clone(),
+                received_at: now,
+                run_timestamp: run_timestamp(now),
+            };
+            let src = &desired.source;
+            let mut b = Self::group_update(&new.group)
+                .set("desired_generation", n(desired.generation))
+                .set("desired_text", s(desired.text.clone()))
+                .set("desired_bucket", s(src.url.bucket.clone()))
+                .set("desired_key", s(src.url.key.clone()))
+                .set_opt("desired_etag", src.etag.clone().map(s))
+                .set_opt("desired_version_id", src.version_id.clone().map(s))
+                .set_opt("desired_sequencer", src.sequencer.clone().map(s))
+                .set_opt(
+                    "desired_last_modified",
+                    src.last_modified.map(|t| n(to_millis(t))),
+                )
+                .set("desired_received_at", n(to_millis(now)))
+                .set("desired_run_timestamp", s(desired.run_timestamp.clone()))
+                .set("due_at", n(to_millis(now)));
+            let condition = match &current {
+                Some(c) => {
+                    b = b.value(":previous", n(c.generation));
+                    "#desired_generation = :previous"
+                }
+                None => "attribute_not_exists(#desired_generation)",
+            };
+            if self
+                .update(
+                    "write",
+                    &what,
+                    key(group_pk(&new.group), GROUP_SK),
+                    b,
+                    Some(condition),
+                )
+                .await?
+            {
+                return Ok(PutDesired::Recorded(desired));
+            }
+            // Another writer changed the desired state since the read: decide again on the new value.
+        }
+        Err(StoreError::Contention {
+            group: new.group.clone(),
+            attempts: PUT_DESIRED_ATTEMPTS,
+        })
+    }
+
+    async fn group(&self, name: &str) -> Result<Option<GroupState>, StoreError> {
+        self.get_item(group_pk(name), GROUP_SK, &format!("group {name}"))
+            .await?
+            .map(|item| parse_group(&item))
+            .transpose()
+    }
+
+    async fn list_groups(&self) -> Result<Vec<GroupSummary>, StoreError> {
+        let items = self
+            .scan_all(
+                "#sk = :sk",
+                HashMap::from([(":sk".into(), s(GROUP_SK))]),
+                // Everything but the parameter files, which may be 256 KiB each.
+                Some(&SUMMARY_ATTRIBUTES),
+                "groups",
+            )
+            .await?;
+        let mut out = items
+            .iter()
+            .map(|item| parse_group(item).map(GroupSummary::from))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    async fn due_groups(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+        let now = to_millis(self.clock.now());
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        while out.len() < limit {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(DUE_INDEX)
+                .key_condition_expression("due_shard = :shard AND due_at <= :now")
+                .expression_attribute_values(":shard", s(DUE_SHARD))
+                .expression_attribute_values(":now", n(now))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| self.fail("query", "due groups", &e))?;
+            for item in page.items() {
+                if let Some(name) =
+                    get_s(item, "pk").and_then(|pk| pk.strip_prefix("group#").map(str::to_string))
+                    && out.len() < limit
+                {
+                    out.push(name);
+                }
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn mark_due(&self, group: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let b = Self::group_update(group).set("due_at", n(to_millis(at)));
+        // Only ever moves the due time earlier; a failed condition means it is already due sooner.
+        self.update(
+            "mark due",
+            &format!("group {group}"),
+            key(group_pk(group), GROUP_SK),
+            b,
+            Some("attribute_not_exists(#due_at) OR #due_at > :due_at"),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn acquire_lease(
+        &self,
+        group: &str,
+        owner: &str,
+        duration: Duration,
+    ) -> Result<LeaseGrant, StoreError> {
+        let now = self.clock.now();
+        let expires_at = plus(now, duration);
+        let b = Self::group_update(group)
+            .set("lease_owner", s(owner))
+            .set("lease_expires_at", n(to_millis(expires_at)))
+            .add("lease_epoch", n(1))
+            .value(":now", n(to_millis(now)));
+        let what = format!("lease of {group}");
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(group_pk(group), GROUP_SK)))
+            .update_expression(b.expression())
+            .condition_expression("attribute_not_exists(#lease_owner) OR #lease_expires_at < :now")
+            .set_expression_attribute_names(Some(b.names))
+            .set_expression_attribute_values(Some(b.values))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let epoch = out
+                    .attributes()
+                    .and_then(|a| get_u64(a, "lease_epoch"))
+                    .ok_or_else(|| StoreError::Corrupt {
+                        what: what.clone(),
+                        reason: "the update returned no lease_epoch".into(),
+                    })?;
+                Ok(LeaseGrant::Acquired(Lease {
+                    group: group.to_string(),
+                    owner: owner.to_string(),
+                    epoch,
+                    expires_at,
+                }))
+            }
+            Err(e) if is_condition_failure(&e) => {
+                let old = match e.as_service_error() {
+                    Some(UpdateItemError::ConditionalCheckFailedException(c)) => c.item().cloned(),
+                    _ => None,
+                };
+                let old = match old {
+                    Some(item) => item,
+                    None => self
+                        .get_item(group_pk(group), GROUP_SK, &what)
+                        .await?
+                        .unwrap_or_default(),
+                };
+                Ok(LeaseGrant::Held {
+                    owner: get_s(&old, "lease_owner").unwrap_or_default(),
+                    expires_at: from_millis(get_i64(&old, "lease_expires_at").unwrap_or(0)),
+                })
+            }
+            Err(e) => Err(self.fail("acquire", what, &e)),
+        }
+    }
+
+    async fn renew_lease(&self, lease: &Lease, duration: Duration) -> Result<Lease, StoreError> {
+        let renewed = Lease {
+            expires_at: plus(self.clock.now(), duration),
+            ..lease.clone()
+        };
+        let b = with_lease_names(
+            UpdateBuilder::default().set("lease_expires_at", n(to_millis(renewed.expires_at))),
+            lease,
+        );
+        let applied = self
+            .update(
+                "renew",
+                &format!("lease of {}", lease.group),
+                key(group_pk(&lease.group), GROUP_SK),
+                b,
+                Some(LEASE_IS_MINE),
+            )
+            .await?;
+        if applied {
+            Ok(renewed)
+        } else {
+            Err(StoreError::fenced(lease))
+        }
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
+        let b = with_lease_names(
+            UpdateBuilder::default()
+                .remove("lease_owner")
+                .remove("lease_expires_at"),
+            lease,
+        );
+        let applied = self
+            .update(
+                "release",
+                &format!("lease of {}", lease.group),
+                key(group_pk(&lease.group), GROUP_SK),
+                b,
+                Some(LEASE_IS_MINE),
+            )
+            .await?;
+        if applied {
+            Ok(())
+        } else {
+            Err(StoreError::fenced(lease))
+        }
+    }
+
+    async fn put_observed(
+        &self,
+        lease: &Lease,
+        observed: &Observed,
+        next_due: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let json = observed_json(&lease.group, observed)?;
+        let what = format!("observed state of {}", lease.group);
+        let item_key = key(group_pk(&lease.group), GROUP_SK);
+        // DynamoDB has no MIN: first try the write that assumes no newer generation arrived; if the
+        // generation condition fails, the group must stay due now.
+        let plain = with_lease_names(
+            UpdateBuilder::default()
+                .set("observed", s(json.clone()))
+                .set_opt("due_at", next_due.map(|t| n(to_millis(t))))
+                .name("desired_generation")
+                .value(":generation", n(observed.generation)),
+            lease,
+        );
+        let condition = format!(
+            "{LEASE_IS_MINE} AND (attribute_not_exists(#desired_generation) OR #desired_generation <= :generation)"
+        );
+        if self
+            .update("write", &what, item_key.clone(), plain, Some(&condition))
+            .await?
+        {
+            return Ok(());
+        }
+        let newer = with_lease_names(
+            UpdateBuilder::default()
+                .set("observed", s(json))
+                .set("due_at", n(to_millis(self.clock.now())))
+                .name("desired_generation")
+                .value(":generation", n(observed.generation)),
+            lease,
+        );
+        // desired_generation only grows, so if the first condition failed on it this one holds; a
+        // failure now can only be the lease.
+        let condition = format!("{LEASE_IS_MINE} AND #desired_generation > :generation");
+        if self
+            .update("write", &what, item_key, newer, Some(&condition))
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(StoreError::fenced(lease))
+        }
+    }
+
+    async fn put_schedule(&self, lease: &Lease, schedule: &Schedule) -> Result<(), StoreError> {
+        let what = format!("schedule {}/{}", lease.group, schedule.name);
+        let b = UpdateBuilder::default()
+            .set("group", s(lease.group.clone()))
+            .set("schedule_name", s(schedule.name.clone()))
+            .set("expression", s(schedule.expression.clone()))
+            .set("target", s(schedule.target.clone()))
+            .set_opt("next_fire", schedule.next_fire.map(|t| n(to_millis(t))))
+            .set("active", AttributeValue::Bool(schedule.active));
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                group_pk(&lease.group),
+                format!("schedule#{}", schedule.name),
+            )))
+            .update_expression(b.expression())
+            .set_expression_attribute_names(Some(b.names))
+            .set_expression_attribute_values(Some(b.values))
+            .build()
+            .map_err(|e| StoreError::backend("write", what.clone(), e))?;
+        self.fenced_transaction(
+            "write",
+            &what,
+            lease,
+            TransactWriteItem::builder().update(update).build(),
+        )
+        .await
+    }
+
+    async fn delete_schedule(&self, lease: &Lease, name: &str) -> Result<(), StoreError> {
+        let what = format!("schedule {}/{name}", lease.group);
+        let delete = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(group_pk(&lease.group), format!("schedule#{name}"))))
+            .build()
+            .map_err(|e| StoreError::backend("delete", what.clone(), e))?;
+        self.fenced_transaction(
+            "delete",
+            &what,
+            lease,
+            TransactWriteItem::builder().delete(delete).build(),
+        )
+        .await
+    }
+
+    async fn schedules(&self, group: Option<&str>) -> Result<Vec<Schedule>, StoreError> {
+        let items = match group {
+            Some(group) => {
+                let mut out = Vec::new();
+                let mut start: Option<Item> = None;
+                loop {
+                    let page = self
+                        .client
+                        .query()
+                        .table_name(&self.table)
+                        .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                        .expression_attribute_values(":pk", s(group_pk(group)))
+                        .expression_attribute_values(":prefix", s("schedule#"))
+                        .set_exclusive_start_key(start.take())
+                        .consistent_read(true)
+                        .send()
+                        .await
+                        .map_err(|e| self.fail("query", format!("schedules of {group}"), &e))?;
+                    out.extend(page.items.unwrap_or_default());
+                    match page.last_evaluated_key {
+                        Some(k) if !k.is_empty() => start = Some(k),
+                        _ => break out,
+                    }
+                }
+            }
+            None => {
+                self.scan_all(
+                    "begins_with(sk, :prefix)",
+                    HashMap::from([(":prefix".into(), s("schedule#"))]),
+                    None,
+                    "schedules",
+                )
+                .await?
+            }
+        };
+        let mut out = items.iter().map(parse_schedule).collect::<Result<Vec<_>, _>>()?;
+        out.sort_by(|a, b| (&a.group, &a.name).cmp(&(&b.group, &b.name)));
+        Ok(out)
+    }
+
+    async fn set_schedule_active(&self, group: &str, name: &str, active: bool) -> Result<bool, StoreError> {
+        let b = UpdateBuilder::default()
+            .set("active", AttributeValue::Bool(active))
+            .name("pk");
+        self.update(
+            "set state of",
+            &format!("schedule {group}/{name}"),
+            key(group_pk(group), format!("schedule#{name}")),
+            b,
+            Some("attribute_exists(#pk)"),
+        )
+        .await
+    }
+
+    async fn record_fire(
+        &self,
+        group: &str,
+        name: &str,
+        fired_at: DateTime<Utc>,
+        next_fire: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError> {
+        let b = UpdateBuilder::default()
+            .set("last_fire", n(to_millis(fired_at)))
+            .set_opt("next_fire", next_fire.map(|t| n(to_millis(t))))
+            .name("pk");
+        self.update(
+            "record fire of",
+            &format!("schedule {group}/{name}"),
+            key(group_pk(group), format!("schedule#{name}")),
+            b,
+            Some("attribute_exists(#pk) AND (attribute_not_exists(#last_fire) OR #last_fire < :last_fire)"),
+        )
+        .await
+    }
+
+    async fn claim_fire(
+        &self,
+        group: &str,
+        schedule: &str,
+        fire_time: DateTime<Utc>,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<FireClaim, StoreError> {
+        let now = self.clock.now();
+        let expires_at = plus(now, ttl);
+        let (pk, sk) = claim_key(group, schedule, fire_time);
+        let what = format!("fire claim {group}/{schedule}@{fire_time}");
+        let mut item = key(pk.clone(), sk.clone());
+        item.insert("owner".into(), s(owner));
+        item.insert("claimed_at".into(), n(to_millis(now)));
+        item.insert("expires_at".into(), n(to_millis(expires_at)));
+        // DynamoDB's TTL wants epoch seconds; rounded up so the item outlives `expires_at`.
+        item.insert("ttl".into(), n(to_millis(expires_at).div_euclid(1000) + 1));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            // An expired claim that TTL has not deleted yet (moto never does) counts as absent.
+            .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+            .expression_attribute_values(":now", n(to_millis(now)))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(FireClaim::Won),
+            Err(e) if is_condition_failure(&e) => {
+                let old = match e.as_service_error() {
+                    Some(PutItemError::ConditionalCheckFailedException(c)) => c.item().cloned(),
+                    _ => None,
+                };
+                let old = match old {
+                    Some(item) => Some(item),
+                    None => self.get_item(pk, &sk, &what).await?,
+                };
+                Ok(FireClaim::Lost {
+                    owner: old.and_then(|o| get_s(&o, "owner")).unwrap_or_default(),
+                })
+            }
+            Err(e) => Err(self.fail("claim", what, &e)),
+        }
+    }
+
+    async fn fire_claim(
+        &self,
+        group: &str,
+        schedule: &str,
+        fire_time: DateTime<Utc>,
+    ) -> Result<Option<ClaimInfo>, StoreError> {
+        let (pk, sk) = claim_key(group, schedule, fire_time);
+        let what = format!("fire claim {group}/{schedule}@{fire_time}");
+        let now = to_millis(self.clock.now());
+        let Some(item) = self.get_item(pk, &sk, &what).await? else {
+            return Ok(None);
+        };
+        let expires = get_i64(&item, "expires_at").unwrap_or(0);
+        if expires <= now {
+            return Ok(None);
+        }
+        Ok(Some(ClaimInfo {
+            owner: get_s(&item, "owner").unwrap_or_default(),
+            claimed_at: from_millis(get_i64(&item, "claimed_at").unwrap_or(0)),
+            expires_at: from_millis(expires),
+        }))
+    }
+}

@@ -1,0 +1,222 @@
+//! The state store: desired and observed state per dataset group, leases, schedules and fire claims.
+//!
+//! One trait, [`StateStore`], with a DynamoDB adapter ([`DynamoStore`], the daemon's) and an SQLite
+//! adapter ([`SqliteStore`], `local` mode and fast tests). Both pass one conformance suite
+//! (`tests/daemon_store.rs`). The DynamoDB table layout is documented in the README ("State table").
+
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+mod clock;
+mod dynamo;
+mod model;
+mod sqlite;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use dynamo::DynamoStore;
+pub use model::{
+    Arrival, ClaimInfo, Desired, DesiredSource, FireClaim, GroupState, GroupSummary, Lease, LeaseGrant,
+    LeaseInfo, MAX_DESIRED_TEXT_BYTES, MAX_OBSERVED_BYTES, NewDesired, Observed, PutDesired, ResourceKind,
+    ResourceState, Schedule, classify, run_timestamp,
+};
+pub use sqlite::SqliteStore;
+
+/// Why a state-store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The caller's lease is no longer current: another replica acquired the group (or the lease was
+    /// released). The caller must stop working on the group.
+    #[error("dataset group {group}: the lease of {owner} (epoch {epoch}) is no longer current")]
+    Fenced {
+        group: String,
+        owner: String,
+        epoch: u64,
+    },
+    /// A value too big to store inline.
+    #[error("{what} is {size} bytes, more than the {limit} bytes the state store keeps")]
+    TooLarge { what: String, size: usize, limit: usize },
+    /// `put_desired` lost the conditional write to other writers this many times in a row.
+    #[error("dataset group {group}: desired state kept changing under {attempts} attempts to write it")]
+    Contention { group: String, attempts: u32 },
+    /// A stored item that cannot be read back.
+    #[error("{what}: stored item is corrupt: {reason}")]
+    Corrupt { what: String, reason: String },
+    /// The backend (SQLite, DynamoDB) failed.
+    #[error("{op} {what} failed: {source}")]
+    Backend {
+        op: &'static str,
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl StoreError {
+    pub(crate) fn backend(
+        op: &'static str,
+        what: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::Backend {
+            op,
+            what: what.into(),
+            source: Box::new(source),
+        }
+    }
+
+    pub(crate) fn fenced(lease: &Lease) -> Self {
+        Self::Fenced {
+            group: lease.group.clone(),
+            owner: lease.owner.clone(),
+            epoch: lease.epoch,
+        }
+    }
+}
+
+/// Attempts of `put_desired`'s read–decide–conditional-write loop before giving up with `Contention`.
+pub(crate) const PUT_DESIRED_ATTEMPTS: u32 = 8;
+
+/// The state of every dataset group, shared by all replicas.
+///
+/// # Guarantees (proved on every adapter by `tests/daemon_store.rs`)
+/// - `put_desired` never lowers a group's desired state: a duplicate is a no-op, an older event is
+///   ignored, and a newer file increments the generation exactly once, even with concurrent writers.
+/// - A lease is granted only when free or expired, and each grant bumps the epoch. Every write the
+///   lease holder makes (`put_observed`, `put_schedule`, `delete_schedule`, `renew_lease`,
+///   `release_lease`) fails with [`StoreError::Fenced`] once its epoch is no longer current.
+/// - The first `claim_fire` of a (schedule, fire time) wins; expired claims are never reported.
+///
+/// Time comes from the store's [`Clock`].
+#[async_trait::async_trait]
+pub trait StateStore: Send + Sync + fmt::Debug {
+    /// A cheap call that proves the backend answers (readiness).
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Records `new` as the group's desired state unless it is a duplicate or older (see
+    /// [`classify`]). A new generation marks the group due now.
+    ///
+    /// # Errors
+    /// `TooLarge` when the text exceeds [`MAX_DESIRED_TEXT_BYTES`]; `Contention` after
+    /// [`PUT_DESIRED_ATTEMPTS`] lost races; `Backend`.
+    async fn put_desired(&self, new: &NewDesired) -> Result<PutDesired, StoreError>;
+
+    /// One group's full state, `None` when the store has never heard of it.
+    async fn group(&self, name: &str) -> Result<Option<GroupState>, StoreError>;
+
+    /// Every group, sorted by name (for resync and `status`).
+    async fn list_groups(&self) -> Result<Vec<GroupSummary>, StoreError>;
+
+    /// Up to `limit` groups whose due time has come, earliest first.
+    async fn due_groups(&self, limit: usize) -> Result<Vec<String>, StoreError>;
+
+    /// Makes the group due at `at` unless it is already due earlier (unfenced: resync and operators
+    /// use it). Creates the group's record when missing.
+    async fn mark_due(&self, group: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Takes the group's lease for `duration` when it is free or expired.
+    async fn acquire_lease(
+        &self,
+        group: &str,
+        owner: &str,
+        duration: Duration,
+    ) -> Result<LeaseGrant, StoreError>;
+
+    /// Extends a held lease to now + `duration`; `Fenced` if it was lost.
+    async fn renew_lease(&self, lease: &Lease, duration: Duration) -> Result<Lease, StoreError>;
+
+    /// Gives the lease up so another replica can take the group at once; `Fenced` if it was lost.
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError>;
+
+    /// Records what a pass observed and when the group is next due (`None`: only on resync or a new
+    /// event). If a newer desired generation than `observed.generation` arrived meanwhile, the group
+    /// stays due now instead, so no event is lost.
+    ///
+    /// # Errors
+    /// `Fenced`, `TooLarge` (observed JSON above [`MAX_OBSERVED_BYTES`]), `Backend`.
+    async fn put_observed(
+        &self,
+        lease: &Lease,
+        observed: &Observed,
+        next_due: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError>;
+
+    /// Creates or replaces a schedule of the lease's group (fenced). `last_fire` is left as stored.
+    async fn put_schedule(&self, lease: &Lease, schedule: &Schedule) -> Result<(), StoreError>;
+
+    /// Deletes a schedule of the lease's group (fenced); deleting a missing one is not an error.
+    async fn delete_schedule(&self, lease: &Lease, name: &str) -> Result<(), StoreError>;
+
+    /// The schedules of one group, or of all groups; sorted by (group, name).
+    async fn schedules(&self, group: Option<&str>) -> Result<Vec<Schedule>, StoreError>;
+
+    /// Turns a schedule on or off (the CLI's activate/deactivate); `false` when it does not exist.
+    async fn set_schedule_active(&self, group: &str, name: &str, active: bool) -> Result<bool, StoreError>;
+
+    /// Records a fire: `last_fire = fired_at`, `next_fire`. Applied only if `fired_at` is later than
+    /// the stored `last_fire`; returns whether it was applied.
+    async fn record_fire(
+        &self,
+        group: &str,
+        name: &str,
+        fired_at: DateTime<Utc>,
+        next_fire: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError>;
+
+    /// Claims the fire of `schedule` at `fire_time` for `owner`, kept for `ttl`.
+    async fn claim_fire(
+        &self,
+        group: &str,
+        schedule: &str,
+        fire_time: DateTime<Utc>,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<FireClaim, StoreError>;
+
+    /// The unexpired claim of a fire, if any.
+    async fn fire_claim(
+        &self,
+        group: &str,
+        schedule: &str,
+        fire_time: DateTime<Utc>,
+    ) -> Result<Option<ClaimInfo>, StoreError>;
+}
+
+/// Checks the inline-size caps shared by both adapters.
+pub(crate) fn check_desired_size(new: &NewDesired) -> Result<(), StoreError> {
+    if new.text.len() > MAX_DESIRED_TEXT_BYTES {
+        return Err(StoreError::TooLarge {
+            what: format!(
+                "the parameter file {} of dataset group {}",
+                new.source.url, new.group
+            ),
+            size: new.text.len(),
+            limit: MAX_DESIRED_TEXT_BYTES,
+        });
+    }
+    Ok(())
+}
+
+/// The observed state as stored: JSON, within [`MAX_OBSERVED_BYTES`].
+pub(crate) fn observed_json(group: &str, observed: &Observed) -> Result<String, StoreError> {
+    let json = serde_json::to_string(observed).map_err(|e| StoreError::Corrupt {
+        what: format!("observed state of {group}"),
+        reason: e.to_string(),
+    })?;
+    if json.len() > MAX_OBSERVED_BYTES {
+        return Err(StoreError::TooLarge {
+            what: format!("the observed state of dataset group {group}"),
+            size: json.len(),
+            limit: MAX_OBSERVED_BYTES,
+        });
+    }
+    Ok(json)
+}
+
+pub(crate) fn parse_observed(group: &str, json: &str) -> Result<Observed, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt {
+        what: format!("observed state of {group}"),
+        reason: e.to_string(),
+    })
+}

@@ -1,0 +1,475 @@
+//! What the state store holds, and the one rule both adapters share: how a new S3 event orders
+//! against the desired state already recorded.
+
+use std::cmp::Ordering;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::intake::event::compare_sequencers;
+use crate::objects::ObjectUrl;
+
+/// A Personalize resource kind, as the reference names it in metrics (`DatasetImportJobCreated`) and in
+/// EventBridge detail types (`Personalize Dataset Import Job State Change`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ResourceKind {
+    DatasetGroup,
+    Schema,
+    Dataset,
+    DatasetImportJob,
+    EventTracker,
+    Filter,
+    Solution,
+    SolutionVersion,
+    Campaign,
+    Recommender,
+    BatchInferenceJob,
+    BatchSegmentJob,
+}
+
+impl ResourceKind {
+    /// Every kind, in dependency order.
+    pub const ALL: [ResourceKind; 12] = [
+        Self::DatasetGroup,
+        Self::Schema,
+        Self::Dataset,
+        Self::DatasetImportJob,
+        Self::EventTracker,
+        Self::Filter,
+        Self::Solution,
+        Self::SolutionVersion,
+        Self::Campaign,
+        Self::Recommender,
+        Self::BatchInferenceJob,
+        Self::BatchSegmentJob,
+    ];
+
+    /// `DatasetImportJob`: the metric-name stem.
+    pub fn camel(self) -> &'static str {
+        match self {
+            Self::DatasetGroup => "DatasetGroup",
+            Self::Schema => "Schema",
+            Self::Dataset => "Dataset",
+            Self::DatasetImportJob => "DatasetImportJob",
+            Self::EventTracker => "EventTracker",
+            Self::Filter => "Filter",
+            Self::Solution => "Solution",
+            Self::SolutionVersion => "SolutionVersion",
+            Self::Campaign => "Campaign",
+            Self::Recommender => "Recommender",
+            Self::BatchInferenceJob => "BatchInferenceJob",
+            Self::BatchSegmentJob => "BatchSegmentJob",
+        }
+    }
+
+    /// `Dataset Import Job`: the words of the EventBridge detail type.
+    pub fn title(self) -> String {
+        let camel = self.camel();
+        let mut out = String::with_capacity(camel.len() + 4);
+        for (i, c) in camel.char_indices() {
+            if i > 0 && c.is_ascii_uppercase() {
+                out.push(' ');
+            }
+            out.push(c);
+        }
+        out
+    }
+
+    /// `dataset import job`: for sentences.
+    pub fn words(self) -> String {
+        self.title().to_ascii_lowercase()
+    }
+}
+
+/// Which S3 object (and which write of it) a desired state came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredSource {
+    pub url: ObjectUrl,
+    pub etag: Option<String>,
+    pub version_id: Option<String>,
+    /// S3's per-key ordering token from the event.
+    pub sequencer: Option<String>,
+    /// `LastModified` of the object as read (second precision on S3).
+    pub last_modified: Option<DateTime<Utc>>,
+}
+
+/// A parameter file to record as a group's desired state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDesired {
+    /// The dataset group named by the file (`datasetGroup.serviceConfig.name`).
+    pub group: String,
+    /// The file's text, at most [`MAX_DESIRED_TEXT_BYTES`].
+    pub text: String,
+    pub source: DesiredSource,
+}
+
+/// The desired state of a dataset group: one generation of its parameter file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Desired {
+    /// 1 for the first file, +1 for each newer one.
+    pub generation: u64,
+    pub text: String,
+    pub source: DesiredSource,
+    /// When the store recorded this generation.
+    pub received_at: DateTime<Utc>,
+    /// `YYYY_MM_DD_HH_MM_SS` of `received_at` (the reference's `currentDate`), fixed per generation so
+    /// that names derived from it are the same on every pass and every replica.
+    pub run_timestamp: String,
+}
+
+/// What `put_desired` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutDesired {
+    /// A new generation was recorded and the group marked due.
+    Recorded(Desired),
+    /// The same event (or the same object write) was already recorded: nothing changed.
+    Duplicate(Desired),
+    /// The event is older than the recorded desired state, which is kept.
+    Superseded { current: Desired },
+}
+
+impl PutDesired {
+    /// The group's current desired state after the call.
+    pub fn current(&self) -> &Desired {
+        match self {
+            Self::Recorded(d) | Self::Duplicate(d) | Self::Superseded { current: d } => d,
+        }
+    }
+}
+
+/// How an incoming file relates to the recorded desired state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// Newer: becomes the next generation.
+    Newer,
+    /// The same write of the same object.
+    Duplicate,
+    /// An older write arriving late.
+    Older,
+}
+
+/// Orders `incoming` against `current`.
+///
+/// # Guarantees
+/// - Same key and both sequencers known: S3's sequencer order decides (equal = duplicate).
+/// - Otherwise, a known `LastModified` older than the recorded one is `Older`.
+/// - Same version id of the same key, or the same text with the same `LastModified`, is a `Duplicate`: a redelivered event, or an old event whose read returned the
+///   object already recorded.
+/// - Anything else is `Newer`: without ordering information the latest arrival wins.
+pub fn classify(current: &Desired, incoming: &NewDesired) -> Arrival {
+    let (old, new) = (&current.source, &incoming.source);
+    let same_key = old.url == new.url;
+    if same_key && let (Some(a), Some(b)) = (&old.sequencer, &new.sequencer) {
+        return match compare_sequencers(b, a) {
+            Ordering::Less => Arrival::Older,
+            Ordering::Equal => Arrival::Duplicate,
+            Ordering::Greater => Arrival::Newer,
+        };
+    }
+    if same_key
+        && let (Some(a), Some(b)) = (&old.version_id, &new.version_id)
+        && a == b
+    {
+        return Arrival::Duplicate;
+    }
+    // Instants are stored with millisecond precision; compare at that precision.
+    let millis = |t: Option<DateTime<Utc>>| t.map(|t| t.timestamp_millis());
+    if let (Some(a), Some(b)) = (millis(old.last_modified), millis(new.last_modified)) {
+        if b < a {
+            return Arrival::Older;
+        }
+        // The ETag is not compared: an old event read after a newer write carries the old ETag but
+        // returns the newer object, which is what was recorded.
+        if b == a && same_key && current.text == incoming.text {
+            return Arrival::Duplicate;
+        }
+        return Arrival::Newer;
+    }
+    if same_key && current.text == incoming.text && old.etag.is_some() && old.etag == new.etag {
+        return Arrival::Duplicate;
+    }
+    Arrival::Newer
+}
+
+/// `YYYY_MM_DD_HH_MM_SS`, as the reference's `currentDate`.
+pub fn run_timestamp(at: DateTime<Utc>) -> String {
+    at.format("%Y_%m_%d_%H_%M_%S").to_string()
+}
+
+/// Largest parameter file stored inline: DynamoDB items are capped at 400 KB and the group item also
+/// carries the observed state.
+pub const MAX_DESIRED_TEXT_BYTES: usize = 256 * 1024;
+
+/// Largest observed state (as JSON) stored with a group, for the same reason.
+pub const MAX_OBSERVED_BYTES: usize = 96 * 1024;
+
+/// One resource as the reconciler last saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceState {
+    pub kind: ResourceKind,
+    pub name: String,
+    /// Personalize's status (`ACTIVE`, `CREATE PENDING`, …) or `ABSENT` when not created yet.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    /// Personalize's `failureReason`, or why the resource is blocked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// What the reconciler observed at the end of its last pass over a group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Observed {
+    /// The desired generation this pass worked towards.
+    pub generation: u64,
+    /// Everything the generation asks for is in place.
+    pub converged: bool,
+    pub resources: Vec<ResourceState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A held lease on a dataset group. Every fenced write presents it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub group: String,
+    pub owner: String,
+    /// Bumped by every acquisition: a write with an older epoch is refused.
+    pub epoch: u64,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The outcome of asking for a lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseGrant {
+    Acquired(Lease),
+    /// Someone (possibly the caller itself) holds an unexpired lease.
+    Held {
+        owner: String,
+        expires_at: DateTime<Utc>,
+    },
+}
+
+/// The lease fields of a group as stored (the holder may have lost it to expiry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseInfo {
+    /// `None` after a release.
+    pub owner: Option<String>,
+    pub epoch: u64,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Everything known about one dataset group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupState {
+    pub name: String,
+    pub desired: Option<Desired>,
+    pub observed: Option<Observed>,
+    pub lease: LeaseInfo,
+    /// When the group must next be reconciled; `None` = only on the next resync or event.
+    pub due_at: Option<DateTime<Utc>>,
+}
+
+/// A group in a listing: everything but the parameter-file text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSummary {
+    pub name: String,
+    pub desired_generation: Option<u64>,
+    pub desired_source: Option<ObjectUrl>,
+    pub observed: Option<Observed>,
+    pub lease: LeaseInfo,
+    pub due_at: Option<DateTime<Utc>>,
+}
+
+impl From<GroupState> for GroupSummary {
+    fn from(g: GroupState) -> Self {
+        Self {
+            name: g.name,
+            desired_generation: g.desired.as_ref().map(|d| d.generation),
+            desired_source: g.desired.map(|d| d.source.url),
+            observed: g.observed,
+            lease: g.lease,
+            due_at: g.due_at,
+        }
+    }
+}
+
+/// A recurring job of a dataset group (retraining, scheduled imports, batch jobs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    pub group: String,
+    pub name: String,
+    /// `cron(...)` or `rate(...)`.
+    pub expression: String,
+    /// What a fire does, as the scheduler encodes it.
+    pub target: String,
+    /// Only written by `record_fire`; `put_schedule` leaves it unchanged.
+    pub last_fire: Option<DateTime<Utc>>,
+    pub next_fire: Option<DateTime<Utc>>,
+    pub active: bool,
+}
+
+/// The outcome of claiming a schedule fire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FireClaim {
+    /// This caller runs the fire.
+    Won,
+    /// Someone else claimed it first.
+    Lost { owner: String },
+}
+
+/// A stored, unexpired fire claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimInfo {
+    pub owner: String,
+    pub claimed_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + secs, 0).expect("valid")
+    }
+
+    fn source(key: &str) -> DesiredSource {
+        DesiredSource {
+            url: ObjectUrl::new("data", key),
+            etag: None,
+            version_id: None,
+            sequencer: None,
+            last_modified: None,
+        }
+    }
+
+    fn current(source: DesiredSource, text: &str) -> Desired {
+        Desired {
+            generation: 3,
+            text: text.into(),
+            source,
+            received_at: at(0),
+            run_timestamp: run_timestamp(at(0)),
+        }
+    }
+
+    fn incoming(source: DesiredSource, text: &str) -> NewDesired {
+        NewDesired {
+            group: "g".into(),
+            text: text.into(),
+            source,
+        }
+    }
+
+    #[test]
+    fn sequencers_decide_on_the_same_key() {
+        let seq = |s: &str| DesiredSource {
+            sequencer: Some(s.into()),
+            // A LastModified pointing the other way must not matter when sequencers exist.
+            last_modified: Some(at(if s == "0055A" { 10 } else { 0 })),
+            ..source("train/g/config.json")
+        };
+        let cur = current(seq("0055B"), "{}");
+        assert_eq!(classify(&cur, &incoming(seq("0055B"), "{}")), Arrival::Duplicate);
+        assert_eq!(classify(&cur, &incoming(seq("0055A"), "{}")), Arrival::Older);
+        assert_eq!(classify(&cur, &incoming(seq("0055C"), "{}")), Arrival::Newer);
+        // Shorter sequencers are right-padded before comparing.
+        assert_eq!(classify(&cur, &incoming(seq("0055B0"), "{}")), Arrival::Duplicate);
+    }
+
+    #[test]
+    fn sequencers_of_different_keys_are_not_compared() {
+        let mut other = source("train/h/config.json");
+        other.sequencer = Some("0001".into());
+        other.last_modified = Some(at(5));
+        let mut mine = source("train/g/config.json");
+        mine.sequencer = Some("FFFF".into());
+        mine.last_modified = Some(at(1));
+        assert_eq!(
+            classify(&current(mine, "{}"), &incoming(other, "{}")),
+            Arrival::Newer
+        );
+    }
+
+    #[test]
+    fn without_sequencers_last_modified_and_content_decide() {
+        let lm = |secs, etag: &str| DesiredSource {
+            last_modified: Some(at(secs)),
+            etag: Some(etag.into()),
+            ..source("train/g/config.json")
+        };
+        let cur = current(lm(10, "\"e1\""), "one");
+        assert_eq!(classify(&cur, &incoming(lm(10, "e1"), "one")), Arrival::Duplicate);
+        assert_eq!(classify(&cur, &incoming(lm(9, "e0"), "zero")), Arrival::Older);
+        assert_eq!(classify(&cur, &incoming(lm(11, "e2"), "two")), Arrival::Newer);
+        // Re-uploading the same text later is a new write, as S3 would give it a new sequencer.
+        assert_eq!(classify(&cur, &incoming(lm(12, "e1"), "one")), Arrival::Newer);
+        // Same second, different content: newer (the later arrival wins).
+        assert_eq!(classify(&cur, &incoming(lm(10, "e3"), "three")), Arrival::Newer);
+        // A late old event whose read returned the recorded object: the event's ETag is stale but the
+        // object read is the same write.
+        assert_eq!(classify(&cur, &incoming(lm(10, "e0"), "one")), Arrival::Duplicate);
+    }
+
+    #[test]
+    fn last_modified_is_compared_at_stored_precision() {
+        let stored = DesiredSource {
+            last_modified: Some(at(10)),
+            ..source("train/g/config.json")
+        };
+        let read_again = DesiredSource {
+            last_modified: Some(at(10) + chrono::Duration::nanoseconds(400_000)),
+            ..source("train/g/config.json")
+        };
+        let cur = current(stored, "one");
+        assert_eq!(classify(&cur, &incoming(read_again, "one")), Arrival::Duplicate);
+    }
+
+    #[test]
+    fn version_ids_identify_duplicates() {
+        let v = |id: &str| DesiredSource {
+            version_id: Some(id.into()),
+            ..source("train/g/config.json")
+        };
+        let cur = current(v("v1"), "one");
+        assert_eq!(classify(&cur, &incoming(v("v1"), "one")), Arrival::Duplicate);
+        assert_eq!(classify(&cur, &incoming(v("v2"), "two")), Arrival::Newer);
+    }
+
+    #[test]
+    fn only_etag_and_text_known() {
+        let e = |etag: &str| DesiredSource {
+            etag: Some(etag.into()),
+            ..source("train/g/config.json")
+        };
+        let cur = current(e("e1"), "one");
+        assert_eq!(classify(&cur, &incoming(e("e1"), "one")), Arrival::Duplicate);
+        assert_eq!(classify(&cur, &incoming(e("e2"), "two")), Arrival::Newer);
+        assert_eq!(
+            classify(&cur, &incoming(source("train/g/config.json"), "one")),
+            Arrival::Newer
+        );
+    }
+
+    #[test]
+    fn kinds_have_reference_names() {
+        assert_eq!(ResourceKind::DatasetImportJob.camel(), "DatasetImportJob");
+        assert_eq!(ResourceKind::DatasetImportJob.title(), "Dataset Import Job");
+        assert_eq!(ResourceKind::SolutionVersion.words(), "solution version");
+        assert_eq!(ResourceKind::Schema.title(), "Schema");
+        assert_eq!(
+            serde_json::to_string(&ResourceKind::BatchSegmentJob).expect("serialise"),
+            "\"BatchSegmentJob\""
+        );
+    }
+
+    #[test]
+    fn run_timestamp_is_the_reference_format() {
+        let t = DateTime::parse_from_rfc3339("2026-11-28T13:04:08.999Z")
+            .expect("valid")
+            .with_timezone(&Utc);
+        assert_eq!(run_timestamp(t), "2026_11_28_13_04_08");
+    }
+}

@@ -1,0 +1,708 @@
+//! The embedded state store: one SQLite file (or memory), for `local` mode and fast tests.
+//!
+//! Every call runs on tokio's blocking pool. Decisions that DynamoDB makes with condition expressions
+//! are made here inside `BEGIN IMMEDIATE` transactions, so several stores on one file (several
+//! processes) stay correct; SQLite's busy timeout serialises them.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+
+use super::clock::{from_millis, plus, to_millis};
+use super::model::{Arrival, classify};
+use super::{
+    ClaimInfo, Clock, Desired, DesiredSource, FireClaim, GroupState, GroupSummary, Lease, LeaseGrant,
+    LeaseInfo, NewDesired, Observed, PutDesired, Schedule, StateStore, StoreError, SystemClock,
+    check_desired_size, observed_json, parse_observed, run_timestamp,
+};
+use crate::objects::ObjectUrl;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS groups (
+    name TEXT PRIMARY KEY,
+    desired_generation INTEGER,
+    desired_text TEXT,
+    desired_bucket TEXT,
+    desired_key TEXT,
+    desired_etag TEXT,
+    desired_version_id TEXT,
+    desired_sequencer TEXT,
+    desired_last_modified_ms INTEGER,
+    desired_received_ms INTEGER,
+    desired_run_timestamp TEXT,
+    observed TEXT,
+    lease_owner TEXT,
+    lease_epoch INTEGER NOT NULL DEFAULT 0,
+    lease_expires_ms INTEGER,
+    due_ms INTEGER
+);
+CREATE INDEX IF NOT EXISTS groups_due ON groups (due_ms) WHERE due_ms IS NOT NULL;
+CREATE TABLE IF NOT EXISTS schedules (
+    group_name TEXT NOT NULL,
+    name TEXT NOT NULL,
+    expression TEXT NOT NULL,
+    target TEXT NOT NULL,
+    last_fire_ms INTEGER,
+    next_fire_ms INTEGER,
+    active INTEGER NOT NULL,
+    PRIMARY KEY (group_name, name)
+);
+CREATE TABLE IF NOT EXISTS fire_claims (
+    group_name TEXT NOT NULL,
+    schedule TEXT NOT NULL,
+    fire_ms INTEGER NOT NULL,
+    owner TEXT NOT NULL,
+    claimed_ms INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL,
+    PRIMARY KEY (group_name, schedule, fire_ms)
+);
+";
+
+const GROUP_COLUMNS: &str = "name, desired_generation, desired_text, desired_bucket, desired_key, desired_etag, \
+     desired_version_id, desired_sequencer, desired_last_modified_ms, desired_received_ms, \
+     desired_run_timestamp, observed, lease_owner, lease_epoch, lease_expires_ms, due_ms";
+
+/// The state store in an SQLite database.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    /// One connection per store; calls are serialised on it and run on the blocking pool.
+    conn: Arc<Mutex<Connection>>,
+    /// Shown in errors: the file path or `:memory:`.
+    location: String,
+    clock: Arc<dyn Clock>,
+}
+
+fn sql_error(op: &'static str, what: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |e| StoreError::backend(op, what, e)
+}
+
+/// Stored integers are `i64`; generations and epochs are `u64` that never come near `i64::MAX`.
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn to_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, with the wall clock.
+    ///
+    /// # Errors
+    /// `Backend` when the file cannot be opened or the schema cannot be created.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let location = path.display().to_string();
+        let conn = Connection::open(path).map_err(sql_error("open", location.clone()))?;
+        Self::init(conn, location)
+    }
+
+    /// A private in-memory database (lost when the store is dropped).
+    pub fn in_memory() -> Result<Self, StoreError> {
+        let conn = Connection::open_in_memory().map_err(sql_error("open", ":memory:"))?;
+        Self::init(conn, ":memory:".into())
+    }
+
+    /// Uses `clock` for "now" (leases, claims, received times).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn init(conn: Connection, location: String) -> Result<Self, StoreError> {
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(sql_error("configure", location.clone()))?;
+        // WAL lets readers proceed while a writer holds the lock; it is refused for :memory:, harmlessly.
+        let _ = conn.pragma_update(None, "journal_mode", "WAL");
+        conn.execute_batch(SCHEMA)
+            .map_err(sql_error("create schema in", location.clone()))?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            location,
+            clock: Arc::new(SystemClock),
+        })
+    }
+
+    /// Runs `f` on the connection in the blocking pool.
+    async fn with_conn<T, F>(&self, op: &'static str, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        let location = self.location.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(PoisonError::into_inner);
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::backend(op, location, e))?
+    }
+}
+
+fn read_group(row: &Row<'_>) -> rusqlite::Result<RawGroup> {
+    Ok(RawGroup {
+        name: row.get(0)?,
+        desired_generation: row.get(1)?,
+        desired_text: row.get(2)?,
+        desired_bucket: row.get(3)?,
+        desired_key: row.get(4)?,
+        desired_etag: row.get(5)?,
+        desired_version_id: row.get(6)?,
+        desired_sequencer: row.get(7)?,
+        desired_last_modified_ms: row.get(8)?,
+        desired_received_ms: row.get(9)?,
+        desired_run_timestamp: row.get(10)?,
+        observed: row.get(11)?,
+        lease_owner: row.get(12)?,
+        lease_epoch: row.get(13)?,
+        lease_expires_ms: row.get(14)?,
+        due_ms: row.get(15)?,
+    })
+}
+
+/// A `groups` row as stored.
+struct RawGroup {
+    name: String,
+    desired_generation: Option<i64>,
+    desired_text: Option<String>,
+    desired_bucket: Option<String>,
+    desired_key: Option<String>,
+    desired_etag: Option<String>,
+    desired_version_id: Option<String>,
+    desired_sequencer: Option<String>,
+    desired_last_modified_ms: Option<i64>,
+    desired_received_ms: Option<i64>,
+    desired_run_timestamp: Option<String>,
+    observed: Option<String>,
+    lease_owner: Option<String>,
+    lease_epoch: i64,
+    lease_expires_ms: Option<i64>,
+    due_ms: Option<i64>,
+}
+
+impl RawGroup {
+    fn into_state(self) -> Result<GroupState, StoreError> {
+        let desired = match self.desired_generation {
+            None => None,
+            Some(generation) => Some(Desired {
+                generation: to_u64(generation),
+                text: self.desired_text.unwrap_or_default(),
+                source: DesiredSource {
+                    url: ObjectUrl::new(
+                        self.desired_bucket.unwrap_or_default(),
+                        self.desired_key.unwrap_or_default(),
+                    ),
+                    etag: self.desired_etag,
+                    version_id: self.desired_version_id,
+                    sequencer: self.desired_sequencer,
+                    last_modified: self.desired_last_modified_ms.map(from_millis),
+                },
+                received_at: from_millis(self.desired_received_ms.unwrap_or(0)),
+                run_timestamp: self.desired_run_timestamp.unwrap_or_default(),
+            }),
+        };
+        let observed = self
+            .observed
+            .as_deref()
+            .map(|json| parse_observed(&self.name, json))
+            .transpose()?;
+        Ok(GroupState {
+            name: self.name,
+            desired,
+            observed,
+            lease: LeaseInfo {
+                owner: self.lease_owner,
+                epoch: to_u64(self.lease_epoch),
+                expires_at: self.lease_expires_ms.map(from_millis),
+            },
+            due_at: self.due_ms.map(from_millis),
+        })
+    }
+}
+
+fn load_group(conn: &Connection, name: &str) -> Result<Option<GroupState>, StoreError> {
+    conn.query_row(
+        &format!("SELECT {GROUP_COLUMNS} FROM groups WHERE name = ?1"),
+        params![name],
+        read_group,
+    )
+    .optional()
+    .map_err(sql_error("read group", name.to_string()))?
+    .map(RawGroup::into_state)
+    .transpose()
+}
+
+/// Whether the lease row still carries `lease`'s owner and epoch.
+fn lease_is_current(conn: &Connection, lease: &Lease) -> Result<bool, StoreError> {
+    let found: Option<i64> = conn
+        .query_row(
+            "SELECT 1 FROM groups WHERE name = ?1 AND lease_owner = ?2 AND lease_epoch = ?3",
+            params![lease.group, lease.owner, to_i64(lease.epoch)],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(sql_error("check lease of", lease.group.clone()))?;
+    Ok(found.is_some())
+}
+
+fn read_schedule(row: &Row<'_>) -> rusqlite::Result<Schedule> {
+    Ok(Schedule {
+        group: row.get(0)?,
+        name: row.get(1)?,
+        expression: row.get(2)?,
+        target: row.get(3)?,
+        last_fire: row.get::<_, Option<i64>>(4)?.map(from_millis),
+        next_fire: row.get::<_, Option<i64>>(5)?.map(from_millis),
+        active: row.get::<_, i64>(6)? != 0,
+    })
+}
+
+#[async_trait::async_trait]
+impl StateStore for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        let location = self.location.clone();
+        self.with_conn("ping", move |conn| {
+            conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                .map(|_| ())
+                .map_err(sql_error("ping", location))
+        })
+        .await
+    }
+
+    async fn put_desired(&self, new: &NewDesired) -> Result<PutDesired, StoreError> {
+        check_desired_size(new)?;
+        let new = new.clone();
+        let now = self.clock.now();
+        self.with_conn("put desired state", move |conn| {
+            let group = new.group.clone();
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sql_error("begin put desired for", group.clone()))?;
+            let current = load_group(&tx, &group)?.and_then(|g| g.desired);
+            if let Some(current) = current.clone() {
+                match classify(&current, &new) {
+                    Arrival::Duplicate => return Ok(PutDesired::Duplicate(current)),
+                    Arrival::Older => return Ok(PutDesired::Superseded { current }),
+                    Arrival::Newer => {}
+                }
+            }
+            let desired = Desired {
+                generation: current.map_or(1, |c| c.generation + 1),
+                text: new.text,
+                source: new.source,
+                received_at: now,
+                run_timestamp: run_timestamp(now),
+            };
+            let s = &desired.source;
+            tx.execute(
+                "INSERT INTO groups (name) VALUES (?1) ON CONFLICT (name) DO NOTHING",
+                params![group],
+            )
+            .map_err(sql_error("create group", group.clone()))?;
+            tx.execute(
+                "UPDATE groups SET desired_generation = ?2, desired_text = ?3, desired_bucket = ?4,
+                     desired_key = ?5, desired_etag = ?6, desired_version_id = ?7, desired_sequencer = ?8,
+                     desired_last_modified_ms = ?9, desired_received_ms = ?10, desired_run_timestamp = ?11,
+                     due_ms = MIN(COALESCE(due_ms, ?10), ?10)
+                 WHERE name = ?1",
+                params![
+                    group,
+                    to_i64(desired.generation),
+                    desired.text,
+                    s.url.bucket,
+                    s.url.key,
+                    s.etag,
+                    s.version_id,
+                    s.sequencer,
+                    s.last_modified.map(to_millis),
+                    to_millis(now),
+                    desired.run_timestamp,
+                ],
+            )
+            .map_err(sql_error("write desired state of", group.clone()))?;
+            tx.commit().map_err(sql_error("commit desired state of", group))?;
+            Ok(PutDesired::Recorded(desired))
+        })
+        .await
+    }
+
+    async fn group(&self, name: &str) -> Result<Option<GroupState>, StoreError> {
+        let name = name.to_string();
+        self.with_conn("read group", move |conn| load_group(conn, &name))
+            .await
+    }
+
+    async fn list_groups(&self) -> Result<Vec<GroupSummary>, StoreError> {
+        let location = self.location.clone();
+        self.with_conn("list groups", move |conn| {
+            let mut stmt = conn
+                .prepare(&format!("SELECT {GROUP_COLUMNS} FROM groups ORDER BY name"))
+                .map_err(sql_error("list groups in", location.clone()))?;
+            let rows = stmt
+                .query_map([], read_group)
+                .map_err(sql_error("list groups in", location.clone()))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let raw = row.map_err(sql_error("list groups in", location.clone()))?;
+                out.push(GroupSummary::from(raw.into_state()?));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn due_groups(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+        let now = to_millis(self.clock.now());
+        let location = self.location.clone();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with_conn("list due groups", move |conn| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT name FROM groups WHERE due_ms IS NOT NULL AND due_ms <= ?1
+                     ORDER BY due_ms, name LIMIT ?2",
+                )
+                .map_err(sql_error("list due groups in", location.clone()))?;
+            let names: Vec<String> = stmt
+                .query_map(params![now, limit], |r| r.get::<_, String>(0))
+                .map_err(sql_error("list due groups in", location.clone()))?
+                .collect::<Result<_, _>>()
+                .map_err(sql_error("list due groups in", location))?;
+            Ok(names)
+        })
+        .await
+    }
+
+    async fn mark_due(&self, group: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let group = group.to_string();
+        self.with_conn("mark due", move |conn| {
+            conn.execute(
+                "INSERT INTO groups (name, due_ms) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET due_ms = MIN(COALESCE(due_ms, ?2), ?2)",
+                params![group, to_millis(at)],
+            )
+            .map_err(sql_error("mark due", group))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn acquire_lease(
+        &self,
+        group: &str,
+        owner: &str,
+        duration: Duration,
+    ) -> Result<LeaseGrant, StoreError> {
+        let (group, owner) = (group.to_string(), owner.to_string());
+        let now = self.clock.now();
+        self.with_conn("acquire lease", move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sql_error("begin lease of", group.clone()))?;
+            tx.execute(
+                "INSERT INTO groups (name) VALUES (?1) ON CONFLICT (name) DO NOTHING",
+                params![group],
+            )
+            .map_err(sql_error("create group", group.clone()))?;
+            let (holder, epoch, expires): (Option<String>, i64, Option<i64>) = tx
+                .query_row(
+                    "SELECT lease_owner, lease_epoch, lease_expires_ms FROM groups WHERE name = ?1",
+                    params![group],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .map_err(sql_error("read lease of", group.clone()))?;
+            if let (Some(holder), Some(expires)) = (holder, expires)
+                && expires >= to_millis(now)
+            {
+                return Ok(LeaseGrant::Held {
+                    owner: holder,
+                    expires_at: from_millis(expires),
+                });
+            }
+            let lease = Lease {
+                group: group.clone(),
+                owner,
+                epoch: to_u64(epoch) + 1,
+                expires_at: plus(now, duration),
+            };
+            tx.execute(
+                "UPDATE groups SET lease_owner = ?2, lease_epoch = ?3, lease_expires_ms = ?4 WHERE name = ?1",
+                params![
+                    group,
+                    lease.owner,
+                    to_i64(lease.epoch),
+                    to_millis(lease.expires_at)
+                ],
+            )
+            .map_err(sql_error("write lease of", group.clone()))?;
+            tx.commit().map_err(sql_error("commit lease of", group))?;
+            Ok(LeaseGrant::Acquired(lease))
+        })
+        .await
+    }
+
+    async fn renew_lease(&self, lease: &Lease, duration: Duration) -> Result<Lease, StoreError> {
+        let renewed = Lease {
+            expires_at: plus(self.clock.now(), duration),
+            ..lease.clone()
+        };
+        self.with_conn("renew lease", move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE groups SET lease_expires_ms = ?4
+                     WHERE name = ?1 AND lease_owner = ?2 AND lease_epoch = ?3",
+                    params![
+                        renewed.group,
+                        renewed.owner,
+                        to_i64(renewed.epoch),
+                        to_millis(renewed.expires_at)
+                    ],
+                )
+                .map_err(sql_error("renew lease of", renewed.group.clone()))?;
+            if changed == 0 {
+                return Err(StoreError::fenced(&renewed));
+            }
+            Ok(renewed)
+        })
+        .await
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
+        let lease = lease.clone();
+        self.with_conn("release lease", move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE groups SET lease_owner = NULL, lease_expires_ms = NULL
+                     WHERE name = ?1 AND lease_owner = ?2 AND lease_epoch = ?3",
+                    params![lease.group, lease.owner, to_i64(lease.epoch)],
+                )
+                .map_err(sql_error("release lease of", lease.group.clone()))?;
+            if changed == 0 {
+                return Err(StoreError::fenced(&lease));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn put_observed(
+        &self,
+        lease: &Lease,
+        observed: &Observed,
+        next_due: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let json = observed_json(&lease.group, observed)?;
+        let lease = lease.clone();
+        let generation = to_i64(observed.generation);
+        let now = to_millis(self.clock.now());
+        self.with_conn("write observed state", move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE groups SET observed = ?4,
+                         due_ms = CASE WHEN COALESCE(desired_generation, 0) > ?5 THEN ?6 ELSE ?7 END
+                     WHERE name = ?1 AND lease_owner = ?2 AND lease_epoch = ?3",
+                    params![
+                        lease.group,
+                        lease.owner,
+                        to_i64(lease.epoch),
+                        json,
+                        generation,
+                        now,
+                        next_due.map(to_millis)
+                    ],
+                )
+                .map_err(sql_error("write observed state of", lease.group.clone()))?;
+            if changed == 0 {
+                return Err(StoreError::fenced(&lease));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn put_schedule(&self, lease: &Lease, schedule: &Schedule) -> Result<(), StoreError> {
+        let lease = lease.clone();
+        let s = schedule.clone();
+        self.with_conn("write schedule", move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sql_error("begin schedule of", lease.group.clone()))?;
+            if !lease_is_current(&tx, &lease)? {
+                return Err(StoreError::fenced(&lease));
+            }
+            tx.execute(
+                "INSERT INTO schedules (group_name, name, expression, target, next_fire_ms, active)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (group_name, name) DO UPDATE SET expression = ?3, target = ?4,
+                     next_fire_ms = ?5, active = ?6",
+                params![
+                    lease.group,
+                    s.name,
+                    s.expression,
+                    s.target,
+                    s.next_fire.map(to_millis),
+                    i64::from(s.active)
+                ],
+            )
+            .map_err(sql_error("write schedule", format!("{}/{}", lease.group, s.name)))?;
+            tx.commit().map_err(sql_error(
+                "commit schedule",
+                format!("{}/{}", lease.group, s.name),
+            ))
+        })
+        .await
+    }
+
+    async fn delete_schedule(&self, lease: &Lease, name: &str) -> Result<(), StoreError> {
+        let lease = lease.clone();
+        let name = name.to_string();
+        self.with_conn("delete schedule", move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sql_error("begin schedule of", lease.group.clone()))?;
+            if !lease_is_current(&tx, &lease)? {
+                return Err(StoreError::fenced(&lease));
+            }
+            tx.execute(
+                "DELETE FROM schedules WHERE group_name = ?1 AND name = ?2",
+                params![lease.group, name],
+            )
+            .map_err(sql_error("delete schedule", format!("{}/{name}", lease.group)))?;
+            tx.commit()
+                .map_err(sql_error("commit schedule", format!("{}/{name}", lease.group)))
+        })
+        .await
+    }
+
+    async fn schedules(&self, group: Option<&str>) -> Result<Vec<Schedule>, StoreError> {
+        let group = group.map(str::to_string);
+        let location = self.location.clone();
+        self.with_conn("list schedules", move |conn| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT group_name, name, expression, target, last_fire_ms, next_fire_ms, active
+                     FROM schedules WHERE ?1 IS NULL OR group_name = ?1 ORDER BY group_name, name",
+                )
+                .map_err(sql_error("list schedules in", location.clone()))?;
+            let rows: Vec<Schedule> = stmt
+                .query_map(params![group], read_schedule)
+                .map_err(sql_error("list schedules in", location.clone()))?
+                .collect::<Result<_, _>>()
+                .map_err(sql_error("list schedules in", location))?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn set_schedule_active(&self, group: &str, name: &str, active: bool) -> Result<bool, StoreError> {
+        let (group, name) = (group.to_string(), name.to_string());
+        self.with_conn("set schedule state", move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE schedules SET active = ?3 WHERE group_name = ?1 AND name = ?2",
+                    params![group, name, i64::from(active)],
+                )
+                .map_err(sql_error("set schedule state", format!("{group}/{name}")))?;
+            Ok(changed > 0)
+        })
+        .await
+    }
+
+    async fn record_fire(
+        &self,
+        group: &str,
+        name: &str,
+        fired_at: DateTime<Utc>,
+        next_fire: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError> {
+        let (group, name) = (group.to_string(), name.to_string());
+        self.with_conn("record fire", move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE schedules SET last_fire_ms = ?3, next_fire_ms = ?4
+                     WHERE group_name = ?1 AND name = ?2 AND (last_fire_ms IS NULL OR last_fire_ms < ?3)",
+                    params![group, name, to_millis(fired_at), next_fire.map(to_millis)],
+                )
+                .map_err(sql_error("record fire of", format!("{group}/{name}")))?;
+            Ok(changed > 0)
+        })
+        .await
+    }
+
+    async fn claim_fire(
+        &self,
+        group: &str,
+        schedule: &str,
+        fire_time: DateTime<Utc>,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<FireClaim, StoreError> {
+        let (group, schedule, owner) = (group.to_string(), schedule.to_string(), owner.to_string());
+        let now = self.clock.now();
+        self.with_conn("claim fire", move |conn| {
+            let what = format!("{group}/{schedule}@{fire_time}");
+            // An expired claim counts as absent, as it would once DynamoDB's TTL deleted it.
+            let changed = conn
+                .execute(
+                    "INSERT INTO fire_claims (group_name, schedule, fire_ms, owner, claimed_ms, expires_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (group_name, schedule, fire_ms) DO UPDATE SET
+                         owner = ?4, claimed_ms = ?5, expires_ms = ?6
+                     WHERE fire_claims.expires_ms <= ?5",
+                    params![
+                        group,
+                        schedule,
+                        to_millis(fire_time),
+                        owner,
+                        to_millis(now),
+                        to_millis(plus(now, ttl))
+                    ],
+                )
+                .map_err(sql_error("claim fire", what.clone()))?;
+            if changed > 0 {
+                return Ok(FireClaim::Won);
+            }
+            let winner: String = conn
+                .query_row(
+                    "SELECT owner FROM fire_claims WHERE group_name = ?1 AND schedule = ?2 AND fire_ms = ?3",
+                    params![group, schedule, to_millis(fire_time)],
+                    |r| r.get(0),
+                )
+                .map_err(sql_error("read fire claim", what))?;
+            Ok(FireClaim::Lost { owner: winner })
+        })
+        .await
+    }
+
+    async fn fire_claim(
+        &self,
+        group: &str,
+        schedule: &str,
+        fire_time: DateTime<Utc>,
+    ) -> Result<Option<ClaimInfo>, StoreError> {
+        let (group, schedule) = (group.to_string(), schedule.to_string());
+        let now = to_millis(self.clock.now());
+        self.with_conn("read fire claim", move |conn| {
+            conn.query_row(
+                "SELECT owner, claimed_ms, expires_ms FROM fire_claims
+                 WHERE group_name = ?1 AND schedule = ?2 AND fire_ms = ?3 AND expires_ms > ?4",
+                params![group, schedule, to_millis(fire_time), now],
+                |r| {
+                    Ok(ClaimInfo {
+                        owner: r.get(0)?,
+                        claimed_at: from_millis(r.get(1)?),
+                        expires_at: from_millis(r.get(2)?),
+                    })
+                },
+            )
+            .optional()
+            .map_err(sql_error(
+                "read fire claim",
+                format!("{group}/{schedule}@{fire_time}"),
+            ))
+        })
+        .await
+    }
+}

@@ -1,0 +1,712 @@
+//! The daemon's AWS adapters against moto: SNS → SQS, EventBridge → SQS, CloudWatch, and the intake
+//! end to end (bucket notification → queue → desired generation, errors on SNS, dead-lettering).
+
+mod support;
+
+use std::net::TcpListener as StdListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
+    QueueConfiguration, S3KeyFilter,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+use personalize_ops::intake::ConfigSource;
+use personalize_ops::intake::sqs::{SqsIntake, SqsOptions};
+use personalize_ops::intake::{Intake, spec_validator};
+use personalize_ops::metrics::{CloudWatchSink, Counter, MemorySink, MetricsSink, solution_metrics};
+use personalize_ops::notify::message::config_error_message;
+use personalize_ops::notify::{
+    EVENT_SOURCE, EventBridgeNotifier, Notifications, Notifier, ResourceChange, SnsNotifier,
+};
+use personalize_ops::objects::{ObjectError, ObjectMeta, ObjectStore, ObjectUrl, S3Store};
+use personalize_ops::store::{DynamoStore, ResourceKind, StateStore};
+use serde_json::Value;
+use support::moto::{Moto, unique_name};
+use tokio_util::sync::CancellationToken;
+
+/// Upper bound of every wait on moto; generous for a loaded 2-core machine.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+async fn queue(sqs: &aws_sdk_sqs::Client, prefix: &str) -> (String, String) {
+    let url = sqs
+        .create_queue()
+        .queue_name(unique_name(prefix))
+        .send()
+        .await
+        .expect("create queue")
+        .queue_url
+        .expect("queue url");
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("queue attributes")
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .expect("queue arn");
+    (url, arn)
+}
+
+/// Receives (and deletes) messages until `count` arrived or patience runs out.
+async fn receive(sqs: &aws_sdk_sqs::Client, url: &str, count: usize) -> Vec<String> {
+    let started = Instant::now();
+    let mut bodies = Vec::new();
+    while bodies.len() < count && started.elapsed() < PATIENCE {
+        let out = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive");
+        for m in out.messages() {
+            bodies.push(m.body().unwrap_or("").to_string());
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().expect("receipt"))
+                .send()
+                .await
+                .expect("delete");
+        }
+    }
+    bodies
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).expect("JSON")
+}
+
+#[tokio::test]
+async fn sns_messages_reach_a_subscribed_queue_with_the_sqs_body_and_attributes() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    let (sns, sqs) = (
+        aws_sdk_sns::Client::new(&config),
+        aws_sdk_sqs::Client::new(&config),
+    );
+    let topic = sns
+        .create_topic()
+        .name(unique_name("topic"))
+        .send()
+        .await
+        .expect("topic")
+        .topic_arn
+        .expect("arn");
+    let (url, arn) = queue(&sqs, "notes").await;
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(&arn)
+        .send()
+        .await
+        .expect("subscribe");
+
+    let message = config_error_message(
+        Some("dsg1"),
+        "s3://data/train/dsg1/config.json",
+        &["solutions[0].serviceConfig.name: required".into()],
+    );
+    SnsNotifier::new(sns.clone(), &topic)
+        .publish(&message)
+        .await
+        .expect("publish");
+
+    let bodies = receive(&sqs, &url, 1).await;
+    assert_eq!(bodies.len(), 1);
+    let envelope = json(&bodies[0]);
+    assert_eq!(envelope["Subject"], message.subject);
+    assert_eq!(envelope["MessageAttributes"]["status"]["Value"], "UPDATE FAILED");
+    assert_eq!(envelope["MessageAttributes"]["datasetGroup"]["Value"], "dsg1");
+    let per_protocol = json(&message.body);
+    assert_eq!(
+        envelope["Message"], per_protocol["sqs"],
+        "the queue gets the sqs body"
+    );
+    let sqs_body = json(envelope["Message"].as_str().expect("string"));
+    assert_eq!(sqs_body["status"], "UPDATE FAILED");
+    assert_eq!(
+        sqs_body["description"][0],
+        "solutions[0].serviceConfig.name: required"
+    );
+
+    // A missing topic is an error for the caller, and only a log line through the fan-out.
+    let missing = SnsNotifier::new(sns, "arn:aws:sns:us-east-1:123456789012:missing");
+    let err = missing.publish(&message).await.expect_err("no topic");
+    assert!(err.to_string().contains("missing"), "{err}");
+    Notifications::new(vec![Arc::new(missing)])
+        .publish(&message)
+        .await;
+}
+
+#[tokio::test]
+async fn eventbridge_events_reach_a_queue_target() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    let (events, sqs) = (
+        aws_sdk_eventbridge::Client::new(&config),
+        aws_sdk_sqs::Client::new(&config),
+    );
+    let bus = unique_name("bus");
+    events.create_event_bus().name(&bus).send().await.expect("bus");
+    let rule = unique_name("rule");
+    events
+        .put_rule()
+        .name(&rule)
+        .event_bus_name(&bus)
+        .event_pattern(serde_json::json!({"source": [EVENT_SOURCE]}).to_string())
+        .send()
+        .await
+        .expect("rule");
+    let (url, arn) = queue(&sqs, "events").await;
+    events
+        .put_targets()
+        .rule(&rule)
+        .event_bus_name(&bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("queue")
+                .arn(&arn)
+                .build()
+                .expect("target"),
+        )
+        .send()
+        .await
+        .expect("targets");
+
+    let notifier = EventBridgeNotifier::new(events.clone(), &bus);
+    let failed = ResourceChange {
+        kind: ResourceKind::SolutionVersion,
+        arn: "arn:aws:personalize:us-east-1:123456789012:solution/s/1a2b".into(),
+        status: "CREATE FAILED".into(),
+        duration_secs: Some(600),
+        reason: Some("Not enough interactions".into()),
+        dataset_group: Some("dsg1".into()),
+    };
+    notifier.resource_changed(&failed).await.expect("put events");
+
+    let bodies = receive(&sqs, &url, 1).await;
+    assert_eq!(bodies.len(), 1);
+    let event = json(&bodies[0]);
+    assert_eq!(event["source"], EVENT_SOURCE);
+    assert_eq!(event["detail-type"], "Personalize Solution Version State Change");
+    assert_eq!(event["resources"][0], failed.arn);
+    assert_eq!(
+        event["detail"],
+        serde_json::json!({"Arn": failed.arn, "Status": "CREATE FAILED", "Duration": 600, "Reason": "Not enough interactions"})
+    );
+
+    let missing = EventBridgeNotifier::new(events, "no-such-bus");
+    let err = missing.resource_changed(&failed).await.expect_err("no bus");
+    assert!(err.to_string().contains("no-such-bus"), "{err}");
+}
+
+#[tokio::test]
+async fn cloudwatch_receives_batched_counters_and_solution_metrics() {
+    let moto = Moto::start();
+    let client = aws_sdk_cloudwatch::Client::new(&moto.sdk_config().await);
+    let namespace = unique_name("personalize_ops");
+    // Flushed only by the shutdown: the interval is far away.
+    let (sink, flusher) = CloudWatchSink::spawn(client.clone(), &namespace, 1000, Duration::from_secs(3600));
+    for _ in 0..3 {
+        sink.count(Counter::ConfigurationsProcessed);
+    }
+    sink.count(Counter::ConfigurationsProcessedFailures);
+    for kind in ResourceKind::ALL {
+        sink.count(Counter::Created(kind));
+    }
+    // 25 distinct metrics: more than one PutMetricData call.
+    let metrics: Vec<(String, f64)> = (0..25).map(|i| (format!("precision_at_{i}"), 0.5)).collect();
+    let version = "arn:aws:personalize:us-east-1:123456789012:solution/sol-a/v1";
+    for datum in solution_metrics("dsg1", "sol-a", version, &metrics) {
+        sink.record(datum);
+    }
+    flusher.shutdown(Duration::from_secs(30)).await;
+    assert_eq!(sink.dropped(), 0);
+
+    let mut names = Vec::new();
+    let mut token = None;
+    loop {
+        let page = client
+            .list_metrics()
+            .namespace(&namespace)
+            .set_next_token(token)
+            .send()
+            .await
+            .expect("list metrics");
+        names.extend(
+            page.metrics()
+                .iter()
+                .filter_map(|m| m.metric_name().map(str::to_string)),
+        );
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    for expected in [
+        "ConfigurationsProcessed",
+        "ConfigurationsProcessedFailures",
+        "DatasetImportJobCreated",
+        "SchemaCreated",
+        "precision_at_0",
+        "precision_at_24",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+
+    let now = aws_sdk_cloudwatch::primitives::DateTime::from_secs(chrono::Utc::now().timestamp());
+    let hour_ago = aws_sdk_cloudwatch::primitives::DateTime::from_secs(chrono::Utc::now().timestamp() - 3600);
+    let stats = client
+        .get_metric_statistics()
+        .namespace(&namespace)
+        .metric_name("ConfigurationsProcessed")
+        .dimensions(
+            aws_sdk_cloudwatch::types::Dimension::builder()
+                .name("service")
+                .value("Workflow")
+                .build(),
+        )
+        .start_time(hour_ago)
+        .end_time(aws_sdk_cloudwatch::primitives::DateTime::from_secs(
+            now.secs() + 60,
+        ))
+        .period(3600)
+        .statistics(aws_sdk_cloudwatch::types::Statistic::Sum)
+        .send()
+        .await
+        .expect("statistics");
+    let sum: f64 = stats.datapoints().iter().filter_map(|d| d.sum()).sum();
+    assert_eq!(sum, 3.0);
+
+    let dims = client
+        .list_metrics()
+        .namespace(&namespace)
+        .metric_name("precision_at_3")
+        .send()
+        .await
+        .expect("list");
+    let dimension_names: Vec<&str> = dims.metrics()[0]
+        .dimensions()
+        .iter()
+        .filter_map(|d| d.name())
+        .collect();
+    assert_eq!(dimension_names, ["DatasetGroup", "Solution", "SolutionVersion"]);
+}
+
+#[tokio::test]
+async fn a_hanging_cloudwatch_never_blocks_recording() {
+    // Accepts connections and never answers.
+    let listener = StdListener::bind("127.0.0.1:0").expect("bind");
+    let endpoint = format!("http://{}", listener.local_addr().expect("address"));
+    let config = aws_sdk_cloudwatch::Config::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "t", "t", None, None, "test",
+        ))
+        .build();
+    let client = aws_sdk_cloudwatch::Client::from_conf(config);
+    let (sink, flusher) = CloudWatchSink::spawn(client, "ns", 10, Duration::from_millis(10));
+    // record() is synchronous: it cannot wait for the network. With a buffer of 10 and a hung endpoint,
+    // nearly everything is dropped and counted.
+    for _ in 0..1000 {
+        sink.count(Counter::JobSuccess);
+    }
+    assert!(sink.dropped() >= 1000 - 2 * 10 - 1, "dropped {}", sink.dropped());
+    // Shutdown gives up at its deadline instead of waiting for CloudWatch.
+    flusher.shutdown(Duration::from_millis(200)).await;
+    drop(listener);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The intake end to end.
+
+struct World {
+    s3: aws_sdk_s3::Client,
+    sqs: aws_sdk_sqs::Client,
+    bucket: String,
+    queue_url: String,
+    dlq_url: String,
+    errors_url: String,
+    store: Arc<DynamoStore>,
+    metrics: Arc<MemorySink>,
+    intake: SqsIntake,
+}
+
+async fn world(moto: &Moto) -> World {
+    let config = moto.sdk_config().await;
+    let s3 = moto.s3_client().await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let sns = aws_sdk_sns::Client::new(&config);
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+
+    let bucket = moto.bucket(&s3, "data").await;
+    let (dlq_url, dlq_arn) = queue(&sqs, "dlq").await;
+    let (queue_url, queue_arn) = queue(&sqs, "intake").await;
+    sqs.set_queue_attributes()
+        .queue_url(&queue_url)
+        .attributes(
+            QueueAttributeName::RedrivePolicy,
+            serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"}).to_string(),
+        )
+        .send()
+        .await
+        .expect("redrive policy");
+    let rule = |name, value: &str| FilterRule::builder().name(name).value(value).build();
+    s3.put_bucket_notification_configuration()
+        .bucket(&bucket)
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .queue_configurations(
+                    QueueConfiguration::builder()
+                        .id("train-json")
+                        .queue_arn(&queue_arn)
+                        .events(Event::S3ObjectCreated)
+                        .filter(
+                            NotificationConfigurationFilter::builder()
+                                .key(
+                                    S3KeyFilter::builder()
+                                        .filter_rules(rule(FilterRuleName::Prefix, "train/"))
+                                        .filter_rules(rule(FilterRuleName::Suffix, ".json"))
+                                        .build(),
+                                )
+                                .build(),
+                        )
+                        .build()
+                        .expect("queue configuration"),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("bucket notification");
+
+    let topic = sns
+        .create_topic()
+        .name(unique_name("notes"))
+        .send()
+        .await
+        .expect("topic")
+        .topic_arn
+        .expect("arn");
+    let (errors_url, errors_arn) = queue(&sqs, "errors").await;
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(&errors_arn)
+        .send()
+        .await
+        .expect("subscribe");
+
+    let table = unique_name("state");
+    DynamoStore::create_table(&ddb, &table).await.expect("table");
+    let store = Arc::new(DynamoStore::new(ddb, table));
+    let metrics = Arc::new(MemorySink::new());
+    let intake = Intake::new(
+        Arc::new(S3Store::new(s3.clone())),
+        store.clone(),
+        Notifications::new(vec![Arc::new(SnsNotifier::new(sns, topic))]),
+        metrics.clone(),
+        spec_validator(),
+        256 * 1024,
+    );
+    let options = SqsOptions {
+        wait: Duration::from_secs(1),
+        batch_size: 10,
+        visibility_timeout: Duration::from_secs(1),
+        backoff_max: Duration::from_secs(1),
+    };
+    let intake = SqsIntake::new(sqs.clone(), &queue_url, Arc::new(intake), options);
+    World {
+        s3,
+        sqs,
+        bucket,
+        queue_url,
+        dlq_url,
+        errors_url,
+        store,
+        metrics,
+        intake,
+    }
+}
+
+impl World {
+    async fn upload(&self, key: &str, body: impl Into<Vec<u8>>) -> String {
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(body.into()))
+            .send()
+            .await
+            .expect("upload")
+            .e_tag
+            .unwrap_or_default()
+    }
+
+    /// Sends a raw message, as S3 (or anyone with access to the queue) could.
+    async fn send(&self, body: &str) {
+        self.sqs
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .expect("send");
+    }
+
+    /// Runs the intake until `done` holds (checked after every round) or patience runs out.
+    async fn run_until<F, Fut>(&self, what: &str, mut done: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let shutdown = CancellationToken::new();
+        let started = Instant::now();
+        loop {
+            self.intake.poll_once(&shutdown).await.expect("receive");
+            if done().await {
+                return;
+            }
+            assert!(started.elapsed() < PATIENCE, "gave up waiting for: {what}");
+        }
+    }
+
+    async fn generation(&self, group: &str) -> Option<u64> {
+        self.store
+            .group(group)
+            .await
+            .expect("read state")
+            .and_then(|g| g.desired)
+            .map(|d| d.generation)
+    }
+
+    async fn visible_and_in_flight(&self, url: &str) -> usize {
+        let attributes = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::All)
+            .send()
+            .await
+            .expect("attributes")
+            .attributes
+            .unwrap_or_default();
+        [
+            QueueAttributeName::ApproximateNumberOfMessages,
+            QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+        ]
+        .iter()
+        .filter_map(|k| attributes.get(k).and_then(|v| v.parse::<usize>().ok()))
+        .sum()
+    }
+}
+
+fn config_file(group: &str) -> String {
+    serde_json::json!({"datasetGroup": {"serviceConfig": {"name": group}}}).to_string()
+}
+
+/// An S3 notification as moto sends it (form-encoded key).
+fn s3_event(bucket: &str, encoded_key: &str, etag: &str) -> String {
+    serde_json::json!({"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": bucket}, "object": {"key": encoded_key, "size": 10, "eTag": etag}}}]})
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intake_end_to_end_on_moto() {
+    let moto = Moto::start();
+    let w = world(&moto).await;
+    w.intake.ping().await.expect("queue answers");
+
+    // A valid file becomes generation 1 of its group.
+    let etag = w
+        .upload("train/dsg-e2e/config.json", config_file("dsg-e2e"))
+        .await;
+    w.run_until("generation 1", || async {
+        w.generation("dsg-e2e").await == Some(1)
+    })
+    .await;
+    let state = w.store.group("dsg-e2e").await.expect("read").expect("exists");
+    assert_eq!(state.desired.expect("desired").text, config_file("dsg-e2e"));
+    assert!(state.due_at.is_some(), "a new generation is due");
+
+    // The same event five more times: still one generation, every message deleted.
+    for _ in 0..5 {
+        w.send(&s3_event(&w.bucket, "train%2Fdsg-e2e%2Fconfig.json", &etag))
+            .await;
+    }
+    w.run_until("the duplicates handled", || async {
+        w.visible_and_in_flight(&w.queue_url).await == 0
+    })
+    .await;
+    assert_eq!(w.generation("dsg-e2e").await, Some(1));
+    assert_eq!(w.metrics.total("ConfigurationsProcessedSuccesses"), 6.0);
+
+    // Invalid, non-JSON and oversized files: reported on SNS, no generation, no crash.
+    w.upload("train/unnamed/config.json", r#"{"solutions": []}"#)
+        .await;
+    w.upload("train/garbage/config.json", "this is not JSON").await;
+    w.upload("train/huge/config.json", vec![b' '; 10 * 1024 * 1024])
+        .await;
+    // Hostile and unusual keys: `..` is refused; unicode and '+' are ordinary names.
+    w.send(&s3_event(&w.bucket, "train%2F..%2Fx.json", "e")).await;
+    w.upload("train/ünï cødé+x/config.json", config_file("dsg-unicode"))
+        .await;
+    w.run_until("the unicode group", || async {
+        w.generation("dsg-unicode").await == Some(1) && w.visible_and_in_flight(&w.queue_url).await == 0
+    })
+    .await;
+    let errors: Vec<Value> = receive(&w.sqs, &w.errors_url, 3)
+        .await
+        .iter()
+        .map(|b| json(json(b)["Message"].as_str().expect("sqs body")))
+        .collect();
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    let text = serde_json::to_string(&errors).expect("serialise");
+    assert!(text.contains("A datasetGroup must be provided"), "{text}");
+    assert!(text.contains("Could not validate JSON"), "{text}");
+    assert!(text.contains("10485760 bytes"), "{text}");
+    assert!(errors.iter().all(|e| e["status"] == "UPDATE FAILED"));
+    assert_eq!(w.metrics.total("ConfigurationsProcessedFailures"), 3.0);
+    assert_eq!(w.metrics.total("EventsIgnored"), 1.0);
+    assert_eq!(w.generation("unnamed").await, None);
+    let groups: Vec<String> = w
+        .store
+        .list_groups()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|g| g.name)
+        .collect();
+    assert_eq!(groups, ["dsg-e2e", "dsg-unicode"]);
+
+    // A message the handler cannot process stays on the queue and is dead-lettered by the redrive
+    // policy after maxReceiveCount receives.
+    w.send("this is not an S3 event").await;
+    w.run_until("the poison message in the DLQ", || async {
+        w.visible_and_in_flight(&w.dlq_url).await == 1
+    })
+    .await;
+    let dead = receive(&w.sqs, &w.dlq_url, 1).await;
+    assert_eq!(dead, ["this is not an S3 event"]);
+}
+
+/// An object store whose reads take `delay`: handling outlasts the visibility timeout.
+#[derive(Debug)]
+struct SlowObjects {
+    inner: S3Store,
+    delay: Duration,
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for SlowObjects {
+    async fn list(&self, prefix: &ObjectUrl, recursive: bool) -> Result<Vec<ObjectMeta>, ObjectError> {
+        self.inner.list(prefix, recursive).await
+    }
+    async fn head(&self, url: &ObjectUrl) -> Result<Option<ObjectMeta>, ObjectError> {
+        self.inner.head(url).await
+    }
+    async fn get(&self, url: &ObjectUrl, limit: u64) -> Result<bytes::Bytes, ObjectError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.get(url, limit).await
+    }
+    async fn put(&self, url: &ObjectUrl, body: bytes::Bytes) -> Result<(), ObjectError> {
+        self.inner.put(url, body).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_visibility_heartbeat_keeps_a_slow_message_from_a_second_consumer() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    let s3 = moto.s3_client().await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    let bucket = moto.bucket(&s3, "slow").await;
+    let (queue_url, _) = queue(&sqs, "slow").await;
+    let table = unique_name("state");
+    DynamoStore::create_table(&ddb, &table).await.expect("table");
+    let store = Arc::new(DynamoStore::new(ddb, table));
+    s3.put_object()
+        .bucket(&bucket)
+        .key("train/slow/config.json")
+        .body(ByteStream::from(config_file("slow").into_bytes()))
+        .send()
+        .await
+        .expect("upload");
+
+    // Two replicas on one queue; reading the file takes 3.5 visibility timeouts.
+    let options = SqsOptions {
+        wait: Duration::from_secs(1),
+        batch_size: 10,
+        visibility_timeout: Duration::from_secs(1),
+        backoff_max: Duration::from_secs(1),
+    };
+    let sinks = [Arc::new(MemorySink::new()), Arc::new(MemorySink::new())];
+    let consumers: Vec<SqsIntake> = sinks
+        .iter()
+        .map(|sink| {
+            let intake = Intake::new(
+                Arc::new(SlowObjects {
+                    inner: S3Store::new(s3.clone()),
+                    delay: Duration::from_millis(3500),
+                }),
+                store.clone(),
+                Notifications::default(),
+                sink.clone(),
+                spec_validator(),
+                256 * 1024,
+            );
+            SqsIntake::new(sqs.clone(), &queue_url, Arc::new(intake), options.clone())
+        })
+        .collect();
+    let shutdown = CancellationToken::new();
+    let running: Vec<_> = consumers
+        .iter()
+        .cloned()
+        .map(|c| {
+            let token = shutdown.clone();
+            tokio::spawn(async move { c.run(token).await })
+        })
+        .collect();
+
+    sqs.send_message()
+        .queue_url(&queue_url)
+        .message_body(s3_event(&bucket, "train%2Fslow%2Fconfig.json", "e"))
+        .send()
+        .await
+        .expect("send");
+    let started = Instant::now();
+    while store.group("slow").await.expect("read").is_none() {
+        assert!(started.elapsed() < PATIENCE, "the message was never handled");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Let any redelivery happen, then stop both replicas; in-flight handling finishes first.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    shutdown.cancel();
+    for task in running {
+        task.await.expect("consumer task");
+    }
+    let handled: f64 = sinks.iter().map(|s| s.total("ConfigurationsProcessed")).sum();
+    assert_eq!(handled, 1.0, "exactly one replica handled the message");
+    let left = sqs
+        .receive_message()
+        .queue_url(&queue_url)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .expect("receive");
+    assert!(left.messages().is_empty(), "the handled message was deleted");
+}

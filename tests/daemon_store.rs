@@ -1,0 +1,701 @@
+//! One conformance suite for the state store, run against SQLite and against DynamoDB on moto.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use personalize_ops::objects::ObjectUrl;
+use personalize_ops::store::{
+    DesiredSource, DynamoStore, FireClaim, Lease, LeaseGrant, ManualClock, NewDesired, Observed, PutDesired,
+    ResourceKind, ResourceState, Schedule, SqliteStore, StateStore, StoreError,
+};
+use support::aws::SerialMoto;
+use support::moto::{Moto, unique_name};
+
+const LEASE: Duration = Duration::from_secs(30);
+
+fn start_time() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z")
+        .expect("valid")
+        .with_timezone(&Utc)
+}
+
+fn desired(group: &str, text: &str, sequencer: Option<&str>) -> NewDesired {
+    NewDesired {
+        group: group.into(),
+        text: text.into(),
+        source: DesiredSource {
+            url: ObjectUrl::new("data", format!("train/{group}/config.json")),
+            etag: Some(format!("etag-{text}")),
+            version_id: None,
+            sequencer: sequencer.map(str::to_string),
+            last_modified: None,
+        },
+    }
+}
+
+fn observed(generation: u64, converged: bool) -> Observed {
+    Observed {
+        generation,
+        converged,
+        resources: vec![ResourceState {
+            kind: ResourceKind::SolutionVersion,
+            name: "sol-a".into(),
+            status: "CREATE FAILED".into(),
+            arn: Some("arn:aws:personalize:us-east-1:123456789012:solution/sol-a/1".into()),
+            reason: Some("Not enough interactions".into()),
+        }],
+        last_error: Some("solution version sol-a failed".into()),
+        updated_at: start_time(),
+    }
+}
+
+fn acquired(grant: LeaseGrant) -> Lease {
+    match grant {
+        LeaseGrant::Acquired(lease) => lease,
+        LeaseGrant::Held { owner, .. } => panic!("expected the lease, held by {owner}"),
+    }
+}
+
+fn is_fenced<T: std::fmt::Debug>(result: Result<T, StoreError>) -> bool {
+    matches!(result, Err(StoreError::Fenced { .. }))
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The suite: each function takes fresh, empty stores sharing one backend and one manual clock.
+
+async fn desired_generations(store: &dyn StateStore) {
+    let first = store
+        .put_desired(&desired("g1", "one", Some("0055A0")))
+        .await
+        .expect("first");
+    let PutDesired::Recorded(d1) = first else {
+        panic!("first file must be recorded: {first:?}")
+    };
+    assert_eq!(d1.generation, 1);
+    assert_eq!(d1.run_timestamp, "2026_11_28_12_00_00");
+
+    // The same event again (and again): no new generation.
+    for _ in 0..3 {
+        let again = store
+            .put_desired(&desired("g1", "one", Some("0055A0")))
+            .await
+            .expect("duplicate");
+        assert!(
+            matches!(again, PutDesired::Duplicate(ref d) if d.generation == 1),
+            "{again:?}"
+        );
+    }
+
+    let newer = store
+        .put_desired(&desired("g1", "two", Some("0055B0")))
+        .await
+        .expect("newer");
+    assert!(
+        matches!(newer, PutDesired::Recorded(ref d) if d.generation == 2),
+        "{newer:?}"
+    );
+
+    // A late event older than what is recorded never replaces it.
+    let late = store
+        .put_desired(&desired("g1", "one-and-a-half", Some("0055A8")))
+        .await
+        .expect("late");
+    assert!(
+        matches!(late, PutDesired::Superseded { ref current } if current.generation == 2 && current.text == "two"),
+        "{late:?}"
+    );
+
+    let state = store.group("g1").await.expect("read").expect("exists");
+    let d = state.desired.expect("desired");
+    assert_eq!((d.generation, d.text.as_str()), (2, "two"));
+    assert_eq!(d.source.url, ObjectUrl::new("data", "train/g1/config.json"));
+    assert_eq!(d.source.sequencer.as_deref(), Some("0055B0"));
+    assert_eq!(d.source.etag.as_deref(), Some("etag-two"));
+    assert_eq!(d.received_at, start_time());
+    assert!(state.observed.is_none());
+
+    assert!(store.group("nobody").await.expect("read").is_none());
+
+    // Too big to store inline: refused with a clear error, nothing written.
+    let big = desired("g2", &"x".repeat(256 * 1024 + 1), None);
+    let err = store.put_desired(&big).await.expect_err("too large");
+    assert!(matches!(err, StoreError::TooLarge { .. }), "{err}");
+    assert!(
+        err.to_string().contains("s3://data/train/g2/config.json"),
+        "{err}"
+    );
+    assert!(store.group("g2").await.expect("read").is_none());
+}
+
+/// `writers` stores on one backend race: the same event from everyone gives one generation; distinct
+/// unordered events give one generation each, with no generation handed out twice.
+async fn desired_races(writers: Vec<Arc<dyn StateStore>>) {
+    let same = writers.iter().map(|store| {
+        let store = Arc::clone(store);
+        tokio::spawn(async move { store.put_desired(&desired("race", "same", None)).await })
+    });
+    let results = futures::future::join_all(same).await;
+    let recorded = results
+        .into_iter()
+        .map(|r| r.expect("task").expect("put"))
+        .filter(|r| matches!(r, PutDesired::Recorded(_)))
+        .count();
+    assert_eq!(recorded, 1, "exactly one writer records the event");
+
+    let distinct = writers.iter().enumerate().map(|(i, store)| {
+        let store = Arc::clone(store);
+        tokio::spawn(async move {
+            store
+                .put_desired(&desired("race2", &format!("text-{i}"), None))
+                .await
+        })
+    });
+    let mut generations: Vec<u64> = futures::future::join_all(distinct)
+        .await
+        .into_iter()
+        .map(|r| match r.expect("task").expect("put") {
+            PutDesired::Recorded(d) => d.generation,
+            other => panic!("each distinct file is newer: {other:?}"),
+        })
+        .collect();
+    generations.sort_unstable();
+    let expected: Vec<u64> = (1..=writers.len() as u64).collect();
+    assert_eq!(generations, expected);
+    let last = writers[0].group("race2").await.expect("read").expect("exists");
+    assert_eq!(last.desired.expect("desired").generation, writers.len() as u64);
+}
+
+async fn leases_and_fencing(store: &dyn StateStore, clock: &ManualClock) {
+    store
+        .put_desired(&desired("lg", "one", None))
+        .await
+        .expect("desired");
+    let a = acquired(
+        store
+            .acquire_lease("lg", "replica-a", LEASE)
+            .await
+            .expect("acquire"),
+    );
+    assert_eq!(a.epoch, 1);
+    assert_eq!(a.expires_at, start_time() + chrono::Duration::seconds(30));
+
+    // Held: by someone else, and also by the holder itself.
+    let held = store.acquire_lease("lg", "replica-b", LEASE).await.expect("ask");
+    assert_eq!(
+        held,
+        LeaseGrant::Held {
+            owner: "replica-a".into(),
+            expires_at: a.expires_at
+        }
+    );
+    assert!(matches!(
+        store.acquire_lease("lg", "replica-a", LEASE).await.expect("ask"),
+        LeaseGrant::Held { .. }
+    ));
+
+    // Renewal by the owner extends; a forged lease (wrong owner or epoch) is fenced.
+    clock.advance(Duration::from_secs(20));
+    let a = store.renew_lease(&a, LEASE).await.expect("renew");
+    assert_eq!(a.expires_at, start_time() + chrono::Duration::seconds(50));
+    let forged = Lease {
+        owner: "replica-b".into(),
+        ..a.clone()
+    };
+    assert!(is_fenced(store.renew_lease(&forged, LEASE).await));
+    let stale_epoch = Lease {
+        epoch: 0,
+        ..a.clone()
+    };
+    assert!(is_fenced(
+        store.put_observed(&stale_epoch, &observed(1, false), None).await
+    ));
+
+    store
+        .put_observed(&a, &observed(1, false), None)
+        .await
+        .expect("owner writes");
+
+    // Still held just before expiry; free after it.
+    clock.advance(Duration::from_secs(30));
+    assert!(matches!(
+        store.acquire_lease("lg", "replica-b", LEASE).await.expect("ask"),
+        LeaseGrant::Held { .. }
+    ));
+    clock.advance(Duration::from_secs(1));
+    let b = acquired(
+        store
+            .acquire_lease("lg", "replica-b", LEASE)
+            .await
+            .expect("take over"),
+    );
+    assert_eq!(b.epoch, 2);
+
+    // The old holder is fenced everywhere.
+    assert!(is_fenced(store.renew_lease(&a, LEASE).await));
+    assert!(is_fenced(store.put_observed(&a, &observed(1, true), None).await));
+    assert!(is_fenced(store.release_lease(&a).await));
+    let schedule = sample_schedule("lg", "retrain");
+    assert!(is_fenced(store.put_schedule(&a, &schedule).await));
+    assert!(is_fenced(store.delete_schedule(&a, "retrain").await));
+
+    store
+        .put_observed(&b, &observed(1, true), None)
+        .await
+        .expect("new holder writes");
+    let state = store.group("lg").await.expect("read").expect("exists");
+    assert_eq!(state.observed.expect("observed"), observed(1, true));
+    assert_eq!(state.lease.owner.as_deref(), Some("replica-b"));
+    assert_eq!(state.lease.epoch, 2);
+
+    // Release frees the group at once; the next acquisition bumps the epoch again.
+    store.release_lease(&b).await.expect("release");
+    let released = store.group("lg").await.expect("read").expect("exists");
+    assert_eq!(released.lease.owner, None);
+    let a2 = acquired(
+        store
+            .acquire_lease("lg", "replica-a", LEASE)
+            .await
+            .expect("acquire"),
+    );
+    assert_eq!(a2.epoch, 3);
+    assert!(is_fenced(store.put_observed(&b, &observed(1, true), None).await));
+
+    // A lease can be taken on a group the store has not heard of (resync of a known name).
+    let fresh = acquired(
+        store
+            .acquire_lease("new-group", "replica-a", LEASE)
+            .await
+            .expect("acquire"),
+    );
+    assert_eq!(fresh.epoch, 1);
+}
+
+async fn due_times(store: &dyn StateStore, clock: &ManualClock) {
+    assert!(store.due_groups(10).await.expect("due").is_empty());
+    store
+        .put_desired(&desired("d1", "one", None))
+        .await
+        .expect("desired");
+    clock.advance(Duration::from_secs(1));
+    store
+        .put_desired(&desired("d2", "one", None))
+        .await
+        .expect("desired");
+    assert_eq!(store.due_groups(10).await.expect("due"), vec!["d1", "d2"]);
+    assert_eq!(store.due_groups(1).await.expect("due"), vec!["d1"]);
+
+    // A pass that asks to be called again in a minute.
+    let lease = acquired(store.acquire_lease("d1", "r", LEASE).await.expect("lease"));
+    let next = clock_now(clock) + chrono::Duration::seconds(60);
+    store
+        .put_observed(&lease, &observed(1, false), Some(next))
+        .await
+        .expect("observed");
+    assert_eq!(store.due_groups(10).await.expect("due"), vec!["d2"]);
+    clock.advance(Duration::from_secs(61));
+    assert_eq!(store.due_groups(10).await.expect("due"), vec!["d2", "d1"]);
+
+    // Converged: due only on resync or a new event.
+    let lease = store.renew_lease(&lease, LEASE).await.expect("renew");
+    store
+        .put_observed(&lease, &observed(1, true), None)
+        .await
+        .expect("observed");
+    assert_eq!(store.due_groups(10).await.expect("due"), vec!["d2"]);
+
+    // A new generation arriving while a pass works on the old one keeps the group due.
+    store
+        .put_desired(&desired("d1", "two", None))
+        .await
+        .expect("newer");
+    let far = clock_now(clock) + chrono::Duration::hours(5);
+    store
+        .put_observed(&lease, &observed(1, true), Some(far))
+        .await
+        .expect("observed");
+    assert!(
+        store
+            .due_groups(10)
+            .await
+            .expect("due")
+            .contains(&"d1".to_string()),
+        "a newer generation must not be lost"
+    );
+    let state = store.group("d1").await.expect("read").expect("exists");
+    assert_eq!(state.observed.expect("observed").generation, 1);
+    assert_eq!(state.due_at, Some(clock_now(clock)));
+
+    // mark_due only moves the due time earlier, and creates unknown groups.
+    store
+        .put_observed(&lease, &observed(2, true), None)
+        .await
+        .expect("observed");
+    let soon = clock_now(clock) + chrono::Duration::seconds(10);
+    store.mark_due("d1", soon).await.expect("mark");
+    store
+        .mark_due("d1", soon + chrono::Duration::seconds(100))
+        .await
+        .expect("mark later");
+    assert_eq!(
+        store.group("d1").await.expect("read").expect("exists").due_at,
+        Some(soon)
+    );
+    store.mark_due("d0", clock_now(clock)).await.expect("mark new");
+    assert_eq!(store.due_groups(10).await.expect("due"), vec!["d2", "d0"]);
+
+    let names: Vec<String> = store
+        .list_groups()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|g| g.name)
+        .collect();
+    assert_eq!(names, vec!["d0", "d1", "d2"]);
+    let d1 = store
+        .list_groups()
+        .await
+        .expect("list")
+        .into_iter()
+        .find(|g| g.name == "d1")
+        .expect("d1 listed");
+    assert_eq!(d1.desired_generation, Some(2));
+    assert_eq!(d1.observed.map(|o| o.converged), Some(true));
+    assert_eq!(
+        d1.desired_source,
+        Some(ObjectUrl::new("data", "train/d1/config.json"))
+    );
+}
+
+fn clock_now(clock: &ManualClock) -> DateTime<Utc> {
+    use personalize_ops::store::Clock;
+    clock.now()
+}
+
+fn sample_schedule(group: &str, name: &str) -> Schedule {
+    Schedule {
+        group: group.into(),
+        name: name.into(),
+        expression: "cron(0 3 * * ? *)".into(),
+        target: r#"{"solution":"sol-a","action":"retrain"}"#.into(),
+        last_fire: None,
+        next_fire: Some(start_time() + chrono::Duration::hours(15)),
+        active: true,
+    }
+}
+
+async fn schedules_and_claims(store: &dyn StateStore, clock: &ManualClock) {
+    let lease = acquired(store.acquire_lease("s1", "r", LEASE).await.expect("lease"));
+    let other = acquired(store.acquire_lease("s0", "r", LEASE).await.expect("lease"));
+    store
+        .put_schedule(&lease, &sample_schedule("s1", "retrain"))
+        .await
+        .expect("put");
+    store
+        .put_schedule(&lease, &sample_schedule("s1", "import"))
+        .await
+        .expect("put");
+    store
+        .put_schedule(&other, &sample_schedule("s0", "retrain"))
+        .await
+        .expect("put");
+
+    let all = store.schedules(None).await.expect("list");
+    let ids: Vec<(String, String)> = all.iter().map(|s| (s.group.clone(), s.name.clone())).collect();
+    assert_eq!(
+        ids,
+        vec![
+            ("s0".into(), "retrain".into()),
+            ("s1".into(), "import".into()),
+            ("s1".into(), "retrain".into())
+        ]
+    );
+    assert_eq!(all[2], sample_schedule("s1", "retrain"));
+    assert_eq!(store.schedules(Some("s1")).await.expect("list").len(), 2);
+
+    // Fires are recorded monotonically; a re-put keeps last_fire.
+    let fired = start_time() + chrono::Duration::hours(15);
+    let next = fired + chrono::Duration::days(1);
+    assert!(
+        store
+            .record_fire("s1", "retrain", fired, Some(next))
+            .await
+            .expect("record")
+    );
+    assert!(
+        !store
+            .record_fire("s1", "retrain", fired - chrono::Duration::hours(1), None)
+            .await
+            .expect("older fire")
+    );
+    assert!(
+        !store
+            .record_fire("s1", "missing", fired, None)
+            .await
+            .expect("missing")
+    );
+    let mut changed = sample_schedule("s1", "retrain");
+    changed.expression = "rate(1 day)".into();
+    changed.next_fire = Some(next);
+    store.put_schedule(&lease, &changed).await.expect("update");
+    let stored = store.schedules(Some("s1")).await.expect("list");
+    let retrain = stored.iter().find(|s| s.name == "retrain").expect("retrain");
+    assert_eq!(retrain.last_fire, Some(fired));
+    assert_eq!(retrain.expression, "rate(1 day)");
+    assert_eq!(retrain.next_fire, Some(next));
+
+    assert!(
+        store
+            .set_schedule_active("s1", "retrain", false)
+            .await
+            .expect("deactivate")
+    );
+    assert!(
+        !store
+            .set_schedule_active("s1", "nope", false)
+            .await
+            .expect("missing")
+    );
+    let inactive = store.schedules(Some("s1")).await.expect("list");
+    assert!(
+        !inactive
+            .iter()
+            .find(|s| s.name == "retrain")
+            .expect("retrain")
+            .active
+    );
+
+    store.delete_schedule(&lease, "import").await.expect("delete");
+    store
+        .delete_schedule(&lease, "import")
+        .await
+        .expect("delete again");
+    assert_eq!(store.schedules(Some("s1")).await.expect("list").len(), 1);
+
+    // Fire claims: the first claimant wins, the others are told who did.
+    let ttl = Duration::from_secs(3600);
+    assert_eq!(
+        store
+            .claim_fire("s1", "retrain", fired, "replica-a", ttl)
+            .await
+            .expect("claim"),
+        FireClaim::Won
+    );
+    assert_eq!(
+        store
+            .claim_fire("s1", "retrain", fired, "replica-b", ttl)
+            .await
+            .expect("claim"),
+        FireClaim::Lost {
+            owner: "replica-a".into()
+        }
+    );
+    assert_eq!(
+        store
+            .claim_fire("s1", "retrain", next, "replica-b", ttl)
+            .await
+            .expect("claim"),
+        FireClaim::Won,
+        "another fire time is another claim"
+    );
+    let claim = store
+        .fire_claim("s1", "retrain", fired)
+        .await
+        .expect("read")
+        .expect("claimed");
+    assert_eq!(claim.owner, "replica-a");
+    assert_eq!(claim.expires_at, clock_now(clock) + chrono::Duration::hours(1));
+    assert!(
+        store
+            .fire_claim("s1", "retrain", fired + chrono::Duration::seconds(1))
+            .await
+            .expect("read")
+            .is_none()
+    );
+
+    // Expired claims are not reported (moto never deletes them) and can be claimed again.
+    clock.advance(Duration::from_secs(3601));
+    assert!(
+        store
+            .fire_claim("s1", "retrain", fired)
+            .await
+            .expect("read")
+            .is_none()
+    );
+    assert_eq!(
+        store
+            .claim_fire("s1", "retrain", fired, "replica-c", ttl)
+            .await
+            .expect("claim"),
+        FireClaim::Won
+    );
+}
+
+async fn oversized_observed_is_refused(store: &dyn StateStore) {
+    let lease = acquired(store.acquire_lease("big", "r", LEASE).await.expect("lease"));
+    let mut huge = observed(1, false);
+    huge.last_error = Some("e".repeat(100 * 1024));
+    let err = store
+        .put_observed(&lease, &huge, None)
+        .await
+        .expect_err("too large");
+    assert!(matches!(err, StoreError::TooLarge { .. }), "{err}");
+    assert!(
+        store
+            .group("big")
+            .await
+            .expect("read")
+            .expect("exists")
+            .observed
+            .is_none()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------
+// SQLite
+
+fn sqlite(clock: &Arc<ManualClock>) -> SqliteStore {
+    SqliteStore::in_memory()
+        .expect("in-memory database")
+        .with_clock(Arc::clone(clock) as Arc<dyn personalize_ops::store::Clock>)
+}
+
+fn manual_clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(start_time()))
+}
+
+#[tokio::test]
+async fn sqlite_desired_generations() {
+    desired_generations(&sqlite(&manual_clock())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_races_between_processes() {
+    // Separate connections on one file, as separate processes would have.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("state.db");
+    let writers: Vec<Arc<dyn StateStore>> = (0..6)
+        .map(|_| Arc::new(SqliteStore::open(&path).expect("open")) as Arc<dyn StateStore>)
+        .collect();
+    desired_races(writers).await;
+}
+
+#[tokio::test]
+async fn sqlite_leases_and_fencing() {
+    let clock = manual_clock();
+    leases_and_fencing(&sqlite(&clock), &clock).await;
+}
+
+#[tokio::test]
+async fn sqlite_due_times() {
+    let clock = manual_clock();
+    due_times(&sqlite(&clock), &clock).await;
+}
+
+#[tokio::test]
+async fn sqlite_schedules_and_claims() {
+    let clock = manual_clock();
+    schedules_and_claims(&sqlite(&clock), &clock).await;
+}
+
+#[tokio::test]
+async fn sqlite_oversized_observed() {
+    oversized_observed_is_refused(&sqlite(&manual_clock())).await;
+}
+
+#[tokio::test]
+async fn sqlite_persists_across_reopen_and_reports_bad_paths() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("state.db");
+    {
+        let store = SqliteStore::open(&path).expect("open");
+        store.put_desired(&desired("p", "one", None)).await.expect("put");
+    }
+    let store = SqliteStore::open(&path).expect("reopen");
+    store.ping().await.expect("ping");
+    assert_eq!(
+        store
+            .group("p")
+            .await
+            .expect("read")
+            .expect("kept")
+            .desired
+            .map(|d| d.text),
+        Some("one".into())
+    );
+    let err = SqliteStore::open(&dir.path().join("missing-dir/state.db")).expect_err("no directory");
+    assert!(err.to_string().contains("missing-dir"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------------
+// DynamoDB on moto
+
+async fn dynamo(moto: &Moto, clock: &Arc<ManualClock>) -> DynamoStore {
+    let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    let table = unique_name("state");
+    DynamoStore::create_table(&client, &table)
+        .await
+        .expect("create table");
+    DynamoStore::new(client, table).with_clock(Arc::clone(clock) as Arc<dyn personalize_ops::store::Clock>)
+}
+
+#[tokio::test]
+async fn dynamo_desired_generations() {
+    let moto = Moto::start();
+    desired_generations(&dynamo(&moto, &manual_clock()).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamo_races_between_writers() {
+    // moto_server applies conditional writes without a lock; the serial server is atomic per request,
+    // as DynamoDB is, while the writers' read–decide–write loops still interleave.
+    let moto = SerialMoto::start();
+    let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    let table = unique_name("race");
+    DynamoStore::create_table(&client, &table)
+        .await
+        .expect("create table");
+    let store = DynamoStore::new(client, table);
+    let writers: Vec<Arc<dyn StateStore>> = (0..6)
+        .map(|_| Arc::new(store.clone()) as Arc<dyn StateStore>)
+        .collect();
+    desired_races(writers).await;
+}
+
+#[tokio::test]
+async fn dynamo_leases_and_fencing() {
+    let moto = Moto::start();
+    let clock = manual_clock();
+    leases_and_fencing(&dynamo(&moto, &clock).await, &clock).await;
+}
+
+#[tokio::test]
+async fn dynamo_due_times() {
+    let moto = Moto::start();
+    let clock = manual_clock();
+    due_times(&dynamo(&moto, &clock).await, &clock).await;
+}
+
+#[tokio::test]
+async fn dynamo_schedules_and_claims() {
+    let moto = Moto::start();
+    let clock = manual_clock();
+    schedules_and_claims(&dynamo(&moto, &clock).await, &clock).await;
+}
+
+#[tokio::test]
+async fn dynamo_oversized_observed_and_missing_table() {
+    let moto = Moto::start();
+    oversized_observed_is_refused(&dynamo(&moto, &manual_clock()).await).await;
+    let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    let missing = DynamoStore::new(client, "no-such-table");
+    let err = missing.ping().await.expect_err("missing table");
+    assert!(err.to_string().contains("no-such-table"), "{err}");
+    let err = missing
+        .put_desired(&desired("x", "one", None))
+        .await
+        .expect_err("missing table");
+    assert!(matches!(err, StoreError::Backend { .. }), "{err}");
+}

@@ -1,0 +1,89 @@
+//! A moto server that handles one request at a time, for tests of conditional-write races.
+//!
+//! `moto_server` is threaded and moto checks a DynamoDB condition and applies the write without a lock,
+//! so two concurrent conditional writes can both succeed there, which real DynamoDB never allows. This
+//! server runs moto's own WSGI application with `threaded=False`: each request is atomic, as on AWS, and
+//! the race between our clients' read–decide–write loops is still real. Do not long-poll SQS on it.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+
+const SERIAL_SERVER: &str = "
+import sys
+from werkzeug.serving import run_simple
+from moto.moto_server.threaded_moto_server import DomainDispatcherApplication, create_backend_app
+run_simple('127.0.0.1', int(sys.argv[1]), DomainDispatcherApplication(create_backend_app), threaded=False)
+";
+
+/// A single-threaded moto, killed on drop.
+pub struct SerialMoto {
+    child: Child,
+    port: u16,
+}
+
+impl SerialMoto {
+    /// # Panics
+    /// When python3 with moto cannot start or the server does not answer within a minute.
+    pub fn start() -> Self {
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|l| l.local_addr())
+            .expect("bind a loopback port")
+            .port();
+        let child = Command::new("python3")
+            .args(["-c", SERIAL_SERVER, &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 with moto installed (pip install \"moto[server]==5.2.1\")");
+        let mut server = Self { child, port };
+        let started = Instant::now();
+        while !server.answers() {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("the serial moto server exited with {status}");
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the serial moto server did not answer within a minute"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server
+    }
+
+    fn answers(&self) -> bool {
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_millis(500)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+        let request =
+            format!("GET /moto-api/data.json HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+        let mut head = [0u8; 12];
+        stream.write_all(request.as_bytes()).is_ok()
+            && stream.read_exact(&mut head).is_ok()
+            && &head[9..12] == b"200"
+    }
+
+    /// SDK configuration for this server (static test credentials, us-east-1).
+    pub async fn sdk_config(&self) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(format!("http://127.0.0.1:{}", self.port))
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "serial-moto"))
+            .load()
+            .await
+    }
+}
+
+impl Drop for SerialMoto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
