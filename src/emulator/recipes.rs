@@ -7,10 +7,7 @@ pub use super::engine::recipes::{RECIPE_ARN_PREFIX, RECIPES, Recipe, RecipeType}
 pub const RECIPES_CREATED: f64 = 1_543_363_200.0;
 
 /// The recipe with this ARN (the API takes ARNs, not bare names).
-pub fn by_arn(arn: &str) -> Option<&'static Recipe> {
-    let name = arn.strip_prefix(RECIPE_ARN_PREFIX)?;
-    RECIPES.iter().find(|r| r.name == name)
-}
+pub use crate::spec::recipes::find_arn as by_arn;
 
 /// Whether GetRecommendations needs a `userId` (§3.1 for custom recipes, §4.2 for use cases).
 pub fn needs_user(r: &Recipe) -> bool {
@@ -33,11 +30,6 @@ pub fn needs_user(r: &Recipe) -> bool {
 /// Whether GetRecommendations needs an `itemId`: RELATED_ITEMS recipes and use cases.
 pub fn needs_item(r: &Recipe) -> bool {
     r.recipe_type == RecipeType::RelatedItems
-}
-
-/// Whether CreateBatchInferenceJob accepts versions of this recipe.
-pub fn allows_batch_inference(r: &Recipe) -> bool {
-    r.supports_batch && r.recipe_type != RecipeType::UserSegmentation
 }
 
 /// DescribeRecipe's `description`.
@@ -73,8 +65,8 @@ mod tests {
         assert!(!needs_user(named("aws-vod-trending-now")));
         let also_viewed = named("aws-ecomm-customers-who-viewed-x-also-viewed");
         assert!(needs_user(also_viewed) && needs_item(also_viewed));
-        assert!(!allows_batch_inference(named("aws-item-affinity")));
-        assert!(!allows_batch_inference(named("aws-trending-now")));
-        assert!(allows_batch_inference(named("aws-user-personalization")));
+        assert!(!named("aws-item-affinity").allows_batch_inference());
+        assert!(!named("aws-trending-now").allows_batch_inference());
+        assert!(named("aws-user-personalization").allows_batch_inference());
     }
 }

@@ -101,7 +101,7 @@ pub fn create_inference(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
         cx,
         input,
         |r| {
-            if recipes::allows_batch_inference(r) {
+            if r.allows_batch_inference() {
                 Ok(())
             } else {
                 Err(format!(

@@ -35,7 +35,7 @@ pub fn custom_recipe(arn: &str) -> Result<&'static Recipe, ApiError> {
             "{arn} is a domain use case; use it with CreateRecommender, not in a solution"
         )));
     }
-    if !recipe.trainable {
+    if !crate::emulator::engine::recipes::trainable(recipe) {
         return Err(ApiError::invalid(format!(
             "{arn} needs Actions datasets, which the built-in Personalize does not support"
         )));

@@ -21,7 +21,7 @@
 //!              EventRecord { event_type, item_id, sent_at, event_value, properties,
 //!                            recommendation_id, impression, attribution_source }
 //! recipes      RECIPES, find(name_or_arn) -> Option<&Recipe>, Recipe { name, recipe_type, domain,
-//!                event_type, supports_update, supports_batch, trainable }, RecipeType (USER_PERSONALIZATION …)
+//!                event_type, supports_update, supports_batch } (the table is spec::recipes; `trainable(r)` is the engine's own), RecipeType (USER_PERSONALIZATION …)
 //! model        train(&TrainingData { interactions, items, users }, &TrainOptions { recipe,
 //!                training_mode: Full|Update, event_type, event_value_threshold, previous })
 //!                -> Result<Model, TrainError>

@@ -429,7 +429,7 @@ impl Model {
 /// and active users than Personalize's minimums (counted after event-type and value filtering).
 pub fn train(data: &TrainingData, opts: &TrainOptions) -> Result<Model, TrainError> {
     let recipe = recipes::find(&opts.recipe).ok_or_else(|| TrainError::UnknownRecipe(opts.recipe.clone()))?;
-    if !recipe.trainable {
+    if !recipes::trainable(recipe) {
         return Err(TrainError::Unsupported(recipe.name.to_string()));
     }
     let previous = match opts.training_mode {
