@@ -510,6 +510,11 @@ async fn imports_fail_with_precise_reasons() {
         "USER_ID,AGE,GENDER\n1,thirty,F\n",
         chrono::Utc::now(),
     );
+    store.put_at(
+        &url("bad/reordered.csv"),
+        "USER_ID,GENDER,AGE\n1,F,30\n",
+        chrono::Utc::now(),
+    );
     let emu = start(store).await;
     let c = clients(&emu);
     let group = c
@@ -540,6 +545,12 @@ async fn imports_fail_with_precise_reasons() {
     let value = import(&c, "bad-value", &users, "s3://data/bad/bad-value.csv").await;
     let reason = wait_import(&c, &value, "CREATE FAILED").await.expect("a reason");
     assert!(reason.contains("AGE") && reason.contains("thirty"), "{reason}");
+    // Personalize reads columns in the schema's order: a reordered header is refused.
+    let reordered = import(&c, "reordered", &users, "s3://data/bad/reordered.csv").await;
+    let reason = wait_import(&c, &reordered, "CREATE FAILED")
+        .await
+        .expect("a reason");
+    assert!(reason.contains("column GENDER comes before AGE"), "{reason}");
     let missing = import(&c, "missing", &users, "s3://data/nowhere/").await;
     let reason = wait_import(&c, &missing, "CREATE FAILED")
         .await
