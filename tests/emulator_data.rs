@@ -1306,6 +1306,50 @@ fn domain_interactions_with(hot: &str) -> String {
     csv
 }
 
+/// Imports `domain/{hot}.csv` into `dataset` (FULL) and waits for it at time scale 1.
+async fn load_domain(c: &Clients, emu: &Emulator, name: &str, dataset: &str, hot: &str) {
+    let job = import(c, name, dataset, &format!("s3://data/domain/{hot}.csv")).await;
+    emu.advance_clock(900.0).await.expect("clock advanced");
+    wait_import(c, &job, "ACTIVE").await;
+}
+
+/// The status of a recommender's latest update, or of the recommender before its first one.
+async fn recommender_update_status(c: &Clients, rec: &str) -> (String, Option<String>) {
+    let r = c
+        .control
+        .describe_recommender()
+        .recommender_arn(rec)
+        .send()
+        .await
+        .expect("described")
+        .recommender
+        .expect("recommender");
+    match r.latest_recommender_update() {
+        Some(u) => (
+            u.status().unwrap_or_default().to_string(),
+            u.failure_reason().map(str::to_string),
+        ),
+        None => (
+            r.status().unwrap_or_default().to_string(),
+            r.failure_reason().map(str::to_string),
+        ),
+    }
+}
+
+/// The recommender's top item for user u1.
+async fn top_item(c: &Clients, rec: &str) -> Vec<String> {
+    let recs = c
+        .runtime
+        .get_recommendations()
+        .recommender_arn(rec)
+        .user_id("u1")
+        .num_results(1)
+        .send()
+        .await
+        .expect("recommendations");
+    item_ids(recs.item_list())
+}
+
 #[tokio::test]
 async fn updating_a_recommenders_training_columns_retrains_it() {
     let store = fixture_store();
@@ -1316,7 +1360,12 @@ async fn updating_a_recommenders_training_columns_retrains_it() {
             chrono::Utc::now(),
         );
     }
-    let emu = start_with(store, |c| c.time_scale = 1.0).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let emu = start_with(Arc::clone(&store) as Arc<dyn ObjectStore>, |c| {
+        c.time_scale = 1.0;
+        c.state_dir = Some(dir.path().to_path_buf());
+    })
+    .await;
     let c = clients(&emu);
     let group = c
         .control
@@ -1353,15 +1402,7 @@ async fn updating_a_recommenders_training_columns_retrains_it() {
         .dataset_arn
         .expect("arn");
     emu.advance_clock(60.0).await.expect("clock advanced");
-    let load = |name: &'static str, hot: &'static str| {
-        let (c, ds, emu) = (&c, &ds, &emu);
-        async move {
-            let job = import(c, name, ds, &format!("s3://data/domain/{hot}.csv")).await;
-            emu.advance_clock(900.0).await.expect("clock advanced");
-            wait_import(c, &job, "ACTIVE").await;
-        }
-    };
-    load("load-a", "hot-a").await;
+    load_domain(&c, &emu, "load-a", &ds, "hot-a").await;
     let rec = c
         .control
         .create_recommender()
@@ -1374,44 +1415,13 @@ async fn updating_a_recommenders_training_columns_retrains_it() {
         .recommender_arn
         .expect("arn");
     emu.advance_clock(3600.0).await.expect("clock advanced");
-    let update_status = || async {
-        let r = c
-            .control
-            .describe_recommender()
-            .recommender_arn(&rec)
-            .send()
-            .await
-            .expect("described")
-            .recommender
-            .expect("recommender");
-        match r.latest_recommender_update() {
-            Some(u) => (
-                u.status().unwrap_or_default().to_string(),
-                u.failure_reason().map(str::to_string),
-            ),
-            None => (
-                r.status().unwrap_or_default().to_string(),
-                r.failure_reason().map(str::to_string),
-            ),
-        }
-    };
+    let update_status = || recommender_update_status(&c, &rec);
     wait_for("the recommender", &["ACTIVE"], update_status).await;
-    let top = || async {
-        let recs = c
-            .runtime
-            .get_recommendations()
-            .recommender_arn(&rec)
-            .user_id("u1")
-            .num_results(1)
-            .send()
-            .await
-            .expect("recommendations");
-        item_ids(recs.item_list())
-    };
+    let top = || top_item(&c, &rec);
     assert_eq!(top().await, ["hot-a"]);
 
     // New data, then an update that changes the training columns: a full retraining on it.
-    load("load-b", "hot-b").await;
+    load_domain(&c, &emu, "load-b", &ds, "hot-b").await;
     let columns = aws_sdk_personalize::types::TrainingDataConfig::builder()
         .excluded_dataset_columns("INTERACTIONS", vec!["EVENT_TYPE".to_string()])
         .build();
@@ -1433,6 +1443,17 @@ async fn updating_a_recommenders_training_columns_retrains_it() {
         ["hot-a"],
         "the old model serves while the update runs"
     );
+    // The retraining (or its model, if it already finished) survives a restart.
+    emu.shutdown().await.expect("stopped and saved");
+    let emu = start_with(store.clone(), |c| {
+        c.time_scale = 1.0;
+        c.state_dir = Some(dir.path().to_path_buf());
+    })
+    .await;
+    let c = clients(&emu);
+    let update_status = || recommender_update_status(&c, &rec);
+    let top = || top_item(&c, &rec);
+    assert_eq!(top().await, ["hot-a"], "still the old model after the restart");
     emu.advance_clock(600.0).await.expect("clock advanced");
     wait_for("the retraining update", &["ACTIVE"], update_status).await;
     assert_eq!(
@@ -1442,7 +1463,7 @@ async fn updating_a_recommenders_training_columns_retrains_it() {
     );
 
     // An update that leaves the columns alone does not retrain: newer data stays unused.
-    load("load-c", "hot-c").await;
+    load_domain(&c, &emu, "load-c", &ds, "hot-c").await;
     c.control
         .update_recommender()
         .recommender_arn(&rec)
