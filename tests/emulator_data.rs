@@ -1157,20 +1157,13 @@ fn domain_interactions() -> String {
 
 const DOMAIN_INTERACTIONS_SCHEMA: &str = r#"{"type":"record","name":"Interactions","namespace":"com.amazonaws.personalize.schema","fields":[{"name":"USER_ID","type":"string"},{"name":"ITEM_ID","type":"string"},{"name":"TIMESTAMP","type":"long"},{"name":"EVENT_TYPE","type":"string"}],"version":"1.0"}"#;
 
-#[tokio::test]
-async fn recommenders_train_stop_and_start() {
-    let store = fixture_store();
-    store.put_at(
-        &url("domain/interactions.csv"),
-        domain_interactions(),
-        chrono::Utc::now(),
-    );
-    let emu = start_with(store, |c| c.time_scale = 1.0).await;
-    let c = clients(&emu);
+/// An ECOMMERCE dataset group `name` with an empty Interactions dataset, both ACTIVE at time
+/// scale 1; returns their ARNs.
+async fn domain_interactions_dataset(c: &Clients, emu: &Emulator, name: &str) -> (String, String) {
     let group = c
         .control
         .create_dataset_group()
-        .name("store")
+        .name(name)
         .domain(Domain::Ecommerce)
         .send()
         .await
@@ -1181,7 +1174,7 @@ async fn recommenders_train_stop_and_start() {
     let schema = c
         .control
         .create_schema()
-        .name("store-i")
+        .name(format!("{name}-i"))
         .schema(DOMAIN_INTERACTIONS_SCHEMA)
         .domain(Domain::Ecommerce)
         .send()
@@ -1202,6 +1195,20 @@ async fn recommenders_train_stop_and_start() {
         .dataset_arn
         .expect("arn");
     emu.advance_clock(60.0).await.expect("clock advanced");
+    (group, ds)
+}
+
+#[tokio::test]
+async fn recommenders_train_stop_and_start() {
+    let store = fixture_store();
+    store.put_at(
+        &url("domain/interactions.csv"),
+        domain_interactions(),
+        chrono::Utc::now(),
+    );
+    let emu = start_with(store, |c| c.time_scale = 1.0).await;
+    let c = clients(&emu);
+    let (group, ds) = domain_interactions_dataset(&c, &emu, "store").await;
     let job = import(&c, "store-import", &ds, "s3://data/domain/interactions.csv").await;
     emu.advance_clock(900.0).await.expect("clock advanced");
     wait_import(&c, &job, "ACTIVE").await;
@@ -1367,41 +1374,7 @@ async fn updating_a_recommenders_training_columns_retrains_it() {
     })
     .await;
     let c = clients(&emu);
-    let group = c
-        .control
-        .create_dataset_group()
-        .name("shop")
-        .domain(Domain::Ecommerce)
-        .send()
-        .await
-        .expect("group")
-        .dataset_group_arn
-        .expect("arn");
-    emu.advance_clock(60.0).await.expect("clock advanced");
-    let schema = c
-        .control
-        .create_schema()
-        .name("shop-i")
-        .schema(DOMAIN_INTERACTIONS_SCHEMA)
-        .domain(Domain::Ecommerce)
-        .send()
-        .await
-        .expect("schema")
-        .schema_arn
-        .expect("arn");
-    let ds = c
-        .control
-        .create_dataset()
-        .name("i")
-        .dataset_group_arn(&group)
-        .schema_arn(&schema)
-        .dataset_type("Interactions")
-        .send()
-        .await
-        .expect("dataset")
-        .dataset_arn
-        .expect("arn");
-    emu.advance_clock(60.0).await.expect("clock advanced");
+    let (group, ds) = domain_interactions_dataset(&c, &emu, "shop").await;
     load_domain(&c, &emu, "load-a", &ds, "hot-a").await;
     let rec = c
         .control
