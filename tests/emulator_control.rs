@@ -35,6 +35,12 @@ async fn start() -> Emulator {
     start_with(Arc::new(NoObjects), |_| {}).await
 }
 
+/// An emulator with the faults of `spec` (text form) from the start.
+async fn start_faulted(spec: &str) -> Emulator {
+    let faults = FaultSpec::parse(spec).expect("valid fault spec");
+    start_with(Arc::new(NoObjects), |c| c.faults = faults).await
+}
+
 const ACCOUNT: &str = "000000000000";
 
 fn arn(kind_and_name: &str) -> String {
@@ -946,10 +952,7 @@ async fn the_sdk_retries_injected_throttling() {
 
 #[tokio::test]
 async fn the_sdk_retries_limit_exceeded_then_gives_up() {
-    let emu = start_with(Arc::new(NoObjects), |c| {
-        c.faults = FaultSpec::parse("limit=CreateSchema").expect("valid");
-    })
-    .await;
+    let emu = start_faulted("limit=CreateSchema").await;
     let retrying = clients_in(&emu, "us-east-1", true);
     let r = retrying
         .control
@@ -971,10 +974,7 @@ async fn the_sdk_retries_limit_exceeded_then_gives_up() {
 #[tokio::test]
 async fn the_control_plane_tps_quota_throttles_sdk_calls_but_not_the_runtime() {
     // One call per 5 s: a burst of ten is throttled however slowly this machine runs it.
-    let emu = start_with(Arc::new(NoObjects), |c| {
-        c.faults = FaultSpec::parse("tps=0.2").expect("valid");
-    })
-    .await;
+    let emu = start_faulted("tps=0.2").await;
     let c = clients(&emu);
     let mut throttled = 0;
     for _ in 0..10 {
@@ -1072,10 +1072,7 @@ async fn dataset_groups_are_limited_per_region_and_the_quota_is_adjustable() {
 
 #[tokio::test]
 async fn injected_failures_end_in_create_failed_with_a_reason() {
-    let emu = start_with(Arc::new(NoObjects), |c| {
-        c.faults = FaultSpec::parse("fail.dataset-group=^doomed").expect("valid");
-    })
-    .await;
+    let emu = start_faulted("fail.dataset-group=^doomed").await;
     let c = clients(&emu);
     let group = c
         .control

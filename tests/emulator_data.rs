@@ -1198,6 +1198,20 @@ async fn domain_interactions_dataset(c: &Clients, emu: &Emulator, name: &str) ->
     (group, ds)
 }
 
+/// Creates the "Most viewed" recommender `most-viewed` in `group`; returns its ARN.
+async fn most_viewed_recommender(c: &Clients, group: &str) -> String {
+    c.control
+        .create_recommender()
+        .name("most-viewed")
+        .dataset_group_arn(group)
+        .recipe_arn("arn:aws:personalize:::recipe/aws-ecomm-popular-items-by-views")
+        .send()
+        .await
+        .expect("recommender")
+        .recommender_arn
+        .expect("arn")
+}
+
 #[tokio::test]
 async fn recommenders_train_stop_and_start() {
     let store = fixture_store();
@@ -1221,17 +1235,7 @@ async fn recommenders_train_stop_and_start() {
         .send()
         .await;
     assert_eq!(code(custom_recipe), "InvalidInputException");
-    let rec = c
-        .control
-        .create_recommender()
-        .name("most-viewed")
-        .dataset_group_arn(&group)
-        .recipe_arn("arn:aws:personalize:::recipe/aws-ecomm-popular-items-by-views")
-        .send()
-        .await
-        .expect("recommender")
-        .recommender_arn
-        .expect("arn");
+    let rec = most_viewed_recommender(&c, &group).await;
     let describe = || async {
         c.control
             .describe_recommender()
@@ -1376,17 +1380,7 @@ async fn updating_a_recommenders_training_columns_retrains_it() {
     let c = clients(&emu);
     let (group, ds) = domain_interactions_dataset(&c, &emu, "shop").await;
     load_domain(&c, &emu, "load-a", &ds, "hot-a").await;
-    let rec = c
-        .control
-        .create_recommender()
-        .name("most-viewed")
-        .dataset_group_arn(&group)
-        .recipe_arn("arn:aws:personalize:::recipe/aws-ecomm-popular-items-by-views")
-        .send()
-        .await
-        .expect("recommender")
-        .recommender_arn
-        .expect("arn");
+    let rec = most_viewed_recommender(&c, &group).await;
     emu.advance_clock(3600.0).await.expect("clock advanced");
     let update_status = || recommender_update_status(&c, &rec);
     wait_for("the recommender", &["ACTIVE"], update_status).await;
