@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::clock::overrides;
+
 /// Limits answered with `LimitExceededException` once reached. The defaults are the real ones.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
@@ -84,19 +86,12 @@ impl Quotas {
     /// # Errors
     /// An entry without `=`, an unknown name, or a value that is not a whole number ≥ 1.
     pub fn apply_overrides(&mut self, spec: &str) -> Result<(), String> {
-        for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let (name, value) = entry
-                .split_once('=')
-                .ok_or_else(|| format!("quota {entry:?}: expected NAME=N"))?;
-            let n: usize = value
-                .trim()
-                .parse()
-                .ok()
-                .filter(|n| *n >= 1)
-                .ok_or_else(|| format!("quota {entry:?}: {value:?} is not a whole number ≥ 1"))?;
-            let slot = self.slot(name.trim()).ok_or_else(|| {
+        for (name, n) in overrides(spec, "quota", "NAME=N", "a whole number ≥ 1", |n: &usize| {
+            *n >= 1
+        })? {
+            let slot = self.slot(name).ok_or_else(|| {
                 format!(
-                    "quota {entry:?}: unknown name; expected one of {}",
+                    "quota {name:?}: unknown name; expected one of {}",
                     NAMES.join(", ")
                 )
             })?;
