@@ -147,6 +147,10 @@ pub struct AwsSettings {
     pub max_attempts: u32,
     /// TCP connect timeout.
     pub connect_timeout_secs: u64,
+    /// Longest a single attempt of a call may take (connect, send, wait for the answer).
+    pub attempt_timeout_secs: u64,
+    /// Longest a call may take with all its retries.
+    pub operation_timeout_secs: u64,
     /// Path-style S3 addressing.
     pub s3_force_path_style: bool,
 }
@@ -188,6 +192,16 @@ pub struct PersonalizeSettings {
     pub kms_role_arn: String,
     /// KMS key for new dataset groups.
     pub kms_key_arn: String,
+}
+
+impl AwsSettings {
+    pub fn attempt_timeout(&self) -> Duration {
+        Duration::from_secs(self.attempt_timeout_secs)
+    }
+
+    pub fn operation_timeout(&self) -> Duration {
+        Duration::from_secs(self.operation_timeout_secs)
+    }
 }
 
 impl PersonalizeSettings {
@@ -251,7 +265,8 @@ impl Settings {
 
     fn check_daemon(&self) -> Result<(), SettingsError> {
         let d = &self.daemon;
-        let rules: [(bool, &'static str, String); 11] = [
+        let a = &self.aws;
+        let rules: [(bool, &'static str, String); 12] = [
             (
                 d.concurrency >= 1,
                 "daemon.concurrency",
@@ -303,9 +318,14 @@ impl Settings {
                 "buffer_capacity and flush_interval_secs must be at least 1".into(),
             ),
             (
-                self.aws.max_attempts >= 1,
+                a.max_attempts >= 1,
                 "aws.max_attempts",
                 "must be at least 1".into(),
+            ),
+            (
+                a.attempt_timeout_secs >= 1 && a.attempt_timeout_secs <= a.operation_timeout_secs,
+                "aws.attempt_timeout_secs",
+                "must be at least 1 and at most operation_timeout_secs".into(),
             ),
         ];
         match rules.into_iter().find(|(ok, _, _)| !ok) {
@@ -452,6 +472,16 @@ mod tests {
                 "PERSONALIZE_OPS__DAEMON__PERSONALIZE_CALLS_PER_SECOND",
                 "0",
                 "personalize_calls_per_second",
+            ),
+            (
+                "PERSONALIZE_OPS__AWS__ATTEMPT_TIMEOUT_SECS",
+                "91",
+                "attempt_timeout_secs",
+            ),
+            (
+                "PERSONALIZE_OPS__AWS__ATTEMPT_TIMEOUT_SECS",
+                "0",
+                "attempt_timeout_secs",
             ),
         ] {
             let err = Settings::load_with_env(None, env(&[(key, value)])).expect_err(key);
