@@ -552,7 +552,10 @@ async fn intake_end_to_end_on_moto() {
     })
     .await;
     assert_eq!(w.generation("dsg-e2e").await, Some(1));
-    assert_eq!(w.metrics.total("ConfigurationsProcessedSuccesses"), 6.0);
+    // Duplicates are ignored events, not processed configurations.
+    assert_eq!(w.metrics.total("ConfigurationsProcessedSuccesses"), 1.0);
+    assert_eq!(w.metrics.total("ConfigurationsProcessed"), 1.0);
+    assert_eq!(w.metrics.total("EventsIgnored"), 5.0);
 
     // Invalid, non-JSON and oversized files: reported on SNS, no generation, no crash.
     w.upload("train/unnamed/config.json", r#"{"solutions": []}"#)
@@ -580,7 +583,7 @@ async fn intake_end_to_end_on_moto() {
     assert!(text.contains("10485760 bytes"), "{text}");
     assert!(errors.iter().all(|e| e["status"] == "UPDATE FAILED"));
     assert_eq!(w.metrics.total("ConfigurationsProcessedFailures"), 3.0);
-    assert_eq!(w.metrics.total("EventsIgnored"), 1.0);
+    assert_eq!(w.metrics.total("EventsIgnored"), 6.0);
     assert_eq!(w.generation("unnamed").await, None);
     let groups: Vec<String> = w
         .store

@@ -177,11 +177,13 @@ impl Intake {
         let url = ObjectUrl::new(record.bucket.clone(), record.key.clone());
         let outcome = self.read_and_record(record, &url).await?;
         match &outcome {
-            ObjectOutcome::Recorded { .. }
-            | ObjectOutcome::Duplicate { .. }
-            | ObjectOutcome::Superseded { .. } => {
+            ObjectOutcome::Recorded { .. } => {
                 self.metrics.count(Counter::ConfigurationsProcessed);
                 self.metrics.count(Counter::ConfigurationsProcessedSuccesses);
+            }
+            // A redelivered or late event changes nothing: it is not a configuration processed.
+            ObjectOutcome::Duplicate { .. } | ObjectOutcome::Superseded { .. } => {
+                self.metrics.count(Counter::EventsIgnored);
             }
             ObjectOutcome::Invalid { .. } => {
                 self.metrics.count(Counter::ConfigurationsProcessed);
@@ -372,8 +374,13 @@ mod tests {
             desired.source.url,
             ObjectUrl::new("data", "train/dsg1/config.json")
         );
-        assert_eq!(f.metrics.total("ConfigurationsProcessed"), 5.0);
-        assert_eq!(f.metrics.total("ConfigurationsProcessedSuccesses"), 5.0);
+        assert_eq!(f.metrics.total("ConfigurationsProcessed"), 1.0);
+        assert_eq!(f.metrics.total("ConfigurationsProcessedSuccesses"), 1.0);
+        assert_eq!(
+            f.metrics.total("EventsIgnored"),
+            4.0,
+            "duplicates are ignored events"
+        );
         assert!(f.notifier.messages().is_empty());
 
         // A changed file is a new generation.
@@ -390,6 +397,47 @@ mod tests {
                 generation: 2
             }]
         );
+    }
+
+    fn event_with_sequencer(key_encoded: &str, sequencer: &str) -> String {
+        let mut v: serde_json::Value = serde_json::from_str(&event(key_encoded, "e")).expect("json");
+        v["Records"][0]["s3"]["object"]["sequencer"] = serde_json::json!(sequencer);
+        v.to_string()
+    }
+
+    #[tokio::test]
+    async fn a_late_older_event_is_ignored_and_never_replaces_the_newer_generation() {
+        let f = fixture();
+        put(&f, "train/dsg1/config.json", VALID).await;
+        let newer = f
+            .intake
+            .handle_message(&event_with_sequencer("train/dsg1/config.json", "0055B0"))
+            .await
+            .expect("handled");
+        assert!(matches!(
+            outcomes(newer)[0],
+            ObjectOutcome::Recorded { generation: 1, .. }
+        ));
+        put(&f, "train/dsg1/config.json", &VALID.replace(' ', "\t")).await;
+        let late = f
+            .intake
+            .handle_message(&event_with_sequencer("train/dsg1/config.json", "0055A0"))
+            .await
+            .expect("handled");
+        assert_eq!(
+            outcomes(late),
+            vec![ObjectOutcome::Superseded {
+                group: "dsg1".into(),
+                generation: 1
+            }]
+        );
+        let desired = f.store.group("dsg1").await.expect("read").expect("group").desired;
+        assert_eq!(
+            desired.map(|d| (d.generation, d.text)),
+            Some((1, VALID.to_string()))
+        );
+        assert_eq!(f.metrics.total("ConfigurationsProcessed"), 1.0);
+        assert_eq!(f.metrics.total("EventsIgnored"), 1.0);
     }
 
     #[tokio::test]
