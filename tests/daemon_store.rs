@@ -474,7 +474,9 @@ async fn schedules_and_claims(store: &dyn StateStore, clock: &ManualClock) {
         .expect("delete again");
     assert_eq!(store.schedules(Some("s1")).await.expect("list").len(), 1);
 
-    // Fire claims: the first claimant wins, the others are told who did.
+    // Fire claims: the first claimant wins, the others are told who did. (Fires after the one
+    // recorded above: a recorded fire cannot be claimed.)
+    let (fired, next) = (next, next + chrono::Duration::days(1));
     let ttl = Duration::from_secs(3600);
     assert_eq!(
         store
@@ -515,7 +517,16 @@ async fn schedules_and_claims(store: &dyn StateStore, clock: &ManualClock) {
             .is_none()
     );
 
-    // Expired claims are not reported (moto never deletes them) and can be claimed again.
+    // The winner runs the fire and records it.
+    assert!(
+        store
+            .record_fire("s1", "retrain", fired, Some(next))
+            .await
+            .expect("record")
+    );
+
+    // Expired claims are not reported (moto never deletes them) and can be claimed again, unless the
+    // fire was recorded: `fired` was, `next` was not.
     clock.advance(Duration::from_secs(3601));
     assert!(
         store
@@ -527,6 +538,55 @@ async fn schedules_and_claims(store: &dyn StateStore, clock: &ManualClock) {
     assert_eq!(
         store
             .claim_fire("s1", "retrain", fired, "replica-c", ttl)
+            .await
+            .expect("claim"),
+        FireClaim::Lost {
+            owner: "replica-a".into()
+        },
+        "a recorded fire is never granted again"
+    );
+    assert_eq!(
+        store
+            .claim_fire(
+                "s1",
+                "retrain",
+                fired - chrono::Duration::hours(2),
+                "replica-c",
+                ttl
+            )
+            .await
+            .expect("claim"),
+        FireClaim::Lost { owner: String::new() },
+        "nor is a fire before the recorded one, claimed or not"
+    );
+    assert_eq!(
+        store
+            .claim_fire("s1", "retrain", next, "replica-c", ttl)
+            .await
+            .expect("claim"),
+        FireClaim::Won,
+        "an expired claim of an unrecorded fire can be taken over"
+    );
+
+    // Recording a fire while its claim is still live also closes it for good.
+    assert!(
+        store
+            .record_fire("s1", "retrain", next, None)
+            .await
+            .expect("record")
+    );
+    clock.advance(Duration::from_secs(3601));
+    assert!(matches!(
+        store
+            .claim_fire("s1", "retrain", next, "replica-d", ttl)
+            .await
+            .expect("claim"),
+        FireClaim::Lost { .. }
+    ));
+    // Other schedules are not affected by this one's record.
+    assert_eq!(
+        store
+            .claim_fire("s0", "retrain", next, "replica-d", ttl)
             .await
             .expect("claim"),
         FireClaim::Won

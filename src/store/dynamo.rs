@@ -13,12 +13,11 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    KeyType, Projection, ProjectionType, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
     ScalarAttributeType, TableStatus, TimeToLiveSpecification, TransactWriteItem, Update,
 };
 use chrono::{DateTime, Utc};
@@ -932,40 +931,60 @@ impl StateStore for DynamoStore {
         let expires_at = plus(now, ttl);
         let (pk, sk) = claim_key(group, schedule, fire_time);
         let what = format!("fire claim {group}/{schedule}@{fire_time}");
+        let built = |e: aws_sdk_dynamodb::error::BuildError| StoreError::backend("claim", what.clone(), e);
         let mut item = key(pk.clone(), sk.clone());
         item.insert("owner".into(), s(owner));
         item.insert("claimed_at".into(), n(to_millis(now)));
         item.insert("expires_at".into(), n(to_millis(expires_at)));
         // DynamoDB's TTL wants epoch seconds; rounded up so the item outlives `expires_at`.
         item.insert("ttl".into(), n(to_millis(expires_at).div_euclid(1000) + 1));
-        let result = self
-            .client
-            .put_item()
+        // A fire already recorded on the schedule is done for good, whatever became of its claim (TTL
+        // deletes it): the claim is written only while the schedule's last_fire is older.
+        let not_fired = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(group_pk(group), format!("schedule#{schedule}"))))
+            .condition_expression("attribute_not_exists(last_fire) OR last_fire < :fire")
+            .expression_attribute_values(":fire", n(to_millis(fire_time)))
+            .build()
+            .map_err(built)?;
+        let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
             // An expired claim that TTL has not deleted yet (moto never does) counts as absent.
             .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
             .expression_attribute_values(":now", n(to_millis(now)))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(built)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().condition_check(not_fired).build())
+            .transact_items(TransactWriteItem::builder().put(put).build())
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(FireClaim::Won),
-            Err(e) if is_condition_failure(&e) => {
-                let old = match e.as_service_error() {
-                    Some(PutItemError::ConditionalCheckFailedException(c)) => c.item().cloned(),
-                    _ => None,
-                };
-                let old = match old {
-                    Some(item) => Some(item),
-                    None => self.get_item(pk, &sk, &what).await?,
-                };
-                Ok(FireClaim::Lost {
-                    owner: old.and_then(|o| get_s(&o, "owner")).unwrap_or_default(),
-                })
+        let error = match result {
+            Ok(_) => return Ok(FireClaim::Won),
+            Err(e) => e,
+        };
+        let reasons = match error.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(t)) => {
+                t.cancellation_reasons().to_vec()
             }
-            Err(e) => Err(self.fail("claim", what, &e)),
+            _ => Vec::new(),
+        };
+        let failed = |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
+        if !failed(0) && !failed(1) {
+            return Err(self.fail("claim", what, &error));
         }
+        // Lost to an earlier claimant, or the fire was recorded: either way someone ran it.
+        let old = match reasons.get(1).and_then(|r| r.item()) {
+            Some(item) if !item.is_empty() => Some(item.clone()),
+            _ => self.get_item(pk, &sk, &what).await?,
+        };
+        Ok(FireClaim::Lost {
+            owner: old.and_then(|o| get_s(&o, "owner")).unwrap_or_default(),
+        })
     }
 
     async fn fire_claim(

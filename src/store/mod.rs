@@ -86,7 +86,9 @@ pub(crate) const PUT_DESIRED_ATTEMPTS: u32 = 8;
 /// - A lease is granted only when free or expired, and each grant bumps the epoch. Every write the
 ///   lease holder makes (`put_observed`, `put_schedule`, `delete_schedule`, `renew_lease`,
 ///   `release_lease`) fails with [`StoreError::Fenced`] once its epoch is no longer current.
-/// - The first `claim_fire` of a (schedule, fire time) wins; expired claims are never reported.
+/// - The first `claim_fire` of a (schedule, fire time) wins; expired claims are never reported. Once
+///   `record_fire` has recorded a fire, `claim_fire` never grants that fire (or an earlier one) again,
+///   even after its claim expired.
 ///
 /// Time comes from the store's [`Clock`].
 #[async_trait::async_trait]
@@ -164,7 +166,8 @@ pub trait StateStore: Send + Sync + fmt::Debug {
         next_fire: Option<DateTime<Utc>>,
     ) -> Result<bool, StoreError>;
 
-    /// Claims the fire of `schedule` at `fire_time` for `owner`, kept for `ttl`.
+    /// Claims the fire of `schedule` at `fire_time` for `owner`, kept for `ttl`. `Lost` when another
+    /// unexpired claim exists or when the schedule's recorded `last_fire` is at or after `fire_time`.
     async fn claim_fire(
         &self,
         group: &str,

@@ -315,7 +315,8 @@ pub struct Schedule {
 pub enum FireClaim {
     /// This caller runs the fire.
     Won,
-    /// Someone else claimed it first.
+    /// Someone else claimed it first, or the fire was already recorded (`record_fire`) and must not
+    /// run again. `owner` is the claimant, empty when the claim itself is gone (expired and deleted).
     Lost { owner: String },
 }
 

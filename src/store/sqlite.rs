@@ -643,9 +643,24 @@ impl StateStore for SqliteStore {
         let now = self.clock.now();
         self.with_conn("claim fire", move |conn| {
             let what = format!("{group}/{schedule}@{fire_time}");
+            let fire_ms = to_millis(fire_time);
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sql_error("begin claim of", what.clone()))?;
+            // A fire already recorded on the schedule is done for good, whatever became of its claim.
+            let recorded: Option<i64> = tx
+                .query_row(
+                    "SELECT 1 FROM schedules WHERE group_name = ?1 AND name = ?2 AND last_fire_ms >= ?3",
+                    params![group, schedule, fire_ms],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(sql_error("read schedule of fire", what.clone()))?;
             // An expired claim counts as absent, as it would once DynamoDB's TTL deleted it.
-            let changed = conn
-                .execute(
+            let changed = if recorded.is_some() {
+                0
+            } else {
+                tx.execute(
                     "INSERT INTO fire_claims (group_name, schedule, fire_ms, owner, claimed_ms, expires_ms)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                      ON CONFLICT (group_name, schedule, fire_ms) DO UPDATE SET
@@ -654,24 +669,31 @@ impl StateStore for SqliteStore {
                     params![
                         group,
                         schedule,
-                        to_millis(fire_time),
+                        fire_ms,
                         owner,
                         to_millis(now),
                         to_millis(plus(now, ttl))
                     ],
                 )
-                .map_err(sql_error("claim fire", what.clone()))?;
-            if changed > 0 {
-                return Ok(FireClaim::Won);
-            }
-            let winner: String = conn
-                .query_row(
-                    "SELECT owner FROM fire_claims WHERE group_name = ?1 AND schedule = ?2 AND fire_ms = ?3",
-                    params![group, schedule, to_millis(fire_time)],
-                    |r| r.get(0),
-                )
-                .map_err(sql_error("read fire claim", what))?;
-            Ok(FireClaim::Lost { owner: winner })
+                .map_err(sql_error("claim fire", what.clone()))?
+            };
+            let outcome = if changed > 0 {
+                FireClaim::Won
+            } else {
+                let winner: Option<String> = tx
+                    .query_row(
+                        "SELECT owner FROM fire_claims WHERE group_name = ?1 AND schedule = ?2 AND fire_ms = ?3",
+                        params![group, schedule, fire_ms],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(sql_error("read fire claim", what.clone()))?;
+                FireClaim::Lost {
+                    owner: winner.unwrap_or_default(),
+                }
+            };
+            tx.commit().map_err(sql_error("commit claim of", what))?;
+            Ok(outcome)
         })
         .await
     }
