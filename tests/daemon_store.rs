@@ -318,11 +318,19 @@ async fn due_times(store: &dyn StateStore, clock: &ManualClock) {
         .expect("observed");
     assert!(
         store
-            .due_groups(10)
+            .due_groups_for("r", 10)
             .await
             .expect("due")
             .contains(&"d1".to_string()),
         "a newer generation must not be lost"
+    );
+    assert!(
+        !store
+            .due_groups(10)
+            .await
+            .expect("due")
+            .contains(&"d1".to_string()),
+        "while leased, the group is only listed to its holder"
     );
     let state = store.group("d1").await.expect("read").expect("exists");
     assert_eq!(state.observed.expect("observed").generation, 1);
@@ -367,6 +375,50 @@ async fn due_times(store: &dyn StateStore, clock: &ManualClock) {
         d1.desired_source,
         Some(ObjectUrl::new("data", "train/d1/config.json"))
     );
+}
+
+/// Two replicas' handles on one backend: a due group one of them leases is not listed to the other.
+async fn due_groups_skip_leased(a: &dyn StateStore, b: &dyn StateStore, clock: &ManualClock) {
+    for (i, group) in ["l1", "l2", "l3"].into_iter().enumerate() {
+        a.put_desired(&desired(group, "one", None))
+            .await
+            .expect("desired");
+        if i < 2 {
+            clock.advance(Duration::from_secs(1));
+        }
+    }
+    let all = vec!["l1", "l2", "l3"];
+    assert_eq!(b.due_groups(10).await.expect("due"), all);
+    let l1 = acquired(a.acquire_lease("l1", "replica-a", LEASE).await.expect("lease"));
+    // Replica b no longer sees l1, whichever way it asks; with a limit it gets the free groups.
+    assert_eq!(b.due_groups(10).await.expect("due"), vec!["l2", "l3"]);
+    assert_eq!(b.due_groups_for("replica-b", 1).await.expect("due"), vec!["l2"]);
+    // The holder sees its own group (and the free ones); a plain listing leaves it out for it too.
+    assert_eq!(a.due_groups_for("replica-a", 10).await.expect("due"), all);
+    assert_eq!(a.due_groups(10).await.expect("due"), vec!["l2", "l3"]);
+    let l2 = acquired(b.acquire_lease("l2", "replica-b", LEASE).await.expect("lease"));
+    assert_eq!(
+        a.due_groups_for("replica-a", 10).await.expect("due"),
+        vec!["l1", "l3"]
+    );
+    assert_eq!(
+        b.due_groups_for("replica-b", 10).await.expect("due"),
+        vec!["l2", "l3"]
+    );
+
+    // A released lease and an expired lease free their groups for everyone.
+    b.release_lease(&l2).await.expect("release");
+    assert_eq!(a.due_groups_for("replica-a", 10).await.expect("due"), all);
+    clock.advance(LEASE + Duration::from_secs(1));
+    assert_eq!(b.due_groups(10).await.expect("due"), all);
+    let b1 = acquired(
+        b.acquire_lease("l1", "replica-b", LEASE)
+            .await
+            .expect("take over"),
+    );
+    assert_eq!(b1.epoch, l1.epoch + 1);
+    assert_eq!(a.due_groups(10).await.expect("due"), vec!["l2", "l3"]);
+    assert!(is_fenced(a.renew_lease(&l1, LEASE).await));
 }
 
 fn clock_now(clock: &ManualClock) -> DateTime<Utc> {
@@ -655,6 +707,19 @@ async fn sqlite_due_times() {
 }
 
 #[tokio::test]
+async fn sqlite_due_groups_skip_groups_leased_by_another_replica() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("state.db");
+    let clock = manual_clock();
+    let open = || {
+        SqliteStore::open(&path)
+            .expect("open")
+            .with_clock(Arc::clone(&clock) as Arc<dyn personalize_ops::store::Clock>)
+    };
+    due_groups_skip_leased(&open(), &open(), &clock).await;
+}
+
+#[tokio::test]
 async fn sqlite_schedules_and_claims() {
     let clock = manual_clock();
     schedules_and_claims(&sqlite(&clock), &clock).await;
@@ -736,6 +801,24 @@ async fn dynamo_due_times() {
     let moto = Moto::start();
     let clock = manual_clock();
     due_times(&dynamo(&moto, &clock).await, &clock).await;
+}
+
+#[tokio::test]
+async fn dynamo_due_groups_skip_groups_leased_by_another_replica() {
+    let moto = Moto::start();
+    let clock = manual_clock();
+    let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    let table = unique_name("state");
+    DynamoStore::create_table(&client, &table)
+        .await
+        .expect("create table");
+    // Two replicas: separate clients on one table.
+    let replica = |client| {
+        DynamoStore::new(client, table.clone())
+            .with_clock(Arc::clone(&clock) as Arc<dyn personalize_ops::store::Clock>)
+    };
+    let other = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    due_groups_skip_leased(&replica(client), &replica(other), &clock).await;
 }
 
 #[tokio::test]

@@ -5,7 +5,8 @@
 //! - `group#<name>` / `schedule#<schedule>`: a schedule of the group.
 //! - `claim#<group>#<schedule>` / `fire#<epoch ms>`: a fire claim, deleted by the `ttl` attribute.
 //!
-//! A sparse global secondary index `due-index` (`due_shard`, `due_at`) finds due groups without a scan.
+//! A sparse global secondary index `due-index` (`due_shard`, `due_at`, projecting the lease owner and
+//! expiry) finds due, unleased groups without a scan.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -222,9 +223,12 @@ impl DynamoStore {
             .index_name(DUE_INDEX)
             .key_schema(key_elem("due_shard", KeyType::Hash).map_err(built)?)
             .key_schema(key_elem("due_at", KeyType::Range).map_err(built)?)
+            // The lease attributes ride along so that due_groups can leave out leased groups.
             .projection(
                 Projection::builder()
-                    .projection_type(ProjectionType::KeysOnly)
+                    .projection_type(ProjectionType::Include)
+                    .non_key_attributes("lease_owner")
+                    .non_key_attributes("lease_expires_at")
                     .build(),
             )
             .build()
@@ -384,6 +388,52 @@ impl DynamoStore {
                 _ => return Ok(out),
             }
         }
+    }
+
+    /// Due groups that are free, expired, or leased by `owner`. The index projects the lease
+    /// attributes, so the filter runs on the index (the rule of `acquire_lease`).
+    async fn due(&self, owner: Option<&str>, limit: usize) -> Result<Vec<String>, StoreError> {
+        let now = to_millis(self.clock.now());
+        let mut filter =
+            "attribute_not_exists(lease_owner) OR attribute_not_exists(lease_expires_at) OR lease_expires_at < :now"
+                .to_string();
+        if owner.is_some() {
+            filter.push_str(" OR lease_owner = :me");
+        }
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        while out.len() < limit {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(DUE_INDEX)
+                .key_condition_expression("due_shard = :shard AND due_at <= :now")
+                .filter_expression(&filter)
+                .expression_attribute_values(":shard", s(DUE_SHARD))
+                .expression_attribute_values(":now", n(now))
+                .set_exclusive_start_key(start.take());
+            if let Some(me) = owner {
+                query = query.expression_attribute_values(":me", s(me));
+            }
+            let page = query
+                .send()
+                .await
+                .map_err(|e| self.fail("query", "due groups", &e))?;
+            for item in page.items() {
+                if let Some(name) =
+                    get_s(item, "pk").and_then(|pk| pk.strip_prefix("group#").map(str::to_string))
+                    && out.len() < limit
+                {
+                    out.push(name);
+                }
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(out)
     }
 
     /// A fenced write: a transaction of a condition on the group's lease and `write`.
@@ -592,36 +642,11 @@ impl StateStore for DynamoStore {
     }
 
     async fn due_groups(&self, limit: usize) -> Result<Vec<String>, StoreError> {
-        let now = to_millis(self.clock.now());
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        while out.len() < limit {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(DUE_INDEX)
-                .key_condition_expression("due_shard = :shard AND due_at <= :now")
-                .expression_attribute_values(":shard", s(DUE_SHARD))
-                .expression_attribute_values(":now", n(now))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| self.fail("query", "due groups", &e))?;
-            for item in page.items() {
-                if let Some(name) =
-                    get_s(item, "pk").and_then(|pk| pk.strip_prefix("group#").map(str::to_string))
-                    && out.len() < limit
-                {
-                    out.push(name);
-                }
-            }
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
-        Ok(out)
+        self.due(None, limit).await
+    }
+
+    async fn due_groups_for(&self, owner: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.due(Some(owner), limit).await
     }
 
     async fn mark_due(&self, group: &str, at: DateTime<Utc>) -> Result<(), StoreError> {

@@ -110,8 +110,13 @@ pub trait StateStore: Send + Sync + fmt::Debug {
     /// Every group, sorted by name (for resync and `status`).
     async fn list_groups(&self) -> Result<Vec<GroupSummary>, StoreError>;
 
-    /// Up to `limit` groups whose due time has come, earliest first.
+    /// Up to `limit` groups whose due time has come, earliest first, leaving out groups under an
+    /// unexpired lease: someone is working on them, and listing them would starve the free ones.
     async fn due_groups(&self, limit: usize) -> Result<Vec<String>, StoreError>;
+
+    /// As [`StateStore::due_groups`], but groups leased by `owner` itself are listed: a replica finds
+    /// its own due groups and the free ones, never the groups another replica holds.
+    async fn due_groups_for(&self, owner: &str, limit: usize) -> Result<Vec<String>, StoreError>;
 
     /// Makes the group due at `at` unless it is already due earlier (unfenced: resync and operators
     /// use it). Creates the group's record when missing.

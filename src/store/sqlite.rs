@@ -125,6 +125,31 @@ impl SqliteStore {
         })
     }
 
+    /// Due groups that are free, expired, or leased by `owner` (the rule of `acquire_lease`: a lease
+    /// is held while `lease_expires_ms >= now`).
+    async fn due(&self, owner: Option<String>, limit: usize) -> Result<Vec<String>, StoreError> {
+        let now = to_millis(self.clock.now());
+        let location = self.location.clone();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with_conn("list due groups", move |conn| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT name FROM groups WHERE due_ms IS NOT NULL AND due_ms <= ?1
+                         AND (lease_owner IS NULL OR lease_expires_ms IS NULL OR lease_expires_ms < ?1
+                              OR lease_owner = ?3)
+                     ORDER BY due_ms, name LIMIT ?2",
+                )
+                .map_err(sql_error("list due groups in", location.clone()))?;
+            let names: Vec<String> = stmt
+                .query_map(params![now, limit, owner], |r| r.get::<_, String>(0))
+                .map_err(sql_error("list due groups in", location.clone()))?
+                .collect::<Result<_, _>>()
+                .map_err(sql_error("list due groups in", location))?;
+            Ok(names)
+        })
+        .await
+    }
+
     /// Runs `f` on the connection in the blocking pool.
     async fn with_conn<T, F>(&self, op: &'static str, f: F) -> Result<T, StoreError>
     where
@@ -355,24 +380,11 @@ impl StateStore for SqliteStore {
     }
 
     async fn due_groups(&self, limit: usize) -> Result<Vec<String>, StoreError> {
-        let now = to_millis(self.clock.now());
-        let location = self.location.clone();
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.with_conn("list due groups", move |conn| {
-            let mut stmt = conn
-                .prepare(
-                    "SELECT name FROM groups WHERE due_ms IS NOT NULL AND due_ms <= ?1
-                     ORDER BY due_ms, name LIMIT ?2",
-                )
-                .map_err(sql_error("list due groups in", location.clone()))?;
-            let names: Vec<String> = stmt
-                .query_map(params![now, limit], |r| r.get::<_, String>(0))
-                .map_err(sql_error("list due groups in", location.clone()))?
-                .collect::<Result<_, _>>()
-                .map_err(sql_error("list due groups in", location))?;
-            Ok(names)
-        })
-        .await
+        self.due(None, limit).await
+    }
+
+    async fn due_groups_for(&self, owner: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.due(Some(owner.to_string()), limit).await
     }
 
     async fn mark_due(&self, group: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
