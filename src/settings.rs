@@ -77,6 +77,8 @@ pub struct DaemonSettings {
     pub personalize_calls_per_second: f64,
     /// Lease duration of a dataset group.
     pub lease_duration_secs: u64,
+    /// Largest clock difference between replicas; a lease stops being valid that much early.
+    pub max_clock_skew_secs: u64,
     /// Period of the full resync.
     pub resync_interval_secs: u64,
     /// Port of `/healthz` and `/readyz`.
@@ -103,6 +105,10 @@ impl DaemonSettings {
 
     pub fn lease_duration(&self) -> Duration {
         Duration::from_secs(self.lease_duration_secs)
+    }
+
+    pub fn max_clock_skew(&self) -> Duration {
+        Duration::from_secs(self.max_clock_skew_secs)
     }
 
     pub fn resync_interval(&self) -> Duration {
@@ -266,7 +272,7 @@ impl Settings {
     fn check_daemon(&self) -> Result<(), SettingsError> {
         let d = &self.daemon;
         let a = &self.aws;
-        let rules: [(bool, &'static str, String); 12] = [
+        let rules: [(bool, &'static str, String); 13] = [
             (
                 d.concurrency >= 1,
                 "daemon.concurrency",
@@ -306,6 +312,11 @@ impl Settings {
                 d.lease_duration_secs >= 1,
                 "daemon.lease_duration_secs",
                 "must be at least 1".into(),
+            ),
+            (
+                d.max_clock_skew_secs.saturating_mul(2) < d.lease_duration_secs,
+                "daemon.max_clock_skew_secs",
+                "must be less than half of lease_duration_secs (a lease is valid for its duration minus the skew)".into(),
             ),
             (
                 d.resync_interval_secs >= 1,
@@ -419,6 +430,11 @@ mod tests {
     fn daemon_defaults_are_documented_values() {
         let s = Settings::load_with_env(None, env(&[])).expect("defaults are valid");
         assert_eq!(s.daemon.resync_interval_secs, 600);
+        assert_eq!(
+            s.daemon.max_clock_skew(),
+            crate::store::DEFAULT_MAX_CLOCK_SKEW,
+            "the stores' default is the setting's"
+        );
         assert_eq!(s.daemon.max_config_bytes, MAX_CONFIG_BYTES_LIMIT);
         assert_eq!(s.daemon.receive_batch_size, 10);
         assert_eq!(s.notify.event_bus, "");
@@ -482,6 +498,11 @@ mod tests {
                 "PERSONALIZE_OPS__AWS__ATTEMPT_TIMEOUT_SECS",
                 "0",
                 "attempt_timeout_secs",
+            ),
+            (
+                "PERSONALIZE_OPS__DAEMON__MAX_CLOCK_SKEW_SECS",
+                "30",
+                "max_clock_skew_secs",
             ),
         ] {
             let err = Settings::load_with_env(None, env(&[(key, value)])).expect_err(key);

@@ -8,8 +8,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use personalize_ops::objects::ObjectUrl;
 use personalize_ops::store::{
-    DesiredSource, DynamoStore, FireClaim, Lease, LeaseGrant, ManualClock, NewDesired, Observed, PutDesired,
-    ResourceKind, ResourceState, Schedule, SqliteStore, StateStore, StoreError,
+    DEFAULT_MAX_CLOCK_SKEW, DesiredSource, DynamoStore, FireClaim, Lease, LeaseGrant, ManualClock,
+    NewDesired, Observed, PutDesired, ResourceKind, ResourceState, Schedule, SqliteStore, StateStore,
+    StoreError,
 };
 use support::aws::SerialMoto;
 use support::moto::{Moto, unique_name};
@@ -421,6 +422,53 @@ async fn due_groups_skip_leased(a: &dyn StateStore, b: &dyn StateStore, clock: &
     assert!(is_fenced(a.renew_lease(&l1, LEASE).await));
 }
 
+/// Local validity of leases: the monotonic clock and the skew margin decide, not the wall clock.
+/// `store` has the default skew; `skewed` (same backend) a 1 s skew.
+async fn lease_validity(store: &dyn StateStore, skewed: &dyn StateStore, clock: &ManualClock) {
+    let a = acquired(store.acquire_lease("v", "replica-a", LEASE).await.expect("lease"));
+    assert!(a.is_valid());
+    assert!(
+        a.remaining() <= LEASE - DEFAULT_MAX_CLOCK_SKEW,
+        "the skew margin is taken off: {:?}",
+        a.remaining()
+    );
+    // A wall-clock step on this host neither ends nor extends the holder's view.
+    clock.advance(Duration::from_secs(3600));
+    assert!(a.is_valid(), "validity is judged on the monotonic clock");
+
+    // Short lease, 1 s margin: valid for 2 s from the request, then not, although nobody took it.
+    let short = acquired(
+        skewed
+            .acquire_lease("w", "replica-a", Duration::from_secs(3))
+            .await
+            .expect("lease"),
+    );
+    assert!(short.remaining() <= Duration::from_secs(2));
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert!(!short.is_valid());
+    assert_eq!(short.remaining(), Duration::ZERO);
+    // Nobody took it over (same epoch), so the holder may renew it and is valid again.
+    let renewed = skewed.renew_lease(&short, LEASE).await.expect("renew");
+    assert!(renewed.is_valid());
+    assert_eq!(renewed.epoch, short.epoch);
+
+    // Lost for real: another replica took "v" after its stored expiry; renewing says so clearly.
+    let b = acquired(
+        store
+            .acquire_lease("v", "replica-b", LEASE)
+            .await
+            .expect("take over"),
+    );
+    assert_eq!(b.epoch, a.epoch + 1);
+    let err = store.renew_lease(&a, LEASE).await.expect_err("lost");
+    assert!(matches!(err, StoreError::Fenced { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("dataset group v") && text.contains("lease lost") && text.contains("replica-a"),
+        "{text}"
+    );
+}
+
 fn clock_now(clock: &ManualClock) -> DateTime<Utc> {
     use personalize_ops::store::Clock;
     clock.now()
@@ -720,6 +768,35 @@ async fn sqlite_due_groups_skip_groups_leased_by_another_replica() {
 }
 
 #[tokio::test]
+async fn sqlite_lease_validity() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("state.db");
+    let clock = manual_clock();
+    let open = || {
+        SqliteStore::open(&path)
+            .expect("open")
+            .with_clock(Arc::clone(&clock) as Arc<dyn personalize_ops::store::Clock>)
+    };
+    let skewed = open().with_max_clock_skew(Duration::from_secs(1));
+    lease_validity(&open(), &skewed, &clock).await;
+}
+
+/// A skew as long as the lease leaves no time at all; a renewal counts from its own request.
+#[tokio::test]
+async fn sqlite_lease_validity_is_duration_minus_skew() {
+    let clock = manual_clock();
+    let none = sqlite(&clock).with_max_clock_skew(LEASE);
+    let lease = acquired(none.acquire_lease("q", "r", LEASE).await.expect("lease"));
+    assert!(!lease.is_valid());
+    let store = sqlite(&clock).with_max_clock_skew(Duration::from_secs(5));
+    let lease = acquired(store.acquire_lease("p", "r", LEASE).await.expect("lease"));
+    assert!(lease.remaining() <= Duration::from_secs(25));
+    let renewed = store.renew_lease(&lease, LEASE * 2).await.expect("renew");
+    assert!(renewed.valid_until > lease.valid_until);
+    assert!(renewed.remaining() <= Duration::from_secs(55));
+}
+
+#[tokio::test]
 async fn sqlite_schedules_and_claims() {
     let clock = manual_clock();
     schedules_and_claims(&sqlite(&clock), &clock).await;
@@ -819,6 +896,21 @@ async fn dynamo_due_groups_skip_groups_leased_by_another_replica() {
     };
     let other = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
     due_groups_skip_leased(&replica(client), &replica(other), &clock).await;
+}
+
+#[tokio::test]
+async fn dynamo_lease_validity() {
+    let moto = Moto::start();
+    let clock = manual_clock();
+    let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    let table = unique_name("state");
+    DynamoStore::create_table(&client, &table)
+        .await
+        .expect("create table");
+    let store = DynamoStore::new(client, table)
+        .with_clock(Arc::clone(&clock) as Arc<dyn personalize_ops::store::Clock>);
+    let skewed = store.clone().with_max_clock_skew(Duration::from_secs(1));
+    lease_validity(&store, &skewed, &clock).await;
 }
 
 #[tokio::test]

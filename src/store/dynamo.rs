@@ -24,11 +24,11 @@ use aws_sdk_dynamodb::types::{
 use chrono::{DateTime, Utc};
 
 use super::clock::{from_millis, plus, to_millis};
-use super::model::{Arrival, classify};
+use super::model::{Arrival, classify, valid_until};
 use super::{
-    ClaimInfo, Clock, Desired, DesiredSource, FireClaim, GroupState, GroupSummary, Lease, LeaseGrant,
-    LeaseInfo, NewDesired, Observed, PUT_DESIRED_ATTEMPTS, PutDesired, Schedule, StateStore, StoreError,
-    SystemClock, check_desired_size, observed_json, parse_observed, run_timestamp,
+    ClaimInfo, Clock, DEFAULT_MAX_CLOCK_SKEW, Desired, DesiredSource, FireClaim, GroupState, GroupSummary,
+    Lease, LeaseGrant, LeaseInfo, NewDesired, Observed, PUT_DESIRED_ATTEMPTS, PutDesired, Schedule,
+    StateStore, StoreError, SystemClock, check_desired_size, observed_json, parse_observed, run_timestamp,
 };
 use crate::aws::AwsFailure;
 use crate::objects::ObjectUrl;
@@ -63,6 +63,8 @@ pub struct DynamoStore {
     client: Client,
     table: String,
     clock: Arc<dyn Clock>,
+    /// Margin taken off every lease's local validity ([`Lease::valid_until`]).
+    max_clock_skew: Duration,
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -191,12 +193,20 @@ impl DynamoStore {
             client,
             table: table.into(),
             clock: Arc::new(SystemClock),
+            max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
         }
     }
 
     /// Uses `clock` for "now": lease expiry is decided by the `:now` the client sends.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// The largest clock difference between replicas (`daemon.max_clock_skew_secs`); leases stop
+    /// being valid that much before their duration is up ([`Lease::is_valid`]).
+    pub fn with_max_clock_skew(mut self, max_clock_skew: Duration) -> Self {
+        self.max_clock_skew = max_clock_skew;
         self
     }
 
@@ -671,6 +681,7 @@ impl StateStore for DynamoStore {
     ) -> Result<LeaseGrant, StoreError> {
         let now = self.clock.now();
         let expires_at = plus(now, duration);
+        let valid_until = valid_until(tokio::time::Instant::now(), duration, self.max_clock_skew);
         let b = Self::group_update(group)
             .set("lease_owner", s(owner))
             .set("lease_expires_at", n(to_millis(expires_at)))
@@ -704,6 +715,7 @@ impl StateStore for DynamoStore {
                     owner: owner.to_string(),
                     epoch,
                     expires_at,
+                    valid_until,
                 }))
             }
             Err(e) if is_condition_failure(&e) => {
@@ -730,6 +742,7 @@ impl StateStore for DynamoStore {
     async fn renew_lease(&self, lease: &Lease, duration: Duration) -> Result<Lease, StoreError> {
         let renewed = Lease {
             expires_at: plus(self.clock.now(), duration),
+            valid_until: valid_until(tokio::time::Instant::now(), duration, self.max_clock_skew),
             ..lease.clone()
         };
         let b = with_lease_names(

@@ -17,9 +17,9 @@ mod sqlite;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dynamo::DynamoStore;
 pub use model::{
-    Arrival, ClaimInfo, Desired, DesiredSource, FireClaim, GroupState, GroupSummary, Lease, LeaseGrant,
-    LeaseInfo, MAX_DESIRED_TEXT_BYTES, MAX_OBSERVED_BYTES, NewDesired, Observed, PutDesired, ResourceKind,
-    ResourceState, Schedule, classify, run_timestamp,
+    Arrival, ClaimInfo, DEFAULT_MAX_CLOCK_SKEW, Desired, DesiredSource, FireClaim, GroupState, GroupSummary,
+    Lease, LeaseGrant, LeaseInfo, MAX_DESIRED_TEXT_BYTES, MAX_OBSERVED_BYTES, NewDesired, Observed,
+    PutDesired, ResourceKind, ResourceState, Schedule, classify, run_timestamp,
 };
 pub use sqlite::SqliteStore;
 
@@ -28,7 +28,9 @@ pub use sqlite::SqliteStore;
 pub enum StoreError {
     /// The caller's lease is no longer current: another replica acquired the group (or the lease was
     /// released). The caller must stop working on the group.
-    #[error("dataset group {group}: the lease of {owner} (epoch {epoch}) is no longer current")]
+    #[error(
+        "dataset group {group}: lease lost: {owner} (epoch {epoch}) no longer holds it (another replica took the group over or the lease was released); stop working on the group"
+    )]
     Fenced {
         group: String,
         owner: String,
@@ -130,7 +132,9 @@ pub trait StateStore: Send + Sync + fmt::Debug {
         duration: Duration,
     ) -> Result<LeaseGrant, StoreError>;
 
-    /// Extends a held lease to now + `duration`; `Fenced` if it was lost.
+    /// Extends a held lease to now + `duration` (and its [`Lease::valid_until`] likewise); `Fenced` if
+    /// it was lost. A lease that expired without anyone taking it over can still be renewed: its epoch
+    /// proves nobody else held the group meanwhile.
     async fn renew_lease(&self, lease: &Lease, duration: Duration) -> Result<Lease, StoreError>;
 
     /// Gives the lease up so another replica can take the group at once; `Fenced` if it was lost.

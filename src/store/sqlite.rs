@@ -12,11 +12,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::clock::{from_millis, plus, to_millis};
-use super::model::{Arrival, classify};
+use super::model::{Arrival, classify, valid_until};
 use super::{
-    ClaimInfo, Clock, Desired, DesiredSource, FireClaim, GroupState, GroupSummary, Lease, LeaseGrant,
-    LeaseInfo, NewDesired, Observed, PutDesired, Schedule, StateStore, StoreError, SystemClock,
-    check_desired_size, observed_json, parse_observed, run_timestamp,
+    ClaimInfo, Clock, DEFAULT_MAX_CLOCK_SKEW, Desired, DesiredSource, FireClaim, GroupState, GroupSummary,
+    Lease, LeaseGrant, LeaseInfo, NewDesired, Observed, PutDesired, Schedule, StateStore, StoreError,
+    SystemClock, check_desired_size, observed_json, parse_observed, run_timestamp,
 };
 use crate::objects::ObjectUrl;
 
@@ -73,6 +73,8 @@ pub struct SqliteStore {
     /// Shown in errors: the file path or `:memory:`.
     location: String,
     clock: Arc<dyn Clock>,
+    /// Margin taken off every lease's local validity ([`Lease::valid_until`]).
+    max_clock_skew: Duration,
 }
 
 fn sql_error(op: &'static str, what: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> StoreError {
@@ -111,6 +113,13 @@ impl SqliteStore {
         self
     }
 
+    /// The largest clock difference between replicas (`daemon.max_clock_skew_secs`); leases stop
+    /// being valid that much before their duration is up ([`Lease::is_valid`]).
+    pub fn with_max_clock_skew(mut self, max_clock_skew: Duration) -> Self {
+        self.max_clock_skew = max_clock_skew;
+        self
+    }
+
     fn init(conn: Connection, location: String) -> Result<Self, StoreError> {
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(sql_error("configure", location.clone()))?;
@@ -122,6 +131,7 @@ impl SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             location,
             clock: Arc::new(SystemClock),
+            max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
         })
     }
 
@@ -409,6 +419,7 @@ impl StateStore for SqliteStore {
     ) -> Result<LeaseGrant, StoreError> {
         let (group, owner) = (group.to_string(), owner.to_string());
         let now = self.clock.now();
+        let valid_until = valid_until(tokio::time::Instant::now(), duration, self.max_clock_skew);
         self.with_conn("acquire lease", move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -438,6 +449,7 @@ impl StateStore for SqliteStore {
                 owner,
                 epoch: to_u64(epoch) + 1,
                 expires_at: plus(now, duration),
+                valid_until,
             };
             tx.execute(
                 "UPDATE groups SET lease_owner = ?2, lease_epoch = ?3, lease_expires_ms = ?4 WHERE name = ?1",
@@ -458,6 +470,7 @@ impl StateStore for SqliteStore {
     async fn renew_lease(&self, lease: &Lease, duration: Duration) -> Result<Lease, StoreError> {
         let renewed = Lease {
             expires_at: plus(self.clock.now(), duration),
+            valid_until: valid_until(tokio::time::Instant::now(), duration, self.max_clock_skew),
             ..lease.clone()
         };
         self.with_conn("renew lease", move |conn| {
