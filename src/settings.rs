@@ -87,6 +87,8 @@ pub struct DaemonSettings {
     pub readiness_cache_secs: u64,
     /// Timeout of each readiness probe.
     pub readiness_timeout_secs: u64,
+    /// Periods a background loop may go without progress before `/healthz` reports it stalled.
+    pub health_stalled_periods: u32,
 }
 
 impl DaemonSettings {
@@ -272,7 +274,7 @@ impl Settings {
     fn check_daemon(&self) -> Result<(), SettingsError> {
         let d = &self.daemon;
         let a = &self.aws;
-        let rules: [(bool, &'static str, String); 13] = [
+        let rules: [(bool, &'static str, String); 14] = [
             (
                 d.concurrency >= 1,
                 "daemon.concurrency",
@@ -317,6 +319,11 @@ impl Settings {
                 d.max_clock_skew_secs.saturating_mul(2) < d.lease_duration_secs,
                 "daemon.max_clock_skew_secs",
                 "must be less than half of lease_duration_secs (a lease is valid for its duration minus the skew)".into(),
+            ),
+            (
+                d.health_stalled_periods >= 1,
+                "daemon.health_stalled_periods",
+                "must be at least 1".into(),
             ),
             (
                 d.resync_interval_secs >= 1,
@@ -434,6 +441,10 @@ mod tests {
             s.daemon.max_clock_skew(),
             crate::store::DEFAULT_MAX_CLOCK_SKEW,
             "the stores' default is the setting's"
+        );
+        assert_eq!(
+            s.daemon.health_stalled_periods,
+            crate::health::DEFAULT_STALLED_PERIODS
         );
         assert_eq!(s.daemon.max_config_bytes, MAX_CONFIG_BYTES_LIMIT);
         assert_eq!(s.daemon.receive_batch_size, 10);
