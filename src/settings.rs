@@ -77,6 +77,8 @@ pub struct DaemonSettings {
     pub personalize_calls_per_second: f64,
     /// Lease duration of a dataset group.
     pub lease_duration_secs: u64,
+    /// Largest clock difference between replicas; a lease stops being valid that much early.
+    pub max_clock_skew_secs: u64,
     /// Period of the full resync.
     pub resync_interval_secs: u64,
     /// Port of `/healthz` and `/readyz`.
@@ -85,6 +87,8 @@ pub struct DaemonSettings {
     pub readiness_cache_secs: u64,
     /// Timeout of each readiness probe.
     pub readiness_timeout_secs: u64,
+    /// Periods a background loop may go without progress before `/healthz` reports it stalled.
+    pub health_stalled_periods: u32,
 }
 
 impl DaemonSettings {
@@ -103,6 +107,10 @@ impl DaemonSettings {
 
     pub fn lease_duration(&self) -> Duration {
         Duration::from_secs(self.lease_duration_secs)
+    }
+
+    pub fn max_clock_skew(&self) -> Duration {
+        Duration::from_secs(self.max_clock_skew_secs)
     }
 
     pub fn resync_interval(&self) -> Duration {
@@ -147,6 +155,10 @@ pub struct AwsSettings {
     pub max_attempts: u32,
     /// TCP connect timeout.
     pub connect_timeout_secs: u64,
+    /// Longest a single attempt of a call may take (connect, send, wait for the answer).
+    pub attempt_timeout_secs: u64,
+    /// Longest a call may take with all its retries.
+    pub operation_timeout_secs: u64,
     /// Path-style S3 addressing.
     pub s3_force_path_style: bool,
 }
@@ -188,6 +200,16 @@ pub struct PersonalizeSettings {
     pub kms_role_arn: String,
     /// KMS key for new dataset groups.
     pub kms_key_arn: String,
+}
+
+impl AwsSettings {
+    pub fn attempt_timeout(&self) -> Duration {
+        Duration::from_secs(self.attempt_timeout_secs)
+    }
+
+    pub fn operation_timeout(&self) -> Duration {
+        Duration::from_secs(self.operation_timeout_secs)
+    }
 }
 
 impl PersonalizeSettings {
@@ -251,7 +273,8 @@ impl Settings {
 
     fn check_daemon(&self) -> Result<(), SettingsError> {
         let d = &self.daemon;
-        let rules: [(bool, &'static str, String); 11] = [
+        let a = &self.aws;
+        let rules: [(bool, &'static str, String); 14] = [
             (
                 d.concurrency >= 1,
                 "daemon.concurrency",
@@ -293,6 +316,16 @@ impl Settings {
                 "must be at least 1".into(),
             ),
             (
+                d.max_clock_skew_secs.saturating_mul(2) < d.lease_duration_secs,
+                "daemon.max_clock_skew_secs",
+                "must be less than half of lease_duration_secs (a lease is valid for its duration minus the skew)".into(),
+            ),
+            (
+                d.health_stalled_periods >= 1,
+                "daemon.health_stalled_periods",
+                "must be at least 1".into(),
+            ),
+            (
                 d.resync_interval_secs >= 1,
                 "daemon.resync_interval_secs",
                 "must be at least 1".into(),
@@ -303,9 +336,14 @@ impl Settings {
                 "buffer_capacity and flush_interval_secs must be at least 1".into(),
             ),
             (
-                self.aws.max_attempts >= 1,
+                a.max_attempts >= 1,
                 "aws.max_attempts",
                 "must be at least 1".into(),
+            ),
+            (
+                a.attempt_timeout_secs >= 1 && a.attempt_timeout_secs <= a.operation_timeout_secs,
+                "aws.attempt_timeout_secs",
+                "must be at least 1 and at most operation_timeout_secs".into(),
             ),
         ];
         match rules.into_iter().find(|(ok, _, _)| !ok) {
@@ -399,6 +437,15 @@ mod tests {
     fn daemon_defaults_are_documented_values() {
         let s = Settings::load_with_env(None, env(&[])).expect("defaults are valid");
         assert_eq!(s.daemon.resync_interval_secs, 600);
+        assert_eq!(
+            s.daemon.max_clock_skew(),
+            crate::store::DEFAULT_MAX_CLOCK_SKEW,
+            "the stores' default is the setting's"
+        );
+        assert_eq!(
+            s.daemon.health_stalled_periods,
+            crate::health::DEFAULT_STALLED_PERIODS
+        );
         assert_eq!(s.daemon.max_config_bytes, MAX_CONFIG_BYTES_LIMIT);
         assert_eq!(s.daemon.receive_batch_size, 10);
         assert_eq!(s.notify.event_bus, "");
@@ -452,6 +499,21 @@ mod tests {
                 "PERSONALIZE_OPS__DAEMON__PERSONALIZE_CALLS_PER_SECOND",
                 "0",
                 "personalize_calls_per_second",
+            ),
+            (
+                "PERSONALIZE_OPS__AWS__ATTEMPT_TIMEOUT_SECS",
+                "91",
+                "attempt_timeout_secs",
+            ),
+            (
+                "PERSONALIZE_OPS__AWS__ATTEMPT_TIMEOUT_SECS",
+                "0",
+                "attempt_timeout_secs",
+            ),
+            (
+                "PERSONALIZE_OPS__DAEMON__MAX_CLOCK_SKEW_SECS",
+                "30",
+                "max_clock_skew_secs",
             ),
         ] {
             let err = Settings::load_with_env(None, env(&[(key, value)])).expect_err(key);
