@@ -12,6 +12,7 @@ pub mod logging;
 pub mod metrics;
 pub mod notify;
 pub mod objects;
+pub mod plan;
 pub mod settings;
 pub mod spec;
 pub mod store;
