@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod notify;
 pub mod objects;
 pub mod plan;
+pub mod reconcile;
 pub mod settings;
 pub mod spec;
 pub mod store;
