@@ -124,7 +124,7 @@ pub async fn run(args: Args, _ctx: &Context) -> anyhow::Result<ExitCode> {
 }
 
 /// Resolves on Ctrl-C or, on Unix, SIGTERM (what ECS and process managers send).
-async fn shutdown_signal() {
+pub(super) async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::error!(error = %e, "cannot listen for Ctrl-C");
