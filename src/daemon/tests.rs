@@ -590,3 +590,72 @@ async fn a_generation_recorded_during_a_pass_is_worked_on_next() {
         .expect("stops")
         .expect("no panic");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_loses_its_lease_mid_pass_stops_without_writing() {
+    use crate::store::ManualClock;
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let store = Arc::new(
+        SqliteStore::in_memory()
+            .expect("sqlite")
+            .with_clock(clock.clone()),
+    );
+    let notifier = Arc::new(MemoryNotifier::default());
+    let daemon = |reconciler: Arc<dyn GroupReconciler>, owner: &str| {
+        Arc::new(Daemon::new(
+            store.clone(),
+            reconciler,
+            Notifications::new(vec![notifier.clone() as Arc<dyn Notifier>]),
+            Arc::new(MemorySink::new()),
+            clock.clone(),
+            config(owner),
+        ))
+    };
+    let w = World {
+        store: store.clone(),
+        notifier: notifier.clone(),
+        metrics: Arc::new(MemorySink::new()),
+    };
+    w.desire("g", "x").await;
+    // a is paused inside its pass (a long GC pause, a frozen host) while its lease runs out.
+    let slow = Fake::new(Duration::from_secs(3600), |g, _, _| converged(g));
+    let a = daemon(slow.clone(), "a");
+    let (stop_a, task_a) = start(&a);
+    eventually("a is in its pass", || async { slow.calls("g") == 1 }).await;
+    clock.advance(Duration::from_secs(10));
+    let fast = Fake::new(Duration::ZERO, |g, _, _| converged(g));
+    let b = daemon(fast.clone(), "b");
+    let (stop_b, task_b) = start(&b);
+    // a may renew once more before b asks (renewing an expired, untaken lease is allowed); expire it
+    // again until b holds the group.
+    eventually("b holds g", || async {
+        let owner = store.group("g").await.expect("read").expect("group").lease.owner;
+        if owner.as_deref() == Some("a") {
+            clock.advance(Duration::from_secs(10));
+        }
+        owner.as_deref() == Some("b") || !w.statuses("g").is_empty()
+    })
+    .await;
+    eventually("b converges g", || async {
+        w.statuses("g") == ["UPDATE COMPLETE"]
+    })
+    .await;
+    // a's next renewal is refused (b's epoch is newer), so a drops its pass.
+    eventually("a dropped its pass", || async {
+        slow.running.lock().unwrap().get("g").copied() == Some(0)
+    })
+    .await;
+    let state = store.group("g").await.expect("read").expect("group");
+    assert!(state.lease.epoch >= 2, "{:?}", state.lease);
+    assert!(state.observed.expect("observed").converged, "b's write stands");
+    assert_eq!(w.statuses("g"), ["UPDATE COMPLETE"], "a announced nothing");
+    assert_eq!(slow.calls("g"), 1, "a did not start another pass");
+    stop_a.cancel();
+    stop_b.cancel();
+    for task in [task_a, task_b] {
+        tokio::time::timeout(PATIENCE, task)
+            .await
+            .expect("stops")
+            .expect("no panic");
+    }
+}
