@@ -671,3 +671,118 @@ impl GroupReconciler for Hang {
         std::future::pending().await
     }
 }
+
+fn run_binary(args: &[&str]) -> std::process::Output {
+    Command::new(binary())
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run the binary")
+}
+
+#[test]
+fn local_mode_watches_the_directory_reports_errors_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let root_arg = root.to_str().expect("UTF-8 path");
+    std::fs::create_dir_all(root.join("train/shop")).expect("mkdir");
+    std::fs::write(root.join("train/shop/config.json"), config_file("shop")).expect("write");
+    let mut daemon = Process::start(
+        &[
+            "--log-format",
+            "json",
+            "local",
+            root_arg,
+            "--scan-interval-ms",
+            "100",
+        ],
+        &[],
+    );
+    let started = Instant::now();
+    let status = loop {
+        let out = run_binary(&["status", "shop", "--local", root_arg, "--format", "json"]);
+        if out.status.success() {
+            break serde_json::from_slice::<Value>(&out.stdout).expect("status JSON");
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "shop never recorded:\n{}",
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(status["desiredGeneration"], 1);
+    assert_eq!(status["source"], "s3://local/train/shop/config.json");
+
+    // A file written later, and a bad one: a new generation, and an error in notifications.jsonl.
+    std::thread::sleep(Duration::from_millis(50));
+    std::fs::write(
+        root.join("train/shop/config.json"),
+        config_file("shop").replace('{', "{ "),
+    )
+    .expect("rewrite");
+    std::fs::write(root.join("train/broken.json"), "{ nope").expect("write");
+    let notes = root.join("notifications.jsonl");
+    let started = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(&notes).unwrap_or_default();
+        let generation = run_binary(&["status", "shop", "--local", root_arg, "--format", "json"]);
+        let generation: Value = serde_json::from_slice(&generation.stdout).unwrap_or_default();
+        if text.contains("broken.json") && generation["desiredGeneration"] == 2 {
+            let line: Value = serde_json::from_str(text.lines().last().expect("a line")).expect("JSON line");
+            assert_eq!(line["status"], "UPDATE FAILED");
+            assert!(
+                line["message"]["default"]
+                    .as_str()
+                    .expect("default")
+                    .contains("Could not validate JSON")
+            );
+            break;
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "no error or generation 2:\n{}",
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // `recommend --local` reaches the running built-in Personalize.
+    let out = run_binary(&[
+        "recommend",
+        "--local",
+        root_arg,
+        "--campaign",
+        "none",
+        "--user-id",
+        "u1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no campaign named \"none\""));
+
+    daemon.signal("TERM");
+    let status = daemon.wait(Duration::from_secs(25));
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "exit after SIGTERM:\n{}",
+        daemon.log()
+    );
+    assert!(
+        !root.join("emulator.url").exists(),
+        "the URL file is removed at exit"
+    );
+    let out = run_binary(&[
+        "recommend",
+        "--local",
+        root_arg,
+        "--campaign",
+        "none",
+        "--user-id",
+        "u1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is `personalize-ops local"));
+    let out = run_binary(&["status", "nothing", "--local", root_arg]);
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -2,7 +2,8 @@
 //! JSON-lines notifications and metrics, and the built-in Personalize in-process.
 //!
 //! Layout of DIR: `train/**.json` and data (the bucket `local`), `state.sqlite`, `notifications.jsonl`,
-//! `metrics.jsonl`, `emulator/` (the built-in Personalize's saved state).
+//! `metrics.jsonl`, `emulator/` (the built-in Personalize's saved state), `emulator.url` (its address
+//! while running).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -28,11 +29,16 @@ use super::{Context, reconciler};
 /// The bucket name the directory stands for (the emulator's default `--data-bucket`).
 pub const LOCAL_BUCKET: &str = "local";
 /// Region of the built-in Personalize.
-const LOCAL_REGION: &str = "us-east-1";
+pub const LOCAL_REGION: &str = "us-east-1";
 
 /// The state store file of a local directory.
 pub fn state_path(dir: &Path) -> PathBuf {
     dir.join("state.sqlite")
+}
+
+/// The file holding the built-in Personalize's URL while `local` runs (read by `recommend --local`).
+pub fn url_path(dir: &Path) -> PathBuf {
+    dir.join("emulator.url")
 }
 
 /// Arguments of `local`.
@@ -75,6 +81,7 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         .await
         .context("starting the built-in Personalize")?;
     tracing::info!(url = %emu.url(), dir = %dir.display(), "built-in Personalize started");
+    std::fs::write(url_path(&dir), emu.url()).context("writing emulator.url")?;
     let sdk = aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(emu.url())
         .region(Region::new(LOCAL_REGION))
@@ -127,6 +134,7 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
     };
     daemon.run(Some(watcher as Arc<dyn ConfigSource>), shutdown).await;
     signal.abort();
+    let _ = std::fs::remove_file(url_path(&dir));
     emu.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -11,6 +11,7 @@ use personalize_ops::settings::{LogFormat, Settings};
 
 mod emulate;
 mod local;
+mod recommend;
 mod reconciler;
 mod run;
 mod schema;
@@ -58,6 +59,8 @@ pub enum Command {
     Local(local::Args),
     /// What the service knows: generations, resources and their states, last errors.
     Status(status::Args),
+    /// Ask a campaign for recommendations (on AWS, or on a running `local DIR`).
+    Recommend(recommend::Args),
 }
 
 /// What every command gets: the loaded settings.
@@ -110,5 +113,6 @@ async fn dispatch(command: Command, ctx: Context) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(args, &ctx).await,
         Command::Local(args) => local::run(args, &ctx).await,
         Command::Status(args) => status::run(args, &ctx).await,
+        Command::Recommend(args) => recommend::run(args, &ctx).await,
     }
 }
