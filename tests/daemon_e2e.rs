@@ -748,15 +748,18 @@ fn local_mode_watches_the_directory_reports_errors_and_stops_on_sigterm() {
     }
 
     // `recommend --local` reaches the running built-in Personalize.
-    let out = run_binary(&[
-        "recommend",
-        "--local",
-        root_arg,
-        "--campaign",
-        "none",
-        "--user-id",
-        "u1",
-    ]);
+    let recommend = || {
+        run_binary(&[
+            "recommend",
+            "--local",
+            root_arg,
+            "--campaign",
+            "none",
+            "--user-id",
+            "u1",
+        ])
+    };
+    let out = recommend();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no campaign named \"none\""));
 
@@ -772,15 +775,7 @@ fn local_mode_watches_the_directory_reports_errors_and_stops_on_sigterm() {
         !root.join("emulator.url").exists(),
         "the URL file is removed at exit"
     );
-    let out = run_binary(&[
-        "recommend",
-        "--local",
-        root_arg,
-        "--campaign",
-        "none",
-        "--user-id",
-        "u1",
-    ]);
+    let out = recommend();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is `personalize-ops local"));
     let out = run_binary(&["status", "nothing", "--local", root_arg]);

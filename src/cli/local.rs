@@ -41,6 +41,22 @@ pub fn url_path(dir: &Path) -> PathBuf {
     dir.join("emulator.url")
 }
 
+/// SDK configuration for the built-in Personalize at `url` (static credentials, the local region).
+pub async fn sdk_config(url: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(url)
+        .region(Region::new(LOCAL_REGION))
+        .credentials_provider(Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "personalize-ops-local",
+        ))
+        .load()
+        .await
+}
+
 /// Arguments of `local`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -82,18 +98,7 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         .context("starting the built-in Personalize")?;
     tracing::info!(url = %emu.url(), dir = %dir.display(), "built-in Personalize started");
     std::fs::write(url_path(&dir), emu.url()).context("writing emulator.url")?;
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(emu.url())
-        .region(Region::new(LOCAL_REGION))
-        .credentials_provider(Credentials::new(
-            "local",
-            "local",
-            None,
-            None,
-            "personalize-ops-local",
-        ))
-        .load()
-        .await;
+    let sdk = sdk_config(&emu.url()).await;
     let reconciler = reconciler::build(aws_sdk_personalize::Client::new(&sdk), s);
 
     let intake = Arc::new(Intake::new(
@@ -124,14 +129,7 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         DaemonConfig::from_settings(&s.daemon, replica_name(), location),
     ));
     let shutdown = CancellationToken::new();
-    let signal = {
-        let token = shutdown.clone();
-        tokio::spawn(async move {
-            super::emulate::shutdown_signal().await;
-            tracing::info!("shutdown signal received; stopping");
-            token.cancel();
-        })
-    };
+    let signal = super::run::cancel_on_signal(shutdown.clone());
     daemon.run(Some(watcher as Arc<dyn ConfigSource>), shutdown).await;
     signal.abort();
     let _ = std::fs::remove_file(url_path(&dir));

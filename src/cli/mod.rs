@@ -63,6 +63,15 @@ pub enum Command {
     Recommend(recommend::Args),
 }
 
+/// Output format of the commands that report (`status`, `recommend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Lines for people.
+    Text,
+    /// One JSON document, for scripts.
+    Json,
+}
+
 /// What every command gets: the loaded settings.
 #[derive(Debug)]
 pub struct Context {

@@ -6,18 +6,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use aws_config::{BehaviorVersion, Region};
-use aws_credential_types::Credentials;
 use serde_json::json;
 
-use super::{Context, EXIT_FAILURE};
-
-/// Output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
-}
+use super::{Context, EXIT_FAILURE, Format};
 
 /// Arguments of `recommend`.
 #[derive(Debug, clap::Args)]
@@ -62,18 +53,7 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
                     dir.display()
                 )
             })?;
-            aws_config::defaults(BehaviorVersion::latest())
-                .endpoint_url(url.trim())
-                .region(Region::new(super::local::LOCAL_REGION))
-                .credentials_provider(Credentials::new(
-                    "local",
-                    "local",
-                    None,
-                    None,
-                    "personalize-ops-local",
-                ))
-                .load()
-                .await
+            super::local::sdk_config(url.trim()).await
         }
         None => personalize_ops::aws::sdk_config(&ctx.settings.aws).await,
     };

@@ -24,6 +24,15 @@ use super::{Context, EXIT_USAGE, reconciler};
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
+/// Cancels `token` on Ctrl-C or SIGTERM (abort the task when the daemon stopped for another reason).
+pub(super) fn cancel_on_signal(token: CancellationToken) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        super::emulate::shutdown_signal().await;
+        tracing::info!("shutdown signal received; stopping");
+        token.cancel();
+    })
+}
+
 /// Runs the daemon until a shutdown signal; exits 0 after a graceful stop.
 pub async fn run(_args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
     let s = &ctx.settings;
@@ -93,14 +102,7 @@ pub async fn run(_args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         Arc::new(SystemClock),
         DaemonConfig::from_settings(&s.daemon, replica_name(), location),
     ));
-    let signal = {
-        let token = shutdown.clone();
-        tokio::spawn(async move {
-            super::emulate::shutdown_signal().await;
-            tracing::info!("shutdown signal received; stopping");
-            token.cancel();
-        })
-    };
+    let signal = cancel_on_signal(shutdown.clone());
     daemon
         .run(Some(sqs as Arc<dyn ConfigSource>), shutdown.clone())
         .await;

@@ -11,14 +11,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use personalize_ops::store::{DynamoStore, GroupSummary, SqliteStore, StateStore};
 use serde_json::{Value, json};
 
-use super::{Context, EXIT_FAILURE, EXIT_USAGE};
-
-/// Output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
-}
+use super::{Context, EXIT_FAILURE, EXIT_USAGE, Format};
 
 /// Arguments of `status`.
 #[derive(Debug, clap::Args)]

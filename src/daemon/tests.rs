@@ -219,10 +219,27 @@ where
     }
 }
 
-fn start(daemon: &Arc<Daemon>) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+/// A running daemon.
+struct Replica {
+    token: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Replica {
+    /// Stops it gracefully and waits (patiently) for the end; panics if it panicked.
+    async fn stop(self) {
+        self.token.cancel();
+        tokio::time::timeout(PATIENCE, self.task)
+            .await
+            .expect("stops")
+            .expect("no panic");
+    }
+}
+
+fn start(daemon: &Arc<Daemon>) -> Replica {
     let token = CancellationToken::new();
     let task = tokio::spawn(daemon.clone().run(None, token.clone()));
-    (token, task)
+    Replica { token, task }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -235,7 +252,7 @@ async fn converges_through_pending_passes_and_notifies_once_per_generation() {
     });
     let daemon = w.daemon(fake.clone(), config("a"));
     w.desire("g1", "one").await;
-    let (stop, task) = start(&daemon);
+    let running = start(&daemon);
     eventually("UPDATE COMPLETE", || async {
         w.statuses("g1") == ["UPDATE COMPLETE"]
     })
@@ -269,11 +286,7 @@ async fn converges_through_pending_passes_and_notifies_once_per_generation() {
     assert_eq!(w.metrics.total("JobSuccess"), 2.0);
     assert!(w.metrics.total("SolutionCreated") >= 5.0);
 
-    stop.cancel();
-    tokio::time::timeout(PATIENCE, task)
-        .await
-        .expect("stops")
-        .expect("no panic");
+    running.stop().await;
     // Resource events of every pass went out before the daemon returned.
     assert_eq!(w.notifier.changes().len() as u32, fake.calls("g1"));
     assert_eq!(w.notifier.changes()[0].dataset_group.as_deref(), Some("g1"));
@@ -306,7 +319,7 @@ async fn failures_are_reported_with_every_resource_once() {
     });
     let daemon = w.daemon(fake.clone(), config("a"));
     w.desire("g", "one").await;
-    let (stop, task) = start(&daemon);
+    let running = start(&daemon);
     eventually("UPDATE FAILED", || async { w.statuses("g") == ["UPDATE FAILED"] }).await;
     let body: serde_json::Value = serde_json::from_str(&w.notifier.messages()[0].body).expect("json");
     let sqs: serde_json::Value = serde_json::from_str(body["sqs"].as_str().expect("sqs")).expect("json");
@@ -333,11 +346,7 @@ async fn failures_are_reported_with_every_resource_once() {
         "the same failure is not reported twice"
     );
     assert_eq!(w.metrics.total("JobFailure"), 1.0);
-    stop.cancel();
-    tokio::time::timeout(PATIENCE, task)
-        .await
-        .expect("stops")
-        .expect("no panic");
+    running.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -355,7 +364,7 @@ async fn incomplete_passes_are_retried_and_recorded_without_notifying() {
     });
     let daemon = w.daemon(fake.clone(), config("a"));
     w.desire("g", "one").await;
-    let (stop, task) = start(&daemon);
+    let running = start(&daemon);
     eventually("the first error recorded", || async {
         w.observed("g").await.and_then(|o| o.last_error).as_deref() == Some("Personalize unreachable")
     })
@@ -366,11 +375,7 @@ async fn incomplete_passes_are_retried_and_recorded_without_notifying() {
     .await;
     assert_eq!(fake.calls("g"), 3);
     assert_eq!(w.observed("g").await.expect("observed").last_error, None);
-    stop.cancel();
-    tokio::time::timeout(PATIENCE, task)
-        .await
-        .expect("stops")
-        .expect("no panic");
+    running.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -389,7 +394,7 @@ async fn the_pool_is_bounded_and_never_runs_a_group_twice() {
     for i in 0..12 {
         w.desire(&format!("g{i:02}"), "x").await;
     }
-    let (stop, task) = start(&daemon);
+    let running = start(&daemon);
     eventually("12 groups converged", || async {
         w.notifier
             .messages()
@@ -406,11 +411,7 @@ async fn the_pool_is_bounded_and_never_runs_a_group_twice() {
     );
     assert!(fake.max_total.load(Ordering::SeqCst) >= 2, "work ran in parallel");
     assert!(!fake.overlapped.load(Ordering::SeqCst));
-    stop.cancel();
-    tokio::time::timeout(PATIENCE, task)
-        .await
-        .expect("stops")
-        .expect("no panic");
+    running.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -428,8 +429,8 @@ async fn two_replicas_share_groups_without_overlap_and_announce_each_once() {
     for i in 0..8 {
         w.desire(&format!("g{i}"), "x").await;
     }
-    let (stop_a, task_a) = start(&a);
-    let (stop_b, task_b) = start(&b);
+    let replica_a = start(&a);
+    let replica_b = start(&b);
     eventually("8 groups converged", || async {
         w.notifier
             .messages()
@@ -445,14 +446,8 @@ async fn two_replicas_share_groups_without_overlap_and_announce_each_once() {
         !fake.overlapped.load(Ordering::SeqCst),
         "a group was in two passes at once"
     );
-    stop_a.cancel();
-    stop_b.cancel();
-    for task in [task_a, task_b] {
-        tokio::time::timeout(PATIENCE, task)
-            .await
-            .expect("stops")
-            .expect("no panic");
-    }
+    replica_a.stop().await;
+    replica_b.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -462,16 +457,16 @@ async fn a_dead_replicas_groups_are_taken_over_after_the_lease() {
     let hang = Fake::new(Duration::from_secs(3600), |g, _, _| converged(g));
     let a = w.daemon(hang.clone(), config("a"));
     w.desire("g", "x").await;
-    let (_stop_a, task_a) = start(&a);
+    let replica_a = start(&a);
     eventually("a is working on g", || async { hang.calls("g") == 1 }).await;
     let lease = w.store.group("g").await.expect("read").expect("group").lease;
     assert_eq!(lease.owner.as_deref(), Some("a"));
-    task_a.abort();
+    replica_a.task.abort();
     let killed = Instant::now();
 
     let fake = Fake::new(Duration::ZERO, |g, _, _| converged(g));
     let b = w.daemon(fake.clone(), config("b"));
-    let (stop_b, task_b) = start(&b);
+    let replica_b = start(&b);
     eventually("b converges g", || async {
         w.statuses("g") == ["UPDATE COMPLETE"]
     })
@@ -488,11 +483,7 @@ async fn a_dead_replicas_groups_are_taken_over_after_the_lease() {
     );
     let lease = w.store.group("g").await.expect("read").expect("group").lease;
     assert!(lease.epoch >= 2, "b holds a newer epoch: {lease:?}");
-    stop_b.cancel();
-    tokio::time::timeout(PATIENCE, task_b)
-        .await
-        .expect("stops")
-        .expect("no panic");
+    replica_b.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -501,13 +492,9 @@ async fn shutdown_lets_the_pass_in_flight_finish_and_releases_the_lease() {
     let fake = Fake::new(Duration::from_millis(500), |g, _, _| pending(g, Duration::ZERO));
     let daemon = w.daemon(fake.clone(), config("a"));
     w.desire("g", "x").await;
-    let (stop, task) = start(&daemon);
+    let running = start(&daemon);
     eventually("a pass started", || async { fake.calls("g") == 1 }).await;
-    stop.cancel();
-    tokio::time::timeout(PATIENCE, task)
-        .await
-        .expect("stops")
-        .expect("no panic");
+    running.stop().await;
     assert_eq!(fake.calls("g"), 1, "no new pass after shutdown");
     let state = w.store.group("g").await.expect("read").expect("group");
     let observed = state.observed.expect("the pass in flight was recorded");
@@ -524,14 +511,10 @@ async fn a_pass_that_never_ends_is_abandoned_after_the_grace_period() {
     cfg.shutdown_grace = Duration::from_millis(300);
     let daemon = w.daemon(fake.clone(), cfg);
     w.desire("g", "x").await;
-    let (stop, task) = start(&daemon);
+    let running = start(&daemon);
     eventually("a pass started", || async { fake.calls("g") == 1 }).await;
     let stopping = Instant::now();
-    stop.cancel();
-    tokio::time::timeout(PATIENCE, task)
-        .await
-        .expect("stops")
-        .expect("no panic");
+    running.stop().await;
     assert!(stopping.elapsed() >= Duration::from_millis(300));
     let state = w.store.group("g").await.expect("read").expect("group");
     assert_eq!(
@@ -547,7 +530,7 @@ async fn a_group_due_without_a_parameter_file_is_cleared_without_a_pass() {
     let fake = Fake::new(Duration::ZERO, |g, _, _| converged(g));
     let daemon = w.daemon(fake.clone(), config("a"));
     w.store.mark_due("ghost", Utc::now()).await.expect("mark");
-    let (stop, task) = start(&daemon);
+    let running = start(&daemon);
     eventually("the due mark cleared", || async {
         w.store.due_groups(10).await.expect("due").is_empty()
     })
@@ -556,11 +539,7 @@ async fn a_group_due_without_a_parameter_file_is_cleared_without_a_pass() {
     assert!(w.observed("ghost").await.expect("observed").last_error.is_some());
     // Resync only revisits groups with a parameter file.
     assert_eq!(daemon.resync_once().await, 0);
-    stop.cancel();
-    tokio::time::timeout(PATIENCE, task)
-        .await
-        .expect("stops")
-        .expect("no panic");
+    running.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -575,7 +554,7 @@ async fn a_generation_recorded_during_a_pass_is_worked_on_next() {
     });
     let daemon = w.daemon(fake.clone(), config("a"));
     w.desire("g", "one").await;
-    let (stop, task) = start(&daemon);
+    let running = start(&daemon);
     eventually("the first pass started", || async { fake.calls("g") == 1 }).await;
     assert_eq!(w.desire("g", "two").await, 2);
     // Generation 1 asked for an hour's wait, but the newer file keeps the group due.
@@ -584,11 +563,7 @@ async fn a_generation_recorded_during_a_pass_is_worked_on_next() {
     })
     .await;
     assert_eq!(w.observed("g").await.expect("observed").generation, 2);
-    stop.cancel();
-    tokio::time::timeout(PATIENCE, task)
-        .await
-        .expect("stops")
-        .expect("no panic");
+    running.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -620,12 +595,12 @@ async fn a_replica_that_loses_its_lease_mid_pass_stops_without_writing() {
     // a is paused inside its pass (a long GC pause, a frozen host) while its lease runs out.
     let slow = Fake::new(Duration::from_secs(3600), |g, _, _| converged(g));
     let a = daemon(slow.clone(), "a");
-    let (stop_a, task_a) = start(&a);
+    let replica_a = start(&a);
     eventually("a is in its pass", || async { slow.calls("g") == 1 }).await;
     clock.advance(Duration::from_secs(10));
     let fast = Fake::new(Duration::ZERO, |g, _, _| converged(g));
     let b = daemon(fast.clone(), "b");
-    let (stop_b, task_b) = start(&b);
+    let replica_b = start(&b);
     // a may renew once more before b asks (renewing an expired, untaken lease is allowed); expire it
     // again until b holds the group.
     eventually("b holds g", || async {
@@ -650,12 +625,6 @@ async fn a_replica_that_loses_its_lease_mid_pass_stops_without_writing() {
     assert!(state.observed.expect("observed").converged, "b's write stands");
     assert_eq!(w.statuses("g"), ["UPDATE COMPLETE"], "a announced nothing");
     assert_eq!(slow.calls("g"), 1, "a did not start another pass");
-    stop_a.cancel();
-    stop_b.cancel();
-    for task in [task_a, task_b] {
-        tokio::time::timeout(PATIENCE, task)
-            .await
-            .expect("stops")
-            .expect("no panic");
-    }
+    replica_a.stop().await;
+    replica_b.stop().await;
 }
