@@ -311,6 +311,23 @@ impl Drop for Process {
     }
 }
 
+/// `GET path` on 127.0.0.1:`port`; the whole response.
+fn http_get(port: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
+}
+
 fn status_json(env: &[(String, String)], group: &str) -> Value {
     let out = Command::new(binary())
         .args(["status", group, "--format", "json"])
@@ -388,6 +405,24 @@ async fn the_run_binary_records_generations_reports_bad_files_and_stops_on_sigte
     assert!(text.contains("nope"), "the unknown key is named: {text}");
     assert!(text.contains("Could not validate JSON"), "{text}");
     assert!(text.contains("10485760 bytes"), "{text}");
+
+    // The health endpoint: alive, and ready because the queue and the table answer.
+    let port = daemon
+        .log()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["message"] == "health endpoint listening")
+        .and_then(|v| {
+            v["address"]
+                .as_str()
+                .and_then(|a| a.rsplit(':').next())
+                .map(str::to_string)
+        })
+        .expect("the health address is logged");
+    assert!(http_get(&port, "/healthz").starts_with("HTTP/1.1 200"));
+    let ready = http_get(&port, "/readyz");
+    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+    assert!(ready.contains(r#""ready":true"#), "{ready}");
 
     // `status` reads the same table.
     let status = status_json(&env, "unicode");
