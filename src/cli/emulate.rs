@@ -144,7 +144,7 @@ pub async fn run(args: Args, _ctx: &Context) -> anyhow::Result<ExitCode> {
 }
 
 /// Ctrl-C and (on Unix) SIGTERM, what ECS and process managers send, registered when installed.
-struct StopSignals {
+pub(super) struct StopSignals {
     #[cfg(unix)]
     term: tokio::signal::unix::Signal,
     #[cfg(unix)]
@@ -152,7 +152,7 @@ struct StopSignals {
 }
 
 impl StopSignals {
-    fn install() -> std::io::Result<Self> {
+    pub(super) fn install() -> std::io::Result<Self> {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
@@ -166,7 +166,7 @@ impl StopSignals {
     }
 
     /// Resolves on the first of the signals.
-    async fn wait(mut self) {
+    pub(super) async fn wait(mut self) {
         #[cfg(unix)]
         tokio::select! {
             _ = self.term.recv() => {}
