@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 /// A generous bound: the emulator runs at time scale 0, so convergence takes seconds; this only
 /// catches a reconciler that never ends.
-const PATIENCE: Duration = Duration::from_secs(120);
+const PATIENCE: Duration = Duration::from_secs(60);
 
 fn run_start() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).single().expect("valid")
@@ -26,13 +26,18 @@ async fn apply(
     config: &personalize_ops::objects::ObjectUrl,
     events: &mut Vec<Event>,
 ) -> PassOutcome {
-    tokio::time::timeout(
+    let result = tokio::time::timeout(
         PATIENCE,
         r.apply(spec, config, run_start(), events, &CancellationToken::new()),
     )
-    .await
-    .expect("apply ends")
-    .expect("apply runs")
+    .await;
+    match result {
+        Ok(done) => done.expect("apply runs"),
+        Err(_) => panic!(
+            "apply did not end; the last events: {:#?}",
+            &events[events.len().saturating_sub(15)..]
+        ),
+    }
 }
 
 /// The resources an outcome reports failed, as `kind name`, sorted.
@@ -143,4 +148,254 @@ async fn every_fixture_converges_and_a_second_apply_changes_nothing() {
         emu.shutdown().await;
     }
     assert!(report.is_empty(), "{}", report.join("\n\n"));
+}
+
+/// A Domain (VIDEO_ON_DEMAND) group with recommenders: they wait for the imports and converge.
+const DOMAIN_EXAMPLE: &str = r#"{
+  "datasetGroup": {"serviceConfig": {"name": "vod-group", "domain": "VIDEO_ON_DEMAND"}},
+  "datasets": {
+    "interactions": {
+      "dataset": {"serviceConfig": {"name": "vod-interactions"}},
+      "schema": {"serviceConfig": {"name": "vod-interactions-schema", "domain": "VIDEO_ON_DEMAND", "schema": {
+        "type": "record", "name": "Interactions", "namespace": "com.amazonaws.personalize.schema",
+        "fields": [{"name": "USER_ID", "type": "string"}, {"name": "ITEM_ID", "type": "string"},
+                   {"name": "EVENT_TYPE", "type": "string"}, {"name": "TIMESTAMP", "type": "long"}],
+        "version": "1.0"}}}
+    }
+  },
+  "recommenders": [
+    {"serviceConfig": {"name": "vod-top-picks", "recipeArn": "arn:aws:personalize:::recipe/aws-vod-top-picks"}},
+    {"serviceConfig": {"name": "vod-more-like-x", "recipeArn": "arn:aws:personalize:::recipe/aws-vod-more-like-x"}}
+  ]
+}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_domain_group_gets_its_recommenders_after_the_import() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (config, spec) = lay_out_text(dir.path(), DOMAIN_EXAMPLE);
+    let emu = start_emulator(dir.path(), |_| {}).await;
+    let r = reconciler(&emu, dir.path(), &settings());
+    let mut events = Vec::new();
+    let outcome = apply(&r, &spec, &config, &mut events).await;
+    let PassOutcome::Converged { resources } = &outcome else {
+        panic!("{outcome:#?}\n{events:#?}");
+    };
+    let active: Vec<&str> = resources
+        .iter()
+        .filter(|r| r.target.kind == Kind::Recommender && r.status == "ACTIVE")
+        .map(|r| r.target.name.as_str())
+        .collect();
+    assert_eq!(active, ["vod-top-picks", "vod-more-like-x"]);
+    assert_eq!(calls_of(&emu, "CreateRecommender"), 2);
+    // The recommenders were requested only after the import was ACTIVE.
+    let import_active = events
+        .iter()
+        .position(|e| e.kind == Kind::DatasetImportJob && e.status == "ACTIVE")
+        .expect("import active");
+    let first_recommender = events
+        .iter()
+        .position(|e| e.kind == Kind::Recommender && e.status == "CREATE REQUESTED")
+        .expect("recommender requested");
+    assert!(import_active < first_recommender, "{events:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_percent_throttling_converges_without_duplicates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (config, spec) = lay_out(dir.path(), "sample_config.json");
+    let emu = start_emulator(dir.path(), |c| {
+        c.faults = FaultSpec {
+            seed: Some(7),
+            throttle_rate: 0.3,
+            ..FaultSpec::default()
+        };
+    })
+    .await;
+    let r = reconciler(&emu, dir.path(), &settings());
+    let mut events = Vec::new();
+    let outcome = apply(&r, &spec, &config, &mut events).await;
+    assert!(matches!(outcome, PassOutcome::Converged { .. }), "{outcome:#?}");
+    let counts = emu.calls();
+    let throttled: u64 = counts.throttled.values().sum();
+    assert!(throttled > 10, "the fault was injected: {counts:?}");
+    // Throttled creates were retried, never doubled: one solution version per solution.
+    emu.set_faults(FaultSpec::default()).expect("faults off");
+    let c = client(&emu);
+    for s in &spec.solutions {
+        let arn = format!("arn:aws:personalize:us-east-1:000000000000:solution/{}", s.name);
+        let versions = c
+            .list_solution_versions()
+            .solution_arn(&arn)
+            .send()
+            .await
+            .expect("list");
+        assert_eq!(versions.solution_versions().len(), 1, "{}", s.name);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_version_fails_with_its_reason_while_other_solutions_converge() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (config, spec) = lay_out(dir.path(), "sample_config.json");
+    let emu = start_emulator(dir.path(), |c| {
+        c.faults = FaultSpec::parse("fail.solution-version=^unit_test_sims_new$").expect("spec");
+    })
+    .await;
+    let r = reconciler(&emu, dir.path(), &settings());
+    let mut events = Vec::new();
+    let outcome = apply(&r, &spec, &config, &mut events).await;
+    let PassOutcome::Failed { failures, resources } = &outcome else {
+        panic!("{outcome:#?}");
+    };
+    assert_eq!(failures.len(), 1, "{failures:#?}");
+    assert_eq!(
+        failures[0].target,
+        Ref::new(Kind::SolutionVersion, "unit_test_sims_new")
+    );
+    assert!(
+        failures[0].reason.starts_with("CREATE FAILED"),
+        "{}",
+        failures[0].reason
+    );
+    assert!(
+        failures[0].reason.len() > "CREATE FAILED: ".len(),
+        "Personalize's reason is kept"
+    );
+    for other in [
+        "unit_test_popularity_count_new",
+        "unit_test_personalized_ranking_new",
+    ] {
+        let v = resources
+            .iter()
+            .find(|r| r.target == Ref::new(Kind::SolutionVersion, other))
+            .expect("planned");
+        assert_eq!(v.status, "ACTIVE", "{other}");
+    }
+    assert!(resources.iter().any(|r| r.target
+        == Ref::new(Kind::Campaign, "unit_test_personalized_ranking_new_campaign")
+        && r.status == "ACTIVE"));
+    // The failure was reported once as an event with the reason, and not retrained in a loop.
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == Kind::SolutionVersion && e.status == "FAILED" && e.reason.is_some())
+    );
+    assert_eq!(
+        calls_of(&emu, "CreateSolutionVersion"),
+        spec.solutions.len() as u64
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_schema_is_a_conflict_in_plan_and_apply() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (config, spec) = lay_out(dir.path(), "dataset-group-name-1.json");
+    let emu = start_emulator(dir.path(), |_| {}).await;
+    let r = reconciler(&emu, dir.path(), &settings());
+    let outcome = apply(&r, &spec, &config, &mut Vec::new()).await;
+    assert!(matches!(outcome, PassOutcome::Converged { .. }), "{outcome:#?}");
+
+    // The users schema gains a field in the file.
+    let text = std::fs::read_to_string(fixtures().join("dataset-group-name-1.json")).expect("fixture");
+    let mut value: serde_json::Value = serde_json::from_str(&text).expect("json");
+    value["datasets"]["users"]["schema"]["serviceConfig"]["schema"]["fields"]
+        .as_array_mut()
+        .expect("fields")
+        .push(serde_json::json!({"name": "COUNTRY", "type": "string", "categorical": true}));
+    let changed = personalize_ops::spec::load(&value.to_string())
+        .spec
+        .expect("valid");
+    let before = changes(&emu);
+
+    let plan = r.plan(&changed, &config, Utc::now()).await.expect("plan");
+    let step = plan
+        .step(&Ref::new(Kind::Schema, "users-schema"))
+        .expect("schema step");
+    match &step.action {
+        personalize_ops::plan::Action::Conflict { differences } => {
+            assert!(
+                differences.iter().any(|d| d.contains("schema.fields")),
+                "{differences:?}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut events = Vec::new();
+    let outcome = apply(&r, &changed, &config, &mut events).await;
+    let PassOutcome::Failed { failures, .. } = &outcome else {
+        panic!("{outcome:#?}");
+    };
+    assert_eq!(failures.len(), 1, "{failures:#?}");
+    assert_eq!(failures[0].target, Ref::new(Kind::Schema, "users-schema"));
+    assert!(failures[0].reason.contains("COUNTRY"), "{}", failures[0].reason);
+    assert_eq!(changes(&emu), before, "a conflict is never silently replaced");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_groups_starting_in_the_same_second_each_import_their_own_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (config1, spec1) = lay_out(dir.path(), "dataset-group-name-1.json");
+    let text = std::fs::read_to_string(fixtures().join("dataset-group-name-1.json"))
+        .expect("fixture")
+        .replace("dataset-group-name-1", "dataset-group-twin")
+        .replace("\"users-schema\"", "\"twin-users-schema\"")
+        .replace("\"interactions-schema\"", "\"twin-interactions-schema\"")
+        .replace("-solution\"", "-twin-solution\"")
+        .replace("_campaign\"", "_twin_campaign\"")
+        .replace("-campaign\"", "-twin-campaign\"");
+    let (config2, spec2) = lay_out_text(dir.path(), &text);
+    let emu = start_emulator(dir.path(), |_| {}).await;
+    let settings = settings();
+    let r = std::sync::Arc::new(reconciler(&emu, dir.path(), &settings));
+    let (a, b) = tokio::join!(
+        async {
+            let mut ev = Vec::new();
+            apply(&r, &spec1, &config1, &mut ev).await
+        },
+        async {
+            let mut ev = Vec::new();
+            apply(&r, &spec2, &config2, &mut ev).await
+        }
+    );
+    // The tracker keeps its name in the twin, and tracker names are unique per account: whichever
+    // group asked second fails on it (never adopting the other's).
+    let outcomes = [&a, &b];
+    let failed_groups: Vec<_> = outcomes
+        .iter()
+        .filter(|o| matches!(o, PassOutcome::Failed { .. }))
+        .collect();
+    assert_eq!(failed_groups.len(), 1, "{a:#?}\n{b:#?}");
+    let PassOutcome::Failed { failures, .. } = failed_groups[0] else {
+        unreachable!()
+    };
+    // Filters keep their names too: the second group finds them in the other group (a conflict).
+    for f in failures {
+        match f.target.kind {
+            Kind::EventTracker => assert!(f.reason.contains("already exists in the account"), "{}", f.reason),
+            Kind::Filter => assert!(f.reason.contains("belongs to"), "{}", f.reason),
+            other => panic!("only the shared names fail, not {other}: {f:?}"),
+        }
+    }
+    assert!(
+        failures.iter().any(|f| f.target.kind == Kind::EventTracker),
+        "{failures:#?}"
+    );
+    // Each dataset has exactly its own import jobs: the second group used a collision-free name.
+    let c = client(&emu);
+    let mut names = Vec::new();
+    for group in ["dataset-group-name-1", "dataset-group-twin"] {
+        for ty in ["INTERACTIONS", "USERS"] {
+            let arn = format!("arn:aws:personalize:us-east-1:000000000000:dataset/{group}/{ty}");
+            let jobs = c
+                .list_dataset_import_jobs()
+                .dataset_arn(&arn)
+                .send()
+                .await
+                .expect("list");
+            assert_eq!(jobs.dataset_import_jobs().len(), 1, "{group} {ty}");
+            names.push(jobs.dataset_import_jobs()[0].job_name.clone().expect("name"));
+        }
+    }
+    let distinct: std::collections::BTreeSet<_> = names.iter().collect();
+    assert_eq!(distinct.len(), names.len(), "{names:?}");
 }
