@@ -399,3 +399,238 @@ async fn two_groups_starting_in_the_same_second_each_import_their_own_data() {
     let distinct: std::collections::BTreeSet<_> = names.iter().collect();
     assert_eq!(distinct.len(), names.len(), "{names:?}");
 }
+
+// ----- the binary: plan and apply -----
+
+struct Cli {
+    settings_file: tempfile::NamedTempFile,
+    endpoint: String,
+}
+
+impl Cli {
+    fn new(emu: &personalize_ops::emulator::Emulator) -> Self {
+        let settings_file = tempfile::NamedTempFile::new().expect("settings file");
+        std::fs::write(settings_file.path(), settings_toml(&settings())).expect("write settings");
+        Self {
+            settings_file,
+            endpoint: emu.url(),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_personalize-ops"));
+        c.args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_ENDPOINT_URL_PERSONALIZE", &self.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+            .env("AWS_SECRET_ACCESS_KEY", "secret")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/nonexistent")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .env("PERSONALIZE_OPS_SETTINGS", self.settings_file.path())
+            .env("RUST_LOG", "error")
+            .stdin(std::process::Stdio::null());
+        c
+    }
+
+    async fn output(&self, args: &[&str]) -> std::process::Output {
+        let mut c = tokio::process::Command::from(self.command(args));
+        tokio::time::timeout(PATIENCE, c.output())
+            .await
+            .expect("the command ends")
+            .expect("the command runs")
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_applies_then_plans_no_change_and_reports_failures_with_exit_1() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, spec) = lay_out(dir.path(), "dataset-group-name-1.json");
+    let config = dir.path().join("train/dataset-group-name-1/config.json");
+    let config = config.to_str().expect("utf-8 path");
+    let emu = start_emulator(dir.path(), |c| {
+        c.faults = FaultSpec::parse("fail.solution-version=^sims-solution$").expect("spec");
+    })
+    .await;
+    let cli = Cli::new(&emu);
+
+    let plan = cli.output(&["plan", "--config", config]).await;
+    let plan_text = text(&plan.stdout);
+    assert!(plan.status.success(), "{plan_text}\n{}", text(&plan.stderr));
+    assert!(
+        plan_text.contains("+ create dataset-group dataset-group-name-1"),
+        "{plan_text}"
+    );
+    assert_eq!(changes(&emu), 0, "plan changes nothing");
+
+    let apply = cli.output(&["apply", "--config", config]).await;
+    let out = text(&apply.stdout);
+    assert_eq!(apply.status.code(), Some(1), "{out}\n{}", text(&apply.stderr));
+    assert!(
+        out.contains("solution-version sims-solution CREATE REQUESTED"),
+        "{out}"
+    );
+    let failed_line = out
+        .lines()
+        .find(|l| l.starts_with("FAILED"))
+        .expect("a FAILED line");
+    assert!(
+        failed_line.starts_with("FAILED solution-version sims-solution: CREATE FAILED"),
+        "{out}"
+    );
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("FAILED")).count(),
+        1,
+        "{out}"
+    );
+
+    // Without the fault, a new run trains the failed solution again and converges. Runs are told
+    // apart by their start second, so the next one starts in a later second.
+    emu.set_faults(FaultSpec::default()).expect("faults off");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let apply = cli
+        .output(&["apply", "--config", config, "--format", "json"])
+        .await;
+    let out = text(&apply.stdout);
+    assert!(apply.status.success(), "{out}\n{}", text(&apply.stderr));
+    let last: serde_json::Value = serde_json::from_str(out.lines().last().expect("lines")).expect("json");
+    assert_eq!(last["outcome"], "converged", "{out}");
+    for l in out.lines() {
+        serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}"));
+    }
+
+    let before = changes(&emu);
+    let plan = cli.output(&["plan", "--config", config]).await;
+    let plan_text = text(&plan.stdout);
+    assert!(plan.status.success());
+    assert!(
+        !plan_text.contains("+ create") && !plan_text.contains("~ update"),
+        "{plan_text}"
+    );
+    assert!(
+        plan_text.contains("= solution sims-solution (exists)"),
+        "{plan_text}"
+    );
+    assert!(
+        plan_text
+            .lines()
+            .last()
+            .expect("summary")
+            .starts_with("0 to create, 0 to update, 0 waiting"),
+        "{plan_text}"
+    );
+    let json = cli
+        .output(&["plan", "--config", config, "--format", "json"])
+        .await;
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("plan json");
+    assert_eq!(
+        v["steps"].as_array().expect("steps").len(),
+        plan_text.lines().filter(|l| l.starts_with('=')).count()
+    );
+    assert_eq!(changes(&emu), before);
+    let _ = spec;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_apply_at_any_point_and_rerunning_converges_without_duplicates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, spec) = lay_out(dir.path(), "sample_config.json");
+    let config = dir.path().join("train/unit_test_new_datasetgroup/config.json");
+    let config = config.to_str().expect("utf-8 path").to_string();
+    // Realistic durations shrunk so one run takes a few seconds: a 2 h training takes 3.6 s.
+    let emu = start_emulator(dir.path(), |c| c.time_scale = 0.0005).await;
+    let cli = Cli::new(&emu);
+    let run_start = "2026-01-02T03:04:05Z";
+    for kill_after_ms in [150u64, 400, 900, 1600, 2500, 4000] {
+        let mut child = cli
+            .command(&["apply", "--config", &config, "--run-start", run_start])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("apply starts");
+        std::thread::sleep(Duration::from_millis(kill_after_ms));
+        // SIGKILL: no chance to clean up.
+        child.kill().expect("killed");
+        child.wait().expect("reaped");
+    }
+    let done = cli
+        .output(&["apply", "--config", &config, "--run-start", run_start])
+        .await;
+    let out = text(&done.stdout);
+    assert!(done.status.success(), "{out}\n{}", text(&done.stderr));
+    assert!(
+        out.lines().last().is_some_and(|l| l.starts_with("converged")),
+        "{out}"
+    );
+
+    // No duplicates: one import per dataset with data, one version per solution, one batch job per
+    // entry, one of every named resource.
+    let c = client(&emu);
+    let p = "arn:aws:personalize:us-east-1:000000000000:";
+    for ty in ["INTERACTIONS", "USERS"] {
+        let jobs = c
+            .list_dataset_import_jobs()
+            .dataset_arn(format!("{p}dataset/unit_test_new_datasetgroup/{ty}"))
+            .send()
+            .await
+            .expect("list");
+        assert_eq!(
+            jobs.dataset_import_jobs().len(),
+            1,
+            "{ty}: {:?}",
+            jobs.dataset_import_jobs()
+        );
+    }
+    for s in &spec.solutions {
+        let versions = c
+            .list_solution_versions()
+            .solution_arn(format!("{p}solution/{}", s.name))
+            .send()
+            .await
+            .expect("list");
+        assert_eq!(versions.solution_versions().len(), 1, "{}", s.name);
+        let v = versions.solution_versions()[0]
+            .solution_version_arn
+            .clone()
+            .expect("arn");
+        let inference = c
+            .list_batch_inference_jobs()
+            .solution_version_arn(&v)
+            .send()
+            .await
+            .expect("list");
+        assert_eq!(
+            inference.batch_inference_jobs().len(),
+            s.batch_inference_jobs.len(),
+            "{}",
+            s.name
+        );
+        let segment = c
+            .list_batch_segment_jobs()
+            .solution_version_arn(&v)
+            .send()
+            .await
+            .expect("list");
+        assert_eq!(
+            segment.batch_segment_jobs().len(),
+            s.batch_segment_jobs.len(),
+            "{}",
+            s.name
+        );
+    }
+    let groups = c.list_dataset_groups().send().await.expect("list");
+    assert_eq!(groups.dataset_groups().len(), 1);
+    let trackers = c
+        .list_event_trackers()
+        .dataset_group_arn(format!("{p}dataset-group/unit_test_new_datasetgroup"))
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(trackers.event_trackers().len(), 1);
+}

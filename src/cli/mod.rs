@@ -9,7 +9,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use personalize_ops::settings::{LogFormat, Settings};
 
+mod apply;
 mod emulate;
+mod plan;
 mod schema;
 mod validate;
 
@@ -48,13 +50,15 @@ pub enum Command {
     Emulate(emulate::Args),
     /// Print the JSON Schema (draft 2020-12) of the parameter file, for editors.
     Schema(schema::Args),
+    /// Show what apply would create, update or leave alone in Personalize, and why; changes nothing.
+    Plan(plan::Args),
+    /// Bring a dataset group to its parameter file: create, update and wait until converged or failed.
+    Apply(apply::Args),
 }
 
 /// What every command gets: the loaded settings.
 #[derive(Debug)]
 pub struct Context {
-    // Read by the commands that talk to AWS; validate needs none.
-    #[allow(dead_code)]
     pub settings: Settings,
 }
 
@@ -99,5 +103,7 @@ async fn dispatch(command: Command, ctx: Context) -> anyhow::Result<ExitCode> {
         Command::Validate(args) => validate::run(args, &ctx),
         Command::Emulate(args) => emulate::run(args, &ctx).await,
         Command::Schema(args) => schema::run(args, &ctx),
+        Command::Plan(args) => plan::run(args, &ctx).await,
+        Command::Apply(args) => apply::run(args, &ctx).await,
     }
 }
