@@ -15,7 +15,7 @@ use aws_sdk_s3::types::{
 use aws_sdk_sqs::types::QueueAttributeName;
 use personalize_ops::intake::ConfigSource;
 use personalize_ops::intake::sqs::{SqsIntake, SqsOptions};
-use personalize_ops::intake::{Intake, spec_validator};
+use personalize_ops::intake::{ConfigRead, ConfigReader, Intake, spec_validator};
 use personalize_ops::metrics::{CloudWatchSink, Counter, MemorySink, MetricsSink, solution_metrics};
 use personalize_ops::notify::message::config_error_message;
 use personalize_ops::notify::{
@@ -76,6 +76,19 @@ async fn receive(sqs: &aws_sdk_sqs::Client, url: &str, count: usize) -> Vec<Stri
         }
     }
     bodies
+}
+
+/// Short waits and a 1 s visibility timeout, so redeliveries happen within a test.
+fn fast_options() -> SqsOptions {
+    SqsOptions {
+        wait: Duration::from_secs(1),
+        batch_size: 10,
+        visibility_timeout: Duration::from_secs(1),
+        backoff_max: Duration::from_secs(1),
+        max_receive_count: 10,
+        concurrency: 10,
+        message_deadline: Duration::from_secs(60),
+    }
 }
 
 fn json(text: &str) -> Value {
@@ -420,13 +433,7 @@ async fn world(moto: &Moto) -> World {
         spec_validator(),
         256 * 1024,
     );
-    let options = SqsOptions {
-        wait: Duration::from_secs(1),
-        batch_size: 10,
-        visibility_timeout: Duration::from_secs(1),
-        backoff_max: Duration::from_secs(1),
-    };
-    let intake = SqsIntake::new(sqs.clone(), &queue_url, Arc::new(intake), options);
+    let intake = SqsIntake::new(sqs.clone(), &queue_url, Arc::new(intake), fast_options());
     World {
         s3,
         sqs,
@@ -651,12 +658,7 @@ async fn the_visibility_heartbeat_keeps_a_slow_message_from_a_second_consumer() 
         .expect("upload");
 
     // Two replicas on one queue; reading the file takes 3.5 visibility timeouts.
-    let options = SqsOptions {
-        wait: Duration::from_secs(1),
-        batch_size: 10,
-        visibility_timeout: Duration::from_secs(1),
-        backoff_max: Duration::from_secs(1),
-    };
+    let options = fast_options();
     let sinks = [Arc::new(MemorySink::new()), Arc::new(MemorySink::new())];
     let consumers: Vec<SqsIntake> = sinks
         .iter()
@@ -692,7 +694,15 @@ async fn the_visibility_heartbeat_keeps_a_slow_message_from_a_second_consumer() 
         .await
         .expect("send");
     let started = Instant::now();
-    while store.group("slow").await.expect("read").is_none() {
+    // moto applies an update in steps (unlike DynamoDB), so wait for the desired state itself.
+    while store
+        .group("slow")
+        .await
+        .ok()
+        .flatten()
+        .and_then(|g| g.desired)
+        .is_none()
+    {
         assert!(started.elapsed() < PATIENCE, "the message was never handled");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -758,4 +768,194 @@ async fn long_polls_outlast_the_attempt_timeout_of_other_calls() {
         .expect("a long poll is not a timeout");
     assert_eq!(report.received, 0);
     assert!(started.elapsed() >= Duration::from_secs(2), "the poll waited");
+}
+
+/// A reader the tests control: it counts calls and in-flight reads, waits `delay` (forever when
+/// `None`), then serves a valid parameter file naming the group in the key, or fails.
+#[derive(Debug)]
+struct ScriptedReader {
+    delay: Option<Duration>,
+    fail: bool,
+    calls: std::sync::atomic::AtomicUsize,
+    in_flight: std::sync::atomic::AtomicUsize,
+    max_in_flight: std::sync::atomic::AtomicUsize,
+}
+
+impl ScriptedReader {
+    fn new(delay: Option<Duration>, fail: bool) -> Arc<Self> {
+        Arc::new(Self {
+            delay,
+            fail,
+            calls: Default::default(),
+            in_flight: Default::default(),
+            max_in_flight: Default::default(),
+        })
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[async_trait::async_trait]
+impl ConfigReader for ScriptedReader {
+    async fn read(&self, url: &ObjectUrl, _limit: u64) -> Result<ConfigRead, ObjectError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.calls.fetch_add(1, SeqCst);
+        let now = self.in_flight.fetch_add(1, SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, SeqCst);
+        match self.delay {
+            Some(delay) => tokio::time::sleep(delay).await,
+            None => std::future::pending::<()>().await,
+        }
+        self.in_flight.fetch_sub(1, SeqCst);
+        if self.fail {
+            return Err(ObjectError::Backend {
+                op: "get",
+                url: url.clone(),
+                source: "injected failure".into(),
+            });
+        }
+        let group = url.key.split('/').nth(1).unwrap_or("none");
+        Ok(ConfigRead::Found {
+            body: bytes::Bytes::from(config_file(group)),
+            last_modified: chrono::Utc::now(),
+        })
+    }
+}
+
+/// An SQS intake on a fresh moto queue whose files come from `reader`, recording into SQLite.
+async fn scripted_intake(
+    moto: &Moto,
+    reader: Arc<ScriptedReader>,
+    options: SqsOptions,
+) -> (
+    SqsIntake,
+    aws_sdk_sqs::Client,
+    String,
+    Arc<personalize_ops::store::SqliteStore>,
+) {
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
+    let (queue_url, _) = queue(&sqs, "scripted").await;
+    let store = Arc::new(personalize_ops::store::SqliteStore::in_memory().expect("sqlite"));
+    let intake = Intake::from_reader(
+        reader,
+        store.clone(),
+        Notifications::default(),
+        Arc::new(MemorySink::new()),
+        spec_validator(),
+        256 * 1024,
+    );
+    let intake = SqsIntake::new(sqs.clone(), &queue_url, Arc::new(intake), options);
+    (intake, sqs, queue_url, store)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_received_too_often_is_left_for_the_redrive_policy_unhandled() {
+    let moto = Moto::start();
+    let reader = ScriptedReader::new(Some(Duration::ZERO), true);
+    let options = SqsOptions {
+        max_receive_count: 2,
+        ..fast_options()
+    };
+    let (intake, sqs, queue_url, _) = scripted_intake(&moto, reader.clone(), options).await;
+    sqs.send_message()
+        .queue_url(&queue_url)
+        .message_body(s3_event("data", "train%2Fpoison%2Fconfig.json", "e"))
+        .send()
+        .await
+        .expect("send");
+    let shutdown = CancellationToken::new();
+    let started = Instant::now();
+    let mut skipped = 0;
+    while skipped < 2 {
+        let report = intake.poll_once(&shutdown).await.expect("receive");
+        assert_eq!(report.deleted, 0, "a failing message is never deleted");
+        skipped += report.over_receive_limit;
+        assert!(
+            started.elapsed() < PATIENCE,
+            "the receive limit was never reached"
+        );
+    }
+    // Handled (and failed) on receives 1 and 2 only; later receives leave it alone.
+    assert_eq!(reader.calls(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_is_handled_concurrently_up_to_intake_concurrency() {
+    let moto = Moto::start();
+    let reader = ScriptedReader::new(Some(Duration::from_millis(1500)), false);
+    let options = SqsOptions {
+        concurrency: 2,
+        visibility_timeout: Duration::from_secs(30),
+        ..fast_options()
+    };
+    let (intake, sqs, queue_url, store) = scripted_intake(&moto, reader.clone(), options).await;
+    for i in 0..6 {
+        sqs.send_message()
+            .queue_url(&queue_url)
+            .message_body(s3_event("data", &format!("train%2Fc{i}%2Fconfig.json"), "e"))
+            .send()
+            .await
+            .expect("send");
+    }
+    let shutdown = CancellationToken::new();
+    let started = Instant::now();
+    let mut deleted = 0;
+    while deleted < 6 {
+        deleted += intake.poll_once(&shutdown).await.expect("receive").deleted;
+        assert!(started.elapsed() < PATIENCE, "only {deleted} of 6 handled");
+    }
+    assert_eq!(store.list_groups().await.expect("list").len(), 6);
+    let max = reader.max_in_flight.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(max <= 2, "at most intake_concurrency messages at once, saw {max}");
+    assert_eq!(reader.calls(), 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_read_is_abandoned_at_the_message_deadline() {
+    let moto = Moto::start();
+    let reader = ScriptedReader::new(None, false);
+    let options = SqsOptions {
+        message_deadline: Duration::from_secs(1),
+        visibility_timeout: Duration::from_secs(30),
+        ..fast_options()
+    };
+    let (intake, sqs, queue_url, store) = scripted_intake(&moto, reader.clone(), options).await;
+    sqs.send_message()
+        .queue_url(&queue_url)
+        .message_body(s3_event("data", "train%2Fhung%2Fconfig.json", "e"))
+        .send()
+        .await
+        .expect("send");
+    let shutdown = CancellationToken::new();
+    let started = Instant::now();
+    let mut timed_out = 0;
+    while timed_out == 0 {
+        let report = tokio::time::timeout(PATIENCE, intake.poll_once(&shutdown))
+            .await
+            .expect("a hung read must not hang the intake")
+            .expect("receive");
+        assert_eq!(report.deleted, 0);
+        timed_out += report.timed_out;
+        assert!(started.elapsed() < PATIENCE, "the message never arrived");
+    }
+    assert_eq!(reader.calls(), 1);
+    assert!(store.group("hung").await.expect("read").is_none());
+    // Still on the queue (in flight until its visibility timeout), for a retry.
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .expect("attributes")
+        .attributes
+        .unwrap_or_default();
+    assert_eq!(
+        attributes
+            .get(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .map(String::as_str),
+        Some("1")
+    );
 }

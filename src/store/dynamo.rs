@@ -491,10 +491,13 @@ impl DynamoStore {
 }
 
 fn parse_group(item: &Item) -> Result<GroupState, StoreError> {
-    let name = get_s(item, "group").ok_or_else(|| StoreError::Corrupt {
-        what: format!("group item {:?}", get_s(item, "pk")),
-        reason: "no group attribute".into(),
-    })?;
+    // The key carries the name too; an item written only by a failed or partial update lacks `group`.
+    let name = get_s(item, "group")
+        .or_else(|| get_s(item, "pk").and_then(|pk| pk.strip_prefix("group#").map(str::to_string)))
+        .ok_or_else(|| StoreError::Corrupt {
+            what: format!("group item {:?}", get_s(item, "pk")),
+            reason: "neither a group attribute nor a group key".into(),
+        })?;
     let desired = get_u64(item, "desired_generation").map(|generation| Desired {
         generation,
         text: get_s(item, "desired_text").unwrap_or_default(),
