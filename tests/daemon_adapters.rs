@@ -959,3 +959,62 @@ async fn a_hung_read_is_abandoned_at_the_message_deadline() {
         Some("1")
     );
 }
+
+#[tokio::test]
+async fn s3_config_reader_reads_capped_files_and_reports_missing_and_oversized_ones() {
+    let moto = Moto::start();
+    let s3 = moto.s3_client().await;
+    let bucket = moto.bucket(&s3, "reader").await;
+    let reader = personalize_ops::intake::S3ConfigReader::new(s3.clone());
+    let put = |key: &'static str, body: Vec<u8>| {
+        s3.put_object()
+            .bucket(&bucket)
+            .key(key)
+            .body(ByteStream::from(body))
+            .send()
+    };
+    put("train/ok/config.json", config_file("ok").into_bytes())
+        .await
+        .expect("put");
+    put("train/big/config.json", vec![b' '; 2 * 1024 * 1024])
+        .await
+        .expect("put");
+    let url = |key: &str| ObjectUrl::new(bucket.clone(), key);
+    match reader
+        .read(&url("train/ok/config.json"), 1024)
+        .await
+        .expect("read")
+    {
+        ConfigRead::Found { body, last_modified } => {
+            assert_eq!(body, config_file("ok").as_bytes());
+            assert!(last_modified > chrono::DateTime::<chrono::Utc>::UNIX_EPOCH);
+        }
+        other => panic!("expected the file: {other:?}"),
+    }
+    assert_eq!(
+        reader
+            .read(&url("train/big/config.json"), 256 * 1024)
+            .await
+            .expect("read"),
+        ConfigRead::TooLarge {
+            size: 2 * 1024 * 1024
+        }
+    );
+    assert_eq!(
+        reader
+            .read(&url("train/none/config.json"), 1024)
+            .await
+            .expect("read"),
+        ConfigRead::Missing
+    );
+    // A missing bucket is not a missing file: it is an error to retry, naming the object.
+    let err = reader
+        .read(&ObjectUrl::new("no-such-bucket", "train/x/config.json"), 1024)
+        .await
+        .expect_err("no bucket");
+    assert!(
+        err.to_string()
+            .contains("s3://no-such-bucket/train/x/config.json"),
+        "{err}"
+    );
+}
