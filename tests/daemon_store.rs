@@ -8,9 +8,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use personalize_ops::objects::ObjectUrl;
 use personalize_ops::store::{
-    DEFAULT_MAX_CLOCK_SKEW, DesiredSource, DynamoStore, FireClaim, Lease, LeaseGrant, ManualClock,
-    NewDesired, Observed, PutDesired, ResourceKind, ResourceState, Schedule, SqliteStore, StateStore,
-    StoreError,
+    DEFAULT_MAX_CLOCK_SKEW, DesiredSource, DynamoStore, FireClaim, Lease, LeaseGrant, MAX_DESIRED_TEXT_BYTES,
+    MAX_NAME_BYTES, MAX_OBSERVED_BYTES, MAX_SOURCE_FIELD_BYTES, ManualClock, NewDesired, Observed,
+    PutDesired, ResourceKind, ResourceState, Schedule, SqliteStore, StateStore, StoreError,
 };
 use support::aws::SerialMoto;
 use support::moto::{Moto, unique_name};
@@ -469,6 +469,67 @@ async fn lease_validity(store: &dyn StateStore, skewed: &dyn StateStore, clock: 
     );
 }
 
+/// The largest group the store accepts (parameter file, observed JSON, source fields, names) is stored
+/// and read back whole; anything longer is refused with `TooLarge` before it reaches the backend.
+async fn largest_group_fits(store: &dyn StateStore) {
+    let name = "g".repeat(MAX_NAME_BYTES);
+    let field = |c: char| c.to_string().repeat(MAX_SOURCE_FIELD_BYTES);
+    // Two-byte characters: the limits are in bytes, as DynamoDB counts them.
+    let text = "é".repeat(MAX_DESIRED_TEXT_BYTES / 2);
+    let new = NewDesired {
+        group: name.clone(),
+        text: text.clone(),
+        source: DesiredSource {
+            url: ObjectUrl::new(field('b'), field('k')),
+            etag: Some(field('e')),
+            version_id: Some(field('v')),
+            sequencer: Some(field('0')),
+            last_modified: Some(start_time()),
+        },
+    };
+    assert!(matches!(
+        store.put_desired(&new).await.expect("largest desired"),
+        PutDesired::Recorded(_)
+    ));
+    let owner = "o".repeat(MAX_NAME_BYTES);
+    let lease = acquired(store.acquire_lease(&name, &owner, LEASE).await.expect("lease"));
+    let mut big = observed(1, false);
+    big.last_error = Some(String::new());
+    let base = serde_json::to_string(&big).expect("json").len();
+    big.last_error = Some("x".repeat(MAX_OBSERVED_BYTES - base));
+    assert_eq!(
+        serde_json::to_string(&big).expect("json").len(),
+        MAX_OBSERVED_BYTES
+    );
+    store
+        .put_observed(&lease, &big, Some(start_time()))
+        .await
+        .expect("largest observed next to the largest desired");
+    let state = store.group(&name).await.expect("read").expect("stored");
+    assert_eq!(state.desired.map(|d| d.text), Some(text));
+    assert_eq!(state.observed, Some(big));
+    assert_eq!(state.lease.owner, Some(owner.clone()));
+
+    // One byte more anywhere is refused, naming what is too long.
+    let mut forged = new.clone();
+    forged.source.sequencer = Some(format!("{}0", field('0')));
+    let err = store.put_desired(&forged).await.expect_err("long sequencer");
+    assert!(
+        matches!(err, StoreError::TooLarge { .. }) && err.to_string().contains("sequencer"),
+        "{err}"
+    );
+    let err = store
+        .acquire_lease(&format!("{name}g"), "r", LEASE)
+        .await
+        .expect_err("long name");
+    assert!(matches!(err, StoreError::TooLarge { .. }), "{err}");
+    let err = store
+        .acquire_lease("short", &format!("{owner}o"), LEASE)
+        .await
+        .expect_err("long owner");
+    assert!(err.to_string().contains("lease owner"), "{err}");
+}
+
 fn clock_now(clock: &ManualClock) -> DateTime<Utc> {
     use personalize_ops::store::Clock;
     clock.now()
@@ -797,6 +858,11 @@ async fn sqlite_lease_validity_is_duration_minus_skew() {
 }
 
 #[tokio::test]
+async fn sqlite_largest_group_fits() {
+    largest_group_fits(&sqlite(&manual_clock())).await;
+}
+
+#[tokio::test]
 async fn sqlite_schedules_and_claims() {
     let clock = manual_clock();
     schedules_and_claims(&sqlite(&clock), &clock).await;
@@ -911,6 +977,12 @@ async fn dynamo_lease_validity() {
         .with_clock(Arc::clone(&clock) as Arc<dyn personalize_ops::store::Clock>);
     let skewed = store.clone().with_max_clock_skew(Duration::from_secs(1));
     lease_validity(&store, &skewed, &clock).await;
+}
+
+#[tokio::test]
+async fn dynamo_largest_group_stays_within_the_item_limit() {
+    let moto = Moto::start();
+    largest_group_fits(&dynamo(&moto, &manual_clock()).await).await;
 }
 
 #[tokio::test]

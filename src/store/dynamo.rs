@@ -28,7 +28,8 @@ use super::model::{Arrival, classify, valid_until};
 use super::{
     ClaimInfo, Clock, DEFAULT_MAX_CLOCK_SKEW, Desired, DesiredSource, FireClaim, GroupState, GroupSummary,
     Lease, LeaseGrant, LeaseInfo, NewDesired, Observed, PUT_DESIRED_ATTEMPTS, PutDesired, Schedule,
-    StateStore, StoreError, SystemClock, check_desired_size, observed_json, parse_observed, run_timestamp,
+    StateStore, StoreError, SystemClock, check_desired_size, check_name, observed_json, parse_observed,
+    run_timestamp,
 };
 use crate::aws::AwsFailure;
 use crate::objects::ObjectUrl;
@@ -663,6 +664,7 @@ impl StateStore for DynamoStore {
     }
 
     async fn mark_due(&self, group: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        check_name("the dataset group name", group)?;
         let b = Self::group_update(group).set("due_at", n(to_millis(at)));
         // Only ever moves the due time earlier; a failed condition means it is already due sooner.
         self.update(
@@ -682,6 +684,8 @@ impl StateStore for DynamoStore {
         owner: &str,
         duration: Duration,
     ) -> Result<LeaseGrant, StoreError> {
+        check_name("the dataset group name", group)?;
+        check_name("the lease owner", owner)?;
         let now = self.clock.now();
         let expires_at = plus(now, duration);
         let valid_until = valid_until(tokio::time::Instant::now(), duration, self.max_clock_skew);
