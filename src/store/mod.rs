@@ -198,6 +198,16 @@ pub trait StateStore: Send + Sync + fmt::Debug {
 
 /// Checks the inline-size caps shared by both adapters.
 pub(crate) fn check_desired_size(new: &NewDesired) -> Result<(), StoreError> {
+    if new.text.len() > MAX_DESIRED_TEXT_BYTES {
+        return Err(StoreError::TooLarge {
+            what: format!(
+                "the parameter file {} of dataset group {}",
+                new.source.url, new.group
+            ),
+            size: new.text.len(),
+            limit: MAX_DESIRED_TEXT_BYTES,
+        });
+    }
     check_name("the dataset group name", &new.group)?;
     let s = &new.source;
     let fields = [
@@ -218,16 +228,6 @@ pub(crate) fn check_desired_size(new: &NewDesired) -> Result<(), StoreError> {
                 limit: MAX_SOURCE_FIELD_BYTES,
             });
         }
-    }
-    if new.text.len() > MAX_DESIRED_TEXT_BYTES {
-        return Err(StoreError::TooLarge {
-            what: format!(
-                "the parameter file {} of dataset group {}",
-                new.source.url, new.group
-            ),
-            size: new.text.len(),
-            limit: MAX_DESIRED_TEXT_BYTES,
-        });
     }
     Ok(())
 }
