@@ -91,6 +91,16 @@ fn fast_options() -> SqsOptions {
     }
 }
 
+/// Sends a raw message body to a queue, as S3 (or anyone with access to the queue) could.
+async fn send_to(sqs: &aws_sdk_sqs::Client, queue_url: &str, body: &str) {
+    sqs.send_message()
+        .queue_url(queue_url)
+        .message_body(body)
+        .send()
+        .await
+        .expect("send");
+}
+
 fn json(text: &str) -> Value {
     serde_json::from_str(text).expect("JSON")
 }
@@ -461,15 +471,8 @@ impl World {
             .unwrap_or_default()
     }
 
-    /// Sends a raw message, as S3 (or anyone with access to the queue) could.
     async fn send(&self, body: &str) {
-        self.sqs
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(body)
-            .send()
-            .await
-            .expect("send");
+        send_to(&self.sqs, &self.queue_url, body).await;
     }
 
     /// Runs the intake until `done` holds (checked after every round) or patience runs out.
@@ -687,12 +690,12 @@ async fn the_visibility_heartbeat_keeps_a_slow_message_from_a_second_consumer() 
         })
         .collect();
 
-    sqs.send_message()
-        .queue_url(&queue_url)
-        .message_body(s3_event(&bucket, "train%2Fslow%2Fconfig.json", "e"))
-        .send()
-        .await
-        .expect("send");
+    send_to(
+        &sqs,
+        &queue_url,
+        &s3_event(&bucket, "train%2Fslow%2Fconfig.json", "e"),
+    )
+    .await;
     let started = Instant::now();
     // moto applies an update in steps (unlike DynamoDB), so wait for the desired state itself.
     while store
@@ -859,12 +862,12 @@ async fn a_message_received_too_often_is_left_for_the_redrive_policy_unhandled()
         ..fast_options()
     };
     let (intake, sqs, queue_url, _) = scripted_intake(&moto, reader.clone(), options).await;
-    sqs.send_message()
-        .queue_url(&queue_url)
-        .message_body(s3_event("data", "train%2Fpoison%2Fconfig.json", "e"))
-        .send()
-        .await
-        .expect("send");
+    send_to(
+        &sqs,
+        &queue_url,
+        &s3_event("data", "train%2Fpoison%2Fconfig.json", "e"),
+    )
+    .await;
     let shutdown = CancellationToken::new();
     let started = Instant::now();
     let mut skipped = 0;
@@ -892,12 +895,12 @@ async fn a_batch_is_handled_concurrently_up_to_intake_concurrency() {
     };
     let (intake, sqs, queue_url, store) = scripted_intake(&moto, reader.clone(), options).await;
     for i in 0..6 {
-        sqs.send_message()
-            .queue_url(&queue_url)
-            .message_body(s3_event("data", &format!("train%2Fc{i}%2Fconfig.json"), "e"))
-            .send()
-            .await
-            .expect("send");
+        send_to(
+            &sqs,
+            &queue_url,
+            &s3_event("data", &format!("train%2Fc{i}%2Fconfig.json"), "e"),
+        )
+        .await;
     }
     let shutdown = CancellationToken::new();
     let started = Instant::now();
@@ -922,12 +925,12 @@ async fn a_hung_read_is_abandoned_at_the_message_deadline() {
         ..fast_options()
     };
     let (intake, sqs, queue_url, store) = scripted_intake(&moto, reader.clone(), options).await;
-    sqs.send_message()
-        .queue_url(&queue_url)
-        .message_body(s3_event("data", "train%2Fhung%2Fconfig.json", "e"))
-        .send()
-        .await
-        .expect("send");
+    send_to(
+        &sqs,
+        &queue_url,
+        &s3_event("data", "train%2Fhung%2Fconfig.json", "e"),
+    )
+    .await;
     let shutdown = CancellationToken::new();
     let started = Instant::now();
     let mut timed_out = 0;

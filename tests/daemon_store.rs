@@ -815,31 +815,32 @@ async fn sqlite_due_times() {
     due_times(&sqlite(&clock), &clock).await;
 }
 
-#[tokio::test]
-async fn sqlite_due_groups_skip_groups_leased_by_another_replica() {
-    let dir = tempfile::tempdir().expect("tempdir");
+/// Two handles on one SQLite file (two replicas, or two processes), on `clock`.
+fn sqlite_pair(dir: &tempfile::TempDir, clock: &Arc<ManualClock>) -> (SqliteStore, SqliteStore) {
     let path = dir.path().join("state.db");
-    let clock = manual_clock();
     let open = || {
         SqliteStore::open(&path)
             .expect("open")
-            .with_clock(Arc::clone(&clock) as Arc<dyn personalize_ops::store::Clock>)
+            .with_clock(Arc::clone(clock) as Arc<dyn personalize_ops::store::Clock>)
     };
-    due_groups_skip_leased(&open(), &open(), &clock).await;
+    (open(), open())
+}
+
+#[tokio::test]
+async fn sqlite_due_groups_skip_groups_leased_by_another_replica() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = manual_clock();
+    let (a, b) = sqlite_pair(&dir, &clock);
+    due_groups_skip_leased(&a, &b, &clock).await;
 }
 
 #[tokio::test]
 async fn sqlite_lease_validity() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("state.db");
     let clock = manual_clock();
-    let open = || {
-        SqliteStore::open(&path)
-            .expect("open")
-            .with_clock(Arc::clone(&clock) as Arc<dyn personalize_ops::store::Clock>)
-    };
-    let skewed = open().with_max_clock_skew(Duration::from_secs(1));
-    lease_validity(&open(), &skewed, &clock).await;
+    let (store, other) = sqlite_pair(&dir, &clock);
+    let skewed = other.with_max_clock_skew(Duration::from_secs(1));
+    lease_validity(&store, &skewed, &clock).await;
 }
 
 /// A skew as long as the lease leaves no time at all; a renewal counts from its own request.

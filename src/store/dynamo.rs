@@ -17,9 +17,10 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    ScalarAttributeType, TableStatus, TimeToLiveSpecification, TransactWriteItem, Update,
+    AttributeDefinition, AttributeValue, BillingMode, CancellationReason, ConditionCheck,
+    GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
+    TransactWriteItem, Update,
 };
 use chrono::{DateTime, Utc};
 
@@ -113,6 +114,19 @@ where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
 {
     e.as_service_error().and_then(|s| s.code()) == Some("ConditionalCheckFailedException")
+}
+
+/// Why each item of a cancelled transaction failed (empty for other errors).
+fn cancellation_reasons<R>(e: &SdkError<TransactWriteItemsError, R>) -> Vec<CancellationReason> {
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(t)) => t.cancellation_reasons().to_vec(),
+        _ => Vec::new(),
+    }
+}
+
+/// Whether the transaction's item `index` failed its condition.
+fn condition_failed(reasons: &[CancellationReason], index: usize) -> bool {
+    reasons.get(index).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
 }
 
 /// An update expression built from optional values: `Some` is `SET`, `None` is `REMOVE`.
@@ -474,14 +488,7 @@ impl DynamoStore {
         match result {
             Ok(_) => Ok(()),
             Err(e) => {
-                let fenced = match e.as_service_error() {
-                    Some(TransactWriteItemsError::TransactionCanceledException(t)) => {
-                        t.cancellation_reasons().first().and_then(|r| r.code())
-                            == Some("ConditionalCheckFailed")
-                    }
-                    _ => false,
-                };
-                if fenced {
+                if condition_failed(&cancellation_reasons(&e), 0) {
                     Err(StoreError::fenced(lease))
                 } else {
                     Err(self.fail(op, what, &e))
@@ -1012,14 +1019,8 @@ impl StateStore for DynamoStore {
             Ok(_) => return Ok(FireClaim::Won),
             Err(e) => e,
         };
-        let reasons = match error.as_service_error() {
-            Some(TransactWriteItemsError::TransactionCanceledException(t)) => {
-                t.cancellation_reasons().to_vec()
-            }
-            _ => Vec::new(),
-        };
-        let failed = |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
-        if !failed(0) && !failed(1) {
+        let reasons = cancellation_reasons(&error);
+        if !condition_failed(&reasons, 0) && !condition_failed(&reasons, 1) {
             return Err(self.fail("claim", what, &error));
         }
         // Lost to an earlier claimant, or the fire was recorded: either way someone ran it.
