@@ -902,12 +902,22 @@ async fn sqlite_persists_across_reopen_and_reports_bad_paths() {
 // DynamoDB on moto
 
 async fn dynamo(moto: &Moto, clock: &Arc<ManualClock>) -> DynamoStore {
+    dynamo_pair(moto, clock).await.0
+}
+
+/// Two replicas' stores on one new table, each with its own client, on `clock`.
+async fn dynamo_pair(moto: &Moto, clock: &Arc<ManualClock>) -> (DynamoStore, DynamoStore) {
     let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
     let table = unique_name("state");
     DynamoStore::create_table(&client, &table)
         .await
         .expect("create table");
-    DynamoStore::new(client, table).with_clock(Arc::clone(clock) as Arc<dyn personalize_ops::store::Clock>)
+    let replica = |client| {
+        DynamoStore::new(client, table.clone())
+            .with_clock(Arc::clone(clock) as Arc<dyn personalize_ops::store::Clock>)
+    };
+    let other = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    (replica(client), replica(other))
 }
 
 #[tokio::test]
@@ -951,32 +961,16 @@ async fn dynamo_due_times() {
 async fn dynamo_due_groups_skip_groups_leased_by_another_replica() {
     let moto = Moto::start();
     let clock = manual_clock();
-    let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
-    let table = unique_name("state");
-    DynamoStore::create_table(&client, &table)
-        .await
-        .expect("create table");
-    // Two replicas: separate clients on one table.
-    let replica = |client| {
-        DynamoStore::new(client, table.clone())
-            .with_clock(Arc::clone(&clock) as Arc<dyn personalize_ops::store::Clock>)
-    };
-    let other = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
-    due_groups_skip_leased(&replica(client), &replica(other), &clock).await;
+    let (a, b) = dynamo_pair(&moto, &clock).await;
+    due_groups_skip_leased(&a, &b, &clock).await;
 }
 
 #[tokio::test]
 async fn dynamo_lease_validity() {
     let moto = Moto::start();
     let clock = manual_clock();
-    let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
-    let table = unique_name("state");
-    DynamoStore::create_table(&client, &table)
-        .await
-        .expect("create table");
-    let store = DynamoStore::new(client, table)
-        .with_clock(Arc::clone(&clock) as Arc<dyn personalize_ops::store::Clock>);
-    let skewed = store.clone().with_max_clock_skew(Duration::from_secs(1));
+    let (store, other) = dynamo_pair(&moto, &clock).await;
+    let skewed = other.with_max_clock_skew(Duration::from_secs(1));
     lease_validity(&store, &skewed, &clock).await;
 }
 
