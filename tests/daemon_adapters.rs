@@ -158,6 +158,23 @@ async fn sns_messages_reach_a_subscribed_queue_with_the_sqs_body_and_attributes(
         "solutions[0].serviceConfig.name: required"
     );
 
+    // A file with thousands of errors still publishes (moto enforces SNS's 256 KiB limit too): the
+    // list is cut to what fits and says how many more there were.
+    let errors: Vec<String> = (0..20_000)
+        .map(|i| format!("solutions[{i}].serviceConfig.recipeArn: \"x\" is not a recipe ARN"))
+        .collect();
+    let huge = config_error_message(Some("dsg1"), "s3://data/train/dsg1/config.json", &errors);
+    SnsNotifier::new(sns.clone(), &topic)
+        .publish(&huge)
+        .await
+        .expect("a capped message is never too big to publish");
+    let bodies = receive(&sqs, &url, 1).await;
+    let sqs_body = json(json(&bodies[0])["Message"].as_str().expect("string"));
+    let listed = sqs_body["description"].as_array().expect("errors");
+    let last = listed.last().and_then(Value::as_str).expect("last line");
+    assert!(last.starts_with("… and ") && last.ends_with(" more"), "{last}");
+    assert!(listed.len() > 100, "{} errors listed", listed.len());
+
     // A missing topic is an error for the caller, and only a log line through the fan-out.
     let missing = SnsNotifier::new(sns, "arn:aws:sns:us-east-1:123456789012:missing");
     let err = missing.publish(&message).await.expect_err("no topic");
