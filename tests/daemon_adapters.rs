@@ -933,6 +933,32 @@ async fn a_batch_is_handled_concurrently_up_to_intake_concurrency() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_running_intake_ticks_its_liveness_for_healthz() {
+    let moto = Moto::start();
+    let reader = ScriptedReader::new(Some(Duration::ZERO), false);
+    let (intake, _, _, _) = scripted_intake(&moto, reader, fast_options()).await;
+    let readiness =
+        personalize_ops::health::Readiness::new(Vec::new(), Duration::ZERO, Duration::from_secs(1));
+    let period = Duration::from_millis(300);
+    let liveness = readiness.watch("intake", personalize_ops::health::Liveness::new(), period);
+    tokio::time::sleep(period * 4).await;
+    assert!(!readiness.liveness().alive, "not running yet: stalled");
+    let intake = intake.with_liveness(liveness.clone());
+    let shutdown = CancellationToken::new();
+    let running = {
+        let token = shutdown.clone();
+        tokio::spawn(async move { intake.run(token).await })
+    };
+    let started = Instant::now();
+    while liveness.since_last_tick() >= period {
+        assert!(started.elapsed() < PATIENCE, "the intake loop never ticked");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    shutdown.cancel();
+    running.await.expect("intake task");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_read_is_abandoned_at_the_message_deadline() {
     let moto = Moto::start();
     let reader = ScriptedReader::new(None, false);

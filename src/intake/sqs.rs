@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{ConfigSource, Intake, MessageOutcome};
 use crate::aws::{AwsFailure, long_poll_timeout_config};
+use crate::health::Liveness;
 use crate::settings::DaemonSettings;
 
 /// How the queue is polled.
@@ -39,6 +40,12 @@ pub struct SqsOptions {
 }
 
 impl SqsOptions {
+    /// The longest a healthy round of the intake loop takes: the long poll, the slowest message and
+    /// the longest backoff after a failed receive.
+    pub fn longest_round(&self) -> Duration {
+        self.wait + self.message_deadline + self.backoff_max
+    }
+
     pub fn from_settings(s: &DaemonSettings) -> Self {
         Self {
             wait: Duration::from_secs(s.receive_wait_secs.min(20)),
@@ -92,6 +99,8 @@ pub struct SqsIntake {
     queue_url: String,
     intake: Arc<Intake>,
     options: SqsOptions,
+    /// Ticked every round of [`ConfigSource::run`], for `/healthz`.
+    liveness: Option<Liveness>,
 }
 
 fn secs_i32(d: Duration) -> i32 {
@@ -110,7 +119,15 @@ impl SqsIntake {
             queue_url: queue_url.into(),
             intake,
             options,
+            liveness: None,
         }
+    }
+
+    /// Ticks `liveness` every receive round of [`ConfigSource::run`]; watch it with
+    /// [`crate::health::Readiness::watch`] and a period of [`SqsOptions::longest_round`].
+    pub fn with_liveness(mut self, liveness: Liveness) -> Self {
+        self.liveness = Some(liveness);
+        self
     }
 
     fn error<E, R>(&self, op: &'static str, e: &aws_sdk_sqs::error::SdkError<E, R>) -> SqsError
@@ -318,6 +335,9 @@ impl ConfigSource for SqsIntake {
     async fn run(&self, shutdown: CancellationToken) {
         let mut backoff = Duration::from_secs(1);
         while !shutdown.is_cancelled() {
+            if let Some(liveness) = &self.liveness {
+                liveness.tick();
+            }
             match self.poll_once(&shutdown).await {
                 Ok(_) => backoff = Duration::from_secs(1),
                 Err(e) => {
@@ -355,6 +375,7 @@ mod tests {
         assert_eq!(o.max_receive_count, 4);
         assert_eq!(o.concurrency, 3);
         assert_eq!(o.message_deadline, Duration::from_secs(45));
+        assert_eq!(o.longest_round(), Duration::from_secs(20 + 45 + 1));
         assert_eq!(o.wait, Duration::from_secs(20));
         assert_eq!(o.batch_size, 10);
         assert_eq!(o.visibility_timeout, Duration::from_secs(90));
