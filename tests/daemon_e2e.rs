@@ -568,7 +568,10 @@ fn replica(
     sns: &aws_sdk_sns::Client,
     topic: &str,
     owner: &str,
-) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+) -> (
+    CancellationToken,
+    tokio::task::JoinHandle<Result<(), personalize_ops::daemon::DaemonError>>,
+) {
     let daemon = Arc::new(Daemon::new(
         store,
         reconciler,
@@ -653,7 +656,8 @@ async fn two_replicas_on_one_table_one_owner_per_group_and_takeover() {
         tokio::time::timeout(PATIENCE, task)
             .await
             .expect("stops")
-            .expect("no panic");
+            .expect("no panic")
+            .expect("no intake failure");
     }
     let (_stop_c, task_c) = replica(store.clone(), Arc::new(Hang), &sns, &topic, "c");
     desire(&store, "slow").await;
@@ -694,7 +698,8 @@ async fn two_replicas_on_one_table_one_owner_per_group_and_takeover() {
     tokio::time::timeout(PATIENCE, task_b2)
         .await
         .expect("b2 stops")
-        .expect("no panic");
+        .expect("no panic")
+        .expect("no intake failure");
 }
 
 /// A pass that never returns (a frozen replica).

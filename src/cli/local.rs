@@ -130,9 +130,10 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
     ));
     let shutdown = CancellationToken::new();
     let signal = super::run::cancel_on_signal(shutdown.clone());
-    daemon.run(Some(watcher as Arc<dyn ConfigSource>), shutdown).await;
+    let result = daemon.run(Some(watcher as Arc<dyn ConfigSource>), shutdown).await;
     signal.abort();
     let _ = std::fs::remove_file(url_path(&dir));
     emu.shutdown().await;
+    result?;
     Ok(ExitCode::SUCCESS)
 }

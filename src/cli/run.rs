@@ -103,9 +103,11 @@ pub async fn run(_args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         DaemonConfig::from_settings(&s.daemon, replica_name(), location),
     ));
     let signal = cancel_on_signal(shutdown.clone());
-    daemon
+    let result = daemon
         .run(Some(sqs as Arc<dyn ConfigSource>), shutdown.clone())
         .await;
+    // Also when the daemon stopped on its own: the health endpoint follows.
+    shutdown.cancel();
     signal.abort();
     if let Some(flusher) = metrics.flusher {
         flusher.shutdown(Duration::from_secs(5)).await;
@@ -115,5 +117,6 @@ pub async fn run(_args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         Err(_) => tracing::warn!("health endpoint did not stop in time"),
         _ => {}
     }
+    result?;
     Ok(ExitCode::SUCCESS)
 }
