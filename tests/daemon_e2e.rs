@@ -821,3 +821,53 @@ fn local_mode_watches_the_directory_reports_errors_and_stops_on_sigterm() {
     let out = run_binary(&["status", "nothing", "--local", root_arg]);
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_killed_with_sigkill_loses_no_event_and_its_successor_takes_over() {
+    let moto = Moto::start();
+    let c = cloud(&moto).await;
+    let mut env = daemon_env(&moto, &c);
+    env.push((
+        "PERSONALIZE_OPS__DAEMON__VISIBILITY_TIMEOUT_SECS".into(),
+        "2".into(),
+    ));
+    env.push(("PERSONALIZE_OPS__DAEMON__LEASE_DURATION_SECS".into(), "3".into()));
+    let mut first = Process::start(&["run"], &env);
+    for i in 0..5 {
+        c.upload(&format!("train/k{i}/config.json"), config_file(&format!("k{i}")))
+            .await;
+    }
+    // Killed while the uploads' messages are arriving: some handled, some received and not deleted,
+    // some not received yet.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    first.signal("KILL");
+    assert!(first.wait(Duration::from_secs(10)).is_some(), "SIGKILL ends it");
+    let killed_at = chrono::Utc::now();
+
+    let second = Process::start(&["run"], &env);
+    eventually("every upload recorded once", || async {
+        let mut all = true;
+        for i in 0..5 {
+            all &= c.generation(&format!("k{i}")).await == Some(1);
+        }
+        all && in_queue(&c.sqs, &c.queue_url).await == 0
+    })
+    .await;
+    // Every group was worked on by the successor after the kill (it resyncs at start; the first one's
+    // leases, if any, lapsed).
+    eventually("the successor worked on every group", || async {
+        let mut all = true;
+        for i in 0..5 {
+            let observed = c
+                .store
+                .group(&format!("k{i}"))
+                .await
+                .expect("read")
+                .and_then(|g| g.observed);
+            all &= observed.is_some_and(|o| o.generation == 1 && o.updated_at > killed_at);
+        }
+        all
+    })
+    .await;
+    assert!(second.log().contains("daemon started"));
+}
