@@ -13,6 +13,8 @@ pub mod logging;
 pub mod metrics;
 pub mod notify;
 pub mod objects;
+pub mod plan;
+pub mod reconcile;
 pub mod settings;
 pub mod spec;
 pub mod store;

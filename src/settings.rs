@@ -34,6 +34,8 @@ pub struct Settings {
     pub log: LogSettings,
     /// What the service passes to Personalize on the user's behalf (roles, KMS).
     pub personalize: PersonalizeSettings,
+    /// The reconciler: rate limit, polling and timeouts per resource kind.
+    pub reconcile: ReconcileSettings,
     /// The daemon: where events, files and state live, and how hard it works.
     pub daemon: DaemonSettings,
     /// Where notifications go.
@@ -77,6 +79,8 @@ pub struct DaemonSettings {
     pub personalize_calls_per_second: f64,
     /// Lease duration of a dataset group.
     pub lease_duration_secs: u64,
+    /// Largest clock difference between replicas; a lease stops being valid that much early.
+    pub max_clock_skew_secs: u64,
     /// Period of the full resync.
     pub resync_interval_secs: u64,
     /// Port of `/healthz` and `/readyz`.
@@ -85,6 +89,8 @@ pub struct DaemonSettings {
     pub readiness_cache_secs: u64,
     /// Timeout of each readiness probe.
     pub readiness_timeout_secs: u64,
+    /// Periods a background loop may go without progress before `/healthz` reports it stalled.
+    pub health_stalled_periods: u32,
 }
 
 impl DaemonSettings {
@@ -105,12 +111,126 @@ impl DaemonSettings {
         Duration::from_secs(self.lease_duration_secs)
     }
 
+    pub fn max_clock_skew(&self) -> Duration {
+        Duration::from_secs(self.max_clock_skew_secs)
+    }
+
     pub fn resync_interval(&self) -> Duration {
         Duration::from_secs(self.resync_interval_secs)
     }
 
     pub fn visibility_timeout(&self) -> Duration {
         Duration::from_secs(self.visibility_timeout_secs)
+    }
+}
+
+/// How the reconciler paces itself. Each key is documented in `config/default.toml`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileSettings {
+    /// Personalize calls per second, process-wide.
+    pub calls_per_second: f64,
+    /// First backoff after a throttled call.
+    pub throttle_backoff_min_ms: u64,
+    /// Largest backoff after throttled calls.
+    pub throttle_backoff_max_ms: u64,
+    /// Retries of one throttled call before the pass gives up (and is retried later).
+    pub throttle_retries: u32,
+    /// Polling and timeout per resource kind (`dataset_import_job`, `solution_version`, …).
+    pub kinds: std::collections::BTreeMap<String, KindSettings>,
+}
+
+/// Polling and timeout of one resource kind.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KindSettings {
+    /// First wait between polls of a pending resource.
+    pub poll_min_secs: f64,
+    /// Largest wait between polls (the wait doubles up to it).
+    pub poll_max_secs: f64,
+    /// A resource pending longer than this fails.
+    pub timeout_secs: u64,
+}
+
+impl KindSettings {
+    pub fn poll_min(&self) -> Duration {
+        Duration::from_secs_f64(self.poll_min_secs)
+    }
+
+    pub fn poll_max(&self) -> Duration {
+        Duration::from_secs_f64(self.poll_max_secs)
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_secs)
+    }
+}
+
+/// The resource kinds `[reconcile.kinds.*]` must name, in the order of work.
+pub const RECONCILE_KINDS: [&str; 12] = [
+    "dataset_group",
+    "schema",
+    "dataset",
+    "dataset_import_job",
+    "event_tracker",
+    "filter",
+    "solution",
+    "solution_version",
+    "campaign",
+    "recommender",
+    "batch_inference_job",
+    "batch_segment_job",
+];
+
+impl ReconcileSettings {
+    /// The settings of `kind` (a key of [`RECONCILE_KINDS`]); checked at load, so always present.
+    pub fn kind(&self, kind: &str) -> KindSettings {
+        self.kinds.get(kind).copied().unwrap_or(KindSettings {
+            poll_min_secs: 5.0,
+            poll_max_secs: 300.0,
+            timeout_secs: 172_800,
+        })
+    }
+
+    fn check(&self) -> Result<(), SettingsError> {
+        let bad = |key: &'static str, message: String| Err(SettingsError::Value { key, message });
+        if !(self.calls_per_second.is_finite() && self.calls_per_second > 0.0) {
+            return bad("reconcile.calls_per_second", "must be a positive number".into());
+        }
+        if self.throttle_backoff_min_ms == 0 || self.throttle_backoff_min_ms > self.throttle_backoff_max_ms {
+            return bad(
+                "reconcile.throttle_backoff_min_ms",
+                "must be at least 1 and at most throttle_backoff_max_ms".into(),
+            );
+        }
+        if let Some(unknown) = self.kinds.keys().find(|k| !RECONCILE_KINDS.contains(&k.as_str())) {
+            return bad(
+                "reconcile.kinds",
+                format!(
+                    "unknown kind {unknown:?}; expected one of {}",
+                    RECONCILE_KINDS.join(", ")
+                ),
+            );
+        }
+        if let Some(missing) = RECONCILE_KINDS.iter().find(|k| !self.kinds.contains_key(**k)) {
+            return bad("reconcile.kinds", format!("kind {missing} is missing"));
+        }
+        for (kind, k) in &self.kinds {
+            let ok = k.poll_min_secs.is_finite()
+                && k.poll_max_secs.is_finite()
+                && k.poll_min_secs > 0.0
+                && k.poll_min_secs <= k.poll_max_secs
+                && k.timeout_secs >= 1;
+            if !ok {
+                return bad(
+                    "reconcile.kinds",
+                    format!(
+                        "{kind}: poll_min_secs must be > 0 and at most poll_max_secs, timeout_secs at least 1"
+                    ),
+                );
+            }
+        }
+        Ok(())
     }
 }
 
@@ -147,6 +267,10 @@ pub struct AwsSettings {
     pub max_attempts: u32,
     /// TCP connect timeout.
     pub connect_timeout_secs: u64,
+    /// Longest a single attempt of a call may take (connect, send, wait for the answer).
+    pub attempt_timeout_secs: u64,
+    /// Longest a call may take with all its retries.
+    pub operation_timeout_secs: u64,
     /// Path-style S3 addressing.
     pub s3_force_path_style: bool,
 }
@@ -188,6 +312,16 @@ pub struct PersonalizeSettings {
     pub kms_role_arn: String,
     /// KMS key for new dataset groups.
     pub kms_key_arn: String,
+}
+
+impl AwsSettings {
+    pub fn attempt_timeout(&self) -> Duration {
+        Duration::from_secs(self.attempt_timeout_secs)
+    }
+
+    pub fn operation_timeout(&self) -> Duration {
+        Duration::from_secs(self.operation_timeout_secs)
+    }
 }
 
 impl PersonalizeSettings {
@@ -238,6 +372,7 @@ impl Settings {
     /// Cross-field rules that serde cannot express.
     fn check(&self) -> Result<(), SettingsError> {
         self.check_daemon()?;
+        self.reconcile.check()?;
         let role = PersonalizeSettings::non_empty(&self.personalize.kms_role_arn);
         let key = PersonalizeSettings::non_empty(&self.personalize.kms_key_arn);
         if role.is_some() != key.is_some() {
@@ -251,7 +386,8 @@ impl Settings {
 
     fn check_daemon(&self) -> Result<(), SettingsError> {
         let d = &self.daemon;
-        let rules: [(bool, &'static str, String); 11] = [
+        let a = &self.aws;
+        let rules: [(bool, &'static str, String); 14] = [
             (
                 d.concurrency >= 1,
                 "daemon.concurrency",
@@ -293,6 +429,16 @@ impl Settings {
                 "must be at least 1".into(),
             ),
             (
+                d.max_clock_skew_secs.saturating_mul(2) < d.lease_duration_secs,
+                "daemon.max_clock_skew_secs",
+                "must be less than half of lease_duration_secs (a lease is valid for its duration minus the skew)".into(),
+            ),
+            (
+                d.health_stalled_periods >= 1,
+                "daemon.health_stalled_periods",
+                "must be at least 1".into(),
+            ),
+            (
                 d.resync_interval_secs >= 1,
                 "daemon.resync_interval_secs",
                 "must be at least 1".into(),
@@ -303,9 +449,14 @@ impl Settings {
                 "buffer_capacity and flush_interval_secs must be at least 1".into(),
             ),
             (
-                self.aws.max_attempts >= 1,
+                a.max_attempts >= 1,
                 "aws.max_attempts",
                 "must be at least 1".into(),
+            ),
+            (
+                a.attempt_timeout_secs >= 1 && a.attempt_timeout_secs <= a.operation_timeout_secs,
+                "aws.attempt_timeout_secs",
+                "must be at least 1 and at most operation_timeout_secs".into(),
             ),
         ];
         match rules.into_iter().find(|(ok, _, _)| !ok) {
@@ -399,6 +550,15 @@ mod tests {
     fn daemon_defaults_are_documented_values() {
         let s = Settings::load_with_env(None, env(&[])).expect("defaults are valid");
         assert_eq!(s.daemon.resync_interval_secs, 600);
+        assert_eq!(
+            s.daemon.max_clock_skew(),
+            crate::store::DEFAULT_MAX_CLOCK_SKEW,
+            "the stores' default is the setting's"
+        );
+        assert_eq!(
+            s.daemon.health_stalled_periods,
+            crate::health::DEFAULT_STALLED_PERIODS
+        );
         assert_eq!(s.daemon.max_config_bytes, MAX_CONFIG_BYTES_LIMIT);
         assert_eq!(s.daemon.receive_batch_size, 10);
         assert_eq!(s.notify.event_bus, "");
@@ -453,6 +613,21 @@ mod tests {
                 "0",
                 "personalize_calls_per_second",
             ),
+            (
+                "PERSONALIZE_OPS__AWS__ATTEMPT_TIMEOUT_SECS",
+                "91",
+                "attempt_timeout_secs",
+            ),
+            (
+                "PERSONALIZE_OPS__AWS__ATTEMPT_TIMEOUT_SECS",
+                "0",
+                "attempt_timeout_secs",
+            ),
+            (
+                "PERSONALIZE_OPS__DAEMON__MAX_CLOCK_SKEW_SECS",
+                "30",
+                "max_clock_skew_secs",
+            ),
         ] {
             let err = Settings::load_with_env(None, env(&[(key, value)])).expect_err(key);
             assert!(err.to_string().contains(named), "{key}: {err}");
@@ -460,6 +635,62 @@ mod tests {
         let err = Settings::load_with_env(None, env(&[("PERSONALIZE_OPS__DAEMON__QUEUE", "x")]))
             .expect_err("unknown daemon key");
         assert!(err.to_string().contains("queue"), "{err}");
+    }
+
+    #[test]
+    fn reconcile_defaults_and_overrides() {
+        let s = Settings::load_with_env(None, env(&[])).expect("defaults are valid");
+        assert_eq!(
+            s.reconcile.kind("solution_version").timeout(),
+            Duration::from_secs(48 * 3600)
+        );
+        assert_eq!(s.reconcile.kinds.len(), RECONCILE_KINDS.len());
+        let s = Settings::load_with_env(
+            None,
+            env(&[
+                ("PERSONALIZE_OPS__RECONCILE__CALLS_PER_SECOND", "50"),
+                (
+                    "PERSONALIZE_OPS__RECONCILE__KINDS__CAMPAIGN__POLL_MIN_SECS",
+                    "0.05",
+                ),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(s.reconcile.calls_per_second, 50.0);
+        assert_eq!(s.reconcile.kind("campaign").poll_min(), Duration::from_millis(50));
+    }
+
+    #[test]
+    fn reconcile_limits_are_enforced() {
+        for (key, value, named) in [
+            (
+                "PERSONALIZE_OPS__RECONCILE__CALLS_PER_SECOND",
+                "0",
+                "calls_per_second",
+            ),
+            (
+                "PERSONALIZE_OPS__RECONCILE__THROTTLE_BACKOFF_MIN_MS",
+                "0",
+                "throttle_backoff_min_ms",
+            ),
+            (
+                "PERSONALIZE_OPS__RECONCILE__KINDS__FILTER__POLL_MIN_SECS",
+                "1000",
+                "filter",
+            ),
+        ] {
+            let err = Settings::load_with_env(None, env(&[(key, value)])).expect_err(key);
+            assert!(err.to_string().contains(named), "{key}: {err}");
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.toml");
+        std::fs::write(
+            &path,
+            "[reconcile.kinds.widget]\npoll_min_secs = 1.0\npoll_max_secs = 2.0\ntimeout_secs = 3\n",
+        )
+        .expect("write");
+        let err = Settings::load_with_env(Some(&path), env(&[])).expect_err("unknown kind");
+        assert!(err.to_string().contains("widget"), "{err}");
     }
 
     #[test]

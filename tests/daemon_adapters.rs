@@ -552,7 +552,10 @@ async fn intake_end_to_end_on_moto() {
     })
     .await;
     assert_eq!(w.generation("dsg-e2e").await, Some(1));
-    assert_eq!(w.metrics.total("ConfigurationsProcessedSuccesses"), 6.0);
+    // Duplicates are ignored events, not processed configurations.
+    assert_eq!(w.metrics.total("ConfigurationsProcessedSuccesses"), 1.0);
+    assert_eq!(w.metrics.total("ConfigurationsProcessed"), 1.0);
+    assert_eq!(w.metrics.total("EventsIgnored"), 5.0);
 
     // Invalid, non-JSON and oversized files: reported on SNS, no generation, no crash.
     w.upload("train/unnamed/config.json", r#"{"solutions": []}"#)
@@ -580,7 +583,7 @@ async fn intake_end_to_end_on_moto() {
     assert!(text.contains("10485760 bytes"), "{text}");
     assert!(errors.iter().all(|e| e["status"] == "UPDATE FAILED"));
     assert_eq!(w.metrics.total("ConfigurationsProcessedFailures"), 3.0);
-    assert_eq!(w.metrics.total("EventsIgnored"), 1.0);
+    assert_eq!(w.metrics.total("EventsIgnored"), 6.0);
     assert_eq!(w.generation("unnamed").await, None);
     let groups: Vec<String> = w
         .store
@@ -709,4 +712,50 @@ async fn the_visibility_heartbeat_keeps_a_slow_message_from_a_second_consumer() 
         .await
         .expect("receive");
     assert!(left.messages().is_empty(), "the handled message was deleted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_polls_outlast_the_attempt_timeout_of_other_calls() {
+    let moto = Moto::start();
+    let mut aws = personalize_ops::settings::Settings::load_with_env(None, Vec::new())
+        .expect("defaults")
+        .aws;
+    aws.attempt_timeout_secs = 1;
+    aws.operation_timeout_secs = 2;
+    let config = personalize_ops::aws::config_loader(&aws)
+        .endpoint_url(moto.endpoint())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "test", "test", None, None, "t",
+        ))
+        .load()
+        .await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let (queue_url, _) = queue(&sqs, "long").await;
+    let options = SqsOptions {
+        wait: Duration::from_secs(3),
+        ..SqsOptions::from_settings(
+            &personalize_ops::settings::Settings::load_with_env(None, Vec::new())
+                .expect("defaults")
+                .daemon,
+        )
+    };
+    let store = Arc::new(personalize_ops::store::SqliteStore::in_memory().expect("sqlite"));
+    let intake = Intake::new(
+        Arc::new(personalize_ops::objects::MemoryStore::new()),
+        store,
+        Notifications::default(),
+        Arc::new(MemorySink::new()),
+        spec_validator(),
+        1024,
+    );
+    let intake = SqsIntake::new(sqs, &queue_url, Arc::new(intake), options);
+    let started = Instant::now();
+    // An empty queue: the receive waits the whole 3 s, longer than the 2 s operation timeout.
+    let report = intake
+        .poll_once(&CancellationToken::new())
+        .await
+        .expect("a long poll is not a timeout");
+    assert_eq!(report.received, 0);
+    assert!(started.elapsed() >= Duration::from_secs(2), "the poll waited");
 }

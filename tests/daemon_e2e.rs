@@ -832,6 +832,7 @@ async fn a_daemon_killed_with_sigkill_loses_no_event_and_its_successor_takes_ove
         "2".into(),
     ));
     env.push(("PERSONALIZE_OPS__DAEMON__LEASE_DURATION_SECS".into(), "3".into()));
+    env.push(("PERSONALIZE_OPS__DAEMON__MAX_CLOCK_SKEW_SECS".into(), "1".into()));
     let mut first = Process::start(&["run"], &env);
     for i in 0..5 {
         c.upload(&format!("train/k{i}/config.json"), config_file(&format!("k{i}")))
@@ -840,6 +841,7 @@ async fn a_daemon_killed_with_sigkill_loses_no_event_and_its_successor_takes_ove
     // Killed while the uploads' messages are arriving: some handled, some received and not deleted,
     // some not received yet.
     tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(first.child.try_wait().expect("poll").is_none(), "{}", first.log());
     first.signal("KILL");
     assert!(first.wait(Duration::from_secs(10)).is_some(), "SIGKILL ends it");
     let killed_at = chrono::Utc::now();

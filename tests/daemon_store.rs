@@ -8,8 +8,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use personalize_ops::objects::ObjectUrl;
 use personalize_ops::store::{
-    DesiredSource, DynamoStore, FireClaim, Lease, LeaseGrant, ManualClock, NewDesired, Observed, PutDesired,
-    ResourceKind, ResourceState, Schedule, SqliteStore, StateStore, StoreError,
+    DEFAULT_MAX_CLOCK_SKEW, DesiredSource, DynamoStore, FireClaim, Lease, LeaseGrant, ManualClock,
+    NewDesired, Observed, PutDesired, ResourceKind, ResourceState, Schedule, SqliteStore, StateStore,
+    StoreError,
 };
 use support::aws::SerialMoto;
 use support::moto::{Moto, unique_name};
@@ -318,11 +319,19 @@ async fn due_times(store: &dyn StateStore, clock: &ManualClock) {
         .expect("observed");
     assert!(
         store
-            .due_groups(10)
+            .due_groups_for("r", 10)
             .await
             .expect("due")
             .contains(&"d1".to_string()),
         "a newer generation must not be lost"
+    );
+    assert!(
+        !store
+            .due_groups(10)
+            .await
+            .expect("due")
+            .contains(&"d1".to_string()),
+        "while leased, the group is only listed to its holder"
     );
     let state = store.group("d1").await.expect("read").expect("exists");
     assert_eq!(state.observed.expect("observed").generation, 1);
@@ -366,6 +375,97 @@ async fn due_times(store: &dyn StateStore, clock: &ManualClock) {
     assert_eq!(
         d1.desired_source,
         Some(ObjectUrl::new("data", "train/d1/config.json"))
+    );
+}
+
+/// Two replicas' handles on one backend: a due group one of them leases is not listed to the other.
+async fn due_groups_skip_leased(a: &dyn StateStore, b: &dyn StateStore, clock: &ManualClock) {
+    for (i, group) in ["l1", "l2", "l3"].into_iter().enumerate() {
+        a.put_desired(&desired(group, "one", None))
+            .await
+            .expect("desired");
+        if i < 2 {
+            clock.advance(Duration::from_secs(1));
+        }
+    }
+    let all = vec!["l1", "l2", "l3"];
+    assert_eq!(b.due_groups(10).await.expect("due"), all);
+    let l1 = acquired(a.acquire_lease("l1", "replica-a", LEASE).await.expect("lease"));
+    // Replica b no longer sees l1, whichever way it asks; with a limit it gets the free groups.
+    assert_eq!(b.due_groups(10).await.expect("due"), vec!["l2", "l3"]);
+    assert_eq!(b.due_groups_for("replica-b", 1).await.expect("due"), vec!["l2"]);
+    // The holder sees its own group (and the free ones); a plain listing leaves it out for it too.
+    assert_eq!(a.due_groups_for("replica-a", 10).await.expect("due"), all);
+    assert_eq!(a.due_groups(10).await.expect("due"), vec!["l2", "l3"]);
+    let l2 = acquired(b.acquire_lease("l2", "replica-b", LEASE).await.expect("lease"));
+    assert_eq!(
+        a.due_groups_for("replica-a", 10).await.expect("due"),
+        vec!["l1", "l3"]
+    );
+    assert_eq!(
+        b.due_groups_for("replica-b", 10).await.expect("due"),
+        vec!["l2", "l3"]
+    );
+
+    // A released lease and an expired lease free their groups for everyone.
+    b.release_lease(&l2).await.expect("release");
+    assert_eq!(a.due_groups_for("replica-a", 10).await.expect("due"), all);
+    clock.advance(LEASE + Duration::from_secs(1));
+    assert_eq!(b.due_groups(10).await.expect("due"), all);
+    let b1 = acquired(
+        b.acquire_lease("l1", "replica-b", LEASE)
+            .await
+            .expect("take over"),
+    );
+    assert_eq!(b1.epoch, l1.epoch + 1);
+    assert_eq!(a.due_groups(10).await.expect("due"), vec!["l2", "l3"]);
+    assert!(is_fenced(a.renew_lease(&l1, LEASE).await));
+}
+
+/// Local validity of leases: the monotonic clock and the skew margin decide, not the wall clock.
+/// `store` has the default skew; `skewed` (same backend) a 1 s skew.
+async fn lease_validity(store: &dyn StateStore, skewed: &dyn StateStore, clock: &ManualClock) {
+    let a = acquired(store.acquire_lease("v", "replica-a", LEASE).await.expect("lease"));
+    assert!(a.is_valid());
+    assert!(
+        a.remaining() <= LEASE - DEFAULT_MAX_CLOCK_SKEW,
+        "the skew margin is taken off: {:?}",
+        a.remaining()
+    );
+    // A wall-clock step on this host neither ends nor extends the holder's view.
+    clock.advance(Duration::from_secs(3600));
+    assert!(a.is_valid(), "validity is judged on the monotonic clock");
+
+    // Short lease, 1 s margin: valid for 2 s from the request, then not, although nobody took it.
+    let short = acquired(
+        skewed
+            .acquire_lease("w", "replica-a", Duration::from_secs(3))
+            .await
+            .expect("lease"),
+    );
+    assert!(short.remaining() <= Duration::from_secs(2));
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert!(!short.is_valid());
+    assert_eq!(short.remaining(), Duration::ZERO);
+    // Nobody took it over (same epoch), so the holder may renew it and is valid again.
+    let renewed = skewed.renew_lease(&short, LEASE).await.expect("renew");
+    assert!(renewed.is_valid());
+    assert_eq!(renewed.epoch, short.epoch);
+
+    // Lost for real: another replica took "v" after its stored expiry; renewing says so clearly.
+    let b = acquired(
+        store
+            .acquire_lease("v", "replica-b", LEASE)
+            .await
+            .expect("take over"),
+    );
+    assert_eq!(b.epoch, a.epoch + 1);
+    let err = store.renew_lease(&a, LEASE).await.expect_err("lost");
+    assert!(matches!(err, StoreError::Fenced { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("dataset group v") && text.contains("lease lost") && text.contains("replica-a"),
+        "{text}"
     );
 }
 
@@ -474,7 +574,9 @@ async fn schedules_and_claims(store: &dyn StateStore, clock: &ManualClock) {
         .expect("delete again");
     assert_eq!(store.schedules(Some("s1")).await.expect("list").len(), 1);
 
-    // Fire claims: the first claimant wins, the others are told who did.
+    // Fire claims: the first claimant wins, the others are told who did. (Fires after the one
+    // recorded above: a recorded fire cannot be claimed.)
+    let (fired, next) = (next, next + chrono::Duration::days(1));
     let ttl = Duration::from_secs(3600);
     assert_eq!(
         store
@@ -515,7 +617,16 @@ async fn schedules_and_claims(store: &dyn StateStore, clock: &ManualClock) {
             .is_none()
     );
 
-    // Expired claims are not reported (moto never deletes them) and can be claimed again.
+    // The winner runs the fire and records it.
+    assert!(
+        store
+            .record_fire("s1", "retrain", fired, Some(next))
+            .await
+            .expect("record")
+    );
+
+    // Expired claims are not reported (moto never deletes them) and can be claimed again, unless the
+    // fire was recorded: `fired` was, `next` was not.
     clock.advance(Duration::from_secs(3601));
     assert!(
         store
@@ -527,6 +638,55 @@ async fn schedules_and_claims(store: &dyn StateStore, clock: &ManualClock) {
     assert_eq!(
         store
             .claim_fire("s1", "retrain", fired, "replica-c", ttl)
+            .await
+            .expect("claim"),
+        FireClaim::Lost {
+            owner: "replica-a".into()
+        },
+        "a recorded fire is never granted again"
+    );
+    assert_eq!(
+        store
+            .claim_fire(
+                "s1",
+                "retrain",
+                fired - chrono::Duration::hours(2),
+                "replica-c",
+                ttl
+            )
+            .await
+            .expect("claim"),
+        FireClaim::Lost { owner: String::new() },
+        "nor is a fire before the recorded one, claimed or not"
+    );
+    assert_eq!(
+        store
+            .claim_fire("s1", "retrain", next, "replica-c", ttl)
+            .await
+            .expect("claim"),
+        FireClaim::Won,
+        "an expired claim of an unrecorded fire can be taken over"
+    );
+
+    // Recording a fire while its claim is still live also closes it for good.
+    assert!(
+        store
+            .record_fire("s1", "retrain", next, None)
+            .await
+            .expect("record")
+    );
+    clock.advance(Duration::from_secs(3601));
+    assert!(matches!(
+        store
+            .claim_fire("s1", "retrain", next, "replica-d", ttl)
+            .await
+            .expect("claim"),
+        FireClaim::Lost { .. }
+    ));
+    // Other schedules are not affected by this one's record.
+    assert_eq!(
+        store
+            .claim_fire("s0", "retrain", next, "replica-d", ttl)
             .await
             .expect("claim"),
         FireClaim::Won
@@ -592,6 +752,48 @@ async fn sqlite_leases_and_fencing() {
 async fn sqlite_due_times() {
     let clock = manual_clock();
     due_times(&sqlite(&clock), &clock).await;
+}
+
+#[tokio::test]
+async fn sqlite_due_groups_skip_groups_leased_by_another_replica() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("state.db");
+    let clock = manual_clock();
+    let open = || {
+        SqliteStore::open(&path)
+            .expect("open")
+            .with_clock(Arc::clone(&clock) as Arc<dyn personalize_ops::store::Clock>)
+    };
+    due_groups_skip_leased(&open(), &open(), &clock).await;
+}
+
+#[tokio::test]
+async fn sqlite_lease_validity() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("state.db");
+    let clock = manual_clock();
+    let open = || {
+        SqliteStore::open(&path)
+            .expect("open")
+            .with_clock(Arc::clone(&clock) as Arc<dyn personalize_ops::store::Clock>)
+    };
+    let skewed = open().with_max_clock_skew(Duration::from_secs(1));
+    lease_validity(&open(), &skewed, &clock).await;
+}
+
+/// A skew as long as the lease leaves no time at all; a renewal counts from its own request.
+#[tokio::test]
+async fn sqlite_lease_validity_is_duration_minus_skew() {
+    let clock = manual_clock();
+    let none = sqlite(&clock).with_max_clock_skew(LEASE);
+    let lease = acquired(none.acquire_lease("q", "r", LEASE).await.expect("lease"));
+    assert!(!lease.is_valid());
+    let store = sqlite(&clock).with_max_clock_skew(Duration::from_secs(5));
+    let lease = acquired(store.acquire_lease("p", "r", LEASE).await.expect("lease"));
+    assert!(lease.remaining() <= Duration::from_secs(25));
+    let renewed = store.renew_lease(&lease, LEASE * 2).await.expect("renew");
+    assert!(renewed.valid_until > lease.valid_until);
+    assert!(renewed.remaining() <= Duration::from_secs(55));
 }
 
 #[tokio::test]
@@ -676,6 +878,39 @@ async fn dynamo_due_times() {
     let moto = Moto::start();
     let clock = manual_clock();
     due_times(&dynamo(&moto, &clock).await, &clock).await;
+}
+
+#[tokio::test]
+async fn dynamo_due_groups_skip_groups_leased_by_another_replica() {
+    let moto = Moto::start();
+    let clock = manual_clock();
+    let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    let table = unique_name("state");
+    DynamoStore::create_table(&client, &table)
+        .await
+        .expect("create table");
+    // Two replicas: separate clients on one table.
+    let replica = |client| {
+        DynamoStore::new(client, table.clone())
+            .with_clock(Arc::clone(&clock) as Arc<dyn personalize_ops::store::Clock>)
+    };
+    let other = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    due_groups_skip_leased(&replica(client), &replica(other), &clock).await;
+}
+
+#[tokio::test]
+async fn dynamo_lease_validity() {
+    let moto = Moto::start();
+    let clock = manual_clock();
+    let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    let table = unique_name("state");
+    DynamoStore::create_table(&client, &table)
+        .await
+        .expect("create table");
+    let store = DynamoStore::new(client, table)
+        .with_clock(Arc::clone(&clock) as Arc<dyn personalize_ops::store::Clock>);
+    let skewed = store.clone().with_max_clock_skew(Duration::from_secs(1));
+    lease_validity(&store, &skewed, &clock).await;
 }
 
 #[tokio::test]

@@ -129,11 +129,12 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         DaemonConfig::from_settings(&s.daemon, replica_name(), location),
     ));
     let shutdown = CancellationToken::new();
-    let signal = super::run::cancel_on_signal(shutdown.clone());
+    let signal = super::run::cancel_on_signal(shutdown.clone())?;
     let result = daemon.run(Some(watcher as Arc<dyn ConfigSource>), shutdown).await;
     signal.abort();
     let _ = std::fs::remove_file(url_path(&dir));
-    emu.shutdown().await;
+    let saved = emu.shutdown().await;
     result?;
+    saved.context("the built-in Personalize stopped but its last save of the state failed")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -25,12 +25,14 @@ use super::{Context, EXIT_USAGE, reconciler};
 pub struct Args {}
 
 /// Cancels `token` on Ctrl-C or SIGTERM (abort the task when the daemon stopped for another reason).
-pub(super) fn cancel_on_signal(token: CancellationToken) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        super::emulate::shutdown_signal().await;
+/// The handlers are installed before it returns, so a signal sent from then on stops gracefully.
+pub(super) fn cancel_on_signal(token: CancellationToken) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let signals = super::emulate::StopSignals::install().context("cannot listen for SIGTERM and Ctrl-C")?;
+    Ok(tokio::spawn(async move {
+        signals.wait().await;
         tracing::info!("shutdown signal received; stopping");
         token.cancel();
-    })
+    }))
 }
 
 /// Runs the daemon until a shutdown signal; exits 0 after a graceful stop.
@@ -102,7 +104,7 @@ pub async fn run(_args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         Arc::new(SystemClock),
         DaemonConfig::from_settings(&s.daemon, replica_name(), location),
     ));
-    let signal = cancel_on_signal(shutdown.clone());
+    let signal = cancel_on_signal(shutdown.clone())?;
     let result = daemon
         .run(Some(sqs as Arc<dyn ConfigSource>), shutdown.clone())
         .await;

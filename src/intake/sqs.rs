@@ -10,11 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_sqs::Client;
+use aws_sdk_sqs::config::timeout::TimeoutConfig;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
 use tokio_util::sync::CancellationToken;
 
 use super::{ConfigSource, Intake, MessageOutcome};
-use crate::aws::AwsFailure;
+use crate::aws::{AwsFailure, long_poll_timeout_config};
 use crate::settings::DaemonSettings;
 
 /// How the queue is polled.
@@ -101,6 +102,18 @@ impl SqsIntake {
         }
     }
 
+    /// The client's timeouts, lengthened by the long-poll wait: waiting for messages is not hanging.
+    fn long_poll_override(&self) -> aws_sdk_sqs::config::Builder {
+        let base = self
+            .client
+            .config()
+            .timeout_config()
+            .cloned()
+            .unwrap_or_else(TimeoutConfig::disabled);
+        aws_sdk_sqs::config::Builder::default()
+            .timeout_config(long_poll_timeout_config(&base, self.options.wait))
+    }
+
     /// A cheap call that proves the queue answers (readiness).
     pub async fn ping(&self) -> Result<(), SqsError> {
         self.client
@@ -127,6 +140,8 @@ impl SqsIntake {
             .wait_time_seconds(secs_i32(self.options.wait))
             .visibility_timeout(secs_i32(self.options.visibility_timeout))
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .customize()
+            .config_override(self.long_poll_override())
             .send();
         let received = tokio::select! {
             () = shutdown.cancelled() => return Ok(BatchReport::default()),

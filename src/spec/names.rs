@@ -86,6 +86,48 @@ pub fn data_file(config_folder: &ObjectUrl, dataset_type: DatasetType) -> Object
     config_folder.join(&format!("{}.csv", dataset_type.key()))
 }
 
+/// The name to use when `name` is already taken in the account by a job of another owner (job
+/// names are account-wide: two groups starting in the same second both want
+/// `dataset_import_interactions_<ts>`). Appends `_` and 8 hex digits of a stable hash of `owner` (the
+/// dataset or solution version ARN), shortening `name` if needed to stay within [`MAX_NAME_LEN`], so
+/// every retry and every resumed run of that owner computes the same name.
+pub fn collision_free(name: &str, owner: &str) -> String {
+    // FNV-1a: stable across builds and platforms, unlike std's hasher.
+    let hash = owner.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    let keep = name.len().min(MAX_NAME_LEN - 9);
+    format!("{}_{hash:08x}", &name[..keep])
+}
+
+/// Whether `job` is the job named `name`, or its [`collision_free`] form for `owner`.
+pub fn is_job_named(job: &str, name: &str, owner: &str) -> bool {
+    job == name || job == collision_free(name, owner)
+}
+
+/// Whether `job` is a batch job (of any run) of `solution`'s entry `entry`: `batch_<solution>_<ts>`
+/// for a lone entry, `batch_<solution>_<n>_<ts>` for entry n of several, optionally followed by a
+/// [`collision_free`] suffix.
+pub fn is_batch_job_of(job: &str, solution: &str, entry: BatchEntry) -> bool {
+    let Some(rest) = job.strip_prefix(&format!("batch_{solution}_")) else {
+        return false;
+    };
+    let rest = match entry.number() {
+        None => rest,
+        Some(n) => match rest.strip_prefix(&format!("{n}_")) {
+            Some(r) => r,
+            None => return false,
+        },
+    };
+    let Some(ts) = rest.get(..TIMESTAMP_LEN) else {
+        return false;
+    };
+    let tail = &rest[TIMESTAMP_LEN..];
+    chrono::NaiveDateTime::parse_from_str(ts, TIMESTAMP_FORMAT).is_ok()
+        && (tail.is_empty()
+            || (tail.len() == 9 && tail.starts_with('_') && tail[1..].bytes().all(|b| b.is_ascii_hexdigit())))
+}
+
 /// What a schedule runs; names the schedule together with its owner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScheduleKind {
@@ -176,6 +218,53 @@ mod tests {
             batch_job_name("sol", first, at()),
             batch_job_name("sol", BatchEntry { index: 1, count: 2 }, at())
         );
+    }
+
+    #[test]
+    fn collision_free_names_are_stable_distinct_per_owner_and_short_enough() {
+        let base = import_job_name(DatasetType::Interactions, at());
+        let a = collision_free(&base, "arn:aws:personalize:us-east-1:1:dataset/g1/INTERACTIONS");
+        let b = collision_free(&base, "arn:aws:personalize:us-east-1:1:dataset/g2/INTERACTIONS");
+        assert_ne!(a, b);
+        assert_ne!(a, base);
+        assert_eq!(
+            a,
+            collision_free(&base, "arn:aws:personalize:us-east-1:1:dataset/g1/INTERACTIONS")
+        );
+        assert!(a.starts_with(&base));
+        assert!(is_job_named(
+            &a,
+            &base,
+            "arn:aws:personalize:us-east-1:1:dataset/g1/INTERACTIONS"
+        ));
+        assert!(!is_job_named(
+            &b,
+            &base,
+            "arn:aws:personalize:us-east-1:1:dataset/g1/INTERACTIONS"
+        ));
+        let long = "x".repeat(MAX_NAME_LEN);
+        assert_eq!(collision_free(&long, "o").len(), MAX_NAME_LEN);
+    }
+
+    #[test]
+    fn batch_job_names_are_recognised_per_entry() {
+        let lone = batch_job_name("sol", LONE, at());
+        assert!(is_batch_job_of(&lone, "sol", LONE));
+        assert!(is_batch_job_of(&collision_free(&lone, "v"), "sol", LONE));
+        let second = BatchEntry { index: 1, count: 2 };
+        let first = BatchEntry { index: 0, count: 2 };
+        let name = batch_job_name("sol", second, at());
+        assert!(is_batch_job_of(&name, "sol", second));
+        assert!(!is_batch_job_of(&name, "sol", first));
+        assert!(!is_batch_job_of(&name, "sol", LONE));
+        // Another solution whose name extends this one's is not mistaken for an entry.
+        assert!(!is_batch_job_of(
+            &batch_job_name("sol_2", LONE, at()),
+            "sol",
+            LONE
+        ));
+        assert!(!is_batch_job_of("batch_sol_garbage", "sol", LONE));
+        assert!(!is_batch_job_of(&format!("{lone}_zz"), "sol", LONE));
     }
 
     #[test]

@@ -17,9 +17,9 @@ mod sqlite;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dynamo::DynamoStore;
 pub use model::{
-    Arrival, ClaimInfo, Desired, DesiredSource, FireClaim, GroupState, GroupSummary, Lease, LeaseGrant,
-    LeaseInfo, MAX_DESIRED_TEXT_BYTES, MAX_OBSERVED_BYTES, NewDesired, Observed, PutDesired, ResourceKind,
-    ResourceState, Schedule, classify, run_timestamp,
+    Arrival, ClaimInfo, DEFAULT_MAX_CLOCK_SKEW, Desired, DesiredSource, FireClaim, GroupState, GroupSummary,
+    Lease, LeaseGrant, LeaseInfo, MAX_DESIRED_TEXT_BYTES, MAX_OBSERVED_BYTES, NewDesired, Observed,
+    PutDesired, ResourceKind, ResourceState, Schedule, classify, run_timestamp,
 };
 pub use sqlite::SqliteStore;
 
@@ -28,7 +28,9 @@ pub use sqlite::SqliteStore;
 pub enum StoreError {
     /// The caller's lease is no longer current: another replica acquired the group (or the lease was
     /// released). The caller must stop working on the group.
-    #[error("dataset group {group}: the lease of {owner} (epoch {epoch}) is no longer current")]
+    #[error(
+        "dataset group {group}: lease lost: {owner} (epoch {epoch}) no longer holds it (another replica took the group over or the lease was released); stop working on the group"
+    )]
     Fenced {
         group: String,
         owner: String,
@@ -86,7 +88,9 @@ pub(crate) const PUT_DESIRED_ATTEMPTS: u32 = 8;
 /// - A lease is granted only when free or expired, and each grant bumps the epoch. Every write the
 ///   lease holder makes (`put_observed`, `put_schedule`, `delete_schedule`, `renew_lease`,
 ///   `release_lease`) fails with [`StoreError::Fenced`] once its epoch is no longer current.
-/// - The first `claim_fire` of a (schedule, fire time) wins; expired claims are never reported.
+/// - The first `claim_fire` of a (schedule, fire time) wins; expired claims are never reported. Once
+///   `record_fire` has recorded a fire, `claim_fire` never grants that fire (or an earlier one) again,
+///   even after its claim expired.
 ///
 /// Time comes from the store's [`Clock`].
 #[async_trait::async_trait]
@@ -108,8 +112,13 @@ pub trait StateStore: Send + Sync + fmt::Debug {
     /// Every group, sorted by name (for resync and `status`).
     async fn list_groups(&self) -> Result<Vec<GroupSummary>, StoreError>;
 
-    /// Up to `limit` groups whose due time has come, earliest first.
+    /// Up to `limit` groups whose due time has come, earliest first, leaving out groups under an
+    /// unexpired lease: someone is working on them, and listing them would starve the free ones.
     async fn due_groups(&self, limit: usize) -> Result<Vec<String>, StoreError>;
+
+    /// As [`StateStore::due_groups`], but groups leased by `owner` itself are listed: a replica finds
+    /// its own due groups and the free ones, never the groups another replica holds.
+    async fn due_groups_for(&self, owner: &str, limit: usize) -> Result<Vec<String>, StoreError>;
 
     /// Makes the group due at `at` unless it is already due earlier (unfenced: resync and operators
     /// use it). Creates the group's record when missing.
@@ -123,7 +132,9 @@ pub trait StateStore: Send + Sync + fmt::Debug {
         duration: Duration,
     ) -> Result<LeaseGrant, StoreError>;
 
-    /// Extends a held lease to now + `duration`; `Fenced` if it was lost.
+    /// Extends a held lease to now + `duration` (and its [`Lease::valid_until`] likewise); `Fenced` if
+    /// it was lost. A lease that expired without anyone taking it over can still be renewed: its epoch
+    /// proves nobody else held the group meanwhile.
     async fn renew_lease(&self, lease: &Lease, duration: Duration) -> Result<Lease, StoreError>;
 
     /// Gives the lease up so another replica can take the group at once; `Fenced` if it was lost.
@@ -164,7 +175,8 @@ pub trait StateStore: Send + Sync + fmt::Debug {
         next_fire: Option<DateTime<Utc>>,
     ) -> Result<bool, StoreError>;
 
-    /// Claims the fire of `schedule` at `fire_time` for `owner`, kept for `ttl`.
+    /// Claims the fire of `schedule` at `fire_time` for `owner`, kept for `ttl`. `Lost` when another
+    /// unexpired claim exists or when the schedule's recorded `last_fire` is at or after `fire_time`.
     async fn claim_fire(
         &self,
         group: &str,

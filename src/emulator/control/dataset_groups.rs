@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Cx, compact, delete_resource, ensure_new, list_page, times};
+use super::{Cx, compact, delete_resource, ensure_new, list_page, quota, times};
 use crate::emulator::arn::Kind;
 use crate::emulator::error::ApiError;
 use crate::emulator::input::Input;
@@ -25,6 +25,13 @@ pub fn create(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
     }
     let arn = cx.scope.arn(Kind::DatasetGroup, name);
     ensure_new::<DatasetGroup>(cx.state, &arn, cx.now)?;
+    // A group being deleted no longer counts, so a test can free a slot by deleting one.
+    let region = cx.scope.region.clone();
+    let count = cx
+        .state
+        .live::<DatasetGroup>(cx.now, |g| g.meta.region == region)
+        .count();
+    quota(count, cx.quotas.dataset_groups, "in ACTIVE state")?;
     let timeline = cx.plain_timeline(Kind::DatasetGroup, &[name]);
     let meta = cx.meta(arn.clone(), name, timeline, tags);
     cx.state.dataset_groups.insert(

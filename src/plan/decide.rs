@@ -1,0 +1,1234 @@
+//! The planner's decisions, resource by resource, in the order of work.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+
+use super::observed::{BatchJobObs, Meta, Observation, Phase};
+use super::{Action, DataFound, Kind, Plan, Ref, Request, RunContext, Step, json_differences};
+use crate::spec::DEFAULT_IMPORT_MAX_AGE;
+use crate::spec::kinds::DatasetType;
+use crate::spec::model::{Dataset, ImportMode, Solution, Spec, TrainingMode};
+use crate::spec::names::{self, BatchEntry};
+use crate::spec::schedule::Schedule;
+
+/// Computes the actions that bring the observed dataset group to `spec`. Pure and deterministic.
+pub fn plan(spec: &Spec, observed: &Observation, data: &DataFound, run: &RunContext) -> Plan {
+    let mut p = Planner {
+        spec,
+        obs: observed,
+        data,
+        run,
+        steps: Vec::new(),
+        arns: BTreeMap::new(),
+        pending_imports: Vec::new(),
+        interactions_import: None,
+    };
+    p.dataset_group();
+    p.datasets();
+    p.imports();
+    p.event_tracker();
+    p.filters();
+    for s in &spec.solutions {
+        p.solution(s);
+        p.version(s);
+        p.campaigns(s);
+        p.batch_jobs(s);
+    }
+    p.recommenders();
+    let unmanaged = p.unmanaged();
+    Plan {
+        steps: p.steps,
+        unmanaged,
+    }
+}
+
+/// How this run's interactions import stands (for `retrainOnNewData`).
+#[derive(Debug, Clone)]
+enum InteractionsImport {
+    /// Still to be created or running.
+    Pending(Ref),
+    /// ACTIVE since this instant.
+    Done(DateTime<Utc>),
+}
+
+struct Planner<'a> {
+    spec: &'a Spec,
+    obs: &'a Observation,
+    data: &'a DataFound,
+    run: &'a RunContext,
+    steps: Vec<Step>,
+    /// ARNs of resources that are done (ACTIVE and matching), for their dependants' requests.
+    arns: BTreeMap<Ref, String>,
+    /// This run's imports that are not finished: versions, filters and recommenders wait for them.
+    pending_imports: Vec<Ref>,
+    interactions_import: Option<InteractionsImport>,
+}
+
+/// Where a dependency stands.
+enum Deps {
+    Ready,
+    Waiting(Vec<Ref>),
+    Broken(Ref),
+}
+
+fn status_action(meta: &Meta) -> Action {
+    match meta.phase() {
+        Phase::Active => Action::Adopt,
+        Phase::Pending => Action::Wait {
+            status: meta.status.clone(),
+        },
+        Phase::Failed => Action::Failed {
+            reason: meta
+                .failure_reason
+                .clone()
+                .filter(|r| !r.trim().is_empty())
+                .map_or_else(
+                    || format!("{} (Personalize gave no reason)", meta.status),
+                    |r| format!("{}: {r}", meta.status),
+                ),
+        },
+        Phase::Unusable => Action::Failed {
+            reason: format!("its status is {}, which cannot be used", meta.status),
+        },
+    }
+}
+
+fn compare(out: &mut Vec<String>, what: &str, file: Option<&str>, personalize: Option<&str>) {
+    if file != personalize {
+        out.push(format!(
+            "{what}: the file has {}, Personalize has {}",
+            file.unwrap_or("none"),
+            personalize.unwrap_or("none")
+        ));
+    }
+}
+
+fn config_differences<T: serde::Serialize>(
+    what: &str,
+    file: Option<&T>,
+    personalize: Option<&serde_json::Value>,
+) -> Vec<String> {
+    match file.map(serde_json::to_value) {
+        Some(Ok(want)) => json_differences(what, &want, personalize),
+        Some(Err(e)) => vec![format!("{what}: cannot be compared ({e})")],
+        None => Vec::new(),
+    }
+}
+
+fn newest<'o, T>(items: impl Iterator<Item = &'o T>, meta: impl Fn(&T) -> &Meta) -> Option<&'o T>
+where
+    T: 'o,
+{
+    items.max_by_key(|i| {
+        let m = meta(i);
+        (m.created, m.arn.clone())
+    })
+}
+
+fn has_schedule(s: &Option<Schedule>) -> bool {
+    matches!(s, Some(Schedule::Cron(_) | Schedule::Rate(_)))
+}
+
+/// `performAutoTraining` to send, and why.
+pub(crate) fn auto_training_decision(s: &Solution) -> (bool, String) {
+    if let Some(v) = s.perform_auto_training {
+        return (v, format!("performAutoTraining {v}, as the file sets it"));
+    }
+    let scheduled = [("full", &s.schedules.full), ("update", &s.schedules.update)]
+        .into_iter()
+        .filter(|(_, sch)| has_schedule(sch))
+        .map(|(k, _)| k)
+        .collect::<Vec<_>>();
+    if scheduled.is_empty() {
+        (
+            true,
+            "performAutoTraining true: the file does not set it and no schedule retrains the solution (Personalize's default)".to_string(),
+        )
+    } else {
+        (
+            false,
+            format!(
+                "performAutoTraining false: the file does not set it and the {} schedule owns retraining",
+                scheduled.join(" and ")
+            ),
+        )
+    }
+}
+
+impl<'a> Planner<'a> {
+    fn push(&mut self, target: Ref, arn: Option<String>, action: Action, note: Option<String>) {
+        if action.is_done()
+            && let Some(a) = &arn
+        {
+            self.arns.insert(target.clone(), a.clone());
+        }
+        self.steps.push(Step {
+            target,
+            arn,
+            action,
+            note,
+        });
+    }
+
+    fn state(&self, r: &Ref) -> Option<&Action> {
+        self.steps.iter().find(|s| &s.target == r).map(|s| &s.action)
+    }
+
+    fn deps(&self, deps: &[Ref]) -> Deps {
+        let mut waiting = Vec::new();
+        for d in deps {
+            match self.state(d) {
+                Some(a) if a.is_broken() => return Deps::Broken(d.clone()),
+                Some(a) if a.is_done() => {}
+                _ => waiting.push(d.clone()),
+            }
+        }
+        if waiting.is_empty() {
+            Deps::Ready
+        } else {
+            Deps::Waiting(waiting)
+        }
+    }
+
+    fn arn(&self, r: &Ref) -> String {
+        self.arns.get(r).cloned().unwrap_or_default()
+    }
+
+    /// A create step once `deps` are done; `build` makes the request from their ARNs.
+    fn create(
+        &mut self,
+        target: Ref,
+        deps: &[Ref],
+        why: impl Into<String>,
+        note: Option<String>,
+        build: impl FnOnce(&Self) -> Request,
+    ) {
+        let action = match self.deps(deps) {
+            Deps::Broken(on) => Action::DependencyFailed { on },
+            Deps::Waiting(after) => Action::Create {
+                request: None,
+                after,
+                why: why.into(),
+            },
+            Deps::Ready => Action::Create {
+                request: Some(build(self)),
+                after: Vec::new(),
+                why: why.into(),
+            },
+        };
+        self.push(target, None, action, note);
+    }
+
+    /// A step for a resource that exists: a conflict when `differences` is not empty, else its status.
+    fn existing(&mut self, target: Ref, meta: &Meta, differences: Vec<String>, note: Option<String>) {
+        let action = if differences.is_empty() {
+            status_action(meta)
+        } else {
+            Action::Conflict { differences }
+        };
+        self.push(target, Some(meta.arn.clone()), action, note);
+    }
+
+    fn group_ref(&self) -> Ref {
+        Ref::new(Kind::DatasetGroup, &self.spec.dataset_group.name)
+    }
+
+    fn dataset_refs(&self) -> Vec<Ref> {
+        self.spec
+            .datasets
+            .iter()
+            .flat_map(|d| d.all())
+            .map(|d| Ref::new(Kind::Dataset, &d.name))
+            .collect()
+    }
+
+    fn dataset_group(&mut self) {
+        let g = &self.spec.dataset_group;
+        let target = self.group_ref();
+        let domain = g.domain.map(|d| d.as_str().to_string());
+        match &self.obs.group {
+            None => {
+                let kms = self.run.roles.kms.clone();
+                let (role_arn, kms_key_arn) = match (&g.role_arn, &g.kms_key_arn, kms) {
+                    (Some(r), Some(k), _) => (Some(r.clone()), Some(k.clone())),
+                    (_, _, Some((r, k))) => (Some(r), Some(k)),
+                    _ => (None, None),
+                };
+                let tags = g.tags.clone();
+                let name = g.name.clone();
+                self.create(target, &[], "it does not exist", None, |_| {
+                    Request::CreateDatasetGroup {
+                        name,
+                        domain,
+                        role_arn,
+                        kms_key_arn,
+                        tags,
+                    }
+                });
+            }
+            Some(o) => {
+                let mut diff = Vec::new();
+                compare(&mut diff, "domain", domain.as_deref(), o.domain.as_deref());
+                let want_key = g
+                    .kms_key_arn
+                    .clone()
+                    .or_else(|| self.run.roles.kms.as_ref().map(|(_, k)| k.clone()));
+                if want_key.is_some() {
+                    compare(
+                        &mut diff,
+                        "kmsKeyArn",
+                        want_key.as_deref(),
+                        o.kms_key_arn.as_deref(),
+                    );
+                }
+                self.existing(target, &o.meta, diff, None);
+            }
+        }
+    }
+
+    fn datasets(&mut self) {
+        let Some(ds) = &self.spec.datasets else {
+            return;
+        };
+        let group = self.group_ref();
+        for d in ds.all() {
+            if let Some(schema) = &d.schema {
+                let target = Ref::new(Kind::Schema, &schema.name);
+                if self.state(&target).is_some() {
+                    // Two datasets may share one schema: it is planned once.
+                } else {
+                    let domain = schema.domain.map(|x| x.as_str().to_string());
+                    match self.obs.schemas.get(&schema.name) {
+                        None => {
+                            let (name, text) = (schema.name.clone(), schema.document_text());
+                            self.create(target, &[], "it does not exist", None, |_| {
+                                Request::CreateSchema {
+                                    name,
+                                    schema: text,
+                                    domain,
+                                }
+                            });
+                        }
+                        Some(o) => {
+                            let mut diff = Vec::new();
+                            if o.document != schema.document {
+                                let mut detail =
+                                    json_differences("schema", &schema.document, Some(&o.document));
+                                if detail.is_empty() {
+                                    detail = json_differences("schema", &o.document, Some(&schema.document))
+                                        .into_iter()
+                                        .map(|d| format!("{d} (reversed: Personalize's document has it, the file's not)"))
+                                        .collect();
+                                }
+                                if detail.is_empty() {
+                                    detail.push("schema: the Avro documents differ".into());
+                                }
+                                diff.extend(detail);
+                            }
+                            compare(&mut diff, "domain", domain.as_deref(), o.domain.as_deref());
+                            let action = if diff.is_empty() {
+                                Action::Adopt
+                            } else {
+                                Action::Conflict { differences: diff }
+                            };
+                            self.push(target, Some(o.arn.clone()), action, None);
+                        }
+                    }
+                }
+            }
+            self.dataset(d, &group);
+        }
+    }
+
+    fn dataset(&mut self, d: &Dataset, group: &Ref) {
+        let target = Ref::new(Kind::Dataset, &d.name);
+        let schema_ref = d.schema.as_ref().map(|s| Ref::new(Kind::Schema, &s.name));
+        match self.obs.datasets.get(&d.dataset_type) {
+            None => {
+                let Some(schema_ref) = schema_ref else {
+                    self.push(
+                        target,
+                        None,
+                        Action::Failed {
+                            reason: "the file has no schema block for it, so it cannot be created".into(),
+                        },
+                        None,
+                    );
+                    return;
+                };
+                let (name, tags, ty) = (d.name.clone(), d.tags.clone(), d.dataset_type);
+                let (g, s) = (group.clone(), schema_ref.clone());
+                self.create(
+                    target,
+                    &[group.clone(), schema_ref],
+                    "it does not exist",
+                    None,
+                    |p| Request::CreateDataset {
+                        name,
+                        dataset_group_arn: p.arn(&g),
+                        schema_arn: p.arn(&s),
+                        dataset_type: ty,
+                        tags,
+                    },
+                );
+            }
+            Some(o) => {
+                let mut diff = Vec::new();
+                if o.name != d.name {
+                    diff.push(format!(
+                        "name: the group's {} dataset is {}, the file names it {}",
+                        d.dataset_type, o.name, d.name
+                    ));
+                }
+                if let Some(s) = &schema_ref
+                    && let Some(schema_arn) = self.arns.get(s)
+                    && schema_arn != &o.schema_arn
+                {
+                    diff.push(format!(
+                        "schemaArn: the file has {schema_arn}, Personalize has {}",
+                        o.schema_arn
+                    ));
+                }
+                self.existing(target, &o.meta, diff, None);
+            }
+        }
+    }
+
+    fn imports(&mut self) {
+        let Some(ds) = &self.spec.datasets else {
+            return;
+        };
+        for d in ds.all() {
+            self.import(
+                d,
+                ds.import.import_mode,
+                &ds.import.tags,
+                ds.import.publish_attribution_metrics_to_s3,
+            );
+        }
+    }
+
+    fn import(&mut self, d: &Dataset, mode: ImportMode, tags: &[crate::spec::model::Tag], publish: bool) {
+        let ty = d.dataset_type;
+        let planned = names::import_job_name(ty, self.run.run_start);
+        let Some(data) = self.data.datasets.get(&ty) else {
+            self.push(
+                Ref::new(Kind::DatasetImportJob, planned),
+                None,
+                Action::Skip {
+                    reason: format!(
+                        "no data for {ty}: neither a {ty}/ folder of .csv files nor {ty}.csv beside the parameter file"
+                    ),
+                    warning: false,
+                },
+                None,
+            );
+            return;
+        };
+        let dataset = Ref::new(Kind::Dataset, &d.name);
+        match self.deps(std::slice::from_ref(&dataset)) {
+            Deps::Broken(on) => {
+                self.push(
+                    Ref::new(Kind::DatasetImportJob, planned),
+                    None,
+                    Action::DependencyFailed { on },
+                    None,
+                );
+                return;
+            }
+            Deps::Waiting(after) => {
+                let target = Ref::new(Kind::DatasetImportJob, planned);
+                self.note_pending_import(ty, &target);
+                self.push(
+                    target,
+                    None,
+                    Action::Create {
+                        request: None,
+                        after,
+                        why: "the dataset is new".into(),
+                    },
+                    None,
+                );
+                return;
+            }
+            Deps::Ready => {}
+        }
+        let dataset_arn = self.arn(&dataset);
+        let jobs: Vec<_> = self
+            .obs
+            .import_jobs
+            .get(&ty)
+            .map(|v| v.iter().collect())
+            .unwrap_or_default();
+        // This run's own job (by name, so a resumed run finds it); never a job of another dataset,
+        // because only this dataset's jobs were listed.
+        if let Some(mine) = jobs
+            .iter()
+            .find(|j| names::is_job_named(&j.job_name, &planned, &dataset_arn))
+        {
+            let target = Ref::new(Kind::DatasetImportJob, &mine.job_name);
+            let action = status_action(&mine.meta);
+            match &action {
+                Action::Wait { .. } => self.note_pending_import(ty, &target),
+                Action::Adopt if ty == DatasetType::Interactions => {
+                    let at = mine
+                        .meta
+                        .updated
+                        .or(mine.meta.created)
+                        .unwrap_or(self.run.run_start);
+                    self.interactions_import = Some(InteractionsImport::Done(at));
+                }
+                _ => {}
+            }
+            self.push(target, Some(mine.meta.arn.clone()), action, None);
+            return;
+        }
+        if let Some(running) = newest(
+            jobs.iter().copied().filter(|j| j.meta.phase() == Phase::Pending),
+            |j| &j.meta,
+        ) {
+            let target = Ref::new(Kind::DatasetImportJob, &running.job_name);
+            self.note_pending_import(ty, &target);
+            self.push(
+                target,
+                Some(running.meta.arn.clone()),
+                Action::Wait {
+                    status: running.meta.status.clone(),
+                },
+                Some("an import started earlier is still running: adopted, not repeated".into()),
+            );
+            return;
+        }
+        let last = jobs
+            .iter()
+            .copied()
+            .filter(|j| j.meta.phase() == Phase::Active)
+            .max_by_key(|j| (j.meta.updated.or(j.meta.created), j.meta.arn.clone()));
+        let why = match last {
+            None => Some("no import of this dataset has succeeded yet".to_string()),
+            Some(j) => {
+                let finished = j
+                    .meta
+                    .updated
+                    .or(j.meta.created)
+                    .unwrap_or(DateTime::<Utc>::MIN_UTC);
+                let explicit_age = self
+                    .spec
+                    .dataset_group
+                    .max_age
+                    .as_ref()
+                    .filter(|m| m.text != DEFAULT_IMPORT_MAX_AGE);
+                if data.newest <= finished {
+                    None
+                } else if let Some(m) = explicit_age
+                    && (self.run.now - finished).to_std().unwrap_or_default() < m.duration()
+                {
+                    None
+                } else {
+                    Some(format!(
+                        "the data (modified {}) is newer than the last import {} (finished {finished})",
+                        data.newest, j.job_name
+                    ))
+                }
+            }
+        };
+        let Some(why) = why else {
+            let Some(j) = last else { return };
+            self.push(
+                Ref::new(Kind::DatasetImportJob, &j.job_name),
+                Some(j.meta.arn.clone()),
+                Action::Adopt,
+                None,
+            );
+            return;
+        };
+        let target = Ref::new(Kind::DatasetImportJob, &planned);
+        let Some(role) = self.run.roles.import.clone() else {
+            self.push(
+                target,
+                None,
+                Action::Failed {
+                    reason: "importing needs the role setting personalize.import_role_arn (environment PERSONALIZE_OPS__PERSONALIZE__IMPORT_ROLE_ARN), which is not set".into(),
+                },
+                None,
+            );
+            return;
+        };
+        // Personalize requires the first import of a dataset to be FULL.
+        let mode = if last.is_none() { ImportMode::Full } else { mode };
+        self.note_pending_import(ty, &target);
+        self.push(
+            target,
+            None,
+            Action::Create {
+                request: Some(Request::CreateDatasetImportJob {
+                    job_name: planned,
+                    dataset_arn,
+                    data_location: data.url.clone(),
+                    role_arn: role,
+                    import_mode: mode.as_str().to_string(),
+                    publish_attribution_metrics_to_s3: publish,
+                    tags: tags.to_vec(),
+                }),
+                after: Vec::new(),
+                why,
+            },
+            None,
+        );
+    }
+
+    fn note_pending_import(&mut self, ty: DatasetType, target: &Ref) {
+        self.pending_imports.push(target.clone());
+        if ty == DatasetType::Interactions {
+            self.interactions_import = Some(InteractionsImport::Pending(target.clone()));
+        }
+    }
+
+    fn group_and_datasets(&self) -> Vec<Ref> {
+        std::iter::once(self.group_ref())
+            .chain(self.dataset_refs())
+            .collect()
+    }
+
+    fn event_tracker(&mut self) {
+        let Some(t) = &self.spec.event_tracker else {
+            return;
+        };
+        let target = Ref::new(Kind::EventTracker, &t.name);
+        if let Some(o) = self.obs.event_trackers.iter().find(|o| o.name == t.name) {
+            self.existing(target, &o.meta, Vec::new(), None);
+        } else if let Some(other) = self.obs.event_trackers.first() {
+            self.push(
+                target,
+                Some(other.meta.arn.clone()),
+                Action::Conflict {
+                    differences: vec![format!(
+                        "name: the group already has the event tracker {} and Personalize allows one per group",
+                        other.name
+                    )],
+                },
+                None,
+            );
+        } else {
+            let (name, tags, g) = (t.name.clone(), t.tags.clone(), self.group_ref());
+            let deps = self.group_and_datasets();
+            self.create(target, &deps, "it does not exist", None, |p| {
+                Request::CreateEventTracker {
+                    name,
+                    dataset_group_arn: p.arn(&g),
+                    tags,
+                }
+            });
+        }
+    }
+
+    /// The group's ARN when known, for "belongs to another group" checks.
+    fn group_arn(&self) -> Option<&str> {
+        self.obs.group.as_ref().map(|g| g.meta.arn.as_str())
+    }
+
+    fn other_group(&self, diff: &mut Vec<String>, theirs: &str) {
+        if let Some(ours) = self.group_arn()
+            && ours != theirs
+        {
+            diff.push(format!(
+                "datasetGroupArn: it belongs to {theirs}, not to this group {ours} (names are unique per account)"
+            ));
+        }
+    }
+
+    fn filters(&mut self) {
+        let mut deps = self.group_and_datasets();
+        deps.extend(self.pending_imports.iter().cloned());
+        for f in &self.spec.filters {
+            let target = Ref::new(Kind::Filter, &f.name);
+            match self.obs.filters.get(&f.name) {
+                Some(o) => {
+                    let mut diff = Vec::new();
+                    self.other_group(&mut diff, &o.group_arn);
+                    compare(
+                        &mut diff,
+                        "filterExpression",
+                        Some(&f.filter_expression),
+                        Some(&o.expression),
+                    );
+                    self.existing(target, &o.meta, diff, None);
+                }
+                None => {
+                    let (name, expr, tags, g) = (
+                        f.name.clone(),
+                        f.filter_expression.clone(),
+                        f.tags.clone(),
+                        self.group_ref(),
+                    );
+                    self.create(target, &deps, "it does not exist", None, |p| {
+                        Request::CreateFilter {
+                            name,
+                            dataset_group_arn: p.arn(&g),
+                            filter_expression: expr,
+                            tags,
+                        }
+                    });
+                }
+            }
+        }
+    }
+
+    fn solution(&mut self, s: &Solution) {
+        let target = Ref::new(Kind::Solution, &s.name);
+        let (auto, note) = auto_training_decision(s);
+        match self.obs.solutions.get(&s.name) {
+            Some(o) => {
+                let mut diff = Vec::new();
+                self.other_group(&mut diff, &o.group_arn);
+                if let Some(r) = &s.recipe_arn {
+                    compare(&mut diff, "recipeArn", Some(r), o.recipe_arn.as_deref());
+                }
+                if s.perform_hpo != o.perform_hpo {
+                    diff.push(format!(
+                        "performHPO: the file has {}, Personalize has {}",
+                        s.perform_hpo, o.perform_hpo
+                    ));
+                }
+                if s.event_type.is_some() {
+                    compare(
+                        &mut diff,
+                        "eventType",
+                        s.event_type.as_deref(),
+                        o.event_type.as_deref(),
+                    );
+                }
+                diff.extend(config_differences(
+                    "solutionConfig",
+                    s.solution_config.as_ref(),
+                    o.config.as_ref(),
+                ));
+                let note = match o.perform_auto_training {
+                    Some(have) if have != auto => Some(format!(
+                        "{note}; the existing solution has performAutoTraining {have}, which is kept (it is set at creation)"
+                    )),
+                    _ => None,
+                };
+                self.existing(target, &o.meta, diff, note);
+            }
+            None => {
+                let deps = self.group_and_datasets();
+                let (g, sol) = (self.group_ref(), s.clone());
+                self.create(target, &deps, "it does not exist", Some(note), |p| {
+                    Request::CreateSolution {
+                        dataset_group_arn: p.arn(&g),
+                        perform_auto_training: auto,
+                        solution: Box::new(sol),
+                    }
+                });
+            }
+        }
+    }
+
+    fn version(&mut self, s: &Solution) {
+        let sol = Ref::new(Kind::Solution, &s.name);
+        let target = Ref::new(Kind::SolutionVersion, &s.name);
+        match self.deps(std::slice::from_ref(&sol)) {
+            Deps::Broken(on) => return self.push(target, None, Action::DependencyFailed { on }, None),
+            Deps::Waiting(mut after) => {
+                after.extend(self.pending_imports.iter().cloned());
+                return self.push(
+                    target,
+                    None,
+                    Action::Create {
+                        request: None,
+                        after,
+                        why: "the solution is new".into(),
+                    },
+                    None,
+                );
+            }
+            Deps::Ready => {}
+        }
+        let versions: Vec<_> = self
+            .obs
+            .versions
+            .get(&s.name)
+            .map(|v| v.iter().collect())
+            .unwrap_or_default();
+        if let Some(running) = newest(
+            versions
+                .iter()
+                .copied()
+                .filter(|v| v.meta.phase() == Phase::Pending),
+            |v| &v.meta,
+        ) {
+            return self.push(
+                target,
+                Some(running.meta.arn.clone()),
+                Action::Wait {
+                    status: running.meta.status.clone(),
+                },
+                Some("a version in training is adopted, not duplicated".into()),
+            );
+        }
+        let active = newest(
+            versions
+                .iter()
+                .copied()
+                .filter(|v| v.meta.phase() == Phase::Active),
+            |v| &v.meta,
+        );
+        let retrain = match (&self.interactions_import, active, s.retrain_on_new_data) {
+            (Some(InteractionsImport::Pending(r)), Some(_), true) => Some((
+                format!("retrainOnNewData: this run imports interactions ({})", r.name),
+                vec![r.clone()],
+            )),
+            (Some(InteractionsImport::Done(at)), Some(v), true) if v.meta.created.is_none_or(|c| c < *at) => {
+                Some((
+                    format!(
+                        "retrainOnNewData: interactions were imported at {at}, after the newest version was trained"
+                    ),
+                    Vec::new(),
+                ))
+            }
+            _ => None,
+        };
+        let why = match (active, retrain) {
+            (Some(v), None) => return self.push(target, Some(v.meta.arn.clone()), Action::Adopt, None),
+            (Some(_), Some((why, _))) => why,
+            (None, _) => "the solution has no ACTIVE version".to_string(),
+        };
+        // A version this run already trained and that failed is reported, not retrained in a loop.
+        if let Some(last) = newest(versions.iter().copied(), |v| &v.meta)
+            && last.meta.phase() == Phase::Failed
+            && last.meta.created.is_some_and(|c| c >= self.run.run_start)
+        {
+            return self.push(
+                target,
+                Some(last.meta.arn.clone()),
+                status_action(&last.meta),
+                None,
+            );
+        }
+        let mut after: Vec<Ref> = self.pending_imports.clone();
+        after.sort();
+        after.dedup();
+        let has_full = versions.iter().any(|v| {
+            v.meta.phase() == Phase::Active && v.training_mode.as_deref().is_none_or(|m| m == "FULL")
+        });
+        // Personalize trains UPDATE versions on top of an ACTIVE FULL one only.
+        let mode = if has_full {
+            s.solution_version.training_mode
+        } else {
+            TrainingMode::Full
+        };
+        let request = Request::CreateSolutionVersion {
+            solution_arn: self.arn(&sol),
+            name: s.solution_version.name.clone(),
+            training_mode: mode.as_str().to_string(),
+            tags: s.solution_version.tags.clone(),
+        };
+        let action = if after.is_empty() {
+            Action::Create {
+                request: Some(request),
+                after,
+                why,
+            }
+        } else {
+            Action::Create {
+                request: None,
+                after,
+                why: format!("{why}; waits for this run's imports"),
+            }
+        };
+        self.push(target, None, action, None);
+    }
+
+    fn campaigns(&mut self, s: &Solution) {
+        let version = Ref::new(Kind::SolutionVersion, &s.name);
+        let solution_arn = self.arns.get(&Ref::new(Kind::Solution, &s.name)).cloned();
+        for c in &s.campaigns {
+            let target = Ref::new(Kind::Campaign, &c.name);
+            let Some(o) = self.obs.campaigns.get(&c.name) else {
+                let (name, tps, cfg, tags, v) = (
+                    c.name.clone(),
+                    c.min_provisioned_tps,
+                    c.campaign_config.clone(),
+                    c.tags.clone(),
+                    version.clone(),
+                );
+                self.create(
+                    target,
+                    std::slice::from_ref(&version),
+                    "it does not exist",
+                    None,
+                    |p| Request::CreateCampaign {
+                        name,
+                        solution_version_arn: p.arn(&v),
+                        min_provisioned_tps: tps,
+                        campaign_config: cfg,
+                        tags,
+                    },
+                );
+                continue;
+            };
+            let arn = Some(o.meta.arn.clone());
+            if let Some(sa) = &solution_arn
+                && !o.solution_version_arn.starts_with(&format!("{sa}/"))
+            {
+                self.push(
+                    target,
+                    arn,
+                    Action::Conflict {
+                        differences: vec![format!(
+                            "solutionVersionArn: it serves {}, which is not a version of the solution {sa}",
+                            o.solution_version_arn
+                        )],
+                    },
+                    None,
+                );
+                continue;
+            }
+            if o.meta.phase() != Phase::Active {
+                self.push(target, arn, status_action(&o.meta), None);
+                continue;
+            }
+            if let Some(u) = &o.latest_update
+                && Phase::of(&u.status) == Phase::Pending
+            {
+                self.push(
+                    target,
+                    arn,
+                    Action::Wait {
+                        status: format!("update {}", u.status),
+                    },
+                    Some("an update in progress is waited for, not repeated".into()),
+                );
+                continue;
+            }
+            let want_version = match self.deps(std::slice::from_ref(&version)) {
+                Deps::Broken(on) => {
+                    self.push(target, arn, Action::DependencyFailed { on }, None);
+                    continue;
+                }
+                Deps::Waiting(_) => None,
+                Deps::Ready => Some(self.arn(&version)),
+            };
+            let mut changes = Vec::new();
+            if let Some(v) = &want_version
+                && v != &o.solution_version_arn
+            {
+                changes.push(format!("solutionVersion {} → {v}", o.solution_version_arn));
+            }
+            if c.min_provisioned_tps != o.min_provisioned_tps {
+                changes.push(format!(
+                    "minProvisionedTPS {} → {}",
+                    o.min_provisioned_tps, c.min_provisioned_tps
+                ));
+            }
+            changes.extend(config_differences(
+                "campaignConfig",
+                c.campaign_config.as_ref(),
+                o.config.as_ref(),
+            ));
+            if changes.is_empty() {
+                let action = if want_version.is_some() {
+                    Action::Adopt
+                } else {
+                    Action::Wait {
+                        status: "waiting for the solution's new version".into(),
+                    }
+                };
+                self.push(target, arn, action, None);
+                continue;
+            }
+            // An update to this very target that failed is reported rather than repeated.
+            if let Some(u) = &o.latest_update
+                && Phase::of(&u.status) == Phase::Failed
+                && u.solution_version_arn.as_deref() == want_version.as_deref()
+            {
+                let reason = u
+                    .failure_reason
+                    .clone()
+                    .unwrap_or_else(|| "no reason given".into());
+                self.push(
+                    target,
+                    arn,
+                    Action::Failed {
+                        reason: format!("the campaign update failed: {reason}"),
+                    },
+                    None,
+                );
+                continue;
+            }
+            let Some(v) = want_version else {
+                self.push(
+                    target,
+                    arn,
+                    Action::Wait {
+                        status: "waiting for the solution's new version".into(),
+                    },
+                    None,
+                );
+                continue;
+            };
+            self.push(
+                target,
+                arn,
+                Action::Update {
+                    request: Request::UpdateCampaign {
+                        campaign_arn: o.meta.arn.clone(),
+                        solution_version_arn: v,
+                        min_provisioned_tps: c.min_provisioned_tps,
+                        campaign_config: c.campaign_config.clone(),
+                    },
+                    changes,
+                },
+                None,
+            );
+        }
+    }
+
+    fn batch_jobs(&mut self, s: &Solution) {
+        let version = Ref::new(Kind::SolutionVersion, &s.name);
+        let n_inf = s.batch_inference_jobs.len();
+        for (index, job) in s.batch_inference_jobs.iter().enumerate() {
+            let entry = BatchEntry { index, count: n_inf };
+            let role = self.run.roles.batch_inference.clone();
+            let max_age = job.max_age.as_ref().map(|m| m.duration());
+            let job = job.clone();
+            self.batch_job(
+                s,
+                &version,
+                Kind::BatchInferenceJob,
+                entry,
+                role,
+                max_age,
+                move |name, v, input, output, role| Request::CreateBatchInferenceJob {
+                    job_name: name,
+                    solution_version_arn: v,
+                    input,
+                    output,
+                    role_arn: role,
+                    job: Box::new(job),
+                },
+            );
+        }
+        let n_seg = s.batch_segment_jobs.len();
+        for (index, job) in s.batch_segment_jobs.iter().enumerate() {
+            let entry = BatchEntry { index, count: n_seg };
+            let role = self.run.roles.batch_segment.clone();
+            let max_age = job.max_age.as_ref().map(|m| m.duration());
+            let job = job.clone();
+            self.batch_job(
+                s,
+                &version,
+                Kind::BatchSegmentJob,
+                entry,
+                role,
+                max_age,
+                move |name, v, input, output, role| Request::CreateBatchSegmentJob {
+                    job_name: name,
+                    solution_version_arn: v,
+                    input,
+                    output,
+                    role_arn: role,
+                    job: Box::new(job),
+                },
+            );
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn batch_job(
+        &mut self,
+        s: &Solution,
+        version: &Ref,
+        kind: Kind,
+        entry: BatchEntry,
+        role: Option<String>,
+        max_age: Option<std::time::Duration>,
+        build: impl FnOnce(String, String, String, String, String) -> Request,
+    ) {
+        let group = &self.spec.dataset_group.name;
+        let planned = names::batch_job_name(&s.name, entry, self.run.run_start);
+        let input = format!(
+            "s3://{}/{}",
+            self.run.bucket,
+            names::batch_input_key(group, &s.name)
+        );
+        if !self.data.batch_inputs.contains(&s.name) {
+            return self.push(
+                Ref::new(kind, planned),
+                None,
+                Action::Skip {
+                    reason: format!("no batch input file at {input}"),
+                    warning: true,
+                },
+                None,
+            );
+        }
+        match self.deps(std::slice::from_ref(version)) {
+            Deps::Broken(on) => {
+                return self.push(
+                    Ref::new(kind, planned),
+                    None,
+                    Action::DependencyFailed { on },
+                    None,
+                );
+            }
+            Deps::Waiting(after) => {
+                return self.push(
+                    Ref::new(kind, planned),
+                    None,
+                    Action::Create {
+                        request: None,
+                        after,
+                        why: "the solution version is not ready".into(),
+                    },
+                    None,
+                );
+            }
+            Deps::Ready => {}
+        }
+        let version_arn = self.arn(version);
+        let all = match kind {
+            Kind::BatchSegmentJob => &self.obs.batch_segment_jobs,
+            _ => &self.obs.batch_inference_jobs,
+        };
+        let jobs: Vec<&BatchJobObs> = all
+            .get(&version_arn)
+            .map(|v| {
+                v.iter()
+                    .filter(|j| names::is_batch_job_of(&j.job_name, &s.name, entry))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(mine) = jobs
+            .iter()
+            .find(|j| names::is_job_named(&j.job_name, &planned, &version_arn))
+        {
+            return self.push(
+                Ref::new(kind, &mine.job_name),
+                Some(mine.meta.arn.clone()),
+                status_action(&mine.meta),
+                None,
+            );
+        }
+        let fresh = |j: &&&BatchJobObs| match (j.meta.phase(), max_age) {
+            (Phase::Pending, _) => true,
+            (Phase::Active, None) => true,
+            (Phase::Active, Some(age)) => {
+                let at = j
+                    .meta
+                    .updated
+                    .or(j.meta.created)
+                    .unwrap_or(DateTime::<Utc>::MIN_UTC);
+                (self.run.now - at).to_std().unwrap_or_default() < age
+            }
+            _ => false,
+        };
+        if let Some(j) = newest(jobs.iter().filter(fresh).copied(), |j| &j.meta) {
+            let note = "a job for this solution version and entry exists: reused".to_string();
+            return self.push(
+                Ref::new(kind, &j.job_name),
+                Some(j.meta.arn.clone()),
+                status_action(&j.meta),
+                Some(note),
+            );
+        }
+        let target = Ref::new(kind, &planned);
+        let Some(role) = role else {
+            let (key, env) = match kind {
+                Kind::BatchSegmentJob => (
+                    "personalize.batch_segment_role_arn",
+                    "PERSONALIZE_OPS__PERSONALIZE__BATCH_SEGMENT_ROLE_ARN",
+                ),
+                _ => (
+                    "personalize.batch_inference_role_arn",
+                    "PERSONALIZE_OPS__PERSONALIZE__BATCH_INFERENCE_ROLE_ARN",
+                ),
+            };
+            return self.push(
+                target,
+                None,
+                Action::Failed {
+                    reason: format!(
+                        "{kind} needs the role setting {key} (environment {env}), which is not set"
+                    ),
+                },
+                None,
+            );
+        };
+        let output = format!(
+            "s3://{}/{}",
+            self.run.bucket,
+            names::batch_output_prefix(group, &s.name, &planned)
+        );
+        let request = build(planned, version_arn, input, output, role);
+        self.push(
+            target,
+            None,
+            Action::Create {
+                request: Some(request),
+                after: Vec::new(),
+                why: "no job for this solution version and entry".into(),
+            },
+            None,
+        );
+    }
+
+    fn recommenders(&mut self) {
+        let mut deps = self.group_and_datasets();
+        deps.extend(self.pending_imports.iter().cloned());
+        for r in &self.spec.recommenders {
+            let target = Ref::new(Kind::Recommender, &r.name);
+            match self.obs.recommenders.get(&r.name) {
+                Some(o) => {
+                    let mut diff = Vec::new();
+                    self.other_group(&mut diff, &o.group_arn);
+                    compare(&mut diff, "recipeArn", Some(&r.recipe_arn), Some(&o.recipe_arn));
+                    diff.extend(config_differences(
+                        "recommenderConfig",
+                        r.recommender_config.as_ref(),
+                        o.config.as_ref(),
+                    ));
+                    self.existing(target, &o.meta, diff, None);
+                }
+                None => {
+                    let (name, recipe, cfg, tags, g) = (
+                        r.name.clone(),
+                        r.recipe_arn.clone(),
+                        r.recommender_config.clone(),
+                        r.tags.clone(),
+                        self.group_ref(),
+                    );
+                    self.create(target, &deps, "it does not exist", None, |p| {
+                        Request::CreateRecommender {
+                            name,
+                            dataset_group_arn: p.arn(&g),
+                            recipe_arn: recipe,
+                            recommender_config: cfg,
+                            tags,
+                        }
+                    });
+                }
+            }
+        }
+    }
+
+    fn unmanaged(&self) -> Vec<super::observed::Listed> {
+        let managed: BTreeSet<(Kind, &str)> = self
+            .steps
+            .iter()
+            .map(|s| (s.target.kind, s.target.name.as_str()))
+            .collect();
+        let mut out: Vec<_> = self
+            .obs
+            .listed
+            .iter()
+            .filter(|l| !managed.contains(&(l.kind, l.name.as_str())))
+            .cloned()
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}

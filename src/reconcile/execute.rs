@@ -1,0 +1,481 @@
+//! Making one create or update call, and turning its answer into what the pass does next.
+
+use aws_sdk_personalize::types as t;
+
+use crate::plan::Request;
+use crate::spec::names;
+
+use super::api::{Api, ApiError, ErrorClass};
+use super::convert;
+
+/// What came of a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Executed {
+    /// Personalize accepted it; the resource (or update) is under way.
+    Started { arn: Option<String> },
+    /// It already existed (ours): the next observation adopts it.
+    Adopted,
+    /// Not now (quota full, parent busy, throttled): tried again on a later pass.
+    Later { why: String },
+    /// Personalize refused it; the resource fails with this reason.
+    Rejected { reason: String },
+}
+
+fn outcome(result: Result<Option<String>, ApiError>) -> Executed {
+    match result {
+        Ok(arn) => Executed::Started { arn },
+        Err(e) => match e.class {
+            ErrorClass::AlreadyExists => Executed::Adopted,
+            ErrorClass::InUse | ErrorClass::Limit | ErrorClass::Transient => Executed::Later {
+                why: format!("{}: {}", e.code, e.message),
+            },
+            ErrorClass::NotFound | ErrorClass::Rejected => Executed::Rejected {
+                reason: format!("{} refused: {}: {}", e.op, e.code, e.message),
+            },
+        },
+    }
+}
+
+/// Makes the call of `request`. `prefix` is the account's ARN prefix (`arn:…:`), known once the
+/// group exists; it lets a job-name collision be told apart from a resumed run's own job.
+pub async fn execute(api: &Api, request: &Request, prefix: Option<&str>) -> Executed {
+    match request {
+        Request::CreateDatasetImportJob {
+            job_name,
+            dataset_arn,
+            ..
+        } => {
+            let first = outcome(create_import(api, request, job_name).await);
+            if first != Executed::Adopted {
+                return first;
+            }
+            // Job names are account-wide: the name may belong to another dataset's job that started
+            // in the same second. Never adopt that one; use this dataset's collision-free name.
+            match job_owner(api, prefix, "dataset-import-job", job_name, false).await {
+                Ok(Some(owner)) if &owner == dataset_arn => Executed::Adopted,
+                Ok(Some(_)) => {
+                    let renamed = names::collision_free(job_name, dataset_arn);
+                    outcome(create_import(api, request, &renamed).await)
+                }
+                Ok(None) => Executed::Later {
+                    why: format!("{job_name} exists but cannot be described yet"),
+                },
+                Err(e) => outcome(Err(e)),
+            }
+        }
+        Request::CreateBatchInferenceJob {
+            job_name,
+            solution_version_arn,
+            ..
+        }
+        | Request::CreateBatchSegmentJob {
+            job_name,
+            solution_version_arn,
+            ..
+        } => {
+            let segment = matches!(request, Request::CreateBatchSegmentJob { .. });
+            let first = outcome(create_batch(api, request, job_name).await);
+            if first != Executed::Adopted {
+                return first;
+            }
+            let kind = if segment {
+                "batch-segment-job"
+            } else {
+                "batch-inference-job"
+            };
+            match job_owner(api, prefix, kind, job_name, segment).await {
+                Ok(Some(owner)) if &owner == solution_version_arn => Executed::Adopted,
+                Ok(Some(_)) => {
+                    let renamed = names::collision_free(job_name, solution_version_arn);
+                    outcome(create_batch(api, request, &renamed).await)
+                }
+                Ok(None) => Executed::Later {
+                    why: format!("{job_name} exists but cannot be described yet"),
+                },
+                Err(e) => outcome(Err(e)),
+            }
+        }
+        other => outcome(create_other(api, other).await),
+    }
+}
+
+/// The dataset (or solution version) a job named `name` belongs to.
+async fn job_owner(
+    api: &Api,
+    prefix: Option<&str>,
+    kind: &str,
+    name: &str,
+    segment: bool,
+) -> Result<Option<String>, ApiError> {
+    let Some(prefix) = prefix else { return Ok(None) };
+    let arn = format!("{prefix}{kind}/{name}");
+    let owner = match kind {
+        "dataset-import-job" => api
+            .call("DescribeDatasetImportJob", &arn, || {
+                api.client
+                    .describe_dataset_import_job()
+                    .dataset_import_job_arn(&arn)
+                    .send()
+            })
+            .await
+            .map(|r| r.dataset_import_job.and_then(|j| j.dataset_arn)),
+        _ if segment => api
+            .call("DescribeBatchSegmentJob", &arn, || {
+                api.client
+                    .describe_batch_segment_job()
+                    .batch_segment_job_arn(&arn)
+                    .send()
+            })
+            .await
+            .map(|r| r.batch_segment_job.and_then(|j| j.solution_version_arn)),
+        _ => api
+            .call("DescribeBatchInferenceJob", &arn, || {
+                api.client
+                    .describe_batch_inference_job()
+                    .batch_inference_job_arn(&arn)
+                    .send()
+            })
+            .await
+            .map(|r| r.batch_inference_job.and_then(|j| j.solution_version_arn)),
+    };
+    match owner {
+        Err(e) if e.class == ErrorClass::NotFound => Ok(None),
+        other => other,
+    }
+}
+
+async fn create_import(api: &Api, request: &Request, job_name: &str) -> Result<Option<String>, ApiError> {
+    let Request::CreateDatasetImportJob {
+        dataset_arn,
+        data_location,
+        role_arn,
+        import_mode,
+        publish_attribution_metrics_to_s3,
+        tags,
+        ..
+    } = request
+    else {
+        return Ok(None);
+    };
+    let source = t::DataSource::builder().data_location(data_location).build();
+    api.call("CreateDatasetImportJob", job_name, || {
+        api.client
+            .create_dataset_import_job()
+            .job_name(job_name)
+            .dataset_arn(dataset_arn)
+            .data_source(source.clone())
+            .role_arn(role_arn)
+            .import_mode(t::ImportMode::from(import_mode.as_str()))
+            .publish_attribution_metrics_to_s3(*publish_attribution_metrics_to_s3)
+            .set_tags(convert::tags(tags))
+            .send()
+    })
+    .await
+    .map(|r| r.dataset_import_job_arn)
+}
+
+async fn create_batch(api: &Api, request: &Request, job_name: &str) -> Result<Option<String>, ApiError> {
+    match request {
+        Request::CreateBatchInferenceJob {
+            solution_version_arn,
+            input,
+            output,
+            role_arn,
+            job,
+            ..
+        } => {
+            let job_input = t::BatchInferenceJobInput::builder()
+                .s3_data_source(
+                    t::S3DataConfig::builder()
+                        .path(input)
+                        .build()
+                        .map_err(|e| build_error(job_name, e))?,
+                )
+                .build();
+            let job_output = t::BatchInferenceJobOutput::builder()
+                .s3_data_destination(
+                    t::S3DataConfig::builder()
+                        .path(output)
+                        .build()
+                        .map_err(|e| build_error(job_name, e))?,
+                )
+                .build();
+            let theme = match &job.theme_generation_config {
+                Some(c) => Some(
+                    t::ThemeGenerationConfig::builder()
+                        .fields_for_theme_generation(
+                            t::FieldsForThemeGeneration::builder()
+                                .item_name(&c.fields_for_theme_generation.item_name)
+                                .build()
+                                .map_err(|e| build_error(job_name, e))?,
+                        )
+                        .build(),
+                ),
+                None => None,
+            };
+            let mode = job.batch_inference_job_mode.map(|m| match m {
+                crate::spec::model::BatchInferenceJobMode::BatchInference => {
+                    t::BatchInferenceJobMode::BatchInference
+                }
+                crate::spec::model::BatchInferenceJobMode::ThemeGeneration => {
+                    t::BatchInferenceJobMode::ThemeGeneration
+                }
+            });
+            api.call("CreateBatchInferenceJob", job_name, || {
+                api.client
+                    .create_batch_inference_job()
+                    .job_name(job_name)
+                    .solution_version_arn(solution_version_arn)
+                    .job_input(job_input.clone())
+                    .job_output(job_output.clone())
+                    .role_arn(role_arn)
+                    .set_num_results(job.num_results)
+                    .set_filter_arn(job.filter_arn.clone())
+                    .set_batch_inference_job_config(
+                        job.batch_inference_job_config
+                            .as_ref()
+                            .map(convert::batch_inference_config),
+                    )
+                    .set_batch_inference_job_mode(mode.clone())
+                    .set_theme_generation_config(theme.clone())
+                    .set_tags(convert::tags(&job.tags))
+                    .send()
+            })
+            .await
+            .map(|r| r.batch_inference_job_arn)
+        }
+        Request::CreateBatchSegmentJob {
+            solution_version_arn,
+            input,
+            output,
+            role_arn,
+            job,
+            ..
+        } => {
+            let job_input = t::BatchSegmentJobInput::builder()
+                .s3_data_source(
+                    t::S3DataConfig::builder()
+                        .path(input)
+                        .build()
+                        .map_err(|e| build_error(job_name, e))?,
+                )
+                .build();
+            let job_output = t::BatchSegmentJobOutput::builder()
+                .s3_data_destination(
+                    t::S3DataConfig::builder()
+                        .path(output)
+                        .build()
+                        .map_err(|e| build_error(job_name, e))?,
+                )
+                .build();
+            api.call("CreateBatchSegmentJob", job_name, || {
+                api.client
+                    .create_batch_segment_job()
+                    .job_name(job_name)
+                    .solution_version_arn(solution_version_arn)
+                    .job_input(job_input.clone())
+                    .job_output(job_output.clone())
+                    .role_arn(role_arn)
+                    .set_num_results(job.num_results)
+                    .set_filter_arn(job.filter_arn.clone())
+                    .set_tags(convert::tags(&job.tags))
+                    .send()
+            })
+            .await
+            .map(|r| r.batch_segment_job_arn)
+        }
+        _ => Ok(None),
+    }
+}
+
+fn build_error(target: &str, e: impl std::fmt::Display) -> ApiError {
+    ApiError {
+        op: "BuildRequest",
+        target: target.to_string(),
+        code: "InvalidInput".into(),
+        message: e.to_string(),
+        class: ErrorClass::Rejected,
+    }
+}
+
+async fn create_other(api: &Api, request: &Request) -> Result<Option<String>, ApiError> {
+    match request {
+        Request::CreateDatasetGroup {
+            name,
+            domain,
+            role_arn,
+            kms_key_arn,
+            tags,
+        } => api
+            .call("CreateDatasetGroup", name, || {
+                api.client
+                    .create_dataset_group()
+                    .name(name)
+                    .set_domain(domain.as_deref().map(t::Domain::from))
+                    .set_role_arn(role_arn.clone())
+                    .set_kms_key_arn(kms_key_arn.clone())
+                    .set_tags(convert::tags(tags))
+                    .send()
+            })
+            .await
+            .map(|r| r.dataset_group_arn),
+        Request::CreateSchema { name, schema, domain } => api
+            .call("CreateSchema", name, || {
+                api.client
+                    .create_schema()
+                    .name(name)
+                    .schema(schema)
+                    .set_domain(domain.as_deref().map(t::Domain::from))
+                    .send()
+            })
+            .await
+            .map(|r| r.schema_arn),
+        Request::CreateDataset {
+            name,
+            dataset_group_arn,
+            schema_arn,
+            dataset_type,
+            tags,
+        } => api
+            .call("CreateDataset", name, || {
+                api.client
+                    .create_dataset()
+                    .name(name)
+                    .dataset_group_arn(dataset_group_arn)
+                    .schema_arn(schema_arn)
+                    .dataset_type(dataset_type.api_name())
+                    .set_tags(convert::tags(tags))
+                    .send()
+            })
+            .await
+            .map(|r| r.dataset_arn),
+        Request::CreateEventTracker {
+            name,
+            dataset_group_arn,
+            tags,
+        } => api
+            .call("CreateEventTracker", name, || {
+                api.client
+                    .create_event_tracker()
+                    .name(name)
+                    .dataset_group_arn(dataset_group_arn)
+                    .set_tags(convert::tags(tags))
+                    .send()
+            })
+            .await
+            .map(|r| r.event_tracker_arn),
+        Request::CreateFilter {
+            name,
+            dataset_group_arn,
+            filter_expression,
+            tags,
+        } => api
+            .call("CreateFilter", name, || {
+                api.client
+                    .create_filter()
+                    .name(name)
+                    .dataset_group_arn(dataset_group_arn)
+                    .filter_expression(filter_expression)
+                    .set_tags(convert::tags(tags))
+                    .send()
+            })
+            .await
+            .map(|r| r.filter_arn),
+        Request::CreateSolution {
+            dataset_group_arn,
+            perform_auto_training,
+            solution,
+        } => api
+            .call("CreateSolution", &solution.name, || {
+                api.client
+                    .create_solution()
+                    .name(&solution.name)
+                    .dataset_group_arn(dataset_group_arn)
+                    .set_recipe_arn(solution.recipe_arn.clone())
+                    .perform_hpo(solution.perform_hpo)
+                    .perform_auto_training(*perform_auto_training)
+                    .set_perform_incremental_update(solution.perform_incremental_update)
+                    .set_event_type(solution.event_type.clone())
+                    .set_solution_config(solution.solution_config.as_ref().map(convert::solution_config))
+                    .set_tags(convert::tags(&solution.tags))
+                    .send()
+            })
+            .await
+            .map(|r| r.solution_arn),
+        Request::CreateSolutionVersion {
+            solution_arn,
+            name,
+            training_mode,
+            tags,
+        } => api
+            .call("CreateSolutionVersion", solution_arn, || {
+                api.client
+                    .create_solution_version()
+                    .solution_arn(solution_arn)
+                    .set_name(name.clone())
+                    .training_mode(t::TrainingMode::from(training_mode.as_str()))
+                    .set_tags(convert::tags(tags))
+                    .send()
+            })
+            .await
+            .map(|r| r.solution_version_arn),
+        Request::CreateCampaign {
+            name,
+            solution_version_arn,
+            min_provisioned_tps,
+            campaign_config,
+            tags,
+        } => api
+            .call("CreateCampaign", name, || {
+                api.client
+                    .create_campaign()
+                    .name(name)
+                    .solution_version_arn(solution_version_arn)
+                    .min_provisioned_tps(*min_provisioned_tps)
+                    .set_campaign_config(campaign_config.as_ref().map(convert::campaign_config))
+                    .set_tags(convert::tags(tags))
+                    .send()
+            })
+            .await
+            .map(|r| r.campaign_arn),
+        Request::UpdateCampaign {
+            campaign_arn,
+            solution_version_arn,
+            min_provisioned_tps,
+            campaign_config,
+        } => api
+            .call("UpdateCampaign", campaign_arn, || {
+                api.client
+                    .update_campaign()
+                    .campaign_arn(campaign_arn)
+                    .solution_version_arn(solution_version_arn)
+                    .min_provisioned_tps(*min_provisioned_tps)
+                    .set_campaign_config(campaign_config.as_ref().map(convert::campaign_config))
+                    .send()
+            })
+            .await
+            .map(|r| r.campaign_arn),
+        Request::CreateRecommender {
+            name,
+            dataset_group_arn,
+            recipe_arn,
+            recommender_config,
+            tags,
+        } => api
+            .call("CreateRecommender", name, || {
+                api.client
+                    .create_recommender()
+                    .name(name)
+                    .dataset_group_arn(dataset_group_arn)
+                    .recipe_arn(recipe_arn)
+                    .set_recommender_config(recommender_config.as_ref().map(convert::recommender_config))
+                    .set_tags(convert::tags(tags))
+                    .send()
+            })
+            .await
+            .map(|r| r.recommender_arn),
+        Request::CreateDatasetImportJob { .. }
+        | Request::CreateBatchInferenceJob { .. }
+        | Request::CreateBatchSegmentJob { .. } => Ok(None),
+    }
+}

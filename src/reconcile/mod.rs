@@ -1,0 +1,754 @@
+//! Runs plans against Personalize: observe → plan → run the ready actions → wait → repeat.
+//!
+//! One [`Reconciler`] serves any number of dataset groups (it is `Send + Sync`; share it in an
+//! `Arc`). Every Personalize call goes through one rate limiter. [`Reconciler::pass`] is one cheap,
+//! idempotent step: it never blocks on Personalize's work, it only says when to come back
+//! ([`PassOutcome::Pending`]). [`Reconciler::apply`] loops passes until converged or failed.
+//!
+//! Idempotency is by name: everything is found again from Personalize on every pass, one-shot jobs
+//! are named from the run's start time, so a crashed or repeated run creates no duplicate.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::future::join_all;
+use serde::Serialize;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::objects::{ObjectError, ObjectStore, ObjectUrl};
+use crate::plan::{self, Action, DataFound, DataLocation, Kind, Plan, Ref, Request, Roles, RunContext};
+use crate::settings::{PersonalizeSettings, ReconcileSettings};
+use crate::spec::model::Spec;
+use crate::spec::names;
+
+pub mod api;
+mod convert;
+mod execute;
+mod observe;
+
+pub use api::{Api, ApiError, Backoff, ErrorClass, RateLimiter};
+use execute::Executed;
+
+/// One state change or outcome of a managed resource.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    /// The dataset group being reconciled.
+    pub group: String,
+    pub kind: Kind,
+    pub name: String,
+    pub arn: Option<String>,
+    /// Personalize's status (`CREATE IN_PROGRESS`, `ACTIVE`, …) or the reconciler's word for what it
+    /// did (`CREATE REQUESTED`, `UPDATE REQUESTED`, `RETRY LATER`, `SKIPPED`, `CONFLICT`, `FAILED`,
+    /// `DEPENDENCY FAILED`, `METRICS`).
+    pub status: String,
+    /// Since this reconciler first saw the resource unfinished.
+    pub elapsed_secs: Option<f64>,
+    /// Why (Personalize's `failureReason`, what differs, what was decided).
+    pub reason: Option<String>,
+    /// `GetSolutionMetrics` of a solution version, read once after it became ACTIVE.
+    pub metrics: Option<BTreeMap<String, f64>>,
+}
+
+/// Receives every [`Event`] (the CLI prints them; the daemon turns them into SNS, EventBridge and
+/// CloudWatch).
+pub trait EventSink: Send {
+    fn emit(&mut self, event: Event);
+}
+
+impl EventSink for Vec<Event> {
+    fn emit(&mut self, event: Event) {
+        self.push(event);
+    }
+}
+
+/// A resource that cannot be brought to the file in this run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Failure {
+    pub target: Ref,
+    pub arn: Option<String>,
+    pub reason: String,
+}
+
+/// Where a managed resource stands.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceState {
+    pub target: Ref,
+    pub arn: Option<String>,
+    pub status: String,
+}
+
+/// What one pass found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "outcome")]
+pub enum PassOutcome {
+    /// Everything is as the file says.
+    Converged { resources: Vec<ResourceState> },
+    /// Personalize is still working (or a call must be retried); call again after `next_poll_after`.
+    /// `failures` are the resources already lost (their independent branches continue).
+    Pending {
+        #[serde(with = "secs")]
+        next_poll_after: Duration,
+        waiting: Vec<Ref>,
+        failures: Vec<Failure>,
+    },
+    /// Nothing is left to wait for and some resources failed.
+    Failed {
+        failures: Vec<Failure>,
+        resources: Vec<ResourceState>,
+    },
+}
+
+mod secs {
+    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+}
+
+/// Why a pass could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("dataset group {group}: {source}")]
+    Personalize {
+        group: String,
+        #[source]
+        source: ApiError,
+    },
+    #[error("dataset group {group}: reading data: {source}")]
+    Objects {
+        group: String,
+        #[source]
+        source: ObjectError,
+    },
+    #[error("dataset group {group}: cancelled")]
+    Cancelled { group: String },
+}
+
+impl ReconcileError {
+    /// Whether trying again later may succeed (throttling, quotas, network).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Personalize { source, .. } => {
+                matches!(
+                    source.class,
+                    ErrorClass::Transient | ErrorClass::Limit | ErrorClass::InUse
+                )
+            }
+            Self::Objects { source, .. } => matches!(source, ObjectError::Backend { .. }),
+            Self::Cancelled { .. } => false,
+        }
+    }
+}
+
+/// What the reconciler remembers about a group between passes of one run (nothing here is needed
+/// for correctness after a restart: Personalize is the source of truth).
+#[derive(Debug, Default)]
+struct GroupMemory {
+    run_start: Option<DateTime<Utc>>,
+    group_arn: Option<String>,
+    last_status: HashMap<Ref, String>,
+    first_seen: HashMap<Ref, Instant>,
+    backoff: HashMap<Ref, Duration>,
+    /// Creates Personalize refused in this run: failures, not retried in a loop.
+    rejected: HashMap<Ref, String>,
+    metrics_read: HashSet<String>,
+}
+
+/// Brings dataset groups to their parameter files.
+#[derive(Debug)]
+pub struct Reconciler {
+    api: Api,
+    objects: Arc<dyn ObjectStore>,
+    settings: ReconcileSettings,
+    roles: Roles,
+    memory: Mutex<HashMap<String, GroupMemory>>,
+}
+
+fn kind_key(kind: Kind) -> String {
+    kind.as_str().replace('-', "_")
+}
+
+fn roles(p: &PersonalizeSettings) -> Roles {
+    let get = |v: &str| PersonalizeSettings::non_empty(v).map(str::to_string);
+    Roles {
+        import: get(&p.import_role_arn),
+        batch_inference: get(&p.batch_inference_role_arn),
+        batch_segment: get(&p.batch_segment_role_arn),
+        kms: get(&p.kms_role_arn).zip(get(&p.kms_key_arn)),
+    }
+}
+
+/// Finds each dataset's data beside the parameter file (`<type>/*.csv` first, then `<type>.csv`) and
+/// the batch input of every solution with batch jobs.
+pub async fn find_data(
+    objects: &dyn ObjectStore,
+    spec: &Spec,
+    config: &ObjectUrl,
+) -> Result<DataFound, ObjectError> {
+    let folder = names::config_folder(config);
+    let mut found = DataFound::default();
+    for d in spec.datasets.iter().flat_map(|d| d.all()) {
+        let dir = names::data_folder(&folder, d.dataset_type);
+        let parts: Vec<_> = objects
+            .list(&dir, false)
+            .await?
+            .into_iter()
+            .filter(|o| o.url.key.ends_with(".csv"))
+            .collect();
+        let location = if let Some(newest) = parts.iter().map(|o| o.last_modified).max() {
+            Some(DataLocation {
+                url: dir.to_string(),
+                newest,
+            })
+        } else {
+            let file = names::data_file(&folder, d.dataset_type);
+            objects.head(&file).await?.map(|meta| DataLocation {
+                url: file.to_string(),
+                newest: meta.last_modified,
+            })
+        };
+        if let Some(l) = location {
+            found.datasets.insert(d.dataset_type, l);
+        }
+    }
+    for s in &spec.solutions {
+        if s.batch_inference_jobs.is_empty() && s.batch_segment_jobs.is_empty() {
+            continue;
+        }
+        let input = ObjectUrl::new(
+            config.bucket.clone(),
+            names::batch_input_key(&spec.dataset_group.name, &s.name),
+        );
+        if objects.head(&input).await?.is_some() {
+            found.batch_inputs.insert(s.name.clone());
+        }
+    }
+    Ok(found)
+}
+
+fn step_status(action: &Action) -> Option<(String, Option<String>)> {
+    match action {
+        Action::Adopt => Some(("ACTIVE".into(), None)),
+        Action::Skip { reason, .. } => Some(("SKIPPED".into(), Some(reason.clone()))),
+        Action::Wait { status } => Some((status.clone(), None)),
+        Action::Conflict { differences } => Some(("CONFLICT".into(), Some(differences.join("; ")))),
+        Action::Failed { reason } => Some(("FAILED".into(), Some(reason.clone()))),
+        Action::DependencyFailed { on } => {
+            Some(("DEPENDENCY FAILED".into(), Some(format!("{on} cannot be used"))))
+        }
+        Action::Create { .. } | Action::Update { .. } => None,
+    }
+}
+
+/// Marks `failed` steps as failed and every step waiting on a failed one as `DependencyFailed`.
+fn apply_failures(plan: &mut Plan, failed: &HashMap<Ref, String>) {
+    let mut broken: HashSet<Ref> = HashSet::new();
+    for step in &mut plan.steps {
+        if let Some(reason) = failed.get(&step.target)
+            && !step.action.is_done()
+        {
+            step.action = Action::Failed {
+                reason: reason.clone(),
+            };
+        }
+        if let Action::Create { after, .. } = &step.action
+            && let Some(on) = after.iter().find(|a| broken.contains(*a))
+        {
+            step.action = Action::DependencyFailed { on: on.clone() };
+        }
+        if step.action.is_broken() {
+            broken.insert(step.target.clone());
+        }
+    }
+}
+
+impl Reconciler {
+    /// A reconciler calling Personalize through `client`, reading data from `objects`.
+    /// `limiter` is the process-wide rate limit (share one between reconcilers).
+    pub fn new(
+        client: aws_sdk_personalize::Client,
+        objects: Arc<dyn ObjectStore>,
+        settings: &ReconcileSettings,
+        personalize: &PersonalizeSettings,
+        limiter: Arc<RateLimiter>,
+    ) -> Self {
+        let backoff = Backoff {
+            min: Duration::from_millis(settings.throttle_backoff_min_ms),
+            max: Duration::from_millis(settings.throttle_backoff_max_ms),
+            retries: settings.throttle_retries,
+        };
+        Self {
+            api: Api::new(client, limiter, backoff),
+            objects,
+            settings: settings.clone(),
+            roles: roles(personalize),
+            memory: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Personalize calls made so far (including retries).
+    pub fn calls(&self) -> u64 {
+        self.api.calls()
+    }
+
+    fn remember<T>(&self, group: &str, f: impl FnOnce(&mut GroupMemory) -> T) -> T {
+        let mut all = self
+            .memory
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(all.entry(group.to_string()).or_default())
+    }
+
+    async fn group_arn(&self, spec: &Spec) -> Result<Option<String>, ApiError> {
+        let name = &spec.dataset_group.name;
+        if let Some(arn) = self.remember(name, |m| m.group_arn.clone()) {
+            return Ok(Some(arn));
+        }
+        let arn = observe::find_group(&self.api, name).await?;
+        self.remember(name, |m| m.group_arn.clone_from(&arn));
+        Ok(arn)
+    }
+
+    fn personalize_error(spec: &Spec) -> impl FnOnce(ApiError) -> ReconcileError + '_ {
+        move |source| ReconcileError::Personalize {
+            group: spec.dataset_group.name.clone(),
+            source,
+        }
+    }
+
+    async fn observe_and_plan(
+        &self,
+        spec: &Spec,
+        config: &ObjectUrl,
+        run_start: DateTime<Utc>,
+        list_unmanaged: bool,
+    ) -> Result<Plan, ReconcileError> {
+        let group = spec.dataset_group.name.clone();
+        let data = find_data(self.objects.as_ref(), spec, config)
+            .await
+            .map_err(|source| ReconcileError::Objects {
+                group: group.clone(),
+                source,
+            })?;
+        let group_arn = self
+            .group_arn(spec)
+            .await
+            .map_err(Self::personalize_error(spec))?;
+        let observed = observe::observe(&self.api, spec, group_arn.as_deref(), list_unmanaged)
+            .await
+            .map_err(Self::personalize_error(spec))?;
+        if observed.group.is_none() {
+            // Deleted behind our back, or never created: look it up again next time.
+            self.remember(&group, |m| m.group_arn = None);
+        }
+        let run = RunContext {
+            run_start,
+            now: Utc::now(),
+            roles: self.roles.clone(),
+            bucket: config.bucket.clone(),
+        };
+        Ok(plan::plan(spec, &observed, &data, &run))
+    }
+
+    /// What `apply` would do now, changing nothing (unmanaged resources listed).
+    pub async fn plan(
+        &self,
+        spec: &Spec,
+        config: &ObjectUrl,
+        run_start: DateTime<Utc>,
+    ) -> Result<Plan, ReconcileError> {
+        self.observe_and_plan(spec, config, run_start, true).await
+    }
+
+    /// One pass: observe, plan, make the calls that are ready, report. Cheap and idempotent.
+    ///
+    /// `config` is where the parameter file lives (data is read beside it); `run_start` names this
+    /// run's one-shot jobs and must stay the same for every pass of the run.
+    pub async fn pass(
+        &self,
+        spec: &Spec,
+        config: &ObjectUrl,
+        run_start: DateTime<Utc>,
+        sink: &mut dyn EventSink,
+    ) -> Result<PassOutcome, ReconcileError> {
+        let group = spec.dataset_group.name.clone();
+        self.remember(&group, |m| {
+            if m.run_start != Some(run_start) {
+                let arn = m.group_arn.take();
+                *m = GroupMemory {
+                    run_start: Some(run_start),
+                    group_arn: arn,
+                    ..GroupMemory::default()
+                };
+            }
+        });
+        let mut plan = self.observe_and_plan(spec, config, run_start, false).await?;
+        let now = Instant::now();
+
+        // Timeouts and refused creates become failures, propagated to dependants.
+        let failed = self.remember(&group, |m| {
+            let mut failed = m.rejected.clone();
+            for step in &plan.steps {
+                if let Action::Wait { status } = &step.action {
+                    let since = *m.first_seen.entry(step.target.clone()).or_insert(now);
+                    let kind = self.settings.kind(&kind_key(step.target.kind));
+                    if now.duration_since(since) > kind.timeout() {
+                        failed.insert(
+                            step.target.clone(),
+                            format!(
+                                "still {status} after {} s (setting reconcile.kinds.{}.timeout_secs)",
+                                now.duration_since(since).as_secs(),
+                                kind_key(step.target.kind)
+                            ),
+                        );
+                    }
+                }
+            }
+            failed
+        });
+        apply_failures(&mut plan, &failed);
+
+        self.emit_changes(&group, &plan, now, sink);
+        self.read_metrics(&group, &plan, now, sink).await;
+
+        let ready: Vec<_> = plan
+            .steps
+            .iter()
+            .filter_map(|s| match &s.action {
+                Action::Create { request: Some(r), .. } => Some((s, r)),
+                Action::Update { request, .. } => Some((s, request)),
+                _ => None,
+            })
+            .collect();
+        let prefix = self
+            .remember(&group, |m| m.group_arn.clone())
+            .and_then(|a| observe::arn_prefix(&a).map(str::to_string));
+        let results = join_all(
+            ready
+                .iter()
+                .map(|(_, r)| execute::execute(&self.api, r, prefix.as_deref())),
+        )
+        .await;
+
+        let mut acted: Vec<Kind> = Vec::new();
+        let mut retry_later = false;
+        let mut newly_failed: Vec<Failure> = Vec::new();
+        for ((step, request), result) in ready.iter().zip(results) {
+            let (status, reason, arn) = match &result {
+                Executed::Started { arn } => {
+                    acted.push(step.target.kind);
+                    if let (Request::CreateDatasetGroup { .. }, Some(a)) = (request, arn) {
+                        self.remember(&group, |m| m.group_arn = Some(a.clone()));
+                    }
+                    let word = if matches!(request, Request::UpdateCampaign { .. }) {
+                        "UPDATE REQUESTED"
+                    } else {
+                        "CREATE REQUESTED"
+                    };
+                    let why = match &step.action {
+                        Action::Create { why, .. } => Some(why.clone()),
+                        Action::Update { changes, .. } => Some(changes.join("; ")),
+                        _ => None,
+                    };
+                    let why = match (&why, &step.note) {
+                        (Some(w), Some(n)) => Some(format!("{w}; {n}")),
+                        _ => why.or_else(|| step.note.clone()),
+                    };
+                    (word.to_string(), why, arn.clone())
+                }
+                Executed::Adopted => {
+                    acted.push(step.target.kind);
+                    (
+                        "EXISTS".to_string(),
+                        Some("already exists: adopted".to_string()),
+                        None,
+                    )
+                }
+                Executed::Later { why } => {
+                    retry_later = true;
+                    ("RETRY LATER".to_string(), Some(why.clone()), None)
+                }
+                Executed::Rejected { reason } => {
+                    self.remember(&group, |m| m.rejected.insert(step.target.clone(), reason.clone()));
+                    newly_failed.push(Failure {
+                        target: step.target.clone(),
+                        arn: None,
+                        reason: reason.clone(),
+                    });
+                    ("FAILED".to_string(), Some(reason.clone()), None)
+                }
+            };
+            self.emit(
+                &group,
+                &step.target,
+                arn.or_else(|| step.arn.clone()),
+                status,
+                reason,
+                now,
+                None,
+                sink,
+            );
+        }
+
+        let mut failures: Vec<Failure> = plan
+            .steps
+            .iter()
+            .filter_map(|s| match step_status(&s.action) {
+                Some((_, Some(reason))) if s.action.is_broken() => Some(Failure {
+                    target: s.target.clone(),
+                    arn: s.arn.clone(),
+                    reason,
+                }),
+                _ => None,
+            })
+            .collect();
+        let rejected_now: HashSet<Ref> = newly_failed.iter().map(|f| f.target.clone()).collect();
+        failures.extend(newly_failed);
+        let waiting: Vec<Ref> = plan
+            .steps
+            .iter()
+            .filter(|s| !s.action.is_done() && !s.action.is_broken() && !rejected_now.contains(&s.target))
+            .map(|s| s.target.clone())
+            .collect();
+        let resources = plan
+            .steps
+            .iter()
+            .map(|s| ResourceState {
+                target: s.target.clone(),
+                arn: s.arn.clone(),
+                status: step_status(&s.action).map_or_else(|| "PENDING".to_string(), |(st, _)| st),
+            })
+            .collect();
+        if waiting.is_empty() && !retry_later {
+            return Ok(if failures.is_empty() {
+                PassOutcome::Converged { resources }
+            } else {
+                PassOutcome::Failed { failures, resources }
+            });
+        }
+        let next_poll_after = self.next_poll(&group, &plan, &acted, retry_later);
+        Ok(PassOutcome::Pending {
+            next_poll_after,
+            waiting,
+            failures,
+        })
+    }
+
+    /// After calls were made: the shortest first poll of the kinds acted on. Otherwise each waiting
+    /// resource's own backoff (doubling from its kind's minimum to its cap), the soonest of them.
+    fn next_poll(&self, group: &str, plan: &Plan, acted: &[Kind], retry_later: bool) -> Duration {
+        let first = |k: Kind| self.settings.kind(&kind_key(k)).poll_min();
+        if let Some(d) = acted.iter().map(|k| first(*k)).min() {
+            return d;
+        }
+        self.remember(group, |m| {
+            let mut soonest: Option<Duration> = None;
+            for s in &plan.steps {
+                if let Action::Wait { .. } = s.action {
+                    let kind = self.settings.kind(&kind_key(s.target.kind));
+                    let current = m.backoff.get(&s.target).copied();
+                    let next = current.map_or(kind.poll_min(), |d| (d * 2).min(kind.poll_max()));
+                    m.backoff.insert(s.target.clone(), next);
+                    soonest = Some(soonest.map_or(next, |x| x.min(next)));
+                }
+            }
+            let retry =
+                retry_later.then(|| Duration::from_millis(self.settings.throttle_backoff_max_ms.min(5_000)));
+            match (soonest, retry) {
+                (Some(a), Some(b)) => a.min(b),
+                (Some(a), None) | (None, Some(a)) => a,
+                (None, None) => Duration::from_secs(1),
+            }
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn emit(
+        &self,
+        group: &str,
+        target: &Ref,
+        arn: Option<String>,
+        status: String,
+        reason: Option<String>,
+        now: Instant,
+        metrics: Option<BTreeMap<String, f64>>,
+        sink: &mut dyn EventSink,
+    ) {
+        let elapsed = self.remember(group, |m| {
+            m.last_status.insert(target.clone(), status.clone());
+            let since = *m.first_seen.entry(target.clone()).or_insert(now);
+            now.duration_since(since).as_secs_f64()
+        });
+        sink.emit(Event {
+            group: group.to_string(),
+            kind: target.kind,
+            name: target.name.clone(),
+            arn,
+            status,
+            elapsed_secs: Some(elapsed),
+            reason,
+            metrics,
+        });
+    }
+
+    fn emit_changes(&self, group: &str, plan: &Plan, now: Instant, sink: &mut dyn EventSink) {
+        for s in &plan.steps {
+            let Some((status, reason)) = step_status(&s.action) else {
+                continue;
+            };
+            let changed = self.remember(group, |m| m.last_status.get(&s.target) != Some(&status));
+            if changed {
+                let reason = reason.or_else(|| s.note.clone());
+                self.emit(group, &s.target, s.arn.clone(), status, reason, now, None, sink);
+            }
+        }
+    }
+
+    /// `GetSolutionMetrics` once per ACTIVE version (per reconciler).
+    async fn read_metrics(&self, group: &str, plan: &Plan, now: Instant, sink: &mut dyn EventSink) {
+        for s in &plan.steps {
+            let (Kind::SolutionVersion, Action::Adopt, Some(arn)) = (s.target.kind, &s.action, &s.arn) else {
+                continue;
+            };
+            if !self.remember(group, |m| m.metrics_read.insert(arn.clone())) {
+                continue;
+            }
+            let result = self
+                .api
+                .call("GetSolutionMetrics", arn, || {
+                    self.api
+                        .client
+                        .get_solution_metrics()
+                        .solution_version_arn(arn)
+                        .send()
+                })
+                .await;
+            match result {
+                Ok(r) => {
+                    let metrics: BTreeMap<String, f64> = r.metrics.unwrap_or_default().into_iter().collect();
+                    self.emit(
+                        group,
+                        &s.target,
+                        Some(arn.clone()),
+                        "METRICS".into(),
+                        None,
+                        now,
+                        Some(metrics),
+                        sink,
+                    );
+                }
+                Err(e) => {
+                    // Metrics are a report, not part of convergence: try again on a later pass.
+                    tracing::warn!(error = %e, "cannot read solution metrics");
+                    self.remember(group, |m| m.metrics_read.remove(arn));
+                }
+            }
+        }
+    }
+
+    /// Passes until converged or failed, sleeping as each pass asks. Transient errors (throttling,
+    /// quotas, network) are waited out; `cancel` stops between calls.
+    pub async fn apply(
+        &self,
+        spec: &Spec,
+        config: &ObjectUrl,
+        run_start: DateTime<Utc>,
+        sink: &mut dyn EventSink,
+        cancel: &CancellationToken,
+    ) -> Result<PassOutcome, ReconcileError> {
+        let group = spec.dataset_group.name.clone();
+        let mut error_backoff = Duration::from_millis(self.settings.throttle_backoff_min_ms);
+        loop {
+            let pass = tokio::select! {
+                r = self.pass(spec, config, run_start, sink) => r,
+                () = cancel.cancelled() => return Err(ReconcileError::Cancelled { group }),
+            };
+            let wait = match pass {
+                Ok(PassOutcome::Pending { next_poll_after, .. }) => {
+                    error_backoff = Duration::from_millis(self.settings.throttle_backoff_min_ms);
+                    next_poll_after
+                }
+                Ok(done) => return Ok(done),
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(error = %e, "pass interrupted; trying again");
+                    let wait = error_backoff;
+                    error_backoff =
+                        (error_backoff * 2).min(Duration::from_millis(self.settings.throttle_backoff_max_ms));
+                    wait
+                }
+                Err(e) => return Err(e),
+            };
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = cancel.cancelled() => return Err(ReconcileError::Cancelled { group }),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_propagate_to_waiting_dependants_only() {
+        let a = Ref::new(Kind::Solution, "a");
+        let b = Ref::new(Kind::Solution, "b");
+        let mut plan = Plan {
+            steps: vec![
+                plan::Step {
+                    target: a.clone(),
+                    arn: None,
+                    action: Action::Wait {
+                        status: "CREATE PENDING".into(),
+                    },
+                    note: None,
+                },
+                plan::Step {
+                    target: b.clone(),
+                    arn: None,
+                    action: Action::Wait {
+                        status: "CREATE PENDING".into(),
+                    },
+                    note: None,
+                },
+                plan::Step {
+                    target: Ref::new(Kind::SolutionVersion, "a"),
+                    arn: None,
+                    action: Action::Create {
+                        request: None,
+                        after: vec![a.clone()],
+                        why: "new".into(),
+                    },
+                    note: None,
+                },
+                plan::Step {
+                    target: Ref::new(Kind::SolutionVersion, "b"),
+                    arn: None,
+                    action: Action::Create {
+                        request: None,
+                        after: vec![b.clone()],
+                        why: "new".into(),
+                    },
+                    note: None,
+                },
+            ],
+            unmanaged: Vec::new(),
+        };
+        let failed: HashMap<Ref, String> = [(a.clone(), "timed out".to_string())].into_iter().collect();
+        apply_failures(&mut plan, &failed);
+        assert_eq!(
+            plan.steps[0].action,
+            Action::Failed {
+                reason: "timed out".into()
+            }
+        );
+        assert_eq!(plan.steps[2].action, Action::DependencyFailed { on: a });
+        assert!(matches!(plan.steps[3].action, Action::Create { .. }));
+    }
+}
