@@ -12,7 +12,6 @@ use personalize_ops::settings::{LogFormat, Settings};
 mod emulate;
 mod local;
 mod recommend;
-mod reconciler;
 mod run;
 mod schema;
 mod status;

@@ -7,18 +7,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use personalize_ops::daemon::{Daemon, DaemonConfig, GroupReconciler, replica_name};
+use personalize_ops::daemon::{Daemon, DaemonConfig, PersonalizeReconciler, replica_name};
 use personalize_ops::health::{Probe, Readiness, StoreProbe};
 use personalize_ops::intake::sqs::{SqsIntake, SqsOptions};
 use personalize_ops::intake::{ConfigSource, Intake, spec_validator};
 use personalize_ops::metrics::MetricsSetup;
 use personalize_ops::notify::Notifications;
 use personalize_ops::notify::message::Location;
-use personalize_ops::objects::S3Store;
+use personalize_ops::objects::{ObjectStore, S3Store};
 use personalize_ops::store::{DynamoStore, StateStore, SystemClock};
 use tokio_util::sync::CancellationToken;
 
-use super::{Context, EXIT_USAGE, reconciler};
+use super::{Context, EXIT_USAGE};
 
 /// Arguments of `run` (everything else comes from the settings).
 #[derive(Debug, clap::Args)]
@@ -53,8 +53,10 @@ pub async fn run(_args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
     ));
     let notifications = Notifications::from_settings(&config, &s.notify).context("notification targets")?;
     let metrics = MetricsSetup::from_settings(&config, &s.metrics);
+    let objects: Arc<dyn ObjectStore> =
+        Arc::new(S3Store::new(personalize_ops::aws::s3_client(&config, &s.aws)));
     let intake = Intake::new(
-        Arc::new(S3Store::new(personalize_ops::aws::s3_client(&config, &s.aws))),
+        objects.clone(),
         store.clone(),
         notifications.clone(),
         metrics.sink.clone(),
@@ -95,7 +97,7 @@ pub async fn run(_args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         account: "unknown".into(),
     };
     let personalize = aws_sdk_personalize::Client::new(&config);
-    let reconciler: Arc<dyn GroupReconciler> = reconciler::build(personalize, s);
+    let reconciler = Arc::new(PersonalizeReconciler::from_settings(personalize, objects, s));
     let daemon = Arc::new(Daemon::new(
         store,
         reconciler,

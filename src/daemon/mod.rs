@@ -24,10 +24,12 @@ use crate::notify::{Notifications, ResourceChange};
 use crate::settings::DaemonSettings;
 use crate::store::{Clock, StateStore};
 
+mod personalize;
 mod reconciler;
 mod turn;
 pub mod watch;
 
+pub use personalize::PersonalizeReconciler;
 pub use reconciler::{GroupReconciler, PassError, PassInput, PassReport, PassSink, PassStatus};
 
 /// Resource events queued for the notifier at most; beyond, they are dropped and logged.
