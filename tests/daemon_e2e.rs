@@ -1035,3 +1035,93 @@ async fn local_mode_converges_survives_sigkill_mid_run_and_serves_recommendation
     let code = second.wait(Duration::from_secs(25)).and_then(|s| s.code());
     assert_eq!(code, Some(0), "{}", second.log());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_binary_converges_an_upload_and_announces_it_on_sns() {
+    let moto = Moto::start();
+    let c = cloud(&moto).await;
+    // The built-in Personalize in this process, reading import data from the moto bucket.
+    let objects = Arc::new(personalize_ops::objects::S3Store::new(c.s3.clone()));
+    let emu = personalize_ops::emulator::start(personalize_ops::emulator::EmulatorConfig::new(objects))
+        .await
+        .expect("emulator");
+    let work = tempfile::tempdir().expect("tempdir");
+    let settings = fast_settings(work.path());
+    let mut env = daemon_env(&moto, &c);
+    env.push(("AWS_ENDPOINT_URL_PERSONALIZE".into(), emu.url()));
+    env.push((
+        "PERSONALIZE_OPS_SETTINGS".into(),
+        settings.to_str().expect("UTF-8").into(),
+    ));
+    env.push((
+        "PERSONALIZE_OPS__METRICS__NAMESPACE".into(),
+        "personalize_ops_e2e".into(),
+    ));
+    env.push(("PERSONALIZE_OPS__METRICS__FLUSH_INTERVAL_SECS".into(), "1".into()));
+    let mut daemon = Process::start(&["run"], &env);
+
+    for csv in ["interactions.csv", "users.csv"] {
+        let body = std::fs::read(format!("tests/fixtures/data/{csv}")).expect("fixture data");
+        c.upload(&format!("train/shop/{csv}"), body).await;
+    }
+    let config = std::fs::read("tests/fixtures/daemon/shop.json").expect("fixture config");
+    c.upload("train/shop/config.json", config).await;
+
+    let mut announced = Vec::new();
+    let started = Instant::now();
+    while announced.is_empty() {
+        assert!(started.elapsed() < PATIENCE, "no notification:\n{}", daemon.log());
+        announced = notes(&c.sqs, &c.notes_url, 1).await;
+    }
+    assert_eq!(announced.len(), 1, "{announced:?}");
+    assert_eq!(announced[0]["status"], "UPDATE COMPLETE", "{announced:?}");
+    assert_eq!(announced[0]["datasetGroup"], "shop");
+    let state = c.store.group("shop").await.expect("read").expect("group");
+    let observed = state.observed.expect("observed");
+    assert!(observed.converged);
+    assert!(
+        observed.resources.iter().all(|r| r.status == "ACTIVE"),
+        "{observed:?}"
+    );
+    assert!(
+        observed
+            .resources
+            .iter()
+            .any(|r| r.kind == ResourceKind::Campaign)
+    );
+
+    // CloudWatch (moto) got the counters, flushed at the latest on shutdown.
+    daemon.signal("TERM");
+    let code = daemon.wait(Duration::from_secs(25)).and_then(|s| s.code());
+    assert_eq!(code, Some(0), "{}", daemon.log());
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&moto.sdk_config().await);
+    let listed = cloudwatch
+        .list_metrics()
+        .namespace("personalize_ops_e2e")
+        .send()
+        .await
+        .expect("list metrics");
+    let names: Vec<String> = listed
+        .metrics()
+        .iter()
+        .filter_map(|m| m.metric_name().map(str::to_string))
+        .collect();
+    // The offline metrics of the new solution version, with its three dimensions.
+    let solution_metric = listed
+        .metrics()
+        .iter()
+        .find(|m| m.dimensions().iter().any(|d| d.name() == Some("SolutionVersion")));
+    let dims: Vec<&str> = solution_metric
+        .map(|m| m.dimensions().iter().filter_map(|d| d.name()).collect())
+        .unwrap_or_default();
+    assert_eq!(dims, ["DatasetGroup", "Solution", "SolutionVersion"], "{names:?}");
+    for name in [
+        "ConfigurationsProcessed",
+        "JobSuccess",
+        "CampaignCreated",
+        "SolutionVersionCreated",
+    ] {
+        assert!(names.iter().any(|n| n == name), "{name} missing from {names:?}");
+    }
+    emu.shutdown().await.expect("emulator stops");
+}
