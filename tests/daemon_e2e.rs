@@ -419,7 +419,12 @@ async fn the_run_binary_records_generations_reports_bad_files_and_stops_on_sigte
                 .map(str::to_string)
         })
         .expect("the health address is logged");
-    assert!(http_get(&port, "/healthz").starts_with("HTTP/1.1 200"));
+    let alive = http_get(&port, "/healthz");
+    assert!(alive.starts_with("HTTP/1.1 200"), "{alive}");
+    assert!(
+        alive.contains(r#""name":"dispatcher""#),
+        "the dispatcher is watched: {alive}"
+    );
     let ready = http_get(&port, "/readyz");
     assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
     assert!(ready.contains(r#""ready":true"#), "{ready}");
@@ -612,7 +617,7 @@ async fn two_replicas_on_one_table_one_owner_per_group_and_takeover() {
     let sqs = aws_sdk_sqs::Client::new(&config);
     let table = unique_name("state");
     DynamoStore::create_table(&ddb, &table).await.expect("table");
-    let store = Arc::new(DynamoStore::new(ddb, table));
+    let store = Arc::new(DynamoStore::new(ddb, table).with_max_clock_skew(Duration::from_secs(1)));
     let (topic, notes_url) = topic_to_queue(&sns, &sqs).await;
     let groups: Vec<String> = (0..6).map(|i| format!("g{i}")).collect();
     for g in &groups {

@@ -79,8 +79,11 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
     let s = &ctx.settings;
     let dir = args.dir;
     std::fs::create_dir_all(dir.join("train")).with_context(|| format!("creating {}", dir.display()))?;
-    let store: Arc<dyn StateStore> =
-        Arc::new(SqliteStore::open(&state_path(&dir)).context("the local state store")?);
+    let store: Arc<dyn StateStore> = Arc::new(
+        SqliteStore::open(&state_path(&dir))
+            .context("the local state store")?
+            .with_max_clock_skew(s.daemon.max_clock_skew()),
+    );
     let objects = Arc::new(DirStore::new(dir.clone(), LOCAL_BUCKET));
     let notifications = Notifications::new(vec![
         Arc::new(LogNotifier) as Arc<dyn Notifier>,

@@ -47,10 +47,13 @@ pub async fn run(_args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(EXIT_USAGE));
     }
     let config = personalize_ops::aws::sdk_config(&s.aws).await;
-    let store: Arc<dyn StateStore> = Arc::new(DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&config),
-        s.daemon.table_name.clone(),
-    ));
+    let store: Arc<dyn StateStore> = Arc::new(
+        DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&config),
+            s.daemon.table_name.clone(),
+        )
+        .with_max_clock_skew(s.daemon.max_clock_skew()),
+    );
     let notifications = Notifications::from_settings(&config, &s.notify).context("notification targets")?;
     let metrics = MetricsSetup::from_settings(&config, &s.metrics);
     let objects: Arc<dyn ObjectStore> =
@@ -71,11 +74,14 @@ pub async fn run(_args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
     ));
 
     let shutdown = CancellationToken::new();
-    let readiness = Arc::new(Readiness::new(
-        vec![sqs.clone() as Arc<dyn Probe>, Arc::new(StoreProbe(store.clone()))],
-        Duration::from_secs(s.daemon.readiness_cache_secs),
-        Duration::from_secs(s.daemon.readiness_timeout_secs.max(1)),
-    ));
+    let readiness = Arc::new(
+        Readiness::new(
+            vec![sqs.clone() as Arc<dyn Probe>, Arc::new(StoreProbe(store.clone()))],
+            Duration::from_secs(s.daemon.readiness_cache_secs),
+            Duration::from_secs(s.daemon.readiness_timeout_secs.max(1)),
+        )
+        .with_stalled_periods(s.daemon.health_stalled_periods),
+    );
     let address = SocketAddr::from((Ipv4Addr::UNSPECIFIED, s.daemon.health_port));
     let listener = tokio::net::TcpListener::bind(address)
         .await
@@ -83,7 +89,7 @@ pub async fn run(_args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
     tracing::info!(address = %listener.local_addr().unwrap_or(address), "health endpoint listening");
     let health = tokio::spawn(personalize_ops::health::serve(
         listener,
-        readiness,
+        readiness.clone(),
         shutdown.clone(),
     ));
 
@@ -106,6 +112,8 @@ pub async fn run(_args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         Arc::new(SystemClock),
         DaemonConfig::from_settings(&s.daemon, replica_name(), location),
     ));
+    // A dispatcher round waits on the state store (retries included): judge it over 10 s periods.
+    readiness.watch("dispatcher", daemon.liveness(), Duration::from_secs(10));
     let signal = cancel_on_signal(shutdown.clone())?;
     let result = daemon
         .run(Some(sqs as Arc<dyn ConfigSource>), shutdown.clone())

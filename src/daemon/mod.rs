@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::health::Liveness;
 use crate::intake::ConfigSource;
 use crate::metrics::MetricsSink;
 use crate::notify::message::Location;
@@ -125,6 +126,8 @@ pub struct Daemon {
     changes: Mutex<Option<mpsc::Sender<ResourceChange>>>,
     changes_rx: Mutex<Option<mpsc::Receiver<ResourceChange>>>,
     stats: Arc<DaemonStats>,
+    /// Ticked by every round of the dispatcher, so `/healthz` fails when it is wedged.
+    liveness: Liveness,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -156,7 +159,14 @@ impl Daemon {
             changes: Mutex::new(Some(changes)),
             changes_rx: Mutex::new(Some(rx)),
             stats: Arc::new(DaemonStats::default()),
+            liveness: Liveness::new(),
         }
+    }
+
+    /// The dispatcher's heartbeat (for [`crate::health::Readiness::watch`]); it ticks at least every
+    /// [`DaemonConfig::dispatch_interval`] while the store answers.
+    pub fn liveness(&self) -> Liveness {
+        self.liveness.clone()
     }
 
     pub fn stats(&self) -> Arc<DaemonStats> {
@@ -254,6 +264,7 @@ impl Daemon {
         let mut held_elsewhere: HashMap<String, DateTime<Utc>> = HashMap::new();
         let mut store_backoff = Duration::ZERO;
         while !shutdown.is_cancelled() {
+            self.liveness.tick();
             let room = self.config.concurrency.saturating_sub(workers.len());
             if room > 0 {
                 let now = self.clock.now();

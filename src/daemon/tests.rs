@@ -151,7 +151,11 @@ struct World {
 
 fn world() -> World {
     World {
-        store: Arc::new(SqliteStore::in_memory().expect("sqlite")),
+        store: Arc::new(
+            SqliteStore::in_memory()
+                .expect("sqlite")
+                .with_max_clock_skew(Duration::from_millis(100)),
+        ),
         notifier: Arc::new(MemoryNotifier::default()),
         metrics: Arc::new(MemorySink::new()),
     }
@@ -574,7 +578,8 @@ async fn a_replica_that_loses_its_lease_mid_pass_stops_without_writing() {
     let store = Arc::new(
         SqliteStore::in_memory()
             .expect("sqlite")
-            .with_clock(clock.clone()),
+            .with_clock(clock.clone())
+            .with_max_clock_skew(Duration::from_millis(100)),
     );
     let notifier = Arc::new(MemoryNotifier::default());
     let daemon = |reconciler: Arc<dyn GroupReconciler>, owner: &str| {
