@@ -219,3 +219,136 @@ impl GroupReconciler for PersonalizeReconciler {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::metrics::MemorySink;
+
+    fn event(kind: Kind, status: &str, arn: Option<&str>) -> Event {
+        Event {
+            group: "shop".into(),
+            kind,
+            name: "n".into(),
+            arn: arn.map(str::to_string),
+            status: status.into(),
+            elapsed_secs: Some(41.6),
+            reason: None,
+            metrics: None,
+        }
+    }
+
+    #[test]
+    fn events_become_changes_counters_and_solution_metrics() {
+        let (tx, mut rx) = mpsc::channel(16);
+        let metrics = Arc::new(MemorySink::new());
+        let sink = PassSink::new("shop", tx, metrics.clone());
+        let mut forward = Forward { sink: &sink };
+        let version = "arn:aws:personalize:us-east-1:000000000000:solution/shop-up/abcd1234";
+        forward.emit(event(Kind::SolutionVersion, "CREATE REQUESTED", Some(version)));
+        forward.emit(event(Kind::SolutionVersion, "ACTIVE", Some(version)));
+        forward.emit(event(Kind::Campaign, "ACTIVE", None));
+        forward.emit(event(Kind::Filter, "RETRY LATER", Some("arn:f")));
+        let mut with_metrics = event(Kind::SolutionVersion, "METRICS", Some(version));
+        with_metrics.metrics = Some(BTreeMap::from([("coverage".to_string(), 0.25)]));
+        forward.emit(with_metrics);
+
+        assert_eq!(metrics.total("SolutionVersionCreated"), 1.0);
+        let coverage: Vec<_> = metrics
+            .data()
+            .into_iter()
+            .filter(|d| d.name == "coverage")
+            .collect();
+        assert_eq!(coverage.len(), 1);
+        assert_eq!(
+            coverage[0].dimensions,
+            vec![
+                ("DatasetGroup".to_string(), "shop".to_string()),
+                ("Solution".to_string(), "shop-up".to_string()),
+                ("SolutionVersion".to_string(), version.to_string()),
+            ]
+        );
+        // Only Personalize statuses of resources with an ARN are state changes.
+        let change = rx.try_recv().expect("one change");
+        assert_eq!(change.kind, ResourceKind::SolutionVersion);
+        assert_eq!(change.status, "ACTIVE");
+        assert_eq!(change.duration_secs, Some(42));
+        assert_eq!(change.dataset_group.as_deref(), Some("shop"));
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn failures_carry_their_reason_into_the_resources() {
+        let failure = reconcile::Failure {
+            target: Ref::new(Kind::SolutionVersion, "shop-up"),
+            arn: None,
+            reason: "too few interactions".into(),
+        };
+        let listed = vec![ResourceState {
+            kind: ResourceKind::SolutionVersion,
+            name: "shop-up".into(),
+            status: "CREATE FAILED".into(),
+            arn: Some("arn:v".into()),
+            reason: None,
+        }];
+        let merged = with_failures(listed, std::slice::from_ref(&failure));
+        assert_eq!(merged.len(), 1);
+        assert_eq!(merged[0].status, "CREATE FAILED");
+        assert_eq!(merged[0].reason.as_deref(), Some("too few interactions"));
+        let added = with_failures(Vec::new(), std::slice::from_ref(&failure));
+        assert_eq!(added[0].status, "FAILED");
+        let f = super::failure(failure);
+        assert_eq!(
+            (f.kind.as_str(), f.name.as_str()),
+            ("solution version", "shop-up")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_file_that_no_longer_validates_fails_without_calling_personalize() {
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url("http://127.0.0.1:9")
+            .build();
+        let settings = crate::settings::Settings::load_with_env(None, Vec::new()).expect("defaults");
+        let reconciler = PersonalizeReconciler::from_settings(
+            aws_sdk_personalize::Client::new(&config),
+            Arc::new(crate::objects::MemoryStore::new()),
+            &settings,
+        );
+        let desired = crate::store::Desired {
+            generation: 1,
+            text: r#"{"datasetGroup": {"serviceConfig": {"name": "shop", "bogus": 1}}}"#.into(),
+            source: crate::store::DesiredSource {
+                url: crate::objects::ObjectUrl::new("data", "train/shop/config.json"),
+                etag: None,
+                version_id: None,
+                sequencer: None,
+                last_modified: None,
+            },
+            received_at: chrono::Utc::now(),
+            run_timestamp: "2026_01_01_00_00_00".into(),
+        };
+        let (tx, _rx) = mpsc::channel(1);
+        let sink = PassSink::new("shop", tx, Arc::new(MemorySink::new()));
+        let input = PassInput {
+            group: "shop",
+            desired: &desired,
+            previous: None,
+        };
+        let report = reconciler.pass(input, &sink).await.expect("a report");
+        assert_eq!(report.status, PassStatus::Failed);
+        assert_eq!(report.failures[0].kind, "parameter file");
+        assert!(
+            report.failures[0].reason.contains("bogus"),
+            "{:?}",
+            report.failures
+        );
+        assert_eq!(reconciler.inner.calls(), 0);
+    }
+}
