@@ -1095,6 +1095,40 @@ async fn the_run_binary_converges_an_upload_and_announces_it_on_sns() {
             .any(|r| r.kind == ResourceKind::Campaign)
     );
 
+    // A second group whose training Personalize fails: UPDATE FAILED names the solution version and
+    // carries Personalize's reason.
+    emu.set_faults(
+        personalize_ops::emulator::faults::FaultSpec::parse("fail.solution-version=^broken")
+            .expect("fault spec"),
+    )
+    .expect("faults");
+    let broken = String::from_utf8(std::fs::read("tests/fixtures/daemon/shop.json").expect("fixture"))
+        .expect("UTF-8")
+        .replace("\"shop", "\"broken");
+    for csv in ["interactions.csv", "users.csv"] {
+        let body = std::fs::read(format!("tests/fixtures/data/{csv}")).expect("fixture data");
+        c.upload(&format!("train/broken/{csv}"), body).await;
+    }
+    c.upload("train/broken/config.json", broken).await;
+    let mut failed = Vec::new();
+    while failed.is_empty() {
+        assert!(
+            started.elapsed() < PATIENCE,
+            "no failure notification:\n{}",
+            daemon.log()
+        );
+        failed = notes(&c.sqs, &c.notes_url, 1).await;
+    }
+    assert_eq!(failed[0]["status"], "UPDATE FAILED", "{failed:?}");
+    assert_eq!(failed[0]["datasetGroup"], "broken");
+    let failures = failed[0]["failures"].as_array().expect("failures");
+    assert!(
+        failures.iter().any(|f| f["kind"] == "solution version"
+            && f["name"] == "broken-up"
+            && !f["reason"].as_str().unwrap_or("").is_empty()),
+        "{failures:?}"
+    );
+
     // CloudWatch (moto) got the counters, flushed at the latest on shutdown.
     daemon.signal("TERM");
     let code = daemon.wait(Duration::from_secs(25)).and_then(|s| s.code());
