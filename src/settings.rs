@@ -69,6 +69,12 @@ pub struct DaemonSettings {
     pub visibility_timeout_secs: u64,
     /// Cap of the backoff after failed receives.
     pub receive_backoff_max_secs: u64,
+    /// Messages received more often than this are left for the redrive policy without being handled.
+    pub max_receive_count: u32,
+    /// Messages of one batch handled at once.
+    pub intake_concurrency: usize,
+    /// Longest the handling of one message may take before it is abandoned and retried.
+    pub message_deadline_secs: u64,
     /// Largest parameter file read, in bytes (at most [`MAX_CONFIG_BYTES_LIMIT`]).
     pub max_config_bytes: u64,
     /// Shortest wait between Personalize polls of a pending resource.
@@ -387,7 +393,7 @@ impl Settings {
     fn check_daemon(&self) -> Result<(), SettingsError> {
         let d = &self.daemon;
         let a = &self.aws;
-        let rules: [(bool, &'static str, String); 14] = [
+        let rules: [(bool, &'static str, String); 15] = [
             (
                 d.concurrency >= 1,
                 "daemon.concurrency",
@@ -432,6 +438,11 @@ impl Settings {
                 d.max_clock_skew_secs.saturating_mul(2) < d.lease_duration_secs,
                 "daemon.max_clock_skew_secs",
                 "must be less than half of lease_duration_secs (a lease is valid for its duration minus the skew)".into(),
+            ),
+            (
+                d.max_receive_count >= 1 && d.intake_concurrency >= 1 && d.message_deadline_secs >= 1,
+                "daemon.max_receive_count",
+                "max_receive_count, intake_concurrency and message_deadline_secs must be at least 1".into(),
             ),
             (
                 d.health_stalled_periods >= 1,
@@ -607,6 +618,21 @@ mod tests {
                 "receive_batch_size",
             ),
             ("PERSONALIZE_OPS__DAEMON__CONCURRENCY", "0", "concurrency"),
+            (
+                "PERSONALIZE_OPS__DAEMON__INTAKE_CONCURRENCY",
+                "0",
+                "intake_concurrency",
+            ),
+            (
+                "PERSONALIZE_OPS__DAEMON__MESSAGE_DEADLINE_SECS",
+                "0",
+                "message_deadline_secs",
+            ),
+            (
+                "PERSONALIZE_OPS__DAEMON__MAX_RECEIVE_COUNT",
+                "0",
+                "max_receive_count",
+            ),
             ("PERSONALIZE_OPS__DAEMON__POLL_MIN_SECS", "301", "poll_min_secs"),
             (
                 "PERSONALIZE_OPS__DAEMON__PERSONALIZE_CALLS_PER_SECOND",

@@ -8,9 +8,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use personalize_ops::objects::ObjectUrl;
 use personalize_ops::store::{
-    DEFAULT_MAX_CLOCK_SKEW, DesiredSource, DynamoStore, FireClaim, Lease, LeaseGrant, ManualClock,
-    NewDesired, Observed, PutDesired, ResourceKind, ResourceState, Schedule, SqliteStore, StateStore,
-    StoreError,
+    DEFAULT_MAX_CLOCK_SKEW, DesiredSource, DynamoStore, FireClaim, Lease, LeaseGrant, MAX_DESIRED_TEXT_BYTES,
+    MAX_NAME_BYTES, MAX_OBSERVED_BYTES, MAX_SOURCE_FIELD_BYTES, ManualClock, NewDesired, Observed,
+    PutDesired, ResourceKind, ResourceState, Schedule, SqliteStore, StateStore, StoreError,
 };
 use support::aws::SerialMoto;
 use support::moto::{Moto, unique_name};
@@ -469,6 +469,67 @@ async fn lease_validity(store: &dyn StateStore, skewed: &dyn StateStore, clock: 
     );
 }
 
+/// The largest group the store accepts (parameter file, observed JSON, source fields, names) is stored
+/// and read back whole; anything longer is refused with `TooLarge` before it reaches the backend.
+async fn largest_group_fits(store: &dyn StateStore) {
+    let name = "g".repeat(MAX_NAME_BYTES);
+    let field = |c: char| c.to_string().repeat(MAX_SOURCE_FIELD_BYTES);
+    // Two-byte characters: the limits are in bytes, as DynamoDB counts them.
+    let text = "é".repeat(MAX_DESIRED_TEXT_BYTES / 2);
+    let new = NewDesired {
+        group: name.clone(),
+        text: text.clone(),
+        source: DesiredSource {
+            url: ObjectUrl::new(field('b'), field('k')),
+            etag: Some(field('e')),
+            version_id: Some(field('v')),
+            sequencer: Some(field('0')),
+            last_modified: Some(start_time()),
+        },
+    };
+    assert!(matches!(
+        store.put_desired(&new).await.expect("largest desired"),
+        PutDesired::Recorded(_)
+    ));
+    let owner = "o".repeat(MAX_NAME_BYTES);
+    let lease = acquired(store.acquire_lease(&name, &owner, LEASE).await.expect("lease"));
+    let mut big = observed(1, false);
+    big.last_error = Some(String::new());
+    let base = serde_json::to_string(&big).expect("json").len();
+    big.last_error = Some("x".repeat(MAX_OBSERVED_BYTES - base));
+    assert_eq!(
+        serde_json::to_string(&big).expect("json").len(),
+        MAX_OBSERVED_BYTES
+    );
+    store
+        .put_observed(&lease, &big, Some(start_time()))
+        .await
+        .expect("largest observed next to the largest desired");
+    let state = store.group(&name).await.expect("read").expect("stored");
+    assert_eq!(state.desired.map(|d| d.text), Some(text));
+    assert_eq!(state.observed, Some(big));
+    assert_eq!(state.lease.owner, Some(owner.clone()));
+
+    // One byte more anywhere is refused, naming what is too long.
+    let mut forged = new.clone();
+    forged.source.sequencer = Some(format!("{}0", field('0')));
+    let err = store.put_desired(&forged).await.expect_err("long sequencer");
+    assert!(
+        matches!(err, StoreError::TooLarge { .. }) && err.to_string().contains("sequencer"),
+        "{err}"
+    );
+    let err = store
+        .acquire_lease(&format!("{name}g"), "r", LEASE)
+        .await
+        .expect_err("long name");
+    assert!(matches!(err, StoreError::TooLarge { .. }), "{err}");
+    let err = store
+        .acquire_lease("short", &format!("{owner}o"), LEASE)
+        .await
+        .expect_err("long owner");
+    assert!(err.to_string().contains("lease owner"), "{err}");
+}
+
 fn clock_now(clock: &ManualClock) -> DateTime<Utc> {
     use personalize_ops::store::Clock;
     clock.now()
@@ -754,31 +815,32 @@ async fn sqlite_due_times() {
     due_times(&sqlite(&clock), &clock).await;
 }
 
-#[tokio::test]
-async fn sqlite_due_groups_skip_groups_leased_by_another_replica() {
-    let dir = tempfile::tempdir().expect("tempdir");
+/// Two handles on one SQLite file (two replicas, or two processes), on `clock`.
+fn sqlite_pair(dir: &tempfile::TempDir, clock: &Arc<ManualClock>) -> (SqliteStore, SqliteStore) {
     let path = dir.path().join("state.db");
-    let clock = manual_clock();
     let open = || {
         SqliteStore::open(&path)
             .expect("open")
-            .with_clock(Arc::clone(&clock) as Arc<dyn personalize_ops::store::Clock>)
+            .with_clock(Arc::clone(clock) as Arc<dyn personalize_ops::store::Clock>)
     };
-    due_groups_skip_leased(&open(), &open(), &clock).await;
+    (open(), open())
+}
+
+#[tokio::test]
+async fn sqlite_due_groups_skip_groups_leased_by_another_replica() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = manual_clock();
+    let (a, b) = sqlite_pair(&dir, &clock);
+    due_groups_skip_leased(&a, &b, &clock).await;
 }
 
 #[tokio::test]
 async fn sqlite_lease_validity() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("state.db");
     let clock = manual_clock();
-    let open = || {
-        SqliteStore::open(&path)
-            .expect("open")
-            .with_clock(Arc::clone(&clock) as Arc<dyn personalize_ops::store::Clock>)
-    };
-    let skewed = open().with_max_clock_skew(Duration::from_secs(1));
-    lease_validity(&open(), &skewed, &clock).await;
+    let (store, other) = sqlite_pair(&dir, &clock);
+    let skewed = other.with_max_clock_skew(Duration::from_secs(1));
+    lease_validity(&store, &skewed, &clock).await;
 }
 
 /// A skew as long as the lease leaves no time at all; a renewal counts from its own request.
@@ -794,6 +856,11 @@ async fn sqlite_lease_validity_is_duration_minus_skew() {
     let renewed = store.renew_lease(&lease, LEASE * 2).await.expect("renew");
     assert!(renewed.valid_until > lease.valid_until);
     assert!(renewed.remaining() <= Duration::from_secs(55));
+}
+
+#[tokio::test]
+async fn sqlite_largest_group_fits() {
+    largest_group_fits(&sqlite(&manual_clock())).await;
 }
 
 #[tokio::test]
@@ -835,12 +902,22 @@ async fn sqlite_persists_across_reopen_and_reports_bad_paths() {
 // DynamoDB on moto
 
 async fn dynamo(moto: &Moto, clock: &Arc<ManualClock>) -> DynamoStore {
+    dynamo_pair(moto, clock).await.0
+}
+
+/// Two replicas' stores on one new table, each with its own client, on `clock`.
+async fn dynamo_pair(moto: &Moto, clock: &Arc<ManualClock>) -> (DynamoStore, DynamoStore) {
     let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
     let table = unique_name("state");
     DynamoStore::create_table(&client, &table)
         .await
         .expect("create table");
-    DynamoStore::new(client, table).with_clock(Arc::clone(clock) as Arc<dyn personalize_ops::store::Clock>)
+    let replica = |client| {
+        DynamoStore::new(client, table.clone())
+            .with_clock(Arc::clone(clock) as Arc<dyn personalize_ops::store::Clock>)
+    };
+    let other = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    (replica(client), replica(other))
 }
 
 #[tokio::test]
@@ -884,33 +961,23 @@ async fn dynamo_due_times() {
 async fn dynamo_due_groups_skip_groups_leased_by_another_replica() {
     let moto = Moto::start();
     let clock = manual_clock();
-    let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
-    let table = unique_name("state");
-    DynamoStore::create_table(&client, &table)
-        .await
-        .expect("create table");
-    // Two replicas: separate clients on one table.
-    let replica = |client| {
-        DynamoStore::new(client, table.clone())
-            .with_clock(Arc::clone(&clock) as Arc<dyn personalize_ops::store::Clock>)
-    };
-    let other = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
-    due_groups_skip_leased(&replica(client), &replica(other), &clock).await;
+    let (a, b) = dynamo_pair(&moto, &clock).await;
+    due_groups_skip_leased(&a, &b, &clock).await;
 }
 
 #[tokio::test]
 async fn dynamo_lease_validity() {
     let moto = Moto::start();
     let clock = manual_clock();
-    let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
-    let table = unique_name("state");
-    DynamoStore::create_table(&client, &table)
-        .await
-        .expect("create table");
-    let store = DynamoStore::new(client, table)
-        .with_clock(Arc::clone(&clock) as Arc<dyn personalize_ops::store::Clock>);
-    let skewed = store.clone().with_max_clock_skew(Duration::from_secs(1));
+    let (store, other) = dynamo_pair(&moto, &clock).await;
+    let skewed = other.with_max_clock_skew(Duration::from_secs(1));
     lease_validity(&store, &skewed, &clock).await;
+}
+
+#[tokio::test]
+async fn dynamo_largest_group_stays_within_the_item_limit() {
+    let moto = Moto::start();
+    largest_group_fits(&dynamo(&moto, &manual_clock()).await).await;
 }
 
 #[tokio::test]

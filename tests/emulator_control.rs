@@ -401,6 +401,25 @@ async fn names_and_members_are_validated() {
         .send()
         .await;
     assert_eq!(code(kms_without_role), "InvalidInputException");
+    let role_without_kms = c
+        .control
+        .create_dataset_group()
+        .name("g")
+        .role_arn("arn:aws:iam::123456789012:role/personalize")
+        .send()
+        .await;
+    assert!(
+        message(role_without_kms).contains("only valid together with a kmsKeyArn"),
+        "a role alone is refused"
+    );
+    c.control
+        .create_dataset_group()
+        .name("g")
+        .role_arn("arn:aws:iam::123456789012:role/personalize")
+        .kms_key_arn("arn:aws:kms:us-east-1:123456789012:key/abc")
+        .send()
+        .await
+        .expect("a role with a key");
     let bad_max = c.control.list_dataset_groups().max_results(0).send().await;
     assert_eq!(code(bad_max), "InvalidInputException");
     let too_many = c.control.list_dataset_groups().max_results(101).send().await;

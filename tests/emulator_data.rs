@@ -1657,13 +1657,71 @@ async fn item_metadata_from_put_items_drives_filters_and_metadata() {
         !expected.is_empty(),
         "the fixture leaves user 7 a Drama item to recommend"
     );
-    let mut got = item_ids(recs.item_list());
+    let drama_order = item_ids(recs.item_list());
+    let mut got = drama_order.clone();
     got.sort();
     assert_eq!(got, expected, "only Drama items the user has not seen");
     for item in recs.item_list() {
         let genre = item.metadata().and_then(|m| m.get("GENRES")).map(String::as_str);
         assert_eq!(genre, Some("Drama"), "metadata comes back");
     }
+    // A promotion: its share of the results (20 % of 10, as far as the Drama filter admits) comes
+    // through its own filter, keeps that filter's order and carries the promotion's name; the rest
+    // is the plain recommendation without them.
+    let promotion = |percent: i32| {
+        aws_sdk_personalizeruntime::types::Promotion::builder()
+            .name("drama-push")
+            .percent_promoted_items(percent)
+            .filter_arn(&drama)
+            .filter_values("GENRE", "\"Drama\"")
+            .build()
+    };
+    let promoted = c
+        .runtime
+        .get_recommendations()
+        .campaign_arn(&plain)
+        .user_id("7")
+        .num_results(10)
+        .promotions(promotion(20))
+        .send()
+        .await
+        .expect("recommendations");
+    assert_eq!(promoted.item_list().len(), 10);
+    let (marked, unmarked): (Vec<_>, Vec<_>) = promoted
+        .item_list()
+        .iter()
+        .partition(|i| i.promotion_name() == Some("drama-push"));
+    let marked = item_ids(&marked.into_iter().cloned().collect::<Vec<_>>());
+    assert_eq!(
+        marked,
+        drama_order[..drama_order.len().min(2)],
+        "promoted in filter order"
+    );
+    let unmarked = item_ids(&unmarked.into_iter().cloned().collect::<Vec<_>>());
+    let plain_recs = c
+        .runtime
+        .get_recommendations()
+        .campaign_arn(&plain)
+        .user_id("7")
+        .num_results(12)
+        .send()
+        .await
+        .expect("recommendations");
+    let expected_rest: Vec<String> = item_ids(plain_recs.item_list())
+        .into_iter()
+        .filter(|i| !marked.contains(i))
+        .take(10 - marked.len())
+        .collect();
+    assert_eq!(unmarked, expected_rest, "the others in model order");
+    let over = c
+        .runtime
+        .get_recommendations()
+        .campaign_arn(&plain)
+        .user_id("7")
+        .promotions(promotion(101))
+        .send()
+        .await;
+    assert_eq!(code(over), "InvalidInputException");
     let refused = c
         .runtime
         .get_recommendations()

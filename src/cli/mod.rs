@@ -9,8 +9,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use personalize_ops::settings::{LogFormat, Settings};
 
+mod apply;
 mod emulate;
 mod local;
+mod plan;
 mod recommend;
 mod run;
 mod schema;
@@ -60,6 +62,10 @@ pub enum Command {
     Status(status::Args),
     /// Ask a campaign for recommendations (on AWS, or on a running `local DIR`).
     Recommend(recommend::Args),
+    /// Show what apply would create, update or leave alone in Personalize, and why; changes nothing.
+    Plan(plan::Args),
+    /// Bring a dataset group to its parameter file: create, update and wait until converged or failed.
+    Apply(apply::Args),
 }
 
 /// Output format of the commands that report (`status`, `recommend`).
@@ -122,5 +128,7 @@ async fn dispatch(command: Command, ctx: Context) -> anyhow::Result<ExitCode> {
         Command::Local(args) => local::run(args, &ctx).await,
         Command::Status(args) => status::run(args, &ctx).await,
         Command::Recommend(args) => recommend::run(args, &ctx).await,
+        Command::Plan(args) => plan::run(args, &ctx).await,
+        Command::Apply(args) => apply::run(args, &ctx).await,
     }
 }

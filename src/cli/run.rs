@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use personalize_ops::daemon::{Daemon, DaemonConfig, PersonalizeReconciler, replica_name};
-use personalize_ops::health::{Probe, Readiness, StoreProbe};
+use personalize_ops::health::{Liveness, Probe, Readiness, StoreProbe};
 use personalize_ops::intake::sqs::{SqsIntake, SqsOptions};
 use personalize_ops::intake::{ConfigSource, Intake, spec_validator};
 use personalize_ops::metrics::MetricsSetup;
@@ -66,12 +66,18 @@ pub async fn run(_args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         spec_validator(),
         s.daemon.max_config_bytes,
     );
-    let sqs = Arc::new(SqsIntake::new(
-        aws_sdk_sqs::Client::new(&config),
-        s.daemon.queue_url.clone(),
-        Arc::new(intake),
-        SqsOptions::from_settings(&s.daemon),
-    ));
+    let sqs_options = SqsOptions::from_settings(&s.daemon);
+    let intake_round = sqs_options.longest_round();
+    let intake_liveness = Liveness::new();
+    let sqs = Arc::new(
+        SqsIntake::new(
+            aws_sdk_sqs::Client::new(&config),
+            s.daemon.queue_url.clone(),
+            Arc::new(intake),
+            sqs_options,
+        )
+        .with_liveness(intake_liveness.clone()),
+    );
 
     let shutdown = CancellationToken::new();
     let readiness = Arc::new(
@@ -114,6 +120,7 @@ pub async fn run(_args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
     ));
     // A dispatcher round waits on the state store (retries included): judge it over 10 s periods.
     readiness.watch("dispatcher", daemon.liveness(), Duration::from_secs(10));
+    readiness.watch("intake", intake_liveness, intake_round);
     let signal = cancel_on_signal(shutdown.clone())?;
     let result = daemon
         .run(Some(sqs as Arc<dyn ConfigSource>), shutdown.clone())

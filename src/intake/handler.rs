@@ -426,28 +426,20 @@ mod tests {
     async fn a_late_older_event_is_ignored_and_never_replaces_the_newer_generation() {
         let f = fixture();
         put(&f, "train/dsg1/config.json", VALID).await;
-        let newer = f
-            .intake
-            .handle_message(&event_with_sequencer("train/dsg1/config.json", "0055B0"))
-            .await
-            .expect("handled");
-        assert!(matches!(
-            outcomes(newer)[0],
-            ObjectOutcome::Recorded { generation: 1, .. }
-        ));
+        let announce = |sequencer: &'static str| {
+            let body = event_with_sequencer("train/dsg1/config.json", sequencer);
+            let intake = f.intake.clone();
+            async move { outcomes(intake.handle_message(&body).await.expect("handled")) }
+        };
+        let newer = announce("0055B0").await;
+        assert!(matches!(newer[0], ObjectOutcome::Recorded { generation: 1, .. }));
         put(&f, "train/dsg1/config.json", &VALID.replace(' ', "\t")).await;
-        let late = f
-            .intake
-            .handle_message(&event_with_sequencer("train/dsg1/config.json", "0055A0"))
-            .await
-            .expect("handled");
-        assert_eq!(
-            outcomes(late),
-            vec![ObjectOutcome::Superseded {
-                group: "dsg1".into(),
-                generation: 1
-            }]
-        );
+        let late = announce("0055A0").await;
+        let superseded = ObjectOutcome::Superseded {
+            group: "dsg1".into(),
+            generation: 1,
+        };
+        assert_eq!(late, vec![superseded]);
         let desired = f.store.group("dsg1").await.expect("read").expect("group").desired;
         assert_eq!(
             desired.map(|d| (d.generation, d.text)),

@@ -101,9 +101,12 @@ impl ConfigReader for S3ConfigReader {
         let object = match response {
             Ok(object) => object,
             Err(e) => {
-                let missing = e.as_service_error().is_some_and(|s| {
-                    s.is_no_such_key() || matches!(s.code(), Some("NoSuchKey" | "NotFound"))
-                }) || e.raw_response().map(|r| r.status().as_u16()) == Some(404);
+                // Only a missing key is "missing": a missing bucket (also a 404) is a fault to retry
+                // and, if it persists, to dead-letter.
+                let code = e.as_service_error().and_then(|s| s.code());
+                let missing = e.as_service_error().is_some_and(|s| s.is_no_such_key())
+                    || code == Some("NoSuchKey")
+                    || (code.is_none() && e.raw_response().map(|r| r.status().as_u16()) == Some(404));
                 if missing {
                     return Ok(ConfigRead::Missing);
                 }

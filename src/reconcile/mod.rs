@@ -156,6 +156,9 @@ struct GroupMemory {
     backoff: HashMap<Ref, Duration>,
     /// Creates Personalize refused in this run: failures, not retried in a loop.
     rejected: HashMap<Ref, String>,
+    /// Creates answered `ResourceAlreadyExists`: if the next observation still does not find the
+    /// resource in this group, the name is taken elsewhere in the account.
+    already_exists: HashSet<Ref>,
     metrics_read: HashSet<String>,
 }
 
@@ -394,6 +397,17 @@ impl Reconciler {
         let failed = self.remember(&group, |m| {
             let mut failed = m.rejected.clone();
             for step in &plan.steps {
+                if let Action::Create { request: Some(_), .. } = &step.action
+                    && m.already_exists.contains(&step.target)
+                {
+                    failed.insert(
+                        step.target.clone(),
+                        format!(
+                            "a {} named {} already exists in the account but not in this dataset group (names are unique per account and region)",
+                            step.target.kind, step.target.name
+                        ),
+                    );
+                }
                 if let Action::Wait { status } = &step.action {
                     let since = *m.first_seen.entry(step.target.clone()).or_insert(now);
                     let kind = self.settings.kind(&kind_key(step.target.kind));
@@ -463,6 +477,7 @@ impl Reconciler {
                 }
                 Executed::Adopted => {
                     acted.push(step.target.kind);
+                    self.remember(&group, |m| m.already_exists.insert(step.target.clone()));
                     (
                         "EXISTS".to_string(),
                         Some("already exists: adopted".to_string()),

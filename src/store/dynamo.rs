@@ -17,9 +17,10 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    ScalarAttributeType, TableStatus, TimeToLiveSpecification, TransactWriteItem, Update,
+    AttributeDefinition, AttributeValue, BillingMode, CancellationReason, ConditionCheck,
+    GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
+    TransactWriteItem, Update,
 };
 use chrono::{DateTime, Utc};
 
@@ -28,7 +29,8 @@ use super::model::{Arrival, classify, valid_until};
 use super::{
     ClaimInfo, Clock, DEFAULT_MAX_CLOCK_SKEW, Desired, DesiredSource, FireClaim, GroupState, GroupSummary,
     Lease, LeaseGrant, LeaseInfo, NewDesired, Observed, PUT_DESIRED_ATTEMPTS, PutDesired, Schedule,
-    StateStore, StoreError, SystemClock, check_desired_size, observed_json, parse_observed, run_timestamp,
+    StateStore, StoreError, SystemClock, check_desired_size, check_name, observed_json, parse_observed,
+    run_timestamp,
 };
 use crate::aws::AwsFailure;
 use crate::objects::ObjectUrl;
@@ -112,6 +114,19 @@ where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
 {
     e.as_service_error().and_then(|s| s.code()) == Some("ConditionalCheckFailedException")
+}
+
+/// Why each item of a cancelled transaction failed (empty for other errors).
+fn cancellation_reasons<R>(e: &SdkError<TransactWriteItemsError, R>) -> Vec<CancellationReason> {
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(t)) => t.cancellation_reasons().to_vec(),
+        _ => Vec::new(),
+    }
+}
+
+/// Whether the transaction's item `index` failed its condition.
+fn condition_failed(reasons: &[CancellationReason], index: usize) -> bool {
+    reasons.get(index).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
 }
 
 /// An update expression built from optional values: `Some` is `SET`, `None` is `REMOVE`.
@@ -473,14 +488,7 @@ impl DynamoStore {
         match result {
             Ok(_) => Ok(()),
             Err(e) => {
-                let fenced = match e.as_service_error() {
-                    Some(TransactWriteItemsError::TransactionCanceledException(t)) => {
-                        t.cancellation_reasons().first().and_then(|r| r.code())
-                            == Some("ConditionalCheckFailed")
-                    }
-                    _ => false,
-                };
-                if fenced {
+                if condition_failed(&cancellation_reasons(&e), 0) {
                     Err(StoreError::fenced(lease))
                 } else {
                     Err(self.fail(op, what, &e))
@@ -491,10 +499,13 @@ impl DynamoStore {
 }
 
 fn parse_group(item: &Item) -> Result<GroupState, StoreError> {
-    let name = get_s(item, "group").ok_or_else(|| StoreError::Corrupt {
-        what: format!("group item {:?}", get_s(item, "pk")),
-        reason: "no group attribute".into(),
-    })?;
+    // The key carries the name too; an item written only by a failed or partial update lacks `group`.
+    let name = get_s(item, "group")
+        .or_else(|| get_s(item, "pk").and_then(|pk| pk.strip_prefix("group#").map(str::to_string)))
+        .ok_or_else(|| StoreError::Corrupt {
+            what: format!("group item {:?}", get_s(item, "pk")),
+            reason: "neither a group attribute nor a group key".into(),
+        })?;
     let desired = get_u64(item, "desired_generation").map(|generation| Desired {
         generation,
         text: get_s(item, "desired_text").unwrap_or_default(),
@@ -660,6 +671,7 @@ impl StateStore for DynamoStore {
     }
 
     async fn mark_due(&self, group: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        check_name("the dataset group name", group)?;
         let b = Self::group_update(group).set("due_at", n(to_millis(at)));
         // Only ever moves the due time earlier; a failed condition means it is already due sooner.
         self.update(
@@ -679,6 +691,8 @@ impl StateStore for DynamoStore {
         owner: &str,
         duration: Duration,
     ) -> Result<LeaseGrant, StoreError> {
+        check_name("the dataset group name", group)?;
+        check_name("the lease owner", owner)?;
         let now = self.clock.now();
         let expires_at = plus(now, duration);
         let valid_until = valid_until(tokio::time::Instant::now(), duration, self.max_clock_skew);
@@ -1005,14 +1019,8 @@ impl StateStore for DynamoStore {
             Ok(_) => return Ok(FireClaim::Won),
             Err(e) => e,
         };
-        let reasons = match error.as_service_error() {
-            Some(TransactWriteItemsError::TransactionCanceledException(t)) => {
-                t.cancellation_reasons().to_vec()
-            }
-            _ => Vec::new(),
-        };
-        let failed = |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
-        if !failed(0) && !failed(1) {
+        let reasons = cancellation_reasons(&error);
+        if !condition_failed(&reasons, 0) && !condition_failed(&reasons, 1) {
             return Err(self.fail("claim", what, &error));
         }
         // Lost to an earlier claimant, or the fire was recorded: either way someone ran it.

@@ -17,9 +17,10 @@ mod sqlite;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dynamo::DynamoStore;
 pub use model::{
-    Arrival, ClaimInfo, DEFAULT_MAX_CLOCK_SKEW, Desired, DesiredSource, FireClaim, GroupState, GroupSummary,
-    Lease, LeaseGrant, LeaseInfo, MAX_DESIRED_TEXT_BYTES, MAX_OBSERVED_BYTES, NewDesired, Observed,
-    PutDesired, ResourceKind, ResourceState, Schedule, classify, run_timestamp,
+    Arrival, ClaimInfo, DEFAULT_MAX_CLOCK_SKEW, DYNAMO_ITEM_LIMIT_BYTES, Desired, DesiredSource, FireClaim,
+    GroupState, GroupSummary, Lease, LeaseGrant, LeaseInfo, MAX_DESIRED_TEXT_BYTES, MAX_GROUP_ITEM_BYTES,
+    MAX_NAME_BYTES, MAX_OBSERVED_BYTES, MAX_SOURCE_FIELD_BYTES, NewDesired, Observed, PutDesired,
+    ResourceKind, ResourceState, Schedule, classify, run_timestamp,
 };
 pub use sqlite::SqliteStore;
 
@@ -207,7 +208,48 @@ pub(crate) fn check_desired_size(new: &NewDesired) -> Result<(), StoreError> {
             limit: MAX_DESIRED_TEXT_BYTES,
         });
     }
+    check_name("the dataset group name", &new.group)?;
+    let s = &new.source;
+    let fields = [
+        ("bucket", Some(&s.url.bucket)),
+        ("key", Some(&s.url.key)),
+        ("ETag", s.etag.as_ref()),
+        ("version id", s.version_id.as_ref()),
+        ("sequencer", s.sequencer.as_ref()),
+    ];
+    for (field, value) in fields {
+        if let Some(value) = value.filter(|v| v.len() > MAX_SOURCE_FIELD_BYTES) {
+            return Err(StoreError::TooLarge {
+                what: format!(
+                    "the {field} of the event for dataset group {}",
+                    truncated(&new.group)
+                ),
+                size: value.len(),
+                limit: MAX_SOURCE_FIELD_BYTES,
+            });
+        }
+    }
     Ok(())
+}
+
+/// Refuses a group name or lease owner longer than [`MAX_NAME_BYTES`] (it is stored in keys and items).
+pub(crate) fn check_name(what: &str, name: &str) -> Result<(), StoreError> {
+    if name.len() > MAX_NAME_BYTES {
+        return Err(StoreError::TooLarge {
+            what: format!("{what} {}", truncated(name)),
+            size: name.len(),
+            limit: MAX_NAME_BYTES,
+        });
+    }
+    Ok(())
+}
+
+/// The start of a name that may be too long to quote whole in an error.
+fn truncated(name: &str) -> String {
+    match name.char_indices().nth(64) {
+        Some((end, _)) => format!("{}…", &name[..end]),
+        None => name.to_string(),
+    }
 }
 
 /// The observed state as stored: JSON, within [`MAX_OBSERVED_BYTES`].

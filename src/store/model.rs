@@ -203,6 +203,24 @@ pub const MAX_DESIRED_TEXT_BYTES: usize = 256 * 1024;
 /// Largest observed state (as JSON) stored with a group, for the same reason.
 pub const MAX_OBSERVED_BYTES: usize = 96 * 1024;
 
+/// Longest bucket, key, ETag, version id or sequencer stored with a desired state. S3 keys are at most
+/// 1024 bytes and the others far shorter; a forged event with longer values is refused.
+pub const MAX_SOURCE_FIELD_BYTES: usize = 1024;
+
+/// Longest dataset group name or lease owner stored (Personalize names are at most 63 characters).
+pub const MAX_NAME_BYTES: usize = 256;
+
+/// DynamoDB's item limit, "400 KB", taken in decimal kilobytes to stay clear of it.
+pub const DYNAMO_ITEM_LIMIT_BYTES: usize = 400_000;
+
+/// Upper bound of a group item in the DynamoDB table: the parameter file, the observed JSON, five
+/// source fields, the name (in `pk` and `group`) and the lease owner, and at most 24 other attributes
+/// of at most 64 bytes each (name and number). It fits one item, so the group item needs no split.
+pub const MAX_GROUP_ITEM_BYTES: usize =
+    MAX_DESIRED_TEXT_BYTES + MAX_OBSERVED_BYTES + 5 * MAX_SOURCE_FIELD_BYTES + 3 * MAX_NAME_BYTES + 24 * 64;
+
+const _: () = assert!(MAX_GROUP_ITEM_BYTES <= DYNAMO_ITEM_LIMIT_BYTES);
+
 /// One resource as the reconciler last saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResourceState {

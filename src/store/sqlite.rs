@@ -16,7 +16,7 @@ use super::model::{Arrival, classify, valid_until};
 use super::{
     ClaimInfo, Clock, DEFAULT_MAX_CLOCK_SKEW, Desired, DesiredSource, FireClaim, GroupState, GroupSummary,
     Lease, LeaseGrant, LeaseInfo, NewDesired, Observed, PutDesired, Schedule, StateStore, StoreError,
-    SystemClock, check_desired_size, observed_json, parse_observed, run_timestamp,
+    SystemClock, check_desired_size, check_name, observed_json, parse_observed, run_timestamp,
 };
 use crate::objects::ObjectUrl;
 
@@ -398,6 +398,7 @@ impl StateStore for SqliteStore {
     }
 
     async fn mark_due(&self, group: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        check_name("the dataset group name", group)?;
         let group = group.to_string();
         self.with_conn("mark due", move |conn| {
             conn.execute(
@@ -417,6 +418,8 @@ impl StateStore for SqliteStore {
         owner: &str,
         duration: Duration,
     ) -> Result<LeaseGrant, StoreError> {
+        check_name("the dataset group name", group)?;
+        check_name("the lease owner", owner)?;
         let (group, owner) = (group.to_string(), owner.to_string());
         let now = self.clock.now();
         let valid_until = valid_until(tokio::time::Instant::now(), duration, self.max_clock_skew);

@@ -18,10 +18,19 @@ pub fn create(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
         .map(|d| d.parse::<Domain>().map_err(ApiError::invalid))
         .transpose()?;
     let tags = input.tags("tags")?;
-    if kms_key_arn.is_some() && role_arn.is_none() {
-        return Err(ApiError::invalid(
-            "A roleArn is required when a kmsKeyArn is given: Personalize needs a role to use the key",
-        ));
+    match (role_arn, kms_key_arn) {
+        (None, Some(_)) => {
+            return Err(ApiError::invalid(
+                "A roleArn is required when a kmsKeyArn is given: Personalize needs a role to use the key",
+            ));
+        }
+        // The role exists only to use the key (personalize-api.md §2.5).
+        (Some(_), None) => {
+            return Err(ApiError::invalid(
+                "A roleArn is only valid together with a kmsKeyArn: the role is what Personalize uses the key with",
+            ));
+        }
+        _ => {}
     }
     let arn = cx.scope.arn(Kind::DatasetGroup, name);
     ensure_new::<DatasetGroup>(cx.state, &arn, cx.now)?;

@@ -1,0 +1,638 @@
+//! The reconciler against the built-in Personalize: every fixture converges, a second run changes
+//! nothing, faults fail only what they hit, conflicts are reported.
+
+mod reconcile_common;
+
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use personalize_ops::emulator::faults::FaultSpec;
+use personalize_ops::plan::{Kind, Ref};
+use personalize_ops::reconcile::{Event, PassOutcome};
+use reconcile_common::*;
+use tokio_util::sync::CancellationToken;
+
+/// A generous bound: the emulator runs at time scale 0, so convergence takes seconds; this only
+/// catches a reconciler that never ends.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn run_start() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).single().expect("valid")
+}
+
+async fn apply(
+    r: &personalize_ops::reconcile::Reconciler,
+    spec: &personalize_ops::spec::model::Spec,
+    config: &personalize_ops::objects::ObjectUrl,
+    events: &mut Vec<Event>,
+) -> PassOutcome {
+    let result = tokio::time::timeout(
+        PATIENCE,
+        r.apply(spec, config, run_start(), events, &CancellationToken::new()),
+    )
+    .await;
+    match result {
+        Ok(done) => done.expect("apply runs"),
+        Err(_) => panic!(
+            "apply did not end; the last events: {:#?}",
+            &events[events.len().saturating_sub(15)..]
+        ),
+    }
+}
+
+/// The resources an outcome reports failed, as `kind name`, sorted.
+fn failed(outcome: &PassOutcome) -> Vec<String> {
+    let mut out: Vec<String> = match outcome {
+        PassOutcome::Failed { failures, .. } | PassOutcome::Pending { failures, .. } => {
+            failures.iter().map(|f| f.target.to_string()).collect()
+        }
+        PassOutcome::Converged { .. } => Vec::new(),
+    };
+    out.sort();
+    out
+}
+
+/// The failures that are not only "something this needs failed", after checking that every such
+/// dependant names a failed resource.
+fn root_failures(outcome: &PassOutcome) -> Vec<String> {
+    let PassOutcome::Failed { failures, resources } = outcome else {
+        return failed(outcome);
+    };
+    let mut roots: Vec<String> = Vec::new();
+    for f in failures {
+        let state = resources
+            .iter()
+            .find(|r| r.target == f.target)
+            .map(|r| r.status.as_str());
+        if state == Some("DEPENDENCY FAILED") {
+            assert!(f.reason.ends_with("cannot be used"), "{f:?}");
+        } else {
+            roots.push(f.target.to_string());
+        }
+    }
+    roots.sort();
+    roots
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fixture_converges_and_a_second_apply_changes_nothing() {
+    // What Personalize rejects in the fixtures, and only that, fails.
+    let cases: [(&str, &[&str]); 6] = [
+        ("sample_config.json", &[]),
+        // Recommenders in a group without a domain (the validator warns; Personalize refuses).
+        ("sample_config_wtags.json", &["recommender ddsg-most-viewed"]),
+        // An interactions schema without TIMESTAMP: CreateDataset is refused; what needs it fails too.
+        ("sample_config_root_tags.json", &["dataset interactions-dataset"]),
+        ("dataset-group-name-1.json", &[]),
+        ("dataset-group-name-2.json", &[]),
+        ("dataset-group-name-3.json", &[]),
+    ];
+    let mut report = Vec::new();
+    for (fixture, expected_failures) in cases {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (config, spec) = lay_out(dir.path(), fixture);
+        let emu = start_emulator(dir.path(), |_| {}).await;
+        let settings = settings();
+        let r = reconciler(&emu, dir.path(), &settings);
+        let mut events = Vec::new();
+        let outcome = apply(&r, &spec, &config, &mut events).await;
+        let failures = root_failures(&outcome);
+        if failures != expected_failures {
+            report.push(format!(
+                "{fixture}: expected failures {expected_failures:?}, got {failures:?}"
+            ));
+            continue;
+        }
+        if expected_failures.is_empty() {
+            assert!(
+                matches!(outcome, PassOutcome::Converged { .. }),
+                "{fixture}: {outcome:#?}"
+            );
+        }
+        let created = changes(&emu);
+        assert!(created > 0, "{fixture}");
+        if !spec.solutions.is_empty() && expected_failures.is_empty() {
+            // Solution versions report their metrics once.
+            assert!(
+                events
+                    .iter()
+                    .any(|e| e.status == "METRICS" && e.metrics.as_ref().is_some_and(|m| !m.is_empty())),
+                "{fixture}: {events:#?}"
+            );
+        }
+
+        // A second apply (a new reconciler, as a new process would be) makes no change.
+        let again = reconciler(&emu, dir.path(), &settings);
+        let mut events2 = Vec::new();
+        let outcome = apply(&again, &spec, &config, &mut events2).await;
+        assert_eq!(
+            root_failures(&outcome),
+            expected_failures,
+            "{fixture}: {outcome:#?}"
+        );
+        let refused = expected_failures.len() as u64;
+        assert_eq!(
+            changes(&emu),
+            created + refused,
+            "{fixture}: the second apply created or updated something (beyond retrying what was refused): {events2:#?}"
+        );
+        // ... and plan shows no change but the refused ones.
+        let plan = again.plan(&spec, &config, Utc::now()).await.expect("plan");
+        let changing: Vec<String> = plan
+            .steps
+            .iter()
+            .filter(|s| s.action.is_ready())
+            .map(|s| s.target.to_string())
+            .collect();
+        assert_eq!(changing, expected_failures, "{fixture}: {:#?}", plan.steps);
+        emu.shutdown()
+            .await
+            .expect("the emulator saves its state on shutdown");
+    }
+    assert!(report.is_empty(), "{}", report.join("\n\n"));
+}
+
+/// A Domain (VIDEO_ON_DEMAND) group with recommenders: they wait for the imports and converge.
+const DOMAIN_EXAMPLE: &str = r#"{
+  "datasetGroup": {"serviceConfig": {"name": "vod-group", "domain": "VIDEO_ON_DEMAND"}},
+  "datasets": {
+    "interactions": {
+      "dataset": {"serviceConfig": {"name": "vod-interactions"}},
+      "schema": {"serviceConfig": {"name": "vod-interactions-schema", "domain": "VIDEO_ON_DEMAND", "schema": {
+        "type": "record", "name": "Interactions", "namespace": "com.amazonaws.personalize.schema",
+        "fields": [{"name": "USER_ID", "type": "string"}, {"name": "ITEM_ID", "type": "string"},
+                   {"name": "EVENT_TYPE", "type": "string"}, {"name": "TIMESTAMP", "type": "long"}],
+        "version": "1.0"}}}
+    }
+  },
+  "recommenders": [
+    {"serviceConfig": {"name": "vod-top-picks", "recipeArn": "arn:aws:personalize:::recipe/aws-vod-top-picks"}},
+    {"serviceConfig": {"name": "vod-more-like-x", "recipeArn": "arn:aws:personalize:::recipe/aws-vod-more-like-x"}}
+  ]
+}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_domain_group_gets_its_recommenders_after_the_import() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (config, spec) = lay_out_text(dir.path(), DOMAIN_EXAMPLE);
+    let emu = start_emulator(dir.path(), |_| {}).await;
+    let r = reconciler(&emu, dir.path(), &settings());
+    let mut events = Vec::new();
+    let outcome = apply(&r, &spec, &config, &mut events).await;
+    let PassOutcome::Converged { resources } = &outcome else {
+        panic!("{outcome:#?}\n{events:#?}");
+    };
+    let active: Vec<&str> = resources
+        .iter()
+        .filter(|r| r.target.kind == Kind::Recommender && r.status == "ACTIVE")
+        .map(|r| r.target.name.as_str())
+        .collect();
+    assert_eq!(active, ["vod-top-picks", "vod-more-like-x"]);
+    assert_eq!(calls_of(&emu, "CreateRecommender"), 2);
+    // The recommenders were requested only after the import was ACTIVE.
+    let import_active = events
+        .iter()
+        .position(|e| e.kind == Kind::DatasetImportJob && e.status == "ACTIVE")
+        .expect("import active");
+    let first_recommender = events
+        .iter()
+        .position(|e| e.kind == Kind::Recommender && e.status == "CREATE REQUESTED")
+        .expect("recommender requested");
+    assert!(import_active < first_recommender, "{events:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_percent_throttling_converges_without_duplicates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (config, spec) = lay_out(dir.path(), "sample_config.json");
+    let emu = start_emulator(dir.path(), |c| {
+        c.faults = FaultSpec {
+            seed: Some(7),
+            throttle_rate: 0.3,
+            ..FaultSpec::default()
+        };
+    })
+    .await;
+    let r = reconciler(&emu, dir.path(), &settings());
+    let mut events = Vec::new();
+    let outcome = apply(&r, &spec, &config, &mut events).await;
+    assert!(matches!(outcome, PassOutcome::Converged { .. }), "{outcome:#?}");
+    let counts = emu.calls();
+    let throttled: u64 = counts.throttled.values().sum();
+    assert!(throttled > 10, "the fault was injected: {counts:?}");
+    // Throttled creates were retried, never doubled: one solution version per solution.
+    emu.set_faults(FaultSpec::default()).expect("faults off");
+    let c = client(&emu);
+    for s in &spec.solutions {
+        let arn = format!("arn:aws:personalize:us-east-1:000000000000:solution/{}", s.name);
+        let versions = c
+            .list_solution_versions()
+            .solution_arn(&arn)
+            .send()
+            .await
+            .expect("list");
+        assert_eq!(versions.solution_versions().len(), 1, "{}", s.name);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_version_fails_with_its_reason_while_other_solutions_converge() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (config, spec) = lay_out(dir.path(), "sample_config.json");
+    let emu = start_emulator(dir.path(), |c| {
+        c.faults = FaultSpec::parse("fail.solution-version=^unit_test_sims_new$").expect("spec");
+    })
+    .await;
+    let r = reconciler(&emu, dir.path(), &settings());
+    let mut events = Vec::new();
+    let outcome = apply(&r, &spec, &config, &mut events).await;
+    let PassOutcome::Failed { failures, resources } = &outcome else {
+        panic!("{outcome:#?}");
+    };
+    assert_eq!(failures.len(), 1, "{failures:#?}");
+    assert_eq!(
+        failures[0].target,
+        Ref::new(Kind::SolutionVersion, "unit_test_sims_new")
+    );
+    assert!(
+        failures[0].reason.starts_with("CREATE FAILED"),
+        "{}",
+        failures[0].reason
+    );
+    assert!(
+        failures[0].reason.len() > "CREATE FAILED: ".len(),
+        "Personalize's reason is kept"
+    );
+    for other in [
+        "unit_test_popularity_count_new",
+        "unit_test_personalized_ranking_new",
+    ] {
+        let v = resources
+            .iter()
+            .find(|r| r.target == Ref::new(Kind::SolutionVersion, other))
+            .expect("planned");
+        assert_eq!(v.status, "ACTIVE", "{other}");
+    }
+    assert!(resources.iter().any(|r| r.target
+        == Ref::new(Kind::Campaign, "unit_test_personalized_ranking_new_campaign")
+        && r.status == "ACTIVE"));
+    // The failure was reported once as an event with the reason, and not retrained in a loop.
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == Kind::SolutionVersion && e.status == "FAILED" && e.reason.is_some())
+    );
+    assert_eq!(
+        calls_of(&emu, "CreateSolutionVersion"),
+        spec.solutions.len() as u64
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_schema_is_a_conflict_in_plan_and_apply() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (config, spec) = lay_out(dir.path(), "dataset-group-name-1.json");
+    let emu = start_emulator(dir.path(), |_| {}).await;
+    let r = reconciler(&emu, dir.path(), &settings());
+    let outcome = apply(&r, &spec, &config, &mut Vec::new()).await;
+    assert!(matches!(outcome, PassOutcome::Converged { .. }), "{outcome:#?}");
+
+    // The users schema gains a field in the file.
+    let text = std::fs::read_to_string(fixtures().join("dataset-group-name-1.json")).expect("fixture");
+    let mut value: serde_json::Value = serde_json::from_str(&text).expect("json");
+    value["datasets"]["users"]["schema"]["serviceConfig"]["schema"]["fields"]
+        .as_array_mut()
+        .expect("fields")
+        .push(serde_json::json!({"name": "COUNTRY", "type": "string", "categorical": true}));
+    let changed = personalize_ops::spec::load(&value.to_string())
+        .spec
+        .expect("valid");
+    let before = changes(&emu);
+
+    let plan = r.plan(&changed, &config, Utc::now()).await.expect("plan");
+    let step = plan
+        .step(&Ref::new(Kind::Schema, "users-schema"))
+        .expect("schema step");
+    match &step.action {
+        personalize_ops::plan::Action::Conflict { differences } => {
+            assert!(
+                differences.iter().any(|d| d.contains("schema.fields")),
+                "{differences:?}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut events = Vec::new();
+    let outcome = apply(&r, &changed, &config, &mut events).await;
+    let PassOutcome::Failed { failures, .. } = &outcome else {
+        panic!("{outcome:#?}");
+    };
+    assert_eq!(failures.len(), 1, "{failures:#?}");
+    assert_eq!(failures[0].target, Ref::new(Kind::Schema, "users-schema"));
+    assert!(failures[0].reason.contains("COUNTRY"), "{}", failures[0].reason);
+    assert_eq!(changes(&emu), before, "a conflict is never silently replaced");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_groups_starting_in_the_same_second_each_import_their_own_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (config1, spec1) = lay_out(dir.path(), "dataset-group-name-1.json");
+    let text = std::fs::read_to_string(fixtures().join("dataset-group-name-1.json"))
+        .expect("fixture")
+        .replace("dataset-group-name-1", "dataset-group-twin")
+        .replace("\"users-schema\"", "\"twin-users-schema\"")
+        .replace("\"interactions-schema\"", "\"twin-interactions-schema\"")
+        .replace("-solution\"", "-twin-solution\"")
+        .replace("_campaign\"", "_twin_campaign\"")
+        .replace("-campaign\"", "-twin-campaign\"");
+    let (config2, spec2) = lay_out_text(dir.path(), &text);
+    let emu = start_emulator(dir.path(), |_| {}).await;
+    let settings = settings();
+    let r = std::sync::Arc::new(reconciler(&emu, dir.path(), &settings));
+    let (a, b) = tokio::join!(
+        async {
+            let mut ev = Vec::new();
+            apply(&r, &spec1, &config1, &mut ev).await
+        },
+        async {
+            let mut ev = Vec::new();
+            apply(&r, &spec2, &config2, &mut ev).await
+        }
+    );
+    // The tracker keeps its name in the twin, and tracker names are unique per account: whichever
+    // group asked second fails on it (never adopting the other's).
+    let outcomes = [&a, &b];
+    let failed_groups: Vec<_> = outcomes
+        .iter()
+        .filter(|o| matches!(o, PassOutcome::Failed { .. }))
+        .collect();
+    assert_eq!(failed_groups.len(), 1, "{a:#?}\n{b:#?}");
+    let PassOutcome::Failed { failures, .. } = failed_groups[0] else {
+        unreachable!()
+    };
+    // Filters keep their names too: the second group finds them in the other group (a conflict).
+    for f in failures {
+        match f.target.kind {
+            Kind::EventTracker => assert!(f.reason.contains("already exists in the account"), "{}", f.reason),
+            Kind::Filter => assert!(f.reason.contains("belongs to"), "{}", f.reason),
+            other => panic!("only the shared names fail, not {other}: {f:?}"),
+        }
+    }
+    assert!(
+        failures.iter().any(|f| f.target.kind == Kind::EventTracker),
+        "{failures:#?}"
+    );
+    // Each dataset has exactly its own import jobs: the second group used a collision-free name.
+    let c = client(&emu);
+    let mut names = Vec::new();
+    for group in ["dataset-group-name-1", "dataset-group-twin"] {
+        for ty in ["INTERACTIONS", "USERS"] {
+            let arn = format!("arn:aws:personalize:us-east-1:000000000000:dataset/{group}/{ty}");
+            let jobs = c
+                .list_dataset_import_jobs()
+                .dataset_arn(&arn)
+                .send()
+                .await
+                .expect("list");
+            assert_eq!(jobs.dataset_import_jobs().len(), 1, "{group} {ty}");
+            names.push(jobs.dataset_import_jobs()[0].job_name.clone().expect("name"));
+        }
+    }
+    let distinct: std::collections::BTreeSet<_> = names.iter().collect();
+    assert_eq!(distinct.len(), names.len(), "{names:?}");
+}
+
+// ----- the binary: plan and apply -----
+
+struct Cli {
+    settings_file: tempfile::NamedTempFile,
+    endpoint: String,
+}
+
+impl Cli {
+    fn new(emu: &personalize_ops::emulator::Emulator) -> Self {
+        let settings_file = tempfile::NamedTempFile::new().expect("settings file");
+        std::fs::write(settings_file.path(), settings_toml(&settings())).expect("write settings");
+        Self {
+            settings_file,
+            endpoint: emu.url(),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_personalize-ops"));
+        c.args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_ENDPOINT_URL_PERSONALIZE", &self.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+            .env("AWS_SECRET_ACCESS_KEY", "secret")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/nonexistent")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .env("PERSONALIZE_OPS_SETTINGS", self.settings_file.path())
+            .env("RUST_LOG", "error")
+            .stdin(std::process::Stdio::null());
+        c
+    }
+
+    async fn output(&self, args: &[&str]) -> std::process::Output {
+        let mut c = tokio::process::Command::from(self.command(args));
+        tokio::time::timeout(PATIENCE, c.output())
+            .await
+            .expect("the command ends")
+            .expect("the command runs")
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_applies_then_plans_no_change_and_reports_failures_with_exit_1() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, spec) = lay_out(dir.path(), "dataset-group-name-1.json");
+    let config = dir.path().join("train/dataset-group-name-1/config.json");
+    let config = config.to_str().expect("utf-8 path");
+    let emu = start_emulator(dir.path(), |c| {
+        c.faults = FaultSpec::parse("fail.solution-version=^sims-solution$").expect("spec");
+    })
+    .await;
+    let cli = Cli::new(&emu);
+
+    let plan = cli.output(&["plan", "--config", config]).await;
+    let plan_text = text(&plan.stdout);
+    assert!(plan.status.success(), "{plan_text}\n{}", text(&plan.stderr));
+    assert!(
+        plan_text.contains("+ create dataset-group dataset-group-name-1"),
+        "{plan_text}"
+    );
+    assert_eq!(changes(&emu), 0, "plan changes nothing");
+
+    let apply = cli.output(&["apply", "--config", config]).await;
+    let out = text(&apply.stdout);
+    assert_eq!(apply.status.code(), Some(1), "{out}\n{}", text(&apply.stderr));
+    assert!(
+        out.contains("solution-version sims-solution CREATE REQUESTED"),
+        "{out}"
+    );
+    let failed_line = out
+        .lines()
+        .find(|l| l.starts_with("FAILED"))
+        .expect("a FAILED line");
+    assert!(
+        failed_line.starts_with("FAILED solution-version sims-solution: CREATE FAILED"),
+        "{out}"
+    );
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("FAILED")).count(),
+        1,
+        "{out}"
+    );
+
+    // Without the fault, a new run trains the failed solution again and converges. Runs are told
+    // apart by their start second, so the next one starts in a later second.
+    emu.set_faults(FaultSpec::default()).expect("faults off");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let apply = cli
+        .output(&["apply", "--config", config, "--format", "json"])
+        .await;
+    let out = text(&apply.stdout);
+    assert!(apply.status.success(), "{out}\n{}", text(&apply.stderr));
+    let last: serde_json::Value = serde_json::from_str(out.lines().last().expect("lines")).expect("json");
+    assert_eq!(last["outcome"], "converged", "{out}");
+    for l in out.lines() {
+        serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}"));
+    }
+
+    let before = changes(&emu);
+    let plan = cli.output(&["plan", "--config", config]).await;
+    let plan_text = text(&plan.stdout);
+    assert!(plan.status.success());
+    assert!(
+        !plan_text.contains("+ create") && !plan_text.contains("~ update"),
+        "{plan_text}"
+    );
+    assert!(
+        plan_text.contains("= solution sims-solution (exists)"),
+        "{plan_text}"
+    );
+    assert!(
+        plan_text
+            .lines()
+            .last()
+            .expect("summary")
+            .starts_with("0 to create, 0 to update, 0 waiting"),
+        "{plan_text}"
+    );
+    let json = cli
+        .output(&["plan", "--config", config, "--format", "json"])
+        .await;
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("plan json");
+    assert_eq!(
+        v["steps"].as_array().expect("steps").len(),
+        plan_text.lines().filter(|l| l.starts_with('=')).count()
+    );
+    assert_eq!(changes(&emu), before);
+    let _ = spec;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_apply_at_any_point_and_rerunning_converges_without_duplicates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, spec) = lay_out(dir.path(), "sample_config.json");
+    let config = dir.path().join("train/unit_test_new_datasetgroup/config.json");
+    let config = config.to_str().expect("utf-8 path").to_string();
+    // Realistic durations shrunk so one run takes a few seconds: a 2 h training takes 3.6 s.
+    let emu = start_emulator(dir.path(), |c| c.time_scale = 0.0005).await;
+    let cli = Cli::new(&emu);
+    let run_start = "2026-01-02T03:04:05Z";
+    for kill_after_ms in [150u64, 400, 900, 1600, 2500, 4000] {
+        let mut child = cli
+            .command(&["apply", "--config", &config, "--run-start", run_start])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("apply starts");
+        std::thread::sleep(Duration::from_millis(kill_after_ms));
+        // SIGKILL: no chance to clean up.
+        child.kill().expect("killed");
+        child.wait().expect("reaped");
+    }
+    let done = cli
+        .output(&["apply", "--config", &config, "--run-start", run_start])
+        .await;
+    let out = text(&done.stdout);
+    assert!(done.status.success(), "{out}\n{}", text(&done.stderr));
+    assert!(
+        out.lines().last().is_some_and(|l| l.starts_with("converged")),
+        "{out}"
+    );
+
+    // No duplicates: one import per dataset with data, one version per solution, one batch job per
+    // entry, one of every named resource.
+    let c = client(&emu);
+    let p = "arn:aws:personalize:us-east-1:000000000000:";
+    for ty in ["INTERACTIONS", "USERS"] {
+        let jobs = c
+            .list_dataset_import_jobs()
+            .dataset_arn(format!("{p}dataset/unit_test_new_datasetgroup/{ty}"))
+            .send()
+            .await
+            .expect("list");
+        assert_eq!(
+            jobs.dataset_import_jobs().len(),
+            1,
+            "{ty}: {:?}",
+            jobs.dataset_import_jobs()
+        );
+    }
+    for s in &spec.solutions {
+        let versions = c
+            .list_solution_versions()
+            .solution_arn(format!("{p}solution/{}", s.name))
+            .send()
+            .await
+            .expect("list");
+        assert_eq!(versions.solution_versions().len(), 1, "{}", s.name);
+        let v = versions.solution_versions()[0]
+            .solution_version_arn
+            .clone()
+            .expect("arn");
+        let inference = c
+            .list_batch_inference_jobs()
+            .solution_version_arn(&v)
+            .send()
+            .await
+            .expect("list");
+        assert_eq!(
+            inference.batch_inference_jobs().len(),
+            s.batch_inference_jobs.len(),
+            "{}",
+            s.name
+        );
+        let segment = c
+            .list_batch_segment_jobs()
+            .solution_version_arn(&v)
+            .send()
+            .await
+            .expect("list");
+        assert_eq!(
+            segment.batch_segment_jobs().len(),
+            s.batch_segment_jobs.len(),
+            "{}",
+            s.name
+        );
+    }
+    let groups = c.list_dataset_groups().send().await.expect("list");
+    assert_eq!(groups.dataset_groups().len(), 1);
+    let trackers = c
+        .list_event_trackers()
+        .dataset_group_arn(format!("{p}dataset-group/unit_test_new_datasetgroup"))
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(trackers.event_trackers().len(), 1);
+}
