@@ -881,26 +881,12 @@ async fn a_daemon_killed_with_sigkill_loses_no_event_and_its_successor_takes_ove
 
 /// Settings for fast local runs: short polls of every kind, a high call rate, a short lease.
 fn fast_settings(dir: &std::path::Path) -> PathBuf {
-    let kinds = [
-        "dataset_group",
-        "schema",
-        "dataset",
-        "dataset_import_job",
-        "event_tracker",
-        "filter",
-        "solution",
-        "solution_version",
-        "campaign",
-        "recommender",
-        "batch_inference_job",
-        "batch_segment_job",
-    ];
     let mut text = String::from(
         "[personalize]\nimport_role_arn = \"arn:aws:iam::000000000000:role/personalize\"\n\
          [reconcile]\ncalls_per_second = 200.0\n\
          [daemon]\nlease_duration_secs = 3\nmax_clock_skew_secs = 1\n",
     );
-    for kind in kinds {
+    for kind in personalize_ops::settings::RECONCILE_KINDS {
         text.push_str(&format!(
             "[reconcile.kinds.{kind}]\npoll_min_secs = 0.1\npoll_max_secs = 0.5\n"
         ));
