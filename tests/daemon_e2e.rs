@@ -1150,3 +1150,122 @@ async fn the_run_binary_converges_an_upload_and_announces_it_on_sns() {
     }
     emu.shutdown().await.expect("emulator stops");
 }
+
+/// Two `run` processes on one table (DynamoDB on a serial moto, so conditional writes are atomic as
+/// on AWS) and one queue, with the built-in Personalize: every group converges once with no duplicate
+/// create, and when one replica is killed mid-training the other finishes its groups.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_run_processes_share_the_work_and_survive_the_loss_of_one() {
+    let moto = Moto::start();
+    let serial = SerialMoto::start();
+    let mut c = cloud(&moto).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&serial.sdk_config().await);
+    c.table = unique_name("state");
+    DynamoStore::create_table(&ddb, &c.table).await.expect("table");
+    c.store = DynamoStore::new(ddb, c.table.clone());
+    let objects = Arc::new(personalize_ops::objects::S3Store::new(c.s3.clone()));
+    let mut emulator_config = personalize_ops::emulator::EmulatorConfig::new(objects);
+    // Training lasts seconds, so that groups are in flight when a replica dies.
+    emulator_config.time_scale = 0.001;
+    let emu = personalize_ops::emulator::start(emulator_config)
+        .await
+        .expect("emulator");
+    let work = tempfile::tempdir().expect("tempdir");
+    let settings = fast_settings(work.path());
+    let mut env = daemon_env(&moto, &c);
+    env.push(("AWS_ENDPOINT_URL_PERSONALIZE".into(), emu.url()));
+    env.push(("AWS_ENDPOINT_URL_DYNAMODB".into(), serial.endpoint()));
+    env.push((
+        "PERSONALIZE_OPS_SETTINGS".into(),
+        settings.to_str().expect("UTF-8").into(),
+    ));
+    let a = Process::start(&["run"], &env);
+    let b = Process::start(&["run"], &env);
+
+    let groups = ["g1", "g2", "g3", "g4"];
+    let template = std::fs::read_to_string("tests/fixtures/daemon/shop.json").expect("fixture");
+    for g in groups {
+        for csv in ["interactions.csv", "users.csv"] {
+            let body = std::fs::read(format!("tests/fixtures/data/{csv}")).expect("fixture data");
+            c.upload(&format!("train/{g}/{csv}"), body).await;
+        }
+        c.upload(
+            &format!("train/{g}/config.json"),
+            template.replace("\"shop", &format!("\"{g}")),
+        )
+        .await;
+    }
+    // Kill a as soon as it holds a group.
+    let a_pid = format!("-{}-", a.child.id());
+    let started = Instant::now();
+    'wait: loop {
+        assert!(started.elapsed() < PATIENCE, "a never took a group:\n{}", a.log());
+        for g in groups {
+            let owner = c.store.group(g).await.expect("read").and_then(|s| s.lease.owner);
+            if owner.is_some_and(|o| o.contains(&a_pid)) {
+                break 'wait;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut a = a;
+    a.signal("KILL");
+    assert!(a.wait(Duration::from_secs(10)).is_some());
+
+    let mut complete: Vec<String> = Vec::new();
+    while complete.len() < groups.len() {
+        assert!(
+            started.elapsed() < PATIENCE * 2,
+            "only {complete:?} converged:\n{}",
+            b.log()
+        );
+        for n in notes(&c.sqs, &c.notes_url, 1).await {
+            assert_eq!(n["status"], "UPDATE COMPLETE", "{n}");
+            complete.push(n["datasetGroup"].as_str().expect("group").to_string());
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    complete.extend(
+        notes(&c.sqs, &c.notes_url, 0)
+            .await
+            .iter()
+            .map(|n| n["datasetGroup"].to_string()),
+    );
+    complete.sort();
+    assert_eq!(complete, groups, "each group announced exactly once");
+
+    // No duplicate create: one solution with one version and one campaign per group.
+    let personalize = aws_sdk_personalize::Client::new(
+        &aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(emu.url())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_credential_types::Credentials::new("t", "t", None, None, "t"))
+            .load()
+            .await,
+    );
+    let solutions = personalize
+        .list_solutions()
+        .max_results(100)
+        .send()
+        .await
+        .expect("solutions");
+    assert_eq!(solutions.solutions().len(), groups.len());
+    for solution in solutions.solutions() {
+        let versions = personalize
+            .list_solution_versions()
+            .solution_arn(solution.solution_arn().expect("arn"))
+            .send()
+            .await
+            .expect("versions");
+        assert_eq!(versions.solution_versions().len(), 1, "{solution:?}");
+    }
+    let campaigns = personalize
+        .list_campaigns()
+        .max_results(100)
+        .send()
+        .await
+        .expect("campaigns");
+    assert_eq!(campaigns.campaigns().len(), groups.len());
+    drop(b);
+    emu.shutdown().await.expect("emulator stops");
+}
