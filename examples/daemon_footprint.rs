@@ -162,7 +162,7 @@ async fn measure_in_process(seconds: u64, groups: usize) -> Result<(), Box<dyn s
     );
     stop.cancel();
     let t0 = Instant::now();
-    task.await?;
+    task.await??;
     println!("{:<38} graceful stop in {:?}", "", t0.elapsed());
     Ok(())
 }

@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
 use personalize_ops::daemon::watch::DirWatcher;
-use personalize_ops::daemon::{Daemon, DaemonConfig, replica_name};
+use personalize_ops::daemon::{Daemon, DaemonConfig, PersonalizeReconciler, replica_name};
 use personalize_ops::emulator::{self, DEFAULT_ACCOUNT_ID, EmulatorConfig};
 use personalize_ops::intake::{ConfigSource, Intake, spec_validator};
 use personalize_ops::metrics::{JsonLinesSink, MetricsSink};
@@ -24,7 +24,7 @@ use personalize_ops::objects::DirStore;
 use personalize_ops::store::{SqliteStore, StateStore, SystemClock};
 use tokio_util::sync::CancellationToken;
 
-use super::{Context, reconciler};
+use super::Context;
 
 /// The bucket name the directory stands for (the emulator's default `--data-bucket`).
 pub const LOCAL_BUCKET: &str = "local";
@@ -79,8 +79,11 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
     let s = &ctx.settings;
     let dir = args.dir;
     std::fs::create_dir_all(dir.join("train")).with_context(|| format!("creating {}", dir.display()))?;
-    let store: Arc<dyn StateStore> =
-        Arc::new(SqliteStore::open(&state_path(&dir)).context("the local state store")?);
+    let store: Arc<dyn StateStore> = Arc::new(
+        SqliteStore::open(&state_path(&dir))
+            .context("the local state store")?
+            .with_max_clock_skew(s.daemon.max_clock_skew()),
+    );
     let objects = Arc::new(DirStore::new(dir.clone(), LOCAL_BUCKET));
     let notifications = Notifications::new(vec![
         Arc::new(LogNotifier) as Arc<dyn Notifier>,
@@ -99,7 +102,11 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
     tracing::info!(url = %emu.url(), dir = %dir.display(), "built-in Personalize started");
     std::fs::write(url_path(&dir), emu.url()).context("writing emulator.url")?;
     let sdk = sdk_config(&emu.url()).await;
-    let reconciler = reconciler::build(aws_sdk_personalize::Client::new(&sdk), s);
+    let reconciler = Arc::new(PersonalizeReconciler::from_settings(
+        aws_sdk_personalize::Client::new(&sdk),
+        objects.clone(),
+        s,
+    ));
 
     let intake = Arc::new(Intake::new(
         objects,
@@ -130,11 +137,11 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
     ));
     let shutdown = CancellationToken::new();
     let signal = super::run::cancel_on_signal(shutdown.clone())?;
-    daemon.run(Some(watcher as Arc<dyn ConfigSource>), shutdown).await;
+    let result = daemon.run(Some(watcher as Arc<dyn ConfigSource>), shutdown).await;
     signal.abort();
     let _ = std::fs::remove_file(url_path(&dir));
-    emu.shutdown()
-        .await
-        .context("the built-in Personalize stopped but its last save of the state failed")?;
+    let saved = emu.shutdown().await;
+    result?;
+    saved.context("the built-in Personalize stopped but its last save of the state failed")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -14,7 +14,6 @@ mod emulate;
 mod local;
 mod plan;
 mod recommend;
-mod reconciler;
 mod run;
 mod schema;
 mod status;

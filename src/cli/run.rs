@@ -7,26 +7,25 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use personalize_ops::daemon::{Daemon, DaemonConfig, GroupReconciler, replica_name};
-use personalize_ops::health::{Probe, Readiness, StoreProbe};
+use personalize_ops::daemon::{Daemon, DaemonConfig, PersonalizeReconciler, replica_name};
+use personalize_ops::health::{Liveness, Probe, Readiness, StoreProbe};
 use personalize_ops::intake::sqs::{SqsIntake, SqsOptions};
 use personalize_ops::intake::{ConfigSource, Intake, spec_validator};
 use personalize_ops::metrics::MetricsSetup;
 use personalize_ops::notify::Notifications;
 use personalize_ops::notify::message::Location;
-use personalize_ops::objects::S3Store;
+use personalize_ops::objects::{ObjectStore, S3Store};
 use personalize_ops::store::{DynamoStore, StateStore, SystemClock};
 use tokio_util::sync::CancellationToken;
 
-use super::{Context, EXIT_USAGE, reconciler};
+use super::{Context, EXIT_USAGE};
 
 /// Arguments of `run` (everything else comes from the settings).
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
 /// Cancels `token` on Ctrl-C or SIGTERM (abort the task when the daemon stopped for another reason).
-/// The handlers are registered before this returns, so a signal sent right after cannot kill the
-/// process with the default action.
+/// The handlers are installed before it returns, so a signal sent from then on stops gracefully.
 pub(super) fn cancel_on_signal(token: CancellationToken) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let signals = super::emulate::StopSignals::install().context("cannot listen for SIGTERM and Ctrl-C")?;
     Ok(tokio::spawn(async move {
@@ -48,33 +47,47 @@ pub async fn run(_args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(EXIT_USAGE));
     }
     let config = personalize_ops::aws::sdk_config(&s.aws).await;
-    let store: Arc<dyn StateStore> = Arc::new(DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&config),
-        s.daemon.table_name.clone(),
-    ));
+    let store: Arc<dyn StateStore> = Arc::new(
+        DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&config),
+            s.daemon.table_name.clone(),
+        )
+        .with_max_clock_skew(s.daemon.max_clock_skew()),
+    );
     let notifications = Notifications::from_settings(&config, &s.notify).context("notification targets")?;
     let metrics = MetricsSetup::from_settings(&config, &s.metrics);
+    let objects: Arc<dyn ObjectStore> =
+        Arc::new(S3Store::new(personalize_ops::aws::s3_client(&config, &s.aws)));
     let intake = Intake::new(
-        Arc::new(S3Store::new(personalize_ops::aws::s3_client(&config, &s.aws))),
+        objects.clone(),
         store.clone(),
         notifications.clone(),
         metrics.sink.clone(),
         spec_validator(),
         s.daemon.max_config_bytes,
     );
-    let sqs = Arc::new(SqsIntake::new(
-        aws_sdk_sqs::Client::new(&config),
-        s.daemon.queue_url.clone(),
-        Arc::new(intake),
-        SqsOptions::from_settings(&s.daemon),
-    ));
+    let sqs_options = SqsOptions::from_settings(&s.daemon);
+    let intake_round = sqs_options.longest_round();
+    let intake_liveness = Liveness::new();
+    let sqs = Arc::new(
+        SqsIntake::new(
+            aws_sdk_sqs::Client::new(&config),
+            s.daemon.queue_url.clone(),
+            Arc::new(intake),
+            sqs_options,
+        )
+        .with_liveness(intake_liveness.clone()),
+    );
 
     let shutdown = CancellationToken::new();
-    let readiness = Arc::new(Readiness::new(
-        vec![sqs.clone() as Arc<dyn Probe>, Arc::new(StoreProbe(store.clone()))],
-        Duration::from_secs(s.daemon.readiness_cache_secs),
-        Duration::from_secs(s.daemon.readiness_timeout_secs.max(1)),
-    ));
+    let readiness = Arc::new(
+        Readiness::new(
+            vec![sqs.clone() as Arc<dyn Probe>, Arc::new(StoreProbe(store.clone()))],
+            Duration::from_secs(s.daemon.readiness_cache_secs),
+            Duration::from_secs(s.daemon.readiness_timeout_secs.max(1)),
+        )
+        .with_stalled_periods(s.daemon.health_stalled_periods),
+    );
     let address = SocketAddr::from((Ipv4Addr::UNSPECIFIED, s.daemon.health_port));
     let listener = tokio::net::TcpListener::bind(address)
         .await
@@ -82,7 +95,7 @@ pub async fn run(_args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
     tracing::info!(address = %listener.local_addr().unwrap_or(address), "health endpoint listening");
     let health = tokio::spawn(personalize_ops::health::serve(
         listener,
-        readiness,
+        readiness.clone(),
         shutdown.clone(),
     ));
 
@@ -96,7 +109,7 @@ pub async fn run(_args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         account: "unknown".into(),
     };
     let personalize = aws_sdk_personalize::Client::new(&config);
-    let reconciler: Arc<dyn GroupReconciler> = reconciler::build(personalize, s);
+    let reconciler = Arc::new(PersonalizeReconciler::from_settings(personalize, objects, s));
     let daemon = Arc::new(Daemon::new(
         store,
         reconciler,
@@ -105,10 +118,15 @@ pub async fn run(_args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         Arc::new(SystemClock),
         DaemonConfig::from_settings(&s.daemon, replica_name(), location),
     ));
+    // A dispatcher round waits on the state store (retries included): judge it over 10 s periods.
+    readiness.watch("dispatcher", daemon.liveness(), Duration::from_secs(10));
+    readiness.watch("intake", intake_liveness, intake_round);
     let signal = cancel_on_signal(shutdown.clone())?;
-    daemon
+    let result = daemon
         .run(Some(sqs as Arc<dyn ConfigSource>), shutdown.clone())
         .await;
+    // Also when the daemon stopped on its own: the health endpoint follows.
+    shutdown.cancel();
     signal.abort();
     if let Some(flusher) = metrics.flusher {
         flusher.shutdown(Duration::from_secs(5)).await;
@@ -118,5 +136,6 @@ pub async fn run(_args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         Err(_) => tracing::warn!("health endpoint did not stop in time"),
         _ => {}
     }
+    result?;
     Ok(ExitCode::SUCCESS)
 }

@@ -6,7 +6,7 @@
 //! the group converges, fails or waits, and records when it is next due. A periodic resync marks every
 //! group due so a lost event or drift is caught.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::health::Liveness;
 use crate::intake::ConfigSource;
 use crate::metrics::MetricsSink;
 use crate::notify::message::Location;
@@ -24,14 +25,25 @@ use crate::notify::{Notifications, ResourceChange};
 use crate::settings::DaemonSettings;
 use crate::store::{Clock, StateStore};
 
+mod personalize;
 mod reconciler;
 mod turn;
 pub mod watch;
 
+pub use personalize::PersonalizeReconciler;
 pub use reconciler::{GroupReconciler, PassError, PassInput, PassReport, PassSink, PassStatus};
 
 /// Resource events queued for the notifier at most; beyond, they are dropped and logged.
 const CHANGE_QUEUE: usize = 1024;
+
+/// Why the daemon stopped on its own.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The intake (SQS or the directory watcher) ended or panicked; the daemon stopped gracefully
+    /// after it, so that the process exits with an error and is restarted.
+    #[error("the daemon stopped because its intake stopped: {reason}")]
+    IntakeStopped { reason: String },
+}
 
 /// How the daemon works.
 #[derive(Debug, Clone)]
@@ -114,6 +126,8 @@ pub struct Daemon {
     changes: Mutex<Option<mpsc::Sender<ResourceChange>>>,
     changes_rx: Mutex<Option<mpsc::Receiver<ResourceChange>>>,
     stats: Arc<DaemonStats>,
+    /// Ticked by every round of the dispatcher, so `/healthz` fails when it is wedged.
+    liveness: Liveness,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -145,7 +159,14 @@ impl Daemon {
             changes: Mutex::new(Some(changes)),
             changes_rx: Mutex::new(Some(rx)),
             stats: Arc::new(DaemonStats::default()),
+            liveness: Liveness::new(),
         }
+    }
+
+    /// The dispatcher's heartbeat (for [`crate::health::Readiness::watch`]); it ticks at least every
+    /// [`DaemonConfig::dispatch_interval`] while the store answers.
+    pub fn liveness(&self) -> Liveness {
+        self.liveness.clone()
     }
 
     pub fn stats(&self) -> Arc<DaemonStats> {
@@ -164,12 +185,34 @@ impl Daemon {
     /// - At most `concurrency` groups are worked on at once, never one group twice in this process,
     ///   and never one group by two live replicas (leases; every state write is fenced).
     /// - A group is revisited when due, on every resync, and on every new desired generation.
-    pub async fn run(self: Arc<Self>, intake: Option<Arc<dyn ConfigSource>>, shutdown: CancellationToken) {
+    pub async fn run(
+        self: Arc<Self>,
+        intake: Option<Arc<dyn ConfigSource>>,
+        shutdown: CancellationToken,
+    ) -> Result<(), DaemonError> {
         tracing::info!(owner = %self.config.owner, concurrency = self.config.concurrency, "daemon started");
+        // Stopped by the caller, or by the daemon itself when its intake dies.
+        let stop = shutdown.child_token();
+        let intake_failure: Arc<Mutex<Option<String>>> = Arc::default();
         let intake_task = intake.map(|source| {
-            let token = shutdown.clone();
-            tokio::spawn(async move { source.run(token).await })
+            let (stop, failure) = (stop.clone(), intake_failure.clone());
+            tokio::spawn(async move {
+                let inner = tokio::spawn({
+                    let stop = stop.clone();
+                    async move { source.run(stop).await }
+                });
+                let reason = match inner.await {
+                    Ok(()) if stop.is_cancelled() => return,
+                    Ok(()) => "the intake ended on its own".to_string(),
+                    Err(e) => format!("the intake task failed: {e}"),
+                };
+                // Without intake no new file is ever seen: stop, so that the orchestrator restarts us.
+                tracing::error!(%reason, "intake stopped; stopping the daemon");
+                *failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason);
+                stop.cancel();
+            })
         });
+        let shutdown = stop;
         let notifier = self.spawn_notifier();
         let resync = {
             let me = self.clone();
@@ -184,7 +227,7 @@ impl Daemon {
         if let Some(task) = intake_task
             && let Err(e) = task.await
         {
-            tracing::error!(error = %e, "intake task failed");
+            tracing::error!(error = %e, "intake supervisor failed");
         }
         // Workers are gone, so the daemon holds the last sender: dropping it lets the notifier drain
         // the queue and end.
@@ -202,16 +245,26 @@ impl Daemon {
             failed = DaemonStats::get(&self.stats.failed),
             "daemon stopped"
         );
+        match intake_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            Some(reason) => Err(DaemonError::IntakeStopped { reason }),
+            None => Ok(()),
+        }
     }
 
     /// The dispatcher: picks due groups while there is room, runs one turn per group.
     async fn dispatch(self: &Arc<Self>, shutdown: &CancellationToken, hard_stop: &CancellationToken) {
         let mut workers: JoinSet<(String, turn::TurnEnd)> = JoinSet::new();
-        let mut in_flight: HashSet<String> = HashSet::new();
+        // Groups being worked on here, with their worker's task id (to name a worker that panicked).
+        let mut in_flight: HashMap<String, tokio::task::Id> = HashMap::new();
         // Groups owned by another replica, not asked for again before its lease expires.
         let mut held_elsewhere: HashMap<String, DateTime<Utc>> = HashMap::new();
         let mut store_backoff = Duration::ZERO;
         while !shutdown.is_cancelled() {
+            self.liveness.tick();
             let room = self.config.concurrency.saturating_sub(workers.len());
             if room > 0 {
                 let now = self.clock.now();
@@ -224,11 +277,11 @@ impl Daemon {
                             if workers.len() >= self.config.concurrency {
                                 break;
                             }
-                            if in_flight.contains(&group) || held_elsewhere.contains_key(&group) {
+                            if in_flight.contains_key(&group) || held_elsewhere.contains_key(&group) {
                                 continue;
                             }
-                            in_flight.insert(group.clone());
-                            self.spawn_turn(&mut workers, group, shutdown, hard_stop);
+                            let id = self.spawn_turn(&mut workers, group.clone(), shutdown, hard_stop);
+                            in_flight.insert(group, id);
                         }
                     }
                     Err(e) => {
@@ -242,7 +295,7 @@ impl Daemon {
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = tokio::time::sleep(wait) => {}
-                Some(done) = workers.join_next(), if !workers.is_empty() => {
+                Some(done) = workers.join_next_with_id(), if !workers.is_empty() => {
                     self.finished(done, &mut in_flight, &mut held_elsewhere);
                 }
             }
@@ -253,7 +306,7 @@ impl Daemon {
         let mut hard = false;
         while !workers.is_empty() {
             tokio::select! {
-                Some(done) = workers.join_next() => self.finished(done, &mut in_flight, &mut held_elsewhere),
+                Some(done) = workers.join_next_with_id() => self.finished(done, &mut in_flight, &mut held_elsewhere),
                 () = &mut grace, if !hard => {
                     tracing::warn!(in_flight = workers.len(), "grace period over; abandoning passes in flight");
                     hard_stop.cancel();
@@ -269,37 +322,49 @@ impl Daemon {
         group: String,
         shutdown: &CancellationToken,
         hard_stop: &CancellationToken,
-    ) {
+    ) -> tokio::task::Id {
         let me = self.clone();
         let (shutdown, hard_stop) = (shutdown.clone(), hard_stop.clone());
         let span = tracing::info_span!("group", dataset_group = %group, owner = %self.config.owner);
         DaemonStats::bump(&self.stats.turns);
-        workers.spawn(
-            async move {
-                let end = me.turn(&group, &shutdown, &hard_stop).await;
-                (group, end)
-            }
-            .instrument(span),
-        );
+        workers
+            .spawn(
+                async move {
+                    let end = me.turn(&group, &shutdown, &hard_stop).await;
+                    (group, end)
+                }
+                .instrument(span),
+            )
+            .id()
     }
 
     fn finished(
         &self,
-        done: Result<(String, turn::TurnEnd), tokio::task::JoinError>,
-        in_flight: &mut HashSet<String>,
+        done: Result<(tokio::task::Id, (String, turn::TurnEnd)), tokio::task::JoinError>,
+        in_flight: &mut HashMap<String, tokio::task::Id>,
         held_elsewhere: &mut HashMap<String, DateTime<Utc>>,
     ) {
         match done {
-            Ok((group, end)) => {
+            Ok((_, (group, end))) => {
                 in_flight.remove(&group);
                 if let turn::TurnEnd::HeldElsewhere { until } = end {
                     held_elsewhere.insert(group, until);
                 }
             }
             Err(e) => {
-                // The group stays in `in_flight` (its name is lost with the task), so this replica does
-                // not pick it again; its lease expires and another replica takes it.
-                tracing::error!(error = %e, "a group worker panicked or was cancelled");
+                let group = in_flight
+                    .iter()
+                    .find(|(_, id)| **id == e.id())
+                    .map(|(g, _)| g.clone());
+                if let Some(g) = &group {
+                    in_flight.remove(g);
+                }
+                // Its lease (if taken) is not released: the group is retried once it expires.
+                tracing::error!(
+                    dataset_group = group.as_deref().unwrap_or("?"),
+                    error = %e,
+                    "a group worker panicked"
+                );
             }
         }
     }

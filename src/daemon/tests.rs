@@ -151,7 +151,11 @@ struct World {
 
 fn world() -> World {
     World {
-        store: Arc::new(SqliteStore::in_memory().expect("sqlite")),
+        store: Arc::new(
+            SqliteStore::in_memory()
+                .expect("sqlite")
+                .with_max_clock_skew(Duration::from_millis(100)),
+        ),
         notifier: Arc::new(MemoryNotifier::default()),
         metrics: Arc::new(MemorySink::new()),
     }
@@ -222,7 +226,7 @@ where
 /// A running daemon.
 struct Replica {
     token: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
+    task: tokio::task::JoinHandle<Result<(), DaemonError>>,
 }
 
 impl Replica {
@@ -232,7 +236,8 @@ impl Replica {
         tokio::time::timeout(PATIENCE, self.task)
             .await
             .expect("stops")
-            .expect("no panic");
+            .expect("no panic")
+            .expect("no intake failure");
     }
 }
 
@@ -573,7 +578,8 @@ async fn a_replica_that_loses_its_lease_mid_pass_stops_without_writing() {
     let store = Arc::new(
         SqliteStore::in_memory()
             .expect("sqlite")
-            .with_clock(clock.clone()),
+            .with_clock(clock.clone())
+            .with_max_clock_skew(Duration::from_millis(100)),
     );
     let notifier = Arc::new(MemoryNotifier::default());
     let daemon = |reconciler: Arc<dyn GroupReconciler>, owner: &str| {
@@ -627,4 +633,56 @@ async fn a_replica_that_loses_its_lease_mid_pass_stops_without_writing() {
     assert_eq!(slow.calls("g"), 1, "a did not start another pass");
     replica_a.stop().await;
     replica_b.stop().await;
+}
+
+/// An intake that dies.
+struct Dying;
+
+#[async_trait::async_trait]
+impl ConfigSource for Dying {
+    async fn run(&self, _shutdown: CancellationToken) {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        panic!("the queue client exploded");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_intake_stops_the_daemon_with_an_error_after_the_pass_in_flight() {
+    let w = world();
+    let fake = Fake::new(Duration::from_millis(600), |g, _, _| converged(g));
+    let daemon = w.daemon(fake.clone(), config("a"));
+    w.desire("g", "x").await;
+    let result = tokio::time::timeout(
+        PATIENCE,
+        daemon.run(Some(Arc::new(Dying)), CancellationToken::new()),
+    )
+    .await
+    .expect("stops on its own");
+    let err = result.expect_err("the intake died");
+    assert!(err.to_string().contains("exploded"), "{err}");
+    // The pass in flight when the intake died finished and was recorded; the lease is free.
+    assert_eq!(w.statuses("g"), ["UPDATE COMPLETE"]);
+    let lease = w.store.group("g").await.expect("read").expect("group").lease;
+    assert_eq!(lease.owner, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_pass_is_contained_and_the_group_retried_after_its_lease() {
+    let w = world();
+    let fake = Fake::new(Duration::ZERO, |g, _, call| {
+        assert!(call > 1, "a bug in the reconciler");
+        converged(g)
+    });
+    let mut cfg = config("a");
+    cfg.lease_duration = Duration::from_secs(1);
+    let daemon = w.daemon(fake.clone(), cfg);
+    w.desire("g", "x").await;
+    w.desire("h", "x").await;
+    let running = start(&daemon);
+    eventually("both groups converged", || async {
+        w.statuses("g") == ["UPDATE COMPLETE"] && w.statuses("h") == ["UPDATE COMPLETE"]
+    })
+    .await;
+    assert_eq!(fake.calls("g"), 2, "retried once after the panic");
+    running.stop().await;
 }

@@ -143,7 +143,7 @@ impl Daemon {
                 Err(StoreError::Fenced { .. }) => return,
                 Err(e) => {
                     tracing::warn!(error = %e, "lease not renewed; retrying");
-                    if self.clock.now() >= current.expires_at {
+                    if !current.is_valid() {
                         return;
                     }
                 }
@@ -151,11 +151,10 @@ impl Daemon {
         }
     }
 
-    /// Whether the held lease is still valid with a margin for one store round trip.
-    fn lease_valid(&self, held: &Mutex<Lease>) -> bool {
-        let expires = held.lock().unwrap_or_else(PoisonError::into_inner).expires_at;
-        let margin = self.config.lease_duration / 10;
-        after(self.clock.now(), margin) < expires
+    /// Whether the held lease is still valid: judged on the monotonic clock with the store's clock-skew
+    /// margin ([`Lease::is_valid`]), so a replica whose clock runs ahead cannot have taken it over.
+    fn lease_valid(held: &Mutex<Lease>) -> bool {
+        held.lock().unwrap_or_else(PoisonError::into_inner).is_valid()
     }
 
     async fn passes(&self, group: &str, held: &Mutex<Lease>, shutdown: &CancellationToken) -> TurnEnd {
@@ -180,7 +179,7 @@ impl Daemon {
             if shutdown.is_cancelled() {
                 return Ok(TurnEnd::Stopped);
             }
-            if !self.lease_valid(held) {
+            if !Self::lease_valid(held) {
                 return Err(Stop::Lost);
             }
             let lease = held.lock().unwrap_or_else(PoisonError::into_inner).clone();

@@ -70,6 +70,11 @@ impl SerialMoto {
             && &head[9..12] == b"200"
     }
 
+    /// `http://127.0.0.1:<port>`, for `AWS_ENDPOINT_URL_<SERVICE>` of a child process.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
     /// SDK configuration for this server (static test credentials, us-east-1).
     pub async fn sdk_config(&self) -> SdkConfig {
         aws_config::defaults(BehaviorVersion::latest())
