@@ -15,14 +15,17 @@ use crate::settings::AwsSettings;
 
 /// Loads the SDK configuration from the default chain, with the retry and timeout settings applied.
 ///
-/// No operation timeout is set on purpose: SQS long polls last up to 20 s, and callers that need a
-/// deadline (readiness probes, shutdown) wrap their call in `tokio::time::timeout`.
+/// Every client built from it inherits the timeouts, so a hung endpoint fails a call instead of
+/// hanging a worker. SQS long polls extend them with [`long_poll_timeout_config`].
 pub async fn sdk_config(settings: &AwsSettings) -> SdkConfig {
+    config_loader(settings).load().await
+}
+
+/// The loader behind [`sdk_config`], for callers that add to it (an explicit endpoint or region).
+pub fn config_loader(settings: &AwsSettings) -> aws_config::ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
         .retry_config(retry_config(settings))
         .timeout_config(timeout_config(settings))
-        .load()
-        .await
 }
 
 /// Standard retry mode (exponential backoff with jitter, throttling-aware) with `max_attempts`.
@@ -34,11 +37,30 @@ pub fn retry_config(settings: &AwsSettings) -> RetryConfig {
     }
 }
 
-/// The connect timeout; reads are bounded by the callers (see [`sdk_config`]).
+/// Connect, per-attempt and whole-operation timeouts.
 pub fn timeout_config(settings: &AwsSettings) -> TimeoutConfig {
+    let attempt = settings.attempt_timeout().max(Duration::from_secs(1));
     TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(settings.connect_timeout_secs.max(1)))
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(settings.operation_timeout().max(attempt))
         .build()
+}
+
+/// `base` with `wait` added to the attempt and operation timeouts: a long poll that waits `wait` for
+/// messages is not a hung endpoint. Timeouts `base` leaves unset stay unset.
+pub fn long_poll_timeout_config(base: &TimeoutConfig, wait: Duration) -> TimeoutConfig {
+    let mut builder = TimeoutConfig::builder();
+    if let Some(attempt) = base.operation_attempt_timeout() {
+        builder = builder.operation_attempt_timeout(attempt + wait);
+    }
+    if let Some(operation) = base.operation_timeout() {
+        builder = builder.operation_timeout(operation + wait);
+    }
+    if let Some(connect) = base.connect_timeout() {
+        builder = builder.connect_timeout(connect);
+    }
+    builder.build()
 }
 
 /// An S3 client; path-style addressing when the settings ask for it (moto, other emulators).
@@ -83,18 +105,70 @@ mod tests {
         AwsSettings {
             max_attempts,
             connect_timeout_secs: 2,
+            attempt_timeout_secs: 1,
+            operation_timeout_secs: 3,
             s3_force_path_style: true,
         }
     }
 
     #[test]
-    fn retries_follow_the_setting() {
+    fn retries_and_timeouts_follow_the_settings() {
         assert_eq!(retry_config(&settings(5)).max_attempts(), 5);
         assert_eq!(retry_config(&settings(1)).max_attempts(), 1);
-        assert_eq!(
-            timeout_config(&settings(3)).connect_timeout(),
-            Some(Duration::from_secs(2))
-        );
+        let t = timeout_config(&settings(3));
+        assert_eq!(t.connect_timeout(), Some(Duration::from_secs(2)));
+        assert_eq!(t.operation_attempt_timeout(), Some(Duration::from_secs(1)));
+        assert_eq!(t.operation_timeout(), Some(Duration::from_secs(3)));
+        let long = long_poll_timeout_config(&t, Duration::from_secs(20));
+        assert_eq!(long.operation_attempt_timeout(), Some(Duration::from_secs(21)));
+        assert_eq!(long.operation_timeout(), Some(Duration::from_secs(23)));
+        assert_eq!(long.connect_timeout(), Some(Duration::from_secs(2)));
+    }
+
+    /// A server that accepts connections and never answers: what a hung endpoint looks like.
+    async fn silent_server() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        });
+        (address, task)
+    }
+
+    #[tokio::test]
+    async fn a_hung_endpoint_fails_the_call_instead_of_hanging() {
+        let (address, server) = silent_server().await;
+        let config = config_loader(&settings(2))
+            .endpoint_url(format!("http://{address}"))
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "a", "b", None, None, "test",
+            ))
+            .load()
+            .await;
+        let dynamo = aws_sdk_dynamodb::Client::new(&config);
+        let s3 = s3_client(&config, &settings(2));
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        // Generous outer bound: only a missing timeout takes this long (3 s operation timeout inside).
+        let bound = Duration::from_secs(60);
+        let started = std::time::Instant::now();
+        let calls = async {
+            let d = dynamo.describe_table().table_name("t").send().await;
+            let o = s3.head_object().bucket("b").key("k").send().await;
+            let q = sqs.get_queue_attributes().queue_url("http://q").send().await;
+            (
+                matches!(d, Err(SdkError::TimeoutError(_))),
+                matches!(o, Err(SdkError::TimeoutError(_))),
+                matches!(q, Err(SdkError::TimeoutError(_))),
+            )
+        };
+        let outcome = tokio::time::timeout(bound, calls).await;
+        server.abort();
+        assert_eq!(outcome, Ok((true, true, true)), "every call must time out");
+        assert!(started.elapsed() < bound);
     }
 
     #[tokio::test]

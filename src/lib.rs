@@ -5,6 +5,7 @@
 //! and daemon adapters join as they land.
 
 pub mod aws;
+pub mod daemon;
 pub mod emulator;
 pub mod health;
 pub mod intake;

@@ -69,6 +69,12 @@ pub struct DaemonSettings {
     pub visibility_timeout_secs: u64,
     /// Cap of the backoff after failed receives.
     pub receive_backoff_max_secs: u64,
+    /// Messages received more often than this are left for the redrive policy without being handled.
+    pub max_receive_count: u32,
+    /// Messages of one batch handled at once.
+    pub intake_concurrency: usize,
+    /// Longest the handling of one message may take before it is abandoned and retried.
+    pub message_deadline_secs: u64,
     /// Largest parameter file read, in bytes (at most [`MAX_CONFIG_BYTES_LIMIT`]).
     pub max_config_bytes: u64,
     /// Shortest wait between Personalize polls of a pending resource.
@@ -79,6 +85,8 @@ pub struct DaemonSettings {
     pub personalize_calls_per_second: f64,
     /// Lease duration of a dataset group.
     pub lease_duration_secs: u64,
+    /// Largest clock difference between replicas; a lease stops being valid that much early.
+    pub max_clock_skew_secs: u64,
     /// Period of the full resync.
     pub resync_interval_secs: u64,
     /// Port of `/healthz` and `/readyz`.
@@ -87,6 +95,8 @@ pub struct DaemonSettings {
     pub readiness_cache_secs: u64,
     /// Timeout of each readiness probe.
     pub readiness_timeout_secs: u64,
+    /// Periods a background loop may go without progress before `/healthz` reports it stalled.
+    pub health_stalled_periods: u32,
 }
 
 impl DaemonSettings {
@@ -105,6 +115,10 @@ impl DaemonSettings {
 
     pub fn lease_duration(&self) -> Duration {
         Duration::from_secs(self.lease_duration_secs)
+    }
+
+    pub fn max_clock_skew(&self) -> Duration {
+        Duration::from_secs(self.max_clock_skew_secs)
     }
 
     pub fn resync_interval(&self) -> Duration {
@@ -259,6 +273,10 @@ pub struct AwsSettings {
     pub max_attempts: u32,
     /// TCP connect timeout.
     pub connect_timeout_secs: u64,
+    /// Longest a single attempt of a call may take (connect, send, wait for the answer).
+    pub attempt_timeout_secs: u64,
+    /// Longest a call may take with all its retries.
+    pub operation_timeout_secs: u64,
     /// Path-style S3 addressing.
     pub s3_force_path_style: bool,
 }
@@ -300,6 +318,16 @@ pub struct PersonalizeSettings {
     pub kms_role_arn: String,
     /// KMS key for new dataset groups.
     pub kms_key_arn: String,
+}
+
+impl AwsSettings {
+    pub fn attempt_timeout(&self) -> Duration {
+        Duration::from_secs(self.attempt_timeout_secs)
+    }
+
+    pub fn operation_timeout(&self) -> Duration {
+        Duration::from_secs(self.operation_timeout_secs)
+    }
 }
 
 impl PersonalizeSettings {
@@ -364,7 +392,8 @@ impl Settings {
 
     fn check_daemon(&self) -> Result<(), SettingsError> {
         let d = &self.daemon;
-        let rules: [(bool, &'static str, String); 11] = [
+        let a = &self.aws;
+        let rules: [(bool, &'static str, String); 15] = [
             (
                 d.concurrency >= 1,
                 "daemon.concurrency",
@@ -406,6 +435,21 @@ impl Settings {
                 "must be at least 1".into(),
             ),
             (
+                d.max_clock_skew_secs.saturating_mul(2) < d.lease_duration_secs,
+                "daemon.max_clock_skew_secs",
+                "must be less than half of lease_duration_secs (a lease is valid for its duration minus the skew)".into(),
+            ),
+            (
+                d.max_receive_count >= 1 && d.intake_concurrency >= 1 && d.message_deadline_secs >= 1,
+                "daemon.max_receive_count",
+                "max_receive_count, intake_concurrency and message_deadline_secs must be at least 1".into(),
+            ),
+            (
+                d.health_stalled_periods >= 1,
+                "daemon.health_stalled_periods",
+                "must be at least 1".into(),
+            ),
+            (
                 d.resync_interval_secs >= 1,
                 "daemon.resync_interval_secs",
                 "must be at least 1".into(),
@@ -416,9 +460,14 @@ impl Settings {
                 "buffer_capacity and flush_interval_secs must be at least 1".into(),
             ),
             (
-                self.aws.max_attempts >= 1,
+                a.max_attempts >= 1,
                 "aws.max_attempts",
                 "must be at least 1".into(),
+            ),
+            (
+                a.attempt_timeout_secs >= 1 && a.attempt_timeout_secs <= a.operation_timeout_secs,
+                "aws.attempt_timeout_secs",
+                "must be at least 1 and at most operation_timeout_secs".into(),
             ),
         ];
         match rules.into_iter().find(|(ok, _, _)| !ok) {
@@ -512,6 +561,15 @@ mod tests {
     fn daemon_defaults_are_documented_values() {
         let s = Settings::load_with_env(None, env(&[])).expect("defaults are valid");
         assert_eq!(s.daemon.resync_interval_secs, 600);
+        assert_eq!(
+            s.daemon.max_clock_skew(),
+            crate::store::DEFAULT_MAX_CLOCK_SKEW,
+            "the stores' default is the setting's"
+        );
+        assert_eq!(
+            s.daemon.health_stalled_periods,
+            crate::health::DEFAULT_STALLED_PERIODS
+        );
         assert_eq!(s.daemon.max_config_bytes, MAX_CONFIG_BYTES_LIMIT);
         assert_eq!(s.daemon.receive_batch_size, 10);
         assert_eq!(s.notify.event_bus, "");
@@ -560,11 +618,41 @@ mod tests {
                 "receive_batch_size",
             ),
             ("PERSONALIZE_OPS__DAEMON__CONCURRENCY", "0", "concurrency"),
+            (
+                "PERSONALIZE_OPS__DAEMON__INTAKE_CONCURRENCY",
+                "0",
+                "intake_concurrency",
+            ),
+            (
+                "PERSONALIZE_OPS__DAEMON__MESSAGE_DEADLINE_SECS",
+                "0",
+                "message_deadline_secs",
+            ),
+            (
+                "PERSONALIZE_OPS__DAEMON__MAX_RECEIVE_COUNT",
+                "0",
+                "max_receive_count",
+            ),
             ("PERSONALIZE_OPS__DAEMON__POLL_MIN_SECS", "301", "poll_min_secs"),
             (
                 "PERSONALIZE_OPS__DAEMON__PERSONALIZE_CALLS_PER_SECOND",
                 "0",
                 "personalize_calls_per_second",
+            ),
+            (
+                "PERSONALIZE_OPS__AWS__ATTEMPT_TIMEOUT_SECS",
+                "91",
+                "attempt_timeout_secs",
+            ),
+            (
+                "PERSONALIZE_OPS__AWS__ATTEMPT_TIMEOUT_SECS",
+                "0",
+                "attempt_timeout_secs",
+            ),
+            (
+                "PERSONALIZE_OPS__DAEMON__MAX_CLOCK_SKEW_SECS",
+                "30",
+                "max_clock_skew_secs",
             ),
         ] {
             let err = Settings::load_with_env(None, env(&[(key, value)])).expect_err(key);

@@ -15,7 +15,7 @@ use aws_sdk_s3::types::{
 use aws_sdk_sqs::types::QueueAttributeName;
 use personalize_ops::intake::ConfigSource;
 use personalize_ops::intake::sqs::{SqsIntake, SqsOptions};
-use personalize_ops::intake::{Intake, spec_validator};
+use personalize_ops::intake::{ConfigRead, ConfigReader, Intake, spec_validator};
 use personalize_ops::metrics::{CloudWatchSink, Counter, MemorySink, MetricsSink, solution_metrics};
 use personalize_ops::notify::message::config_error_message;
 use personalize_ops::notify::{
@@ -78,6 +78,29 @@ async fn receive(sqs: &aws_sdk_sqs::Client, url: &str, count: usize) -> Vec<Stri
     bodies
 }
 
+/// Short waits and a 1 s visibility timeout, so redeliveries happen within a test.
+fn fast_options() -> SqsOptions {
+    SqsOptions {
+        wait: Duration::from_secs(1),
+        batch_size: 10,
+        visibility_timeout: Duration::from_secs(1),
+        backoff_max: Duration::from_secs(1),
+        max_receive_count: 10,
+        concurrency: 10,
+        message_deadline: Duration::from_secs(60),
+    }
+}
+
+/// Sends a raw message body to a queue, as S3 (or anyone with access to the queue) could.
+async fn send_to(sqs: &aws_sdk_sqs::Client, queue_url: &str, body: &str) {
+    sqs.send_message()
+        .queue_url(queue_url)
+        .message_body(body)
+        .send()
+        .await
+        .expect("send");
+}
+
 fn json(text: &str) -> Value {
     serde_json::from_str(text).expect("JSON")
 }
@@ -134,6 +157,23 @@ async fn sns_messages_reach_a_subscribed_queue_with_the_sqs_body_and_attributes(
         sqs_body["description"][0],
         "solutions[0].serviceConfig.name: required"
     );
+
+    // A file with thousands of errors still publishes (moto enforces SNS's 256 KiB limit too): the
+    // list is cut to what fits and says how many more there were.
+    let errors: Vec<String> = (0..20_000)
+        .map(|i| format!("solutions[{i}].serviceConfig.recipeArn: \"x\" is not a recipe ARN"))
+        .collect();
+    let huge = config_error_message(Some("dsg1"), "s3://data/train/dsg1/config.json", &errors);
+    SnsNotifier::new(sns.clone(), &topic)
+        .publish(&huge)
+        .await
+        .expect("a capped message is never too big to publish");
+    let bodies = receive(&sqs, &url, 1).await;
+    let sqs_body = json(json(&bodies[0])["Message"].as_str().expect("string"));
+    let listed = sqs_body["description"].as_array().expect("errors");
+    let last = listed.last().and_then(Value::as_str).expect("last line");
+    assert!(last.starts_with("… and ") && last.ends_with(" more"), "{last}");
+    assert!(listed.len() > 100, "{} errors listed", listed.len());
 
     // A missing topic is an error for the caller, and only a log line through the fan-out.
     let missing = SnsNotifier::new(sns, "arn:aws:sns:us-east-1:123456789012:missing");
@@ -420,13 +460,7 @@ async fn world(moto: &Moto) -> World {
         spec_validator(),
         256 * 1024,
     );
-    let options = SqsOptions {
-        wait: Duration::from_secs(1),
-        batch_size: 10,
-        visibility_timeout: Duration::from_secs(1),
-        backoff_max: Duration::from_secs(1),
-    };
-    let intake = SqsIntake::new(sqs.clone(), &queue_url, Arc::new(intake), options);
+    let intake = SqsIntake::new(sqs.clone(), &queue_url, Arc::new(intake), fast_options());
     World {
         s3,
         sqs,
@@ -454,15 +488,8 @@ impl World {
             .unwrap_or_default()
     }
 
-    /// Sends a raw message, as S3 (or anyone with access to the queue) could.
     async fn send(&self, body: &str) {
-        self.sqs
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(body)
-            .send()
-            .await
-            .expect("send");
+        send_to(&self.sqs, &self.queue_url, body).await;
     }
 
     /// Runs the intake until `done` holds (checked after every round) or patience runs out.
@@ -552,7 +579,10 @@ async fn intake_end_to_end_on_moto() {
     })
     .await;
     assert_eq!(w.generation("dsg-e2e").await, Some(1));
-    assert_eq!(w.metrics.total("ConfigurationsProcessedSuccesses"), 6.0);
+    // Duplicates are ignored events, not processed configurations.
+    assert_eq!(w.metrics.total("ConfigurationsProcessedSuccesses"), 1.0);
+    assert_eq!(w.metrics.total("ConfigurationsProcessed"), 1.0);
+    assert_eq!(w.metrics.total("EventsIgnored"), 5.0);
 
     // Invalid, non-JSON and oversized files: reported on SNS, no generation, no crash.
     w.upload("train/unnamed/config.json", r#"{"solutions": []}"#)
@@ -580,7 +610,7 @@ async fn intake_end_to_end_on_moto() {
     assert!(text.contains("10485760 bytes"), "{text}");
     assert!(errors.iter().all(|e| e["status"] == "UPDATE FAILED"));
     assert_eq!(w.metrics.total("ConfigurationsProcessedFailures"), 3.0);
-    assert_eq!(w.metrics.total("EventsIgnored"), 1.0);
+    assert_eq!(w.metrics.total("EventsIgnored"), 6.0);
     assert_eq!(w.generation("unnamed").await, None);
     let groups: Vec<String> = w
         .store
@@ -648,12 +678,7 @@ async fn the_visibility_heartbeat_keeps_a_slow_message_from_a_second_consumer() 
         .expect("upload");
 
     // Two replicas on one queue; reading the file takes 3.5 visibility timeouts.
-    let options = SqsOptions {
-        wait: Duration::from_secs(1),
-        batch_size: 10,
-        visibility_timeout: Duration::from_secs(1),
-        backoff_max: Duration::from_secs(1),
-    };
+    let options = fast_options();
     let sinks = [Arc::new(MemorySink::new()), Arc::new(MemorySink::new())];
     let consumers: Vec<SqsIntake> = sinks
         .iter()
@@ -682,14 +707,22 @@ async fn the_visibility_heartbeat_keeps_a_slow_message_from_a_second_consumer() 
         })
         .collect();
 
-    sqs.send_message()
-        .queue_url(&queue_url)
-        .message_body(s3_event(&bucket, "train%2Fslow%2Fconfig.json", "e"))
-        .send()
-        .await
-        .expect("send");
+    send_to(
+        &sqs,
+        &queue_url,
+        &s3_event(&bucket, "train%2Fslow%2Fconfig.json", "e"),
+    )
+    .await;
     let started = Instant::now();
-    while store.group("slow").await.expect("read").is_none() {
+    // moto applies an update in steps (unlike DynamoDB), so wait for the desired state itself.
+    while store
+        .group("slow")
+        .await
+        .ok()
+        .flatten()
+        .and_then(|g| g.desired)
+        .is_none()
+    {
         assert!(started.elapsed() < PATIENCE, "the message was never handled");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -709,4 +742,325 @@ async fn the_visibility_heartbeat_keeps_a_slow_message_from_a_second_consumer() 
         .await
         .expect("receive");
     assert!(left.messages().is_empty(), "the handled message was deleted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_polls_outlast_the_attempt_timeout_of_other_calls() {
+    let moto = Moto::start();
+    let mut aws = personalize_ops::settings::Settings::load_with_env(None, Vec::new())
+        .expect("defaults")
+        .aws;
+    aws.attempt_timeout_secs = 1;
+    aws.operation_timeout_secs = 2;
+    let config = personalize_ops::aws::config_loader(&aws)
+        .endpoint_url(moto.endpoint())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "test", "test", None, None, "t",
+        ))
+        .load()
+        .await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let (queue_url, _) = queue(&sqs, "long").await;
+    let options = SqsOptions {
+        wait: Duration::from_secs(3),
+        ..SqsOptions::from_settings(
+            &personalize_ops::settings::Settings::load_with_env(None, Vec::new())
+                .expect("defaults")
+                .daemon,
+        )
+    };
+    let store = Arc::new(personalize_ops::store::SqliteStore::in_memory().expect("sqlite"));
+    let intake = Intake::new(
+        Arc::new(personalize_ops::objects::MemoryStore::new()),
+        store,
+        Notifications::default(),
+        Arc::new(MemorySink::new()),
+        spec_validator(),
+        1024,
+    );
+    let intake = SqsIntake::new(sqs, &queue_url, Arc::new(intake), options);
+    let started = Instant::now();
+    // An empty queue: the receive waits the whole 3 s, longer than the 2 s operation timeout.
+    let report = intake
+        .poll_once(&CancellationToken::new())
+        .await
+        .expect("a long poll is not a timeout");
+    assert_eq!(report.received, 0);
+    assert!(started.elapsed() >= Duration::from_secs(2), "the poll waited");
+}
+
+/// A reader the tests control: it counts calls and in-flight reads, waits `delay` (forever when
+/// `None`), then serves a valid parameter file naming the group in the key, or fails.
+#[derive(Debug)]
+struct ScriptedReader {
+    delay: Option<Duration>,
+    fail: bool,
+    calls: std::sync::atomic::AtomicUsize,
+    in_flight: std::sync::atomic::AtomicUsize,
+    max_in_flight: std::sync::atomic::AtomicUsize,
+}
+
+impl ScriptedReader {
+    fn new(delay: Option<Duration>, fail: bool) -> Arc<Self> {
+        Arc::new(Self {
+            delay,
+            fail,
+            calls: Default::default(),
+            in_flight: Default::default(),
+            max_in_flight: Default::default(),
+        })
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[async_trait::async_trait]
+impl ConfigReader for ScriptedReader {
+    async fn read(&self, url: &ObjectUrl, _limit: u64) -> Result<ConfigRead, ObjectError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.calls.fetch_add(1, SeqCst);
+        let now = self.in_flight.fetch_add(1, SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, SeqCst);
+        match self.delay {
+            Some(delay) => tokio::time::sleep(delay).await,
+            None => std::future::pending::<()>().await,
+        }
+        self.in_flight.fetch_sub(1, SeqCst);
+        if self.fail {
+            return Err(ObjectError::Backend {
+                op: "get",
+                url: url.clone(),
+                source: "injected failure".into(),
+            });
+        }
+        let group = url.key.split('/').nth(1).unwrap_or("none");
+        Ok(ConfigRead::Found {
+            body: bytes::Bytes::from(config_file(group)),
+            last_modified: chrono::Utc::now(),
+        })
+    }
+}
+
+/// An SQS intake on a fresh moto queue whose files come from `reader`, recording into SQLite.
+async fn scripted_intake(
+    moto: &Moto,
+    reader: Arc<ScriptedReader>,
+    options: SqsOptions,
+) -> (
+    SqsIntake,
+    aws_sdk_sqs::Client,
+    String,
+    Arc<personalize_ops::store::SqliteStore>,
+) {
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
+    let (queue_url, _) = queue(&sqs, "scripted").await;
+    let store = Arc::new(personalize_ops::store::SqliteStore::in_memory().expect("sqlite"));
+    let intake = Intake::from_reader(
+        reader,
+        store.clone(),
+        Notifications::default(),
+        Arc::new(MemorySink::new()),
+        spec_validator(),
+        256 * 1024,
+    );
+    let intake = SqsIntake::new(sqs.clone(), &queue_url, Arc::new(intake), options);
+    (intake, sqs, queue_url, store)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_received_too_often_is_left_for_the_redrive_policy_unhandled() {
+    let moto = Moto::start();
+    let reader = ScriptedReader::new(Some(Duration::ZERO), true);
+    let options = SqsOptions {
+        max_receive_count: 2,
+        ..fast_options()
+    };
+    let (intake, sqs, queue_url, _) = scripted_intake(&moto, reader.clone(), options).await;
+    send_to(
+        &sqs,
+        &queue_url,
+        &s3_event("data", "train%2Fpoison%2Fconfig.json", "e"),
+    )
+    .await;
+    let shutdown = CancellationToken::new();
+    let started = Instant::now();
+    let mut skipped = 0;
+    while skipped < 2 {
+        let report = intake.poll_once(&shutdown).await.expect("receive");
+        assert_eq!(report.deleted, 0, "a failing message is never deleted");
+        skipped += report.over_receive_limit;
+        assert!(
+            started.elapsed() < PATIENCE,
+            "the receive limit was never reached"
+        );
+    }
+    // Handled (and failed) on receives 1 and 2 only; later receives leave it alone.
+    assert_eq!(reader.calls(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_is_handled_concurrently_up_to_intake_concurrency() {
+    let moto = Moto::start();
+    let reader = ScriptedReader::new(Some(Duration::from_millis(1500)), false);
+    let options = SqsOptions {
+        concurrency: 2,
+        visibility_timeout: Duration::from_secs(30),
+        ..fast_options()
+    };
+    let (intake, sqs, queue_url, store) = scripted_intake(&moto, reader.clone(), options).await;
+    for i in 0..6 {
+        send_to(
+            &sqs,
+            &queue_url,
+            &s3_event("data", &format!("train%2Fc{i}%2Fconfig.json"), "e"),
+        )
+        .await;
+    }
+    let shutdown = CancellationToken::new();
+    let started = Instant::now();
+    let mut deleted = 0;
+    while deleted < 6 {
+        deleted += intake.poll_once(&shutdown).await.expect("receive").deleted;
+        assert!(started.elapsed() < PATIENCE, "only {deleted} of 6 handled");
+    }
+    assert_eq!(store.list_groups().await.expect("list").len(), 6);
+    let max = reader.max_in_flight.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(max <= 2, "at most intake_concurrency messages at once, saw {max}");
+    assert_eq!(reader.calls(), 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_running_intake_ticks_its_liveness_for_healthz() {
+    let moto = Moto::start();
+    let reader = ScriptedReader::new(Some(Duration::ZERO), false);
+    let (intake, _, _, _) = scripted_intake(&moto, reader, fast_options()).await;
+    let readiness =
+        personalize_ops::health::Readiness::new(Vec::new(), Duration::ZERO, Duration::from_secs(1));
+    let period = Duration::from_millis(300);
+    let liveness = readiness.watch("intake", personalize_ops::health::Liveness::new(), period);
+    tokio::time::sleep(period * 4).await;
+    assert!(!readiness.liveness().alive, "not running yet: stalled");
+    let intake = intake.with_liveness(liveness.clone());
+    let shutdown = CancellationToken::new();
+    let running = {
+        let token = shutdown.clone();
+        tokio::spawn(async move { intake.run(token).await })
+    };
+    let started = Instant::now();
+    while liveness.since_last_tick() >= period {
+        assert!(started.elapsed() < PATIENCE, "the intake loop never ticked");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    shutdown.cancel();
+    running.await.expect("intake task");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_read_is_abandoned_at_the_message_deadline() {
+    let moto = Moto::start();
+    let reader = ScriptedReader::new(None, false);
+    let options = SqsOptions {
+        message_deadline: Duration::from_secs(1),
+        visibility_timeout: Duration::from_secs(30),
+        ..fast_options()
+    };
+    let (intake, sqs, queue_url, store) = scripted_intake(&moto, reader.clone(), options).await;
+    send_to(
+        &sqs,
+        &queue_url,
+        &s3_event("data", "train%2Fhung%2Fconfig.json", "e"),
+    )
+    .await;
+    let shutdown = CancellationToken::new();
+    let started = Instant::now();
+    let mut timed_out = 0;
+    while timed_out == 0 {
+        let report = tokio::time::timeout(PATIENCE, intake.poll_once(&shutdown))
+            .await
+            .expect("a hung read must not hang the intake")
+            .expect("receive");
+        assert_eq!(report.deleted, 0);
+        timed_out += report.timed_out;
+        assert!(started.elapsed() < PATIENCE, "the message never arrived");
+    }
+    assert_eq!(reader.calls(), 1);
+    assert!(store.group("hung").await.expect("read").is_none());
+    // Still on the queue (in flight until its visibility timeout), for a retry.
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .expect("attributes")
+        .attributes
+        .unwrap_or_default();
+    assert_eq!(
+        attributes
+            .get(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .map(String::as_str),
+        Some("1")
+    );
+}
+
+#[tokio::test]
+async fn s3_config_reader_reads_capped_files_and_reports_missing_and_oversized_ones() {
+    let moto = Moto::start();
+    let s3 = moto.s3_client().await;
+    let bucket = moto.bucket(&s3, "reader").await;
+    let reader = personalize_ops::intake::S3ConfigReader::new(s3.clone());
+    let put = |key: &'static str, body: Vec<u8>| {
+        s3.put_object()
+            .bucket(&bucket)
+            .key(key)
+            .body(ByteStream::from(body))
+            .send()
+    };
+    put("train/ok/config.json", config_file("ok").into_bytes())
+        .await
+        .expect("put");
+    put("train/big/config.json", vec![b' '; 2 * 1024 * 1024])
+        .await
+        .expect("put");
+    let url = |key: &str| ObjectUrl::new(bucket.clone(), key);
+    match reader
+        .read(&url("train/ok/config.json"), 1024)
+        .await
+        .expect("read")
+    {
+        ConfigRead::Found { body, last_modified } => {
+            assert_eq!(body, config_file("ok").as_bytes());
+            assert!(last_modified > chrono::DateTime::<chrono::Utc>::UNIX_EPOCH);
+        }
+        other => panic!("expected the file: {other:?}"),
+    }
+    assert_eq!(
+        reader
+            .read(&url("train/big/config.json"), 256 * 1024)
+            .await
+            .expect("read"),
+        ConfigRead::TooLarge {
+            size: 2 * 1024 * 1024
+        }
+    );
+    assert_eq!(
+        reader
+            .read(&url("train/none/config.json"), 1024)
+            .await
+            .expect("read"),
+        ConfigRead::Missing
+    );
+    // A missing bucket is not a missing file: it is an error to retry, naming the object.
+    let err = reader
+        .read(&ObjectUrl::new("no-such-bucket", "train/x/config.json"), 1024)
+        .await
+        .expect_err("no bucket");
+    assert!(
+        err.to_string()
+            .contains("s3://no-such-bucket/train/x/config.json"),
+        "{err}"
+    );
 }

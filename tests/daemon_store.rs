@@ -8,8 +8,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use personalize_ops::objects::ObjectUrl;
 use personalize_ops::store::{
-    DesiredSource, DynamoStore, FireClaim, Lease, LeaseGrant, ManualClock, NewDesired, Observed, PutDesired,
-    ResourceKind, ResourceState, Schedule, SqliteStore, StateStore, StoreError,
+    DEFAULT_MAX_CLOCK_SKEW, DesiredSource, DynamoStore, FireClaim, Lease, LeaseGrant, MAX_DESIRED_TEXT_BYTES,
+    MAX_NAME_BYTES, MAX_OBSERVED_BYTES, MAX_SOURCE_FIELD_BYTES, ManualClock, NewDesired, Observed,
+    PutDesired, ResourceKind, ResourceState, Schedule, SqliteStore, StateStore, StoreError,
 };
 use support::aws::SerialMoto;
 use support::moto::{Moto, unique_name};
@@ -318,11 +319,19 @@ async fn due_times(store: &dyn StateStore, clock: &ManualClock) {
         .expect("observed");
     assert!(
         store
-            .due_groups(10)
+            .due_groups_for("r", 10)
             .await
             .expect("due")
             .contains(&"d1".to_string()),
         "a newer generation must not be lost"
+    );
+    assert!(
+        !store
+            .due_groups(10)
+            .await
+            .expect("due")
+            .contains(&"d1".to_string()),
+        "while leased, the group is only listed to its holder"
     );
     let state = store.group("d1").await.expect("read").expect("exists");
     assert_eq!(state.observed.expect("observed").generation, 1);
@@ -367,6 +376,158 @@ async fn due_times(store: &dyn StateStore, clock: &ManualClock) {
         d1.desired_source,
         Some(ObjectUrl::new("data", "train/d1/config.json"))
     );
+}
+
+/// Two replicas' handles on one backend: a due group one of them leases is not listed to the other.
+async fn due_groups_skip_leased(a: &dyn StateStore, b: &dyn StateStore, clock: &ManualClock) {
+    for (i, group) in ["l1", "l2", "l3"].into_iter().enumerate() {
+        a.put_desired(&desired(group, "one", None))
+            .await
+            .expect("desired");
+        if i < 2 {
+            clock.advance(Duration::from_secs(1));
+        }
+    }
+    let all = vec!["l1", "l2", "l3"];
+    assert_eq!(b.due_groups(10).await.expect("due"), all);
+    let l1 = acquired(a.acquire_lease("l1", "replica-a", LEASE).await.expect("lease"));
+    // Replica b no longer sees l1, whichever way it asks; with a limit it gets the free groups.
+    assert_eq!(b.due_groups(10).await.expect("due"), vec!["l2", "l3"]);
+    assert_eq!(b.due_groups_for("replica-b", 1).await.expect("due"), vec!["l2"]);
+    // The holder sees its own group (and the free ones); a plain listing leaves it out for it too.
+    assert_eq!(a.due_groups_for("replica-a", 10).await.expect("due"), all);
+    assert_eq!(a.due_groups(10).await.expect("due"), vec!["l2", "l3"]);
+    let l2 = acquired(b.acquire_lease("l2", "replica-b", LEASE).await.expect("lease"));
+    assert_eq!(
+        a.due_groups_for("replica-a", 10).await.expect("due"),
+        vec!["l1", "l3"]
+    );
+    assert_eq!(
+        b.due_groups_for("replica-b", 10).await.expect("due"),
+        vec!["l2", "l3"]
+    );
+
+    // A released lease and an expired lease free their groups for everyone.
+    b.release_lease(&l2).await.expect("release");
+    assert_eq!(a.due_groups_for("replica-a", 10).await.expect("due"), all);
+    clock.advance(LEASE + Duration::from_secs(1));
+    assert_eq!(b.due_groups(10).await.expect("due"), all);
+    let b1 = acquired(
+        b.acquire_lease("l1", "replica-b", LEASE)
+            .await
+            .expect("take over"),
+    );
+    assert_eq!(b1.epoch, l1.epoch + 1);
+    assert_eq!(a.due_groups(10).await.expect("due"), vec!["l2", "l3"]);
+    assert!(is_fenced(a.renew_lease(&l1, LEASE).await));
+}
+
+/// Local validity of leases: the monotonic clock and the skew margin decide, not the wall clock.
+/// `store` has the default skew; `skewed` (same backend) a 1 s skew.
+async fn lease_validity(store: &dyn StateStore, skewed: &dyn StateStore, clock: &ManualClock) {
+    let a = acquired(store.acquire_lease("v", "replica-a", LEASE).await.expect("lease"));
+    assert!(a.is_valid());
+    assert!(
+        a.remaining() <= LEASE - DEFAULT_MAX_CLOCK_SKEW,
+        "the skew margin is taken off: {:?}",
+        a.remaining()
+    );
+    // A wall-clock step on this host neither ends nor extends the holder's view.
+    clock.advance(Duration::from_secs(3600));
+    assert!(a.is_valid(), "validity is judged on the monotonic clock");
+
+    // Short lease, 1 s margin: valid for 2 s from the request, then not, although nobody took it.
+    let short = acquired(
+        skewed
+            .acquire_lease("w", "replica-a", Duration::from_secs(3))
+            .await
+            .expect("lease"),
+    );
+    assert!(short.remaining() <= Duration::from_secs(2));
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert!(!short.is_valid());
+    assert_eq!(short.remaining(), Duration::ZERO);
+    // Nobody took it over (same epoch), so the holder may renew it and is valid again.
+    let renewed = skewed.renew_lease(&short, LEASE).await.expect("renew");
+    assert!(renewed.is_valid());
+    assert_eq!(renewed.epoch, short.epoch);
+
+    // Lost for real: another replica took "v" after its stored expiry; renewing says so clearly.
+    let b = acquired(
+        store
+            .acquire_lease("v", "replica-b", LEASE)
+            .await
+            .expect("take over"),
+    );
+    assert_eq!(b.epoch, a.epoch + 1);
+    let err = store.renew_lease(&a, LEASE).await.expect_err("lost");
+    assert!(matches!(err, StoreError::Fenced { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("dataset group v") && text.contains("lease lost") && text.contains("replica-a"),
+        "{text}"
+    );
+}
+
+/// The largest group the store accepts (parameter file, observed JSON, source fields, names) is stored
+/// and read back whole; anything longer is refused with `TooLarge` before it reaches the backend.
+async fn largest_group_fits(store: &dyn StateStore) {
+    let name = "g".repeat(MAX_NAME_BYTES);
+    let field = |c: char| c.to_string().repeat(MAX_SOURCE_FIELD_BYTES);
+    // Two-byte characters: the limits are in bytes, as DynamoDB counts them.
+    let text = "é".repeat(MAX_DESIRED_TEXT_BYTES / 2);
+    let new = NewDesired {
+        group: name.clone(),
+        text: text.clone(),
+        source: DesiredSource {
+            url: ObjectUrl::new(field('b'), field('k')),
+            etag: Some(field('e')),
+            version_id: Some(field('v')),
+            sequencer: Some(field('0')),
+            last_modified: Some(start_time()),
+        },
+    };
+    assert!(matches!(
+        store.put_desired(&new).await.expect("largest desired"),
+        PutDesired::Recorded(_)
+    ));
+    let owner = "o".repeat(MAX_NAME_BYTES);
+    let lease = acquired(store.acquire_lease(&name, &owner, LEASE).await.expect("lease"));
+    let mut big = observed(1, false);
+    big.last_error = Some(String::new());
+    let base = serde_json::to_string(&big).expect("json").len();
+    big.last_error = Some("x".repeat(MAX_OBSERVED_BYTES - base));
+    assert_eq!(
+        serde_json::to_string(&big).expect("json").len(),
+        MAX_OBSERVED_BYTES
+    );
+    store
+        .put_observed(&lease, &big, Some(start_time()))
+        .await
+        .expect("largest observed next to the largest desired");
+    let state = store.group(&name).await.expect("read").expect("stored");
+    assert_eq!(state.desired.map(|d| d.text), Some(text));
+    assert_eq!(state.observed, Some(big));
+    assert_eq!(state.lease.owner, Some(owner.clone()));
+
+    // One byte more anywhere is refused, naming what is too long.
+    let mut forged = new.clone();
+    forged.source.sequencer = Some(format!("{}0", field('0')));
+    let err = store.put_desired(&forged).await.expect_err("long sequencer");
+    assert!(
+        matches!(err, StoreError::TooLarge { .. }) && err.to_string().contains("sequencer"),
+        "{err}"
+    );
+    let err = store
+        .acquire_lease(&format!("{name}g"), "r", LEASE)
+        .await
+        .expect_err("long name");
+    assert!(matches!(err, StoreError::TooLarge { .. }), "{err}");
+    let err = store
+        .acquire_lease("short", &format!("{owner}o"), LEASE)
+        .await
+        .expect_err("long owner");
+    assert!(err.to_string().contains("lease owner"), "{err}");
 }
 
 fn clock_now(clock: &ManualClock) -> DateTime<Utc> {
@@ -474,7 +635,9 @@ async fn schedules_and_claims(store: &dyn StateStore, clock: &ManualClock) {
         .expect("delete again");
     assert_eq!(store.schedules(Some("s1")).await.expect("list").len(), 1);
 
-    // Fire claims: the first claimant wins, the others are told who did.
+    // Fire claims: the first claimant wins, the others are told who did. (Fires after the one
+    // recorded above: a recorded fire cannot be claimed.)
+    let (fired, next) = (next, next + chrono::Duration::days(1));
     let ttl = Duration::from_secs(3600);
     assert_eq!(
         store
@@ -515,7 +678,16 @@ async fn schedules_and_claims(store: &dyn StateStore, clock: &ManualClock) {
             .is_none()
     );
 
-    // Expired claims are not reported (moto never deletes them) and can be claimed again.
+    // The winner runs the fire and records it.
+    assert!(
+        store
+            .record_fire("s1", "retrain", fired, Some(next))
+            .await
+            .expect("record")
+    );
+
+    // Expired claims are not reported (moto never deletes them) and can be claimed again, unless the
+    // fire was recorded: `fired` was, `next` was not.
     clock.advance(Duration::from_secs(3601));
     assert!(
         store
@@ -527,6 +699,55 @@ async fn schedules_and_claims(store: &dyn StateStore, clock: &ManualClock) {
     assert_eq!(
         store
             .claim_fire("s1", "retrain", fired, "replica-c", ttl)
+            .await
+            .expect("claim"),
+        FireClaim::Lost {
+            owner: "replica-a".into()
+        },
+        "a recorded fire is never granted again"
+    );
+    assert_eq!(
+        store
+            .claim_fire(
+                "s1",
+                "retrain",
+                fired - chrono::Duration::hours(2),
+                "replica-c",
+                ttl
+            )
+            .await
+            .expect("claim"),
+        FireClaim::Lost { owner: String::new() },
+        "nor is a fire before the recorded one, claimed or not"
+    );
+    assert_eq!(
+        store
+            .claim_fire("s1", "retrain", next, "replica-c", ttl)
+            .await
+            .expect("claim"),
+        FireClaim::Won,
+        "an expired claim of an unrecorded fire can be taken over"
+    );
+
+    // Recording a fire while its claim is still live also closes it for good.
+    assert!(
+        store
+            .record_fire("s1", "retrain", next, None)
+            .await
+            .expect("record")
+    );
+    clock.advance(Duration::from_secs(3601));
+    assert!(matches!(
+        store
+            .claim_fire("s1", "retrain", next, "replica-d", ttl)
+            .await
+            .expect("claim"),
+        FireClaim::Lost { .. }
+    ));
+    // Other schedules are not affected by this one's record.
+    assert_eq!(
+        store
+            .claim_fire("s0", "retrain", next, "replica-d", ttl)
             .await
             .expect("claim"),
         FireClaim::Won
@@ -594,6 +815,54 @@ async fn sqlite_due_times() {
     due_times(&sqlite(&clock), &clock).await;
 }
 
+/// Two handles on one SQLite file (two replicas, or two processes), on `clock`.
+fn sqlite_pair(dir: &tempfile::TempDir, clock: &Arc<ManualClock>) -> (SqliteStore, SqliteStore) {
+    let path = dir.path().join("state.db");
+    let open = || {
+        SqliteStore::open(&path)
+            .expect("open")
+            .with_clock(Arc::clone(clock) as Arc<dyn personalize_ops::store::Clock>)
+    };
+    (open(), open())
+}
+
+#[tokio::test]
+async fn sqlite_due_groups_skip_groups_leased_by_another_replica() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = manual_clock();
+    let (a, b) = sqlite_pair(&dir, &clock);
+    due_groups_skip_leased(&a, &b, &clock).await;
+}
+
+#[tokio::test]
+async fn sqlite_lease_validity() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = manual_clock();
+    let (store, other) = sqlite_pair(&dir, &clock);
+    let skewed = other.with_max_clock_skew(Duration::from_secs(1));
+    lease_validity(&store, &skewed, &clock).await;
+}
+
+/// A skew as long as the lease leaves no time at all; a renewal counts from its own request.
+#[tokio::test]
+async fn sqlite_lease_validity_is_duration_minus_skew() {
+    let clock = manual_clock();
+    let none = sqlite(&clock).with_max_clock_skew(LEASE);
+    let lease = acquired(none.acquire_lease("q", "r", LEASE).await.expect("lease"));
+    assert!(!lease.is_valid());
+    let store = sqlite(&clock).with_max_clock_skew(Duration::from_secs(5));
+    let lease = acquired(store.acquire_lease("p", "r", LEASE).await.expect("lease"));
+    assert!(lease.remaining() <= Duration::from_secs(25));
+    let renewed = store.renew_lease(&lease, LEASE * 2).await.expect("renew");
+    assert!(renewed.valid_until > lease.valid_until);
+    assert!(renewed.remaining() <= Duration::from_secs(55));
+}
+
+#[tokio::test]
+async fn sqlite_largest_group_fits() {
+    largest_group_fits(&sqlite(&manual_clock())).await;
+}
+
 #[tokio::test]
 async fn sqlite_schedules_and_claims() {
     let clock = manual_clock();
@@ -633,12 +902,22 @@ async fn sqlite_persists_across_reopen_and_reports_bad_paths() {
 // DynamoDB on moto
 
 async fn dynamo(moto: &Moto, clock: &Arc<ManualClock>) -> DynamoStore {
+    dynamo_pair(moto, clock).await.0
+}
+
+/// Two replicas' stores on one new table, each with its own client, on `clock`.
+async fn dynamo_pair(moto: &Moto, clock: &Arc<ManualClock>) -> (DynamoStore, DynamoStore) {
     let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
     let table = unique_name("state");
     DynamoStore::create_table(&client, &table)
         .await
         .expect("create table");
-    DynamoStore::new(client, table).with_clock(Arc::clone(clock) as Arc<dyn personalize_ops::store::Clock>)
+    let replica = |client| {
+        DynamoStore::new(client, table.clone())
+            .with_clock(Arc::clone(clock) as Arc<dyn personalize_ops::store::Clock>)
+    };
+    let other = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    (replica(client), replica(other))
 }
 
 #[tokio::test]
@@ -676,6 +955,29 @@ async fn dynamo_due_times() {
     let moto = Moto::start();
     let clock = manual_clock();
     due_times(&dynamo(&moto, &clock).await, &clock).await;
+}
+
+#[tokio::test]
+async fn dynamo_due_groups_skip_groups_leased_by_another_replica() {
+    let moto = Moto::start();
+    let clock = manual_clock();
+    let (a, b) = dynamo_pair(&moto, &clock).await;
+    due_groups_skip_leased(&a, &b, &clock).await;
+}
+
+#[tokio::test]
+async fn dynamo_lease_validity() {
+    let moto = Moto::start();
+    let clock = manual_clock();
+    let (store, other) = dynamo_pair(&moto, &clock).await;
+    let skewed = other.with_max_clock_skew(Duration::from_secs(1));
+    lease_validity(&store, &skewed, &clock).await;
+}
+
+#[tokio::test]
+async fn dynamo_largest_group_stays_within_the_item_limit() {
+    let moto = Moto::start();
+    largest_group_fits(&dynamo(&moto, &manual_clock()).await).await;
 }
 
 #[tokio::test]

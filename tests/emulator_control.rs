@@ -35,6 +35,12 @@ async fn start() -> Emulator {
     start_with(Arc::new(NoObjects), |_| {}).await
 }
 
+/// An emulator with the faults of `spec` (text form) from the start.
+async fn start_faulted(spec: &str) -> Emulator {
+    let faults = FaultSpec::parse(spec).expect("valid fault spec");
+    start_with(Arc::new(NoObjects), |c| c.faults = faults).await
+}
+
 const ACCOUNT: &str = "000000000000";
 
 fn arn(kind_and_name: &str) -> String {
@@ -122,9 +128,9 @@ async fn a_dataset_group_walks_through_its_lifecycle() {
     assert_eq!(g.name(), Some("shop"));
     assert!(g.failure_reason().is_none());
     let created_at = g.creation_date_time().expect("timestamp").as_secs_f64();
-    emu.advance_clock(600.0);
+    emu.advance_clock(600.0).await.expect("clock advanced");
     assert_eq!(status(&c).await.status(), Some("CREATE IN_PROGRESS"));
-    emu.advance_clock(5400.0);
+    emu.advance_clock(5400.0).await.expect("clock advanced");
     let g = status(&c).await;
     assert_eq!(g.status(), Some("ACTIVE"));
     let updated_at = g.last_updated_date_time().expect("timestamp").as_secs_f64();
@@ -150,7 +156,7 @@ async fn a_dataset_group_walks_through_its_lifecycle() {
         .send()
         .await;
     assert_eq!(code(twice), "ResourceInUseException");
-    emu.advance_clock(6000.0);
+    emu.advance_clock(6000.0).await.expect("clock advanced");
     let gone = c
         .control
         .describe_dataset_group()
@@ -158,7 +164,7 @@ async fn a_dataset_group_walks_through_its_lifecycle() {
         .send()
         .await;
     assert_eq!(code(gone), "ResourceNotFoundException");
-    emu.shutdown().await;
+    emu.shutdown().await.expect("stopped and saved");
 }
 
 #[tokio::test]
@@ -266,7 +272,7 @@ async fn datasets_enforce_schemas_types_and_parents() {
         .send()
         .await
         .expect("group deleted");
-    emu.shutdown().await;
+    emu.shutdown().await.expect("stopped and saved");
 }
 
 #[tokio::test]
@@ -310,7 +316,7 @@ async fn a_child_cannot_be_created_under_a_parent_that_is_not_active() {
         .send()
         .await;
     assert_eq!(code(tracker), "ResourceInUseException");
-    emu.advance_clock(6000.0);
+    emu.advance_clock(6000.0).await.expect("clock advanced");
     c.control
         .create_dataset()
         .name("d")
@@ -320,7 +326,7 @@ async fn a_child_cannot_be_created_under_a_parent_that_is_not_active() {
         .send()
         .await
         .expect("the group is ACTIVE now");
-    emu.shutdown().await;
+    emu.shutdown().await.expect("stopped and saved");
 }
 
 #[tokio::test]
@@ -366,7 +372,7 @@ async fn schemas_are_checked_at_creation() {
         .send()
         .await;
     assert_eq!(code(dup), "ResourceAlreadyExistsException");
-    emu.shutdown().await;
+    emu.shutdown().await.expect("stopped and saved");
 }
 
 #[tokio::test]
@@ -395,11 +401,30 @@ async fn names_and_members_are_validated() {
         .send()
         .await;
     assert_eq!(code(kms_without_role), "InvalidInputException");
+    let role_without_kms = c
+        .control
+        .create_dataset_group()
+        .name("g")
+        .role_arn("arn:aws:iam::123456789012:role/personalize")
+        .send()
+        .await;
+    assert!(
+        message(role_without_kms).contains("only valid together with a kmsKeyArn"),
+        "a role alone is refused"
+    );
+    c.control
+        .create_dataset_group()
+        .name("g")
+        .role_arn("arn:aws:iam::123456789012:role/personalize")
+        .kms_key_arn("arn:aws:kms:us-east-1:123456789012:key/abc")
+        .send()
+        .await
+        .expect("a role with a key");
     let bad_max = c.control.list_dataset_groups().max_results(0).send().await;
     assert_eq!(code(bad_max), "InvalidInputException");
     let too_many = c.control.list_dataset_groups().max_results(101).send().await;
     assert_eq!(code(too_many), "InvalidInputException");
-    emu.shutdown().await;
+    emu.shutdown().await.expect("stopped and saved");
 }
 
 #[tokio::test]
@@ -466,7 +491,7 @@ async fn lists_page_newest_first_with_round_tripping_tokens() {
         .expect("more");
     let foreign = c.control.list_dataset_groups().next_token(t).send().await;
     assert_eq!(code(foreign), "InvalidNextTokenException");
-    emu.shutdown().await;
+    emu.shutdown().await.expect("stopped and saved");
 }
 
 #[tokio::test]
@@ -559,7 +584,7 @@ async fn filters_and_trackers_respect_their_quotas() {
         .expect("tracker");
     assert_eq!(described.account_id(), Some(ACCOUNT));
     assert_eq!(described.tracking_id(), Some(tracking_id));
-    emu.shutdown().await;
+    emu.shutdown().await.expect("stopped and saved");
 }
 
 #[tokio::test]
@@ -690,7 +715,7 @@ async fn solutions_validate_recipes_and_configs() {
         .await
         .expect("other lists just come back empty");
     assert!(empty.campaigns().is_empty());
-    emu.shutdown().await;
+    emu.shutdown().await.expect("stopped and saved");
 }
 
 #[tokio::test]
@@ -729,7 +754,7 @@ async fn update_solution_records_auto_training() {
     let update = s.latest_solution_update().expect("an update happened");
     assert_eq!(update.status(), Some("ACTIVE"));
     assert_eq!(update.perform_auto_training(), Some(false));
-    emu.shutdown().await;
+    emu.shutdown().await.expect("stopped and saved");
 }
 
 #[tokio::test]
@@ -777,7 +802,7 @@ async fn recipes_are_listed_and_described() {
         .send()
         .await;
     assert_eq!(code(nope), "ResourceNotFoundException");
-    emu.shutdown().await;
+    emu.shutdown().await.expect("stopped and saved");
 }
 
 #[tokio::test]
@@ -880,7 +905,7 @@ async fn tags_are_added_listed_and_removed() {
         .send()
         .await;
     assert_eq!(code(bad_value), "InvalidInputException");
-    emu.shutdown().await;
+    emu.shutdown().await.expect("stopped and saved");
 }
 
 #[tokio::test]
@@ -909,7 +934,7 @@ async fn regions_come_from_the_credential_scope() {
         .expect("names are per region");
     let listed = east.control.list_dataset_groups().send().await.expect("listed");
     assert_eq!(listed.dataset_groups().len(), 1, "lists show one region");
-    emu.shutdown().await;
+    emu.shutdown().await.expect("stopped and saved");
 }
 
 #[tokio::test]
@@ -941,15 +966,12 @@ async fn the_sdk_retries_injected_throttling() {
     let plain = clients(&emu);
     let r = plain.control.list_dataset_groups().send().await;
     assert_eq!(code(r), "ThrottlingException");
-    emu.shutdown().await;
+    emu.shutdown().await.expect("stopped and saved");
 }
 
 #[tokio::test]
 async fn the_sdk_retries_limit_exceeded_then_gives_up() {
-    let emu = start_with(Arc::new(NoObjects), |c| {
-        c.faults = FaultSpec::parse("limit=CreateSchema").expect("valid");
-    })
-    .await;
+    let emu = start_faulted("limit=CreateSchema").await;
     let retrying = clients_in(&emu, "us-east-1", true);
     let r = retrying
         .control
@@ -965,15 +987,111 @@ async fn the_sdk_retries_limit_exceeded_then_gives_up() {
         "LimitExceededException is retried as throttling"
     );
     assert_eq!(calls["limited"]["CreateSchema"], 3);
-    emu.shutdown().await;
+    emu.shutdown().await.expect("stopped and saved");
+}
+
+#[tokio::test]
+async fn the_control_plane_tps_quota_throttles_sdk_calls_but_not_the_runtime() {
+    // One call per 5 s: a burst of ten is throttled however slowly this machine runs it.
+    let emu = start_faulted("tps=0.2").await;
+    let c = clients(&emu);
+    let mut throttled = 0;
+    for _ in 0..10 {
+        if let Err(e) = c.control.list_schemas().send().await {
+            assert_eq!(
+                aws_sdk_personalize::error::ProvideErrorMetadata::code(&e),
+                Some("ThrottlingException"),
+                "{e:?}"
+            );
+            throttled += 1;
+        }
+    }
+    assert!(throttled >= 5, "only {throttled} of 10 calls were throttled");
+    assert_eq!(emu.calls().throttled["ListSchemas"], throttled);
+    // The quota is the control plane's: runtime and events calls pass on to their own checks.
+    for _ in 0..5 {
+        let r = c
+            .runtime
+            .get_recommendations()
+            .campaign_arn(arn("campaign/none"))
+            .user_id("u1")
+            .send()
+            .await;
+        assert_eq!(code(r), "ResourceNotFoundException");
+    }
+    assert!(!emu.calls().throttled.contains_key("GetRecommendations"));
+
+    // The bucket refills at its rate: after a pause longer than one token's worth, a call passes.
+    emu.set_faults(FaultSpec::parse("tps=1").expect("valid"))
+        .expect("accepted");
+    while c.control.list_schemas().send().await.is_ok() {}
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    c.control
+        .list_schemas()
+        .send()
+        .await
+        .expect("a token was refilled");
+    emu.shutdown().await.expect("stopped and saved");
+}
+
+#[tokio::test]
+async fn dataset_groups_are_limited_per_region_and_the_quota_is_adjustable() {
+    let emu = start().await;
+    let c = clients(&emu);
+    for i in 0..5 {
+        c.control
+            .create_dataset_group()
+            .name(format!("g{i}"))
+            .send()
+            .await
+            .expect("within the quota");
+    }
+    let over = c.control.create_dataset_group().name("g5").send().await;
+    let text = message(over);
+    assert!(text.contains("More than 5"), "{text}");
+    let over = c.control.create_dataset_group().name("g5").send().await;
+    assert_eq!(code(over), "LimitExceededException");
+    // Each region has its own quota.
+    let west = clients_in(&emu, "eu-west-1", false);
+    west.control
+        .create_dataset_group()
+        .name("g0")
+        .send()
+        .await
+        .expect("another region");
+    // A group being deleted frees its slot.
+    c.control
+        .delete_dataset_group()
+        .dataset_group_arn(arn("dataset-group/g0"))
+        .send()
+        .await
+        .expect("deleted");
+    c.control
+        .create_dataset_group()
+        .name("g5")
+        .send()
+        .await
+        .expect("a slot was freed");
+    emu.shutdown().await.expect("stopped and saved");
+
+    let emu = start_with(Arc::new(NoObjects), |c| c.quotas.dataset_groups = 2).await;
+    let c = clients(&emu);
+    for name in ["a", "b"] {
+        c.control
+            .create_dataset_group()
+            .name(name)
+            .send()
+            .await
+            .expect("within the adjusted quota");
+    }
+    let over = c.control.create_dataset_group().name("c").send().await;
+    assert_eq!(code(over), "LimitExceededException");
+    emu.shutdown().await.expect("stopped and saved");
 }
 
 #[tokio::test]
 async fn injected_failures_end_in_create_failed_with_a_reason() {
-    let emu = start_with(Arc::new(NoObjects), |c| {
-        c.faults = FaultSpec::parse("fail.dataset-group=^doomed").expect("valid");
-    })
-    .await;
+    let emu = start_faulted("fail.dataset-group=^doomed").await;
     let c = clients(&emu);
     let group = c
         .control
@@ -1012,7 +1130,7 @@ async fn injected_failures_end_in_create_failed_with_a_reason() {
         .dataset_group
         .expect("group");
     assert_eq!(g.status(), Some("ACTIVE"));
-    emu.shutdown().await;
+    emu.shutdown().await.expect("stopped and saved");
 }
 
 #[tokio::test]
@@ -1031,7 +1149,7 @@ async fn state_survives_a_restart() {
         .send()
         .await
         .expect("tagged");
-    emu.shutdown().await;
+    emu.shutdown().await.expect("stopped and saved");
 
     let emu = start_with(Arc::new(NoObjects), |c| {
         c.state_dir = Some(dir.path().to_path_buf())
@@ -1078,7 +1196,69 @@ async fn state_survives_a_restart() {
     let listed = c.control.list_dataset_groups().send().await.expect("listed");
     let names: Vec<_> = listed.dataset_groups().iter().filter_map(|g| g.name()).collect();
     assert_eq!(names, ["after", "durable"]);
-    emu.shutdown().await;
+    emu.shutdown().await.expect("stopped and saved");
+}
+
+#[tokio::test]
+async fn failed_saves_are_reported_not_swallowed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state_dir = dir.path().join("state");
+    let emu = start_with(Arc::new(NoObjects), |c| c.state_dir = Some(state_dir.clone())).await;
+    let c = clients(&emu);
+    // Only synchronous saves before the swap below: a background save racing with it would
+    // recreate the directory.
+    emu.advance_clock(1.0).await.expect("saved");
+    assert!(
+        state_dir.join("state.json").is_file(),
+        "advancing the clock saved"
+    );
+    let health = raw(emu.addr(), "GET", "/_emulator/health", &[], b"").await;
+    assert_eq!(health.status, 200);
+
+    // A file where the state directory was: every later write fails (permissions would not stop
+    // root, this does).
+    std::fs::remove_dir_all(&state_dir).expect("removed");
+    std::fs::write(&state_dir, b"not a directory").expect("written");
+    c.control
+        .create_dataset_group()
+        .name("lost")
+        .send()
+        .await
+        .expect("the API still answers");
+    let e = emu.advance_clock(1.0).await.expect_err("cannot save");
+    assert!(
+        matches!(&e, personalize_ops::emulator::PersistError::Write { path, .. } if path.starts_with(&state_dir)),
+        "{e:?}"
+    );
+    let admin = raw(
+        emu.addr(),
+        "POST",
+        "/_emulator/clock",
+        &[("Content-Type", "application/json")],
+        br#"{"advanceSeconds": 1}"#,
+    )
+    .await;
+    assert_eq!(admin.status, 500, "{}", admin.body);
+    assert!(admin.body.contains("state.json"), "{}", admin.body);
+    let health = raw(emu.addr(), "GET", "/_emulator/health", &[], b"").await;
+    assert_eq!(health.status, 503);
+    assert_eq!(health.json()["status"], "degraded");
+    let e = emu.shutdown().await.expect_err("the last save fails too");
+    assert!(e.to_string().contains("state.json"), "{e}");
+}
+
+#[tokio::test]
+async fn a_save_that_recovers_clears_the_failure() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state_dir = dir.path().join("state");
+    let emu = start_with(Arc::new(NoObjects), |c| c.state_dir = Some(state_dir.clone())).await;
+    std::fs::write(&state_dir, b"in the way").expect("written");
+    assert!(emu.advance_clock(1.0).await.is_err());
+    std::fs::remove_file(&state_dir).expect("removed");
+    emu.advance_clock(1.0).await.expect("saves again");
+    let health = raw(emu.addr(), "GET", "/_emulator/health", &[], b"").await;
+    assert_eq!(health.status, 200);
+    emu.shutdown().await.expect("the last save succeeded");
 }
 
 #[tokio::test]
@@ -1094,7 +1274,7 @@ async fn without_a_state_dir_nothing_survives() {
         .expect("created")
         .dataset_group_arn
         .expect("arn");
-    emu.shutdown().await;
+    emu.shutdown().await.expect("stopped and saved");
     let emu = start().await;
     let c = clients(&emu);
     let r = c
@@ -1104,7 +1284,7 @@ async fn without_a_state_dir_nothing_survives() {
         .send()
         .await;
     assert_eq!(code(r), "ResourceNotFoundException");
-    emu.shutdown().await;
+    emu.shutdown().await.expect("stopped and saved");
 }
 
 #[tokio::test]
@@ -1174,7 +1354,7 @@ async fn the_wire_format_matches_awsjson11() {
     );
     let empty_body = raw_control(addr, "ListDatasetGroups", "").await;
     assert_eq!(empty_body.status, 200, "an empty body is {{}}");
-    emu.shutdown().await;
+    emu.shutdown().await.expect("stopped and saved");
 }
 
 #[tokio::test]
@@ -1253,7 +1433,7 @@ async fn the_admin_api_reports_and_resets() {
     assert!(after - before >= 3600.0);
     let missing = raw(addr, "GET", "/_emulator/nothing", &[], b"").await;
     assert_eq!(missing.status, 404);
-    emu.shutdown().await;
+    emu.shutdown().await.expect("stopped and saved");
 }
 
 #[tokio::test]
@@ -1271,6 +1451,8 @@ async fn the_emulate_command_documents_its_flags_and_stops_on_sigterm() {
         "--faults",
         "--data-dir",
         "--durations",
+        "--quotas",
+        "pending-import-jobs",
         "throttle-next=N",
         "fail.KIND=REGEX",
         "/_emulator/calls",
@@ -1312,14 +1494,38 @@ async fn the_emulate_command_documents_its_flags_and_stops_on_sigterm() {
         Some("ThrottlingException"),
         "--faults applies"
     );
+    let status = terminate(&mut child).await;
+    assert!(status.success(), "a graceful stop exits 0: {status}");
+
+    // SIGTERM right after the URL is printed (a supervisor that stops what it just started) is a
+    // graceful stop too: the handler is in place before the URL appears.
+    for _ in 0..3 {
+        let mut child = tokio::process::Command::new(bin)
+            .args(["emulate", "--listen", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(data.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("emulate starts");
+        let stdout = child.stdout.take().expect("piped");
+        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+        lines.next_line().await.expect("reads").expect("the URL");
+        let status = terminate(&mut child).await;
+        assert!(status.success(), "SIGTERM at once still exits 0: {status}");
+    }
+}
+
+/// Sends SIGTERM to the child and waits for it to exit.
+async fn terminate(child: &mut tokio::process::Child) -> std::process::ExitStatus {
     let pid = child.id().expect("running").to_string();
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .expect("kill runs");
     assert!(killed.success());
-    let status = child.wait().await.expect("exits");
-    assert!(status.success(), "a graceful stop exits 0: {status}");
+    child.wait().await.expect("exits")
 }
 
 #[tokio::test]
@@ -1368,7 +1574,7 @@ async fn runtime_and_events_errors_use_rest_statuses() {
         .expect("group")
         .dataset_group_arn
         .expect("arn");
-    emu.advance_clock(6000.0);
+    emu.advance_clock(6000.0).await.expect("clock advanced");
     let schema = c
         .control
         .create_schema()
@@ -1410,7 +1616,7 @@ async fn runtime_and_events_errors_use_rest_statuses() {
         .send()
         .await;
     assert_eq!(code(sdk), "ResourceInUseException");
-    emu.advance_clock(6000.0);
+    emu.advance_clock(6000.0).await.expect("clock advanced");
     let stored = raw(addr, "POST", "/users", &json, body.as_bytes()).await;
     assert_eq!(stored.status, 200, "{}", stored.body);
     assert_eq!(stored.header("content-type"), Some("application/json"));
@@ -1420,5 +1626,5 @@ async fn runtime_and_events_errors_use_rest_statuses() {
         actions.header("x-amzn-errortype"),
         Some("UnknownOperationException")
     );
-    emu.shutdown().await;
+    emu.shutdown().await.expect("stopped and saved");
 }

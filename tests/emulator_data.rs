@@ -494,7 +494,7 @@ async fn imports_train_and_recommend() {
         .await;
     assert_eq!(code(unknown_dataset), "ResourceNotFoundException");
     let _ = data.interactions;
-    emu.shutdown().await;
+    emu.shutdown().await.expect("stopped and saved");
 }
 
 #[tokio::test]
@@ -508,6 +508,11 @@ async fn imports_fail_with_precise_reasons() {
     store.put_at(
         &url("bad/bad-value.csv"),
         "USER_ID,AGE,GENDER\n1,thirty,F\n",
+        chrono::Utc::now(),
+    );
+    store.put_at(
+        &url("bad/reordered.csv"),
+        "USER_ID,GENDER,AGE\n1,F,30\n",
         chrono::Utc::now(),
     );
     let emu = start(store).await;
@@ -540,6 +545,12 @@ async fn imports_fail_with_precise_reasons() {
     let value = import(&c, "bad-value", &users, "s3://data/bad/bad-value.csv").await;
     let reason = wait_import(&c, &value, "CREATE FAILED").await.expect("a reason");
     assert!(reason.contains("AGE") && reason.contains("thirty"), "{reason}");
+    // Personalize reads columns in the schema's order: a reordered header is refused.
+    let reordered = import(&c, "reordered", &users, "s3://data/bad/reordered.csv").await;
+    let reason = wait_import(&c, &reordered, "CREATE FAILED")
+        .await
+        .expect("a reason");
+    assert!(reason.contains("column GENDER comes before AGE"), "{reason}");
     let missing = import(&c, "missing", &users, "s3://data/nowhere/").await;
     let reason = wait_import(&c, &missing, "CREATE FAILED")
         .await
@@ -579,7 +590,7 @@ async fn imports_fail_with_precise_reasons() {
         .dataset_import_job_arn
         .expect("arn");
     wait_import(&c, &incremental, "ACTIVE").await;
-    emu.shutdown().await;
+    emu.shutdown().await.expect("stopped and saved");
 }
 
 #[tokio::test]
@@ -674,7 +685,7 @@ async fn training_needs_enough_data_and_update_needs_a_full_version() {
         .send()
         .await;
     assert_eq!(code(metrics), "ResourceInUseException");
-    emu.shutdown().await;
+    emu.shutdown().await.expect("stopped and saved");
 }
 
 #[tokio::test]
@@ -797,7 +808,7 @@ async fn campaigns_follow_latest_and_update_in_place() {
         "ResourceNotFoundException",
         "versions go with their solution"
     );
-    emu.shutdown().await;
+    emu.shutdown().await.expect("stopped and saved");
 }
 
 #[tokio::test]
@@ -805,7 +816,7 @@ async fn lifecycles_with_time_scale_stop_and_quota() {
     // Scale 1: a version trains for 2 emulator hours; the clock is moved instead of waiting.
     let emu = start_with(fixture_store(), |c| c.time_scale = 1.0).await;
     let c = clients(&emu);
-    emu.advance_clock(0.0);
+    emu.advance_clock(0.0).await.expect("clock advanced");
     let group = c
         .control
         .create_dataset_group()
@@ -815,7 +826,7 @@ async fn lifecycles_with_time_scale_stop_and_quota() {
         .expect("group")
         .dataset_group_arn
         .expect("arn");
-    emu.advance_clock(60.0);
+    emu.advance_clock(60.0).await.expect("clock advanced");
     let schema = create_schema(&c, "timed-i", INTERACTIONS_SCHEMA).await;
     let ds = c
         .control
@@ -829,7 +840,7 @@ async fn lifecycles_with_time_scale_stop_and_quota() {
         .expect("dataset")
         .dataset_arn
         .expect("arn");
-    emu.advance_clock(60.0);
+    emu.advance_clock(60.0).await.expect("clock advanced");
     // Five pending imports per region; the sixth is over the quota.
     let mut jobs = Vec::new();
     for i in 0..5 {
@@ -852,12 +863,12 @@ async fn lifecycles_with_time_scale_stop_and_quota() {
     assert_eq!(code(sixth), "LimitExceededException");
     let busy = c.control.delete_dataset().dataset_arn(&ds).send().await;
     assert_eq!(code(busy), "ResourceInUseException", "imports are running");
-    emu.advance_clock(900.0);
+    emu.advance_clock(900.0).await.expect("clock advanced");
     for j in &jobs {
         wait_import(&c, j, "ACTIVE").await;
     }
     let s = solution(&c, &group, "timed-up", "aws-user-personalization").await;
-    emu.advance_clock(60.0);
+    emu.advance_clock(60.0).await.expect("clock advanced");
     let v = c
         .control
         .create_solution_version()
@@ -874,7 +885,7 @@ async fn lifecycles_with_time_scale_stop_and_quota() {
         "ResourceInUseException",
         "one version in progress per solution"
     );
-    emu.advance_clock(720.0);
+    emu.advance_clock(720.0).await.expect("clock advanced");
     assert_eq!(version_status(&c, &v).await.0, "CREATE IN_PROGRESS");
     c.control
         .stop_solution_version_creation()
@@ -883,7 +894,7 @@ async fn lifecycles_with_time_scale_stop_and_quota() {
         .await
         .expect("stopping");
     assert_eq!(version_status(&c, &v).await.0, "CREATE STOPPING");
-    emu.advance_clock(300.0);
+    emu.advance_clock(300.0).await.expect("clock advanced");
     assert_eq!(version_status(&c, &v).await.0, "CREATE STOPPED");
     let again = c
         .control
@@ -903,7 +914,7 @@ async fn lifecycles_with_time_scale_stop_and_quota() {
         .send()
         .await;
     assert_eq!(code(metrics), "ResourceInUseException");
-    emu.shutdown().await;
+    emu.shutdown().await.expect("stopped and saved");
 }
 
 #[tokio::test]
@@ -1129,7 +1140,7 @@ async fn ranking_related_items_and_batch_jobs() {
         .await
         .expect("listed");
     assert_eq!(listed.batch_segment_jobs().len(), 1);
-    emu.shutdown().await;
+    emu.shutdown().await.expect("stopped and saved");
 }
 
 /// A domain interactions CSV with `View` events: 30 users × 40 views over 60 items.
@@ -1146,31 +1157,24 @@ fn domain_interactions() -> String {
 
 const DOMAIN_INTERACTIONS_SCHEMA: &str = r#"{"type":"record","name":"Interactions","namespace":"com.amazonaws.personalize.schema","fields":[{"name":"USER_ID","type":"string"},{"name":"ITEM_ID","type":"string"},{"name":"TIMESTAMP","type":"long"},{"name":"EVENT_TYPE","type":"string"}],"version":"1.0"}"#;
 
-#[tokio::test]
-async fn recommenders_train_stop_and_start() {
-    let store = fixture_store();
-    store.put_at(
-        &url("domain/interactions.csv"),
-        domain_interactions(),
-        chrono::Utc::now(),
-    );
-    let emu = start_with(store, |c| c.time_scale = 1.0).await;
-    let c = clients(&emu);
+/// An ECOMMERCE dataset group `name` with an empty Interactions dataset, both ACTIVE at time
+/// scale 1; returns their ARNs.
+async fn domain_interactions_dataset(c: &Clients, emu: &Emulator, name: &str) -> (String, String) {
     let group = c
         .control
         .create_dataset_group()
-        .name("store")
+        .name(name)
         .domain(Domain::Ecommerce)
         .send()
         .await
         .expect("group")
         .dataset_group_arn
         .expect("arn");
-    emu.advance_clock(60.0);
+    emu.advance_clock(60.0).await.expect("clock advanced");
     let schema = c
         .control
         .create_schema()
-        .name("store-i")
+        .name(format!("{name}-i"))
         .schema(DOMAIN_INTERACTIONS_SCHEMA)
         .domain(Domain::Ecommerce)
         .send()
@@ -1190,9 +1194,37 @@ async fn recommenders_train_stop_and_start() {
         .expect("dataset")
         .dataset_arn
         .expect("arn");
-    emu.advance_clock(60.0);
+    emu.advance_clock(60.0).await.expect("clock advanced");
+    (group, ds)
+}
+
+/// Creates the "Most viewed" recommender `most-viewed` in `group`; returns its ARN.
+async fn most_viewed_recommender(c: &Clients, group: &str) -> String {
+    c.control
+        .create_recommender()
+        .name("most-viewed")
+        .dataset_group_arn(group)
+        .recipe_arn("arn:aws:personalize:::recipe/aws-ecomm-popular-items-by-views")
+        .send()
+        .await
+        .expect("recommender")
+        .recommender_arn
+        .expect("arn")
+}
+
+#[tokio::test]
+async fn recommenders_train_stop_and_start() {
+    let store = fixture_store();
+    store.put_at(
+        &url("domain/interactions.csv"),
+        domain_interactions(),
+        chrono::Utc::now(),
+    );
+    let emu = start_with(store, |c| c.time_scale = 1.0).await;
+    let c = clients(&emu);
+    let (group, ds) = domain_interactions_dataset(&c, &emu, "store").await;
     let job = import(&c, "store-import", &ds, "s3://data/domain/interactions.csv").await;
-    emu.advance_clock(900.0);
+    emu.advance_clock(900.0).await.expect("clock advanced");
     wait_import(&c, &job, "ACTIVE").await;
     let custom_recipe = c
         .control
@@ -1203,17 +1235,7 @@ async fn recommenders_train_stop_and_start() {
         .send()
         .await;
     assert_eq!(code(custom_recipe), "InvalidInputException");
-    let rec = c
-        .control
-        .create_recommender()
-        .name("most-viewed")
-        .dataset_group_arn(&group)
-        .recipe_arn("arn:aws:personalize:::recipe/aws-ecomm-popular-items-by-views")
-        .send()
-        .await
-        .expect("recommender")
-        .recommender_arn
-        .expect("arn");
+    let rec = most_viewed_recommender(&c, &group).await;
     let describe = || async {
         c.control
             .describe_recommender()
@@ -1229,7 +1251,7 @@ async fn recommenders_train_stop_and_start() {
     assert!(creating.model_metrics().is_none(), "no metrics while creating");
     let not_yet = c.control.stop_recommender().recommender_arn(&rec).send().await;
     assert_eq!(code(not_yet), "ResourceInUseException");
-    emu.advance_clock(3600.0);
+    emu.advance_clock(3600.0).await.expect("clock advanced");
     wait_for(&rec, &["ACTIVE"], || async {
         let r = describe().await;
         (r.status.unwrap_or_default(), r.failure_reason)
@@ -1258,7 +1280,7 @@ async fn recommenders_train_stop_and_start() {
         .await
         .expect("stopping");
     assert_eq!(describe().await.status(), Some("STOP PENDING"));
-    emu.advance_clock(300.0);
+    emu.advance_clock(300.0).await.expect("clock advanced");
     assert_eq!(describe().await.status(), Some("INACTIVE"));
     let inactive = c
         .runtime
@@ -1279,9 +1301,152 @@ async fn recommenders_train_stop_and_start() {
         .await
         .expect("starting");
     assert_eq!(describe().await.status(), Some("START PENDING"));
-    emu.advance_clock(300.0);
+    emu.advance_clock(300.0).await.expect("clock advanced");
     assert_eq!(describe().await.status(), Some("ACTIVE"));
-    emu.shutdown().await;
+    emu.shutdown().await.expect("stopped and saved");
+}
+
+/// The domain interactions plus 150 views of `hot`, which makes it the most viewed item.
+fn domain_interactions_with(hot: &str) -> String {
+    let mut csv = domain_interactions();
+    for u in 0..30 {
+        for k in 0..5 {
+            csv.push_str(&format!("u{u},{hot},{},View\n", 1_700_100_000 + u * 10 + k));
+        }
+    }
+    csv
+}
+
+/// Imports `domain/{hot}.csv` into `dataset` (FULL) and waits for it at time scale 1.
+async fn load_domain(c: &Clients, emu: &Emulator, name: &str, dataset: &str, hot: &str) {
+    let job = import(c, name, dataset, &format!("s3://data/domain/{hot}.csv")).await;
+    emu.advance_clock(900.0).await.expect("clock advanced");
+    wait_import(c, &job, "ACTIVE").await;
+}
+
+/// The status of a recommender's latest update, or of the recommender before its first one.
+async fn recommender_update_status(c: &Clients, rec: &str) -> (String, Option<String>) {
+    let r = c
+        .control
+        .describe_recommender()
+        .recommender_arn(rec)
+        .send()
+        .await
+        .expect("described")
+        .recommender
+        .expect("recommender");
+    match r.latest_recommender_update() {
+        Some(u) => (
+            u.status().unwrap_or_default().to_string(),
+            u.failure_reason().map(str::to_string),
+        ),
+        None => (
+            r.status().unwrap_or_default().to_string(),
+            r.failure_reason().map(str::to_string),
+        ),
+    }
+}
+
+/// The recommender's top item for user u1.
+async fn top_item(c: &Clients, rec: &str) -> Vec<String> {
+    let recs = c
+        .runtime
+        .get_recommendations()
+        .recommender_arn(rec)
+        .user_id("u1")
+        .num_results(1)
+        .send()
+        .await
+        .expect("recommendations");
+    item_ids(recs.item_list())
+}
+
+#[tokio::test]
+async fn updating_a_recommenders_training_columns_retrains_it() {
+    let store = fixture_store();
+    for hot in ["hot-a", "hot-b", "hot-c"] {
+        store.put_at(
+            &url(&format!("domain/{hot}.csv")),
+            domain_interactions_with(hot),
+            chrono::Utc::now(),
+        );
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let emu = start_with(Arc::clone(&store) as Arc<dyn ObjectStore>, |c| {
+        c.time_scale = 1.0;
+        c.state_dir = Some(dir.path().to_path_buf());
+    })
+    .await;
+    let c = clients(&emu);
+    let (group, ds) = domain_interactions_dataset(&c, &emu, "shop").await;
+    load_domain(&c, &emu, "load-a", &ds, "hot-a").await;
+    let rec = most_viewed_recommender(&c, &group).await;
+    emu.advance_clock(3600.0).await.expect("clock advanced");
+    let update_status = || recommender_update_status(&c, &rec);
+    wait_for("the recommender", &["ACTIVE"], update_status).await;
+    let top = || top_item(&c, &rec);
+    assert_eq!(top().await, ["hot-a"]);
+
+    // New data, then an update that changes the training columns: a full retraining on it.
+    load_domain(&c, &emu, "load-b", &ds, "hot-b").await;
+    let columns = aws_sdk_personalize::types::TrainingDataConfig::builder()
+        .excluded_dataset_columns("INTERACTIONS", vec!["EVENT_TYPE".to_string()])
+        .build();
+    c.control
+        .update_recommender()
+        .recommender_arn(&rec)
+        .recommender_config(
+            aws_sdk_personalize::types::RecommenderConfig::builder()
+                .training_data_config(columns.clone())
+                .build(),
+        )
+        .send()
+        .await
+        .expect("update accepted");
+    let (status, _) = update_status().await;
+    assert_eq!(status, "CREATE PENDING");
+    assert_eq!(
+        top().await,
+        ["hot-a"],
+        "the old model serves while the update runs"
+    );
+    // The retraining (or its model, if it already finished) survives a restart.
+    emu.shutdown().await.expect("stopped and saved");
+    let emu = start_with(store.clone(), |c| {
+        c.time_scale = 1.0;
+        c.state_dir = Some(dir.path().to_path_buf());
+    })
+    .await;
+    let c = clients(&emu);
+    let update_status = || recommender_update_status(&c, &rec);
+    let top = || top_item(&c, &rec);
+    assert_eq!(top().await, ["hot-a"], "still the old model after the restart");
+    emu.advance_clock(600.0).await.expect("clock advanced");
+    wait_for("the retraining update", &["ACTIVE"], update_status).await;
+    assert_eq!(
+        top().await,
+        ["hot-b"],
+        "the retrained model serves once the update is ACTIVE"
+    );
+
+    // An update that leaves the columns alone does not retrain: newer data stays unused.
+    load_domain(&c, &emu, "load-c", &ds, "hot-c").await;
+    c.control
+        .update_recommender()
+        .recommender_arn(&rec)
+        .recommender_config(
+            aws_sdk_personalize::types::RecommenderConfig::builder()
+                .training_data_config(columns)
+                .min_recommendation_requests_per_second(3)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("update accepted");
+    emu.advance_clock(600.0).await.expect("clock advanced");
+    wait_for("the plain update", &["ACTIVE"], update_status).await;
+    assert_eq!(top().await, ["hot-b"]);
+    emu.shutdown().await.expect("stopped and saved");
 }
 
 /// An object store whose reads wait until released, so work is still in flight at shutdown.
@@ -1346,7 +1511,7 @@ async fn data_and_in_flight_work_survive_a_restart() {
         .send()
         .await
         .expect("recommendations");
-    emu.shutdown().await;
+    emu.shutdown().await.expect("stopped and saved");
 
     // Restart on a store whose reads hang: an import started now is in flight at shutdown.
     let (open, gate) = tokio::sync::watch::channel(false);
@@ -1367,14 +1532,14 @@ async fn data_and_in_flight_work_survive_a_restart() {
     assert_eq!(item_ids(before.item_list()), item_ids(after.item_list()));
     let pending = import(&c, "in-flight", &data.users, "s3://data/train/users.csv").await;
     assert_eq!(import_status(&c, &pending).await.0, "CREATE IN_PROGRESS");
-    emu.shutdown().await;
+    emu.shutdown().await.expect("stopped and saved");
     drop(open);
 
     // The next start resumes the interrupted import instead of leaving it stuck.
     let emu = start_with(store, |c| c.state_dir = Some(dir.path().to_path_buf())).await;
     let c = clients(&emu);
     wait_import(&c, &pending, "ACTIVE").await;
-    emu.shutdown().await;
+    emu.shutdown().await.expect("stopped and saved");
 }
 
 #[tokio::test]
@@ -1407,7 +1572,7 @@ async fn boto3_walks_the_same_lifecycle() {
         "the boto3 lifecycle failed (needs python3 with boto3: pip install boto3):\n{stdout}\n{stderr}"
     );
     assert!(stdout.contains("lifecycle OK"), "{stdout}");
-    emu.shutdown().await;
+    emu.shutdown().await.expect("stopped and saved");
 }
 
 const ITEMS_SCHEMA: &str = r#"{"type":"record","name":"Items","namespace":"com.amazonaws.personalize.schema","fields":[{"name":"ITEM_ID","type":"string"},{"name":"GENRES","type":["null","string"],"categorical":true}],"version":"1.0"}"#;
@@ -1492,13 +1657,71 @@ async fn item_metadata_from_put_items_drives_filters_and_metadata() {
         !expected.is_empty(),
         "the fixture leaves user 7 a Drama item to recommend"
     );
-    let mut got = item_ids(recs.item_list());
+    let drama_order = item_ids(recs.item_list());
+    let mut got = drama_order.clone();
     got.sort();
     assert_eq!(got, expected, "only Drama items the user has not seen");
     for item in recs.item_list() {
         let genre = item.metadata().and_then(|m| m.get("GENRES")).map(String::as_str);
         assert_eq!(genre, Some("Drama"), "metadata comes back");
     }
+    // A promotion: its share of the results (20 % of 10, as far as the Drama filter admits) comes
+    // through its own filter, keeps that filter's order and carries the promotion's name; the rest
+    // is the plain recommendation without them.
+    let promotion = |percent: i32| {
+        aws_sdk_personalizeruntime::types::Promotion::builder()
+            .name("drama-push")
+            .percent_promoted_items(percent)
+            .filter_arn(&drama)
+            .filter_values("GENRE", "\"Drama\"")
+            .build()
+    };
+    let promoted = c
+        .runtime
+        .get_recommendations()
+        .campaign_arn(&plain)
+        .user_id("7")
+        .num_results(10)
+        .promotions(promotion(20))
+        .send()
+        .await
+        .expect("recommendations");
+    assert_eq!(promoted.item_list().len(), 10);
+    let (marked, unmarked): (Vec<_>, Vec<_>) = promoted
+        .item_list()
+        .iter()
+        .partition(|i| i.promotion_name() == Some("drama-push"));
+    let marked = item_ids(&marked.into_iter().cloned().collect::<Vec<_>>());
+    assert_eq!(
+        marked,
+        drama_order[..drama_order.len().min(2)],
+        "promoted in filter order"
+    );
+    let unmarked = item_ids(&unmarked.into_iter().cloned().collect::<Vec<_>>());
+    let plain_recs = c
+        .runtime
+        .get_recommendations()
+        .campaign_arn(&plain)
+        .user_id("7")
+        .num_results(12)
+        .send()
+        .await
+        .expect("recommendations");
+    let expected_rest: Vec<String> = item_ids(plain_recs.item_list())
+        .into_iter()
+        .filter(|i| !marked.contains(i))
+        .take(10 - marked.len())
+        .collect();
+    assert_eq!(unmarked, expected_rest, "the others in model order");
+    let over = c
+        .runtime
+        .get_recommendations()
+        .campaign_arn(&plain)
+        .user_id("7")
+        .promotions(promotion(101))
+        .send()
+        .await;
+    assert_eq!(code(over), "InvalidInputException");
     let refused = c
         .runtime
         .get_recommendations()
@@ -1526,7 +1749,7 @@ async fn item_metadata_from_put_items_drives_filters_and_metadata() {
         .send()
         .await;
     assert_eq!(code(bad_props), "InvalidInputException");
-    emu.shutdown().await;
+    emu.shutdown().await.expect("stopped and saved");
 }
 
 #[tokio::test]
@@ -1551,7 +1774,7 @@ async fn quotas_and_injected_failures_on_data_resources() {
                 .expect("arn"),
         );
     }
-    emu.advance_clock(60.0);
+    emu.advance_clock(60.0).await.expect("clock advanced");
     let mut solutions = Vec::new();
     for (g, group) in groups.iter().enumerate() {
         for s in 0..if g == 2 { 1 } else { 10 } {
@@ -1559,7 +1782,7 @@ async fn quotas_and_injected_failures_on_data_resources() {
         }
     }
     let doomed = solution(&c, &groups[2], "doomed", "aws-sims").await;
-    emu.advance_clock(60.0);
+    emu.advance_clock(60.0).await.expect("clock advanced");
     // Twenty versions in flight per region; the twenty-first is over the quota.
     for s in &solutions[..20] {
         c.control
@@ -1576,7 +1799,7 @@ async fn quotas_and_injected_failures_on_data_resources() {
         .send()
         .await;
     assert_eq!(code(over), "LimitExceededException");
-    emu.advance_clock(7200.0);
+    emu.advance_clock(7200.0).await.expect("clock advanced");
     let failed = c
         .control
         .create_solution_version()
@@ -1591,14 +1814,14 @@ async fn quotas_and_injected_failures_on_data_resources() {
         "CREATE PENDING",
         "the lifecycle still runs"
     );
-    emu.advance_clock(7200.0);
+    emu.advance_clock(7200.0).await.expect("clock advanced");
     let (status, reason) = version_status(&c, &failed).await;
     assert_eq!(status, "CREATE FAILED");
     assert!(
         reason.is_some_and(|r| r.contains("doomed")),
         "the injected reason names the match"
     );
-    emu.shutdown().await;
+    emu.shutdown().await.expect("stopped and saved");
 }
 
 #[tokio::test]
@@ -1701,5 +1924,5 @@ async fn campaign_and_recommender_quotas() {
         reason.is_some_and(|r| r.contains("interactions")),
         "names the missing data"
     );
-    emu.shutdown().await;
+    emu.shutdown().await.expect("stopped and saved");
 }

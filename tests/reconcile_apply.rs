@@ -145,7 +145,9 @@ async fn every_fixture_converges_and_a_second_apply_changes_nothing() {
             .map(|s| s.target.to_string())
             .collect();
         assert_eq!(changing, expected_failures, "{fixture}: {:#?}", plan.steps);
-        emu.shutdown().await;
+        emu.shutdown()
+            .await
+            .expect("the emulator saves its state on shutdown");
     }
     assert!(report.is_empty(), "{}", report.join("\n\n"));
 }

@@ -477,6 +477,14 @@ fn what_personalize_would_reject_is_an_error() {
             ),
             Expect::Errors(&["key solutions.workflowConfig.maxAge is not an allowed key"]),
         ),
+        (
+            "a dataset-group role without a KMS key",
+            with(
+                "/datasetGroup/serviceConfig/roleArn",
+                json!("arn:aws:iam::123456789012:role/kms-role"),
+            ),
+            Expect::Errors(&["roleArn is only valid together with kmsKeyArn"]),
+        ),
     ];
     for (name, file, expect) in &cases {
         assert_case(name, &spec::load_value(file), expect);

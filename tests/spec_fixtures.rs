@@ -135,3 +135,30 @@ fn what_the_validator_only_warns_about_the_schema_accepts() {
         assert!(spec::load_value(&file).is_valid(), "{file}");
     }
 }
+
+#[test]
+fn a_null_avro_namespace_is_accepted_by_the_validator_and_the_schema() {
+    let mut file: Value = serde_json::from_str(
+        &fixtures()
+            .into_iter()
+            .find(|(name, _)| name == "sample_config.json")
+            .expect("sample_config.json")
+            .1,
+    )
+    .expect("JSON");
+    let namespace = file
+        .pointer_mut("/datasets/users/schema/serviceConfig/schema/namespace")
+        .expect("the users schema has a namespace");
+    *namespace = Value::Null;
+    assert!(
+        spec::load_value(&file).is_valid(),
+        "the validator accepts a null namespace"
+    );
+    assert!(validator().is_valid(&file), "the schema accepts a null namespace");
+    // Other types stay wrong for both.
+    *file
+        .pointer_mut("/datasets/users/schema/serviceConfig/schema/namespace")
+        .expect("namespace") = json!(7);
+    assert!(!spec::load_value(&file).is_valid());
+    assert!(!validator().is_valid(&file));
+}

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use aws_config::BehaviorVersion;
 use personalize_ops::emulator::clock::Durations;
 use personalize_ops::emulator::faults::FaultSpec;
-use personalize_ops::emulator::{self, DEFAULT_ACCOUNT_ID, EmulatorConfig};
+use personalize_ops::emulator::{self, DEFAULT_ACCOUNT_ID, EmulatorConfig, Quotas};
 use personalize_ops::objects::{DirStore, ObjectStore, S3Store};
 
 use super::Context;
@@ -37,6 +37,13 @@ pub struct Args {
     /// update, stop. Example: solution-version=3600,campaign=300.
     #[arg(long, value_name = "KIND=SECS,…")]
     pub durations: Option<String>,
+
+    /// Service quotas to use instead of the real defaults, as NAME=N,… with NAME one of
+    /// dataset-groups (5), schemas (500), pending-import-jobs (5), pending-solution-versions (20),
+    /// solutions-per-group (10), campaigns-per-group (5), filters-per-group (30),
+    /// recommenders-per-group (5), pending-batch-inference-jobs (5), pending-batch-segment-jobs (5).
+    #[arg(long, value_name = "NAME=N,…")]
+    pub quotas: Option<String>,
 
     /// Faults to inject from the start, e.g. "seed=1;throttle=0.1;fail.solution-version=^bad".
     /// See below for every entry; change them at runtime with PUT /_emulator/faults.
@@ -93,6 +100,13 @@ pub async fn run(args: Args, _ctx: &Context) -> anyhow::Result<ExitCode> {
             .map_err(anyhow::Error::msg)
             .context("--durations")?;
     }
+    let mut quotas = Quotas::default();
+    if let Some(spec) = &args.quotas {
+        quotas
+            .apply_overrides(spec)
+            .map_err(anyhow::Error::msg)
+            .context("--quotas")?;
+    }
     let objects: Arc<dyn ObjectStore> = match &args.data_dir {
         Some(dir) => Arc::new(DirStore::new(dir.clone(), args.data_bucket.clone())),
         None => {
@@ -114,39 +128,54 @@ pub async fn run(args: Args, _ctx: &Context) -> anyhow::Result<ExitCode> {
         region: args.region,
         objects,
         durations,
+        quotas,
     };
+    // Listen before the URL is printed: whoever reads it may signal at once, and a signal that
+    // arrives before its handler is registered kills the process instead of stopping it.
+    let signals = StopSignals::install().context("cannot listen for SIGTERM and Ctrl-C")?;
     let emu = emulator::start(config).await?;
     println!("{}", emu.url());
-    shutdown_signal().await;
+    signals.wait().await;
     tracing::info!("stopping the built-in Personalize");
-    emu.shutdown().await;
+    emu.shutdown()
+        .await
+        .context("the emulator stopped but its last save of the state failed")?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Resolves on Ctrl-C or, on Unix, SIGTERM (what ECS and process managers send).
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// Ctrl-C and (on Unix) SIGTERM, what ECS and process managers send, registered when installed.
+pub(super) struct StopSignals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    pub(super) fn install() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                term: signal(SignalKind::terminate())?,
+                interrupt: signal(SignalKind::interrupt())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    /// Resolves on the first of the signals.
+    pub(super) async fn wait(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
+        #[cfg(not(unix))]
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::error!(error = %e, "cannot listen for Ctrl-C");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
     }
 }

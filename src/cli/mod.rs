@@ -11,8 +11,13 @@ use personalize_ops::settings::{LogFormat, Settings};
 
 mod apply;
 mod emulate;
+mod local;
 mod plan;
+mod recommend;
+mod reconciler;
+mod run;
 mod schema;
+mod status;
 mod validate;
 
 /// Exit code for a failed run.
@@ -50,10 +55,27 @@ pub enum Command {
     Emulate(emulate::Args),
     /// Print the JSON Schema (draft 2020-12) of the parameter file, for editors.
     Schema(schema::Args),
+    /// The daemon: SQS intake, reconciler pool under DynamoDB leases, SNS, CloudWatch, health endpoint.
+    Run(run::Args),
+    /// The daemon on one machine: DIR/train/ watched, SQLite state, built-in Personalize.
+    Local(local::Args),
+    /// What the service knows: generations, resources and their states, last errors.
+    Status(status::Args),
+    /// Ask a campaign for recommendations (on AWS, or on a running `local DIR`).
+    Recommend(recommend::Args),
     /// Show what apply would create, update or leave alone in Personalize, and why; changes nothing.
     Plan(plan::Args),
     /// Bring a dataset group to its parameter file: create, update and wait until converged or failed.
     Apply(apply::Args),
+}
+
+/// Output format of the commands that report (`status`, `recommend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Lines for people.
+    Text,
+    /// One JSON document, for scripts.
+    Json,
 }
 
 /// What every command gets: the loaded settings.
@@ -103,6 +125,10 @@ async fn dispatch(command: Command, ctx: Context) -> anyhow::Result<ExitCode> {
         Command::Validate(args) => validate::run(args, &ctx),
         Command::Emulate(args) => emulate::run(args, &ctx).await,
         Command::Schema(args) => schema::run(args, &ctx),
+        Command::Run(args) => run::run(args, &ctx).await,
+        Command::Local(args) => local::run(args, &ctx).await,
+        Command::Status(args) => status::run(args, &ctx).await,
+        Command::Recommend(args) => recommend::run(args, &ctx).await,
         Command::Plan(args) => plan::run(args, &ctx).await,
         Command::Apply(args) => apply::run(args, &ctx).await,
     }

@@ -3,13 +3,13 @@
 //!
 //! | method and path | does |
 //! |---|---|
-//! | `GET /_emulator/health` | `{"status":"ok"}` |
+//! | `GET /_emulator/health` | `{"status":"ok"}`, or 503 `{"status":"degraded","saveError":…}` when the latest save of the state failed |
 //! | `GET /_emulator/faults` | the fault spec in force (JSON form) |
 //! | `PUT /_emulator/faults` | replaces it: a JSON body, or the text form with `Content-Type: text/plain` |
 //! | `GET /_emulator/calls` | `{"calls":{op:n},"throttled":{op:n},"limited":{op:n}}` |
 //! | `POST /_emulator/reset` | forgets every resource, its data and the call counts (faults stay) |
 //! | `GET /_emulator/clock` | `{"now": epoch seconds, "offsetSeconds": …}` |
-//! | `POST /_emulator/clock` | `{"advanceSeconds": N}` moves the emulator clock forward |
+//! | `POST /_emulator/clock` | `{"advanceSeconds": N}` moves the emulator clock forward and saves the state (500 naming the file when the save fails) |
 
 use std::sync::Arc;
 
@@ -44,7 +44,13 @@ pub async fn handle(
     body: &[u8],
 ) -> Response {
     match (method.as_str(), path) {
-        ("GET", "health") => reply(StatusCode::OK, &json!({ "status": "ok" })),
+        ("GET", "health") => match shared.save_error_text() {
+            None => reply(StatusCode::OK, &json!({ "status": "ok" })),
+            Some(e) => reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &json!({ "status": "degraded", "saveError": e }),
+            ),
+        },
         ("GET", "faults") => reply(StatusCode::OK, &json!(shared.faults().spec())),
         ("PUT", "faults") => {
             let is_text = headers
@@ -77,8 +83,13 @@ pub async fn handle(
             match advance {
                 Some(secs) => {
                     shared.clock.advance(secs);
-                    shared.dirty.notify_one();
-                    reply(StatusCode::OK, &clock(shared))
+                    match shared.save().await {
+                        Ok(()) => reply(StatusCode::OK, &clock(shared)),
+                        Err(e) => reply(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            &json!({ "message": format!("the clock moved but the state was not saved: {e}") }),
+                        ),
+                    }
                 }
                 None => bad_request("expected {\"advanceSeconds\": a number ≥ 0}"),
             }

@@ -122,17 +122,14 @@ impl Durations {
     /// Parses `KIND=SECS,...` overrides of creation times (`solution-version=7200,campaign=600`); the
     /// pseudo-kinds `delete`, `update` and `stop` set those durations.
     pub fn apply_overrides(&mut self, spec: &str) -> Result<(), String> {
-        for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let (key, value) = entry
-                .split_once('=')
-                .ok_or_else(|| format!("duration {entry:?}: expected KIND=SECONDS"))?;
-            let secs: f64 = value
-                .trim()
-                .parse()
-                .ok()
-                .filter(|s: &f64| s.is_finite() && *s >= 0.0)
-                .ok_or_else(|| format!("duration {entry:?}: {value:?} is not a number of seconds ≥ 0"))?;
-            match key.trim() {
+        for (key, secs) in overrides(
+            spec,
+            "duration",
+            "KIND=SECONDS",
+            "a number of seconds ≥ 0",
+            |s: &f64| s.is_finite() && *s >= 0.0,
+        )? {
+            match key {
                 "delete" => self.delete_secs = secs,
                 "update" => self.update_secs = secs,
                 "stop" => self.stop_secs = secs,
@@ -144,6 +141,33 @@ impl Durations {
         }
         Ok(())
     }
+}
+
+/// Parses `KEY=VALUE,...` (the `--durations` and `--quotas` forms): each value must parse as `T`
+/// and pass `ok`. Errors name the entry as a `what`, the expected `form` and what a value must be.
+pub fn overrides<'a, T: std::str::FromStr>(
+    spec: &'a str,
+    what: &str,
+    form: &str,
+    must_be: &str,
+    ok: impl Fn(&T) -> bool,
+) -> Result<Vec<(&'a str, T)>, String> {
+    spec.split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|entry| {
+            let (key, value) = entry
+                .split_once('=')
+                .ok_or_else(|| format!("{what} {entry:?}: expected {form}"))?;
+            let parsed = value
+                .trim()
+                .parse::<T>()
+                .ok()
+                .filter(&ok)
+                .ok_or_else(|| format!("{what} {entry:?}: {value:?} is not {must_be}"))?;
+            Ok((key.trim(), parsed))
+        })
+        .collect()
 }
 
 #[cfg(test)]

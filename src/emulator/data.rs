@@ -32,6 +32,14 @@ pub struct Data {
     generation: u64,
 }
 
+/// Where a recommender's retrained model waits until the update that retrained it is ACTIVE.
+pub fn pending_model_key(recommender_arn: &str) -> String {
+    format!("{recommender_arn}{PENDING_SUFFIX}")
+}
+
+/// `#` never occurs in an ARN, so a pending key cannot name a resource.
+const PENDING_SUFFIX: &str = "#update";
+
 /// The column that identifies a row of a dataset type, for upserts (interactions have none: every
 /// row is new).
 pub fn id_column(ty: DatasetType) -> Option<&'static str> {
@@ -146,9 +154,27 @@ impl Data {
     /// Drops the data of resources that no longer exist.
     pub fn retain_for(&mut self, state: &State) {
         self.tables.retain(|arn, _| state.datasets.contains_key(arn));
-        self.models.retain(|arn, _| {
+        self.models.retain(|key, _| {
+            let arn = key.strip_suffix(PENDING_SUFFIX).unwrap_or(key);
             state.solution_versions.contains_key(arn) || state.recommenders.contains_key(arn)
         });
+    }
+
+    /// Swaps in the retrained model of every recommender whose update has been applied, and
+    /// returns the recommenders that got one (their metrics change with it).
+    pub fn promote_retrained(&mut self, state: &State) -> Vec<(String, Arc<Model>)> {
+        let mut promoted = Vec::new();
+        for r in state.recommenders.values() {
+            if !r.update.as_ref().is_some_and(|u| u.applied) {
+                continue;
+            }
+            let Some(entry) = self.models.remove(&pending_model_key(&r.meta.arn)) else {
+                continue;
+            };
+            self.set_model(&r.meta.arn, Arc::clone(&entry.value));
+            promoted.push((r.meta.arn.clone(), entry.value));
+        }
+        promoted
     }
 }
 

@@ -157,6 +157,13 @@ impl FaultSpec {
                 reason: format!("{tps} is not a positive rate"),
             });
         }
+        // Schemas exist at once and have no status, so a rule for them could never apply.
+        if self.fail.contains_key(&Kind::Schema) {
+            return Err(FaultSpecError::Value {
+                name: "fail.schema",
+                reason: "schemas have no status and cannot end in CREATE FAILED".into(),
+            });
+        }
         FailureRules::compile(&self.fail).map(|_| ())
     }
 }
@@ -361,6 +368,7 @@ mod tests {
             "tps=0",
             "latency=fast",
             "fail.widget=x",
+            "fail.schema=x",
             "fail.campaign=(",
             "explode=1",
         ] {
@@ -375,6 +383,11 @@ mod tests {
         assert!(json.contains("\"throttleNext\":3"), "{json}");
         assert_eq!(serde_json::from_str::<FaultSpec>(&json).expect("parses"), spec);
         assert!(serde_json::from_str::<FaultSpec>("{\"bogus\":1}").is_err());
+        let schema_rule: FaultSpec = serde_json::from_str(r#"{"fail":{"schema":"x"}}"#).expect("parses");
+        assert!(
+            Faults::new(schema_rule).is_err(),
+            "the JSON form is checked the same way"
+        );
     }
 
     #[test]

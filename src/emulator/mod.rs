@@ -20,6 +20,7 @@ mod input;
 mod lifecycle;
 mod page;
 mod persist;
+pub mod quotas;
 mod recipes;
 mod runtime;
 mod server;
@@ -43,7 +44,8 @@ use tokio_util::task::TaskTracker;
 use self::clock::{Clock, Durations};
 use self::faults::{CallCounts, FaultSpec, FaultSpecError, Faults};
 pub use self::persist::PersistError;
-use self::persist::{Persister, SaveRequest};
+use self::persist::Persister;
+pub use self::quotas::Quotas;
 use self::shared::{Shared, World};
 use self::state::{Resource, State};
 use self::work::{Job, JobKind};
@@ -71,6 +73,8 @@ pub struct EmulatorConfig {
     pub objects: Arc<dyn ObjectStore>,
     /// Realistic durations per kind at time scale 1 (their `time_scale` is replaced by the one above).
     pub durations: Durations,
+    /// The service quotas enforced (the real defaults; raise them for tests that need more).
+    pub quotas: Quotas,
 }
 
 impl EmulatorConfig {
@@ -86,6 +90,7 @@ impl EmulatorConfig {
             region: "us-east-1".to_string(),
             objects,
             durations: Durations::default(),
+            quotas: Quotas::default(),
         }
     }
 }
@@ -159,10 +164,17 @@ pub async fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
         ..config.durations
     };
     let resumed = awaiting_work(&state);
+    let persister = config.state_dir.map(|dir| {
+        let mut persister = Persister::new(dir);
+        persister.mark_saved(&data);
+        Arc::new(Mutex::new(persister))
+    });
+    let saving = persister.is_some();
     let shared = Arc::new(Shared {
         world: Mutex::new(World { state, data }),
         clock,
         durations,
+        quotas: config.quotas,
         faults: StdMutex::new(faults),
         objects: config.objects,
         account: config.account_id,
@@ -170,14 +182,12 @@ pub async fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
         dirty: Notify::new(),
         tasks: TaskTracker::new(),
         cancel: CancellationToken::new(),
+        persister,
+        save_error: StdMutex::new(None),
     });
-    if let Some(dir) = config.state_dir {
-        let mut persister = Persister::new(dir.clone());
-        persister.mark_saved(&shared.world.lock().await.data);
+    if saving {
         let loop_shared = Arc::clone(&shared);
-        shared
-            .tasks
-            .spawn(async move { persist_loop(loop_shared, persister, dir).await });
+        shared.tasks.spawn(async move { persist_loop(loop_shared).await });
     }
     for job in resumed {
         tracing::info!(arn = %job.arn, kind = ?job.kind, "resuming work interrupted by a restart");
@@ -223,6 +233,15 @@ fn awaiting_work(state: &State) -> Vec<Job> {
     collect(&mut jobs, JobKind::Import, state.import_jobs.values());
     collect(&mut jobs, JobKind::Train, state.solution_versions.values());
     collect(&mut jobs, JobKind::TrainRecommender, state.recommenders.values());
+    for r in state.recommenders.values() {
+        if r.update.as_ref().is_some_and(|u| u.timeline.is_awaiting_work()) {
+            jobs.push(Job {
+                kind: JobKind::RetrainRecommender,
+                arn: r.meta.arn.clone(),
+                seq: r.meta.seq,
+            });
+        }
+    }
     collect(
         &mut jobs,
         JobKind::BatchInference,
@@ -236,8 +255,10 @@ fn awaiting_work(state: &State) -> Vec<Job> {
     jobs
 }
 
-/// Saves the state after every change (coalescing bursts), and once more at shutdown.
-async fn persist_loop(shared: Arc<Shared>, mut persister: Persister, dir: PathBuf) {
+/// Saves the state after every change (coalescing bursts), and once more at shutdown. Each
+/// outcome is recorded ([`Shared::save`]), so a failure is reported by the health endpoint and by
+/// [`Emulator::shutdown`] instead of only being logged.
+async fn persist_loop(shared: Arc<Shared>) {
     loop {
         tokio::select! {
             () = shared.dirty.notified() => {}
@@ -245,36 +266,12 @@ async fn persist_loop(shared: Arc<Shared>, mut persister: Persister, dir: PathBu
         }
         // Let a burst of changes settle into one write.
         tokio::time::sleep(Duration::from_millis(20)).await;
-        persister = save_now(&shared, persister, &dir).await;
-    }
-    save_now(&shared, persister, &dir).await;
-}
-
-/// Takes a snapshot under the lock and writes it outside, on a blocking thread.
-async fn save_now(shared: &Shared, mut persister: Persister, dir: &std::path::Path) -> Persister {
-    let request = {
-        let mut world = shared.world.lock().await;
-        let World { state, data } = &mut *world;
-        state.settle(shared.clock.now());
-        data.retain_for(state);
-        SaveRequest::new(state.clone(), shared.clock.offset(), data)
-    };
-    let written = tokio::task::spawn_blocking(move || {
-        let result = persister.save(request);
-        (persister, result)
-    })
-    .await;
-    match written {
-        Ok((persister, Ok(()))) => persister,
-        Ok((persister, Err(e))) => {
+        if let Err(e) = shared.save().await {
             tracing::error!(error = %e, "cannot save the emulator state");
-            persister
         }
-        Err(e) => {
-            // The writer panicked; start over so the next save rewrites everything.
-            tracing::error!(error = %e, "the state writer stopped");
-            Persister::new(dir.to_path_buf())
-        }
+    }
+    if let Err(e) = shared.save().await {
+        tracing::error!(error = %e, "cannot save the emulator state at shutdown");
     }
 }
 
@@ -302,11 +299,14 @@ impl Emulator {
         self.shared.faults().counts.clone()
     }
 
-    /// Moves the emulator clock forward (as `POST /_emulator/clock`).
-    pub fn advance_clock(&self, secs: f64) {
+    /// Moves the emulator clock forward (as `POST /_emulator/clock`) and, with a state directory,
+    /// saves the state at once: the offset is part of it.
+    ///
+    /// # Errors
+    /// The state could not be saved (the clock has moved all the same).
+    pub async fn advance_clock(&self, secs: f64) -> Result<(), PersistError> {
         self.shared.clock.advance(secs);
-        // The offset is part of the saved state.
-        self.shared.dirty.notify_one();
+        self.shared.save().await
     }
 
     /// Forgets every resource and the call counts (as `POST /_emulator/reset`).
@@ -317,10 +317,13 @@ impl Emulator {
     /// Stops serving, stops background work, saves the state a last time, and waits for all of it.
     ///
     /// # Guarantees
-    /// When it returns, no request is served and no background task runs; with a state directory,
-    /// the saved state includes every change acknowledged to a client. Work that was interrupted is
-    /// saved as in progress and run again by the next [`start`] on the same directory.
-    pub async fn shutdown(mut self) {
+    /// When it returns, no request is served and no background task runs; with a state directory
+    /// and `Ok`, the saved state includes every change acknowledged to a client. Work that was
+    /// interrupted is saved as in progress and run again by the next [`start`] on the same directory.
+    ///
+    /// # Errors
+    /// The last save failed: the state directory does not hold the final state.
+    pub async fn shutdown(mut self) -> Result<(), PersistError> {
         self.stop_server.cancel();
         if let Some(server) = self.server.take()
             && let Err(e) = server.await
@@ -330,6 +333,8 @@ impl Emulator {
         self.shared.cancel.cancel();
         self.shared.tasks.close();
         self.shared.tasks.wait().await;
+        // The persister's last save ran after every other task had stopped; its outcome stands.
+        self.shared.take_save_error().map_or(Ok(()), Err)
     }
 }
 

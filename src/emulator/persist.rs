@@ -54,6 +54,42 @@ pub enum PersistError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("the state writer stopped unexpectedly: {reason}")]
+    Writer { reason: String },
+}
+
+impl PersistError {
+    /// A copy with the same variant, path and message (the sources are not `Clone`), so one
+    /// failure can be both returned and kept for later reports.
+    pub fn duplicate(&self) -> Self {
+        let io = |e: &std::io::Error| std::io::Error::new(e.kind(), e.to_string());
+        let json = |e: &serde_json::Error| <serde_json::Error as serde::de::Error>::custom(e.to_string());
+        match self {
+            Self::Write { path, source } => Self::Write {
+                path: path.clone(),
+                source: io(source),
+            },
+            Self::Read { path, source } => Self::Read {
+                path: path.clone(),
+                source: io(source),
+            },
+            Self::Corrupt { path, source } => Self::Corrupt {
+                path: path.clone(),
+                source: json(source),
+            },
+            Self::Format { path, found } => Self::Format {
+                path: path.clone(),
+                found: *found,
+            },
+            Self::Encode { what, source } => Self::Encode {
+                what: what.clone(),
+                source: json(source),
+            },
+            Self::Writer { reason } => Self::Writer {
+                reason: reason.clone(),
+            },
+        }
+    }
 }
 
 /// What `state.json` holds.
@@ -223,6 +259,12 @@ impl Persister {
         }
     }
 
+    /// Forgets what is on disk, so the next save rewrites every table and model.
+    pub fn forget(&mut self) {
+        self.saved_tables.clear();
+        self.saved_models.clear();
+    }
+
     /// Records that the data restored from disk is already saved.
     pub fn mark_saved(&mut self, data: &Data) {
         for (arn, e) in data.tables() {
@@ -363,6 +405,25 @@ mod tests {
             load(dir.path()),
             Err(PersistError::Format { found: 99, .. })
         ));
+    }
+
+    #[test]
+    fn a_duplicated_error_keeps_its_variant_path_and_message() {
+        let e = PersistError::Write {
+            path: PathBuf::from("/x/state.json"),
+            source: std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
+        };
+        let copy = e.duplicate();
+        assert!(matches!(&copy, PersistError::Write { path, .. } if path == Path::new("/x/state.json")));
+        assert_eq!(copy.to_string(), e.to_string());
+        let corrupt = load_garbage();
+        assert_eq!(corrupt.duplicate().to_string(), corrupt.to_string());
+    }
+
+    fn load_garbage() -> PersistError {
+        let dir = tempfile::tempdir().expect("temp dir");
+        fs::write(dir.path().join(STATE_FILE), b"{not json").expect("write");
+        load(dir.path()).expect_err("garbage")
     }
 
     #[test]

@@ -32,6 +32,22 @@ pub fn needs_item(r: &Recipe) -> bool {
     r.recipe_type == RecipeType::RelatedItems
 }
 
+/// Whether GetRecommendations accepts `promotions`: every use case, and the custom recipes the
+/// Developer Guide lists (User-Personalization and v2, Similar-Items, SIMS, Trending-Now,
+/// Popularity-Count).
+pub fn supports_promotions(r: &Recipe) -> bool {
+    r.domain.is_some()
+        || matches!(
+            r.name,
+            "aws-user-personalization"
+                | "aws-user-personalization-v2"
+                | "aws-similar-items"
+                | "aws-sims"
+                | "aws-trending-now"
+                | "aws-popularity-count"
+        )
+}
+
 /// DescribeRecipe's `description`.
 pub fn description(r: &Recipe) -> String {
     match r.domain {
@@ -68,5 +84,9 @@ mod tests {
         assert!(!named("aws-item-affinity").allows_batch_inference());
         assert!(!named("aws-trending-now").allows_batch_inference());
         assert!(named("aws-user-personalization").allows_batch_inference());
+        assert!(supports_promotions(named("aws-sims")));
+        assert!(supports_promotions(named("aws-vod-top-picks")));
+        assert!(!supports_promotions(named("aws-semantic-similarity")));
+        assert!(!supports_promotions(named("aws-hrnn")));
     }
 }

@@ -142,6 +142,8 @@ fn body() -> impl Strategy<Value = Map<String, Value>> {
     proptest::collection::btree_map(key(), value(), 0..8).prop_map(|m| m.into_iter().collect())
 }
 
+static QUOTAS: std::sync::LazyLock<super::quotas::Quotas> = std::sync::LazyLock::new(Default::default);
+
 /// Runs an operation that must succeed while the world is built.
 fn call(cx: &mut Cx, op: &str, body: Value) {
     let Value::Object(m) = body else { return };
@@ -159,6 +161,7 @@ fn world(state: &mut super::state::State, data: &mut Data, durations: &Durations
             account: "000000000000".into(),
         },
         durations,
+        quotas: &QUOTAS,
         failures: rules,
         jobs: Vec::new(),
         changed: false,
@@ -252,6 +255,7 @@ proptest! {
             now: 1_700_000_100.0,
             scope: Scope { region: "us-east-1".into(), account: "000000000000".into() },
             durations: &durations,
+            quotas: &QUOTAS,
             failures: &rules,
             jobs: Vec::new(),
             changed: false,

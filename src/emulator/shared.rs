@@ -13,6 +13,8 @@ use super::control::Cx;
 use super::data::Data;
 use super::error::ApiError;
 use super::faults::Faults;
+use super::persist::{PersistError, Persister, SaveRequest};
+use super::quotas::Quotas;
 use super::state::State;
 use super::work::{self, Job};
 use crate::objects::ObjectStore;
@@ -29,6 +31,7 @@ pub struct Shared {
     pub world: Mutex<World>,
     pub clock: Clock,
     pub durations: Durations,
+    pub quotas: Quotas,
     /// A std mutex: fault decisions never await.
     pub faults: StdMutex<Faults>,
     pub objects: Arc<dyn ObjectStore>,
@@ -41,6 +44,25 @@ pub struct Shared {
     pub tasks: TaskTracker,
     /// Cancelled at shutdown: background work stops, the persister writes a last time.
     pub cancel: CancellationToken,
+    /// Writes the state directory; `None` without one. The lock orders saves: a snapshot taken
+    /// later is never overwritten by an earlier one.
+    pub persister: Option<Arc<Mutex<Persister>>>,
+    /// Why the latest save failed; cleared by the next one that succeeds.
+    pub save_error: StdMutex<Option<PersistError>>,
+}
+
+impl World {
+    /// Brings state and data to `now`: lifecycles settle, retrained models of applied updates
+    /// take over, and the data of resources that are gone is dropped.
+    pub fn settle(&mut self, now: f64) {
+        self.state.settle(now);
+        for (arn, model) in self.data.promote_retrained(&self.state) {
+            if let Some(r) = self.state.recommenders.get_mut(&arn) {
+                r.metrics = Some(model.metrics());
+            }
+        }
+        self.data.retain_for(&self.state);
+    }
 }
 
 impl Shared {
@@ -67,14 +89,14 @@ impl Shared {
         let now = self.clock.now();
         let (result, jobs, changed) = {
             let mut world = self.world.lock().await;
+            world.settle(now);
             let World { state, data } = &mut *world;
-            state.settle(now);
-            data.retain_for(state);
             let mut cx = Cx {
                 state,
                 now,
                 scope: self.scope(region),
                 durations: &self.durations,
+                quotas: &self.quotas,
                 failures: &failures,
                 jobs: Vec::new(),
                 changed: false,
@@ -89,6 +111,58 @@ impl Shared {
             self.dirty.notify_one();
         }
         result
+    }
+
+    /// Saves the state now (without a state directory, does nothing) and records the outcome.
+    ///
+    /// # Errors
+    /// The write that failed; the previous `state.json` stays valid.
+    pub async fn save(&self) -> Result<(), PersistError> {
+        let Some(persister) = &self.persister else {
+            return Ok(());
+        };
+        let mut guard = Arc::clone(persister).lock_owned().await;
+        let request = {
+            let mut world = self.world.lock().await;
+            world.settle(self.clock.now());
+            SaveRequest::new(world.state.clone(), self.clock.offset(), &world.data)
+        };
+        // File I/O on a blocking thread; the guard goes along so no other save interleaves.
+        let written = tokio::task::spawn_blocking(move || guard.save(request)).await;
+        let result = match written {
+            Ok(result) => result,
+            Err(e) => {
+                // The writer panicked mid-save: forget what it believed written, so the next save
+                // rewrites everything.
+                persister.lock().await.forget();
+                Err(PersistError::Writer {
+                    reason: e.to_string(),
+                })
+            }
+        };
+        let mut slot = self.save_error.lock().unwrap_or_else(|p| p.into_inner());
+        match result {
+            Ok(()) => {
+                *slot = None;
+                Ok(())
+            }
+            Err(e) => {
+                // The caller gets the error; the slot keeps a copy for health and shutdown.
+                *slot = Some(e.duplicate());
+                Err(e)
+            }
+        }
+    }
+
+    /// Why the latest save failed, if it did (the health endpoint shows it).
+    pub fn save_error_text(&self) -> Option<String> {
+        let slot = self.save_error.lock().unwrap_or_else(|p| p.into_inner());
+        slot.as_ref().map(ToString::to_string)
+    }
+
+    /// Takes the failure of the latest save, if it failed.
+    pub fn take_save_error(&self) -> Option<PersistError> {
+        self.save_error.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
     /// Starts background work; it stops at shutdown.

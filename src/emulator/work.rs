@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::data::{GroupTables, id_column};
+use super::data::{GroupTables, id_column, pending_model_key};
 use super::engine::batch::{run_batch_inference, run_batch_segment};
 use super::engine::filter_eval::FilterContext;
 use super::engine::import::read_csv_dataset;
@@ -25,6 +25,9 @@ pub enum JobKind {
     Import,
     Train,
     TrainRecommender,
+    /// The full retraining an UpdateRecommender that changes the training columns starts; its
+    /// outcome ends the update (`latestRecommenderUpdate`), not the recommender's creation.
+    RetrainRecommender,
     BatchInference,
     BatchSegment,
 }
@@ -47,28 +50,42 @@ pub async fn run(shared: &Arc<Shared>, job: Job) {
     let outcome = match job.kind {
         JobKind::Import => import(shared, &job.arn).await,
         JobKind::Train => train_version(shared, &job.arn).await,
-        JobKind::TrainRecommender => train_recommender(shared, &job.arn).await,
+        JobKind::TrainRecommender => train_recommender(shared, &job.arn, false).await,
+        JobKind::RetrainRecommender => train_recommender(shared, &job.arn, true).await,
         JobKind::BatchInference => batch(shared, &job.arn, false).await,
         JobKind::BatchSegment => batch(shared, &job.arn, true).await,
     };
     complete(shared, &job, outcome).await;
 }
 
-/// Records the outcome, unless the resource no longer awaits it.
+/// Records the outcome, unless the resource (or its update) no longer awaits it.
 async fn complete(shared: &Arc<Shared>, job: &Job, outcome: Result<Apply, String>) {
     let now = shared.clock.now();
     let mut world = shared.world.lock().await;
-    let Some(meta) = world.state.meta_mut(&job.arn, now).filter(|m| m.seq == job.seq) else {
-        return;
+    let timeline = if job.kind == JobKind::RetrainRecommender {
+        world
+            .state
+            .recommenders
+            .get_mut(&job.arn)
+            .filter(|r| r.meta.seq == job.seq && !r.meta.is_gone(now))
+            .and_then(|r| r.update.as_mut())
+            .map(|u| &mut u.timeline)
+    } else {
+        world
+            .state
+            .meta_mut(&job.arn, now)
+            .filter(|m| m.seq == job.seq)
+            .map(|m| &mut m.timeline)
     };
+    let Some(timeline) = timeline else { return };
     match outcome {
         Ok(apply) => {
-            if meta.timeline.finish(now, None) {
+            if timeline.finish(now, None) {
                 apply(&mut world);
             }
         }
         Err(reason) => {
-            meta.timeline.finish(now, Some(reason));
+            timeline.finish(now, Some(reason));
         }
     }
     drop(world);
@@ -214,8 +231,10 @@ async fn train_version(shared: &Arc<Shared>, arn: &str) -> Result<Apply, String>
     }))
 }
 
-/// Trains a recommender's use case (its own event type applies) on its group's data.
-async fn train_recommender(shared: &Arc<Shared>, arn: &str) -> Result<Apply, String> {
+/// Trains a recommender's use case (its own event type applies) on its group's data. A
+/// `retrain` keeps the new model aside until the update that asked for it is ACTIVE
+/// ([`World::settle`]), so the recommender serves the old one meanwhile.
+async fn train_recommender(shared: &Arc<Shared>, arn: &str, retrain: bool) -> Result<Apply, String> {
     let input = {
         let world = shared.world.lock().await;
         let r = world
@@ -238,6 +257,10 @@ async fn train_recommender(shared: &Arc<Shared>, arn: &str) -> Result<Apply, Str
     let model = run_training(input).await?;
     let arn = arn.to_string();
     Ok(Box::new(move |world: &mut World| {
+        if retrain {
+            world.data.set_model(&pending_model_key(&arn), Arc::new(model));
+            return;
+        }
         if let Some(r) = world.state.recommenders.get_mut(&arn) {
             r.metrics = Some(model.metrics());
         }

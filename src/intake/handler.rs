@@ -7,10 +7,9 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-
 use super::event::{self, EventError, ObjectCreated, Parsed};
 use super::keys::check_config_key;
+use super::reader::{ConfigRead, ConfigReader, ObjectConfigReader};
 use crate::metrics::{Counter, MetricsSink};
 use crate::notify::Notifications;
 use crate::notify::message::config_error_message;
@@ -98,7 +97,7 @@ pub enum IntakeError {
 /// Turns S3 events into desired generations.
 #[derive(Clone)]
 pub struct Intake {
-    objects: Arc<dyn ObjectStore>,
+    reader: Arc<dyn ConfigReader>,
     store: Arc<dyn StateStore>,
     notifications: Notifications,
     metrics: Arc<dyn MetricsSink>,
@@ -110,7 +109,7 @@ pub struct Intake {
 impl std::fmt::Debug for Intake {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Intake")
-            .field("objects", &self.objects)
+            .field("reader", &self.reader)
             .field("store", &self.store)
             .field("max_config_bytes", &self.max_config_bytes)
             .finish_non_exhaustive()
@@ -118,6 +117,7 @@ impl std::fmt::Debug for Intake {
 }
 
 impl Intake {
+    /// An intake that reads parameter files from `objects` (HEAD, then a capped GET).
     pub fn new(
         objects: Arc<dyn ObjectStore>,
         store: Arc<dyn StateStore>,
@@ -126,8 +126,27 @@ impl Intake {
         validator: Validator,
         max_config_bytes: u64,
     ) -> Self {
+        Self::from_reader(
+            Arc::new(ObjectConfigReader(objects)),
+            store,
+            notifications,
+            metrics,
+            validator,
+            max_config_bytes,
+        )
+    }
+
+    /// An intake that reads parameter files through `reader` (the daemon's [`super::S3ConfigReader`]).
+    pub fn from_reader(
+        reader: Arc<dyn ConfigReader>,
+        store: Arc<dyn StateStore>,
+        notifications: Notifications,
+        metrics: Arc<dyn MetricsSink>,
+        validator: Validator,
+        max_config_bytes: u64,
+    ) -> Self {
         Self {
-            objects,
+            reader,
             store,
             notifications,
             metrics,
@@ -177,11 +196,13 @@ impl Intake {
         let url = ObjectUrl::new(record.bucket.clone(), record.key.clone());
         let outcome = self.read_and_record(record, &url).await?;
         match &outcome {
-            ObjectOutcome::Recorded { .. }
-            | ObjectOutcome::Duplicate { .. }
-            | ObjectOutcome::Superseded { .. } => {
+            ObjectOutcome::Recorded { .. } => {
                 self.metrics.count(Counter::ConfigurationsProcessed);
                 self.metrics.count(Counter::ConfigurationsProcessedSuccesses);
+            }
+            // A redelivered or late event changes nothing: it is not a configuration processed.
+            ObjectOutcome::Duplicate { .. } | ObjectOutcome::Superseded { .. } => {
+                self.metrics.count(Counter::EventsIgnored);
             }
             ObjectOutcome::Invalid { .. } => {
                 self.metrics.count(Counter::ConfigurationsProcessed);
@@ -197,23 +218,19 @@ impl Intake {
         record: &ObjectCreated,
         url: &ObjectUrl,
     ) -> Result<ObjectOutcome, IntakeError> {
-        let read_error = |source| IntakeError::Read {
-            url: url.clone(),
-            source,
-        };
-        let Some(meta) = self.objects.head(url).await.map_err(read_error)? else {
-            tracing::info!(%url, "the parameter file no longer exists; ignoring its event");
-            return Ok(ObjectOutcome::Vanished { url: url.clone() });
-        };
-        if meta.size > self.max_config_bytes {
-            return Ok(self.too_large(url, meta.size).await);
-        }
-        let body: Bytes = match self.objects.get(url, self.max_config_bytes).await {
-            Ok(body) => body,
-            Err(ObjectError::NotFound { .. }) => return Ok(ObjectOutcome::Vanished { url: url.clone() }),
-            // Replaced by a bigger file between HEAD and GET.
-            Err(ObjectError::TooLarge { size, .. }) => return Ok(self.too_large(url, size).await),
-            Err(e) => return Err(read_error(e)),
+        let (body, last_modified) = match self.reader.read(url, self.max_config_bytes).await {
+            Ok(ConfigRead::Found { body, last_modified }) => (body, last_modified),
+            Ok(ConfigRead::Missing) => {
+                tracing::info!(%url, "the parameter file no longer exists; ignoring its event");
+                return Ok(ObjectOutcome::Vanished { url: url.clone() });
+            }
+            Ok(ConfigRead::TooLarge { size }) => return Ok(self.too_large(url, size).await),
+            Err(source) => {
+                return Err(IntakeError::Read {
+                    url: url.clone(),
+                    source,
+                });
+            }
         };
         let Ok(text) = std::str::from_utf8(&body) else {
             return Ok(self
@@ -239,7 +256,7 @@ impl Intake {
                 etag: record.etag.clone(),
                 version_id: record.version_id.clone(),
                 sequencer: record.sequencer.clone(),
-                last_modified: Some(meta.last_modified),
+                last_modified: Some(last_modified),
             },
         };
         let put = self
@@ -295,6 +312,8 @@ impl Intake {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+
     use super::*;
     use crate::metrics::MemorySink;
     use crate::notify::{MemoryNotifier, Notifier};
@@ -372,8 +391,13 @@ mod tests {
             desired.source.url,
             ObjectUrl::new("data", "train/dsg1/config.json")
         );
-        assert_eq!(f.metrics.total("ConfigurationsProcessed"), 5.0);
-        assert_eq!(f.metrics.total("ConfigurationsProcessedSuccesses"), 5.0);
+        assert_eq!(f.metrics.total("ConfigurationsProcessed"), 1.0);
+        assert_eq!(f.metrics.total("ConfigurationsProcessedSuccesses"), 1.0);
+        assert_eq!(
+            f.metrics.total("EventsIgnored"),
+            4.0,
+            "duplicates are ignored events"
+        );
         assert!(f.notifier.messages().is_empty());
 
         // A changed file is a new generation.
@@ -390,6 +414,39 @@ mod tests {
                 generation: 2
             }]
         );
+    }
+
+    fn event_with_sequencer(key_encoded: &str, sequencer: &str) -> String {
+        let mut v: serde_json::Value = serde_json::from_str(&event(key_encoded, "e")).expect("json");
+        v["Records"][0]["s3"]["object"]["sequencer"] = serde_json::json!(sequencer);
+        v.to_string()
+    }
+
+    #[tokio::test]
+    async fn a_late_older_event_is_ignored_and_never_replaces_the_newer_generation() {
+        let f = fixture();
+        put(&f, "train/dsg1/config.json", VALID).await;
+        let announce = |sequencer: &'static str| {
+            let body = event_with_sequencer("train/dsg1/config.json", sequencer);
+            let intake = f.intake.clone();
+            async move { outcomes(intake.handle_message(&body).await.expect("handled")) }
+        };
+        let newer = announce("0055B0").await;
+        assert!(matches!(newer[0], ObjectOutcome::Recorded { generation: 1, .. }));
+        put(&f, "train/dsg1/config.json", &VALID.replace(' ', "\t")).await;
+        let late = announce("0055A0").await;
+        let superseded = ObjectOutcome::Superseded {
+            group: "dsg1".into(),
+            generation: 1,
+        };
+        assert_eq!(late, vec![superseded]);
+        let desired = f.store.group("dsg1").await.expect("read").expect("group").desired;
+        assert_eq!(
+            desired.map(|d| (d.generation, d.text)),
+            Some((1, VALID.to_string()))
+        );
+        assert_eq!(f.metrics.total("ConfigurationsProcessed"), 1.0);
+        assert_eq!(f.metrics.total("EventsIgnored"), 1.0);
     }
 
     #[tokio::test]

@@ -3,12 +3,14 @@
 pub mod event;
 mod handler;
 mod keys;
+mod reader;
 pub mod sqs;
 
 pub use handler::{
     Intake, IntakeError, MessageOutcome, ObjectOutcome, ValidationOutcome, Validator, spec_validator,
 };
 pub use keys::{KeyRejection, check_config_key};
+pub use reader::{ConfigRead, ConfigReader, ObjectConfigReader, S3ConfigReader};
 
 /// A source of parameter-file changes that feeds an [`Intake`] until shut down: the SQS queue
 /// ([`sqs::SqsIntake`]) or, in `local` mode, a watched directory.

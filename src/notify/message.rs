@@ -10,6 +10,19 @@ use serde_json::json;
 /// The subject of every notification.
 pub const SUBJECT: &str = "personalize-ops Notifications";
 
+/// Largest `Message` body built: SNS refuses publishes above 256 KiB (body, subject and attributes
+/// together), so the body keeps a margin for the rest.
+pub const MAX_BODY_BYTES: usize = 240 * 1024;
+
+/// Largest `sms` text: SNS delivers at most 1600 bytes of an SMS.
+pub const MAX_SMS_BYTES: usize = 1600;
+
+/// Largest `default` text: a one-line summary for HTTP, Lambda and chat subscribers.
+pub const MAX_DEFAULT_BYTES: usize = 4 * 1024;
+
+/// Longest single error or failure reason quoted; one huge reason must not crowd out the others.
+pub const MAX_ITEM_BYTES: usize = 2 * 1024;
+
 /// Where a dataset group lives, for console links.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
@@ -50,6 +63,59 @@ pub struct Message {
     pub dataset_group: String,
 }
 
+/// `text` cut to at most `max` bytes on a character boundary, with `…` when cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let ellipsis = "…";
+    let mut end = max.saturating_sub(ellipsis.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{ellipsis}", &text[..end])
+}
+
+/// `… and N more`: what stands for the items a message had no room for.
+pub fn omitted_line(count: usize) -> String {
+    format!("… and {count} more")
+}
+
+/// The message built from as many leading items as fit in [`MAX_BODY_BYTES`]; `build` gets the items
+/// kept and how many were left out. Bodies grow with the items kept, so a binary search finds the most.
+/// `size` is a lower bound of the bytes an item adds (its text appears at least once).
+fn fit<T>(items: &[T], size: impl Fn(&T) -> usize, build: impl Fn(&[T], usize) -> Message) -> Message {
+    // More items than this cannot fit whatever the encoding; it keeps every trial build small.
+    let mut total = 0;
+    let bound = items
+        .iter()
+        .position(|item| {
+            total += size(item);
+            total > MAX_BODY_BYTES
+        })
+        .unwrap_or(items.len());
+    if bound == items.len() {
+        let whole = build(items, 0);
+        if whole.body.len() <= MAX_BODY_BYTES {
+            return whole;
+        }
+    }
+    // Invariant: `lo` items fit (0 always does: every item is capped), `hi` items do not.
+    let (mut lo, mut hi) = (0, bound);
+    if bound < items.len() && build(&items[..bound], items.len() - bound).body.len() <= MAX_BODY_BYTES {
+        return build(&items[..bound], items.len() - bound);
+    }
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if build(&items[..mid], items.len() - mid).body.len() <= MAX_BODY_BYTES {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    build(&items[..lo], items.len() - lo)
+}
+
 fn envelope(
     dataset_group: &str,
     default: &str,
@@ -59,8 +125,8 @@ fn envelope(
 ) -> Message {
     let machine = machine.to_string();
     let body = json!({
-        "default": default,
-        "sms": default,
+        "default": truncate(default, MAX_DEFAULT_BYTES),
+        "sms": truncate(default, MAX_SMS_BYTES),
         "email": email,
         "email-json": machine,
         "sqs": machine,
@@ -91,54 +157,95 @@ pub fn run_message(dataset_group: &str, location: &Location, outcome: &RunOutcom
             envelope(dataset_group, &summary, &email, machine, "UPDATE COMPLETE")
         }
         RunOutcome::Failed(failures) => {
-            let summary = format!("The personalization workflow for {dataset_group} completed with errors");
-            let details = if failures.is_empty() {
-                "UNKNOWN".to_string()
-            } else {
-                failures.iter().map(failure_line).collect::<Vec<_>>().join("\n")
-            };
-            let email = format!(
-                "There was an error running the personalization job for dataset group {dataset_group}\n\nMessage: {details}\n\n"
-            );
-            let machine = json!({
-                "datasetGroup": dataset_group,
-                "status": "UPDATE FAILED",
-                "summary": summary,
-                "description": email,
-                "failures": failures,
-            });
-            let sms = format!(
-                "{summary}: {}",
-                failures.first().map(failure_line).unwrap_or_default()
-            );
-            envelope(
-                dataset_group,
-                sms.trim_end_matches(": "),
-                &email,
-                machine,
-                "UPDATE FAILED",
-            )
+            let capped: Vec<Failure> = failures
+                .iter()
+                .map(|f| Failure {
+                    reason: truncate(&f.reason, MAX_ITEM_BYTES),
+                    name: truncate(&f.name, MAX_ITEM_BYTES),
+                    ..f.clone()
+                })
+                .collect();
+            let size = |f: &Failure| f.kind.len() + f.name.len() + f.reason.len();
+            fit(&capped, size, |kept, omitted| {
+                failed_run_message(dataset_group, kept, omitted)
+            })
         }
     }
+}
+
+fn failed_run_message(dataset_group: &str, failures: &[Failure], omitted: usize) -> Message {
+    let summary = format!("The personalization workflow for {dataset_group} completed with errors");
+    let mut lines: Vec<String> = failures.iter().map(failure_line).collect();
+    if omitted > 0 {
+        lines.push(omitted_line(omitted));
+    }
+    let details = if lines.is_empty() {
+        "UNKNOWN".to_string()
+    } else {
+        lines.join("\n")
+    };
+    let email = format!(
+        "There was an error running the personalization job for dataset group {dataset_group}\n\nMessage: {details}\n\n"
+    );
+    let mut machine = json!({
+        "datasetGroup": dataset_group,
+        "status": "UPDATE FAILED",
+        "summary": summary,
+        "description": email,
+        "failures": failures,
+    });
+    if omitted > 0 {
+        machine["omittedFailures"] = json!(omitted);
+    }
+    let sms = format!(
+        "{summary}: {}",
+        failures.first().map(failure_line).unwrap_or_default()
+    );
+    envelope(
+        dataset_group,
+        sms.trim_end_matches(": "),
+        &email,
+        machine,
+        "UPDATE FAILED",
+    )
 }
 
 /// The message for a parameter file that could not be used. `dataset_group` is `None` when the file
 /// did not name one (the machine-readable body then says `UNKNOWN`, as the reference does).
 pub fn config_error_message(dataset_group: Option<&str>, file: &str, errors: &[String]) -> Message {
+    let capped: Vec<String> = errors.iter().map(|e| truncate(e, MAX_ITEM_BYTES)).collect();
+    let file = truncate(file, MAX_ITEM_BYTES);
+    // An invalid file may name any group at all, of any length.
+    let group = dataset_group.map(|g| truncate(g, MAX_ITEM_BYTES));
+    fit(&capped, String::len, |kept, omitted| {
+        config_error_body(group.as_deref(), &file, kept, omitted, errors.len())
+    })
+}
+
+fn config_error_body(
+    dataset_group: Option<&str>,
+    file: &str,
+    errors: &[String],
+    omitted: usize,
+    total: usize,
+) -> Message {
     let summary = "There were errors detected when reading a personalization job configuration file";
-    let list: String = errors.iter().map(|e| format!("   - {e}\n")).collect();
+    let mut listed: Vec<String> = errors.to_vec();
+    if omitted > 0 {
+        listed.push(omitted_line(omitted));
+    }
+    let list: String = listed.iter().map(|e| format!("   - {e}\n")).collect();
     let email =
         format!("{summary}:\n\n{list}\nPlease correct these errors and upload the configuration again.");
     let default = format!(
-        "{summary} ({file}): {} error(s); first: {}",
-        errors.len(),
+        "{summary} ({file}): {total} error(s); first: {}",
         errors.first().map(String::as_str).unwrap_or("unknown")
     );
     let machine = json!({
         "datasetGroup": dataset_group.unwrap_or("UNKNOWN"),
         "status": "UPDATE FAILED",
         "summary": summary,
-        "description": errors,
+        "description": listed,
         "file": file,
     });
     envelope(
@@ -263,5 +370,96 @@ mod tests {
         assert_eq!(sqs["datasetGroup"], "UNKNOWN");
         assert_eq!(m.dataset_group, "UNKNOWN");
         assert_eq!(sqs["description"][1], "b: worse");
+    }
+
+    fn sizes(m: &Message) -> (usize, Value) {
+        (m.body.len(), parts(m))
+    }
+
+    #[test]
+    fn thousands_of_errors_fit_in_one_sns_message() {
+        // Quotes and non-ASCII text grow when escaped, twice in the `sqs` body (JSON in JSON).
+        let errors: Vec<String> = (0..20_000)
+            .map(|i| format!("solutions[{i}].serviceConfig.recipeArn: \"é\" is not a recipe ARN; see <docs>"))
+            .collect();
+        let m = config_error_message(Some("dsg"), "train/dsg/config.json", &errors);
+        let (len, v) = sizes(&m);
+        assert!(len <= MAX_BODY_BYTES, "{len} bytes");
+        assert!(v["default"].as_str().expect("default").contains("20000 error(s)"));
+        let sqs: Value = serde_json::from_str(v["sqs"].as_str().expect("sqs")).expect("json");
+        let listed = sqs["description"].as_array().expect("list");
+        let last = listed.last().and_then(Value::as_str).expect("last");
+        let omitted: usize = last
+            .strip_prefix("… and ")
+            .and_then(|r| r.strip_suffix(" more"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("not an omission line: {last}"));
+        assert_eq!(listed.len() - 1 + omitted, 20_000);
+        assert!(listed.len() > 100, "as many as fit are kept: {}", listed.len());
+        assert_eq!(listed[0], errors[0].as_str());
+        assert!(
+            v["email"]
+                .as_str()
+                .expect("email")
+                .contains(&format!("   - {}\n", omitted_line(omitted)))
+        );
+        assert!(v["sms"].as_str().expect("sms").len() <= MAX_SMS_BYTES);
+    }
+
+    #[test]
+    fn huge_single_values_are_cut() {
+        let huge = "x".repeat(1024 * 1024);
+        let m = config_error_message(Some(&huge), &huge, std::slice::from_ref(&huge));
+        let (len, v) = sizes(&m);
+        assert!(len <= MAX_BODY_BYTES, "{len} bytes");
+        assert!(v["default"].as_str().expect("default").len() <= MAX_DEFAULT_BYTES);
+        assert!(v["sms"].as_str().expect("sms").len() <= MAX_SMS_BYTES);
+        assert!(m.dataset_group.len() <= MAX_ITEM_BYTES);
+        let sqs: Value = serde_json::from_str(v["sqs"].as_str().expect("sqs")).expect("json");
+        let first = sqs["description"][0].as_str().expect("first error");
+        assert!(
+            first.len() <= MAX_ITEM_BYTES && first.ends_with('…'),
+            "{}",
+            first.len()
+        );
+    }
+
+    #[test]
+    fn truncation_respects_character_boundaries() {
+        assert_eq!(truncate("héllo", 100), "héllo");
+        let cut = truncate(&"é".repeat(100), 10);
+        assert!(cut.len() <= 10 && cut.ends_with('…'), "{cut}");
+        assert_eq!(truncate("abcdef", 4), "a…");
+    }
+
+    #[test]
+    fn failed_runs_with_thousands_of_failures_fit() {
+        let failures: Vec<Failure> = (0..10_000)
+            .map(|i| Failure {
+                kind: "batch inference job".into(),
+                name: format!("job-{i}"),
+                arn: Some(format!(
+                    "arn:aws:personalize:us-east-1:123456789012:batch-inference-job/job-{i}"
+                )),
+                reason: "r".repeat(5000),
+            })
+            .collect();
+        let m = run_message("dsg1", &loc(), &RunOutcome::Failed(failures));
+        let (len, v) = sizes(&m);
+        assert!(len <= MAX_BODY_BYTES, "{len} bytes");
+        let sqs: Value = serde_json::from_str(v["sqs"].as_str().expect("sqs")).expect("json");
+        let kept = sqs["failures"].as_array().expect("failures").len();
+        assert!(kept > 0);
+        assert_eq!(
+            kept + sqs["omittedFailures"].as_u64().expect("omitted") as usize,
+            10_000
+        );
+        assert!(v["email"].as_str().expect("email").contains("… and "));
+        // Small failure lists are not touched.
+        let one = run_message("dsg1", &loc(), &RunOutcome::Failed(vec![]));
+        assert_eq!(
+            parts(&one)["sqs"].as_str().map(|s| s.contains("omitted")),
+            Some(false)
+        );
     }
 }

@@ -65,7 +65,8 @@ fn shape_schema(shape: &Shape) -> Value {
             "properties": {
                 "type": { "const": "record" },
                 "name": { "type": "string" },
-                "namespace": { "type": "string" },
+                // Personalize passes the schema through and Avro allows a null namespace; so does the validator.
+                "namespace": { "type": ["string", "null"] },
                 "fields": { "type": "array", "items": { "type": "object", "required": ["name", "type"] } }
             }
         }),

@@ -43,6 +43,7 @@ pub(crate) fn group_domain(root: &Value) -> Option<Domain> {
 /// Runs every cross-value rule.
 pub(crate) fn check(root: &Value, out: &mut Findings) {
     let domain = group_domain(root);
+    check_dataset_group(root, out);
     check_datasets(root, domain, out);
     check_event_tracker(root, out);
     let filter_names = check_filters(root, out);
@@ -62,6 +63,30 @@ fn duplicates(names: &[(JsonPath, &str)], kind: &str, across: &str, out: &mut Fi
                 ),
             );
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// dataset group
+// ---------------------------------------------------------------------------------------------------
+
+/// Personalize rejects a role without a key at CreateDatasetGroup (the role exists only to use the
+/// key); saying so here spares the user an upload that fails minutes later.
+fn check_dataset_group(root: &Value, out: &mut Findings) {
+    let Some(config) = at(root, &["datasetGroup", "serviceConfig"]) else {
+        return;
+    };
+    let role = str_at(config, &["roleArn"]).is_some_and(|r| !r.is_empty());
+    let key = str_at(config, &["kmsKeyArn"]).is_some_and(|k| !k.is_empty());
+    if role && !key {
+        let path = JsonPath::root()
+            .key("datasetGroup")
+            .key("serviceConfig")
+            .key("roleArn");
+        out.error(
+            &path,
+            "roleArn is only valid together with kmsKeyArn (the role lets Personalize use the KMS key); add kmsKeyArn or remove roleArn",
+        );
     }
 }
 

@@ -5,7 +5,8 @@
 //! - `group#<name>` / `schedule#<schedule>`: a schedule of the group.
 //! - `claim#<group>#<schedule>` / `fire#<epoch ms>`: a fire claim, deleted by the `ttl` attribute.
 //!
-//! A sparse global secondary index `due-index` (`due_shard`, `due_at`) finds due groups without a scan.
+//! A sparse global secondary index `due-index` (`due_shard`, `due_at`, projecting the lease owner and
+//! expiry) finds due, unleased groups without a scan.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,22 +14,23 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    ScalarAttributeType, TableStatus, TimeToLiveSpecification, TransactWriteItem, Update,
+    AttributeDefinition, AttributeValue, BillingMode, CancellationReason, ConditionCheck,
+    GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
+    TransactWriteItem, Update,
 };
 use chrono::{DateTime, Utc};
 
 use super::clock::{from_millis, plus, to_millis};
-use super::model::{Arrival, classify};
+use super::model::{Arrival, classify, valid_until};
 use super::{
-    ClaimInfo, Clock, Desired, DesiredSource, FireClaim, GroupState, GroupSummary, Lease, LeaseGrant,
-    LeaseInfo, NewDesired, Observed, PUT_DESIRED_ATTEMPTS, PutDesired, Schedule, StateStore, StoreError,
-    SystemClock, check_desired_size, observed_json, parse_observed, run_timestamp,
+    ClaimInfo, Clock, DEFAULT_MAX_CLOCK_SKEW, Desired, DesiredSource, FireClaim, GroupState, GroupSummary,
+    Lease, LeaseGrant, LeaseInfo, NewDesired, Observed, PUT_DESIRED_ATTEMPTS, PutDesired, Schedule,
+    StateStore, StoreError, SystemClock, check_desired_size, check_name, observed_json, parse_observed,
+    run_timestamp,
 };
 use crate::aws::AwsFailure;
 use crate::objects::ObjectUrl;
@@ -63,6 +65,8 @@ pub struct DynamoStore {
     client: Client,
     table: String,
     clock: Arc<dyn Clock>,
+    /// Margin taken off every lease's local validity ([`Lease::valid_until`]).
+    max_clock_skew: Duration,
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -110,6 +114,19 @@ where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
 {
     e.as_service_error().and_then(|s| s.code()) == Some("ConditionalCheckFailedException")
+}
+
+/// Why each item of a cancelled transaction failed (empty for other errors).
+fn cancellation_reasons<R>(e: &SdkError<TransactWriteItemsError, R>) -> Vec<CancellationReason> {
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(t)) => t.cancellation_reasons().to_vec(),
+        _ => Vec::new(),
+    }
+}
+
+/// Whether the transaction's item `index` failed its condition.
+fn condition_failed(reasons: &[CancellationReason], index: usize) -> bool {
+    reasons.get(index).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
 }
 
 /// An update expression built from optional values: `Some` is `SET`, `None` is `REMOVE`.
@@ -191,12 +208,20 @@ impl DynamoStore {
             client,
             table: table.into(),
             clock: Arc::new(SystemClock),
+            max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
         }
     }
 
     /// Uses `clock` for "now": lease expiry is decided by the `:now` the client sends.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// The largest clock difference between replicas (`daemon.max_clock_skew_secs`); leases stop
+    /// being valid that much before their duration is up ([`Lease::is_valid`]).
+    pub fn with_max_clock_skew(mut self, max_clock_skew: Duration) -> Self {
+        self.max_clock_skew = max_clock_skew;
         self
     }
 
@@ -223,9 +248,12 @@ impl DynamoStore {
             .index_name(DUE_INDEX)
             .key_schema(key_elem("due_shard", KeyType::Hash).map_err(built)?)
             .key_schema(key_elem("due_at", KeyType::Range).map_err(built)?)
+            // The lease attributes ride along so that due_groups can leave out leased groups.
             .projection(
                 Projection::builder()
-                    .projection_type(ProjectionType::KeysOnly)
+                    .projection_type(ProjectionType::Include)
+                    .non_key_attributes("lease_owner")
+                    .non_key_attributes("lease_expires_at")
                     .build(),
             )
             .build()
@@ -387,6 +415,52 @@ impl DynamoStore {
         }
     }
 
+    /// Due groups that are free, expired, or leased by `owner`. The index projects the lease
+    /// attributes, so the filter runs on the index (the rule of `acquire_lease`).
+    async fn due(&self, owner: Option<&str>, limit: usize) -> Result<Vec<String>, StoreError> {
+        let now = to_millis(self.clock.now());
+        let mut filter =
+            "attribute_not_exists(lease_owner) OR attribute_not_exists(lease_expires_at) OR lease_expires_at < :now"
+                .to_string();
+        if owner.is_some() {
+            filter.push_str(" OR lease_owner = :me");
+        }
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        while out.len() < limit {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(DUE_INDEX)
+                .key_condition_expression("due_shard = :shard AND due_at <= :now")
+                .filter_expression(&filter)
+                .expression_attribute_values(":shard", s(DUE_SHARD))
+                .expression_attribute_values(":now", n(now))
+                .set_exclusive_start_key(start.take());
+            if let Some(me) = owner {
+                query = query.expression_attribute_values(":me", s(me));
+            }
+            let page = query
+                .send()
+                .await
+                .map_err(|e| self.fail("query", "due groups", &e))?;
+            for item in page.items() {
+                if let Some(name) =
+                    get_s(item, "pk").and_then(|pk| pk.strip_prefix("group#").map(str::to_string))
+                    && out.len() < limit
+                {
+                    out.push(name);
+                }
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
     /// A fenced write: a transaction of a condition on the group's lease and `write`.
     async fn fenced_transaction(
         &self,
@@ -414,14 +488,7 @@ impl DynamoStore {
         match result {
             Ok(_) => Ok(()),
             Err(e) => {
-                let fenced = match e.as_service_error() {
-                    Some(TransactWriteItemsError::TransactionCanceledException(t)) => {
-                        t.cancellation_reasons().first().and_then(|r| r.code())
-                            == Some("ConditionalCheckFailed")
-                    }
-                    _ => false,
-                };
-                if fenced {
+                if condition_failed(&cancellation_reasons(&e), 0) {
                     Err(StoreError::fenced(lease))
                 } else {
                     Err(self.fail(op, what, &e))
@@ -432,10 +499,13 @@ impl DynamoStore {
 }
 
 fn parse_group(item: &Item) -> Result<GroupState, StoreError> {
-    let name = get_s(item, "group").ok_or_else(|| StoreError::Corrupt {
-        what: format!("group item {:?}", get_s(item, "pk")),
-        reason: "no group attribute".into(),
-    })?;
+    // The key carries the name too; an item written only by a failed or partial update lacks `group`.
+    let name = get_s(item, "group")
+        .or_else(|| get_s(item, "pk").and_then(|pk| pk.strip_prefix("group#").map(str::to_string)))
+        .ok_or_else(|| StoreError::Corrupt {
+            what: format!("group item {:?}", get_s(item, "pk")),
+            reason: "neither a group attribute nor a group key".into(),
+        })?;
     let desired = get_u64(item, "desired_generation").map(|generation| Desired {
         generation,
         text: get_s(item, "desired_text").unwrap_or_default(),
@@ -593,39 +663,15 @@ impl StateStore for DynamoStore {
     }
 
     async fn due_groups(&self, limit: usize) -> Result<Vec<String>, StoreError> {
-        let now = to_millis(self.clock.now());
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        while out.len() < limit {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(DUE_INDEX)
-                .key_condition_expression("due_shard = :shard AND due_at <= :now")
-                .expression_attribute_values(":shard", s(DUE_SHARD))
-                .expression_attribute_values(":now", n(now))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| self.fail("query", "due groups", &e))?;
-            for item in page.items() {
-                if let Some(name) =
-                    get_s(item, "pk").and_then(|pk| pk.strip_prefix("group#").map(str::to_string))
-                    && out.len() < limit
-                {
-                    out.push(name);
-                }
-            }
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
-        Ok(out)
+        self.due(None, limit).await
+    }
+
+    async fn due_groups_for(&self, owner: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.due(Some(owner), limit).await
     }
 
     async fn mark_due(&self, group: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        check_name("the dataset group name", group)?;
         let b = Self::group_update(group).set("due_at", n(to_millis(at)));
         // Only ever moves the due time earlier; a failed condition means it is already due sooner.
         self.update(
@@ -645,8 +691,11 @@ impl StateStore for DynamoStore {
         owner: &str,
         duration: Duration,
     ) -> Result<LeaseGrant, StoreError> {
+        check_name("the dataset group name", group)?;
+        check_name("the lease owner", owner)?;
         let now = self.clock.now();
         let expires_at = plus(now, duration);
+        let valid_until = valid_until(tokio::time::Instant::now(), duration, self.max_clock_skew);
         let b = Self::group_update(group)
             .set("lease_owner", s(owner))
             .set("lease_expires_at", n(to_millis(expires_at)))
@@ -680,6 +729,7 @@ impl StateStore for DynamoStore {
                     owner: owner.to_string(),
                     epoch,
                     expires_at,
+                    valid_until,
                 }))
             }
             Err(e) if is_condition_failure(&e) => {
@@ -706,6 +756,7 @@ impl StateStore for DynamoStore {
     async fn renew_lease(&self, lease: &Lease, duration: Duration) -> Result<Lease, StoreError> {
         let renewed = Lease {
             expires_at: plus(self.clock.now(), duration),
+            valid_until: valid_until(tokio::time::Instant::now(), duration, self.max_clock_skew),
             ..lease.clone()
         };
         let b = with_lease_names(
@@ -932,40 +983,54 @@ impl StateStore for DynamoStore {
         let expires_at = plus(now, ttl);
         let (pk, sk) = claim_key(group, schedule, fire_time);
         let what = format!("fire claim {group}/{schedule}@{fire_time}");
+        let built = |e: aws_sdk_dynamodb::error::BuildError| StoreError::backend("claim", what.clone(), e);
         let mut item = key(pk.clone(), sk.clone());
         item.insert("owner".into(), s(owner));
         item.insert("claimed_at".into(), n(to_millis(now)));
         item.insert("expires_at".into(), n(to_millis(expires_at)));
         // DynamoDB's TTL wants epoch seconds; rounded up so the item outlives `expires_at`.
         item.insert("ttl".into(), n(to_millis(expires_at).div_euclid(1000) + 1));
-        let result = self
-            .client
-            .put_item()
+        // A fire already recorded on the schedule is done for good, whatever became of its claim (TTL
+        // deletes it): the claim is written only while the schedule's last_fire is older.
+        let not_fired = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(group_pk(group), format!("schedule#{schedule}"))))
+            .condition_expression("attribute_not_exists(last_fire) OR last_fire < :fire")
+            .expression_attribute_values(":fire", n(to_millis(fire_time)))
+            .build()
+            .map_err(built)?;
+        let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
             // An expired claim that TTL has not deleted yet (moto never does) counts as absent.
             .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
             .expression_attribute_values(":now", n(to_millis(now)))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(built)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().condition_check(not_fired).build())
+            .transact_items(TransactWriteItem::builder().put(put).build())
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(FireClaim::Won),
-            Err(e) if is_condition_failure(&e) => {
-                let old = match e.as_service_error() {
-                    Some(PutItemError::ConditionalCheckFailedException(c)) => c.item().cloned(),
-                    _ => None,
-                };
-                let old = match old {
-                    Some(item) => Some(item),
-                    None => self.get_item(pk, &sk, &what).await?,
-                };
-                Ok(FireClaim::Lost {
-                    owner: old.and_then(|o| get_s(&o, "owner")).unwrap_or_default(),
-                })
-            }
-            Err(e) => Err(self.fail("claim", what, &e)),
+        let error = match result {
+            Ok(_) => return Ok(FireClaim::Won),
+            Err(e) => e,
+        };
+        let reasons = cancellation_reasons(&error);
+        if !condition_failed(&reasons, 0) && !condition_failed(&reasons, 1) {
+            return Err(self.fail("claim", what, &error));
         }
+        // Lost to an earlier claimant, or the fire was recorded: either way someone ran it.
+        let old = match reasons.get(1).and_then(|r| r.item()) {
+            Some(item) if !item.is_empty() => Some(item.clone()),
+            _ => self.get_item(pk, &sk, &what).await?,
+        };
+        Ok(FireClaim::Lost {
+            owner: old.and_then(|o| get_s(&o, "owner")).unwrap_or_default(),
+        })
     }
 
     async fn fire_claim(

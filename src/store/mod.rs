@@ -17,9 +17,10 @@ mod sqlite;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dynamo::DynamoStore;
 pub use model::{
-    Arrival, ClaimInfo, Desired, DesiredSource, FireClaim, GroupState, GroupSummary, Lease, LeaseGrant,
-    LeaseInfo, MAX_DESIRED_TEXT_BYTES, MAX_OBSERVED_BYTES, NewDesired, Observed, PutDesired, ResourceKind,
-    ResourceState, Schedule, classify, run_timestamp,
+    Arrival, ClaimInfo, DEFAULT_MAX_CLOCK_SKEW, DYNAMO_ITEM_LIMIT_BYTES, Desired, DesiredSource, FireClaim,
+    GroupState, GroupSummary, Lease, LeaseGrant, LeaseInfo, MAX_DESIRED_TEXT_BYTES, MAX_GROUP_ITEM_BYTES,
+    MAX_NAME_BYTES, MAX_OBSERVED_BYTES, MAX_SOURCE_FIELD_BYTES, NewDesired, Observed, PutDesired,
+    ResourceKind, ResourceState, Schedule, classify, run_timestamp,
 };
 pub use sqlite::SqliteStore;
 
@@ -28,7 +29,9 @@ pub use sqlite::SqliteStore;
 pub enum StoreError {
     /// The caller's lease is no longer current: another replica acquired the group (or the lease was
     /// released). The caller must stop working on the group.
-    #[error("dataset group {group}: the lease of {owner} (epoch {epoch}) is no longer current")]
+    #[error(
+        "dataset group {group}: lease lost: {owner} (epoch {epoch}) no longer holds it (another replica took the group over or the lease was released); stop working on the group"
+    )]
     Fenced {
         group: String,
         owner: String,
@@ -86,7 +89,9 @@ pub(crate) const PUT_DESIRED_ATTEMPTS: u32 = 8;
 /// - A lease is granted only when free or expired, and each grant bumps the epoch. Every write the
 ///   lease holder makes (`put_observed`, `put_schedule`, `delete_schedule`, `renew_lease`,
 ///   `release_lease`) fails with [`StoreError::Fenced`] once its epoch is no longer current.
-/// - The first `claim_fire` of a (schedule, fire time) wins; expired claims are never reported.
+/// - The first `claim_fire` of a (schedule, fire time) wins; expired claims are never reported. Once
+///   `record_fire` has recorded a fire, `claim_fire` never grants that fire (or an earlier one) again,
+///   even after its claim expired.
 ///
 /// Time comes from the store's [`Clock`].
 #[async_trait::async_trait]
@@ -108,8 +113,13 @@ pub trait StateStore: Send + Sync + fmt::Debug {
     /// Every group, sorted by name (for resync and `status`).
     async fn list_groups(&self) -> Result<Vec<GroupSummary>, StoreError>;
 
-    /// Up to `limit` groups whose due time has come, earliest first.
+    /// Up to `limit` groups whose due time has come, earliest first, leaving out groups under an
+    /// unexpired lease: someone is working on them, and listing them would starve the free ones.
     async fn due_groups(&self, limit: usize) -> Result<Vec<String>, StoreError>;
+
+    /// As [`StateStore::due_groups`], but groups leased by `owner` itself are listed: a replica finds
+    /// its own due groups and the free ones, never the groups another replica holds.
+    async fn due_groups_for(&self, owner: &str, limit: usize) -> Result<Vec<String>, StoreError>;
 
     /// Makes the group due at `at` unless it is already due earlier (unfenced: resync and operators
     /// use it). Creates the group's record when missing.
@@ -123,7 +133,9 @@ pub trait StateStore: Send + Sync + fmt::Debug {
         duration: Duration,
     ) -> Result<LeaseGrant, StoreError>;
 
-    /// Extends a held lease to now + `duration`; `Fenced` if it was lost.
+    /// Extends a held lease to now + `duration` (and its [`Lease::valid_until`] likewise); `Fenced` if
+    /// it was lost. A lease that expired without anyone taking it over can still be renewed: its epoch
+    /// proves nobody else held the group meanwhile.
     async fn renew_lease(&self, lease: &Lease, duration: Duration) -> Result<Lease, StoreError>;
 
     /// Gives the lease up so another replica can take the group at once; `Fenced` if it was lost.
@@ -164,7 +176,8 @@ pub trait StateStore: Send + Sync + fmt::Debug {
         next_fire: Option<DateTime<Utc>>,
     ) -> Result<bool, StoreError>;
 
-    /// Claims the fire of `schedule` at `fire_time` for `owner`, kept for `ttl`.
+    /// Claims the fire of `schedule` at `fire_time` for `owner`, kept for `ttl`. `Lost` when another
+    /// unexpired claim exists or when the schedule's recorded `last_fire` is at or after `fire_time`.
     async fn claim_fire(
         &self,
         group: &str,
@@ -195,7 +208,48 @@ pub(crate) fn check_desired_size(new: &NewDesired) -> Result<(), StoreError> {
             limit: MAX_DESIRED_TEXT_BYTES,
         });
     }
+    check_name("the dataset group name", &new.group)?;
+    let s = &new.source;
+    let fields = [
+        ("bucket", Some(&s.url.bucket)),
+        ("key", Some(&s.url.key)),
+        ("ETag", s.etag.as_ref()),
+        ("version id", s.version_id.as_ref()),
+        ("sequencer", s.sequencer.as_ref()),
+    ];
+    for (field, value) in fields {
+        if let Some(value) = value.filter(|v| v.len() > MAX_SOURCE_FIELD_BYTES) {
+            return Err(StoreError::TooLarge {
+                what: format!(
+                    "the {field} of the event for dataset group {}",
+                    truncated(&new.group)
+                ),
+                size: value.len(),
+                limit: MAX_SOURCE_FIELD_BYTES,
+            });
+        }
+    }
     Ok(())
+}
+
+/// Refuses a group name or lease owner longer than [`MAX_NAME_BYTES`] (it is stored in keys and items).
+pub(crate) fn check_name(what: &str, name: &str) -> Result<(), StoreError> {
+    if name.len() > MAX_NAME_BYTES {
+        return Err(StoreError::TooLarge {
+            what: format!("{what} {}", truncated(name)),
+            size: name.len(),
+            limit: MAX_NAME_BYTES,
+        });
+    }
+    Ok(())
+}
+
+/// The start of a name that may be too long to quote whole in an error.
+fn truncated(name: &str) -> String {
+    match name.char_indices().nth(64) {
+        Some((end, _)) => format!("{}…", &name[..end]),
+        None => name.to_string(),
+    }
 }
 
 /// The observed state as stored: JSON, within [`MAX_OBSERVED_BYTES`].

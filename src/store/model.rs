@@ -203,6 +203,24 @@ pub const MAX_DESIRED_TEXT_BYTES: usize = 256 * 1024;
 /// Largest observed state (as JSON) stored with a group, for the same reason.
 pub const MAX_OBSERVED_BYTES: usize = 96 * 1024;
 
+/// Longest bucket, key, ETag, version id or sequencer stored with a desired state. S3 keys are at most
+/// 1024 bytes and the others far shorter; a forged event with longer values is refused.
+pub const MAX_SOURCE_FIELD_BYTES: usize = 1024;
+
+/// Longest dataset group name or lease owner stored (Personalize names are at most 63 characters).
+pub const MAX_NAME_BYTES: usize = 256;
+
+/// DynamoDB's item limit, "400 KB", taken in decimal kilobytes to stay clear of it.
+pub const DYNAMO_ITEM_LIMIT_BYTES: usize = 400_000;
+
+/// Upper bound of a group item in the DynamoDB table: the parameter file, the observed JSON, five
+/// source fields, the name (in `pk` and `group`) and the lease owner, and at most 24 other attributes
+/// of at most 64 bytes each (name and number). It fits one item, so the group item needs no split.
+pub const MAX_GROUP_ITEM_BYTES: usize =
+    MAX_DESIRED_TEXT_BYTES + MAX_OBSERVED_BYTES + 5 * MAX_SOURCE_FIELD_BYTES + 3 * MAX_NAME_BYTES + 24 * 64;
+
+const _: () = assert!(MAX_GROUP_ITEM_BYTES <= DYNAMO_ITEM_LIMIT_BYTES);
+
 /// One resource as the reconciler last saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResourceState {
@@ -237,8 +255,44 @@ pub struct Lease {
     pub owner: String,
     /// Bumped by every acquisition: a write with an older epoch is refused.
     pub epoch: u64,
+    /// The stored expiry, on the wall clock of the replica that wrote it (other replicas compare it
+    /// with theirs to take the group over).
     pub expires_at: DateTime<Utc>,
+    /// When the holder must stop working, on this process's monotonic clock: the lease duration,
+    /// counted from just before the acquire or renew request was sent, minus the store's maximum
+    /// clock skew between replicas. See [`Lease::is_valid`].
+    pub valid_until: tokio::time::Instant,
 }
+
+impl Lease {
+    /// Whether the holder may still act on the group (call Personalize, write state). Judged on the
+    /// monotonic clock, so a wall-clock step on this host neither extends nor shortens it, and with the
+    /// skew margin, so another replica whose clock runs ahead cannot take the group over while this
+    /// one still believes it holds it. Check it before each Personalize call.
+    pub fn is_valid(&self) -> bool {
+        tokio::time::Instant::now() < self.valid_until
+    }
+
+    /// How long the lease stays valid from now (zero once it is not).
+    pub fn remaining(&self) -> std::time::Duration {
+        self.valid_until
+            .saturating_duration_since(tokio::time::Instant::now())
+    }
+}
+
+/// The end of a lease's validity: `duration` from `sent` (taken before the request, so the holder's
+/// view never outlasts the stored expiry) less `max_clock_skew`.
+pub(crate) fn valid_until(
+    sent: tokio::time::Instant,
+    duration: std::time::Duration,
+    max_clock_skew: std::time::Duration,
+) -> tokio::time::Instant {
+    sent + duration.saturating_sub(max_clock_skew)
+}
+
+/// The clock skew between replicas assumed when a store is not told otherwise; the default of
+/// `daemon.max_clock_skew_secs`.
+pub const DEFAULT_MAX_CLOCK_SKEW: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The outcome of asking for a lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -315,7 +369,8 @@ pub struct Schedule {
 pub enum FireClaim {
     /// This caller runs the fire.
     Won,
-    /// Someone else claimed it first.
+    /// Someone else claimed it first, or the fire was already recorded (`record_fire`) and must not
+    /// run again. `owner` is the claimant, empty when the claim itself is gone (expired and deleted).
     Lost { owner: String },
 }
 

@@ -12,11 +12,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::clock::{from_millis, plus, to_millis};
-use super::model::{Arrival, classify};
+use super::model::{Arrival, classify, valid_until};
 use super::{
-    ClaimInfo, Clock, Desired, DesiredSource, FireClaim, GroupState, GroupSummary, Lease, LeaseGrant,
-    LeaseInfo, NewDesired, Observed, PutDesired, Schedule, StateStore, StoreError, SystemClock,
-    check_desired_size, observed_json, parse_observed, run_timestamp,
+    ClaimInfo, Clock, DEFAULT_MAX_CLOCK_SKEW, Desired, DesiredSource, FireClaim, GroupState, GroupSummary,
+    Lease, LeaseGrant, LeaseInfo, NewDesired, Observed, PutDesired, Schedule, StateStore, StoreError,
+    SystemClock, check_desired_size, check_name, observed_json, parse_observed, run_timestamp,
 };
 use crate::objects::ObjectUrl;
 
@@ -73,6 +73,8 @@ pub struct SqliteStore {
     /// Shown in errors: the file path or `:memory:`.
     location: String,
     clock: Arc<dyn Clock>,
+    /// Margin taken off every lease's local validity ([`Lease::valid_until`]).
+    max_clock_skew: Duration,
 }
 
 fn sql_error(op: &'static str, what: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> StoreError {
@@ -111,6 +113,13 @@ impl SqliteStore {
         self
     }
 
+    /// The largest clock difference between replicas (`daemon.max_clock_skew_secs`); leases stop
+    /// being valid that much before their duration is up ([`Lease::is_valid`]).
+    pub fn with_max_clock_skew(mut self, max_clock_skew: Duration) -> Self {
+        self.max_clock_skew = max_clock_skew;
+        self
+    }
+
     fn init(conn: Connection, location: String) -> Result<Self, StoreError> {
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(sql_error("configure", location.clone()))?;
@@ -122,7 +131,33 @@ impl SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             location,
             clock: Arc::new(SystemClock),
+            max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
         })
+    }
+
+    /// Due groups that are free, expired, or leased by `owner` (the rule of `acquire_lease`: a lease
+    /// is held while `lease_expires_ms >= now`).
+    async fn due(&self, owner: Option<String>, limit: usize) -> Result<Vec<String>, StoreError> {
+        let now = to_millis(self.clock.now());
+        let location = self.location.clone();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with_conn("list due groups", move |conn| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT name FROM groups WHERE due_ms IS NOT NULL AND due_ms <= ?1
+                         AND (lease_owner IS NULL OR lease_expires_ms IS NULL OR lease_expires_ms < ?1
+                              OR lease_owner = ?3)
+                     ORDER BY due_ms, name LIMIT ?2",
+                )
+                .map_err(sql_error("list due groups in", location.clone()))?;
+            let names: Vec<String> = stmt
+                .query_map(params![now, limit, owner], |r| r.get::<_, String>(0))
+                .map_err(sql_error("list due groups in", location.clone()))?
+                .collect::<Result<_, _>>()
+                .map_err(sql_error("list due groups in", location))?;
+            Ok(names)
+        })
+        .await
     }
 
     /// Runs `f` on the connection in the blocking pool.
@@ -355,27 +390,15 @@ impl StateStore for SqliteStore {
     }
 
     async fn due_groups(&self, limit: usize) -> Result<Vec<String>, StoreError> {
-        let now = to_millis(self.clock.now());
-        let location = self.location.clone();
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.with_conn("list due groups", move |conn| {
-            let mut stmt = conn
-                .prepare(
-                    "SELECT name FROM groups WHERE due_ms IS NOT NULL AND due_ms <= ?1
-                     ORDER BY due_ms, name LIMIT ?2",
-                )
-                .map_err(sql_error("list due groups in", location.clone()))?;
-            let names: Vec<String> = stmt
-                .query_map(params![now, limit], |r| r.get::<_, String>(0))
-                .map_err(sql_error("list due groups in", location.clone()))?
-                .collect::<Result<_, _>>()
-                .map_err(sql_error("list due groups in", location))?;
-            Ok(names)
-        })
-        .await
+        self.due(None, limit).await
+    }
+
+    async fn due_groups_for(&self, owner: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.due(Some(owner.to_string()), limit).await
     }
 
     async fn mark_due(&self, group: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        check_name("the dataset group name", group)?;
         let group = group.to_string();
         self.with_conn("mark due", move |conn| {
             conn.execute(
@@ -395,8 +418,11 @@ impl StateStore for SqliteStore {
         owner: &str,
         duration: Duration,
     ) -> Result<LeaseGrant, StoreError> {
+        check_name("the dataset group name", group)?;
+        check_name("the lease owner", owner)?;
         let (group, owner) = (group.to_string(), owner.to_string());
         let now = self.clock.now();
+        let valid_until = valid_until(tokio::time::Instant::now(), duration, self.max_clock_skew);
         self.with_conn("acquire lease", move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -426,6 +452,7 @@ impl StateStore for SqliteStore {
                 owner,
                 epoch: to_u64(epoch) + 1,
                 expires_at: plus(now, duration),
+                valid_until,
             };
             tx.execute(
                 "UPDATE groups SET lease_owner = ?2, lease_epoch = ?3, lease_expires_ms = ?4 WHERE name = ?1",
@@ -446,6 +473,7 @@ impl StateStore for SqliteStore {
     async fn renew_lease(&self, lease: &Lease, duration: Duration) -> Result<Lease, StoreError> {
         let renewed = Lease {
             expires_at: plus(self.clock.now(), duration),
+            valid_until: valid_until(tokio::time::Instant::now(), duration, self.max_clock_skew),
             ..lease.clone()
         };
         self.with_conn("renew lease", move |conn| {
@@ -643,9 +671,24 @@ impl StateStore for SqliteStore {
         let now = self.clock.now();
         self.with_conn("claim fire", move |conn| {
             let what = format!("{group}/{schedule}@{fire_time}");
+            let fire_ms = to_millis(fire_time);
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sql_error("begin claim of", what.clone()))?;
+            // A fire already recorded on the schedule is done for good, whatever became of its claim.
+            let recorded: Option<i64> = tx
+                .query_row(
+                    "SELECT 1 FROM schedules WHERE group_name = ?1 AND name = ?2 AND last_fire_ms >= ?3",
+                    params![group, schedule, fire_ms],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(sql_error("read schedule of fire", what.clone()))?;
             // An expired claim counts as absent, as it would once DynamoDB's TTL deleted it.
-            let changed = conn
-                .execute(
+            let changed = if recorded.is_some() {
+                0
+            } else {
+                tx.execute(
                     "INSERT INTO fire_claims (group_name, schedule, fire_ms, owner, claimed_ms, expires_ms)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                      ON CONFLICT (group_name, schedule, fire_ms) DO UPDATE SET
@@ -654,24 +697,31 @@ impl StateStore for SqliteStore {
                     params![
                         group,
                         schedule,
-                        to_millis(fire_time),
+                        fire_ms,
                         owner,
                         to_millis(now),
                         to_millis(plus(now, ttl))
                     ],
                 )
-                .map_err(sql_error("claim fire", what.clone()))?;
-            if changed > 0 {
-                return Ok(FireClaim::Won);
-            }
-            let winner: String = conn
-                .query_row(
-                    "SELECT owner FROM fire_claims WHERE group_name = ?1 AND schedule = ?2 AND fire_ms = ?3",
-                    params![group, schedule, to_millis(fire_time)],
-                    |r| r.get(0),
-                )
-                .map_err(sql_error("read fire claim", what))?;
-            Ok(FireClaim::Lost { owner: winner })
+                .map_err(sql_error("claim fire", what.clone()))?
+            };
+            let outcome = if changed > 0 {
+                FireClaim::Won
+            } else {
+                let winner: Option<String> = tx
+                    .query_row(
+                        "SELECT owner FROM fire_claims WHERE group_name = ?1 AND schedule = ?2 AND fire_ms = ?3",
+                        params![group, schedule, fire_ms],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(sql_error("read fire claim", what.clone()))?;
+                FireClaim::Lost {
+                    owner: winner.unwrap_or_default(),
+                }
+            };
+            tx.commit().map_err(sql_error("commit claim of", what))?;
+            Ok(outcome)
         })
         .await
     }

@@ -11,9 +11,6 @@ use crate::emulator::state::{
 };
 use crate::emulator::work::JobKind;
 
-/// Pending or in-progress jobs of each kind per region (personalize-api.md §8).
-const MAX_PENDING_JOBS: usize = 5;
-
 /// `jobInput{s3DataSource{path, kmsKeyArn}}` / `jobOutput{s3DataDestination{...}}`: the path.
 fn s3_path(input: &Input, outer: &str, inner: &str) -> Result<String, ApiError> {
     let location = input.object(outer)?.object(inner)?;
@@ -29,6 +26,7 @@ fn new_job<T: Resource>(
     input: &Input,
     kind_check: impl Fn(&recipes::Recipe) -> Result<(), String>,
     job: JobKind,
+    max_pending: usize,
 ) -> Result<BatchJob, ApiError>
 where
     State: Store<T>,
@@ -63,7 +61,7 @@ where
             j.meta().region == region && j.meta().status(now).is_creating()
         })
         .count();
-    quota(pending, MAX_PENDING_JOBS, "with PENDING or IN_PROGRESS status")?;
+    quota(pending, max_pending, "with PENDING or IN_PROGRESS status")?;
     let timeline = cx.work_timeline(T::KIND, &[name]);
     let meta = cx.meta(arn, name, timeline, tags);
     cx.queue(job, &meta);
@@ -97,6 +95,7 @@ pub fn create_inference(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
             .text("itemName", 1, 150)?;
     }
     input.opt_object("batchInferenceJobConfig")?;
+    let max_pending = cx.quotas.pending_batch_inference_jobs;
     let mut job = new_job::<BatchInferenceJob>(
         cx,
         input,
@@ -111,6 +110,7 @@ pub fn create_inference(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
             }
         },
         JobKind::BatchInference,
+        max_pending,
     )?;
     job.config = input.opt_value("batchInferenceJobConfig");
     job.mode = mode.map(str::to_string);
@@ -123,6 +123,7 @@ pub fn create_inference(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
 }
 
 pub fn create_segment(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
+    let max_pending = cx.quotas.pending_batch_segment_jobs;
     let job = new_job::<BatchSegmentJob>(
         cx,
         input,
@@ -137,6 +138,7 @@ pub fn create_segment(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
             }
         },
         JobKind::BatchSegment,
+        max_pending,
     )?;
     let arn = job.meta.arn.clone();
     cx.state

@@ -10,9 +10,6 @@ use crate::emulator::lifecycle::{Status, Timeline};
 use crate::emulator::recipes::{self, RecipeType};
 use crate::emulator::state::{Campaign, CampaignConfig, PendingUpdate, Solution, SolutionVersion, State};
 
-/// Campaigns per dataset group (personalize-api.md §8).
-const MAX_CAMPAIGNS: usize = 5;
-
 /// The alias a campaign that follows its solution names instead of a version.
 const LATEST: &str = "/$LATEST";
 
@@ -121,7 +118,11 @@ pub fn create(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
                 .is_some_and(|v| v.group_arn == group)
         })
         .count();
-    quota(in_group, MAX_CAMPAIGNS, "in ACTIVE state for this dataset group")?;
+    quota(
+        in_group,
+        cx.quotas.campaigns_per_group,
+        "in ACTIVE state for this dataset group",
+    )?;
     let timeline = cx.plain_timeline(Kind::Campaign, &[name]);
     let meta = cx.meta(arn.clone(), name, timeline, tags);
     cx.state.campaigns.insert(

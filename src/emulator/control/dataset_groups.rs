@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Cx, compact, delete_resource, ensure_new, list_page, times};
+use super::{Cx, compact, delete_resource, ensure_new, list_page, quota, times};
 use crate::emulator::arn::Kind;
 use crate::emulator::error::ApiError;
 use crate::emulator::input::Input;
@@ -18,13 +18,29 @@ pub fn create(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
         .map(|d| d.parse::<Domain>().map_err(ApiError::invalid))
         .transpose()?;
     let tags = input.tags("tags")?;
-    if kms_key_arn.is_some() && role_arn.is_none() {
-        return Err(ApiError::invalid(
-            "A roleArn is required when a kmsKeyArn is given: Personalize needs a role to use the key",
-        ));
+    match (role_arn, kms_key_arn) {
+        (None, Some(_)) => {
+            return Err(ApiError::invalid(
+                "A roleArn is required when a kmsKeyArn is given: Personalize needs a role to use the key",
+            ));
+        }
+        // The role exists only to use the key (personalize-api.md §2.5).
+        (Some(_), None) => {
+            return Err(ApiError::invalid(
+                "A roleArn is only valid together with a kmsKeyArn: the role is what Personalize uses the key with",
+            ));
+        }
+        _ => {}
     }
     let arn = cx.scope.arn(Kind::DatasetGroup, name);
     ensure_new::<DatasetGroup>(cx.state, &arn, cx.now)?;
+    // A group being deleted no longer counts, so a test can free a slot by deleting one.
+    let region = cx.scope.region.clone();
+    let count = cx
+        .state
+        .live::<DatasetGroup>(cx.now, |g| g.meta.region == region)
+        .count();
+    quota(count, cx.quotas.dataset_groups, "in ACTIVE state")?;
     let timeline = cx.plain_timeline(Kind::DatasetGroup, &[name]);
     let meta = cx.meta(arn.clone(), name, timeline, tags);
     cx.state.dataset_groups.insert(

@@ -9,9 +9,6 @@ use crate::emulator::input::Input;
 use crate::emulator::lifecycle::Status;
 use crate::emulator::state::{DatasetGroup, Filter};
 
-/// Filters per dataset group (personalize-api.md §8).
-const MAX_FILTERS: usize = 30;
-
 pub fn create(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
     let name = input.name("name")?;
     let group_arn = input.arn("datasetGroupArn")?;
@@ -31,7 +28,11 @@ pub fn create(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
     let arn = cx.scope.arn(Kind::Filter, name);
     ensure_new::<Filter>(cx.state, &arn, now)?;
     let count = cx.state.live::<Filter>(now, |f| f.group_arn == group_arn).count();
-    quota(count, MAX_FILTERS, "in ACTIVE state for this dataset group")?;
+    quota(
+        count,
+        cx.quotas.filters_per_group,
+        "in ACTIVE state for this dataset group",
+    )?;
     let timeline = cx.plain_timeline(Kind::Filter, &[name]);
     let meta = cx.meta(arn.clone(), name, timeline, tags);
     cx.state.filters.insert(

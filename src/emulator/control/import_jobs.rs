@@ -9,9 +9,6 @@ use crate::emulator::input::{Input, check_s3_location};
 use crate::emulator::state::{Dataset, ImportJob};
 use crate::emulator::work::JobKind;
 
-/// Pending or in-progress import jobs per region; not adjustable (personalize-api.md §8).
-const MAX_PENDING_IMPORTS: usize = 5;
-
 pub fn create(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
     let name = input.name("jobName")?;
     let dataset_arn = input.arn("datasetArn")?;
@@ -40,7 +37,11 @@ pub fn create(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
             j.meta.region == region && j.meta.status(now).is_creating()
         })
         .count();
-    quota(pending, MAX_PENDING_IMPORTS, "with PENDING or IN_PROGRESS status")?;
+    quota(
+        pending,
+        cx.quotas.pending_import_jobs,
+        "with PENDING or IN_PROGRESS status",
+    )?;
     let timeline = cx.work_timeline(Kind::DatasetImportJob, &[name]);
     let meta = cx.meta(arn.clone(), name, timeline, tags);
     cx.queue(JobKind::Import, &meta);

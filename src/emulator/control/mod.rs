@@ -13,6 +13,7 @@ use super::faults::FailureRules;
 use super::input::{Input, Tag};
 use super::lifecycle::{Status, Timeline};
 use super::page::paginate;
+use super::quotas::Quotas;
 use super::state::{Meta, Resource, State, Store};
 use super::work::{Job, JobKind};
 
@@ -38,6 +39,7 @@ pub struct Cx<'a> {
     /// The region (from the request's credential scope) and account.
     pub scope: Scope,
     pub durations: &'a Durations,
+    pub quotas: &'a Quotas,
     pub failures: &'a FailureRules,
     /// Data work to start once the state is unlocked.
     pub jobs: Vec<Job>,

@@ -10,10 +10,7 @@ use crate::emulator::input::{Input, check_arn};
 use crate::emulator::lifecycle::{Status, Timeline};
 use crate::emulator::recipes;
 use crate::emulator::state::{DatasetGroup, PendingUpdate, Recommender};
-use crate::emulator::work::JobKind;
-
-/// Recommenders per dataset group (personalize-api.md §8).
-const MAX_RECOMMENDERS: usize = 5;
+use crate::emulator::work::{Job, JobKind};
 
 /// Checks `recommenderConfig` and fills the default `minRecommendationRequestsPerSecond` of 1.
 fn recommender_config(input: &Input) -> Result<Value, ApiError> {
@@ -64,7 +61,11 @@ pub fn create(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
         .state
         .live::<Recommender>(now, |r| r.group_arn == group_arn)
         .count();
-    quota(count, MAX_RECOMMENDERS, "in ACTIVE state for this dataset group")?;
+    quota(
+        count,
+        cx.quotas.recommenders_per_group,
+        "in ACTIVE state for this dataset group",
+    )?;
     let timeline = cx.work_timeline(Kind::Recommender, &[name]);
     let meta = cx.meta(arn.clone(), name, timeline, tags);
     cx.queue(JobKind::TrainRecommender, &meta);
@@ -155,8 +156,26 @@ pub fn update(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
             u.timeline.status(now).as_str()
         )));
     }
+    // Changing the training columns starts a full retraining (personalize-api.md §2.5); the
+    // update then ends when the new model is trained.
+    let retrain = config.get("trainingDataConfig") != r.config.get("trainingDataConfig");
     let failure = cx.failures.failure_for(Kind::Recommender, &[&r.meta.name]);
-    let timeline = Timeline::created(now, cx.durations.update(), failure);
+    let timeline = if retrain {
+        let mut timeline = Timeline::awaiting(now, cx.durations.update());
+        if let Some(reason) = failure {
+            timeline.finish(now, Some(reason));
+        }
+        timeline
+    } else {
+        Timeline::created(now, cx.durations.update(), failure)
+    };
+    if timeline.is_awaiting_work() {
+        cx.jobs.push(Job {
+            kind: JobKind::RetrainRecommender,
+            arn: arn.to_string(),
+            seq: r.meta.seq,
+        });
+    }
     let r = cx.state.find_mut::<Recommender>(arn, now)?;
     r.update = Some(PendingUpdate {
         config,

@@ -11,9 +11,6 @@ use crate::emulator::state::{Dataset, Schema};
 use crate::spec::avro::{self, MAX_SCHEMA_LEN};
 use crate::spec::kinds::Domain;
 
-/// Active schemas per region (personalize-api.md §8).
-const MAX_SCHEMAS: usize = 500;
-
 pub fn create(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
     let name = input.name("name")?;
     let text = input.text("schema", 1, MAX_SCHEMA_LEN)?;
@@ -32,7 +29,7 @@ pub fn create(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
         .state
         .live::<Schema>(cx.now, |s| s.meta.region == region)
         .count();
-    quota(count, MAX_SCHEMAS, "in ACTIVE state")?;
+    quota(count, cx.quotas.schemas, "in ACTIVE state")?;
     let meta = cx.meta(arn.clone(), name, Timeline::immediate(cx.now), Vec::new());
     cx.state.schemas.insert(
         arn.clone(),

@@ -12,9 +12,6 @@ use crate::emulator::recipes;
 use crate::emulator::state::{Solution, SolutionVersion};
 use crate::emulator::work::JobKind;
 
-/// Pending or in-progress solution versions per region (personalize-api.md §8).
-const MAX_PENDING_VERSIONS: usize = 20;
-
 fn in_flight(status: Status) -> bool {
     status.is_creating() || status == Status::CreateStopping
 }
@@ -67,7 +64,7 @@ pub fn create(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
         .count();
     quota(
         pending,
-        MAX_PENDING_VERSIONS,
+        cx.quotas.pending_solution_versions,
         "with PENDING or IN_PROGRESS status",
     )?;
     let solution = solution.clone();

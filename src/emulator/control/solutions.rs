@@ -16,9 +16,6 @@ use crate::emulator::state::{
     Campaign, DatasetGroup, PendingUpdate, Solution, SolutionUpdateConfig, SolutionVersion,
 };
 
-/// Solutions per dataset group (personalize-api.md §8).
-const MAX_SOLUTIONS: usize = 10;
-
 /// The recipe AutoML settles on: it searches USER_PERSONALIZATION recipes only.
 const AUTOML_RECIPE: &str = "aws-user-personalization";
 
@@ -138,7 +135,11 @@ pub fn create(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
         .state
         .live::<Solution>(now, |s| s.group_arn == group_arn)
         .count();
-    quota(count, MAX_SOLUTIONS, "in ACTIVE state for this dataset group")?;
+    quota(
+        count,
+        cx.quotas.solutions_per_group,
+        "in ACTIVE state for this dataset group",
+    )?;
     let timeline = cx.plain_timeline(Kind::Solution, &[name]);
     let meta = cx.meta(arn.clone(), name, timeline, tags);
     cx.state.solutions.insert(

@@ -52,8 +52,9 @@ pub enum ImportError {
 /// directly under it when it names a folder (`s3://b/data/` or, as the reference sends it, the
 /// folder's key without the slash). Objects are read in key order.
 ///
-/// The table's columns are the schema's fields, in schema order. Each file's header may list them
-/// in any order; nullable fields may be left out.
+/// The table's columns are the schema's fields, in schema order. Each file's header must list them
+/// in that order too, as Personalize requires (personalize-api.md §5); nullable fields may be left
+/// out.
 ///
 /// # Errors
 /// [`ImportError`], whose text is the failure reason Personalize would show.
@@ -169,6 +170,15 @@ pub fn parse_csv(
             "the header lacks the required (non-nullable) field{} {}",
             if missing.len() == 1 { "" } else { "s" },
             missing.join(", ")
+        )));
+    }
+    if let Some(pair) = columns.windows(2).find(|pair| pair[0].0 > pair[1].0) {
+        return Err(header_error(format!(
+            "column {} comes before {} but the schema {} orders its fields {}; the header must follow the schema's order",
+            pair[0].1.name,
+            pair[1].1.name,
+            schema.name,
+            field_list(schema)
         )));
     }
     let mut record = csv::ByteRecord::new();
@@ -435,7 +445,7 @@ mod tests {
         let put =
             |key: &str, body: &'static str| store.put_at(&ObjectUrl::new("b", key), body, chrono::Utc::now());
         put("train/g1/b.csv", "USER_ID,AGE,GENDER\n2,30,F\n");
-        put("train/g1/a.csv", "GENDER,USER_ID,AGE\nM,1,40\n");
+        put("train/g1/a.csv", "USER_ID,AGE,GENDER\n1,40,M\n");
         put("train/g1/notes.txt", "not data");
         put("train/g1/old/c.csv", "USER_ID,AGE,GENDER\n3,50,F\n");
         put("train/g10/x.csv", "USER_ID,AGE,GENDER\n9,50,F\n");
@@ -575,7 +585,7 @@ mod tests {
     #[test]
     fn nullable_columns_may_be_left_out_and_a_bom_is_ignored() {
         let schema = items_schema();
-        let table = parse("\u{feff}GENRE,ITEM_ID\nComedy|Drama,i1\n", &schema).expect("valid");
+        let table = parse("\u{feff}ITEM_ID,GENRE\ni1,Comedy|Drama\n", &schema).expect("valid");
         assert_eq!(
             table.rows,
             vec![vec![
@@ -586,6 +596,17 @@ mod tests {
             ]]
         );
         let table = parse("ITEM_ID,GENRE,ADULT\ni1,a,true\ni2,b,\n", &schema).expect("valid");
+        let err = parse("GENRE,ITEM_ID\nComedy,i1\n", &schema).expect_err("out of order");
+        assert_eq!(
+            err.to_string(),
+            "s3://b/d.csv: column GENRE comes before ITEM_ID but the schema items orders its fields \
+             ITEM_ID, GENRE, NUMBER_OF_RATINGS, ADULT; the header must follow the schema's order"
+        );
+        let err = parse("ITEM_ID,ADULT,GENRE\ni1,true,a\n", &schema).expect_err("out of order");
+        assert!(
+            err.to_string().contains("column ADULT comes before GENRE"),
+            "{err}"
+        );
         assert_eq!(table.rows[0][3], Cell::Bool(true));
         assert_eq!(table.rows[1][3], Cell::Null);
         let err = parse("ITEM_ID,GENRE,ADULT\ni1,a,TRUE\n", &schema).expect_err("uppercase bool");

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use super::request::{FilterRequest, RankRequest, RecommendRequest, Source};
+use super::request::{FilterRequest, PromotionRequest, RankRequest, RecommendRequest, Source};
 use crate::emulator::control::Cx;
 use crate::emulator::data::{Data, GroupTables};
 use crate::emulator::engine::filter_eval::{FilterContext, check_filter_values};
@@ -139,8 +139,13 @@ fn check_metadata(
     Ok(())
 }
 
-/// The predicted items, with metadata columns when asked for.
-fn predicted(scored: Vec<Scored>, columns: Option<&Vec<String>>, items: Option<&Table>) -> Vec<Value> {
+/// The predicted items, with metadata columns when asked for; promoted ones carry the promotion's
+/// name.
+fn predicted(
+    scored: Vec<(Scored, Option<&str>)>,
+    columns: Option<&Vec<String>>,
+    items: Option<&Table>,
+) -> Vec<Value> {
     let rows: HashMap<String, &Vec<_>> = match (columns, items) {
         (Some(_), Some(table)) => match table.column("ITEM_ID") {
             Some(id) => table
@@ -154,7 +159,7 @@ fn predicted(scored: Vec<Scored>, columns: Option<&Vec<String>>, items: Option<&
     };
     scored
         .into_iter()
-        .map(|s| {
+        .map(|(s, promotion)| {
             let mut item = Map::new();
             let metadata = columns.zip(items).map(|(columns, table)| {
                 let row = rows.get(&s.id);
@@ -168,12 +173,66 @@ fn predicted(scored: Vec<Scored>, columns: Option<&Vec<String>>, items: Option<&
             });
             item.insert("itemId".into(), json!(s.id));
             item.insert("score".into(), json!(s.score));
+            if let Some(name) = promotion {
+                item.insert("promotionName".into(), json!(name));
+            }
             if let Some(metadata) = metadata {
                 item.insert("metadata".into(), Value::Object(metadata));
             }
             Value::Object(item)
         })
         .collect()
+}
+
+/// A promotion's share of the results comes through its filter (and only through it), the rest
+/// through the request's; the promoted items keep their relative order but land at random places
+/// among the others, as Personalize places them.
+fn promote<'p>(
+    model: &Model,
+    query: &Query,
+    promotion: &'p PromotionRequest,
+    filter: Option<&FilterContext>,
+) -> Result<Vec<(Scored, Option<&'p str>)>, ApiError> {
+    let invalid = |e: model::QueryError| ApiError::invalid(e.to_string());
+    let promoted = model::recommend(
+        model,
+        &Query {
+            num_results: promotion.count(query.num_results),
+            filter,
+            ..*query
+        },
+    )
+    .map_err(invalid)?;
+    let ids: std::collections::HashSet<&str> = promoted.iter().map(|s| s.id.as_str()).collect();
+    // Ask for more, so what the promotion took does not shorten the list.
+    let rest: Vec<Scored> = model::recommend(
+        model,
+        &Query {
+            num_results: query.num_results + promoted.len(),
+            ..*query
+        },
+    )
+    .map_err(invalid)?
+    .into_iter()
+    .filter(|s| !ids.contains(s.id.as_str()))
+    .take(query.num_results - promoted.len())
+    .collect();
+    let total = promoted.len() + rest.len();
+    let mut slots = rand::seq::index::sample(&mut rand::rng(), total, promoted.len()).into_vec();
+    slots.sort_unstable();
+    let name = promotion.name.as_deref();
+    let (mut promoted, mut rest) = (promoted.into_iter(), rest.into_iter());
+    let mut slots = slots.into_iter().peekable();
+    let mut out = Vec::with_capacity(total);
+    for position in 0..total {
+        let next = if slots.next_if_eq(&position).is_some() {
+            promoted.next().map(|s| (s, name))
+        } else {
+            rest.next().map(|s| (s, None))
+        };
+        out.extend(next);
+    }
+    Ok(out)
 }
 
 /// `RID-` and a UUID: 40 characters, the length `Event.recommendationId` accepts.
@@ -230,7 +289,26 @@ pub fn get_recommendations(cx: &mut Cx, data: &mut Data, input: &Input) -> Resul
         num_results: request.num_results,
         filter: context.as_ref(),
     };
-    let scored = model::recommend(&server.model, &query).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let scored = match &request.promotion {
+        None => model::recommend(&server.model, &query)
+            .map_err(|e| ApiError::invalid(e.to_string()))?
+            .into_iter()
+            .map(|s| (s, None))
+            .collect(),
+        Some(promotion) => {
+            if !recipes::supports_promotions(server.recipe) {
+                return Err(ApiError::invalid(format!(
+                    "{} does not support promotions",
+                    server.recipe.name
+                )));
+            }
+            let expression = filter_expression(cx.state, &promotion.filter, &server.group_arn, now)?;
+            let promotion_context = expression
+                .as_ref()
+                .map(|e| FilterContext::new(e, &promotion.filter.values, tables.filter_data()));
+            promote(&server.model, &query, promotion, promotion_context.as_ref())?
+        }
+    };
     Ok(json!({
         "itemList": predicted(scored, request.metadata_columns.as_ref(), tables.items.as_deref()),
         "recommendationId": recommendation_id(),
@@ -265,7 +343,11 @@ pub fn get_personalized_ranking(cx: &mut Cx, data: &mut Data, input: &Input) -> 
     )
     .map_err(|e| ApiError::invalid(e.to_string()))?;
     Ok(json!({
-        "personalizedRanking": predicted(scored, request.metadata_columns.as_ref(), tables.items.as_deref()),
+        "personalizedRanking": predicted(
+            scored.into_iter().map(|s| (s, None)).collect(),
+            request.metadata_columns.as_ref(),
+            tables.items.as_deref()
+        ),
         "recommendationId": recommendation_id(),
     }))
 }

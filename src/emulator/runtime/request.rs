@@ -40,6 +40,43 @@ pub struct RecommendRequest {
     pub filter: FilterRequest,
     /// `metadataColumns.ITEMS`: item columns to return with each recommendation.
     pub metadata_columns: Option<Vec<String>>,
+    /// `promotions` (at most one).
+    pub promotion: Option<PromotionRequest>,
+}
+
+/// A promotion: `percent` of the results drawn through another filter, marked with `name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromotionRequest {
+    pub name: Option<String>,
+    /// `percentPromotedItems`, 1..100.
+    pub percent: usize,
+    pub filter: FilterRequest,
+}
+
+impl PromotionRequest {
+    /// The model leaves every member optional, but a promotion without a share or a filter
+    /// promotes nothing, so both are required here.
+    fn parse(input: &Input) -> Result<Self, ApiError> {
+        let name = input.opt_name("name")?.map(str::to_string);
+        let percent = input
+            .opt_int("percentPromotedItems", 1, 100)?
+            .ok_or_else(|| missing("percentPromotedItems"))?;
+        let filter = filter_request(input)?;
+        if filter.arn.is_none() {
+            return Err(missing("filterArn"));
+        }
+        Ok(Self {
+            name,
+            percent: usize::try_from(percent).unwrap_or(100),
+            filter,
+        })
+    }
+
+    /// How many of `num_results` are promoted (rounded up: a promotion asked for is never
+    /// dropped by rounding).
+    pub fn count(&self, num_results: usize) -> usize {
+        (num_results * self.percent).div_ceil(100)
+    }
 }
 
 /// GetPersonalizedRanking.
@@ -139,9 +176,20 @@ impl RecommendRequest {
         };
         let num_results = input.opt_int("numResults", 0, max as i64)?.unwrap_or(25);
         string_map(input, "context", 150, &CONTEXT_KEY, 1000)?;
-        if let Some(promotions) = input.opt_list("promotions")? {
-            check_count("promotions", promotions.len(), 0, 1)?;
-        }
+        let promotion = match input.opt_list("promotions")? {
+            None => None,
+            Some(promotions) => {
+                check_count("promotions", promotions.len(), 0, 1)?;
+                match promotions.first() {
+                    None => None,
+                    Some(Value::Object(m)) => Some(
+                        PromotionRequest::parse(&Input::from_map(m.clone()))
+                            .map_err(|e| at("promotions", 0, e))?,
+                    ),
+                    Some(_) => return Err(ApiError::invalid("'promotions.1' must be an object")),
+                }
+            }
+        };
         Ok(Self {
             source,
             user_id: id(input, "userId")?,
@@ -149,6 +197,7 @@ impl RecommendRequest {
             num_results: usize::try_from(num_results).unwrap_or(25),
             filter: filter_request(input)?,
             metadata_columns,
+            promotion,
         })
     }
 }
@@ -349,6 +398,43 @@ mod tests {
         assert_eq!(
             RecommendRequest::parse(&ok).expect("valid").filter.values["GENRE"],
             "\"Drama\""
+        );
+    }
+
+    #[test]
+    fn promotions_need_a_share_and_a_filter() {
+        const FILTER: &str = "arn:aws:personalize:us-east-1:000000000000:filter/f";
+        let with = |promotion: Value| input(json!({"campaignArn": CAMPAIGN, "promotions": [promotion]}));
+        let ok = RecommendRequest::parse(&with(
+            json!({"name": "p", "percentPromotedItems": 10, "filterArn": FILTER, "filterValues": {"G": "\"a\""}}),
+        ))
+        .expect("valid");
+        let p = ok.promotion.expect("parsed");
+        assert_eq!((p.name.as_deref(), p.percent), (Some("p"), 10));
+        assert_eq!(p.filter.values["G"], "\"a\"");
+        assert_eq!((p.count(25), p.count(10), p.count(0)), (3, 1, 0));
+        for (bad, why) in [
+            (json!({"percentPromotedItems": 0, "filterArn": FILTER}), "0 %"),
+            (json!({"percentPromotedItems": 101, "filterArn": FILTER}), "101 %"),
+            (json!({"filterArn": FILTER}), "no share"),
+            (json!({"percentPromotedItems": 10}), "no filter"),
+            (json!({"percentPromotedItems": 10, "filterArn": "f"}), "bad ARN"),
+            (
+                json!({"name": "-x", "percentPromotedItems": 10, "filterArn": FILTER}),
+                "bad name",
+            ),
+            (json!("p"), "not an object"),
+        ] {
+            let e = RecommendRequest::parse(&with(bad)).expect_err(why);
+            assert_eq!(e.code, ErrorCode::InvalidInput, "{why}");
+        }
+        let two = input(json!({"campaignArn": CAMPAIGN, "promotions": [
+            {"percentPromotedItems": 10, "filterArn": FILTER}, {"percentPromotedItems": 10, "filterArn": FILTER}]}));
+        assert!(RecommendRequest::parse(&two).is_err());
+        let none = input(json!({"campaignArn": CAMPAIGN, "promotions": []}));
+        assert_eq!(
+            RecommendRequest::parse(&none).expect("empty list").promotion,
+            None
         );
     }
 

@@ -1,0 +1,122 @@
+//! `personalize-ops run`: the daemon on AWS (SQS intake, DynamoDB state, SNS, CloudWatch, health
+//! endpoint) until SIGTERM or Ctrl-C.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use personalize_ops::daemon::{Daemon, DaemonConfig, GroupReconciler, replica_name};
+use personalize_ops::health::{Probe, Readiness, StoreProbe};
+use personalize_ops::intake::sqs::{SqsIntake, SqsOptions};
+use personalize_ops::intake::{ConfigSource, Intake, spec_validator};
+use personalize_ops::metrics::MetricsSetup;
+use personalize_ops::notify::Notifications;
+use personalize_ops::notify::message::Location;
+use personalize_ops::objects::S3Store;
+use personalize_ops::store::{DynamoStore, StateStore, SystemClock};
+use tokio_util::sync::CancellationToken;
+
+use super::{Context, EXIT_USAGE, reconciler};
+
+/// Arguments of `run` (everything else comes from the settings).
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+/// Cancels `token` on Ctrl-C or SIGTERM (abort the task when the daemon stopped for another reason).
+/// The handlers are registered before this returns, so a signal sent right after cannot kill the
+/// process with the default action.
+pub(super) fn cancel_on_signal(token: CancellationToken) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let signals = super::emulate::StopSignals::install().context("cannot listen for SIGTERM and Ctrl-C")?;
+    Ok(tokio::spawn(async move {
+        signals.wait().await;
+        tracing::info!("shutdown signal received; stopping");
+        token.cancel();
+    }))
+}
+
+/// Runs the daemon until a shutdown signal; exits 0 after a graceful stop.
+pub async fn run(_args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
+    let s = &ctx.settings;
+    let missing = s.daemon.missing_for_run();
+    if !missing.is_empty() {
+        eprintln!(
+            "personalize-ops run: missing settings: {} (set them in the settings file or as PERSONALIZE_OPS__DAEMON__<KEY>)",
+            missing.join(", ")
+        );
+        return Ok(ExitCode::from(EXIT_USAGE));
+    }
+    let config = personalize_ops::aws::sdk_config(&s.aws).await;
+    let store: Arc<dyn StateStore> = Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        s.daemon.table_name.clone(),
+    ));
+    let notifications = Notifications::from_settings(&config, &s.notify).context("notification targets")?;
+    let metrics = MetricsSetup::from_settings(&config, &s.metrics);
+    let intake = Intake::new(
+        Arc::new(S3Store::new(personalize_ops::aws::s3_client(&config, &s.aws))),
+        store.clone(),
+        notifications.clone(),
+        metrics.sink.clone(),
+        spec_validator(),
+        s.daemon.max_config_bytes,
+    );
+    let sqs = Arc::new(SqsIntake::new(
+        aws_sdk_sqs::Client::new(&config),
+        s.daemon.queue_url.clone(),
+        Arc::new(intake),
+        SqsOptions::from_settings(&s.daemon),
+    ));
+
+    let shutdown = CancellationToken::new();
+    let readiness = Arc::new(Readiness::new(
+        vec![sqs.clone() as Arc<dyn Probe>, Arc::new(StoreProbe(store.clone()))],
+        Duration::from_secs(s.daemon.readiness_cache_secs),
+        Duration::from_secs(s.daemon.readiness_timeout_secs.max(1)),
+    ));
+    let address = SocketAddr::from((Ipv4Addr::UNSPECIFIED, s.daemon.health_port));
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("health endpoint on {address}"))?;
+    tracing::info!(address = %listener.local_addr().unwrap_or(address), "health endpoint listening");
+    let health = tokio::spawn(personalize_ops::health::serve(
+        listener,
+        readiness,
+        shutdown.clone(),
+    ));
+
+    let location = Location {
+        partition: "aws".into(),
+        region: config
+            .region()
+            .map(ToString::to_string)
+            .unwrap_or_else(|| "us-east-1".into()),
+        // Replaced by the account in the dataset group's ARN once Personalize has answered.
+        account: "unknown".into(),
+    };
+    let personalize = aws_sdk_personalize::Client::new(&config);
+    let reconciler: Arc<dyn GroupReconciler> = reconciler::build(personalize, s);
+    let daemon = Arc::new(Daemon::new(
+        store,
+        reconciler,
+        notifications,
+        metrics.sink.clone(),
+        Arc::new(SystemClock),
+        DaemonConfig::from_settings(&s.daemon, replica_name(), location),
+    ));
+    let signal = cancel_on_signal(shutdown.clone())?;
+    daemon
+        .run(Some(sqs as Arc<dyn ConfigSource>), shutdown.clone())
+        .await;
+    signal.abort();
+    if let Some(flusher) = metrics.flusher {
+        flusher.shutdown(Duration::from_secs(5)).await;
+    }
+    match tokio::time::timeout(Duration::from_secs(2), health).await {
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "health endpoint failed"),
+        Err(_) => tracing::warn!("health endpoint did not stop in time"),
+        _ => {}
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,217 @@
+//! `personalize-ops status [GROUP]`: what the service knows about each dataset group — desired
+//! generation, whether it converged, resources with their status, last error — read from the state store.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use chrono::{DateTime, SecondsFormat, Utc};
+use personalize_ops::store::{DynamoStore, GroupSummary, SqliteStore, StateStore};
+use serde_json::{Value, json};
+
+use super::{Context, EXIT_FAILURE, EXIT_USAGE, Format};
+
+/// Arguments of `status`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Only this dataset group (exit 1 when the service has never heard of it).
+    #[arg(value_name = "GROUP")]
+    pub group: Option<String>,
+
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+
+    /// Read the state of `personalize-ops local DIR` instead of the DynamoDB table of the settings.
+    #[arg(long, value_name = "DIR")]
+    pub local: Option<PathBuf>,
+}
+
+/// One word for where a group stands.
+fn state_word(g: &GroupSummary) -> &'static str {
+    let Some(desired) = g.desired_generation else {
+        return "no parameter file";
+    };
+    match &g.observed {
+        None => "pending",
+        Some(o) if o.generation < desired => "pending",
+        Some(o) if o.converged => "converged",
+        Some(o) if o.last_error.is_some() => "error",
+        Some(_) => "in progress",
+    }
+}
+
+fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn to_json(g: &GroupSummary) -> Value {
+    let observed = g.observed.as_ref();
+    json!({
+        "datasetGroup": g.name,
+        "state": state_word(g),
+        "desiredGeneration": g.desired_generation,
+        "source": g.desired_source.as_ref().map(ToString::to_string),
+        "observedGeneration": observed.map(|o| o.generation),
+        "converged": observed.is_some_and(|o| o.converged && Some(o.generation) == g.desired_generation),
+        "updatedAt": observed.map(|o| time(o.updated_at)),
+        "lastError": observed.and_then(|o| o.last_error.clone()),
+        "resources": observed.map(|o| o.resources.clone()).unwrap_or_default(),
+        "owner": g.lease.owner,
+        "dueAt": g.due_at.map(time),
+    })
+}
+
+fn to_text(g: &GroupSummary, out: &mut String) {
+    use std::fmt::Write as _;
+    let generation = g.desired_generation.map_or("-".to_string(), |n| n.to_string());
+    let _ = writeln!(out, "{}  generation {generation}  {}", g.name, state_word(g));
+    if let Some(source) = &g.desired_source {
+        let _ = writeln!(out, "  file: {source}");
+    }
+    if let Some(o) = &g.observed {
+        let _ = writeln!(
+            out,
+            "  observed: generation {} at {}",
+            o.generation,
+            time(o.updated_at)
+        );
+        for r in &o.resources {
+            let _ = write!(out, "  {:<18} {:<40} {}", r.kind.camel(), r.name, r.status);
+            if let Some(reason) = &r.reason {
+                let _ = write!(out, "  ({reason})");
+            }
+            out.push('\n');
+        }
+        if let Some(e) = &o.last_error {
+            let _ = writeln!(out, "  last error: {e}");
+        }
+    }
+    if let Some(owner) = &g.lease.owner {
+        let _ = writeln!(out, "  worked on by: {owner}");
+    }
+}
+
+/// Prints the status; exit 1 when GROUP is unknown.
+pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
+    let store: Arc<dyn StateStore> = match &args.local {
+        Some(dir) => {
+            let path = super::local::state_path(dir);
+            if !path.exists() {
+                eprintln!(
+                    "personalize-ops status: {} has no local state ({} missing)",
+                    dir.display(),
+                    path.display()
+                );
+                return Ok(ExitCode::from(EXIT_FAILURE));
+            }
+            Arc::new(SqliteStore::open(&path).context("the local state store")?)
+        }
+        None => {
+            let table = ctx.settings.daemon.table_name.trim();
+            if table.is_empty() {
+                eprintln!(
+                    "personalize-ops status: set daemon.table_name (PERSONALIZE_OPS__DAEMON__TABLE_NAME) or use --local DIR"
+                );
+                return Ok(ExitCode::from(EXIT_USAGE));
+            }
+            let config = personalize_ops::aws::sdk_config(&ctx.settings.aws).await;
+            Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table))
+        }
+    };
+    let groups: Vec<GroupSummary> = match &args.group {
+        Some(name) => match store.group(name).await? {
+            Some(g) => vec![g.into()],
+            None => {
+                eprintln!("personalize-ops status: no dataset group named {name:?} is known");
+                return Ok(ExitCode::from(EXIT_FAILURE));
+            }
+        },
+        None => store.list_groups().await?,
+    };
+    let text = match args.format {
+        Format::Json => {
+            let value = match (&args.group, groups.first()) {
+                (Some(_), Some(g)) => to_json(g),
+                _ => Value::Array(groups.iter().map(to_json).collect()),
+            };
+            format!("{value:#}\n")
+        }
+        Format::Text if groups.is_empty() => "no dataset groups known yet\n".to_string(),
+        Format::Text => {
+            let mut out = String::new();
+            for g in &groups {
+                to_text(g, &mut out);
+            }
+            out
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    // A closed pipe (| head) ends the output quietly.
+    let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use personalize_ops::store::{LeaseInfo, Observed, ResourceKind, ResourceState};
+
+    use super::*;
+
+    fn summary(desired: Option<u64>, observed: Option<(u64, bool, Option<&str>)>) -> GroupSummary {
+        GroupSummary {
+            name: "g".into(),
+            desired_generation: desired,
+            desired_source: None,
+            observed: observed.map(|(generation, converged, error)| Observed {
+                generation,
+                converged,
+                resources: vec![ResourceState {
+                    kind: ResourceKind::Campaign,
+                    name: "c".into(),
+                    status: "CREATE FAILED".into(),
+                    arn: None,
+                    reason: Some("quota".into()),
+                }],
+                last_error: error.map(str::to_string),
+                updated_at: DateTime::from_timestamp(1_800_000_000, 0).expect("valid"),
+            }),
+            lease: LeaseInfo {
+                owner: None,
+                epoch: 0,
+                expires_at: None,
+            },
+            due_at: None,
+        }
+    }
+
+    #[test]
+    fn states_distinguish_new_generations_from_convergence() {
+        assert_eq!(state_word(&summary(None, None)), "no parameter file");
+        assert_eq!(state_word(&summary(Some(1), None)), "pending");
+        assert_eq!(state_word(&summary(Some(2), Some((1, true, None)))), "pending");
+        assert_eq!(state_word(&summary(Some(2), Some((2, true, None)))), "converged");
+        assert_eq!(
+            state_word(&summary(Some(2), Some((2, false, Some("x"))))),
+            "error"
+        );
+        assert_eq!(
+            state_word(&summary(Some(2), Some((2, false, None)))),
+            "in progress"
+        );
+        let v = to_json(&summary(Some(2), Some((1, true, None))));
+        assert_eq!(
+            v["converged"], false,
+            "an older generation's convergence does not count"
+        );
+        let mut text = String::new();
+        to_text(
+            &summary(Some(2), Some((2, false, Some("campaign c failed: quota")))),
+            &mut text,
+        );
+        assert!(text.contains("Campaign"), "{text}");
+        assert!(text.contains("(quota)"), "{text}");
+        assert!(text.contains("last error: campaign c failed: quota"), "{text}");
+    }
+}

@@ -1,0 +1,366 @@
+//! The daemon process: intake, a bounded pool of group workers under leases, periodic resync, and
+//! graceful shutdown.
+//!
+//! Level-triggered: intake only records desired generations (which marks groups due); the dispatcher
+//! picks due groups, a worker takes the group's lease and runs passes of a [`GroupReconciler`] until
+//! the group converges, fails or waits, and records when it is next due. A periodic resync marks every
+//! group due so a lost event or drift is caught.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::intake::ConfigSource;
+use crate::metrics::MetricsSink;
+use crate::notify::message::Location;
+use crate::notify::{Notifications, ResourceChange};
+use crate::settings::DaemonSettings;
+use crate::store::{Clock, StateStore};
+
+mod reconciler;
+mod turn;
+pub mod watch;
+
+pub use reconciler::{GroupReconciler, PassError, PassInput, PassReport, PassSink, PassStatus};
+
+/// Resource events queued for the notifier at most; beyond, they are dropped and logged.
+const CHANGE_QUEUE: usize = 1024;
+
+/// How the daemon works.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// This replica's name in leases (unique per process).
+    pub owner: String,
+    /// Groups worked on at once.
+    pub concurrency: usize,
+    /// Lease duration; renewed every third of it.
+    pub lease_duration: Duration,
+    /// Every group is marked due this often (and once at start).
+    pub resync_interval: Duration,
+    /// How often the store is asked for due groups when nothing else wakes the dispatcher.
+    pub dispatch_interval: Duration,
+    /// When a pass cannot complete (Personalize unreachable), the group is retried after this.
+    pub error_retry: Duration,
+    /// Passes run back to back in one turn while the reconciler asks to be called again at once.
+    pub max_passes_per_turn: u32,
+    /// After shutdown starts, passes in flight get this long to finish before they are abandoned.
+    pub shutdown_grace: Duration,
+    /// Console-link fallback for notifications when no dataset group ARN is known yet.
+    pub location: Location,
+}
+
+impl DaemonConfig {
+    /// From the `[daemon]` settings; `owner` names this replica.
+    pub fn from_settings(settings: &DaemonSettings, owner: impl Into<String>, location: Location) -> Self {
+        Self {
+            owner: owner.into(),
+            concurrency: settings.concurrency.max(1),
+            lease_duration: settings.lease_duration(),
+            resync_interval: settings.resync_interval(),
+            dispatch_interval: Duration::from_secs(1),
+            error_retry: Duration::from_secs(settings.poll_min_secs.max(1) * 6),
+            max_passes_per_turn: 20,
+            // Fargate kills 30 s after SIGTERM; leave room to release leases and flush metrics.
+            shutdown_grace: Duration::from_secs(15),
+            location,
+        }
+    }
+}
+
+/// A replica name: host name (or `replica`), process id and a random suffix.
+pub fn replica_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "replica".into());
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}-{}-{}", std::process::id(), &id[..8])
+}
+
+/// Counters of what the daemon did, for tests, benches and the exit log line.
+#[derive(Debug, Default)]
+pub struct DaemonStats {
+    pub passes: AtomicU64,
+    pub turns: AtomicU64,
+    pub completed: AtomicU64,
+    pub failed: AtomicU64,
+    pub resyncs: AtomicU64,
+}
+
+impl DaemonStats {
+    fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+/// The daemon: one per process.
+pub struct Daemon {
+    store: Arc<dyn StateStore>,
+    reconciler: Arc<dyn GroupReconciler>,
+    notifications: Notifications,
+    metrics: Arc<dyn MetricsSink>,
+    /// Must be the store's clock: lease expiry is compared against it.
+    clock: Arc<dyn Clock>,
+    config: DaemonConfig,
+    /// Resource events of passes, drained by the notifier task.
+    changes: Mutex<Option<mpsc::Sender<ResourceChange>>>,
+    changes_rx: Mutex<Option<mpsc::Receiver<ResourceChange>>>,
+    stats: Arc<DaemonStats>,
+}
+
+impl std::fmt::Debug for Daemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Daemon")
+            .field("store", &self.store)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Daemon {
+    pub fn new(
+        store: Arc<dyn StateStore>,
+        reconciler: Arc<dyn GroupReconciler>,
+        notifications: Notifications,
+        metrics: Arc<dyn MetricsSink>,
+        clock: Arc<dyn Clock>,
+        config: DaemonConfig,
+    ) -> Self {
+        let (changes, rx) = mpsc::channel(CHANGE_QUEUE);
+        Self {
+            store,
+            reconciler,
+            notifications,
+            metrics,
+            clock,
+            config,
+            changes: Mutex::new(Some(changes)),
+            changes_rx: Mutex::new(Some(rx)),
+            stats: Arc::new(DaemonStats::default()),
+        }
+    }
+
+    pub fn stats(&self) -> Arc<DaemonStats> {
+        self.stats.clone()
+    }
+
+    pub fn config(&self) -> &DaemonConfig {
+        &self.config
+    }
+
+    /// Runs until `shutdown` is cancelled, then stops gracefully: intake stops receiving, workers
+    /// finish the pass in flight (abandoned after [`DaemonConfig::shutdown_grace`]) and release their
+    /// leases, queued resource events are sent.
+    ///
+    /// # Guarantees
+    /// - At most `concurrency` groups are worked on at once, never one group twice in this process,
+    ///   and never one group by two live replicas (leases; every state write is fenced).
+    /// - A group is revisited when due, on every resync, and on every new desired generation.
+    pub async fn run(self: Arc<Self>, intake: Option<Arc<dyn ConfigSource>>, shutdown: CancellationToken) {
+        tracing::info!(owner = %self.config.owner, concurrency = self.config.concurrency, "daemon started");
+        let intake_task = intake.map(|source| {
+            let token = shutdown.clone();
+            tokio::spawn(async move { source.run(token).await })
+        });
+        let notifier = self.spawn_notifier();
+        let resync = {
+            let me = self.clone();
+            let token = shutdown.clone();
+            tokio::spawn(async move { me.resync_loop(token).await })
+        };
+
+        let hard_stop = CancellationToken::new();
+        self.dispatch(&shutdown, &hard_stop).await;
+
+        let _ = resync.await;
+        if let Some(task) = intake_task
+            && let Err(e) = task.await
+        {
+            tracing::error!(error = %e, "intake task failed");
+        }
+        // Workers are gone, so the daemon holds the last sender: dropping it lets the notifier drain
+        // the queue and end.
+        self.changes.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(notifier) = notifier
+            && tokio::time::timeout(Duration::from_secs(5), notifier)
+                .await
+                .is_err()
+        {
+            tracing::warn!("resource events still queued at exit were dropped");
+        }
+        tracing::info!(
+            passes = DaemonStats::get(&self.stats.passes),
+            completed = DaemonStats::get(&self.stats.completed),
+            failed = DaemonStats::get(&self.stats.failed),
+            "daemon stopped"
+        );
+    }
+
+    /// The dispatcher: picks due groups while there is room, runs one turn per group.
+    async fn dispatch(self: &Arc<Self>, shutdown: &CancellationToken, hard_stop: &CancellationToken) {
+        let mut workers: JoinSet<(String, turn::TurnEnd)> = JoinSet::new();
+        let mut in_flight: HashSet<String> = HashSet::new();
+        // Groups owned by another replica, not asked for again before its lease expires.
+        let mut held_elsewhere: HashMap<String, DateTime<Utc>> = HashMap::new();
+        let mut store_backoff = Duration::ZERO;
+        while !shutdown.is_cancelled() {
+            let room = self.config.concurrency.saturating_sub(workers.len());
+            if room > 0 {
+                let now = self.clock.now();
+                held_elsewhere.retain(|_, until| *until >= now);
+                let limit = room + in_flight.len() + held_elsewhere.len();
+                match self.store.due_groups(limit).await {
+                    Ok(due) => {
+                        store_backoff = Duration::ZERO;
+                        for group in due {
+                            if workers.len() >= self.config.concurrency {
+                                break;
+                            }
+                            if in_flight.contains(&group) || held_elsewhere.contains_key(&group) {
+                                continue;
+                            }
+                            in_flight.insert(group.clone());
+                            self.spawn_turn(&mut workers, group, shutdown, hard_stop);
+                        }
+                    }
+                    Err(e) => {
+                        store_backoff =
+                            (store_backoff * 2).clamp(Duration::from_secs(1), Duration::from_secs(30));
+                        tracing::warn!(error = %e, retry_in = ?store_backoff, "cannot list due groups");
+                    }
+                }
+            }
+            let wait = self.config.dispatch_interval.max(store_backoff);
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(wait) => {}
+                Some(done) = workers.join_next(), if !workers.is_empty() => {
+                    self.finished(done, &mut in_flight, &mut held_elsewhere);
+                }
+            }
+        }
+        // Graceful: workers see `shutdown` between passes; past the grace period, passes are dropped.
+        let grace = tokio::time::sleep(self.config.shutdown_grace);
+        tokio::pin!(grace);
+        let mut hard = false;
+        while !workers.is_empty() {
+            tokio::select! {
+                Some(done) = workers.join_next() => self.finished(done, &mut in_flight, &mut held_elsewhere),
+                () = &mut grace, if !hard => {
+                    tracing::warn!(in_flight = workers.len(), "grace period over; abandoning passes in flight");
+                    hard_stop.cancel();
+                    hard = true;
+                }
+            }
+        }
+    }
+
+    fn spawn_turn(
+        self: &Arc<Self>,
+        workers: &mut JoinSet<(String, turn::TurnEnd)>,
+        group: String,
+        shutdown: &CancellationToken,
+        hard_stop: &CancellationToken,
+    ) {
+        let me = self.clone();
+        let (shutdown, hard_stop) = (shutdown.clone(), hard_stop.clone());
+        let span = tracing::info_span!("group", dataset_group = %group, owner = %self.config.owner);
+        DaemonStats::bump(&self.stats.turns);
+        workers.spawn(
+            async move {
+                let end = me.turn(&group, &shutdown, &hard_stop).await;
+                (group, end)
+            }
+            .instrument(span),
+        );
+    }
+
+    fn finished(
+        &self,
+        done: Result<(String, turn::TurnEnd), tokio::task::JoinError>,
+        in_flight: &mut HashSet<String>,
+        held_elsewhere: &mut HashMap<String, DateTime<Utc>>,
+    ) {
+        match done {
+            Ok((group, end)) => {
+                in_flight.remove(&group);
+                if let turn::TurnEnd::HeldElsewhere { until } = end {
+                    held_elsewhere.insert(group, until);
+                }
+            }
+            Err(e) => {
+                // The group stays in `in_flight` (its name is lost with the task), so this replica does
+                // not pick it again; its lease expires and another replica takes it.
+                tracing::error!(error = %e, "a group worker panicked or was cancelled");
+            }
+        }
+    }
+
+    /// Marks every group due now, at start and then every `resync_interval`.
+    async fn resync_loop(&self, shutdown: CancellationToken) {
+        loop {
+            self.resync_once().await;
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(self.config.resync_interval) => {}
+            }
+        }
+    }
+
+    /// Marks every known group due now. Returns how many were marked.
+    pub async fn resync_once(&self) -> usize {
+        let groups = match self.store.list_groups().await {
+            Ok(groups) => groups,
+            Err(e) => {
+                tracing::warn!(error = %e, "resync: cannot list groups");
+                return 0;
+            }
+        };
+        let now = self.clock.now();
+        let mut marked = 0;
+        for g in groups.iter().filter(|g| g.desired_generation.is_some()) {
+            match self.store.mark_due(&g.name, now).await {
+                Ok(()) => marked += 1,
+                Err(e) => {
+                    tracing::warn!(dataset_group = %g.name, error = %e, "resync: cannot mark the group due")
+                }
+            }
+        }
+        DaemonStats::bump(&self.stats.resyncs);
+        tracing::debug!(groups = marked, "resync");
+        marked
+    }
+
+    fn spawn_notifier(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let mut rx = self
+            .changes_rx
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()?;
+        let notifications = self.notifications.clone();
+        Some(tokio::spawn(async move {
+            while let Some(change) = rx.recv().await {
+                notifications.resource_changed(&change).await;
+            }
+        }))
+    }
+
+    /// A sender for a pass's events; `None` once the daemon has stopped.
+    fn change_sender(&self) -> Option<mpsc::Sender<ResourceChange>> {
+        self.changes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,112 @@
+//! The seam between the daemon and the reconciler: one pass over one group's desired generation.
+//!
+//! The daemon owns leases, scheduling, observed-state writes and notifications; a [`GroupReconciler`]
+//! only observes Personalize, acts, and says how far the group got. Tests drive the daemon with fakes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::metrics::{Counter, Datum, MetricsSink};
+use crate::notify::ResourceChange;
+use crate::notify::message::Failure;
+use crate::store::{Desired, Observed, ResourceKind, ResourceState};
+
+/// What a pass works on.
+#[derive(Debug, Clone, Copy)]
+pub struct PassInput<'a> {
+    pub group: &'a str,
+    pub desired: &'a Desired,
+    /// What the previous pass recorded (possibly for an older generation).
+    pub previous: Option<&'a Observed>,
+}
+
+/// How far the group got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PassStatus {
+    /// Everything the generation asks for is in place.
+    Converged,
+    /// Work is under way; call again after `retry_after` (zero: at once, progress is possible now).
+    Pending { retry_after: Duration },
+    /// Resources failed; the generation cannot converge without a new file (or a resync retry).
+    Failed,
+}
+
+/// The result of one pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassReport {
+    pub status: PassStatus,
+    /// Every resource the generation declares, as observed at the end of the pass.
+    pub resources: Vec<ResourceState>,
+    /// For [`PassStatus::Failed`]: each failed resource with Personalize's reason.
+    pub failures: Vec<Failure>,
+}
+
+/// A pass that could not complete (Personalize or S3 unreachable, throttled beyond retries, …). The
+/// daemon records the message and tries again later; nothing is reported to the user as failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("pass over dataset group {group} did not complete: {message}")]
+pub struct PassError {
+    pub group: String,
+    pub message: String,
+}
+
+/// One pass over a group: observe, act on what is ready, report.
+///
+/// # Assumptions
+/// A pass may be dropped at any `.await` (lease lost, hard shutdown) and may run again on another
+/// replica, so every action must be idempotent (deterministic names, adopt on "already exists").
+#[async_trait::async_trait]
+pub trait GroupReconciler: Send + Sync {
+    async fn pass(&self, input: PassInput<'_>, sink: &PassSink) -> Result<PassReport, PassError>;
+}
+
+/// Where a pass reports what happened while it ran: resource state changes, creates and solution
+/// metrics. Never blocks: events are queued for a background notifier and dropped (and logged) if the
+/// queue is full, because a slow SNS must not stall reconciliation.
+#[derive(Debug, Clone)]
+pub struct PassSink {
+    group: String,
+    changes: mpsc::Sender<ResourceChange>,
+    metrics: Arc<dyn MetricsSink>,
+}
+
+impl PassSink {
+    pub fn new(
+        group: impl Into<String>,
+        changes: mpsc::Sender<ResourceChange>,
+        metrics: Arc<dyn MetricsSink>,
+    ) -> Self {
+        Self {
+            group: group.into(),
+            changes,
+            metrics,
+        }
+    }
+
+    /// The group the pass works on.
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    /// A resource reached a new status.
+    pub fn resource_changed(&self, mut change: ResourceChange) {
+        if change.dataset_group.is_none() {
+            change.dataset_group = Some(self.group.clone());
+        }
+        if let Err(e) = self.changes.try_send(change) {
+            tracing::warn!(dataset_group = %self.group, error = %e, "resource event dropped: the notifier is behind");
+        }
+    }
+
+    /// A create call succeeded (`<Kind>Created`).
+    pub fn created(&self, kind: ResourceKind) {
+        self.metrics.count(Counter::Created(kind));
+    }
+
+    /// A data point, e.g. the offline metrics of a new ACTIVE solution version.
+    pub fn metric(&self, datum: Datum) {
+        self.metrics.record(datum);
+    }
+}

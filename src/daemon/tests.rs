@@ -1,0 +1,630 @@
+//! The daemon's pool, lease and resync logic against the SQLite store and a scripted reconciler.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use super::*;
+use crate::metrics::MemorySink;
+use crate::notify::message::Failure;
+use crate::notify::{MemoryNotifier, Notifier};
+use crate::objects::ObjectUrl;
+use crate::store::{DesiredSource, NewDesired, ResourceKind, ResourceState, SqliteStore, SystemClock};
+
+/// Upper bound of every wait; generous for a loaded 2-core machine.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+type Script = dyn Fn(&str, u64, u32) -> Result<PassReport, PassError> + Send + Sync;
+
+/// A reconciler that answers from a script (group, generation, call number of that group) after
+/// `delay`, and records concurrency.
+struct Fake {
+    script: Box<Script>,
+    delay: Duration,
+    calls: Mutex<HashMap<String, u32>>,
+    /// Passes running now, per group and in total.
+    running: Mutex<HashMap<String, u32>>,
+    max_total: AtomicU64,
+    /// Set when a group was ever in two passes at once.
+    overlapped: std::sync::atomic::AtomicBool,
+}
+
+impl Fake {
+    fn new(
+        delay: Duration,
+        script: impl Fn(&str, u64, u32) -> Result<PassReport, PassError> + Send + Sync + 'static,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            script: Box::new(script),
+            delay,
+            calls: Mutex::new(HashMap::new()),
+            running: Mutex::new(HashMap::new()),
+            max_total: AtomicU64::new(0),
+            overlapped: false.into(),
+        })
+    }
+
+    fn calls(&self, group: &str) -> u32 {
+        self.calls.lock().unwrap().get(group).copied().unwrap_or(0)
+    }
+}
+
+struct Running<'a>(&'a Fake, String);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        let mut running = self.0.running.lock().unwrap();
+        if let Some(n) = running.get_mut(&self.1) {
+            *n -= 1;
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl GroupReconciler for Fake {
+    async fn pass(&self, input: PassInput<'_>, sink: &PassSink) -> Result<PassReport, PassError> {
+        let call = {
+            let mut calls = self.calls.lock().unwrap();
+            let n = calls.entry(input.group.to_string()).or_default();
+            *n += 1;
+            *n
+        };
+        let _guard = {
+            let mut running = self.running.lock().unwrap();
+            let n = running.entry(input.group.to_string()).or_default();
+            *n += 1;
+            if *n > 1 {
+                self.overlapped.store(true, Ordering::SeqCst);
+            }
+            let total: u32 = running.values().sum();
+            self.max_total.fetch_max(u64::from(total), Ordering::SeqCst);
+            Running(self, input.group.to_string())
+        };
+        sink.created(ResourceKind::Solution);
+        sink.resource_changed(ResourceChange {
+            kind: ResourceKind::Solution,
+            arn: format!(
+                "arn:aws:personalize:us-east-1:123456789012:solution/{}",
+                input.group
+            ),
+            status: "ACTIVE".into(),
+            duration_secs: None,
+            reason: None,
+            dataset_group: None,
+        });
+        tokio::time::sleep(self.delay).await;
+        (self.script)(input.group, input.desired.generation, call)
+    }
+}
+
+fn resources(group: &str, status: &str) -> Vec<ResourceState> {
+    vec![ResourceState {
+        kind: ResourceKind::DatasetGroup,
+        name: group.into(),
+        status: status.into(),
+        arn: Some(format!(
+            "arn:aws:personalize:eu-west-1:123456789012:dataset-group/{group}"
+        )),
+        reason: None,
+    }]
+}
+
+fn converged(group: &str) -> Result<PassReport, PassError> {
+    Ok(PassReport {
+        status: PassStatus::Converged,
+        resources: resources(group, "ACTIVE"),
+        failures: vec![],
+    })
+}
+
+fn pending(group: &str, retry_after: Duration) -> Result<PassReport, PassError> {
+    Ok(PassReport {
+        status: PassStatus::Pending { retry_after },
+        resources: resources(group, "CREATE IN_PROGRESS"),
+        failures: vec![],
+    })
+}
+
+fn config(owner: &str) -> DaemonConfig {
+    DaemonConfig {
+        owner: owner.into(),
+        concurrency: 4,
+        lease_duration: Duration::from_secs(3),
+        resync_interval: Duration::from_secs(3600),
+        dispatch_interval: Duration::from_millis(20),
+        error_retry: Duration::from_millis(200),
+        max_passes_per_turn: 20,
+        shutdown_grace: Duration::from_secs(10),
+        location: Location {
+            partition: "aws".into(),
+            region: "us-east-1".into(),
+            account: "unknown".into(),
+        },
+    }
+}
+
+struct World {
+    store: Arc<SqliteStore>,
+    notifier: Arc<MemoryNotifier>,
+    metrics: Arc<MemorySink>,
+}
+
+fn world() -> World {
+    World {
+        store: Arc::new(SqliteStore::in_memory().expect("sqlite")),
+        notifier: Arc::new(MemoryNotifier::default()),
+        metrics: Arc::new(MemorySink::new()),
+    }
+}
+
+impl World {
+    fn daemon(&self, reconciler: Arc<dyn GroupReconciler>, config: DaemonConfig) -> Arc<Daemon> {
+        Arc::new(Daemon::new(
+            self.store.clone(),
+            reconciler,
+            Notifications::new(vec![self.notifier.clone() as Arc<dyn Notifier>]),
+            self.metrics.clone(),
+            Arc::new(SystemClock),
+            config,
+        ))
+    }
+
+    async fn desire(&self, group: &str, text: &str) -> u64 {
+        let new = NewDesired {
+            group: group.into(),
+            text: text.into(),
+            source: DesiredSource {
+                url: ObjectUrl::new("data", format!("train/{group}/config.json")),
+                etag: None,
+                version_id: None,
+                sequencer: None,
+                last_modified: Some(Utc::now()),
+            },
+        };
+        self.store
+            .put_desired(&new)
+            .await
+            .expect("put desired")
+            .current()
+            .generation
+    }
+
+    fn statuses(&self, group: &str) -> Vec<&'static str> {
+        self.notifier
+            .messages()
+            .into_iter()
+            .filter(|m| m.dataset_group == group)
+            .map(|m| m.status)
+            .collect()
+    }
+
+    async fn observed(&self, group: &str) -> Option<crate::store::Observed> {
+        self.store
+            .group(group)
+            .await
+            .expect("read")
+            .and_then(|g| g.observed)
+    }
+}
+
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < PATIENCE, "gave up waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A running daemon.
+struct Replica {
+    token: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Replica {
+    /// Stops it gracefully and waits (patiently) for the end; panics if it panicked.
+    async fn stop(self) {
+        self.token.cancel();
+        tokio::time::timeout(PATIENCE, self.task)
+            .await
+            .expect("stops")
+            .expect("no panic");
+    }
+}
+
+fn start(daemon: &Arc<Daemon>) -> Replica {
+    let token = CancellationToken::new();
+    let task = tokio::spawn(daemon.clone().run(None, token.clone()));
+    Replica { token, task }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn converges_through_pending_passes_and_notifies_once_per_generation() {
+    let w = world();
+    let fake = Fake::new(Duration::ZERO, |g, _, call| match call {
+        1 => pending(g, Duration::ZERO),
+        2 => pending(g, Duration::from_millis(100)),
+        _ => converged(g),
+    });
+    let daemon = w.daemon(fake.clone(), config("a"));
+    w.desire("g1", "one").await;
+    let running = start(&daemon);
+    eventually("UPDATE COMPLETE", || async {
+        w.statuses("g1") == ["UPDATE COMPLETE"]
+    })
+    .await;
+    let observed = w.observed("g1").await.expect("observed");
+    assert!(observed.converged);
+    assert_eq!(observed.generation, 1);
+    assert_eq!(fake.calls("g1"), 3);
+    let body: serde_json::Value = serde_json::from_str(&w.notifier.messages()[0].body).expect("json");
+    assert!(
+        body["email"]
+            .as_str()
+            .expect("email")
+            .contains("region=eu-west-1"),
+        "the console link uses the dataset group's ARN: {body}"
+    );
+
+    // A resync revisits the group; it is still converged, so nobody is told again.
+    assert_eq!(daemon.resync_once().await, 1);
+    eventually("the resync pass", || async { fake.calls("g1") == 4 }).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(w.statuses("g1"), ["UPDATE COMPLETE"]);
+
+    // A new generation is announced again.
+    assert_eq!(w.desire("g1", "two").await, 2);
+    eventually("the second UPDATE COMPLETE", || async {
+        w.statuses("g1") == ["UPDATE COMPLETE", "UPDATE COMPLETE"]
+    })
+    .await;
+    assert_eq!(w.observed("g1").await.expect("observed").generation, 2);
+    assert_eq!(w.metrics.total("JobSuccess"), 2.0);
+    assert!(w.metrics.total("SolutionCreated") >= 5.0);
+
+    running.stop().await;
+    // Resource events of every pass went out before the daemon returned.
+    assert_eq!(w.notifier.changes().len() as u32, fake.calls("g1"));
+    assert_eq!(w.notifier.changes()[0].dataset_group.as_deref(), Some("g1"));
+    let lease = w.store.group("g1").await.expect("read").expect("group").lease;
+    assert_eq!(lease.owner, None, "the lease is released on exit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_are_reported_with_every_resource_once() {
+    let w = world();
+    let fake = Fake::new(Duration::ZERO, |g, _, _| {
+        Ok(PassReport {
+            status: PassStatus::Failed,
+            resources: resources(g, "ACTIVE"),
+            failures: vec![
+                Failure {
+                    kind: "solution version".into(),
+                    name: "sol-a".into(),
+                    arn: None,
+                    reason: "Dataset has fewer than 25 users".into(),
+                },
+                Failure {
+                    kind: "campaign".into(),
+                    name: "camp".into(),
+                    arn: None,
+                    reason: "depends on sol-a".into(),
+                },
+            ],
+        })
+    });
+    let daemon = w.daemon(fake.clone(), config("a"));
+    w.desire("g", "one").await;
+    let running = start(&daemon);
+    eventually("UPDATE FAILED", || async { w.statuses("g") == ["UPDATE FAILED"] }).await;
+    let body: serde_json::Value = serde_json::from_str(&w.notifier.messages()[0].body).expect("json");
+    let sqs: serde_json::Value = serde_json::from_str(body["sqs"].as_str().expect("sqs")).expect("json");
+    assert_eq!(sqs["failures"][0]["reason"], "Dataset has fewer than 25 users");
+    assert_eq!(sqs["failures"][1]["name"], "camp");
+    let observed = w.observed("g").await.expect("observed");
+    assert!(!observed.converged);
+    assert!(
+        observed
+            .last_error
+            .as_deref()
+            .expect("error")
+            .contains("fewer than 25 users")
+    );
+    // Failed is terminal until something changes: no further passes without resync or event.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(fake.calls("g"), 1);
+    daemon.resync_once().await;
+    eventually("the resync pass", || async { fake.calls("g") == 2 }).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        w.statuses("g"),
+        ["UPDATE FAILED"],
+        "the same failure is not reported twice"
+    );
+    assert_eq!(w.metrics.total("JobFailure"), 1.0);
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incomplete_passes_are_retried_and_recorded_without_notifying() {
+    let w = world();
+    let fake = Fake::new(Duration::ZERO, |g, _, call| {
+        if call < 3 {
+            Err(PassError {
+                group: g.into(),
+                message: "Personalize unreachable".into(),
+            })
+        } else {
+            converged(g)
+        }
+    });
+    let daemon = w.daemon(fake.clone(), config("a"));
+    w.desire("g", "one").await;
+    let running = start(&daemon);
+    eventually("the first error recorded", || async {
+        w.observed("g").await.and_then(|o| o.last_error).as_deref() == Some("Personalize unreachable")
+    })
+    .await;
+    eventually("UPDATE COMPLETE after retries", || async {
+        w.statuses("g") == ["UPDATE COMPLETE"]
+    })
+    .await;
+    assert_eq!(fake.calls("g"), 3);
+    assert_eq!(w.observed("g").await.expect("observed").last_error, None);
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pool_is_bounded_and_never_runs_a_group_twice() {
+    let w = world();
+    let fake = Fake::new(Duration::from_millis(30), |g, _, call| {
+        if call < 3 {
+            pending(g, Duration::from_millis(10))
+        } else {
+            converged(g)
+        }
+    });
+    let mut cfg = config("a");
+    cfg.concurrency = 3;
+    let daemon = w.daemon(fake.clone(), cfg);
+    for i in 0..12 {
+        w.desire(&format!("g{i:02}"), "x").await;
+    }
+    let running = start(&daemon);
+    eventually("12 groups converged", || async {
+        w.notifier
+            .messages()
+            .iter()
+            .filter(|m| m.status == "UPDATE COMPLETE")
+            .count()
+            == 12
+    })
+    .await;
+    assert!(
+        fake.max_total.load(Ordering::SeqCst) <= 3,
+        "max {}",
+        fake.max_total.load(Ordering::SeqCst)
+    );
+    assert!(fake.max_total.load(Ordering::SeqCst) >= 2, "work ran in parallel");
+    assert!(!fake.overlapped.load(Ordering::SeqCst));
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_share_groups_without_overlap_and_announce_each_once() {
+    let w = world();
+    let fake = Fake::new(Duration::from_millis(20), |g, _, call| {
+        if call < 3 {
+            pending(g, Duration::from_millis(30))
+        } else {
+            converged(g)
+        }
+    });
+    let a = w.daemon(fake.clone(), config("a"));
+    let b = w.daemon(fake.clone(), config("b"));
+    for i in 0..8 {
+        w.desire(&format!("g{i}"), "x").await;
+    }
+    let replica_a = start(&a);
+    let replica_b = start(&b);
+    eventually("8 groups converged", || async {
+        w.notifier
+            .messages()
+            .iter()
+            .filter(|m| m.status == "UPDATE COMPLETE")
+            .count()
+            == 8
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(w.notifier.messages().len(), 8, "each group announced once");
+    assert!(
+        !fake.overlapped.load(Ordering::SeqCst),
+        "a group was in two passes at once"
+    );
+    replica_a.stop().await;
+    replica_b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_replicas_groups_are_taken_over_after_the_lease() {
+    let w = world();
+    // Replica a hangs in its first pass of g (as if frozen) and is then killed without cleanup.
+    let hang = Fake::new(Duration::from_secs(3600), |g, _, _| converged(g));
+    let a = w.daemon(hang.clone(), config("a"));
+    w.desire("g", "x").await;
+    let replica_a = start(&a);
+    eventually("a is working on g", || async { hang.calls("g") == 1 }).await;
+    let lease = w.store.group("g").await.expect("read").expect("group").lease;
+    assert_eq!(lease.owner.as_deref(), Some("a"));
+    replica_a.task.abort();
+    let killed = Instant::now();
+
+    let fake = Fake::new(Duration::ZERO, |g, _, _| converged(g));
+    let b = w.daemon(fake.clone(), config("b"));
+    let replica_b = start(&b);
+    eventually("b converges g", || async {
+        w.statuses("g") == ["UPDATE COMPLETE"]
+    })
+    .await;
+    let waited = killed.elapsed();
+    // b could only start once a's last renewal lapsed, and not much later than one lease duration.
+    assert!(
+        waited >= Duration::from_secs(1),
+        "took over after {waited:?}, before the lease lapsed"
+    );
+    assert!(
+        waited < Duration::from_secs(3) + PATIENCE / 2,
+        "took over after {waited:?}"
+    );
+    let lease = w.store.group("g").await.expect("read").expect("group").lease;
+    assert!(lease.epoch >= 2, "b holds a newer epoch: {lease:?}");
+    replica_b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_the_pass_in_flight_finish_and_releases_the_lease() {
+    let w = world();
+    let fake = Fake::new(Duration::from_millis(500), |g, _, _| pending(g, Duration::ZERO));
+    let daemon = w.daemon(fake.clone(), config("a"));
+    w.desire("g", "x").await;
+    let running = start(&daemon);
+    eventually("a pass started", || async { fake.calls("g") == 1 }).await;
+    running.stop().await;
+    assert_eq!(fake.calls("g"), 1, "no new pass after shutdown");
+    let state = w.store.group("g").await.expect("read").expect("group");
+    let observed = state.observed.expect("the pass in flight was recorded");
+    assert_eq!(observed.resources[0].status, "CREATE IN_PROGRESS");
+    assert_eq!(state.lease.owner, None);
+    assert!(state.due_at.is_some(), "still due for the next replica");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_that_never_ends_is_abandoned_after_the_grace_period() {
+    let w = world();
+    let fake = Fake::new(Duration::from_secs(3600), |g, _, _| converged(g));
+    let mut cfg = config("a");
+    cfg.shutdown_grace = Duration::from_millis(300);
+    let daemon = w.daemon(fake.clone(), cfg);
+    w.desire("g", "x").await;
+    let running = start(&daemon);
+    eventually("a pass started", || async { fake.calls("g") == 1 }).await;
+    let stopping = Instant::now();
+    running.stop().await;
+    assert!(stopping.elapsed() >= Duration::from_millis(300));
+    let state = w.store.group("g").await.expect("read").expect("group");
+    assert_eq!(
+        state.lease.owner, None,
+        "released so another replica resumes at once"
+    );
+    assert!(state.observed.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_due_without_a_parameter_file_is_cleared_without_a_pass() {
+    let w = world();
+    let fake = Fake::new(Duration::ZERO, |g, _, _| converged(g));
+    let daemon = w.daemon(fake.clone(), config("a"));
+    w.store.mark_due("ghost", Utc::now()).await.expect("mark");
+    let running = start(&daemon);
+    eventually("the due mark cleared", || async {
+        w.store.due_groups(10).await.expect("due").is_empty()
+    })
+    .await;
+    assert_eq!(fake.calls("ghost"), 0);
+    assert!(w.observed("ghost").await.expect("observed").last_error.is_some());
+    // Resync only revisits groups with a parameter file.
+    assert_eq!(daemon.resync_once().await, 0);
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generation_recorded_during_a_pass_is_worked_on_next() {
+    let w = world();
+    let fake = Fake::new(Duration::from_millis(300), |g, generation, _| {
+        if generation == 1 {
+            pending(g, Duration::from_secs(3600))
+        } else {
+            converged(g)
+        }
+    });
+    let daemon = w.daemon(fake.clone(), config("a"));
+    w.desire("g", "one").await;
+    let running = start(&daemon);
+    eventually("the first pass started", || async { fake.calls("g") == 1 }).await;
+    assert_eq!(w.desire("g", "two").await, 2);
+    // Generation 1 asked for an hour's wait, but the newer file keeps the group due.
+    eventually("generation 2 converged", || async {
+        w.statuses("g") == ["UPDATE COMPLETE"]
+    })
+    .await;
+    assert_eq!(w.observed("g").await.expect("observed").generation, 2);
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_loses_its_lease_mid_pass_stops_without_writing() {
+    use crate::store::ManualClock;
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let store = Arc::new(
+        SqliteStore::in_memory()
+            .expect("sqlite")
+            .with_clock(clock.clone()),
+    );
+    let notifier = Arc::new(MemoryNotifier::default());
+    let daemon = |reconciler: Arc<dyn GroupReconciler>, owner: &str| {
+        Arc::new(Daemon::new(
+            store.clone(),
+            reconciler,
+            Notifications::new(vec![notifier.clone() as Arc<dyn Notifier>]),
+            Arc::new(MemorySink::new()),
+            clock.clone(),
+            config(owner),
+        ))
+    };
+    let w = World {
+        store: store.clone(),
+        notifier: notifier.clone(),
+        metrics: Arc::new(MemorySink::new()),
+    };
+    w.desire("g", "x").await;
+    // a is paused inside its pass (a long GC pause, a frozen host) while its lease runs out.
+    let slow = Fake::new(Duration::from_secs(3600), |g, _, _| converged(g));
+    let a = daemon(slow.clone(), "a");
+    let replica_a = start(&a);
+    eventually("a is in its pass", || async { slow.calls("g") == 1 }).await;
+    clock.advance(Duration::from_secs(10));
+    let fast = Fake::new(Duration::ZERO, |g, _, _| converged(g));
+    let b = daemon(fast.clone(), "b");
+    let replica_b = start(&b);
+    // a may renew once more before b asks (renewing an expired, untaken lease is allowed); expire it
+    // again until b holds the group.
+    eventually("b holds g", || async {
+        let owner = store.group("g").await.expect("read").expect("group").lease.owner;
+        if owner.as_deref() == Some("a") {
+            clock.advance(Duration::from_secs(10));
+        }
+        owner.as_deref() == Some("b") || !w.statuses("g").is_empty()
+    })
+    .await;
+    eventually("b converges g", || async {
+        w.statuses("g") == ["UPDATE COMPLETE"]
+    })
+    .await;
+    // a's next renewal is refused (b's epoch is newer), so a drops its pass.
+    eventually("a dropped its pass", || async {
+        slow.running.lock().unwrap().get("g").copied() == Some(0)
+    })
+    .await;
+    let state = store.group("g").await.expect("read").expect("group");
+    assert!(state.lease.epoch >= 2, "{:?}", state.lease);
+    assert!(state.observed.expect("observed").converged, "b's write stands");
+    assert_eq!(w.statuses("g"), ["UPDATE COMPLETE"], "a announced nothing");
+    assert_eq!(slow.calls("g"), 1, "a did not start another pass");
+    replica_a.stop().await;
+    replica_b.stop().await;
+}

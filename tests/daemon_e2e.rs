@@ -1,0 +1,818 @@
+//! The daemon end to end on moto: the `run` binary (S3 notifications → SQS → desired generations, bad
+//! files reported on SNS, SIGTERM), and in-process replicas sharing one DynamoDB table under leases.
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
+    QueueConfiguration, S3KeyFilter,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+use personalize_ops::daemon::{
+    Daemon, DaemonConfig, GroupReconciler, PassError, PassInput, PassReport, PassSink, PassStatus,
+};
+use personalize_ops::metrics::MemorySink;
+use personalize_ops::notify::message::Location;
+use personalize_ops::notify::{Notifications, SnsNotifier};
+use personalize_ops::objects::ObjectUrl;
+use personalize_ops::store::{
+    DesiredSource, DynamoStore, NewDesired, ResourceKind, ResourceState, StateStore, SystemClock,
+};
+use serde_json::Value;
+use support::aws::SerialMoto;
+use support::moto::{Moto, unique_name};
+use tokio_util::sync::CancellationToken;
+
+/// Upper bound of every wait on moto and the daemon; generous for a loaded 2-core machine.
+const PATIENCE: Duration = Duration::from_secs(90);
+
+async fn queue(sqs: &aws_sdk_sqs::Client, prefix: &str) -> (String, String) {
+    let url = sqs
+        .create_queue()
+        .queue_name(unique_name(prefix))
+        .send()
+        .await
+        .expect("create queue")
+        .queue_url
+        .expect("queue url");
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("queue attributes")
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .expect("queue arn");
+    (url, arn)
+}
+
+async fn topic_to_queue(sns: &aws_sdk_sns::Client, sqs: &aws_sdk_sqs::Client) -> (String, String) {
+    let topic = sns
+        .create_topic()
+        .name(unique_name("notes"))
+        .send()
+        .await
+        .expect("topic")
+        .topic_arn
+        .expect("arn");
+    let (url, arn) = queue(sqs, "notes").await;
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(&arn)
+        .send()
+        .await
+        .expect("subscribe");
+    (topic, url)
+}
+
+/// The `sqs` bodies of the SNS messages that reached `url` so far (received and deleted).
+async fn notes(sqs: &aws_sdk_sqs::Client, url: &str, wait_secs: i32) -> Vec<Value> {
+    let out = sqs
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(wait_secs)
+        .send()
+        .await
+        .expect("receive");
+    let mut bodies = Vec::new();
+    for m in out.messages() {
+        let envelope: Value = serde_json::from_str(m.body().unwrap_or("")).expect("SNS envelope");
+        bodies.push(serde_json::from_str(envelope["Message"].as_str().expect("message")).expect("sqs body"));
+        sqs.delete_message()
+            .queue_url(url)
+            .receipt_handle(m.receipt_handle().expect("receipt"))
+            .send()
+            .await
+            .expect("delete");
+    }
+    bodies
+}
+
+async fn in_queue(sqs: &aws_sdk_sqs::Client, url: &str) -> usize {
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::All)
+        .send()
+        .await
+        .expect("attributes")
+        .attributes
+        .unwrap_or_default();
+    [
+        QueueAttributeName::ApproximateNumberOfMessages,
+        QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+    ]
+    .iter()
+    .filter_map(|k| attributes.get(k).and_then(|v| v.parse::<usize>().ok()))
+    .sum()
+}
+
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < PATIENCE, "gave up waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn config_file(group: &str) -> String {
+    serde_json::json!({"datasetGroup": {"serviceConfig": {"name": group}}}).to_string()
+}
+
+/// A bucket whose `train/*.json` notifications go to a queue with a dead-letter queue, a state table,
+/// and a topic subscribed by a queue.
+struct Cloud {
+    s3: aws_sdk_s3::Client,
+    sqs: aws_sdk_sqs::Client,
+    store: DynamoStore,
+    bucket: String,
+    queue_url: String,
+    table: String,
+    topic: String,
+    notes_url: String,
+}
+
+async fn cloud(moto: &Moto) -> Cloud {
+    let config = moto.sdk_config().await;
+    let s3 = moto.s3_client().await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    let bucket = moto.bucket(&s3, "data").await;
+    let (_, dlq_arn) = queue(&sqs, "dlq").await;
+    let (queue_url, queue_arn) = queue(&sqs, "intake").await;
+    sqs.set_queue_attributes()
+        .queue_url(&queue_url)
+        .attributes(
+            QueueAttributeName::RedrivePolicy,
+            serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"}).to_string(),
+        )
+        .send()
+        .await
+        .expect("redrive policy");
+    let rule = |name, value: &str| FilterRule::builder().name(name).value(value).build();
+    s3.put_bucket_notification_configuration()
+        .bucket(&bucket)
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .queue_configurations(
+                    QueueConfiguration::builder()
+                        .queue_arn(&queue_arn)
+                        .events(Event::S3ObjectCreated)
+                        .filter(
+                            NotificationConfigurationFilter::builder()
+                                .key(
+                                    S3KeyFilter::builder()
+                                        .filter_rules(rule(FilterRuleName::Prefix, "train/"))
+                                        .filter_rules(rule(FilterRuleName::Suffix, ".json"))
+                                        .build(),
+                                )
+                                .build(),
+                        )
+                        .build()
+                        .expect("queue configuration"),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("bucket notification");
+    let (topic, notes_url) = topic_to_queue(&aws_sdk_sns::Client::new(&config), &sqs).await;
+    let table = unique_name("state");
+    DynamoStore::create_table(&ddb, &table).await.expect("table");
+    Cloud {
+        s3,
+        sqs,
+        store: DynamoStore::new(ddb, table.clone()),
+        bucket,
+        queue_url,
+        table,
+        topic,
+        notes_url,
+    }
+}
+
+impl Cloud {
+    async fn upload(&self, key: &str, body: impl Into<Vec<u8>>) -> String {
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(body.into()))
+            .send()
+            .await
+            .expect("upload")
+            .e_tag
+            .unwrap_or_default()
+    }
+
+    async fn generation(&self, group: &str) -> Option<u64> {
+        self.store
+            .group(group)
+            .await
+            .expect("read state")
+            .and_then(|g| g.desired)
+            .map(|d| d.generation)
+    }
+}
+
+fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_personalize-ops"))
+}
+
+/// The environment that points the binary at moto.
+fn daemon_env(moto: &Moto, c: &Cloud) -> Vec<(String, String)> {
+    [
+        ("AWS_ENDPOINT_URL", moto.endpoint()),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ("PERSONALIZE_OPS__DAEMON__BUCKET", c.bucket.clone()),
+        ("PERSONALIZE_OPS__DAEMON__QUEUE_URL", c.queue_url.clone()),
+        ("PERSONALIZE_OPS__DAEMON__TABLE_NAME", c.table.clone()),
+        ("PERSONALIZE_OPS__DAEMON__HEALTH_PORT", "0".into()),
+        ("PERSONALIZE_OPS__DAEMON__RECEIVE_WAIT_SECS", "1".into()),
+        ("PERSONALIZE_OPS__NOTIFY__SNS_TOPIC_ARN", c.topic.clone()),
+        ("PERSONALIZE_OPS__AWS__S3_FORCE_PATH_STYLE", "true".into()),
+        ("PERSONALIZE_OPS__LOG__FORMAT", "json".into()),
+        ("PERSONALIZE_OPS__LOG__LEVEL", "info".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// A daemon child process, killed on drop; its stderr goes to a file.
+struct Process {
+    child: Child,
+    log: tempfile::NamedTempFile,
+}
+
+impl Process {
+    fn start(args: &[&str], env: &[(String, String)]) -> Self {
+        let log = tempfile::NamedTempFile::new().expect("log file");
+        let child = Command::new(binary())
+            .args(args)
+            .env_remove("RUST_LOG")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log.reopen().expect("reopen log")))
+            .spawn()
+            .expect("start the binary");
+        Self { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{name}"), self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the exit, at most `limit`.
+    fn wait(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().expect("poll child") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `GET path` on 127.0.0.1:`port`; the whole response.
+fn http_get(port: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
+}
+
+fn status_json(env: &[(String, String)], group: &str) -> Value {
+    let out = Command::new(binary())
+        .args(["status", group, "--format", "json"])
+        .env_remove("RUST_LOG")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .expect("run status");
+    assert!(
+        out.status.success(),
+        "status {group}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("status JSON")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_binary_records_generations_reports_bad_files_and_stops_on_sigterm() {
+    let moto = Moto::start();
+    let c = cloud(&moto).await;
+    let env = daemon_env(&moto, &c);
+    let mut daemon = Process::start(&["run"], &env);
+
+    // A valid file becomes generation 1; its event delivered five more times changes nothing.
+    let etag = c.upload("train/dup/config.json", config_file("dup")).await;
+    eventually("generation 1 of dup", || async {
+        c.generation("dup").await == Some(1)
+    })
+    .await;
+    let event = serde_json::json!({"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3",
+        "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": c.bucket}, "object": {"key": "train%2Fdup%2Fconfig.json", "size": 10, "eTag": etag}}}]})
+    .to_string();
+    for _ in 0..5 {
+        c.sqs
+            .send_message()
+            .queue_url(&c.queue_url)
+            .message_body(&event)
+            .send()
+            .await
+            .expect("send");
+    }
+    // Bad files of every kind, and hostile keys: reported or ignored, never a crash.
+    c.upload(
+        "train/bad/config.json",
+        r#"{"datasetGroup": {"serviceConfig": {"name": "bad", "nope": 1}}}"#,
+    )
+    .await;
+    c.upload("train/garbage.json", "this is not JSON").await;
+    c.upload("train/huge/config.json", vec![b' '; 10 * 1024 * 1024])
+        .await;
+    c.upload("train/../x.json", config_file("escape")).await;
+    c.upload("train/ünï cødé+x/config.json", config_file("unicode"))
+        .await;
+    eventually("every message handled", || async {
+        c.generation("unicode").await == Some(1) && in_queue(&c.sqs, &c.queue_url).await == 0
+    })
+    .await;
+    assert_eq!(c.generation("dup").await, Some(1), "duplicates are no-ops");
+    assert_eq!(c.generation("escape").await, None, "a key with .. is refused");
+    assert_eq!(c.generation("bad").await, None);
+    assert!(
+        daemon.child.try_wait().expect("poll").is_none(),
+        "the daemon is alive:\n{}",
+        daemon.log()
+    );
+
+    let mut failed = Vec::new();
+    let started = Instant::now();
+    while failed.len() < 3 && started.elapsed() < PATIENCE {
+        failed.extend(notes(&c.sqs, &c.notes_url, 1).await);
+    }
+    assert_eq!(failed.len(), 3, "{failed:?}");
+    assert!(failed.iter().all(|n| n["status"] == "UPDATE FAILED"));
+    let text = serde_json::to_string(&failed).expect("serialise");
+    assert!(text.contains("nope"), "the unknown key is named: {text}");
+    assert!(text.contains("Could not validate JSON"), "{text}");
+    assert!(text.contains("10485760 bytes"), "{text}");
+
+    // The health endpoint: alive, and ready because the queue and the table answer.
+    let port = daemon
+        .log()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["message"] == "health endpoint listening")
+        .and_then(|v| {
+            v["address"]
+                .as_str()
+                .and_then(|a| a.rsplit(':').next())
+                .map(str::to_string)
+        })
+        .expect("the health address is logged");
+    assert!(http_get(&port, "/healthz").starts_with("HTTP/1.1 200"));
+    let ready = http_get(&port, "/readyz");
+    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+    assert!(ready.contains(r#""ready":true"#), "{ready}");
+
+    // `status` reads the same table.
+    let status = status_json(&env, "unicode");
+    assert_eq!(status["desiredGeneration"], 1);
+    assert_eq!(
+        status["source"],
+        format!("s3://{}/train/ünï cødé+x/config.json", c.bucket)
+    );
+
+    // Log lines are JSON and carry the dataset group of the worker's span.
+    eventually("a pass over dup logged", || async {
+        daemon
+            .log()
+            .lines()
+            .any(|l| serde_json::from_str::<Value>(l).is_ok_and(|v| v["span"]["dataset_group"] == "dup"))
+    })
+    .await;
+
+    daemon.signal("TERM");
+    let status = daemon.wait(Duration::from_secs(25));
+    let log = daemon.log();
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "exit after SIGTERM:\n{log}"
+    );
+    assert!(log.contains("daemon stopped"), "{log}");
+}
+
+#[test]
+fn run_without_its_settings_is_a_usage_error() {
+    let out = Command::new(binary())
+        .arg("run")
+        .env_remove("RUST_LOG")
+        .env_remove("PERSONALIZE_OPS__DAEMON__BUCKET")
+        .env_remove("PERSONALIZE_OPS__DAEMON__QUEUE_URL")
+        .env_remove("PERSONALIZE_OPS__DAEMON__TABLE_NAME")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("daemon.bucket") && err.contains("daemon.table_name"),
+        "{err}"
+    );
+}
+
+/// A reconciler that converges every group after `pending` pending passes, taking `delay` per pass, and records
+/// whether any group was ever in two passes at once (across all replicas sharing it).
+struct Scripted {
+    delay: Duration,
+    pending: u32,
+    calls: Mutex<HashMap<String, u32>>,
+    running: Mutex<HashMap<String, u32>>,
+    overlapped: AtomicBool,
+}
+
+impl Scripted {
+    fn new(delay: Duration, pending: u32) -> Arc<Self> {
+        Arc::new(Self {
+            delay,
+            pending,
+            calls: Mutex::new(HashMap::new()),
+            running: Mutex::new(HashMap::new()),
+            overlapped: AtomicBool::new(false),
+        })
+    }
+
+    fn calls(&self, group: &str) -> u32 {
+        self.calls.lock().expect("lock").get(group).copied().unwrap_or(0)
+    }
+}
+
+#[async_trait::async_trait]
+impl GroupReconciler for Scripted {
+    async fn pass(&self, input: PassInput<'_>, _sink: &PassSink) -> Result<PassReport, PassError> {
+        let call = {
+            let mut calls = self.calls.lock().expect("lock");
+            let n = calls.entry(input.group.to_string()).or_default();
+            *n += 1;
+            *n
+        };
+        {
+            let mut running = self.running.lock().expect("lock");
+            let n = running.entry(input.group.to_string()).or_default();
+            *n += 1;
+            if *n > 1 {
+                self.overlapped.store(true, Ordering::SeqCst);
+            }
+        }
+        tokio::time::sleep(self.delay).await;
+        *self
+            .running
+            .lock()
+            .expect("lock")
+            .get_mut(input.group)
+            .expect("entry") -= 1;
+        let status = if call <= self.pending {
+            PassStatus::Pending {
+                retry_after: Duration::from_millis(100),
+            }
+        } else {
+            PassStatus::Converged
+        };
+        Ok(PassReport {
+            status,
+            resources: vec![ResourceState {
+                kind: ResourceKind::DatasetGroup,
+                name: input.group.into(),
+                status: "ACTIVE".into(),
+                arn: Some(format!(
+                    "arn:aws:personalize:us-east-1:123456789012:dataset-group/{}",
+                    input.group
+                )),
+                reason: None,
+            }],
+            failures: vec![],
+        })
+    }
+}
+
+fn replica_config(owner: &str) -> DaemonConfig {
+    DaemonConfig {
+        owner: owner.into(),
+        concurrency: 3,
+        lease_duration: Duration::from_secs(4),
+        resync_interval: Duration::from_secs(3600),
+        dispatch_interval: Duration::from_millis(100),
+        error_retry: Duration::from_secs(1),
+        max_passes_per_turn: 20,
+        shutdown_grace: Duration::from_secs(10),
+        location: Location {
+            partition: "aws".into(),
+            region: "us-east-1".into(),
+            account: "unknown".into(),
+        },
+    }
+}
+
+fn replica(
+    store: Arc<DynamoStore>,
+    reconciler: Arc<dyn GroupReconciler>,
+    sns: &aws_sdk_sns::Client,
+    topic: &str,
+    owner: &str,
+) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let daemon = Arc::new(Daemon::new(
+        store,
+        reconciler,
+        Notifications::new(vec![Arc::new(SnsNotifier::new(sns.clone(), topic))]),
+        Arc::new(MemorySink::new()),
+        Arc::new(SystemClock),
+        replica_config(owner),
+    ));
+    let token = CancellationToken::new();
+    let task = tokio::spawn(daemon.run(None, token.clone()));
+    (token, task)
+}
+
+async fn desire(store: &DynamoStore, group: &str) {
+    let new = NewDesired {
+        group: group.into(),
+        text: config_file(group),
+        source: DesiredSource {
+            url: ObjectUrl::new("data", format!("train/{group}/config.json")),
+            etag: None,
+            version_id: None,
+            sequencer: None,
+            last_modified: Some(chrono::Utc::now()),
+        },
+    };
+    store.put_desired(&new).await.expect("put desired");
+}
+
+/// Two replicas on one table (a serial moto, so conditional writes are atomic as on DynamoDB): every
+/// group is worked on by one replica at a time and announced once on SNS; a replica that dies mid-pass
+/// loses its group to the other within the lease duration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_one_table_one_owner_per_group_and_takeover() {
+    let moto = SerialMoto::start();
+    let config = moto.sdk_config().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    let sns = aws_sdk_sns::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let table = unique_name("state");
+    DynamoStore::create_table(&ddb, &table).await.expect("table");
+    let store = Arc::new(DynamoStore::new(ddb, table));
+    let (topic, notes_url) = topic_to_queue(&sns, &sqs).await;
+    let groups: Vec<String> = (0..6).map(|i| format!("g{i}")).collect();
+    for g in &groups {
+        desire(&store, g).await;
+    }
+
+    let shared = Scripted::new(Duration::from_millis(200), 2);
+    let (stop_a, task_a) = replica(store.clone(), shared.clone(), &sns, &topic, "a");
+    let (stop_b, task_b) = replica(store.clone(), shared.clone(), &sns, &topic, "b");
+    let mut complete: Vec<String> = Vec::new();
+    let started = Instant::now();
+    while complete.len() < groups.len() && started.elapsed() < PATIENCE {
+        for n in notes(&sqs, &notes_url, 0).await {
+            assert_eq!(n["status"], "UPDATE COMPLETE", "{n}");
+            complete.push(n["datasetGroup"].as_str().expect("group").to_string());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    complete.extend(
+        notes(&sqs, &notes_url, 0)
+            .await
+            .iter()
+            .map(|n| n["datasetGroup"].to_string()),
+    );
+    complete.sort();
+    assert_eq!(complete, groups, "each group announced exactly once");
+    assert!(
+        !shared.overlapped.load(Ordering::SeqCst),
+        "a group was in two passes at once"
+    );
+    for g in &groups {
+        assert_eq!(shared.calls(g), 3, "{g}: no pass repeated by the other replica");
+    }
+
+    // Replica c hangs in its pass over `slow` and dies there without releasing; a new replica takes
+    // over once c's lease lapses. a and b stop first so that c is the one that takes `slow`.
+    stop_a.cancel();
+    stop_b.cancel();
+    for task in [task_a, task_b] {
+        tokio::time::timeout(PATIENCE, task)
+            .await
+            .expect("stops")
+            .expect("no panic");
+    }
+    let (_stop_c, task_c) = replica(store.clone(), Arc::new(Hang), &sns, &topic, "c");
+    desire(&store, "slow").await;
+    eventually("c holds slow", || async {
+        store
+            .group("slow")
+            .await
+            .expect("read")
+            .and_then(|g| g.lease.owner)
+            .as_deref()
+            == Some("c")
+    })
+    .await;
+    task_c.abort();
+    let died = Instant::now();
+    // b2 resyncs at start: the converged groups converge again at once and are not announced again.
+    let b2 = Scripted::new(Duration::ZERO, 0);
+    let (stop_b2, task_b2) = replica(store.clone(), b2.clone(), &sns, &topic, "b2");
+    let mut announced = Vec::new();
+    while announced.is_empty() {
+        assert!(died.elapsed() < PATIENCE, "slow was never taken over");
+        announced = notes(&sqs, &notes_url, 0).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let waited = died.elapsed();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    announced.extend(notes(&sqs, &notes_url, 0).await);
+    let names: Vec<&Value> = announced.iter().map(|n| &n["datasetGroup"]).collect();
+    assert_eq!(names, ["slow"], "only the taken-over group is announced");
+    assert!(
+        waited >= Duration::from_secs(1),
+        "taken over after {waited:?}, before c's lease lapsed"
+    );
+    let state = store.group("slow").await.expect("read").expect("group");
+    assert!(state.observed.expect("observed").converged);
+    assert!(state.lease.epoch >= 2, "{:?}", state.lease);
+    stop_b2.cancel();
+    tokio::time::timeout(PATIENCE, task_b2)
+        .await
+        .expect("b2 stops")
+        .expect("no panic");
+}
+
+/// A pass that never returns (a frozen replica).
+struct Hang;
+
+#[async_trait::async_trait]
+impl GroupReconciler for Hang {
+    async fn pass(&self, _input: PassInput<'_>, _sink: &PassSink) -> Result<PassReport, PassError> {
+        std::future::pending().await
+    }
+}
+
+fn run_binary(args: &[&str]) -> std::process::Output {
+    Command::new(binary())
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run the binary")
+}
+
+#[test]
+fn local_mode_watches_the_directory_reports_errors_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let root_arg = root.to_str().expect("UTF-8 path");
+    std::fs::create_dir_all(root.join("train/shop")).expect("mkdir");
+    std::fs::write(root.join("train/shop/config.json"), config_file("shop")).expect("write");
+    let mut daemon = Process::start(
+        &[
+            "--log-format",
+            "json",
+            "local",
+            root_arg,
+            "--scan-interval-ms",
+            "100",
+        ],
+        &[],
+    );
+    let started = Instant::now();
+    let status = loop {
+        let out = run_binary(&["status", "shop", "--local", root_arg, "--format", "json"]);
+        if out.status.success() {
+            break serde_json::from_slice::<Value>(&out.stdout).expect("status JSON");
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "shop never recorded:\n{}",
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(status["desiredGeneration"], 1);
+    assert_eq!(status["source"], "s3://local/train/shop/config.json");
+
+    // A file written later, and a bad one: a new generation, and an error in notifications.jsonl.
+    std::thread::sleep(Duration::from_millis(50));
+    std::fs::write(
+        root.join("train/shop/config.json"),
+        config_file("shop").replace('{', "{ "),
+    )
+    .expect("rewrite");
+    std::fs::write(root.join("train/broken.json"), "{ nope").expect("write");
+    let notes = root.join("notifications.jsonl");
+    let started = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(&notes).unwrap_or_default();
+        let generation = run_binary(&["status", "shop", "--local", root_arg, "--format", "json"]);
+        let generation: Value = serde_json::from_slice(&generation.stdout).unwrap_or_default();
+        if text.contains("broken.json") && generation["desiredGeneration"] == 2 {
+            let line: Value = serde_json::from_str(text.lines().last().expect("a line")).expect("JSON line");
+            assert_eq!(line["status"], "UPDATE FAILED");
+            assert!(
+                line["message"]["default"]
+                    .as_str()
+                    .expect("default")
+                    .contains("Could not validate JSON")
+            );
+            break;
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "no error or generation 2:\n{}",
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // `recommend --local` reaches the running built-in Personalize.
+    let recommend = || {
+        run_binary(&[
+            "recommend",
+            "--local",
+            root_arg,
+            "--campaign",
+            "none",
+            "--user-id",
+            "u1",
+        ])
+    };
+    let out = recommend();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no campaign named \"none\""));
+
+    daemon.signal("TERM");
+    let status = daemon.wait(Duration::from_secs(25));
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "exit after SIGTERM:\n{}",
+        daemon.log()
+    );
+    assert!(
+        !root.join("emulator.url").exists(),
+        "the URL file is removed at exit"
+    );
+    let out = recommend();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is `personalize-ops local"));
+    let out = run_binary(&["status", "nothing", "--local", root_arg]);
+    assert_eq!(out.status.code(), Some(1));
+}
