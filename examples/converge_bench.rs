@@ -170,6 +170,6 @@ async fn main() -> anyhow::Result<()> {
     by_op.sort_by(|a, b| b.1.cmp(a.1));
     let top: Vec<String> = by_op.iter().take(6).map(|(op, n)| format!("{op} {n}")).collect();
     println!("most called:             {}", top.join(", "));
-    emu.shutdown().await;
+    emu.shutdown().await?;
     Ok(())
 }

@@ -26,6 +26,7 @@ use crate::spec::names;
 
 pub mod api;
 mod convert;
+pub mod daemon;
 mod execute;
 mod observe;
 
