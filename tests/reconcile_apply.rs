@@ -714,3 +714,45 @@ async fn the_daemon_seam_converges_a_generation_and_reports_changes_counters_and
         "solution metrics recorded"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_and_apply_reject_missing_and_invalid_files_without_calling_personalize() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let emu = start_emulator(dir.path(), |_| {}).await;
+    let cli = Cli::new(&emu);
+    let missing = dir.path().join("train/nothing/config.json");
+    let missing = missing.to_str().expect("utf-8");
+    for cmd in ["plan", "apply"] {
+        let out = cli.output(&[cmd, "--config", missing]).await;
+        assert_eq!(out.status.code(), Some(1), "{cmd}");
+        assert!(
+            text(&out.stderr).contains("cannot read"),
+            "{cmd}: {}",
+            text(&out.stderr)
+        );
+    }
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"datasetGroup": {"serviceConfig": {"name": "g"}}, "solutions": [{"serviceConfig": {}}]}"#,
+    )
+    .expect("write");
+    for cmd in ["plan", "apply"] {
+        let out = cli.output(&[cmd, "--config", bad.to_str().expect("utf-8")]).await;
+        assert_eq!(out.status.code(), Some(1), "{cmd}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("is not a valid parameter file") && err.contains("solutions[0]"),
+            "{cmd}: {err}"
+        );
+    }
+    let out = cli
+        .output(&["apply", "--config", "s3://", "--run-start", "yesterday"])
+        .await;
+    assert_eq!(out.status.code(), Some(2), "bad usage: {}", text(&out.stderr));
+    assert_eq!(
+        emu.calls().calls.values().sum::<u64>(),
+        0,
+        "nothing reached Personalize"
+    );
+}
