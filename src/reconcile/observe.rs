@@ -497,57 +497,50 @@ async fn list_versions(api: &Api, solution_arn: &str) -> Result<Vec<VersionObs>,
 async fn list_batch_jobs(api: &Api, version_arn: &str, segment: bool) -> Result<Vec<BatchJobObs>, ApiError> {
     let mut out = Vec::new();
     let mut token: Option<String> = None;
+    // Inference and segment listings differ only in names: one shape, spelt once.
+    macro_rules! page {
+        ($op:literal, $call:ident, $items:ident, $arn:ident) => {{
+            let page = api
+                .call($op, version_arn, || {
+                    api.client
+                        .$call()
+                        .solution_version_arn(version_arn)
+                        .set_next_token(token.clone())
+                        .max_results(100)
+                        .send()
+                })
+                .await?;
+            for j in page.$items() {
+                out.push(BatchJobObs {
+                    meta: meta(
+                        j.$arn.as_deref(),
+                        j.status.as_deref(),
+                        j.failure_reason.as_deref(),
+                        j.creation_date_time.as_ref(),
+                        j.last_updated_date_time.as_ref(),
+                    ),
+                    job_name: j.job_name.clone().unwrap_or_default(),
+                    solution_version_arn: j.solution_version_arn.clone().unwrap_or_default(),
+                });
+            }
+            page.next_token
+        }};
+    }
     loop {
         let next = if segment {
-            let page = api
-                .call("ListBatchSegmentJobs", version_arn, || {
-                    api.client
-                        .list_batch_segment_jobs()
-                        .solution_version_arn(version_arn)
-                        .set_next_token(token.clone())
-                        .max_results(100)
-                        .send()
-                })
-                .await?;
-            for j in page.batch_segment_jobs() {
-                out.push(BatchJobObs {
-                    meta: meta(
-                        j.batch_segment_job_arn.as_deref(),
-                        j.status.as_deref(),
-                        j.failure_reason.as_deref(),
-                        j.creation_date_time.as_ref(),
-                        j.last_updated_date_time.as_ref(),
-                    ),
-                    job_name: j.job_name.clone().unwrap_or_default(),
-                    solution_version_arn: j.solution_version_arn.clone().unwrap_or_default(),
-                });
-            }
-            page.next_token
+            page!(
+                "ListBatchSegmentJobs",
+                list_batch_segment_jobs,
+                batch_segment_jobs,
+                batch_segment_job_arn
+            )
         } else {
-            let page = api
-                .call("ListBatchInferenceJobs", version_arn, || {
-                    api.client
-                        .list_batch_inference_jobs()
-                        .solution_version_arn(version_arn)
-                        .set_next_token(token.clone())
-                        .max_results(100)
-                        .send()
-                })
-                .await?;
-            for j in page.batch_inference_jobs() {
-                out.push(BatchJobObs {
-                    meta: meta(
-                        j.batch_inference_job_arn.as_deref(),
-                        j.status.as_deref(),
-                        j.failure_reason.as_deref(),
-                        j.creation_date_time.as_ref(),
-                        j.last_updated_date_time.as_ref(),
-                    ),
-                    job_name: j.job_name.clone().unwrap_or_default(),
-                    solution_version_arn: j.solution_version_arn.clone().unwrap_or_default(),
-                });
-            }
-            page.next_token
+            page!(
+                "ListBatchInferenceJobs",
+                list_batch_inference_jobs,
+                batch_inference_jobs,
+                batch_inference_job_arn
+            )
         };
         match next {
             Some(t) if !t.is_empty() => token = Some(t),
