@@ -636,3 +636,123 @@ async fn killing_apply_at_any_point_and_rerunning_converges_without_duplicates()
         .expect("list");
     assert_eq!(trackers.event_trackers().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_seam_converges_a_generation_and_reports_changes_counters_and_metrics() {
+    use personalize_ops::daemon::PersonalizeReconciler;
+    use personalize_ops::daemon::{GroupReconciler, PassInput, PassSink, PassStatus};
+    use personalize_ops::store::{Desired, DesiredSource};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (config, spec) = lay_out(dir.path(), "dataset-group-name-1.json");
+    let emu = start_emulator(dir.path(), |_| {}).await;
+    let seam = PersonalizeReconciler::new(std::sync::Arc::new(reconciler(&emu, dir.path(), &settings())));
+    let desired = Desired {
+        generation: 1,
+        text: std::fs::read_to_string(fixtures().join("dataset-group-name-1.json")).expect("fixture"),
+        source: DesiredSource {
+            url: config.clone(),
+            etag: None,
+            version_id: None,
+            sequencer: None,
+            last_modified: None,
+        },
+        received_at: run_start(),
+        run_timestamp: personalize_ops::spec::names::timestamp(run_start()),
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel(10_000);
+    let metrics = std::sync::Arc::new(personalize_ops::metrics::MemorySink::new());
+    let sink = PassSink::new(spec.dataset_group.name.clone(), tx, metrics.clone());
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let report = loop {
+        let input = PassInput {
+            group: &spec.dataset_group.name,
+            desired: &desired,
+            previous: None,
+        };
+        let report = seam.pass(input, &sink).await.expect("pass");
+        match report.status {
+            PassStatus::Pending { retry_after } => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "never converged: {report:#?}"
+                );
+                tokio::time::sleep(retry_after).await;
+            }
+            _ => break report,
+        }
+    };
+    assert_eq!(report.status, PassStatus::Converged, "{report:#?}");
+    assert!(
+        report.resources.iter().all(|r| r.status == "ACTIVE"),
+        "{report:#?}"
+    );
+    // This generation's jobs are named from its run timestamp.
+    assert!(
+        report
+            .resources
+            .iter()
+            .any(|r| r.name == format!("dataset_import_interactions_{}", desired.run_timestamp)),
+        "{report:#?}"
+    );
+    let mut changes = Vec::new();
+    while let Ok(c) = rx.try_recv() {
+        changes.push(c);
+    }
+    assert!(changes.iter().any(|c| c.status == "ACTIVE"));
+    assert!(
+        changes
+            .iter()
+            .all(|c| c.dataset_group.as_deref() == Some("dataset-group-name-1"))
+    );
+    assert_eq!(metrics.total("SolutionCreated"), spec.solutions.len() as f64);
+    assert!(
+        metrics
+            .data()
+            .iter()
+            .any(|d| d.dimensions.iter().any(|(k, _)| k == "SolutionVersion")),
+        "solution metrics recorded"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_and_apply_reject_missing_and_invalid_files_without_calling_personalize() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let emu = start_emulator(dir.path(), |_| {}).await;
+    let cli = Cli::new(&emu);
+    let missing = dir.path().join("train/nothing/config.json");
+    let missing = missing.to_str().expect("utf-8");
+    for cmd in ["plan", "apply"] {
+        let out = cli.output(&[cmd, "--config", missing]).await;
+        assert_eq!(out.status.code(), Some(1), "{cmd}");
+        assert!(
+            text(&out.stderr).contains("cannot read"),
+            "{cmd}: {}",
+            text(&out.stderr)
+        );
+    }
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"datasetGroup": {"serviceConfig": {"name": "g"}}, "solutions": [{"serviceConfig": {}}]}"#,
+    )
+    .expect("write");
+    for cmd in ["plan", "apply"] {
+        let out = cli.output(&[cmd, "--config", bad.to_str().expect("utf-8")]).await;
+        assert_eq!(out.status.code(), Some(1), "{cmd}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("is not a valid parameter file") && err.contains("solutions[0]"),
+            "{cmd}: {err}"
+        );
+    }
+    let out = cli
+        .output(&["apply", "--config", "s3://", "--run-start", "yesterday"])
+        .await;
+    assert_eq!(out.status.code(), Some(2), "bad usage: {}", text(&out.stderr));
+    assert_eq!(
+        emu.calls().calls.values().sum::<u64>(),
+        0,
+        "nothing reached Personalize"
+    );
+}

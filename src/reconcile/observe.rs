@@ -497,57 +497,50 @@ async fn list_versions(api: &Api, solution_arn: &str) -> Result<Vec<VersionObs>,
 async fn list_batch_jobs(api: &Api, version_arn: &str, segment: bool) -> Result<Vec<BatchJobObs>, ApiError> {
     let mut out = Vec::new();
     let mut token: Option<String> = None;
+    // Inference and segment listings differ only in names: one shape, spelt once.
+    macro_rules! page {
+        ($op:literal, $call:ident, $items:ident, $arn:ident) => {{
+            let page = api
+                .call($op, version_arn, || {
+                    api.client
+                        .$call()
+                        .solution_version_arn(version_arn)
+                        .set_next_token(token.clone())
+                        .max_results(100)
+                        .send()
+                })
+                .await?;
+            for j in page.$items() {
+                out.push(BatchJobObs {
+                    meta: meta(
+                        j.$arn.as_deref(),
+                        j.status.as_deref(),
+                        j.failure_reason.as_deref(),
+                        j.creation_date_time.as_ref(),
+                        j.last_updated_date_time.as_ref(),
+                    ),
+                    job_name: j.job_name.clone().unwrap_or_default(),
+                    solution_version_arn: j.solution_version_arn.clone().unwrap_or_default(),
+                });
+            }
+            page.next_token
+        }};
+    }
     loop {
         let next = if segment {
-            let page = api
-                .call("ListBatchSegmentJobs", version_arn, || {
-                    api.client
-                        .list_batch_segment_jobs()
-                        .solution_version_arn(version_arn)
-                        .set_next_token(token.clone())
-                        .max_results(100)
-                        .send()
-                })
-                .await?;
-            for j in page.batch_segment_jobs() {
-                out.push(BatchJobObs {
-                    meta: meta(
-                        j.batch_segment_job_arn.as_deref(),
-                        j.status.as_deref(),
-                        j.failure_reason.as_deref(),
-                        j.creation_date_time.as_ref(),
-                        j.last_updated_date_time.as_ref(),
-                    ),
-                    job_name: j.job_name.clone().unwrap_or_default(),
-                    solution_version_arn: j.solution_version_arn.clone().unwrap_or_default(),
-                });
-            }
-            page.next_token
+            page!(
+                "ListBatchSegmentJobs",
+                list_batch_segment_jobs,
+                batch_segment_jobs,
+                batch_segment_job_arn
+            )
         } else {
-            let page = api
-                .call("ListBatchInferenceJobs", version_arn, || {
-                    api.client
-                        .list_batch_inference_jobs()
-                        .solution_version_arn(version_arn)
-                        .set_next_token(token.clone())
-                        .max_results(100)
-                        .send()
-                })
-                .await?;
-            for j in page.batch_inference_jobs() {
-                out.push(BatchJobObs {
-                    meta: meta(
-                        j.batch_inference_job_arn.as_deref(),
-                        j.status.as_deref(),
-                        j.failure_reason.as_deref(),
-                        j.creation_date_time.as_ref(),
-                        j.last_updated_date_time.as_ref(),
-                    ),
-                    job_name: j.job_name.clone().unwrap_or_default(),
-                    solution_version_arn: j.solution_version_arn.clone().unwrap_or_default(),
-                });
-            }
-            page.next_token
+            page!(
+                "ListBatchInferenceJobs",
+                list_batch_inference_jobs,
+                batch_inference_jobs,
+                batch_inference_job_arn
+            )
         };
         match next {
             Some(t) if !t.is_empty() => token = Some(t),
@@ -558,69 +551,48 @@ async fn list_batch_jobs(api: &Api, version_arn: &str, segment: bool) -> Result<
 
 /// Lists what lives under the group, for the unmanaged report of `plan`.
 async fn list_group(api: &Api, o: &mut Observation, group_arn: &str) -> Result<(), ApiError> {
-    let page = api
-        .call("ListDatasets", group_arn, || {
-            api.client
-                .list_datasets()
-                .dataset_group_arn(group_arn)
-                .max_results(100)
-                .send()
-        })
-        .await?;
-    for d in page.datasets() {
-        o.listed.push(Listed {
-            kind: Kind::Dataset,
-            name: d.name.clone().unwrap_or_default(),
-            arn: d.dataset_arn.clone().unwrap_or_default(),
-        });
+    // The four listings differ only in names: one shape, spelt once.
+    macro_rules! list {
+        ($op:literal, $call:ident, $items:ident, $kind:expr, $arn:ident) => {{
+            let page = api
+                .call($op, group_arn, || {
+                    api.client
+                        .$call()
+                        .dataset_group_arn(group_arn)
+                        .max_results(100)
+                        .send()
+                })
+                .await?;
+            for x in page.$items() {
+                o.listed.push(Listed {
+                    kind: $kind,
+                    name: x.name.clone().unwrap_or_default(),
+                    arn: x.$arn.clone().unwrap_or_default(),
+                });
+            }
+        }};
     }
-    let page = api
-        .call("ListFilters", group_arn, || {
-            api.client
-                .list_filters()
-                .dataset_group_arn(group_arn)
-                .max_results(100)
-                .send()
-        })
-        .await?;
-    for f in page.filters() {
-        o.listed.push(Listed {
-            kind: Kind::Filter,
-            name: f.name.clone().unwrap_or_default(),
-            arn: f.filter_arn.clone().unwrap_or_default(),
-        });
-    }
-    let page = api
-        .call("ListSolutions", group_arn, || {
-            api.client
-                .list_solutions()
-                .dataset_group_arn(group_arn)
-                .max_results(100)
-                .send()
-        })
-        .await?;
-    for s in page.solutions() {
-        o.listed.push(Listed {
-            kind: Kind::Solution,
-            name: s.name.clone().unwrap_or_default(),
-            arn: s.solution_arn.clone().unwrap_or_default(),
-        });
-    }
-    let page = api
-        .call("ListRecommenders", group_arn, || {
-            api.client
-                .list_recommenders()
-                .dataset_group_arn(group_arn)
-                .max_results(100)
-                .send()
-        })
-        .await?;
-    for r in page.recommenders() {
-        o.listed.push(Listed {
-            kind: Kind::Recommender,
-            name: r.name.clone().unwrap_or_default(),
-            arn: r.recommender_arn.clone().unwrap_or_default(),
-        });
-    }
+    list!(
+        "ListDatasets",
+        list_datasets,
+        datasets,
+        Kind::Dataset,
+        dataset_arn
+    );
+    list!("ListFilters", list_filters, filters, Kind::Filter, filter_arn);
+    list!(
+        "ListSolutions",
+        list_solutions,
+        solutions,
+        Kind::Solution,
+        solution_arn
+    );
+    list!(
+        "ListRecommenders",
+        list_recommenders,
+        recommenders,
+        Kind::Recommender,
+        recommender_arn
+    );
     Ok(())
 }
