@@ -77,12 +77,9 @@ pub struct DaemonSettings {
     pub message_deadline_secs: u64,
     /// Largest parameter file read, in bytes (at most [`MAX_CONFIG_BYTES_LIMIT`]).
     pub max_config_bytes: u64,
-    /// Shortest wait between Personalize polls of a pending resource.
-    pub poll_min_secs: u64,
-    /// Longest wait between Personalize polls of a pending resource.
-    pub poll_max_secs: u64,
-    /// Global Personalize call rate of the replica.
-    pub personalize_calls_per_second: f64,
+    /// Wait before a group whose pass failed (Personalize or the store unreachable) is tried again.
+    /// How often pending resources are polled, and the call rate, are `[reconcile]` settings.
+    pub error_retry_secs: u64,
     /// Lease duration of a dataset group.
     pub lease_duration_secs: u64,
     /// Largest clock difference between replicas; a lease stops being valid that much early.
@@ -393,7 +390,7 @@ impl Settings {
     fn check_daemon(&self) -> Result<(), SettingsError> {
         let d = &self.daemon;
         let a = &self.aws;
-        let rules: [(bool, &'static str, String); 15] = [
+        let rules: [(bool, &'static str, String); 14] = [
             (
                 d.concurrency >= 1,
                 "daemon.concurrency",
@@ -420,14 +417,9 @@ impl Settings {
                 format!("must be 1..={MAX_CONFIG_BYTES_LIMIT} (files are stored inline in the state table)"),
             ),
             (
-                d.poll_min_secs >= 1 && d.poll_min_secs <= d.poll_max_secs,
-                "daemon.poll_min_secs",
-                "must be at least 1 and at most poll_max_secs".into(),
-            ),
-            (
-                d.personalize_calls_per_second.is_finite() && d.personalize_calls_per_second > 0.0,
-                "daemon.personalize_calls_per_second",
-                "must be a positive number".into(),
+                d.error_retry_secs >= 1,
+                "daemon.error_retry_secs",
+                "must be at least 1".into(),
             ),
             (
                 d.lease_duration_secs >= 1,
@@ -633,11 +625,10 @@ mod tests {
                 "0",
                 "max_receive_count",
             ),
-            ("PERSONALIZE_OPS__DAEMON__POLL_MIN_SECS", "301", "poll_min_secs"),
             (
-                "PERSONALIZE_OPS__DAEMON__PERSONALIZE_CALLS_PER_SECOND",
+                "PERSONALIZE_OPS__DAEMON__ERROR_RETRY_SECS",
                 "0",
-                "personalize_calls_per_second",
+                "error_retry_secs",
             ),
             (
                 "PERSONALIZE_OPS__AWS__ATTEMPT_TIMEOUT_SECS",

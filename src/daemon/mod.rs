@@ -77,7 +77,7 @@ impl DaemonConfig {
             lease_duration: settings.lease_duration(),
             resync_interval: settings.resync_interval(),
             dispatch_interval: Duration::from_secs(1),
-            error_retry: Duration::from_secs(settings.poll_min_secs.max(1) * 6),
+            error_retry: Duration::from_secs(settings.error_retry_secs),
             max_passes_per_turn: 20,
             // Fargate kills 30 s after SIGTERM; leave room to release leases and flush metrics.
             shutdown_grace: Duration::from_secs(15),
