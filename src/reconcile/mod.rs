@@ -160,6 +160,8 @@ struct GroupMemory {
     /// resource in this group, the name is taken elsewhere in the account.
     already_exists: HashSet<Ref>,
     metrics_read: HashSet<String>,
+    /// ACTIVE resources not described again in this run.
+    settled: observe::Settled,
 }
 
 /// Brings dataset groups to their parameter files.
@@ -342,12 +344,24 @@ impl Reconciler {
             .group_arn(spec)
             .await
             .map_err(Self::personalize_error(spec))?;
-        let observed = observe::observe(&self.api, spec, group_arn.as_deref(), list_unmanaged)
+        // `plan` always reads everything; passes of a run reuse what settled earlier in the run.
+        let settled = if list_unmanaged {
+            observe::Settled::default()
+        } else {
+            self.remember(&group, |m| m.settled.clone())
+        };
+        let observed = observe::observe(&self.api, spec, group_arn.as_deref(), list_unmanaged, &settled)
             .await
             .map_err(Self::personalize_error(spec))?;
+        if !list_unmanaged {
+            self.remember(&group, |m| m.settled.learn(&observed));
+        }
         if observed.group.is_none() {
             // Deleted behind our back, or never created: look it up again next time.
-            self.remember(&group, |m| m.group_arn = None);
+            self.remember(&group, |m| {
+                m.group_arn = None;
+                m.settled = observe::Settled::default();
+            });
         }
         let run = RunContext {
             run_start,

@@ -65,41 +65,85 @@ pub async fn find_group(api: &Api, name: &str) -> Result<Option<String>, ApiErro
     }
 }
 
+/// Resources seen ACTIVE earlier in this run whose described configuration cannot change by
+/// itself (dataset group, schemas, datasets, filters, solutions): not described again until the
+/// next run, which saves most of the calls of a long wait.
+#[derive(Debug, Clone, Default)]
+pub struct Settled {
+    group: Option<DatasetGroupObs>,
+    schemas: std::collections::BTreeMap<String, SchemaObs>,
+    datasets: std::collections::BTreeMap<DatasetType, DatasetObs>,
+    filters: std::collections::BTreeMap<String, FilterObs>,
+    solutions: std::collections::BTreeMap<String, SolutionObs>,
+}
+
+impl Settled {
+    /// Keeps what is ACTIVE in `o` (schemas have no status: kept once seen).
+    pub fn learn(&mut self, o: &Observation) {
+        if let Some(g) = o.group.as_ref().filter(|g| g.meta.phase() == Phase::Active) {
+            self.group = Some(g.clone());
+        }
+        self.schemas
+            .extend(o.schemas.iter().map(|(k, v)| (k.clone(), v.clone())));
+        for (k, v) in &o.datasets {
+            if v.meta.phase() == Phase::Active {
+                self.datasets.insert(*k, v.clone());
+            }
+        }
+        for (k, v) in &o.filters {
+            if v.meta.phase() == Phase::Active {
+                self.filters.insert(k.clone(), v.clone());
+            }
+        }
+        for (k, v) in &o.solutions {
+            if v.meta.phase() == Phase::Active {
+                self.solutions.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
 /// Everything the planner needs, given the group's ARN when known. With `list_unmanaged`, the
 /// group's solutions, filters, datasets and campaigns are listed too, for `plan`'s report.
+/// `settled` resources are taken as they are, not described again.
 pub async fn observe(
     api: &Api,
     spec: &Spec,
     group_arn: Option<&str>,
     list_unmanaged: bool,
+    settled: &Settled,
 ) -> Result<Observation, ApiError> {
     let mut o = Observation::default();
     let Some(group_arn) = group_arn else {
         return Ok(o);
     };
-    let Some(g) = found(
-        api.call("DescribeDatasetGroup", group_arn, || {
-            api.client
-                .describe_dataset_group()
-                .dataset_group_arn(group_arn)
-                .send()
-        })
-        .await,
-    )?
-    .and_then(|r| r.dataset_group) else {
-        return Ok(o);
-    };
-    o.group = Some(DatasetGroupObs {
-        meta: meta(
-            g.dataset_group_arn.as_deref(),
-            g.status.as_deref(),
-            g.failure_reason.as_deref(),
-            g.creation_date_time.as_ref(),
-            g.last_updated_date_time.as_ref(),
-        ),
-        domain: g.domain.as_ref().map(|d| d.as_str().to_string()),
-        kms_key_arn: g.kms_key_arn.clone(),
-    });
+    if let Some(g) = settled.group.as_ref().filter(|g| g.meta.arn == group_arn) {
+        o.group = Some(g.clone());
+    } else {
+        let Some(g) = found(
+            api.call("DescribeDatasetGroup", group_arn, || {
+                api.client
+                    .describe_dataset_group()
+                    .dataset_group_arn(group_arn)
+                    .send()
+            })
+            .await,
+        )?
+        .and_then(|r| r.dataset_group) else {
+            return Ok(o);
+        };
+        o.group = Some(DatasetGroupObs {
+            meta: meta(
+                g.dataset_group_arn.as_deref(),
+                g.status.as_deref(),
+                g.failure_reason.as_deref(),
+                g.creation_date_time.as_ref(),
+                g.last_updated_date_time.as_ref(),
+            ),
+            domain: g.domain.as_ref().map(|d| d.as_str().to_string()),
+            kms_key_arn: g.kms_key_arn.clone(),
+        });
+    }
     let Some(prefix) = arn_prefix(group_arn).map(str::to_string) else {
         return Ok(o);
     };
@@ -108,6 +152,10 @@ pub async fn observe(
     if let Some(ds) = &spec.datasets {
         for d in ds.all() {
             if let Some(schema) = &d.schema
+                && let Some(known) = settled.schemas.get(&schema.name)
+            {
+                o.schemas.insert(schema.name.clone(), known.clone());
+            } else if let Some(schema) = &d.schema
                 && !o.schemas.contains_key(&schema.name)
             {
                 let arn = format!("{prefix}schema/{}", schema.name);
@@ -134,7 +182,7 @@ pub async fn observe(
                     );
                 }
             }
-            observe_dataset(api, &mut o, &prefix, group_name, d.dataset_type).await?;
+            observe_dataset(api, &mut o, &prefix, group_name, d.dataset_type, settled).await?;
         }
     }
     if list_unmanaged {
@@ -172,6 +220,10 @@ pub async fn observe(
     }
 
     for f in &spec.filters {
+        if let Some(known) = settled.filters.get(&f.name) {
+            o.filters.insert(f.name.clone(), known.clone());
+            continue;
+        }
         let arn = format!("{prefix}filter/{}", f.name);
         if let Some(x) = found(
             api.call("DescribeFilter", &arn, || {
@@ -200,34 +252,40 @@ pub async fn observe(
 
     for s in &spec.solutions {
         let arn = format!("{prefix}solution/{}", s.name);
-        let Some(x) = found(
-            api.call("DescribeSolution", &arn, || {
-                api.client.describe_solution().solution_arn(&arn).send()
-            })
-            .await,
-        )?
-        .and_then(|r| r.solution) else {
-            continue;
+        let solution_arn = if let Some(known) = settled.solutions.get(&s.name) {
+            o.solutions.insert(s.name.clone(), known.clone());
+            known.meta.arn.clone()
+        } else {
+            let Some(x) = found(
+                api.call("DescribeSolution", &arn, || {
+                    api.client.describe_solution().solution_arn(&arn).send()
+                })
+                .await,
+            )?
+            .and_then(|r| r.solution) else {
+                continue;
+            };
+            let solution_arn = x.solution_arn.clone().unwrap_or_else(|| arn.clone());
+            o.solutions.insert(
+                s.name.clone(),
+                SolutionObs {
+                    meta: meta(
+                        Some(&solution_arn),
+                        x.status.as_deref(),
+                        None,
+                        x.creation_date_time.as_ref(),
+                        x.last_updated_date_time.as_ref(),
+                    ),
+                    group_arn: x.dataset_group_arn.clone().unwrap_or_default(),
+                    recipe_arn: x.recipe_arn.clone(),
+                    perform_hpo: x.perform_hpo,
+                    perform_auto_training: x.perform_auto_training,
+                    event_type: x.event_type.clone(),
+                    config: convert::solution_config_json(x.solution_config.as_ref()),
+                },
+            );
+            solution_arn
         };
-        let solution_arn = x.solution_arn.clone().unwrap_or_else(|| arn.clone());
-        o.solutions.insert(
-            s.name.clone(),
-            SolutionObs {
-                meta: meta(
-                    Some(&solution_arn),
-                    x.status.as_deref(),
-                    None,
-                    x.creation_date_time.as_ref(),
-                    x.last_updated_date_time.as_ref(),
-                ),
-                group_arn: x.dataset_group_arn.clone().unwrap_or_default(),
-                recipe_arn: x.recipe_arn.clone(),
-                perform_hpo: x.perform_hpo,
-                perform_auto_training: x.perform_auto_training,
-                event_type: x.event_type.clone(),
-                config: convert::solution_config_json(x.solution_config.as_ref()),
-            },
-        );
         let versions = list_versions(api, &solution_arn).await?;
         // Batch jobs matter only under the version campaigns and jobs use: the newest ACTIVE one.
         let newest_active = versions
@@ -337,32 +395,37 @@ async fn observe_dataset(
     prefix: &str,
     group_name: &str,
     ty: DatasetType,
+    settled: &Settled,
 ) -> Result<(), ApiError> {
     let arn = format!("{prefix}dataset/{group_name}/{}", ty.arn_suffix());
-    let Some(x) = found(
-        api.call("DescribeDataset", &arn, || {
-            api.client.describe_dataset().dataset_arn(&arn).send()
-        })
-        .await,
-    )?
-    .and_then(|r| r.dataset) else {
-        return Ok(());
-    };
-    o.datasets.insert(
-        ty,
-        DatasetObs {
-            meta: meta(
-                x.dataset_arn.as_deref(),
-                x.status.as_deref(),
-                None,
-                x.creation_date_time.as_ref(),
-                x.last_updated_date_time.as_ref(),
-            ),
-            name: x.name.clone().unwrap_or_default(),
-            schema_arn: x.schema_arn.clone().unwrap_or_default(),
-            group_arn: x.dataset_group_arn.clone().unwrap_or_default(),
-        },
-    );
+    if let Some(known) = settled.datasets.get(&ty) {
+        o.datasets.insert(ty, known.clone());
+    } else {
+        let Some(x) = found(
+            api.call("DescribeDataset", &arn, || {
+                api.client.describe_dataset().dataset_arn(&arn).send()
+            })
+            .await,
+        )?
+        .and_then(|r| r.dataset) else {
+            return Ok(());
+        };
+        o.datasets.insert(
+            ty,
+            DatasetObs {
+                meta: meta(
+                    x.dataset_arn.as_deref(),
+                    x.status.as_deref(),
+                    None,
+                    x.creation_date_time.as_ref(),
+                    x.last_updated_date_time.as_ref(),
+                ),
+                name: x.name.clone().unwrap_or_default(),
+                schema_arn: x.schema_arn.clone().unwrap_or_default(),
+                group_arn: x.dataset_group_arn.clone().unwrap_or_default(),
+            },
+        );
+    }
     let mut jobs = Vec::new();
     let mut token: Option<String> = None;
     loop {
