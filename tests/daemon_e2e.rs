@@ -572,7 +572,7 @@ fn replica(
     reconciler: Arc<dyn GroupReconciler>,
     sns: &aws_sdk_sns::Client,
     topic: &str,
-    owner: &str,
+    config: DaemonConfig,
 ) -> (
     CancellationToken,
     tokio::task::JoinHandle<Result<(), personalize_ops::daemon::DaemonError>>,
@@ -583,7 +583,7 @@ fn replica(
         Notifications::new(vec![Arc::new(SnsNotifier::new(sns.clone(), topic))]),
         Arc::new(MemorySink::new()),
         Arc::new(SystemClock),
-        replica_config(owner),
+        config,
     ));
     let token = CancellationToken::new();
     let task = tokio::spawn(daemon.run(None, token.clone()));
@@ -625,8 +625,8 @@ async fn two_replicas_on_one_table_one_owner_per_group_and_takeover() {
     }
 
     let shared = Scripted::new(Duration::from_millis(200), 2);
-    let (stop_a, task_a) = replica(store.clone(), shared.clone(), &sns, &topic, "a");
-    let (stop_b, task_b) = replica(store.clone(), shared.clone(), &sns, &topic, "b");
+    let (stop_a, task_a) = replica(store.clone(), shared.clone(), &sns, &topic, replica_config("a"));
+    let (stop_b, task_b) = replica(store.clone(), shared.clone(), &sns, &topic, replica_config("b"));
     let mut complete: Vec<String> = Vec::new();
     let started = Instant::now();
     while complete.len() < groups.len() && started.elapsed() < PATIENCE {
@@ -664,7 +664,10 @@ async fn two_replicas_on_one_table_one_owner_per_group_and_takeover() {
             .expect("no panic")
             .expect("no intake failure");
     }
-    let (_stop_c, task_c) = replica(store.clone(), Arc::new(Hang), &sns, &topic, "c");
+    // c takes every group (its start-up resync marks the converged ones due too), `slow` included.
+    let mut c_config = replica_config("c");
+    c_config.concurrency = 16;
+    let (_stop_c, task_c) = replica(store.clone(), Arc::new(Hang), &sns, &topic, c_config);
     desire(&store, "slow").await;
     eventually("c holds slow", || async {
         store
@@ -680,7 +683,7 @@ async fn two_replicas_on_one_table_one_owner_per_group_and_takeover() {
     let died = Instant::now();
     // b2 resyncs at start: the converged groups converge again at once and are not announced again.
     let b2 = Scripted::new(Duration::ZERO, 0);
-    let (stop_b2, task_b2) = replica(store.clone(), b2.clone(), &sns, &topic, "b2");
+    let (stop_b2, task_b2) = replica(store.clone(), b2.clone(), &sns, &topic, replica_config("b2"));
     let mut announced = Vec::new();
     while announced.is_empty() {
         assert!(died.elapsed() < PATIENCE, "slow was never taken over");
