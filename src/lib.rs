@@ -1,8 +1,9 @@
 //! personalize-ops: runs the whole life of Amazon Personalize resources from parameter files.
 //!
-//! The library holds everything but the command line: the parameter-file model (`spec`), settings,
-//! logging, the object-store port, and the built-in Personalize (`emulator`). The planner, reconciler
-//! and daemon adapters join as they land.
+//! The library holds everything but the command line: the parameter-file model (`spec`), the planner
+//! (`plan`, pure) and the reconciler that runs its plans (`reconcile`), the daemon (`daemon`) with its
+//! ports and adapters (`intake`, `store`, `notify`, `metrics`, `objects`, `health`, `aws`), settings,
+//! logging, and the built-in Personalize (`emulator`).
 
 pub mod aws;
 pub mod daemon;
