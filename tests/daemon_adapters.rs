@@ -8,10 +8,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{
-    Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
-    QueueConfiguration, S3KeyFilter,
-};
 use aws_sdk_sqs::types::QueueAttributeName;
 use personalize_ops::intake::ConfigSource;
 use personalize_ops::intake::sqs::{SqsIntake, SqsOptions};
@@ -24,33 +20,12 @@ use personalize_ops::notify::{
 use personalize_ops::objects::{ObjectError, ObjectMeta, ObjectStore, ObjectUrl, S3Store};
 use personalize_ops::store::{DynamoStore, ResourceKind, StateStore};
 use serde_json::Value;
+use support::cloud::{notify_train_json, queue, redrive, subscribed_queue, upload, visible_and_in_flight};
 use support::moto::{Moto, unique_name};
 use tokio_util::sync::CancellationToken;
 
 /// Upper bound of every wait on moto; generous for a loaded 2-core machine.
 const PATIENCE: Duration = Duration::from_secs(60);
-
-async fn queue(sqs: &aws_sdk_sqs::Client, prefix: &str) -> (String, String) {
-    let url = sqs
-        .create_queue()
-        .queue_name(unique_name(prefix))
-        .send()
-        .await
-        .expect("create queue")
-        .queue_url
-        .expect("queue url");
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("queue attributes")
-        .attributes
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .expect("queue arn");
-    (url, arn)
-}
 
 /// Receives (and deletes) messages until `count` arrived or patience runs out.
 async fn receive(sqs: &aws_sdk_sqs::Client, url: &str, count: usize) -> Vec<String> {
@@ -113,22 +88,7 @@ async fn sns_messages_reach_a_subscribed_queue_with_the_sqs_body_and_attributes(
         aws_sdk_sns::Client::new(&config),
         aws_sdk_sqs::Client::new(&config),
     );
-    let topic = sns
-        .create_topic()
-        .name(unique_name("topic"))
-        .send()
-        .await
-        .expect("topic")
-        .topic_arn
-        .expect("arn");
-    let (url, arn) = queue(&sqs, "notes").await;
-    sns.subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint(&arn)
-        .send()
-        .await
-        .expect("subscribe");
+    let (topic, url) = subscribed_queue(&sns, &sqs, "topic", "notes").await;
 
     let message = config_error_message(
         Some("dsg1"),
@@ -393,60 +353,9 @@ async fn world(moto: &Moto) -> World {
     let bucket = moto.bucket(&s3, "data").await;
     let (dlq_url, dlq_arn) = queue(&sqs, "dlq").await;
     let (queue_url, queue_arn) = queue(&sqs, "intake").await;
-    sqs.set_queue_attributes()
-        .queue_url(&queue_url)
-        .attributes(
-            QueueAttributeName::RedrivePolicy,
-            serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"}).to_string(),
-        )
-        .send()
-        .await
-        .expect("redrive policy");
-    let rule = |name, value: &str| FilterRule::builder().name(name).value(value).build();
-    s3.put_bucket_notification_configuration()
-        .bucket(&bucket)
-        .notification_configuration(
-            NotificationConfiguration::builder()
-                .queue_configurations(
-                    QueueConfiguration::builder()
-                        .id("train-json")
-                        .queue_arn(&queue_arn)
-                        .events(Event::S3ObjectCreated)
-                        .filter(
-                            NotificationConfigurationFilter::builder()
-                                .key(
-                                    S3KeyFilter::builder()
-                                        .filter_rules(rule(FilterRuleName::Prefix, "train/"))
-                                        .filter_rules(rule(FilterRuleName::Suffix, ".json"))
-                                        .build(),
-                                )
-                                .build(),
-                        )
-                        .build()
-                        .expect("queue configuration"),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .expect("bucket notification");
-
-    let topic = sns
-        .create_topic()
-        .name(unique_name("notes"))
-        .send()
-        .await
-        .expect("topic")
-        .topic_arn
-        .expect("arn");
-    let (errors_url, errors_arn) = queue(&sqs, "errors").await;
-    sns.subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint(&errors_arn)
-        .send()
-        .await
-        .expect("subscribe");
+    redrive(&sqs, &queue_url, &dlq_arn, 2).await;
+    notify_train_json(&s3, &bucket, &queue_arn).await;
+    let (topic, errors_url) = subscribed_queue(&sns, &sqs, "notes", "errors").await;
 
     let table = unique_name("state");
     DynamoStore::create_table(&ddb, &table).await.expect("table");
@@ -476,16 +385,7 @@ async fn world(moto: &Moto) -> World {
 
 impl World {
     async fn upload(&self, key: &str, body: impl Into<Vec<u8>>) -> String {
-        self.s3
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .body(ByteStream::from(body.into()))
-            .send()
-            .await
-            .expect("upload")
-            .e_tag
-            .unwrap_or_default()
+        upload(&self.s3, &self.bucket, key, body.into()).await
     }
 
     async fn send(&self, body: &str) {
@@ -519,23 +419,7 @@ impl World {
     }
 
     async fn visible_and_in_flight(&self, url: &str) -> usize {
-        let attributes = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(QueueAttributeName::All)
-            .send()
-            .await
-            .expect("attributes")
-            .attributes
-            .unwrap_or_default();
-        [
-            QueueAttributeName::ApproximateNumberOfMessages,
-            QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
-        ]
-        .iter()
-        .filter_map(|k| attributes.get(k).and_then(|v| v.parse::<usize>().ok()))
-        .sum()
+        visible_and_in_flight(&self.sqs, url).await
     }
 }
 

@@ -1,0 +1,136 @@
+//! Moto set-up shared by the daemon tests: queues, dead-lettering, bucket notifications, topics.
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
+    QueueConfiguration, S3KeyFilter,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+
+use super::moto::unique_name;
+
+/// A queue with a unique name: (URL, ARN).
+pub async fn queue(sqs: &aws_sdk_sqs::Client, prefix: &str) -> (String, String) {
+    let url = sqs
+        .create_queue()
+        .queue_name(unique_name(prefix))
+        .send()
+        .await
+        .expect("create queue")
+        .queue_url
+        .expect("queue url");
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("queue attributes")
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .expect("queue arn");
+    (url, arn)
+}
+
+/// Moves messages of `queue_url` received more than `max_receive_count` times to `dlq_arn`.
+pub async fn redrive(sqs: &aws_sdk_sqs::Client, queue_url: &str, dlq_arn: &str, max_receive_count: u32) {
+    sqs.set_queue_attributes()
+        .queue_url(queue_url)
+        .attributes(
+            QueueAttributeName::RedrivePolicy,
+            serde_json::json!({
+                "deadLetterTargetArn": dlq_arn,
+                "maxReceiveCount": max_receive_count.to_string(),
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect("redrive policy");
+}
+
+/// Sends the creation of every `train/*.json` object in `bucket` to the queue `queue_arn`.
+pub async fn notify_train_json(s3: &aws_sdk_s3::Client, bucket: &str, queue_arn: &str) {
+    let rule = |name, value: &str| FilterRule::builder().name(name).value(value).build();
+    let filter = S3KeyFilter::builder()
+        .filter_rules(rule(FilterRuleName::Prefix, "train/"))
+        .filter_rules(rule(FilterRuleName::Suffix, ".json"))
+        .build();
+    s3.put_bucket_notification_configuration()
+        .bucket(bucket)
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .queue_configurations(
+                    QueueConfiguration::builder()
+                        .id("train-json")
+                        .queue_arn(queue_arn)
+                        .events(Event::S3ObjectCreated)
+                        .filter(NotificationConfigurationFilter::builder().key(filter).build())
+                        .build()
+                        .expect("queue configuration"),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("bucket notification");
+}
+
+/// A topic with a queue subscribed to it: (topic ARN, queue URL).
+pub async fn subscribed_queue(
+    sns: &aws_sdk_sns::Client,
+    sqs: &aws_sdk_sqs::Client,
+    topic_prefix: &str,
+    queue_prefix: &str,
+) -> (String, String) {
+    let topic = sns
+        .create_topic()
+        .name(unique_name(topic_prefix))
+        .send()
+        .await
+        .expect("topic")
+        .topic_arn
+        .expect("arn");
+    let (url, arn) = queue(sqs, queue_prefix).await;
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(&arn)
+        .send()
+        .await
+        .expect("subscribe");
+    (topic, url)
+}
+
+/// Puts `body` at `key` in `bucket`; returns the object's ETag.
+pub async fn upload(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>) -> String {
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(ByteStream::from(body))
+        .send()
+        .await
+        .expect("upload")
+        .e_tag
+        .unwrap_or_default()
+}
+
+/// Messages in `url`, visible or in flight (moto's approximate counts are exact).
+pub async fn visible_and_in_flight(sqs: &aws_sdk_sqs::Client, url: &str) -> usize {
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::All)
+        .send()
+        .await
+        .expect("attributes")
+        .attributes
+        .unwrap_or_default();
+    [
+        QueueAttributeName::ApproximateNumberOfMessages,
+        QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+    ]
+    .iter()
+    .filter_map(|k| attributes.get(k).and_then(|v| v.parse::<usize>().ok()))
+    .sum()
+}
