@@ -20,7 +20,7 @@ use personalize_ops::notify::{
 use personalize_ops::objects::{ObjectError, ObjectMeta, ObjectStore, ObjectUrl, S3Store};
 use personalize_ops::store::{DynamoStore, ResourceKind, StateStore};
 use serde_json::Value;
-use support::cloud::{notify_train_json, queue, redrive, subscribed_queue, upload, visible_and_in_flight};
+use support::cloud::{Deployment, queue, subscribed_queue};
 use support::moto::{Moto, unique_name};
 use tokio_util::sync::CancellationToken;
 
@@ -331,63 +331,49 @@ async fn a_hanging_cloudwatch_never_blocks_recording() {
 // ---------------------------------------------------------------------------------------------------
 // The intake end to end.
 
+/// The deployment and an intake on it.
 struct World {
-    s3: aws_sdk_s3::Client,
-    sqs: aws_sdk_sqs::Client,
-    bucket: String,
-    queue_url: String,
-    dlq_url: String,
-    errors_url: String,
-    store: Arc<DynamoStore>,
+    cloud: Deployment,
     metrics: Arc<MemorySink>,
     intake: SqsIntake,
 }
 
+impl std::ops::Deref for World {
+    type Target = Deployment;
+
+    fn deref(&self) -> &Deployment {
+        &self.cloud
+    }
+}
+
 async fn world(moto: &Moto) -> World {
-    let config = moto.sdk_config().await;
-    let s3 = moto.s3_client().await;
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    let sns = aws_sdk_sns::Client::new(&config);
-    let ddb = aws_sdk_dynamodb::Client::new(&config);
-
-    let bucket = moto.bucket(&s3, "data").await;
-    let (dlq_url, dlq_arn) = queue(&sqs, "dlq").await;
-    let (queue_url, queue_arn) = queue(&sqs, "intake").await;
-    redrive(&sqs, &queue_url, &dlq_arn, 2).await;
-    notify_train_json(&s3, &bucket, &queue_arn).await;
-    let (topic, errors_url) = subscribed_queue(&sns, &sqs, "notes", "errors").await;
-
-    let table = unique_name("state");
-    DynamoStore::create_table(&ddb, &table).await.expect("table");
-    let store = Arc::new(DynamoStore::new(ddb, table));
+    let cloud = Deployment::new(moto, 2).await;
     let metrics = Arc::new(MemorySink::new());
     let intake = Intake::new(
-        Arc::new(S3Store::new(s3.clone())),
-        store.clone(),
-        Notifications::new(vec![Arc::new(SnsNotifier::new(sns, topic))]),
+        Arc::new(S3Store::new(cloud.s3.clone())),
+        cloud.store.clone(),
+        Notifications::new(vec![Arc::new(SnsNotifier::new(
+            cloud.sns.clone(),
+            cloud.topic.clone(),
+        ))]),
         metrics.clone(),
         spec_validator(),
         256 * 1024,
     );
-    let intake = SqsIntake::new(sqs.clone(), &queue_url, Arc::new(intake), fast_options());
+    let intake = SqsIntake::new(
+        cloud.sqs.clone(),
+        &cloud.queue_url,
+        Arc::new(intake),
+        fast_options(),
+    );
     World {
-        s3,
-        sqs,
-        bucket,
-        queue_url,
-        dlq_url,
-        errors_url,
-        store,
+        cloud,
         metrics,
         intake,
     }
 }
 
 impl World {
-    async fn upload(&self, key: &str, body: impl Into<Vec<u8>>) -> String {
-        upload(&self.s3, &self.bucket, key, body.into()).await
-    }
-
     async fn send(&self, body: &str) {
         send_to(&self.sqs, &self.queue_url, body).await;
     }
@@ -407,19 +393,6 @@ impl World {
             }
             assert!(started.elapsed() < PATIENCE, "gave up waiting for: {what}");
         }
-    }
-
-    async fn generation(&self, group: &str) -> Option<u64> {
-        self.store
-            .group(group)
-            .await
-            .expect("read state")
-            .and_then(|g| g.desired)
-            .map(|d| d.generation)
-    }
-
-    async fn visible_and_in_flight(&self, url: &str) -> usize {
-        visible_and_in_flight(&self.sqs, url).await
     }
 }
 
@@ -482,7 +455,7 @@ async fn intake_end_to_end_on_moto() {
         w.generation("dsg-unicode").await == Some(1) && w.visible_and_in_flight(&w.queue_url).await == 0
     })
     .await;
-    let errors: Vec<Value> = receive(&w.sqs, &w.errors_url, 3)
+    let errors: Vec<Value> = receive(&w.sqs, &w.notes_url, 3)
         .await
         .iter()
         .map(|b| json(json(b)["Message"].as_str().expect("sqs body")))

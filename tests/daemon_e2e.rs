@@ -22,7 +22,7 @@ use personalize_ops::store::{
 };
 use serde_json::Value;
 use support::aws::SerialMoto;
-use support::cloud::{notify_train_json, queue, redrive, subscribed_queue, upload, visible_and_in_flight};
+use support::cloud::{Deployment, subscribed_queue, visible_and_in_flight};
 use support::moto::{Moto, unique_name};
 use tokio_util::sync::CancellationToken;
 
@@ -69,58 +69,10 @@ fn config_file(group: &str) -> String {
     serde_json::json!({"datasetGroup": {"serviceConfig": {"name": group}}}).to_string()
 }
 
-/// A bucket whose `train/*.json` notifications go to a queue with a dead-letter queue, a state table,
-/// and a topic subscribed by a queue.
-struct Cloud {
-    s3: aws_sdk_s3::Client,
-    sqs: aws_sdk_sqs::Client,
-    store: DynamoStore,
-    bucket: String,
-    queue_url: String,
-    table: String,
-    topic: String,
-    notes_url: String,
-}
+type Cloud = Deployment;
 
 async fn cloud(moto: &Moto) -> Cloud {
-    let config = moto.sdk_config().await;
-    let s3 = moto.s3_client().await;
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    let ddb = aws_sdk_dynamodb::Client::new(&config);
-    let bucket = moto.bucket(&s3, "data").await;
-    let (_, dlq_arn) = queue(&sqs, "dlq").await;
-    let (queue_url, queue_arn) = queue(&sqs, "intake").await;
-    redrive(&sqs, &queue_url, &dlq_arn, 3).await;
-    notify_train_json(&s3, &bucket, &queue_arn).await;
-    let (topic, notes_url) =
-        subscribed_queue(&aws_sdk_sns::Client::new(&config), &sqs, "notes", "notes").await;
-    let table = unique_name("state");
-    DynamoStore::create_table(&ddb, &table).await.expect("table");
-    Cloud {
-        s3,
-        sqs,
-        store: DynamoStore::new(ddb, table.clone()),
-        bucket,
-        queue_url,
-        table,
-        topic,
-        notes_url,
-    }
-}
-
-impl Cloud {
-    async fn upload(&self, key: &str, body: impl Into<Vec<u8>>) -> String {
-        upload(&self.s3, &self.bucket, key, body.into()).await
-    }
-
-    async fn generation(&self, group: &str) -> Option<u64> {
-        self.store
-            .group(group)
-            .await
-            .expect("read state")
-            .and_then(|g| g.desired)
-            .map(|d| d.generation)
-    }
+    Deployment::new(moto, 3).await
 }
 
 fn binary() -> PathBuf {
@@ -1057,7 +1009,7 @@ async fn two_run_processes_share_the_work_and_survive_the_loss_of_one() {
     let ddb = aws_sdk_dynamodb::Client::new(&serial.sdk_config().await);
     c.table = unique_name("state");
     DynamoStore::create_table(&ddb, &c.table).await.expect("table");
-    c.store = DynamoStore::new(ddb, c.table.clone());
+    c.store = Arc::new(DynamoStore::new(ddb, c.table.clone()));
     let objects = Arc::new(personalize_ops::objects::S3Store::new(c.s3.clone()));
     let mut emulator_config = personalize_ops::emulator::EmulatorConfig::new(objects);
     // Training lasts seconds, so that groups are in flight when a replica dies.

@@ -1,13 +1,85 @@
 //! Moto set-up shared by the daemon tests: queues, dead-lettering, bucket notifications, topics.
 
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
     QueueConfiguration, S3KeyFilter,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
+use personalize_ops::store::{DynamoStore, StateStore};
 
-use super::moto::unique_name;
+use super::moto::{Moto, unique_name};
+
+/// A daemon's AWS side on moto: a bucket whose `train/*.json` notifications go to a queue with a
+/// dead-letter queue, a state table, and a topic subscribed by a queue (`notes_url`).
+pub struct Deployment {
+    pub config: SdkConfig,
+    pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub bucket: String,
+    pub queue_url: String,
+    pub dlq_url: String,
+    pub topic: String,
+    pub notes_url: String,
+    pub table: String,
+    pub store: Arc<DynamoStore>,
+}
+
+impl Deployment {
+    /// Messages received more than `max_receive_count` times go to the dead-letter queue.
+    pub async fn new(moto: &Moto, max_receive_count: u32) -> Self {
+        let config = moto.sdk_config().await;
+        let s3 = moto.s3_client().await;
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let sns = aws_sdk_sns::Client::new(&config);
+        let ddb = aws_sdk_dynamodb::Client::new(&config);
+        let bucket = moto.bucket(&s3, "data").await;
+        let (dlq_url, dlq_arn) = queue(&sqs, "dlq").await;
+        let (queue_url, queue_arn) = queue(&sqs, "intake").await;
+        redrive(&sqs, &queue_url, &dlq_arn, max_receive_count).await;
+        notify_train_json(&s3, &bucket, &queue_arn).await;
+        let (topic, notes_url) = subscribed_queue(&sns, &sqs, "notes", "notes").await;
+        let table = unique_name("state");
+        DynamoStore::create_table(&ddb, &table).await.expect("table");
+        Self {
+            config,
+            store: Arc::new(DynamoStore::new(ddb, table.clone())),
+            s3,
+            sqs,
+            sns,
+            bucket,
+            queue_url,
+            dlq_url,
+            topic,
+            notes_url,
+            table,
+        }
+    }
+
+    /// Puts `body` at `key` in the bucket; returns the object's ETag.
+    pub async fn upload(&self, key: &str, body: impl Into<Vec<u8>>) -> String {
+        upload(&self.s3, &self.bucket, key, body.into()).await
+    }
+
+    /// The desired generation the state table holds for `group`.
+    pub async fn generation(&self, group: &str) -> Option<u64> {
+        self.store
+            .group(group)
+            .await
+            .expect("read state")
+            .and_then(|g| g.desired)
+            .map(|d| d.generation)
+    }
+
+    /// Messages in `url`, visible or in flight.
+    pub async fn visible_and_in_flight(&self, url: &str) -> usize {
+        visible_and_in_flight(&self.sqs, url).await
+    }
+}
 
 /// A queue with a unique name: (URL, ARN).
 pub async fn queue(sqs: &aws_sdk_sqs::Client, prefix: &str) -> (String, String) {
