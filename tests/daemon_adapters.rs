@@ -20,7 +20,7 @@ use personalize_ops::notify::{
 use personalize_ops::objects::{ObjectError, ObjectMeta, ObjectStore, ObjectUrl, S3Store};
 use personalize_ops::store::{DynamoStore, ResourceKind, StateStore};
 use serde_json::Value;
-use support::cloud::{Deployment, queue, subscribed_queue};
+use support::cloud::{Deployment, queue, receive_batch, subscribed_queue};
 use support::moto::{Moto, unique_name};
 use tokio_util::sync::CancellationToken;
 
@@ -32,23 +32,7 @@ async fn receive(sqs: &aws_sdk_sqs::Client, url: &str, count: usize) -> Vec<Stri
     let started = Instant::now();
     let mut bodies = Vec::new();
     while bodies.len() < count && started.elapsed() < PATIENCE {
-        let out = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .expect("receive");
-        for m in out.messages() {
-            bodies.push(m.body().unwrap_or("").to_string());
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle().expect("receipt"))
-                .send()
-                .await
-                .expect("delete");
-        }
+        bodies.extend(receive_batch(sqs, url, 1).await);
     }
     bodies
 }

@@ -22,7 +22,7 @@ use personalize_ops::store::{
 };
 use serde_json::Value;
 use support::aws::SerialMoto;
-use support::cloud::{Deployment, subscribed_queue, visible_and_in_flight};
+use support::cloud::{Deployment, receive_batch, subscribed_queue, visible_and_in_flight};
 use support::moto::{Moto, unique_name};
 use tokio_util::sync::CancellationToken;
 
@@ -31,26 +31,14 @@ const PATIENCE: Duration = Duration::from_secs(90);
 
 /// The `sqs` bodies of the SNS messages that reached `url` so far (received and deleted).
 async fn notes(sqs: &aws_sdk_sqs::Client, url: &str, wait_secs: i32) -> Vec<Value> {
-    let out = sqs
-        .receive_message()
-        .queue_url(url)
-        .max_number_of_messages(10)
-        .wait_time_seconds(wait_secs)
-        .send()
+    receive_batch(sqs, url, wait_secs)
         .await
-        .expect("receive");
-    let mut bodies = Vec::new();
-    for m in out.messages() {
-        let envelope: Value = serde_json::from_str(m.body().unwrap_or("")).expect("SNS envelope");
-        bodies.push(serde_json::from_str(envelope["Message"].as_str().expect("message")).expect("sqs body"));
-        sqs.delete_message()
-            .queue_url(url)
-            .receipt_handle(m.receipt_handle().expect("receipt"))
-            .send()
-            .await
-            .expect("delete");
-    }
-    bodies
+        .iter()
+        .map(|body| {
+            let envelope: Value = serde_json::from_str(body).expect("SNS envelope");
+            serde_json::from_str(envelope["Message"].as_str().expect("message")).expect("sqs body")
+        })
+        .collect()
 }
 
 async fn eventually<F, Fut>(what: &str, mut check: F)

@@ -206,3 +206,26 @@ pub async fn visible_and_in_flight(sqs: &aws_sdk_sqs::Client, url: &str) -> usiz
     .filter_map(|k| attributes.get(k).and_then(|v| v.parse::<usize>().ok()))
     .sum()
 }
+
+/// The bodies of one receive of up to 10 messages from `url`, deleted once read.
+pub async fn receive_batch(sqs: &aws_sdk_sqs::Client, url: &str, wait_secs: i32) -> Vec<String> {
+    let out = sqs
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(wait_secs)
+        .send()
+        .await
+        .expect("receive");
+    let mut bodies = Vec::new();
+    for m in out.messages() {
+        bodies.push(m.body().unwrap_or("").to_string());
+        sqs.delete_message()
+            .queue_url(url)
+            .receipt_handle(m.receipt_handle().expect("receipt"))
+            .send()
+            .await
+            .expect("delete");
+    }
+    bodies
+}
