@@ -8,10 +8,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{
-    Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
-    QueueConfiguration, S3KeyFilter,
-};
 use aws_sdk_sqs::types::QueueAttributeName;
 use personalize_ops::intake::ConfigSource;
 use personalize_ops::intake::sqs::{SqsIntake, SqsOptions};
@@ -24,56 +20,19 @@ use personalize_ops::notify::{
 use personalize_ops::objects::{ObjectError, ObjectMeta, ObjectStore, ObjectUrl, S3Store};
 use personalize_ops::store::{DynamoStore, ResourceKind, StateStore};
 use serde_json::Value;
+use support::cloud::{Deployment, queue, receive_batch, subscribed_queue};
 use support::moto::{Moto, unique_name};
 use tokio_util::sync::CancellationToken;
 
 /// Upper bound of every wait on moto; generous for a loaded 2-core machine.
 const PATIENCE: Duration = Duration::from_secs(60);
 
-async fn queue(sqs: &aws_sdk_sqs::Client, prefix: &str) -> (String, String) {
-    let url = sqs
-        .create_queue()
-        .queue_name(unique_name(prefix))
-        .send()
-        .await
-        .expect("create queue")
-        .queue_url
-        .expect("queue url");
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("queue attributes")
-        .attributes
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .expect("queue arn");
-    (url, arn)
-}
-
 /// Receives (and deletes) messages until `count` arrived or patience runs out.
 async fn receive(sqs: &aws_sdk_sqs::Client, url: &str, count: usize) -> Vec<String> {
     let started = Instant::now();
     let mut bodies = Vec::new();
     while bodies.len() < count && started.elapsed() < PATIENCE {
-        let out = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .expect("receive");
-        for m in out.messages() {
-            bodies.push(m.body().unwrap_or("").to_string());
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle().expect("receipt"))
-                .send()
-                .await
-                .expect("delete");
-        }
+        bodies.extend(receive_batch(sqs, url, 1).await);
     }
     bodies
 }
@@ -113,22 +72,7 @@ async fn sns_messages_reach_a_subscribed_queue_with_the_sqs_body_and_attributes(
         aws_sdk_sns::Client::new(&config),
         aws_sdk_sqs::Client::new(&config),
     );
-    let topic = sns
-        .create_topic()
-        .name(unique_name("topic"))
-        .send()
-        .await
-        .expect("topic")
-        .topic_arn
-        .expect("arn");
-    let (url, arn) = queue(&sqs, "notes").await;
-    sns.subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint(&arn)
-        .send()
-        .await
-        .expect("subscribe");
+    let (topic, url) = subscribed_queue(&sns, &sqs, "topic", "notes").await;
 
     let message = config_error_message(
         Some("dsg1"),
@@ -371,123 +315,49 @@ async fn a_hanging_cloudwatch_never_blocks_recording() {
 // ---------------------------------------------------------------------------------------------------
 // The intake end to end.
 
+/// The deployment and an intake on it.
 struct World {
-    s3: aws_sdk_s3::Client,
-    sqs: aws_sdk_sqs::Client,
-    bucket: String,
-    queue_url: String,
-    dlq_url: String,
-    errors_url: String,
-    store: Arc<DynamoStore>,
+    cloud: Deployment,
     metrics: Arc<MemorySink>,
     intake: SqsIntake,
 }
 
+impl std::ops::Deref for World {
+    type Target = Deployment;
+
+    fn deref(&self) -> &Deployment {
+        &self.cloud
+    }
+}
+
 async fn world(moto: &Moto) -> World {
-    let config = moto.sdk_config().await;
-    let s3 = moto.s3_client().await;
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    let sns = aws_sdk_sns::Client::new(&config);
-    let ddb = aws_sdk_dynamodb::Client::new(&config);
-
-    let bucket = moto.bucket(&s3, "data").await;
-    let (dlq_url, dlq_arn) = queue(&sqs, "dlq").await;
-    let (queue_url, queue_arn) = queue(&sqs, "intake").await;
-    sqs.set_queue_attributes()
-        .queue_url(&queue_url)
-        .attributes(
-            QueueAttributeName::RedrivePolicy,
-            serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"}).to_string(),
-        )
-        .send()
-        .await
-        .expect("redrive policy");
-    let rule = |name, value: &str| FilterRule::builder().name(name).value(value).build();
-    s3.put_bucket_notification_configuration()
-        .bucket(&bucket)
-        .notification_configuration(
-            NotificationConfiguration::builder()
-                .queue_configurations(
-                    QueueConfiguration::builder()
-                        .id("train-json")
-                        .queue_arn(&queue_arn)
-                        .events(Event::S3ObjectCreated)
-                        .filter(
-                            NotificationConfigurationFilter::builder()
-                                .key(
-                                    S3KeyFilter::builder()
-                                        .filter_rules(rule(FilterRuleName::Prefix, "train/"))
-                                        .filter_rules(rule(FilterRuleName::Suffix, ".json"))
-                                        .build(),
-                                )
-                                .build(),
-                        )
-                        .build()
-                        .expect("queue configuration"),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .expect("bucket notification");
-
-    let topic = sns
-        .create_topic()
-        .name(unique_name("notes"))
-        .send()
-        .await
-        .expect("topic")
-        .topic_arn
-        .expect("arn");
-    let (errors_url, errors_arn) = queue(&sqs, "errors").await;
-    sns.subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint(&errors_arn)
-        .send()
-        .await
-        .expect("subscribe");
-
-    let table = unique_name("state");
-    DynamoStore::create_table(&ddb, &table).await.expect("table");
-    let store = Arc::new(DynamoStore::new(ddb, table));
+    let cloud = Deployment::new(moto, 2).await;
     let metrics = Arc::new(MemorySink::new());
     let intake = Intake::new(
-        Arc::new(S3Store::new(s3.clone())),
-        store.clone(),
-        Notifications::new(vec![Arc::new(SnsNotifier::new(sns, topic))]),
+        Arc::new(S3Store::new(cloud.s3.clone())),
+        cloud.store.clone(),
+        Notifications::new(vec![Arc::new(SnsNotifier::new(
+            cloud.sns.clone(),
+            cloud.topic.clone(),
+        ))]),
         metrics.clone(),
         spec_validator(),
         256 * 1024,
     );
-    let intake = SqsIntake::new(sqs.clone(), &queue_url, Arc::new(intake), fast_options());
+    let intake = SqsIntake::new(
+        cloud.sqs.clone(),
+        &cloud.queue_url,
+        Arc::new(intake),
+        fast_options(),
+    );
     World {
-        s3,
-        sqs,
-        bucket,
-        queue_url,
-        dlq_url,
-        errors_url,
-        store,
+        cloud,
         metrics,
         intake,
     }
 }
 
 impl World {
-    async fn upload(&self, key: &str, body: impl Into<Vec<u8>>) -> String {
-        self.s3
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .body(ByteStream::from(body.into()))
-            .send()
-            .await
-            .expect("upload")
-            .e_tag
-            .unwrap_or_default()
-    }
-
     async fn send(&self, body: &str) {
         send_to(&self.sqs, &self.queue_url, body).await;
     }
@@ -507,35 +377,6 @@ impl World {
             }
             assert!(started.elapsed() < PATIENCE, "gave up waiting for: {what}");
         }
-    }
-
-    async fn generation(&self, group: &str) -> Option<u64> {
-        self.store
-            .group(group)
-            .await
-            .expect("read state")
-            .and_then(|g| g.desired)
-            .map(|d| d.generation)
-    }
-
-    async fn visible_and_in_flight(&self, url: &str) -> usize {
-        let attributes = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(QueueAttributeName::All)
-            .send()
-            .await
-            .expect("attributes")
-            .attributes
-            .unwrap_or_default();
-        [
-            QueueAttributeName::ApproximateNumberOfMessages,
-            QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
-        ]
-        .iter()
-        .filter_map(|k| attributes.get(k).and_then(|v| v.parse::<usize>().ok()))
-        .sum()
     }
 }
 
@@ -598,7 +439,7 @@ async fn intake_end_to_end_on_moto() {
         w.generation("dsg-unicode").await == Some(1) && w.visible_and_in_flight(&w.queue_url).await == 0
     })
     .await;
-    let errors: Vec<Value> = receive(&w.sqs, &w.errors_url, 3)
+    let errors: Vec<Value> = receive(&w.sqs, &w.notes_url, 3)
         .await
         .iter()
         .map(|b| json(json(b)["Message"].as_str().expect("sqs body")))

@@ -10,12 +10,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{
-    Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
-    QueueConfiguration, S3KeyFilter,
-};
-use aws_sdk_sqs::types::QueueAttributeName;
 use personalize_ops::daemon::{
     Daemon, DaemonConfig, GroupReconciler, PassError, PassInput, PassReport, PassSink, PassStatus,
 };
@@ -28,95 +22,23 @@ use personalize_ops::store::{
 };
 use serde_json::Value;
 use support::aws::SerialMoto;
+use support::cloud::{Deployment, receive_batch, subscribed_queue, visible_and_in_flight};
 use support::moto::{Moto, unique_name};
 use tokio_util::sync::CancellationToken;
 
 /// Upper bound of every wait on moto and the daemon; generous for a loaded 2-core machine.
 const PATIENCE: Duration = Duration::from_secs(90);
 
-async fn queue(sqs: &aws_sdk_sqs::Client, prefix: &str) -> (String, String) {
-    let url = sqs
-        .create_queue()
-        .queue_name(unique_name(prefix))
-        .send()
-        .await
-        .expect("create queue")
-        .queue_url
-        .expect("queue url");
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("queue attributes")
-        .attributes
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .expect("queue arn");
-    (url, arn)
-}
-
-async fn topic_to_queue(sns: &aws_sdk_sns::Client, sqs: &aws_sdk_sqs::Client) -> (String, String) {
-    let topic = sns
-        .create_topic()
-        .name(unique_name("notes"))
-        .send()
-        .await
-        .expect("topic")
-        .topic_arn
-        .expect("arn");
-    let (url, arn) = queue(sqs, "notes").await;
-    sns.subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint(&arn)
-        .send()
-        .await
-        .expect("subscribe");
-    (topic, url)
-}
-
 /// The `sqs` bodies of the SNS messages that reached `url` so far (received and deleted).
 async fn notes(sqs: &aws_sdk_sqs::Client, url: &str, wait_secs: i32) -> Vec<Value> {
-    let out = sqs
-        .receive_message()
-        .queue_url(url)
-        .max_number_of_messages(10)
-        .wait_time_seconds(wait_secs)
-        .send()
+    receive_batch(sqs, url, wait_secs)
         .await
-        .expect("receive");
-    let mut bodies = Vec::new();
-    for m in out.messages() {
-        let envelope: Value = serde_json::from_str(m.body().unwrap_or("")).expect("SNS envelope");
-        bodies.push(serde_json::from_str(envelope["Message"].as_str().expect("message")).expect("sqs body"));
-        sqs.delete_message()
-            .queue_url(url)
-            .receipt_handle(m.receipt_handle().expect("receipt"))
-            .send()
-            .await
-            .expect("delete");
-    }
-    bodies
-}
-
-async fn in_queue(sqs: &aws_sdk_sqs::Client, url: &str) -> usize {
-    let attributes = sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(QueueAttributeName::All)
-        .send()
-        .await
-        .expect("attributes")
-        .attributes
-        .unwrap_or_default();
-    [
-        QueueAttributeName::ApproximateNumberOfMessages,
-        QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
-    ]
-    .iter()
-    .filter_map(|k| attributes.get(k).and_then(|v| v.parse::<usize>().ok()))
-    .sum()
+        .iter()
+        .map(|body| {
+            let envelope: Value = serde_json::from_str(body).expect("SNS envelope");
+            serde_json::from_str(envelope["Message"].as_str().expect("message")).expect("sqs body")
+        })
+        .collect()
 }
 
 async fn eventually<F, Fut>(what: &str, mut check: F)
@@ -135,100 +57,10 @@ fn config_file(group: &str) -> String {
     serde_json::json!({"datasetGroup": {"serviceConfig": {"name": group}}}).to_string()
 }
 
-/// A bucket whose `train/*.json` notifications go to a queue with a dead-letter queue, a state table,
-/// and a topic subscribed by a queue.
-struct Cloud {
-    s3: aws_sdk_s3::Client,
-    sqs: aws_sdk_sqs::Client,
-    store: DynamoStore,
-    bucket: String,
-    queue_url: String,
-    table: String,
-    topic: String,
-    notes_url: String,
-}
+type Cloud = Deployment;
 
 async fn cloud(moto: &Moto) -> Cloud {
-    let config = moto.sdk_config().await;
-    let s3 = moto.s3_client().await;
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    let ddb = aws_sdk_dynamodb::Client::new(&config);
-    let bucket = moto.bucket(&s3, "data").await;
-    let (_, dlq_arn) = queue(&sqs, "dlq").await;
-    let (queue_url, queue_arn) = queue(&sqs, "intake").await;
-    sqs.set_queue_attributes()
-        .queue_url(&queue_url)
-        .attributes(
-            QueueAttributeName::RedrivePolicy,
-            serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"}).to_string(),
-        )
-        .send()
-        .await
-        .expect("redrive policy");
-    let rule = |name, value: &str| FilterRule::builder().name(name).value(value).build();
-    s3.put_bucket_notification_configuration()
-        .bucket(&bucket)
-        .notification_configuration(
-            NotificationConfiguration::builder()
-                .queue_configurations(
-                    QueueConfiguration::builder()
-                        .queue_arn(&queue_arn)
-                        .events(Event::S3ObjectCreated)
-                        .filter(
-                            NotificationConfigurationFilter::builder()
-                                .key(
-                                    S3KeyFilter::builder()
-                                        .filter_rules(rule(FilterRuleName::Prefix, "train/"))
-                                        .filter_rules(rule(FilterRuleName::Suffix, ".json"))
-                                        .build(),
-                                )
-                                .build(),
-                        )
-                        .build()
-                        .expect("queue configuration"),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .expect("bucket notification");
-    let (topic, notes_url) = topic_to_queue(&aws_sdk_sns::Client::new(&config), &sqs).await;
-    let table = unique_name("state");
-    DynamoStore::create_table(&ddb, &table).await.expect("table");
-    Cloud {
-        s3,
-        sqs,
-        store: DynamoStore::new(ddb, table.clone()),
-        bucket,
-        queue_url,
-        table,
-        topic,
-        notes_url,
-    }
-}
-
-impl Cloud {
-    async fn upload(&self, key: &str, body: impl Into<Vec<u8>>) -> String {
-        self.s3
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .body(ByteStream::from(body.into()))
-            .send()
-            .await
-            .expect("upload")
-            .e_tag
-            .unwrap_or_default()
-    }
-
-    async fn generation(&self, group: &str) -> Option<u64> {
-        self.store
-            .group(group)
-            .await
-            .expect("read state")
-            .and_then(|g| g.desired)
-            .map(|d| d.generation)
-    }
+    Deployment::new(moto, 3).await
 }
 
 fn binary() -> PathBuf {
@@ -382,7 +214,7 @@ async fn the_run_binary_records_generations_reports_bad_files_and_stops_on_sigte
     c.upload("train/ünï cødé+x/config.json", config_file("unicode"))
         .await;
     eventually("every message handled", || async {
-        c.generation("unicode").await == Some(1) && in_queue(&c.sqs, &c.queue_url).await == 0
+        c.generation("unicode").await == Some(1) && visible_and_in_flight(&c.sqs, &c.queue_url).await == 0
     })
     .await;
     assert_eq!(c.generation("dup").await, Some(1), "duplicates are no-ops");
@@ -618,7 +450,7 @@ async fn two_replicas_on_one_table_one_owner_per_group_and_takeover() {
     let table = unique_name("state");
     DynamoStore::create_table(&ddb, &table).await.expect("table");
     let store = Arc::new(DynamoStore::new(ddb, table).with_max_clock_skew(Duration::from_secs(1)));
-    let (topic, notes_url) = topic_to_queue(&sns, &sqs).await;
+    let (topic, notes_url) = subscribed_queue(&sns, &sqs, "notes", "notes").await;
     let groups: Vec<String> = (0..6).map(|i| format!("g{i}")).collect();
     for g in &groups {
         desire(&store, g).await;
@@ -860,7 +692,7 @@ async fn a_daemon_killed_with_sigkill_loses_no_event_and_its_successor_takes_ove
         for i in 0..5 {
             all &= c.generation(&format!("k{i}")).await == Some(1);
         }
-        all && in_queue(&c.sqs, &c.queue_url).await == 0
+        all && visible_and_in_flight(&c.sqs, &c.queue_url).await == 0
     })
     .await;
     // Every group was worked on by the successor after the kill (it resyncs at start; the first one's
@@ -1165,7 +997,7 @@ async fn two_run_processes_share_the_work_and_survive_the_loss_of_one() {
     let ddb = aws_sdk_dynamodb::Client::new(&serial.sdk_config().await);
     c.table = unique_name("state");
     DynamoStore::create_table(&ddb, &c.table).await.expect("table");
-    c.store = DynamoStore::new(ddb, c.table.clone());
+    c.store = Arc::new(DynamoStore::new(ddb, c.table.clone()));
     let objects = Arc::new(personalize_ops::objects::S3Store::new(c.s3.clone()));
     let mut emulator_config = personalize_ops::emulator::EmulatorConfig::new(objects);
     // Training lasts seconds, so that groups are in flight when a replica dies.

@@ -35,6 +35,13 @@ async fn start() -> Emulator {
     start_with(Arc::new(NoObjects), |_| {}).await
 }
 
+/// An emulator with no data and SDK clients for it.
+async fn started() -> (Emulator, Clients) {
+    let emu = start().await;
+    let c = clients(&emu);
+    (emu, c)
+}
+
 /// An emulator with the faults of `spec` (text form) from the start.
 async fn start_faulted(spec: &str) -> Emulator {
     let faults = FaultSpec::parse(spec).expect("valid fault spec");
@@ -45,6 +52,18 @@ const ACCOUNT: &str = "000000000000";
 
 fn arn(kind_and_name: &str) -> String {
     format!("arn:aws:personalize:us-east-1:{ACCOUNT}:{kind_and_name}")
+}
+
+/// The tags of the resource `arn`.
+async fn tags_of(c: &Clients, arn: &str) -> Vec<Tag> {
+    c.control
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .expect("listed")
+        .tags()
+        .to_vec()
 }
 
 fn tag(k: &str, v: &str) -> Tag {
@@ -169,8 +188,7 @@ async fn a_dataset_group_walks_through_its_lifecycle() {
 
 #[tokio::test]
 async fn datasets_enforce_schemas_types_and_parents() {
-    let emu = start().await;
-    let c = clients(&emu);
+    let (emu, c) = started().await;
     let (group, schema, dataset) = group_with_interactions(&c, "retail").await;
     assert_eq!(dataset, arn("dataset/retail/INTERACTIONS"));
     let d = c
@@ -331,8 +349,7 @@ async fn a_child_cannot_be_created_under_a_parent_that_is_not_active() {
 
 #[tokio::test]
 async fn schemas_are_checked_at_creation() {
-    let emu = start().await;
-    let c = clients(&emu);
+    let (emu, c) = started().await;
     for bad in [
         "not json",
         r#"{"type":"enum","name":"x","symbols":["a"]}"#,
@@ -377,8 +394,7 @@ async fn schemas_are_checked_at_creation() {
 
 #[tokio::test]
 async fn names_and_members_are_validated() {
-    let emu = start().await;
-    let c = clients(&emu);
+    let (emu, c) = started().await;
     for bad in ["", "-x", "has space", "ünïcode", &"n".repeat(64)] {
         let r = c.control.create_dataset_group().name(bad).send().await;
         assert_eq!(code(r), "InvalidInputException", "name {bad:?}");
@@ -429,8 +445,7 @@ async fn names_and_members_are_validated() {
 
 #[tokio::test]
 async fn lists_page_newest_first_with_round_tripping_tokens() {
-    let emu = start().await;
-    let c = clients(&emu);
+    let (emu, c) = started().await;
     for i in 0..7 {
         c.control
             .create_schema()
@@ -496,8 +511,7 @@ async fn lists_page_newest_first_with_round_tripping_tokens() {
 
 #[tokio::test]
 async fn filters_and_trackers_respect_their_quotas() {
-    let emu = start().await;
-    let c = clients(&emu);
+    let (emu, c) = started().await;
     let (group, _, _) = group_with_interactions(&c, "quota").await;
     for i in 0..30 {
         c.control
@@ -589,8 +603,7 @@ async fn filters_and_trackers_respect_their_quotas() {
 
 #[tokio::test]
 async fn solutions_validate_recipes_and_configs() {
-    let emu = start().await;
-    let c = clients(&emu);
+    let (emu, c) = started().await;
     let (group, _, _) = group_with_interactions(&c, "sol").await;
     let created = c
         .control
@@ -720,8 +733,7 @@ async fn solutions_validate_recipes_and_configs() {
 
 #[tokio::test]
 async fn update_solution_records_auto_training() {
-    let emu = start().await;
-    let c = clients(&emu);
+    let (emu, c) = started().await;
     let (group, _, _) = group_with_interactions(&c, "upd").await;
     let solution = c
         .control
@@ -759,8 +771,7 @@ async fn update_solution_records_auto_training() {
 
 #[tokio::test]
 async fn recipes_are_listed_and_described() {
-    let emu = start().await;
-    let c = clients(&emu);
+    let (emu, c) = started().await;
     let all: Vec<_> = c
         .control
         .list_recipes()
@@ -807,8 +818,7 @@ async fn recipes_are_listed_and_described() {
 
 #[tokio::test]
 async fn tags_are_added_listed_and_removed() {
-    let emu = start().await;
-    let c = clients(&emu);
+    let (emu, c) = started().await;
     let group = c
         .control
         .create_dataset_group()
@@ -827,15 +837,8 @@ async fn tags_are_added_listed_and_removed() {
         .send()
         .await
         .expect("tagged");
-    let listed = c
-        .control
-        .list_tags_for_resource()
-        .resource_arn(&group)
-        .send()
-        .await
-        .expect("listed");
+    let listed = tags_of(&c, &group).await;
     let mut pairs: Vec<(String, String)> = listed
-        .tags()
         .iter()
         .map(|t| (t.tag_key().to_string(), t.tag_value().to_string()))
         .collect();
@@ -854,14 +857,8 @@ async fn tags_are_added_listed_and_removed() {
         .send()
         .await
         .expect("untagged");
-    let listed = c
-        .control
-        .list_tags_for_resource()
-        .resource_arn(&group)
-        .send()
-        .await
-        .expect("listed");
-    assert_eq!(listed.tags().len(), 1);
+    let listed = tags_of(&c, &group).await;
+    assert_eq!(listed.len(), 1);
 
     let many: Vec<Tag> = (0..50).map(|i| tag(&format!("k{i}"), "v")).collect();
     let over = c
@@ -1036,8 +1033,7 @@ async fn the_control_plane_tps_quota_throttles_sdk_calls_but_not_the_runtime() {
 
 #[tokio::test]
 async fn dataset_groups_are_limited_per_region_and_the_quota_is_adjustable() {
-    let emu = start().await;
-    let c = clients(&emu);
+    let (emu, c) = started().await;
     for i in 0..5 {
         c.control
             .create_dataset_group()
@@ -1263,8 +1259,7 @@ async fn a_save_that_recovers_clears_the_failure() {
 
 #[tokio::test]
 async fn without_a_state_dir_nothing_survives() {
-    let emu = start().await;
-    let c = clients(&emu);
+    let (emu, c) = started().await;
     let group = c
         .control
         .create_dataset_group()
@@ -1275,8 +1270,7 @@ async fn without_a_state_dir_nothing_survives() {
         .dataset_group_arn
         .expect("arn");
     emu.shutdown().await.expect("stopped and saved");
-    let emu = start().await;
-    let c = clients(&emu);
+    let (emu, c) = started().await;
     let r = c
         .control
         .describe_dataset_group()
@@ -1461,8 +1455,8 @@ async fn the_emulate_command_documents_its_flags_and_stops_on_sigterm() {
     }
 
     let data = tempfile::tempdir().expect("temp dir");
-    let mut child = tokio::process::Command::new(bin)
-        .args([
+    let (mut child, _stdout, url) = spawn_emulate(
+        &[
             "--log-format",
             "json",
             "emulate",
@@ -1470,21 +1464,10 @@ async fn the_emulate_command_documents_its_flags_and_stops_on_sigterm() {
             "127.0.0.1:0",
             "--faults",
             "throttle-next=1",
-        ])
-        .arg("--data-dir")
-        .arg(data.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("emulate starts");
-    let stdout = child.stdout.take().expect("piped");
-    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
-    let url = lines
-        .next_line()
-        .await
-        .expect("reads")
-        .expect("the URL is printed first");
+        ],
+        data.path(),
+    )
+    .await;
     let addr: std::net::SocketAddr = url.trim_start_matches("http://").parse().expect("an address");
     let health = raw(addr, "GET", "/_emulator/health", &[], b"").await;
     assert_eq!(health.status, 200);
@@ -1500,21 +1483,38 @@ async fn the_emulate_command_documents_its_flags_and_stops_on_sigterm() {
     // SIGTERM right after the URL is printed (a supervisor that stops what it just started) is a
     // graceful stop too: the handler is in place before the URL appears.
     for _ in 0..3 {
-        let mut child = tokio::process::Command::new(bin)
-            .args(["emulate", "--listen", "127.0.0.1:0"])
-            .arg("--data-dir")
-            .arg(data.path())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("emulate starts");
-        let stdout = child.stdout.take().expect("piped");
-        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
-        lines.next_line().await.expect("reads").expect("the URL");
+        let (mut child, _stdout, _url) =
+            spawn_emulate(&["emulate", "--listen", "127.0.0.1:0"], data.path()).await;
         let status = terminate(&mut child).await;
         assert!(status.success(), "SIGTERM at once still exits 0: {status}");
     }
+}
+
+type StdoutLines = tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>;
+
+/// Starts the binary with `args` and `--data-dir data`, and reads the URL it prints first. The
+/// stdout reader is returned to be kept open: the child may still write to it.
+async fn spawn_emulate(
+    args: &[&str],
+    data: &std::path::Path,
+) -> (tokio::process::Child, StdoutLines, String) {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_personalize-ops"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("emulate starts");
+    let stdout = child.stdout.take().expect("piped");
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+    let url = lines
+        .next_line()
+        .await
+        .expect("reads")
+        .expect("the URL is printed first");
+    (child, lines, url)
 }
 
 /// Sends SIGTERM to the child and waits for it to exit.

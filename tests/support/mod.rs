@@ -4,4 +4,5 @@
 #![allow(dead_code)]
 
 pub mod aws;
+pub mod cloud;
 pub mod moto;
