@@ -80,6 +80,16 @@ fn data() -> DataFound {
     d
 }
 
+/// [`data`] with the interactions file written at 11:00, after the converged import (02:30).
+fn newer_interactions() -> DataFound {
+    let mut d = data();
+    d.datasets
+        .get_mut(&DatasetType::Interactions)
+        .expect("data() has interactions")
+        .newest = t(11);
+    d
+}
+
 fn meta(arn: &str, status: &str, created: DateTime<Utc>) -> Meta {
     Meta {
         arn: format!("{P}{arn}"),
@@ -363,12 +373,7 @@ fn imports_follow_the_data_freshness() {
         Action::Adopt
     );
     // Newer data: a new import, in the file's mode, named from the run start.
-    let mut newer = data();
-    newer
-        .datasets
-        .get_mut(&DatasetType::Interactions)
-        .expect("data")
-        .newest = t(11);
+    let newer = newer_interactions();
     let plan2 = plan(&spec, &o, &newer, &run());
     match &step(&plan2, Kind::DatasetImportJob, &planned).action {
         Action::Create {
@@ -402,12 +407,7 @@ fn an_explicit_max_age_keeps_the_reference_meaning() {
     f["datasetGroup"]["workflowConfig"] = json!({"maxAge": "1 day"});
     let spec = spec_of(&f);
     let o = converged(&spec);
-    let mut newer = data();
-    newer
-        .datasets
-        .get_mut(&DatasetType::Interactions)
-        .expect("data")
-        .newest = t(11);
+    let newer = newer_interactions();
     // Last import finished at 02:30, now is 13:00: younger than a day, so it is current.
     let plan1 = plan(&spec, &o, &newer, &run());
     assert_eq!(
@@ -431,12 +431,7 @@ fn incremental_mode_is_used_after_the_first_import_only() {
     let mut f = file();
     f["datasets"]["serviceConfig"] = json!({"importMode": "INCREMENTAL"});
     let spec = spec_of(&f);
-    let mut newer = data();
-    newer
-        .datasets
-        .get_mut(&DatasetType::Interactions)
-        .expect("data")
-        .newest = t(11);
+    let newer = newer_interactions();
     let mode = |o: &Observation| match &step_of_kind(&plan(&spec, o, &newer, &run()), Kind::DatasetImportJob)
         .action
     {
@@ -471,12 +466,7 @@ fn this_runs_import_is_found_by_name_even_under_its_collision_name_and_failures_
             ),
             job_name: renamed.clone(),
         });
-    let mut newer = data();
-    newer
-        .datasets
-        .get_mut(&DatasetType::Interactions)
-        .expect("data")
-        .newest = t(11);
+    let newer = newer_interactions();
     let p = plan(&spec, &o, &newer, &run());
     assert!(matches!(
         &step(&p, Kind::DatasetImportJob, &renamed).action,
@@ -513,12 +503,7 @@ fn an_import_started_earlier_and_still_running_is_adopted() {
             meta: meta("dataset-import-job/scheduled", "CREATE PENDING", t(10)),
             job_name: "scheduled".into(),
         });
-    let mut newer = data();
-    newer
-        .datasets
-        .get_mut(&DatasetType::Interactions)
-        .expect("data")
-        .newest = t(11);
+    let newer = newer_interactions();
     let p = plan(&spec, &o, &newer, &run());
     assert!(matches!(
         &step(&p, Kind::DatasetImportJob, "scheduled").action,
