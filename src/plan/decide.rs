@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 
 use super::observed::{BatchJobObs, Meta, Observation, Phase};
-use super::{Action, DataFound, Kind, Plan, Ref, Request, RunContext, Step, json_differences};
+use super::{Action, BatchTarget, DataFound, Kind, Plan, Ref, Request, RunContext, Step, json_differences};
 use crate::spec::DEFAULT_IMPORT_MAX_AGE;
 use crate::spec::kinds::DatasetType;
 use crate::spec::model::{Dataset, ImportMode, MaxAge, Solution, Spec, TrainingMode};
@@ -994,12 +994,8 @@ impl<'a> Planner<'a> {
             role,
             &s.batch_inference_jobs,
             |job| job.max_age.as_ref(),
-            |job_name, solution_version_arn, input, output, role_arn, job| Request::CreateBatchInferenceJob {
-                job_name,
-                solution_version_arn,
-                input,
-                output,
-                role_arn,
+            |target, job| Request::CreateBatchInferenceJob {
+                target,
                 job: Box::new(job),
             },
         );
@@ -1010,12 +1006,8 @@ impl<'a> Planner<'a> {
             role,
             &s.batch_segment_jobs,
             |job| job.max_age.as_ref(),
-            |job_name, solution_version_arn, input, output, role_arn, job| Request::CreateBatchSegmentJob {
-                job_name,
-                solution_version_arn,
-                input,
-                output,
-                role_arn,
+            |target, job| Request::CreateBatchSegmentJob {
+                target,
                 job: Box::new(job),
             },
         );
@@ -1030,7 +1022,7 @@ impl<'a> Planner<'a> {
         role: Option<String>,
         jobs: &[J],
         max_age: fn(&J) -> Option<&MaxAge>,
-        request: fn(String, String, String, String, String, J) -> Request,
+        request: fn(BatchTarget, J) -> Request,
     ) {
         let version = Ref::new(Kind::SolutionVersion, &s.name);
         for (index, job) in jobs.iter().enumerate() {
@@ -1040,15 +1032,9 @@ impl<'a> Planner<'a> {
             };
             let limit = max_age(job).map(MaxAge::duration);
             let job = job.clone();
-            self.batch_job(
-                s,
-                &version,
-                kind,
-                entry,
-                role.clone(),
-                limit,
-                move |name, v, input, output, role| request(name, v, input, output, role, job),
-            );
+            self.batch_job(s, &version, kind, entry, role.clone(), limit, move |target| {
+                request(target, job)
+            });
         }
     }
 
@@ -1061,7 +1047,7 @@ impl<'a> Planner<'a> {
         entry: BatchEntry,
         role: Option<String>,
         max_age: Option<std::time::Duration>,
-        build: impl FnOnce(String, String, String, String, String) -> Request,
+        build: impl FnOnce(BatchTarget) -> Request,
     ) {
         let group = &self.spec.dataset_group.name;
         let planned = names::batch_job_name(&s.name, entry, self.run.run_start);
@@ -1178,7 +1164,13 @@ impl<'a> Planner<'a> {
             self.run.bucket,
             names::batch_output_prefix(group, &s.name, &planned)
         );
-        let request = build(planned, version_arn, input, output, role);
+        let request = build(BatchTarget {
+            job_name: planned,
+            solution_version_arn: version_arn,
+            input,
+            output,
+            role_arn: role,
+        });
         self.push(
             target,
             None,

@@ -743,20 +743,14 @@ fn batch_jobs_are_reused_per_version_and_entry() {
     let planned = names::batch_job_name("sol-a", names::BatchEntry { index: 0, count: 1 }, t(12));
     match &step(&p, Kind::BatchInferenceJob, &planned).action {
         Action::Create {
-            request:
-                Some(Request::CreateBatchInferenceJob {
-                    input,
-                    output,
-                    solution_version_arn,
-                    role_arn,
-                    ..
-                }),
+            request: Some(Request::CreateBatchInferenceJob { target, .. }),
             ..
         } => {
-            assert_eq!(input, "s3://data/batch/g1/sol-a/job_config.json");
-            assert_eq!(output, &format!("s3://data/batch/g1/sol-a/{planned}/"));
-            assert!(solution_version_arn.ends_with("sol-a/v2"));
-            assert!(role_arn.ends_with("role/batch"));
+            assert_eq!(target.job_name, planned);
+            assert_eq!(target.input, "s3://data/batch/g1/sol-a/job_config.json");
+            assert_eq!(target.output, format!("s3://data/batch/g1/sol-a/{planned}/"));
+            assert!(target.solution_version_arn.ends_with("sol-a/v2"));
+            assert!(target.role_arn.ends_with("role/batch"));
         }
         other => panic!("{other:?}"),
     }
@@ -808,4 +802,34 @@ fn plans_serialise_to_json() {
     let v = serde_json::to_value(&p).expect("serialises");
     assert_eq!(v["steps"][0]["target"]["kind"], "dataset-group");
     assert_eq!(v["steps"][0]["action"]["action"], "create");
+}
+
+/// The shared batch members serialize at the top of the request, as they did before they were
+/// grouped in [`BatchTarget`], so a printed plan reads the same.
+#[test]
+fn a_batch_request_prints_its_target_members_flat() {
+    let request = Request::CreateBatchSegmentJob {
+        target: BatchTarget {
+            job_name: "job-1".into(),
+            solution_version_arn: format!("{P}{SV_A}"),
+            input: "s3://data/in.json".into(),
+            output: "s3://data/out/".into(),
+            role_arn: "arn:aws:iam::000000000000:role/segment".into(),
+        },
+        job: Box::new(crate::spec::model::BatchSegmentJob {
+            num_results: Some(10),
+            filter_arn: None,
+            tags: Vec::new(),
+            schedule: None,
+            max_age: None,
+        }),
+    };
+    let v = serde_json::to_value(&request).expect("json");
+    assert_eq!(v["job_name"], "job-1");
+    assert_eq!(v["solution_version_arn"], format!("{P}{SV_A}"));
+    assert_eq!(v["input"], "s3://data/in.json");
+    assert_eq!(v["output"], "s3://data/out/");
+    assert_eq!(v["role_arn"], "arn:aws:iam::000000000000:role/segment");
+    assert_eq!(v["job"]["numResults"], 10);
+    assert!(v.get("target").is_none(), "{v}");
 }

@@ -56,16 +56,7 @@ pub async fn execute(api: &Api, request: &Request, prefix: Option<&str>) -> Exec
             })
             .await
         }
-        Request::CreateBatchInferenceJob {
-            job_name,
-            solution_version_arn,
-            ..
-        }
-        | Request::CreateBatchSegmentJob {
-            job_name,
-            solution_version_arn,
-            ..
-        } => {
+        Request::CreateBatchInferenceJob { target, .. } | Request::CreateBatchSegmentJob { target, .. } => {
             let segment = matches!(request, Request::CreateBatchSegmentJob { .. });
             let job = Job {
                 kind: if segment {
@@ -73,8 +64,8 @@ pub async fn execute(api: &Api, request: &Request, prefix: Option<&str>) -> Exec
                 } else {
                     "batch-inference-job"
                 },
-                name: job_name,
-                parent: solution_version_arn,
+                name: &target.job_name,
+                parent: &target.solution_version_arn,
                 segment,
             };
             create_job(api, prefix, job, |name: String| async move {
@@ -196,19 +187,12 @@ async fn create_import(api: &Api, request: &Request, job_name: &str) -> Result<O
 
 async fn create_batch(api: &Api, request: &Request, job_name: &str) -> Result<Option<String>, ApiError> {
     match request {
-        Request::CreateBatchInferenceJob {
-            solution_version_arn,
-            input,
-            output,
-            role_arn,
-            job,
-            ..
-        } => {
+        Request::CreateBatchInferenceJob { target, job } => {
             let job_input = t::BatchInferenceJobInput::builder()
-                .s3_data_source(s3_config(job_name, input)?)
+                .s3_data_source(s3_config(job_name, &target.input)?)
                 .build();
             let job_output = t::BatchInferenceJobOutput::builder()
-                .s3_data_destination(s3_config(job_name, output)?)
+                .s3_data_destination(s3_config(job_name, &target.output)?)
                 .build();
             let theme = match &job.theme_generation_config {
                 Some(c) => Some(
@@ -235,10 +219,10 @@ async fn create_batch(api: &Api, request: &Request, job_name: &str) -> Result<Op
                 api.client
                     .create_batch_inference_job()
                     .job_name(job_name)
-                    .solution_version_arn(solution_version_arn)
+                    .solution_version_arn(&target.solution_version_arn)
                     .job_input(job_input.clone())
                     .job_output(job_output.clone())
-                    .role_arn(role_arn)
+                    .role_arn(&target.role_arn)
                     .set_num_results(job.num_results)
                     .set_filter_arn(job.filter_arn.clone())
                     .set_batch_inference_job_config(
@@ -254,28 +238,21 @@ async fn create_batch(api: &Api, request: &Request, job_name: &str) -> Result<Op
             .await
             .map(|r| r.batch_inference_job_arn)
         }
-        Request::CreateBatchSegmentJob {
-            solution_version_arn,
-            input,
-            output,
-            role_arn,
-            job,
-            ..
-        } => {
+        Request::CreateBatchSegmentJob { target, job } => {
             let job_input = t::BatchSegmentJobInput::builder()
-                .s3_data_source(s3_config(job_name, input)?)
+                .s3_data_source(s3_config(job_name, &target.input)?)
                 .build();
             let job_output = t::BatchSegmentJobOutput::builder()
-                .s3_data_destination(s3_config(job_name, output)?)
+                .s3_data_destination(s3_config(job_name, &target.output)?)
                 .build();
             api.call("CreateBatchSegmentJob", job_name, || {
                 api.client
                     .create_batch_segment_job()
                     .job_name(job_name)
-                    .solution_version_arn(solution_version_arn)
+                    .solution_version_arn(&target.solution_version_arn)
                     .job_input(job_input.clone())
                     .job_output(job_output.clone())
-                    .role_arn(role_arn)
+                    .role_arn(&target.role_arn)
                     .set_num_results(job.num_results)
                     .set_filter_arn(job.filter_arn.clone())
                     .set_tags(convert::tags(&job.tags))
