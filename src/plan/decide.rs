@@ -5,10 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 
 use super::observed::{BatchJobObs, Meta, Observation, Phase};
-use super::{Action, DataFound, Kind, Plan, Ref, Request, RunContext, Step, json_differences};
+use super::{Action, BatchTarget, DataFound, Kind, Plan, Ref, Request, RunContext, Step, json_differences};
 use crate::spec::DEFAULT_IMPORT_MAX_AGE;
 use crate::spec::kinds::DatasetType;
-use crate::spec::model::{Dataset, ImportMode, Solution, Spec, TrainingMode};
+use crate::spec::model::{Dataset, ImportMode, MaxAge, Solution, Spec, TrainingMode};
 use crate::spec::names::{self, BatchEntry};
 use crate::spec::schedule::Schedule;
 
@@ -987,52 +987,54 @@ impl<'a> Planner<'a> {
     }
 
     fn batch_jobs(&mut self, s: &Solution) {
+        let role = self.run.roles.batch_inference.clone();
+        self.batch_list(
+            s,
+            Kind::BatchInferenceJob,
+            role,
+            &s.batch_inference_jobs,
+            |job| job.max_age.as_ref(),
+            |target, job| Request::CreateBatchInferenceJob {
+                target,
+                job: Box::new(job),
+            },
+        );
+        let role = self.run.roles.batch_segment.clone();
+        self.batch_list(
+            s,
+            Kind::BatchSegmentJob,
+            role,
+            &s.batch_segment_jobs,
+            |job| job.max_age.as_ref(),
+            |target, job| Request::CreateBatchSegmentJob {
+                target,
+                job: Box::new(job),
+            },
+        );
+    }
+
+    /// Plans each job of one of `s`'s batch job lists; `request` makes a job's create request
+    /// from its name, solution version, input, output and role.
+    fn batch_list<J: Clone>(
+        &mut self,
+        s: &Solution,
+        kind: Kind,
+        role: Option<String>,
+        jobs: &[J],
+        max_age: fn(&J) -> Option<&MaxAge>,
+        request: fn(BatchTarget, J) -> Request,
+    ) {
         let version = Ref::new(Kind::SolutionVersion, &s.name);
-        let n_inf = s.batch_inference_jobs.len();
-        for (index, job) in s.batch_inference_jobs.iter().enumerate() {
-            let entry = BatchEntry { index, count: n_inf };
-            let role = self.run.roles.batch_inference.clone();
-            let max_age = job.max_age.as_ref().map(|m| m.duration());
+        for (index, job) in jobs.iter().enumerate() {
+            let entry = BatchEntry {
+                index,
+                count: jobs.len(),
+            };
+            let limit = max_age(job).map(MaxAge::duration);
             let job = job.clone();
-            self.batch_job(
-                s,
-                &version,
-                Kind::BatchInferenceJob,
-                entry,
-                role,
-                max_age,
-                move |name, v, input, output, role| Request::CreateBatchInferenceJob {
-                    job_name: name,
-                    solution_version_arn: v,
-                    input,
-                    output,
-                    role_arn: role,
-                    job: Box::new(job),
-                },
-            );
-        }
-        let n_seg = s.batch_segment_jobs.len();
-        for (index, job) in s.batch_segment_jobs.iter().enumerate() {
-            let entry = BatchEntry { index, count: n_seg };
-            let role = self.run.roles.batch_segment.clone();
-            let max_age = job.max_age.as_ref().map(|m| m.duration());
-            let job = job.clone();
-            self.batch_job(
-                s,
-                &version,
-                Kind::BatchSegmentJob,
-                entry,
-                role,
-                max_age,
-                move |name, v, input, output, role| Request::CreateBatchSegmentJob {
-                    job_name: name,
-                    solution_version_arn: v,
-                    input,
-                    output,
-                    role_arn: role,
-                    job: Box::new(job),
-                },
-            );
+            self.batch_job(s, &version, kind, entry, role.clone(), limit, move |target| {
+                request(target, job)
+            });
         }
     }
 
@@ -1045,7 +1047,7 @@ impl<'a> Planner<'a> {
         entry: BatchEntry,
         role: Option<String>,
         max_age: Option<std::time::Duration>,
-        build: impl FnOnce(String, String, String, String, String) -> Request,
+        build: impl FnOnce(BatchTarget) -> Request,
     ) {
         let group = &self.spec.dataset_group.name;
         let planned = names::batch_job_name(&s.name, entry, self.run.run_start);
@@ -1162,7 +1164,13 @@ impl<'a> Planner<'a> {
             self.run.bucket,
             names::batch_output_prefix(group, &s.name, &planned)
         );
-        let request = build(planned, version_arn, input, output, role);
+        let request = build(BatchTarget {
+            job_name: planned,
+            solution_version_arn: version_arn,
+            input,
+            output,
+            role_arn: role,
+        });
         self.push(
             target,
             None,

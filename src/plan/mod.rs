@@ -157,6 +157,18 @@ pub struct RunContext {
     pub bucket: String,
 }
 
+/// The members every batch job's create call sends besides the job's own settings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BatchTarget {
+    pub job_name: String,
+    pub solution_version_arn: String,
+    /// The input file's S3 URL.
+    pub input: String,
+    /// The S3 prefix the job writes to.
+    pub output: String,
+    pub role_arn: String,
+}
+
 /// A create call, with every member the reconciler sends.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase", tag = "op")]
@@ -234,19 +246,13 @@ pub enum Request {
         tags: Vec<Tag>,
     },
     CreateBatchInferenceJob {
-        job_name: String,
-        solution_version_arn: String,
-        input: String,
-        output: String,
-        role_arn: String,
+        #[serde(flatten)]
+        target: BatchTarget,
         job: Box<BatchInferenceJob>,
     },
     CreateBatchSegmentJob {
-        job_name: String,
-        solution_version_arn: String,
-        input: String,
-        output: String,
-        role_arn: String,
+        #[serde(flatten)]
+        target: BatchTarget,
         job: Box<BatchSegmentJob>,
     },
 }

@@ -80,6 +80,16 @@ fn data() -> DataFound {
     d
 }
 
+/// [`data`] with the interactions file written at 11:00, after the converged import (02:30).
+fn newer_interactions() -> DataFound {
+    let mut d = data();
+    d.datasets
+        .get_mut(&DatasetType::Interactions)
+        .expect("data() has interactions")
+        .newest = t(11);
+    d
+}
+
 fn meta(arn: &str, status: &str, created: DateTime<Utc>) -> Meta {
     Meta {
         arn: format!("{P}{arn}"),
@@ -363,12 +373,7 @@ fn imports_follow_the_data_freshness() {
         Action::Adopt
     );
     // Newer data: a new import, in the file's mode, named from the run start.
-    let mut newer = data();
-    newer
-        .datasets
-        .get_mut(&DatasetType::Interactions)
-        .expect("data")
-        .newest = t(11);
+    let newer = newer_interactions();
     let plan2 = plan(&spec, &o, &newer, &run());
     match &step(&plan2, Kind::DatasetImportJob, &planned).action {
         Action::Create {
@@ -402,12 +407,7 @@ fn an_explicit_max_age_keeps_the_reference_meaning() {
     f["datasetGroup"]["workflowConfig"] = json!({"maxAge": "1 day"});
     let spec = spec_of(&f);
     let o = converged(&spec);
-    let mut newer = data();
-    newer
-        .datasets
-        .get_mut(&DatasetType::Interactions)
-        .expect("data")
-        .newest = t(11);
+    let newer = newer_interactions();
     // Last import finished at 02:30, now is 13:00: younger than a day, so it is current.
     let plan1 = plan(&spec, &o, &newer, &run());
     assert_eq!(
@@ -431,12 +431,7 @@ fn incremental_mode_is_used_after_the_first_import_only() {
     let mut f = file();
     f["datasets"]["serviceConfig"] = json!({"importMode": "INCREMENTAL"});
     let spec = spec_of(&f);
-    let mut newer = data();
-    newer
-        .datasets
-        .get_mut(&DatasetType::Interactions)
-        .expect("data")
-        .newest = t(11);
+    let newer = newer_interactions();
     let mode = |o: &Observation| match &step_of_kind(&plan(&spec, o, &newer, &run()), Kind::DatasetImportJob)
         .action
     {
@@ -471,12 +466,7 @@ fn this_runs_import_is_found_by_name_even_under_its_collision_name_and_failures_
             ),
             job_name: renamed.clone(),
         });
-    let mut newer = data();
-    newer
-        .datasets
-        .get_mut(&DatasetType::Interactions)
-        .expect("data")
-        .newest = t(11);
+    let newer = newer_interactions();
     let p = plan(&spec, &o, &newer, &run());
     assert!(matches!(
         &step(&p, Kind::DatasetImportJob, &renamed).action,
@@ -513,12 +503,7 @@ fn an_import_started_earlier_and_still_running_is_adopted() {
             meta: meta("dataset-import-job/scheduled", "CREATE PENDING", t(10)),
             job_name: "scheduled".into(),
         });
-    let mut newer = data();
-    newer
-        .datasets
-        .get_mut(&DatasetType::Interactions)
-        .expect("data")
-        .newest = t(11);
+    let newer = newer_interactions();
     let p = plan(&spec, &o, &newer, &run());
     assert!(matches!(
         &step(&p, Kind::DatasetImportJob, "scheduled").action,
@@ -758,20 +743,14 @@ fn batch_jobs_are_reused_per_version_and_entry() {
     let planned = names::batch_job_name("sol-a", names::BatchEntry { index: 0, count: 1 }, t(12));
     match &step(&p, Kind::BatchInferenceJob, &planned).action {
         Action::Create {
-            request:
-                Some(Request::CreateBatchInferenceJob {
-                    input,
-                    output,
-                    solution_version_arn,
-                    role_arn,
-                    ..
-                }),
+            request: Some(Request::CreateBatchInferenceJob { target, .. }),
             ..
         } => {
-            assert_eq!(input, "s3://data/batch/g1/sol-a/job_config.json");
-            assert_eq!(output, &format!("s3://data/batch/g1/sol-a/{planned}/"));
-            assert!(solution_version_arn.ends_with("sol-a/v2"));
-            assert!(role_arn.ends_with("role/batch"));
+            assert_eq!(target.job_name, planned);
+            assert_eq!(target.input, "s3://data/batch/g1/sol-a/job_config.json");
+            assert_eq!(target.output, format!("s3://data/batch/g1/sol-a/{planned}/"));
+            assert!(target.solution_version_arn.ends_with("sol-a/v2"));
+            assert!(target.role_arn.ends_with("role/batch"));
         }
         other => panic!("{other:?}"),
     }
@@ -823,4 +802,34 @@ fn plans_serialise_to_json() {
     let v = serde_json::to_value(&p).expect("serialises");
     assert_eq!(v["steps"][0]["target"]["kind"], "dataset-group");
     assert_eq!(v["steps"][0]["action"]["action"], "create");
+}
+
+/// The shared batch members serialize at the top of the request, as they did before they were
+/// grouped in [`BatchTarget`], so a printed plan reads the same.
+#[test]
+fn a_batch_request_prints_its_target_members_flat() {
+    let request = Request::CreateBatchSegmentJob {
+        target: BatchTarget {
+            job_name: "job-1".into(),
+            solution_version_arn: format!("{P}{SV_A}"),
+            input: "s3://data/in.json".into(),
+            output: "s3://data/out/".into(),
+            role_arn: "arn:aws:iam::000000000000:role/segment".into(),
+        },
+        job: Box::new(crate::spec::model::BatchSegmentJob {
+            num_results: Some(10),
+            filter_arn: None,
+            tags: Vec::new(),
+            schedule: None,
+            max_age: None,
+        }),
+    };
+    let v = serde_json::to_value(&request).expect("json");
+    assert_eq!(v["job_name"], "job-1");
+    assert_eq!(v["solution_version_arn"], format!("{P}{SV_A}"));
+    assert_eq!(v["input"], "s3://data/in.json");
+    assert_eq!(v["output"], "s3://data/out/");
+    assert_eq!(v["role_arn"], "arn:aws:iam::000000000000:role/segment");
+    assert_eq!(v["job"]["numResults"], 10);
+    assert!(v.get("target").is_none(), "{v}");
 }

@@ -80,6 +80,11 @@ pub fn batch_inference_config(c: &m::BatchInferenceJobConfig) -> t::BatchInferen
         .build()
 }
 
+/// Converts each element of an optional list, keeping an absent list absent.
+fn each<A, B>(list: &Option<Vec<A>>, f: impl FnMut(&A) -> B) -> Option<Vec<B>> {
+    list.as_ref().map(|v| v.iter().map(f).collect())
+}
+
 fn hpo(c: &m::HpoConfig) -> t::HpoConfig {
     let objective = c.hpo_objective.as_ref().map(|o| {
         t::HpoObjective::builder()
@@ -96,37 +101,25 @@ fn hpo(c: &m::HpoConfig) -> t::HpoConfig {
     });
     let ranges = c.algorithm_hyper_parameter_ranges.as_ref().map(|r| {
         t::HyperParameterRanges::builder()
-            .set_integer_hyper_parameter_ranges(r.integer_hyper_parameter_ranges.as_ref().map(|v| {
-                v.iter()
-                    .map(|x| {
-                        t::IntegerHyperParameterRange::builder()
-                            .set_name(x.name.clone())
-                            .set_min_value(x.min_value)
-                            .set_max_value(x.max_value)
-                            .build()
-                    })
-                    .collect()
+            .set_integer_hyper_parameter_ranges(each(&r.integer_hyper_parameter_ranges, |x| {
+                t::IntegerHyperParameterRange::builder()
+                    .set_name(x.name.clone())
+                    .set_min_value(x.min_value)
+                    .set_max_value(x.max_value)
+                    .build()
             }))
-            .set_continuous_hyper_parameter_ranges(r.continuous_hyper_parameter_ranges.as_ref().map(|v| {
-                v.iter()
-                    .map(|x| {
-                        t::ContinuousHyperParameterRange::builder()
-                            .set_name(x.name.clone())
-                            .set_min_value(x.min_value)
-                            .set_max_value(x.max_value)
-                            .build()
-                    })
-                    .collect()
+            .set_continuous_hyper_parameter_ranges(each(&r.continuous_hyper_parameter_ranges, |x| {
+                t::ContinuousHyperParameterRange::builder()
+                    .set_name(x.name.clone())
+                    .set_min_value(x.min_value)
+                    .set_max_value(x.max_value)
+                    .build()
             }))
-            .set_categorical_hyper_parameter_ranges(r.categorical_hyper_parameter_ranges.as_ref().map(|v| {
-                v.iter()
-                    .map(|x| {
-                        t::CategoricalHyperParameterRange::builder()
-                            .set_name(x.name.clone())
-                            .set_values(x.values.clone())
-                            .build()
-                    })
-                    .collect()
+            .set_categorical_hyper_parameter_ranges(each(&r.categorical_hyper_parameter_ranges, |x| {
+                t::CategoricalHyperParameterRange::builder()
+                    .set_name(x.name.clone())
+                    .set_values(x.values.clone())
+                    .build()
             }))
             .build()
     });
@@ -275,6 +268,11 @@ pub fn recommender_config_json(c: Option<&t::RecommenderConfig>) -> Option<Value
     })
 }
 
+/// An optional list as a JSON array, each element converted by `f`.
+fn each_json<A>(list: &Option<Vec<A>>, f: impl FnMut(&A) -> Value) -> Option<Value> {
+    each(list, f).map(Value::Array)
+}
+
 fn hpo_json(c: &t::HpoConfig) -> Value {
     let objective = c.hpo_objective.as_ref().map(|o| {
         Obj::new()
@@ -299,27 +297,24 @@ fn hpo_json(c: &t::HpoConfig) -> Value {
         Obj::new()
             .put(
                 "integerHyperParameterRanges",
-                r.integer_hyper_parameter_ranges.as_ref().map(|v| {
-                    v.iter()
-                        .map(|x| json!({"name": x.name, "minValue": x.min_value, "maxValue": x.max_value}))
-                        .collect()
-                }),
+                each_json(
+                    &r.integer_hyper_parameter_ranges,
+                    |x| json!({"name": x.name, "minValue": x.min_value, "maxValue": x.max_value}),
+                ),
             )
             .put(
                 "continuousHyperParameterRanges",
-                r.continuous_hyper_parameter_ranges.as_ref().map(|v| {
-                    v.iter()
-                        .map(|x| json!({"name": x.name, "minValue": x.min_value, "maxValue": x.max_value}))
-                        .collect()
-                }),
+                each_json(
+                    &r.continuous_hyper_parameter_ranges,
+                    |x| json!({"name": x.name, "minValue": x.min_value, "maxValue": x.max_value}),
+                ),
             )
             .put(
                 "categoricalHyperParameterRanges",
-                r.categorical_hyper_parameter_ranges.as_ref().map(|v| {
-                    v.iter()
-                        .map(|x| json!({"name": x.name, "values": x.values}))
-                        .collect()
-                }),
+                each_json(
+                    &r.categorical_hyper_parameter_ranges,
+                    |x| json!({"name": x.name, "values": x.values}),
+                ),
             )
             .done()
     });
@@ -425,7 +420,9 @@ mod tests {
             "eventValueThreshold": "0.5",
             "algorithmHyperParameters": {"hidden_dimension": "64"},
             "hpoConfig": {"hpoResourceConfig": {"maxNumberOfTrainingJobs": "4"},
-                          "algorithmHyperParameterRanges": {"integerHyperParameterRanges": [{"name": "bptt", "minValue": 2, "maxValue": 8}]}},
+                          "algorithmHyperParameterRanges": {"integerHyperParameterRanges": [{"name": "bptt", "minValue": 2, "maxValue": 8}],
+                                                             "continuousHyperParameterRanges": [{"name": "lr", "minValue": 0.001, "maxValue": 0.1}],
+                                                             "categoricalHyperParameterRanges": [{"name": "mode", "values": ["a", "b"]}]}},
             "optimizationObjective": {"itemAttribute": "PRICE", "objectiveSensitivity": "HIGH"},
             "eventsConfig": {"eventParametersList": [{"eventType": "click", "weight": 0.5}]},
             "trainingDataConfig": {"excludedDatasetColumns": {"Items": ["GENRES"]}},

@@ -45,57 +45,68 @@ pub async fn execute(api: &Api, request: &Request, prefix: Option<&str>) -> Exec
             dataset_arn,
             ..
         } => {
-            let first = outcome(create_import(api, request, job_name).await);
-            if first != Executed::Adopted {
-                return first;
-            }
-            // Job names are account-wide: the name may belong to another dataset's job that started
-            // in the same second. Never adopt that one; use this dataset's collision-free name.
-            match job_owner(api, prefix, "dataset-import-job", job_name, false).await {
-                Ok(Some(owner)) if &owner == dataset_arn => Executed::Adopted,
-                Ok(Some(_)) => {
-                    let renamed = names::collision_free(job_name, dataset_arn);
-                    outcome(create_import(api, request, &renamed).await)
-                }
-                Ok(None) => Executed::Later {
-                    why: format!("{job_name} exists but cannot be described yet"),
-                },
-                Err(e) => outcome(Err(e)),
-            }
-        }
-        Request::CreateBatchInferenceJob {
-            job_name,
-            solution_version_arn,
-            ..
-        }
-        | Request::CreateBatchSegmentJob {
-            job_name,
-            solution_version_arn,
-            ..
-        } => {
-            let segment = matches!(request, Request::CreateBatchSegmentJob { .. });
-            let first = outcome(create_batch(api, request, job_name).await);
-            if first != Executed::Adopted {
-                return first;
-            }
-            let kind = if segment {
-                "batch-segment-job"
-            } else {
-                "batch-inference-job"
+            let job = Job {
+                kind: "dataset-import-job",
+                name: job_name,
+                parent: dataset_arn,
+                segment: false,
             };
-            match job_owner(api, prefix, kind, job_name, segment).await {
-                Ok(Some(owner)) if &owner == solution_version_arn => Executed::Adopted,
-                Ok(Some(_)) => {
-                    let renamed = names::collision_free(job_name, solution_version_arn);
-                    outcome(create_batch(api, request, &renamed).await)
-                }
-                Ok(None) => Executed::Later {
-                    why: format!("{job_name} exists but cannot be described yet"),
+            create_job(api, prefix, job, |name: String| async move {
+                create_import(api, request, &name).await
+            })
+            .await
+        }
+        Request::CreateBatchInferenceJob { target, .. } | Request::CreateBatchSegmentJob { target, .. } => {
+            let segment = matches!(request, Request::CreateBatchSegmentJob { .. });
+            let job = Job {
+                kind: if segment {
+                    "batch-segment-job"
+                } else {
+                    "batch-inference-job"
                 },
-                Err(e) => outcome(Err(e)),
-            }
+                name: &target.job_name,
+                parent: &target.solution_version_arn,
+                segment,
+            };
+            create_job(api, prefix, job, |name: String| async move {
+                create_batch(api, request, &name).await
+            })
+            .await
         }
         other => outcome(create_other(api, other).await),
+    }
+}
+
+/// A job to create: its ARN kind, its name, and the dataset (or solution version) it is for.
+struct Job<'a> {
+    kind: &'static str,
+    name: &'a str,
+    parent: &'a str,
+    segment: bool,
+}
+
+/// Creates `job` with `create`. Job names are account-wide: a name that already exists may belong
+/// to another parent's job that started in the same second. Never adopt that one; create again
+/// under this parent's collision-free name.
+async fn create_job<'a, F, Fut>(api: &Api, prefix: Option<&str>, job: Job<'a>, create: F) -> Executed
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<String>, ApiError>>,
+{
+    let first = outcome(create(job.name.to_string()).await);
+    if first != Executed::Adopted {
+        return first;
+    }
+    match job_owner(api, prefix, job.kind, job.name, job.segment).await {
+        Ok(Some(owner)) if owner == job.parent => Executed::Adopted,
+        Ok(Some(_)) => {
+            let renamed = names::collision_free(job.name, job.parent);
+            outcome(create(renamed).await)
+        }
+        Ok(None) => Executed::Later {
+            why: format!("{} exists but cannot be described yet", job.name),
+        },
+        Err(e) => outcome(Err(e)),
     }
 }
 
@@ -176,29 +187,12 @@ async fn create_import(api: &Api, request: &Request, job_name: &str) -> Result<O
 
 async fn create_batch(api: &Api, request: &Request, job_name: &str) -> Result<Option<String>, ApiError> {
     match request {
-        Request::CreateBatchInferenceJob {
-            solution_version_arn,
-            input,
-            output,
-            role_arn,
-            job,
-            ..
-        } => {
+        Request::CreateBatchInferenceJob { target, job } => {
             let job_input = t::BatchInferenceJobInput::builder()
-                .s3_data_source(
-                    t::S3DataConfig::builder()
-                        .path(input)
-                        .build()
-                        .map_err(|e| build_error(job_name, e))?,
-                )
+                .s3_data_source(s3_config(job_name, &target.input)?)
                 .build();
             let job_output = t::BatchInferenceJobOutput::builder()
-                .s3_data_destination(
-                    t::S3DataConfig::builder()
-                        .path(output)
-                        .build()
-                        .map_err(|e| build_error(job_name, e))?,
-                )
+                .s3_data_destination(s3_config(job_name, &target.output)?)
                 .build();
             let theme = match &job.theme_generation_config {
                 Some(c) => Some(
@@ -225,10 +219,10 @@ async fn create_batch(api: &Api, request: &Request, job_name: &str) -> Result<Op
                 api.client
                     .create_batch_inference_job()
                     .job_name(job_name)
-                    .solution_version_arn(solution_version_arn)
+                    .solution_version_arn(&target.solution_version_arn)
                     .job_input(job_input.clone())
                     .job_output(job_output.clone())
-                    .role_arn(role_arn)
+                    .role_arn(&target.role_arn)
                     .set_num_results(job.num_results)
                     .set_filter_arn(job.filter_arn.clone())
                     .set_batch_inference_job_config(
@@ -244,38 +238,21 @@ async fn create_batch(api: &Api, request: &Request, job_name: &str) -> Result<Op
             .await
             .map(|r| r.batch_inference_job_arn)
         }
-        Request::CreateBatchSegmentJob {
-            solution_version_arn,
-            input,
-            output,
-            role_arn,
-            job,
-            ..
-        } => {
+        Request::CreateBatchSegmentJob { target, job } => {
             let job_input = t::BatchSegmentJobInput::builder()
-                .s3_data_source(
-                    t::S3DataConfig::builder()
-                        .path(input)
-                        .build()
-                        .map_err(|e| build_error(job_name, e))?,
-                )
+                .s3_data_source(s3_config(job_name, &target.input)?)
                 .build();
             let job_output = t::BatchSegmentJobOutput::builder()
-                .s3_data_destination(
-                    t::S3DataConfig::builder()
-                        .path(output)
-                        .build()
-                        .map_err(|e| build_error(job_name, e))?,
-                )
+                .s3_data_destination(s3_config(job_name, &target.output)?)
                 .build();
             api.call("CreateBatchSegmentJob", job_name, || {
                 api.client
                     .create_batch_segment_job()
                     .job_name(job_name)
-                    .solution_version_arn(solution_version_arn)
+                    .solution_version_arn(&target.solution_version_arn)
                     .job_input(job_input.clone())
                     .job_output(job_output.clone())
-                    .role_arn(role_arn)
+                    .role_arn(&target.role_arn)
                     .set_num_results(job.num_results)
                     .set_filter_arn(job.filter_arn.clone())
                     .set_tags(convert::tags(&job.tags))
@@ -286,6 +263,14 @@ async fn create_batch(api: &Api, request: &Request, job_name: &str) -> Result<Op
         }
         _ => Ok(None),
     }
+}
+
+/// A batch job's S3 input or output location.
+fn s3_config(job_name: &str, path: &str) -> Result<t::S3DataConfig, ApiError> {
+    t::S3DataConfig::builder()
+        .path(path)
+        .build()
+        .map_err(|e| build_error(job_name, e))
 }
 
 fn build_error(target: &str, e: impl std::fmt::Display) -> ApiError {
