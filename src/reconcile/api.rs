@@ -107,7 +107,7 @@ pub struct Api {
 impl Api {
     pub fn new(client: aws_sdk_personalize::Client, limiter: Arc<RateLimiter>, backoff: Backoff) -> Self {
         Self {
-            client,
+            client: without_sdk_retries(&client),
             limiter,
             backoff,
             calls: Arc::new(AtomicU64::new(0)),
@@ -175,9 +175,48 @@ impl Api {
     }
 }
 
+/// `client` with the SDK's own retries off. [`Api::call`] retries throttling and network failures
+/// itself, each attempt through the rate limiter; SDK retries inside one call would bypass the limiter
+/// and multiply the attempts (SDK attempts × reconciler retries) against a throttling Personalize.
+fn without_sdk_retries(client: &aws_sdk_personalize::Client) -> aws_sdk_personalize::Client {
+    aws_sdk_personalize::Client::from_conf(
+        client
+            .config()
+            .to_builder()
+            .retry_config(aws_sdk_personalize::config::retry::RetryConfig::disabled())
+            .build(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sdk_does_not_retry_behind_the_rate_limiter() {
+        use aws_sdk_personalize::config::{BehaviorVersion, Region, retry::RetryConfig};
+        let conf = aws_sdk_personalize::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .retry_config(RetryConfig::standard().with_max_attempts(5))
+            .build();
+        let api = Api::new(
+            aws_sdk_personalize::Client::from_conf(conf),
+            Arc::new(RateLimiter::new(10.0)),
+            Backoff {
+                min: Duration::from_millis(1),
+                max: Duration::from_millis(2),
+                retries: 3,
+            },
+        );
+        let retry = api.client.config().retry_config().expect("a retry config");
+        assert_eq!(retry.max_attempts(), 1);
+        assert_eq!(
+            api.client.config().region().map(ToString::to_string).as_deref(),
+            Some("eu-west-1"),
+            "the rest of the configuration is kept"
+        );
+    }
 
     #[test]
     fn error_codes_are_classified() {
