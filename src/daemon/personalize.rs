@@ -7,9 +7,9 @@ use super::reconciler::{GroupReconciler, PassError, PassInput, PassReport, PassS
 use crate::metrics::solution_metrics;
 use crate::notify::ResourceChange;
 use crate::notify::message::Failure;
-use crate::plan::{Kind, Ref};
+use crate::plan::Ref;
 use crate::reconcile::{self, Event, EventSink, PassOutcome, Reconciler};
-use crate::store::{ResourceKind, ResourceState};
+use crate::store::ResourceState;
 
 /// Statuses that are the reconciler's own words, not Personalize's: not resource state changes.
 const OWN_WORDS: [&str; 8] = [
@@ -23,23 +23,6 @@ const OWN_WORDS: [&str; 8] = [
     "METRICS",
 ];
 
-fn kind(k: Kind) -> ResourceKind {
-    match k {
-        Kind::DatasetGroup => ResourceKind::DatasetGroup,
-        Kind::Schema => ResourceKind::Schema,
-        Kind::Dataset => ResourceKind::Dataset,
-        Kind::DatasetImportJob => ResourceKind::DatasetImportJob,
-        Kind::EventTracker => ResourceKind::EventTracker,
-        Kind::Filter => ResourceKind::Filter,
-        Kind::Solution => ResourceKind::Solution,
-        Kind::SolutionVersion => ResourceKind::SolutionVersion,
-        Kind::Campaign => ResourceKind::Campaign,
-        Kind::Recommender => ResourceKind::Recommender,
-        Kind::BatchInferenceJob => ResourceKind::BatchInferenceJob,
-        Kind::BatchSegmentJob => ResourceKind::BatchSegmentJob,
-    }
-}
-
 /// Forwards the reconciler's events to the daemon's sink.
 struct Forward<'a> {
     sink: &'a PassSink,
@@ -47,7 +30,7 @@ struct Forward<'a> {
 
 impl EventSink for Forward<'_> {
     fn emit(&mut self, event: Event) {
-        let k = kind(event.kind);
+        let k = event.kind;
         if event.status == "CREATE REQUESTED" {
             self.sink.created(k);
         }
@@ -76,7 +59,7 @@ impl EventSink for Forward<'_> {
 
 fn state(r: reconcile::ResourceState) -> ResourceState {
     ResourceState {
-        kind: kind(r.target.kind),
+        kind: r.target.kind,
         name: r.target.name,
         status: r.status,
         arn: r.arn,
@@ -86,7 +69,7 @@ fn state(r: reconcile::ResourceState) -> ResourceState {
 
 fn failure(f: reconcile::Failure) -> Failure {
     Failure {
-        kind: kind(f.target.kind).words(),
+        kind: f.target.kind.words(),
         name: f.target.name,
         arn: f.arn,
         reason: f.reason,
@@ -98,7 +81,7 @@ fn failed_states(failures: &[reconcile::Failure]) -> Vec<ResourceState> {
     failures
         .iter()
         .map(|f| ResourceState {
-            kind: kind(f.target.kind),
+            kind: f.target.kind,
             name: f.target.name.clone(),
             status: "FAILED".into(),
             arn: f.arn.clone(),
@@ -200,7 +183,7 @@ impl GroupReconciler for PersonalizeReconciler {
                     waiting
                         .into_iter()
                         .map(|Ref { kind: k, name }| ResourceState {
-                            kind: kind(k),
+                            kind: k,
                             name,
                             status: "PENDING".into(),
                             arn: None,
@@ -228,6 +211,8 @@ mod tests {
 
     use super::*;
     use crate::metrics::MemorySink;
+    use crate::plan::Kind;
+    use crate::store::ResourceKind;
 
     fn event(kind: Kind, status: &str, arn: Option<&str>) -> Event {
         Event {

@@ -31,70 +31,14 @@ pub use decide::plan;
 pub use diff::json_differences;
 pub use observed::{Observation, Phase};
 
-/// A Personalize resource kind, spelt as in ARNs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Kind {
-    DatasetGroup,
-    Schema,
-    Dataset,
-    DatasetImportJob,
-    EventTracker,
-    Filter,
-    Solution,
-    SolutionVersion,
-    Campaign,
-    Recommender,
-    BatchInferenceJob,
-    BatchSegmentJob,
-}
-
-impl Kind {
-    /// The ARN spelling (`dataset-group`, `solution-version`, …).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::DatasetGroup => "dataset-group",
-            Self::Schema => "schema",
-            Self::Dataset => "dataset",
-            Self::DatasetImportJob => "dataset-import-job",
-            Self::EventTracker => "event-tracker",
-            Self::Filter => "filter",
-            Self::Solution => "solution",
-            Self::SolutionVersion => "solution-version",
-            Self::Campaign => "campaign",
-            Self::Recommender => "recommender",
-            Self::BatchInferenceJob => "batch-inference-job",
-            Self::BatchSegmentJob => "batch-segment-job",
-        }
-    }
-
-    /// Every kind, in the order of work.
-    pub const ALL: [Kind; 12] = [
-        Self::DatasetGroup,
-        Self::Schema,
-        Self::Dataset,
-        Self::DatasetImportJob,
-        Self::EventTracker,
-        Self::Filter,
-        Self::Solution,
-        Self::SolutionVersion,
-        Self::Campaign,
-        Self::Recommender,
-        Self::BatchInferenceJob,
-        Self::BatchSegmentJob,
-    ];
-}
-
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// A Personalize resource kind (one type shared with the store and the daemon).
+pub use crate::spec::kinds::ResourceKind as Kind;
 
 /// One managed resource: its kind and name. Import jobs are named by their job name; solution
 /// versions by their solution's name (a solution has one current version).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Ref {
+    #[serde(serialize_with = "crate::spec::kinds::serialize_arn_spelling")]
     pub kind: Kind,
     pub name: String,
 }

@@ -170,6 +170,7 @@ pub struct BatchJobObs {
 /// A resource listed under the dataset group (used to report what the file does not manage).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Listed {
+    #[serde(serialize_with = "crate::spec::kinds::serialize_arn_spelling")]
     pub kind: Kind,
     pub name: String,
     pub arn: String,

@@ -38,6 +38,7 @@ use execute::Executed;
 pub struct Event {
     /// The dataset group being reconciled.
     pub group: String,
+    #[serde(serialize_with = "crate::spec::kinds::serialize_arn_spelling")]
     pub kind: Kind,
     pub name: String,
     pub arn: Option<String>,

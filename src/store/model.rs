@@ -9,77 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::intake::event::compare_sequencers;
 use crate::objects::ObjectUrl;
 
-/// A Personalize resource kind, as the reference names it in metrics (`DatasetImportJobCreated`) and in
-/// EventBridge detail types (`Personalize Dataset Import Job State Change`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum ResourceKind {
-    DatasetGroup,
-    Schema,
-    Dataset,
-    DatasetImportJob,
-    EventTracker,
-    Filter,
-    Solution,
-    SolutionVersion,
-    Campaign,
-    Recommender,
-    BatchInferenceJob,
-    BatchSegmentJob,
-}
-
-impl ResourceKind {
-    /// Every kind, in dependency order.
-    pub const ALL: [ResourceKind; 12] = [
-        Self::DatasetGroup,
-        Self::Schema,
-        Self::Dataset,
-        Self::DatasetImportJob,
-        Self::EventTracker,
-        Self::Filter,
-        Self::Solution,
-        Self::SolutionVersion,
-        Self::Campaign,
-        Self::Recommender,
-        Self::BatchInferenceJob,
-        Self::BatchSegmentJob,
-    ];
-
-    /// `DatasetImportJob`: the metric-name stem.
-    pub fn camel(self) -> &'static str {
-        match self {
-            Self::DatasetGroup => "DatasetGroup",
-            Self::Schema => "Schema",
-            Self::Dataset => "Dataset",
-            Self::DatasetImportJob => "DatasetImportJob",
-            Self::EventTracker => "EventTracker",
-            Self::Filter => "Filter",
-            Self::Solution => "Solution",
-            Self::SolutionVersion => "SolutionVersion",
-            Self::Campaign => "Campaign",
-            Self::Recommender => "Recommender",
-            Self::BatchInferenceJob => "BatchInferenceJob",
-            Self::BatchSegmentJob => "BatchSegmentJob",
-        }
-    }
-
-    /// `Dataset Import Job`: the words of the EventBridge detail type.
-    pub fn title(self) -> String {
-        let camel = self.camel();
-        let mut out = String::with_capacity(camel.len() + 4);
-        for (i, c) in camel.char_indices() {
-            if i > 0 && c.is_ascii_uppercase() {
-                out.push(' ');
-            }
-            out.push(c);
-        }
-        out
-    }
-
-    /// `dataset import job`: for sentences.
-    pub fn words(self) -> String {
-        self.title().to_ascii_lowercase()
-    }
-}
+pub use crate::spec::kinds::ResourceKind;
 
 /// Which S3 object (and which write of it) a desired state came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
