@@ -235,17 +235,32 @@ async fn thirty_percent_throttling_converges_without_duplicates() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_version_fails_with_its_reason_while_other_solutions_converge() {
+/// Applies the reference sample to a built-in Personalize started with `faults`.
+async fn apply_sample_with_faults(
+    faults: &str,
+) -> (
+    tempfile::TempDir,
+    personalize_ops::emulator::Emulator,
+    personalize_ops::spec::model::Spec,
+    PassOutcome,
+    Vec<Event>,
+) {
     let dir = tempfile::tempdir().expect("tempdir");
     let (config, spec) = lay_out(dir.path(), "sample_config.json");
     let emu = start_emulator(dir.path(), |c| {
-        c.faults = FaultSpec::parse("fail.solution-version=^unit_test_sims_new$").expect("spec");
+        c.faults = FaultSpec::parse(faults).expect("fault spec");
     })
     .await;
     let r = reconciler(&emu, dir.path(), &settings());
     let mut events = Vec::new();
     let outcome = apply(&r, &spec, &config, &mut events).await;
+    (dir, emu, spec, outcome, events)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_version_fails_with_its_reason_while_other_solutions_converge() {
+    let (_dir, emu, spec, outcome, events) =
+        apply_sample_with_faults("fail.solution-version=^unit_test_sims_new$").await;
     let PassOutcome::Failed { failures, resources } = &outcome else {
         panic!("{outcome:#?}");
     };
@@ -290,15 +305,8 @@ async fn a_failed_version_fails_with_its_reason_while_other_solutions_converge()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_import_leaves_versions_filters_and_campaigns_not_attempted() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (config, spec) = lay_out(dir.path(), "sample_config.json");
-    let emu = start_emulator(dir.path(), |c| {
-        c.faults = FaultSpec::parse("fail.dataset-import-job=^dataset_import_interactions").expect("spec");
-    })
-    .await;
-    let r = reconciler(&emu, dir.path(), &settings());
-    let mut events = Vec::new();
-    let outcome = apply(&r, &spec, &config, &mut events).await;
+    let (_dir, emu, spec, outcome, _) =
+        apply_sample_with_faults("fail.dataset-import-job=^dataset_import_interactions").await;
     let PassOutcome::Failed { failures, resources } = &outcome else {
         panic!("{outcome:#?}");
     };
