@@ -1022,7 +1022,7 @@ async fn sqlite_adds_new_schedule_columns_to_an_old_file() {
     let store = SqliteStore::open(&path).expect("migrated");
     let s = &store.schedules(Some("g")).await.expect("list")[0];
     assert_eq!(s.last_fire.map(|t| t.timestamp_millis()), Some(5000));
-    assert_eq!((s.pending_fire.clone(), s.last_outcome.clone()), (None, None));
+    assert_eq!((s.pending_fire, s.last_outcome.clone()), (None, None));
     assert_eq!(
         store
             .begin_fire("g", "imp", start_time(), None)
