@@ -8,7 +8,9 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use personalize_ops::store::{DynamoStore, Lease, LeaseGrant, Schedule, SqliteStore, StateStore};
+use personalize_ops::store::{
+    BeginFire, DynamoStore, FireOutcome, FireStatus, Lease, LeaseGrant, Schedule, SqliteStore, StateStore,
+};
 use serde_json::Value;
 
 const LEASE: Duration = Duration::from_secs(60);
@@ -62,9 +64,12 @@ fn schedule(group: &str, name: &str, expression: &str) -> Schedule {
         name: name.into(),
         expression: expression.into(),
         target: format!("target of {name}"),
+        created_at: at("2026-11-01T00:10:00Z"),
         last_fire: None,
         next_fire: None,
         active: true,
+        pending_fire: None,
+        last_outcome: None,
     }
 }
 
@@ -75,8 +80,8 @@ async fn lease(store: &dyn StateStore, group: &str) -> Lease {
     }
 }
 
-/// Two groups: `shop` with an import, a full and a rate schedule (the full one fired once), and
-/// `news` with a full schedule of the same name as one in `shop`, plus its own update schedule.
+/// Two groups: `shop` with an import (running), a full (failed once) and a rate schedule, and a batch
+/// schedule of the same name as one in `news`, which also has an update schedule.
 async fn seed(store: &dyn StateStore) {
     let shop = lease(store, "shop").await;
     for s in [
@@ -94,17 +99,26 @@ async fn seed(store: &dyn StateStore) {
     ] {
         store.put_schedule(&news, &s).await.expect("put");
     }
-    assert!(
-        store
-            .record_fire(
-                "shop",
-                "solution-maintenance-full-recs",
-                at("2026-11-30T02:00:00Z"),
-                Some(at("2026-12-07T02:00:00Z")),
-            )
-            .await
-            .expect("record")
-    );
+    let fire = at("2026-11-30T02:00:00Z");
+    let full = "solution-maintenance-full-recs";
+    let begun = store
+        .begin_fire("shop", full, fire, Some(at("2026-12-07T02:00:00Z")))
+        .await
+        .expect("begin");
+    assert_eq!(begun, BeginFire::Started);
+    let failed = FireOutcome {
+        fire,
+        status: FireStatus::Failed,
+        detail: "solution version of recs: CREATE FAILED: quota".into(),
+        at: at("2026-11-30T03:00:00Z"),
+    };
+    assert!(store.finish_fire("shop", full, &failed).await.expect("finish"));
+    let import = "personalize-dataset-import-shop";
+    let begun = store
+        .begin_fire("shop", import, at("2026-12-01T06:00:00Z"), None)
+        .await
+        .expect("begin");
+    assert_eq!(begun, BeginFire::Started);
     store.release_lease(&shop).await.expect("release");
     store.release_lease(&news).await.expect("release");
 }
@@ -267,9 +281,8 @@ async fn list_and_describe_show_expressions_fires_and_state() {
     assert_eq!(lines.len(), 8, "two group headers and six schedules: {text}");
     assert_eq!(lines[0], "news");
     assert!(
-        lines
-            .iter()
-            .any(|l| l.contains("solution-maintenance-full-recs") && l.contains("last 2026-11-30T02:00:00Z")),
+        lines.iter().any(|l| l.contains("solution-maintenance-full-recs")
+            && l.contains("last 2026-11-30T02:00:00Z failed")),
         "{text}"
     );
     assert!(
@@ -316,6 +329,12 @@ async fn list_and_describe_show_expressions_fires_and_state() {
     assert_eq!(v["expression"], "cron(0 2 ? * MON *)");
     assert_eq!(v["active"], true);
     assert_eq!(v["lastFire"], "2026-11-30T02:00:00Z");
+    assert_eq!(v["lastOutcome"]["status"], "failed");
+    assert_eq!(
+        v["lastOutcome"]["detail"],
+        "solution version of recs: CREATE FAILED: quota"
+    );
+    assert_eq!(v["runningFire"], Value::Null);
     let fires: Vec<DateTime<Utc>> = v["nextFires"]
         .as_array()
         .expect("fires")

@@ -189,13 +189,12 @@ pub struct View {
 }
 
 impl View {
-    /// `count` next fires of `schedule` after `now`. A `rate` keeps the phase the scheduler recorded
-    /// (its stored next or last fire); a schedule that never fired counts from `now`.
+    /// `count` next fires of `schedule` after `now`. A `rate` counts from the schedule's creation (or
+    /// last change of expression), as the scheduler does.
     pub fn new(schedule: Schedule, now: DateTime<Utc>, count: usize) -> Self {
         let expression = Expression::parse(&schedule.expression).map_err(|e| e.to_string());
-        let anchor = schedule.next_fire.or(schedule.last_fire).unwrap_or(now);
         let next_fires = match &expression {
-            Ok(e) => fires(e, now, anchor, count),
+            Ok(e) => fires(e, now, schedule.created_at, count),
             Err(_) => Vec::new(),
         };
         Self {
@@ -224,11 +223,19 @@ impl View {
             "nextFire": self.next_fire().map(rfc3339),
             "nextFires": self.next_fires.iter().copied().map(rfc3339).collect::<Vec<_>>(),
             "lastFire": s.last_fire.map(rfc3339),
+            "lastOutcome": s.last_outcome.as_ref().map(|o| json!({
+                "fire": rfc3339(o.fire),
+                "status": o.status.as_str(),
+                "detail": o.detail,
+                "at": rfc3339(o.at),
+            })),
+            "runningFire": s.pending_fire.map(rfc3339),
+            "createdAt": rfc3339(s.created_at),
             "target": s.target,
         })
     }
 
-    /// One line: name, expression, next fire (or why none), last fire.
+    /// One line: name, expression, next fire (or why none), last fire and how it ended.
     pub fn line(&self) -> String {
         let s = &self.schedule;
         let next = match (&self.expression, s.active, self.next_fires.first()) {
@@ -237,9 +244,14 @@ impl View {
             (Ok(_), true, Some(t)) => format!("next {}", rfc3339(*t)),
             (Ok(_), true, None) => "never fires again".to_string(),
         };
-        let last = s
+        let mut last = s
             .last_fire
             .map_or("never fired".to_string(), |t| format!("last {}", rfc3339(t)));
+        if let Some(running) = s.pending_fire {
+            last.push_str(&format!(", running since the fire of {}", rfc3339(running)));
+        } else if let Some(o) = &s.last_outcome {
+            last.push_str(&format!(" {}", o.status.as_str()));
+        }
         format!("{:<44} {:<24} {next}  {last}", s.name, s.expression)
     }
 }
@@ -353,6 +365,17 @@ fn describe_text(v: &View) -> String {
         Some(t) => text.push_str(&format!("  last fire: {}\n", rfc3339(t))),
         None => text.push_str("  last fire: never\n"),
     }
+    if let Some(running) = s.pending_fire {
+        text.push_str(&format!(
+            "  running: the action of the fire of {}\n",
+            rfc3339(running)
+        ));
+    }
+    match &s.last_outcome {
+        Some(o) => text.push_str(&format!("  last outcome: {o}\n")),
+        None => text.push_str("  last outcome: none yet\n"),
+    }
+    text.push_str(&format!("  since: {}\n", rfc3339(s.created_at)));
     text.push_str(&format!("  target: {}\n", s.target));
     text
 }
@@ -443,21 +466,58 @@ mod tests {
             name: "solution-maintenance-full-s".into(),
             expression: expression.into(),
             target: "full:s".into(),
+            created_at: at("2030-01-01T00:20:00Z"),
             last_fire: None,
             next_fire: None,
             active,
+            pending_fire: None,
+            last_outcome: None,
         }
     }
 
     #[test]
-    fn a_rate_keeps_the_phase_the_scheduler_recorded() {
-        let mut s = schedule("rate(1 hour)", true);
-        s.next_fire = Some(at("2030-01-01T00:20:00Z"));
-        let v = View::new(s, at("2030-01-01T05:00:00Z"), 2);
+    fn a_rate_counts_from_the_schedules_creation() {
+        let v = View::new(schedule("rate(1 hour)", true), at("2030-01-01T05:00:00Z"), 2);
         assert_eq!(
             v.next_fires,
             vec![at("2030-01-01T05:20:00Z"), at("2030-01-01T06:20:00Z")]
         );
+    }
+
+    #[test]
+    fn the_last_outcome_or_the_running_action_is_shown() {
+        use personalize_ops::store::{FireOutcome, FireStatus};
+        let mut s = schedule("cron(0 1 * * ? *)", true);
+        s.last_fire = Some(at("2030-01-01T01:00:00Z"));
+        s.last_outcome = Some(FireOutcome {
+            fire: at("2030-01-01T01:00:00Z"),
+            status: FireStatus::Failed,
+            detail: "solution version s failed: quota".into(),
+            at: at("2030-01-01T01:30:00Z"),
+        });
+        let v = View::new(s.clone(), at("2030-01-01T02:00:00Z"), 3);
+        assert!(
+            v.line().ends_with("last 2030-01-01T01:00:00Z failed"),
+            "{}",
+            v.line()
+        );
+        assert!(
+            describe_text(&v).contains(
+                "last outcome: failed (fire 2030-01-01T01:00:00Z): solution version s failed: quota"
+            ),
+            "{}",
+            describe_text(&v)
+        );
+        assert_eq!(v.to_json()["lastOutcome"]["status"], "failed");
+        s.pending_fire = Some(at("2030-01-02T01:00:00Z"));
+        let v = View::new(s, at("2030-01-02T01:10:00Z"), 3);
+        assert!(
+            v.line()
+                .contains("running since the fire of 2030-01-02T01:00:00Z"),
+            "{}",
+            v.line()
+        );
+        assert_eq!(v.to_json()["runningFire"], "2030-01-02T01:00:00Z");
     }
 
     #[test]
