@@ -14,7 +14,9 @@
 use std::process::Command;
 use std::time::Instant;
 
-use personalize_ops::emulator::engine::model::{self, Model, Query, TrainOptions, TrainingData, TrainingMode};
+use personalize_ops::emulator::engine::model::{
+    self, Model, Query, TrainOptions, TrainingData, TrainingMode,
+};
 use personalize_ops::emulator::engine::synthetic::{self, Params, SyntheticData};
 
 /// (recipe, whether it trains with the Items dataset).
@@ -48,7 +50,12 @@ fn memory_mib(field: &str) -> f64 {
 }
 
 fn data(interactions: usize) -> SyntheticData {
-    let params = Params::new((interactions / 20).max(30), (interactions / 100).max(20), interactions, 42);
+    let params = Params::new(
+        (interactions / 20).max(30),
+        (interactions / 100).max(20),
+        interactions,
+        42,
+    );
     synthetic::generate(&params).unwrap_or_else(|e| panic!("generator: {e}"))
 }
 
@@ -240,7 +247,11 @@ fn main() {
                 if with_items { "yes" } else { "no" }.into(),
             ]);
             let v: Vec<f64> = line.split_whitespace().filter_map(|x| x.parse().ok()).collect();
-            let ndcg = if v[3].is_nan() { "—".to_string() } else { format!("{:.3}", v[3]) };
+            let ndcg = if v[3].is_nan() {
+                "—".to_string()
+            } else {
+                format!("{:.3}", v[3])
+            };
             println!(
                 "| {size} | {recipe}{} | {:.2} | {:.0} | {:.0} | {ndcg} |",
                 if with_items { " (+items)" } else { "" },
@@ -252,7 +263,9 @@ fn main() {
     }
     let serve_size = sizes.get(sizes.len() / 2).copied().unwrap_or(1_000_000);
     println!();
-    println!("GetRecommendations (engine call, 25 results, {queries} queries, one thread, {serve_size} interactions):");
+    println!(
+        "GetRecommendations (engine call, 25 results, {queries} queries, one thread, {serve_size} interactions):"
+    );
     println!();
     println!("| recipe | p50 ms | p99 ms | queries/s |");
     println!("|---|---:|---:|---:|");
