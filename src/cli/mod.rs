@@ -11,11 +11,13 @@ use personalize_ops::settings::{LogFormat, Settings};
 
 mod apply;
 mod emulate;
+mod healthcheck;
 mod local;
 mod plan;
 mod recommend;
 mod run;
 mod schema;
+mod setup;
 mod status;
 mod validate;
 
@@ -66,6 +68,11 @@ pub enum Command {
     Plan(plan::Args),
     /// Bring a dataset group to its parameter file: create, update and wait until converged or failed.
     Apply(apply::Args),
+    /// Create or check the state table (and with flags the queue, its dead-letter queue and the
+    /// bucket notification) for running without CloudFormation.
+    Setup(setup::Args),
+    /// Ask the daemon's health endpoint; exit 0 when healthy (container health checks).
+    Healthcheck(healthcheck::Args),
 }
 
 /// Output format of the commands that report (`status`, `recommend`).
@@ -130,5 +137,7 @@ async fn dispatch(command: Command, ctx: Context) -> anyhow::Result<ExitCode> {
         Command::Recommend(args) => recommend::run(args, &ctx).await,
         Command::Plan(args) => plan::run(args, &ctx).await,
         Command::Apply(args) => apply::run(args, &ctx).await,
+        Command::Setup(args) => setup::run(args, &ctx).await,
+        Command::Healthcheck(args) => healthcheck::run(args, &ctx).await,
     }
 }

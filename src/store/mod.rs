@@ -15,7 +15,7 @@ mod model;
 mod sqlite;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use dynamo::DynamoStore;
+pub use dynamo::{DynamoStore, TableCheck};
 pub use model::{
     Arrival, ClaimInfo, DEFAULT_MAX_CLOCK_SKEW, DYNAMO_ITEM_LIMIT_BYTES, Desired, DesiredSource, FireClaim,
     GroupState, GroupSummary, Lease, LeaseGrant, LeaseInfo, MAX_DESIRED_TEXT_BYTES, MAX_GROUP_ITEM_BYTES,
