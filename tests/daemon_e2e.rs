@@ -5,7 +5,7 @@ mod support;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,6 +24,7 @@ use serde_json::Value;
 use support::aws::SerialMoto;
 use support::cloud::{Deployment, receive_batch, subscribed_queue, visible_and_in_flight};
 use support::moto::{Moto, unique_name};
+use support::process::Process;
 use tokio_util::sync::CancellationToken;
 
 /// Upper bound of every wait on moto and the daemon; generous for a loaded 2-core machine.
@@ -88,59 +89,6 @@ fn daemon_env(moto: &Moto, c: &Cloud) -> Vec<(String, String)> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect()
-}
-
-/// A daemon child process, killed on drop; its stderr goes to a file.
-struct Process {
-    child: Child,
-    log: tempfile::NamedTempFile,
-}
-
-impl Process {
-    fn start(args: &[&str], env: &[(String, String)]) -> Self {
-        let log = tempfile::NamedTempFile::new().expect("log file");
-        let child = Command::new(binary())
-            .args(args)
-            .env_remove("RUST_LOG")
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log.reopen().expect("reopen log")))
-            .spawn()
-            .expect("start the binary");
-        Self { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.log.path()).unwrap_or_default()
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args([format!("-{name}"), self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-    }
-
-    /// Waits for the exit, at most `limit`.
-    fn wait(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
-        let started = Instant::now();
-        while started.elapsed() < limit {
-            if let Some(status) = self.child.try_wait().expect("poll child") {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// `GET path` on 127.0.0.1:`port`; the whole response.

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,7 @@ use personalize_ops::store::{DynamoStore, StateStore};
 use serde_json::Value;
 use support::cloud::{notify_train_json, receive_batch, upload};
 use support::moto::{Moto, unique_name};
+use support::process::Process;
 
 /// Upper bound of every wait on moto and the daemon; generous for a loaded 2-core machine.
 const PATIENCE: Duration = Duration::from_secs(120);
@@ -508,67 +509,6 @@ fn healthcheck_exits_0_only_for_a_200_answer() {
     }
 }
 
-/// A daemon child process, killed on drop; its stderr goes to a file.
-struct Process {
-    child: Child,
-    log: tempfile::NamedTempFile,
-}
-
-impl Process {
-    fn start(args: &[&str], env: &[(String, String)]) -> Self {
-        let log = tempfile::NamedTempFile::new().expect("log file");
-        let child = Command::new(binary())
-            .args(args)
-            .env_remove("RUST_LOG")
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log.reopen().expect("reopen log")))
-            .spawn()
-            .expect("start the binary");
-        Self { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.log.path()).unwrap_or_default()
-    }
-
-    /// The port of the health endpoint, from the "health endpoint listening" log line.
-    fn health_port(&self) -> Option<String> {
-        self.log()
-            .lines()
-            .filter(|l| l.contains("health endpoint listening"))
-            .find_map(|l| {
-                let line: Value = serde_json::from_str(l).ok()?;
-                let address = line["address"].as_str()?.to_string();
-                address.rsplit(':').next().map(str::to_string)
-            })
-    }
-
-    fn terminate(&mut self) -> Option<i32> {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(30) {
-            if let Some(status) = self.child.try_wait().expect("poll child") {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Settings for a fast run: short polls of every kind and a high call rate.
 fn fast_settings(dir: &Path) -> PathBuf {
     let mut text = String::from("[reconcile]\ncalls_per_second = 200.0\n");
@@ -779,7 +719,9 @@ async fn the_stack_deploys_on_moto_and_the_daemon_converges_an_upload_on_its_res
         String::from_utf8_lossy(&out.stderr)
     );
 
-    assert_eq!(daemon.terminate(), Some(0), "{}", daemon.log());
+    daemon.signal("TERM");
+    let code = daemon.wait(Duration::from_secs(30)).and_then(|s| s.code());
+    assert_eq!(code, Some(0), "{}", daemon.log());
     // The counters went to the namespace the stack's dashboard and alarm read.
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
     let namespace = output("MetricsNamespace");

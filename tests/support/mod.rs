@@ -6,3 +6,4 @@
 pub mod aws;
 pub mod cloud;
 pub mod moto;
+pub mod process;
