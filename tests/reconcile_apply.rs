@@ -65,7 +65,7 @@ fn root_failures(outcome: &PassOutcome) -> Vec<String> {
             .find(|r| r.target == f.target)
             .map(|r| r.status.as_str());
         if state == Some("DEPENDENCY FAILED") {
-            assert!(f.reason.ends_with("cannot be used"), "{f:?}");
+            assert!(f.reason.starts_with("not attempted: it needs "), "{f:?}");
         } else {
             roots.push(f.target.to_string());
         }
@@ -235,17 +235,32 @@ async fn thirty_percent_throttling_converges_without_duplicates() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_version_fails_with_its_reason_while_other_solutions_converge() {
+/// Applies the reference sample to a built-in Personalize started with `faults`.
+async fn apply_sample_with_faults(
+    faults: &str,
+) -> (
+    tempfile::TempDir,
+    personalize_ops::emulator::Emulator,
+    personalize_ops::spec::model::Spec,
+    PassOutcome,
+    Vec<Event>,
+) {
     let dir = tempfile::tempdir().expect("tempdir");
     let (config, spec) = lay_out(dir.path(), "sample_config.json");
     let emu = start_emulator(dir.path(), |c| {
-        c.faults = FaultSpec::parse("fail.solution-version=^unit_test_sims_new$").expect("spec");
+        c.faults = FaultSpec::parse(faults).expect("fault spec");
     })
     .await;
     let r = reconciler(&emu, dir.path(), &settings());
     let mut events = Vec::new();
     let outcome = apply(&r, &spec, &config, &mut events).await;
+    (dir, emu, spec, outcome, events)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_version_fails_with_its_reason_while_other_solutions_converge() {
+    let (_dir, emu, spec, outcome, events) =
+        apply_sample_with_faults("fail.solution-version=^unit_test_sims_new$").await;
     let PassOutcome::Failed { failures, resources } = &outcome else {
         panic!("{outcome:#?}");
     };
@@ -286,6 +301,58 @@ async fn a_failed_version_fails_with_its_reason_while_other_solutions_converge()
         calls_of(&emu, "CreateSolutionVersion"),
         spec.solutions.len() as u64
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_import_leaves_versions_filters_and_campaigns_not_attempted() {
+    let (_dir, emu, spec, outcome, _) =
+        apply_sample_with_faults("fail.dataset-import-job=^dataset_import_interactions").await;
+    let PassOutcome::Failed { failures, resources } = &outcome else {
+        panic!("{outcome:#?}");
+    };
+    let import = failures
+        .iter()
+        .find(|f| f.target.kind == Kind::DatasetImportJob)
+        .unwrap_or_else(|| panic!("the import failed: {failures:#?}"));
+    assert!(import.reason.starts_with("CREATE FAILED"), "{import:?}");
+    let status = |kind: Kind, name: &str| {
+        resources
+            .iter()
+            .find(|r| r.target == Ref::new(kind, name))
+            .map(|r| r.status.clone())
+            .unwrap_or_else(|| panic!("{kind} {name} planned"))
+    };
+    for s in &spec.solutions {
+        assert_eq!(
+            status(Kind::SolutionVersion, &s.name),
+            "DEPENDENCY FAILED",
+            "{}",
+            s.name
+        );
+        // The solutions themselves do not need the data: they are created.
+        assert_eq!(status(Kind::Solution, &s.name), "ACTIVE", "{}", s.name);
+    }
+    for f in &spec.filters {
+        assert_eq!(status(Kind::Filter, &f.name), "DEPENDENCY FAILED", "{}", f.name);
+    }
+    let version = failures
+        .iter()
+        .find(|f| f.target.kind == Kind::SolutionVersion)
+        .expect("versions reported");
+    assert_eq!(
+        version.reason,
+        format!("not attempted: it needs {}, which failed", import.target)
+    );
+    assert_eq!(root_failures(&outcome), vec![import.target.to_string()]);
+    // Not attempted means no call: nothing trained, no filter, no campaign.
+    for op in [
+        "CreateSolutionVersion",
+        "CreateFilter",
+        "CreateCampaign",
+        "CreateBatchInferenceJob",
+    ] {
+        assert_eq!(calls_of(&emu, op), 0, "{op}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

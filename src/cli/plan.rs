@@ -34,7 +34,7 @@ fn line(step: &Step) -> String {
         }
         Action::Conflict { differences } => format!("! conflict: {t} differs: {}", differences.join("; ")),
         Action::Failed { reason } => format!("x failed: {t}: {reason}"),
-        Action::DependencyFailed { on } => format!("x failed: {t}: needs {on}"),
+        Action::DependencyFailed { on } => format!("x not attempted: {t}: needs {on}, which failed"),
     };
     if let Some(note) = &step.note {
         s.push_str(&format!("\n    # {note}"));

@@ -21,7 +21,7 @@ pub fn plan(spec: &Spec, observed: &Observation, data: &DataFound, run: &RunCont
         run,
         steps: Vec::new(),
         arns: BTreeMap::new(),
-        pending_imports: Vec::new(),
+        run_imports: Vec::new(),
         interactions_import: None,
     };
     p.dataset_group();
@@ -60,8 +60,9 @@ struct Planner<'a> {
     steps: Vec<Step>,
     /// ARNs of resources that are done (ACTIVE and matching), for their dependants' requests.
     arns: BTreeMap<Ref, String>,
-    /// This run's imports that are not finished: versions, filters and recommenders wait for them.
-    pending_imports: Vec<Ref>,
+    /// This run's imports that are not done (to create, running, or failed): new versions, filters
+    /// and recommenders wait for them, and fail as dependants when one of them failed.
+    run_imports: Vec<Ref>,
     interactions_import: Option<InteractionsImport>,
 }
 
@@ -429,12 +430,9 @@ impl<'a> Planner<'a> {
         let dataset = Ref::new(Kind::Dataset, &d.name);
         match self.deps(std::slice::from_ref(&dataset)) {
             Deps::Broken(on) => {
-                self.push(
-                    Ref::new(Kind::DatasetImportJob, planned),
-                    None,
-                    Action::DependencyFailed { on },
-                    None,
-                );
+                let target = Ref::new(Kind::DatasetImportJob, planned);
+                self.run_imports.push(target.clone());
+                self.push(target, None, Action::DependencyFailed { on }, None);
                 return;
             }
             Deps::Waiting(after) => {
@@ -471,6 +469,8 @@ impl<'a> Planner<'a> {
             let action = status_action(&mine.meta);
             match &action {
                 Action::Wait { .. } => self.note_pending_import(ty, &target),
+                // Not new data for retrainOnNewData, but what waited for it must not go ahead.
+                Action::Failed { .. } => self.run_imports.push(target.clone()),
                 Action::Adopt if ty == DatasetType::Interactions => {
                     let at = mine
                         .meta
@@ -545,6 +545,7 @@ impl<'a> Planner<'a> {
         };
         let target = Ref::new(Kind::DatasetImportJob, &planned);
         let Some(role) = self.run.roles.import.clone() else {
+            self.run_imports.push(target.clone());
             self.push(
                 target,
                 None,
@@ -579,7 +580,7 @@ impl<'a> Planner<'a> {
     }
 
     fn note_pending_import(&mut self, ty: DatasetType, target: &Ref) {
-        self.pending_imports.push(target.clone());
+        self.run_imports.push(target.clone());
         if ty == DatasetType::Interactions {
             self.interactions_import = Some(InteractionsImport::Pending(target.clone()));
         }
@@ -640,7 +641,7 @@ impl<'a> Planner<'a> {
 
     fn filters(&mut self) {
         let mut deps = self.group_and_datasets();
-        deps.extend(self.pending_imports.iter().cloned());
+        deps.extend(self.run_imports.iter().cloned());
         for f in &self.spec.filters {
             let target = Ref::new(Kind::Filter, &f.name);
             match self.obs.filters.get(&f.name) {
@@ -732,7 +733,10 @@ impl<'a> Planner<'a> {
         match self.deps(std::slice::from_ref(&sol)) {
             Deps::Broken(on) => return self.push(target, None, Action::DependencyFailed { on }, None),
             Deps::Waiting(mut after) => {
-                after.extend(self.pending_imports.iter().cloned());
+                if let Deps::Broken(on) = self.deps(&self.run_imports) {
+                    return self.push(target, None, Action::DependencyFailed { on }, None);
+                }
+                after.extend(self.run_imports.iter().cloned());
                 return self.push(
                     target,
                     None,
@@ -807,7 +811,13 @@ impl<'a> Planner<'a> {
                 None,
             );
         }
-        let mut after: Vec<Ref> = self.pending_imports.clone();
+        // Training before this run's imports finish would train on old (or no) data; when one of
+        // them failed, the version is not attempted at all.
+        let mut after = match self.deps(&self.run_imports) {
+            Deps::Broken(on) => return self.push(target, None, Action::DependencyFailed { on }, None),
+            Deps::Waiting(after) => after,
+            Deps::Ready => Vec::new(),
+        };
         after.sort();
         after.dedup();
         let has_full = versions.iter().any(|v| {
@@ -1185,7 +1195,7 @@ impl<'a> Planner<'a> {
 
     fn recommenders(&mut self) {
         let mut deps = self.group_and_datasets();
-        deps.extend(self.pending_imports.iter().cloned());
+        deps.extend(self.run_imports.iter().cloned());
         for r in &self.spec.recommenders {
             let target = Ref::new(Kind::Recommender, &r.name);
             match self.obs.recommenders.get(&r.name) {

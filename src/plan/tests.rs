@@ -531,6 +531,123 @@ fn a_missing_import_role_fails_naming_the_setting() {
     }
 }
 
+/// [`converged`] without versions, campaigns, batch jobs and filters, with this run's interactions
+/// import in `status` (the state after a first import while nothing was trained yet).
+fn untrained_with_import(spec: &Spec, status: &str) -> (Observation, String) {
+    let mut o = converged(spec);
+    o.versions.clear();
+    o.campaigns.clear();
+    o.batch_inference_jobs.clear();
+    o.filters.clear();
+    let planned = names::import_job_name(DatasetType::Interactions, t(12));
+    let mut job = ImportJobObs {
+        meta: meta(&format!("dataset-import-job/{planned}"), status, t(12)),
+        job_name: planned.clone(),
+    };
+    job.meta.failure_reason = Some("Input CSV is missing the column ITEM_ID".into());
+    o.import_jobs.insert(DatasetType::Interactions, vec![job]);
+    (o, planned)
+}
+
+#[test]
+fn versions_filters_and_their_dependants_wait_for_this_runs_imports() {
+    let spec = spec();
+    let (o, planned) = untrained_with_import(&spec, "CREATE IN_PROGRESS");
+    let import = Ref::new(Kind::DatasetImportJob, &planned);
+    let p = plan(&spec, &o, &newer_interactions(), &run());
+    for (kind, name) in [
+        (Kind::SolutionVersion, "sol-a"),
+        (Kind::SolutionVersion, "sol-b"),
+        (Kind::Filter, "g1-clicked"),
+    ] {
+        match &step(&p, kind, name).action {
+            Action::Create {
+                request: None, after, ..
+            } => assert!(after.contains(&import), "{kind} {name}: {after:?}"),
+            other => panic!("{kind} {name}: {other:?}"),
+        }
+    }
+    assert!(!p.steps.iter().any(|s| s.action.is_broken()), "{:#?}", p.steps);
+}
+
+#[test]
+fn a_failed_import_of_this_run_fails_the_new_versions_and_filters_as_not_attempted() {
+    let spec = spec();
+    let (o, planned) = untrained_with_import(&spec, "CREATE FAILED");
+    let import = Ref::new(Kind::DatasetImportJob, &planned);
+    let p = plan(&spec, &o, &newer_interactions(), &run());
+    match &step(&p, Kind::DatasetImportJob, &planned).action {
+        Action::Failed { reason } => assert!(reason.contains("ITEM_ID"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    for (kind, name) in [
+        (Kind::SolutionVersion, "sol-a"),
+        (Kind::SolutionVersion, "sol-b"),
+        (Kind::Filter, "g1-clicked"),
+    ] {
+        assert_eq!(
+            step(&p, kind, name).action,
+            Action::DependencyFailed { on: import.clone() },
+            "{kind} {name}"
+        );
+    }
+    // What needs the versions fails with them, naming the version.
+    assert!(matches!(
+        &step(&p, Kind::Campaign, "camp-a").action,
+        Action::DependencyFailed { on } if on.kind == Kind::SolutionVersion
+    ));
+    assert!(matches!(
+        &step_of_kind(&p, Kind::BatchInferenceJob).action,
+        Action::DependencyFailed { on } if on.kind == Kind::SolutionVersion
+    ));
+    assert!(
+        !p.steps.iter().any(|s| s.action.is_ready()),
+        "nothing is attempted: {:#?}",
+        p.steps
+    );
+    // The independent branches stand.
+    assert_eq!(step(&p, Kind::Solution, "sol-a").action, Action::Adopt);
+    assert_eq!(step(&p, Kind::EventTracker, "g1-tracker").action, Action::Adopt);
+}
+
+#[test]
+fn a_missing_import_role_fails_new_versions_as_not_attempted_and_keeps_trained_ones() {
+    let spec = spec();
+    let (mut o, _) = untrained_with_import(&spec, "ACTIVE");
+    o.import_jobs.clear();
+    let mut r = run();
+    r.roles.import = None;
+    let p = plan(&spec, &o, &data(), &r);
+    let import = step_of_kind(&p, Kind::DatasetImportJob).target.clone();
+    assert!(matches!(
+        step(&p, Kind::DatasetImportJob, &import.name).action,
+        Action::Failed { .. }
+    ));
+    assert_eq!(
+        step(&p, Kind::SolutionVersion, "sol-a").action,
+        Action::DependencyFailed { on: import.clone() }
+    );
+
+    // A solution created in this run does not train either.
+    let mut new = o.clone();
+    new.solutions.clear();
+    let p = plan(&spec, &new, &data(), &r);
+    assert_eq!(
+        step(&p, Kind::SolutionVersion, "sol-a").action,
+        Action::DependencyFailed { on: import.clone() }
+    );
+
+    // A version trained earlier keeps serving: the failed import is reported, the campaign stays.
+    let mut f = file();
+    f["solutions"][0]["workflowConfig"] = json!({"retrainOnNewData": true});
+    let spec = spec_of(&f);
+    let mut o = converged(&spec);
+    o.import_jobs.clear();
+    let p = plan(&spec, &o, &data(), &r);
+    assert_eq!(step(&p, Kind::SolutionVersion, "sol-a").action, Action::Adopt);
+    assert_eq!(step(&p, Kind::Campaign, "camp-a").action, Action::Adopt);
+}
+
 #[test]
 fn retrain_on_new_data_trains_after_this_runs_interactions_import() {
     let mut f = file();

@@ -244,9 +244,10 @@ fn step_status(action: &Action) -> Option<(String, Option<String>)> {
         Action::Wait { status } => Some((status.clone(), None)),
         Action::Conflict { differences } => Some(("CONFLICT".into(), Some(differences.join("; ")))),
         Action::Failed { reason } => Some(("FAILED".into(), Some(reason.clone()))),
-        Action::DependencyFailed { on } => {
-            Some(("DEPENDENCY FAILED".into(), Some(format!("{on} cannot be used"))))
-        }
+        Action::DependencyFailed { on } => Some((
+            "DEPENDENCY FAILED".into(),
+            Some(format!("not attempted: it needs {on}, which failed")),
+        )),
         Action::Create { .. } | Action::Update { .. } => None,
     }
 }
