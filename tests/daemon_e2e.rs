@@ -24,7 +24,7 @@ use serde_json::Value;
 use support::aws::SerialMoto;
 use support::cloud::{Deployment, receive_batch, subscribed_queue, visible_and_in_flight};
 use support::moto::{Moto, unique_name};
-use support::process::Process;
+use support::process::{Process, fast_settings};
 use tokio_util::sync::CancellationToken;
 
 /// Upper bound of every wait on moto and the daemon; generous for a loaded 2-core machine.
@@ -660,23 +660,6 @@ async fn a_daemon_killed_with_sigkill_loses_no_event_and_its_successor_takes_ove
     })
     .await;
     assert!(second.log().contains("daemon started"));
-}
-
-/// Settings for fast local runs: short polls of every kind, a high call rate, a short lease.
-fn fast_settings(dir: &std::path::Path) -> PathBuf {
-    let mut text = String::from(
-        "[personalize]\nimport_role_arn = \"arn:aws:iam::000000000000:role/personalize\"\n\
-         [reconcile]\ncalls_per_second = 200.0\n\
-         [daemon]\nlease_duration_secs = 3\nmax_clock_skew_secs = 1\n",
-    );
-    for kind in personalize_ops::settings::RECONCILE_KINDS {
-        text.push_str(&format!(
-            "[reconcile.kinds.{kind}]\npoll_min_secs = 0.1\npoll_max_secs = 0.5\n"
-        ));
-    }
-    let path = dir.join("settings.toml");
-    std::fs::write(&path, text).expect("settings");
-    path
 }
 
 fn lines_with(path: &std::path::Path, needle: &str) -> usize {

@@ -19,7 +19,7 @@ use personalize_ops::store::{DynamoStore, StateStore};
 use serde_json::Value;
 use support::cloud::{notify_train_json, receive_batch, upload};
 use support::moto::{Moto, unique_name};
-use support::process::Process;
+use support::process::{Process, fast_settings};
 
 /// Upper bound of every wait on moto and the daemon; generous for a loaded 2-core machine.
 const PATIENCE: Duration = Duration::from_secs(120);
@@ -507,19 +507,6 @@ fn healthcheck_exits_0_only_for_a_200_answer() {
         assert_eq!(out.status.code(), Some(1), "{url}");
         assert!(!out.stderr.is_empty());
     }
-}
-
-/// Settings for a fast run: short polls of every kind and a high call rate.
-fn fast_settings(dir: &Path) -> PathBuf {
-    let mut text = String::from("[reconcile]\ncalls_per_second = 200.0\n");
-    for kind in personalize_ops::settings::RECONCILE_KINDS {
-        text.push_str(&format!(
-            "[reconcile.kinds.{kind}]\npoll_min_secs = 0.1\npoll_max_secs = 0.5\n"
-        ));
-    }
-    let path = dir.join("settings.toml");
-    std::fs::write(&path, text).expect("settings");
-    path
 }
 
 /// What moto 5.2 does not apply from the template, each added by hand below or not needed on moto:

@@ -1,5 +1,6 @@
 //! The `personalize-ops` binary as a child process of a test: killed on drop, stderr kept in a file.
 
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -68,4 +69,21 @@ impl Drop for Process {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Settings for fast local runs: short polls of every kind, a high call rate, a short lease.
+pub fn fast_settings(dir: &Path) -> PathBuf {
+    let mut text = String::from(
+        "[personalize]\nimport_role_arn = \"arn:aws:iam::000000000000:role/personalize\"\n\
+         [reconcile]\ncalls_per_second = 200.0\n\
+         [daemon]\nlease_duration_secs = 3\nmax_clock_skew_secs = 1\n",
+    );
+    for kind in personalize_ops::settings::RECONCILE_KINDS {
+        text.push_str(&format!(
+            "[reconcile.kinds.{kind}]\npoll_min_secs = 0.1\npoll_max_secs = 0.5\n"
+        ));
+    }
+    let path = dir.join("settings.toml");
+    std::fs::write(&path, text).expect("settings");
+    path
 }
