@@ -16,6 +16,7 @@ mod local;
 mod plan;
 mod recommend;
 mod run;
+mod schedules;
 mod schema;
 mod setup;
 mod status;
@@ -68,6 +69,9 @@ pub enum Command {
     Plan(plan::Args),
     /// Bring a dataset group to its parameter file: create, update and wait until converged or failed.
     Apply(apply::Args),
+    /// The stored schedules (list, describe, activate, deactivate), fire instants of an expression,
+    /// and a parameter file written from a dataset group that exists in Personalize.
+    Schedules(schedules::Args),
     /// Create or check the state table (and with flags the queue, its dead-letter queue and the
     /// bucket notification) for running without CloudFormation.
     Setup(setup::Args),
@@ -137,6 +141,7 @@ async fn dispatch(command: Command, ctx: Context) -> anyhow::Result<ExitCode> {
         Command::Recommend(args) => recommend::run(args, &ctx).await,
         Command::Plan(args) => plan::run(args, &ctx).await,
         Command::Apply(args) => apply::run(args, &ctx).await,
+        Command::Schedules(args) => schedules::run(args, &ctx).await,
         Command::Setup(args) => setup::run(args, &ctx).await,
         Command::Healthcheck(args) => healthcheck::run(args, &ctx).await,
     }
