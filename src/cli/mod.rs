@@ -19,6 +19,7 @@ mod run;
 mod schedules;
 mod schema;
 mod setup;
+mod state;
 mod status;
 mod validate;
 
