@@ -5,4 +5,7 @@
 
 pub mod aws;
 pub mod cloud;
+pub mod emulator;
 pub mod moto;
+pub mod reconcile;
+pub mod wait;
