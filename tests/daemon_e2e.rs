@@ -25,10 +25,8 @@ use support::aws::SerialMoto;
 use support::cloud::{Deployment, receive_batch, subscribed_queue, visible_and_in_flight};
 use support::moto::{Moto, unique_name};
 use support::process::{Process, fast_settings};
+use support::wait::{PATIENCE, eventually, wait_until};
 use tokio_util::sync::CancellationToken;
-
-/// Upper bound of every wait on moto and the daemon; generous for a loaded 2-core machine.
-const PATIENCE: Duration = Duration::from_secs(90);
 
 /// The `sqs` bodies of the SNS messages that reached `url` so far (received and deleted).
 async fn notes(sqs: &aws_sdk_sqs::Client, url: &str, wait_secs: i32) -> Vec<Value> {
@@ -40,18 +38,6 @@ async fn notes(sqs: &aws_sdk_sqs::Client, url: &str, wait_secs: i32) -> Vec<Valu
             serde_json::from_str(envelope["Message"].as_str().expect("message")).expect("sqs body")
         })
         .collect()
-}
-
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = Instant::now();
-    while !check().await {
-        assert!(started.elapsed() < PATIENCE, "gave up waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 fn config_file(group: &str) -> String {
@@ -668,19 +654,6 @@ fn lines_with(path: &std::path::Path, needle: &str) -> usize {
         .lines()
         .filter(|l| l.contains(needle))
         .count()
-}
-
-/// Waits for `check` on a blocking thread's terms (the processes are not async).
-fn wait_until(what: &str, log: &dyn Fn() -> String, mut check: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !check() {
-        assert!(
-            started.elapsed() < PATIENCE,
-            "gave up waiting for: {what}\n{}",
-            log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
