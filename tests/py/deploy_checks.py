@@ -234,6 +234,16 @@ def check_stack(template):
                         "*" not in resources or action in UNSCOPABLE,
                         f"{where}: {action} on Resource '*' although it can be scoped",
                     )
+    # A service principal acts for any account unless the statement names ours (confused deputy).
+    for where, doc in policy_documents(template):
+        for st in allowed(statements(doc)):
+            principal = st.get("Principal")
+            if isinstance(principal, dict) and "Service" in principal:
+                conditions = {k for c in st.get("Condition", {}).values() for k in c}
+                check(
+                    "aws:SourceAccount" in conditions,
+                    f"{where}: {principal['Service']} is allowed without an aws:SourceAccount condition",
+                )
     task = template["Resources"]["TaskRole"]["Properties"]["Policies"]
     granted = set()
     for p in task:
