@@ -302,7 +302,21 @@ def check_task_definition(template):
     for name in sorted(names):
         if name.startswith("PERSONALIZE_OPS__"):
             check(env_setting(name) in keys, f"ecs-task.json: {name} names no setting of config/default.toml")
-    stack_env = template["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"][0]["Environment"]
+    # The stack's task definition and the file agree on everything that is not a name.
+    props = template["Resources"]["TaskDefinition"]["Properties"]
+    stack_container = props["ContainerDefinitions"][0]
+    pairs = [
+        (task["cpu"], props["Cpu"], "cpu"),
+        (task["memory"], props["Memory"], "memory"),
+        (container["user"], stack_container["User"], "user"),
+        (container["readonlyRootFilesystem"], stack_container["ReadonlyRootFilesystem"], "readonlyRootFilesystem"),
+        (container["stopTimeout"], stack_container["StopTimeout"], "stopTimeout"),
+        (container["command"], stack_container["Command"], "command"),
+        (container["healthCheck"]["command"], stack_container["HealthCheck"]["Command"], "healthCheck"),
+    ]
+    for in_file, in_stack, what in pairs:
+        check(in_file == in_stack, f"ecs-task.json's {what} {in_file!r} is not the stack's {in_stack!r}")
+    stack_env = stack_container["Environment"]
     stack_names = {e["Name"] for e in stack_env}
     check(names == stack_names, f"ecs-task.json and the stack set different variables: {sorted(names ^ stack_names)}")
     for name in sorted(stack_names):
