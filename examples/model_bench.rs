@@ -14,10 +14,9 @@
 use std::process::Command;
 use std::time::Instant;
 
-use personalize_ops::emulator::engine::model::{
-    self, Model, Query, TrainOptions, TrainingData, TrainingMode,
-};
+use personalize_ops::emulator::engine::model::{self, Model, Query, TrainOptions, TrainingData};
 use personalize_ops::emulator::engine::synthetic::{self, Params, SyntheticData};
+use personalize_ops::emulator::engine::table::Table;
 
 /// (recipe, whether it trains with the Items dataset).
 const RECIPES: [(&str, bool); 6] = [
@@ -59,27 +58,19 @@ fn data(interactions: usize) -> SyntheticData {
     synthetic::generate(&params).unwrap_or_else(|e| panic!("generator: {e}"))
 }
 
-fn train(d: &SyntheticData, recipe: &str, with_items: bool) -> Model {
-    let interactions = d.interactions_table();
-    let items = with_items.then(|| d.items_table());
+fn train(interactions: &Table, items: Option<&Table>, recipe: &str) -> Model {
     model::train(
         &TrainingData {
-            interactions: &interactions,
-            items: items.as_ref(),
+            interactions,
+            items,
             users: None,
         },
-        &TrainOptions {
-            recipe: recipe.to_string(),
-            training_mode: TrainingMode::Full,
-            event_type: None,
-            event_value_threshold: None,
-            previous: None,
-        },
+        &TrainOptions::full(recipe),
     )
     .unwrap_or_else(|e| panic!("{recipe}: {e}"))
 }
 
-/// Child: train one recipe at one size; prints `seconds rss_before_mib peak_mib`.
+/// Child: train one recipe at one size; prints `seconds rss_before_mib peak_mib ndcg@10`.
 fn child_train(size: usize, recipe: &str, with_items: bool) {
     let d = data(size);
     let interactions = d.interactions_table();
@@ -87,21 +78,7 @@ fn child_train(size: usize, recipe: &str, with_items: bool) {
     drop(d);
     let before = memory_mib("VmRSS");
     let start = Instant::now();
-    let trained = model::train(
-        &TrainingData {
-            interactions: &interactions,
-            items: items.as_ref(),
-            users: None,
-        },
-        &TrainOptions {
-            recipe: recipe.to_string(),
-            training_mode: TrainingMode::Full,
-            event_type: None,
-            event_value_threshold: None,
-            previous: None,
-        },
-    )
-    .unwrap_or_else(|e| panic!("{recipe}: {e}"));
+    let trained = train(&interactions, items.as_ref(), recipe);
     let seconds = start.elapsed().as_secs_f64();
     let ndcg = trained
         .metrics()
@@ -125,18 +102,19 @@ fn next(state: &mut u64) -> u64 {
 fn child_serve(size: usize, queries: usize) {
     let d = data(size);
     let users = d.user_cluster.len() as u64;
-    let items = d.item_category.len() as u64;
+    let item_count = d.item_category.len() as u64;
     for (recipe, with_items) in [
         ("aws-user-personalization", true),
         ("aws-similar-items", true),
         ("aws-popularity-count", false),
     ] {
-        let trained = train(&d, recipe, with_items);
+        let items = with_items.then(|| d.items_table());
+        let trained = train(&d.interactions_table(), items.as_ref(), recipe);
         let mut state = 7u64;
         let ids: Vec<String> = (0..queries)
             .map(|_| {
                 if recipe == "aws-similar-items" {
-                    format!("i{}", next(&mut state) % items)
+                    format!("i{}", next(&mut state) % item_count)
                 } else {
                     format!("u{}", next(&mut state) % users)
                 }

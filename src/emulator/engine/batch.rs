@@ -200,7 +200,7 @@ mod tests {
 
     use super::*;
     use crate::emulator::engine::filter_eval::FilterData;
-    use crate::emulator::engine::model::{TrainOptions, TrainingData, TrainingMode, train};
+    use crate::emulator::engine::model::{TrainOptions, TrainingData, train};
     use crate::emulator::engine::table::{Cell, Table};
     use crate::emulator::engine::testdata::{fixture_interactions, fixture_users, synthetic};
     use crate::objects::{MemoryStore, ObjectMeta};
@@ -213,13 +213,7 @@ mod tests {
                 items: None,
                 users: None,
             },
-            &TrainOptions {
-                recipe: recipe.to_string(),
-                training_mode: TrainingMode::Full,
-                event_type: None,
-                event_value_threshold: None,
-                previous: None,
-            },
+            &TrainOptions::full(recipe),
         )
         .expect("train")
     }

@@ -83,13 +83,7 @@ mod tests {
                 items: None,
                 users: None,
             },
-            &model::TrainOptions {
-                recipe: "aws-sims".into(),
-                training_mode: model::TrainingMode::Full,
-                event_type: None,
-                event_value_threshold: None,
-                previous: None,
-            },
+            &model::TrainOptions::full("aws-sims"),
         )
         .expect("train");
         let expr =

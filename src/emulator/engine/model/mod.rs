@@ -82,6 +82,19 @@ pub struct TrainOptions {
     pub previous: Option<Model>,
 }
 
+impl TrainOptions {
+    /// FULL training of `recipe` on every interaction.
+    pub fn full(recipe: &str) -> Self {
+        Self {
+            recipe: recipe.to_string(),
+            training_mode: TrainingMode::Full,
+            event_type: None,
+            event_value_threshold: None,
+            previous: None,
+        }
+    }
+}
+
 /// Why training failed. The `Display` text is the version's `failureReason`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TrainError {

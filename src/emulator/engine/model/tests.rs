@@ -13,13 +13,7 @@ use crate::emulator::engine::testdata::{fixture_interactions, interactions, synt
 use crate::spec::filter;
 
 fn options(recipe: &str) -> TrainOptions {
-    TrainOptions {
-        recipe: recipe.to_string(),
-        training_mode: TrainingMode::Full,
-        event_type: None,
-        event_value_threshold: None,
-        previous: None,
-    }
+    TrainOptions::full(recipe)
 }
 
 fn train_on(table: &Table, opts: &TrainOptions) -> Result<Model, TrainError> {
@@ -602,6 +596,24 @@ mod planted {
         synthetic::generate(&Params::new(600, 240, 24_000, seed)).expect("valid params")
     }
 
+    fn ask(
+        model: &Model,
+        user_id: Option<&str>,
+        item_id: Option<&str>,
+        num_results: usize,
+        filter: Option<&FilterContext>,
+    ) -> Result<Vec<Scored>, QueryError> {
+        recommend(
+            model,
+            &Query {
+                user_id,
+                item_id,
+                num_results,
+                filter,
+            },
+        )
+    }
+
     pub(super) fn train_with_items(d: &SyntheticData, recipe: &str) -> Model {
         train(
             &TrainingData {
@@ -646,16 +658,7 @@ mod planted {
         let (mut same, mut total) = (0, 0);
         for item in 0..30 {
             let id = format!("i{item}");
-            let related = recommend(
-                model,
-                &Query {
-                    user_id: None,
-                    item_id: Some(&id),
-                    num_results: 10,
-                    filter: None,
-                },
-            )
-            .expect("related");
+            let related = ask(model, None, Some(&id), 10, None).expect("related");
             assert_eq!(related.len(), 10);
             assert!(related.iter().all(|s| s.id != id), "never the item itself");
             for s in &related {
@@ -679,16 +682,7 @@ mod planted {
         let share = same_category_share(&d, &sims);
         assert!(share > 0.5, "aws-sims: {share}");
         let popularity = train_with_items(&d, "aws-popularity-count");
-        let top: Vec<Scored> = recommend(
-            &popularity,
-            &Query {
-                user_id: Some("u1"),
-                item_id: None,
-                num_results: 10,
-                filter: None,
-            },
-        )
-        .expect("popular");
+        let top: Vec<Scored> = ask(&popularity, Some("u1"), None, 10, None).expect("popular");
         let categories: HashSet<u16> = top
             .iter()
             .map(|s| d.item_category[s.id[1..].parse::<usize>().expect("id")])
@@ -708,16 +702,7 @@ mod planted {
         for user in 0..40usize {
             let cluster = d.user_cluster[user];
             let id = format!("u{user}");
-            let recs = recommend(
-                &model,
-                &Query {
-                    user_id: Some(&id),
-                    item_id: None,
-                    num_results: 10,
-                    filter: None,
-                },
-            )
-            .expect("recommend");
+            let recs = ask(&model, Some(&id), None, 10, None).expect("recommend");
             assert_eq!(recs.len(), 10);
             assert!(recs.windows(2).all(|w| w[0].score >= w[1].score), "{recs:?}");
             assert!(recs.iter().all(|s| (0.0..=1.0).contains(&s.score)));
@@ -754,16 +739,7 @@ mod planted {
         );
         for user in 0..10 {
             let id = format!("u{user}");
-            let recs = recommend(
-                &model,
-                &Query {
-                    user_id: Some(&id),
-                    item_id: None,
-                    num_results: 10,
-                    filter: Some(&context),
-                },
-            )
-            .expect("filtered");
+            let recs = ask(&model, Some(&id), None, 10, Some(&context)).expect("filtered");
             assert_eq!(recs.len(), 10);
             assert!(recs.iter().all(|s| {
                 !d.interactions
@@ -772,16 +748,7 @@ mod planted {
             }));
         }
         // A cold user gets the most popular items.
-        let cold = recommend(
-            &model,
-            &Query {
-                user_id: Some("stranger"),
-                item_id: None,
-                num_results: 5,
-                filter: None,
-            },
-        )
-        .expect("cold");
+        let cold = ask(&model, Some("stranger"), None, 5, None).expect("cold");
         let mut counts = vec![0usize; d.item_category.len()];
         d.interactions.iter().for_each(|e| counts[e.item as usize] += 1);
         let max = counts.iter().max().copied().expect("items");
@@ -827,19 +794,11 @@ mod planted {
         let popularity = train_with_items(&d, "aws-popularity-count");
         let window_start = d.params.start + d.params.span_seconds - 21 * 86_400;
         let new_in_top = |model: &Model| {
-            recommend(
-                model,
-                &Query {
-                    user_id: None,
-                    item_id: None,
-                    num_results: 10,
-                    filter: None,
-                },
-            )
-            .expect("popular")
-            .iter()
-            .filter(|s| d.item_created[s.id[1..].parse::<usize>().expect("id")] >= window_start)
-            .count()
+            ask(model, None, None, 10, None)
+                .expect("popular")
+                .iter()
+                .filter(|s| d.item_created[s.id[1..].parse::<usize>().expect("id")] >= window_start)
+                .count()
         };
         let (rising, popular) = (new_in_top(&trending), new_in_top(&popularity));
         assert!(
@@ -902,16 +861,7 @@ mod planted {
             &options("aws-user-personalization"),
         )
         .expect("train");
-        let recs = recommend(
-            &model,
-            &Query {
-                user_id: Some("newcomer"),
-                item_id: None,
-                num_results: 10,
-                filter: None,
-            },
-        )
-        .expect("recommend");
+        let recs = ask(&model, Some("newcomer"), None, 10, None).expect("recommend");
         let in_category = recs
             .iter()
             .filter(|s| matches!(d.item_category[s.id[1..].parse::<usize>().expect("id")], 0 | 1))
