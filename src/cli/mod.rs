@@ -13,6 +13,7 @@ mod apply;
 mod emulate;
 mod local;
 mod plan;
+mod progress;
 mod recommend;
 mod run;
 mod schema;
