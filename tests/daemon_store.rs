@@ -8,9 +8,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use personalize_ops::objects::ObjectUrl;
 use personalize_ops::store::{
-    DEFAULT_MAX_CLOCK_SKEW, DesiredSource, DynamoStore, FireClaim, Lease, LeaseGrant, MAX_DESIRED_TEXT_BYTES,
-    MAX_NAME_BYTES, MAX_OBSERVED_BYTES, MAX_SOURCE_FIELD_BYTES, ManualClock, NewDesired, Observed,
-    PutDesired, ResourceKind, ResourceState, Schedule, SqliteStore, StateStore, StoreError,
+    BeginFire, DEFAULT_MAX_CLOCK_SKEW, DesiredSource, DynamoStore, FireClaim, FireOutcome, FireStatus, Lease,
+    LeaseGrant, MAX_DESIRED_TEXT_BYTES, MAX_NAME_BYTES, MAX_OBSERVED_BYTES, MAX_SOURCE_FIELD_BYTES,
+    ManualClock, NewDesired, Observed, PutDesired, ResourceKind, ResourceState, Schedule, SqliteStore,
+    StateStore, StoreError,
 };
 use support::aws::SerialMoto;
 use support::moto::{Moto, unique_name};
@@ -541,10 +542,140 @@ fn sample_schedule(group: &str, name: &str) -> Schedule {
         name: name.into(),
         expression: "cron(0 3 * * ? *)".into(),
         target: r#"{"solution":"sol-a","action":"retrain"}"#.into(),
+        created_at: start_time() - chrono::Duration::days(3),
         last_fire: None,
         next_fire: Some(start_time() + chrono::Duration::hours(15)),
         active: true,
+        pending_fire: None,
+        last_outcome: None,
     }
+}
+
+fn outcome(fire: DateTime<Utc>, status: FireStatus, detail: &str) -> FireOutcome {
+    FireOutcome {
+        fire,
+        status,
+        detail: detail.into(),
+        at: fire + chrono::Duration::minutes(7),
+    }
+}
+
+/// begin_fire / finish_fire / skip_fire: a fire starts once, a fire during a pending action is
+/// coalesced, outcomes are kept across re-puts of the schedule.
+async fn fires_and_outcomes(store: &dyn StateStore) {
+    let lease = acquired(store.acquire_lease("f1", "r", LEASE).await.expect("lease"));
+    store
+        .put_schedule(&lease, &sample_schedule("f1", "update"))
+        .await
+        .expect("put");
+    let hour = chrono::Duration::hours(1);
+    let (f1, f2, f3) = (start_time(), start_time() + hour, start_time() + hour * 2);
+
+    assert_eq!(
+        store
+            .begin_fire("f1", "update", f1, Some(f2))
+            .await
+            .expect("begin"),
+        BeginFire::Started
+    );
+    assert_eq!(
+        store
+            .begin_fire("f1", "update", f1, Some(f2))
+            .await
+            .expect("again"),
+        BeginFire::AlreadyHandled,
+        "a fire starts once"
+    );
+    assert_eq!(
+        store.begin_fire("f1", "gone", f1, None).await.expect("missing"),
+        BeginFire::AlreadyHandled
+    );
+    let s = &store.schedules(Some("f1")).await.expect("list")[0];
+    assert_eq!(
+        (s.pending_fire, s.last_fire, s.next_fire),
+        (Some(f1), Some(f1), Some(f2))
+    );
+    assert!(matches!(
+        store
+            .claim_fire("f1", "update", f1, "late", LEASE)
+            .await
+            .expect("claim"),
+        FireClaim::Lost { .. }
+    ));
+
+    // The next fire while f1's action runs is coalesced into it, not queued.
+    assert_eq!(
+        store
+            .begin_fire("f1", "update", f2, Some(f3))
+            .await
+            .expect("begin"),
+        BeginFire::Coalesced { running: f1 }
+    );
+    let s = &store.schedules(Some("f1")).await.expect("list")[0];
+    assert_eq!((s.pending_fire, s.last_fire), (Some(f1), Some(f2)));
+
+    // Only the pending fire can be finished.
+    let done = outcome(
+        f1,
+        FireStatus::Succeeded,
+        "solution version v2 ACTIVE; campaign c moved",
+    );
+    assert!(
+        !store
+            .finish_fire("f1", "update", &outcome(f2, FireStatus::Failed, "x"))
+            .await
+            .expect("not pending")
+    );
+    assert!(store.finish_fire("f1", "update", &done).await.expect("finish"));
+    assert!(!store.finish_fire("f1", "update", &done).await.expect("twice"));
+    // A re-put (new generation, same expression) keeps the history.
+    store
+        .put_schedule(&lease, &sample_schedule("f1", "update"))
+        .await
+        .expect("re-put");
+    let s = &store.schedules(Some("f1")).await.expect("list")[0];
+    assert_eq!(s.pending_fire, None);
+    assert_eq!(s.last_outcome.as_ref(), Some(&done));
+    assert_eq!(s.last_fire, Some(f2));
+    assert!(
+        s.last_outcome
+            .as_ref()
+            .is_some_and(|o| o.to_string().starts_with("succeeded (fire 2026-11-28T12:00:00Z)")),
+        "{:?}",
+        s.last_outcome
+    );
+
+    // A missed fire is skipped once, never after it was handled.
+    let skipped = outcome(
+        f3,
+        FireStatus::Skipped,
+        "missed by 2h, beyond the catch-up window",
+    );
+    assert!(
+        store
+            .skip_fire("f1", "update", &skipped, None)
+            .await
+            .expect("skip")
+    );
+    assert!(
+        !store
+            .skip_fire("f1", "update", &skipped, None)
+            .await
+            .expect("again")
+    );
+    assert!(
+        !store
+            .skip_fire("f1", "update", &outcome(f2, FireStatus::Skipped, "old"), None)
+            .await
+            .expect("older")
+    );
+    assert_eq!(
+        store.begin_fire("f1", "update", f3, None).await.expect("begin"),
+        BeginFire::AlreadyHandled
+    );
+    let s = &store.schedules(Some("f1")).await.expect("list")[0];
+    assert_eq!(s.last_outcome.as_ref(), Some(&skipped));
+    assert_eq!((s.last_fire, s.next_fire, s.pending_fire), (Some(f3), None, None));
 }
 
 async fn schedules_and_claims(store: &dyn StateStore, clock: &ManualClock) {
@@ -870,6 +1001,40 @@ async fn sqlite_schedules_and_claims() {
 }
 
 #[tokio::test]
+async fn sqlite_fires_and_outcomes() {
+    fires_and_outcomes(&sqlite(&manual_clock())).await;
+}
+
+#[tokio::test]
+async fn sqlite_adds_new_schedule_columns_to_an_old_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("old.db");
+    {
+        let conn = rusqlite::Connection::open(&path).expect("open");
+        conn.execute_batch(
+            "CREATE TABLE schedules (group_name TEXT NOT NULL, name TEXT NOT NULL, expression TEXT NOT NULL,
+                 target TEXT NOT NULL, last_fire_ms INTEGER, next_fire_ms INTEGER, active INTEGER NOT NULL,
+                 PRIMARY KEY (group_name, name));
+             INSERT INTO schedules VALUES ('g', 'imp', 'rate(1 day)', 'import', 5000, NULL, 1);",
+        )
+        .expect("old schema");
+    }
+    let store = SqliteStore::open(&path).expect("migrated");
+    let s = &store.schedules(Some("g")).await.expect("list")[0];
+    assert_eq!(s.last_fire.map(|t| t.timestamp_millis()), Some(5000));
+    assert_eq!((s.pending_fire, s.last_outcome.clone()), (None, None));
+    assert_eq!(
+        store
+            .begin_fire("g", "imp", start_time(), None)
+            .await
+            .expect("begin"),
+        BeginFire::Started
+    );
+    drop(store);
+    SqliteStore::open(&path).expect("reopened without migrating twice");
+}
+
+#[tokio::test]
 async fn sqlite_oversized_observed() {
     oversized_observed_is_refused(&sqlite(&manual_clock())).await;
 }
@@ -985,6 +1150,12 @@ async fn dynamo_schedules_and_claims() {
     let moto = Moto::start();
     let clock = manual_clock();
     schedules_and_claims(&dynamo(&moto, &clock).await, &clock).await;
+}
+
+#[tokio::test]
+async fn dynamo_fires_and_outcomes() {
+    let moto = Moto::start();
+    fires_and_outcomes(&dynamo(&moto, &manual_clock()).await).await;
 }
 
 #[tokio::test]

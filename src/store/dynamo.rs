@@ -27,10 +27,10 @@ use chrono::{DateTime, Utc};
 use super::clock::{from_millis, plus, to_millis};
 use super::model::{Arrival, classify, valid_until};
 use super::{
-    ClaimInfo, Clock, DEFAULT_MAX_CLOCK_SKEW, Desired, DesiredSource, FireClaim, GroupState, GroupSummary,
-    Lease, LeaseGrant, LeaseInfo, NewDesired, Observed, PUT_DESIRED_ATTEMPTS, PutDesired, Schedule,
-    StateStore, StoreError, SystemClock, check_desired_size, check_name, observed_json, parse_observed,
-    run_timestamp,
+    BeginFire, ClaimInfo, Clock, DEFAULT_MAX_CLOCK_SKEW, Desired, DesiredSource, FireClaim, FireOutcome,
+    GroupState, GroupSummary, Lease, LeaseGrant, LeaseInfo, NewDesired, Observed, PUT_DESIRED_ATTEMPTS,
+    PutDesired, Schedule, StateStore, StoreError, SystemClock, check_desired_size, check_name, observed_json,
+    outcome_json, parse_observed, parse_outcome, run_timestamp,
 };
 use crate::aws::AwsFailure;
 use crate::objects::ObjectUrl;
@@ -555,8 +555,17 @@ fn parse_schedule(item: &Item) -> Result<Schedule, StoreError> {
             .and_then(|v| v.as_bool().ok())
             .copied()
             .unwrap_or(false),
+        created_at: from_millis(get_i64(item, "created_at").unwrap_or(0)),
+        pending_fire: get_i64(item, "pending_fire").map(from_millis),
+        last_outcome: get_s(item, "last_outcome")
+            .map(|json| parse_outcome(&format!("schedule item {:?}", get_s(item, "pk")), &json))
+            .transpose()?,
     })
 }
+
+/// The condition of a fire not handled yet; `:last_fire` is the fire.
+const FIRE_NOT_HANDLED: &str =
+    "attribute_exists(#pk) AND (attribute_not_exists(#last_fire) OR #last_fire < :last_fire)";
 
 #[async_trait::async_trait]
 impl StateStore for DynamoStore {
@@ -859,7 +868,8 @@ impl StateStore for DynamoStore {
             .set("expression", s(schedule.expression.clone()))
             .set("target", s(schedule.target.clone()))
             .set_opt("next_fire", schedule.next_fire.map(|t| n(to_millis(t))))
-            .set("active", AttributeValue::Bool(schedule.active));
+            .set("active", AttributeValue::Bool(schedule.active))
+            .set("created_at", n(to_millis(schedule.created_at)));
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(
@@ -967,6 +977,99 @@ impl StateStore for DynamoStore {
             key(group_pk(group), format!("schedule#{name}")),
             b,
             Some("attribute_exists(#pk) AND (attribute_not_exists(#last_fire) OR #last_fire < :last_fire)"),
+        )
+        .await
+    }
+
+    async fn begin_fire(
+        &self,
+        group: &str,
+        name: &str,
+        fire: DateTime<Utc>,
+        next_fire: Option<DateTime<Utc>>,
+    ) -> Result<BeginFire, StoreError> {
+        let what = format!("schedule {group}/{name}");
+        let item_key = || key(group_pk(group), format!("schedule#{name}"));
+        let handled = || {
+            UpdateBuilder::default()
+                .set("last_fire", n(to_millis(fire)))
+                .set_opt("next_fire", next_fire.map(|t| n(to_millis(t))))
+                .name("pk")
+                .name("pending_fire")
+        };
+        // Either write can lose to a concurrent finish_fire between them; each retry re-decides.
+        for _ in 0..PUT_DESIRED_ATTEMPTS {
+            let start = handled().set("pending_fire", n(to_millis(fire)));
+            let condition = format!("{FIRE_NOT_HANDLED} AND attribute_not_exists(#pending_fire)");
+            if self
+                .update("begin fire of", &what, item_key(), start, Some(&condition))
+                .await?
+            {
+                return Ok(BeginFire::Started);
+            }
+            let condition = format!("{FIRE_NOT_HANDLED} AND attribute_exists(#pending_fire)");
+            if self
+                .update("coalesce fire of", &what, item_key(), handled(), Some(&condition))
+                .await?
+            {
+                let running = self
+                    .get_item(group_pk(group), &format!("schedule#{name}"), &what)
+                    .await?
+                    .and_then(|item| get_i64(&item, "pending_fire"))
+                    .map_or(fire, from_millis);
+                return Ok(BeginFire::Coalesced { running });
+            }
+            let Some(item) = self
+                .get_item(group_pk(group), &format!("schedule#{name}"), &what)
+                .await?
+            else {
+                return Ok(BeginFire::AlreadyHandled);
+            };
+            if get_i64(&item, "last_fire").is_some_and(|last| last >= to_millis(fire)) {
+                return Ok(BeginFire::AlreadyHandled);
+            }
+        }
+        Err(StoreError::Contention {
+            group: group.to_string(),
+            attempts: PUT_DESIRED_ATTEMPTS,
+        })
+    }
+
+    async fn finish_fire(&self, group: &str, name: &str, outcome: &FireOutcome) -> Result<bool, StoreError> {
+        let what = format!("schedule {group}/{name}");
+        let b = UpdateBuilder::default()
+            .set("last_outcome", s(outcome_json(&what, outcome)?))
+            .remove("pending_fire")
+            .value(":fire", n(to_millis(outcome.fire)));
+        self.update(
+            "finish fire of",
+            &what,
+            key(group_pk(group), format!("schedule#{name}")),
+            b,
+            Some("#pending_fire = :fire"),
+        )
+        .await
+    }
+
+    async fn skip_fire(
+        &self,
+        group: &str,
+        name: &str,
+        outcome: &FireOutcome,
+        next_fire: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError> {
+        let what = format!("schedule {group}/{name}");
+        let b = UpdateBuilder::default()
+            .set("last_fire", n(to_millis(outcome.fire)))
+            .set_opt("next_fire", next_fire.map(|t| n(to_millis(t))))
+            .set("last_outcome", s(outcome_json(&what, outcome)?))
+            .name("pk");
+        self.update(
+            "skip fire of",
+            &what,
+            key(group_pk(group), format!("schedule#{name}")),
+            b,
+            Some(FIRE_NOT_HANDLED),
         )
         .await
     }

@@ -17,10 +17,10 @@ mod sqlite;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dynamo::DynamoStore;
 pub use model::{
-    Arrival, ClaimInfo, DEFAULT_MAX_CLOCK_SKEW, DYNAMO_ITEM_LIMIT_BYTES, Desired, DesiredSource, FireClaim,
-    GroupState, GroupSummary, Lease, LeaseGrant, LeaseInfo, MAX_DESIRED_TEXT_BYTES, MAX_GROUP_ITEM_BYTES,
-    MAX_NAME_BYTES, MAX_OBSERVED_BYTES, MAX_SOURCE_FIELD_BYTES, NewDesired, Observed, PutDesired,
-    ResourceKind, ResourceState, Schedule, classify, run_timestamp,
+    Arrival, BeginFire, ClaimInfo, DEFAULT_MAX_CLOCK_SKEW, DYNAMO_ITEM_LIMIT_BYTES, Desired, DesiredSource,
+    FireClaim, FireOutcome, FireStatus, GroupState, GroupSummary, Lease, LeaseGrant, LeaseInfo,
+    MAX_DESIRED_TEXT_BYTES, MAX_GROUP_ITEM_BYTES, MAX_NAME_BYTES, MAX_OBSERVED_BYTES, MAX_SOURCE_FIELD_BYTES,
+    NewDesired, Observed, PutDesired, ResourceKind, ResourceState, Schedule, classify, run_timestamp,
 };
 pub use sqlite::SqliteStore;
 
@@ -154,7 +154,8 @@ pub trait StateStore: Send + Sync + fmt::Debug {
         next_due: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError>;
 
-    /// Creates or replaces a schedule of the lease's group (fenced). `last_fire` is left as stored.
+    /// Creates or replaces a schedule of the lease's group (fenced). `last_fire`, `pending_fire` and
+    /// `last_outcome` are left as stored.
     async fn put_schedule(&self, lease: &Lease, schedule: &Schedule) -> Result<(), StoreError>;
 
     /// Deletes a schedule of the lease's group (fenced); deleting a missing one is not an error.
@@ -173,6 +174,31 @@ pub trait StateStore: Send + Sync + fmt::Debug {
         group: &str,
         name: &str,
         fired_at: DateTime<Utc>,
+        next_fire: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError>;
+
+    /// Records the fire of `name` at `fire` as handled (`last_fire`, `next_fire`) and, unless an earlier
+    /// fire's action is still pending, as the schedule's pending action (`pending_fire`). One
+    /// conditional write: whatever the number of callers, one fire is started or coalesced at most once.
+    async fn begin_fire(
+        &self,
+        group: &str,
+        name: &str,
+        fire: DateTime<Utc>,
+        next_fire: Option<DateTime<Utc>>,
+    ) -> Result<BeginFire, StoreError>;
+
+    /// Ends the pending action of `outcome.fire`: stores the outcome and clears `pending_fire`. Applied
+    /// only while `pending_fire` is that fire; returns whether it was applied.
+    async fn finish_fire(&self, group: &str, name: &str, outcome: &FireOutcome) -> Result<bool, StoreError>;
+
+    /// Records a fire that is not run (missed beyond the catch-up window): as `record_fire`, and stores
+    /// `outcome` as the last outcome. Returns whether it was applied (the fire was not handled yet).
+    async fn skip_fire(
+        &self,
+        group: &str,
+        name: &str,
+        outcome: &FireOutcome,
         next_fire: Option<DateTime<Utc>>,
     ) -> Result<bool, StoreError>;
 
@@ -266,6 +292,21 @@ pub(crate) fn observed_json(group: &str, observed: &Observed) -> Result<String, 
         });
     }
     Ok(json)
+}
+
+/// A fire outcome as stored (JSON).
+pub(crate) fn outcome_json(what: &str, outcome: &FireOutcome) -> Result<String, StoreError> {
+    serde_json::to_string(outcome).map_err(|e| StoreError::Corrupt {
+        what: format!("fire outcome of {what}"),
+        reason: e.to_string(),
+    })
+}
+
+pub(crate) fn parse_outcome(what: &str, json: &str) -> Result<FireOutcome, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt {
+        what: format!("fire outcome of {what}"),
+        reason: e.to_string(),
+    })
 }
 
 pub(crate) fn parse_observed(group: &str, json: &str) -> Result<Observed, StoreError> {

@@ -288,10 +288,77 @@ pub struct Schedule {
     pub expression: String,
     /// What a fire does, as the scheduler encodes it.
     pub target: String,
-    /// Only written by `record_fire`; `put_schedule` leaves it unchanged.
+    /// When the schedule was created or its expression last changed: the anchor of `rate(...)` (as
+    /// EventBridge anchors a rate at the rule's creation), and the instant before which no fire counts.
+    pub created_at: DateTime<Utc>,
+    /// The latest fire instant handled (run, coalesced or skipped). Only written by `record_fire`,
+    /// `begin_fire` and `skip_fire`; `put_schedule` leaves it unchanged.
     pub last_fire: Option<DateTime<Utc>>,
     pub next_fire: Option<DateTime<Utc>>,
     pub active: bool,
+    /// The fire whose action was recorded by `begin_fire` and has not finished (`finish_fire`).
+    /// `put_schedule` leaves it unchanged.
+    pub pending_fire: Option<DateTime<Utc>>,
+    /// How the last finished (or skipped) fire ended. `put_schedule` leaves it unchanged.
+    pub last_outcome: Option<FireOutcome>,
+}
+
+/// How one fire of a schedule ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FireOutcome {
+    /// The fire instant (from the schedule expression, not when the action ran).
+    pub fire: DateTime<Utc>,
+    pub status: FireStatus,
+    /// One line for people: what was done, what was skipped and why, or Personalize's failure reason.
+    pub detail: String,
+    /// When the outcome was recorded.
+    pub at: DateTime<Utc>,
+}
+
+/// The result class of a fire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FireStatus {
+    /// The action ran and everything it started is in place.
+    Succeeded,
+    /// The action failed; `detail` carries the reason.
+    Failed,
+    /// Nothing was done: no new data, no ACTIVE version, or the fire was missed beyond the catch-up window.
+    Skipped,
+}
+
+impl FireStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+        }
+    }
+}
+
+impl std::fmt::Display for FireOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (fire {}): {}",
+            self.status.as_str(),
+            self.fire.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            self.detail
+        )
+    }
+}
+
+/// What `begin_fire` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BeginFire {
+    /// The fire is recorded as the schedule's pending action.
+    Started,
+    /// The schedule's previous action (fire `running`) has not finished: this fire is recorded as
+    /// handled and coalesced into it, not queued.
+    Coalesced { running: DateTime<Utc> },
+    /// This fire (or a later one) was already recorded, or the schedule no longer exists.
+    AlreadyHandled,
 }
 
 /// The outcome of claiming a schedule fire.

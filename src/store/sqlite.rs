@@ -14,9 +14,10 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use super::clock::{from_millis, plus, to_millis};
 use super::model::{Arrival, classify, valid_until};
 use super::{
-    ClaimInfo, Clock, DEFAULT_MAX_CLOCK_SKEW, Desired, DesiredSource, FireClaim, GroupState, GroupSummary,
-    Lease, LeaseGrant, LeaseInfo, NewDesired, Observed, PutDesired, Schedule, StateStore, StoreError,
-    SystemClock, check_desired_size, check_name, observed_json, parse_observed, run_timestamp,
+    BeginFire, ClaimInfo, Clock, DEFAULT_MAX_CLOCK_SKEW, Desired, DesiredSource, FireClaim, FireOutcome,
+    GroupState, GroupSummary, Lease, LeaseGrant, LeaseInfo, NewDesired, Observed, PutDesired, Schedule,
+    StateStore, StoreError, SystemClock, check_desired_size, check_name, observed_json, outcome_json,
+    parse_observed, parse_outcome, run_timestamp,
 };
 use crate::objects::ObjectUrl;
 
@@ -48,6 +49,9 @@ CREATE TABLE IF NOT EXISTS schedules (
     last_fire_ms INTEGER,
     next_fire_ms INTEGER,
     active INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL DEFAULT 0,
+    pending_fire_ms INTEGER,
+    last_outcome TEXT,
     PRIMARY KEY (group_name, name)
 );
 CREATE TABLE IF NOT EXISTS fire_claims (
@@ -60,6 +64,16 @@ CREATE TABLE IF NOT EXISTS fire_claims (
     PRIMARY KEY (group_name, schedule, fire_ms)
 );
 ";
+
+/// Columns added to `schedules` after its first release: added to older files on open.
+const SCHEDULE_MIGRATIONS: [(&str, &str); 3] = [
+    ("created_ms", "INTEGER NOT NULL DEFAULT 0"),
+    ("pending_fire_ms", "INTEGER"),
+    ("last_outcome", "TEXT"),
+];
+
+const SCHEDULE_COLUMNS: &str = "group_name, name, expression, target, last_fire_ms, next_fire_ms, active, \
+     created_ms, pending_fire_ms, last_outcome";
 
 const GROUP_COLUMNS: &str = "name, desired_generation, desired_text, desired_bucket, desired_key, desired_etag, \
      desired_version_id, desired_sequencer, desired_last_modified_ms, desired_received_ms, \
@@ -127,6 +141,7 @@ impl SqliteStore {
         let _ = conn.pragma_update(None, "journal_mode", "WAL");
         conn.execute_batch(SCHEMA)
             .map_err(sql_error("create schema in", location.clone()))?;
+        migrate_schedules(&conn, &location)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             location,
@@ -283,16 +298,58 @@ fn lease_is_current(conn: &Connection, lease: &Lease) -> Result<bool, StoreError
     Ok(found.is_some())
 }
 
-fn read_schedule(row: &Row<'_>) -> rusqlite::Result<Schedule> {
-    Ok(Schedule {
-        group: row.get(0)?,
-        name: row.get(1)?,
-        expression: row.get(2)?,
-        target: row.get(3)?,
-        last_fire: row.get::<_, Option<i64>>(4)?.map(from_millis),
-        next_fire: row.get::<_, Option<i64>>(5)?.map(from_millis),
-        active: row.get::<_, i64>(6)? != 0,
+/// Adds the [`SCHEDULE_MIGRATIONS`] columns a file created by an older release lacks.
+fn migrate_schedules(conn: &Connection, location: &str) -> Result<(), StoreError> {
+    let mut stmt = conn
+        .prepare("SELECT name FROM pragma_table_info('schedules')")
+        .map_err(sql_error("read schema of", location.to_string()))?;
+    let present: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .and_then(|rows| rows.collect())
+        .map_err(sql_error("read schema of", location.to_string()))?;
+    for (column, kind) in SCHEDULE_MIGRATIONS {
+        if !present.iter().any(|p| p == column) {
+            conn.execute_batch(&format!("ALTER TABLE schedules ADD COLUMN {column} {kind}"))
+                .map_err(sql_error("migrate schema of", location.to_string()))?;
+        }
+    }
+    Ok(())
+}
+
+/// A `schedules` row as stored (the outcome still JSON).
+struct RawSchedule {
+    schedule: Schedule,
+    outcome: Option<String>,
+}
+
+fn read_schedule(row: &Row<'_>) -> rusqlite::Result<RawSchedule> {
+    Ok(RawSchedule {
+        schedule: Schedule {
+            group: row.get(0)?,
+            name: row.get(1)?,
+            expression: row.get(2)?,
+            target: row.get(3)?,
+            last_fire: row.get::<_, Option<i64>>(4)?.map(from_millis),
+            next_fire: row.get::<_, Option<i64>>(5)?.map(from_millis),
+            active: row.get::<_, i64>(6)? != 0,
+            created_at: from_millis(row.get(7)?),
+            pending_fire: row.get::<_, Option<i64>>(8)?.map(from_millis),
+            last_outcome: None,
+        },
+        outcome: row.get(9)?,
     })
+}
+
+impl RawSchedule {
+    fn into_schedule(self) -> Result<Schedule, StoreError> {
+        let mut s = self.schedule;
+        s.last_outcome = self
+            .outcome
+            .as_deref()
+            .map(|json| parse_outcome(&format!("schedule {}/{}", s.group, s.name), json))
+            .transpose()?;
+        Ok(s)
+    }
 }
 
 #[async_trait::async_trait]
@@ -561,17 +618,18 @@ impl StateStore for SqliteStore {
                 return Err(StoreError::fenced(&lease));
             }
             tx.execute(
-                "INSERT INTO schedules (group_name, name, expression, target, next_fire_ms, active)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                "INSERT INTO schedules (group_name, name, expression, target, next_fire_ms, active, created_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (group_name, name) DO UPDATE SET expression = ?3, target = ?4,
-                     next_fire_ms = ?5, active = ?6",
+                     next_fire_ms = ?5, active = ?6, created_ms = ?7",
                 params![
                     lease.group,
                     s.name,
                     s.expression,
                     s.target,
                     s.next_fire.map(to_millis),
-                    i64::from(s.active)
+                    i64::from(s.active),
+                    to_millis(s.created_at)
                 ],
             )
             .map_err(sql_error("write schedule", format!("{}/{}", lease.group, s.name)))?;
@@ -609,17 +667,17 @@ impl StateStore for SqliteStore {
         let location = self.location.clone();
         self.with_conn("list schedules", move |conn| {
             let mut stmt = conn
-                .prepare(
-                    "SELECT group_name, name, expression, target, last_fire_ms, next_fire_ms, active
-                     FROM schedules WHERE ?1 IS NULL OR group_name = ?1 ORDER BY group_name, name",
-                )
+                .prepare(&format!(
+                    "SELECT {SCHEDULE_COLUMNS} FROM schedules
+                     WHERE ?1 IS NULL OR group_name = ?1 ORDER BY group_name, name"
+                ))
                 .map_err(sql_error("list schedules in", location.clone()))?;
-            let rows: Vec<Schedule> = stmt
+            let rows: Vec<RawSchedule> = stmt
                 .query_map(params![group], read_schedule)
                 .map_err(sql_error("list schedules in", location.clone()))?
                 .collect::<Result<_, _>>()
                 .map_err(sql_error("list schedules in", location))?;
-            Ok(rows)
+            rows.into_iter().map(RawSchedule::into_schedule).collect()
         })
         .await
     }
@@ -654,6 +712,93 @@ impl StateStore for SqliteStore {
                     params![group, name, to_millis(fired_at), next_fire.map(to_millis)],
                 )
                 .map_err(sql_error("record fire of", format!("{group}/{name}")))?;
+            Ok(changed > 0)
+        })
+        .await
+    }
+
+    async fn begin_fire(
+        &self,
+        group: &str,
+        name: &str,
+        fire: DateTime<Utc>,
+        next_fire: Option<DateTime<Utc>>,
+    ) -> Result<BeginFire, StoreError> {
+        let (group, name) = (group.to_string(), name.to_string());
+        self.with_conn("begin fire", move |conn| {
+            let what = format!("{group}/{name}@{fire}");
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sql_error("begin fire of", what.clone()))?;
+            let row: Option<(Option<i64>, Option<i64>)> = tx
+                .query_row(
+                    "SELECT last_fire_ms, pending_fire_ms FROM schedules WHERE group_name = ?1 AND name = ?2",
+                    params![group, name],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(sql_error("read schedule of fire", what.clone()))?;
+            let fire_ms = to_millis(fire);
+            let outcome = match row {
+                None => BeginFire::AlreadyHandled,
+                Some((Some(last), _)) if last >= fire_ms => BeginFire::AlreadyHandled,
+                Some((_, pending)) => {
+                    tx.execute(
+                        "UPDATE schedules SET last_fire_ms = ?3, next_fire_ms = ?4,
+                             pending_fire_ms = COALESCE(pending_fire_ms, ?3)
+                         WHERE group_name = ?1 AND name = ?2",
+                        params![group, name, fire_ms, next_fire.map(to_millis)],
+                    )
+                    .map_err(sql_error("record fire of", what.clone()))?;
+                    match pending {
+                        Some(running) => BeginFire::Coalesced {
+                            running: from_millis(running),
+                        },
+                        None => BeginFire::Started,
+                    }
+                }
+            };
+            tx.commit().map_err(sql_error("commit fire of", what))?;
+            Ok(outcome)
+        })
+        .await
+    }
+
+    async fn finish_fire(&self, group: &str, name: &str, outcome: &FireOutcome) -> Result<bool, StoreError> {
+        let (group, name) = (group.to_string(), name.to_string());
+        let json = outcome_json(&format!("schedule {group}/{name}"), outcome)?;
+        let fire_ms = to_millis(outcome.fire);
+        self.with_conn("finish fire", move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE schedules SET last_outcome = ?4, pending_fire_ms = NULL
+                     WHERE group_name = ?1 AND name = ?2 AND pending_fire_ms = ?3",
+                    params![group, name, fire_ms, json],
+                )
+                .map_err(sql_error("finish fire of", format!("{group}/{name}")))?;
+            Ok(changed > 0)
+        })
+        .await
+    }
+
+    async fn skip_fire(
+        &self,
+        group: &str,
+        name: &str,
+        outcome: &FireOutcome,
+        next_fire: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError> {
+        let (group, name) = (group.to_string(), name.to_string());
+        let json = outcome_json(&format!("schedule {group}/{name}"), outcome)?;
+        let fire_ms = to_millis(outcome.fire);
+        self.with_conn("skip fire", move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE schedules SET last_fire_ms = ?3, next_fire_ms = ?4, last_outcome = ?5
+                     WHERE group_name = ?1 AND name = ?2 AND (last_fire_ms IS NULL OR last_fire_ms < ?3)",
+                    params![group, name, fire_ms, next_fire.map(to_millis), json],
+                )
+                .map_err(sql_error("skip fire of", format!("{group}/{name}")))?;
             Ok(changed > 0)
         })
         .await

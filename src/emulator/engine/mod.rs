@@ -53,6 +53,7 @@ pub mod filter_eval;
 pub mod import;
 pub mod model;
 pub mod recipes;
+pub mod synthetic;
 pub mod table;
 pub mod values;
 
