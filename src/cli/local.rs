@@ -28,11 +28,11 @@ use personalize_ops::notify::message::Location;
 use personalize_ops::notify::{JsonLinesNotifier, Notifications, Notifier};
 use personalize_ops::objects::DirStore;
 use personalize_ops::settings::LOCAL_MIN_POLL_SECS;
-use personalize_ops::store::{GroupSummary, SqliteStore, StateStore, SystemClock};
+use personalize_ops::store::{SqliteStore, StateStore, SystemClock};
 use tokio_util::sync::CancellationToken;
 
 use super::apply::out;
-use super::progress::{Ending, Progress};
+use super::progress::Progress;
 use super::{Context, EXIT_FAILURE};
 
 /// The bucket name the directory stands for (the emulator's default `--data-bucket`).
@@ -130,39 +130,6 @@ impl ConfigSource for FirstScan {
     }
 }
 
-/// Whether every group the store knows finished its latest generation: converged, or failed (a
-/// failed pass records its error and no next visit; a pass that could not complete has one).
-fn settled(groups: &[GroupSummary]) -> bool {
-    groups.iter().all(|g| match (&g.observed, g.desired_generation) {
-        (Some(o), Some(desired)) => {
-            o.generation == desired && (o.converged || (o.last_error.is_some() && g.due_at.is_none()))
-        }
-        _ => false,
-    })
-}
-
-/// Cancels `shutdown` once the first scan is done and every group it found has settled.
-async fn stop_when_settled(
-    store: Arc<dyn StateStore>,
-    progress: Arc<Progress>,
-    mut scanned: tokio::sync::watch::Receiver<bool>,
-    shutdown: CancellationToken,
-) {
-    if scanned.wait_for(|done| *done).await.is_err() {
-        return;
-    }
-    while !shutdown.is_cancelled() {
-        if let Ok(groups) = store.list_groups().await
-            && (!groups.is_empty() || progress.config_errors() > 0)
-            && settled(&groups)
-        {
-            shutdown.cancel();
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Runs the local daemon until Ctrl-C or SIGTERM (or, with `--exit-when-converged`, until every
 /// group settled).
 pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
@@ -253,29 +220,23 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
     ));
     let shutdown = CancellationToken::new();
     let signal = super::run::cancel_on_signal(shutdown.clone())?;
-    let stopper = args.exit_when_converged.then(|| {
-        tokio::spawn(stop_when_settled(
-            store.clone(),
-            progress.clone(),
-            scanned,
-            shutdown.clone(),
-        ))
-    });
+    let watch = tokio::spawn(
+        progress
+            .clone()
+            .watch(scanned, shutdown.clone(), args.exit_when_converged),
+    );
     let result = daemon.run(Some(watcher as Arc<dyn ConfigSource>), shutdown).await;
     signal.abort();
-    if let Some(stopper) = stopper {
-        stopper.abort();
-    }
+    watch.abort();
     let _ = std::fs::remove_file(url_path(&dir));
     let saved = emu.shutdown().await;
     result?;
     saved.context("the built-in Personalize stopped but its last save of the state failed")?;
-    let endings = progress.endings();
-    let failed = endings.values().filter(|e| **e == Ending::Failed).count() + progress.config_errors();
     if args.exit_when_converged {
+        let (converged, failed) = progress.counts();
+        let failed = failed + progress.config_errors();
         out(&format!(
-            "{} converged, {failed} failed; the state is kept in {}",
-            endings.values().filter(|e| **e == Ending::Converged).count(),
+            "{converged} converged, {failed} failed; the state is kept in {}",
             dir.display()
         ));
         if failed > 0 {

@@ -4,32 +4,58 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
 
 use personalize_ops::notify::{Message, Notifier, NotifyError, ResourceChange};
 use personalize_ops::spec::model::Spec;
 use personalize_ops::spec::recipes::{self, RecipeType};
-use personalize_ops::store::StateStore;
+use personalize_ops::store::{GroupSummary, StateStore};
+use tokio_util::sync::CancellationToken;
 
 use super::apply::out;
 
-/// How a group's latest run ended, as far as the printed messages tell.
+/// How a group's latest generation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
     Converged,
     Failed,
 }
 
-/// Prints notifications as lines for people (stdout) and remembers how each group ended.
+/// How a group stands in the store: `None` while work remains (or a pass must be retried, or no
+/// pass since `since` has looked at it), else how its latest generation ended. A failed pass
+/// records its error and no next visit; a pass that could not complete records one.
+pub fn ending(g: &GroupSummary, since: DateTime<Utc>) -> Option<Ending> {
+    let (o, desired) = (g.observed.as_ref()?, g.desired_generation?);
+    if o.generation != desired || o.updated_at < since {
+        None
+    } else if o.converged {
+        Some(Ending::Converged)
+    } else if o.last_error.is_some() && g.due_at.is_none() {
+        Some(Ending::Failed)
+    } else {
+        None
+    }
+}
+
+/// Prints resource changes and unusable parameter files as lines for people (stdout), and, from the
+/// state store, each group's ending with what to do next.
 #[derive(Debug)]
 pub struct Progress {
     started: Instant,
+    /// What the store recorded before this is from an earlier process: not reported until a pass
+    /// of this one confirms it.
+    since: DateTime<Utc>,
     dir: PathBuf,
     /// How the user started this program (`target/release/personalize-ops`), so the printed commands
     /// run as they are.
     program: String,
     store: Arc<dyn StateStore>,
-    endings: Mutex<BTreeMap<String, Ending>>,
+    /// The last status printed per ARN: a change seen again by a later pass is not printed twice.
+    last: Mutex<BTreeMap<String, String>>,
+    /// Each group's ending printed, with its generation.
+    endings: Mutex<BTreeMap<String, (u64, Ending)>>,
     config_errors: Mutex<usize>,
 }
 
@@ -41,20 +67,21 @@ impl Progress {
             .unwrap_or_else(|| "personalize-ops".into());
         Self {
             started: Instant::now(),
+            since: Utc::now(),
             dir: dir.to_path_buf(),
             program,
             store,
+            last: Mutex::new(BTreeMap::new()),
             endings: Mutex::new(BTreeMap::new()),
             config_errors: Mutex::new(0),
         }
     }
 
-    /// How each group that finished a run ended.
-    pub fn endings(&self) -> BTreeMap<String, Ending> {
-        self.endings
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+    /// How many groups ended converged and failed, as printed.
+    pub fn counts(&self) -> (usize, usize) {
+        let endings = self.endings.lock().unwrap_or_else(PoisonError::into_inner);
+        let converged = endings.values().filter(|(_, e)| *e == Ending::Converged).count();
+        (converged, endings.len() - converged)
     }
 
     /// Parameter files reported unusable so far.
@@ -66,93 +93,148 @@ impl Progress {
         format!("{:>7.1}s", self.started.elapsed().as_secs_f64())
     }
 
-    async fn converged(&self, group: &str) {
-        let spec = match self.store.group(group).await {
-            Ok(Some(state)) => state.desired.and_then(|d| {
-                let folder = d
-                    .source
-                    .url
-                    .key
-                    .rsplit_once('/')
-                    .map_or(String::new(), |(f, _)| f.to_string());
-                personalize_ops::spec::load(&d.text)
-                    .spec
-                    .map(|spec| (spec, self.dir.join(folder)))
-            }),
-            _ => None,
-        };
-        let lines = match spec {
-            Some((spec, folder)) => {
-                let samples = Samples::find(&folder);
-                summary(&self.program, &self.dir, &spec, &samples)
-            }
-            None => vec![format!(
-                "  {} status --local {} {group}",
-                self.program,
-                self.dir.display()
-            )],
-        };
-        out(&format!("{} {group}: converged", self.elapsed()));
-        for l in lines {
-            out(&l);
+    /// Watches the store until `shutdown`: prints each group's ending once per generation, after
+    /// the first scan of the directory (`scanned`). With `exit_when_settled`, cancels `shutdown`
+    /// once every group has ended (or every file was unusable).
+    pub async fn watch(
+        self: Arc<Self>,
+        mut scanned: tokio::sync::watch::Receiver<bool>,
+        shutdown: CancellationToken,
+        exit_when_settled: bool,
+    ) {
+        if scanned.wait_for(|done| *done).await.is_err() {
+            return;
         }
+        // A group is reported once it was seen ended on two polls in a row, so that the resource
+        // lines of its last pass (sent through a queue) come before its summary.
+        let mut seen_ended: BTreeMap<String, (u64, Ending)> = BTreeMap::new();
+        while !shutdown.is_cancelled() {
+            if let Ok(groups) = self.store.list_groups().await {
+                let mut all_ended = true;
+                for g in &groups {
+                    let Some(end) = ending(g, self.since) else {
+                        all_ended = false;
+                        continue;
+                    };
+                    let key = (g.desired_generation.unwrap_or_default(), end);
+                    let printed = self
+                        .endings
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .get(&g.name)
+                        == Some(&key);
+                    if printed {
+                        continue;
+                    }
+                    if seen_ended.insert(g.name.clone(), key) == Some(key) {
+                        self.report(g, end).await;
+                        self.endings
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .insert(g.name.clone(), key);
+                    } else {
+                        all_ended = false;
+                    }
+                }
+                if exit_when_settled && all_ended && (!groups.is_empty() || self.config_errors() > 0) {
+                    shutdown.cancel();
+                    return;
+                }
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
+        }
+    }
+
+    async fn report(&self, g: &GroupSummary, end: Ending) {
+        let group = &g.name;
+        match end {
+            Ending::Converged => {
+                let lines = match self.spec_of(group).await {
+                    Some((spec, folder)) => summary(&self.program, &self.dir, &spec, &Samples::find(&folder)),
+                    None => vec![format!(
+                        "    {} status --local {} {group}",
+                        self.program,
+                        self.dir.display()
+                    )],
+                };
+                out(&format!("{} {group}: converged", self.elapsed()));
+                for l in lines {
+                    out(&l);
+                }
+            }
+            Ending::Failed => {
+                out(&format!("{} {group}: FAILED", self.elapsed()));
+                let resources = g.observed.iter().flat_map(|o| o.resources.iter());
+                for r in resources.filter(|r| r.reason.is_some() && !r.status.contains("ACTIVE")) {
+                    out(&format!(
+                        "    {} {} {}: {}",
+                        r.kind.title().to_lowercase(),
+                        r.name,
+                        r.status,
+                        r.reason.as_deref().unwrap_or_default()
+                    ));
+                }
+                out(&format!(
+                    "  Details: {} status --local {} {group}. Fix the parameter file or the data and save it again: the change is picked up.",
+                    self.program,
+                    self.dir.display()
+                ));
+            }
+        }
+    }
+
+    /// The group's parameter file and the folder it was read from.
+    async fn spec_of(&self, group: &str) -> Option<(Spec, PathBuf)> {
+        let desired = self.store.group(group).await.ok()??.desired?;
+        let folder = desired
+            .source
+            .url
+            .key
+            .rsplit_once('/')
+            .map_or("", |(f, _)| f)
+            .to_string();
+        let spec = personalize_ops::spec::load(&desired.text).spec?;
+        Some((spec, self.dir.join(folder)))
     }
 }
 
 #[async_trait::async_trait]
 impl Notifier for Progress {
     async fn publish(&self, message: &Message) -> Result<(), NotifyError> {
-        let group = message.dataset_group.clone();
+        // Run results are printed from the store by `watch`; only unusable files are told here.
         let body: serde_json::Value = serde_json::from_str(&message.body).unwrap_or_default();
-        match message.status {
-            "UPDATE COMPLETE" => {
-                self.endings
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(group.clone(), Ending::Converged);
-                self.converged(&group).await;
+        let machine: serde_json::Value = body
+            .get("sqs")
+            .and_then(|s| s.as_str())
+            .and_then(|s| serde_json::from_str(s).ok())
+            .unwrap_or_default();
+        if let (Some(file), Some(errors)) = (
+            machine.get("file").and_then(|f| f.as_str()),
+            machine.get("description").and_then(|d| d.as_array()),
+        ) {
+            *self.config_errors.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+            out(&format!("{} {file} cannot be used:", self.elapsed()));
+            for e in errors {
+                out(&format!("    {}", e.as_str().unwrap_or_default()));
             }
-            "UPDATE FAILED" => {
-                let machine: serde_json::Value = body
-                    .get("sqs")
-                    .and_then(|s| s.as_str())
-                    .and_then(|s| serde_json::from_str(s).ok())
-                    .unwrap_or_default();
-                let failures = machine.get("failures").and_then(|f| f.as_array());
-                if let Some(failures) = failures {
-                    self.endings
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .insert(group.clone(), Ending::Failed);
-                    out(&format!("{} {group}: FAILED", self.elapsed()));
-                    for f in failures {
-                        let text = |k: &str| f.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
-                        out(&format!(
-                            "    {} {}: {}",
-                            text("kind"),
-                            text("name"),
-                            text("reason")
-                        ));
-                    }
-                    out("  Fix the parameter file or the data and save it again: the change is picked up.");
-                } else {
-                    // A parameter file that cannot be used: no group was created.
-                    *self.config_errors.lock().unwrap_or_else(PoisonError::into_inner) += 1;
-                    let text = body.get("default").and_then(|d| d.as_str()).unwrap_or("");
-                    let detail = machine
-                        .get("description")
-                        .and_then(|d| d.as_str())
-                        .unwrap_or(text);
-                    out(&format!("{} {}", self.elapsed(), detail.trim()));
-                }
-            }
-            other => out(&format!("{} {group}: {other}", self.elapsed())),
+            out("  Fix the file and save it again: the change is picked up.");
         }
         Ok(())
     }
 
     async fn resource_changed(&self, change: &ResourceChange) -> Result<(), NotifyError> {
-        out(&format!("{} {}", self.elapsed(), change_line(change)));
+        let again = self
+            .last
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(change.arn.clone(), change.status.clone())
+            .is_some_and(|before| before == change.status);
+        if !again {
+            out(&format!("{} {}", self.elapsed(), change_line(change)));
+        }
         Ok(())
     }
 }
