@@ -89,47 +89,46 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         },
     };
     let runtime = aws_sdk_personalizeruntime::Client::new(&config);
-    let (items, recommendation_id): (Vec<(Option<String>, Option<f64>)>, Option<String>) =
-        if args.item_ids.is_empty() {
-            let answer = runtime
-                .get_recommendations()
-                .campaign_arn(&arn)
-                .set_user_id(args.user_id.clone())
-                .set_item_id(args.item_id.clone())
-                .set_filter_arn(filter_arn)
-                .num_results(args.num_results)
-                .send()
-                .await
-                .map_err(|e| anyhow::anyhow!(personalize_ops::aws::error_text(&e)))
-                .with_context(|| format!("GetRecommendations from {arn}"))?;
-            let items = answer
-                .item_list()
-                .iter()
-                .map(|i| (i.item_id().map(str::to_string), i.score()))
-                .collect();
-            (items, answer.recommendation_id().map(str::to_string))
-        } else {
-            let Some(user) = &args.user_id else {
-                eprintln!("personalize-ops recommend: ranking (--item-ids) needs --user-id");
-                return Ok(ExitCode::from(super::EXIT_USAGE));
-            };
-            let answer = runtime
-                .get_personalized_ranking()
-                .campaign_arn(&arn)
-                .user_id(user)
-                .set_input_list(Some(args.item_ids.clone()))
-                .set_filter_arn(filter_arn)
-                .send()
-                .await
-                .map_err(|e| anyhow::anyhow!(personalize_ops::aws::error_text(&e)))
-                .with_context(|| format!("GetPersonalizedRanking from {arn}"))?;
-            let items = answer
-                .personalized_ranking()
-                .iter()
-                .map(|i| (i.item_id().map(str::to_string), i.score()))
-                .collect();
-            (items, answer.recommendation_id().map(str::to_string))
+    let (items, recommendation_id): (Vec<Scored>, Option<String>) = if args.item_ids.is_empty() {
+        let answer = runtime
+            .get_recommendations()
+            .campaign_arn(&arn)
+            .set_user_id(args.user_id.clone())
+            .set_item_id(args.item_id.clone())
+            .set_filter_arn(filter_arn)
+            .num_results(args.num_results)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!(personalize_ops::aws::error_text(&e)))
+            .with_context(|| format!("GetRecommendations from {arn}"))?;
+        let items = answer
+            .item_list()
+            .iter()
+            .map(|i| (i.item_id().map(str::to_string), i.score()))
+            .collect();
+        (items, answer.recommendation_id().map(str::to_string))
+    } else {
+        let Some(user) = &args.user_id else {
+            eprintln!("personalize-ops recommend: ranking (--item-ids) needs --user-id");
+            return Ok(ExitCode::from(super::EXIT_USAGE));
         };
+        let answer = runtime
+            .get_personalized_ranking()
+            .campaign_arn(&arn)
+            .user_id(user)
+            .set_input_list(Some(args.item_ids.clone()))
+            .set_filter_arn(filter_arn)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!(personalize_ops::aws::error_text(&e)))
+            .with_context(|| format!("GetPersonalizedRanking from {arn}"))?;
+        let items = answer
+            .personalized_ranking()
+            .iter()
+            .map(|i| (i.item_id().map(str::to_string), i.score()))
+            .collect();
+        (items, answer.recommendation_id().map(str::to_string))
+    };
     let text = match args.format {
         Format::Json => {
             let list: Vec<_> = items
@@ -152,6 +151,9 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
     let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
     Ok(ExitCode::SUCCESS)
 }
+
+/// An answered item and its score.
+type Scored = (Option<String>, Option<f64>);
 
 /// What [`find_arn`] lists.
 #[derive(Debug, Clone, Copy)]
