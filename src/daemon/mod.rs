@@ -28,7 +28,6 @@ use crate::store::{Clock, StateStore};
 mod personalize;
 mod reconciler;
 mod turn;
-pub mod watch;
 
 pub use personalize::PersonalizeReconciler;
 pub use reconciler::{GroupReconciler, PassError, PassInput, PassReport, PassSink, PassStatus};
