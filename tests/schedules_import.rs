@@ -1,7 +1,6 @@
 //! `schedules import-dataset-group` with the binary against the built-in Personalize: a group
 //! applied from a fixture is exported, the file validates, and `plan` on it shows no change.
 
-mod reconcile_common;
 mod support;
 
 use std::path::Path;
@@ -10,8 +9,8 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use personalize_ops::emulator::faults::FaultSpec;
 use personalize_ops::reconcile::PassOutcome;
-use reconcile_common::*;
 use serde_json::Value;
+use support::reconcile::*;
 use tokio_util::sync::CancellationToken;
 
 const PATIENCE: Duration = Duration::from_secs(60);
