@@ -589,7 +589,7 @@ async fn the_stack_deploys_on_moto_and_the_daemon_converges_an_upload_on_its_res
     assert_eq!(deployed["status"], "CREATE_COMPLETE", "{deployed}");
 
     // Every resource of the template is in the stack, except the types moto skips and the
-    // conditional e-mail subscription (no Email given).
+    // conditional e-mail subscription and KMS role (no Email, no PersonalizeKmsKeyArn given).
     let template = stack_template();
     let mut missing: Vec<&str> = template["Resources"]
         .as_object()
@@ -599,7 +599,11 @@ async fn the_stack_deploys_on_moto_and_the_daemon_converges_an_upload_on_its_res
         .map(String::as_str)
         .collect();
     missing.sort_unstable();
-    let mut expected: Vec<&str> = MOTO_SKIPS.iter().copied().chain(["EmailSubscription"]).collect();
+    let mut expected: Vec<&str> = MOTO_SKIPS
+        .iter()
+        .copied()
+        .chain(["EmailSubscription", "PersonalizeKmsRole"])
+        .collect();
     expected.sort_unstable();
     assert_eq!(
         missing, expected,

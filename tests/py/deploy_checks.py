@@ -35,7 +35,7 @@ CRATES = {
     "eventbridge": ("events", "events"),
 }
 # IAM prefixes of the other roles' actions -> botocore service model.
-OTHER_PREFIXES = {"ecr": "ecr", "logs": "logs", "sts": "sts", "iam": "iam"}
+OTHER_PREFIXES = {"ecr": "ecr", "logs": "logs", "sts": "sts", "iam": "iam", "kms": "kms"}
 
 # API calls authorised by an IAM action of another name, or by more than one action.
 IAM_FOR_CALL = {
@@ -45,6 +45,8 @@ IAM_FOR_CALL = {
     ("personalize", "CreateDatasetImportJob"): ["personalize:CreateDatasetImportJob", "iam:PassRole"],
     ("personalize", "CreateBatchInferenceJob"): ["personalize:CreateBatchInferenceJob", "iam:PassRole"],
     ("personalize", "CreateBatchSegmentJob"): ["personalize:CreateBatchSegmentJob", "iam:PassRole"],
+    # With a KMS key (personalize.kms_role_arn), the group names the role that may use it.
+    ("personalize", "CreateDatasetGroup"): ["personalize:CreateDatasetGroup", "iam:PassRole"],
 }
 # TransactWriteItems is authorised per item: the item kinds the code builds decide the actions.
 TRANSACT_ITEM_ACTIONS = {
@@ -57,7 +59,7 @@ TRANSACT_ITEM_ACTIONS = {
 IAM_ONLY = {
     "s3:ListBucket": "ListObjectsV2 (and the bucket policy's Personalize statements)",
     "dynamodb:ConditionCheckItem": "the ConditionCheck items of TransactWriteItems",
-    "iam:PassRole": "Create*Job calls that name a Personalize role",
+    "iam:PassRole": "CreateDatasetGroup and Create*Job calls that name a Personalize role",
 }
 # Actions without a resource type: only these may have Resource "*".
 UNSCOPABLE = {"cloudwatch:PutMetricData", "ecr:GetAuthorizationToken"}
