@@ -1,13 +1,10 @@
 //! Shared helpers of the reconciler tests: a data directory laid out like the bucket, the emulator
 //! serving it, and a reconciler with fast polling.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use aws_sdk_personalize::config::retry::RetryConfig;
-use aws_sdk_personalize::config::{BehaviorVersion, Credentials, Region};
-use personalize_ops::emulator::{self, Emulator, EmulatorConfig};
+use personalize_ops::emulator::{Emulator, EmulatorConfig};
 use personalize_ops::objects::{DirStore, ObjectUrl};
 use personalize_ops::reconcile::{RateLimiter, Reconciler};
 use personalize_ops::settings::Settings;
@@ -119,27 +116,13 @@ pub fn data_for(ty: personalize_ops::spec::kinds::DatasetType, schema: &serde_js
 }
 
 pub async fn start_emulator(root: &Path, tweak: impl FnOnce(&mut EmulatorConfig)) -> Emulator {
-    let mut config = EmulatorConfig::new(Arc::new(DirStore::new(root, BUCKET)));
-    tweak(&mut config);
-    emulator::start(config).await.expect("the emulator starts")
+    super::emulator::start_with(Arc::new(DirStore::new(root, BUCKET)), tweak).await
 }
 
+/// The control-plane client, retries off: the reconciler retries throttling itself; SDK retries would
+/// hide what it does.
 pub fn client(emu: &Emulator) -> aws_sdk_personalize::Client {
-    let conf = aws_sdk_personalize::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(emu.url())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
-            "AKIDTEST",
-            "secret",
-            None,
-            None,
-            "reconcile-tests",
-        ))
-        // The reconciler retries throttling itself; SDK retries would hide what it does.
-        .retry_config(RetryConfig::disabled())
-        .build();
-    aws_sdk_personalize::Client::from_conf(conf)
+    super::emulator::clients(emu).control
 }
 
 /// Settings for tests: roles set, fast polls, a high call rate.
@@ -204,4 +187,50 @@ pub fn changes(emu: &Emulator) -> u64 {
 /// Calls of one operation.
 pub fn calls_of(emu: &Emulator, op: &str) -> u64 {
     emu.calls().calls.get(op).copied().unwrap_or(0)
+}
+
+/// How long one run of the binary may take: only catches a command that never ends.
+pub const BINARY_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The binary pointed at an emulator, with the test settings as its settings file.
+pub struct Cli {
+    settings_file: tempfile::NamedTempFile,
+    endpoint: String,
+}
+
+impl Cli {
+    pub fn new(emu: &personalize_ops::emulator::Emulator) -> Self {
+        let settings_file = tempfile::NamedTempFile::new().expect("settings file");
+        std::fs::write(settings_file.path(), settings_toml(&settings())).expect("write settings");
+        Self {
+            settings_file,
+            endpoint: emu.url(),
+        }
+    }
+
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_personalize-ops"));
+        c.args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_ENDPOINT_URL_PERSONALIZE", &self.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+            .env("AWS_SECRET_ACCESS_KEY", "secret")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/nonexistent")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .env("PERSONALIZE_OPS_SETTINGS", self.settings_file.path())
+            .env("RUST_LOG", "error")
+            .stdin(std::process::Stdio::null());
+        c
+    }
+
+    pub async fn output(&self, args: &[&str]) -> std::process::Output {
+        let mut c = tokio::process::Command::from(self.command(args));
+        tokio::time::timeout(BINARY_PATIENCE, c.output())
+            .await
+            .expect("the command ends")
+            .expect("the command runs")
+    }
 }
