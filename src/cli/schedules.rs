@@ -376,6 +376,14 @@ async fn list(group: Option<&str>, args: &StoreArgs, ctx: &Context) -> anyhow::R
         .into_iter()
         .map(|s| View::new(s, now, 1))
         .collect();
+    // A group without schedules is an answer; a group the service never heard of is a mistyped name.
+    if let Some(g) = group
+        && views.is_empty()
+        && store.group(g).await?.is_none()
+    {
+        eprintln!("personalize-ops schedules list: no dataset group named {g:?} is known");
+        return Ok(ExitCode::from(EXIT_FAILURE));
+    }
     match args.format {
         Format::Json => print_json(&Value::Array(views.iter().map(View::to_json).collect())),
         Format::Text if views.is_empty() => print(&match group {
