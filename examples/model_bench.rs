@@ -9,7 +9,8 @@
 //! CreateSolutionVersion does); it reports the training wall time, the RSS before training and the
 //! peak. The serving child trains at the middle size and times `model::recommend` (the engine call
 //! behind GetRecommendations, without HTTP) for seeded random users or items on one thread.
-//! Prints a Markdown table for the README.
+//! First, the offline metrics of every family on the quickstart's data. Prints Markdown tables for
+//! the README.
 
 use std::process::Command;
 use std::time::Instant;
@@ -185,6 +186,47 @@ fn machine() -> String {
     format!("{cpu}, {cores} cores, {memory:.0} GiB RAM")
 }
 
+/// GetSolutionMetrics of each recipe family on the quickstart's data (`examples/quickstart`:
+/// 1,000 users, 500 items, 20,000 interactions, seed 42).
+fn quality() {
+    let params = Params::new(1000, 500, 20_000, 42);
+    let d = synthetic::generate(&params).unwrap_or_else(|e| panic!("generator: {e}"));
+    let (interactions, items) = (d.interactions_table(), d.items_table());
+    println!("Offline metrics on the quickstart data (GetSolutionMetrics, held-out split):");
+    println!();
+    println!("| recipe | NDCG@5 | NDCG@10 | NDCG@25 | precision@10 | MRR@25 | coverage |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for recipe in [
+        "aws-popularity-count",
+        "aws-trending-now",
+        "aws-sims",
+        "aws-similar-items",
+        "aws-user-personalization",
+        "aws-user-personalization-v2",
+        "aws-personalized-ranking",
+    ] {
+        let m = train(&interactions, Some(&items), recipe).metrics();
+        let g = |k: &str| m.get(k).copied().unwrap_or(f64::NAN);
+        println!(
+            "| {recipe} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
+            g("normalized_discounted_cumulative_gain_at_5"),
+            g("normalized_discounted_cumulative_gain_at_10"),
+            g("normalized_discounted_cumulative_gain_at_25"),
+            g("precision_at_10"),
+            g("mean_reciprocal_rank_at_25"),
+            g("coverage")
+        );
+    }
+    let m = train(&interactions, Some(&items), "aws-item-affinity").metrics();
+    println!();
+    println!(
+        "aws-item-affinity: hit {:.3}, recall {:.3}",
+        m.get("hit").copied().unwrap_or(f64::NAN),
+        m.get("recall").copied().unwrap_or(f64::NAN)
+    );
+    println!();
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--child") {
@@ -210,6 +252,7 @@ fn main() {
     let queries = arg("--queries").unwrap_or_else(|| "20000".into());
     println!("Machine: {}", machine());
     println!();
+    quality();
     println!("| interactions | recipe | training s | RSS before MiB | peak RSS MiB | NDCG@10 |");
     println!("|---:|---|---:|---:|---:|---:|");
     for &size in &sizes {

@@ -869,3 +869,48 @@ mod planted {
         assert!(in_category >= 7, "{recs:?}");
     }
 }
+
+/// The committed quickstart data (`examples/quickstart`, written by the generator) read as an
+/// import reads it: user-personalization beats popularity there too.
+#[tokio::test]
+async fn the_quickstart_data_rewards_personalization() {
+    use crate::emulator::engine::import::read_csv_dataset;
+    use crate::emulator::engine::synthetic::{INTERACTIONS_SCHEMA, ITEMS_SCHEMA};
+    let store = crate::objects::DirStore::new(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/quickstart/train/quickstart"
+        ),
+        "quickstart",
+    );
+    let schema = |text: &str| {
+        crate::spec::avro::parse(&serde_json::from_str(text).expect("json")).expect("valid schema")
+    };
+    let interactions = read_csv_dataset(
+        &store,
+        "s3://quickstart/interactions.csv",
+        &schema(INTERACTIONS_SCHEMA),
+    )
+    .await
+    .expect("interactions import");
+    let items = read_csv_dataset(&store, "s3://quickstart/items.csv", &schema(ITEMS_SCHEMA))
+        .await
+        .expect("items import");
+    let ndcg10 = |recipe: &str| {
+        let model = train(
+            &TrainingData {
+                interactions: &interactions,
+                items: Some(&items),
+                users: None,
+            },
+            &options(recipe),
+        )
+        .expect(recipe);
+        model.metrics()["normalized_discounted_cumulative_gain_at_10"]
+    };
+    let (up, popularity) = (ndcg10("aws-user-personalization"), ndcg10("aws-popularity-count"));
+    assert!(
+        up > 1.8 * popularity,
+        "NDCG@10: user-personalization {up}, popularity {popularity}"
+    );
+}
