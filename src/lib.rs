@@ -16,6 +16,7 @@ pub mod notify;
 pub mod objects;
 pub mod plan;
 pub mod reconcile;
+pub mod schedule;
 pub mod settings;
 pub mod spec;
 pub mod store;

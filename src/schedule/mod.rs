@@ -1,0 +1,12 @@
+//! The scheduler: each dataset group's schedules derived from its parameter file, the fire decisions
+//! (catch-up, skip, coalesce) and the timer runtime that claims fires exactly once across replicas.
+//!
+//! - [`set`]: the schedule set a [`Spec`](crate::spec::model::Spec) asks for, and its diff against the
+//!   recorded schedule items (pure).
+//! - [`fire`]: when a schedule fires next and what to do about a fire found due (pure, injected time).
+
+pub mod fire;
+pub mod set;
+
+pub use fire::{Decision, decide, latest_fire_in};
+pub use set::{DesiredSchedule, ScheduleDiff, Target, TargetError, desired_set, diff};
