@@ -15,6 +15,7 @@ mod local;
 mod plan;
 mod recommend;
 mod run;
+mod schedules;
 mod schema;
 mod status;
 mod validate;
@@ -66,6 +67,9 @@ pub enum Command {
     Plan(plan::Args),
     /// Bring a dataset group to its parameter file: create, update and wait until converged or failed.
     Apply(apply::Args),
+    /// The stored schedules (list, describe, activate, deactivate), fire instants of an expression,
+    /// and a parameter file written from a dataset group that exists in Personalize.
+    Schedules(schedules::Args),
 }
 
 /// Output format of the commands that report (`status`, `recommend`).
@@ -130,5 +134,6 @@ async fn dispatch(command: Command, ctx: Context) -> anyhow::Result<ExitCode> {
         Command::Recommend(args) => recommend::run(args, &ctx).await,
         Command::Plan(args) => plan::run(args, &ctx).await,
         Command::Apply(args) => apply::run(args, &ctx).await,
+        Command::Schedules(args) => schedules::run(args, &ctx).await,
     }
 }

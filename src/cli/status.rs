@@ -1,16 +1,18 @@
 //! `personalize-ops status [GROUP]`: what the service knows about each dataset group — desired
-//! generation, whether it converged, resources with their status, last error — read from the state store.
+//! generation, whether it converged, resources with their status, last error, each schedule with its
+//! next fire — read from the state store.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use personalize_ops::store::{DynamoStore, GroupSummary, SqliteStore, StateStore};
 use serde_json::{Value, json};
 
+use super::schedules::View;
 use super::{Context, EXIT_FAILURE, EXIT_USAGE, Format};
 
 /// Arguments of `status`.
@@ -46,7 +48,7 @@ fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-fn to_json(g: &GroupSummary) -> Value {
+fn to_json(g: &GroupSummary, schedules: &[View]) -> Value {
     let observed = g.observed.as_ref();
     json!({
         "datasetGroup": g.name,
@@ -60,10 +62,11 @@ fn to_json(g: &GroupSummary) -> Value {
         "resources": observed.map(|o| o.resources.clone()).unwrap_or_default(),
         "owner": g.lease.owner,
         "dueAt": g.due_at.map(time),
+        "schedules": schedules.iter().filter(|v| v.schedule.group == g.name).map(View::to_json).collect::<Vec<_>>(),
     })
 }
 
-fn to_text(g: &GroupSummary, out: &mut String) {
+fn to_text(g: &GroupSummary, schedules: &[View], out: &mut String) {
     use std::fmt::Write as _;
     let generation = g.desired_generation.map_or("-".to_string(), |n| n.to_string());
     let _ = writeln!(out, "{}  generation {generation}  {}", g.name, state_word(g));
@@ -91,20 +94,32 @@ fn to_text(g: &GroupSummary, out: &mut String) {
     if let Some(owner) = &g.lease.owner {
         let _ = writeln!(out, "  worked on by: {owner}");
     }
+    let mut own = schedules.iter().filter(|v| v.schedule.group == g.name).peekable();
+    if own.peek().is_some() {
+        let _ = writeln!(out, "  schedules:");
+        for v in own {
+            let _ = writeln!(out, "    {}", v.line());
+        }
+    }
 }
 
-/// Prints the status; exit 1 when GROUP is unknown.
-pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
-    let store: Arc<dyn StateStore> = match &args.local {
+/// The state store `command` reads: the SQLite file of `local DIR`, else the DynamoDB table of the
+/// settings. `Err(code)` after printing why neither is usable (1: no local state, 2: no table set).
+pub async fn open_store(
+    command: &str,
+    local: Option<&Path>,
+    ctx: &Context,
+) -> anyhow::Result<Result<Arc<dyn StateStore>, ExitCode>> {
+    let store: Arc<dyn StateStore> = match local {
         Some(dir) => {
             let path = super::local::state_path(dir);
             if !path.exists() {
                 eprintln!(
-                    "personalize-ops status: {} has no local state ({} missing)",
+                    "personalize-ops {command}: {} has no local state ({} missing)",
                     dir.display(),
                     path.display()
                 );
-                return Ok(ExitCode::from(EXIT_FAILURE));
+                return Ok(Err(ExitCode::from(EXIT_FAILURE)));
             }
             Arc::new(SqliteStore::open(&path).context("the local state store")?)
         }
@@ -112,13 +127,22 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
             let table = ctx.settings.daemon.table_name.trim();
             if table.is_empty() {
                 eprintln!(
-                    "personalize-ops status: set daemon.table_name (PERSONALIZE_OPS__DAEMON__TABLE_NAME) or use --local DIR"
+                    "personalize-ops {command}: set daemon.table_name (PERSONALIZE_OPS__DAEMON__TABLE_NAME) or use --local DIR"
                 );
-                return Ok(ExitCode::from(EXIT_USAGE));
+                return Ok(Err(ExitCode::from(EXIT_USAGE)));
             }
             let config = personalize_ops::aws::sdk_config(&ctx.settings.aws).await;
             Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table))
         }
+    };
+    Ok(Ok(store))
+}
+
+/// Prints the status; exit 1 when GROUP is unknown.
+pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
+    let store = match open_store("status", args.local.as_deref(), ctx).await? {
+        Ok(store) => store,
+        Err(code) => return Ok(code),
     };
     let groups: Vec<GroupSummary> = match &args.group {
         Some(name) => match store.group(name).await? {
@@ -130,11 +154,18 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         },
         None => store.list_groups().await?,
     };
+    let now = Utc::now().trunc_subsecs(0);
+    let schedules: Vec<View> = store
+        .schedules(args.group.as_deref())
+        .await?
+        .into_iter()
+        .map(|s| View::new(s, now, 1))
+        .collect();
     let text = match args.format {
         Format::Json => {
             let value = match (&args.group, groups.first()) {
-                (Some(_), Some(g)) => to_json(g),
-                _ => Value::Array(groups.iter().map(to_json).collect()),
+                (Some(_), Some(g)) => to_json(g, &schedules),
+                _ => Value::Array(groups.iter().map(|g| to_json(g, &schedules)).collect()),
             };
             format!("{value:#}\n")
         }
@@ -142,7 +173,7 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         Format::Text => {
             let mut out = String::new();
             for g in &groups {
-                to_text(g, &mut out);
+                to_text(g, &schedules, &mut out);
             }
             out
         }
@@ -200,7 +231,7 @@ mod tests {
             state_word(&summary(Some(2), Some((2, false, None)))),
             "in progress"
         );
-        let v = to_json(&summary(Some(2), Some((1, true, None))));
+        let v = to_json(&summary(Some(2), Some((1, true, None))), &[]);
         assert_eq!(
             v["converged"], false,
             "an older generation's convergence does not count"
@@ -208,6 +239,7 @@ mod tests {
         let mut text = String::new();
         to_text(
             &summary(Some(2), Some((2, false, Some("campaign c failed: quota")))),
+            &[],
             &mut text,
         );
         assert!(text.contains("Campaign"), "{text}");
