@@ -128,16 +128,21 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         account: DEFAULT_ACCOUNT_ID.into(),
     };
     let daemon = Arc::new(Daemon::new(
-        store,
+        store.clone(),
         reconciler,
         notifications,
-        metrics,
+        metrics.clone(),
         Arc::new(SystemClock),
         DaemonConfig::from_settings(&s.daemon, replica_name(), location),
     ));
     let shutdown = CancellationToken::new();
     let signal = super::run::cancel_on_signal(shutdown.clone())?;
+    let scheduler =
+        personalize_ops::schedule::spawn(&s.scheduler, store, metrics.clone(), &daemon, shutdown.clone());
     let result = daemon.run(Some(watcher as Arc<dyn ConfigSource>), shutdown).await;
+    if let Some(scheduler) = scheduler {
+        scheduler.abort();
+    }
     signal.abort();
     let _ = std::fs::remove_file(url_path(&dir));
     let saved = emu.shutdown().await;

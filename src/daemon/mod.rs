@@ -27,11 +27,12 @@ use crate::store::{Clock, StateStore};
 
 mod personalize;
 mod reconciler;
+mod scheduled;
 mod turn;
 pub mod watch;
 
 pub use personalize::PersonalizeReconciler;
-pub use reconciler::{GroupReconciler, PassError, PassInput, PassReport, PassSink, PassStatus};
+pub use reconciler::{GroupReconciler, PassError, PassInput, PassReport, PassSink, PassStatus, ScheduledRun};
 
 /// Resource events queued for the notifier at most; beyond, they are dropped and logged.
 const CHANGE_QUEUE: usize = 1024;
@@ -128,6 +129,8 @@ pub struct Daemon {
     stats: Arc<DaemonStats>,
     /// Ticked by every round of the dispatcher, so `/healthz` fails when it is wedged.
     liveness: Liveness,
+    /// Woken when this replica changed schedule items, so its scheduler reloads at once.
+    schedules_changed: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -160,7 +163,13 @@ impl Daemon {
             changes_rx: Mutex::new(Some(rx)),
             stats: Arc::new(DaemonStats::default()),
             liveness: Liveness::new(),
+            schedules_changed: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// Notified whenever this replica records or removes schedules (see [`crate::schedule::Runtime`]).
+    pub fn schedules_changed(&self) -> Arc<tokio::sync::Notify> {
+        self.schedules_changed.clone()
     }
 
     /// The dispatcher's heartbeat (for [`crate::health::Readiness::watch`]); it ticks at least every

@@ -15,9 +15,15 @@ pub enum Decision {
     Wait { next: Option<DateTime<Utc>> },
     /// `fire` is due and within the catch-up window: claim it and run it. Earlier unhandled fires, if
     /// any, are not run (only the latest missed fire is caught up).
-    Run { fire: DateTime<Utc>, next: Option<DateTime<Utc>> },
+    Run {
+        fire: DateTime<Utc>,
+        next: Option<DateTime<Utc>>,
+    },
     /// `fire`, the latest unhandled fire, is older than the catch-up window: record it as skipped.
-    Skip { fire: DateTime<Utc>, next: Option<DateTime<Utc>> },
+    Skip {
+        fire: DateTime<Utc>,
+        next: Option<DateTime<Utc>>,
+    },
 }
 
 /// The latest fire `f` of `expression` with `floor < f <= until` (`anchor` anchors a rate).
@@ -71,7 +77,9 @@ mod tests {
     use super::*;
 
     fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).expect("valid").with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(s)
+            .expect("valid")
+            .with_timezone(&Utc)
     }
 
     fn expr(s: &str) -> Expression {
@@ -217,7 +225,13 @@ mod tests {
         ));
         // Exactly at the window's edge still runs.
         assert!(matches!(
-            decide(&daily, created, at("2026-05-01T02:00:00Z"), at("2026-05-02T03:00:00Z"), HOUR),
+            decide(
+                &daily,
+                created,
+                at("2026-05-01T02:00:00Z"),
+                at("2026-05-02T03:00:00Z"),
+                HOUR
+            ),
             Decision::Run { .. }
         ));
     }

@@ -70,7 +70,9 @@ impl Target {
             Self::BatchInference { solution, index } => {
                 format!("batch inference job {} of {solution}", index + 1)
             }
-            Self::BatchSegment { solution, index } => format!("batch segment job {} of {solution}", index + 1),
+            Self::BatchSegment { solution, index } => {
+                format!("batch segment job {} of {solution}", index + 1)
+            }
         }
     }
 }
@@ -166,7 +168,12 @@ impl ScheduleDiff {
 /// schedule is not written, so it keeps its history, its `rate` anchor and its active flag.
 /// `now` becomes the `created_at` of what is put, truncated to the second so that fire instants of a
 /// `rate` (anchored there) compare cleanly with Personalize's second-precision creation times.
-pub fn diff(group: &str, recorded: &[Schedule], desired: &[DesiredSchedule], now: DateTime<Utc>) -> ScheduleDiff {
+pub fn diff(
+    group: &str,
+    recorded: &[Schedule],
+    desired: &[DesiredSchedule],
+    now: DateTime<Utc>,
+) -> ScheduleDiff {
     let now = DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
     let mut out = ScheduleDiff::default();
     for d in desired {
@@ -221,7 +228,9 @@ mod tests {
     }
 
     fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).expect("valid").with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(s)
+            .expect("valid")
+            .with_timezone(&Utc)
     }
 
     #[test]
@@ -250,9 +259,7 @@ mod tests {
 
     #[test]
     fn targets_round_trip_and_bad_ones_name_the_schedule() {
-        let t = Target::Update {
-            solution: "s".into(),
-        };
+        let t = Target::Update { solution: "s".into() };
         assert_eq!(t.encode(), r#"{"action":"update","solution":"s"}"#);
         assert_eq!(Target::decode("x", &t.encode()).expect("decodes"), t);
         let err = Target::decode("nightly", r#"{"action":"explode"}"#).expect_err("unknown");
@@ -262,7 +269,9 @@ mod tests {
     #[test]
     fn diff_creates_changes_keeps_and_removes() {
         let t0 = at("2026-02-28T10:00:00.700Z");
-        let first = desired_set(&spec(r#"{"full": "cron(0 3 ? * 1 *)", "update": "rate(2 hours)"}"#));
+        let first = desired_set(&spec(
+            r#"{"full": "cron(0 3 ? * 1 *)", "update": "rate(2 hours)"}"#,
+        ));
         let d = diff("shop", &[], &first, t0);
         assert_eq!(d.put.len(), 4);
         assert!(d.remove.is_empty());
@@ -272,7 +281,11 @@ mod tests {
             .find(|s| s.name == "solution-maintenance-update-shop-sims")
             .expect("update schedule");
         assert_eq!(update.created_at, at("2026-02-28T10:00:00Z"), "whole seconds");
-        assert_eq!(update.next_fire, Some(at("2026-02-28T12:00:00Z")), "anchored at creation");
+        assert_eq!(
+            update.next_fire,
+            Some(at("2026-02-28T12:00:00Z")),
+            "anchored at creation"
+        );
         assert!(update.active);
 
         // Recorded with history; the next generation changes one expression and deletes another.
@@ -287,7 +300,10 @@ mod tests {
         let put: Vec<&str> = d.put.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(put, vec!["solution-maintenance-full-shop-sims"]);
         assert_eq!(d.put[0].created_at, t1);
-        assert_eq!(d.remove, vec!["solution-maintenance-update-shop-sims".to_string()]);
+        assert_eq!(
+            d.remove,
+            vec!["solution-maintenance-update-shop-sims".to_string()]
+        );
 
         // The same file again changes nothing (the deactivated import schedule stays deactivated).
         let d = diff("shop", &recorded, &first, t1);
