@@ -24,7 +24,6 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::intake::sqs::SqsIntake;
 use crate::store::StateStore;
 
 /// A dependency that must answer for the process to be ready.
@@ -47,17 +46,6 @@ impl Probe for StoreProbe {
 
     async fn probe(&self) -> Result<(), String> {
         self.0.ping().await.map_err(|e| e.to_string())
-    }
-}
-
-#[async_trait::async_trait]
-impl Probe for SqsIntake {
-    fn name(&self) -> &str {
-        "queue"
-    }
-
-    async fn probe(&self) -> Result<(), String> {
-        self.ping().await.map_err(|e| e.to_string())
     }
 }
 

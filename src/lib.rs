@@ -13,6 +13,7 @@ pub mod intake;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod object_url;
 pub mod objects;
 pub mod plan;
 pub mod reconcile;

@@ -17,6 +17,7 @@ mod recommend;
 mod run;
 mod schedules;
 mod schema;
+mod state;
 mod status;
 mod validate;
 

@@ -298,7 +298,7 @@ async fn find(
 }
 
 async fn list(group: Option<&str>, args: &StoreArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
-    let store = match super::status::open_store("schedules list", args.local.as_deref(), ctx).await? {
+    let store = match super::state::open_store("schedules list", args.local.as_deref(), ctx).await? {
         Ok(store) => store,
         Err(code) => return Ok(code),
     };
@@ -382,7 +382,7 @@ fn describe_text(v: &View) -> String {
 
 async fn describe(named: &Named, ctx: &Context) -> anyhow::Result<ExitCode> {
     let store =
-        match super::status::open_store("schedules describe", named.store.local.as_deref(), ctx).await? {
+        match super::state::open_store("schedules describe", named.store.local.as_deref(), ctx).await? {
             Ok(store) => store,
             Err(code) => return Ok(code),
         };
@@ -401,7 +401,7 @@ async fn describe(named: &Named, ctx: &Context) -> anyhow::Result<ExitCode> {
 async fn set_active(named: &Named, active: bool, ctx: &Context) -> anyhow::Result<ExitCode> {
     let command = if active { "activate" } else { "deactivate" };
     let store =
-        match super::status::open_store(&format!("schedules {command}"), named.store.local.as_deref(), ctx)
+        match super::state::open_store(&format!("schedules {command}"), named.store.local.as_deref(), ctx)
             .await?
         {
             Ok(store) => store,

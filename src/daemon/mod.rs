@@ -29,7 +29,6 @@ mod personalize;
 mod reconciler;
 mod scheduled;
 mod turn;
-pub mod watch;
 
 pub use personalize::PersonalizeReconciler;
 pub use reconciler::{GroupReconciler, PassError, PassInput, PassReport, PassSink, PassStatus, ScheduledRun};

@@ -17,6 +17,7 @@ pub mod engine;
 mod error;
 pub mod faults;
 mod input;
+mod job;
 mod lifecycle;
 mod page;
 mod persist;
@@ -43,12 +44,12 @@ use tokio_util::task::TaskTracker;
 
 use self::clock::{Clock, Durations};
 use self::faults::{CallCounts, FaultSpec, FaultSpecError, Faults};
+use self::job::{Job, JobKind};
 pub use self::persist::PersistError;
 use self::persist::Persister;
 pub use self::quotas::Quotas;
 use self::shared::{Shared, World};
 use self::state::{Resource, State};
-use self::work::{Job, JobKind};
 use crate::objects::ObjectStore;
 
 /// The account every resource belongs to unless configured otherwise.
@@ -191,7 +192,7 @@ pub async fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
     }
     for job in resumed {
         tracing::info!(arn = %job.arn, kind = ?job.kind, "resuming work interrupted by a restart");
-        shared.spawn(job);
+        work::spawn(&shared, job);
     }
     let stop_server = CancellationToken::new();
     let stop = stop_server.clone();

@@ -16,10 +16,13 @@ use serde_json::Value;
 
 use super::admin;
 use super::control;
+use super::control::Cx;
+use super::data::Data;
 use super::error::{ApiError, ErrorCode};
 use super::input::Input;
 use super::runtime;
-use super::shared::Shared;
+use super::shared::{Shared, World};
+use super::work;
 
 /// The largest request body accepted. PutItems carries at most 10 × 32,000 characters of properties;
 /// this leaves room for JSON escaping while bounding memory per request.
@@ -195,22 +198,49 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     let result = match Input::from_body(&body) {
         Err(e) => Err(e),
         Ok(input) => match &route {
-            Route::Control(op) => {
-                shared
-                    .with_cx(region, |cx, _data| control::call(cx, op, &input))
-                    .await
-            }
-            _ => {
-                shared
-                    .with_cx(region, |cx, data| runtime::call(cx, data, op, &input))
-                    .await
-            }
+            Route::Control(op) => with_cx(&shared, region, |cx, _data| control::call(cx, op, &input)).await,
+            _ => with_cx(&shared, region, |cx, data| runtime::call(cx, data, op, &input)).await,
         },
     };
     match result {
         Ok(value) => ok(protocol, &value, &request_id),
         Err(e) => error(protocol, &e, &request_id),
     }
+}
+
+/// Runs `op` on the settled world; starts the work it queued and schedules a save when it changed
+/// anything. The lock is released before any work starts.
+async fn with_cx<T>(
+    shared: &Arc<Shared>,
+    region: Option<String>,
+    op: impl FnOnce(&mut Cx, &mut Data) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let failures = shared.faults().failures().clone();
+    let now = shared.clock.now();
+    let (result, jobs, changed) = {
+        let mut world = shared.world.lock().await;
+        world.settle(now);
+        let World { state, data } = &mut *world;
+        let mut cx = Cx {
+            state,
+            now,
+            scope: shared.scope(region),
+            durations: &shared.durations,
+            quotas: &shared.quotas,
+            failures: &failures,
+            jobs: Vec::new(),
+            changed: false,
+        };
+        let result = op(&mut cx, data);
+        (result, cx.jobs, cx.changed)
+    };
+    for job in jobs {
+        work::spawn(shared, job);
+    }
+    if changed {
+        shared.dirty.notify_one();
+    }
+    result
 }
 
 #[cfg(test)]

@@ -9,14 +9,11 @@ use tokio_util::task::TaskTracker;
 
 use super::arn::Scope;
 use super::clock::{Clock, Durations};
-use super::control::Cx;
 use super::data::Data;
-use super::error::ApiError;
 use super::faults::Faults;
 use super::persist::{PersistError, Persister, SaveRequest};
 use super::quotas::Quotas;
 use super::state::State;
-use super::work::{self, Job};
 use crate::objects::ObjectStore;
 
 /// The account's resources and their data, guarded together so a request sees one consistent view.
@@ -78,41 +75,6 @@ impl Shared {
         }
     }
 
-    /// Runs `op` on the settled world; starts the work it queued and schedules a save when it changed
-    /// anything. The lock is released before any work starts.
-    pub async fn with_cx<T>(
-        self: &Arc<Self>,
-        region: Option<String>,
-        op: impl FnOnce(&mut Cx, &mut Data) -> Result<T, ApiError>,
-    ) -> Result<T, ApiError> {
-        let failures = self.faults().failures().clone();
-        let now = self.clock.now();
-        let (result, jobs, changed) = {
-            let mut world = self.world.lock().await;
-            world.settle(now);
-            let World { state, data } = &mut *world;
-            let mut cx = Cx {
-                state,
-                now,
-                scope: self.scope(region),
-                durations: &self.durations,
-                quotas: &self.quotas,
-                failures: &failures,
-                jobs: Vec::new(),
-                changed: false,
-            };
-            let result = op(&mut cx, data);
-            (result, cx.jobs, cx.changed)
-        };
-        for job in jobs {
-            self.spawn(job);
-        }
-        if changed {
-            self.dirty.notify_one();
-        }
-        result
-    }
-
     /// Saves the state now (without a state directory, does nothing) and records the outcome.
     ///
     /// # Errors
@@ -163,17 +125,5 @@ impl Shared {
     /// Takes the failure of the latest save, if it failed.
     pub fn take_save_error(&self) -> Option<PersistError> {
         self.save_error.lock().unwrap_or_else(|p| p.into_inner()).take()
-    }
-
-    /// Starts background work; it stops at shutdown.
-    pub fn spawn(self: &Arc<Self>, job: Job) {
-        let shared = Arc::clone(self);
-        self.tasks.spawn(async move {
-            let cancel = shared.cancel.clone();
-            tokio::select! {
-                () = cancel.cancelled() => {}
-                () = work::run(&shared, job) => {}
-            }
-        });
     }
 }

@@ -15,32 +15,10 @@ use super::engine::batch::{run_batch_inference, run_batch_segment};
 use super::engine::filter_eval::FilterContext;
 use super::engine::import::read_csv_dataset;
 use super::engine::model::{self, Model, TrainOptions, TrainingData, TrainingMode};
+use super::job::{Job, JobKind};
 use super::shared::{Shared, World};
 use super::state::BatchJob;
 use crate::spec::filter::FilterExpression;
-
-/// What a job does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobKind {
-    Import,
-    Train,
-    TrainRecommender,
-    /// The full retraining an UpdateRecommender that changes the training columns starts; its
-    /// outcome ends the update (`latestRecommenderUpdate`), not the recommender's creation.
-    RetrainRecommender,
-    BatchInference,
-    BatchSegment,
-}
-
-/// A unit of background work for one resource.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Job {
-    pub kind: JobKind,
-    pub arn: String,
-    /// The creation sequence number of the resource: after a reset a new resource may reuse the ARN,
-    /// and must not receive the outcome of the old one's work.
-    pub seq: u64,
-}
 
 /// What a finished job changes in the world when it succeeded.
 type Apply = Box<dyn FnOnce(&mut World) + Send>;
@@ -56,6 +34,18 @@ pub async fn run(shared: &Arc<Shared>, job: Job) {
         JobKind::BatchSegment => batch(shared, &job.arn, true).await,
     };
     complete(shared, &job, outcome).await;
+}
+
+/// Starts background work; it stops at shutdown.
+pub fn spawn(shared: &Arc<Shared>, job: Job) {
+    let task_shared = Arc::clone(shared);
+    shared.tasks.spawn(async move {
+        let cancel = task_shared.cancel.clone();
+        tokio::select! {
+            () = cancel.cancelled() => {}
+            () = run(&task_shared, job) => {}
+        }
+    });
 }
 
 /// Records the outcome, unless the resource (or its update) no longer awaits it.

@@ -3,8 +3,6 @@
 //! Pure parsing. The shapes tolerate what moto sends as well as AWS: keys are form-URL-encoded (`+` is a
 //! space), and `sequencer`, `versionId` and the identity blocks may be missing.
 
-use std::cmp::Ordering;
-
 use percent_encoding::percent_decode_str;
 use serde::Deserialize;
 
@@ -17,7 +15,7 @@ pub struct ObjectCreated {
     pub size: Option<u64>,
     pub etag: Option<String>,
     pub version_id: Option<String>,
-    /// S3's per-key ordering token (hex); see [`compare_sequencers`].
+    /// S3's per-key ordering token (hex); the store orders the generations of a key by it.
     pub sequencer: Option<String>,
     /// `ObjectCreated:Put`, `ObjectCreated:Copy`, …
     pub event_name: String,
@@ -147,14 +145,6 @@ pub fn decode_key(raw: &str) -> Result<String, String> {
         .map_err(|e| format!("key {raw:?} is not UTF-8 once decoded: {e}"))
 }
 
-/// Orders two sequencers of the same key as S3 documents: right-pad the shorter with zeros, then compare
-/// as text (they are upper-case hex).
-pub fn compare_sequencers(a: &str, b: &str) -> Ordering {
-    let width = a.len().max(b.len());
-    let pad = |s: &str| format!("{s:0<width$}").to_ascii_uppercase();
-    pad(a).cmp(&pad(b))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,23 +204,6 @@ mod tests {
         assert!(matches!(parse(&bad_utf8), Err(EventError::BadRecord { .. })));
         let env = r#"{"Type": "Notification", "Message": "not json"}"#;
         assert!(matches!(parse(env), Err(EventError::NotJson(_))));
-    }
-
-    #[test]
-    fn sequencers_compare_after_right_padding() {
-        assert_eq!(
-            compare_sequencers("0055AED6DCD90281E5", "0055AED6DCD90281E6"),
-            Ordering::Less
-        );
-        assert_eq!(
-            compare_sequencers("0055AED6DCD9028", "0055AED6DCD90281E5"),
-            Ordering::Less
-        );
-        assert_eq!(
-            compare_sequencers("0055AED6DCD90290", "0055AED6DCD90281E5"),
-            Ordering::Greater
-        );
-        assert_eq!(compare_sequencers("00ab", "00AB"), Ordering::Equal);
     }
 
     proptest::proptest! {

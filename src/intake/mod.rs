@@ -5,6 +5,7 @@ mod handler;
 mod keys;
 mod reader;
 pub mod sqs;
+pub mod watch;
 
 pub use handler::{
     Intake, IntakeError, MessageOutcome, ObjectOutcome, ValidationOutcome, Validator, spec_validator,

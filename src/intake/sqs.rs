@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{ConfigSource, Intake, MessageOutcome};
 use crate::aws::{AwsFailure, long_poll_timeout_config};
-use crate::health::Liveness;
+use crate::health::{Liveness, Probe};
 use crate::settings::DaemonSettings;
 
 /// How the queue is polled.
@@ -327,6 +327,18 @@ impl SqsIntake {
                 tracing::warn!(message_id = id, error = %self.error("ChangeMessageVisibility", &e), "visibility not extended");
             }
         }
+    }
+}
+
+/// The readiness probe of the queue: one `GetQueueAttributes` call ([`SqsIntake::ping`]).
+#[async_trait::async_trait]
+impl Probe for SqsIntake {
+    fn name(&self) -> &str {
+        "queue"
+    }
+
+    async fn probe(&self) -> Result<(), String> {
+        self.ping().await.map_err(|e| e.to_string())
     }
 }
 

@@ -17,21 +17,11 @@ pub use dir::DirStore;
 pub use memory::MemoryStore;
 pub use s3::S3Store;
 
-/// An object address: `s3://bucket/key`. A "prefix" is an address whose key names a folder.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ObjectUrl {
-    pub bucket: String,
-    pub key: String,
-}
+pub use crate::object_url::ObjectUrl;
 
+// Parsing reports the port's error ([`ObjectError::BadUrl`]), so it lives here with the port; the
+// type itself is a leaf the pure core can name.
 impl ObjectUrl {
-    pub fn new(bucket: impl Into<String>, key: impl Into<String>) -> Self {
-        Self {
-            bucket: bucket.into(),
-            key: key.into(),
-        }
-    }
-
     /// Parses `s3://bucket/key` (the key may be empty or end in `/`).
     pub fn parse(url: &str) -> Result<Self, ObjectError> {
         let rest = url.strip_prefix("s3://").ok_or_else(|| ObjectError::BadUrl {
@@ -46,22 +36,6 @@ impl ObjectUrl {
             });
         }
         Ok(Self::new(bucket, key))
-    }
-
-    /// The address of `name` inside this folder (a `/` is inserted when missing).
-    pub fn join(&self, name: &str) -> Self {
-        let key = if self.key.is_empty() || self.key.ends_with('/') {
-            format!("{}{name}", self.key)
-        } else {
-            format!("{}/{name}", self.key)
-        };
-        Self::new(self.bucket.clone(), key)
-    }
-}
-
-impl fmt::Display for ObjectUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "s3://{}/{}", self.bucket, self.key)
     }
 }
 

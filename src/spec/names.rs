@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::objects::ObjectUrl;
+use crate::object_url::ObjectUrl;
 use crate::spec::kinds::DatasetType;
 
 /// The `currentDate` format of the reference: `2024_01_31_23_59_00`.

@@ -6,7 +6,6 @@ use std::cmp::Ordering;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::intake::event::compare_sequencers;
 use crate::objects::ObjectUrl;
 
 pub use crate::spec::kinds::ResourceKind;
@@ -379,9 +378,34 @@ pub struct ClaimInfo {
     pub expires_at: DateTime<Utc>,
 }
 
+/// Orders two sequencers of the same key as S3 documents: right-pad the shorter with zeros, then compare
+/// as text (they are upper-case hex).
+pub fn compare_sequencers(a: &str, b: &str) -> Ordering {
+    let width = a.len().max(b.len());
+    let pad = |s: &str| format!("{s:0<width$}").to_ascii_uppercase();
+    pad(a).cmp(&pad(b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sequencers_compare_after_right_padding() {
+        assert_eq!(
+            compare_sequencers("0055AED6DCD90281E5", "0055AED6DCD90281E6"),
+            Ordering::Less
+        );
+        assert_eq!(
+            compare_sequencers("0055AED6DCD9028", "0055AED6DCD90281E5"),
+            Ordering::Less
+        );
+        assert_eq!(
+            compare_sequencers("0055AED6DCD90290", "0055AED6DCD90281E5"),
+            Ordering::Greater
+        );
+        assert_eq!(compare_sequencers("00ab", "00AB"), Ordering::Equal);
+    }
 
     fn at(secs: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_800_000_000 + secs, 0).expect("valid")

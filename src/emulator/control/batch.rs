@@ -5,11 +5,11 @@ use serde_json::{Value, json};
 use super::{Cx, active, compact, ensure_new, list_page, quota, times};
 use crate::emulator::error::ApiError;
 use crate::emulator::input::{Input, check_s3_location};
+use crate::emulator::job::JobKind;
 use crate::emulator::recipes::{self, RecipeType};
 use crate::emulator::state::{
     BatchInferenceJob, BatchJob, BatchSegmentJob, Filter, Resource, SolutionVersion, State, Store,
 };
-use crate::emulator::work::JobKind;
 
 /// `jobInput{s3DataSource{path, kmsKeyArn}}` / `jobOutput{s3DataDestination{...}}`: the path.
 fn s3_path(input: &Input, outer: &str, inner: &str) -> Result<String, ApiError> {

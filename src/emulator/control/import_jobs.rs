@@ -6,8 +6,8 @@ use super::{Cx, active, compact, ensure_new, list_page, quota, times};
 use crate::emulator::arn::Kind;
 use crate::emulator::error::ApiError;
 use crate::emulator::input::{Input, check_s3_location};
+use crate::emulator::job::JobKind;
 use crate::emulator::state::{Dataset, ImportJob};
-use crate::emulator::work::JobKind;
 
 pub fn create(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
     let name = input.name("jobName")?;

@@ -11,11 +11,11 @@ use super::clock::Durations;
 use super::error::{ApiError, ErrorCode};
 use super::faults::FailureRules;
 use super::input::{Input, Tag};
+use super::job::{Job, JobKind};
 use super::lifecycle::{Status, Timeline};
 use super::page::paginate;
 use super::quotas::Quotas;
 use super::state::{Meta, Resource, State, Store};
-use super::work::{Job, JobKind};
 
 mod batch;
 mod campaigns;

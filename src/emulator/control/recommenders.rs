@@ -7,10 +7,10 @@ use super::{Cx, active, compact, delete_resource, ensure_new, list_page, quota, 
 use crate::emulator::arn::Kind;
 use crate::emulator::error::ApiError;
 use crate::emulator::input::{Input, check_arn};
+use crate::emulator::job::{Job, JobKind};
 use crate::emulator::lifecycle::{Status, Timeline};
 use crate::emulator::recipes;
 use crate::emulator::state::{DatasetGroup, PendingUpdate, Recommender};
-use crate::emulator::work::{Job, JobKind};
 
 /// Checks `recommenderConfig` and fills the default `minRecommendationRequestsPerSecond` of 1.
 fn recommender_config(input: &Input) -> Result<Value, ApiError> {

@@ -7,10 +7,10 @@ use super::{Cx, active, compact, list_page, quota, times};
 use crate::emulator::arn::{Kind, Scope};
 use crate::emulator::error::ApiError;
 use crate::emulator::input::Input;
+use crate::emulator::job::JobKind;
 use crate::emulator::lifecycle::Status;
 use crate::emulator::recipes;
 use crate::emulator::state::{Solution, SolutionVersion};
-use crate::emulator::work::JobKind;
 
 fn in_flight(status: Status) -> bool {
     status.is_creating() || status == Status::CreateStopping
