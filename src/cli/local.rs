@@ -128,17 +128,16 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         account: DEFAULT_ACCOUNT_ID.into(),
     };
     let daemon = Arc::new(Daemon::new(
-        store.clone(),
+        store,
         reconciler,
         notifications,
-        metrics.clone(),
+        metrics,
         Arc::new(SystemClock),
         DaemonConfig::from_settings(&s.daemon, replica_name(), location),
     ));
     let shutdown = CancellationToken::new();
     let signal = super::run::cancel_on_signal(shutdown.clone())?;
-    let scheduler =
-        personalize_ops::schedule::spawn(&s.scheduler, store, metrics.clone(), &daemon, shutdown.clone());
+    let scheduler = daemon.spawn_scheduler(&s.scheduler, shutdown.clone());
     let result = daemon.run(Some(watcher as Arc<dyn ConfigSource>), shutdown).await;
     if let Some(scheduler) = scheduler {
         scheduler.abort();

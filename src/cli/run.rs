@@ -111,7 +111,7 @@ pub async fn run(_args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
     let personalize = aws_sdk_personalize::Client::new(&config);
     let reconciler = Arc::new(PersonalizeReconciler::from_settings(personalize, objects, s));
     let daemon = Arc::new(Daemon::new(
-        store.clone(),
+        store,
         reconciler,
         notifications,
         metrics.sink.clone(),
@@ -122,13 +122,7 @@ pub async fn run(_args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
     readiness.watch("dispatcher", daemon.liveness(), Duration::from_secs(10));
     readiness.watch("intake", intake_liveness, intake_round);
     let signal = cancel_on_signal(shutdown.clone())?;
-    let scheduler = personalize_ops::schedule::spawn(
-        &s.scheduler,
-        store,
-        metrics.sink.clone(),
-        &daemon,
-        shutdown.clone(),
-    );
+    let scheduler = daemon.spawn_scheduler(&s.scheduler, shutdown.clone());
     let result = daemon
         .run(Some(sqs as Arc<dyn ConfigSource>), shutdown.clone())
         .await;

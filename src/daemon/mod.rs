@@ -166,6 +166,29 @@ impl Daemon {
         }
     }
 
+    /// Starts this replica's scheduler ([`crate::schedule::Runtime`]) when `settings.enabled`: its
+    /// fire claims carry the daemon's replica name, it uses the daemon's store and clock, and it
+    /// reloads whenever the daemon's workers change schedule items.
+    pub fn spawn_scheduler(
+        &self,
+        settings: &crate::settings::SchedulerSettings,
+        shutdown: CancellationToken,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        if !settings.enabled {
+            tracing::info!("scheduler disabled (scheduler.enabled = false)");
+            return None;
+        }
+        let runtime = Arc::new(crate::schedule::Runtime::new(
+            self.store.clone(),
+            self.clock.clone(),
+            self.metrics.clone(),
+            crate::schedule::RuntimeConfig::from_settings(settings, self.config.owner.clone()),
+        ));
+        Some(tokio::spawn(
+            runtime.run_until(self.schedules_changed.clone(), shutdown),
+        ))
+    }
+
     /// Notified whenever this replica records or removes schedules (see [`crate::schedule::Runtime`]).
     pub fn schedules_changed(&self) -> Arc<tokio::sync::Notify> {
         self.schedules_changed.clone()

@@ -13,31 +13,3 @@ pub mod set;
 pub use fire::{Decision, decide, latest_fire_in};
 pub use runtime::{Runtime, RuntimeConfig, TickReport};
 pub use set::{DesiredSchedule, ScheduleDiff, Target, TargetError, desired_set, diff};
-
-use std::sync::Arc;
-
-use tokio_util::sync::CancellationToken;
-
-/// Starts `daemon`'s replica's scheduler when `settings.enabled`: its fire claims carry the daemon's
-/// replica name, and it reloads whenever the daemon's workers change schedule items.
-pub fn spawn(
-    settings: &crate::settings::SchedulerSettings,
-    store: Arc<dyn crate::store::StateStore>,
-    metrics: Arc<dyn crate::metrics::MetricsSink>,
-    daemon: &crate::daemon::Daemon,
-    shutdown: CancellationToken,
-) -> Option<tokio::task::JoinHandle<()>> {
-    if !settings.enabled {
-        tracing::info!("scheduler disabled (scheduler.enabled = false)");
-        return None;
-    }
-    let runtime = Arc::new(Runtime::new(
-        store,
-        Arc::new(crate::store::SystemClock),
-        metrics,
-        RuntimeConfig::from_settings(settings, daemon.config().owner.clone()),
-    ));
-    Some(tokio::spawn(
-        runtime.run_until(daemon.schedules_changed(), shutdown),
-    ))
-}
