@@ -255,6 +255,17 @@ impl Runtime {
     /// Runs until `shutdown`: reloads every [`RuntimeConfig::reload`] and when `changed` is notified,
     /// ticks at each earliest fire instant.
     pub async fn run_until(self: Arc<Self>, changed: Arc<Notify>, shutdown: CancellationToken) {
+        self.run_observed(changed, shutdown, |_| {}).await;
+    }
+
+    /// As [`Runtime::run_until`], handing each tick's report to `observe` (benchmarks measure fire
+    /// latency with it).
+    pub async fn run_observed(
+        self: Arc<Self>,
+        changed: Arc<Notify>,
+        shutdown: CancellationToken,
+        mut observe: impl FnMut(&TickReport) + Send,
+    ) {
         let mut next_reload = tokio::time::Instant::now();
         loop {
             if tokio::time::Instant::now() >= next_reload {
@@ -264,6 +275,7 @@ impl Runtime {
                 next_reload = tokio::time::Instant::now() + self.config.reload;
             }
             let report = self.tick().await;
+            observe(&report);
             let until_fire = report
                 .next_wake
                 .map(|at| (at - self.clock.now()).to_std().unwrap_or_default());
