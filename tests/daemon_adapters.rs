@@ -22,6 +22,7 @@ use personalize_ops::store::{DynamoStore, ResourceKind, StateStore};
 use serde_json::Value;
 use support::cloud::{Deployment, queue, receive_batch, subscribed_queue};
 use support::moto::{Moto, unique_name};
+use support::wait::eventually;
 use tokio_util::sync::CancellationToken;
 
 /// Upper bound of every wait on moto; generous for a loaded 2-core machine.
@@ -554,19 +555,17 @@ async fn the_visibility_heartbeat_keeps_a_slow_message_from_a_second_consumer() 
         &s3_event(&bucket, "train%2Fslow%2Fconfig.json", "e"),
     )
     .await;
-    let started = Instant::now();
     // moto applies an update in steps (unlike DynamoDB), so wait for the desired state itself.
-    while store
-        .group("slow")
-        .await
-        .ok()
-        .flatten()
-        .and_then(|g| g.desired)
-        .is_none()
-    {
-        assert!(started.elapsed() < PATIENCE, "the message was never handled");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually("the message handled", || async {
+        store
+            .group("slow")
+            .await
+            .ok()
+            .flatten()
+            .and_then(|g| g.desired)
+            .is_some()
+    })
+    .await;
     // Let any redelivery happen, then stop both replicas; in-flight handling finishes first.
     tokio::time::sleep(Duration::from_secs(2)).await;
     shutdown.cancel();
@@ -790,11 +789,10 @@ async fn the_running_intake_ticks_its_liveness_for_healthz() {
         let token = shutdown.clone();
         tokio::spawn(async move { intake.run(token).await })
     };
-    let started = Instant::now();
-    while liveness.since_last_tick() >= period {
-        assert!(started.elapsed() < PATIENCE, "the intake loop never ticked");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("the intake loop ticked", || async {
+        liveness.since_last_tick() < period
+    })
+    .await;
     shutdown.cancel();
     running.await.expect("intake task");
 }

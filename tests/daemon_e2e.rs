@@ -5,7 +5,7 @@ mod support;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,10 +24,9 @@ use serde_json::Value;
 use support::aws::SerialMoto;
 use support::cloud::{Deployment, receive_batch, subscribed_queue, visible_and_in_flight};
 use support::moto::{Moto, unique_name};
+use support::process::{Process, fast_settings};
+use support::wait::{PATIENCE, eventually, wait_until};
 use tokio_util::sync::CancellationToken;
-
-/// Upper bound of every wait on moto and the daemon; generous for a loaded 2-core machine.
-const PATIENCE: Duration = Duration::from_secs(90);
 
 /// The `sqs` bodies of the SNS messages that reached `url` so far (received and deleted).
 async fn notes(sqs: &aws_sdk_sqs::Client, url: &str, wait_secs: i32) -> Vec<Value> {
@@ -39,18 +38,6 @@ async fn notes(sqs: &aws_sdk_sqs::Client, url: &str, wait_secs: i32) -> Vec<Valu
             serde_json::from_str(envelope["Message"].as_str().expect("message")).expect("sqs body")
         })
         .collect()
-}
-
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = Instant::now();
-    while !check().await {
-        assert!(started.elapsed() < PATIENCE, "gave up waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 fn config_file(group: &str) -> String {
@@ -88,59 +75,6 @@ fn daemon_env(moto: &Moto, c: &Cloud) -> Vec<(String, String)> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect()
-}
-
-/// A daemon child process, killed on drop; its stderr goes to a file.
-struct Process {
-    child: Child,
-    log: tempfile::NamedTempFile,
-}
-
-impl Process {
-    fn start(args: &[&str], env: &[(String, String)]) -> Self {
-        let log = tempfile::NamedTempFile::new().expect("log file");
-        let child = Command::new(binary())
-            .args(args)
-            .env_remove("RUST_LOG")
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log.reopen().expect("reopen log")))
-            .spawn()
-            .expect("start the binary");
-        Self { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.log.path()).unwrap_or_default()
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args([format!("-{name}"), self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-    }
-
-    /// Waits for the exit, at most `limit`.
-    fn wait(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
-        let started = Instant::now();
-        while started.elapsed() < limit {
-            if let Some(status) = self.child.try_wait().expect("poll child") {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// `GET path` on 127.0.0.1:`port`; the whole response.
@@ -714,42 +648,12 @@ async fn a_daemon_killed_with_sigkill_loses_no_event_and_its_successor_takes_ove
     assert!(second.log().contains("daemon started"));
 }
 
-/// Settings for fast local runs: short polls of every kind, a high call rate, a short lease.
-fn fast_settings(dir: &std::path::Path) -> PathBuf {
-    let mut text = String::from(
-        "[personalize]\nimport_role_arn = \"arn:aws:iam::000000000000:role/personalize\"\n\
-         [reconcile]\ncalls_per_second = 200.0\n\
-         [daemon]\nlease_duration_secs = 3\nmax_clock_skew_secs = 1\n",
-    );
-    for kind in personalize_ops::settings::RECONCILE_KINDS {
-        text.push_str(&format!(
-            "[reconcile.kinds.{kind}]\npoll_min_secs = 0.1\npoll_max_secs = 0.5\n"
-        ));
-    }
-    let path = dir.join("settings.toml");
-    std::fs::write(&path, text).expect("settings");
-    path
-}
-
 fn lines_with(path: &std::path::Path, needle: &str) -> usize {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
         .filter(|l| l.contains(needle))
         .count()
-}
-
-/// Waits for `check` on a blocking thread's terms (the processes are not async).
-fn wait_until(what: &str, log: &dyn Fn() -> String, mut check: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !check() {
-        assert!(
-            started.elapsed() < PATIENCE,
-            "gave up waiting for: {what}\n{}",
-            log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,15 +1,15 @@
 //! The built-in Personalize's control plane through the official SDK client: lifecycles, the error
 //! matrix, pagination, quotas, tags, faults, persistence, and the wire details raw HTTP shows.
 
-mod emulator_common;
+mod support;
 
 use std::sync::Arc;
 
 use aws_sdk_personalize::types::Tag;
-use emulator_common::*;
 use personalize_ops::emulator::Emulator;
 use personalize_ops::emulator::faults::FaultSpec;
 use personalize_ops::objects::{ObjectError, ObjectMeta, ObjectStore, ObjectUrl};
+use support::emulator::*;
 
 /// The control plane needs no data: a store with nothing in it.
 #[derive(Debug)]

@@ -2,16 +2,16 @@
 //! from the object store, versions train, campaigns and recommenders answer, events append, batch jobs
 //! write their files, and all of it survives a restart.
 
-mod emulator_common;
+mod support;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_personalize::types::{CampaignConfig, DataSource, Domain, TrainingMode};
-use emulator_common::*;
 use personalize_ops::emulator::Emulator;
 use personalize_ops::objects::{MemoryStore, ObjectStore, ObjectUrl};
+use support::emulator::*;
 
 const INTERACTIONS_CSV: &str = include_str!("fixtures/data/interactions.csv");
 const USERS_CSV: &str = include_str!("fixtures/data/users.csv");

@@ -1,7 +1,7 @@
 //! The reconciler against the built-in Personalize: every fixture converges, a second run changes
 //! nothing, faults fail only what they hit, conflicts are reported.
 
-mod reconcile_common;
+mod support;
 
 use std::time::Duration;
 
@@ -9,7 +9,7 @@ use chrono::{TimeZone, Utc};
 use personalize_ops::emulator::faults::FaultSpec;
 use personalize_ops::plan::{Kind, Ref};
 use personalize_ops::reconcile::{Event, PassOutcome};
-use reconcile_common::*;
+use support::reconcile::*;
 use tokio_util::sync::CancellationToken;
 
 /// A generous bound: the emulator runs at time scale 0, so convergence takes seconds; this only

@@ -97,7 +97,12 @@ pub fn replica_name() -> String {
 #[derive(Debug, Default)]
 pub struct DaemonStats {
     pub passes: AtomicU64,
+    /// Turns started (one per group a worker took).
     pub turns: AtomicU64,
+    /// Turns over: their pass results recorded and announced, their worker gone.
+    pub turns_ended: AtomicU64,
+    /// Dispatcher rounds that asked the store for due groups and started what was due.
+    pub rounds: AtomicU64,
     pub completed: AtomicU64,
     pub failed: AtomicU64,
     pub resyncs: AtomicU64,
@@ -314,6 +319,7 @@ impl Daemon {
                             let id = self.spawn_turn(&mut workers, group.clone(), shutdown, hard_stop);
                             in_flight.insert(group, id);
                         }
+                        DaemonStats::bump(&self.stats.rounds);
                     }
                     Err(e) => {
                         store_backoff =
@@ -375,6 +381,7 @@ impl Daemon {
         in_flight: &mut HashMap<String, tokio::task::Id>,
         held_elsewhere: &mut HashMap<String, DateTime<Utc>>,
     ) {
+        DaemonStats::bump(&self.stats.turns_ended);
         match done {
             Ok((_, (group, end))) => {
                 in_flight.remove(&group);

@@ -11,8 +11,11 @@ use crate::notify::{MemoryNotifier, Notifier};
 use crate::objects::ObjectUrl;
 use crate::store::{DesiredSource, NewDesired, ResourceKind, ResourceState, SqliteStore, SystemClock};
 
-/// Upper bound of every wait; generous for a loaded 2-core machine.
-const PATIENCE: Duration = Duration::from_secs(30);
+// The integration tests' wait helpers, shared rather than copied.
+#[path = "../../tests/support/wait.rs"]
+#[allow(dead_code)]
+mod wait;
+use wait::{PATIENCE, eventually};
 
 type Script = dyn Fn(&str, u64, u32) -> Result<PassReport, PassError> + Send + Sync;
 
@@ -211,16 +214,24 @@ impl World {
     }
 }
 
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = Instant::now();
-    while !check().await {
-        assert!(started.elapsed() < PATIENCE, "gave up waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+/// Waits until every turn `daemon` started is over, so whatever its passes announce has been
+/// announced: a check that nothing more was announced cannot pass just by looking too early.
+async fn turns_over(daemon: &Daemon) {
+    let stats = daemon.stats();
+    eventually("every started turn over", || async {
+        DaemonStats::get(&stats.turns_ended) == DaemonStats::get(&stats.turns)
+    })
+    .await;
+}
+
+/// Waits until the dispatcher has asked for due groups `n` more times (and started what was due).
+async fn rounds_pass(daemon: &Daemon, n: u64) {
+    let stats = daemon.stats();
+    let from = DaemonStats::get(&stats.rounds);
+    eventually("dispatcher rounds", || async {
+        DaemonStats::get(&stats.rounds) >= from + n
+    })
+    .await;
 }
 
 /// A running daemon.
@@ -278,7 +289,7 @@ async fn converges_through_pending_passes_and_notifies_once_per_generation() {
     // A resync revisits the group; it is still converged, so nobody is told again.
     assert_eq!(daemon.resync_once().await, 1);
     eventually("the resync pass", || async { fake.calls("g1") == 4 }).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    turns_over(&daemon).await;
     assert_eq!(w.statuses("g1"), ["UPDATE COMPLETE"]);
 
     // A new generation is announced again.
@@ -340,11 +351,18 @@ async fn failures_are_reported_with_every_resource_once() {
             .contains("fewer than 25 users")
     );
     // Failed is terminal until something changes: no further passes without resync or event.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    turns_over(&daemon).await;
+    let turns = DaemonStats::get(&daemon.stats().turns);
+    rounds_pass(&daemon, 3).await;
+    assert_eq!(
+        DaemonStats::get(&daemon.stats().turns),
+        turns,
+        "the dispatcher found the failed group due"
+    );
     assert_eq!(fake.calls("g"), 1);
     daemon.resync_once().await;
     eventually("the resync pass", || async { fake.calls("g") == 2 }).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    turns_over(&daemon).await;
     assert_eq!(
         w.statuses("g"),
         ["UPDATE FAILED"],
@@ -445,7 +463,8 @@ async fn two_replicas_share_groups_without_overlap_and_announce_each_once() {
             == 8
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    turns_over(&a).await;
+    turns_over(&b).await;
     assert_eq!(w.notifier.messages().len(), 8, "each group announced once");
     assert!(
         !fake.overlapped.load(Ordering::SeqCst),

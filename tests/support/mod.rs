@@ -5,4 +5,8 @@
 
 pub mod aws;
 pub mod cloud;
+pub mod emulator;
 pub mod moto;
+pub mod process;
+pub mod reconcile;
+pub mod wait;

@@ -1,13 +1,10 @@
 //! Shared helpers of the reconciler tests: a data directory laid out like the bucket, the emulator
 //! serving it, and a reconciler with fast polling.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use aws_sdk_personalize::config::retry::RetryConfig;
-use aws_sdk_personalize::config::{BehaviorVersion, Credentials, Region};
-use personalize_ops::emulator::{self, Emulator, EmulatorConfig};
+use personalize_ops::emulator::{Emulator, EmulatorConfig};
 use personalize_ops::objects::{DirStore, ObjectUrl};
 use personalize_ops::reconcile::{RateLimiter, Reconciler};
 use personalize_ops::settings::Settings;
@@ -119,27 +116,13 @@ pub fn data_for(ty: personalize_ops::spec::kinds::DatasetType, schema: &serde_js
 }
 
 pub async fn start_emulator(root: &Path, tweak: impl FnOnce(&mut EmulatorConfig)) -> Emulator {
-    let mut config = EmulatorConfig::new(Arc::new(DirStore::new(root, BUCKET)));
-    tweak(&mut config);
-    emulator::start(config).await.expect("the emulator starts")
+    super::emulator::start_with(Arc::new(DirStore::new(root, BUCKET)), tweak).await
 }
 
+/// The control-plane client, retries off: the reconciler retries throttling itself; SDK retries would
+/// hide what it does.
 pub fn client(emu: &Emulator) -> aws_sdk_personalize::Client {
-    let conf = aws_sdk_personalize::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(emu.url())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
-            "AKIDTEST",
-            "secret",
-            None,
-            None,
-            "reconcile-tests",
-        ))
-        // The reconciler retries throttling itself; SDK retries would hide what it does.
-        .retry_config(RetryConfig::disabled())
-        .build();
-    aws_sdk_personalize::Client::from_conf(conf)
+    super::emulator::clients(emu).control
 }
 
 /// Settings for tests: roles set, fast polls, a high call rate.

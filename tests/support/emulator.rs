@@ -1,5 +1,4 @@
-//! Shared helpers of the emulator test binaries: starting the emulator, SDK clients, raw HTTP.
-#![allow(dead_code)]
+//! The built-in Personalize in tests: starting it, SDK clients pointed at it, raw HTTP.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
