@@ -45,7 +45,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             return Err("lease held".into());
         };
         for i in 0..PER_GROUP {
-            let fires = (g * PER_GROUP + i) % (GROUPS * PER_GROUP / FIRING) == 0;
+            let fires = (g * PER_GROUP + i).is_multiple_of(GROUPS * PER_GROUP / FIRING);
             let (expression, created_at) = if fires {
                 firing += 1;
                 let spread = chrono::Duration::milliseconds(600 * (firing as i64 - 1));
