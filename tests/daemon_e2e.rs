@@ -656,18 +656,38 @@ fn lines_with(path: &std::path::Path, needle: &str) -> usize {
         .count()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn local_mode_converges_survives_sigkill_mid_run_and_serves_recommendations() {
-    let work = tempfile::tempdir().expect("tempdir");
-    let settings = fast_settings(work.path());
-    let settings = settings.to_str().expect("UTF-8");
-    let root = work.path().join("local");
+/// A `local` directory under `work` with the shop's data and `config` as its parameter file; returns
+/// the directory.
+fn local_shop(work: &std::path::Path, config: &str) -> PathBuf {
+    let root = work.join("local");
     let shop = root.join("train/shop");
     std::fs::create_dir_all(&shop).expect("mkdir");
     for csv in ["interactions.csv", "users.csv"] {
         std::fs::copy(format!("tests/fixtures/data/{csv}"), shop.join(csv)).expect("copy data");
     }
-    std::fs::copy("tests/fixtures/daemon/shop.json", shop.join("config.json")).expect("copy config");
+    std::fs::write(shop.join("config.json"), config).expect("config");
+    root
+}
+
+/// A Personalize client of the built-in Personalize a running `local` in `root` serves.
+async fn local_personalize(root: &std::path::Path) -> aws_sdk_personalize::Client {
+    let url = std::fs::read_to_string(root.join("emulator.url")).expect("emulator.url");
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(url.trim())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::Credentials::new("t", "t", None, None, "t"))
+        .load()
+        .await;
+    aws_sdk_personalize::Client::new(&config)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_mode_converges_survives_sigkill_mid_run_and_serves_recommendations() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let settings = fast_settings(work.path());
+    let settings = settings.to_str().expect("UTF-8");
+    let shop = std::fs::read_to_string("tests/fixtures/daemon/shop.json").expect("fixture");
+    let root = local_shop(work.path(), &shop);
     let root_arg = root.to_str().expect("UTF-8");
     // Durations scaled so that training lasts seconds: long enough to be killed in the middle of it.
     let args = [
@@ -704,14 +724,7 @@ async fn local_mode_converges_survives_sigkill_mid_run_and_serves_recommendation
     wait_until("UPDATE COMPLETE", &|| second.log(), || {
         lines_with(&notes, "UPDATE COMPLETE") == 1
     });
-    let url = std::fs::read_to_string(root.join("emulator.url")).expect("emulator.url");
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(url.trim())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_credential_types::Credentials::new("t", "t", None, None, "t"))
-        .load()
-        .await;
-    let personalize = aws_sdk_personalize::Client::new(&config);
+    let personalize = local_personalize(&root).await;
     let solutions = personalize.list_solutions().send().await.expect("solutions");
     assert_eq!(solutions.solutions().len(), 1);
     let versions = personalize
@@ -1017,17 +1030,11 @@ async fn local_mode_update_schedule_trains_a_new_version_and_moves_the_campaign(
     let work = tempfile::tempdir().expect("tempdir");
     let settings = fast_settings(work.path());
     let settings = settings.to_str().expect("UTF-8");
-    let root = work.path().join("local");
-    let shop = root.join("train/shop");
-    std::fs::create_dir_all(&shop).expect("mkdir");
-    for csv in ["interactions.csv", "users.csv"] {
-        std::fs::copy(format!("tests/fixtures/data/{csv}"), shop.join(csv)).expect("copy data");
-    }
     let mut config: Value =
         serde_json::from_str(&std::fs::read_to_string("tests/fixtures/daemon/shop.json").expect("fixture"))
             .expect("JSON");
     config["solutions"][0]["workflowConfig"] = serde_json::json!({"schedules": {"update": "rate(1 minute)"}});
-    std::fs::write(shop.join("config.json"), config.to_string()).expect("config");
+    let root = local_shop(work.path(), &config.to_string());
     let root_arg = root.to_str().expect("UTF-8");
     let args = [
         "--settings",
@@ -1065,14 +1072,7 @@ async fn local_mode_update_schedule_trains_a_new_version_and_moves_the_campaign(
     assert!(note.contains("SCHEDULED RUN COMPLETE"), "{note}");
     assert!(note.contains("solution-maintenance-update-shop-up"), "{note}");
 
-    let url = std::fs::read_to_string(root.join("emulator.url")).expect("emulator.url");
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(url.trim())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_credential_types::Credentials::new("t", "t", None, None, "t"))
-        .load()
-        .await;
-    let personalize = aws_sdk_personalize::Client::new(&sdk);
+    let personalize = local_personalize(&root).await;
     let solutions = personalize.list_solutions().send().await.expect("solutions");
     let solution_arn = solutions.solutions()[0].solution_arn().expect("arn").to_string();
     let versions = personalize

@@ -206,11 +206,7 @@ mod tests {
     use crate::daemon::PassStatus;
     use crate::store::ResourceState;
 
-    fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s)
-            .expect("valid")
-            .with_timezone(&Utc)
-    }
+    use crate::schedule::tests::at;
 
     fn res(kind: ResourceKind, name: &str, arn: Option<&str>) -> ResourceState {
         ResourceState {

@@ -76,11 +76,7 @@ pub fn decide(
 mod tests {
     use super::*;
 
-    fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s)
-            .expect("valid")
-            .with_timezone(&Utc)
-    }
+    use crate::schedule::tests::at;
 
     fn expr(s: &str) -> Expression {
         Expression::parse(s).expect("valid expression")

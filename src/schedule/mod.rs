@@ -13,3 +13,15 @@ pub mod set;
 pub use fire::{Decision, decide, latest_fire_in};
 pub use runtime::{Runtime, RuntimeConfig, TickReport};
 pub use set::{DesiredSchedule, ScheduleDiff, Target, TargetError, desired_set, diff};
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use chrono::{DateTime, Utc};
+
+    /// An RFC 3339 instant, for tests with injected time.
+    pub(crate) fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .expect("valid")
+            .with_timezone(&Utc)
+    }
+}

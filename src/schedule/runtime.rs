@@ -70,6 +70,15 @@ pub struct TickReport {
     pub next_wake: Option<DateTime<Utc>>,
 }
 
+/// A fire found due: the schedule, the fire instant, the one after it, and now.
+#[derive(Clone, Copy)]
+struct Due<'a> {
+    schedule: &'a Schedule,
+    fire: DateTime<Utc>,
+    next: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+}
+
 /// The scheduler of one replica.
 pub struct Runtime {
     store: Arc<dyn StateStore>,
@@ -178,10 +187,18 @@ impl Runtime {
                     .record_fire(&schedule.group, &schedule.name, fire, next)
                     .await
                     .map(|_| ())
-            } else if matches!(decision, Decision::Skip { .. }) {
-                self.skip(&schedule, fire, next, now, &mut report).await
             } else {
-                self.run(&schedule, fire, next, now, &mut report).await
+                let due = Due {
+                    schedule: &schedule,
+                    fire,
+                    next,
+                    now,
+                };
+                if matches!(decision, Decision::Skip { .. }) {
+                    self.skip(due, &mut report).await
+                } else {
+                    self.run(due, &mut report).await
+                }
             };
             if let Err(e) = result {
                 tracing::warn!(group = %schedule.group, schedule = %schedule.name, fire = %fire, error = %e, "fire not handled; retried after the next reload");
@@ -190,14 +207,13 @@ impl Runtime {
         report
     }
 
-    async fn skip(
-        &self,
-        s: &Schedule,
-        fire: DateTime<Utc>,
-        next: Option<DateTime<Utc>>,
-        now: DateTime<Utc>,
-        report: &mut TickReport,
-    ) -> Result<(), StoreError> {
+    async fn skip(&self, due: Due<'_>, report: &mut TickReport) -> Result<(), StoreError> {
+        let Due {
+            schedule: s,
+            fire,
+            next,
+            now,
+        } = due;
         let late = (now - fire).num_seconds();
         let outcome = FireOutcome {
             fire,
@@ -216,14 +232,13 @@ impl Runtime {
         Ok(())
     }
 
-    async fn run(
-        &self,
-        s: &Schedule,
-        fire: DateTime<Utc>,
-        next: Option<DateTime<Utc>>,
-        now: DateTime<Utc>,
-        report: &mut TickReport,
-    ) -> Result<(), StoreError> {
+    async fn run(&self, due: Due<'_>, report: &mut TickReport) -> Result<(), StoreError> {
+        let Due {
+            schedule: s,
+            fire,
+            next,
+            now,
+        } = due;
         match self
             .store
             .claim_fire(&s.group, &s.name, fire, &self.config.owner, self.config.claim_ttl)
@@ -305,11 +320,7 @@ mod tests {
     use crate::metrics::MemorySink;
     use crate::store::{LeaseGrant, ManualClock, SqliteStore};
 
-    fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s)
-            .expect("valid")
-            .with_timezone(&Utc)
-    }
+    use crate::schedule::tests::at;
 
     struct World {
         store: Arc<SqliteStore>,

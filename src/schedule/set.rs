@@ -227,11 +227,7 @@ mod tests {
         report.spec.expect("spec")
     }
 
-    fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s)
-            .expect("valid")
-            .with_timezone(&Utc)
-    }
+    use crate::schedule::tests::at;
 
     #[test]
     fn the_set_uses_the_generated_names_and_leaves_out_delete() {
