@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
+use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
 use personalize_ops::store::{DynamoStore, StateStore};
 use serde_json::Value;
 use support::cloud::{notify_train_json, receive_batch, upload};
@@ -244,6 +245,26 @@ async fn setup_creates_then_changes_nothing_and_reports_what_differs_on_moto() {
             .exists
     );
 
+    // The bucket already sends other events elsewhere: setup must keep that notification.
+    let (other_url, other_arn) = support::cloud::queue(&sqs, "other").await;
+    s3.put_bucket_notification_configuration()
+        .bucket(&bucket)
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .queue_configurations(
+                    QueueConfiguration::builder()
+                        .id("theirs")
+                        .queue_arn(&other_arn)
+                        .events(Event::S3ObjectRemovedDelete)
+                        .build()
+                        .expect("queue configuration"),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("their notification");
+
     // Create everything.
     let (code, items) = setup(&["--table", &table, "--queue", &queue, "--bucket", &bucket], &env);
     assert_eq!(code, 0, "{items:?}");
@@ -291,6 +312,30 @@ async fn setup_creates_then_changes_nothing_and_reports_what_differs_on_moto() {
         .collect();
     assert_eq!(bodies.len(), 1, "{bodies:?}");
     assert!(bodies[0].contains("train%2Fg%2Fconfig.json"), "{bodies:?}");
+
+    let kept = s3
+        .get_bucket_notification_configuration()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("notifications");
+    let ids: Vec<&str> = kept
+        .queue_configurations()
+        .iter()
+        .filter_map(|c| c.id())
+        .collect();
+    assert!(ids.contains(&"theirs") && ids.len() == 2, "{ids:?}");
+    s3.delete_object()
+        .bucket(&bucket)
+        .key("elsewhere/config.json")
+        .send()
+        .await
+        .expect("delete");
+    let theirs = receive_batch(&sqs, &other_url, 1).await;
+    assert!(
+        theirs.iter().any(|b| b.contains("ObjectRemoved:Delete")),
+        "{theirs:?}"
+    );
 
     // A second run and a check change nothing.
     for extra in [None, Some("--check")] {
@@ -544,7 +589,7 @@ async fn the_stack_deploys_on_moto_and_the_daemon_converges_an_upload_on_its_res
     assert_eq!(deployed["status"], "CREATE_COMPLETE", "{deployed}");
 
     // Every resource of the template is in the stack, except the types moto skips and the
-    // conditional e-mail subscription (no Email given).
+    // conditional e-mail subscription and KMS role (no Email, no PersonalizeKmsKeyArn given).
     let template = stack_template();
     let mut missing: Vec<&str> = template["Resources"]
         .as_object()
@@ -554,7 +599,11 @@ async fn the_stack_deploys_on_moto_and_the_daemon_converges_an_upload_on_its_res
         .map(String::as_str)
         .collect();
     missing.sort_unstable();
-    let mut expected: Vec<&str> = MOTO_SKIPS.iter().copied().chain(["EmailSubscription"]).collect();
+    let mut expected: Vec<&str> = MOTO_SKIPS
+        .iter()
+        .copied()
+        .chain(["EmailSubscription", "PersonalizeKmsRole"])
+        .collect();
     expected.sort_unstable();
     assert_eq!(
         missing, expected,

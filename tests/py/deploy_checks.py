@@ -35,7 +35,7 @@ CRATES = {
     "eventbridge": ("events", "events"),
 }
 # IAM prefixes of the other roles' actions -> botocore service model.
-OTHER_PREFIXES = {"ecr": "ecr", "logs": "logs", "sts": "sts", "iam": "iam"}
+OTHER_PREFIXES = {"ecr": "ecr", "logs": "logs", "sts": "sts", "iam": "iam", "kms": "kms"}
 
 # API calls authorised by an IAM action of another name, or by more than one action.
 IAM_FOR_CALL = {
@@ -45,6 +45,8 @@ IAM_FOR_CALL = {
     ("personalize", "CreateDatasetImportJob"): ["personalize:CreateDatasetImportJob", "iam:PassRole"],
     ("personalize", "CreateBatchInferenceJob"): ["personalize:CreateBatchInferenceJob", "iam:PassRole"],
     ("personalize", "CreateBatchSegmentJob"): ["personalize:CreateBatchSegmentJob", "iam:PassRole"],
+    # With a KMS key (personalize.kms_role_arn), the group names the role that may use it.
+    ("personalize", "CreateDatasetGroup"): ["personalize:CreateDatasetGroup", "iam:PassRole"],
 }
 # TransactWriteItems is authorised per item: the item kinds the code builds decide the actions.
 TRANSACT_ITEM_ACTIONS = {
@@ -57,7 +59,7 @@ TRANSACT_ITEM_ACTIONS = {
 IAM_ONLY = {
     "s3:ListBucket": "ListObjectsV2 (and the bucket policy's Personalize statements)",
     "dynamodb:ConditionCheckItem": "the ConditionCheck items of TransactWriteItems",
-    "iam:PassRole": "Create*Job calls that name a Personalize role",
+    "iam:PassRole": "CreateDatasetGroup and Create*Job calls that name a Personalize role",
 }
 # Actions without a resource type: only these may have Resource "*".
 UNSCOPABLE = {"cloudwatch:PutMetricData", "ecr:GetAuthorizationToken"}
@@ -234,6 +236,16 @@ def check_stack(template):
                         "*" not in resources or action in UNSCOPABLE,
                         f"{where}: {action} on Resource '*' although it can be scoped",
                     )
+    # A service principal acts for any account unless the statement names ours (confused deputy).
+    for where, doc in policy_documents(template):
+        for st in allowed(statements(doc)):
+            principal = st.get("Principal")
+            if isinstance(principal, dict) and "Service" in principal:
+                conditions = {k for c in st.get("Condition", {}).values() for k in c}
+                check(
+                    "aws:SourceAccount" in conditions,
+                    f"{where}: {principal['Service']} is allowed without an aws:SourceAccount condition",
+                )
     task = template["Resources"]["TaskRole"]["Properties"]["Policies"]
     granted = set()
     for p in task:
@@ -292,7 +304,21 @@ def check_task_definition(template):
     for name in sorted(names):
         if name.startswith("PERSONALIZE_OPS__"):
             check(env_setting(name) in keys, f"ecs-task.json: {name} names no setting of config/default.toml")
-    stack_env = template["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"][0]["Environment"]
+    # The stack's task definition and the file agree on everything that is not a name.
+    props = template["Resources"]["TaskDefinition"]["Properties"]
+    stack_container = props["ContainerDefinitions"][0]
+    pairs = [
+        (task["cpu"], props["Cpu"], "cpu"),
+        (task["memory"], props["Memory"], "memory"),
+        (container["user"], stack_container["User"], "user"),
+        (container["readonlyRootFilesystem"], stack_container["ReadonlyRootFilesystem"], "readonlyRootFilesystem"),
+        (container["stopTimeout"], stack_container["StopTimeout"], "stopTimeout"),
+        (container["command"], stack_container["Command"], "command"),
+        (container["healthCheck"]["command"], stack_container["HealthCheck"]["Command"], "healthCheck"),
+    ]
+    for in_file, in_stack, what in pairs:
+        check(in_file == in_stack, f"ecs-task.json's {what} {in_file!r} is not the stack's {in_stack!r}")
+    stack_env = stack_container["Environment"]
     stack_names = {e["Name"] for e in stack_env}
     check(names == stack_names, f"ecs-task.json and the stack set different variables: {sorted(names ^ stack_names)}")
     for name in sorted(stack_names):
