@@ -13,7 +13,9 @@ mod apply;
 mod emulate;
 mod healthcheck;
 mod local;
+mod personalize;
 mod plan;
+mod progress;
 mod recommend;
 mod run;
 mod schedules;
@@ -105,10 +107,26 @@ pub fn main(args: Cli) -> ExitCode {
         }
     };
     let format = args.log_format.unwrap_or(settings.log.format);
-    let level = args
-        .log_level
-        .clone()
-        .unwrap_or_else(|| settings.log.level.clone());
+    // `local` prints its progress on stdout; its logs keep to warnings unless asked otherwise.
+    let quiet = matches!(args.command, Command::Local(_))
+        && !settings.is_explicit("log.level")
+        && std::env::var_os("RUST_LOG").is_none();
+    // The SDK's credential and region chain logs each source it could not use as a warning carrying
+    // whole HTTP responses; the one-shot commands say what is missing in one message instead.
+    let defaulted = !settings.is_explicit("log.level") && std::env::var_os("RUST_LOG").is_none();
+    let one_shot = !matches!(args.command, Command::Run(_));
+    let level = args.log_level.clone().unwrap_or_else(|| {
+        let level = if quiet {
+            "warn".to_string()
+        } else {
+            settings.log.level.clone()
+        };
+        if defaulted && one_shot {
+            format!("{level},aws_config=error")
+        } else {
+            level
+        }
+    });
     if let Err(e) = personalize_ops::logging::init(format, &level) {
         eprintln!("personalize-ops: {e}");
         return ExitCode::from(EXIT_USAGE);
