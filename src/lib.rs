@@ -17,6 +17,7 @@ pub mod object_url;
 pub mod objects;
 pub mod plan;
 pub mod reconcile;
+pub mod schedule;
 pub mod settings;
 pub mod spec;
 pub mod store;
