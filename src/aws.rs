@@ -88,6 +88,7 @@ where
 pub struct AwsFailure(pub String);
 
 impl AwsFailure {
+    /// The error's full text ([`error_text`]): code, message and the chain of causes.
     pub fn from_sdk<E, R>(error: &SdkError<E, R>) -> Self
     where
         E: std::error::Error + 'static,
