@@ -8,7 +8,7 @@ mod support;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -27,6 +27,7 @@ use serde_json::Value;
 use support::aws::SerialMoto;
 use support::cloud::{Deployment, receive_batch, subscribed_queue, visible_and_in_flight};
 use support::moto::{Moto, unique_name};
+use support::process::{Process, fast_settings};
 use support::wait::{PATIENCE, eventually, wait_until};
 use tokio_util::sync::CancellationToken;
 
@@ -77,59 +78,6 @@ fn daemon_env(moto: &Moto, c: &Cloud) -> Vec<(String, String)> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect()
-}
-
-/// A daemon child process, killed on drop; its stderr goes to a file.
-struct Process {
-    child: Child,
-    log: tempfile::NamedTempFile,
-}
-
-impl Process {
-    fn start(args: &[&str], env: &[(String, String)]) -> Self {
-        let log = tempfile::NamedTempFile::new().expect("log file");
-        let child = Command::new(binary())
-            .args(args)
-            .env_remove("RUST_LOG")
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log.reopen().expect("reopen log")))
-            .spawn()
-            .expect("start the binary");
-        Self { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.log.path()).unwrap_or_default()
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args([format!("-{name}"), self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-    }
-
-    /// Waits for the exit, at most `limit`.
-    fn wait(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
-        let started = Instant::now();
-        while started.elapsed() < limit {
-            if let Some(status) = self.child.try_wait().expect("poll child") {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// `GET path` on 127.0.0.1:`port`; the whole response.
@@ -701,23 +649,6 @@ async fn a_daemon_killed_with_sigkill_loses_no_event_and_its_successor_takes_ove
     })
     .await;
     assert!(second.log().contains("daemon started"));
-}
-
-/// Settings for fast local runs: short polls of every kind, a high call rate, a short lease.
-fn fast_settings(dir: &std::path::Path) -> PathBuf {
-    let mut text = String::from(
-        "[personalize]\nimport_role_arn = \"arn:aws:iam::000000000000:role/personalize\"\n\
-         [reconcile]\ncalls_per_second = 200.0\n\
-         [daemon]\nlease_duration_secs = 3\nmax_clock_skew_secs = 1\n",
-    );
-    for kind in personalize_ops::settings::RECONCILE_KINDS {
-        text.push_str(&format!(
-            "[reconcile.kinds.{kind}]\npoll_min_secs = 0.1\npoll_max_secs = 0.5\n"
-        ));
-    }
-    let path = dir.join("settings.toml");
-    std::fs::write(&path, text).expect("settings");
-    path
 }
 
 fn lines_with(path: &std::path::Path, needle: &str) -> usize {

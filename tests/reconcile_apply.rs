@@ -474,48 +474,6 @@ async fn two_groups_starting_in_the_same_second_each_import_their_own_data() {
 
 // ----- the binary: plan and apply -----
 
-struct Cli {
-    settings_file: tempfile::NamedTempFile,
-    endpoint: String,
-}
-
-impl Cli {
-    fn new(emu: &personalize_ops::emulator::Emulator) -> Self {
-        let settings_file = tempfile::NamedTempFile::new().expect("settings file");
-        std::fs::write(settings_file.path(), settings_toml(&settings())).expect("write settings");
-        Self {
-            settings_file,
-            endpoint: emu.url(),
-        }
-    }
-
-    fn command(&self, args: &[&str]) -> std::process::Command {
-        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_personalize-ops"));
-        c.args(args)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("AWS_ENDPOINT_URL_PERSONALIZE", &self.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
-            .env("AWS_SECRET_ACCESS_KEY", "secret")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_CONFIG_FILE", "/nonexistent")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-            .env("PERSONALIZE_OPS_SETTINGS", self.settings_file.path())
-            .env("RUST_LOG", "error")
-            .stdin(std::process::Stdio::null());
-        c
-    }
-
-    async fn output(&self, args: &[&str]) -> std::process::Output {
-        let mut c = tokio::process::Command::from(self.command(args));
-        tokio::time::timeout(PATIENCE, c.output())
-            .await
-            .expect("the command ends")
-            .expect("the command runs")
-    }
-}
-
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).to_string()
 }

@@ -312,9 +312,23 @@ async fn list_and_describe_show_expressions_fires_and_state() {
             "solution-maintenance-update-recs"
         ]
     );
+    // A group the store knows without schedules is an answer; an unknown group is exit 1.
+    let store = SqliteStore::open(&dir.path().join("state.sqlite")).expect("state");
+    let quiet = lease(&store, "quiet").await;
+    store.release_lease(&quiet).await.expect("release");
+    let o = run(&["schedules", "list", "quiet", "--local", &d]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "dataset group quiet has no schedules\n");
+    let o = run(&["schedules", "list", "quiet", "--local", &d, "--format", "json"]);
+    assert_eq!(stdout(&o).trim(), "[]");
     let o = run(&["schedules", "list", "nothing-here", "--local", &d]);
-    assert_eq!(o.status.code(), Some(0));
-    assert_eq!(stdout(&o), "dataset group nothing-here has no schedules\n");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).is_empty());
+    assert!(
+        stderr(&o).contains("no dataset group named \"nothing-here\""),
+        "{}",
+        stderr(&o)
+    );
 
     // describe: three next fires (Mondays at 02:00), the last fire, active.
     let o = run(&[

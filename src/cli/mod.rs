@@ -11,12 +11,14 @@ use personalize_ops::settings::{LogFormat, Settings};
 
 mod apply;
 mod emulate;
+mod healthcheck;
 mod local;
 mod plan;
 mod recommend;
 mod run;
 mod schedules;
 mod schema;
+mod setup;
 mod state;
 mod status;
 mod validate;
@@ -71,6 +73,11 @@ pub enum Command {
     /// The stored schedules (list, describe, activate, deactivate), fire instants of an expression,
     /// and a parameter file written from a dataset group that exists in Personalize.
     Schedules(schedules::Args),
+    /// Create or check the state table (and with flags the queue, its dead-letter queue and the
+    /// bucket notification) for running without CloudFormation.
+    Setup(setup::Args),
+    /// Ask the daemon's health endpoint; exit 0 when healthy (container health checks).
+    Healthcheck(healthcheck::Args),
 }
 
 /// Output format of the commands that report (`status`, `recommend`).
@@ -136,5 +143,7 @@ async fn dispatch(command: Command, ctx: Context) -> anyhow::Result<ExitCode> {
         Command::Plan(args) => plan::run(args, &ctx).await,
         Command::Apply(args) => apply::run(args, &ctx).await,
         Command::Schedules(args) => schedules::run(args, &ctx).await,
+        Command::Setup(args) => setup::run(args, &ctx).await,
+        Command::Healthcheck(args) => healthcheck::run(args, &ctx).await,
     }
 }

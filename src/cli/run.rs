@@ -47,12 +47,25 @@ pub async fn run(_args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(EXIT_USAGE));
     }
     let config = personalize_ops::aws::sdk_config(&s.aws).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    // A missing or wrong table is a deployment mistake: say so now rather than fail on the first write.
+    let table = DynamoStore::check_table(&ddb, &s.daemon.table_name)
+        .await
+        .context("cannot check the state table")?;
+    if !table.usable() {
+        eprintln!(
+            "personalize-ops run: the state table {} cannot be used: {} (create it with `personalize-ops setup --table {}` or the CloudFormation stack)",
+            s.daemon.table_name,
+            table.problems.join("; "),
+            s.daemon.table_name
+        );
+        return Ok(ExitCode::from(EXIT_USAGE));
+    }
+    for warning in &table.warnings {
+        tracing::warn!(table = %s.daemon.table_name, "{warning}");
+    }
     let store: Arc<dyn StateStore> = Arc::new(
-        DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(&config),
-            s.daemon.table_name.clone(),
-        )
-        .with_max_clock_skew(s.daemon.max_clock_skew()),
+        DynamoStore::new(ddb, s.daemon.table_name.clone()).with_max_clock_skew(s.daemon.max_clock_skew()),
     );
     let notifications = Notifications::from_settings(&config, &s.notify).context("notification targets")?;
     let metrics = MetricsSetup::from_settings(&config, &s.metrics);

@@ -13,7 +13,11 @@ use personalize_ops::spec::schedule::Schedule as Expression;
 use personalize_ops::store::{Schedule, StateStore};
 use serde_json::{Value, json};
 
-use super::{Context, EXIT_FAILURE, Format};
+use anyhow::Context as _;
+use personalize_ops::objects::{ObjectStore, ObjectUrl, S3Store};
+use personalize_ops::reconcile::export::{ExportError, ExportSchedules};
+
+use super::{Context, EXIT_FAILURE, EXIT_USAGE, Format};
 
 /// How many fires `describe` shows.
 const DESCRIBE_FIRES: usize = 3;
@@ -84,6 +88,68 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
+    /// Write the parameter file of a dataset group that exists in Personalize (every resource it
+    /// has), with the schedules given here; `plan` on it shows no change.
+    ImportDatasetGroup(ImportArgs),
+}
+
+/// Arguments of `schedules import-dataset-group`.
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The dataset group's name in Personalize.
+    #[arg(short = 'd', long, value_name = "NAME")]
+    pub dataset_group: String,
+
+    /// When to import all datasets again: `cron(…)` or `rate(…)`.
+    #[arg(short = 'i', long = "import-schedule", value_name = "EXPR", value_parser = parse_expression)]
+    pub import_schedule: Option<Expression>,
+
+    /// A solution's full retraining schedule, SOLUTION@EXPR; repeat for several solutions.
+    #[arg(short = 'f', long = "full-schedule", value_name = "SOLUTION@EXPR", value_parser = parse_solution_schedule)]
+    pub full: Vec<(String, Expression)>,
+
+    /// A solution's UPDATE retraining schedule, SOLUTION@EXPR; a solution may have both -f and -u.
+    #[arg(short = 'u', long = "update-schedule", value_name = "SOLUTION@EXPR", value_parser = parse_solution_schedule)]
+    pub update: Vec<(String, Expression)>,
+
+    /// Write the file here instead of to stdout.
+    #[arg(long, value_name = "FILE", conflicts_with = "upload")]
+    pub output: Option<PathBuf>,
+
+    /// Upload the file to s3://BUCKET/train/…/NAME.json, where the service picks it up.
+    #[arg(long, value_name = "S3_URI", value_parser = parse_upload)]
+    pub upload: Option<ObjectUrl>,
+}
+
+/// A schedule expression as a parameter file takes it.
+fn parse_expression(text: &str) -> Result<Expression, String> {
+    Expression::parse(text).map_err(|e| e.to_string())
+}
+
+/// `SOLUTION@EXPR`.
+fn parse_solution_schedule(text: &str) -> Result<(String, Expression), String> {
+    let format = "format must be SOLUTION@EXPRESSION, e.g. my-solution@cron(0 */12 * * ? *)";
+    let Some((solution, expression)) = text.split_once('@') else {
+        return Err(format!("{text:?}: no `@`; {format}"));
+    };
+    if solution.trim().is_empty() || expression.trim().is_empty() {
+        return Err(format!("{text:?}: {format}"));
+    }
+    Ok((solution.trim().to_string(), parse_expression(expression)?))
+}
+
+/// `s3://BUCKET/train/…/NAME.json`: where the service reads parameter files.
+fn parse_upload(text: &str) -> Result<ObjectUrl, String> {
+    let url = ObjectUrl::parse(text).map_err(|e| e.to_string())?;
+    if !url.key.starts_with("train/") {
+        return Err(format!(
+            "{text}: the key must start with train/ (the service reads parameter files there)"
+        ));
+    }
+    if !url.key.ends_with(".json") {
+        return Err(format!("{text}: the key must end with .json"));
+    }
+    Ok(url)
 }
 
 pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
@@ -98,6 +164,7 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         Command::Describe(named) => describe(&named, ctx).await,
         Command::Activate(named) => set_active(&named, true, ctx).await,
         Command::Deactivate(named) => set_active(&named, false, ctx).await,
+        Command::ImportDatasetGroup(args) => import_dataset_group(args, ctx).await,
     }
 }
 
@@ -309,6 +376,14 @@ async fn list(group: Option<&str>, args: &StoreArgs, ctx: &Context) -> anyhow::R
         .into_iter()
         .map(|s| View::new(s, now, 1))
         .collect();
+    // A group without schedules is an answer; a group the service never heard of is a mistyped name.
+    if let Some(g) = group
+        && views.is_empty()
+        && store.group(g).await?.is_none()
+    {
+        eprintln!("personalize-ops schedules list: no dataset group named {g:?} is known");
+        return Ok(ExitCode::from(EXIT_FAILURE));
+    }
     match args.format {
         Format::Json => print_json(&Value::Array(views.iter().map(View::to_json).collect())),
         Format::Text if views.is_empty() => print(&match group {
@@ -452,6 +527,85 @@ async fn set_active(named: &Named, active: bool, ctx: &Context) -> anyhow::Resul
     Ok(ExitCode::SUCCESS)
 }
 
+/// One schedule per solution and kind: the same expression twice is fine, two different ones are
+/// a usage error (the reference kept whichever came last).
+fn by_solution(
+    flag: char,
+    given: Vec<(String, Expression)>,
+) -> Result<std::collections::BTreeMap<String, Expression>, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for (solution, expression) in given {
+        if let Some(before) = out.get(&solution)
+            && *before != expression
+        {
+            return Err(format!(
+                "-{flag} gives solution {solution} two schedules: {before} and {expression}"
+            ));
+        }
+        out.insert(solution, expression);
+    }
+    Ok(out)
+}
+
+async fn import_dataset_group(args: ImportArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
+    let command = "personalize-ops schedules import-dataset-group";
+    let schedules = match (by_solution('f', args.full), by_solution('u', args.update)) {
+        (Ok(full), Ok(update)) => ExportSchedules {
+            import: args.import_schedule,
+            full,
+            update,
+        },
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("{command}: {e}");
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
+    };
+    let sdk = personalize_ops::aws::sdk_config(&ctx.settings.aws).await;
+    let s3 = S3Store::new(personalize_ops::aws::s3_client(&sdk, &ctx.settings.aws));
+    let reconciler = super::apply::reconciler(ctx, &sdk, std::sync::Arc::new(s3.clone()));
+    let exported = match reconciler.export(&args.dataset_group, &schedules).await {
+        Ok(x) => x,
+        Err(e @ (ExportError::GroupNotFound { .. } | ExportError::UnknownSolution { .. })) => {
+            eprintln!("{command}: {e}");
+            return Ok(ExitCode::from(EXIT_FAILURE));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    for w in &exported.warnings {
+        eprintln!("{command}: warning: {w}");
+    }
+    let text = format!("{:#}\n", exported.document);
+    // What is written must be a file the service accepts: check it as `validate` would.
+    let report = personalize_ops::spec::load(&text);
+    for w in &report.warnings {
+        eprintln!("{command}: the file has a warning at {}: {}", w.path, w.message);
+    }
+    if report.spec.is_none() {
+        eprintln!(
+            "{command}: the parameter file read from dataset group {} does not validate; nothing written:",
+            args.dataset_group
+        );
+        for e in &report.errors {
+            eprintln!("  {}: {}", e.path, e.message);
+        }
+        return Ok(ExitCode::from(EXIT_FAILURE));
+    }
+    match (&args.output, &args.upload) {
+        (Some(path), _) => {
+            std::fs::write(path, &text).with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!("{command}: wrote {}", path.display());
+        }
+        (None, Some(url)) => {
+            s3.put(url, bytes::Bytes::from(text))
+                .await
+                .with_context(|| format!("cannot upload the parameter file to {url}"))?;
+            eprintln!("{command}: uploaded {url}");
+        }
+        (None, None) => print(&text),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -473,6 +627,54 @@ mod tests {
             pending_fire: None,
             last_outcome: None,
         }
+    }
+
+    #[test]
+    fn solution_schedules_are_parsed_and_checked() {
+        let (sol, e) = parse_solution_schedule("recs@cron(0 */12 * * ? *)").expect("valid");
+        assert_eq!(
+            (sol.as_str(), e.to_string().as_str()),
+            ("recs", "cron(0 */12 * * ? *)")
+        );
+        assert!(
+            parse_solution_schedule("recs")
+                .expect_err("no @")
+                .contains("SOLUTION@EXPRESSION")
+        );
+        assert!(
+            parse_solution_schedule("@rate(1 day)")
+                .expect_err("no solution")
+                .contains("SOLUTION@EXPRESSION")
+        );
+        assert!(parse_solution_schedule("recs@").is_err());
+        let err = parse_solution_schedule("recs@cron(0 0 ? * 0 *)").expect_err("dow 0");
+        assert!(err.contains("day-of-week"), "{err}");
+        let twice = vec![
+            ("a".to_string(), Expression::parse("rate(1 day)").expect("valid")),
+            ("a".to_string(), Expression::parse("rate(1 day)").expect("valid")),
+        ];
+        assert_eq!(by_solution('f', twice).expect("same twice").len(), 1);
+        let differ = vec![
+            ("a".to_string(), Expression::parse("rate(1 day)").expect("valid")),
+            ("a".to_string(), Expression::parse("rate(2 days)").expect("valid")),
+        ];
+        assert!(
+            by_solution('u', differ)
+                .expect_err("two")
+                .contains("-u gives solution a two schedules")
+        );
+        assert!(parse_upload("s3://b/train/g/config.json").is_ok());
+        assert!(
+            parse_upload("s3://b/g/config.json")
+                .expect_err("not train/")
+                .contains("train/")
+        );
+        assert!(
+            parse_upload("s3://b/train/g/config.txt")
+                .expect_err("not json")
+                .contains(".json")
+        );
+        assert!(parse_upload("/tmp/x.json").is_err());
     }
 
     #[test]

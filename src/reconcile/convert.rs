@@ -245,6 +245,18 @@ pub fn campaign_config_json(c: Option<&t::CampaignConfig>) -> Option<Value> {
     })
 }
 
+pub fn batch_inference_config_json(c: Option<&t::BatchInferenceJobConfig>) -> Option<Value> {
+    c.map(|c| {
+        Obj::new()
+            .put(
+                "itemExplorationConfig",
+                map_json(c.item_exploration_config.as_ref()),
+            )
+            .put("rankingInfluence", ranking_json(c.ranking_influence.as_ref()))
+            .done()
+    })
+}
+
 pub fn recommender_config_json(c: Option<&t::RecommenderConfig>) -> Option<Value> {
     c.map(|c| {
         Obj::new()

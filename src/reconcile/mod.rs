@@ -27,6 +27,7 @@ use crate::spec::names;
 pub mod api;
 mod convert;
 mod execute;
+pub mod export;
 mod observe;
 
 pub use api::{Api, ApiError, Backoff, ErrorClass, RateLimiter};

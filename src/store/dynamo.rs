@@ -20,7 +20,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, CancellationReason, ConditionCheck,
     GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnValue,
     ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
-    TransactWriteItem, Update,
+    TimeToLiveStatus, TransactWriteItem, Update,
 };
 use chrono::{DateTime, Utc};
 
@@ -41,6 +41,104 @@ pub const DUE_INDEX: &str = "due-index";
 const DUE_SHARD: &str = "due";
 /// The sort key of a group item.
 const GROUP_SK: &str = "group";
+
+/// The attribute DynamoDB's TTL reads (epoch seconds; set on fire claims only).
+const TTL_ATTRIBUTE: &str = "ttl";
+
+/// How a table compares with what the service needs ([`DynamoStore::check_table`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableCheck {
+    /// Whether the table exists at all.
+    pub exists: bool,
+    /// What makes the table unusable by the service (wrong keys, no due index, …); empty when usable.
+    pub problems: Vec<String>,
+    /// What the service can live with but should not (TTL off).
+    pub warnings: Vec<String>,
+}
+
+impl TableCheck {
+    fn missing() -> Self {
+        Self {
+            exists: false,
+            problems: vec!["the table does not exist".into()],
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Whether the daemon can run on the table.
+    pub fn usable(&self) -> bool {
+        self.exists && self.problems.is_empty()
+    }
+}
+
+/// The key schema as `name (TYPE, HASH|RANGE)` pairs, for comparison and messages.
+fn keys_text(keys: &[KeySchemaElement], attributes: &[AttributeDefinition]) -> String {
+    keys.iter()
+        .map(|k| {
+            let name = k.attribute_name();
+            let kind = attributes
+                .iter()
+                .find(|a| a.attribute_name() == name)
+                .map_or("?", |a| a.attribute_type().as_str());
+            format!("{name} ({kind}, {})", k.key_type().as_str())
+        })
+        .collect::<Vec<_>>()
+        .join(" + ")
+}
+
+/// What in a described table differs from [`DynamoStore::create_table`]'s layout in a way the
+/// service cannot work with.
+fn table_problems(t: &aws_sdk_dynamodb::types::TableDescription) -> Vec<String> {
+    const TABLE_KEYS: &str = "pk (S, HASH) + sk (S, RANGE)";
+    const INDEX_KEYS: &str = "due_shard (S, HASH) + due_at (N, RANGE)";
+    let mut problems = Vec::new();
+    let attributes = t.attribute_definitions();
+    let keys = keys_text(t.key_schema(), attributes);
+    if keys != TABLE_KEYS {
+        problems.push(format!(
+            "the key schema is {keys}; the service needs {TABLE_KEYS}"
+        ));
+    }
+    match t.table_status() {
+        Some(TableStatus::Active | TableStatus::Updating) | None => {}
+        Some(other) => problems.push(format!("the table is {}, not ACTIVE", other.as_str())),
+    }
+    let index = t
+        .global_secondary_indexes()
+        .iter()
+        .find(|i| i.index_name() == Some(DUE_INDEX));
+    let Some(index) = index else {
+        problems.push(format!(
+            "there is no global secondary index {DUE_INDEX} ({INDEX_KEYS}, projecting lease_owner and lease_expires_at)"
+        ));
+        return problems;
+    };
+    let index_keys = keys_text(index.key_schema(), attributes);
+    if index_keys != INDEX_KEYS {
+        problems.push(format!(
+            "the index {DUE_INDEX} has the keys {index_keys}; the service needs {INDEX_KEYS}"
+        ));
+    }
+    let projection = index.projection();
+    let projected = |attr: &str| match projection.and_then(|p| p.projection_type()) {
+        Some(ProjectionType::All) => true,
+        Some(ProjectionType::Include) => {
+            projection.is_some_and(|p| p.non_key_attributes().iter().any(|a| a == attr))
+        }
+        _ => false,
+    };
+    let missing: Vec<&str> = ["lease_owner", "lease_expires_at"]
+        .into_iter()
+        .filter(|a| !projected(a))
+        .collect();
+    if !missing.is_empty() {
+        problems.push(format!(
+            "the index {DUE_INDEX} does not project {}",
+            missing.join(", ")
+        ));
+    }
+    problems
+}
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -280,20 +378,7 @@ impl DynamoStore {
                 .await
                 .map_err(|e| StoreError::backend("describe table", table, AwsFailure::from_sdk(&e)))?;
             if described.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
-                client
-                    .update_time_to_live()
-                    .table_name(table)
-                    .time_to_live_specification(
-                        TimeToLiveSpecification::builder()
-                            .enabled(true)
-                            .attribute_name("ttl")
-                            .build()
-                            .map_err(built)?,
-                    )
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::backend("enable TTL on", table, AwsFailure::from_sdk(&e)))?;
-                return Ok(());
+                return Self::enable_ttl(client, table).await;
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
@@ -302,6 +387,69 @@ impl DynamoStore {
             table,
             AwsFailure("the table did not become ACTIVE within a minute".into()),
         ))
+    }
+
+    /// Turns on TTL on the `ttl` attribute, which deletes expired fire claims.
+    ///
+    /// # Errors
+    /// `Backend` when the call fails.
+    pub async fn enable_ttl(client: &Client, table: &str) -> Result<(), StoreError> {
+        let spec = TimeToLiveSpecification::builder()
+            .enabled(true)
+            .attribute_name(TTL_ATTRIBUTE)
+            .build()
+            .map_err(|e| StoreError::backend("enable TTL on", table, e))?;
+        client
+            .update_time_to_live()
+            .table_name(table)
+            .time_to_live_specification(spec)
+            .send()
+            .await
+            .map_err(|e| StoreError::backend("enable TTL on", table, AwsFailure::from_sdk(&e)))?;
+        Ok(())
+    }
+
+    /// Compares the table with what the service needs ([`DynamoStore::create_table`]'s layout).
+    /// Read-only: `DescribeTable` and `DescribeTimeToLive`.
+    ///
+    /// # Errors
+    /// `Backend` when a call fails for another reason than a missing table.
+    pub async fn check_table(client: &Client, table: &str) -> Result<TableCheck, StoreError> {
+        let described = match client.describe_table().table_name(table).send().await {
+            Ok(out) => out,
+            Err(e)
+                if e.as_service_error().is_some_and(
+                    aws_sdk_dynamodb::operation::describe_table::DescribeTableError::is_resource_not_found_exception,
+                ) =>
+            {
+                return Ok(TableCheck::missing());
+            }
+            Err(e) => return Err(StoreError::backend("describe table", table, AwsFailure::from_sdk(&e))),
+        };
+        let Some(description) = described.table() else {
+            return Ok(TableCheck::missing());
+        };
+        let mut check = TableCheck {
+            exists: true,
+            problems: table_problems(description),
+            warnings: Vec::new(),
+        };
+        let ttl = client
+            .describe_time_to_live()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(|e| StoreError::backend("describe TTL of", table, AwsFailure::from_sdk(&e)))?;
+        let ttl = ttl.time_to_live_description();
+        let on = ttl
+            .and_then(|d| d.time_to_live_status())
+            .is_some_and(|s| matches!(s, TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling));
+        if !on || ttl.and_then(|d| d.attribute_name()) != Some(TTL_ATTRIBUTE) {
+            check.warnings.push(format!(
+                "TTL is not enabled on the attribute {TTL_ATTRIBUTE}: expired fire claims are never deleted"
+            ));
+        }
+        Ok(check)
     }
 
     fn fail<E, R>(&self, op: &'static str, what: impl Into<String>, e: &SdkError<E, R>) -> StoreError

@@ -15,7 +15,7 @@ mod model;
 mod sqlite;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use dynamo::DynamoStore;
+pub use dynamo::{DynamoStore, TableCheck};
 pub use model::{
     Arrival, BeginFire, ClaimInfo, DEFAULT_MAX_CLOCK_SKEW, DYNAMO_ITEM_LIMIT_BYTES, Desired, DesiredSource,
     FireClaim, FireOutcome, FireStatus, GroupState, GroupSummary, Lease, LeaseGrant, LeaseInfo,

@@ -7,5 +7,6 @@ pub mod aws;
 pub mod cloud;
 pub mod emulator;
 pub mod moto;
+pub mod process;
 pub mod reconcile;
 pub mod wait;

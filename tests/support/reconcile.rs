@@ -188,3 +188,49 @@ pub fn changes(emu: &Emulator) -> u64 {
 pub fn calls_of(emu: &Emulator, op: &str) -> u64 {
     emu.calls().calls.get(op).copied().unwrap_or(0)
 }
+
+/// How long one run of the binary may take: only catches a command that never ends.
+pub const BINARY_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The binary pointed at an emulator, with the test settings as its settings file.
+pub struct Cli {
+    settings_file: tempfile::NamedTempFile,
+    endpoint: String,
+}
+
+impl Cli {
+    pub fn new(emu: &personalize_ops::emulator::Emulator) -> Self {
+        let settings_file = tempfile::NamedTempFile::new().expect("settings file");
+        std::fs::write(settings_file.path(), settings_toml(&settings())).expect("write settings");
+        Self {
+            settings_file,
+            endpoint: emu.url(),
+        }
+    }
+
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_personalize-ops"));
+        c.args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_ENDPOINT_URL_PERSONALIZE", &self.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+            .env("AWS_SECRET_ACCESS_KEY", "secret")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/nonexistent")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .env("PERSONALIZE_OPS_SETTINGS", self.settings_file.path())
+            .env("RUST_LOG", "error")
+            .stdin(std::process::Stdio::null());
+        c
+    }
+
+    pub async fn output(&self, args: &[&str]) -> std::process::Output {
+        let mut c = tokio::process::Command::from(self.command(args));
+        tokio::time::timeout(BINARY_PATIENCE, c.output())
+            .await
+            .expect("the command ends")
+            .expect("the command runs")
+    }
+}

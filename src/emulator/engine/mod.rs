@@ -32,6 +32,10 @@
 //!              segment(&model, &item_ids, num_results, filter) -> Vec<Scored>
 //!              segment_by_attributes(&model, "ITEMS.GENRES = \"Comedy\"", num_results, filter) -> Result<…>
 //!              Scored { id, score }
+//!                (model/: learn = what each family learns, metrics = GetSolutionMetrics on a
+//!                held-out split, query = answers, events = extraction and training minimums)
+//! synthetic    generate(&Params { seed, users, items, interactions, categories, start, span_seconds })
+//!                -> SyntheticData (ground truth + write_dir / *_table); INTERACTIONS_SCHEMA, ITEMS_SCHEMA, USERS_SCHEMA
 //! filter_eval  FilterContext::new(&FilterExpression, &filterValues, FilterData { items, users, interactions })
 //!                .for_request(user_id, current_item), .admits(candidate_id) -> bool
 //!              check_filter_values(&FilterExpression, &filterValues) -> Result<(), String>
