@@ -28,6 +28,56 @@ pub fn config_loader(settings: &AwsSettings) -> aws_config::ConfigLoader {
         .timeout_config(timeout_config(settings))
 }
 
+/// Why AWS cannot be called from this machine as configured.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccessProblem {
+    #[error("no AWS credentials were found ({detail})")]
+    NoCredentials { detail: String },
+    #[error("no AWS region is set")]
+    NoRegion,
+}
+
+/// What stops `config` from calling AWS: no region, or no credentials from its provider chain
+/// within `wait`. Empty when both are there.
+///
+/// The default chain ends with the EC2 instance metadata service, which on a machine that has none
+/// retries for half a minute before giving up; an instance that has one answers in milliseconds, so
+/// a short `wait` tells the two apart without the wait.
+pub async fn access_problems(config: &SdkConfig, wait: Duration) -> Vec<AccessProblem> {
+    use aws_credential_types::provider::ProvideCredentials as _;
+    let mut problems = Vec::new();
+    match config.credentials_provider() {
+        None => problems.push(AccessProblem::NoCredentials {
+            detail: "no credentials provider is configured".into(),
+        }),
+        Some(provider) => match tokio::time::timeout(wait, provider.provide_credentials()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => problems.push(AccessProblem::NoCredentials {
+                detail: first_line(&e.to_string()),
+            }),
+            Err(_) => problems.push(AccessProblem::NoCredentials {
+                detail: format!(
+                    "none in the environment or ~/.aws, and no instance or container metadata answered within {} s",
+                    wait.as_secs_f64()
+                ),
+            }),
+        },
+    }
+    if config.region().is_none() {
+        problems.push(AccessProblem::NoRegion);
+    }
+    problems
+}
+
+/// The first line of `text`, at most 200 characters: SDK errors can carry whole HTTP responses.
+fn first_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    match line.char_indices().nth(200) {
+        Some((i, _)) => format!("{}…", &line[..i]),
+        None => line.to_string(),
+    }
+}
+
 /// Standard retry mode (exponential backoff with jitter, throttling-aware) with `max_attempts`.
 pub fn retry_config(settings: &AwsSettings) -> RetryConfig {
     if settings.max_attempts <= 1 {
@@ -182,5 +232,90 @@ mod tests {
         assert_eq!(config.retry_config().map(RetryConfig::max_attempts), Some(4));
         let s3 = s3_client(&config, &settings(4));
         assert_eq!(s3.config().region().map(|r| r.as_ref()), Some("eu-west-1"));
+    }
+
+    #[tokio::test]
+    async fn missing_credentials_and_region_are_reported_without_waiting_for_the_chain() {
+        let bare = aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .build();
+        assert_eq!(
+            access_problems(&bare, Duration::from_secs(1)).await,
+            vec![
+                AccessProblem::NoCredentials {
+                    detail: "no credentials provider is configured".into()
+                },
+                AccessProblem::NoRegion
+            ]
+        );
+        // A provider that never answers (the metadata service of a machine that has none).
+        #[derive(Debug)]
+        struct Silent;
+        impl aws_credential_types::provider::ProvideCredentials for Silent {
+            fn provide_credentials<'a>(
+                &'a self,
+            ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+            where
+                Self: 'a,
+            {
+                aws_credential_types::provider::future::ProvideCredentials::new(std::future::pending())
+            }
+        }
+        let silent = aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(aws_config::Region::new("eu-west-1"))
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+                Silent,
+            ))
+            .build();
+        let problems = access_problems(&silent, Duration::from_millis(50)).await;
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0]
+                .to_string()
+                .starts_with("no AWS credentials were found (none in the environment"),
+            "{}",
+            problems[0]
+        );
+        // A failing provider: its reason, one line.
+        #[derive(Debug)]
+        struct Refuses;
+        impl aws_credential_types::provider::ProvideCredentials for Refuses {
+            fn provide_credentials<'a>(
+                &'a self,
+            ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+            where
+                Self: 'a,
+            {
+                aws_credential_types::provider::future::ProvideCredentials::ready(Err(
+                    aws_credential_types::provider::error::CredentialsError::not_loaded(format!(
+                        "nothing here\n{}",
+                        "x".repeat(3000)
+                    )),
+                ))
+            }
+        }
+        let refuses = aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(aws_config::Region::new("eu-west-1"))
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+                Refuses,
+            ))
+            .build();
+        let problems = access_problems(&refuses, Duration::from_secs(5)).await;
+        let text = problems[0].to_string();
+        assert!(text.len() < 300 && !text.contains('\n'), "{text}");
+        // Static credentials and a region: nothing to say.
+        let fine = aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(aws_config::Region::new("eu-west-1"))
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new("a", "b", None, None, "test"),
+            ))
+            .build();
+        assert_eq!(
+            access_problems(&fine, Duration::from_millis(50)).await,
+            Vec::new()
+        );
     }
 }

@@ -15,6 +15,35 @@ pub const DEFAULTS_TOML: &str = include_str!("../config/default.toml");
 /// Prefix of the environment variables that override settings.
 pub const ENV_PREFIX: &str = "PERSONALIZE_OPS";
 
+/// Role ARNs `local` gives the built-in Personalize when the role settings are empty (it assumes
+/// no role; the ARN only has to be well formed): `…:role/personalize-ops-local-import-role`.
+pub const LOCAL_ROLE_PREFIX: &str = "arn:aws:iam::000000000000:role/personalize-ops-local-";
+/// Shortest poll interval of `local` against a scaled built-in Personalize.
+pub const LOCAL_MIN_POLL_SECS: f64 = 0.05;
+/// Largest call budget `local` gives itself against a scaled built-in Personalize.
+pub const LOCAL_MAX_CALLS_PER_SECOND: f64 = 1000.0;
+
+/// Dotted keys of every leaf in `value` (`reconcile.kinds.dataset.poll_min_secs`), lower case as the
+/// environment source gives them.
+fn flatten_keys(prefix: &str, value: config::Value, out: &mut std::collections::BTreeSet<String>) {
+    match value.kind {
+        config::ValueKind::Table(table) => {
+            for (k, v) in table {
+                let key = if prefix.is_empty() {
+                    k.to_lowercase()
+                } else {
+                    format!("{prefix}.{}", k.to_lowercase())
+                };
+                flatten_keys(&key, v, out);
+            }
+        }
+        _ if !prefix.is_empty() => {
+            out.insert(prefix.to_string());
+        }
+        _ => {}
+    }
+}
+
 /// Why settings could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -44,6 +73,10 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     /// How AWS calls behave (retries, timeouts, S3 addressing).
     pub aws: AwsSettings,
+    /// The keys the settings file or the environment set (`reconcile.kinds.dataset.poll_min_secs`):
+    /// what a mode's own defaults (`local` scales the polls) must not override.
+    #[serde(skip)]
+    pub explicit: std::collections::BTreeSet<String>,
 }
 
 /// Largest parameter file the state table can hold inline (its items are capped at 400 KB).
@@ -365,11 +398,92 @@ impl Settings {
                 .prefix_separator("__")
                 .separator("__")
                 .try_parsing(true)
-                .source(Some(env_map)),
+                .source(Some(env_map.clone())),
         );
-        let settings: Settings = builder.build()?.try_deserialize()?;
+        let mut settings: Settings = builder.build()?.try_deserialize()?;
+        let mut user = config::Config::builder();
+        if let Some(path) = file {
+            user = user.add_source(config::File::from(path).format(config::FileFormat::Toml));
+        }
+        let user = user
+            .add_source(
+                config::Environment::with_prefix(ENV_PREFIX)
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true)
+                    .source(Some(env_map)),
+            )
+            .build()?;
+        flatten_keys("", user.cache, &mut settings.explicit);
         settings.check()?;
         Ok(settings)
+    }
+
+    /// Whether the settings file or the environment set `key` (dotted, lower case).
+    pub fn is_explicit(&self, key: &str) -> bool {
+        self.explicit.contains(key)
+    }
+
+    /// The settings `local` runs with against the built-in Personalize at `time_scale` (its
+    /// realistic durations multiplied by it):
+    ///
+    /// * empty role settings get a placeholder role (the built-in Personalize assumes no role);
+    /// * below scale 1, poll intervals, the error retry wait and the call budget follow the scale —
+    ///   polls shrink by it (at least 50 ms), calls per second grow by it (at most 1,000) — so a run
+    ///   at scale 0 converges in seconds instead of waiting intervals sized for AWS.
+    ///
+    /// Keys the settings file or the environment set are kept as they are.
+    pub fn for_builtin_personalize(&self, time_scale: f64) -> Settings {
+        let mut s = self.clone();
+        for (key, role) in [
+            ("import_role_arn", &mut s.personalize.import_role_arn),
+            (
+                "batch_inference_role_arn",
+                &mut s.personalize.batch_inference_role_arn,
+            ),
+            (
+                "batch_segment_role_arn",
+                &mut s.personalize.batch_segment_role_arn,
+            ),
+        ] {
+            if PersonalizeSettings::non_empty(role).is_none() {
+                *role = format!(
+                    "{LOCAL_ROLE_PREFIX}{}",
+                    key.trim_end_matches("_arn").replace('_', "-")
+                );
+            }
+        }
+        let scale = if time_scale.is_finite() {
+            time_scale.max(0.0)
+        } else {
+            1.0
+        };
+        if scale >= 1.0 {
+            return s;
+        }
+        if !self.is_explicit("reconcile.calls_per_second") {
+            s.reconcile.calls_per_second = if scale > 0.0 {
+                (s.reconcile.calls_per_second / scale).min(LOCAL_MAX_CALLS_PER_SECOND)
+            } else {
+                LOCAL_MAX_CALLS_PER_SECOND
+            }
+            .max(s.reconcile.calls_per_second);
+        }
+        for (kind, k) in &mut s.reconcile.kinds {
+            let key = |member: &str| format!("reconcile.kinds.{kind}.{member}");
+            if !self.is_explicit(&key("poll_min_secs")) {
+                k.poll_min_secs = (k.poll_min_secs * scale).max(LOCAL_MIN_POLL_SECS);
+            }
+            if !self.is_explicit(&key("poll_max_secs")) {
+                k.poll_max_secs = (k.poll_max_secs * scale).max(LOCAL_MIN_POLL_SECS);
+            }
+            // An explicit minimum above the scaled cap wins: the cap follows it.
+            k.poll_max_secs = k.poll_max_secs.max(k.poll_min_secs);
+        }
+        if !self.is_explicit("daemon.error_retry_secs") {
+            s.daemon.error_retry_secs = ((s.daemon.error_retry_secs as f64 * scale).ceil() as u64).max(1);
+        }
+        s
     }
 
     /// Cross-field rules that serde cannot express.
@@ -718,5 +832,71 @@ mod tests {
             err.to_string().contains("xml") || err.to_string().contains("format"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn local_mode_scales_polls_and_fills_roles_but_keeps_what_the_user_set() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("s.toml");
+        std::fs::write(
+            &file,
+            "[personalize]\nimport_role_arn = \"arn:aws:iam::123456789012:role/mine\"\n\
+             [reconcile.kinds.solution_version]\npoll_min_secs = 2.0\npoll_max_secs = 600.0\ntimeout_secs = 60\n",
+        )
+        .expect("write");
+        let s = Settings::load_with_env(
+            Some(&file),
+            env(&[("PERSONALIZE_OPS__RECONCILE__CALLS_PER_SECOND", "3")]),
+        )
+        .expect("loads");
+        assert!(s.is_explicit("reconcile.kinds.solution_version.poll_min_secs"));
+        assert!(s.is_explicit("reconcile.calls_per_second"), "{:?}", s.explicit);
+        assert!(!s.is_explicit("reconcile.kinds.dataset.poll_min_secs"));
+
+        let local = s.for_builtin_personalize(0.0);
+        assert_eq!(
+            local.personalize.import_role_arn,
+            "arn:aws:iam::123456789012:role/mine"
+        );
+        assert_eq!(
+            local.personalize.batch_inference_role_arn,
+            "arn:aws:iam::000000000000:role/personalize-ops-local-batch-inference-role"
+        );
+        assert!(
+            local
+                .personalize
+                .batch_segment_role_arn
+                .starts_with(LOCAL_ROLE_PREFIX)
+        );
+        // Unset polls shrink to the floor at scale 0; what the file set stays.
+        let dataset = local.reconcile.kind("dataset_import_job");
+        assert_eq!(
+            (dataset.poll_min_secs, dataset.poll_max_secs),
+            (LOCAL_MIN_POLL_SECS, LOCAL_MIN_POLL_SECS)
+        );
+        let version = local.reconcile.kind("solution_version");
+        assert_eq!((version.poll_min_secs, version.poll_max_secs), (2.0, 600.0));
+        assert_eq!(local.reconcile.calls_per_second, 3.0, "set in the environment");
+        assert_eq!(local.daemon.error_retry_secs, 1);
+
+        // A scale in between shrinks by the factor; the call budget grows by it, capped.
+        let defaults = Settings::load_with_env(None, Vec::new()).expect("defaults");
+        let scaled = defaults.for_builtin_personalize(0.01);
+        let import = scaled.reconcile.kind("dataset_import_job");
+        assert!((import.poll_min_secs - 0.3).abs() < 1e-9, "{import:?}");
+        assert!((import.poll_max_secs - 3.0).abs() < 1e-9, "{import:?}");
+        assert_eq!(scaled.reconcile.calls_per_second, 500.0);
+        assert_eq!(
+            defaults
+                .for_builtin_personalize(0.0001)
+                .reconcile
+                .calls_per_second,
+            LOCAL_MAX_CALLS_PER_SECOND
+        );
+        // At realistic speed only the roles change.
+        let real = defaults.for_builtin_personalize(1.0);
+        assert_eq!(real.reconcile, defaults.reconcile);
+        assert_eq!(real.daemon, defaults.daemon);
+        assert!(real.personalize.import_role_arn.starts_with(LOCAL_ROLE_PREFIX));
     }
 }

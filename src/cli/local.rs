@@ -3,7 +3,13 @@
 //!
 //! Layout of DIR: `train/**.json` and data (the bucket `local`), `state.sqlite`, `notifications.jsonl`,
 //! `metrics.jsonl`, `emulator/` (the built-in Personalize's saved state), `emulator.url` (its address
-//! while running).
+//! while running), and batch job output under `batch/<group>/<solution>/<job>/`.
+//!
+//! Nothing needs configuring: empty role settings get placeholder roles, and below time scale 1 the
+//! poll intervals and call budget follow the built-in Personalize's scale (keys set in a settings
+//! file or the environment win; see
+//! `Settings::for_builtin_personalize`). Progress is printed as
+//! lines for people on stdout ([`super::progress`]); logs stay on stderr.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -19,12 +25,15 @@ use personalize_ops::intake::watch::DirWatcher;
 use personalize_ops::intake::{ConfigSource, Intake, spec_validator};
 use personalize_ops::metrics::{JsonLinesSink, MetricsSink};
 use personalize_ops::notify::message::Location;
-use personalize_ops::notify::{JsonLinesNotifier, LogNotifier, Notifications, Notifier};
+use personalize_ops::notify::{JsonLinesNotifier, Notifications, Notifier};
 use personalize_ops::objects::DirStore;
+use personalize_ops::settings::LOCAL_MIN_POLL_SECS;
 use personalize_ops::store::{SqliteStore, StateStore, SystemClock};
 use tokio_util::sync::CancellationToken;
 
-use super::Context;
+use super::apply::out;
+use super::progress::Progress;
+use super::{Context, EXIT_FAILURE};
 
 /// The bucket name the directory stands for (the emulator's default `--data-bucket`).
 pub const LOCAL_BUCKET: &str = "local";
@@ -72,21 +81,80 @@ pub struct Args {
     /// How often DIR/train/ is scanned for new or changed files, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub scan_interval_ms: u64,
+
+    /// Stop once every dataset group under DIR/train/ has converged or failed (exit 0 when all
+    /// converged, 1 otherwise), instead of running until Ctrl-C. The state stays in DIR.
+    #[arg(long)]
+    pub exit_when_converged: bool,
 }
 
-/// Runs the local daemon until Ctrl-C or SIGTERM.
+/// Whether `dir/train/` holds a `.json` file anywhere below it.
+fn has_parameter_files(dir: &Path) -> bool {
+    let mut stack = vec![(dir.join("train"), 0usize)];
+    while let Some((folder, depth)) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() && depth < 16 {
+                stack.push((path, depth + 1));
+            } else if path.extension().is_some_and(|x| x == "json") {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// The directory watcher, telling when its first scan is done (every file present at start handed
+/// to the intake).
+struct FirstScan {
+    watcher: DirWatcher,
+    interval: Duration,
+    done: tokio::sync::watch::Sender<bool>,
+}
+
+#[async_trait::async_trait]
+impl ConfigSource for FirstScan {
+    async fn run(&self, shutdown: CancellationToken) {
+        let mut seen = std::collections::HashMap::new();
+        while !shutdown.is_cancelled() {
+            self.watcher.scan(&mut seen).await;
+            self.done.send_replace(true);
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(self.interval) => {}
+            }
+        }
+    }
+}
+
+/// Runs the local daemon until Ctrl-C or SIGTERM (or, with `--exit-when-converged`, until every
+/// group settled).
 pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
-    let s = &ctx.settings;
+    let s = &ctx.settings.for_builtin_personalize(args.time_scale);
     let dir = args.dir;
     std::fs::create_dir_all(dir.join("train")).with_context(|| format!("creating {}", dir.display()))?;
+    if !has_parameter_files(&dir) {
+        out(&format!(
+            "No parameter file yet: put one at {}/train/<group>/config.json with its data beside it \
+             (examples/quickstart has one to copy).",
+            dir.display()
+        ));
+        if args.exit_when_converged {
+            return Ok(ExitCode::from(EXIT_FAILURE));
+        }
+    }
     let store: Arc<dyn StateStore> = Arc::new(
         SqliteStore::open(&state_path(&dir))
             .context("the local state store")?
             .with_max_clock_skew(s.daemon.max_clock_skew()),
     );
     let objects = Arc::new(DirStore::new(dir.clone(), LOCAL_BUCKET));
+    let progress = Arc::new(Progress::new(&dir, store.clone()));
     let notifications = Notifications::new(vec![
-        Arc::new(LogNotifier) as Arc<dyn Notifier>,
+        progress.clone() as Arc<dyn Notifier>,
         Arc::new(JsonLinesNotifier::open(&dir.join("notifications.jsonl"))?),
     ]);
     let metrics: Arc<dyn MetricsSink> =
@@ -101,6 +169,12 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         .context("starting the built-in Personalize")?;
     tracing::info!(url = %emu.url(), dir = %dir.display(), "built-in Personalize started");
     std::fs::write(url_path(&dir), emu.url()).context("writing emulator.url")?;
+    out(&format!(
+        "personalize-ops local: watching {}/train/, built-in Personalize at {} (time scale {})",
+        dir.display(),
+        emu.url(),
+        args.time_scale
+    ));
     let sdk = sdk_config(&emu.url()).await;
     let reconciler = Arc::new(PersonalizeReconciler::from_settings(
         aws_sdk_personalize::Client::new(&sdk),
@@ -116,32 +190,58 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         spec_validator(),
         s.daemon.max_config_bytes,
     ));
-    let watcher = Arc::new(DirWatcher::new(
-        dir.clone(),
-        LOCAL_BUCKET,
-        intake,
-        Duration::from_millis(args.scan_interval_ms.max(10)),
-    ));
+    let interval = Duration::from_millis(args.scan_interval_ms.max(10));
+    let (done, scanned) = tokio::sync::watch::channel(false);
+    let watcher = Arc::new(FirstScan {
+        watcher: DirWatcher::new(dir.clone(), LOCAL_BUCKET, intake, interval),
+        interval,
+        done,
+    });
     let location = Location {
         partition: "aws".into(),
         region: LOCAL_REGION.into(),
         account: DEFAULT_ACCOUNT_ID.into(),
     };
+    let mut config = DaemonConfig::from_settings(&s.daemon, replica_name(), location);
+    // Due groups are looked for as often as the scaled polls may ask (1 s at realistic speed).
+    let scale = if args.time_scale.is_finite() {
+        args.time_scale
+    } else {
+        1.0
+    };
+    config.dispatch_interval = Duration::from_secs_f64(scale.clamp(LOCAL_MIN_POLL_SECS, 1.0));
     let daemon = Arc::new(Daemon::new(
-        store,
+        store.clone(),
         reconciler,
         notifications,
         metrics,
         Arc::new(SystemClock),
-        DaemonConfig::from_settings(&s.daemon, replica_name(), location),
+        config,
     ));
     let shutdown = CancellationToken::new();
     let signal = super::run::cancel_on_signal(shutdown.clone())?;
+    let watch = tokio::spawn(
+        progress
+            .clone()
+            .watch(scanned, shutdown.clone(), args.exit_when_converged),
+    );
     let result = daemon.run(Some(watcher as Arc<dyn ConfigSource>), shutdown).await;
     signal.abort();
+    watch.abort();
     let _ = std::fs::remove_file(url_path(&dir));
     let saved = emu.shutdown().await;
     result?;
     saved.context("the built-in Personalize stopped but its last save of the state failed")?;
+    if args.exit_when_converged {
+        let (converged, failed) = progress.counts();
+        let failed = failed + progress.config_errors();
+        out(&format!(
+            "{converged} converged, {failed} failed; the state is kept in {}",
+            dir.display()
+        ));
+        if failed > 0 {
+            return Ok(ExitCode::from(EXIT_FAILURE));
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -14,6 +14,7 @@ mod emulate;
 mod healthcheck;
 mod local;
 mod plan;
+mod progress;
 mod recommend;
 mod run;
 mod schedules;
@@ -105,10 +106,17 @@ pub fn main(args: Cli) -> ExitCode {
         }
     };
     let format = args.log_format.unwrap_or(settings.log.format);
-    let level = args
-        .log_level
-        .clone()
-        .unwrap_or_else(|| settings.log.level.clone());
+    // `local` prints its progress on stdout; its logs keep to warnings unless asked otherwise.
+    let quiet = matches!(args.command, Command::Local(_))
+        && !settings.is_explicit("log.level")
+        && std::env::var_os("RUST_LOG").is_none();
+    let level = args.log_level.clone().unwrap_or_else(|| {
+        if quiet {
+            "warn".to_string()
+        } else {
+            settings.log.level.clone()
+        }
+    });
     if let Err(e) = personalize_ops::logging::init(format, &level) {
         eprintln!("personalize-ops: {e}");
         return ExitCode::from(EXIT_USAGE);

@@ -1,5 +1,8 @@
 //! `personalize-ops recommend --campaign NAME --user-id ID`: asks a campaign for recommendations, on
 //! AWS or on the built-in Personalize of a running `personalize-ops local DIR`.
+//!
+//! `--item-id` asks a related-items campaign; `--item-ids a,b,c` asks a personalized-ranking campaign
+//! to order those items (GetPersonalizedRanking); `--filter NAME` applies a filter of the group.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -25,7 +28,20 @@ pub struct Args {
     #[arg(long, value_name = "ID")]
     pub item_id: Option<String>,
 
-    /// How many items to ask for.
+    /// Items to rank for the user (personalized-ranking campaigns), comma-separated.
+    #[arg(
+        long,
+        value_name = "ID,ID,…",
+        value_delimiter = ',',
+        conflicts_with = "item_id"
+    )]
+    pub item_ids: Vec<String>,
+
+    /// A filter: its name (looked up with ListFilters) or its ARN.
+    #[arg(long, value_name = "NAME_OR_ARN")]
+    pub filter: Option<String>,
+
+    /// How many items to ask for (not used when ranking).
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub num_results: i32,
 
@@ -57,59 +73,76 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         }
         None => personalize_ops::aws::sdk_config(&ctx.settings.aws).await,
     };
-    let arn = if args.campaign.starts_with("arn:") {
-        args.campaign.clone()
-    } else {
-        let control = aws_sdk_personalize::Client::new(&config);
-        let mut pages = control.list_campaigns().into_paginator().send();
-        let mut found = None;
-        while let Some(page) = pages.next().await {
-            let page = page
-                .map_err(|e| anyhow::anyhow!(personalize_ops::aws::error_text(&e)))
-                .context("ListCampaigns")?;
-            found = page
-                .campaigns()
-                .iter()
-                .find(|c| c.name() == Some(args.campaign.as_str()))
-                .and_then(|c| c.campaign_arn().map(str::to_string));
-            if found.is_some() {
-                break;
-            }
-        }
-        match found {
-            Some(arn) => arn,
+    let control = aws_sdk_personalize::Client::new(&config);
+    let Some(arn) = find_arn(&control, Listing::Campaigns, &args.campaign).await? else {
+        eprintln!("personalize-ops recommend: no campaign named {:?}", args.campaign);
+        return Ok(ExitCode::from(EXIT_FAILURE));
+    };
+    let filter_arn = match &args.filter {
+        None => None,
+        Some(name) => match find_arn(&control, Listing::Filters, name).await? {
+            Some(arn) => Some(arn),
             None => {
-                eprintln!("personalize-ops recommend: no campaign named {:?}", args.campaign);
+                eprintln!("personalize-ops recommend: no filter named {name:?}");
                 return Ok(ExitCode::from(EXIT_FAILURE));
             }
-        }
+        },
     };
     let runtime = aws_sdk_personalizeruntime::Client::new(&config);
-    let answer = runtime
-        .get_recommendations()
-        .campaign_arn(&arn)
-        .set_user_id(args.user_id.clone())
-        .set_item_id(args.item_id.clone())
-        .num_results(args.num_results)
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!(personalize_ops::aws::error_text(&e)))
-        .with_context(|| format!("GetRecommendations from {arn}"))?;
-    let items = answer.item_list();
+    let (items, recommendation_id): (Vec<Scored>, Option<String>) = if args.item_ids.is_empty() {
+        let answer = runtime
+            .get_recommendations()
+            .campaign_arn(&arn)
+            .set_user_id(args.user_id.clone())
+            .set_item_id(args.item_id.clone())
+            .set_filter_arn(filter_arn)
+            .num_results(args.num_results)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!(personalize_ops::aws::error_text(&e)))
+            .with_context(|| format!("GetRecommendations from {arn}"))?;
+        let items = answer
+            .item_list()
+            .iter()
+            .map(|i| (i.item_id().map(str::to_string), i.score()))
+            .collect();
+        (items, answer.recommendation_id().map(str::to_string))
+    } else {
+        let Some(user) = &args.user_id else {
+            eprintln!("personalize-ops recommend: ranking (--item-ids) needs --user-id");
+            return Ok(ExitCode::from(super::EXIT_USAGE));
+        };
+        let answer = runtime
+            .get_personalized_ranking()
+            .campaign_arn(&arn)
+            .user_id(user)
+            .set_input_list(Some(args.item_ids.clone()))
+            .set_filter_arn(filter_arn)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!(personalize_ops::aws::error_text(&e)))
+            .with_context(|| format!("GetPersonalizedRanking from {arn}"))?;
+        let items = answer
+            .personalized_ranking()
+            .iter()
+            .map(|i| (i.item_id().map(str::to_string), i.score()))
+            .collect();
+        (items, answer.recommendation_id().map(str::to_string))
+    };
     let text = match args.format {
         Format::Json => {
             let list: Vec<_> = items
                 .iter()
-                .map(|i| json!({"itemId": i.item_id(), "score": i.score()}))
+                .map(|(id, score)| json!({"itemId": id, "score": score}))
                 .collect();
             format!(
                 "{:#}\n",
-                json!({"campaignArn": arn, "recommendationId": answer.recommendation_id(), "items": list})
+                json!({"campaignArn": arn, "recommendationId": recommendation_id, "items": list})
             )
         }
         Format::Text => items
             .iter()
-            .filter_map(|i| i.item_id())
+            .filter_map(|(id, _)| id.as_deref())
             .map(|id| format!("{id}\n"))
             .collect(),
     };
@@ -117,4 +150,58 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
     // A closed pipe (| head) ends the output quietly.
     let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
     Ok(ExitCode::SUCCESS)
+}
+
+/// An answered item and its score.
+type Scored = (Option<String>, Option<f64>);
+
+/// What [`find_arn`] lists.
+#[derive(Debug, Clone, Copy)]
+enum Listing {
+    Campaigns,
+    Filters,
+}
+
+/// `name_or_arn` as an ARN: an ARN as given, a name looked up in the account's campaigns or
+/// filters; `None` when no such name exists.
+async fn find_arn(
+    control: &aws_sdk_personalize::Client,
+    listing: Listing,
+    name_or_arn: &str,
+) -> anyhow::Result<Option<String>> {
+    if name_or_arn.starts_with("arn:") {
+        return Ok(Some(name_or_arn.to_string()));
+    }
+    let error = |e: String, op: &str| anyhow::anyhow!(e).context(op.to_string());
+    match listing {
+        Listing::Campaigns => {
+            let mut pages = control.list_campaigns().into_paginator().send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| error(personalize_ops::aws::error_text(&e), "ListCampaigns"))?;
+                if let Some(arn) = page
+                    .campaigns()
+                    .iter()
+                    .find(|c| c.name() == Some(name_or_arn))
+                    .and_then(|c| c.campaign_arn())
+                {
+                    return Ok(Some(arn.to_string()));
+                }
+            }
+        }
+        Listing::Filters => {
+            let mut pages = control.list_filters().into_paginator().send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| error(personalize_ops::aws::error_text(&e), "ListFilters"))?;
+                if let Some(arn) = page
+                    .filters()
+                    .iter()
+                    .find(|f| f.name() == Some(name_or_arn))
+                    .and_then(|f| f.filter_arn())
+                {
+                    return Ok(Some(arn.to_string()));
+                }
+            }
+        }
+    }
+    Ok(None)
 }

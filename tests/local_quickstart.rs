@@ -1,0 +1,332 @@
+//! The README's first command on a clean copy of `examples/quickstart`, with nothing configured: the
+//! quickstart converges, the `status` and `recommend` commands it prints answer, and the run leaves
+//! nothing that git would see.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_personalize-ops");
+/// Hang guard only: the quickstart converges in seconds at time scale 0.
+const PATIENCE: Duration = Duration::from_secs(180);
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// `examples/quickstart` and the repository's `.gitignore` in a fresh git repository, as a clean
+/// checkout has them; files a run leaves behind that `git status` would show are the failure.
+fn clean_copy(root: &Path) -> PathBuf {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("examples/quickstart");
+    copy_dir(&repo.join("examples/quickstart"), &dir);
+    for generated in [
+        "state.sqlite",
+        "emulator",
+        "emulator.url",
+        "notifications.jsonl",
+        "metrics.jsonl",
+    ] {
+        assert!(
+            !dir.join(generated).exists(),
+            "examples/quickstart must not carry a run's {generated}"
+        );
+    }
+    std::fs::copy(repo.join(".gitignore"), root.join(".gitignore")).expect("gitignore");
+    git(root, &["init", "-q"]);
+    git(root, &["add", "-A"]);
+    dir
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The binary with an empty environment: no settings, no AWS credentials, a HOME with nothing in it.
+fn command(home: &Path, cwd: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .current_dir(cwd);
+    c
+}
+
+fn run(home: &Path, cwd: &Path, args: &[&str]) -> Output {
+    command(home, cwd).args(args).output().expect("the binary runs")
+}
+
+/// Reads the child's stdout lines on a thread.
+fn lines_of(child: &mut Child) -> mpsc::Receiver<String> {
+    let stdout = child.stdout.take().expect("piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Lines until `last` matches (inclusive); panics with what was printed when the process ends first.
+fn read_until(rx: &mpsc::Receiver<String>, seen: &mut Vec<String>, last: impl Fn(&str) -> bool) {
+    loop {
+        match rx.recv_timeout(PATIENCE) {
+            Ok(line) => {
+                let done = last(&line);
+                seen.push(line);
+                if done {
+                    return;
+                }
+            }
+            Err(e) => panic!("{e}; printed so far:\n{}", seen.join("\n")),
+        }
+    }
+}
+
+/// Items `user` purchased, from the quickstart's interactions.
+fn purchased(dir: &Path, user: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(dir.join("train/quickstart/interactions.csv")).expect("interactions");
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f.first() == Some(&user) && f.get(3) == Some(&"purchase")).then(|| f[1].to_string())
+        })
+        .collect()
+}
+
+fn category_of(dir: &Path) -> std::collections::HashMap<String, String> {
+    let text = std::fs::read_to_string(dir.join("train/quickstart/items.csv")).expect("items");
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut f = l.split(',');
+            Some((f.next()?.to_string(), f.next()?.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn the_quickstart_converges_with_nothing_configured_and_the_printed_commands_answer() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let home = tempfile::tempdir().expect("home");
+    let dir = clean_copy(root.path());
+    let cwd = root.path();
+
+    // The README's first command, on the copy: `personalize-ops local examples/quickstart`.
+    let mut child = command(home.path(), cwd)
+        .args(["local", "examples/quickstart"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("local starts");
+    let rx = lines_of(&mut child);
+    let mut seen = Vec::new();
+    read_until(&rx, &mut seen, |l| l.ends_with("quickstart: converged"));
+    read_until(&rx, &mut seen, |l| l.contains("Ctrl-C stops the service"));
+    let text = seen.join("\n");
+    // Readable progress: one line per resource, no JSON.
+    assert!(!text.contains('{'), "{text}");
+    for expected in [
+        "quickstart  dataset import job  dataset_import_interactions_",
+        "quickstart  campaign  quickstart-for-you  ACTIVE",
+        "quickstart  filter  quickstart-not-purchased  ACTIVE",
+        "quickstart  batch inference job  batch_quickstart-user-personalization_",
+    ] {
+        assert!(text.contains(expected), "{expected:?} missing from:\n{text}");
+    }
+
+    // Every printed command answers as printed (the program path as this test started it).
+    let commands: Vec<Vec<String>> = seen
+        .iter()
+        .map(|l| l.trim())
+        .filter(|l| l.starts_with(BIN))
+        .map(|l| l[BIN.len()..].split_whitespace().map(str::to_string).collect())
+        .collect();
+    let kinds: Vec<&str> = commands.iter().map(|c| c[0].as_str()).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "status").count(), 1, "{text}");
+    assert_eq!(kinds.iter().filter(|k| **k == "recommend").count(), 5, "{text}");
+    let categories = category_of(&dir);
+    for c in &commands {
+        let args: Vec<&str> = c.iter().map(String::as_str).collect();
+        let out = run(home.path(), cwd, &args);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{args:?}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if args[0] == "status" {
+            assert!(stdout.contains("quickstart  generation 1  converged"), "{stdout}");
+            continue;
+        }
+        let items: Vec<&str> = stdout.lines().collect();
+        assert!(!items.is_empty(), "{args:?} answered nothing");
+        assert!(
+            items.iter().all(|i| categories.contains_key(*i)),
+            "{args:?}: unknown items {items:?}"
+        );
+        let flag = |name: &str| args.iter().position(|a| *a == name).map(|i| args[i + 1]);
+        if let Some(list) = flag("--item-ids") {
+            let mut asked: Vec<&str> = list.split(',').collect();
+            let mut ranked = items.clone();
+            asked.sort_unstable();
+            ranked.sort_unstable();
+            assert_eq!(ranked, asked, "ranking returns exactly the items asked about");
+        }
+        if flag("--filter") == Some("quickstart-not-purchased") {
+            let user = flag("--user-id").expect("a user");
+            let bought = purchased(&dir, user);
+            assert!(
+                !bought.is_empty(),
+                "the sample user has purchases, so the filter is exercised"
+            );
+            assert!(
+                items.iter().all(|i| !bought.iter().any(|b| b == i)),
+                "{items:?} includes a purchase of {user}: {bought:?}"
+            );
+        }
+    }
+    // A filter by name that does not exist is a readable failure.
+    let out = run(
+        home.path(),
+        cwd,
+        &[
+            "recommend",
+            "--local",
+            "examples/quickstart",
+            "--campaign",
+            "quickstart-for-you",
+            "--user-id",
+            "u1",
+            "--filter",
+            "nope",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no filter named \"nope\""));
+
+    // SIGTERM stops it cleanly; the address file goes away.
+    let stopped = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(stopped.success());
+    let status = child.wait().expect("local ends");
+    assert!(status.success(), "{status:?}");
+    assert!(!dir.join("emulator.url").exists());
+    assert!(dir.join("state.sqlite").exists() && dir.join("emulator").is_dir());
+    // The run wrote state, logs and batch output; git sees none of it.
+    // (Everything was staged before the run: a second column other than a space is the run's doing.)
+    let status = git(root.path(), &["status", "--porcelain", "--untracked-files=all"]);
+    let dirty: Vec<&str> = status.lines().filter(|l| l.chars().nth(1) != Some(' ')).collect();
+    assert!(dirty.is_empty(), "{dirty:#?}");
+    assert!(
+        status.contains("A  examples/quickstart/train/quickstart/config.json"),
+        "{status}"
+    );
+
+    // Started again on the same directory, it resumes: converged without creating anything.
+    let out = run(
+        home.path(),
+        cwd,
+        &["local", "examples/quickstart", "--exit-when-converged"],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("quickstart: converged"), "{stdout}");
+    assert!(stdout.contains("1 converged, 0 failed"), "{stdout}");
+    assert!(
+        !stdout.contains("IN_PROGRESS") && !stdout.contains("PENDING"),
+        "nothing new: {stdout}"
+    );
+}
+
+#[test]
+fn exit_when_converged_reports_failures_and_unusable_files_with_exit_1() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let home = tempfile::tempdir().expect("home");
+    let dir = root.path().join("work");
+    let group = dir.join("train/tiny");
+    std::fs::create_dir_all(&group).expect("mkdir");
+    // An interactions file without the ITEM_ID column: the import fails, and so training is not
+    // attempted (no version, no campaign).
+    let config = serde_json::json!({
+        "datasetGroup": {"serviceConfig": {"name": "tiny"}},
+        "datasets": {"interactions": {
+            "dataset": {"serviceConfig": {"name": "tiny-interactions"}},
+            "schema": {"serviceConfig": {"name": "tiny-interactions-schema", "schema": {
+                "type": "record", "name": "Interactions", "namespace": "com.amazonaws.personalize.schema",
+                "fields": [{"name": "USER_ID", "type": "string"}, {"name": "ITEM_ID", "type": "string"},
+                           {"name": "TIMESTAMP", "type": "long"}], "version": "1.0"}}}}},
+        "solutions": [{"serviceConfig": {"name": "tiny-popular", "recipeArn": "arn:aws:personalize:::recipe/aws-popularity-count"},
+                       "campaigns": [{"serviceConfig": {"name": "tiny-popular"}}]}]
+    });
+    std::fs::write(group.join("config.json"), config.to_string()).expect("config");
+    std::fs::write(
+        group.join("interactions.csv"),
+        "USER_ID,TIMESTAMP\nu1,1700000000\n",
+    )
+    .expect("csv");
+    std::fs::write(dir.join("train/broken.json"), "{\"datasetGroup\": {}}").expect("broken");
+
+    let out = run(
+        home.path(),
+        root.path(),
+        &["local", "work", "--exit-when-converged"],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("tiny: FAILED"), "{stdout}");
+    assert!(stdout.contains("train/broken.json cannot be used"), "{stdout}");
+    let version = stdout
+        .lines()
+        .find(|l| l.contains("solution version tiny-popular"))
+        .unwrap_or_else(|| panic!("the version is reported: {stdout}"));
+    assert!(
+        version.contains("DEPENDENCY FAILED") && version.contains("not attempted"),
+        "{version}"
+    );
+    assert!(stdout.contains("0 converged, 2 failed"), "{stdout}");
+
+    // An empty directory says what to do instead of waiting for nothing.
+    let out = run(
+        home.path(),
+        root.path(),
+        &["local", "empty", "--exit-when-converged"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("No parameter file yet"));
+}
