@@ -31,8 +31,13 @@ pub fn config_loader(settings: &AwsSettings) -> aws_config::ConfigLoader {
 /// Why AWS cannot be called from this machine as configured.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AccessProblem {
+    /// The provider chain found no credentials (or not within the wait).
     #[error("no AWS credentials were found ({detail})")]
-    NoCredentials { detail: String },
+    NoCredentials {
+        /// What the provider chain said.
+        detail: String,
+    },
+    /// Neither the settings nor the environment name a region.
     #[error("no AWS region is set")]
     NoRegion,
 }
