@@ -8,6 +8,8 @@
 // Every public item is documented; the modules marked `allow(missing_docs)` are not there yet (the
 // marker goes when the module is done, and new modules start documented).
 #![deny(missing_docs)]
+// Product code handles what comes from outside; tests may unwrap (clippy.toml).
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod aws;
 #[allow(missing_docs)]

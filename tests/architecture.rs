@@ -8,9 +8,6 @@
 //! name resolution: a path reached through a local alias (`use super::work; work::run()`) is not seen,
 //! which errs on the side of missing an arrow, never of inventing one.
 
-// Helpers panic on a broken set-up just as the tests' own assertions do.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -1,9 +1,6 @@
 //! Black-box tests of `personalize-ops validate` and `personalize-ops schema`: exit codes, text and
 //! JSON output, several files at once, missing files.
 
-// Helpers panic on a broken set-up just as the tests' own assertions do.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

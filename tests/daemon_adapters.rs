@@ -1,9 +1,6 @@
 //! The daemon's AWS adapters against moto: SNS → SQS, EventBridge → SQS, CloudWatch, and the intake
 //! end to end (bucket notification → queue → desired generation, errors on SNS, dead-lettering).
 
-// Helpers panic on a broken set-up just as the tests' own assertions do.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 mod support;
 
 use std::net::TcpListener as StdListener;

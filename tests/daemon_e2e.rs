@@ -1,9 +1,6 @@
 //! The daemon end to end on moto: the `run` binary (S3 notifications → SQS → desired generations, bad
 //! files reported on SNS, SIGTERM), and in-process replicas sharing one DynamoDB table under leases.
 
-// Helpers panic on a broken set-up just as the tests' own assertions do.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 mod support;
 
 use std::collections::HashMap;

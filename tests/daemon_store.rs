@@ -1,8 +1,5 @@
 //! One conformance suite for the state store, run against SQLite and against DynamoDB on moto.
 
-// Helpers panic on a broken set-up just as the tests' own assertions do.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 mod support;
 
 use std::sync::Arc;

@@ -2,9 +2,6 @@
 //! task definition, `setup` on moto and SQLite, `healthcheck`, and the stack deployed on moto's
 //! CloudFormation with the daemon converging an upload on the resources it created.
 
-// Helpers panic on a broken set-up just as the tests' own assertions do.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 mod support;
 
 use std::collections::HashMap;

@@ -1,9 +1,6 @@
 //! The built-in Personalize's control plane through the official SDK client: lifecycles, the error
 //! matrix, pagination, quotas, tags, faults, persistence, and the wire details raw HTTP shows.
 
-// Helpers panic on a broken set-up just as the tests' own assertions do.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 mod support;
 
 use std::sync::Arc;

@@ -2,9 +2,6 @@
 //! from the object store, versions train, campaigns and recommenders answer, events append, batch jobs
 //! write their files, and all of it survives a restart.
 
-// Helpers panic on a broken set-up just as the tests' own assertions do.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 mod support;
 
 use std::future::Future;

@@ -1,8 +1,5 @@
 //! One conformance suite for every object store: in memory, a directory, and S3 (moto).
 
-// Helpers panic on a broken set-up just as the tests' own assertions do.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 mod support;
 
 use bytes::Bytes;

@@ -1,9 +1,6 @@
 //! The reconciler against the built-in Personalize: every fixture converges, a second run changes
 //! nothing, faults fail only what they hit, conflicts are reported.
 
-// Helpers panic on a broken set-up just as the tests' own assertions do.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 mod support;
 
 use std::time::Duration;

@@ -1,9 +1,6 @@
 //! The `schedules` command and the schedules in `status`, black-box with the binary: on a local
 //! SQLite state seeded through the store API, and on a moto DynamoDB table.
 
-// Helpers panic on a broken set-up just as the tests' own assertions do.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 mod support;
 
 use std::path::Path;

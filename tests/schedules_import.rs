@@ -1,9 +1,6 @@
 //! `schedules import-dataset-group` with the binary against the built-in Personalize: a group
 //! applied from a fixture is exported, the file validates, and `plan` on it shows no change.
 
-// Helpers panic on a broken set-up just as the tests' own assertions do.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 mod support;
 
 use std::path::Path;

@@ -1,9 +1,6 @@
 //! The reference's accept/reject table (aws-solution.md §9.3) and the fixed reference bugs (§10.1),
 //! run through the public `spec::load` API.
 
-// Helpers panic on a broken set-up just as the tests' own assertions do.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use personalize_ops::spec::{self, Issue, Report};
 use serde_json::{Value, json};
 

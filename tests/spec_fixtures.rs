@@ -1,9 +1,6 @@
 //! Every fixture (the reference's samples and the seed's examples, copied into tests/fixtures) is a
 //! valid parameter file, and validates against the generated JSON Schema.
 
-// Helpers panic on a broken set-up just as the tests' own assertions do.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::path::PathBuf;
 
 use personalize_ops::spec::{self, json_schema::parameter_file_schema};

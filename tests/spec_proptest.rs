@@ -1,9 +1,6 @@
 //! Properties of the validator: no input makes it panic, a report is consistent (a model exactly when
 //! there is no error), and whatever it accepts, the generated JSON Schema accepts too.
 
-// Helpers panic on a broken set-up just as the tests' own assertions do.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::sync::LazyLock;
 
 use personalize_ops::spec::{self, Report, json_schema::parameter_file_schema};
