@@ -404,6 +404,28 @@ async fn list_and_describe_show_expressions_fires_and_state() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stdout(&o).contains("cron(30 4 * * ? *)"), "{}", stdout(&o));
 
+    // The reference's spelling, -t/--task, names a schedule too; both or neither is a usage error.
+    let o = run(&[
+        "schedules",
+        "describe",
+        "-t",
+        "solution-maintenance-full-recs",
+        "--local",
+        &d,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("solution-maintenance-full-recs\n"),
+        "{}",
+        stdout(&o)
+    );
+    for args in [
+        &["schedules", "describe", "a", "--task", "b", "--local", &d][..],
+        &["schedules", "activate", "--local", &d],
+    ] {
+        assert_eq!(run(args).status.code(), Some(2), "{args:?}");
+    }
+
     // Unknown names and groups are exit 1, with nothing on stdout.
     for args in [
         &["schedules", "describe", "no-such-schedule", "--local", &d][..],

@@ -88,6 +88,19 @@ async fn validates_and_plans_no_change(cli: &Cli, file: &Path) {
     );
 }
 
+/// The JSON object stored at `key`.
+async fn uploaded(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Value {
+    let object = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{key} was uploaded: {e}"));
+    let body = object.body.collect().await.expect("body").into_bytes();
+    serde_json::from_slice(&body).expect("json")
+}
+
 fn names(list: &Value) -> Vec<String> {
     list.as_array()
         .map(|a| {
@@ -294,15 +307,43 @@ async fn a_domain_group_exports_its_recommenders_and_tags() {
         "{}",
         text(&o.stderr)
     );
-    let object = s3
-        .get_object()
-        .bucket(&bucket)
-        .key("train/vod-export/config.json")
-        .send()
-        .await
-        .expect("uploaded");
-    let body = object.body.collect().await.expect("body").into_bytes();
-    assert_eq!(serde_json::from_slice::<Value>(&body).expect("json"), doc);
+    assert_eq!(uploaded(&s3, &bucket, "train/vod-export/config.json").await, doc);
+    // -p/--path, as the reference took it: a key of the service's bucket.
+    let with_bucket = |args: &[&str]| {
+        cli.command(args)
+            .env("AWS_ENDPOINT_URL", moto.endpoint())
+            .env("PERSONALIZE_OPS__AWS__S3_FORCE_PATH_STYLE", "true")
+            .env("PERSONALIZE_OPS__DAEMON__BUCKET", &bucket)
+            .output()
+            .expect("the binary runs")
+    };
+    let o = with_bucket(&[
+        "schedules",
+        "import-dataset-group",
+        "-d",
+        "vod-export",
+        "-p",
+        "train/vod-export/via-path.json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(
+        uploaded(&s3, &bucket, "train/vod-export/via-path.json").await,
+        doc
+    );
+    let o = with_bucket(&[
+        "schedules",
+        "import-dataset-group",
+        "-d",
+        "vod-export",
+        "-p",
+        "vod-export.json",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("must start with train/"),
+        "{}",
+        text(&o.stderr)
+    );
 
     // Throttling is retried and changes nothing in the result.
     emu.set_faults(FaultSpec::parse("throttle-next=4").expect("spec"))
@@ -334,7 +375,12 @@ async fn bad_schedule_arguments_are_usage_errors_before_any_call() {
     let dir = tempfile::tempdir().expect("tempdir");
     let emu = start_emulator(dir.path(), |_| {}).await;
     let cli = Cli::new(&emu);
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 9] = [
+        (&["-p", "train/g/config.json"], "daemon.bucket"),
+        (
+            &["-p", "train/g/c.json", "--output", "c.json"],
+            "cannot be used with",
+        ),
         (&["-f", "recs"], "SOLUTION@EXPRESSION"),
         (&["-u", "@cron(0 1 * * ? *)"], "SOLUTION@EXPRESSION"),
         (&["-f", "recs@"], "SOLUTION@EXPRESSION"),

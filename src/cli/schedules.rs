@@ -44,8 +44,12 @@ pub struct StoreArgs {
 #[derive(Debug, clap::Args)]
 pub struct Named {
     /// The schedule's name (`schedules list` shows them).
-    #[arg(value_name = "NAME")]
-    pub name: String,
+    #[arg(value_name = "NAME", required_unless_present = "task")]
+    name: Option<String>,
+
+    /// The same as NAME, spelt as the reference's `aws-solutions-scheduler` took it.
+    #[arg(short = 't', long, value_name = "NAME", conflicts_with = "name")]
+    task: Option<String>,
 
     /// The dataset group the schedule belongs to; needed only when two groups have a schedule of
     /// that name.
@@ -54,6 +58,13 @@ pub struct Named {
 
     #[command(flatten)]
     pub store: StoreArgs,
+}
+
+impl Named {
+    /// The schedule's name, however it was given (clap requires one of the two).
+    pub fn name(&self) -> &str {
+        self.name.as_deref().or(self.task.as_deref()).unwrap_or_default()
+    }
 }
 
 /// The `schedules` subcommands.
@@ -117,8 +128,13 @@ pub struct ImportArgs {
     pub output: Option<PathBuf>,
 
     /// Upload the file to s3://BUCKET/train/…/NAME.json, where the service picks it up.
-    #[arg(long, value_name = "S3_URI", value_parser = parse_upload)]
+    #[arg(long, value_name = "S3_URI", value_parser = parse_upload, conflicts_with = "path")]
     pub upload: Option<ObjectUrl>,
+
+    /// Upload the file to this key (train/…/NAME.json) of the service's bucket (daemon.bucket), as
+    /// the reference's `-p/--path` did.
+    #[arg(short = 'p', long, value_name = "KEY", conflicts_with = "output")]
+    pub path: Option<String>,
 }
 
 /// A schedule expression as a parameter file takes it.
@@ -327,11 +343,11 @@ fn no_schedule(command: &str, named: &Named) -> ExitCode {
     match &named.group {
         Some(g) => eprintln!(
             "personalize-ops schedules {command}: dataset group {g:?} has no schedule named {:?}",
-            named.name
+            named.name()
         ),
         None => eprintln!(
             "personalize-ops schedules {command}: no schedule named {:?} (see `personalize-ops schedules list`)",
-            named.name
+            named.name()
         ),
     }
     ExitCode::from(EXIT_FAILURE)
@@ -347,7 +363,7 @@ async fn find(
         .schedules(named.group.as_deref())
         .await?
         .into_iter()
-        .filter(|s| s.name == named.name)
+        .filter(|s| s.name == named.name())
         .collect();
     match matching.len() {
         0 => Ok(Err(no_schedule(command, named))),
@@ -357,7 +373,7 @@ async fn find(
             eprintln!(
                 "personalize-ops schedules {command}: dataset groups {} each have a schedule named {:?}; pass --group",
                 groups.join(", "),
-                named.name
+                named.name()
             );
             Ok(Err(ExitCode::from(EXIT_FAILURE)))
         }
@@ -560,6 +576,26 @@ async fn import_dataset_group(args: ImportArgs, ctx: &Context) -> anyhow::Result
             return Ok(ExitCode::from(EXIT_USAGE));
         }
     };
+    let upload = match (&args.upload, &args.path) {
+        (Some(url), _) => Some(url.clone()),
+        (None, Some(key)) => {
+            let bucket = ctx.settings.daemon.bucket.trim();
+            if bucket.is_empty() {
+                eprintln!(
+                    "{command}: --path needs the service's bucket: set daemon.bucket (PERSONALIZE_OPS__DAEMON__BUCKET), or use --upload s3://BUCKET/KEY"
+                );
+                return Ok(ExitCode::from(EXIT_USAGE));
+            }
+            match parse_upload(&format!("s3://{bucket}/{}", key.trim_start_matches('/'))) {
+                Ok(url) => Some(url),
+                Err(e) => {
+                    eprintln!("{command}: --path {e}");
+                    return Ok(ExitCode::from(EXIT_USAGE));
+                }
+            }
+        }
+        (None, None) => None,
+    };
     let sdk = personalize_ops::aws::sdk_config(&ctx.settings.aws).await;
     let s3 = S3Store::new(personalize_ops::aws::s3_client(&sdk, &ctx.settings.aws));
     let reconciler = super::apply::reconciler(ctx, &sdk, std::sync::Arc::new(s3.clone()));
@@ -590,7 +626,7 @@ async fn import_dataset_group(args: ImportArgs, ctx: &Context) -> anyhow::Result
         }
         return Ok(ExitCode::from(EXIT_FAILURE));
     }
-    match (&args.output, &args.upload) {
+    match (&args.output, &upload) {
         (Some(path), _) => {
             std::fs::write(path, &text).with_context(|| format!("cannot write {}", path.display()))?;
             eprintln!("{command}: wrote {}", path.display());
