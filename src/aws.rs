@@ -58,7 +58,10 @@ pub async fn access_problems(config: &SdkConfig, wait: Duration) -> Vec<AccessPr
         Some(provider) => match tokio::time::timeout(wait, provider.provide_credentials()).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => problems.push(AccessProblem::NoCredentials {
-                detail: first_line(&e.to_string()),
+                detail: format!(
+                    "looked in the environment, ~/.aws and instance or container metadata: {}",
+                    first_line(&e.to_string())
+                ),
             }),
             Err(_) => problems.push(AccessProblem::NoCredentials {
                 detail: format!(

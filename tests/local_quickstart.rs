@@ -210,6 +210,61 @@ fn the_quickstart_converges_with_nothing_configured_and_the_printed_commands_ans
             );
         }
     }
+    // plan and apply reach the running service with --local: nothing to do.
+    let config = "examples/quickstart/train/quickstart/config.json";
+    let out = run(
+        home.path(),
+        cwd,
+        &["plan", "--local", "examples/quickstart", "--config", config],
+    );
+    let plan = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{plan}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(plan.contains("0 to create, 0 to update, 0 waiting"), "{plan}");
+    assert!(plan.contains("= campaign quickstart-for-you (exists)"), "{plan}");
+    let out = run(
+        home.path(),
+        cwd,
+        &["apply", "--local", "examples/quickstart", "--config", config],
+    );
+    let applied = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{applied}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(applied.contains("converged: "), "{applied}");
+    // A file outside DIR cannot be applied to it: the built-in Personalize reads data from DIR only.
+    let elsewhere = root.path().join("elsewhere/train/quickstart");
+    std::fs::create_dir_all(&elsewhere).expect("mkdir");
+    std::fs::copy(
+        dir.join("train/quickstart/config.json"),
+        elsewhere.join("config.json"),
+    )
+    .expect("copy");
+    let out = run(
+        home.path(),
+        cwd,
+        &[
+            "plan",
+            "--local",
+            "examples/quickstart",
+            "--config",
+            "elsewhere/train/quickstart/config.json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("the parameter file must be examples/quickstart/train/<group>/config.json"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_dir_all(root.path().join("elsewhere")).expect("clean up");
+
     // A filter by name that does not exist is a readable failure.
     let out = run(
         home.path(),
@@ -329,4 +384,57 @@ fn exit_when_converged_reports_failures_and_unusable_files_with_exit_1() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("No parameter file yet"));
+}
+
+#[test]
+fn without_aws_credentials_plan_apply_and_recommend_say_so_at_once_and_point_at_local() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let home = tempfile::tempdir().expect("home");
+    let dir = clean_copy(root.path());
+    let config = dir.join("train/quickstart/config.json");
+    let config = config.to_str().expect("UTF-8");
+    for args in [
+        vec!["plan", "--config", config],
+        vec!["apply", "--config", config],
+        vec!["recommend", "--campaign", "quickstart-for-you", "--user-id", "u1"],
+    ] {
+        let out = run(home.path(), root.path(), &args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}: nothing was planned or applied");
+        for expected in [
+            "no AWS credentials were found",
+            "AWS_ACCESS_KEY_ID",
+            "no AWS region is set",
+            "AWS_REGION",
+            &format!("personalize-ops {} --local DIR", args[0]),
+        ] {
+            assert!(
+                stderr.contains(expected),
+                "{args:?}: {expected:?} missing from {stderr}"
+            );
+        }
+        // One message, not the SDK's dumps of every source it tried.
+        assert!(
+            stderr.lines().count() <= 5 && stderr.len() < 1200,
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("SdkBody") && !stderr.contains("timestamp"),
+            "{args:?}: {stderr}"
+        );
+    }
+    // --local on a directory where `local` is not running says so.
+    let out = run(
+        home.path(),
+        root.path(),
+        &["plan", "--local", "examples/quickstart", "--config", config],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("is `personalize-ops local examples/quickstart` running?"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

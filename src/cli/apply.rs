@@ -17,10 +17,12 @@ use anyhow::{Context as _, bail};
 use chrono::{DateTime, SubsecRound, Utc};
 use personalize_ops::objects::{DirStore, ObjectStore, ObjectUrl, S3Store};
 use personalize_ops::reconcile::{Event, EventSink, PassOutcome, RateLimiter, Reconciler};
+use personalize_ops::settings::Settings;
 use personalize_ops::spec::model::Spec;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use super::personalize::{Target, connect};
 use super::{Context, EXIT_FAILURE};
 
 /// How progress and results are printed.
@@ -48,6 +50,12 @@ pub struct Source {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+
+    /// Ask the built-in Personalize of a running `personalize-ops local DIR` instead of AWS. The
+    /// parameter file must be a path under DIR (the built-in Personalize reads its data from DIR);
+    /// roles and polls are those of `local`.
+    #[arg(long, value_name = "DIR", conflicts_with = "data_bucket")]
+    pub local: Option<PathBuf>,
 }
 
 /// Arguments of `apply`.
@@ -89,13 +97,32 @@ fn path_layout(path: &Path) -> anyhow::Result<(PathBuf, String)> {
 }
 
 /// Reads and validates the parameter file; invalid files are an error listing every problem.
-pub async fn load(source: &Source, ctx: &Context, sdk: &aws_config::SdkConfig) -> anyhow::Result<Loaded> {
+pub async fn load(source: &Source, target: &Target) -> anyhow::Result<Loaded> {
     let (objects, config): (Arc<dyn ObjectStore>, ObjectUrl) = if source.config.starts_with("s3://") {
+        if let Some(dir) = &target.local {
+            bail!(
+                "with --local {} the parameter file is a path under {0}, not {}",
+                dir.display(),
+                source.config
+            );
+        }
         let url = ObjectUrl::parse(&source.config)?;
-        let s3 = personalize_ops::aws::s3_client(sdk, &ctx.settings.aws);
+        let s3 = personalize_ops::aws::s3_client(&target.sdk, &target.settings.aws);
         (Arc::new(S3Store::new(s3)), url)
     } else {
         let (root, key) = path_layout(Path::new(&source.config))?;
+        if let Some(dir) = &target.local {
+            let dir_root =
+                std::fs::canonicalize(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+            if root != dir_root {
+                bail!(
+                    "with --local {} the parameter file must be {}/train/<group>/config.json: the built-in \
+                     Personalize of `local` reads data from {0} only",
+                    dir.display(),
+                    dir.display()
+                );
+            }
+        }
         (
             Arc::new(DirStore::new(root, source.data_bucket.clone())),
             ObjectUrl::new(source.data_bucket.clone(), key),
@@ -125,16 +152,24 @@ pub async fn load(source: &Source, ctx: &Context, sdk: &aws_config::SdkConfig) -
     })
 }
 
-/// A reconciler over the SDK default chain's Personalize client (AWS_ENDPOINT_URL_PERSONALIZE
-/// points it at the built-in Personalize).
+/// A reconciler over the SDK default chain's Personalize client with the settings of `ctx`
+/// (AWS_ENDPOINT_URL_PERSONALIZE points it at a built-in Personalize).
 pub fn reconciler(ctx: &Context, sdk: &aws_config::SdkConfig, objects: Arc<dyn ObjectStore>) -> Reconciler {
-    let client = aws_sdk_personalize::Client::new(sdk);
+    reconciler_with(&ctx.settings, sdk, objects)
+}
+
+/// A reconciler over `sdk`'s Personalize client with `s`'s roles, polls and call rate.
+pub fn reconciler_with(
+    s: &Settings,
+    sdk: &aws_config::SdkConfig,
+    objects: Arc<dyn ObjectStore>,
+) -> Reconciler {
     Reconciler::new(
-        client,
+        aws_sdk_personalize::Client::new(sdk),
         objects,
-        &ctx.settings.reconcile,
-        &ctx.settings.personalize,
-        Arc::new(RateLimiter::new(ctx.settings.reconcile.calls_per_second)),
+        &s.reconcile,
+        &s.personalize,
+        Arc::new(RateLimiter::new(s.reconcile.calls_per_second)),
     )
 }
 
@@ -171,8 +206,11 @@ impl EventSink for Printer {
 }
 
 pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
-    let sdk = personalize_ops::aws::sdk_config(&ctx.settings.aws).await;
-    let loaded = load(&args.source, ctx, &sdk).await?;
+    let target = match connect("apply", args.source.local.as_deref(), ctx).await? {
+        Ok(target) => target,
+        Err(code) => return Ok(code),
+    };
+    let loaded = load(&args.source, &target).await?;
     let run_start = args.run_start.unwrap_or_else(|| Utc::now().trunc_subsecs(0));
     let format = args.source.format;
     match format {
@@ -184,7 +222,7 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
             run_start.to_rfc3339()
         )),
     }
-    let reconciler = reconciler(ctx, &sdk, Arc::clone(&loaded.objects));
+    let reconciler = reconciler_with(&target.settings, &target.sdk, Arc::clone(&loaded.objects));
     let cancel = CancellationToken::new();
     let stop = cancel.clone();
     tokio::spawn(async move {

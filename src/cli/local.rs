@@ -17,8 +17,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use aws_config::{BehaviorVersion, Region};
-use aws_credential_types::Credentials;
 use personalize_ops::daemon::{Daemon, DaemonConfig, PersonalizeReconciler, replica_name};
 use personalize_ops::emulator::{self, DEFAULT_ACCOUNT_ID, EmulatorConfig};
 use personalize_ops::intake::watch::DirWatcher;
@@ -32,38 +30,15 @@ use personalize_ops::store::{SqliteStore, StateStore, SystemClock};
 use tokio_util::sync::CancellationToken;
 
 use super::apply::out;
+use super::personalize::{LOCAL_REGION, local_sdk_config, url_path};
 use super::progress::Progress;
 use super::{Context, EXIT_FAILURE};
 
 /// The bucket name the directory stands for (the emulator's default `--data-bucket`).
 pub const LOCAL_BUCKET: &str = "local";
-/// Region of the built-in Personalize.
-pub const LOCAL_REGION: &str = "us-east-1";
-
 /// The state store file of a local directory.
 pub fn state_path(dir: &Path) -> PathBuf {
     dir.join("state.sqlite")
-}
-
-/// The file holding the built-in Personalize's URL while `local` runs (read by `recommend --local`).
-pub fn url_path(dir: &Path) -> PathBuf {
-    dir.join("emulator.url")
-}
-
-/// SDK configuration for the built-in Personalize at `url` (static credentials, the local region).
-pub async fn sdk_config(url: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(url)
-        .region(Region::new(LOCAL_REGION))
-        .credentials_provider(Credentials::new(
-            "local",
-            "local",
-            None,
-            None,
-            "personalize-ops-local",
-        ))
-        .load()
-        .await
 }
 
 /// Arguments of `local`.
@@ -175,7 +150,7 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         emu.url(),
         args.time_scale
     ));
-    let sdk = sdk_config(&emu.url()).await;
+    let sdk = local_sdk_config(&emu.url()).await;
     let reconciler = Arc::new(PersonalizeReconciler::from_settings(
         aws_sdk_personalize::Client::new(&sdk),
         objects.clone(),

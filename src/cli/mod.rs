@@ -13,6 +13,7 @@ mod apply;
 mod emulate;
 mod healthcheck;
 mod local;
+mod personalize;
 mod plan;
 mod progress;
 mod recommend;
@@ -110,11 +111,20 @@ pub fn main(args: Cli) -> ExitCode {
     let quiet = matches!(args.command, Command::Local(_))
         && !settings.is_explicit("log.level")
         && std::env::var_os("RUST_LOG").is_none();
+    // The SDK's credential and region chain logs each source it could not use as a warning carrying
+    // whole HTTP responses; the one-shot commands say what is missing in one message instead.
+    let defaulted = !settings.is_explicit("log.level") && std::env::var_os("RUST_LOG").is_none();
+    let one_shot = !matches!(args.command, Command::Run(_));
     let level = args.log_level.clone().unwrap_or_else(|| {
-        if quiet {
+        let level = if quiet {
             "warn".to_string()
         } else {
             settings.log.level.clone()
+        };
+        if defaulted && one_shot {
+            format!("{level},aws_config=error")
+        } else {
+            level
         }
     });
     if let Err(e) = personalize_ops::logging::init(format, &level) {

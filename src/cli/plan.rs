@@ -9,7 +9,8 @@ use chrono::{SubsecRound, Utc};
 use personalize_ops::plan::{Action, Plan, Step};
 
 use super::Context;
-use super::apply::{Format, Source, load, out, reconciler};
+use super::apply::{Format, Source, load, out, reconciler_with};
+use super::personalize::connect;
 
 /// Arguments of `plan`.
 #[derive(Debug, clap::Args)]
@@ -57,9 +58,12 @@ fn summary(plan: &Plan) -> String {
 }
 
 pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
-    let sdk = personalize_ops::aws::sdk_config(&ctx.settings.aws).await;
-    let loaded = load(&args.source, ctx, &sdk).await?;
-    let reconciler = reconciler(ctx, &sdk, loaded.objects.clone());
+    let target = match connect("plan", args.source.local.as_deref(), ctx).await? {
+        Ok(target) => target,
+        Err(code) => return Ok(code),
+    };
+    let loaded = load(&args.source, &target).await?;
+    let reconciler = reconciler_with(&target.settings, &target.sdk, loaded.objects.clone());
     // A new run would start now: jobs of earlier runs count as existing, not as this run's.
     let plan = reconciler
         .plan(&loaded.spec, &loaded.config, Utc::now().trunc_subsecs(0))

@@ -370,3 +370,59 @@ pub fn summary(program: &str, dir: &Path, spec: &Spec, samples: &Samples) -> Vec
     );
     lines
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use personalize_ops::store::ResourceKind;
+
+    #[test]
+    fn samples_come_from_the_named_columns_whatever_their_order() {
+        let csv = "EVENT_TYPE,ITEM_ID,TIMESTAMP,USER_ID\nclick,i1,1,u7\nclick,i1,2,u8\nbuy,i2,3,u7\nclick,i3,4,u9\nclick,i4,5,u9\n";
+        assert_eq!(
+            Samples::read(csv.as_bytes()),
+            Samples {
+                user: Some("u7".into()),
+                items: vec!["i1".into(), "i2".into(), "i3".into()],
+            }
+        );
+        // Without both id columns (or without rows) there is nothing to suggest: placeholders are printed.
+        assert_eq!(
+            Samples::read("USER_ID,TIMESTAMP\nu1,1\n".as_bytes()),
+            Samples::default()
+        );
+        assert_eq!(Samples::read("".as_bytes()), Samples::default());
+        let spec = personalize_ops::spec::load(
+            r#"{"datasetGroup": {"serviceConfig": {"name": "g"}},
+                "solutions": [{"serviceConfig": {"name": "s", "recipeArn": "arn:aws:personalize:::recipe/aws-sims"},
+                               "campaigns": [{"serviceConfig": {"name": "c"}}]}]}"#,
+        )
+        .spec
+        .expect("valid");
+        let lines = summary("po", Path::new("d"), &spec, &Samples::default());
+        assert!(
+            lines.contains(&"    po recommend --local d --campaign c --item-id ITEM_ID".to_string()),
+            "{lines:#?}"
+        );
+        assert!(
+            lines.contains(&"    po status --local d g".to_string()),
+            "{lines:#?}"
+        );
+    }
+
+    #[test]
+    fn a_change_is_one_line_with_the_resource_part_of_its_arn() {
+        let line = change_line(&ResourceChange {
+            kind: ResourceKind::SolutionVersion,
+            arn: "arn:aws:personalize:us-east-1:000000000000:solution/sol/1a2b".into(),
+            status: "CREATE FAILED".into(),
+            duration_secs: Some(4),
+            reason: Some("too few users".into()),
+            dataset_group: Some("g".into()),
+        });
+        assert_eq!(
+            line,
+            "g  solution version  sol/1a2b  CREATE FAILED (4 s): too few users"
+        );
+    }
+}

@@ -59,19 +59,9 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         eprintln!("personalize-ops recommend: give --user-id, --item-id or both");
         return Ok(ExitCode::from(super::EXIT_USAGE));
     }
-    let config = match &args.local {
-        Some(dir) => {
-            let path = super::local::url_path(dir);
-            let url = std::fs::read_to_string(&path).with_context(|| {
-                format!(
-                    "{} not found: is `personalize-ops local {}` running?",
-                    path.display(),
-                    dir.display()
-                )
-            })?;
-            super::local::sdk_config(url.trim()).await
-        }
-        None => personalize_ops::aws::sdk_config(&ctx.settings.aws).await,
+    let config = match super::personalize::connect("recommend", args.local.as_deref(), ctx).await? {
+        Ok(target) => target.sdk,
+        Err(code) => return Ok(code),
     };
     let control = aws_sdk_personalize::Client::new(&config);
     let Some(arn) = find_arn(&control, Listing::Campaigns, &args.campaign).await? else {

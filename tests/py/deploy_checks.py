@@ -66,7 +66,9 @@ UNSCOPABLE = {"cloudwatch:PutMetricData", "ecr:GetAuthorizationToken"}
 
 # Code that `personalize-ops run` never executes: the built-in Personalize, the other commands
 # (operators run them with their own credentials), and functions only those commands call.
-NOT_IN_THE_DAEMON = ["src/emulator/"]
+# The exporter serves the operator's `schedules import-dataset-group` (operator credentials), never
+# the daemon, so its calls (ListTagsForResource) are not the task role's.
+NOT_IN_THE_DAEMON = ["src/emulator/", "src/reconcile/export.rs"]
 DAEMON_CLI = {"src/cli/mod.rs", "src/cli/run.rs", "src/cli/healthcheck.rs"}
 OPERATOR_FUNCTIONS = {
     "src/store/dynamo.rs": ["create_table", "enable_ttl"],

@@ -1,0 +1,112 @@
+//! Which Personalize a command asks: AWS through the SDK's default chain (checked first, so that a
+//! machine without credentials gets one readable error at once), or the built-in Personalize of a
+//! running `personalize-ops local DIR`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::Credentials;
+use personalize_ops::aws::{AccessProblem, access_problems};
+use personalize_ops::settings::Settings;
+
+use super::{Context, EXIT_FAILURE, EXIT_USAGE};
+
+/// Region of the built-in Personalize.
+pub const LOCAL_REGION: &str = "us-east-1";
+
+/// How long the credential chain may look before "no credentials" is said: enough for an instance
+/// or container metadata service to answer, far less than the chain's own retries on a machine
+/// that has none.
+const CREDENTIALS_WAIT: Duration = Duration::from_secs(2);
+
+/// The file holding the built-in Personalize's URL while `local DIR` runs.
+pub fn url_path(dir: &Path) -> PathBuf {
+    dir.join("emulator.url")
+}
+
+/// SDK configuration for the built-in Personalize at `url` (static credentials, the local region).
+pub async fn local_sdk_config(url: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(url)
+        .region(Region::new(LOCAL_REGION))
+        .credentials_provider(Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "personalize-ops-local",
+        ))
+        .load()
+        .await
+}
+
+/// The Personalize to ask and the settings to ask it with.
+pub struct Target {
+    pub sdk: aws_config::SdkConfig,
+    pub settings: Settings,
+    /// `Some(DIR)` for the built-in Personalize of `local DIR`.
+    pub local: Option<PathBuf>,
+}
+
+/// The built-in Personalize of a running `local DIR` (its roles are placeholders, its polls fast:
+/// [`Settings::for_builtin_personalize`] at time scale 0), or AWS. `Err(code)` after printing why
+/// neither can be asked: 1 when `local DIR` is not running, 2 when AWS has no credentials or region.
+pub async fn connect(
+    command: &str,
+    local: Option<&Path>,
+    ctx: &Context,
+) -> anyhow::Result<Result<Target, ExitCode>> {
+    if let Some(dir) = local {
+        let path = url_path(dir);
+        let Ok(url) = std::fs::read_to_string(&path) else {
+            eprintln!(
+                "personalize-ops {command}: {} not found: is `personalize-ops local {}` running?",
+                path.display(),
+                dir.display()
+            );
+            return Ok(Err(ExitCode::from(EXIT_FAILURE)));
+        };
+        return Ok(Ok(Target {
+            sdk: local_sdk_config(url.trim()).await,
+            settings: ctx.settings.for_builtin_personalize(0.0),
+            local: Some(dir.to_path_buf()),
+        }));
+    }
+    let sdk = personalize_ops::aws::sdk_config(&ctx.settings.aws).await;
+    let problems = access_problems(&sdk, CREDENTIALS_WAIT).await;
+    if !problems.is_empty() {
+        eprintln!("{}", advice(command, &problems));
+        return Ok(Err(ExitCode::from(EXIT_USAGE)));
+    }
+    Ok(Ok(Target {
+        sdk,
+        settings: ctx.settings.clone(),
+        local: None,
+    }))
+}
+
+/// What to tell a user whose machine cannot call AWS: the problems, how to fix them, and how to use
+/// the built-in Personalize instead.
+pub fn advice(command: &str, problems: &[AccessProblem]) -> String {
+    let said: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    let mut text = format!("personalize-ops {command}: {}.", said.join("; "));
+    if problems
+        .iter()
+        .any(|p| matches!(p, AccessProblem::NoCredentials { .. }))
+    {
+        text.push_str(
+            "\n  To use AWS, provide credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the \
+             environment, or a profile (`aws configure`, then AWS_PROFILE=name), or an instance or task role.",
+        );
+    }
+    if problems.contains(&AccessProblem::NoRegion) {
+        text.push_str("\n  Set the region: AWS_REGION=us-east-1 (or `region` in ~/.aws/config).");
+    }
+    text.push_str(&format!(
+        "\n  Or, without AWS: start `personalize-ops local DIR` (the built-in Personalize) and run \
+         `personalize-ops {command} --local DIR …` against it."
+    ));
+    text
+}
