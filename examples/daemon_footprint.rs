@@ -7,6 +7,11 @@
 //! Set `PERSONALIZE_OPS_BIN` to a built `personalize-ops` to also measure `local` (with the built-in
 //! Personalize) idle as a separate process.
 
+#[path = "support/proc_stats.rs"]
+mod proc_stats;
+
+use proc_stats::{cpu_time, rss_kib};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -44,32 +49,6 @@ impl GroupReconciler for AlwaysPending {
             failures: vec![],
         })
     }
-}
-
-/// Resident set size and its peak, in KiB, of process `pid` (`self` for this one).
-fn rss_kib(pid: &str) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
-/// CPU time (user + system) of process `pid`, from `/proc/<pid>/stat` (clock ticks of 10 ms, the
-/// Linux USER_HZ).
-fn cpu_time(pid: &str) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may contain spaces) start at ") ".
-    let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the state field's start.
-    Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
 fn report(label: &str, pid: &str, wall: Duration, cpu: Duration) {

@@ -33,6 +33,8 @@ pub mod plan;
 #[allow(missing_docs)]
 pub mod reconcile;
 #[allow(missing_docs)]
+pub mod schedule;
+#[allow(missing_docs)]
 pub mod settings;
 #[allow(missing_docs)]
 pub mod spec;

@@ -73,10 +73,26 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     /// How AWS calls behave (retries, timeouts, S3 addressing).
     pub aws: AwsSettings,
+    /// The schedules' timers (`run` and `local`).
+    pub scheduler: SchedulerSettings,
     /// The keys the settings file or the environment set (`reconcile.kinds.dataset.poll_min_secs`):
     /// what a mode's own defaults (`local` scales the polls) must not override.
     #[serde(skip)]
     pub explicit: std::collections::BTreeSet<String>,
+}
+
+/// The scheduler. Each key is documented in `config/default.toml`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerSettings {
+    /// Run the timers in this process.
+    pub enabled: bool,
+    /// A fire missed while no replica ran is run once on start if younger than this, else skipped.
+    pub catch_up_secs: u64,
+    /// How long a fire claim holds before another replica may take the fire over.
+    pub claim_ttl_secs: u64,
+    /// All schedules are read from the state store this often.
+    pub reload_ms: u64,
 }
 
 /// Largest parameter file the state table can hold inline (its items are capped at 400 KB).

@@ -659,18 +659,38 @@ fn lines_with(path: &std::path::Path, needle: &str) -> usize {
         .count()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn local_mode_converges_survives_sigkill_mid_run_and_serves_recommendations() {
-    let work = tempfile::tempdir().expect("tempdir");
-    let settings = fast_settings(work.path());
-    let settings = settings.to_str().expect("UTF-8");
-    let root = work.path().join("local");
+/// A `local` directory under `work` with the shop's data and `config` as its parameter file; returns
+/// the directory.
+fn local_shop(work: &std::path::Path, config: &str) -> PathBuf {
+    let root = work.join("local");
     let shop = root.join("train/shop");
     std::fs::create_dir_all(&shop).expect("mkdir");
     for csv in ["interactions.csv", "users.csv"] {
         std::fs::copy(format!("tests/fixtures/data/{csv}"), shop.join(csv)).expect("copy data");
     }
-    std::fs::copy("tests/fixtures/daemon/shop.json", shop.join("config.json")).expect("copy config");
+    std::fs::write(shop.join("config.json"), config).expect("config");
+    root
+}
+
+/// A Personalize client of the built-in Personalize a running `local` in `root` serves.
+async fn local_personalize(root: &std::path::Path) -> aws_sdk_personalize::Client {
+    let url = std::fs::read_to_string(root.join("emulator.url")).expect("emulator.url");
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(url.trim())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::Credentials::new("t", "t", None, None, "t"))
+        .load()
+        .await;
+    aws_sdk_personalize::Client::new(&config)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_mode_converges_survives_sigkill_mid_run_and_serves_recommendations() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let settings = fast_settings(work.path());
+    let settings = settings.to_str().expect("UTF-8");
+    let shop = std::fs::read_to_string("tests/fixtures/daemon/shop.json").expect("fixture");
+    let root = local_shop(work.path(), &shop);
     let root_arg = root.to_str().expect("UTF-8");
     // Durations scaled so that training lasts seconds: long enough to be killed in the middle of it.
     let args = [
@@ -707,14 +727,7 @@ async fn local_mode_converges_survives_sigkill_mid_run_and_serves_recommendation
     wait_until("UPDATE COMPLETE", &|| second.log(), || {
         lines_with(&notes, "UPDATE COMPLETE") == 1
     });
-    let url = std::fs::read_to_string(root.join("emulator.url")).expect("emulator.url");
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(url.trim())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_credential_types::Credentials::new("t", "t", None, None, "t"))
-        .load()
-        .await;
-    let personalize = aws_sdk_personalize::Client::new(&config);
+    let personalize = local_personalize(&root).await;
     let solutions = personalize.list_solutions().send().await.expect("solutions");
     assert_eq!(solutions.solutions().len(), 1);
     let versions = personalize
@@ -1010,4 +1023,106 @@ async fn two_run_processes_share_the_work_and_survive_the_loss_of_one() {
     assert_eq!(campaigns.campaigns().len(), groups.len());
     drop(b);
     emu.shutdown().await.expect("emulator stops");
+}
+
+/// The schedules end to end: `local` with `rate(1 minute)` on an update schedule trains a new
+/// (UPDATE) version a minute after the schedule was recorded and moves the campaign to it, with one
+/// notification naming the schedule and the fire, and the Scheduled* metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_mode_update_schedule_trains_a_new_version_and_moves_the_campaign() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let settings = fast_settings(work.path());
+    let settings = settings.to_str().expect("UTF-8");
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string("tests/fixtures/daemon/shop.json").expect("fixture"))
+            .expect("JSON");
+    config["solutions"][0]["workflowConfig"] = serde_json::json!({"schedules": {"update": "rate(1 minute)"}});
+    let root = local_shop(work.path(), &config.to_string());
+    let root_arg = root.to_str().expect("UTF-8");
+    let args = [
+        "--settings",
+        settings,
+        "--log-format",
+        "json",
+        "local",
+        root_arg,
+        "--scan-interval-ms",
+        "100",
+        "--time-scale",
+        "0",
+    ];
+    let notes = root.join("notifications.jsonl");
+    let metrics = root.join("metrics.jsonl");
+    let mut daemon = Process::start(&args, &[]);
+    wait_until("UPDATE COMPLETE", &|| daemon.log(), || {
+        lines_with(&notes, "UPDATE COMPLETE") == 1
+    });
+    // The first fire is one minute after the schedule was recorded.
+    let started = Instant::now();
+    while lines_with(&notes, "SCHEDULED RUN") == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(150),
+            "no scheduled run\n{}",
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let text = std::fs::read_to_string(&notes).expect("notifications");
+    let note = text
+        .lines()
+        .find(|l| l.contains("SCHEDULED RUN"))
+        .expect("scheduled note");
+    assert!(note.contains("SCHEDULED RUN COMPLETE"), "{note}");
+    assert!(note.contains("solution-maintenance-update-shop-up"), "{note}");
+
+    let personalize = local_personalize(&root).await;
+    let solutions = personalize.list_solutions().send().await.expect("solutions");
+    let solution_arn = solutions.solutions()[0].solution_arn().expect("arn").to_string();
+    let versions = personalize
+        .list_solution_versions()
+        .solution_arn(&solution_arn)
+        .send()
+        .await
+        .expect("versions");
+    assert!(versions.solution_versions().len() >= 2, "{versions:?}");
+    // The version the notification names is an UPDATE version, and the campaign serves it.
+    let scheduled = versions
+        .solution_versions()
+        .iter()
+        .filter_map(|v| v.solution_version_arn())
+        .find(|arn| note.contains(arn))
+        .expect("the notification names the new version")
+        .to_string();
+    let described = personalize
+        .describe_solution_version()
+        .solution_version_arn(&scheduled)
+        .send()
+        .await
+        .expect("describe version");
+    assert_eq!(
+        described
+            .solution_version()
+            .and_then(|v| v.training_mode())
+            .map(|m| m.as_str()),
+        Some("UPDATE")
+    );
+    let campaigns = personalize.list_campaigns().send().await.expect("campaigns");
+    let campaign = personalize
+        .describe_campaign()
+        .campaign_arn(campaigns.campaigns()[0].campaign_arn().expect("arn"))
+        .send()
+        .await
+        .expect("describe campaign");
+    assert_eq!(
+        campaign.campaign().and_then(|c| c.solution_version_arn()),
+        Some(scheduled.as_str())
+    );
+    assert!(
+        lines_with(&metrics, "\"ScheduledRuns\"") >= 1,
+        "ScheduledRuns counted"
+    );
+
+    daemon.signal("TERM");
+    let code = daemon.wait(Duration::from_secs(25)).and_then(|s| s.code());
+    assert_eq!(code, Some(0), "{}", daemon.log());
 }

@@ -1172,3 +1172,144 @@ async fn dynamo_oversized_observed_and_missing_table() {
         .expect_err("missing table");
     assert!(matches!(err, StoreError::Backend { .. }), "{err}");
 }
+
+// ---------------------------------------------------------------------------------------------------
+// The scheduler's runtimes on one DynamoDB table
+
+/// Three replicas' scheduler runtimes on one moto table (serial, so conditional writes are atomic as on
+/// DynamoDB), one clock: for N fires of each kind of schedule, exactly N actions are started and each
+/// ends once; a replica killed after claiming a fire (before recording it) loses nothing, because the
+/// others take the fire over once its claim expires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamo_three_replicas_start_each_fire_exactly_once() {
+    use personalize_ops::metrics::MemorySink;
+    use personalize_ops::schedule::{Runtime, RuntimeConfig};
+
+    let moto = SerialMoto::start();
+    let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    let table = unique_name("sched");
+    DynamoStore::create_table(&client, &table)
+        .await
+        .expect("create table");
+    let clock = manual_clock();
+    let created = start_time();
+    clock.set(created);
+    let store = |client| {
+        Arc::new(
+            DynamoStore::new(client, table.clone())
+                .with_clock(Arc::clone(&clock) as Arc<dyn personalize_ops::store::Clock>),
+        )
+    };
+    let admin = store(client);
+    let lease = acquired(admin.acquire_lease("g", "writer", LEASE).await.expect("lease"));
+    let kinds = [
+        ("personalize-dataset-import-g", r#"{"action":"import"}"#),
+        (
+            "solution-maintenance-full-s",
+            r#"{"action":"full","solution":"s"}"#,
+        ),
+        (
+            "solution-maintenance-update-s",
+            r#"{"action":"update","solution":"s"}"#,
+        ),
+        (
+            "batch-inference-s",
+            r#"{"action":"batch_inference","solution":"s","index":0}"#,
+        ),
+    ];
+    for (name, target) in kinds {
+        let mut s = sample_schedule("g", name);
+        s.expression = "rate(10 minutes)".into();
+        s.target = target.into();
+        s.created_at = created;
+        admin.put_schedule(&lease, &s).await.expect("put");
+    }
+    admin.release_lease(&lease).await.expect("release");
+
+    let metrics = Arc::new(MemorySink::new());
+    let mut replicas = Vec::new();
+    for i in 0..3 {
+        let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+        replicas.push(Runtime::new(
+            store(client),
+            clock.clone(),
+            metrics.clone(),
+            RuntimeConfig {
+                owner: format!("replica-{i}"),
+                catch_up: chrono::Duration::hours(1),
+                claim_ttl: Duration::from_secs(120),
+                reload: Duration::from_secs(30),
+            },
+        ));
+    }
+    let minutes = |m: i64| created + chrono::Duration::minutes(m);
+    let mut actions: Vec<(String, DateTime<Utc>)> = Vec::new();
+    const N: i64 = 3;
+    for k in 1..=N {
+        clock.set(minutes(10 * k) + chrono::Duration::seconds(1));
+        let live = if k == 2 {
+            // Replica 0 claims the import fire and dies before recording it.
+            let fire = minutes(20);
+            assert_eq!(
+                admin
+                    .claim_fire(
+                        "g",
+                        "personalize-dataset-import-g",
+                        fire,
+                        "replica-0",
+                        Duration::from_secs(120)
+                    )
+                    .await
+                    .expect("claim"),
+                FireClaim::Won
+            );
+            &replicas[1..]
+        } else {
+            &replicas[..]
+        };
+        for r in live {
+            r.reload().await.expect("reload");
+        }
+        let reports = futures::future::join_all(live.iter().map(|r| r.tick())).await;
+        let mut started: Vec<_> = reports.into_iter().flat_map(|r| r.started).collect();
+        if k == 2 {
+            assert_eq!(
+                started.len(),
+                3,
+                "the dead replica's claim holds for now: {started:?}"
+            );
+            // Its claim expires; the survivors' next reload takes the fire over (still within the
+            // catch-up window).
+            clock.set(minutes(20) + chrono::Duration::seconds(122));
+            for r in live {
+                r.reload().await.expect("reload");
+            }
+            let again = futures::future::join_all(live.iter().map(|r| r.tick())).await;
+            started.extend(again.into_iter().flat_map(|r| r.started));
+        }
+        assert_eq!(started.len(), kinds.len(), "fire {k}: {started:?}");
+        // The group's worker ends each action; ending it twice is refused.
+        for (group, name, fire) in started {
+            let outcome = FireOutcome {
+                fire,
+                status: FireStatus::Succeeded,
+                detail: "done".into(),
+                at: fire,
+            };
+            assert!(admin.finish_fire(&group, &name, &outcome).await.expect("finish"));
+            assert!(!admin.finish_fire(&group, &name, &outcome).await.expect("again"));
+            actions.push((name, fire));
+        }
+    }
+    assert_eq!(actions.len(), kinds.len() * N as usize);
+    for (name, _) in kinds {
+        let fires: Vec<_> = actions
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, f)| *f)
+            .collect();
+        assert_eq!(fires, vec![minutes(10), minutes(20), minutes(30)], "{name}");
+    }
+    assert_eq!(metrics.total("ScheduledRunsCoalesced"), 0.0);
+    assert_eq!(metrics.total("ScheduledRunsSkipped"), 0.0);
+}

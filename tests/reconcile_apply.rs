@@ -694,6 +694,7 @@ async fn the_daemon_seam_converges_a_generation_and_reports_changes_counters_and
             group: &spec.dataset_group.name,
             desired: &desired,
             previous: None,
+            scheduled: None,
         };
         let report = seam.pass(input, &sink).await.expect("pass");
         match report.status {

@@ -195,12 +195,16 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
     ));
     let shutdown = CancellationToken::new();
     let signal = super::run::cancel_on_signal(shutdown.clone())?;
+    let scheduler = daemon.spawn_scheduler(&s.scheduler, shutdown.clone());
     let watch = tokio::spawn(
         progress
             .clone()
             .watch(scanned, shutdown.clone(), args.exit_when_converged),
     );
     let result = daemon.run(Some(watcher as Arc<dyn ConfigSource>), shutdown).await;
+    if let Some(scheduler) = scheduler {
+        scheduler.abort();
+    }
     signal.abort();
     watch.abort();
     let _ = std::fs::remove_file(url_path(&dir));

@@ -135,9 +135,13 @@ pub async fn run(_args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
     readiness.watch("dispatcher", daemon.liveness(), Duration::from_secs(10));
     readiness.watch("intake", intake_liveness, intake_round);
     let signal = cancel_on_signal(shutdown.clone())?;
+    let scheduler = daemon.spawn_scheduler(&s.scheduler, shutdown.clone());
     let result = daemon
         .run(Some(sqs as Arc<dyn ConfigSource>), shutdown.clone())
         .await;
+    if let Some(scheduler) = scheduler {
+        scheduler.abort();
+    }
     // Also when the daemon stopped on its own: the health endpoint follows.
     shutdown.cancel();
     signal.abort();

@@ -28,10 +28,11 @@ use crate::store::{Clock, StateStore};
 
 mod personalize;
 mod reconciler;
+mod scheduled;
 mod turn;
 
 pub use personalize::PersonalizeReconciler;
-pub use reconciler::{GroupReconciler, PassError, PassInput, PassReport, PassSink, PassStatus};
+pub use reconciler::{GroupReconciler, PassError, PassInput, PassReport, PassSink, PassStatus, ScheduledRun};
 
 /// Resource events queued for the notifier at most; beyond, they are dropped and logged.
 const CHANGE_QUEUE: usize = 1024;
@@ -133,6 +134,8 @@ pub struct Daemon {
     stats: Arc<DaemonStats>,
     /// Ticked by every round of the dispatcher, so `/healthz` fails when it is wedged.
     liveness: Liveness,
+    /// Woken when this replica changed schedule items, so its scheduler reloads at once.
+    schedules_changed: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -165,7 +168,36 @@ impl Daemon {
             changes_rx: Mutex::new(Some(rx)),
             stats: Arc::new(DaemonStats::default()),
             liveness: Liveness::new(),
+            schedules_changed: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// Starts this replica's scheduler ([`crate::schedule::Runtime`]) when `settings.enabled`: its
+    /// fire claims carry the daemon's replica name, it uses the daemon's store and clock, and it
+    /// reloads whenever the daemon's workers change schedule items.
+    pub fn spawn_scheduler(
+        &self,
+        settings: &crate::settings::SchedulerSettings,
+        shutdown: CancellationToken,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        if !settings.enabled {
+            tracing::info!("scheduler disabled (scheduler.enabled = false)");
+            return None;
+        }
+        let runtime = Arc::new(crate::schedule::Runtime::new(
+            self.store.clone(),
+            self.clock.clone(),
+            self.metrics.clone(),
+            crate::schedule::RuntimeConfig::from_settings(settings, self.config.owner.clone()),
+        ));
+        Some(tokio::spawn(
+            runtime.run_until(self.schedules_changed.clone(), shutdown),
+        ))
+    }
+
+    /// Notified whenever this replica records or removes schedules (see [`crate::schedule::Runtime`]).
+    pub fn schedules_changed(&self) -> Arc<tokio::sync::Notify> {
+        self.schedules_changed.clone()
     }
 
     /// The dispatcher's heartbeat (for [`crate::health::Readiness::watch`]); it ticks at least every

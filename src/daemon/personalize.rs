@@ -7,9 +7,11 @@ use super::reconciler::{GroupReconciler, PassError, PassInput, PassReport, PassS
 use crate::metrics::solution_metrics;
 use crate::notify::ResourceChange;
 use crate::notify::message::Failure;
-use crate::plan::Ref;
+use crate::plan::{Ref, ScheduledWork};
 use crate::reconcile::{self, Event, EventSink, PassOutcome, Reconciler};
-use crate::store::ResourceState;
+use crate::schedule::Target;
+use crate::spec::model::TrainingMode;
+use crate::store::{ResourceKind, ResourceState};
 
 /// Statuses that are the reconciler's own words, not Personalize's: not resource state changes.
 const OWN_WORDS: [&str; 8] = [
@@ -104,6 +106,31 @@ fn with_failures(mut resources: Vec<ResourceState>, failures: &[reconcile::Failu
     resources
 }
 
+/// What a schedule's target asks of the planner.
+fn scheduled_work(target: &Target) -> ScheduledWork {
+    match target {
+        Target::Import => ScheduledWork::Import,
+        Target::Full { solution } => ScheduledWork::Train {
+            solution: solution.clone(),
+            mode: TrainingMode::Full,
+        },
+        Target::Update { solution } => ScheduledWork::Train {
+            solution: solution.clone(),
+            mode: TrainingMode::Update,
+        },
+        Target::BatchInference { solution, index } => ScheduledWork::Batch {
+            kind: ResourceKind::BatchInferenceJob,
+            solution: solution.clone(),
+            index: *index,
+        },
+        Target::BatchSegment { solution, index } => ScheduledWork::Batch {
+            kind: ResourceKind::BatchSegmentJob,
+            solution: solution.clone(),
+            index: *index,
+        },
+    }
+}
+
 /// One pass of the reconciler per call.
 #[derive(Debug)]
 pub struct PersonalizeReconciler {
@@ -152,12 +179,17 @@ impl GroupReconciler for PersonalizeReconciler {
             });
         };
         let mut forward = Forward { sink };
+        let (run_start, work) = match input.scheduled {
+            Some(run) => (run.fire, Some(scheduled_work(&run.target))),
+            None => (input.desired.received_at, None),
+        };
         let outcome = self
             .inner
-            .pass(
+            .scheduled_pass(
                 &spec,
                 &input.desired.source.url,
-                input.desired.received_at,
+                run_start,
+                work.as_ref(),
                 &mut forward,
             )
             .await
@@ -322,6 +354,7 @@ mod tests {
             group: "shop",
             desired: &desired,
             previous: None,
+            scheduled: None,
         };
         let report = reconciler.pass(input, &sink).await.expect("a report");
         assert_eq!(report.status, PassStatus::Failed);

@@ -20,6 +20,17 @@ pub struct PassInput<'a> {
     pub desired: &'a Desired,
     /// What the previous pass recorded (possibly for an older generation).
     pub previous: Option<&'a Observed>,
+    /// The schedule fire this pass performs, if any (else the pass converges the file).
+    pub scheduled: Option<&'a ScheduledRun>,
+}
+
+/// A schedule's fire whose action a worker performs (`begin_fire` recorded it as pending).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduledRun {
+    pub schedule: String,
+    /// The fire instant: the action's one-shot names are made from it.
+    pub fire: chrono::DateTime<chrono::Utc>,
+    pub target: crate::schedule::Target,
 }
 
 /// How far the group got.

@@ -52,7 +52,7 @@ fn after(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
 
 /// The failure summary stored as `last_error`; equal summaries for one generation mean the user was
 /// already told.
-fn failure_summary(report: &PassReport) -> String {
+pub(crate) fn failure_summary(report: &PassReport) -> String {
     if report.failures.is_empty() {
         return "the reconciler reported a failure without naming a resource".into();
     }
@@ -65,7 +65,7 @@ fn failure_summary(report: &PassReport) -> String {
 }
 
 /// `arn:<partition>:personalize:<region>:<account>:dataset-group/<name>` → where the group lives.
-fn location_of(report: &PassReport, fallback: &Location) -> Location {
+pub(crate) fn location_of(report: &PassReport, fallback: &Location) -> Location {
     report
         .resources
         .iter()
@@ -198,6 +198,10 @@ impl Daemon {
                 self.store.put_observed(&lease, &observed, None).await?;
                 return Ok(TurnEnd::Done);
             };
+            if passes == 0 {
+                self.sync_schedules(&lease, &desired).await?;
+            }
+            let scheduled = self.pending_action(group).await?;
             let previous = state.observed;
             let Some(changes) = self.change_sender() else {
                 return Ok(TurnEnd::Stopped);
@@ -213,6 +217,7 @@ impl Daemon {
                         group,
                         desired: &desired,
                         previous: previous.as_ref(),
+                        scheduled: scheduled.as_ref(),
                     },
                     &sink,
                 )
@@ -241,6 +246,45 @@ impl Daemon {
                     return Ok(TurnEnd::Done);
                 }
             };
+            if let Some(run) = &scheduled {
+                match &report.status {
+                    PassStatus::Converged | PassStatus::Failed => {
+                        let failed = report.status == PassStatus::Failed;
+                        self.finish_scheduled(group, run, &report, failed).await?;
+                        if passes < self.config.max_passes_per_turn {
+                            continue;
+                        }
+                        // Out of passes: come back at once for the rest (another action, the file).
+                        let observed = previous.unwrap_or_else(|| Observed {
+                            generation: 0,
+                            converged: false,
+                            resources: Vec::new(),
+                            last_error: None,
+                            updated_at: now,
+                        });
+                        self.store.put_observed(&lease, &observed, Some(now)).await?;
+                        return Ok(TurnEnd::Done);
+                    }
+                    PassStatus::Pending { retry_after } => {
+                        // The action is under way: keep what the file's last pass observed (its
+                        // notifications depend on it) and come back when the reconciler asks.
+                        let again_now = retry_after.is_zero() && passes < self.config.max_passes_per_turn;
+                        let next = if again_now { now } else { after(now, *retry_after) };
+                        let observed = previous.unwrap_or_else(|| Observed {
+                            generation: 0,
+                            converged: false,
+                            resources: report.resources.clone(),
+                            last_error: None,
+                            updated_at: now,
+                        });
+                        self.store.put_observed(&lease, &observed, Some(next)).await?;
+                        if !again_now {
+                            return Ok(TurnEnd::Done);
+                        }
+                        continue;
+                    }
+                }
+            }
             let same_generation = previous.as_ref().filter(|p| p.generation == desired.generation);
             match &report.status {
                 PassStatus::Converged => {

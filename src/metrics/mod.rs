@@ -57,6 +57,14 @@ pub enum Counter {
     /// A schedule deleted (scheduler).
     JobsDeleted,
     EventsIgnored,
+    /// A scheduled action finished (whatever its outcome).
+    ScheduledRuns,
+    /// A scheduled action failed.
+    ScheduledRunsFailed,
+    /// A fire did nothing: no new data, or missed beyond the catch-up window.
+    ScheduledRunsSkipped,
+    /// A fire came while the schedule's previous action still ran and was folded into it.
+    ScheduledRunsCoalesced,
 }
 
 /// Value of the `service` dimension of workflow counters (the reference's `POWERTOOLS_SERVICE_NAME`).
@@ -76,13 +84,22 @@ impl Counter {
             Self::JobsCreated => "JobsCreated".into(),
             Self::JobsDeleted => "JobsDeleted".into(),
             Self::EventsIgnored => "EventsIgnored".into(),
+            Self::ScheduledRuns => "ScheduledRuns".into(),
+            Self::ScheduledRunsFailed => "ScheduledRunsFailed".into(),
+            Self::ScheduledRunsSkipped => "ScheduledRunsSkipped".into(),
+            Self::ScheduledRunsCoalesced => "ScheduledRunsCoalesced".into(),
         }
     }
 
     /// The `service` dimension, as the reference sets it.
     pub fn service(self) -> &'static str {
         match self {
-            Self::JobsCreated | Self::JobsDeleted => SERVICE_SCHEDULER,
+            Self::JobsCreated
+            | Self::JobsDeleted
+            | Self::ScheduledRuns
+            | Self::ScheduledRunsFailed
+            | Self::ScheduledRunsSkipped
+            | Self::ScheduledRunsCoalesced => SERVICE_SCHEDULER,
             _ => SERVICE_WORKFLOW,
         }
     }

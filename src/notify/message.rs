@@ -139,6 +139,43 @@ fn envelope(
     }
 }
 
+/// The message at the end of a schedule's action: which schedule, which fire instant, the outcome and
+/// (on failure) Personalize's reason, which `outcome.detail` carries.
+pub fn scheduled_message(
+    dataset_group: &str,
+    location: &Location,
+    schedule: &str,
+    outcome: &crate::store::FireOutcome,
+) -> Message {
+    use crate::store::FireStatus;
+    let status = match outcome.status {
+        FireStatus::Succeeded => "SCHEDULED RUN COMPLETE",
+        FireStatus::Failed => "SCHEDULED RUN FAILED",
+        FireStatus::Skipped => "SCHEDULED RUN SKIPPED",
+    };
+    let fire = outcome.fire.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let detail = truncate(&outcome.detail, MAX_ITEM_BYTES * 4);
+    let summary = format!(
+        "Schedule {schedule} of {dataset_group} (fire {fire}) {}: {detail}",
+        outcome.status.as_str()
+    );
+    let email = format!(
+        "The scheduled run {schedule} of dataset group {dataset_group} for the fire at {fire} {}.\n\n{detail}\n\nLink: {}",
+        outcome.status.as_str(),
+        console_link(dataset_group, location)
+    );
+    let machine = json!({
+        "datasetGroup": dataset_group,
+        "status": status,
+        "schedule": schedule,
+        "fireTime": fire,
+        "outcome": outcome.status.as_str(),
+        "detail": detail,
+        "summary": summary,
+    });
+    envelope(dataset_group, &summary, &email, machine, status)
+}
+
 /// The message at the end of a run for `dataset_group`.
 pub fn run_message(dataset_group: &str, location: &Location, outcome: &RunOutcome) -> Message {
     match outcome {

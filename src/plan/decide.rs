@@ -5,7 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 
 use super::observed::{BatchJobObs, Meta, Observation, Phase};
-use super::{Action, BatchTarget, DataFound, Kind, Plan, Ref, Request, RunContext, Step, json_differences};
+use super::{
+    Action, BatchTarget, DataFound, Kind, Plan, Ref, Request, RunContext, ScheduledWork, Step,
+    json_differences,
+};
 use crate::spec::DEFAULT_IMPORT_MAX_AGE;
 use crate::spec::kinds::DatasetType;
 use crate::spec::model::{Dataset, ImportMode, MaxAge, Solution, Spec, TrainingMode};
@@ -794,6 +797,34 @@ impl<'a> Planner<'a> {
             }
             _ => None,
         };
+        let scheduled_mode = match &self.run.scheduled {
+            Some(ScheduledWork::Train { solution, mode }) if solution == &s.name => Some(*mode),
+            _ => None,
+        };
+        let retrain = match (scheduled_mode, active) {
+            (Some(mode), Some(_)) => {
+                // The fire's own version (created since the fire instant) ends the scheduled training:
+                // adopted when ACTIVE, reported when it failed; a version in training was adopted above.
+                if let Some(own) = newest(
+                    versions
+                        .iter()
+                        .copied()
+                        .filter(|v| v.meta.created.is_some_and(|c| c >= self.run.run_start)),
+                    |v| &v.meta,
+                ) {
+                    return self.push(target, Some(own.meta.arn.clone()), status_action(&own.meta), None);
+                }
+                Some((
+                    format!(
+                        "the schedule fired at {}: {} retraining",
+                        self.run.run_start,
+                        mode.as_str()
+                    ),
+                    Vec::new(),
+                ))
+            }
+            _ => retrain,
+        };
         let why = match (active, retrain) {
             (Some(v), None) => return self.push(target, Some(v.meta.arn.clone()), Action::Adopt, None),
             (Some(_), Some((why, _))) => why,
@@ -825,7 +856,7 @@ impl<'a> Planner<'a> {
         });
         // Personalize trains UPDATE versions on top of an ACTIVE FULL one only.
         let mode = if has_full {
-            s.solution_version.training_mode
+            scheduled_mode.unwrap_or(s.solution_version.training_mode)
         } else {
             TrainingMode::Full
         };
@@ -1137,7 +1168,9 @@ impl<'a> Planner<'a> {
             }
             _ => false,
         };
-        if let Some(j) = newest(jobs.iter().filter(fresh).copied(), |j| &j.meta) {
+        let forced = matches!(&self.run.scheduled, Some(ScheduledWork::Batch { kind: k, solution, index })
+            if *k == kind && solution == &s.name && *index == entry.index);
+        if !forced && let Some(j) = newest(jobs.iter().filter(fresh).copied(), |j| &j.meta) {
             let note = "a job for this solution version and entry exists: reused".to_string();
             return self.push(
                 Ref::new(kind, &j.job_name),

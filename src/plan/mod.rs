@@ -100,6 +100,29 @@ pub struct RunContext {
     pub roles: Roles,
     /// The bucket batch inputs and outputs live in (`s3://<bucket>/batch/<group>/…`).
     pub bucket: String,
+    /// A schedule's fire this run performs (`run_start` is then the fire instant); `None` for a run of
+    /// a parameter file.
+    pub scheduled: Option<ScheduledWork>,
+}
+
+/// What a schedule's fire asks of a run beyond converging the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScheduledWork {
+    /// New data is imported, as on every run; nothing more is forced.
+    Import,
+    /// A new version of `solution` trained in `mode` (FULL while it has no ACTIVE FULL version), even
+    /// though an ACTIVE one exists; campaigns and batch jobs then follow the new version.
+    Train {
+        solution: String,
+        mode: crate::spec::model::TrainingMode,
+    },
+    /// A new batch job for entry `index` of `solution`'s list of `kind` jobs, even though a fresh one
+    /// exists for the newest ACTIVE version.
+    Batch {
+        kind: Kind,
+        solution: String,
+        index: usize,
+    },
 }
 
 /// The members every batch job's create call sends besides the job's own settings.

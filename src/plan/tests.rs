@@ -64,6 +64,7 @@ fn run() -> RunContext {
             kms: None,
         },
         bucket: "data".into(),
+        scheduled: None,
     }
 }
 

@@ -19,7 +19,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::objects::{ObjectError, ObjectStore, ObjectUrl};
-use crate::plan::{self, Action, DataFound, DataLocation, Kind, Plan, Ref, Request, Roles, RunContext};
+use crate::plan::{
+    self, Action, DataFound, DataLocation, Kind, Plan, Ref, Request, Roles, RunContext, ScheduledWork,
+};
 use crate::settings::{PersonalizeSettings, ReconcileSettings};
 use crate::spec::model::Spec;
 use crate::spec::names;
@@ -336,6 +338,7 @@ impl Reconciler {
         config: &ObjectUrl,
         run_start: DateTime<Utc>,
         list_unmanaged: bool,
+        scheduled: Option<&ScheduledWork>,
     ) -> Result<Plan, ReconcileError> {
         let group = spec.dataset_group.name.clone();
         let data = find_data(self.objects.as_ref(), spec, config)
@@ -372,6 +375,7 @@ impl Reconciler {
             now: Utc::now(),
             roles: self.roles.clone(),
             bucket: config.bucket.clone(),
+            scheduled: scheduled.cloned(),
         };
         Ok(plan::plan(spec, &observed, &data, &run))
     }
@@ -383,7 +387,7 @@ impl Reconciler {
         config: &ObjectUrl,
         run_start: DateTime<Utc>,
     ) -> Result<Plan, ReconcileError> {
-        self.observe_and_plan(spec, config, run_start, true).await
+        self.observe_and_plan(spec, config, run_start, true, None).await
     }
 
     /// One pass: observe, plan, make the calls that are ready, report. Cheap and idempotent.
@@ -397,6 +401,20 @@ impl Reconciler {
         run_start: DateTime<Utc>,
         sink: &mut dyn EventSink,
     ) -> Result<PassOutcome, ReconcileError> {
+        self.scheduled_pass(spec, config, run_start, None, sink).await
+    }
+
+    /// As [`Reconciler::pass`], for a schedule's fire: `run_start` is the fire instant (so the fire's
+    /// one-shot jobs are named from it and a resumed action finds them) and `scheduled` says what the
+    /// fire forces beyond converging the file.
+    pub async fn scheduled_pass(
+        &self,
+        spec: &Spec,
+        config: &ObjectUrl,
+        run_start: DateTime<Utc>,
+        scheduled: Option<&ScheduledWork>,
+        sink: &mut dyn EventSink,
+    ) -> Result<PassOutcome, ReconcileError> {
         let group = spec.dataset_group.name.clone();
         self.remember(&group, |m| {
             if m.run_start != Some(run_start) {
@@ -408,7 +426,9 @@ impl Reconciler {
                 };
             }
         });
-        let mut plan = self.observe_and_plan(spec, config, run_start, false).await?;
+        let mut plan = self
+            .observe_and_plan(spec, config, run_start, false, scheduled)
+            .await?;
         let now = Instant::now();
 
         // Timeouts and refused creates become failures, propagated to dependants.
