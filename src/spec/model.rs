@@ -341,7 +341,7 @@ pub struct Recommender {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Personalize request shapes (personalize-api.md §2.5), member for member.
+// Personalize request shapes (the botocore model of each Create operation), member for member.
 // ---------------------------------------------------------------------------------------------------
 
 /// Personalize `SolutionConfig`.
