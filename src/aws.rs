@@ -31,8 +31,13 @@ pub fn config_loader(settings: &AwsSettings) -> aws_config::ConfigLoader {
 /// Why AWS cannot be called from this machine as configured.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AccessProblem {
+    /// The provider chain found no credentials (or not within the wait).
     #[error("no AWS credentials were found ({detail})")]
-    NoCredentials { detail: String },
+    NoCredentials {
+        /// What the provider chain said.
+        detail: String,
+    },
+    /// Neither the settings nor the environment name a region.
     #[error("no AWS region is set")]
     NoRegion,
 }
@@ -141,6 +146,7 @@ where
 pub struct AwsFailure(pub String);
 
 impl AwsFailure {
+    /// The error's full text ([`error_text`]): code, message and the chain of causes.
     pub fn from_sdk<E, R>(error: &SdkError<E, R>) -> Self
     where
         E: std::error::Error + 'static,

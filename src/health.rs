@@ -9,8 +9,8 @@
 //! frequent load-balancer checks do not turn into a stream of AWS calls, and concurrent checks share
 //! one probe round.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
@@ -24,6 +24,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::locks::LockRecovering;
 use crate::store::StateStore;
 
 /// A dependency that must answer for the process to be ready.
@@ -60,6 +61,7 @@ pub struct Check {
 
 /// Every probe's verdict.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[must_use]
 pub struct ReadinessReport {
     pub ready: bool,
     /// The first failure, for a one-line answer.
@@ -125,6 +127,7 @@ pub struct LoopCheck {
 
 /// Every watched loop's verdict.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[must_use]
 pub struct LivenessReport {
     pub alive: bool,
     /// The first stalled loop, for a one-line answer.
@@ -170,16 +173,13 @@ impl Readiness {
             liveness: liveness.clone(),
             period,
         };
-        self.watched
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(watched);
+        self.watched.lock_recovering().push(watched);
         liveness
     }
 
     /// Whether every watched loop ticked recently enough.
     pub fn liveness(&self) -> LivenessReport {
-        let watched = self.watched.lock().unwrap_or_else(PoisonError::into_inner);
+        let watched = self.watched.lock_recovering();
         let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let loops: Vec<LoopCheck> = watched
             .iter()

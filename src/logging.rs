@@ -9,12 +9,16 @@ use crate::settings::LogFormat;
 /// Why logging could not be initialised.
 #[derive(Debug, thiserror::Error)]
 pub enum LoggingError {
+    /// The level filter (`RUST_LOG` or the settings' level) does not parse.
     #[error("invalid log level filter {filter:?}: {source}")]
     Filter {
+        /// The filter as given.
         filter: String,
+        /// What the parser said.
         #[source]
         source: tracing_subscriber::filter::ParseError,
     },
+    /// Something (another init, a test harness) installed a subscriber first.
     #[error("a global tracing subscriber is already installed")]
     AlreadySet,
 }

@@ -6,11 +6,14 @@ use std::fmt;
 /// An object address: `s3://bucket/key`. A "prefix" is an address whose key names a folder.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ObjectUrl {
+    /// The bucket name.
     pub bucket: String,
+    /// The key inside the bucket; empty for the bucket root.
     pub key: String,
 }
 
 impl ObjectUrl {
+    /// The address of `key` in `bucket`.
     pub fn new(bucket: impl Into<String>, key: impl Into<String>) -> Self {
         Self {
             bucket: bucket.into(),

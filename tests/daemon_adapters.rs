@@ -372,7 +372,8 @@ impl World {
         let shutdown = CancellationToken::new();
         let started = Instant::now();
         loop {
-            self.intake.poll_once(&shutdown).await.expect("receive");
+            // Only `done` decides; the round's own report is not what this waits for.
+            let _round = self.intake.poll_once(&shutdown).await.expect("receive");
             if done().await {
                 return;
             }

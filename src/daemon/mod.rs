@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -19,6 +19,7 @@ use tracing::Instrument;
 
 use crate::health::Liveness;
 use crate::intake::ConfigSource;
+use crate::locks::LockRecovering;
 use crate::metrics::MetricsSink;
 use crate::notify::message::Location;
 use crate::notify::{Notifications, ResourceChange};
@@ -244,7 +245,7 @@ impl Daemon {
                 };
                 // Without intake no new file is ever seen: stop, so that the orchestrator restarts us.
                 tracing::error!(%reason, "intake stopped; stopping the daemon");
-                *failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason);
+                *failure.lock_recovering() = Some(reason);
                 stop.cancel();
             })
         });
@@ -267,7 +268,7 @@ impl Daemon {
         }
         // Workers are gone, so the daemon holds the last sender: dropping it lets the notifier drain
         // the queue and end.
-        self.changes.lock().unwrap_or_else(PoisonError::into_inner).take();
+        self.changes.lock_recovering().take();
         if let Some(notifier) = notifier
             && tokio::time::timeout(Duration::from_secs(5), notifier)
                 .await
@@ -281,11 +282,7 @@ impl Daemon {
             failed = DaemonStats::get(&self.stats.failed),
             "daemon stopped"
         );
-        match intake_failure
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
+        match intake_failure.lock_recovering().take() {
             Some(reason) => Err(DaemonError::IntakeStopped { reason }),
             None => Ok(()),
         }
@@ -443,11 +440,7 @@ impl Daemon {
     }
 
     fn spawn_notifier(&self) -> Option<tokio::task::JoinHandle<()>> {
-        let mut rx = self
-            .changes_rx
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()?;
+        let mut rx = self.changes_rx.lock_recovering().take()?;
         let notifications = self.notifications.clone();
         Some(tokio::spawn(async move {
             while let Some(change) = rx.recv().await {
@@ -458,10 +451,7 @@ impl Daemon {
 
     /// A sender for a pass's events; `None` once the daemon has stopped.
     fn change_sender(&self) -> Option<mpsc::Sender<ResourceChange>> {
-        self.changes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.changes.lock_recovering().clone()
     }
 }
 

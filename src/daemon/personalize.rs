@@ -193,10 +193,7 @@ impl GroupReconciler for PersonalizeReconciler {
                 &mut forward,
             )
             .await
-            .map_err(|e| PassError {
-                group: input.group.to_string(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| PassError::new(input.group, e))?;
         Ok(match outcome {
             PassOutcome::Converged { resources } => PassReport {
                 status: PassStatus::Converged,

@@ -46,6 +46,7 @@ pub enum PassStatus {
 
 /// The result of one pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
 pub struct PassReport {
     pub status: PassStatus,
     /// Every resource the generation declares, as observed at the end of the pass.
@@ -56,11 +57,45 @@ pub struct PassReport {
 
 /// A pass that could not complete (Personalize or S3 unreachable, throttled beyond retries, …). The
 /// daemon records the message and tries again later; nothing is reported to the user as failed.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("pass over dataset group {group} did not complete: {message}")]
+#[derive(Debug, Clone)]
 pub struct PassError {
     pub group: String,
+    /// What went wrong, as recorded for the group (`last_error`).
     pub message: String,
+    /// The error behind `message`, when the pass had one: its chain (SDK error, I/O error, …) stays
+    /// available to whoever logs or inspects the failure.
+    pub cause: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl std::fmt::Display for PassError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "pass over dataset group {} did not complete: {}",
+            self.group, self.message
+        )
+    }
+}
+
+impl std::error::Error for PassError {
+    // By hand rather than `thiserror`: the source is the cause itself, not the `Arc` around it, so
+    // callers can downcast it.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause
+            .as_deref()
+            .map(|cause| cause as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl PassError {
+    /// A pass over `group` stopped by `cause`.
+    pub fn new(group: impl Into<String>, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self {
+            group: group.into(),
+            message: cause.to_string(),
+            cause: Some(Arc::new(cause)),
+        }
+    }
 }
 
 /// One pass over a group: observe, act on what is ready, report.
@@ -119,5 +154,25 @@ impl PassSink {
     /// A data point, e.g. the offline metrics of a new ACTIVE solution version.
     pub fn metric(&self, datum: Datum) {
         self.metrics.record(datum);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn a_pass_error_keeps_its_cause() {
+        let cause = std::io::Error::new(std::io::ErrorKind::TimedOut, "Personalize did not answer");
+        let e = PassError::new("g1", cause);
+        assert_eq!(e.message, "Personalize did not answer");
+        let source = e.source().expect("the cause is kept");
+        let io = source
+            .downcast_ref::<std::io::Error>()
+            .expect("the original error, not its text");
+        assert_eq!(io.kind(), std::io::ErrorKind::TimedOut);
+        assert!(e.to_string().contains("g1"), "{e}");
     }
 }

@@ -377,10 +377,10 @@ async fn incomplete_passes_are_retried_and_recorded_without_notifying() {
     let w = world();
     let fake = Fake::new(Duration::ZERO, |g, _, call| {
         if call < 3 {
-            Err(PassError {
-                group: g.into(),
-                message: "Personalize unreachable".into(),
-            })
+            Err(PassError::new(
+                g,
+                std::io::Error::other("Personalize unreachable"),
+            ))
         } else {
             converged(g)
         }

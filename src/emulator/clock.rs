@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::arn::Kind;
 use super::lifecycle::Phases;
+use crate::locks::LockRecovering;
 
 /// Wall-clock epoch seconds plus an offset that tests move forward (`POST /_emulator/clock`), so a
 /// lifecycle can be walked step by step without sleeping.
@@ -27,16 +28,16 @@ impl Clock {
     }
 
     pub fn offset(&self) -> f64 {
-        *self.offset_secs.lock().unwrap_or_else(|p| p.into_inner())
+        *self.offset_secs.lock_recovering()
     }
 
     pub fn set_offset(&self, secs: f64) {
-        *self.offset_secs.lock().unwrap_or_else(|p| p.into_inner()) = secs;
+        *self.offset_secs.lock_recovering() = secs;
     }
 
     /// Moves the clock forward by `secs` (never backward: timelines assume time only grows).
     pub fn advance(&self, secs: f64) {
-        let mut offset = self.offset_secs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut offset = self.offset_secs.lock_recovering();
         *offset += secs.max(0.0);
     }
 }

@@ -14,6 +14,7 @@ use super::faults::Faults;
 use super::persist::{PersistError, Persister, SaveRequest};
 use super::quotas::Quotas;
 use super::state::State;
+use crate::locks::LockRecovering;
 use crate::objects::ObjectStore;
 
 /// The account's resources and their data, guarded together so a request sees one consistent view.
@@ -65,7 +66,7 @@ impl World {
 impl Shared {
     pub fn faults(&self) -> MutexGuard<'_, Faults> {
         // A panic while holding this lock cannot leave the counters in a harmful state.
-        self.faults.lock().unwrap_or_else(|p| p.into_inner())
+        self.faults.lock_recovering()
     }
 
     pub fn scope(&self, region: Option<String>) -> Scope {
@@ -102,7 +103,7 @@ impl Shared {
                 })
             }
         };
-        let mut slot = self.save_error.lock().unwrap_or_else(|p| p.into_inner());
+        let mut slot = self.save_error.lock_recovering();
         match result {
             Ok(()) => {
                 *slot = None;
@@ -118,12 +119,12 @@ impl Shared {
 
     /// Why the latest save failed, if it did (the health endpoint shows it).
     pub fn save_error_text(&self) -> Option<String> {
-        let slot = self.save_error.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = self.save_error.lock_recovering();
         slot.as_ref().map(ToString::to_string)
     }
 
     /// Takes the failure of the latest save, if it failed.
     pub fn take_save_error(&self) -> Option<PersistError> {
-        self.save_error.lock().unwrap_or_else(|p| p.into_inner()).take()
+        self.save_error.lock_recovering().take()
     }
 }

@@ -18,6 +18,7 @@ use crate::store::{DesiredSource, NewDesired, PutDesired, StateStore, StoreError
 
 /// What a validator says about a parameter file.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[must_use]
 pub struct ValidationOutcome {
     /// `datasetGroup.serviceConfig.name`, when the file names one.
     pub dataset_group: Option<String>,
@@ -42,6 +43,7 @@ pub fn spec_validator() -> Validator {
 
 /// What became of one object-created record.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
 pub enum ObjectOutcome {
     /// A new desired generation.
     Recorded { group: String, generation: u64 },
@@ -62,6 +64,7 @@ pub enum ObjectOutcome {
 
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
 pub enum MessageOutcome {
     /// `s3:TestEvent`, sent when the bucket notification is configured.
     TestEvent,
@@ -377,11 +380,22 @@ mod tests {
     async fn valid_file_becomes_one_generation_however_often_it_is_announced() {
         let f = fixture();
         put(&f, "train/dsg1/config.json", VALID).await;
-        for _ in 0..5 {
-            f.intake
+        for round in 0..5 {
+            let outcome = f
+                .intake
                 .handle_message(&event("train/dsg1/config.json", "e1"))
                 .await
                 .expect("handled");
+            let MessageOutcome::Records { outcomes, .. } = outcome else {
+                panic!("a record, not {outcome:?}");
+            };
+            let group = "dsg1".to_string();
+            let expected = if round == 0 {
+                ObjectOutcome::Recorded { group, generation: 1 }
+            } else {
+                ObjectOutcome::Duplicate { group, generation: 1 }
+            };
+            assert_eq!(outcomes, [expected], "announcement {round}");
         }
         let state = f.store.group("dsg1").await.expect("read").expect("recorded");
         let desired = state.desired.expect("desired");

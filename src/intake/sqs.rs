@@ -71,6 +71,7 @@ pub struct SqsError {
 
 /// What one receive-and-handle round did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[must_use]
 pub struct BatchReport {
     pub received: usize,
     /// Handled and deleted.

@@ -3,9 +3,10 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 
 use super::{Datum, MetricsSink};
+use crate::locks::LockRecovering;
 
 /// Appends one JSON object per data point to a file (`local` mode).
 #[derive(Debug)]
@@ -32,7 +33,7 @@ impl MetricsSink for JsonLinesSink {
             return;
         };
         line.push('\n');
-        let mut file = self.file.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut file = self.file.lock_recovering();
         // One write per line keeps lines whole even with several writers in append mode.
         if let Err(e) = file.write_all(line.as_bytes()) {
             tracing::warn!(metric = %datum.name, error = %e, "cannot write a metric line");
@@ -65,14 +66,13 @@ impl MemorySink {
 
     /// Everything recorded so far.
     pub fn data(&self) -> Vec<Datum> {
-        self.data.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.data.lock_recovering().clone()
     }
 
     /// The sum of the values recorded under `name`.
     pub fn total(&self, name: &str) -> f64 {
         self.data
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+            .lock_recovering()
             .iter()
             .filter(|d| d.name == name)
             .map(|d| d.value)
@@ -82,10 +82,7 @@ impl MemorySink {
 
 impl MetricsSink for MemorySink {
     fn record(&self, datum: Datum) {
-        self.data
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(datum);
+        self.data.lock_recovering().push(datum);
     }
 }
 

@@ -3,11 +3,12 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 
 use serde_json::{Value, json};
 
 use super::{Message, Notifier, NotifyError, ResourceChange};
+use crate::locks::LockRecovering;
 
 fn message_line(message: &Message) -> Value {
     // The body is itself JSON; embed it as a value so the line is easy to query.
@@ -61,8 +62,7 @@ impl JsonLinesNotifier {
         let mut text = line.to_string();
         text.push('\n');
         self.file
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+            .lock_recovering()
             .write_all(text.as_bytes())
             .map_err(|source| NotifyError::Io {
                 path: self.path.display().to_string(),
@@ -121,35 +121,23 @@ pub struct MemoryNotifier {
 
 impl MemoryNotifier {
     pub fn messages(&self) -> Vec<Message> {
-        self.messages
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.messages.lock_recovering().clone()
     }
 
     pub fn changes(&self) -> Vec<ResourceChange> {
-        self.changes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.changes.lock_recovering().clone()
     }
 }
 
 #[async_trait::async_trait]
 impl Notifier for MemoryNotifier {
     async fn publish(&self, message: &Message) -> Result<(), NotifyError> {
-        self.messages
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(message.clone());
+        self.messages.lock_recovering().push(message.clone());
         Ok(())
     }
 
     async fn resource_changed(&self, change: &ResourceChange) -> Result<(), NotifyError> {
-        self.changes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(change.clone());
+        self.changes.lock_recovering().push(change.clone());
         Ok(())
     }
 }

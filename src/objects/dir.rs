@@ -38,6 +38,7 @@ struct OtherBucket {
 }
 
 impl DirStore {
+    /// Serves bucket `bucket` from the directory `root` (one folder level per key segment).
     pub fn new(root: impl Into<PathBuf>, bucket: impl Into<String>) -> Self {
         Self {
             root: root.into(),

@@ -1,12 +1,13 @@
 //! An in-memory object store with S3's semantics and a settable clock, for tests.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use super::{ObjectError, ObjectMeta, ObjectStore, ObjectUrl, is_listed};
+use crate::locks::LockRecovering;
 
 /// Objects kept in memory. Every bucket exists and starts empty; keys are taken literally, as S3
 /// does (`..` is just two characters here).
@@ -33,6 +34,7 @@ struct Stored {
 }
 
 impl MemoryStore {
+    /// An empty store.
     pub fn new() -> Self {
         Self::default()
     }
@@ -60,7 +62,7 @@ impl MemoryStore {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         // No code path panics while holding the lock, and the map stays consistent even if one did.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.state.lock_recovering()
     }
 }
 

@@ -42,24 +42,49 @@ impl ObjectUrl {
 /// What a listing or a HEAD says about an object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectMeta {
+    /// Where the object is.
     pub url: ObjectUrl,
+    /// Its length in bytes.
     pub size: u64,
+    /// When it was last written (S3's `LastModified`, a file's mtime).
     pub last_modified: DateTime<Utc>,
 }
 
 /// Why an object operation failed. Every variant names the object.
 #[derive(Debug, thiserror::Error)]
 pub enum ObjectError {
+    /// The address is not an `s3://bucket/key` this store can serve.
     #[error("{url}: {reason}")]
-    BadUrl { url: String, reason: &'static str },
+    BadUrl {
+        /// The address as given.
+        url: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// Nothing is stored at `url`.
     #[error("{url} does not exist")]
-    NotFound { url: ObjectUrl },
+    NotFound {
+        /// The missing object.
+        url: ObjectUrl,
+    },
+    /// The object is larger than the caller is willing to read.
     #[error("{url} is {size} bytes, more than the limit of {limit}")]
-    TooLarge { url: ObjectUrl, size: u64, limit: u64 },
+    TooLarge {
+        /// The object.
+        url: ObjectUrl,
+        /// Its size in bytes.
+        size: u64,
+        /// The caller's limit in bytes.
+        limit: u64,
+    },
+    /// The backend (S3, the file system) failed.
     #[error("{op} {url} failed: {source}")]
     Backend {
+        /// The operation (`get`, `put`, `list`, `head`).
         op: &'static str,
+        /// The object or prefix it was about.
         url: ObjectUrl,
+        /// The backend's error.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },

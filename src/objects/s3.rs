@@ -60,6 +60,7 @@ fn to_chrono(t: Option<&aws_sdk_s3::primitives::DateTime>) -> DateTime<Utc> {
 }
 
 impl S3Store {
+    /// A store that reads and writes through `client`.
     pub fn new(client: aws_sdk_s3::Client) -> Self {
         Self {
             client,

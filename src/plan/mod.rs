@@ -1,9 +1,10 @@
 //! Desired vs observed → the actions that remain, in dependency order (pure: no I/O, no clock).
 //!
-//! [`plan`] reads a validated [`Spec`], what was found in the object store ([`DataFound`]) and what
-//! Personalize reports ([`Observation`]), and returns one [`Step`] per managed resource, in the order
-//! of work (dataset group → schemas and datasets → imports; event tracker, filters and solutions;
-//! versions → campaigns and batch jobs; recommenders), plus the unmanaged resources it saw.
+//! [`plan`] reads a validated [`Spec`](crate::spec::model::Spec), what was found in the object store
+//! ([`DataFound`]) and what Personalize reports ([`Observation`]), and returns one [`Step`] per
+//! managed resource, in the order of work (dataset group → schemas and datasets → imports; event
+//! tracker, filters and solutions; versions → campaigns and batch jobs; recommenders), plus the
+//! unmanaged resources it saw.
 //!
 //! A step's [`Action`] says what the reconciler does next: create (when its dependencies are ACTIVE),
 //! update a campaign, wait for Personalize, adopt what exists, skip, or report a conflict or failure.
@@ -296,6 +297,7 @@ pub struct Step {
 /// The actions for one dataset group.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[must_use]
 pub struct Plan {
     /// In the order of work; dependencies come before their dependants.
     pub steps: Vec<Step>,

@@ -90,6 +90,7 @@ pub struct ResourceState {
 /// What one pass found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase", tag = "outcome")]
+#[must_use]
 pub enum PassOutcome {
     /// Everything is as the file says.
     Converged { resources: Vec<ResourceState> },

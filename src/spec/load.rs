@@ -41,6 +41,7 @@ fn nests_deeper_than(value: &Value, limit: usize) -> bool {
 /// * `dataset_group_name` is set whenever `datasetGroup.serviceConfig.name` is a string, even in an
 ///   invalid file, so notifications can name the group.
 #[derive(Debug, Clone, PartialEq)]
+#[must_use]
 pub struct Report {
     pub spec: Option<Spec>,
     pub errors: Vec<Issue>,

@@ -4,9 +4,10 @@
 //! `:now` from the client), so a manual clock makes expiry tests deterministic on every adapter.
 
 use std::fmt;
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::locks::LockRecovering;
 use chrono::{DateTime, Utc};
 
 /// A source of the current time.
@@ -38,19 +39,19 @@ impl ManualClock {
     }
 
     pub fn set(&self, now: DateTime<Utc>) {
-        *self.now.lock().unwrap_or_else(PoisonError::into_inner) = now;
+        *self.now.lock_recovering() = now;
     }
 
     /// Moves the clock forward by `by`.
     pub fn advance(&self, by: Duration) {
-        let mut now = self.now.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut now = self.now.lock_recovering();
         *now += chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX);
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        *self.now.lock().unwrap_or_else(PoisonError::into_inner)
+        *self.now.lock_recovering()
     }
 }
 

@@ -5,7 +5,7 @@
 //! processes) stay correct; SQLite's busy timeout serialises them.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -19,6 +19,7 @@ use super::{
     StateStore, StoreError, SystemClock, check_desired_size, check_name, observed_json, outcome_json,
     parse_observed, parse_outcome, run_timestamp,
 };
+use crate::locks::LockRecovering;
 use crate::objects::ObjectUrl;
 
 const SCHEMA: &str = "
@@ -184,7 +185,7 @@ impl SqliteStore {
         let conn = Arc::clone(&self.conn);
         let location = self.location.clone();
         tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut guard = conn.lock_recovering();
             f(&mut guard)
         })
         .await
