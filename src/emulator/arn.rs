@@ -1,4 +1,4 @@
-//! Resource kinds and their ARNs (personalize-api.md §2.2): building them and telling them apart.
+//! Resource kinds and their ARNs (docs/personalize.md#arns): building them and telling them apart.
 
 use std::fmt;
 use std::str::FromStr;

@@ -42,7 +42,7 @@ impl Clock {
     }
 }
 
-/// Realistic durations in seconds at time scale 1 (personalize-api.md §8 "Typical durations"), and
+/// Realistic durations in seconds at time scale 1 (docs/personalize.md#quotas-and-durations), and
 /// the time scale that multiplies them. Scale 0 makes everything near-instant (the default for tests).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-/// A modeled Personalize error code (personalize-api.md §2.4), plus the two framework-level ones the
-/// emulator needs (unknown operation, throttling).
+/// A modeled Personalize error code (docs/personalize.md#error-matrix-essentials), plus the two
+/// framework-level ones the emulator needs (unknown operation, throttling).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     InvalidInput,

@@ -1,5 +1,5 @@
 //! Request members: typed access to a JSON request body with the model's constraints checked
-//! (personalize-api.md §2.1). The SDKs validate nothing client-side, so every rule lives here.
+//! (docs/personalize.md#common-field-types). The SDKs validate nothing client-side, so every rule lives here.
 
 use std::sync::LazyLock;
 

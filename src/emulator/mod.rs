@@ -1,6 +1,6 @@
 //! The built-in Personalize: a local, wire-compatible Amazon Personalize (control plane, runtime, events).
 //!
-//! [`start`] serves the three APIs of personalize-api.md on one port, plus an admin API under
+//! [`start`] serves the three Personalize APIs (docs/personalize.md) on one port, plus an admin API under
 //! `/_emulator/` for fault injection ([`faults`]), call counts, reset and the clock. Resources follow
 //! time-derived lifecycles whose durations ([`clock::Durations`]) scale with
 //! [`EmulatorConfig::time_scale`]; data work runs in background tasks on the data [`engine`]. With a

@@ -1,4 +1,4 @@
-//! The service quotas the emulator enforces (personalize-api.md §8), adjustable per emulator.
+//! Service quotas the emulator enforces, adjustable per emulator (docs/personalize.md#quotas-and-durations).
 //!
 //! Most Personalize quotas are adjustable on a real account, so tests and local setups may need
 //! other values than the defaults; every limit lives here instead of in the operation that checks it.

@@ -1,4 +1,4 @@
-//! What the API layer adds to the engine's recipe table (personalize-api.md §4): ARN lookups, the
+//! What the API layer adds to the engine's recipe table (docs/personalize.md#recipes): ARN lookups, the
 //! inputs each recipe's runtime calls need, and the texts DescribeRecipe shows.
 
 pub use super::engine::recipes::{RECIPE_ARN_PREFIX, RECIPES, Recipe, RecipeType};
@@ -9,13 +9,13 @@ pub const RECIPES_CREATED: f64 = 1_543_363_200.0;
 /// The recipe with this ARN (the API takes ARNs, not bare names).
 pub use crate::spec::recipes::find_arn as by_arn;
 
-/// Whether GetRecommendations needs a `userId` (§3.1 for custom recipes, §4.2 for use cases).
+/// Whether GetRecommendations needs a `userId` (docs/personalize.md#runtime-validation).
 pub fn needs_user(r: &Recipe) -> bool {
     match r.recipe_type {
         RecipeType::UserPersonalization
         | RecipeType::PersonalizedRanking
         | RecipeType::PersonalizedActions => true,
-        // Use cases take a user for personalisation, except these two (§4.2).
+        // Use cases take a user for personalisation, except these two (docs/personalize.md#recipes).
         RecipeType::PopularItems | RecipeType::RelatedItems => {
             r.domain.is_some()
                 && !matches!(

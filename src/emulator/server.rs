@@ -1,7 +1,8 @@
 //! The HTTP front: one port for the control plane, the runtime, the events API and the admin API.
 //!
-//! Routing follows personalize-api.md §1.1: an `X-Amz-Target: AmazonPersonalize.<Op>` header means the
-//! control plane (awsJson1_1); otherwise the path picks the runtime or events operation (restJson1).
+//! Routing follows docs/personalize.md#wire-protocol: an `X-Amz-Target: AmazonPersonalize.<Op>`
+//! header means the control plane (awsJson1_1); otherwise the path picks the runtime or events
+//! operation (restJson1).
 //! The three services share one signing name, so nothing else can tell them apart.
 
 use std::sync::Arc;
@@ -121,7 +122,8 @@ pub fn ok(protocol: Protocol, body: &Value, request_id: &str) -> Response {
     respond(StatusCode::OK, protocol, body.to_string(), request_id, None)
 }
 
-/// An error answer: `x-amzn-ErrorType` plus `{"__type", "message"}` (personalize-api.md §1.4).
+/// An error answer: `x-amzn-ErrorType` plus `{"__type", "message"}`
+/// (docs/personalize.md#errors-as-the-rust-sdk-parses-them).
 pub fn error(protocol: Protocol, e: &ApiError, request_id: &str) -> Response {
     let status = match protocol {
         Protocol::Json11 => StatusCode::BAD_REQUEST,

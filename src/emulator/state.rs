@@ -145,7 +145,7 @@ pub struct Solution {
     pub recipe_arn: String,
     pub perform_hpo: bool,
     pub perform_automl: bool,
-    /// Absent in the request means the service default, true (personalize-api.md §1.5).
+    /// Absent in the request means the service default, true (docs/personalize.md#serialization).
     pub perform_auto_training: bool,
     pub perform_incremental_update: Option<bool>,
     pub event_type: Option<String>,

@@ -1,4 +1,4 @@
-//! Personalize filter expressions: lexer, parser and syntax tree (personalize-api.md §6).
+//! Personalize filter expressions: lexer, parser and syntax tree (docs/personalize.md#filter-expressions).
 //!
 //! [`parse`] turns a `filterExpression` into a [`FilterExpression`] that the parameter-file validator
 //! checks and the built-in Personalize evaluates. Errors point at the offending token with its byte

@@ -1,4 +1,4 @@
-//! The Personalize recipes a parameter file may name (personalize-api.md §4), and what each allows.
+//! The Personalize recipes a parameter file may name (docs/personalize.md#recipes), and what each allows.
 
 use std::fmt;
 

@@ -3,7 +3,7 @@
 //!
 //! A shape says which keys exist where, their types, ranges, patterns and enums, which are required,
 //! and what to do with keys it does not know (an error, or a warning where the reference silently
-//! ignored them). It mirrors the Personalize request shapes (personalize-api.md §2.5, botocore
+//! ignored them). It mirrors the Personalize request shapes (the botocore service model,
 //! 1.43.11) inside every `serviceConfig`. Rules that need more than one value at a time (recipes,
 //! duplicates, inheritance, names) live in `spec::rules`.
 

@@ -197,7 +197,7 @@ impl Lease {
     /// Whether the holder may still act on the group (call Personalize, write state). Judged on the
     /// monotonic clock, so a wall-clock step on this host neither extends nor shortens it, and with the
     /// skew margin, so another replica whose clock runs ahead cannot take the group over while this
-    /// one still believes it holds it. Check it before each Personalize call.
+    /// one still believes it holds it. The daemon checks it before each pass.
     pub fn is_valid(&self) -> bool {
         tokio::time::Instant::now() < self.valid_until
     }

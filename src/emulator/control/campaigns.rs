@@ -173,7 +173,7 @@ pub fn describe(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
         obj.insert("solutionVersionArn".into(), json!(c.current.solution_version_arn));
         obj.insert("minProvisionedTPS".into(), json!(c.current.min_provisioned_tps));
         obj.insert("campaignConfig".into(), json!(c.current.campaign_config));
-        // Present only after an UpdateCampaign (personalize-api.md §9.9).
+        // Present only after an UpdateCampaign (docs/personalize.md#statuses-and-lifecycles).
         obj.insert("latestCampaignUpdate".into(), json!(latest));
     }
     Ok(json!({ "campaign": compact(out) }))

@@ -24,7 +24,7 @@ pub fn create(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
                 "A roleArn is required when a kmsKeyArn is given: Personalize needs a role to use the key",
             ));
         }
-        // The role exists only to use the key (personalize-api.md §2.5).
+        // The role exists only to use the key (docs/personalize.md#operation-notes-the-code-depends-on).
         (Some(_), None) => {
             return Err(ApiError::invalid(
                 "A roleArn is only valid together with a kmsKeyArn: the role is what Personalize uses the key with",
@@ -144,6 +144,6 @@ pub fn delete(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
             blockers.join(", ")
         )));
     }
-    // A dataset group shows DELETE PENDING and then disappears (personalize-api.md §2.3).
+    // A dataset group shows DELETE PENDING and then disappears (docs/personalize.md#statuses-and-lifecycles).
     delete_resource::<DatasetGroup>(cx, arn, false)
 }

@@ -89,7 +89,7 @@ pub fn list(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
         .map(|f| (f.meta.seq, f))
         .collect();
     let query = format!("{region}|{}", group.unwrap_or_default());
-    // The model spells this result key with a capital F (personalize-api.md §1.5).
+    // The model spells this result key with a capital F (docs/personalize.md#serialization).
     list_page(input, "ListFilters", &query, "Filters", items, |f| {
         summary(f, now)
     })

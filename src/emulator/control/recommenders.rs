@@ -111,7 +111,8 @@ pub fn describe(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
             "failureReason": u.timeline.failure(now),
         })
     });
-    // modelMetrics is null while the recommender is being created or deleted (§9.9).
+    // modelMetrics is null while the recommender is being created or deleted
+    // (docs/personalize.md#operation-notes-the-code-depends-on).
     let metrics = (!status.is_creating() && !status.is_deleting())
         .then_some(r.metrics.as_ref())
         .flatten();
@@ -156,8 +157,9 @@ pub fn update(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
             u.timeline.status(now).as_str()
         )));
     }
-    // Changing the training columns starts a full retraining (personalize-api.md §2.5); the
-    // update then ends when the new model is trained.
+    // Changing the training columns starts a full retraining
+    // (docs/personalize.md#operation-notes-the-code-depends-on); the update then ends when the new
+    // model is trained.
     let retrain = config.get("trainingDataConfig") != r.config.get("trainingDataConfig");
     let failure = cx.failures.failure_for(Kind::Recommender, &[&r.meta.name]);
     let timeline = if retrain {

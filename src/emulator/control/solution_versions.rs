@@ -150,7 +150,8 @@ pub fn describe(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
 pub fn list(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
     let solution = input.opt_arn("solutionArn")?;
     let now = cx.now;
-    // Unlike the other Lists, an unknown parent is an error here (personalize-api.md §9.7).
+    // Unlike the other Lists, an unknown parent is an error here
+    // (docs/personalize.md#error-matrix-essentials).
     if let Some(s) = solution {
         cx.state.find::<Solution>(s, now)?;
     }

@@ -27,7 +27,8 @@ struct Server {
     metadata_enabled: bool,
 }
 
-/// A campaign or recommender that is not ACTIVE answers as if it did not exist (§9.13).
+/// A campaign or recommender that is not ACTIVE answers as if it did not exist
+/// (docs/personalize.md#runtime-validation).
 fn not_active(label: &str, arn: &str, status: Status) -> ApiError {
     ApiError::new(
         ErrorCode::ResourceNotFound,

@@ -1,4 +1,4 @@
-//! Runtime and events request members, checked as personalize-api.md §3 and §9.13–9.14 say.
+//! Runtime and events request members, checked as docs/personalize.md#runtime-validation says.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -89,7 +89,7 @@ pub struct RankRequest {
     pub metadata_columns: Option<Vec<String>>,
 }
 
-/// The most results without / with metadata (§9.13).
+/// The most results without / with metadata (docs/personalize.md#runtime-validation).
 pub const MAX_RESULTS: usize = 500;
 pub const MAX_RESULTS_WITH_METADATA: usize = 50;
 
