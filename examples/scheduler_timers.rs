@@ -131,6 +131,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (cpu0, wall0) = (cpu_time("self"), Instant::now());
     tokio::time::sleep(Duration::from_secs(130)).await;
     let fire_cpu = cpu_time("self") - cpu0;
+    let end = Utc::now();
+    // Fire instants up to `end` (less a second: a fire that late may be handled after it).
+    let horizon = end - chrono::Duration::seconds(1);
+    let expected: usize = (0..FIRING)
+        .map(|i| {
+            let first = first + chrono::Duration::milliseconds(600 * i as i64);
+            (0..)
+                .map(|k| first + chrono::Duration::minutes(k))
+                .take_while(|f| *f <= horizon)
+                .count()
+        })
+        .sum();
     shutdown.cancel();
     task.await?;
     worker.abort();
@@ -145,9 +157,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .unwrap_or(f64::NAN)
     };
     println!(
-        "fires: {} of {} expected; latency after the instant p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; CPU {:.2} % of one core while firing",
+        "fires: {} (at least {} expected); latency after the instant p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; CPU {:.2} % of one core while firing",
         l.len(),
-        FIRING * 2,
+        expected,
         pick(0.5),
         pick(0.99),
         l.last().copied().unwrap_or(f64::NAN),

@@ -204,7 +204,7 @@ fn describe_success(run: &ScheduledRun, report: &PassReport) -> (FireStatus, Str
 mod tests {
     use super::*;
     use crate::daemon::PassStatus;
-    use crate::store::ResourceState;
+    use crate::store::{ResourceState, StateStore};
 
     use crate::schedule::tests::at;
 
@@ -292,5 +292,162 @@ mod tests {
             &r,
         );
         assert_eq!(status, FireStatus::Skipped);
+    }
+
+    /// Answers file passes with Converged; a scheduled pass first with Pending (the action is under
+    /// way when its replica stops), then with a new version. Records the fire of each scheduled pass.
+    struct Resumable {
+        fires: std::sync::Mutex<Vec<DateTime<Utc>>>,
+    }
+
+    #[async_trait::async_trait]
+    impl crate::daemon::GroupReconciler for Resumable {
+        async fn pass(
+            &self,
+            input: crate::daemon::PassInput<'_>,
+            _sink: &crate::daemon::PassSink,
+        ) -> Result<PassReport, crate::daemon::PassError> {
+            let Some(run) = input.scheduled else {
+                return Ok(report(vec![]));
+            };
+            let mut fires = self
+                .fires
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            fires.push(run.fire);
+            if fires.len() == 1 {
+                return Ok(PassReport {
+                    status: PassStatus::Pending {
+                        retry_after: std::time::Duration::from_secs(3600),
+                    },
+                    resources: vec![],
+                    failures: vec![],
+                });
+            }
+            Ok(report(vec![res(
+                ResourceKind::SolutionVersion,
+                "shop-up",
+                Some("arn:v2"),
+            )]))
+        }
+    }
+
+    const FILE: &str = r#"{
+      "datasetGroup": {"serviceConfig": {"name": "shop"}},
+      "datasets": {"interactions": {"dataset": {"serviceConfig": {"name": "shop-int"}},
+        "schema": {"serviceConfig": {"name": "shop-int-schema", "schema": {"type": "record", "name": "Interactions",
+          "namespace": "com.amazonaws.personalize.schema", "fields": [{"name": "USER_ID", "type": "string"},
+          {"name": "ITEM_ID", "type": "string"}, {"name": "TIMESTAMP", "type": "long"}], "version": "1.0"}}}}},
+      "solutions": [{"serviceConfig": {"name": "shop-up", "recipeArn": "arn:aws:personalize:::recipe/aws-user-personalization"},
+                     "workflowConfig": {"schedules": {"update": "rate(1 hour)"}}}]
+    }"#;
+
+    fn daemon(
+        store: &std::sync::Arc<crate::store::SqliteStore>,
+        reconciler: std::sync::Arc<Resumable>,
+        notes: &std::sync::Arc<crate::notify::MemoryNotifier>,
+        metrics: &std::sync::Arc<crate::metrics::MemorySink>,
+        owner: &str,
+    ) -> Daemon {
+        let config = crate::daemon::DaemonConfig {
+            owner: owner.into(),
+            concurrency: 1,
+            lease_duration: std::time::Duration::from_secs(30),
+            resync_interval: std::time::Duration::from_secs(3600),
+            dispatch_interval: std::time::Duration::from_millis(20),
+            error_retry: std::time::Duration::from_secs(1),
+            max_passes_per_turn: 20,
+            shutdown_grace: std::time::Duration::from_secs(1),
+            location: crate::notify::message::Location {
+                partition: "aws".into(),
+                region: "us-east-1".into(),
+                account: "unknown".into(),
+            },
+        };
+        Daemon::new(
+            store.clone(),
+            reconciler,
+            crate::notify::Notifications::new(vec![notes.clone()]),
+            metrics.clone(),
+            std::sync::Arc::new(crate::store::SystemClock),
+            config,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_pending_action_is_resumed_with_its_fire_by_the_next_worker_and_ends_once() {
+        use std::sync::Arc;
+        let store = Arc::new(crate::store::SqliteStore::in_memory().expect("store"));
+        let new = crate::store::NewDesired {
+            group: "shop".into(),
+            text: FILE.into(),
+            source: crate::store::DesiredSource {
+                url: crate::objects::ObjectUrl::new("data", "train/shop/config.json"),
+                etag: None,
+                version_id: None,
+                sequencer: None,
+                last_modified: None,
+            },
+        };
+        store.put_desired(&new).await.expect("desired");
+        let reconciler = Arc::new(Resumable {
+            fires: std::sync::Mutex::default(),
+        });
+        let notes = Arc::new(crate::notify::MemoryNotifier::default());
+        let metrics = Arc::new(crate::metrics::MemorySink::new());
+        let token = tokio_util::sync::CancellationToken::new();
+
+        // The first turn records the file's schedule set.
+        let first = daemon(&store, reconciler.clone(), &notes, &metrics, "replica-a");
+        first.turn("shop", &token, &token).await;
+        let schedules = store.schedules(Some("shop")).await.expect("schedules");
+        let names: Vec<&str> = schedules.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, vec!["solution-maintenance-update-shop-up"]);
+        assert_eq!(metrics.total("JobsCreated"), 1.0);
+
+        // A fire is recorded; replica-a starts the action and stops while it is under way.
+        let fire = at("2026-12-05T10:00:00Z");
+        let name = "solution-maintenance-update-shop-up";
+        assert_eq!(
+            store.begin_fire("shop", name, fire, None).await.expect("begin"),
+            crate::store::BeginFire::Started
+        );
+        first.turn("shop", &token, &token).await;
+        drop(first);
+        let s = &store.schedules(Some("shop")).await.expect("schedules")[0];
+        assert_eq!(s.pending_fire, Some(fire), "still pending");
+
+        // Another replica's worker resumes it with the same fire instant (so the same one-shot
+        // names) and ends it once: one outcome, one notification, one ScheduledRuns.
+        let second = daemon(&store, reconciler.clone(), &notes, &metrics, "replica-b");
+        second.turn("shop", &token, &token).await;
+        second.turn("shop", &token, &token).await;
+        assert_eq!(*reconciler.fires.lock().expect("fires"), vec![fire, fire]);
+        let s = &store.schedules(Some("shop")).await.expect("schedules")[0];
+        assert_eq!(s.pending_fire, None);
+        let outcome = s.last_outcome.clone().expect("outcome");
+        assert_eq!(outcome.status, FireStatus::Succeeded);
+        assert!(outcome.detail.contains("arn:v2"), "{}", outcome.detail);
+        let scheduled: Vec<_> = notes
+            .messages()
+            .into_iter()
+            .filter(|m| m.status.starts_with("SCHEDULED RUN"))
+            .collect();
+        assert_eq!(scheduled.len(), 1);
+        assert_eq!(scheduled[0].status, "SCHEDULED RUN COMPLETE");
+        assert!(scheduled[0].body.contains(name) && scheduled[0].body.contains("2026-12-05T10:00:00Z"));
+        assert_eq!(metrics.total("ScheduledRuns"), 1.0);
+
+        // A file without the schedule removes it.
+        let mut newer = new.clone();
+        newer.text = FILE.replace(
+            r#""workflowConfig": {"schedules": {"update": "rate(1 hour)"}}"#,
+            r#""workflowConfig": {}"#,
+        );
+        newer.source.etag = Some("2".into());
+        store.put_desired(&newer).await.expect("desired");
+        second.turn("shop", &token, &token).await;
+        assert!(store.schedules(Some("shop")).await.expect("schedules").is_empty());
+        assert_eq!(metrics.total("JobsDeleted"), 1.0);
     }
 }

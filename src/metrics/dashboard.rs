@@ -1,4 +1,4 @@
-//! The CloudWatch dashboard body: the reference's layout (§6) plus what it lacked.
+//! The CloudWatch dashboard body: the reference's layout (docs/reference.md#cloudwatch) plus what it lacked.
 //!
 //! Added: `DatasetImportJobCreated` and `SchemaCreated` in the resources widget, the intake's
 //! `EventsIgnored`, and a time series of every solution version's offline metrics.

@@ -2,7 +2,7 @@
 //!
 //! [`MetricsSink::record`] never blocks and never awaits the network: the CloudWatch adapter buffers
 //! (bounded) and flushes in the background, the local adapters write a line. Names and the `service`
-//! dimension follow the reference (§6), so its dashboards and alarms keep working.
+//! dimension follow the reference (docs/reference.md#cloudwatch), so its dashboards and alarms keep working.
 
 use std::fmt;
 use std::sync::Arc;

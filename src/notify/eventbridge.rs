@@ -1,4 +1,4 @@
-//! EventBridge: one `PutEvents` entry per resource state change (reference §5.2, plus failures).
+//! EventBridge: one `PutEvents` entry per resource state change (docs/reference.md#eventbridge-events).
 
 use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;

@@ -21,7 +21,7 @@ pub use local::{JsonLinesNotifier, LogNotifier, MemoryNotifier};
 pub use message::Message;
 pub use sns::SnsNotifier;
 
-/// A resource reached a new status (reference §5.2, plus failures with their reason).
+/// A resource reached a new status (docs/reference.md#eventbridge-events).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceChange {
     pub kind: ResourceKind,

@@ -199,7 +199,7 @@ pub enum Request {
         campaign_config: Option<CampaignConfig>,
         tags: Vec<Tag>,
     },
-    /// Never carries tags (the reference sent them and broke, aws-solution.md §10.1 #3).
+    /// Never carries tags (the reference sent them and broke, docs/reference.md#bugs-we-fix).
     UpdateCampaign {
         campaign_arn: String,
         solution_version_arn: String,

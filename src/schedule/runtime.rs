@@ -53,6 +53,9 @@ struct Loaded {
     expression: Expression,
     /// Fires up to here are dealt with (locally known): `last_fire`, else `created_at`.
     handled: DateTime<Utc>,
+    /// The first fire after `handled`: a tick looks closer only at schedules whose `next` has come,
+    /// so an idle tick over thousands of schedules is a comparison each.
+    next: Option<DateTime<Utc>>,
 }
 
 /// What one tick did, for tests and the benchmark.
@@ -121,23 +124,13 @@ impl Runtime {
     /// Reads every schedule from the store. An expression that no longer parses (written by another
     /// release) is logged and left out.
     pub async fn reload(&self) -> Result<(), StoreError> {
-        let all = self.store.schedules(None).await?;
-        let loaded: Vec<Loaded> = all
-            .into_iter()
-            .filter_map(|schedule| match Expression::parse(&schedule.expression) {
-                Ok(expression) => Some(Loaded {
-                    handled: schedule.last_fire.unwrap_or(schedule.created_at).max(schedule.created_at),
-                    expression,
-                    schedule,
-                }),
-                Err(e) => {
-                    tracing::warn!(group = %schedule.group, schedule = %schedule.name, error = %e, "schedule not loaded");
-                    None
-                }
-            })
-            .collect();
-        *self.loaded.lock().unwrap_or_else(PoisonError::into_inner) = loaded;
+        let loaded = load(self.store.as_ref()).await?;
+        self.install(loaded);
         Ok(())
+    }
+
+    fn install(&self, loaded: Vec<Loaded>) {
+        *self.loaded.lock().unwrap_or_else(PoisonError::into_inner) = loaded;
     }
 
     /// Deals with every fire due at the clock's now: claims and starts it, coalesces it, or skips it.
@@ -150,8 +143,8 @@ impl Runtime {
             loaded
                 .iter()
                 .enumerate()
-                .map(|(i, l)| {
-                    (
+                .map(|(i, l)| match l.next {
+                    Some(next) if next <= now => (
                         i,
                         decide(
                             &l.expression,
@@ -160,7 +153,8 @@ impl Runtime {
                             now,
                             self.config.catch_up,
                         ),
-                    )
+                    ),
+                    next => (i, Decision::Wait { next }),
                 })
                 .collect()
         };
@@ -168,6 +162,14 @@ impl Runtime {
         for (index, decision) in due {
             let (fire, next) = match decision {
                 Decision::Wait { next } => {
+                    if let Some(l) = self
+                        .loaded
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .get_mut(index)
+                    {
+                        l.next = next;
+                    }
                     report.next_wake = earliest(report.next_wake, next);
                     continue;
                 }
@@ -178,6 +180,7 @@ impl Runtime {
                 let mut loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
                 let Some(l) = loaded.get_mut(index) else { continue };
                 l.handled = fire;
+                l.next = next;
                 l.schedule.clone()
             };
             let result = if !schedule.active {
@@ -282,11 +285,14 @@ impl Runtime {
         mut observe: impl FnMut(&TickReport) + Send,
     ) {
         let mut next_reload = tokio::time::Instant::now();
+        // A reload runs beside the timer (reading and parsing thousands of schedules takes a while),
+        // so fires due meanwhile are not delayed; a fire handled meanwhile and read back as unhandled
+        // is refused by its claim.
+        let mut reloading: Option<tokio::task::JoinHandle<Result<Vec<Loaded>, StoreError>>> = None;
         loop {
-            if tokio::time::Instant::now() >= next_reload {
-                if let Err(e) = self.reload().await {
-                    tracing::warn!(error = %e, "schedules not reloaded; keeping the ones loaded");
-                }
+            if reloading.is_none() && tokio::time::Instant::now() >= next_reload {
+                let store = self.store.clone();
+                reloading = Some(tokio::spawn(async move { load(store.as_ref()).await }));
                 next_reload = tokio::time::Instant::now() + self.config.reload;
             }
             let report = self.tick().await;
@@ -298,13 +304,55 @@ impl Runtime {
                 Some(d) => (tokio::time::Instant::now() + d).min(next_reload),
                 None => next_reload,
             };
+            let reloaded = async {
+                match reloading.as_mut() {
+                    Some(task) => task.await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 () = tokio::time::sleep_until(wake) => {}
+                result = reloaded => {
+                    reloading = None;
+                    match result {
+                        Ok(Ok(loaded)) => self.install(loaded),
+                        Ok(Err(e)) => tracing::warn!(error = %e, "schedules not reloaded; keeping the ones loaded"),
+                        Err(e) => tracing::warn!(error = %e, "schedule reload failed; keeping the ones loaded"),
+                    }
+                }
                 () = changed.notified() => next_reload = tokio::time::Instant::now(),
-                () = shutdown.cancelled() => return,
+                () = shutdown.cancelled() => {
+                    if let Some(task) = reloading {
+                        task.abort();
+                    }
+                    return;
+                }
             }
         }
     }
+}
+
+/// Every schedule of the store, parsed, with its next fire.
+async fn load(store: &dyn StateStore) -> Result<Vec<Loaded>, StoreError> {
+    let all = store.schedules(None).await?;
+    Ok(all
+        .into_iter()
+        .filter_map(|schedule| match Expression::parse(&schedule.expression) {
+            Ok(expression) => {
+                let handled = schedule.last_fire.unwrap_or(schedule.created_at).max(schedule.created_at);
+                Some(Loaded {
+                    next: expression.next_fire(handled, schedule.created_at),
+                    handled,
+                    expression,
+                    schedule,
+                })
+            }
+            Err(e) => {
+                tracing::warn!(group = %schedule.group, schedule = %schedule.name, error = %e, "schedule not loaded");
+                None
+            }
+        })
+        .collect())
 }
 
 fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {

@@ -1,5 +1,6 @@
 //! Builds the typed [`Spec`] from a file that passed every check: defaults and root-tag inheritance
-//! exactly as the reference applies them (aws-solution.md §1.1, §2.4–§2.6).
+//! exactly as the reference applies them (docs/reference.md#trigger-and-defaults and
+//! #tags-and-root-tag-inheritance).
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -240,7 +241,8 @@ fn solution(value: &Value, path: &JsonPath, root_tags: &[Tag]) -> Built<Solution
             Some("UPDATE") => TrainingMode::Update,
             _ => TrainingMode::Full,
         },
-        // The solution version inherits the root tags, not the solution's (§2.4).
+        // The solution version inherits the root tags, not the solution's
+        // (docs/reference.md#tags-and-root-tag-inheritance).
         tags: tags(version, root_tags),
     };
     let campaigns = list_at(value, &["campaigns"])
@@ -452,7 +454,8 @@ mod tests {
         assert_eq!(affinity.tags, vec![tag("tag4", "key4")]);
         assert_eq!(affinity.solution_version.tags, vec![tag("tag5", "key5")]);
         assert_eq!(affinity.batch_segment_jobs[0].tags, vec![tag("tag6", "key6")]);
-        // The solution version inherits the root tags, not its solution's (aws-solution.md §2.4).
+        // The solution version inherits the root tags, not its solution's
+        // (docs/reference.md#tags-and-root-tag-inheritance).
         assert_eq!(spec.solutions[1].tags, vec![tag("tag7", "key7")]);
         assert_eq!(spec.solutions[1].solution_version.tags, root);
         assert_eq!(spec.recommenders[0].tags, vec![tag("hello13", "world13")]);

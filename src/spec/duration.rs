@@ -1,4 +1,4 @@
-//! `maxAge` durations, parsed as the reference parses them (aws-solution.md §2.11).
+//! `maxAge` durations, parsed as the reference parses them (docs/reference.md#maxage-durations).
 //!
 //! The reference hands `maxAge` to parsedatetime with `datetime.min` (0001-01-01 00:00, year 1 is not
 //! leap) as the base and takes the distance from that base. Terms apply one after the other, in the

@@ -26,8 +26,8 @@
 //!
 //! # Guarantees
 //!
-//! * Defaults are filled in as the reference fills them (aws-solution.md §1.1, §2.4–§2.6): import mode
-//!   `FULL`, `publishAttributionMetricsToS3` false, import `maxAge` 365 days, training mode `FULL`,
+//! * Defaults are filled in as the reference fills them (docs/reference.md#trigger-and-defaults and
+//!   #tags-and-root-tag-inheritance): import mode `FULL`, `publishAttributionMetricsToS3` false, import `maxAge` 365 days, training mode `FULL`,
 //!   `minProvisionedTPS` 1 (the reference required it at run time; we default it).
 //! * Every `tags` list is the *effective* list: the resource's own `tags` when the file has the key
 //!   (even `[]`), else the root `tags`. Schemas have no tags. Empty lists mean "send no tags".

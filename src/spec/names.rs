@@ -1,5 +1,6 @@
 //! Every generated name and data path, in one place: import and batch job names, batch input and
-//! output keys, dataset data locations and schedule names (aws-solution.md §2.7, §2.8, §4).
+//! output keys, dataset data locations and schedule names (docs/reference.md#data-locations and
+//! #generated-names).
 //!
 //! The validator uses these to check lengths; the reconciler and the scheduler use them to create and
 //! find resources, so a resumed run finds the job an earlier run created (idempotency by name).
@@ -46,8 +47,8 @@ impl BatchEntry {
 }
 
 /// `batch_<solution>_<ts>` for a lone entry, `batch_<solution>_<n>_<ts>` when the solution has several
-/// entries of that kind (the reference gave them all one name, bug §10.2). Inference and segment jobs
-/// use the same form, as in the reference.
+/// entries of that kind (the reference gave them all one name, docs/reference.md#bugs-we-fix).
+/// Inference and segment jobs use the same form, as in the reference.
 pub fn batch_job_name(solution: &str, entry: BatchEntry, at: DateTime<Utc>) -> String {
     match entry.number() {
         None => format!("batch_{solution}_{}", timestamp(at)),
@@ -146,7 +147,8 @@ pub enum ScheduleKind {
 /// The reference's task names (`personalize-dataset-import-<group>`, `solution-maintenance-full-<sol>`,
 /// `solution-maintenance-update-<sol>`, `batch-inference-<sol>`, `batch-segment-<sol>`), with `-<n>`
 /// added for a solution with several batch entries of one kind (the reference let them overwrite one
-/// another, bug §10.2). Characters outside `[0-9A-Za-z_-]` become `-`, as in the reference.
+/// another, docs/reference.md#bugs-we-fix). Characters outside `[0-9A-Za-z_-]` become `-`, as in the
+/// reference.
 pub fn schedule_name(kind: ScheduleKind, owner: &str) -> String {
     let name = match kind {
         ScheduleKind::DatasetImport => format!("personalize-dataset-import-{owner}"),

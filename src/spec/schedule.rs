@@ -1,7 +1,7 @@
 //! Schedule expressions: EventBridge `cron(...)`, `rate(...)` and the literal `delete`; next fire times.
 //!
 //! The semantics are AWS EventBridge's, which the reference's Quartz Lambda follows
-//! (aws-solution.md §7.2, §7.4):
+//! (docs/reference.md#schedule-expressions):
 //!
 //! * `cron(minutes hours day-of-month month day-of-week year)`: exactly six fields, UTC, minute precision
 //!   (a cron fires at second 0). Day-of-week counts 1-7 = SUN-SAT. Exactly one of day-of-month and
@@ -12,8 +12,8 @@
 //! * `delete`: the reference's way to remove a schedule that exists.
 //!
 //! Where the reference's Python validator and Quartz disagree, Quartz decides, because Quartz is what
-//! ran the schedule: day-of-week `0` passed the Python check and then never fired (reference bug
-//! §10.1.9), so it is an error here.
+//! ran the schedule: day-of-week `0` passed the Python check and then never fired (reference bug,
+//! docs/reference.md#schedule-expressions), so it is an error here.
 
 use std::fmt;
 use std::str::FromStr;
