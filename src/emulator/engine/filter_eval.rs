@@ -1,6 +1,6 @@
 //! Filters at request time: which candidate items (or users) a parsed filter expression admits.
 //!
-//! Semantics (personalize-api.md §6):
+//! Semantics (docs/personalize.md, "Filter expressions"):
 //! * `(∪ INCLUDE) − (∪ EXCLUDE)`: a candidate is admitted when some applicable INCLUDE expression
 //!   matches it (or no INCLUDE applies) and no applicable EXCLUDE expression matches it.
 //! * An expression whose IF clause does not hold for the current user does not apply.

@@ -53,7 +53,7 @@ pub enum ImportError {
 /// folder's key without the slash). Objects are read in key order.
 ///
 /// The table's columns are the schema's fields, in schema order. Each file's header must list them
-/// in that order too, as Personalize requires (personalize-api.md §5); nullable fields may be left
+/// in that order too, as Personalize requires (docs/personalize.md, "Schemas and datasets"); nullable fields may be left
 /// out.
 ///
 /// # Errors
