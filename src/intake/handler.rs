@@ -630,7 +630,8 @@ mod tests {
             )
             .await
             .expect("put");
-        let foreign = event("train%2Fevil%2Fconfig.json", "e").replace(r#""name":"data""#, r#""name":"foreign""#);
+        let foreign =
+            event("train%2Fevil%2Fconfig.json", "e").replace(r#""name":"data""#, r#""name":"foreign""#);
         assert!(foreign.contains("foreign"), "{foreign}");
         let out = f.intake.handle_message(&foreign).await.expect("handled");
         assert_eq!(
@@ -643,15 +644,23 @@ mod tests {
             })
         );
         // A message mixing our bucket's record with a foreign one: nothing of it is acted on.
-        let mut mixed: serde_json::Value = serde_json::from_str(&event("train%2Fdsg1%2Fconfig.json", "e")).expect("json");
+        let mut mixed: serde_json::Value =
+            serde_json::from_str(&event("train%2Fdsg1%2Fconfig.json", "e")).expect("json");
         let foreign_record: serde_json::Value = serde_json::from_str(&foreign).expect("json");
         mixed["Records"]
             .as_array_mut()
             .expect("records")
             .push(foreign_record["Records"][0].clone());
-        let out = f.intake.handle_message(&mixed.to_string()).await.expect("handled");
+        let out = f
+            .intake
+            .handle_message(&mixed.to_string())
+            .await
+            .expect("handled");
         assert!(
-            matches!(out, MessageOutcome::Rejected(Rejection::ForeignBucket { index: 1, .. })),
+            matches!(
+                out,
+                MessageOutcome::Rejected(Rejection::ForeignBucket { index: 1, .. })
+            ),
             "{out:?}"
         );
         // Direct callers (the directory watcher, the resync) are refused too.

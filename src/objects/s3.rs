@@ -235,7 +235,9 @@ mod tests {
                     let mut buffer = Vec::new();
                     let mut chunk = [0u8; 4096];
                     loop {
-                        let Ok(n) = stream.read(&mut chunk).await else { return };
+                        let Ok(n) = stream.read(&mut chunk).await else {
+                            return;
+                        };
                         if n == 0 {
                             return;
                         }
@@ -264,7 +266,9 @@ mod tests {
         let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .endpoint_url(endpoint)
             .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_credential_types::Credentials::new("a", "b", None, None, "test"))
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "a", "b", None, None, "test",
+            ))
             .retry_config(aws_config::retry::RetryConfig::disabled())
             .load()
             .await;
@@ -286,7 +290,8 @@ mod tests {
     #[tokio::test]
     async fn every_call_names_the_expected_bucket_owner_when_one_is_set() {
         let (endpoint, heads, server) = recording_server().await;
-        let owned = S3Store::new(client(&endpoint).await).with_expected_bucket_owner(Some("111122223333".into()));
+        let owned =
+            S3Store::new(client(&endpoint).await).with_expected_bucket_owner(Some("111122223333".into()));
         every_call(&owned).await;
         let sent = std::mem::take(&mut *heads.lock().expect("lock"));
         assert_eq!(sent.len(), 4, "{sent:?}");
