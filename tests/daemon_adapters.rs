@@ -360,6 +360,12 @@ async fn world(moto: &Moto) -> World {
 }
 
 impl World {
+    /// The dataset groups the state table knows, sorted.
+    async fn group_names(&self) -> Vec<String> {
+        let groups = self.store.list_groups().await.expect("list groups");
+        groups.into_iter().map(|g| g.name).collect()
+    }
+
     async fn send(&self, body: &str) {
         send_to(&self.sqs, &self.queue_url, body).await;
     }
@@ -456,14 +462,7 @@ async fn intake_end_to_end_on_moto() {
     assert_eq!(w.metrics.total("ConfigurationsProcessedFailures"), 3.0);
     assert_eq!(w.metrics.total("EventsIgnored"), 6.0);
     assert_eq!(w.generation("unnamed").await, None);
-    let groups: Vec<String> = w
-        .store
-        .list_groups()
-        .await
-        .expect("list")
-        .into_iter()
-        .map(|g| g.name)
-        .collect();
+    let groups = w.group_names().await;
     assert_eq!(groups, ["dsg-e2e", "dsg-unicode"]);
 
     // A message the handler cannot process stays on the queue and is dead-lettered by the redrive
@@ -500,14 +499,7 @@ async fn an_event_naming_another_readable_bucket_is_rejected_deleted_and_counted
     })
     .await;
     assert_eq!(w.generation("evil").await, None);
-    let groups: Vec<String> = w
-        .store
-        .list_groups()
-        .await
-        .expect("list")
-        .into_iter()
-        .map(|g| g.name)
-        .collect();
+    let groups = w.group_names().await;
     assert_eq!(groups, ["ours"]);
     assert_eq!(w.metrics.total("MessagesRejected"), 1.0);
     assert_eq!(w.metrics.total("ConfigurationsProcessed"), 1.0);
