@@ -681,16 +681,7 @@ pub(super) mod tests {
             "{out:?}"
         );
         // Direct callers (the directory watcher, the resync) are refused too.
-        let record = ObjectCreated {
-            bucket: "foreign".into(),
-            key: "train/evil/config.json".into(),
-            size: None,
-            etag: None,
-            version_id: None,
-            sequencer: None,
-            event_name: "ObjectCreated:Put".into(),
-            event_time: None,
-        };
+        let record = ObjectCreated::bare("foreign", "train/evil/config.json", "ObjectCreated:Put");
         assert_eq!(
             f.intake.handle_object(&record).await.expect("handled"),
             ObjectOutcome::ForeignBucket {

@@ -184,14 +184,9 @@ impl Rescanner {
                 continue;
             }
             let record = ObjectCreated {
-                bucket: bucket.clone(),
-                key: key.clone(),
                 size: Some(object.size),
                 etag: write.etag.clone(),
-                version_id: None,
-                sequencer: None,
-                event_name: RESCAN_EVENT_NAME.into(),
-                event_time: None,
+                ..ObjectCreated::bare(bucket.clone(), key.clone(), RESCAN_EVENT_NAME)
             };
             match self.intake.handle_object(&record).await {
                 Ok(outcome) => {
@@ -351,16 +346,7 @@ mod tests {
 
         /// What the event of `key` would do, as S3 would have sent it.
         async fn event(&self, key: &str) -> ObjectOutcome {
-            let record = ObjectCreated {
-                bucket: "data".into(),
-                key: key.into(),
-                size: None,
-                etag: None,
-                version_id: None,
-                sequencer: None,
-                event_name: "ObjectCreated:Put".into(),
-                event_time: None,
-            };
+            let record = ObjectCreated::bare("data", key, "ObjectCreated:Put");
             self.intake.handle_object(&record).await.expect("handled")
         }
     }
