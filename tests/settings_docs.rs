@@ -158,7 +158,8 @@ fn the_readme_tables_show_the_real_defaults() {
         };
         checked += 1;
         let real = normalise(file_value);
-        if shown != real && !(real.is_empty() && shown == "none") {
+        let unset = ["none", "empty", "unset", "off"];
+        if shown != real && !(real.is_empty() && unset.contains(&shown.as_str())) {
             wrong.push(format!(
                 "{key}: README says {default_cell}, config/default.toml has {file_value}"
             ));
