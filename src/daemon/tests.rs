@@ -334,8 +334,14 @@ async fn failures_are_reported_with_every_resource_once() {
         })
     });
     let daemon = w.daemon(fake.clone(), config("a"));
-    w.desire("g", "one").await;
     let running = start(&daemon);
+    // The resync at start must not race the first turn: marking the group due after the turn
+    // recorded the failure would start a second pass, which is what this test rules out below.
+    eventually("the resync at start", || async {
+        DaemonStats::get(&daemon.stats().resyncs) >= 1
+    })
+    .await;
+    w.desire("g", "one").await;
     eventually("UPDATE FAILED", || async { w.statuses("g") == ["UPDATE FAILED"] }).await;
     let body: serde_json::Value = serde_json::from_str(&w.notifier.messages()[0].body).expect("json");
     let sqs: serde_json::Value = serde_json::from_str(body["sqs"].as_str().expect("sqs")).expect("json");
