@@ -216,10 +216,9 @@ async fn notes(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<Value> {
             return all;
         }
         for body in batch {
+            // The subscribed queue gets the message's `sqs` member: the machine-readable part.
             let envelope: Value = serde_json::from_str(&body).expect("SNS envelope");
-            let sns: Value =
-                serde_json::from_str(envelope["Message"].as_str().expect("message")).expect("body");
-            all.push(serde_json::from_str(sns["sqs"].as_str().expect("sqs")).expect("machine"));
+            all.push(serde_json::from_str(envelope["Message"].as_str().expect("message")).expect("machine"));
         }
     }
 }

@@ -21,10 +21,9 @@ async fn notes(c: &Deployment, wait_secs: i32) -> Vec<Value> {
         .await
         .iter()
         .map(|body| {
+            // The subscribed queue gets the message's `sqs` member: the machine-readable part.
             let envelope: Value = serde_json::from_str(body).expect("SNS envelope");
-            let sns: Value =
-                serde_json::from_str(envelope["Message"].as_str().expect("message")).expect("body");
-            serde_json::from_str(sns["sqs"].as_str().expect("sqs")).expect("machine")
+            serde_json::from_str(envelope["Message"].as_str().expect("message")).expect("machine")
         })
         .collect()
 }
