@@ -31,6 +31,8 @@ mod convert;
 mod execute;
 pub mod export;
 mod observe;
+mod promotion;
+mod tags;
 pub mod teardown;
 
 pub use api::{Api, ApiError, Backoff, ErrorClass, RateLimiter};
@@ -181,6 +183,10 @@ pub struct Reconciler {
     settings: ReconcileSettings,
     roles: Roles,
     memory: Mutex<HashMap<String, GroupMemory>>,
+    /// Metrics of versions the promotion gate compared (they never change).
+    metrics: promotion::MetricsCache,
+    /// Tags read in each group's current run.
+    tags: tags::TagCache,
     /// "Now" of the planner's age decisions (import `maxAge`, batch job ages): the daemon's clock,
     /// so tests with injected time see the same instants as the store and the scheduler.
     clock: Arc<dyn crate::store::Clock>,
@@ -306,6 +312,8 @@ impl Reconciler {
             settings: settings.clone(),
             roles: roles(personalize),
             memory: Mutex::new(HashMap::new()),
+            metrics: promotion::MetricsCache::default(),
+            tags: tags::TagCache::default(),
             clock: Arc::new(crate::store::SystemClock),
         }
     }
@@ -372,7 +380,13 @@ impl Reconciler {
         } else {
             self.remember(&group, |m| m.settled.clone())
         };
-        let observed = observe::observe(&self.api, spec, group_arn.as_deref(), list_unmanaged, &settled)
+        let mut observed = observe::observe(&self.api, spec, group_arn.as_deref(), list_unmanaged, &settled)
+            .await
+            .map_err(Self::personalize_error(spec))?;
+        promotion::observe(&self.api, spec, &mut observed, &self.metrics)
+            .await
+            .map_err(Self::personalize_error(spec))?;
+        tags::observe(&self.api, spec, &mut observed, &self.tags, run_start)
             .await
             .map_err(Self::personalize_error(spec))?;
         if !list_unmanaged {
@@ -512,11 +526,14 @@ impl Reconciler {
                     if let (Request::CreateDatasetGroup { .. }, Some(a)) = (request, arn) {
                         self.remember(&group, |m| m.group_arn = Some(a.clone()));
                     }
-                    let word = if matches!(request, Request::UpdateCampaign { .. }) {
-                        "UPDATE REQUESTED"
-                    } else {
-                        "CREATE REQUESTED"
-                    };
+                    let word = format!("{} REQUESTED", request.verb());
+                    if matches!(step.action, Action::Update { .. }) {
+                        // Changed by this call: described again on the next pass.
+                        self.remember(&group, |m| m.settled.forget(&step.target));
+                        if let Some(arn) = &step.arn {
+                            self.tags.forget(&group, arn);
+                        }
+                    }
                     let why = match &step.action {
                         Action::Create { why, .. } => Some(why.clone()),
                         Action::Update { changes, .. } => Some(changes.join("; ")),
@@ -526,7 +543,7 @@ impl Reconciler {
                         (Some(w), Some(n)) => Some(format!("{w}; {n}")),
                         _ => why.or_else(|| step.note.clone()),
                     };
-                    (word.to_string(), why, arn.clone())
+                    (word, why, arn.clone())
                 }
                 Executed::Adopted => {
                     acted.push(step.target.kind);

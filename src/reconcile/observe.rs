@@ -78,15 +78,38 @@ pub struct Settled {
 }
 
 impl Settled {
-    /// Keeps what is ACTIVE in `o` (schemas have no status: kept once seen).
+    /// Forgets `target`, so the next pass describes it again (after a call changed it).
+    pub fn forget(&mut self, target: &crate::plan::Ref) {
+        match target.kind {
+            Kind::DatasetGroup => self.group = None,
+            Kind::Schema => {
+                self.schemas.remove(&target.name);
+            }
+            Kind::Dataset => self.datasets.retain(|_, d| d.name != target.name),
+            Kind::Filter => {
+                self.filters.remove(&target.name);
+            }
+            Kind::Solution => {
+                self.solutions.remove(&target.name);
+            }
+            _ => {}
+        }
+    }
+
+    /// Keeps what is ACTIVE in `o` and not being updated (schemas have no status: kept once seen).
     pub fn learn(&mut self, o: &Observation) {
+        let updating = |arn: &str| {
+            o.updates
+                .get(arn)
+                .is_some_and(|u| Phase::of(&u.status) == Phase::Pending)
+        };
         if let Some(g) = o.group.as_ref().filter(|g| g.meta.phase() == Phase::Active) {
             self.group = Some(g.clone());
         }
         self.schemas
             .extend(o.schemas.iter().map(|(k, v)| (k.clone(), v.clone())));
         for (k, v) in &o.datasets {
-            if v.meta.phase() == Phase::Active {
+            if v.meta.phase() == Phase::Active && !updating(&v.meta.arn) {
                 self.datasets.insert(*k, v.clone());
             }
         }
@@ -96,7 +119,7 @@ impl Settled {
             }
         }
         for (k, v) in &o.solutions {
-            if v.meta.phase() == Phase::Active {
+            if v.meta.phase() == Phase::Active && !updating(&v.meta.arn) {
                 self.solutions.insert(k.clone(), v.clone());
             }
         }
@@ -284,6 +307,10 @@ pub async fn observe(
                     config: convert::solution_config_json(x.solution_config.as_ref()),
                 },
             );
+            if let Some(u) = &x.latest_solution_update {
+                o.updates
+                    .insert(solution_arn.clone(), convert::solution_update_obs(u));
+            }
             solution_arn
         };
         let versions = list_versions(api, &solution_arn).await?;
@@ -384,6 +411,9 @@ pub async fn observe(
                     config: convert::recommender_config_json(x.recommender_config.as_ref()),
                 },
             );
+            if let (Some(u), Some(arn)) = (&x.latest_recommender_update, &x.recommender_arn) {
+                o.updates.insert(arn.clone(), convert::recommender_update_obs(u));
+            }
         }
     }
     Ok(o)
@@ -425,6 +455,9 @@ async fn observe_dataset(
                 group_arn: x.dataset_group_arn.clone().unwrap_or_default(),
             },
         );
+        if let (Some(u), Some(arn)) = (&x.latest_dataset_update, &x.dataset_arn) {
+            o.updates.insert(arn.clone(), convert::dataset_update_obs(u));
+        }
     }
     let mut jobs = Vec::new();
     let mut token: Option<String> = None;
@@ -494,7 +527,11 @@ async fn list_versions(api: &Api, solution_arn: &str) -> Result<Vec<VersionObs>,
     }
 }
 
-async fn list_batch_jobs(api: &Api, version_arn: &str, segment: bool) -> Result<Vec<BatchJobObs>, ApiError> {
+pub(super) async fn list_batch_jobs(
+    api: &Api,
+    version_arn: &str,
+    segment: bool,
+) -> Result<Vec<BatchJobObs>, ApiError> {
     let mut out = Vec::new();
     let mut token: Option<String> = None;
     // Inference and segment listings differ only in names: one shape, spelt once.
