@@ -296,6 +296,12 @@ pub struct NotifySettings {
     pub event_bus: String,
     /// JSON-lines file that receives a copy of every notification.
     pub jsonl_path: String,
+    /// A run result not delivered this long after it was recorded is dropped (logged, counted).
+    pub max_age_secs: u64,
+    /// Wait after the first failed delivery of a run result; doubled after each further failure.
+    pub retry_min_secs: u64,
+    /// Longest wait between delivery attempts.
+    pub retry_max_secs: u64,
 }
 
 /// Metrics target and buffering.

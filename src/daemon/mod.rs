@@ -26,11 +26,13 @@ use crate::notify::{Notifications, ResourceChange};
 use crate::settings::DaemonSettings;
 use crate::store::{Clock, StateStore};
 
+mod outbox;
 mod personalize;
 mod reconciler;
 mod scheduled;
 mod turn;
 
+pub use outbox::{Delivery, OutboxConfig};
 pub use personalize::PersonalizeReconciler;
 pub use reconciler::{GroupReconciler, PassError, PassInput, PassReport, PassSink, PassStatus, ScheduledRun};
 
@@ -136,6 +138,8 @@ pub struct Daemon {
     liveness: Liveness,
     /// Woken when this replica changed schedule items, so its scheduler reloads at once.
     schedules_changed: Arc<tokio::sync::Notify>,
+    /// How the notification outbox is drained ([`Daemon::with_outbox`]).
+    outbox: OutboxConfig,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -169,6 +173,7 @@ impl Daemon {
             stats: Arc::new(DaemonStats::default()),
             liveness: Liveness::new(),
             schedules_changed: Arc::new(tokio::sync::Notify::new()),
+            outbox: OutboxConfig::default(),
         }
     }
 
@@ -257,10 +262,17 @@ impl Daemon {
             tokio::spawn(async move { me.resync_loop(token).await })
         };
 
+        let outbox = {
+            let me = self.clone();
+            let token = shutdown.clone();
+            tokio::spawn(async move { me.outbox_loop(token).await })
+        };
+
         let hard_stop = CancellationToken::new();
         self.dispatch(&shutdown, &hard_stop).await;
 
         let _ = resync.await;
+        let _ = outbox.await;
         if let Some(task) = intake_task
             && let Err(e) = task.await
         {

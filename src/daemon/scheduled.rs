@@ -127,8 +127,9 @@ impl Daemon {
             || self.config.location.clone(),
             |r| location_of(r, &self.config.location),
         );
-        self.notifications
-            .publish(&scheduled_message(group, &location, &run.schedule, &outcome))
+        // The fire's end is recorded above; its message goes through the outbox so an outage of the
+        // targets does not lose it.
+        self.announce(scheduled_message(group, &location, &run.schedule, &outcome))
             .await;
         Ok(())
     }

@@ -295,15 +295,16 @@ impl Daemon {
                         last_error: None,
                         updated_at: now,
                     };
-                    // The fenced write first: a replica that lost the group must not announce it.
-                    self.store.put_observed(&lease, &observed, None).await?;
-                    if !same_generation.is_some_and(|p| p.converged) {
+                    if same_generation.is_some_and(|p| p.converged) {
+                        self.store.put_observed(&lease, &observed, None).await?;
+                    } else {
+                        // The announcement is stored with the state in one fenced write: a replica
+                        // that lost the group announces nothing, a crash after it loses nothing.
+                        let location = location_of(&report, &self.config.location);
+                        let message = run_message(group, &location, &RunOutcome::Complete);
+                        self.record_and_announce(&lease, &observed, None, message).await?;
                         tracing::info!(generation = desired.generation, "converged");
                         self.metrics.count(Counter::JobSuccess);
-                        let location = location_of(&report, &self.config.location);
-                        self.notifications
-                            .publish(&run_message(group, &location, &RunOutcome::Complete))
-                            .await;
                         DaemonStats::bump(&self.stats.completed);
                     }
                     return Ok(TurnEnd::Done);
@@ -317,17 +318,17 @@ impl Daemon {
                         last_error: Some(summary.clone()),
                         updated_at: now,
                     };
-                    self.store.put_observed(&lease, &observed, None).await?;
                     let told = same_generation
                         .is_some_and(|p| !p.converged && p.last_error.as_deref() == Some(summary.as_str()));
-                    if !told {
-                        tracing::warn!(generation = desired.generation, failures = %summary, "failed");
-                        self.metrics.count(Counter::JobFailure);
+                    if told {
+                        self.store.put_observed(&lease, &observed, None).await?;
+                    } else {
                         let location = location_of(&report, &self.config.location);
                         let outcome = RunOutcome::Failed(report.failures.clone());
-                        self.notifications
-                            .publish(&run_message(group, &location, &outcome))
-                            .await;
+                        let message = run_message(group, &location, &outcome);
+                        self.record_and_announce(&lease, &observed, None, message).await?;
+                        tracing::warn!(generation = desired.generation, failures = %summary, "failed");
+                        self.metrics.count(Counter::JobFailure);
                         DaemonStats::bump(&self.stats.failed);
                     }
                     return Ok(TurnEnd::Done);

@@ -61,6 +61,75 @@ pub struct Message {
     /// The dataset group, for logs and the `datasetGroup` message attribute (`UNKNOWN` when a bad file
     /// did not name one).
     pub dataset_group: String,
+    /// The outbox id, the same on every delivery attempt (SNS attribute `notification_id`,
+    /// `notificationId` in the machine-readable bodies and in the EventBridge detail); `None` for
+    /// messages sent once, outside the outbox (configuration errors).
+    pub id: Option<String>,
+}
+
+/// Statuses a message can carry.
+pub const STATUSES: [&str; 2] = ["UPDATE COMPLETE", "UPDATE FAILED"];
+
+impl Message {
+    /// The message with its outbox id: stamped into the `email-json` and `sqs` bodies as
+    /// `notificationId`, so that subscribers without message attributes can dedupe too.
+    pub fn with_id(mut self, id: &str) -> Self {
+        if let Ok(serde_json::Value::Object(mut body)) = serde_json::from_str::<serde_json::Value>(&self.body) {
+            for protocol in ["email-json", "sqs"] {
+                let stamped = body
+                    .get(protocol)
+                    .and_then(serde_json::Value::as_str)
+                    .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+                    .and_then(|machine| match machine {
+                        serde_json::Value::Object(mut m) => {
+                            m.insert("notificationId".into(), json!(id));
+                            Some(serde_json::Value::Object(m).to_string())
+                        }
+                        _ => None,
+                    });
+                if let Some(stamped) = stamped {
+                    body.insert(protocol.into(), json!(stamped));
+                }
+            }
+            self.body = serde_json::Value::Object(body).to_string();
+        }
+        self.id = Some(id.to_string());
+        self
+    }
+
+    /// The `default` text: the one-line summary.
+    pub fn summary(&self) -> String {
+        serde_json::from_str::<serde_json::Value>(&self.body)
+            .ok()
+            .and_then(|b| b.get("default").and_then(serde_json::Value::as_str).map(str::to_string))
+            .unwrap_or_default()
+    }
+
+    /// A message as the outbox stored it; `None` when the status is not one of [`STATUSES`].
+    pub fn stored(id: &str, dataset_group: &str, status: &str, body: &str) -> Option<Self> {
+        let status = STATUSES.into_iter().find(|s| *s == status)?;
+        Some(Self {
+            subject: SUBJECT,
+            body: body.to_string(),
+            status,
+            dataset_group: dataset_group.to_string(),
+            id: Some(id.to_string()),
+        })
+    }
+
+    /// The machine-readable body (`sqs`) as JSON, with `notificationId` when the message has an id.
+    pub fn machine(&self) -> serde_json::Value {
+        let mut machine = serde_json::from_str::<serde_json::Value>(&self.body)
+            .ok()
+            .and_then(|b| b.get("sqs").and_then(serde_json::Value::as_str).map(str::to_string))
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .filter(serde_json::Value::is_object)
+            .unwrap_or_else(|| json!({"datasetGroup": self.dataset_group, "status": self.status}));
+        if let Some(id) = &self.id {
+            machine["notificationId"] = json!(id);
+        }
+        machine
+    }
 }
 
 /// `text` cut to at most `max` bytes on a character boundary, with `…` when cut.
@@ -136,6 +205,7 @@ fn envelope(
         body: body.to_string(),
         status,
         dataset_group: dataset_group.to_string(),
+        id: None,
     }
 }
 
