@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use personalize_ops::daemon::{Daemon, DaemonConfig, PersonalizeReconciler, replica_name};
+use personalize_ops::daemon::{Daemon, DaemonConfig, OutboxConfig, PersonalizeReconciler, replica_name};
 use personalize_ops::emulator::{self, DEFAULT_ACCOUNT_ID, EmulatorConfig};
 use personalize_ops::intake::watch::DirWatcher;
 use personalize_ops::intake::{ConfigSource, Intake, spec_validator};
@@ -185,14 +185,17 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         1.0
     };
     config.dispatch_interval = Duration::from_secs_f64(scale.clamp(LOCAL_MIN_POLL_SECS, 1.0));
-    let daemon = Arc::new(Daemon::new(
-        store.clone(),
-        reconciler,
-        notifications,
-        metrics,
-        Arc::new(SystemClock),
-        config,
-    ));
+    let daemon = Arc::new(
+        Daemon::new(
+            store.clone(),
+            reconciler,
+            notifications,
+            metrics,
+            Arc::new(SystemClock),
+            config,
+        )
+        .with_outbox(OutboxConfig::from_settings(&s.notify)),
+    );
     let shutdown = CancellationToken::new();
     let signal = super::run::cancel_on_signal(shutdown.clone())?;
     let scheduler = daemon.spawn_scheduler(&s.scheduler, shutdown.clone());

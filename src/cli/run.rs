@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use personalize_ops::daemon::{Daemon, DaemonConfig, PersonalizeReconciler, replica_name};
+use personalize_ops::daemon::{Daemon, DaemonConfig, OutboxConfig, PersonalizeReconciler, replica_name};
 use personalize_ops::health::{Liveness, Probe, Readiness, StoreProbe};
 use personalize_ops::intake::sqs::{SqsIntake, SqsOptions};
 use personalize_ops::intake::{ConfigSource, Intake, spec_validator};
@@ -123,14 +123,17 @@ pub async fn run(_args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
     };
     let personalize = aws_sdk_personalize::Client::new(&config);
     let reconciler = Arc::new(PersonalizeReconciler::from_settings(personalize, objects, s));
-    let daemon = Arc::new(Daemon::new(
-        store,
-        reconciler,
-        notifications,
-        metrics.sink.clone(),
-        Arc::new(SystemClock),
-        DaemonConfig::from_settings(&s.daemon, replica_name(), location),
-    ));
+    let daemon = Arc::new(
+        Daemon::new(
+            store,
+            reconciler,
+            notifications,
+            metrics.sink.clone(),
+            Arc::new(SystemClock),
+            DaemonConfig::from_settings(&s.daemon, replica_name(), location),
+        )
+        .with_outbox(OutboxConfig::from_settings(&s.notify)),
+    );
     // A dispatcher round waits on the state store (retries included): judge it over 10 s periods.
     readiness.watch("dispatcher", daemon.liveness(), Duration::from_secs(10));
     readiness.watch("intake", intake_liveness, intake_round);

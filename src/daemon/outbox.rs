@@ -98,7 +98,14 @@ pub(crate) fn outbox_item(message: Message, now: DateTime<Utc>) -> StoredNotific
     let id = uuid::Uuid::new_v4().to_string();
     let message = message.with_id(&id);
     let summary = message.summary();
-    StoredNotification::new(id, message.dataset_group, message.status, summary, message.body, now)
+    StoredNotification::new(
+        id,
+        message.dataset_group,
+        message.status,
+        summary,
+        message.body,
+        now,
+    )
 }
 
 impl Daemon {
@@ -174,9 +181,11 @@ impl Daemon {
             return self.drop_item(&item, now, &reason).await;
         }
         let sent = match Message::stored(id, group, &item.status, &item.body) {
-            Some(message) => tokio::time::timeout(self.outbox.claim / 2, self.notifications.deliver(&message))
-                .await
-                .unwrap_or_else(|_| Err(format!("no answer within {:?}", self.outbox.claim / 2))),
+            Some(message) => {
+                tokio::time::timeout(self.outbox.claim / 2, self.notifications.deliver(&message))
+                    .await
+                    .unwrap_or_else(|_| Err(format!("no answer within {:?}", self.outbox.claim / 2)))
+            }
             None => {
                 // Not sendable by this version: keep it visible rather than retry it forever.
                 let reason = format!("unknown status {:?}", item.status);
@@ -203,7 +212,11 @@ impl Daemon {
                     error = %error,
                     "notification not delivered; retrying"
                 );
-                match self.store.retry_notification(group, id, owner, next, &error).await {
+                match self
+                    .store
+                    .retry_notification(group, id, owner, next, &error)
+                    .await
+                {
                     Ok(_) => Delivery::Retrying,
                     Err(e) => {
                         tracing::warn!(dataset_group = %group, notification_id = %id, error = %e, "cannot record the failed attempt; the claim will expire");

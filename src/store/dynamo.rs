@@ -32,8 +32,9 @@ use super::outbox::{DROPPED_RETENTION, capped};
 use super::{
     BeginFire, ClaimInfo, Clock, DEFAULT_MAX_CLOCK_SKEW, Desired, DesiredSource, FireClaim, FireOutcome,
     GroupState, GroupSummary, Lease, LeaseGrant, LeaseInfo, NewDesired, NotificationStore, Observed,
-    PUT_DESIRED_ATTEMPTS, PutDesired, Schedule, StateStore, StoredNotification, StoreError, SystemClock, check_desired_size, check_name, observed_json,
-    outcome_json, parse_observed, parse_outcome, run_timestamp,
+    PUT_DESIRED_ATTEMPTS, PutDesired, Schedule, StateStore, StoreError, StoredNotification, SystemClock,
+    check_desired_size, check_name, observed_json, outcome_json, parse_observed, parse_outcome,
+    run_timestamp,
 };
 use crate::aws::AwsFailure;
 use crate::objects::ObjectUrl;
@@ -1434,7 +1435,10 @@ impl NotificationStore for DynamoStore {
         notification: &StoredNotification,
     ) -> Result<(), StoreError> {
         let json = observed_json(&lease.group, observed)?;
-        let what = format!("observed state and notification {} of {}", notification.id, lease.group);
+        let what = format!(
+            "observed state and notification {} of {}",
+            notification.id, lease.group
+        );
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(notification_item(notification)))

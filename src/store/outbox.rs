@@ -18,7 +18,7 @@ pub struct StoredNotification {
     pub id: String,
     /// The dataset group it is about.
     pub group: String,
-    /// `UPDATE COMPLETE` or `UPDATE FAILED`.
+    /// `UPDATE COMPLETE`, `UPDATE FAILED`, `SCHEDULED RUN COMPLETE`, …
     pub status: String,
     /// The one-line summary (the message's `default` text, shortened), kept after a drop.
     pub summary: String,

@@ -16,9 +16,9 @@ use super::model::{Arrival, classify, valid_until};
 use super::outbox::{DROPPED_RETENTION, capped};
 use super::{
     BeginFire, ClaimInfo, Clock, DEFAULT_MAX_CLOCK_SKEW, Desired, DesiredSource, FireClaim, FireOutcome,
-    GroupState, GroupSummary, Lease, LeaseGrant, LeaseInfo, NewDesired, NotificationStore, Observed, PutDesired,
-    Schedule, StateStore, StoredNotification, StoreError, SystemClock, check_desired_size, check_name, observed_json, outcome_json,
-    parse_observed, parse_outcome, run_timestamp,
+    GroupState, GroupSummary, Lease, LeaseGrant, LeaseInfo, NewDesired, NotificationStore, Observed,
+    PutDesired, Schedule, StateStore, StoreError, StoredNotification, SystemClock, check_desired_size,
+    check_name, observed_json, outcome_json, parse_observed, parse_outcome, run_timestamp,
 };
 use crate::locks::LockRecovering;
 use crate::objects::ObjectUrl;
@@ -1136,7 +1136,10 @@ impl NotificationStore for SqliteStore {
                 "DELETE FROM outbox WHERE dropped_ms IS NOT NULL AND dropped_ms < ?1",
                 params![forget_before],
             )
-            .map_err(sql_error("forget old dropped notifications", format!("{group}/{id}")))?;
+            .map_err(sql_error(
+                "forget old dropped notifications",
+                format!("{group}/{id}"),
+            ))?;
             tx.commit()
                 .map_err(sql_error("commit drop of notification", format!("{group}/{id}")))?;
             Ok(changed == 1)
