@@ -296,6 +296,12 @@ impl UpdateBuilder {
 /// [`with_lease_names`].
 const LEASE_IS_MINE: &str = "#lease_owner = :me AND #lease_epoch = :epoch";
 
+/// Observed state of the desired generation (or a newer one): its next due time may be written.
+const NOT_OLDER_THAN_DESIRED: &str =
+    "(attribute_not_exists(#desired_generation) OR #desired_generation <= :generation)";
+/// Observed state of an older generation than the desired one: the group stays due now.
+const OLDER_THAN_DESIRED: &str = "#desired_generation > :generation";
+
 fn with_lease_names(b: UpdateBuilder, lease: &Lease) -> UpdateBuilder {
     b.name("lease_owner")
         .name("lease_epoch")
@@ -982,9 +988,7 @@ impl StateStore for DynamoStore {
                 .value(":generation", n(observed.generation)),
             lease,
         );
-        let condition = format!(
-            "{LEASE_IS_MINE} AND (attribute_not_exists(#desired_generation) OR #desired_generation <= :generation)"
-        );
+        let condition = format!("{LEASE_IS_MINE} AND {NOT_OLDER_THAN_DESIRED}");
         if self
             .update("write", &what, item_key.clone(), plain, Some(&condition))
             .await?
@@ -1001,7 +1005,7 @@ impl StateStore for DynamoStore {
         );
         // desired_generation only grows, so if the first condition failed on it this one holds; a
         // failure now can only be the lease.
-        let condition = format!("{LEASE_IS_MINE} AND #desired_generation > :generation");
+        let condition = format!("{LEASE_IS_MINE} AND {OLDER_THAN_DESIRED}");
         if self
             .update("write", &what, item_key, newer, Some(&condition))
             .await?
@@ -1448,13 +1452,11 @@ impl NotificationStore for DynamoStore {
         let variants = [
             (
                 next_due.map(|t| n(to_millis(t))),
-                format!(
-                    "{LEASE_IS_MINE} AND (attribute_not_exists(#desired_generation) OR #desired_generation <= :generation)"
-                ),
+                format!("{LEASE_IS_MINE} AND {NOT_OLDER_THAN_DESIRED}"),
             ),
             (
                 Some(n(to_millis(self.clock.now()))),
-                format!("{LEASE_IS_MINE} AND #desired_generation > :generation"),
+                format!("{LEASE_IS_MINE} AND {OLDER_THAN_DESIRED}"),
             ),
         ];
         for (due, condition) in variants {

@@ -312,6 +312,38 @@ fn load_group(conn: &Connection, name: &str) -> Result<Option<GroupState>, Store
     .transpose()
 }
 
+/// The fenced write of `put_observed`: the observed JSON, and the next due time unless a newer
+/// desired generation than `generation` arrived (then due `now`).
+fn write_observed(
+    conn: &Connection,
+    lease: &Lease,
+    json: &str,
+    generation: i64,
+    now: i64,
+    next_due: Option<DateTime<Utc>>,
+) -> Result<(), StoreError> {
+    let changed = conn
+        .execute(
+            "UPDATE groups SET observed = ?4,
+                 due_ms = CASE WHEN COALESCE(desired_generation, 0) > ?5 THEN ?6 ELSE ?7 END
+             WHERE name = ?1 AND lease_owner = ?2 AND lease_epoch = ?3",
+            params![
+                lease.group,
+                lease.owner,
+                to_i64(lease.epoch),
+                json,
+                generation,
+                now,
+                next_due.map(to_millis)
+            ],
+        )
+        .map_err(sql_error("write observed state of", lease.group.clone()))?;
+    if changed == 0 {
+        return Err(StoreError::fenced(lease));
+    }
+    Ok(())
+}
+
 /// Whether the lease row still carries `lease`'s owner and epoch.
 fn lease_is_current(conn: &Connection, lease: &Lease) -> Result<bool, StoreError> {
     let found: Option<i64> = conn
@@ -610,26 +642,7 @@ impl StateStore for SqliteStore {
         let generation = to_i64(observed.generation);
         let now = to_millis(self.clock.now());
         self.with_conn("write observed state", move |conn| {
-            let changed = conn
-                .execute(
-                    "UPDATE groups SET observed = ?4,
-                         due_ms = CASE WHEN COALESCE(desired_generation, 0) > ?5 THEN ?6 ELSE ?7 END
-                     WHERE name = ?1 AND lease_owner = ?2 AND lease_epoch = ?3",
-                    params![
-                        lease.group,
-                        lease.owner,
-                        to_i64(lease.epoch),
-                        json,
-                        generation,
-                        now,
-                        next_due.map(to_millis)
-                    ],
-                )
-                .map_err(sql_error("write observed state of", lease.group.clone()))?;
-            if changed == 0 {
-                return Err(StoreError::fenced(&lease));
-            }
-            Ok(())
+            write_observed(conn, &lease, &json, generation, now, next_due)
         })
         .await
     }
@@ -984,25 +997,7 @@ impl NotificationStore for SqliteStore {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(sql_error("begin observed state of", lease.group.clone()))?;
-            let changed = tx
-                .execute(
-                    "UPDATE groups SET observed = ?4,
-                         due_ms = CASE WHEN COALESCE(desired_generation, 0) > ?5 THEN ?6 ELSE ?7 END
-                     WHERE name = ?1 AND lease_owner = ?2 AND lease_epoch = ?3",
-                    params![
-                        lease.group,
-                        lease.owner,
-                        to_i64(lease.epoch),
-                        json,
-                        generation,
-                        now,
-                        next_due.map(to_millis)
-                    ],
-                )
-                .map_err(sql_error("write observed state of", lease.group.clone()))?;
-            if changed == 0 {
-                return Err(StoreError::fenced(&lease));
-            }
+            write_observed(&tx, &lease, &json, generation, now, next_due)?;
             insert_notification(&tx, &n)?;
             tx.commit()
                 .map_err(sql_error("commit observed state of", lease.group.clone()))
