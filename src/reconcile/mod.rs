@@ -177,6 +177,9 @@ pub struct Reconciler {
     settings: ReconcileSettings,
     roles: Roles,
     memory: Mutex<HashMap<String, GroupMemory>>,
+    /// "Now" of the planner's age decisions (import `maxAge`, batch job ages): the daemon's clock,
+    /// so tests with injected time see the same instants as the store and the scheduler.
+    clock: Arc<dyn crate::store::Clock>,
 }
 
 fn kind_key(kind: Kind) -> String {
@@ -299,7 +302,15 @@ impl Reconciler {
             settings: settings.clone(),
             roles: roles(personalize),
             memory: Mutex::new(HashMap::new()),
+            clock: Arc::new(crate::store::SystemClock),
         }
+    }
+
+    /// The same reconciler reading "now" from `clock` (the system clock by default).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn crate::store::Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Personalize calls made so far (including retries).
@@ -372,7 +383,7 @@ impl Reconciler {
         }
         let run = RunContext {
             run_start,
-            now: Utc::now(),
+            now: self.clock.now(),
             roles: self.roles.clone(),
             bucket: config.bucket.clone(),
             scheduled: scheduled.cloned(),
