@@ -202,6 +202,10 @@ pub struct KindSettings {
     pub poll_max_secs: f64,
     /// A resource pending longer than this fails.
     pub timeout_secs: u64,
+    /// How long the work usually takes (0: unknown), used until a resource of the kind has finished
+    /// in the group: polls are sparse before it and dense around it.
+    #[serde(default)]
+    pub expected_secs: f64,
 }
 
 impl KindSettings {
@@ -215,6 +219,11 @@ impl KindSettings {
 
     pub fn timeout(&self) -> Duration {
         Duration::from_secs(self.timeout_secs)
+    }
+
+    /// The expected duration, when one is set.
+    pub fn expected(&self) -> Option<Duration> {
+        (self.expected_secs > 0.0).then(|| Duration::from_secs_f64(self.expected_secs))
     }
 }
 
@@ -241,6 +250,7 @@ impl ReconcileSettings {
             poll_min_secs: 5.0,
             poll_max_secs: 300.0,
             timeout_secs: 172_800,
+            expected_secs: 0.0,
         })
     }
 
@@ -272,12 +282,14 @@ impl ReconcileSettings {
                 && k.poll_max_secs.is_finite()
                 && k.poll_min_secs > 0.0
                 && k.poll_min_secs <= k.poll_max_secs
-                && k.timeout_secs >= 1;
+                && k.timeout_secs >= 1
+                && k.expected_secs.is_finite()
+                && k.expected_secs >= 0.0;
             if !ok {
                 return bad(
                     "reconcile.kinds",
                     format!(
-                        "{kind}: poll_min_secs must be > 0 and at most poll_max_secs, timeout_secs at least 1"
+                        "{kind}: poll_min_secs must be > 0 and at most poll_max_secs, timeout_secs at least 1, expected_secs at least 0"
                     ),
                 );
             }
@@ -492,6 +504,9 @@ impl Settings {
             }
             if !self.is_explicit(&key("poll_max_secs")) {
                 k.poll_max_secs = (k.poll_max_secs * scale).max(LOCAL_MIN_POLL_SECS);
+            }
+            if !self.is_explicit(&key("expected_secs")) {
+                k.expected_secs *= scale;
             }
             // An explicit minimum above the scaled cap wins: the cap follows it.
             k.poll_max_secs = k.poll_max_secs.max(k.poll_min_secs);
