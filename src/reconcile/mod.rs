@@ -655,13 +655,9 @@ impl Reconciler {
                 .and_then(observe::Cache::next_due)
                 .map(|t| t.saturating_duration_since(now))
         });
-        let candidates = acted
-            .iter()
-            .map(|k| kind(*k).poll_min())
-            .chain(due)
-            .chain(
-                retry_later.then(|| Duration::from_millis(self.settings.throttle_backoff_max_ms.min(5_000))),
-            );
+        let candidates = acted.iter().map(|k| kind(*k).poll_min()).chain(due).chain(
+            retry_later.then(|| Duration::from_millis(self.settings.throttle_backoff_max_ms.min(5_000))),
+        );
         candidates
             .min()
             .or_else(|| waiting.iter().map(|r| kind(r.kind).poll_max()).min())

@@ -111,6 +111,11 @@ fn pending_since(m: &Meta) -> Option<Option<DateTime<Utc>>> {
     })
 }
 
+/// Personalize is creating it: nothing can exist under it yet (children need an ACTIVE parent).
+fn creating(m: &Meta) -> bool {
+    m.phase() == Phase::Pending && m.status.trim().to_ascii_uppercase().starts_with("CREATE")
+}
+
 fn metas_pending<'a>(metas: impl IntoIterator<Item = &'a Meta>) -> Vec<Option<DateTime<Utc>>> {
     metas.into_iter().filter_map(pending_since).collect()
 }
@@ -153,15 +158,35 @@ pub fn durations(o: &Observation) -> HashMap<Kind, std::time::Duration> {
     let mut metas: Vec<(Kind, &Meta)> = Vec::new();
     metas.extend(o.group.iter().map(|g| (Kind::DatasetGroup, &g.meta)));
     metas.extend(o.datasets.values().map(|d| (Kind::Dataset, &d.meta)));
-    metas.extend(o.import_jobs.values().flatten().map(|j| (Kind::DatasetImportJob, &j.meta)));
+    metas.extend(
+        o.import_jobs
+            .values()
+            .flatten()
+            .map(|j| (Kind::DatasetImportJob, &j.meta)),
+    );
     metas.extend(o.event_trackers.iter().map(|t| (Kind::EventTracker, &t.meta)));
     metas.extend(o.filters.values().map(|f| (Kind::Filter, &f.meta)));
     metas.extend(o.solutions.values().map(|s| (Kind::Solution, &s.meta)));
-    metas.extend(o.versions.values().flatten().map(|v| (Kind::SolutionVersion, &v.meta)));
+    metas.extend(
+        o.versions
+            .values()
+            .flatten()
+            .map(|v| (Kind::SolutionVersion, &v.meta)),
+    );
     metas.extend(o.campaigns.values().map(|c| (Kind::Campaign, &c.meta)));
     metas.extend(o.recommenders.values().map(|r| (Kind::Recommender, &r.meta)));
-    metas.extend(o.batch_inference_jobs.values().flatten().map(|j| (Kind::BatchInferenceJob, &j.meta)));
-    metas.extend(o.batch_segment_jobs.values().flatten().map(|j| (Kind::BatchSegmentJob, &j.meta)));
+    metas.extend(
+        o.batch_inference_jobs
+            .values()
+            .flatten()
+            .map(|j| (Kind::BatchInferenceJob, &j.meta)),
+    );
+    metas.extend(
+        o.batch_segment_jobs
+            .values()
+            .flatten()
+            .map(|j| (Kind::BatchSegmentJob, &j.meta)),
+    );
     let mut newest: HashMap<Kind, (DateTime<Utc>, std::time::Duration)> = HashMap::new();
     for (kind, m) in metas {
         let (Phase::Active, Some(created), Some(updated)) = (m.phase(), m.created, m.updated) else {
@@ -224,6 +249,12 @@ impl<'a> Observer<'a> {
             .map_or(Due::OnChange, Due::At)
     }
 
+    /// `unit` lies under a parent Personalize is still creating, so it is empty: nothing to read
+    /// until a call of ours creates something in it.
+    fn known_empty(&mut self, unit: Unit) {
+        self.due.insert(unit, Due::OnChange);
+    }
+
     /// Reads `unit` through `fetch` unless the cache holds it and it is not due; `cached` takes it
     /// from the last observation, `pending` says what in it is still being worked on.
     async fn read<T, Fut>(
@@ -271,9 +302,9 @@ impl<'a> Observer<'a> {
                 |g| metas_pending(g.iter().map(|g| &g.meta)),
             )
             .await?;
-        if o.group.is_none() {
+        let Some(group_creating) = o.group.as_ref().map(|g| creating(&g.meta)) else {
             return Ok(o);
-        }
+        };
         let Some(prefix) = arn_prefix(group_arn).map(str::to_string) else {
             return Ok(o);
         };
@@ -295,12 +326,32 @@ impl<'a> Observer<'a> {
                         o.schemas.insert(schema.name.clone(), s);
                     }
                 }
+                if group_creating {
+                    self.known_empty((Kind::Dataset, d.name.clone()));
+                    self.known_empty((Kind::DatasetImportJob, d.name.clone()));
+                    continue;
+                }
                 let arn = format!("{prefix}dataset/{group_name}/{}", d.dataset_type.arn_suffix());
                 self.dataset(&mut o, &arn, &d.name, d.dataset_type).await?;
             }
         }
         if list_unmanaged {
             list_group(api, &mut o, group_arn).await?;
+        }
+        if group_creating {
+            // Trackers, filters, solutions (with their versions and campaigns) and recommenders
+            // all need an ACTIVE group.
+            self.known_empty((Kind::EventTracker, String::new()));
+            for (kind, name) in spec
+                .filters
+                .iter()
+                .map(|f| (Kind::Filter, &f.name))
+                .chain(spec.solutions.iter().map(|s| (Kind::Solution, &s.name)))
+                .chain(spec.recommenders.iter().map(|r| (Kind::Recommender, &r.name)))
+            {
+                self.known_empty((kind, name.clone()));
+            }
+            return Ok(o);
         }
         if spec.event_tracker.is_some() {
             let trackers = self
@@ -372,10 +423,17 @@ impl<'a> Observer<'a> {
         let Some(dataset) = found else {
             return Ok(());
         };
+        let unit = (Kind::DatasetImportJob, name.to_string());
+        if creating(&dataset.meta) {
+            o.datasets.insert(ty, dataset);
+            o.import_jobs.insert(ty, Vec::new());
+            self.known_empty(unit);
+            return Ok(());
+        }
         o.datasets.insert(ty, dataset);
         let jobs = self
             .read(
-                (Kind::DatasetImportJob, name.to_string()),
+                unit,
                 |c| c.import_jobs.get(&ty).cloned().unwrap_or_default(),
                 || list_import_jobs(api, arn),
                 |jobs| metas_pending(jobs.iter().map(|j| &j.meta)),
@@ -407,6 +465,15 @@ impl<'a> Observer<'a> {
             return Ok(());
         };
         let solution_arn = solution.meta.arn.clone();
+        if creating(&solution.meta) {
+            o.solutions.insert(s.name.clone(), solution);
+            o.versions.insert(s.name.clone(), Vec::new());
+            self.known_empty((Kind::SolutionVersion, s.name.clone()));
+            for c in &s.campaigns {
+                self.known_empty((Kind::Campaign, c.name.clone()));
+            }
+            return Ok(());
+        }
         o.solutions.insert(s.name.clone(), solution);
         let versions = self
             .read(
@@ -859,4 +926,94 @@ async fn list_group(api: &Api, o: &mut Observation, group_arn: &str) -> Result<(
         recommender_arn
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(secs: i64) -> Option<DateTime<Utc>> {
+        Utc.timestamp_opt(1_700_000_000 + secs, 0).single()
+    }
+
+    fn version(status: &str, created: i64, updated: i64) -> VersionObs {
+        VersionObs {
+            meta: Meta {
+                arn: format!("arn:v{created}"),
+                status: status.into(),
+                failure_reason: None,
+                created: at(created),
+                updated: at(updated),
+            },
+            name: None,
+            training_mode: None,
+        }
+    }
+
+    #[test]
+    fn a_call_of_ours_makes_the_read_that_shows_it_due() {
+        let now = Instant::now();
+        let later = now + std::time::Duration::from_secs(60);
+        let due: HashMap<Unit, Due> = [
+            ((Kind::Solution, "a".to_string()), Due::OnChange),
+            ((Kind::Solution, "b".to_string()), Due::OnChange),
+            ((Kind::SolutionVersion, "a".to_string()), Due::At(later)),
+            ((Kind::DatasetImportJob, "users".to_string()), Due::OnChange),
+            ((Kind::DatasetImportJob, "items".to_string()), Due::OnChange),
+        ]
+        .into_iter()
+        .collect();
+        let mut cache = Cache::new(Observation::default(), due);
+        assert_eq!(cache.next_due(), Some(later));
+        // A solution is read by its own name: only that read.
+        cache.invalidate(&Ref::new(Kind::Solution, "a"));
+        assert!(!cache.due.contains_key(&(Kind::Solution, "a".to_string())));
+        assert!(cache.due.contains_key(&(Kind::Solution, "b".to_string())));
+        // An import job's name does not say its dataset: every import listing.
+        cache.invalidate(&Ref::new(Kind::DatasetImportJob, "g-users-20250101"));
+        assert!(!cache.due.keys().any(|(k, _)| *k == Kind::DatasetImportJob));
+        assert!(cache.due.contains_key(&(Kind::SolutionVersion, "a".to_string())));
+        cache.invalidate(&Ref::new(Kind::SolutionVersion, "a"));
+        assert_eq!(cache.next_due(), None);
+    }
+
+    #[test]
+    fn durations_come_from_the_newest_finished_resource_of_each_kind() {
+        let mut o = Observation::default();
+        o.versions.insert(
+            "a".into(),
+            vec![
+                version("ACTIVE", 0, 7200),
+                version("ACTIVE", 10_000, 10_000 + 5400),
+                // Still training: says nothing about how long training takes.
+                version("CREATE IN_PROGRESS", 20_000, 20_100),
+            ],
+        );
+        o.versions
+            .insert("b".into(), vec![version("CREATE FAILED", 30_000, 30_010)]);
+        let took = durations(&o);
+        assert_eq!(
+            took.get(&Kind::SolutionVersion),
+            Some(&std::time::Duration::from_secs(5400))
+        );
+        assert_eq!(took.len(), 1);
+    }
+
+    #[test]
+    fn only_resources_being_created_have_nothing_under_them() {
+        let m = |status: &str| Meta {
+            arn: String::new(),
+            status: status.into(),
+            failure_reason: None,
+            created: None,
+            updated: None,
+        };
+        assert!(creating(&m("CREATE PENDING")));
+        assert!(creating(&m("CREATE IN_PROGRESS")));
+        // An update runs on an existing resource, which may well have children.
+        assert!(!creating(&m("UPDATE IN_PROGRESS")));
+        assert!(!creating(&m("ACTIVE")));
+        assert_eq!(pending_since(&m("ACTIVE")), None);
+    }
 }
