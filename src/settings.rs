@@ -104,6 +104,8 @@ pub const MAX_CONFIG_BYTES_LIMIT: u64 = 256 * 1024;
 pub struct DaemonSettings {
     /// Bucket of parameter files and data.
     pub bucket: String,
+    /// Account id expected to own the buckets (`ExpectedBucketOwner` of every S3 call); empty = not sent.
+    pub bucket_owner: String,
     /// SQS queue fed by the bucket's notifications.
     pub queue_url: String,
     /// DynamoDB state table.
@@ -157,6 +159,11 @@ impl DaemonSettings {
         .filter(|(_, v)| v.trim().is_empty())
         .map(|(k, _)| k)
         .collect()
+    }
+
+    /// `bucket_owner`, `None` when not set: the `ExpectedBucketOwner` of every S3 call.
+    pub fn expected_bucket_owner(&self) -> Option<String> {
+        PersonalizeSettings::non_empty(&self.bucket_owner).map(str::to_string)
     }
 
     pub fn lease_duration(&self) -> Duration {
@@ -535,7 +542,7 @@ impl Settings {
     fn check_daemon(&self) -> Result<(), SettingsError> {
         let d = &self.daemon;
         let a = &self.aws;
-        let rules: [(bool, &'static str, String); 14] = [
+        let rules: [(bool, &'static str, String); 15] = [
             (
                 d.concurrency >= 1,
                 "daemon.concurrency",
@@ -585,6 +592,13 @@ impl Settings {
                 d.health_stalled_periods >= 1,
                 "daemon.health_stalled_periods",
                 "must be at least 1".into(),
+            ),
+            (
+                d.bucket_owner.trim().is_empty()
+                    || (d.bucket_owner.trim().len() == 12
+                        && d.bucket_owner.trim().bytes().all(|b| b.is_ascii_digit())),
+                "daemon.bucket_owner",
+                "must be empty or a 12-digit AWS account id".into(),
             ),
             (
                 d.resync_interval_secs >= 1,

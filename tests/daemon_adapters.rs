@@ -335,6 +335,7 @@ async fn world(moto: &Moto) -> World {
     let cloud = Deployment::new(moto, 2).await;
     let metrics = Arc::new(MemorySink::new());
     let intake = Intake::new(
+        cloud.bucket.clone(),
         Arc::new(S3Store::new(cloud.s3.clone())),
         cloud.store.clone(),
         Notifications::new(vec![Arc::new(SnsNotifier::new(
@@ -359,6 +360,12 @@ async fn world(moto: &Moto) -> World {
 }
 
 impl World {
+    /// The dataset groups the state table knows, sorted.
+    async fn group_names(&self) -> Vec<String> {
+        let groups = self.store.list_groups().await.expect("list groups");
+        groups.into_iter().map(|g| g.name).collect()
+    }
+
     async fn send(&self, body: &str) {
         send_to(&self.sqs, &self.queue_url, body).await;
     }
@@ -455,14 +462,7 @@ async fn intake_end_to_end_on_moto() {
     assert_eq!(w.metrics.total("ConfigurationsProcessedFailures"), 3.0);
     assert_eq!(w.metrics.total("EventsIgnored"), 6.0);
     assert_eq!(w.generation("unnamed").await, None);
-    let groups: Vec<String> = w
-        .store
-        .list_groups()
-        .await
-        .expect("list")
-        .into_iter()
-        .map(|g| g.name)
-        .collect();
+    let groups = w.group_names().await;
     assert_eq!(groups, ["dsg-e2e", "dsg-unicode"]);
 
     // A message the handler cannot process stays on the queue and is dead-lettered by the redrive
@@ -474,6 +474,37 @@ async fn intake_end_to_end_on_moto() {
     .await;
     let dead = receive(&w.sqs, &w.dlq_url, 1).await;
     assert_eq!(dead, ["this is not an S3 event"]);
+}
+
+/// Issue 13 item 1: anyone who can send to the queue must not be able to point the service at another
+/// bucket, even one its role can read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_naming_another_readable_bucket_is_rejected_deleted_and_counted() {
+    let moto = Moto::start();
+    let w = world(&moto).await;
+    let foreign = moto.bucket(&w.s3, "foreign").await;
+    support::cloud::upload(
+        &w.s3,
+        &foreign,
+        "train/evil/config.json",
+        config_file("evil").into_bytes(),
+    )
+    .await;
+    w.send(&s3_event(&foreign, "train%2Fevil%2Fconfig.json", "e"))
+        .await;
+    // Our own bucket's event, sent after it, is still acted on.
+    w.upload("train/ours/config.json", config_file("ours")).await;
+    w.run_until("both messages handled", || async {
+        w.generation("ours").await == Some(1) && w.visible_and_in_flight(&w.queue_url).await == 0
+    })
+    .await;
+    assert_eq!(w.generation("evil").await, None);
+    let groups = w.group_names().await;
+    assert_eq!(groups, ["ours"]);
+    assert_eq!(w.metrics.total("MessagesRejected"), 1.0);
+    assert_eq!(w.metrics.total("ConfigurationsProcessed"), 1.0);
+    // Deleted, not left to be retried into the dead-letter queue.
+    assert_eq!(w.visible_and_in_flight(&w.dlq_url).await, 0);
 }
 
 /// An object store whose reads take `delay`: handling outlasts the visibility timeout.
@@ -527,6 +558,7 @@ async fn the_visibility_heartbeat_keeps_a_slow_message_from_a_second_consumer() 
         .iter()
         .map(|sink| {
             let intake = Intake::new(
+                bucket.clone(),
                 Arc::new(SlowObjects {
                     inner: S3Store::new(s3.clone()),
                     delay: Duration::from_millis(3500),
@@ -613,6 +645,7 @@ async fn long_polls_outlast_the_attempt_timeout_of_other_calls() {
     };
     let store = Arc::new(personalize_ops::store::SqliteStore::in_memory().expect("sqlite"));
     let intake = Intake::new(
+        "data",
         Arc::new(personalize_ops::objects::MemoryStore::new()),
         store,
         Notifications::default(),
@@ -700,6 +733,7 @@ async fn scripted_intake(
     let (queue_url, _) = queue(&sqs, "scripted").await;
     let store = Arc::new(personalize_ops::store::SqliteStore::in_memory().expect("sqlite"));
     let intake = Intake::from_reader(
+        "data",
         reader,
         store.clone(),
         Notifications::default(),

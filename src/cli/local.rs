@@ -158,6 +158,7 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
     ));
 
     let intake = Arc::new(Intake::new(
+        LOCAL_BUCKET,
         objects,
         store.clone(),
         notifications.clone(),

@@ -69,9 +69,12 @@ pub async fn run(_args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
     );
     let notifications = Notifications::from_settings(&config, &s.notify).context("notification targets")?;
     let metrics = MetricsSetup::from_settings(&config, &s.metrics);
-    let objects: Arc<dyn ObjectStore> =
-        Arc::new(S3Store::new(personalize_ops::aws::s3_client(&config, &s.aws)));
+    let objects: Arc<dyn ObjectStore> = Arc::new(
+        S3Store::new(personalize_ops::aws::s3_client(&config, &s.aws))
+            .with_expected_bucket_owner(s.daemon.expected_bucket_owner()),
+    );
     let intake = Intake::new(
+        s.daemon.bucket.trim(),
         objects.clone(),
         store.clone(),
         notifications.clone(),

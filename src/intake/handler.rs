@@ -60,6 +60,28 @@ pub enum ObjectOutcome {
     KeyRejected { key: String, reason: String },
     /// The object no longer exists (deleted after the event).
     Vanished { url: ObjectUrl },
+    /// The record names a bucket other than the service's: nothing was read.
+    ForeignBucket { url: ObjectUrl },
+}
+
+/// Why a whole message was refused without acting on any of its records. Retrying cannot change the
+/// answer, so the message is deleted (and counted as `MessagesRejected`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// A record names another bucket. S3 sends one bucket's events only, so such a message was forged
+    /// or misrouted; acting on it would let anyone who can send to the queue point the service at any
+    /// bucket its role can read.
+    #[error("record {index} is about s3://{bucket}/{key}, not the service's bucket {expected}")]
+    ForeignBucket {
+        /// Position of the first offending record.
+        index: usize,
+        /// The bucket the record names.
+        bucket: String,
+        /// The (decoded) key it names.
+        key: String,
+        /// `daemon.bucket`.
+        expected: String,
+    },
 }
 
 /// What became of one message.
@@ -73,6 +95,8 @@ pub enum MessageOutcome {
         outcomes: Vec<ObjectOutcome>,
         ignored: usize,
     },
+    /// Refused whole; nothing in it was acted on.
+    Rejected(Rejection),
 }
 
 /// A failure worth retrying (the message must not be deleted).
@@ -100,6 +124,8 @@ pub enum IntakeError {
 /// Turns S3 events into desired generations.
 #[derive(Clone)]
 pub struct Intake {
+    /// The only bucket whose events are acted on (`daemon.bucket`).
+    bucket: String,
     reader: Arc<dyn ConfigReader>,
     store: Arc<dyn StateStore>,
     notifications: Notifications,
@@ -112,6 +138,7 @@ pub struct Intake {
 impl std::fmt::Debug for Intake {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Intake")
+            .field("bucket", &self.bucket)
             .field("reader", &self.reader)
             .field("store", &self.store)
             .field("max_config_bytes", &self.max_config_bytes)
@@ -120,8 +147,10 @@ impl std::fmt::Debug for Intake {
 }
 
 impl Intake {
-    /// An intake that reads parameter files from `objects` (HEAD, then a capped GET).
+    /// An intake for the events of `bucket` that reads parameter files from `objects` (HEAD, then a
+    /// capped GET). Events naming any other bucket are refused.
     pub fn new(
+        bucket: impl Into<String>,
         objects: Arc<dyn ObjectStore>,
         store: Arc<dyn StateStore>,
         notifications: Notifications,
@@ -130,6 +159,7 @@ impl Intake {
         max_config_bytes: u64,
     ) -> Self {
         Self::from_reader(
+            bucket,
             Arc::new(ObjectConfigReader(objects)),
             store,
             notifications,
@@ -139,8 +169,10 @@ impl Intake {
         )
     }
 
-    /// An intake that reads parameter files through `reader` (the daemon's [`super::S3ConfigReader`]).
+    /// An intake for the events of `bucket` that reads parameter files through `reader` (the daemon's
+    /// [`super::S3ConfigReader`]).
     pub fn from_reader(
+        bucket: impl Into<String>,
         reader: Arc<dyn ConfigReader>,
         store: Arc<dyn StateStore>,
         notifications: Notifications,
@@ -149,6 +181,7 @@ impl Intake {
         max_config_bytes: u64,
     ) -> Self {
         Self {
+            bucket: bucket.into(),
             reader,
             store,
             notifications,
@@ -169,6 +202,16 @@ impl Intake {
             Parsed::TestEvent => return Ok(MessageOutcome::TestEvent),
             Parsed::Records { created, ignored } => (created, ignored),
         };
+        // Checked before anything is read or recorded: a forged message must not get half acted on.
+        if let Some((index, record)) = created.iter().enumerate().find(|(_, r)| r.bucket != self.bucket) {
+            self.metrics.count(Counter::MessagesRejected);
+            return Ok(MessageOutcome::Rejected(Rejection::ForeignBucket {
+                index,
+                bucket: record.bucket.clone(),
+                key: record.key.clone(),
+                expected: self.bucket.clone(),
+            }));
+        }
         for kind in &ignored {
             tracing::info!(event = %kind, "ignoring an S3 event that is not ObjectCreated");
             self.metrics.count(Counter::EventsIgnored);
@@ -188,6 +231,13 @@ impl Intake {
     /// # Errors
     /// `Read` and `Store` are transient: call again later.
     pub async fn handle_object(&self, record: &ObjectCreated) -> Result<ObjectOutcome, IntakeError> {
+        if record.bucket != self.bucket {
+            tracing::warn!(bucket = %record.bucket, key = ?record.key, expected = %self.bucket, "refusing an object of a bucket other than the service's");
+            self.metrics.count(Counter::MessagesRejected);
+            return Ok(ObjectOutcome::ForeignBucket {
+                url: ObjectUrl::new(record.bucket.clone(), record.key.clone()),
+            });
+        }
         if let Err(reason) = check_config_key(&record.key) {
             tracing::warn!(bucket = %record.bucket, key = ?record.key, %reason, "ignoring an S3 key that is not a parameter file");
             self.metrics.count(Counter::EventsIgnored);
@@ -211,7 +261,9 @@ impl Intake {
                 self.metrics.count(Counter::ConfigurationsProcessed);
                 self.metrics.count(Counter::ConfigurationsProcessedFailures);
             }
-            ObjectOutcome::KeyRejected { .. } | ObjectOutcome::Vanished { .. } => {}
+            ObjectOutcome::KeyRejected { .. }
+            | ObjectOutcome::Vanished { .. }
+            | ObjectOutcome::ForeignBucket { .. } => {}
         }
         Ok(outcome)
     }
@@ -339,6 +391,7 @@ mod tests {
         let notifier = Arc::new(MemoryNotifier::default());
         let metrics = Arc::new(MemorySink::new());
         let intake = Intake::new(
+            "data",
             objects.clone(),
             store.clone(),
             Notifications::new(vec![notifier.clone() as Arc<dyn Notifier>]),
@@ -372,7 +425,7 @@ mod tests {
     fn outcomes(m: MessageOutcome) -> Vec<ObjectOutcome> {
         match m {
             MessageOutcome::Records { outcomes, .. } => outcomes,
-            MessageOutcome::TestEvent => panic!("not a test event"),
+            other => panic!("not records: {other:?}"),
         }
     }
 
@@ -565,6 +618,74 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn events_of_another_bucket_are_rejected_whole_even_when_it_is_readable() {
+        let f = fixture();
+        put(&f, "train/dsg1/config.json", VALID).await;
+        // A bucket the role can read, holding a perfectly valid file.
+        f.objects
+            .put(
+                &ObjectUrl::new("foreign", "train/evil/config.json"),
+                Bytes::from(VALID.replace("dsg1", "evil")),
+            )
+            .await
+            .expect("put");
+        let foreign =
+            event("train%2Fevil%2Fconfig.json", "e").replace(r#""name":"data""#, r#""name":"foreign""#);
+        assert!(foreign.contains("foreign"), "{foreign}");
+        let out = f.intake.handle_message(&foreign).await.expect("handled");
+        assert_eq!(
+            out,
+            MessageOutcome::Rejected(Rejection::ForeignBucket {
+                index: 0,
+                bucket: "foreign".into(),
+                key: "train/evil/config.json".into(),
+                expected: "data".into(),
+            })
+        );
+        // A message mixing our bucket's record with a foreign one: nothing of it is acted on.
+        let mut mixed: serde_json::Value =
+            serde_json::from_str(&event("train%2Fdsg1%2Fconfig.json", "e")).expect("json");
+        let foreign_record: serde_json::Value = serde_json::from_str(&foreign).expect("json");
+        mixed["Records"]
+            .as_array_mut()
+            .expect("records")
+            .push(foreign_record["Records"][0].clone());
+        let out = f
+            .intake
+            .handle_message(&mixed.to_string())
+            .await
+            .expect("handled");
+        assert!(
+            matches!(
+                out,
+                MessageOutcome::Rejected(Rejection::ForeignBucket { index: 1, .. })
+            ),
+            "{out:?}"
+        );
+        // Direct callers (the directory watcher, the resync) are refused too.
+        let record = ObjectCreated {
+            bucket: "foreign".into(),
+            key: "train/evil/config.json".into(),
+            size: None,
+            etag: None,
+            version_id: None,
+            sequencer: None,
+            event_name: "ObjectCreated:Put".into(),
+            event_time: None,
+        };
+        assert_eq!(
+            f.intake.handle_object(&record).await.expect("handled"),
+            ObjectOutcome::ForeignBucket {
+                url: ObjectUrl::new("foreign", "train/evil/config.json")
+            }
+        );
+        assert!(f.store.list_groups().await.expect("list").is_empty());
+        assert!(f.notifier.messages().is_empty());
+        assert_eq!(f.metrics.total("MessagesRejected"), 3.0);
+        assert_eq!(f.metrics.total("ConfigurationsProcessed"), 0.0);
+    }
+
     #[derive(Debug)]
     struct BrokenObjects;
 
@@ -596,6 +717,7 @@ mod tests {
     async fn read_failures_are_retryable_errors_and_count_nothing() {
         let f = fixture();
         let intake = Intake::new(
+            "data",
             Arc::new(BrokenObjects),
             f.store.clone(),
             Notifications::default(),

@@ -8,7 +8,8 @@ pub mod sqs;
 pub mod watch;
 
 pub use handler::{
-    Intake, IntakeError, MessageOutcome, ObjectOutcome, ValidationOutcome, Validator, spec_validator,
+    Intake, IntakeError, MessageOutcome, ObjectOutcome, Rejection, ValidationOutcome, Validator,
+    spec_validator,
 };
 pub use keys::{KeyRejection, check_config_key};
 pub use reader::{ConfigRead, ConfigReader, ObjectConfigReader, S3ConfigReader};

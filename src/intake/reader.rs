@@ -71,12 +71,23 @@ impl ConfigReader for ObjectConfigReader {
 #[derive(Debug, Clone)]
 pub struct S3ConfigReader {
     client: aws_sdk_s3::Client,
+    /// `ExpectedBucketOwner` of every read (`daemon.bucket_owner`).
+    expected_owner: Option<String>,
 }
 
 impl S3ConfigReader {
     /// `client` carries the timeouts of [`crate::aws::sdk_config`].
     pub fn new(client: aws_sdk_s3::Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            expected_owner: None,
+        }
+    }
+
+    /// Sends `owner` (an account id) as `ExpectedBucketOwner` with every read; `None` sends nothing.
+    pub fn with_expected_bucket_owner(mut self, owner: Option<String>) -> Self {
+        self.expected_owner = owner;
+        self
     }
 }
 
@@ -96,6 +107,7 @@ impl ConfigReader for S3ConfigReader {
             .get_object()
             .bucket(&url.bucket)
             .key(&url.key)
+            .set_expected_bucket_owner(self.expected_owner.clone())
             .send()
             .await;
         let object = match response {

@@ -14,6 +14,7 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::config::timeout::TimeoutConfig;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::{ConfigSource, Intake, MessageOutcome};
 use crate::aws::{AwsFailure, long_poll_timeout_config};
@@ -258,20 +259,32 @@ impl SqsIntake {
             return Fate::Kept;
         };
         let body = message.body().unwrap_or("");
-        let handling = tokio::time::timeout(self.options.message_deadline, self.intake.handle_message(body));
+        // Every line the handler logs names the message it came from.
+        let handling = tokio::time::timeout(
+            self.options.message_deadline,
+            self.intake
+                .handle_message(body)
+                .instrument(tracing::info_span!("message", message_id = id)),
+        );
         let handled = tokio::select! {
             r = handling => r,
             never = self.heartbeat(receipt, id) => match never {},
         };
         match handled {
             Ok(Ok(outcome)) => {
-                if let MessageOutcome::Records { outcomes, ignored } = &outcome {
-                    tracing::debug!(
+                match &outcome {
+                    MessageOutcome::Records { outcomes, ignored } => tracing::debug!(
                         message_id = id,
                         records = outcomes.len(),
                         ignored,
                         "message handled"
-                    );
+                    ),
+                    MessageOutcome::Rejected(reason) => tracing::warn!(
+                        message_id = id,
+                        %reason,
+                        "message rejected; deleting it without acting on it"
+                    ),
+                    MessageOutcome::TestEvent => {}
                 }
                 match self
                     .client

@@ -42,7 +42,7 @@ pub struct Datum {
 }
 
 /// The reference's counters, plus `EventsIgnored` (S3 events dropped by the intake: bad keys, other
-/// event kinds).
+/// event kinds) and `MessagesRejected` (queue messages refused whole and deleted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Counter {
     ConfigurationsProcessed,
@@ -57,6 +57,9 @@ pub enum Counter {
     /// A schedule deleted (scheduler).
     JobsDeleted,
     EventsIgnored,
+    /// A queue message refused and deleted without acting on it: an event naming a bucket other than
+    /// `daemon.bucket`, or a body that is not an S3 event notification.
+    MessagesRejected,
     /// A scheduled action finished (whatever its outcome).
     ScheduledRuns,
     /// A scheduled action failed.
@@ -84,6 +87,7 @@ impl Counter {
             Self::JobsCreated => "JobsCreated".into(),
             Self::JobsDeleted => "JobsDeleted".into(),
             Self::EventsIgnored => "EventsIgnored".into(),
+            Self::MessagesRejected => "MessagesRejected".into(),
             Self::ScheduledRuns => "ScheduledRuns".into(),
             Self::ScheduledRunsFailed => "ScheduledRunsFailed".into(),
             Self::ScheduledRunsSkipped => "ScheduledRunsSkipped".into(),

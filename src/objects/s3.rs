@@ -17,6 +17,9 @@ pub struct S3Store {
     client: aws_sdk_s3::Client,
     /// `MaxKeys` of each ListObjectsV2 page; `None` leaves S3's default (1000).
     page_size: Option<i32>,
+    /// Sent as `ExpectedBucketOwner` with every call: S3 refuses (403) a bucket owned by another
+    /// account, e.g. one re-created under the same name after ours was deleted.
+    expected_owner: Option<String>,
 }
 
 /// The SDK error, as its full context (the plain `Display` of an SDK error is only "service error").
@@ -65,7 +68,14 @@ impl S3Store {
         Self {
             client,
             page_size: None,
+            expected_owner: None,
         }
+    }
+
+    /// Sends `owner` (an account id) as `ExpectedBucketOwner` with every call; `None` sends nothing.
+    pub fn with_expected_bucket_owner(mut self, owner: Option<String>) -> Self {
+        self.expected_owner = owner;
+        self
     }
 
     /// Lists in pages of `size` keys (1..=1000); small pages let tests exercise continuation tokens.
@@ -109,7 +119,8 @@ impl ObjectStore for S3Store {
                 .bucket(&prefix.bucket)
                 .prefix(&prefix.key)
                 .set_continuation_token(token.take())
-                .set_max_keys(self.page_size);
+                .set_max_keys(self.page_size)
+                .set_expected_bucket_owner(self.expected_owner.clone());
             if !recursive {
                 request = request.delimiter("/");
             }
@@ -138,6 +149,7 @@ impl ObjectStore for S3Store {
             .head_object()
             .bucket(&url.bucket)
             .key(&url.key)
+            .set_expected_bucket_owner(self.expected_owner.clone())
             .send()
             .await
         {
@@ -161,6 +173,7 @@ impl ObjectStore for S3Store {
             .get_object()
             .bucket(&url.bucket)
             .key(&url.key)
+            .set_expected_bucket_owner(self.expected_owner.clone())
             .send()
             .await
         {
@@ -191,10 +204,118 @@ impl ObjectStore for S3Store {
             .put_object()
             .bucket(&url.bucket)
             .key(&url.key)
+            .set_expected_bucket_owner(self.expected_owner.clone())
             .body(ByteStream::from(body))
             .send()
             .await
             .map_err(|e| backend("put", url, e))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// A server that records each request's head and answers 403 AccessDenied, as S3 does when the
+    /// bucket's owner is not the expected one.
+    async fn recording_server() -> (String, Arc<Mutex<Vec<String>>>, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let seen = heads.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let mut buffer = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        let Ok(n) = stream.read(&mut chunk).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        buffer.extend_from_slice(&chunk[..n]);
+                        let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else {
+                            continue;
+                        };
+                        let head = String::from_utf8_lossy(&buffer[..end]).to_lowercase();
+                        seen.lock().expect("lock").push(head);
+                        buffer.clear();
+                        let body = "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>";
+                        let answer = format!(
+                            "HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                        let _ = stream.write_all(answer.as_bytes()).await;
+                        return;
+                    }
+                });
+            }
+        });
+        (format!("http://{address}"), heads, task)
+    }
+
+    async fn client(endpoint: &str) -> aws_sdk_s3::Client {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "a", "b", None, None, "test",
+            ))
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .load()
+            .await;
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .build(),
+        )
+    }
+
+    async fn every_call(store: &S3Store) {
+        let url = ObjectUrl::new("data", "train/g/config.json");
+        assert!(store.list(&ObjectUrl::new("data", "train/"), true).await.is_err());
+        assert!(store.head(&url).await.is_err());
+        assert!(store.get(&url, 10).await.is_err());
+        assert!(store.put(&url, Bytes::from_static(b"{}")).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn every_call_names_the_expected_bucket_owner_when_one_is_set() {
+        let (endpoint, heads, server) = recording_server().await;
+        let owned =
+            S3Store::new(client(&endpoint).await).with_expected_bucket_owner(Some("111122223333".into()));
+        every_call(&owned).await;
+        let sent = std::mem::take(&mut *heads.lock().expect("lock"));
+        assert_eq!(sent.len(), 4, "{sent:?}");
+        for head in &sent {
+            assert!(
+                head.contains("\r\nx-amz-expected-bucket-owner: 111122223333"),
+                "{head}"
+            );
+        }
+        // The owner refused: the error names the object and S3's code, and is not "not found".
+        let url = ObjectUrl::new("data", "train/g/config.json");
+        let err = owned.get(&url, 10).await.expect_err("refused");
+        assert!(matches!(err, ObjectError::Backend { .. }), "{err}");
+        assert!(err.to_string().contains("AccessDenied"), "{err}");
+        heads.lock().expect("lock").clear();
+
+        let unowned = S3Store::new(client(&endpoint).await);
+        every_call(&unowned).await;
+        let sent = std::mem::take(&mut *heads.lock().expect("lock"));
+        assert_eq!(sent.len(), 4, "{sent:?}");
+        assert!(
+            sent.iter().all(|h| !h.contains("x-amz-expected-bucket-owner")),
+            "{sent:?}"
+        );
+        server.abort();
     }
 }
