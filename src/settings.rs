@@ -211,7 +211,6 @@ pub struct KindSettings {
     pub timeout_secs: u64,
     /// How long the work usually takes (0: unknown), used until a resource of the kind has finished
     /// in the group: polls are sparse before it and dense around it.
-    #[serde(default)]
     pub expected_secs: f64,
 }
 

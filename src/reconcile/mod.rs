@@ -629,6 +629,11 @@ impl Reconciler {
             })
             .collect();
         if waiting.is_empty() && !acted.retry_later {
+            self.remember(group, |m| {
+                if let Some(c) = &mut m.cache {
+                    c.keep_settled();
+                }
+            });
             return if failures.is_empty() {
                 PassOutcome::Converged { resources }
             } else {

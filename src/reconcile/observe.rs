@@ -63,6 +63,19 @@ impl Cache {
         }
     }
 
+    /// The run has converged or failed: what comes next is a resync or a retry looking for drift.
+    /// Keep only describes of what cannot change by itself once ACTIVE (group, schemas, datasets,
+    /// filters, solutions); listings, campaigns and recommenders are read again.
+    pub fn keep_settled(&mut self) {
+        self.due.retain(|(kind, _), due| {
+            *due == Due::OnChange
+                && matches!(
+                    kind,
+                    Kind::DatasetGroup | Kind::Schema | Kind::Dataset | Kind::Filter | Kind::Solution
+                )
+        });
+    }
+
     /// The soonest poll time of a pending resource.
     pub fn next_due(&self) -> Option<Instant> {
         self.due
@@ -976,6 +989,14 @@ mod tests {
         assert!(cache.due.contains_key(&(Kind::SolutionVersion, "a".to_string())));
         cache.invalidate(&Ref::new(Kind::SolutionVersion, "a"));
         assert_eq!(cache.next_due(), None);
+        // Once converged, only what cannot drift by itself stays read.
+        cache.due.insert((Kind::Campaign, "c".into()), Due::OnChange);
+        cache
+            .due
+            .insert((Kind::SolutionVersion, "b".into()), Due::OnChange);
+        cache.keep_settled();
+        let kept: Vec<&Unit> = cache.due.keys().collect();
+        assert_eq!(kept, vec![&(Kind::Solution, "b".to_string())]);
     }
 
     #[test]
