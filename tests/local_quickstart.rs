@@ -19,7 +19,14 @@ fn is_run_output(relative: &Path) -> bool {
     match parts.as_slice() {
         [name] => {
             name.starts_with("state.sqlite")
-                || ["emulator", "emulator.url", "notifications.jsonl", "metrics.jsonl"].contains(name)
+                || [
+                    "emulator",
+                    "emulator.url",
+                    "emulator.time_scale",
+                    "notifications.jsonl",
+                    "metrics.jsonl",
+                ]
+                .contains(name)
         }
         // batch/<group>/<solution>/<job>/: a job's output beside the committed job_config.json.
         ["batch", _, _, _] => true,
@@ -72,11 +79,14 @@ fn git(dir: &Path, args: &[&str]) -> String {
 }
 
 /// The binary with an empty environment: no settings, no AWS credentials, a HOME with nothing in it.
+/// The instance metadata service is pointed at a closed local port, so that a host with an instance
+/// role (a CI runner on EC2) looks like a laptop without credentials, as these tests need.
 fn command(home: &Path, cwd: &Path) -> Command {
     let mut c = Command::new(BIN);
     c.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", home)
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:9")
         .current_dir(cwd);
     c
 }
@@ -301,7 +311,7 @@ fn the_quickstart_converges_with_nothing_configured_and_the_printed_commands_ans
     assert!(stopped.success());
     let status = child.wait().expect("local ends");
     assert!(status.success(), "{status:?}");
-    assert!(!dir.join("emulator.url").exists());
+    assert!(!dir.join("emulator.url").exists() && !dir.join("emulator.time_scale").exists());
     assert!(dir.join("state.sqlite").exists() && dir.join("emulator").is_dir());
     // The run wrote state, logs and batch output; git sees none of it.
     // (Everything was staged before the run: a second column other than a space is the run's doing.)
@@ -313,12 +323,15 @@ fn the_quickstart_converges_with_nothing_configured_and_the_printed_commands_ans
         "{status}"
     );
 
-    // Started again on the same directory, it resumes: converged without creating anything.
-    let out = run(
-        home.path(),
-        cwd,
-        &["local", "examples/quickstart", "--exit-when-converged"],
-    );
+    // Started again on the same directory, it resumes: converged without creating anything. (The
+    // scheduler is off for this run: a fire of the quickstart's minute-rate schedules missed while
+    // stopped would be caught up. A scheduled action the first run left half done is resumed
+    // whatever the setting: only then may retraining and batch lines appear.)
+    let out = command(home.path(), cwd)
+        .args(["local", "examples/quickstart", "--exit-when-converged"])
+        .env("PERSONALIZE_OPS__SCHEDULER__ENABLED", "false")
+        .output()
+        .expect("the binary runs");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
@@ -327,10 +340,163 @@ fn the_quickstart_converges_with_nothing_configured_and_the_printed_commands_ans
     );
     assert!(stdout.contains("quickstart: converged"), "{stdout}");
     assert!(stdout.contains("1 converged, 0 failed"), "{stdout}");
+    let scheduled_before = text.contains("  schedule  ");
+    let new_work: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("IN_PROGRESS") || l.contains("PENDING"))
+        .filter(|l| {
+            !(scheduled_before
+                && ["solution version", "campaign", "batch inference job"]
+                    .iter()
+                    .any(|k| l.contains(k)))
+        })
+        .collect();
+    assert!(new_work.is_empty(), "nothing new: {stdout}");
+}
+
+/// The ids of the `quickstart-popular` versions printed ACTIVE, in order.
+fn popular_versions(lines: &[String]) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for l in lines {
+        let Some(rest) = l.split("solution version  quickstart-popular/").nth(1) else {
+            continue;
+        };
+        let mut words = rest.split_whitespace();
+        if let (Some(id), Some("ACTIVE")) = (words.next(), words.next())
+            && !ids.iter().any(|i| i == id)
+        {
+            ids.push(id.to_string());
+        }
+    }
+    ids
+}
+
+/// Whether `line` is the progress line of a scheduled run of `schedule` ending in `status`.
+fn scheduled(line: &str, schedule: &str, status: &str) -> bool {
+    line.contains(&format!("quickstart  schedule  {schedule}  {status} (fire "))
+}
+
+#[test]
+fn the_quickstart_schedules_fire_within_minutes_and_schedules_list_shows_them() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let home = tempfile::tempdir().expect("home");
+    clean_copy(root.path());
+    let cwd = root.path();
+    let mut child = command(home.path(), cwd)
+        .args(["local", "examples/quickstart"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("local starts");
+    let rx = lines_of(&mut child);
+    let mut seen = Vec::new();
+    read_until(&rx, &mut seen, |l| l.ends_with("quickstart: converged"));
+    let trained_first = popular_versions(&seen);
+    assert_eq!(trained_first.len(), 1, "{}", seen.join("\n"));
+
+    // The file's four schedules are recorded with the generation, before any fire.
+    let list = |seen: &[String]| {
+        let out = run(
+            home.path(),
+            cwd,
+            &[
+                "schedules",
+                "list",
+                "quickstart",
+                "--local",
+                "examples/quickstart",
+            ],
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{stdout}{}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            seen.join("\n")
+        );
+        stdout
+    };
+    let listed = list(&seen);
+    for (name, expression) in [
+        ("personalize-dataset-import-quickstart", "rate(1 minute)"),
+        ("solution-maintenance-full-quickstart-popular", "rate(1 minute)"),
+        (
+            "solution-maintenance-update-quickstart-user-personalization",
+            "rate(2 minutes)",
+        ),
+        (
+            "batch-inference-quickstart-user-personalization",
+            "rate(2 minutes)",
+        ),
+    ] {
+        let line = listed
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("{name} missing from:\n{listed}"));
+        assert!(line.contains(expression) && line.contains("next "), "{line}");
+    }
+
+    // A minute after they were recorded the minute-rate schedules fire: the import finds no new
+    // data and says so; the popular solution's full retraining trains a new version and moves the
+    // campaign to it (the action converges only once the campaign serves the newest version).
+    let import = "personalize-dataset-import-quickstart";
+    let full = "solution-maintenance-full-quickstart-popular";
+    read_until(&rx, &mut seen, |l| {
+        scheduled(l, import, "SCHEDULED RUN SKIPPED") || scheduled(l, full, "SCHEDULED RUN COMPLETE")
+    });
+    let other = if seen.iter().any(|l| scheduled(l, import, "SCHEDULED RUN SKIPPED")) {
+        (full, "SCHEDULED RUN COMPLETE")
+    } else {
+        (import, "SCHEDULED RUN SKIPPED")
+    };
+    read_until(&rx, &mut seen, |l| scheduled(l, other.0, other.1));
+    let text = seen.join("\n");
     assert!(
-        !stdout.contains("IN_PROGRESS") && !stdout.contains("PENDING"),
-        "nothing new: {stdout}"
+        !seen
+            .iter()
+            .any(|l| l.contains("  schedule  ") && l.contains("SCHEDULED RUN FAILED")),
+        "{text}"
     );
+    let skipped = seen
+        .iter()
+        .find(|l| scheduled(l, import, "SCHEDULED RUN SKIPPED"))
+        .expect("seen");
+    assert!(
+        skipped.contains("no new data since the last imports"),
+        "{skipped}"
+    );
+    let complete = seen
+        .iter()
+        .find(|l| scheduled(l, full, "SCHEDULED RUN COMPLETE"))
+        .expect("seen");
+    let retrained: Vec<String> = popular_versions(&seen)
+        .into_iter()
+        .filter(|v| !trained_first.contains(v))
+        .collect();
+    assert_eq!(retrained.len(), 1, "one new version per fire: {text}");
+    assert!(
+        complete.contains(&format!("quickstart-popular/{} ACTIVE", retrained[0])),
+        "the fire names its new version: {complete}"
+    );
+
+    // `schedules list` shows each fire's outcome.
+    let listed = list(&seen);
+    let line_of = |name: &str| {
+        listed
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("{name} missing from:\n{listed}"))
+            .to_string()
+    };
+    assert!(line_of(import).contains("skipped"), "{listed}");
+    assert!(line_of(full).contains("succeeded"), "{listed}");
+
+    let stopped = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(stopped.success());
+    assert!(child.wait().expect("local ends").success());
 }
 
 #[test]

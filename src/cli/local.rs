@@ -2,8 +2,9 @@
 //! JSON-lines notifications and metrics, and the built-in Personalize in-process.
 //!
 //! Layout of DIR: `train/**.json` and data (the bucket `local`), `state.sqlite`, `notifications.jsonl`,
-//! `metrics.jsonl`, `emulator/` (the built-in Personalize's saved state), `emulator.url` (its address
-//! while running), and batch job output under `batch/<group>/<solution>/<job>/`.
+//! `metrics.jsonl`, `emulator/` (the built-in Personalize's saved state), `emulator.url` and
+//! `emulator.time_scale` (its address and time scale while running, for `plan`/`apply`/`recommend
+//! --local`), and batch job output under `batch/<group>/<solution>/<job>/`.
 //!
 //! Nothing needs configuring: empty role settings get placeholder roles, and below time scale 1 the
 //! poll intervals and call budget follow the built-in Personalize's scale (keys set in a settings
@@ -26,11 +27,11 @@ use personalize_ops::notify::message::Location;
 use personalize_ops::notify::{JsonLinesNotifier, Notifications, Notifier};
 use personalize_ops::objects::DirStore;
 use personalize_ops::settings::LOCAL_MIN_POLL_SECS;
-use personalize_ops::store::{SqliteStore, StateStore, SystemClock};
+use personalize_ops::store::{Clock, SqliteStore, StateStore, SystemClock};
 use tokio_util::sync::CancellationToken;
 
 use super::apply::out;
-use super::personalize::{LOCAL_REGION, local_sdk_config, url_path};
+use super::personalize::{LOCAL_REGION, local_sdk_config, scale_path, url_path};
 use super::progress::Progress;
 use super::{Context, EXIT_FAILURE};
 
@@ -144,6 +145,8 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         .context("starting the built-in Personalize")?;
     tracing::info!(url = %emu.url(), dir = %dir.display(), "built-in Personalize started");
     std::fs::write(url_path(&dir), emu.url()).context("writing emulator.url")?;
+    std::fs::write(scale_path(&dir), format!("{}\n", args.time_scale))
+        .context("writing emulator.time_scale")?;
     out(&format!(
         "personalize-ops local: watching {}/train/, built-in Personalize at {} (time scale {})",
         dir.display(),
@@ -151,10 +154,12 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         args.time_scale
     ));
     let sdk = local_sdk_config(&emu.url()).await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let reconciler = Arc::new(PersonalizeReconciler::from_settings(
         aws_sdk_personalize::Client::new(&sdk),
         objects.clone(),
         s,
+        clock.clone(),
     ));
 
     let intake = Arc::new(Intake::new(
@@ -191,7 +196,7 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         reconciler,
         notifications,
         metrics,
-        Arc::new(SystemClock),
+        clock,
         config,
     ));
     let shutdown = CancellationToken::new();
@@ -209,6 +214,7 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
     signal.abort();
     watch.abort();
     let _ = std::fs::remove_file(url_path(&dir));
+    let _ = std::fs::remove_file(scale_path(&dir));
     let saved = emu.shutdown().await;
     result?;
     saved.context("the built-in Personalize stopped but its last save of the state failed")?;

@@ -26,6 +26,20 @@ pub fn url_path(dir: &Path) -> PathBuf {
     dir.join("emulator.url")
 }
 
+/// The file holding the time scale `local DIR` runs its built-in Personalize at (beside
+/// [`url_path`], so that file stays a bare address for scripts).
+pub fn scale_path(dir: &Path) -> PathBuf {
+    dir.join("emulator.time_scale")
+}
+
+/// The time scale of a running `local`, from [`scale_path`]'s text. Missing or unreadable (a
+/// release that did not write it) means scale 0, `local`'s default.
+pub fn parse_scale(text: Option<&str>) -> f64 {
+    text.and_then(|t| t.trim().parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .unwrap_or(0.0)
+}
+
 /// SDK configuration for the built-in Personalize at `url` (static credentials, the local region).
 pub async fn local_sdk_config(url: &str) -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
@@ -50,8 +64,8 @@ pub struct Target {
     pub local: Option<PathBuf>,
 }
 
-/// The built-in Personalize of a running `local DIR` (its roles are placeholders, its polls fast:
-/// [`Settings::for_builtin_personalize`] at time scale 0), or AWS. `Err(code)` after printing why
+/// The built-in Personalize of a running `local DIR` (its roles are placeholders, its polls paced
+/// by [`Settings::for_builtin_personalize`] at the time scale that `local` runs at), or AWS. `Err(code)` after printing why
 /// neither can be asked: 1 when `local DIR` is not running, 2 when AWS has no credentials or region.
 pub async fn connect(
     command: &str,
@@ -70,7 +84,11 @@ pub async fn connect(
         };
         return Ok(Ok(Target {
             sdk: local_sdk_config(url.trim()).await,
-            settings: ctx.settings.for_builtin_personalize(0.0),
+            // Polls paced like those of the running `local`: its built-in Personalize takes as
+            // long as its time scale says.
+            settings: ctx.settings.for_builtin_personalize(parse_scale(
+                std::fs::read_to_string(scale_path(dir)).ok().as_deref(),
+            )),
             local: Some(dir.to_path_buf()),
         }));
     }
@@ -109,4 +127,18 @@ pub fn advice(command: &str, problems: &[AccessProblem]) -> String {
          `personalize-ops {command} --local DIR …` against it."
     ));
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scale_file_gives_the_time_scale_and_defaults_to_zero() {
+        assert_eq!(parse_scale(Some("0.001\n")), 0.001);
+        // Written by nothing (an older release) or garbled: `local`'s default.
+        assert_eq!(parse_scale(None), 0.0);
+        assert_eq!(parse_scale(Some("-3")), 0.0);
+        assert_eq!(parse_scale(Some("fast")), 0.0);
+    }
 }

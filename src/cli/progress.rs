@@ -204,13 +204,18 @@ impl Progress {
 #[async_trait::async_trait]
 impl Notifier for Progress {
     async fn publish(&self, message: &Message) -> Result<(), NotifyError> {
-        // Run results are printed from the store by `watch`; only unusable files are told here.
+        // Run results are printed from the store by `watch`; unusable files and the outcomes of
+        // scheduled runs are told here.
         let body: serde_json::Value = serde_json::from_str(&message.body).unwrap_or_default();
         let machine: serde_json::Value = body
             .get("sqs")
             .and_then(|s| s.as_str())
             .and_then(|s| serde_json::from_str(s).ok())
             .unwrap_or_default();
+        if let Some(line) = scheduled_line(&machine) {
+            out(&format!("{} {line}", self.elapsed()));
+            return Ok(());
+        }
         if let (Some(file), Some(errors)) = (
             machine.get("file").and_then(|f| f.as_str()),
             machine.get("description").and_then(|d| d.as_array()),
@@ -257,10 +262,30 @@ pub fn change_line(change: &ResourceChange) -> String {
     if let Some(d) = change.duration_secs.filter(|d| *d > 0) {
         line.push_str(&format!(" ({d} s)"));
     }
+    // Personalize's reason explains a failure; on any other status the text is the reconciler's
+    // note on what it did (e.g. a version in training was adopted), not something that went wrong.
     if let Some(r) = &change.reason {
-        line.push_str(&format!(": {r}"));
+        if change.status.contains("FAILED") {
+            line.push_str(&format!(": {r}"));
+        } else {
+            line.push_str(&format!("  (note: {r})"));
+        }
     }
     line
+}
+
+/// `quickstart  schedule  solution-maintenance-full-sol  SCHEDULED RUN COMPLETE (fire 2026-…Z): …`,
+/// from the machine-readable part of a scheduled-run notification; `None` for other messages.
+pub fn scheduled_line(machine: &serde_json::Value) -> Option<String> {
+    let text = |key: &str| machine.get(key).and_then(|v| v.as_str());
+    let schedule = text("schedule")?;
+    Some(format!(
+        "{}  schedule  {schedule}  {} (fire {}): {}",
+        text("datasetGroup").unwrap_or("-"),
+        text("status")?,
+        text("fireTime").unwrap_or("?"),
+        text("detail").unwrap_or_default()
+    ))
 }
 
 /// Ids to put in the printed commands: users and items that exist in the group's interactions.
@@ -424,5 +449,49 @@ mod tests {
             line,
             "g  solution version  sol/1a2b  CREATE FAILED (4 s): too few users"
         );
+        // On a status that is not a failure the text is a note, and reads as one.
+        let line = change_line(&ResourceChange {
+            kind: ResourceKind::SolutionVersion,
+            arn: "arn:aws:personalize:us-east-1:000000000000:solution/sol/1a2b".into(),
+            status: "CREATE IN_PROGRESS".into(),
+            duration_secs: None,
+            reason: Some("a version in training is adopted, not duplicated".into()),
+            dataset_group: Some("g".into()),
+        });
+        assert_eq!(
+            line,
+            "g  solution version  sol/1a2b  CREATE IN_PROGRESS  (note: a version in training is adopted, not duplicated)"
+        );
+    }
+
+    #[test]
+    fn a_scheduled_run_is_one_line_and_other_messages_are_not_one() {
+        use personalize_ops::notify::message::{Location, scheduled_message};
+        use personalize_ops::store::{FireOutcome, FireStatus};
+        let fire = chrono::DateTime::parse_from_rfc3339("2026-03-01T10:00:00Z")
+            .expect("instant")
+            .with_timezone(&Utc);
+        let location = Location {
+            partition: "aws".into(),
+            region: "us-east-1".into(),
+            account: "000000000000".into(),
+        };
+        let outcome = FireOutcome {
+            fire,
+            status: FireStatus::Skipped,
+            detail: "no new data since the last imports (dataset_import_interactions_x)".into(),
+            at: fire,
+        };
+        let message = scheduled_message("g", &location, "personalize-dataset-import-g", &outcome);
+        let body: serde_json::Value = serde_json::from_str(&message.body).expect("json");
+        let machine: serde_json::Value =
+            serde_json::from_str(body["sqs"].as_str().expect("sqs")).expect("machine json");
+        assert_eq!(
+            scheduled_line(&machine).as_deref(),
+            Some(
+                "g  schedule  personalize-dataset-import-g  SCHEDULED RUN SKIPPED (fire 2026-03-01T10:00:00Z): no new data since the last imports (dataset_import_interactions_x)"
+            )
+        );
+        assert_eq!(scheduled_line(&serde_json::json!({"file": "x"})), None);
     }
 }

@@ -15,7 +15,7 @@ use personalize_ops::metrics::MetricsSetup;
 use personalize_ops::notify::Notifications;
 use personalize_ops::notify::message::Location;
 use personalize_ops::objects::{ObjectStore, S3Store};
-use personalize_ops::store::{DynamoStore, StateStore, SystemClock};
+use personalize_ops::store::{Clock, DynamoStore, StateStore, SystemClock};
 use tokio_util::sync::CancellationToken;
 
 use super::{Context, EXIT_USAGE};
@@ -125,13 +125,19 @@ pub async fn run(_args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         account: "unknown".into(),
     };
     let personalize = aws_sdk_personalize::Client::new(&config);
-    let reconciler = Arc::new(PersonalizeReconciler::from_settings(personalize, objects, s));
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let reconciler = Arc::new(PersonalizeReconciler::from_settings(
+        personalize,
+        objects,
+        s,
+        clock.clone(),
+    ));
     let daemon = Arc::new(Daemon::new(
         store,
         reconciler,
         notifications,
         metrics.sink.clone(),
-        Arc::new(SystemClock),
+        clock,
         DaemonConfig::from_settings(&s.daemon, replica_name(), location),
     ));
     // A dispatcher round waits on the state store (retries included): judge it over 10 s periods.

@@ -143,20 +143,24 @@ impl PersonalizeReconciler {
     }
 
     /// The reconciler for `client` (AWS or the built-in Personalize), reading data from `objects`,
-    /// with the roles and pacing of `settings`.
+    /// with the roles and pacing of `settings`, and "now" from `clock` (the daemon's).
     pub fn from_settings(
         client: aws_sdk_personalize::Client,
         objects: Arc<dyn crate::objects::ObjectStore>,
         settings: &crate::settings::Settings,
+        clock: Arc<dyn crate::store::Clock>,
     ) -> Self {
         let limiter = Arc::new(reconcile::RateLimiter::new(settings.reconcile.calls_per_second));
-        Self::new(Arc::new(Reconciler::new(
-            client,
-            objects,
-            &settings.reconcile,
-            &settings.personalize,
-            limiter,
-        )))
+        Self::new(Arc::new(
+            Reconciler::new(
+                client,
+                objects,
+                &settings.reconcile,
+                &settings.personalize,
+                limiter,
+            )
+            .with_clock(clock),
+        ))
     }
 }
 
@@ -334,6 +338,7 @@ mod tests {
             aws_sdk_personalize::Client::new(&config),
             Arc::new(crate::objects::MemoryStore::new()),
             &settings,
+            Arc::new(crate::store::SystemClock),
         );
         let desired = crate::store::Desired {
             generation: 1,

@@ -32,9 +32,11 @@ mod execute;
 pub mod export;
 mod observe;
 mod polls;
+pub mod teardown;
 
 pub use api::{Api, ApiError, Backoff, ErrorClass, RateLimiter};
 use execute::Executed;
+pub use teardown::TeardownOutcome;
 
 /// One state change or outcome of a managed resource.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -165,6 +167,8 @@ struct GroupMemory {
     /// resource in this group, the name is taken elsewhere in the account.
     already_exists: HashSet<Ref>,
     metrics_read: HashSet<String>,
+    /// Resources a teardown reported and has not yet seen disappear (their ARNs).
+    teardown: HashMap<Ref, String>,
     /// The last observation in this run and when each of its reads is due again (`None`: read
     /// everything).
     cache: Option<observe::Cache>,
@@ -191,6 +195,9 @@ pub struct Reconciler {
     settings: ReconcileSettings,
     roles: Roles,
     memory: Mutex<HashMap<String, GroupMemory>>,
+    /// "Now" of the planner's age decisions (import `maxAge`, batch job ages): the daemon's clock,
+    /// so tests with injected time see the same instants as the store and the scheduler.
+    clock: Arc<dyn crate::store::Clock>,
 }
 
 fn kind_key(kind: Kind) -> String {
@@ -313,7 +320,15 @@ impl Reconciler {
             settings: settings.clone(),
             roles: roles(personalize),
             memory: Mutex::new(HashMap::new()),
+            clock: Arc::new(crate::store::SystemClock),
         }
+    }
+
+    /// The same reconciler reading "now" from `clock` (the system clock by default).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn crate::store::Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Personalize calls made so far (including retries).
@@ -397,7 +412,7 @@ impl Reconciler {
         });
         let run = RunContext {
             run_start,
-            now: Utc::now(),
+            now: self.clock.now(),
             roles: self.roles.clone(),
             bucket: config.bucket.clone(),
             scheduled: scheduled.cloned(),
@@ -753,6 +768,15 @@ impl Reconciler {
         }
     }
 
+    /// How long to wait after the transient error `e` of a pass: `backoff`, which then doubles up to
+    /// `throttle_backoff_max_ms`.
+    fn wait_after_error(&self, e: &ReconcileError, backoff: &mut Duration) -> Duration {
+        tracing::warn!(error = %e, "pass interrupted; trying again");
+        let wait = *backoff;
+        *backoff = (*backoff * 2).min(Duration::from_millis(self.settings.throttle_backoff_max_ms));
+        wait
+    }
+
     /// Passes until converged or failed, sleeping as each pass asks. Transient errors (throttling,
     /// quotas, network) are waited out; `cancel` stops between calls.
     pub async fn apply(
@@ -776,13 +800,7 @@ impl Reconciler {
                     next_poll_after
                 }
                 Ok(done) => return Ok(done),
-                Err(e) if e.is_transient() => {
-                    tracing::warn!(error = %e, "pass interrupted; trying again");
-                    let wait = error_backoff;
-                    error_backoff =
-                        (error_backoff * 2).min(Duration::from_millis(self.settings.throttle_backoff_max_ms));
-                    wait
-                }
+                Err(e) if e.is_transient() => self.wait_after_error(&e, &mut error_backoff),
                 Err(e) => return Err(e),
             };
             tokio::select! {

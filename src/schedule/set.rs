@@ -178,10 +178,13 @@ pub fn diff(
     let mut out = ScheduleDiff::default();
     for d in desired {
         let target = d.target.encode();
-        let unchanged = recorded
-            .iter()
-            .any(|r| r.name == d.name && r.expression == d.expression && r.target == target);
-        if unchanged {
+        let same_name = recorded.iter().find(|r| r.name == d.name);
+        if let Some(r) = same_name.filter(|r| r.expression == d.expression) {
+            if r.target != target {
+                // Only what the fire does changed (e.g. a batch job's index): the same timer, so
+                // its anchor, history and a `deactivate` stay, which only an expression change ends.
+                out.put.push(Schedule { target, ..r.clone() });
+            }
             continue;
         }
         let next_fire = Expression::parse(&d.expression)
@@ -309,5 +312,56 @@ mod tests {
         // A file without schedules removes them all.
         let d = diff("shop", &recorded, &[], t1);
         assert_eq!(d.remove.len(), 4);
+    }
+
+    #[test]
+    fn a_target_change_keeps_the_timer_its_history_and_a_deactivate() {
+        let t0 = at("2026-02-28T10:00:00Z");
+        let desired = desired_set(&spec(r#"{"full": "cron(0 3 ? * 1 *)"}"#));
+        let mut recorded = diff("shop", &[], &desired, t0).put;
+        let batch = recorded
+            .iter_mut()
+            .find(|s| s.name == "batch-inference-shop-sims-1")
+            .expect("batch schedule");
+        // Recorded when the job was listed elsewhere in the file, then deactivated, with a fire.
+        batch.target = Target::BatchInference {
+            solution: "shop-sims".into(),
+            index: 2,
+        }
+        .encode();
+        batch.active = false;
+        batch.last_fire = Some(at("2026-03-01T10:00:00Z"));
+        let before = batch.clone();
+
+        let d = diff("shop", &recorded, &desired, at("2026-03-02T00:00:00Z"));
+        assert_eq!(d.put.len(), 1, "{:?}", d.put);
+        let put = &d.put[0];
+        assert_eq!(
+            put.target,
+            desired[2].target.encode(),
+            "the new target is recorded"
+        );
+        assert!(!put.active, "still deactivated: only the expression re-activates");
+        assert_eq!(
+            (put.created_at, put.last_fire, put.next_fire),
+            (before.created_at, before.last_fire, before.next_fire),
+            "the rate anchor and the history stay"
+        );
+
+        // A changed expression does re-activate it, as a new timer.
+        let changed: Vec<DesiredSchedule> = desired
+            .iter()
+            .cloned()
+            .map(|mut s| {
+                if s.name == "batch-inference-shop-sims-1" {
+                    s.expression = "rate(2 days)".into();
+                }
+                s
+            })
+            .collect();
+        let d = diff("shop", &recorded, &changed, at("2026-03-02T00:00:00Z"));
+        assert_eq!(d.put.len(), 1);
+        assert!(d.put[0].active);
+        assert_eq!(d.put[0].last_fire, None);
     }
 }
