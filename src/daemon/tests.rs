@@ -761,7 +761,8 @@ async fn due_groups_are_worked_on_earliest_deadline_first() {
             == 5
     })
     .await;
-    assert_eq!(*mixed.order.lock().unwrap(), names);
+    // The first five passes; the resync at start may bring converged groups back afterwards.
+    assert_eq!(mixed.order.lock().unwrap()[..names.len()], names);
     running.stop().await;
 }
 
