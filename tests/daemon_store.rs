@@ -885,6 +885,52 @@ async fn schedules_and_claims(store: &dyn StateStore, clock: &ManualClock) {
     );
 }
 
+/// `delete_group` forgets the group and its schedules, leaves other groups alone, and is fenced.
+async fn groups_are_deleted(store: &dyn StateStore, clock: &ManualClock) {
+    store
+        .put_desired(&desired("gone", "{}", Some("01")))
+        .await
+        .expect("desired");
+    store
+        .put_desired(&desired("kept", "{}", Some("01")))
+        .await
+        .expect("desired");
+    let lease = acquired(store.acquire_lease("gone", "r", LEASE).await.expect("lease"));
+    let other = acquired(store.acquire_lease("kept", "r", LEASE).await.expect("lease"));
+    for name in ["retrain", "import"] {
+        store
+            .put_schedule(&lease, &sample_schedule("gone", name))
+            .await
+            .expect("put");
+    }
+    store
+        .put_schedule(&other, &sample_schedule("kept", "retrain"))
+        .await
+        .expect("put");
+
+    // A holder that lost the lease cannot delete the group.
+    clock.advance(LEASE + Duration::from_secs(1));
+    let thief = acquired(store.acquire_lease("gone", "thief", LEASE).await.expect("lease"));
+    assert!(is_fenced(store.delete_group(&lease).await));
+    assert!(store.group("gone").await.expect("read").is_some());
+    assert_eq!(store.schedules(Some("gone")).await.expect("list").len(), 2);
+
+    store.delete_group(&thief).await.expect("delete");
+    assert_eq!(store.group("gone").await.expect("read"), None);
+    assert!(store.schedules(Some("gone")).await.expect("list").is_empty());
+    let names: Vec<String> = store
+        .list_groups()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|g| g.name)
+        .collect();
+    assert_eq!(names, ["kept"]);
+    assert_eq!(store.schedules(None).await.expect("list").len(), 1);
+    // The lease went with the group: a renewal is fenced, a new acquisition starts afresh.
+    assert!(is_fenced(store.renew_lease(&thief, LEASE).await));
+}
+
 async fn oversized_observed_is_refused(store: &dyn StateStore) {
     let lease = acquired(store.acquire_lease("big", "r", LEASE).await.expect("lease"));
     let mut huge = observed(1, false);
@@ -998,6 +1044,12 @@ async fn sqlite_largest_group_fits() {
 async fn sqlite_schedules_and_claims() {
     let clock = manual_clock();
     schedules_and_claims(&sqlite(&clock), &clock).await;
+}
+
+#[tokio::test]
+async fn sqlite_groups_are_deleted() {
+    let clock = manual_clock();
+    groups_are_deleted(&sqlite(&clock), &clock).await;
 }
 
 #[tokio::test]
@@ -1150,6 +1202,13 @@ async fn dynamo_schedules_and_claims() {
     let moto = Moto::start();
     let clock = manual_clock();
     schedules_and_claims(&dynamo(&moto, &clock).await, &clock).await;
+}
+
+#[tokio::test]
+async fn dynamo_groups_are_deleted() {
+    let moto = Moto::start();
+    let clock = manual_clock();
+    groups_are_deleted(&dynamo(&moto, &clock).await, &clock).await;
 }
 
 #[tokio::test]

@@ -152,25 +152,7 @@ async fn every_fixture_converges_and_a_second_apply_changes_nothing() {
     assert!(report.is_empty(), "{}", report.join("\n\n"));
 }
 
-/// A Domain (VIDEO_ON_DEMAND) group with recommenders: they wait for the imports and converge.
-const DOMAIN_EXAMPLE: &str = r#"{
-  "datasetGroup": {"serviceConfig": {"name": "vod-group", "domain": "VIDEO_ON_DEMAND"}},
-  "datasets": {
-    "interactions": {
-      "dataset": {"serviceConfig": {"name": "vod-interactions"}},
-      "schema": {"serviceConfig": {"name": "vod-interactions-schema", "domain": "VIDEO_ON_DEMAND", "schema": {
-        "type": "record", "name": "Interactions", "namespace": "com.amazonaws.personalize.schema",
-        "fields": [{"name": "USER_ID", "type": "string"}, {"name": "ITEM_ID", "type": "string"},
-                   {"name": "EVENT_TYPE", "type": "string"}, {"name": "TIMESTAMP", "type": "long"}],
-        "version": "1.0"}}}
-    }
-  },
-  "recommenders": [
-    {"serviceConfig": {"name": "vod-top-picks", "recipeArn": "arn:aws:personalize:::recipe/aws-vod-top-picks"}},
-    {"serviceConfig": {"name": "vod-more-like-x", "recipeArn": "arn:aws:personalize:::recipe/aws-vod-more-like-x"}}
-  ]
-}"#;
-
+/// A Domain group's recommenders wait for the imports and converge.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_domain_group_gets_its_recommenders_after_the_import() {
     let dir = tempfile::tempdir().expect("tempdir");

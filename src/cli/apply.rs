@@ -180,9 +180,9 @@ pub fn out(line: &str) {
     let _ = stdout.flush();
 }
 
-/// Prints each event as it comes.
-struct Printer {
-    format: Format,
+/// Prints each event as it comes (`apply`, `destroy`).
+pub struct Printer {
+    pub format: Format,
 }
 
 impl EventSink for Printer {

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use personalize_ops::settings::{LogFormat, Settings};
 
 mod apply;
+mod destroy;
 mod emulate;
 mod healthcheck;
 mod local;
@@ -72,6 +73,9 @@ pub enum Command {
     Plan(plan::Args),
     /// Bring a dataset group to its parameter file: create, update and wait until converged or failed.
     Apply(apply::Args),
+    /// Delete a dataset group and everything in it (dependants first), its schedules and state;
+    /// without --yes only prints what it would delete.
+    Destroy(destroy::Args),
     /// The stored schedules (list, describe, activate, deactivate), fire instants of an expression,
     /// and a parameter file written from a dataset group that exists in Personalize.
     Schedules(schedules::Args),
@@ -160,6 +164,7 @@ async fn dispatch(command: Command, ctx: Context) -> anyhow::Result<ExitCode> {
         Command::Recommend(args) => recommend::run(args, &ctx).await,
         Command::Plan(args) => plan::run(args, &ctx).await,
         Command::Apply(args) => apply::run(args, &ctx).await,
+        Command::Destroy(args) => destroy::run(args, &ctx).await,
         Command::Schedules(args) => schedules::run(args, &ctx).await,
         Command::Setup(args) => setup::run(args, &ctx).await,
         Command::Healthcheck(args) => healthcheck::run(args, &ctx).await,

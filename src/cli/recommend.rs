@@ -59,6 +59,10 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         eprintln!("personalize-ops recommend: give --user-id, --item-id or both");
         return Ok(ExitCode::from(super::EXIT_USAGE));
     }
+    if !args.item_ids.is_empty() && args.user_id.is_none() {
+        eprintln!("personalize-ops recommend: ranking (--item-ids) needs --user-id");
+        return Ok(ExitCode::from(super::EXIT_USAGE));
+    }
     let config = match super::personalize::connect("recommend", args.local.as_deref(), ctx).await? {
         Ok(target) => target.sdk,
         Err(code) => return Ok(code),
@@ -78,11 +82,26 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
             }
         },
     };
-    let runtime = aws_sdk_personalizeruntime::Client::new(&config);
-    let (items, recommendation_id): (Vec<Scored>, Option<String>) = if args.item_ids.is_empty() {
+    let (items, recommendation_id) = recommendations(&args, &config, &arn, filter_arn).await?;
+    let text = render(args.format, &arn, &items, recommendation_id.as_deref());
+    let mut stdout = std::io::stdout().lock();
+    // A closed pipe (| head) ends the output quietly.
+    let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Asks the campaign: GetPersonalizedRanking when items to rank are given, else GetRecommendations.
+async fn recommendations(
+    args: &Args,
+    config: &aws_config::SdkConfig,
+    arn: &str,
+    filter_arn: Option<String>,
+) -> anyhow::Result<(Vec<Scored>, Option<String>)> {
+    let runtime = aws_sdk_personalizeruntime::Client::new(config);
+    let answer = if args.item_ids.is_empty() {
         let answer = runtime
             .get_recommendations()
-            .campaign_arn(&arn)
+            .campaign_arn(arn)
             .set_user_id(args.user_id.clone())
             .set_item_id(args.item_id.clone())
             .set_filter_arn(filter_arn)
@@ -98,13 +117,10 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
             .collect();
         (items, answer.recommendation_id().map(str::to_string))
     } else {
-        let Some(user) = &args.user_id else {
-            eprintln!("personalize-ops recommend: ranking (--item-ids) needs --user-id");
-            return Ok(ExitCode::from(super::EXIT_USAGE));
-        };
+        let user = args.user_id.as_deref().unwrap_or_default();
         let answer = runtime
             .get_personalized_ranking()
-            .campaign_arn(&arn)
+            .campaign_arn(arn)
             .user_id(user)
             .set_input_list(Some(args.item_ids.clone()))
             .set_filter_arn(filter_arn)
@@ -119,7 +135,12 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
             .collect();
         (items, answer.recommendation_id().map(str::to_string))
     };
-    let text = match args.format {
+    Ok(answer)
+}
+
+/// The answer as text (one item id a line) or JSON (ids with scores and the recommendation id).
+fn render(format: Format, arn: &str, items: &[Scored], recommendation_id: Option<&str>) -> String {
+    match format {
         Format::Json => {
             let list: Vec<_> = items
                 .iter()
@@ -135,11 +156,7 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
             .filter_map(|(id, _)| id.as_deref())
             .map(|id| format!("{id}\n"))
             .collect(),
-    };
-    let mut stdout = std::io::stdout().lock();
-    // A closed pipe (| head) ends the output quietly.
-    let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
-    Ok(ExitCode::SUCCESS)
+    }
 }
 
 /// An answered item and its score.

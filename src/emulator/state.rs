@@ -376,9 +376,23 @@ impl State {
     where
         Self: Store<T>,
     {
+        self.present(now, move |r: &T| r.meta().is_live(now) && keep(r))
+    }
+
+    /// The resources of one kind for which `keep` holds that still exist, including those being
+    /// deleted: a dependant in `DELETE PENDING` or `DELETE IN_PROGRESS` still blocks the deletion of
+    /// its parent (`ResourceInUseException`) until it is gone.
+    pub fn present<'a, T: Resource + 'a>(
+        &'a self,
+        now: f64,
+        keep: impl Fn(&T) -> bool + 'a,
+    ) -> impl Iterator<Item = &'a T>
+    where
+        Self: Store<T>,
+    {
         self.map()
             .values()
-            .filter(move |r| r.meta().is_live(now) && keep(r))
+            .filter(move |r| !r.meta().is_gone(now) && keep(r))
     }
 
     /// The metadata of any resource by ARN (tags work on every kind).

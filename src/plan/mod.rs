@@ -24,6 +24,7 @@ use crate::spec::model::{
 mod decide;
 mod diff;
 pub mod observed;
+pub mod teardown;
 
 #[cfg(test)]
 mod tests;

@@ -362,43 +362,10 @@ pub fn solution_config_json(c: Option<&t::SolutionConfig>) -> Option<Value> {
                         .done()
                 }),
             )
-            .put(
-                "eventsConfig",
-                c.events_config.as_ref().map(|e| {
-                    Obj::new()
-                        .put(
-                            "eventParametersList",
-                            e.event_parameters_list.as_ref().map(|l| {
-                                l.iter()
-                                    .map(|p| {
-                                        Obj::new()
-                                            .put("eventType", p.event_type.clone().map(Value::String))
-                                            .put(
-                                                "eventValueThreshold",
-                                                p.event_value_threshold.map(|v| json!(v)),
-                                            )
-                                            .put("weight", p.weight.map(|v| json!(v)))
-                                            .done()
-                                    })
-                                    .collect()
-                            }),
-                        )
-                        .done()
-                }),
-            )
+            .put("eventsConfig", c.events_config.as_ref().map(events_config_json))
             .put(
                 "optimizationObjective",
-                c.optimization_objective.as_ref().map(|o| {
-                    Obj::new()
-                        .put("itemAttribute", o.item_attribute.clone().map(Value::String))
-                        .put(
-                            "objectiveSensitivity",
-                            o.objective_sensitivity
-                                .as_ref()
-                                .map(|s| Value::String(s.as_str().to_string())),
-                        )
-                        .done()
-                }),
+                c.optimization_objective.as_ref().map(optimization_objective_json),
             )
             .put(
                 "trainingDataConfig",
@@ -417,6 +384,37 @@ pub fn solution_config_json(c: Option<&t::SolutionConfig>) -> Option<Value> {
             )
             .done()
     })
+}
+
+fn events_config_json(e: &t::EventsConfig) -> Value {
+    Obj::new()
+        .put(
+            "eventParametersList",
+            e.event_parameters_list.as_ref().map(|l| {
+                l.iter()
+                    .map(|p| {
+                        Obj::new()
+                            .put("eventType", p.event_type.clone().map(Value::String))
+                            .put("eventValueThreshold", p.event_value_threshold.map(|v| json!(v)))
+                            .put("weight", p.weight.map(|v| json!(v)))
+                            .done()
+                    })
+                    .collect()
+            }),
+        )
+        .done()
+}
+
+fn optimization_objective_json(o: &t::OptimizationObjective) -> Value {
+    Obj::new()
+        .put("itemAttribute", o.item_attribute.clone().map(Value::String))
+        .put(
+            "objectiveSensitivity",
+            o.objective_sensitivity
+                .as_ref()
+                .map(|s| Value::String(s.as_str().to_string())),
+        )
+        .done()
 }
 
 #[cfg(test)]

@@ -258,65 +258,11 @@ impl Exporter<'_> {
                 continue;
             }
             let arn = d.dataset_arn.clone().unwrap_or_default();
-            let described = api
-                .call("DescribeDataset", &arn, || {
-                    api.client.describe_dataset().dataset_arn(&arn).send()
-                })
-                .await?
-                .dataset
-                .unwrap_or_else(|| t::Dataset::builder().build());
-            let schema_arn = described.schema_arn.unwrap_or_default();
-            let schema = api
-                .call("DescribeSchema", &schema_arn, || {
-                    api.client.describe_schema().schema_arn(&schema_arn).send()
-                })
-                .await?
-                .schema
-                .unwrap_or_else(|| t::DatasetSchema::builder().build());
-            let document: Value = match schema.schema.as_deref().map(serde_json::from_str) {
-                Some(Ok(v)) => v,
-                _ => {
-                    self.warnings.push(format!(
-                        "schema {schema_arn} of dataset {name} is not a JSON document: written as null"
-                    ));
-                    Value::Null
-                }
-            };
-            let mut schema_service = Map::new();
-            put(&mut schema_service, "name", schema.name.map(Value::String));
-            put(
-                &mut schema_service,
-                "domain",
-                schema.domain.map(|d| json!(d.as_str())),
-            );
-            schema_service.insert("schema".into(), document);
-            let mut dataset_service = Map::new();
-            dataset_service.insert("name".into(), json!(name));
-            put(&mut dataset_service, "tags", self.tags(&arn).await?);
-            out.insert(
-                key,
-                json!({"dataset": {"serviceConfig": dataset_service}, "schema": {"serviceConfig": schema_service}}),
-            );
-            let jobs = list_all!(api, "ListDatasetImportJobs", &arn, dataset_import_jobs, |token| {
-                api.client
-                    .list_dataset_import_jobs()
-                    .dataset_arn(&arn)
-                    .set_next_token(token.clone())
-                    .max_results(100)
-                    .send()
-            });
-            for j in jobs
-                .iter()
-                .filter(|j| Phase::of(j.status.as_deref().unwrap_or_default()) == Phase::Active)
+            out.insert(key, self.dataset(&name, &arn).await?);
+            if let Some(newest) = self.newest_active_import(&arn).await?
+                && newest_import.as_ref().is_none_or(|(t, _, _)| newest.0 > *t)
             {
-                let created = time(j.creation_date_time.as_ref());
-                if newest_import.as_ref().is_none_or(|(t, _, _)| created > *t) {
-                    newest_import = Some((
-                        created,
-                        j.dataset_import_job_arn.clone().unwrap_or_default(),
-                        j.import_mode.as_ref().map(|m| m.as_str().to_string()),
-                    ));
-                }
+                newest_import = Some(newest);
             }
         }
         if out.is_empty() {
@@ -340,6 +286,76 @@ impl Exporter<'_> {
             put(&mut datasets, key, out.remove(key));
         }
         Ok(Some(Value::Object(datasets)))
+    }
+
+    /// One dataset and its schema as the file's `{"dataset": …, "schema": …}`.
+    async fn dataset(&mut self, name: &str, arn: &str) -> Result<Value, ApiError> {
+        let api = self.api;
+        let described = api
+            .call("DescribeDataset", arn, || {
+                api.client.describe_dataset().dataset_arn(arn).send()
+            })
+            .await?
+            .dataset
+            .unwrap_or_else(|| t::Dataset::builder().build());
+        let schema_arn = described.schema_arn.unwrap_or_default();
+        let schema = api
+            .call("DescribeSchema", &schema_arn, || {
+                api.client.describe_schema().schema_arn(&schema_arn).send()
+            })
+            .await?
+            .schema
+            .unwrap_or_else(|| t::DatasetSchema::builder().build());
+        let document: Value = match schema.schema.as_deref().map(serde_json::from_str) {
+            Some(Ok(v)) => v,
+            _ => {
+                self.warnings.push(format!(
+                    "schema {schema_arn} of dataset {name} is not a JSON document: written as null"
+                ));
+                Value::Null
+            }
+        };
+        let mut schema_service = Map::new();
+        put(&mut schema_service, "name", schema.name.map(Value::String));
+        put(
+            &mut schema_service,
+            "domain",
+            schema.domain.map(|d| json!(d.as_str())),
+        );
+        schema_service.insert("schema".into(), document);
+        let mut dataset_service = Map::new();
+        dataset_service.insert("name".into(), json!(name));
+        put(&mut dataset_service, "tags", self.tags(arn).await?);
+        Ok(
+            json!({"dataset": {"serviceConfig": dataset_service}, "schema": {"serviceConfig": schema_service}}),
+        )
+    }
+
+    /// The newest ACTIVE import job of a dataset: when, its ARN and its import mode.
+    async fn newest_active_import(
+        &self,
+        arn: &str,
+    ) -> Result<Option<(DateTime<Utc>, String, Option<String>)>, ApiError> {
+        let api = self.api;
+        let jobs = list_all!(api, "ListDatasetImportJobs", arn, dataset_import_jobs, |token| {
+            api.client
+                .list_dataset_import_jobs()
+                .dataset_arn(arn)
+                .set_next_token(token.clone())
+                .max_results(100)
+                .send()
+        });
+        Ok(jobs
+            .iter()
+            .filter(|j| Phase::of(j.status.as_deref().unwrap_or_default()) == Phase::Active)
+            .map(|j| {
+                (
+                    time(j.creation_date_time.as_ref()),
+                    j.dataset_import_job_arn.clone().unwrap_or_default(),
+                    j.import_mode.as_ref().map(|m| m.as_str().to_string()),
+                )
+            })
+            .max_by_key(|(created, _, _)| *created))
     }
 
     async fn event_tracker(&mut self, group_arn: &str) -> Result<Option<Value>, ApiError> {
@@ -440,6 +456,52 @@ impl Exporter<'_> {
         arn: &str,
         schedules: &ExportSchedules,
     ) -> Result<Value, ApiError> {
+        let mut solution = json!({"serviceConfig": self.solution_service(name, arn).await?});
+        let mut planned = Map::new();
+        put(
+            &mut planned,
+            "full",
+            schedules.full.get(name).map(|s| json!(s.to_string())),
+        );
+        put(
+            &mut planned,
+            "update",
+            schedules.update.get(name).map(|s| json!(s.to_string())),
+        );
+        if !planned.is_empty() {
+            solution["workflowConfig"] = json!({"schedules": planned});
+        }
+
+        let campaigns = self.campaigns(arn).await?;
+        if !campaigns.is_empty() {
+            solution["campaigns"] = Value::Array(campaigns);
+        }
+        let (inference, segment) = self.batch_jobs_seen(arn).await?;
+        let mut entries = Vec::new();
+        for job in batch_entries(name, &inference, &mut self.warnings, "batch inference job") {
+            entries.push(match job {
+                Some(j) => self.batch_inference_job(&j.arn).await?,
+                None => json!({}),
+            });
+        }
+        if !entries.is_empty() {
+            solution["batchInferenceJobs"] = Value::Array(entries);
+        }
+        let mut entries = Vec::new();
+        for job in batch_entries(name, &segment, &mut self.warnings, "batch segment job") {
+            entries.push(match job {
+                Some(j) => self.batch_segment_job(&j.arn).await?,
+                None => json!({}),
+            });
+        }
+        if !entries.is_empty() {
+            solution["batchSegmentJobs"] = Value::Array(entries);
+        }
+        Ok(solution)
+    }
+
+    /// The solution's CreateSolution members as a `serviceConfig`.
+    async fn solution_service(&self, name: &str, arn: &str) -> Result<Map<String, Value>, ApiError> {
         let api = self.api;
         let x = api
             .call("DescribeSolution", arn, || {
@@ -473,23 +535,13 @@ impl Exporter<'_> {
             config(convert::solution_config_json(x.solution_config.as_ref())),
         );
         put(&mut service, "tags", self.tags(arn).await?);
-        let mut solution = json!({"serviceConfig": service});
 
-        let mut planned = Map::new();
-        put(
-            &mut planned,
-            "full",
-            schedules.full.get(name).map(|s| json!(s.to_string())),
-        );
-        put(
-            &mut planned,
-            "update",
-            schedules.update.get(name).map(|s| json!(s.to_string())),
-        );
-        if !planned.is_empty() {
-            solution["workflowConfig"] = json!({"schedules": planned});
-        }
+        Ok(service)
+    }
 
+    /// The solution's usable campaigns, each as a `serviceConfig`.
+    async fn campaigns(&mut self, arn: &str) -> Result<Vec<Value>, ApiError> {
+        let api = self.api;
         let campaigns = list_all!(api, "ListCampaigns", arn, campaigns, |token| api
             .client
             .list_campaigns()
@@ -526,10 +578,12 @@ impl Exporter<'_> {
             put(&mut service, "tags", self.tags(&carn).await?);
             exported.push(json!({"serviceConfig": service}));
         }
-        if !exported.is_empty() {
-            solution["campaigns"] = Value::Array(exported);
-        }
+        Ok(exported)
+    }
 
+    /// Every batch inference and segment job of every version of the solution.
+    async fn batch_jobs_seen(&self, arn: &str) -> Result<(Vec<JobSeen>, Vec<JobSeen>), ApiError> {
+        let api = self.api;
         let versions = list_all!(api, "ListSolutionVersions", arn, solution_versions, |token| api
             .client
             .list_solution_versions()
@@ -573,27 +627,7 @@ impl Exporter<'_> {
                 created: time(j.creation_date_time.as_ref()),
             }));
         }
-        let mut entries = Vec::new();
-        for job in batch_entries(name, &inference, &mut self.warnings, "batch inference job") {
-            entries.push(match job {
-                Some(j) => self.batch_inference_job(&j.arn).await?,
-                None => json!({}),
-            });
-        }
-        if !entries.is_empty() {
-            solution["batchInferenceJobs"] = Value::Array(entries);
-        }
-        let mut entries = Vec::new();
-        for job in batch_entries(name, &segment, &mut self.warnings, "batch segment job") {
-            entries.push(match job {
-                Some(j) => self.batch_segment_job(&j.arn).await?,
-                None => json!({}),
-            });
-        }
-        if !entries.is_empty() {
-            solution["batchSegmentJobs"] = Value::Array(entries);
-        }
-        Ok(solution)
+        Ok((inference, segment))
     }
 
     async fn batch_inference_job(&self, arn: &str) -> Result<Value, ApiError> {

@@ -31,9 +31,11 @@ mod convert;
 mod execute;
 pub mod export;
 mod observe;
+pub mod teardown;
 
 pub use api::{Api, ApiError, Backoff, ErrorClass, RateLimiter};
 use execute::Executed;
+pub use teardown::TeardownOutcome;
 
 /// One state change or outcome of a managed resource.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -167,6 +169,8 @@ struct GroupMemory {
     metrics_read: HashSet<String>,
     /// ACTIVE resources not described again in this run.
     settled: observe::Settled,
+    /// Resources a teardown reported and has not yet seen disappear (their ARNs).
+    teardown: HashMap<Ref, String>,
 }
 
 /// Brings dataset groups to their parameter files.
@@ -715,6 +719,15 @@ impl Reconciler {
         }
     }
 
+    /// How long to wait after the transient error `e` of a pass: `backoff`, which then doubles up to
+    /// `throttle_backoff_max_ms`.
+    fn wait_after_error(&self, e: &ReconcileError, backoff: &mut Duration) -> Duration {
+        tracing::warn!(error = %e, "pass interrupted; trying again");
+        let wait = *backoff;
+        *backoff = (*backoff * 2).min(Duration::from_millis(self.settings.throttle_backoff_max_ms));
+        wait
+    }
+
     /// Passes until converged or failed, sleeping as each pass asks. Transient errors (throttling,
     /// quotas, network) are waited out; `cancel` stops between calls.
     pub async fn apply(
@@ -738,13 +751,7 @@ impl Reconciler {
                     next_poll_after
                 }
                 Ok(done) => return Ok(done),
-                Err(e) if e.is_transient() => {
-                    tracing::warn!(error = %e, "pass interrupted; trying again");
-                    let wait = error_backoff;
-                    error_backoff =
-                        (error_backoff * 2).min(Duration::from_millis(self.settings.throttle_backoff_max_ms));
-                    wait
-                }
+                Err(e) if e.is_transient() => self.wait_after_error(&e, &mut error_backoff),
                 Err(e) => return Err(e),
             };
             tokio::select! {

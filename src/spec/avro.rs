@@ -163,7 +163,23 @@ pub fn parse(value: &Value) -> Result<AvroSchema, Vec<SchemaIssue>> {
             format!("a schema must be an Avro record object, not {}", json_kind(value)),
         )]);
     };
-    match obj.get("type") {
+    check_record_type(obj.get("type"), &mut issues);
+    let name = record_name(obj.get("name"), &mut issues);
+    let namespace = record_namespace(obj.get("namespace"), &mut issues);
+    let fields = record_fields(obj.get("fields"), &mut issues);
+    if issues.is_empty() {
+        Ok(AvroSchema {
+            name,
+            namespace,
+            fields,
+        })
+    } else {
+        Err(issues)
+    }
+}
+
+fn check_record_type(value: Option<&Value>, issues: &mut Vec<SchemaIssue>) {
+    match value {
         Some(Value::String(t)) if t == "record" => {}
         Some(other) => issues.push(SchemaIssue::error(
             "type",
@@ -174,7 +190,10 @@ pub fn parse(value: &Value) -> Result<AvroSchema, Vec<SchemaIssue>> {
             "the schema must have \"type\": \"record\"",
         )),
     }
-    let name = match obj.get("name") {
+}
+
+fn record_name(value: Option<&Value>, issues: &mut Vec<SchemaIssue>) -> String {
+    match value {
         Some(Value::String(n)) if is_avro_name(n) => n.clone(),
         Some(Value::String(n)) => {
             issues.push(SchemaIssue::error(
@@ -194,8 +213,11 @@ pub fn parse(value: &Value) -> Result<AvroSchema, Vec<SchemaIssue>> {
             issues.push(SchemaIssue::error("name", "the record must have a name"));
             String::new()
         }
-    };
-    let namespace = match obj.get("namespace") {
+    }
+}
+
+fn record_namespace(value: Option<&Value>, issues: &mut Vec<SchemaIssue>) -> Option<String> {
+    match value {
         None | Some(Value::Null) => None,
         Some(Value::String(ns)) => Some(ns.clone()),
         Some(other) => {
@@ -205,63 +227,68 @@ pub fn parse(value: &Value) -> Result<AvroSchema, Vec<SchemaIssue>> {
             ));
             None
         }
-    };
-    let mut fields = Vec::new();
-    match obj.get("fields") {
+    }
+}
+
+fn record_fields(value: Option<&Value>, issues: &mut Vec<SchemaIssue>) -> Vec<AvroField> {
+    match value {
         Some(Value::Array(items)) if items.is_empty() => {
             issues.push(SchemaIssue::error("fields", "the record has no fields"));
+            Vec::new()
         }
-        Some(Value::Array(items)) => {
-            let mut seen: HashMap<String, usize> = HashMap::new();
-            for (i, item) in items.iter().enumerate() {
-                let path = format!("fields[{i}]");
-                if let Some(field) = parse_field(item, &path, &mut issues) {
-                    // Personalize compares names "alphanumerically": GENRES_FIELD_1 clashes with GENRESFIELD1.
-                    let key: String = field
-                        .name
-                        .chars()
-                        .filter(|c| c.is_ascii_alphanumeric())
-                        .collect::<String>()
-                        .to_ascii_uppercase();
-                    if let Some(first) = seen.get(&key) {
-                        issues.push(SchemaIssue::error(
-                            format!("{path}.name"),
-                            format!(
-                                "field {} clashes with field {} (fields[{first}]): names must differ in their letters and digits",
-                                field.name, fields_name(&fields, *first)
-                            ),
-                        ));
-                    } else {
-                        seen.insert(key, i);
-                    }
-                    fields.push(field);
-                } else {
-                    // Keep indexes aligned for the duplicate message.
-                    fields.push(AvroField {
-                        name: String::new(),
-                        ty: FieldType::String,
-                        nullable: true,
-                        categorical: false,
-                        textual: false,
-                    });
-                }
-            }
+        Some(Value::Array(items)) => field_list(items, issues),
+        Some(other) => {
+            issues.push(SchemaIssue::error(
+                "fields",
+                format!("fields must be a list, not {}", short(other)),
+            ));
+            Vec::new()
         }
-        Some(other) => issues.push(SchemaIssue::error(
-            "fields",
-            format!("fields must be a list, not {}", short(other)),
-        )),
-        None => issues.push(SchemaIssue::error("fields", "the record must have a fields list")),
+        None => {
+            issues.push(SchemaIssue::error("fields", "the record must have a fields list"));
+            Vec::new()
+        }
     }
-    if issues.is_empty() {
-        Ok(AvroSchema {
-            name,
-            namespace,
-            fields,
-        })
-    } else {
-        Err(issues)
+}
+
+/// The fields, each checked, and every pair that Personalize would take for one name reported.
+fn field_list(items: &[Value], issues: &mut Vec<SchemaIssue>) -> Vec<AvroField> {
+    let mut fields = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (i, item) in items.iter().enumerate() {
+        let path = format!("fields[{i}]");
+        let Some(field) = parse_field(item, &path, issues) else {
+            // Keep indexes aligned for the duplicate message.
+            fields.push(AvroField {
+                name: String::new(),
+                ty: FieldType::String,
+                nullable: true,
+                categorical: false,
+                textual: false,
+            });
+            continue;
+        };
+        // Personalize compares names "alphanumerically": GENRES_FIELD_1 clashes with GENRESFIELD1.
+        let key: String = field
+            .name
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_ascii_uppercase();
+        if let Some(first) = seen.get(&key) {
+            issues.push(SchemaIssue::error(
+                format!("{path}.name"),
+                format!(
+                    "field {} clashes with field {} (fields[{first}]): names must differ in their letters and digits",
+                    field.name, fields_name(&fields, *first)
+                ),
+            ));
+        } else {
+            seen.insert(key, i);
+        }
+        fields.push(field);
     }
+    fields
 }
 
 fn fields_name(fields: &[AvroField], i: usize) -> &str {
@@ -349,92 +376,103 @@ fn parse_field(item: &Value, path: &str, issues: &mut Vec<SchemaIssue>) -> Optio
 /// A field type: a primitive name, `{"type": primitive}`, or a union of one primitive with `null`.
 fn parse_type(t: &Value, path: &str, issues: &mut Vec<SchemaIssue>) -> Option<(FieldType, bool)> {
     match t {
-        Value::String(s) => match FieldType::parse(s) {
-            Some(ft) => Some((ft, false)),
-            None if s == "null" => {
-                issues.push(SchemaIssue::error(
-                    path,
-                    "a field cannot be only null; use a union such as [\"null\", \"string\"]",
-                ));
-                None
-            }
-            None if matches!(
-                s.as_str(),
-                "record" | "array" | "map" | "enum" | "fixed" | "bytes"
-            ) =>
-            {
-                issues.push(SchemaIssue::error(
-                    path,
-                    format!("{s} is not allowed: a Personalize schema is flat (boolean, int, long, float, double, string, or a union with null)"),
-                ));
-                None
-            }
-            None => {
-                issues.push(SchemaIssue::error(
-                    path,
-                    format!("unknown type {s:?}; use boolean, int, long, float, double or string"),
-                ));
-                None
-            }
-        },
-        Value::Array(members) => {
-            let mut has_null = false;
-            let mut prims = Vec::new();
-            for (i, m) in members.iter().enumerate() {
-                match m {
-                    Value::String(s) if s == "null" => {
-                        if has_null {
-                            issues.push(SchemaIssue::error(
-                                format!("{path}[{i}]"),
-                                "null appears twice in the union",
-                            ));
-                            return None;
-                        }
-                        has_null = true;
-                    }
-                    other => prims.push(parse_type(other, &format!("{path}[{i}]"), issues)?),
-                }
-            }
-            match (prims.as_slice(), has_null) {
-                ([(ft, false)], true) => Some((*ft, true)),
-                ([(ft, false)], false) => Some((*ft, false)),
-                ([], _) => {
-                    issues.push(SchemaIssue::error(path, "a union needs one type besides null"));
-                    None
-                }
-                _ => {
-                    issues.push(SchemaIssue::error(
-                        path,
-                        "a union may only combine one type with null, e.g. [\"null\", \"string\"]",
-                    ));
-                    None
-                }
-            }
-        }
-        Value::Object(obj) => match obj.get("type") {
-            // A primitive written in object form; logicalType and other attributes are allowed by Avro.
-            Some(Value::String(s)) if FieldType::parse(s).is_some() => {
-                FieldType::parse(s).map(|ft| (ft, false))
-            }
-            Some(Value::String(s)) => {
-                issues.push(SchemaIssue::error(
-                    path,
-                    format!("{s} is not allowed: a Personalize schema is flat (boolean, int, long, float, double, string, or a union with null)"),
-                ));
-                None
-            }
-            _ => {
-                issues.push(SchemaIssue::error(
-                    path,
-                    "a type object needs a \"type\" naming a primitive type",
-                ));
-                None
-            }
-        },
+        Value::String(s) => named_type(s, path, issues),
+        Value::Array(members) => union_type(members, path, issues),
+        Value::Object(obj) => object_type(obj, path, issues),
         other => {
             issues.push(SchemaIssue::error(
                 path,
                 format!("a type must be a string or a union list, not {}", short(other)),
+            ));
+            None
+        }
+    }
+}
+
+/// A type written as its name: `"string"`.
+fn named_type(s: &str, path: &str, issues: &mut Vec<SchemaIssue>) -> Option<(FieldType, bool)> {
+    match FieldType::parse(s) {
+        Some(ft) => Some((ft, false)),
+        None if s == "null" => {
+            issues.push(SchemaIssue::error(
+                path,
+                "a field cannot be only null; use a union such as [\"null\", \"string\"]",
+            ));
+            None
+        }
+        None if matches!(s, "record" | "array" | "map" | "enum" | "fixed" | "bytes") => {
+            issues.push(SchemaIssue::error(
+                path,
+                format!("{s} is not allowed: a Personalize schema is flat (boolean, int, long, float, double, string, or a union with null)"),
+            ));
+            None
+        }
+        None => {
+            issues.push(SchemaIssue::error(
+                path,
+                format!("unknown type {s:?}; use boolean, int, long, float, double or string"),
+            ));
+            None
+        }
+    }
+}
+
+/// A union: one type with `null` at most once.
+fn union_type(members: &[Value], path: &str, issues: &mut Vec<SchemaIssue>) -> Option<(FieldType, bool)> {
+    let mut has_null = false;
+    let mut prims = Vec::new();
+    for (i, m) in members.iter().enumerate() {
+        match m {
+            Value::String(s) if s == "null" => {
+                if has_null {
+                    issues.push(SchemaIssue::error(
+                        format!("{path}[{i}]"),
+                        "null appears twice in the union",
+                    ));
+                    return None;
+                }
+                has_null = true;
+            }
+            other => prims.push(parse_type(other, &format!("{path}[{i}]"), issues)?),
+        }
+    }
+    match (prims.as_slice(), has_null) {
+        ([(ft, false)], true) => Some((*ft, true)),
+        ([(ft, false)], false) => Some((*ft, false)),
+        ([], _) => {
+            issues.push(SchemaIssue::error(path, "a union needs one type besides null"));
+            None
+        }
+        _ => {
+            issues.push(SchemaIssue::error(
+                path,
+                "a union may only combine one type with null, e.g. [\"null\", \"string\"]",
+            ));
+            None
+        }
+    }
+}
+
+/// A primitive in object form: `{"type": "long", "logicalType": …}`.
+fn object_type(
+    obj: &serde_json::Map<String, Value>,
+    path: &str,
+    issues: &mut Vec<SchemaIssue>,
+) -> Option<(FieldType, bool)> {
+    match obj.get("type") {
+        // A primitive written in object form; logicalType and other attributes are allowed by Avro.
+        Some(Value::String(s)) if FieldType::parse(s).is_some() => FieldType::parse(s).map(|ft| (ft, false)),
+        Some(Value::String(s)) => {
+            issues.push(SchemaIssue::error(
+                path,
+                format!("{s} is not allowed: a Personalize schema is flat (boolean, int, long, float, double, string, or a union with null)"),
+            ));
+            None
+        }
+        _ => {
+            issues.push(SchemaIssue::error(
+                path,
+                "a type object needs a \"type\" naming a primitive type",
             ));
             None
         }
@@ -591,45 +629,63 @@ pub fn check_dataset(schema: &AvroSchema, ty: DatasetType, domain: Option<Domain
         None => format!("an {} dataset", ty.api_name()).replace("an Users", "a Users"),
     };
     for rule in &rules {
-        let found = schema.fields.iter().position(|f| f.name == rule.name);
-        match found {
-            None if rule.required => out.push(SchemaIssue::warning(
-                "fields",
-                format!(
-                    "{kind} requires a field {} ({}); Personalize will reject this schema for it",
-                    rule.name, rule.types[0]
-                ),
-            )),
-            None => {}
-            Some(i) => {
-                let f = &schema.fields[i];
-                let path = format!("fields[{i}]");
-                if !rule.types.contains(&f.ty) {
-                    out.push(SchemaIssue::warning(
-                        format!("{path}.type"),
-                        format!("{} must be {} in {kind}, not {}", f.name, rule.types[0], f.ty),
-                    ));
-                }
-                if rule.required && f.nullable {
-                    out.push(SchemaIssue::warning(
-                        format!("{path}.type"),
-                        format!("{} is required in {kind} and cannot be nullable", f.name),
-                    ));
-                }
-                match rule.categorical {
-                    Some(true) if !f.categorical => out.push(SchemaIssue::warning(
-                        format!("{path}.categorical"),
-                        format!("{} must be declared \"categorical\": true", f.name),
-                    )),
-                    Some(false) if f.categorical => out.push(SchemaIssue::warning(
-                        format!("{path}.categorical"),
-                        format!("{} is a reserved field and cannot be categorical", f.name),
-                    )),
-                    _ => {}
-                }
+        check_reserved_field(schema, rule, &kind, &mut out);
+    }
+    check_metadata_fields(schema, ty, domain, &rules, &kind, &mut out);
+    out
+}
+
+/// One reserved field of the dataset type: present when required, of its type, categorical or not.
+fn check_reserved_field(schema: &AvroSchema, rule: &Rule, kind: &str, out: &mut Vec<SchemaIssue>) {
+    let found = schema.fields.iter().position(|f| f.name == rule.name);
+    match found {
+        None if rule.required => out.push(SchemaIssue::warning(
+            "fields",
+            format!(
+                "{kind} requires a field {} ({}); Personalize will reject this schema for it",
+                rule.name, rule.types[0]
+            ),
+        )),
+        None => {}
+        Some(i) => {
+            let f = &schema.fields[i];
+            let path = format!("fields[{i}]");
+            if !rule.types.contains(&f.ty) {
+                out.push(SchemaIssue::warning(
+                    format!("{path}.type"),
+                    format!("{} must be {} in {kind}, not {}", f.name, rule.types[0], f.ty),
+                ));
+            }
+            if rule.required && f.nullable {
+                out.push(SchemaIssue::warning(
+                    format!("{path}.type"),
+                    format!("{} is required in {kind} and cannot be nullable", f.name),
+                ));
+            }
+            match rule.categorical {
+                Some(true) if !f.categorical => out.push(SchemaIssue::warning(
+                    format!("{path}.categorical"),
+                    format!("{} must be declared \"categorical\": true", f.name),
+                )),
+                Some(false) if f.categorical => out.push(SchemaIssue::warning(
+                    format!("{path}.categorical"),
+                    format!("{} is a reserved field and cannot be categorical", f.name),
+                )),
+                _ => {}
             }
         }
     }
+}
+
+/// The fields besides the reserved ones: how many, which may be textual, which Personalize ignores.
+fn check_metadata_fields(
+    schema: &AvroSchema,
+    ty: DatasetType,
+    domain: Option<Domain>,
+    rules: &[Rule],
+    kind: &str,
+    out: &mut Vec<SchemaIssue>,
+) {
     let reserved = |name: &str| rules.iter().any(|r| r.name == name);
     let metadata: Vec<(usize, &AvroField)> = schema
         .fields
@@ -676,7 +732,6 @@ pub fn check_dataset(schema: &AvroSchema, ty: DatasetType, domain: Option<Domain
             ));
         }
     }
-    out
 }
 
 #[cfg(test)]

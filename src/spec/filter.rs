@@ -341,7 +341,7 @@ struct Token {
 }
 
 /// Consumes the characters that `keep` accepts, moving `end` past them.
-fn take_while(chars: &mut Peekable<CharIndices<'_>>, end: &mut usize, keep: fn(char) -> bool) {
+fn take_while(chars: &mut Chars<'_>, end: &mut usize, keep: fn(char) -> bool) {
     while let Some((i, next)) = chars.next_if(|&(_, n)| keep(n)) {
         *end = i + next.len_utf8();
     }
@@ -384,40 +384,8 @@ fn lex(src: &str) -> Result<Vec<Token>, FilterError> {
                 while chars.next_if(|&(i, _)| i < end).is_some() {}
                 Kind::Str(text)
             }
-            '$' => {
-                take_while(&mut chars, &mut end, |n| n.is_ascii_alphanumeric() || n == '_');
-                if end == start + 1 {
-                    return Err(error(src, start, end, "a placeholder needs a name: `$NAME`"));
-                }
-                if end - start - 1 > MAX_PLACEHOLDER_NAME {
-                    return Err(error(
-                        src,
-                        start,
-                        end,
-                        format!(
-                            "a placeholder name is at most {MAX_PLACEHOLDER_NAME} characters (the limit of a \
-                             filterValues key)"
-                        ),
-                    ));
-                }
-                Kind::Param(src[start + 1..end].to_string())
-            }
-            '-' | '0'..='9' => {
-                take_while(&mut chars, &mut end, |n| n.is_ascii_digit());
-                let fraction = chars.peek().is_some_and(|&(_, n)| n == '.')
-                    && src[end + 1..].starts_with(|n: char| n.is_ascii_digit());
-                if fraction {
-                    chars.next();
-                    end += 1;
-                    take_while(&mut chars, &mut end, |n| n.is_ascii_digit());
-                }
-                let text = &src[start..end];
-                match text.parse::<f64>() {
-                    Ok(value) if value.is_finite() => Kind::Number(value),
-                    Ok(_) => return Err(error(src, start, end, "this number is too large")),
-                    Err(_) => return Err(error(src, start, end, "`-` must start a number")),
-                }
-            }
+            '$' => lex_placeholder(src, &mut chars, start, &mut end)?,
+            '-' | '0'..='9' => lex_number(src, &mut chars, start, &mut end)?,
             c if c.is_ascii_alphabetic() || c == '_' => {
                 take_while(&mut chars, &mut end, |n| n.is_ascii_alphanumeric() || n == '_');
                 Kind::Word
@@ -434,6 +402,51 @@ fn lex(src: &str) -> Result<Vec<Token>, FilterError> {
         end: src.len(),
     });
     Ok(tokens)
+}
+
+type Chars<'a> = Peekable<CharIndices<'a>>;
+
+/// `$NAME` after its `$`: a name of at most the filterValues key length.
+fn lex_placeholder(
+    src: &str,
+    chars: &mut Chars<'_>,
+    start: usize,
+    end: &mut usize,
+) -> Result<Kind, FilterError> {
+    take_while(chars, end, |n| n.is_ascii_alphanumeric() || n == '_');
+    if *end == start + 1 {
+        return Err(error(src, start, *end, "a placeholder needs a name: `$NAME`"));
+    }
+    if *end - start - 1 > MAX_PLACEHOLDER_NAME {
+        return Err(error(
+            src,
+            start,
+            *end,
+            format!(
+                "a placeholder name is at most {MAX_PLACEHOLDER_NAME} characters (the limit of a \
+                 filterValues key)"
+            ),
+        ));
+    }
+    Ok(Kind::Param(src[start + 1..*end].to_string()))
+}
+
+/// A number: digits with an optional `-` and fraction, finite.
+fn lex_number(src: &str, chars: &mut Chars<'_>, start: usize, end: &mut usize) -> Result<Kind, FilterError> {
+    take_while(chars, end, |n| n.is_ascii_digit());
+    let fraction = chars.peek().is_some_and(|&(_, n)| n == '.')
+        && src[*end + 1..].starts_with(|n: char| n.is_ascii_digit());
+    if fraction {
+        chars.next();
+        *end += 1;
+        take_while(chars, end, |n| n.is_ascii_digit());
+    }
+    let text = &src[start..*end];
+    match text.parse::<f64>() {
+        Ok(value) if value.is_finite() => Ok(Kind::Number(value)),
+        Ok(_) => Err(error(src, start, *end, "this number is too large")),
+        Err(_) => Err(error(src, start, *end, "`-` must start a number")),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -620,6 +633,44 @@ impl Parser<'_> {
 
     /// `Dataset.FIELD op operand`, checking the dataset against the target and the first condition.
     fn comparison(&mut self, target: Target, first: Option<DatasetType>) -> Result<Comparison, FilterError> {
+        let (dataset_token, dataset) = self.condition_dataset(target, first)?;
+        self.expect(Kind::Dot, "`.` and a field name")?;
+        let name_token = self.expect_word("a field name")?;
+        let field = Field {
+            dataset,
+            name: self.text(&name_token).to_string(),
+        };
+        let interactions = is_interactions(dataset);
+        if interactions && !field.name.eq_ignore_ascii_case("EVENT_TYPE") {
+            return self.fail(
+                &name_token,
+                format!("{} can only be filtered by EVENT_TYPE", dataset.api_name()),
+            );
+        }
+        self.count_field(&field, dataset_token.start, name_token.end)?;
+        let operator_token = self.peek().clone();
+        let operator = self.operator()?;
+        if interactions && !matches!(operator, Operator::In | Operator::NotIn) {
+            return self.fail(
+                &operator_token,
+                format!("{}.EVENT_TYPE takes IN or NOT IN", dataset.api_name()),
+            );
+        }
+        let operand = self.comparison_operand(target, dataset, operator, &field)?;
+        Ok(Comparison {
+            field,
+            operator,
+            operand,
+        })
+    }
+
+    /// The dataset a condition names (`Items` in `Items.GENRE`): known, allowed for the target, and the
+    /// same as the first condition's.
+    fn condition_dataset(
+        &mut self,
+        target: Target,
+        first: Option<DatasetType>,
+    ) -> Result<(Token, DatasetType), FilterError> {
         let dataset_token = self.expect_word("a condition such as Items.GENRE IN (\"drama\")")?;
         let word = self.text(&dataset_token);
         if word.eq_ignore_ascii_case("CurrentUser") {
@@ -670,29 +721,18 @@ impl Parser<'_> {
             };
             return self.fail(&dataset_token, message);
         }
-        self.expect(Kind::Dot, "`.` and a field name")?;
-        let name_token = self.expect_word("a field name")?;
-        let field = Field {
-            dataset,
-            name: self.text(&name_token).to_string(),
-        };
-        let interactions = is_interactions(dataset);
-        if interactions && !field.name.eq_ignore_ascii_case("EVENT_TYPE") {
-            return self.fail(
-                &name_token,
-                format!("{} can only be filtered by EVENT_TYPE", dataset.api_name()),
-            );
-        }
-        self.count_field(&field, dataset_token.start, name_token.end)?;
-        let operator_token = self.peek().clone();
-        let operator = self.operator()?;
-        if interactions && !matches!(operator, Operator::In | Operator::NotIn) {
-            return self.fail(
-                &operator_token,
-                format!("{}.EVENT_TYPE takes IN or NOT IN", dataset.api_name()),
-            );
-        }
-        let operand = if self.at_keyword("CurrentItem") {
+        Ok((dataset_token, dataset))
+    }
+
+    /// The right-hand side: `CurrentItem.FIELD` (ItemID expressions on Items fields) or values.
+    fn comparison_operand(
+        &mut self,
+        target: Target,
+        dataset: DatasetType,
+        operator: Operator,
+        field: &Field,
+    ) -> Result<Operand, FilterError> {
+        if self.at_keyword("CurrentItem") {
             let token = self.advance();
             if target != Target::ItemId || dataset != DatasetType::Items {
                 return self.fail(
@@ -708,15 +748,10 @@ impl Parser<'_> {
                 name: name.clone(),
             };
             self.count_field(&item_field, token.start, name_token.end)?;
-            Operand::CurrentItem(name)
+            Ok(Operand::CurrentItem(name))
         } else {
-            self.value_operand(operator, &field)?
-        };
-        Ok(Comparison {
-            field,
-            operator,
-            operand,
-        })
+            self.value_operand(operator, field)
+        }
     }
 
     fn user_conditions(&mut self) -> Result<Vec<UserCondition>, FilterError> {

@@ -62,6 +62,17 @@ pub struct Spec {
     pub recommenders: Vec<Recommender>,
 }
 
+impl Spec {
+    /// The names of the schemas the file's datasets declare (the schemas it owns).
+    pub fn schema_names(&self) -> Vec<String> {
+        self.datasets
+            .iter()
+            .flat_map(|d| d.all())
+            .filter_map(|d| d.schema.as_ref().map(|s| s.name.clone()))
+            .collect()
+    }
+}
+
 /// A resource tag (`{"tagKey": …, "tagValue": …}` in the file and in the API).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Tag {

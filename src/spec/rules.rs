@@ -127,52 +127,65 @@ fn check_datasets(root: &Value, group_domain: Option<Domain>, out: &mut Findings
             continue;
         };
         let config_path = dataset_path.key("schema").key("serviceConfig");
-        let schema_domain = str_at(schema_config, &["domain"]).and_then(|d| d.parse().ok());
-        if schema_domain != group_domain {
-            let show = |d: Option<Domain>| d.map_or("none (Custom)".to_string(), |d| d.to_string());
-            out.warning(
-                &config_path.key("domain"),
+        check_schema(schema_config, &config_path, ty, group_domain, &mut schemas, out);
+    }
+}
+
+/// One dataset's schema block: its domain matches the group's, its name names one document, and its
+/// document suits the dataset type (warnings: the reference accepted these).
+fn check_schema<'v>(
+    schema_config: &'v Value,
+    config_path: &JsonPath,
+    ty: DatasetType,
+    group_domain: Option<Domain>,
+    schemas: &mut BTreeMap<&'v str, (String, &'v Value)>,
+    out: &mut Findings,
+) {
+    let schema_domain = str_at(schema_config, &["domain"]).and_then(|d| d.parse().ok());
+    if schema_domain != group_domain {
+        let show = |d: Option<Domain>| d.map_or("none (Custom)".to_string(), |d| d.to_string());
+        out.warning(
+            &config_path.key("domain"),
+            format!(
+                "the schema's domain is {} but the dataset group's is {}; Personalize rejects a \
+                 dataset whose schema does not match its group",
+                show(schema_domain),
+                show(group_domain)
+            ),
+        );
+    }
+    let Some(document) = schema_config.get("schema") else {
+        return;
+    };
+    if let Some(name) = str_at(schema_config, &["name"]) {
+        match schemas.get(name) {
+            Some((first, other)) if *other != document => out.error(
+                &config_path.key("name"),
                 format!(
-                    "the schema's domain is {} but the dataset group's is {}; Personalize rejects a \
-                     dataset whose schema does not match its group",
-                    show(schema_domain),
-                    show(group_domain)
+                    "schema name {name} is also used at {first} with a different document; a \
+                     schema cannot change, so each document needs its own name"
                 ),
-            );
-        }
-        let Some(document) = schema_config.get("schema") else {
-            continue;
-        };
-        if let Some(name) = str_at(schema_config, &["name"]) {
-            match schemas.get(name) {
-                Some((first, other)) if *other != document => out.error(
-                    &config_path.key("name"),
-                    format!(
-                        "schema name {name} is also used at {first} with a different document; a \
-                         schema cannot change, so each document needs its own name"
-                    ),
-                ),
-                Some(_) => {}
-                None => {
-                    schemas.insert(name, (config_path.to_string(), document));
-                }
+            ),
+            Some(_) => {}
+            None => {
+                schemas.insert(name, (config_path.to_string(), document));
             }
         }
-        if let Ok(schema) = avro::parse(document) {
-            let document_path = config_path.key("schema");
-            for issue in avro::check_dataset(&schema, ty, schema_domain) {
-                let at = if issue.path.is_empty() {
-                    document_path.to_string()
-                } else {
-                    format!("{document_path}.{}", issue.path)
-                };
-                // Personalize rejects these at CreateDataset or training, but the reference accepted
-                // them (one of its own fixtures lacks TIMESTAMP), so the file stays valid.
-                out.warnings.push(Issue {
-                    path: at,
-                    message: issue.message,
-                });
-            }
+    }
+    if let Ok(schema) = avro::parse(document) {
+        let document_path = config_path.key("schema");
+        for issue in avro::check_dataset(&schema, ty, schema_domain) {
+            let at = if issue.path.is_empty() {
+                document_path.to_string()
+            } else {
+                format!("{document_path}.{}", issue.path)
+            };
+            // Personalize rejects these at CreateDataset or training, but the reference accepted
+            // them (one of its own fixtures lacks TIMESTAMP), so the file stays valid.
+            out.warnings.push(Issue {
+                path: at,
+                message: issue.message,
+            });
         }
     }
 }

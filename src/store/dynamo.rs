@@ -1054,6 +1054,32 @@ impl StateStore for DynamoStore {
         .await
     }
 
+    async fn delete_group(&self, lease: &Lease) -> Result<(), StoreError> {
+        // Schedules first, each fenced; the group item last, so a delete cut short is finished by the
+        // next one (the lease, and with it the item, is still there).
+        for schedule in self.schedules(Some(&lease.group)).await? {
+            self.delete_schedule(lease, &schedule.name).await?;
+        }
+        let what = format!("group {}", lease.group);
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(group_pk(&lease.group), GROUP_SK)))
+            .condition_expression(LEASE_IS_MINE)
+            .expression_attribute_names("#lease_owner", "lease_owner")
+            .expression_attribute_names("#lease_epoch", "lease_epoch")
+            .expression_attribute_values(":me", s(lease.owner.clone()))
+            .expression_attribute_values(":epoch", n(lease.epoch))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Err(StoreError::fenced(lease)),
+            Err(e) => Err(self.fail("delete", what, &e)),
+        }
+    }
+
     async fn schedules(&self, group: Option<&str>) -> Result<Vec<Schedule>, StoreError> {
         let items = match group {
             Some(group) => {

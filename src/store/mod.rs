@@ -161,6 +161,11 @@ pub trait StateStore: Send + Sync + fmt::Debug {
     /// Deletes a schedule of the lease's group (fenced); deleting a missing one is not an error.
     async fn delete_schedule(&self, lease: &Lease, name: &str) -> Result<(), StoreError>;
 
+    /// Forgets the lease's group: its schedules, its fire claims (SQLite; DynamoDB's expire by TTL)
+    /// and last its group item, on condition that the lease is still current (`Fenced` otherwise).
+    /// For a group whose resources are gone (`destroy`, the daemon's teardown of a removed file).
+    async fn delete_group(&self, lease: &Lease) -> Result<(), StoreError>;
+
     /// The schedules of one group, or of all groups; sorted by (group, name).
     async fn schedules(&self, group: Option<&str>) -> Result<Vec<Schedule>, StoreError>;
 

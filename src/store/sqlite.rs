@@ -663,6 +663,29 @@ impl StateStore for SqliteStore {
         .await
     }
 
+    async fn delete_group(&self, lease: &Lease) -> Result<(), StoreError> {
+        let lease = lease.clone();
+        self.with_conn("delete group", move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sql_error("begin delete of", lease.group.clone()))?;
+            if !lease_is_current(&tx, &lease)? {
+                return Err(StoreError::fenced(&lease));
+            }
+            for sql in [
+                "DELETE FROM schedules WHERE group_name = ?1",
+                "DELETE FROM fire_claims WHERE group_name = ?1",
+                "DELETE FROM groups WHERE name = ?1",
+            ] {
+                tx.execute(sql, params![lease.group])
+                    .map_err(sql_error("delete group", lease.group.clone()))?;
+            }
+            tx.commit()
+                .map_err(sql_error("commit delete of", lease.group.clone()))
+        })
+        .await
+    }
+
     async fn schedules(&self, group: Option<&str>) -> Result<Vec<Schedule>, StoreError> {
         let group = group.map(str::to_string);
         let location = self.location.clone();

@@ -12,6 +12,25 @@ use personalize_ops::spec::model::Spec;
 
 pub const BUCKET: &str = "local";
 
+/// A Domain (VIDEO_ON_DEMAND) group with two recommenders.
+pub const DOMAIN_EXAMPLE: &str = r#"{
+  "datasetGroup": {"serviceConfig": {"name": "vod-group", "domain": "VIDEO_ON_DEMAND"}},
+  "datasets": {
+    "interactions": {
+      "dataset": {"serviceConfig": {"name": "vod-interactions"}},
+      "schema": {"serviceConfig": {"name": "vod-interactions-schema", "domain": "VIDEO_ON_DEMAND", "schema": {
+        "type": "record", "name": "Interactions", "namespace": "com.amazonaws.personalize.schema",
+        "fields": [{"name": "USER_ID", "type": "string"}, {"name": "ITEM_ID", "type": "string"},
+                   {"name": "EVENT_TYPE", "type": "string"}, {"name": "TIMESTAMP", "type": "long"}],
+        "version": "1.0"}}}
+    }
+  },
+  "recommenders": [
+    {"serviceConfig": {"name": "vod-top-picks", "recipeArn": "arn:aws:personalize:::recipe/aws-vod-top-picks"}},
+    {"serviceConfig": {"name": "vod-more-like-x", "recipeArn": "arn:aws:personalize:::recipe/aws-vod-more-like-x"}}
+  ]
+}"#;
+
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }

@@ -108,7 +108,7 @@ pub fn delete(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
     let mut blockers = Vec::new();
     if cx
         .state
-        .live::<Dataset>(now, |d| in_group(&d.group_arn))
+        .present::<Dataset>(now, |d| in_group(&d.group_arn))
         .next()
         .is_some()
     {
@@ -116,7 +116,7 @@ pub fn delete(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
     }
     if cx
         .state
-        .live::<Solution>(now, |s| in_group(&s.group_arn))
+        .present::<Solution>(now, |s| in_group(&s.group_arn))
         .next()
         .is_some()
     {
@@ -124,7 +124,7 @@ pub fn delete(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
     }
     if cx
         .state
-        .live::<EventTracker>(now, |t| in_group(&t.group_arn))
+        .present::<EventTracker>(now, |t| in_group(&t.group_arn))
         .next()
         .is_some()
     {
@@ -132,7 +132,7 @@ pub fn delete(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
     }
     if cx
         .state
-        .live::<Recommender>(now, |r| in_group(&r.group_arn))
+        .present::<Recommender>(now, |r| in_group(&r.group_arn))
         .next()
         .is_some()
     {

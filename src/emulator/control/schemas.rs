@@ -84,7 +84,7 @@ pub fn delete(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
     cx.state.find::<Schema>(arn, cx.now)?;
     let user = cx
         .state
-        .live::<Dataset>(cx.now, |d| {
+        .present::<Dataset>(cx.now, |d| {
             d.schema_arn == arn || d.update.as_ref().is_some_and(|u| !u.applied && u.config == arn)
         })
         .next();

@@ -284,7 +284,7 @@ pub fn delete(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
     let of_solution = |version_arn: &str| crate::emulator::arn::solution_of_version(version_arn) == Some(arn);
     if let Some(c) = cx
         .state
-        .live::<Campaign>(now, |c| {
+        .present::<Campaign>(now, |c| {
             of_solution(&c.current.solution_version_arn)
                 || c.update
                     .as_ref()

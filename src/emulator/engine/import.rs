@@ -114,6 +114,43 @@ pub fn parse_csv(
         .has_headers(true)
         .flexible(false)
         .from_reader(bytes);
+    let columns = header_columns(url, &mut reader, schema)?;
+    let mut record = csv::ByteRecord::new();
+    let mut row_number = 0u64;
+    loop {
+        let line = reader.position().line();
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => return Err(csv_error(url, &e, line)),
+        }
+        row_number += 1;
+        let line = record.position().map_or(line, |p| p.line());
+        let mut row = vec![Cell::Null; schema.fields.len()];
+        for (raw, (position, field)) in record.iter().zip(&columns) {
+            let value_error = |problem: String| ImportError::Value {
+                url: url.clone(),
+                row: row_number,
+                line,
+                column: field.name.clone(),
+                problem,
+            };
+            let text =
+                std::str::from_utf8(raw).map_err(|_| value_error("the value is not valid UTF-8".into()))?;
+            row[*position] = values::from_text(field, text).map_err(value_error)?;
+        }
+        table.rows.push(row);
+    }
+    Ok(())
+}
+
+/// Reads the header: each CSV column names a schema field, once, in the schema's order, and every
+/// non-nullable field is there. Returns, for each CSV column, the field (and table column) it fills.
+fn header_columns<'s>(
+    url: &ObjectUrl,
+    reader: &mut csv::Reader<&[u8]>,
+    schema: &'s AvroSchema,
+) -> Result<Vec<(usize, &'s AvroField)>, ImportError> {
     let header_error = |problem: String| ImportError::Header {
         url: url.clone(),
         problem,
@@ -124,7 +161,6 @@ pub fn parse_csv(
             "the file is empty; the first line must be a header naming the schema's fields".into(),
         ));
     }
-    // For each CSV column, the schema field (and table column) it fills.
     let mut columns: Vec<(usize, &AvroField)> = Vec::with_capacity(headers.len());
     for (i, raw) in headers.iter().enumerate() {
         // Spreadsheet programs start UTF-8 files with a byte-order mark.
@@ -181,33 +217,7 @@ pub fn parse_csv(
             field_list(schema)
         )));
     }
-    let mut record = csv::ByteRecord::new();
-    let mut row_number = 0u64;
-    loop {
-        let line = reader.position().line();
-        match reader.read_byte_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => return Err(csv_error(url, &e, line)),
-        }
-        row_number += 1;
-        let line = record.position().map_or(line, |p| p.line());
-        let mut row = vec![Cell::Null; schema.fields.len()];
-        for (raw, (position, field)) in record.iter().zip(&columns) {
-            let value_error = |problem: String| ImportError::Value {
-                url: url.clone(),
-                row: row_number,
-                line,
-                column: field.name.clone(),
-                problem,
-            };
-            let text =
-                std::str::from_utf8(raw).map_err(|_| value_error("the value is not valid UTF-8".into()))?;
-            row[*position] = values::from_text(field, text).map_err(value_error)?;
-        }
-        table.rows.push(row);
-    }
-    Ok(())
+    Ok(columns)
 }
 
 fn csv_error(url: &ObjectUrl, e: &csv::Error, line: u64) -> ImportError {

@@ -224,8 +224,31 @@ pub fn category_name(k: usize) -> String {
 pub fn generate(params: &Params) -> Result<SyntheticData, SyntheticError> {
     params.check()?;
     let mut rng = Rng(params.seed);
-    let k = params.categories;
+    // The draws happen in this order (items, users, interactions): a seed's data depends on it.
+    let catalog = catalog(params, &mut rng);
+    let users = users(params, &mut rng);
+    let interactions = interactions(params, &mut rng, &catalog, &users);
+    Ok(SyntheticData {
+        params: params.clone(),
+        user_cluster: users.cluster,
+        user_segment: users.segment,
+        item_category: catalog.category,
+        item_created: catalog.created,
+        interactions,
+    })
+}
 
+/// The items: category, creation time, and per category the members by popularity and by age.
+struct Catalog {
+    category: Vec<u16>,
+    created: Vec<i64>,
+    members: Vec<Vec<u32>>,
+    popularity: Vec<Weighted>,
+    by_created: Vec<Vec<u32>>,
+}
+
+fn catalog(params: &Params, rng: &mut Rng) -> Catalog {
+    let k = params.categories;
     // Items: categories round-robin over a permutation, Zipf rank within the category.
     let mut order: Vec<usize> = (0..params.items).collect();
     rng.shuffle(&mut order);
@@ -262,7 +285,24 @@ pub fn generate(params: &Params) -> Result<SyntheticData, SyntheticError> {
         })
         .collect();
 
-    // Users: cluster, noisy segment, activity.
+    Catalog {
+        category: item_category,
+        created: item_created,
+        members,
+        popularity,
+        by_created,
+    }
+}
+
+/// The users: taste cluster, the segment attribute (the cluster, with noise), interaction counts.
+struct Users {
+    cluster: Vec<u16>,
+    segment: Vec<u16>,
+    counts: Vec<usize>,
+}
+
+fn users(params: &Params, rng: &mut Rng) -> Users {
+    let k = params.categories;
     let user_cluster: Vec<u16> = (0..params.users).map(|_| rng.below(k) as u16).collect();
     let user_segment: Vec<u16> = user_cluster
         .iter()
@@ -291,16 +331,26 @@ pub fn generate(params: &Params) -> Result<SyntheticData, SyntheticError> {
             .map(|&r| 1.0 / ((r + 1) as f64).powf(USER_ZIPF)),
     );
     for _ in 0..params.interactions - base * params.users {
-        counts[activity.draw(&mut rng)] += 1;
+        counts[activity.draw(rng)] += 1;
     }
 
+    Users {
+        cluster: user_cluster,
+        segment: user_segment,
+        counts,
+    }
+}
+
+/// Each user's interactions at random times in the window, drifting toward the user's cluster.
+fn interactions(params: &Params, rng: &mut Rng, catalog: &Catalog, users: &Users) -> Vec<Interaction> {
+    let k = params.categories;
     let mut interactions = Vec::with_capacity(params.interactions);
     let mut times = Vec::new();
-    for (user, &count) in counts.iter().enumerate() {
+    for (user, &count) in users.counts.iter().enumerate() {
         times.clear();
         times.extend((0..count).map(|_| params.start + rng.below(params.span_seconds as usize) as i64));
         times.sort_unstable();
-        let cluster = user_cluster[user] as usize;
+        let cluster = users.cluster[user] as usize;
         for &t in &times {
             let progress = (t - params.start) as f64 / params.span_seconds as f64;
             let in_cluster = IN_CLUSTER_START + (IN_CLUSTER_END - IN_CLUSTER_START) * progress;
@@ -314,11 +364,11 @@ pub fn generate(params: &Params) -> Result<SyntheticData, SyntheticError> {
                 rng.below(k)
             };
             let item = pick_item(
-                &mut rng,
-                &members[category],
-                &popularity[category],
-                &by_created[category],
-                &item_created,
+                rng,
+                &catalog.members[category],
+                &catalog.popularity[category],
+                &catalog.by_created[category],
+                &catalog.created,
                 t,
             );
             interactions.push(Interaction {
@@ -329,15 +379,7 @@ pub fn generate(params: &Params) -> Result<SyntheticData, SyntheticError> {
             });
         }
     }
-
-    Ok(SyntheticData {
-        params: params.clone(),
-        user_cluster,
-        user_segment,
-        item_category,
-        item_created,
-        interactions,
-    })
+    interactions
 }
 
 /// An item of the category that exists at `t`: a fresh one (created in the last [`FRESH_DAYS`])
