@@ -394,7 +394,7 @@ fn the_quickstart_schedules_fire_within_minutes_and_schedules_list_shows_them() 
     let trained_first = popular_versions(&seen);
     assert_eq!(trained_first.len(), 1, "{}", seen.join("\n"));
 
-    // The file's four schedules are recorded with the generation, before any fire.
+    // The file's three schedules are recorded with the generation, before any fire.
     let list = |seen: &[String]| {
         let out = run(
             home.path(),
@@ -420,10 +420,6 @@ fn the_quickstart_schedules_fire_within_minutes_and_schedules_list_shows_them() 
     for (name, expression) in [
         ("personalize-dataset-import-quickstart", "rate(1 minute)"),
         ("solution-maintenance-full-quickstart-popular", "rate(1 minute)"),
-        (
-            "solution-maintenance-update-quickstart-user-personalization",
-            "rate(2 minutes)",
-        ),
         (
             "batch-inference-quickstart-user-personalization",
             "rate(2 minutes)",
@@ -477,6 +473,11 @@ fn the_quickstart_schedules_fire_within_minutes_and_schedules_list_shows_them() 
     assert!(
         complete.contains(&format!("quickstart-popular/{} ACTIVE", retrained[0])),
         "the fire names its new version: {complete}"
+    );
+    // Only the solution's own campaign moved: the others serve their own solutions.
+    assert!(
+        complete.ends_with("; campaigns on it: quickstart-popular"),
+        "{complete}"
     );
 
     // `schedules list` shows each fire's outcome.
