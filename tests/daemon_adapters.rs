@@ -11,7 +11,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_sqs::types::QueueAttributeName;
 use personalize_ops::intake::ConfigSource;
 use personalize_ops::intake::sqs::{SqsIntake, SqsOptions};
-use personalize_ops::intake::{ConfigRead, ConfigReader, Intake, spec_validator};
+use personalize_ops::intake::{ConfigRead, ConfigReader, Intake, MessageOutcome, Rescanner, spec_validator};
 use personalize_ops::metrics::{CloudWatchSink, Counter, MemorySink, MetricsSink, solution_metrics};
 use personalize_ops::notify::message::config_error_message;
 use personalize_ops::notify::{
@@ -507,6 +507,81 @@ async fn an_event_naming_another_readable_bucket_is_rejected_deleted_and_counted
     assert_eq!(w.visible_and_in_flight(&w.dlq_url).await, 0);
 }
 
+/// Issue 13 item 2: the bucket, not the queue, is the source of truth. An upload whose event never
+/// reached the queue is recorded by the resync; a file the table already has is left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_resync_records_uploads_whose_events_were_lost() {
+    let moto = Moto::start();
+    let w = world(&moto).await;
+    // A bucket without notifications: its uploads' events are lost by construction.
+    let bucket = moto.bucket(&w.s3, "lost").await;
+    let metrics = Arc::new(MemorySink::new());
+    let intake = Arc::new(Intake::new(
+        bucket.clone(),
+        Arc::new(S3Store::new(w.s3.clone())),
+        w.store.clone(),
+        Notifications::default(),
+        metrics.clone(),
+        spec_validator(),
+        256 * 1024,
+    ));
+    // Pages of one key: the listing has to follow continuation tokens.
+    let listing = Arc::new(S3Store::new(w.s3.clone()).with_page_size(1));
+    let rescanner = Rescanner::new(intake.clone(), listing, w.store.clone(), metrics.clone());
+    let upload = |key: &'static str, body: String| {
+        let (s3, bucket) = (w.s3.clone(), bucket.clone());
+        async move { support::cloud::upload(&s3, &bucket, key, body.into_bytes()).await }
+    };
+    let etag = upload("train/known/config.json", config_file("known")).await;
+    // This one's event did arrive.
+    let outcome = intake
+        .handle_message(&s3_event(&bucket, "train%2Fknown%2Fconfig.json", &etag))
+        .await
+        .expect("handled");
+    assert!(matches!(outcome, MessageOutcome::Records { .. }), "{outcome:?}");
+    upload("train/lost/config.json", config_file("lost")).await;
+    upload("train/lost/users.csv", "USER_ID\n1\n".into()).await;
+
+    let report = rescanner.rescan().await.expect("rescan");
+    assert_eq!(
+        (report.listed, report.not_config, report.recorded),
+        (3, 1, 1),
+        "{report:?}"
+    );
+    assert_eq!(report.up_to_date + report.unchanged, 1, "{report:?}");
+    assert_eq!(w.generation("lost").await, Some(1));
+    assert_eq!(w.generation("known").await, Some(1), "not re-recorded");
+    assert_eq!(metrics.total("ResyncRecorded"), 1.0);
+
+    // Rewritten, its event lost again: the next resync records generation 2; the other is untouched.
+    upload("train/known/config.json", config_file("known").replace('}', " }")).await;
+    let report = rescanner.rescan().await.expect("rescan");
+    assert_eq!((report.recorded, report.up_to_date), (1, 1), "{report:?}");
+    assert_eq!(w.generation("known").await, Some(2));
+    assert_eq!(w.generation("lost").await, Some(1));
+
+    // A bucket that cannot be listed is an error naming it, not a silent "nothing new".
+    let gone = Intake::new(
+        "no-such-bucket",
+        Arc::new(S3Store::new(w.s3.clone())),
+        w.store.clone(),
+        Notifications::default(),
+        metrics.clone(),
+        spec_validator(),
+        1024,
+    );
+    let err = Rescanner::new(
+        Arc::new(gone),
+        Arc::new(S3Store::new(w.s3.clone())),
+        w.store.clone(),
+        metrics,
+    )
+    .rescan()
+    .await
+    .expect_err("no bucket");
+    assert!(err.to_string().contains("s3://no-such-bucket/train/"), "{err}");
+}
+
 /// An object store whose reads take `delay`: handling outlasts the visibility timeout.
 #[derive(Debug)]
 struct SlowObjects {
@@ -714,6 +789,7 @@ impl ConfigReader for ScriptedReader {
         Ok(ConfigRead::Found {
             body: bytes::Bytes::from(config_file(group)),
             last_modified: chrono::Utc::now(),
+            etag: None,
         })
     }
 }
@@ -905,8 +981,13 @@ async fn s3_config_reader_reads_capped_files_and_reports_missing_and_oversized_o
         .await
         .expect("read")
     {
-        ConfigRead::Found { body, last_modified } => {
+        ConfigRead::Found {
+            body,
+            last_modified,
+            etag,
+        } => {
             assert_eq!(body, config_file("ok").as_bytes());
+            assert!(etag.is_some_and(|e| !e.contains('"')), "unquoted ETag");
             assert!(last_modified > chrono::DateTime::<chrono::Utc>::UNIX_EPOCH);
         }
         other => panic!("expected the file: {other:?}"),

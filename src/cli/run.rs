@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use personalize_ops::daemon::{Daemon, DaemonConfig, PersonalizeReconciler, replica_name};
 use personalize_ops::health::{Liveness, Probe, Readiness, StoreProbe};
 use personalize_ops::intake::sqs::{SqsIntake, SqsOptions};
-use personalize_ops::intake::{ConfigSource, Intake, spec_validator};
+use personalize_ops::intake::{ConfigSource, Intake, Rescanner, spec_validator};
 use personalize_ops::metrics::MetricsSetup;
 use personalize_ops::notify::Notifications;
 use personalize_ops::notify::message::Location;
@@ -73,7 +73,7 @@ pub async fn run(_args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         S3Store::new(personalize_ops::aws::s3_client(&config, &s.aws))
             .with_expected_bucket_owner(s.daemon.expected_bucket_owner()),
     );
-    let intake = Intake::new(
+    let intake = Arc::new(Intake::new(
         s.daemon.bucket.trim(),
         objects.clone(),
         store.clone(),
@@ -81,7 +81,13 @@ pub async fn run(_args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         metrics.sink.clone(),
         spec_validator(),
         s.daemon.max_config_bytes,
-    );
+    ));
+    let rescan = Arc::new(Rescanner::new(
+        intake.clone(),
+        objects.clone(),
+        store.clone(),
+        metrics.sink.clone(),
+    ));
     let sqs_options = SqsOptions::from_settings(&s.daemon);
     let intake_round = sqs_options.longest_round();
     let intake_liveness = Liveness::new();
@@ -89,7 +95,7 @@ pub async fn run(_args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         SqsIntake::new(
             aws_sdk_sqs::Client::new(&config),
             s.daemon.queue_url.clone(),
-            Arc::new(intake),
+            intake,
             sqs_options,
         )
         .with_liveness(intake_liveness.clone()),
@@ -132,14 +138,17 @@ pub async fn run(_args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         s,
         clock.clone(),
     ));
-    let daemon = Arc::new(Daemon::new(
-        store,
-        reconciler,
-        notifications,
-        metrics.sink.clone(),
-        clock,
-        DaemonConfig::from_settings(&s.daemon, replica_name(), location),
-    ));
+    let daemon = Arc::new(
+        Daemon::new(
+            store,
+            reconciler,
+            notifications,
+            metrics.sink.clone(),
+            clock,
+            DaemonConfig::from_settings(&s.daemon, replica_name(), location),
+        )
+        .with_rescan(rescan),
+    );
     // A dispatcher round waits on the state store (retries included): judge it over 10 s periods.
     readiness.watch("dispatcher", daemon.liveness(), Duration::from_secs(10));
     readiness.watch("intake", intake_liveness, intake_round);

@@ -3,8 +3,9 @@
 //!
 //! Level-triggered: intake only records desired generations (which marks groups due); the dispatcher
 //! picks due groups, a worker takes the group's lease and runs passes of a [`GroupReconciler`] until
-//! the group converges, fails or waits, and records when it is next due. A periodic resync marks every
-//! group due so a lost event or drift is caught.
+//! the group converges, fails or waits, and records when it is next due. A periodic resync compares the
+//! bucket with the table (recording every file whose event was lost) and marks every group due, so
+//! drift is caught.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::health::Liveness;
-use crate::intake::ConfigSource;
+use crate::intake::{ConfigSource, Rescanner};
 use crate::locks::LockRecovering;
 use crate::metrics::MetricsSink;
 use crate::notify::message::Location;
@@ -136,6 +137,9 @@ pub struct Daemon {
     liveness: Liveness,
     /// Woken when this replica changed schedule items, so its scheduler reloads at once.
     schedules_changed: Arc<tokio::sync::Notify>,
+    /// Compares the bucket with the table on every resync; `None` where the intake already scans
+    /// everything (local mode's directory watcher).
+    rescan: Option<Arc<Rescanner>>,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -169,7 +173,16 @@ impl Daemon {
             stats: Arc::new(DaemonStats::default()),
             liveness: Liveness::new(),
             schedules_changed: Arc::new(tokio::sync::Notify::new()),
+            rescan: None,
         }
+    }
+
+    /// Every resync (at start and every `resync_interval`) first records, through `rescan`, each
+    /// parameter file of the bucket that the table lacks or has an older write of.
+    #[must_use]
+    pub fn with_rescan(mut self, rescan: Arc<Rescanner>) -> Self {
+        self.rescan = Some(rescan);
+        self
     }
 
     /// Starts this replica's scheduler ([`crate::schedule::Runtime`]) when `settings.enabled`: its
@@ -415,8 +428,24 @@ impl Daemon {
         }
     }
 
-    /// Marks every known group due now. Returns how many were marked.
+    /// Records what the bucket has and the table lacks (with a rescanner), then marks every known group
+    /// due now. Returns how many were marked.
     pub async fn resync_once(&self) -> usize {
+        if let Some(rescan) = &self.rescan {
+            match rescan.rescan().await {
+                Ok(report) if report.recorded > 0 => {
+                    tracing::warn!(
+                        recorded = report.recorded,
+                        listed = report.listed,
+                        "resync: the bucket had parameter files the state table lacked; recorded them"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "resync: the bucket was not compared with the state table")
+                }
+            }
+        }
         let groups = match self.store.list_groups().await {
             Ok(groups) => groups,
             Err(e) => {

@@ -334,8 +334,14 @@ async fn failures_are_reported_with_every_resource_once() {
         })
     });
     let daemon = w.daemon(fake.clone(), config("a"));
-    w.desire("g", "one").await;
     let running = start(&daemon);
+    // The resync at start must not race the first turn: marking the group due after the turn
+    // recorded the failure would start a second pass, which is what this test rules out below.
+    eventually("the resync at start", || async {
+        DaemonStats::get(&daemon.stats().resyncs) >= 1
+    })
+    .await;
+    w.desire("g", "one").await;
     eventually("UPDATE FAILED", || async { w.statuses("g") == ["UPDATE FAILED"] }).await;
     let body: serde_json::Value = serde_json::from_str(&w.notifier.messages()[0].body).expect("json");
     let sqs: serde_json::Value = serde_json::from_str(body["sqs"].as_str().expect("sqs")).expect("json");
@@ -707,4 +713,57 @@ async fn a_panicking_pass_is_contained_and_the_group_retried_after_its_lease() {
     .await;
     assert_eq!(fake.calls("g"), 2, "retried once after the panic");
     running.stop().await;
+}
+
+/// Issue 13 item 2: a replica started after events were lost finds their files by listing the bucket,
+/// records them and works on them; the resync no longer only re-reads the table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_resync_at_start_records_and_works_on_an_upload_whose_event_was_lost() {
+    use crate::intake::{Intake, Rescanner, spec_validator};
+    use crate::objects::{MemoryStore, ObjectStore};
+
+    let w = world();
+    let objects = Arc::new(MemoryStore::new());
+    objects
+        .put(
+            &ObjectUrl::new("data", "train/lost/config.json"),
+            bytes::Bytes::from_static(br#"{"datasetGroup": {"serviceConfig": {"name": "lost"}}}"#),
+        )
+        .await
+        .expect("put");
+    let intake = Arc::new(Intake::new(
+        "data",
+        objects.clone(),
+        w.store.clone(),
+        Notifications::default(),
+        w.metrics.clone(),
+        spec_validator(),
+        4096,
+    ));
+    let rescan = Arc::new(Rescanner::new(
+        intake,
+        objects,
+        w.store.clone(),
+        w.metrics.clone(),
+    ));
+    let fake = Fake::new(Duration::ZERO, |g, _, _| converged(g));
+    let daemon = Arc::new(
+        Daemon::new(
+            w.store.clone(),
+            fake.clone(),
+            Notifications::new(vec![w.notifier.clone() as Arc<dyn Notifier>]),
+            w.metrics.clone(),
+            Arc::new(SystemClock),
+            config("a"),
+        )
+        .with_rescan(rescan),
+    );
+    let running = start(&daemon);
+    eventually("the lost upload converged", || async {
+        w.statuses("lost") == ["UPDATE COMPLETE"]
+    })
+    .await;
+    running.stop().await;
+    assert_eq!(fake.calls("lost"), 1);
+    assert_eq!(w.metrics.total("ResyncRecorded"), 1.0);
 }

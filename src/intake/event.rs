@@ -23,6 +23,23 @@ pub struct ObjectCreated {
     pub event_time: Option<String>,
 }
 
+impl ObjectCreated {
+    /// A record of `event_name` for `bucket`/`key` that carries nothing else (no size, ETag, version
+    /// or sequencer): what a directory scan or the resync knows before reading the object.
+    pub fn bare(bucket: impl Into<String>, key: impl Into<String>, event_name: &str) -> Self {
+        Self {
+            bucket: bucket.into(),
+            key: key.into(),
+            size: None,
+            etag: None,
+            version_id: None,
+            sequencer: None,
+            event_name: event_name.to_string(),
+            event_time: None,
+        }
+    }
+}
+
 /// What a message contains.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Parsed {

@@ -191,6 +191,11 @@ impl Intake {
         }
     }
 
+    /// The only bucket whose events this intake acts on.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
     /// Handles one SQS message body (an S3 notification, possibly in an SNS envelope).
     ///
     /// # Errors
@@ -273,8 +278,12 @@ impl Intake {
         record: &ObjectCreated,
         url: &ObjectUrl,
     ) -> Result<ObjectOutcome, IntakeError> {
-        let (body, last_modified) = match self.reader.read(url, self.max_config_bytes).await {
-            Ok(ConfigRead::Found { body, last_modified }) => (body, last_modified),
+        let (body, last_modified, read_etag) = match self.reader.read(url, self.max_config_bytes).await {
+            Ok(ConfigRead::Found {
+                body,
+                last_modified,
+                etag,
+            }) => (body, last_modified, etag),
             Ok(ConfigRead::Missing) => {
                 tracing::info!(%url, "the parameter file no longer exists; ignoring its event");
                 return Ok(ObjectOutcome::Vanished { url: url.clone() });
@@ -308,7 +317,8 @@ impl Intake {
             text: text.to_string(),
             source: DesiredSource {
                 url: url.clone(),
-                etag: record.etag.clone(),
+                // What was read, which the resync compares with the bucket's listing.
+                etag: read_etag.or_else(|| record.etag.clone()),
                 version_id: record.version_id.clone(),
                 sequencer: record.sequencer.clone(),
                 last_modified: Some(last_modified),
@@ -366,7 +376,7 @@ impl Intake {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use bytes::Bytes;
 
     use super::*;
@@ -377,16 +387,19 @@ mod tests {
 
     const VALID: &str = r#"{"datasetGroup": {"serviceConfig": {"name": "dsg1"}}}"#;
 
-    struct Fixture {
-        objects: Arc<MemoryStore>,
-        store: Arc<SqliteStore>,
-        notifier: Arc<MemoryNotifier>,
-        metrics: Arc<MemorySink>,
-        intake: Intake,
+    /// An intake of bucket `data` over `objects`, with an in-memory table, notifier and metrics.
+    pub(in crate::intake) struct Fixture<O> {
+        pub objects: Arc<O>,
+        pub store: Arc<SqliteStore>,
+        pub notifier: Arc<MemoryNotifier>,
+        pub metrics: Arc<MemorySink>,
+        pub intake: Intake,
     }
 
-    fn fixture() -> Fixture {
-        let objects = Arc::new(MemoryStore::new());
+    pub(in crate::intake) fn fixture_over<O: ObjectStore + 'static>(
+        objects: Arc<O>,
+        max_config_bytes: u64,
+    ) -> Fixture<O> {
         let store = Arc::new(SqliteStore::in_memory().expect("sqlite"));
         let notifier = Arc::new(MemoryNotifier::default());
         let metrics = Arc::new(MemorySink::new());
@@ -397,7 +410,7 @@ mod tests {
             Notifications::new(vec![notifier.clone() as Arc<dyn Notifier>]),
             metrics.clone(),
             spec_validator(),
-            1024,
+            max_config_bytes,
         );
         Fixture {
             objects,
@@ -408,6 +421,10 @@ mod tests {
         }
     }
 
+    fn fixture() -> Fixture<MemoryStore> {
+        fixture_over(Arc::new(MemoryStore::new()), 1024)
+    }
+
     fn event(key_encoded: &str, etag: &str) -> String {
         serde_json::json!({"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3",
             "eventName": "ObjectCreated:Put",
@@ -415,7 +432,7 @@ mod tests {
         .to_string()
     }
 
-    async fn put(f: &Fixture, key: &str, body: &str) {
+    async fn put(f: &Fixture<MemoryStore>, key: &str, body: &str) {
         f.objects
             .put(&ObjectUrl::new("data", key), Bytes::from(body.to_string()))
             .await
@@ -664,16 +681,7 @@ mod tests {
             "{out:?}"
         );
         // Direct callers (the directory watcher, the resync) are refused too.
-        let record = ObjectCreated {
-            bucket: "foreign".into(),
-            key: "train/evil/config.json".into(),
-            size: None,
-            etag: None,
-            version_id: None,
-            sequencer: None,
-            event_name: "ObjectCreated:Put".into(),
-            event_time: None,
-        };
+        let record = ObjectCreated::bare("foreign", "train/evil/config.json", "ObjectCreated:Put");
         assert_eq!(
             f.intake.handle_object(&record).await.expect("handled"),
             ObjectOutcome::ForeignBucket {

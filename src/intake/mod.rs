@@ -4,6 +4,7 @@ pub mod event;
 mod handler;
 mod keys;
 mod reader;
+pub mod rescan;
 pub mod sqs;
 pub mod watch;
 
@@ -13,6 +14,7 @@ pub use handler::{
 };
 pub use keys::{KeyRejection, check_config_key};
 pub use reader::{ConfigRead, ConfigReader, ObjectConfigReader, S3ConfigReader};
+pub use rescan::{RescanError, RescanReport, Rescanner};
 
 /// A source of parameter-file changes that feeds an [`Intake`] until shut down: the SQS queue
 /// ([`sqs::SqsIntake`]) or, in `local` mode, a watched directory.

@@ -21,6 +21,9 @@ pub enum ConfigRead {
         body: Bytes,
         /// `LastModified` of the object read.
         last_modified: DateTime<Utc>,
+        /// ETag of the object read (unquoted), when the store has one: it identifies the content
+        /// recorded, which may be a later write than the one the event announced.
+        etag: Option<String>,
     },
     /// The object does not exist (deleted after its event).
     Missing,
@@ -57,6 +60,7 @@ impl ConfigReader for ObjectConfigReader {
             Ok(body) => Ok(ConfigRead::Found {
                 body,
                 last_modified: meta.last_modified,
+                etag: meta.etag,
             }),
             Err(ObjectError::NotFound { .. }) => Ok(ConfigRead::Missing),
             // Replaced by a bigger file between HEAD and GET.
@@ -129,6 +133,7 @@ impl ConfigReader for S3ConfigReader {
         if let Some(size) = declared.filter(|size| *size > limit) {
             return Ok(ConfigRead::TooLarge { size });
         }
+        let etag = object.e_tag().map(crate::objects::bare_etag);
         let last_modified = object
             .last_modified()
             .and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
@@ -147,6 +152,7 @@ impl ConfigReader for S3ConfigReader {
         Ok(ConfigRead::Found {
             body: Bytes::from(body),
             last_modified,
+            etag,
         })
     }
 }

@@ -62,14 +62,8 @@ impl DirWatcher {
                 continue;
             }
             let record = ObjectCreated {
-                bucket: self.bucket.clone(),
-                key: key.clone(),
                 size: Some(fingerprint.1),
-                etag: None,
-                version_id: None,
-                sequencer: None,
-                event_name: "ObjectCreated:Put".into(),
-                event_time: None,
+                ..ObjectCreated::bare(self.bucket.clone(), key.clone(), "ObjectCreated:Put")
             };
             match self.intake.handle_object(&record).await {
                 Ok(outcome) => {

@@ -60,6 +60,9 @@ pub enum Counter {
     /// A queue message refused and deleted without acting on it: an event naming a bucket other than
     /// `daemon.bucket`, or a body that is not an S3 event notification.
     MessagesRejected,
+    /// A parameter file the resync found in the bucket and recorded as a new desired generation: its
+    /// event was lost (or had not arrived yet).
+    ResyncRecorded,
     /// A scheduled action finished (whatever its outcome).
     ScheduledRuns,
     /// A scheduled action failed.
@@ -88,6 +91,7 @@ impl Counter {
             Self::JobsDeleted => "JobsDeleted".into(),
             Self::EventsIgnored => "EventsIgnored".into(),
             Self::MessagesRejected => "MessagesRejected".into(),
+            Self::ResyncRecorded => "ResyncRecorded".into(),
             Self::ScheduledRuns => "ScheduledRuns".into(),
             Self::ScheduledRunsFailed => "ScheduledRunsFailed".into(),
             Self::ScheduledRunsSkipped => "ScheduledRunsSkipped".into(),

@@ -262,6 +262,7 @@ fn file_meta(url: ObjectUrl, metadata: &fs::Metadata) -> ObjectMeta {
         url,
         size: metadata.len(),
         last_modified,
+        etag: None,
     }
 }
 

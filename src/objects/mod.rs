@@ -48,6 +48,15 @@ pub struct ObjectMeta {
     pub size: u64,
     /// When it was last written (S3's `LastModified`, a file's mtime).
     pub last_modified: DateTime<Utc>,
+    /// S3's ETag without its quotes (as S3 event notifications spell it); changes with the content
+    /// even within the second `LastModified` resolves. `None` where the store has none (a directory).
+    pub etag: Option<String>,
+}
+
+/// An ETag as S3 event notifications spell it: the quotes that `ListObjectsV2` and `HeadObject` put
+/// around it removed, so both spellings compare equal.
+pub fn bare_etag(etag: &str) -> String {
+    etag.trim_matches('"').to_string()
 }
 
 /// Why an object operation failed. Every variant names the object.

@@ -131,6 +131,7 @@ impl ObjectStore for S3Store {
                     url: ObjectUrl::new(prefix.bucket.clone(), key),
                     size: u64::try_from(object.size().unwrap_or(0)).unwrap_or(0),
                     last_modified: to_chrono(object.last_modified()),
+                    etag: object.e_tag().map(super::bare_etag),
                 });
             }
             match page.next_continuation_token() {
@@ -157,6 +158,7 @@ impl ObjectStore for S3Store {
                 url: url.clone(),
                 size: u64::try_from(head.content_length().unwrap_or(0)).unwrap_or(0),
                 last_modified: to_chrono(head.last_modified()),
+                etag: head.e_tag().map(super::bare_etag),
             })),
             Err(e)
                 if e.as_service_error().is_some_and(|s| s.is_not_found()) || status_of(&e) == Some(404) =>
