@@ -517,6 +517,14 @@ impl Settings {
             // An explicit minimum above the scaled cap wins: the cap follows it.
             k.poll_max_secs = k.poll_max_secs.max(k.poll_min_secs);
         }
+        // A throttled or failed call waits its backoff in the middle of a pass: sized for AWS (up
+        // to 20 s a retry), it would hold a group for minutes against a Personalize that answers at
+        // once.
+        if !self.is_explicit("reconcile.throttle_backoff_max_ms") {
+            s.reconcile.throttle_backoff_max_ms = ((s.reconcile.throttle_backoff_max_ms as f64 * scale)
+                as u64)
+                .max(s.reconcile.throttle_backoff_min_ms);
+        }
         if !self.is_explicit("daemon.error_retry_secs") {
             s.daemon.error_retry_secs = ((s.daemon.error_retry_secs as f64 * scale).ceil() as u64).max(1);
         }
@@ -922,6 +930,10 @@ mod tests {
         assert_eq!((version.poll_min_secs, version.poll_max_secs), (2.0, 600.0));
         assert_eq!(local.reconcile.calls_per_second, 3.0, "set in the environment");
         assert_eq!(local.daemon.error_retry_secs, 1);
+        assert_eq!(
+            local.reconcile.throttle_backoff_max_ms, local.reconcile.throttle_backoff_min_ms,
+            "at scale 0 a retry waits the minimum"
+        );
 
         // A scale in between shrinks by the factor; the call budget grows by it, capped.
         let defaults = Settings::load_with_env(None, Vec::new()).expect("defaults");
