@@ -18,8 +18,8 @@ use personalize_ops::daemon::{
 use personalize_ops::metrics::MemorySink;
 use personalize_ops::notify::message::Location;
 use personalize_ops::notify::{
-    MemoryNotifier, Message, NOTIFICATION_ID_ATTRIBUTE, Notifications, Notifier, NotifyError, ResourceChange,
-    SnsNotifier,
+    EVENT_SOURCE, EventBridgeNotifier, MemoryNotifier, Message, NOTIFICATION_ID_ATTRIBUTE, Notifications,
+    Notifier, NotifyError, RESULT_DETAIL_TYPE, ResourceChange, SnsNotifier,
 };
 use personalize_ops::objects::ObjectUrl;
 use personalize_ops::store::{
@@ -858,4 +858,86 @@ async fn envelopes(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<Value> {
         .iter()
         .map(|body| serde_json::from_str(body).expect("SNS envelope"))
         .collect()
+}
+
+/// With EventBridge configured, a result counts as delivered only once the bus took it too: a missing
+/// bus keeps it in the outbox; once the bus exists, the event arrives with the id in its detail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_waits_for_the_event_bus_and_its_event_carries_the_id() {
+    let moto = SerialMoto::start();
+    let config = moto.sdk_config().await;
+    let events = aws_sdk_eventbridge::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let store = Arc::new(SqliteStore::in_memory().expect("sqlite"));
+    let bus = unique_name("bus");
+    let notes = Arc::new(MemoryNotifier::default());
+    let d = Arc::new(
+        Daemon::new(
+            store.clone(),
+            Arc::new(Converges),
+            Notifications::new(vec![
+                notes.clone(),
+                Arc::new(EventBridgeNotifier::new(events.clone(), &bus)),
+            ]),
+            Arc::new(MemorySink::new()),
+            Arc::new(SystemClock),
+            config_for_moto(),
+        )
+        .with_outbox(OutboxConfig {
+            retry_min: Duration::from_millis(1),
+            retry_max: Duration::from_millis(1),
+            ..OutboxConfig::default()
+        }),
+    );
+    let now = Utc::now();
+    store
+        .enqueue_notification(&item("g", "n-bus", now))
+        .await
+        .expect("enqueue");
+    assert_eq!(d.drain_outbox().await, vec![Delivery::Retrying], "no bus yet");
+    let pending = pending(store.as_ref(), "g").await;
+    assert_eq!(pending.len(), 1);
+    assert!(
+        pending[0].last_error.as_deref().unwrap_or("").contains(&bus),
+        "{pending:?}"
+    );
+
+    events.create_event_bus().name(&bus).send().await.expect("bus");
+    let (url, arn) = support::cloud::queue(&sqs, "bus-notes").await;
+    events
+        .put_rule()
+        .name("results")
+        .event_bus_name(&bus)
+        .event_pattern(
+            serde_json::json!({"source": [EVENT_SOURCE], "detail-type": [RESULT_DETAIL_TYPE]}).to_string(),
+        )
+        .send()
+        .await
+        .expect("rule");
+    events
+        .put_targets()
+        .rule("results")
+        .event_bus_name(&bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("queue")
+                .arn(&arn)
+                .build()
+                .expect("target"),
+        )
+        .send()
+        .await
+        .expect("target");
+    assert_eq!(d.drain_outbox().await, vec![Delivery::Delivered]);
+    assert!(store.notifications(None).await.expect("list").is_empty());
+    let received = support::cloud::receive_batch(&sqs, &url, 5).await;
+    assert_eq!(received.len(), 1, "{received:?}");
+    let event: Value = serde_json::from_str(&received[0]).expect("event");
+    assert_eq!(event["detail-type"], RESULT_DETAIL_TYPE);
+    assert_eq!(event["detail"]["notificationId"], "n-bus");
+    assert_eq!(event["detail"]["datasetGroup"], "g");
+    assert_eq!(event["detail"]["status"], "UPDATE COMPLETE");
+    // Both targets were sent the message on each attempt, with the same id.
+    let ids: Vec<Option<String>> = notes.messages().into_iter().map(|m| m.id).collect();
+    assert_eq!(ids, vec![Some("n-bus".to_string()); 2]);
 }
