@@ -153,7 +153,7 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         emu.url(),
         args.time_scale
     ));
-    let sdk = local_sdk_config(&emu.url()).await;
+    let sdk = local_sdk_config(&emu.url(), &s.aws).await;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let reconciler = Arc::new(PersonalizeReconciler::from_settings(
         aws_sdk_personalize::Client::new(&sdk),
