@@ -359,6 +359,9 @@ pub struct LogSettings {
     pub level: String,
     /// `auto`, `human` or `json`.
     pub format: LogFormat,
+    /// Let the AWS SDK's debug and trace events through (they carry signed headers and the access
+    /// key id); off, they are dropped whatever the level filter says.
+    pub sdk_wire: bool,
 }
 
 /// How log lines are written.
