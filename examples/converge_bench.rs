@@ -106,6 +106,7 @@ async fn main() -> anyhow::Result<()> {
     for k in settings.reconcile.kinds.values_mut() {
         k.poll_min_secs *= scale;
         k.poll_max_secs *= scale;
+        k.expected_secs *= scale;
     }
     let client = aws_sdk_personalize::Client::from_conf(
         aws_sdk_personalize::Config::builder()

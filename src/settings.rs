@@ -209,6 +209,9 @@ pub struct KindSettings {
     pub poll_max_secs: f64,
     /// A resource pending longer than this fails.
     pub timeout_secs: u64,
+    /// How long the work usually takes (0: unknown), used until a resource of the kind has finished
+    /// in the group: polls are sparse before it and dense around it.
+    pub expected_secs: f64,
 }
 
 impl KindSettings {
@@ -222,6 +225,11 @@ impl KindSettings {
 
     pub fn timeout(&self) -> Duration {
         Duration::from_secs(self.timeout_secs)
+    }
+
+    /// The expected duration, when one is set.
+    pub fn expected(&self) -> Option<Duration> {
+        (self.expected_secs > 0.0).then(|| Duration::from_secs_f64(self.expected_secs))
     }
 }
 
@@ -248,6 +256,7 @@ impl ReconcileSettings {
             poll_min_secs: 5.0,
             poll_max_secs: 300.0,
             timeout_secs: 172_800,
+            expected_secs: 0.0,
         })
     }
 
@@ -279,12 +288,14 @@ impl ReconcileSettings {
                 && k.poll_max_secs.is_finite()
                 && k.poll_min_secs > 0.0
                 && k.poll_min_secs <= k.poll_max_secs
-                && k.timeout_secs >= 1;
+                && k.timeout_secs >= 1
+                && k.expected_secs.is_finite()
+                && k.expected_secs >= 0.0;
             if !ok {
                 return bad(
                     "reconcile.kinds",
                     format!(
-                        "{kind}: poll_min_secs must be > 0 and at most poll_max_secs, timeout_secs at least 1"
+                        "{kind}: poll_min_secs must be > 0 and at most poll_max_secs, timeout_secs at least 1, expected_secs at least 0"
                     ),
                 );
             }
@@ -303,6 +314,12 @@ pub struct NotifySettings {
     pub event_bus: String,
     /// JSON-lines file that receives a copy of every notification.
     pub jsonl_path: String,
+    /// A run result not delivered this long after it was recorded is dropped (logged, counted).
+    pub max_age_secs: u64,
+    /// Wait after the first failed delivery of a run result; doubled after each further failure.
+    pub retry_min_secs: u64,
+    /// Longest wait between delivery attempts.
+    pub retry_max_secs: u64,
 }
 
 /// Metrics target and buffering.
@@ -342,6 +359,9 @@ pub struct LogSettings {
     pub level: String,
     /// `auto`, `human` or `json`.
     pub format: LogFormat,
+    /// Let the AWS SDK's debug and trace events through (they carry signed headers and the access
+    /// key id); off, they are dropped whatever the level filter says.
+    pub sdk_wire: bool,
 }
 
 /// How log lines are written.
@@ -500,8 +520,19 @@ impl Settings {
             if !self.is_explicit(&key("poll_max_secs")) {
                 k.poll_max_secs = (k.poll_max_secs * scale).max(LOCAL_MIN_POLL_SECS);
             }
+            if !self.is_explicit(&key("expected_secs")) {
+                k.expected_secs *= scale;
+            }
             // An explicit minimum above the scaled cap wins: the cap follows it.
             k.poll_max_secs = k.poll_max_secs.max(k.poll_min_secs);
+        }
+        // A throttled or failed call waits its backoff in the middle of a pass: sized for AWS (up
+        // to 20 s a retry), it would hold a group for minutes against a Personalize that answers at
+        // once.
+        if !self.is_explicit("reconcile.throttle_backoff_max_ms") {
+            s.reconcile.throttle_backoff_max_ms = ((s.reconcile.throttle_backoff_max_ms as f64 * scale)
+                as u64)
+                .max(s.reconcile.throttle_backoff_min_ms);
         }
         if !self.is_explicit("daemon.error_retry_secs") {
             s.daemon.error_retry_secs = ((s.daemon.error_retry_secs as f64 * scale).ceil() as u64).max(1);
@@ -908,6 +939,10 @@ mod tests {
         assert_eq!((version.poll_min_secs, version.poll_max_secs), (2.0, 600.0));
         assert_eq!(local.reconcile.calls_per_second, 3.0, "set in the environment");
         assert_eq!(local.daemon.error_retry_secs, 1);
+        assert_eq!(
+            local.reconcile.throttle_backoff_max_ms, local.reconcile.throttle_backoff_min_ms,
+            "at scale 0 a retry waits the minimum"
+        );
 
         // A scale in between shrinks by the factor; the call budget grows by it, capped.
         let defaults = Settings::load_with_env(None, Vec::new()).expect("defaults");

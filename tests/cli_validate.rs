@@ -197,3 +197,12 @@ fn schema_prints_the_json_schema() {
     );
     assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
 }
+
+/// Issue 13 item 6: the unauthenticated emulator is not exposed beyond loopback by accident.
+#[test]
+fn emulate_refuses_a_non_loopback_address_without_allow_remote() {
+    let out = run(&["emulate", "--listen", "0.0.0.0:0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--allow-remote"), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty(), "no URL printed: {}", stdout(&out));
+}

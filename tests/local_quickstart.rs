@@ -394,7 +394,7 @@ fn the_quickstart_schedules_fire_within_minutes_and_schedules_list_shows_them() 
     let trained_first = popular_versions(&seen);
     assert_eq!(trained_first.len(), 1, "{}", seen.join("\n"));
 
-    // The file's four schedules are recorded with the generation, before any fire.
+    // The file's three schedules are recorded with the generation, before any fire.
     let list = |seen: &[String]| {
         let out = run(
             home.path(),
@@ -420,10 +420,6 @@ fn the_quickstart_schedules_fire_within_minutes_and_schedules_list_shows_them() 
     for (name, expression) in [
         ("personalize-dataset-import-quickstart", "rate(1 minute)"),
         ("solution-maintenance-full-quickstart-popular", "rate(1 minute)"),
-        (
-            "solution-maintenance-update-quickstart-user-personalization",
-            "rate(2 minutes)",
-        ),
         (
             "batch-inference-quickstart-user-personalization",
             "rate(2 minutes)",
@@ -477,6 +473,11 @@ fn the_quickstart_schedules_fire_within_minutes_and_schedules_list_shows_them() 
     assert!(
         complete.contains(&format!("quickstart-popular/{} ACTIVE", retrained[0])),
         "the fire names its new version: {complete}"
+    );
+    // Only the solution's own campaign moved: the others serve their own solutions.
+    assert!(
+        complete.ends_with("; campaigns on it: quickstart-popular"),
+        "{complete}"
     );
 
     // `schedules list` shows each fire's outcome.
@@ -612,4 +613,100 @@ fn without_aws_credentials_plan_apply_and_recommend_say_so_at_once_and_point_at_
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// `PUT /_emulator/faults` on the built-in Personalize of a running `local` with a JSON fault spec.
+fn set_faults(url: &str, spec: &str) {
+    use std::io::{Read, Write};
+    let address = url.trim().trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    write!(
+        stream,
+        "PUT /_emulator/faults HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{spec}",
+        spec.len()
+    )
+    .expect("write");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+}
+
+/// Runs `local examples/quickstart --exit-when-converged` on a clean copy under `root`, with `args`
+/// and `env` added; `meanwhile` is called with the copy once the dataset group is ACTIVE. Asserts
+/// that the run ended with everything converged; returns what it printed.
+fn converges(root: &Path, args: &[&str], env: &[(&str, &str)], meanwhile: impl FnOnce(&Path)) -> String {
+    let home = tempfile::tempdir().expect("home");
+    let dir = clean_copy(root);
+    let mut child = command(home.path(), root)
+        .args(["local", "examples/quickstart", "--exit-when-converged"])
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("local starts");
+    let rx = lines_of(&mut child);
+    let mut seen = Vec::new();
+    read_until(&rx, &mut seen, |l| {
+        l.contains("quickstart  dataset group  quickstart  ACTIVE")
+    });
+    meanwhile(&dir);
+    read_until(&rx, &mut seen, |l| {
+        l.contains("converged, ") && l.contains(" failed")
+    });
+    let status = child.wait().expect("local ends");
+    let text = seen.join("\n");
+    assert!(
+        status.success() && text.contains("1 converged, 0 failed"),
+        "{args:?} {env:?}: {status:?}\n{text}"
+    );
+    text
+}
+
+/// A call to the built-in Personalize whose answer does not come (here: the emulator's latency
+/// fault, ten minutes, on the calls made during three seconds of the run) fails its attempt after
+/// `aws.attempt_timeout_secs` and is retried, so the quickstart still converges. Without timeouts on
+/// the local client such a call held its group's pass, and so the whole group, with nothing printed
+/// and nothing logged at the default level: the stall once seen on a fresh clone looked like this.
+#[test]
+fn a_built_in_personalize_call_that_never_answers_does_not_stall_local() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let env = [
+        ("PERSONALIZE_OPS__AWS__ATTEMPT_TIMEOUT_SECS", "2"),
+        ("PERSONALIZE_OPS__AWS__OPERATION_TIMEOUT_SECS", "5"),
+    ];
+    converges(root.path(), &[], &env, |dir| {
+        let url = std::fs::read_to_string(dir.join("emulator.url")).expect("emulator.url");
+        set_faults(&url, r#"{"latencyMs": 600000}"#);
+        std::thread::sleep(Duration::from_secs(3));
+        set_faults(&url, "{}");
+    });
+}
+
+/// The README's first command many times on fresh copies, at several time scales and scan intervals
+/// (each changes how the passes, the emulated work and the directory scans interleave): every run
+/// converges. Looks for stalls like the one seen once (a run that stopped after a version went
+/// ACTIVE); slow, so run on demand: `cargo test --test local_quickstart -- --ignored`
+/// (`QUICKSTART_RUNS` sets the number of runs, 12 by default).
+#[test]
+#[ignore = "slow: many full quickstart runs"]
+fn many_quickstart_runs_with_different_timing_all_converge() {
+    let runs: usize = std::env::var("QUICKSTART_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(12);
+    let timings = [("0", "1000"), ("0", "10"), ("0.0001", "1000"), ("0.00005", "50")];
+    for run_index in 0..runs {
+        let (scale, scan) = timings[run_index % timings.len()];
+        let root = tempfile::tempdir().expect("tempdir");
+        converges(
+            root.path(),
+            &["--time-scale", scale, "--scan-interval-ms", scan],
+            &[],
+            |_| {},
+        );
+    }
 }

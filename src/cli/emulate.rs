@@ -12,7 +12,18 @@ use personalize_ops::emulator::faults::FaultSpec;
 use personalize_ops::emulator::{self, DEFAULT_ACCOUNT_ID, EmulatorConfig, Quotas};
 use personalize_ops::objects::{DirStore, ObjectStore, S3Store};
 
-use super::Context;
+use super::{Context, EXIT_USAGE};
+
+/// Whether serving on `listen` is allowed: loopback always; any other address only with
+/// `--allow-remote`, since nothing the emulator serves is authenticated.
+fn check_exposure(listen: SocketAddr, allow_remote: bool) -> Result<(), String> {
+    if listen.ip().is_loopback() || allow_remote {
+        return Ok(());
+    }
+    Err(format!(
+        "refusing to serve on {listen}: the built-in Personalize and its admin endpoints (/_emulator/reset, faults, clock) have no authentication, so anyone who can reach this address could reset or fault it; listen on 127.0.0.1, or pass --allow-remote to expose it anyway"
+    ))
+}
 
 /// Arguments of `emulate`.
 #[derive(Debug, clap::Args)]
@@ -21,6 +32,11 @@ pub struct Args {
     /// Address to serve on (host:port). Port 0 picks a free port; the URL is printed on stdout.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
     pub listen: SocketAddr,
+
+    /// Serve on an address other than loopback. Nothing is authenticated: whoever reaches the port
+    /// can call the API and the admin endpoints (reset the state, inject faults, move the clock).
+    #[arg(long)]
+    pub allow_remote: bool,
 
     /// Directory where the state (resources, dataset tables, models) is saved after every change
     /// and restored at start. Without it, everything lives in memory and is lost at exit.
@@ -89,6 +105,13 @@ Admin API (not part of Personalize; neither counted nor faulted):
 
 /// Starts the emulator and serves until interrupted.
 pub async fn run(args: Args, _ctx: &Context) -> anyhow::Result<ExitCode> {
+    if let Err(refusal) = check_exposure(args.listen, args.allow_remote) {
+        eprintln!("personalize-ops emulate: {refusal}");
+        return Ok(ExitCode::from(EXIT_USAGE));
+    }
+    if !args.listen.ip().is_loopback() {
+        tracing::warn!(listen = %args.listen, "serving the built-in Personalize beyond loopback (--allow-remote): its API and admin endpoints are not authenticated");
+    }
     let faults = match &args.faults {
         Some(text) => FaultSpec::parse(text).context("--faults")?,
         None => FaultSpec::default(),
@@ -176,6 +199,24 @@ impl StopSignals {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::error!(error = %e, "cannot listen for Ctrl-C");
             std::future::pending::<()>().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_is_served_without_allow_remote() {
+        let addr = |s: &str| s.parse::<SocketAddr>().expect("address");
+        assert_eq!(check_exposure(addr("127.0.0.1:0"), false), Ok(()));
+        assert_eq!(check_exposure(addr("[::1]:8787"), false), Ok(()));
+        for exposed in ["0.0.0.0:8787", "[::]:0", "10.1.2.3:80"] {
+            let refusal = check_exposure(addr(exposed), false).expect_err(exposed);
+            assert!(refusal.contains("--allow-remote"), "{refusal}");
+            assert!(refusal.contains(exposed), "{refusal}");
+            assert_eq!(check_exposure(addr(exposed), true), Ok(()));
         }
     }
 }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use personalize_ops::daemon::{Daemon, DaemonConfig, PersonalizeReconciler, replica_name};
+use personalize_ops::daemon::{Daemon, DaemonConfig, OutboxConfig, PersonalizeReconciler, replica_name};
 use personalize_ops::emulator::{self, DEFAULT_ACCOUNT_ID, EmulatorConfig};
 use personalize_ops::intake::watch::DirWatcher;
 use personalize_ops::intake::{ConfigSource, Intake, spec_validator};
@@ -153,7 +153,7 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         emu.url(),
         args.time_scale
     ));
-    let sdk = local_sdk_config(&emu.url()).await;
+    let sdk = local_sdk_config(&emu.url(), &s.aws).await;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let reconciler = Arc::new(PersonalizeReconciler::from_settings(
         aws_sdk_personalize::Client::new(&sdk),
@@ -191,14 +191,10 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         1.0
     };
     config.dispatch_interval = Duration::from_secs_f64(scale.clamp(LOCAL_MIN_POLL_SECS, 1.0));
-    let daemon = Arc::new(Daemon::new(
-        store.clone(),
-        reconciler,
-        notifications,
-        metrics,
-        clock,
-        config,
-    ));
+    let daemon = Arc::new(
+        Daemon::new(store.clone(), reconciler, notifications, metrics, clock, config)
+            .with_outbox(OutboxConfig::from_settings(&s.notify)),
+    );
     let shutdown = CancellationToken::new();
     let signal = super::run::cancel_on_signal(shutdown.clone())?;
     let scheduler = daemon.spawn_scheduler(&s.scheduler, shutdown.clone());

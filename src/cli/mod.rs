@@ -131,7 +131,7 @@ pub fn main(args: Cli) -> ExitCode {
             level
         }
     });
-    if let Err(e) = personalize_ops::logging::init(format, &level) {
+    if let Err(e) = personalize_ops::logging::init(format, &level, settings.log.sdk_wire) {
         eprintln!("personalize-ops: {e}");
         return ExitCode::from(EXIT_USAGE);
     }

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
-use personalize_ops::aws::{AccessProblem, access_problems};
-use personalize_ops::settings::Settings;
+use personalize_ops::aws::{AccessProblem, access_problems, timeout_config};
+use personalize_ops::settings::{AwsSettings, Settings};
 
 use super::{Context, EXIT_FAILURE, EXIT_USAGE};
 
@@ -40,10 +40,14 @@ pub fn parse_scale(text: Option<&str>) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// SDK configuration for the built-in Personalize at `url` (static credentials, the local region).
-pub async fn local_sdk_config(url: &str) -> aws_config::SdkConfig {
+/// SDK configuration for the built-in Personalize at `url` (static credentials, the local region),
+/// with the attempt and operation timeouts of `aws` as against AWS: a call whose answer never comes
+/// fails its attempt and is retried, instead of holding its group's pass (and every later pass of
+/// the group) for ever.
+pub async fn local_sdk_config(url: &str, aws: &AwsSettings) -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(url)
+        .timeout_config(timeout_config(aws))
         .region(Region::new(LOCAL_REGION))
         .credentials_provider(Credentials::new(
             "local",
@@ -83,7 +87,7 @@ pub async fn connect(
             return Ok(Err(ExitCode::from(EXIT_FAILURE)));
         };
         return Ok(Ok(Target {
-            sdk: local_sdk_config(url.trim()).await,
+            sdk: local_sdk_config(url.trim(), &ctx.settings.aws).await,
             // Polls paced like those of the running `local`: its built-in Personalize takes as
             // long as its time scale says.
             settings: ctx.settings.for_builtin_personalize(parse_scale(

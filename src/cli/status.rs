@@ -1,13 +1,14 @@
 //! `personalize-ops status [GROUP]`: what the service knows about each dataset group — desired
 //! generation, whether it converged, resources with their status, last error, each schedule with its
-//! next fire — read from the state store.
+//! next fire, and its notifications still waiting in the outbox or dropped — read from the state
+//! store.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
-use personalize_ops::store::GroupSummary;
+use personalize_ops::store::{GroupSummary, StoredNotification};
 use serde_json::{Value, json};
 
 use super::schedules::View;
@@ -47,7 +48,46 @@ fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-fn to_json(g: &GroupSummary, schedules: &[View]) -> Value {
+fn notification_json(n: &StoredNotification) -> Value {
+    json!({
+        "id": n.id,
+        "state": if n.is_dropped() { "dropped" } else { "pending" },
+        "status": n.status,
+        "summary": n.summary,
+        "createdAt": time(n.created_at),
+        "attempts": n.attempts,
+        "nextAttemptAt": (!n.is_dropped()).then(|| time(n.next_attempt_at)),
+        "droppedAt": n.dropped_at.map(time),
+        "lastError": n.last_error,
+    })
+}
+
+/// One line per notification of a group not delivered yet or given up.
+fn notification_line(n: &StoredNotification) -> String {
+    let mut line = match n.dropped_at {
+        Some(at) => format!(
+            "{} {} dropped at {} after {} attempt(s)",
+            n.id,
+            n.status,
+            time(at),
+            n.attempts
+        ),
+        None => format!(
+            "{} {} pending since {}, {} attempt(s), next at {}",
+            n.id,
+            n.status,
+            time(n.created_at),
+            n.attempts,
+            time(n.next_attempt_at)
+        ),
+    };
+    if let Some(e) = &n.last_error {
+        line.push_str(&format!(": {e}"));
+    }
+    line
+}
+
+fn to_json(g: &GroupSummary, schedules: &[View], notes: &[StoredNotification]) -> Value {
     let observed = g.observed.as_ref();
     json!({
         "datasetGroup": g.name,
@@ -62,10 +102,11 @@ fn to_json(g: &GroupSummary, schedules: &[View]) -> Value {
         "owner": g.lease.owner,
         "dueAt": g.due_at.map(time),
         "schedules": schedules.iter().filter(|v| v.schedule.group == g.name).map(View::to_json).collect::<Vec<_>>(),
+        "notifications": notes.iter().filter(|n| n.group == g.name).map(notification_json).collect::<Vec<_>>(),
     })
 }
 
-fn to_text(g: &GroupSummary, schedules: &[View], out: &mut String) {
+fn to_text(g: &GroupSummary, schedules: &[View], notes: &[StoredNotification], out: &mut String) {
     use std::fmt::Write as _;
     let generation = g.desired_generation.map_or("-".to_string(), |n| n.to_string());
     let _ = writeln!(out, "{}  generation {generation}  {}", g.name, state_word(g));
@@ -100,6 +141,13 @@ fn to_text(g: &GroupSummary, schedules: &[View], out: &mut String) {
             let _ = writeln!(out, "    {}", v.line());
         }
     }
+    let mut own = notes.iter().filter(|n| n.group == g.name).peekable();
+    if own.peek().is_some() {
+        let _ = writeln!(out, "  notifications not delivered:");
+        for n in own {
+            let _ = writeln!(out, "    {}", notification_line(n));
+        }
+    }
 }
 
 /// Prints the status; exit 1 when GROUP is unknown.
@@ -125,11 +173,12 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         .into_iter()
         .map(|s| View::new(s, now, 1))
         .collect();
+    let notes = store.notifications(args.group.as_deref()).await?;
     let text = match args.format {
         Format::Json => {
             let value = match (&args.group, groups.first()) {
-                (Some(_), Some(g)) => to_json(g, &schedules),
-                _ => Value::Array(groups.iter().map(|g| to_json(g, &schedules)).collect()),
+                (Some(_), Some(g)) => to_json(g, &schedules, &notes),
+                _ => Value::Array(groups.iter().map(|g| to_json(g, &schedules, &notes)).collect()),
             };
             format!("{value:#}\n")
         }
@@ -137,7 +186,7 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         Format::Text => {
             let mut out = String::new();
             for g in &groups {
-                to_text(g, &schedules, &mut out);
+                to_text(g, &schedules, &notes, &mut out);
             }
             out
         }
@@ -195,7 +244,7 @@ mod tests {
             state_word(&summary(Some(2), Some((2, false, None)))),
             "in progress"
         );
-        let v = to_json(&summary(Some(2), Some((1, true, None))), &[]);
+        let v = to_json(&summary(Some(2), Some((1, true, None))), &[], &[]);
         assert_eq!(
             v["converged"], false,
             "an older generation's convergence does not count"
@@ -204,10 +253,43 @@ mod tests {
         to_text(
             &summary(Some(2), Some((2, false, Some("campaign c failed: quota")))),
             &[],
+            &[],
             &mut text,
         );
         assert!(text.contains("Campaign"), "{text}");
         assert!(text.contains("(quota)"), "{text}");
         assert!(text.contains("last error: campaign c failed: quota"), "{text}");
+    }
+
+    #[test]
+    fn pending_and_dropped_notifications_are_listed_under_their_group() {
+        let at = DateTime::from_timestamp(1_800_000_000, 0).expect("valid");
+        let mut pending = StoredNotification::new("n1", "g", "UPDATE COMPLETE", "done", "{}", at);
+        pending.attempts = 2;
+        pending.last_error = Some("Topic does not exist".into());
+        let mut dropped = StoredNotification::new("n0", "g", "UPDATE FAILED", "failed", "", at);
+        dropped.dropped_at = Some(at + chrono::Duration::hours(24));
+        let other = StoredNotification::new("x", "h", "UPDATE COMPLETE", "done", "{}", at);
+        let notes = vec![dropped, pending, other];
+        let v = to_json(&summary(Some(1), Some((1, true, None))), &[], &notes);
+        let listed = v["notifications"].as_array().expect("array");
+        assert_eq!(listed.len(), 2, "{v:#}");
+        assert_eq!(
+            (listed[0]["id"].as_str(), listed[0]["state"].as_str()),
+            (Some("n0"), Some("dropped"))
+        );
+        assert_eq!(listed[0]["nextAttemptAt"], Value::Null);
+        assert_eq!(listed[1]["state"], "pending");
+        assert_eq!(listed[1]["attempts"], 2);
+        let mut text = String::new();
+        to_text(&summary(Some(1), Some((1, true, None))), &[], &notes, &mut text);
+        assert!(text.contains("notifications not delivered:"), "{text}");
+        assert!(
+            text.contains("n0 UPDATE FAILED dropped at 2027-01-16T08:00:00Z"),
+            "{text}"
+        );
+        assert!(text.contains("n1 UPDATE COMPLETE pending since"), "{text}");
+        assert!(text.contains(": Topic does not exist"), "{text}");
+        assert!(!text.contains(" x "), "another group's notification: {text}");
     }
 }

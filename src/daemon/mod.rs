@@ -27,11 +27,13 @@ use crate::notify::{Notifications, ResourceChange};
 use crate::settings::DaemonSettings;
 use crate::store::{Clock, StateStore};
 
+mod outbox;
 mod personalize;
 mod reconciler;
 mod scheduled;
 mod turn;
 
+pub use outbox::{Delivery, OutboxConfig};
 pub use personalize::PersonalizeReconciler;
 pub use reconciler::{GroupReconciler, PassError, PassInput, PassReport, PassSink, PassStatus, ScheduledRun};
 
@@ -137,6 +139,8 @@ pub struct Daemon {
     liveness: Liveness,
     /// Woken when this replica changed schedule items, so its scheduler reloads at once.
     schedules_changed: Arc<tokio::sync::Notify>,
+    /// How the notification outbox is drained ([`Daemon::with_outbox`]).
+    outbox: OutboxConfig,
     /// Compares the bucket with the table on every resync; `None` where the intake already scans
     /// everything (local mode's directory watcher).
     rescan: Option<Arc<Rescanner>>,
@@ -173,6 +177,7 @@ impl Daemon {
             stats: Arc::new(DaemonStats::default()),
             liveness: Liveness::new(),
             schedules_changed: Arc::new(tokio::sync::Notify::new()),
+            outbox: OutboxConfig::default(),
             rescan: None,
         }
     }
@@ -270,10 +275,17 @@ impl Daemon {
             tokio::spawn(async move { me.resync_loop(token).await })
         };
 
+        let outbox = {
+            let me = self.clone();
+            let token = shutdown.clone();
+            tokio::spawn(async move { me.outbox_loop(token).await })
+        };
+
         let hard_stop = CancellationToken::new();
         self.dispatch(&shutdown, &hard_stop).await;
 
         let _ = resync.await;
+        let _ = outbox.await;
         if let Some(task) = intake_task
             && let Err(e) = task.await
         {

@@ -89,11 +89,29 @@ impl Daemon {
         let (status, detail) = if failed {
             (FireStatus::Failed, failure_summary(report))
         } else {
-            describe_success(run, report)
+            let campaigns = self.campaigns_of(group, &run.target).await?;
+            describe_success(run, report, campaigns.as_deref())
         };
         self.end_scheduled(group, run, status, detail, Some(report))
             .await?;
         Ok(status)
+    }
+
+    /// The campaigns the recorded parameter file gives a training target's solution (`None` for
+    /// other targets, or when the file cannot be read): the report lists every campaign of the group.
+    async fn campaigns_of(&self, group: &str, target: &Target) -> Result<Option<Vec<String>>, StoreError> {
+        let (Target::Full { solution } | Target::Update { solution }) = target else {
+            return Ok(None);
+        };
+        let Some(desired) = self.store.group(group).await?.and_then(|g| g.desired) else {
+            return Ok(None);
+        };
+        Ok(crate::spec::load(&desired.text).spec.and_then(|spec| {
+            spec.solutions
+                .iter()
+                .find(|s| &s.name == solution)
+                .map(|s| s.campaigns.iter().map(|c| c.name.clone()).collect())
+        }))
     }
 
     async fn end_scheduled(
@@ -127,8 +145,9 @@ impl Daemon {
             || self.config.location.clone(),
             |r| location_of(r, &self.config.location),
         );
-        self.notifications
-            .publish(&scheduled_message(group, &location, &run.schedule, &outcome))
+        // The fire's end is recorded above; its message goes through the outbox so an outage of the
+        // targets does not lose it.
+        self.announce(scheduled_message(group, &location, &run.schedule, &outcome))
             .await;
         Ok(())
     }
@@ -141,7 +160,12 @@ fn named_for(name: &str, fire: DateTime<Utc>) -> bool {
 }
 
 /// The outcome of a converged scheduled pass: what the fire produced, or why it produced nothing.
-fn describe_success(run: &ScheduledRun, report: &PassReport) -> (FireStatus, String) {
+/// `campaigns` are the trained solution's, when known (the report holds the whole group's).
+fn describe_success(
+    run: &ScheduledRun,
+    report: &PassReport,
+    campaigns: Option<&[String]>,
+) -> (FireStatus, String) {
     let of_kind = |kind: ResourceKind| report.resources.iter().filter(move |r| r.kind == kind);
     match &run.target {
         Target::Import => {
@@ -168,10 +192,15 @@ fn describe_success(run: &ScheduledRun, report: &PassReport) -> (FireStatus, Str
                 .find(|r| &r.name == solution)
                 .and_then(|r| r.arn.clone())
                 .unwrap_or_else(|| "(unknown)".into());
-            let campaigns: Vec<&str> = of_kind(ResourceKind::Campaign).map(|r| r.name.as_str()).collect();
+            let campaigns: Vec<&str> = of_kind(ResourceKind::Campaign)
+                .filter(|r| campaigns.is_none_or(|mine| mine.contains(&r.name)))
+                .map(|r| r.name.as_str())
+                .collect();
+            // Batch job names start with their solution's and carry the fire instant.
+            let prefix = format!("batch_{solution}_");
             let batch: Vec<&str> = of_kind(ResourceKind::BatchInferenceJob)
                 .chain(of_kind(ResourceKind::BatchSegmentJob))
-                .filter(|r| named_for(&r.name, run.fire))
+                .filter(|r| named_for(&r.name, run.fire) && r.name.starts_with(&prefix))
                 .map(|r| r.name.as_str())
                 .collect();
             let mut detail = format!("new solution version {version} ACTIVE");
@@ -241,7 +270,7 @@ mod tests {
             "dataset_import_interactions_2026_12_01_08_00_00",
             None,
         );
-        let (status, detail) = describe_success(&run(Target::Import), &report(vec![old]));
+        let (status, detail) = describe_success(&run(Target::Import), &report(vec![old]), None);
         assert_eq!(status, FireStatus::Skipped);
         assert!(
             detail.contains("no new data since") && detail.contains("2026_12_01_08_00_00"),
@@ -252,7 +281,7 @@ mod tests {
             "dataset_import_interactions_2026_12_05_10_00_00",
             None,
         );
-        let (status, detail) = describe_success(&run(Target::Import), &report(vec![mine]));
+        let (status, detail) = describe_success(&run(Target::Import), &report(vec![mine]), None);
         assert_eq!(status, FireStatus::Succeeded);
         assert!(detail.contains("2026_12_05_10_00_00"), "{detail}");
     }
@@ -262,9 +291,16 @@ mod tests {
         let r = report(vec![
             res(ResourceKind::SolutionVersion, "sol", Some("arn:v2")),
             res(ResourceKind::Campaign, "camp", Some("arn:c")),
+            res(ResourceKind::Campaign, "other-camp", Some("arn:c2")),
             res(
                 ResourceKind::BatchInferenceJob,
                 "batch_sol_2026_12_05_10_00_00",
+                None,
+            ),
+            // Another solution's job started by a fire at the same instant.
+            res(
+                ResourceKind::BatchInferenceJob,
+                "batch_other_2026_12_05_10_00_00",
                 None,
             ),
             res(
@@ -273,11 +309,13 @@ mod tests {
                 None,
             ),
         ]);
+        let campaigns = ["camp".to_string()];
         let (status, detail) = describe_success(
             &run(Target::Update {
                 solution: "sol".into(),
             }),
             &r,
+            Some(&campaigns),
         );
         assert_eq!(status, FireStatus::Succeeded);
         assert_eq!(
@@ -290,6 +328,7 @@ mod tests {
                 index: 0,
             }),
             &r,
+            None,
         );
         assert_eq!(status, FireStatus::Skipped);
     }

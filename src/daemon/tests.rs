@@ -715,6 +715,106 @@ async fn a_panicking_pass_is_contained_and_the_group_retried_after_its_lease() {
     running.stop().await;
 }
 
+/// Records the order of passes; one group's pass waits for `gate` (a slow group), another always
+/// fails to complete (a failing group); the rest converge at once.
+struct Mixed {
+    order: Mutex<Vec<String>>,
+    gate: tokio::sync::Notify,
+}
+
+#[async_trait::async_trait]
+impl GroupReconciler for Mixed {
+    async fn pass(&self, input: PassInput<'_>, _sink: &PassSink) -> Result<PassReport, PassError> {
+        self.order.lock().unwrap().push(input.group.to_string());
+        match input.group {
+            "slow" => {
+                self.gate.notified().await;
+                converged(input.group)
+            }
+            "failing" => Err(PassError {
+                group: input.group.into(),
+                message: "DescribeDatasetGroup: InternalServerError".into(),
+                cause: None,
+            }),
+            g => converged(g),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn due_groups_are_worked_on_earliest_deadline_first() {
+    let w = world();
+    let mixed = Arc::new(Mixed {
+        order: Mutex::new(Vec::new()),
+        gate: tokio::sync::Notify::new(),
+    });
+    let mut cfg = config("a");
+    cfg.concurrency = 1;
+    let daemon = w.daemon(mixed.clone(), cfg);
+    // Due in this order, which is not the names' order.
+    let names = ["e", "c", "a", "d", "b"];
+    for g in names {
+        w.desire(g, "x").await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let running = start(&daemon);
+    eventually("5 groups converged", || async {
+        w.notifier
+            .messages()
+            .iter()
+            .filter(|m| m.status == "UPDATE COMPLETE")
+            .count()
+            == 5
+    })
+    .await;
+    // The first five passes; the resync at start may bring converged groups back afterwards.
+    assert_eq!(mixed.order.lock().unwrap()[..names.len()], names);
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_group_and_a_failing_group_do_not_hold_up_the_others() {
+    let w = world();
+    let mixed = Arc::new(Mixed {
+        order: Mutex::new(Vec::new()),
+        gate: tokio::sync::Notify::new(),
+    });
+    let mut cfg = config("a");
+    cfg.concurrency = 2;
+    let daemon = w.daemon(mixed.clone(), cfg);
+    w.desire("slow", "x").await;
+    w.desire("failing", "x").await;
+    let others: Vec<String> = (0..8).map(|i| format!("g{i}")).collect();
+    for g in &others {
+        w.desire(g, "x").await;
+    }
+    let running = start(&daemon);
+    // Every other group converges while the slow one's first pass is still running.
+    eventually("the other groups converged", || async {
+        w.notifier
+            .messages()
+            .iter()
+            .filter(|m| m.status == "UPDATE COMPLETE")
+            .count()
+            == others.len()
+    })
+    .await;
+    assert!(w.statuses("slow").is_empty());
+    // The failing group is recorded with its error and left for later, not reported as failed.
+    let failing = w.observed("failing").await.expect("observed");
+    assert_eq!(
+        failing.last_error.as_deref(),
+        Some("DescribeDatasetGroup: InternalServerError")
+    );
+    assert!(w.statuses("failing").is_empty());
+    mixed.gate.notify_one();
+    eventually("the slow group converged", || async {
+        w.statuses("slow") == vec!["UPDATE COMPLETE"]
+    })
+    .await;
+    running.stop().await;
+}
+
 /// Issue 13 item 2: a replica started after events were lost finds their files by listing the bucket,
 /// records them and works on them; the resync no longer only re-reads the table.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,11 +7,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use super::reconciler::{PassInput, PassReport, PassSink, PassStatus};
+use super::reconciler::{PassError, PassInput, PassReport, PassSink, PassStatus, ScheduledRun};
 use super::{Daemon, DaemonStats};
 use crate::metrics::Counter;
 use crate::notify::message::{Location, RunOutcome, run_message};
-use crate::store::{Lease, LeaseGrant, Observed, ResourceKind, StoreError};
+use crate::store::{Desired, Lease, LeaseGrant, Observed, ResourceKind, StoreError};
 
 /// How a turn ended, for the dispatcher.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,10 +36,65 @@ enum Stop {
 
 impl From<StoreError> for Stop {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Fenced { .. } => Stop::Lost,
-            other => Stop::Store(other),
+        match error_policy(TurnError::Store(&e), Duration::ZERO) {
+            OnError::LeaseLost => Stop::Lost,
+            OnError::Fail | OnError::RetryAfter(_) => Stop::Store(e),
         }
+    }
+}
+
+/// Whether the turn passes again at once or is done for now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    Again,
+    Done,
+}
+
+/// An error met during a turn.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum TurnError<'a> {
+    /// The pass could not complete (Personalize or S3 unreachable, throttled beyond retries, …).
+    Pass,
+    /// The state store refused or failed a read or a write.
+    Store(&'a StoreError),
+}
+
+/// What a turn does about an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnError {
+    /// Record the error on the group (nothing is reported to the user as failed) and come back
+    /// after this long; other groups are not held up meanwhile.
+    RetryAfter(Duration),
+    /// End the turn: the group stays due and the next dispatch tries it again.
+    Fail,
+    /// Stop at once without another write: the group belongs to another replica now.
+    LeaseLost,
+}
+
+/// The daemon's error policy, in one place: a pass that did not complete is retried after
+/// `error_retry`; a fenced write means the lease was lost; any other store failure ends the turn.
+pub(crate) fn error_policy(error: TurnError<'_>, error_retry: Duration) -> OnError {
+    match error {
+        TurnError::Pass => OnError::RetryAfter(error_retry),
+        TurnError::Store(StoreError::Fenced { .. }) => OnError::LeaseLost,
+        TurnError::Store(_) => OnError::Fail,
+    }
+}
+
+/// What a pass leaves recorded for the group.
+fn observed(
+    generation: u64,
+    converged: bool,
+    resources: Vec<crate::store::ResourceState>,
+    last_error: Option<String>,
+    updated_at: DateTime<Utc>,
+) -> Observed {
+    Observed {
+        generation,
+        converged,
+        resources,
+        last_error,
+        updated_at,
     }
 }
 
@@ -168,6 +223,11 @@ impl Daemon {
         }
     }
 
+    fn current(held: &Mutex<Lease>) -> Lease {
+        held.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Passes while the group asks to be looked at again at once (up to the turn's budget).
     async fn pass_loop(
         &self,
         group: &str,
@@ -182,19 +242,14 @@ impl Daemon {
             if !Self::lease_valid(held) {
                 return Err(Stop::Lost);
             }
-            let lease = held.lock().unwrap_or_else(PoisonError::into_inner).clone();
+            let lease = Self::current(held);
             let Some(state) = self.store.group(group).await? else {
                 return Ok(TurnEnd::Done);
             };
             let Some(desired) = state.desired else {
                 // Marked due (resync, operator) but no parameter file was ever recorded: clear the mark.
-                let observed = Observed {
-                    generation: 0,
-                    converged: false,
-                    resources: Vec::new(),
-                    last_error: Some("no parameter file has been recorded for this dataset group".into()),
-                    updated_at: self.clock.now(),
-                };
+                let reason = "no parameter file has been recorded for this dataset group";
+                let observed = observed(0, false, Vec::new(), Some(reason.into()), self.clock.now());
                 self.store.put_observed(&lease, &observed, None).await?;
                 return Ok(TurnEnd::Done);
             };
@@ -206,148 +261,179 @@ impl Daemon {
             let Some(changes) = self.change_sender() else {
                 return Ok(TurnEnd::Stopped);
             };
-            let sink = PassSink::new(group, changes, self.metrics.clone());
             passes += 1;
-            DaemonStats::bump(&self.stats.passes);
-            let started = std::time::Instant::now();
             let result = self
-                .reconciler
-                .pass(
-                    PassInput {
-                        group,
-                        desired: &desired,
-                        previous: previous.as_ref(),
-                        scheduled: scheduled.as_ref(),
-                    },
-                    &sink,
-                )
+                .run_pass(group, &desired, previous.as_ref(), scheduled.as_ref(), changes)
                 .await;
-            tracing::debug!(
-                generation = desired.generation,
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "pass done"
-            );
             let now = self.clock.now();
-            let lease = held.lock().unwrap_or_else(PoisonError::into_inner).clone();
-            let report = match result {
-                Ok(report) => report,
+            let lease = Self::current(held);
+            let more = passes < self.config.max_passes_per_turn;
+            let next = match result {
                 Err(e) => {
-                    tracing::warn!(generation = desired.generation, error = %e, "pass did not complete; retrying later");
-                    let observed = Observed {
-                        generation: desired.generation,
-                        converged: false,
-                        resources: previous.map(|p| p.resources).unwrap_or_default(),
-                        last_error: Some(e.message),
-                        updated_at: now,
-                    };
-                    self.store
-                        .put_observed(&lease, &observed, Some(after(now, self.config.error_retry)))
-                        .await?;
-                    return Ok(TurnEnd::Done);
+                    self.pass_not_completed(&lease, &desired, previous, &e, now)
+                        .await?
                 }
+                Ok(report) => match &scheduled {
+                    Some(run) => {
+                        self.after_scheduled_pass(&lease, run, &report, previous, more, now)
+                            .await?
+                    }
+                    None => {
+                        self.after_file_pass(&lease, &desired, &report, previous, more, now)
+                            .await?
+                    }
+                },
             };
-            if let Some(run) = &scheduled {
-                match &report.status {
-                    PassStatus::Converged | PassStatus::Failed => {
-                        let failed = report.status == PassStatus::Failed;
-                        self.finish_scheduled(group, run, &report, failed).await?;
-                        if passes < self.config.max_passes_per_turn {
-                            continue;
-                        }
-                        // Out of passes: come back at once for the rest (another action, the file).
-                        let observed = previous.unwrap_or_else(|| Observed {
-                            generation: 0,
-                            converged: false,
-                            resources: Vec::new(),
-                            last_error: None,
-                            updated_at: now,
-                        });
-                        self.store.put_observed(&lease, &observed, Some(now)).await?;
-                        return Ok(TurnEnd::Done);
-                    }
-                    PassStatus::Pending { retry_after } => {
-                        // The action is under way: keep what the file's last pass observed (its
-                        // notifications depend on it) and come back when the reconciler asks.
-                        let again_now = retry_after.is_zero() && passes < self.config.max_passes_per_turn;
-                        let next = if again_now { now } else { after(now, *retry_after) };
-                        let observed = previous.unwrap_or_else(|| Observed {
-                            generation: 0,
-                            converged: false,
-                            resources: report.resources.clone(),
-                            last_error: None,
-                            updated_at: now,
-                        });
-                        self.store.put_observed(&lease, &observed, Some(next)).await?;
-                        if !again_now {
-                            return Ok(TurnEnd::Done);
-                        }
-                        continue;
-                    }
-                }
+            if next != Next::Again {
+                return Ok(TurnEnd::Done);
             }
-            let same_generation = previous.as_ref().filter(|p| p.generation == desired.generation);
-            match &report.status {
-                PassStatus::Converged => {
-                    let observed = Observed {
-                        generation: desired.generation,
-                        converged: true,
-                        resources: report.resources.clone(),
-                        last_error: None,
-                        updated_at: now,
-                    };
-                    // The fenced write first: a replica that lost the group must not announce it.
-                    self.store.put_observed(&lease, &observed, None).await?;
-                    if !same_generation.is_some_and(|p| p.converged) {
-                        tracing::info!(generation = desired.generation, "converged");
-                        self.metrics.count(Counter::JobSuccess);
-                        let location = location_of(&report, &self.config.location);
-                        self.notifications
-                            .publish(&run_message(group, &location, &RunOutcome::Complete))
-                            .await;
-                        DaemonStats::bump(&self.stats.completed);
-                    }
-                    return Ok(TurnEnd::Done);
+        }
+    }
+
+    async fn run_pass(
+        &self,
+        group: &str,
+        desired: &Desired,
+        previous: Option<&Observed>,
+        scheduled: Option<&ScheduledRun>,
+        changes: tokio::sync::mpsc::Sender<crate::notify::ResourceChange>,
+    ) -> Result<PassReport, PassError> {
+        let sink = PassSink::new(group, changes, self.metrics.clone());
+        DaemonStats::bump(&self.stats.passes);
+        let started = std::time::Instant::now();
+        let result = self
+            .reconciler
+            .pass(
+                PassInput {
+                    group,
+                    desired,
+                    previous,
+                    scheduled,
+                },
+                &sink,
+            )
+            .await;
+        tracing::debug!(
+            generation = desired.generation,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "pass done"
+        );
+        result
+    }
+
+    /// The pass could not complete: as the error policy says, keep what was observed with the
+    /// error and come back later.
+    async fn pass_not_completed(
+        &self,
+        lease: &Lease,
+        desired: &Desired,
+        previous: Option<Observed>,
+        e: &PassError,
+        now: DateTime<Utc>,
+    ) -> Result<Next, Stop> {
+        tracing::warn!(generation = desired.generation, error = %e, "pass did not complete; retrying later");
+        let retry = match error_policy(TurnError::Pass, self.config.error_retry) {
+            OnError::RetryAfter(d) => d,
+            OnError::Fail | OnError::LeaseLost => self.config.error_retry,
+        };
+        let resources = previous.map(|p| p.resources).unwrap_or_default();
+        let observed = observed(desired.generation, false, resources, Some(e.message.clone()), now);
+        self.store
+            .put_observed(lease, &observed, Some(after(now, retry)))
+            .await?;
+        Ok(Next::Done)
+    }
+
+    /// After a pass of a schedule's action: the file's last observation is kept (its notifications
+    /// depend on it); the action is finished once it converged or failed.
+    async fn after_scheduled_pass(
+        &self,
+        lease: &Lease,
+        run: &ScheduledRun,
+        report: &PassReport,
+        previous: Option<Observed>,
+        more: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Next, Stop> {
+        match &report.status {
+            PassStatus::Converged | PassStatus::Failed => {
+                let failed = report.status == PassStatus::Failed;
+                self.finish_scheduled(&lease.group, run, report, failed).await?;
+                if more {
+                    return Ok(Next::Again);
                 }
-                PassStatus::Failed => {
-                    let summary = failure_summary(&report);
-                    let observed = Observed {
-                        generation: desired.generation,
-                        converged: false,
-                        resources: report.resources.clone(),
-                        last_error: Some(summary.clone()),
-                        updated_at: now,
-                    };
-                    self.store.put_observed(&lease, &observed, None).await?;
-                    let told = same_generation
-                        .is_some_and(|p| !p.converged && p.last_error.as_deref() == Some(summary.as_str()));
-                    if !told {
-                        tracing::warn!(generation = desired.generation, failures = %summary, "failed");
-                        self.metrics.count(Counter::JobFailure);
-                        let location = location_of(&report, &self.config.location);
-                        let outcome = RunOutcome::Failed(report.failures.clone());
-                        self.notifications
-                            .publish(&run_message(group, &location, &outcome))
-                            .await;
-                        DaemonStats::bump(&self.stats.failed);
-                    }
-                    return Ok(TurnEnd::Done);
+                // Out of passes: come back at once for the rest (another action, the file).
+                let observed = previous.unwrap_or_else(|| observed(0, false, Vec::new(), None, now));
+                self.store.put_observed(lease, &observed, Some(now)).await?;
+                Ok(Next::Done)
+            }
+            PassStatus::Pending { retry_after } => {
+                let again_now = retry_after.is_zero() && more;
+                let next = if again_now { now } else { after(now, *retry_after) };
+                let observed =
+                    previous.unwrap_or_else(|| observed(0, false, report.resources.clone(), None, now));
+                self.store.put_observed(lease, &observed, Some(next)).await?;
+                Ok(if again_now { Next::Again } else { Next::Done })
+            }
+        }
+    }
+
+    /// After a pass towards the parameter file: record it, announce a change of outcome once per
+    /// generation, and say when the group is due again.
+    async fn after_file_pass(
+        &self,
+        lease: &Lease,
+        desired: &Desired,
+        report: &PassReport,
+        previous: Option<Observed>,
+        more: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Next, Stop> {
+        let group = lease.group.as_str();
+        let same_generation = previous.as_ref().filter(|p| p.generation == desired.generation);
+        let resources = report.resources.clone();
+        match &report.status {
+            PassStatus::Converged => {
+                let observed = observed(desired.generation, true, resources, None, now);
+                if same_generation.is_some_and(|p| p.converged) {
+                    self.store.put_observed(lease, &observed, None).await?;
+                } else {
+                    // The announcement is stored with the state in one fenced write: a replica that
+                    // lost the group announces nothing, a crash after it loses nothing.
+                    let location = location_of(report, &self.config.location);
+                    let message = run_message(group, &location, &RunOutcome::Complete);
+                    self.record_and_announce(lease, &observed, None, message).await?;
+                    tracing::info!(generation = desired.generation, "converged");
+                    self.metrics.count(Counter::JobSuccess);
+                    DaemonStats::bump(&self.stats.completed);
                 }
-                PassStatus::Pending { retry_after } => {
-                    let observed = Observed {
-                        generation: desired.generation,
-                        converged: false,
-                        resources: report.resources.clone(),
-                        last_error: None,
-                        updated_at: now,
-                    };
-                    let again_now = retry_after.is_zero() && passes < self.config.max_passes_per_turn;
-                    // Pending with a wait: record the next poll time and free the worker for other groups.
-                    let next = if again_now { now } else { after(now, *retry_after) };
-                    self.store.put_observed(&lease, &observed, Some(next)).await?;
-                    if !again_now {
-                        return Ok(TurnEnd::Done);
-                    }
+                Ok(Next::Done)
+            }
+            PassStatus::Failed => {
+                let summary = failure_summary(report);
+                let observed = observed(desired.generation, false, resources, Some(summary.clone()), now);
+                let told = same_generation
+                    .is_some_and(|p| !p.converged && p.last_error.as_deref() == Some(summary.as_str()));
+                if told {
+                    self.store.put_observed(lease, &observed, None).await?;
+                } else {
+                    let location = location_of(report, &self.config.location);
+                    let outcome = RunOutcome::Failed(report.failures.clone());
+                    let message = run_message(group, &location, &outcome);
+                    self.record_and_announce(lease, &observed, None, message).await?;
+                    tracing::warn!(generation = desired.generation, failures = %summary, "failed");
+                    self.metrics.count(Counter::JobFailure);
+                    DaemonStats::bump(&self.stats.failed);
                 }
+                Ok(Next::Done)
+            }
+            PassStatus::Pending { retry_after } => {
+                let observed = observed(desired.generation, false, resources, None, now);
+                let again_now = retry_after.is_zero() && more;
+                // Pending with a wait: record the next poll time and free the worker for other groups.
+                let next = if again_now { now } else { after(now, *retry_after) };
+                self.store.put_observed(lease, &observed, Some(next)).await?;
+                Ok(if again_now { Next::Again } else { Next::Done })
             }
         }
     }
@@ -370,6 +456,25 @@ mod tests {
             }],
             failures: vec![],
         }
+    }
+
+    #[test]
+    fn the_error_policy_retries_passes_stops_on_a_lost_lease_and_ends_on_store_failures() {
+        let retry = Duration::from_secs(30);
+        assert_eq!(error_policy(TurnError::Pass, retry), OnError::RetryAfter(retry));
+        let fenced = StoreError::Fenced {
+            group: "g".into(),
+            owner: "a".into(),
+            epoch: 3,
+        };
+        assert_eq!(error_policy(TurnError::Store(&fenced), retry), OnError::LeaseLost);
+        assert!(matches!(Stop::from(fenced), Stop::Lost));
+        let down = StoreError::Corrupt {
+            what: "group g".into(),
+            reason: "not JSON".into(),
+        };
+        assert_eq!(error_policy(TurnError::Store(&down), retry), OnError::Fail);
+        assert!(matches!(Stop::from(down), Stop::Store(_)));
     }
 
     #[test]

@@ -53,7 +53,7 @@ pub enum Parsed {
 }
 
 /// Why a message body is not an S3 notification.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum EventError {
     #[error("the message body is not JSON: {0}")]
     NotJson(String),

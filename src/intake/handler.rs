@@ -82,6 +82,10 @@ pub enum Rejection {
         /// `daemon.bucket`.
         expected: String,
     },
+    /// Not an S3 event notification (not JSON, no `Records`, a malformed record). Retrying cannot make
+    /// it one; keeping it would only cost receives until the redrive policy dead-letters it.
+    #[error("the message is not a usable S3 event notification: {0}")]
+    Unparseable(EventError),
 }
 
 /// What became of one message.
@@ -102,10 +106,6 @@ pub enum MessageOutcome {
 /// A failure worth retrying (the message must not be deleted).
 #[derive(Debug, thiserror::Error)]
 pub enum IntakeError {
-    /// Not an S3 notification: retrying will not help, but the message is kept so the queue's redrive
-    /// policy moves it to the dead-letter queue for a human to look at.
-    #[error("the message is not a usable S3 event notification: {0}")]
-    BadMessage(#[from] EventError),
     #[error("cannot read {url}: {source}")]
     Read {
         url: ObjectUrl,
@@ -199,13 +199,17 @@ impl Intake {
     /// Handles one SQS message body (an S3 notification, possibly in an SNS envelope).
     ///
     /// # Errors
-    /// `BadMessage` for bodies that are not S3 notifications; `Read`/`Store` when S3 or the state store
-    /// failed. Records before a failing one may have been recorded already; handling them again is a
+    /// `Read`/`Store` when S3 or the state store failed (a body that is not an S3 notification is a
+    /// [`MessageOutcome::Rejected`], not an error: retrying cannot change it). Records before a failing one may have been recorded already; handling them again is a
     /// no-op (duplicates).
     pub async fn handle_message(&self, body: &str) -> Result<MessageOutcome, IntakeError> {
-        let (created, ignored) = match event::parse(body)? {
-            Parsed::TestEvent => return Ok(MessageOutcome::TestEvent),
-            Parsed::Records { created, ignored } => (created, ignored),
+        let (created, ignored) = match event::parse(body) {
+            Ok(Parsed::TestEvent) => return Ok(MessageOutcome::TestEvent),
+            Ok(Parsed::Records { created, ignored }) => (created, ignored),
+            Err(e) => {
+                self.metrics.count(Counter::MessagesRejected);
+                return Ok(MessageOutcome::Rejected(Rejection::Unparseable(e)));
+            }
         };
         // Checked before anything is read or recorded: a forged message must not get half acted on.
         if let Some((index, record)) = created.iter().enumerate().find(|(_, r)| r.bucket != self.bucket) {
@@ -622,8 +626,18 @@ pub(super) mod tests {
             f.intake.handle_message(test).await.expect("test event"),
             MessageOutcome::TestEvent
         );
-        let err = f.intake.handle_message("hello").await.expect_err("garbage");
-        assert!(matches!(err, IntakeError::BadMessage(_)), "{err}");
+        for garbage in ["hello", "{}", r#"{"Records": [{"eventName": 5}]}"#] {
+            let out = f
+                .intake
+                .handle_message(garbage)
+                .await
+                .expect("garbage is an outcome");
+            assert!(
+                matches!(out, MessageOutcome::Rejected(Rejection::Unparseable(_))),
+                "{garbage}: {out:?}"
+            );
+        }
+        assert_eq!(f.metrics.total("MessagesRejected"), 3.0);
         let removed = event("train%2Fx.json", "e").replace("ObjectCreated:Put", "ObjectRemoved:Delete");
         let out = f.intake.handle_message(&removed).await.expect("handled");
         assert_eq!(

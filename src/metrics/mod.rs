@@ -71,6 +71,8 @@ pub enum Counter {
     ScheduledRunsSkipped,
     /// A fire came while the schedule's previous action still ran and was folded into it.
     ScheduledRunsCoalesced,
+    /// A run result stayed undeliverable for `notify.max_age_secs` and was given up.
+    NotificationsDropped,
 }
 
 /// Value of the `service` dimension of workflow counters (the reference's `POWERTOOLS_SERVICE_NAME`).
@@ -96,6 +98,7 @@ impl Counter {
             Self::ScheduledRunsFailed => "ScheduledRunsFailed".into(),
             Self::ScheduledRunsSkipped => "ScheduledRunsSkipped".into(),
             Self::ScheduledRunsCoalesced => "ScheduledRunsCoalesced".into(),
+            Self::NotificationsDropped => "NotificationsDropped".into(),
         }
     }
 

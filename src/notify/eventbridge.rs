@@ -9,7 +9,11 @@ use crate::aws::AwsFailure;
 /// The `source` of every event, as the reference sends it (existing rules keep matching).
 pub const EVENT_SOURCE: &str = "solutions.aws.personalize";
 
-/// Sends resource events to one bus.
+/// The detail type of a run result (a notification also published on SNS); its detail is the
+/// message's `sqs` body with `notificationId`.
+pub const RESULT_DETAIL_TYPE: &str = "Personalize Workflow Result";
+
+/// Sends resource events and run results to one bus.
 #[derive(Debug, Clone)]
 pub struct EventBridgeNotifier {
     client: Client,
@@ -28,8 +32,14 @@ impl EventBridgeNotifier {
 
 #[async_trait::async_trait]
 impl Notifier for EventBridgeNotifier {
-    async fn publish(&self, _message: &Message) -> Result<(), NotifyError> {
-        Ok(())
+    async fn publish(&self, message: &Message) -> Result<(), NotifyError> {
+        let entry = PutEventsRequestEntry::builder()
+            .source(EVENT_SOURCE)
+            .detail_type(RESULT_DETAIL_TYPE)
+            .detail(message.machine().to_string())
+            .event_bus_name(&self.bus)
+            .build();
+        self.put(entry).await
     }
 
     async fn resource_changed(&self, change: &ResourceChange) -> Result<(), NotifyError> {
@@ -40,6 +50,13 @@ impl Notifier for EventBridgeNotifier {
             .detail(change.detail().to_string())
             .event_bus_name(&self.bus)
             .build();
+        self.put(entry).await
+    }
+}
+
+impl EventBridgeNotifier {
+    /// Sends one entry; a rejected entry is an error like a failed call.
+    async fn put(&self, entry: PutEventsRequestEntry) -> Result<(), NotifyError> {
         let out = self
             .client
             .put_events()

@@ -13,13 +13,17 @@ use crate::locks::LockRecovering;
 fn message_line(message: &Message) -> Value {
     // The body is itself JSON; embed it as a value so the line is easy to query.
     let body: Value = serde_json::from_str(&message.body).unwrap_or_else(|_| json!(message.body));
-    json!({
+    let mut line = json!({
         "type": "message",
         "subject": message.subject,
         "status": message.status,
         "datasetGroup": message.dataset_group,
         "message": body,
-    })
+    });
+    if let Some(id) = &message.id {
+        line["notificationId"] = json!(id);
+    }
+    line
 }
 
 fn change_line(change: &ResourceChange) -> Value {

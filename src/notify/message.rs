@@ -56,11 +56,95 @@ pub struct Message {
     pub subject: &'static str,
     /// The `Message` parameter: a JSON object with `default`, `sms`, `email`, `email-json`, `sqs`.
     pub body: String,
-    /// The status for logs and message attributes: `UPDATE COMPLETE` or `UPDATE FAILED`.
+    /// The status for logs and message attributes, one of [`STATUSES`].
     pub status: &'static str,
     /// The dataset group, for logs and the `datasetGroup` message attribute (`UNKNOWN` when a bad file
     /// did not name one).
     pub dataset_group: String,
+    /// The outbox id, the same on every delivery attempt (SNS attribute `notification_id`,
+    /// `notificationId` in the machine-readable bodies and in the EventBridge detail); `None` for
+    /// messages sent once, outside the outbox (configuration errors).
+    pub id: Option<String>,
+}
+
+/// Statuses a message can carry.
+pub const STATUSES: [&str; 5] = [
+    "UPDATE COMPLETE",
+    "UPDATE FAILED",
+    "SCHEDULED RUN COMPLETE",
+    "SCHEDULED RUN FAILED",
+    "SCHEDULED RUN SKIPPED",
+];
+
+impl Message {
+    /// The message with its outbox id: stamped into the `email-json` and `sqs` bodies as
+    /// `notificationId`, so that subscribers without message attributes can dedupe too.
+    pub fn with_id(mut self, id: &str) -> Self {
+        if let Ok(serde_json::Value::Object(mut body)) = serde_json::from_str::<serde_json::Value>(&self.body)
+        {
+            for protocol in ["email-json", "sqs"] {
+                let stamped = body
+                    .get(protocol)
+                    .and_then(serde_json::Value::as_str)
+                    .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+                    .and_then(|machine| match machine {
+                        serde_json::Value::Object(mut m) => {
+                            m.insert("notificationId".into(), json!(id));
+                            Some(serde_json::Value::Object(m).to_string())
+                        }
+                        _ => None,
+                    });
+                if let Some(stamped) = stamped {
+                    body.insert(protocol.into(), json!(stamped));
+                }
+            }
+            self.body = serde_json::Value::Object(body).to_string();
+        }
+        self.id = Some(id.to_string());
+        self
+    }
+
+    /// The `default` text: the one-line summary.
+    pub fn summary(&self) -> String {
+        serde_json::from_str::<serde_json::Value>(&self.body)
+            .ok()
+            .and_then(|b| {
+                b.get("default")
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_string)
+            })
+            .unwrap_or_default()
+    }
+
+    /// A message as the outbox stored it; `None` when the status is not one of [`STATUSES`].
+    pub fn stored(id: &str, dataset_group: &str, status: &str, body: &str) -> Option<Self> {
+        let status = STATUSES.into_iter().find(|s| *s == status)?;
+        Some(Self {
+            subject: SUBJECT,
+            body: body.to_string(),
+            status,
+            dataset_group: dataset_group.to_string(),
+            id: Some(id.to_string()),
+        })
+    }
+
+    /// The machine-readable body (`sqs`) as JSON, with `notificationId` when the message has an id.
+    pub fn machine(&self) -> serde_json::Value {
+        let mut machine = serde_json::from_str::<serde_json::Value>(&self.body)
+            .ok()
+            .and_then(|b| {
+                b.get("sqs")
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_string)
+            })
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .filter(serde_json::Value::is_object)
+            .unwrap_or_else(|| json!({"datasetGroup": self.dataset_group, "status": self.status}));
+        if let Some(id) = &self.id {
+            machine["notificationId"] = json!(id);
+        }
+        machine
+    }
 }
 
 /// `text` cut to at most `max` bytes on a character boundary, with `…` when cut.
@@ -136,6 +220,7 @@ fn envelope(
         body: body.to_string(),
         status,
         dataset_group: dataset_group.to_string(),
+        id: None,
     }
 }
 
@@ -149,9 +234,9 @@ pub fn scheduled_message(
 ) -> Message {
     use crate::store::FireStatus;
     let status = match outcome.status {
-        FireStatus::Succeeded => "SCHEDULED RUN COMPLETE",
-        FireStatus::Failed => "SCHEDULED RUN FAILED",
-        FireStatus::Skipped => "SCHEDULED RUN SKIPPED",
+        FireStatus::Succeeded => STATUSES[2],
+        FireStatus::Failed => STATUSES[3],
+        FireStatus::Skipped => STATUSES[4],
     };
     let fire = outcome.fire.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let detail = truncate(&outcome.detail, MAX_ITEM_BYTES * 4);
@@ -344,6 +429,45 @@ mod tests {
         assert_eq!(v["email-json"], v["sqs"]);
         assert_eq!(m.status, "UPDATE COMPLETE");
         assert_eq!(m.dataset_group, "dsg1");
+    }
+
+    #[test]
+    fn the_id_is_stamped_into_the_machine_bodies_and_survives_storage() {
+        let m = run_message("dsg1", &loc(), &RunOutcome::Complete).with_id("n-1");
+        assert_eq!(m.id.as_deref(), Some("n-1"));
+        let v = parts(&m);
+        for protocol in ["sqs", "email-json"] {
+            let machine: Value =
+                serde_json::from_str(v[protocol].as_str().expect("a JSON string")).expect("json");
+            assert_eq!(machine["notificationId"], "n-1", "{protocol}");
+            assert_eq!(machine["status"], "UPDATE COMPLETE");
+        }
+        assert_eq!(
+            m.summary(),
+            "The personalization workflow for dsg1 completed successfully"
+        );
+        let back = Message::stored("n-1", "dsg1", "UPDATE COMPLETE", &m.body).expect("known status");
+        assert_eq!(back, m);
+        assert_eq!(back.machine()["notificationId"], "n-1");
+        assert_eq!(back.machine()["datasetGroup"], "dsg1");
+        assert!(Message::stored("n-1", "dsg1", "SOMETHING ELSE", &m.body).is_none());
+        for status in STATUSES {
+            assert_eq!(
+                Message::stored("n", "g", status, "{}").map(|m| m.status),
+                Some(status)
+            );
+        }
+        // A body that is not the usual JSON still yields a machine detail with the id.
+        let odd = Message::stored("n-2", "g", "UPDATE FAILED", "not json").expect("status");
+        assert_eq!(
+            odd.machine(),
+            json!({"datasetGroup": "g", "status": "UPDATE FAILED", "notificationId": "n-2"})
+        );
+        assert_eq!(odd.summary(), "");
+        // Configuration errors carry no id.
+        let config = config_error_message(None, "train/x.json", &["bad".into()]);
+        assert_eq!(config.id, None);
+        assert!(config.machine().get("notificationId").is_none());
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Notifications: SNS (per-protocol messages), optional EventBridge events, or log lines locally.
 //!
-//! Each target is a [`Notifier`]; [`Notifications`] fans out to all configured targets and only logs
-//! their failures, because a lost notification must never stop a reconcile or an intake.
+//! Each target is a [`Notifier`]; [`Notifications`] fans out to all configured targets. Run results
+//! go through the daemon's outbox, which retries [`Notifications::deliver`] until every target took
+//! the message; configuration errors and resource events are sent once and their failures only
+//! logged, because a lost notification must never stop a reconcile or an intake.
 
 use std::fmt;
 use std::sync::Arc;
@@ -16,10 +18,10 @@ mod local;
 pub mod message;
 mod sns;
 
-pub use eventbridge::{EVENT_SOURCE, EventBridgeNotifier};
+pub use eventbridge::{EVENT_SOURCE, EventBridgeNotifier, RESULT_DETAIL_TYPE};
 pub use local::{JsonLinesNotifier, LogNotifier, MemoryNotifier};
 pub use message::Message;
-pub use sns::SnsNotifier;
+pub use sns::{NOTIFICATION_ID_ATTRIBUTE, SnsNotifier};
 
 /// A resource reached a new status (docs/reference.md#eventbridge-events).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,8 +90,8 @@ pub enum NotifyError {
 /// A notification target.
 #[async_trait::async_trait]
 pub trait Notifier: Send + Sync + fmt::Debug {
-    /// Publishes a run result or configuration error. Targets that only carry resource events succeed
-    /// without doing anything.
+    /// Publishes a run result or configuration error (SNS message, EventBridge
+    /// [`RESULT_DETAIL_TYPE`] event, log or file line).
     async fn publish(&self, message: &Message) -> Result<(), NotifyError>;
 
     /// Publishes a resource state change. Targets that only carry messages succeed without doing
@@ -144,17 +146,40 @@ impl Notifications {
 
     /// Publishes to every target, concurrently; logs each failure.
     pub async fn publish(&self, message: &Message) {
-        let sends = self.targets.iter().map(|t| t.publish(message));
-        for result in futures::future::join_all(sends).await {
-            if let Err(e) = result {
-                tracing::warn!(
-                    dataset_group = %message.dataset_group,
-                    status = message.status,
-                    error = %e,
-                    "notification not delivered"
-                );
-            }
+        for e in self.send_all(message).await {
+            tracing::warn!(
+                dataset_group = %message.dataset_group,
+                status = message.status,
+                error = %e,
+                "notification not delivered"
+            );
         }
+    }
+
+    /// Publishes to every target, concurrently.
+    ///
+    /// # Errors
+    /// Every target's failure, joined: the message counts as delivered only when all took it (a
+    /// retry sends it to all targets again; the id lets subscribers drop the copies).
+    pub async fn deliver(&self, message: &Message) -> Result<(), String> {
+        let failures = self.send_all(message).await;
+        if failures.is_empty() {
+            return Ok(());
+        }
+        Err(failures
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; "))
+    }
+
+    async fn send_all(&self, message: &Message) -> Vec<NotifyError> {
+        let sends = self.targets.iter().map(|t| t.publish(message));
+        futures::future::join_all(sends)
+            .await
+            .into_iter()
+            .filter_map(Result::err)
+            .collect()
     }
 
     /// Sends a resource event to every target, concurrently; logs each failure.
@@ -235,6 +260,9 @@ mod tests {
             sns_topic_arn: String::new(),
             event_bus: String::new(),
             jsonl_path: path.display().to_string(),
+            max_age_secs: 60,
+            retry_min_secs: 1,
+            retry_max_secs: 2,
         };
         let all = Notifications::from_settings(&config, &settings).expect("targets");
         assert_eq!(all.targets.len(), 2, "the log and the file");
@@ -250,6 +278,9 @@ mod tests {
             sns_topic_arn: "arn:aws:sns:us-east-1:123456789012:t".into(),
             event_bus: "bus".into(),
             jsonl_path: String::new(),
+            max_age_secs: 60,
+            retry_min_secs: 1,
+            retry_max_secs: 2,
         };
         assert_eq!(
             Notifications::from_settings(&config, &aws)

@@ -6,8 +6,12 @@ use aws_sdk_sns::types::MessageAttributeValue;
 use super::{Message, Notifier, NotifyError, ResourceChange};
 use crate::aws::AwsFailure;
 
+/// The SNS message attribute carrying a notification's stable id.
+pub const NOTIFICATION_ID_ATTRIBUTE: &str = "notification_id";
+
 /// Publishes messages to one topic, with message attributes `status` and `datasetGroup` so that
-/// subscriptions can filter on them.
+/// subscriptions can filter on them, and `notification_id` (the outbox id, the same on every retry)
+/// so that subscribers can drop duplicates.
 #[derive(Debug, Clone)]
 pub struct SnsNotifier {
     client: Client,
@@ -49,20 +53,29 @@ impl Notifier for SnsNotifier {
             message.dataset_group.as_str()
         };
         let group = string_attribute(group).map_err(|e| self.failure(e))?;
-        self.client
+        let mut publish = self
+            .client
             .publish()
             .topic_arn(&self.topic_arn)
             .message_structure("json")
             .subject(message.subject)
             .message(&message.body)
             .message_attributes("status", status)
-            .message_attributes("datasetGroup", group)
+            .message_attributes("datasetGroup", group);
+        if let Some(id) = &message.id {
+            publish = publish.message_attributes(
+                NOTIFICATION_ID_ATTRIBUTE,
+                string_attribute(id).map_err(|e| self.failure(e))?,
+            );
+        }
+        publish
             .send()
             .await
             .map_err(|e| self.failure(AwsFailure::from_sdk(&e).0))?;
         tracing::info!(
             dataset_group = %message.dataset_group,
             status = message.status,
+            notification_id = message.id.as_deref().unwrap_or(""),
             topic = %self.topic_arn,
             "notification published"
         );

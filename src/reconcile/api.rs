@@ -9,37 +9,158 @@ use std::time::Duration;
 use aws_sdk_personalize::error::ProvideErrorMetadata;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
-use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-/// Spaces calls evenly at `rate` per second, process-wide (share one `Arc` between reconcilers).
+/// Which calls go first when the rate is short: creates and updates are never starved by polls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Priority {
+    /// Describes and listings.
+    Read,
+    /// Creates, updates, starts, stops, deletes.
+    Write,
+}
+
+impl Priority {
+    /// By the operation's name (`CreateCampaign` writes, `DescribeCampaign` reads).
+    pub fn of(op: &str) -> Self {
+        const READS: [&str; 3] = ["Describe", "List", "Get"];
+        if READS.iter().any(|p| op.starts_with(p)) {
+            Self::Read
+        } else {
+            Self::Write
+        }
+    }
+}
+
+/// A slot given by [`RateLimiter::acquire`]: says which rate it was given under, so the throttled
+/// answers to calls sent at an old rate lower it once, not once each.
+#[derive(Debug, Clone, Copy)]
+pub struct Ticket {
+    epoch: u64,
+}
+
+#[derive(Debug)]
+struct LimiterState {
+    /// Calls per second at `since`; it grows linearly from there up to the ceiling.
+    rate: f64,
+    since: Instant,
+    /// The earliest instant the next call may go.
+    next: Option<Instant>,
+    /// Raised at every decrease.
+    epoch: u64,
+    /// Writes waiting for a slot: reads let them go first.
+    writes_waiting: usize,
+}
+
+/// The process's Personalize call rate: adaptive (AIMD, as the AWS SDK's adaptive retry mode), with
+/// `calls_per_second` as the ceiling. A throttled call halves the rate; then it climbs back by a
+/// twentieth of the ceiling per second. Replicas sharing one account quota each back off when
+/// throttled and so settle near a fair share of it without knowing of each other. Writes go before
+/// reads. Share one `Arc` between the reconcilers of a process.
 #[derive(Debug)]
 pub struct RateLimiter {
-    interval: Duration,
-    next: Mutex<Option<Instant>>,
+    ceiling: f64,
+    floor: f64,
+    state: std::sync::Mutex<LimiterState>,
+}
+
+/// How much of the ceiling the rate regains per second after a decrease.
+const RECOVERY_PER_SEC: f64 = 0.05;
+/// The lowest rate, as a share of the ceiling (a throttled storm never stops the process).
+const FLOOR_SHARE: f64 = 0.02;
+
+/// Removes a waiting write from the count when its `acquire` ends or is dropped.
+struct WriteWaiting<'a>(&'a RateLimiter);
+
+impl Drop for WriteWaiting<'_> {
+    fn drop(&mut self) {
+        let mut s = self.0.lock();
+        s.writes_waiting = s.writes_waiting.saturating_sub(1);
+    }
 }
 
 impl RateLimiter {
-    /// `rate` calls per second (must be positive; the settings check it).
+    /// At most `rate` calls per second (must be positive; the settings check it).
     pub fn new(rate: f64) -> Self {
         let rate = if rate.is_finite() && rate > 0.0 { rate } else { 1.0 };
         Self {
-            interval: Duration::from_secs_f64(1.0 / rate),
-            next: Mutex::new(None),
+            ceiling: rate,
+            floor: rate * FLOOR_SHARE,
+            state: std::sync::Mutex::new(LimiterState {
+                rate,
+                since: Instant::now(),
+                next: None,
+                epoch: 0,
+                writes_waiting: 0,
+            }),
         }
     }
 
-    /// Waits for the next free slot. Dropping the future gives the slot up unused, which only
-    /// slows others down by one interval: cancellation is safe.
-    pub async fn acquire(&self) {
-        let slot = {
-            let mut next = self.next.lock().await;
-            let now = Instant::now();
-            let slot = next.map_or(now, |n| n.max(now));
-            *next = Some(slot + self.interval);
-            slot
-        };
-        tokio::time::sleep_until(slot).await;
+    fn lock(&self) -> std::sync::MutexGuard<'_, LimiterState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn rate_at(&self, s: &LimiterState, now: Instant) -> f64 {
+        let grown = s.rate + self.ceiling * RECOVERY_PER_SEC * now.duration_since(s.since).as_secs_f64();
+        grown.min(self.ceiling)
+    }
+
+    /// The current rate (calls per second).
+    pub fn rate(&self) -> f64 {
+        let s = self.lock();
+        self.rate_at(&s, Instant::now())
+    }
+
+    /// The slot at `now`, or when to look again.
+    fn try_acquire(&self, priority: Priority, now: Instant) -> Result<Ticket, Instant> {
+        let mut s = self.lock();
+        let slot = s.next.map_or(now, |n| n.max(now));
+        let interval = Duration::from_secs_f64(1.0 / self.rate_at(&s, now));
+        if priority == Priority::Read && s.writes_waiting > 0 {
+            // A write is waiting: look again one slot later.
+            Err(slot + interval)
+        } else if slot <= now {
+            s.next = Some(now + interval);
+            Ok(Ticket { epoch: s.epoch })
+        } else {
+            Err(slot)
+        }
+    }
+
+    /// Waits for the next free slot, writes before reads. Dropping the future gives nothing up:
+    /// cancellation is safe.
+    pub async fn acquire(&self, priority: Priority) -> Ticket {
+        let _waiting = (priority == Priority::Write).then(|| {
+            self.lock().writes_waiting += 1;
+            WriteWaiting(self)
+        });
+        loop {
+            match self.try_acquire(priority, Instant::now()) {
+                Ok(ticket) => return ticket,
+                Err(at) => tokio::time::sleep_until(at).await,
+            }
+        }
+    }
+
+    /// A call given `ticket` was throttled: halve the rate, once per rate.
+    pub fn throttled(&self, ticket: Ticket) {
+        self.throttled_at(ticket, Instant::now());
+    }
+
+    fn throttled_at(&self, ticket: Ticket, now: Instant) {
+        let mut s = self.lock();
+        if ticket.epoch != s.epoch {
+            return;
+        }
+        s.rate = (self.rate_at(&s, now) / 2.0).max(self.floor);
+        s.since = now;
+        s.epoch += 1;
+        // Calls already spaced at the old rate wait for the new one.
+        let interval = Duration::from_secs_f64(1.0 / s.rate);
+        s.next = Some(s.next.map_or(now, |n| n.max(now)) + interval);
+        tracing::debug!(rate = s.rate, "throttled: lowering the Personalize call rate");
     }
 }
 
@@ -71,15 +192,20 @@ pub struct ApiError {
     pub class: ErrorClass,
 }
 
+fn is_throttling(code: &str) -> bool {
+    matches!(
+        code,
+        "ThrottlingException" | "TooManyRequestsException" | "Throttling" | "RequestLimitExceeded"
+    )
+}
+
 fn classify(code: &str) -> ErrorClass {
     match code {
         "ResourceNotFoundException" => ErrorClass::NotFound,
         "ResourceAlreadyExistsException" => ErrorClass::AlreadyExists,
         "ResourceInUseException" => ErrorClass::InUse,
         "LimitExceededException" => ErrorClass::Limit,
-        "ThrottlingException" | "TooManyRequestsException" | "Throttling" | "RequestLimitExceeded" => {
-            ErrorClass::Transient
-        }
+        c if is_throttling(c) => ErrorClass::Transient,
         c if c.starts_with("InternalServer") || c == "ServiceUnavailable" || c.is_empty() => {
             ErrorClass::Transient
         }
@@ -134,7 +260,7 @@ impl Api {
         let mut delay = self.backoff.min;
         let mut attempt = 0;
         loop {
-            self.limiter.acquire().await;
+            let ticket = self.limiter.acquire(Priority::of(op)).await;
             self.calls.fetch_add(1, Ordering::Relaxed);
             let error = match call().await {
                 Ok(v) => return Ok(v),
@@ -147,6 +273,9 @@ impl Api {
                 }
                 _ => classify(&code),
             };
+            if is_throttling(&code) {
+                self.limiter.throttled(ticket);
+            }
             let message = error
                 .message()
                 .map(str::to_string)
@@ -236,7 +365,7 @@ mod tests {
         let limiter = RateLimiter::new(50.0);
         let start = Instant::now();
         for _ in 0..6 {
-            limiter.acquire().await;
+            limiter.acquire(Priority::Read).await;
         }
         // Five intervals of 20 ms after the first free slot, at least (a lower bound only: a loaded
         // machine may be slower, never faster).
@@ -244,6 +373,127 @@ mod tests {
             start.elapsed() >= Duration::from_millis(100),
             "{:?}",
             start.elapsed()
+        );
+    }
+
+    #[test]
+    fn operations_are_read_or_write() {
+        for op in ["DescribeCampaign", "ListSolutionVersions", "GetSolutionMetrics"] {
+            assert_eq!(Priority::of(op), Priority::Read, "{op}");
+        }
+        for op in [
+            "CreateCampaign",
+            "UpdateCampaign",
+            "StopSolutionVersionCreation",
+            "DeleteFilter",
+        ] {
+            assert_eq!(Priority::of(op), Priority::Write, "{op}");
+        }
+    }
+
+    // Instants are given, not waited for: nothing here is timed.
+    #[test]
+    fn aimd_lowers_the_rate_under_throttling_and_recovers_to_the_ceiling() {
+        let limiter = RateLimiter::new(20.0);
+        let t0 = Instant::now();
+        let at = |s: f64| t0 + Duration::from_secs_f64(s);
+        let rate = |now: Instant| limiter.rate_at(&limiter.lock(), now);
+        assert!((rate(t0) - 20.0).abs() < 1e-9);
+        let first = limiter.try_acquire(Priority::Read, at(0.0)).expect("free slot");
+        let second = limiter.try_acquire(Priority::Read, at(0.05)).expect("next slot");
+        limiter.throttled_at(first, at(0.1));
+        assert!((rate(at(0.1)) - 10.0).abs() < 1e-6);
+        // A second throttled answer to a call sent at the old rate does not cut again.
+        limiter.throttled_at(second, at(0.1));
+        assert!((rate(at(0.1)) - 10.0).abs() < 1e-6);
+        // The next slot is spaced at the new rate.
+        assert_eq!(limiter.try_acquire(Priority::Read, at(0.15)).err(), Some(at(0.2)));
+        // A call sent at the new rate and throttled does cut.
+        let third = limiter.try_acquire(Priority::Read, at(0.2)).expect("slot");
+        limiter.throttled_at(third, at(0.2));
+        assert!(rate(at(0.2)) < 5.1);
+        // Throttled at every call, it settles where halving meets the climb (1 per second here),
+        // never below the floor.
+        let mut now = at(0.2);
+        for _ in 0..40 {
+            let t = match limiter.try_acquire(Priority::Read, now) {
+                Ok(t) => t,
+                Err(slot) => {
+                    now = slot;
+                    limiter.try_acquire(Priority::Read, now).expect("slot")
+                }
+            };
+            limiter.throttled_at(t, now);
+            assert!(rate(now) >= 20.0 * FLOOR_SHARE - 1e-9);
+        }
+        let floor = rate(now);
+        assert!(floor < 2.0, "{floor}");
+        let now = now.duration_since(t0).as_secs_f64();
+        // Unthrottled, it climbs by a twentieth of the ceiling per second…
+        assert!((rate(at(now + 4.0)) - (floor + 4.0)).abs() < 1e-6);
+        // …and never above the ceiling.
+        assert!((rate(at(now + 60.0)) - 20.0).abs() < 1e-9);
+        assert!((rate(at(now + 6000.0)) - 20.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_read_waits_while_a_write_is_waiting() {
+        let limiter = RateLimiter::new(10.0);
+        let now = Instant::now();
+        limiter.lock().writes_waiting = 1;
+        assert!(limiter.try_acquire(Priority::Read, now).is_err());
+        assert!(limiter.try_acquire(Priority::Write, now).is_ok());
+        limiter.lock().writes_waiting = 0;
+        let later = now + Duration::from_secs(1);
+        assert!(limiter.try_acquire(Priority::Read, later).is_ok());
+    }
+
+    #[tokio::test]
+    async fn writes_go_before_waiting_reads() {
+        // 5 per second: 200 ms slots, far longer than queueing the tasks below takes.
+        let limiter = Arc::new(RateLimiter::new(5.0));
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        // Take the free slot so that everything below has to wait.
+        limiter.acquire(Priority::Read).await;
+        let mut tasks = Vec::new();
+        for (i, p) in [
+            Priority::Read,
+            Priority::Read,
+            Priority::Write,
+            Priority::Read,
+            Priority::Write,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let (limiter, order) = (limiter.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                limiter.acquire(p).await;
+                order.lock().expect("order").push((i, p));
+            }));
+            // Queued one after the other, reads first.
+            tokio::task::yield_now().await;
+        }
+        for t in tasks {
+            t.await.expect("task");
+        }
+        let order = order.lock().expect("order").clone();
+        let priorities: Vec<Priority> = order.iter().map(|(_, p)| *p).collect();
+        assert_eq!(
+            priorities,
+            vec![
+                Priority::Write,
+                Priority::Write,
+                Priority::Read,
+                Priority::Read,
+                Priority::Read
+            ],
+            "{order:?}"
+        );
+        assert_eq!(
+            limiter.lock().writes_waiting,
+            0,
+            "the waiting count is given back"
         );
     }
 }

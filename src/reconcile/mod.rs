@@ -31,6 +31,7 @@ mod convert;
 mod execute;
 pub mod export;
 mod observe;
+mod polls;
 mod promotion;
 mod tags;
 pub mod teardown;
@@ -162,17 +163,30 @@ struct GroupMemory {
     group_arn: Option<String>,
     last_status: HashMap<Ref, String>,
     first_seen: HashMap<Ref, Instant>,
-    backoff: HashMap<Ref, Duration>,
     /// Creates Personalize refused in this run: failures, not retried in a loop.
     rejected: HashMap<Ref, String>,
     /// Creates answered `ResourceAlreadyExists`: if the next observation still does not find the
     /// resource in this group, the name is taken elsewhere in the account.
     already_exists: HashSet<Ref>,
     metrics_read: HashSet<String>,
-    /// ACTIVE resources not described again in this run.
-    settled: observe::Settled,
     /// Resources a teardown reported and has not yet seen disappear (their ARNs).
     teardown: HashMap<Ref, String>,
+    /// The last observation in this run and when each of its reads is due again (`None`: read
+    /// everything).
+    cache: Option<observe::Cache>,
+    /// How long the last finished resource of each kind took (kept across runs).
+    took: HashMap<Kind, Duration>,
+}
+
+/// What one pass's calls did.
+#[derive(Debug, Default)]
+struct Acted {
+    /// Kinds of the resources created, updated or adopted.
+    kinds: Vec<Kind>,
+    /// A call was refused for now (quota, in use, throttled).
+    retry_later: bool,
+    /// Creates Personalize refused.
+    rejected: Vec<Failure>,
 }
 
 /// Brings dataset groups to their parameter files.
@@ -374,31 +388,42 @@ impl Reconciler {
             .group_arn(spec)
             .await
             .map_err(Self::personalize_error(spec))?;
-        // `plan` always reads everything; passes of a run reuse what settled earlier in the run.
-        let settled = if list_unmanaged {
-            observe::Settled::default()
+        // `plan` always reads everything; passes of a run read what is due or what they changed.
+        let (cache, took) = if list_unmanaged {
+            (None, HashMap::new())
         } else {
-            self.remember(&group, |m| m.settled.clone())
+            self.remember(&group, |m| (m.cache.clone(), m.took.clone()))
         };
-        let mut observed = observe::observe(&self.api, spec, group_arn.as_deref(), list_unmanaged, &settled)
+        let policy = |kind: Kind| {
+            let k = self.settings.kind(&kind_key(kind));
+            polls::PollPolicy {
+                min: k.poll_min(),
+                max: k.poll_max(),
+                expected: took.get(&kind).copied().or_else(|| k.expected()),
+            }
+        };
+        let mut observer = observe::Observer::new(&self.api, cache.as_ref(), &policy);
+        let mut observed = observer
+            .observe(spec, group_arn.as_deref(), list_unmanaged)
             .await
             .map_err(Self::personalize_error(spec))?;
+        let due = observer.into_due();
+        self.remember(&group, |m| {
+            m.took.extend(observe::durations(&observed));
+            if observed.group.is_none() {
+                // Deleted behind our back, or never created: look it up again next time.
+                m.group_arn = None;
+                m.cache = None;
+            } else if !list_unmanaged {
+                m.cache = Some(observe::Cache::new(observed.clone(), due));
+            }
+        });
         promotion::observe(&self.api, spec, &mut observed, &self.metrics)
             .await
             .map_err(Self::personalize_error(spec))?;
         tags::observe(&self.api, spec, &mut observed, &self.tags, run_start)
             .await
             .map_err(Self::personalize_error(spec))?;
-        if !list_unmanaged {
-            self.remember(&group, |m| m.settled.learn(&observed));
-        }
-        if observed.group.is_none() {
-            // Deleted behind our back, or never created: look it up again next time.
-            self.remember(&group, |m| {
-                m.group_arn = None;
-                m.settled = observe::Settled::default();
-            });
-        }
         let run = RunContext {
             run_start,
             now: self.clock.now(),
@@ -445,23 +470,37 @@ impl Reconciler {
         sink: &mut dyn EventSink,
     ) -> Result<PassOutcome, ReconcileError> {
         let group = spec.dataset_group.name.clone();
-        self.remember(&group, |m| {
-            if m.run_start != Some(run_start) {
-                let arn = m.group_arn.take();
-                *m = GroupMemory {
-                    run_start: Some(run_start),
-                    group_arn: arn,
-                    ..GroupMemory::default()
-                };
-            }
-        });
+        self.start_run(&group, run_start);
         let mut plan = self
             .observe_and_plan(spec, config, run_start, false, scheduled)
             .await?;
         let now = Instant::now();
+        let failed = self.known_failures(&group, &plan, now);
+        apply_failures(&mut plan, &failed);
 
-        // Timeouts and refused creates become failures, propagated to dependants.
-        let failed = self.remember(&group, |m| {
+        self.emit_changes(&group, &plan, now, sink);
+        self.read_metrics(&group, &plan, now, sink).await;
+        let acted = self.execute_ready(&group, &plan, now, sink).await;
+        Ok(self.outcome(&group, &plan, acted))
+    }
+
+    /// A new run forgets the last one (all but the group's ARN and the durations learnt).
+    fn start_run(&self, group: &str, run_start: DateTime<Utc>) {
+        self.remember(group, |m| {
+            if m.run_start != Some(run_start) {
+                *m = GroupMemory {
+                    run_start: Some(run_start),
+                    group_arn: m.group_arn.take(),
+                    took: std::mem::take(&mut m.took),
+                    ..GroupMemory::default()
+                };
+            }
+        });
+    }
+
+    /// Timeouts and refused creates: failures, propagated to dependants.
+    fn known_failures(&self, group: &str, plan: &Plan, now: Instant) -> HashMap<Ref, String> {
+        self.remember(group, |m| {
             let mut failed = m.rejected.clone();
             for step in &plan.steps {
                 if let Action::Create { request: Some(_), .. } = &step.action
@@ -491,12 +530,12 @@ impl Reconciler {
                 }
             }
             failed
-        });
-        apply_failures(&mut plan, &failed);
+        })
+    }
 
-        self.emit_changes(&group, &plan, now, sink);
-        self.read_metrics(&group, &plan, now, sink).await;
-
+    /// Makes the creates and updates that are ready, reports each, and marks what they change as
+    /// due for the next observation.
+    async fn execute_ready(&self, group: &str, plan: &Plan, now: Instant, sink: &mut dyn EventSink) -> Acted {
         let ready: Vec<_> = plan
             .steps
             .iter()
@@ -507,7 +546,7 @@ impl Reconciler {
             })
             .collect();
         let prefix = self
-            .remember(&group, |m| m.group_arn.clone())
+            .remember(group, |m| m.group_arn.clone())
             .and_then(|a| observe::arn_prefix(&a).map(str::to_string));
         let results = join_all(
             ready
@@ -516,23 +555,25 @@ impl Reconciler {
         )
         .await;
 
-        let mut acted: Vec<Kind> = Vec::new();
-        let mut retry_later = false;
-        let mut newly_failed: Vec<Failure> = Vec::new();
+        let mut acted = Acted::default();
         for ((step, request), result) in ready.iter().zip(results) {
             let (status, reason, arn) = match &result {
                 Executed::Started { arn } => {
-                    acted.push(step.target.kind);
-                    if let (Request::CreateDatasetGroup { .. }, Some(a)) = (request, arn) {
-                        self.remember(&group, |m| m.group_arn = Some(a.clone()));
-                    }
-                    let word = format!("{} REQUESTED", request.verb());
-                    if matches!(step.action, Action::Update { .. }) {
-                        // Changed by this call: described again on the next pass.
-                        self.remember(&group, |m| m.settled.forget(&step.target));
-                        if let Some(arn) = &step.arn {
-                            self.tags.forget(&group, arn);
+                    acted.kinds.push(step.target.kind);
+                    self.remember(group, |m| {
+                        if let (Request::CreateDatasetGroup { .. }, Some(a)) = (request, arn) {
+                            m.group_arn = Some(a.clone());
                         }
+                        if let Some(c) = &mut m.cache {
+                            c.invalidate(&step.target);
+                        }
+                    });
+                    let word = format!("{} REQUESTED", request.verb());
+                    if matches!(step.action, Action::Update { .. })
+                        && let Some(arn) = &step.arn
+                    {
+                        // Changed by this call: its tags are read again on the next pass.
+                        self.tags.forget(group, arn);
                     }
                     let why = match &step.action {
                         Action::Create { why, .. } => Some(why.clone()),
@@ -546,8 +587,13 @@ impl Reconciler {
                     (word, why, arn.clone())
                 }
                 Executed::Adopted => {
-                    acted.push(step.target.kind);
-                    self.remember(&group, |m| m.already_exists.insert(step.target.clone()));
+                    acted.kinds.push(step.target.kind);
+                    self.remember(group, |m| {
+                        m.already_exists.insert(step.target.clone());
+                        if let Some(c) = &mut m.cache {
+                            c.invalidate(&step.target);
+                        }
+                    });
                     (
                         "EXISTS".to_string(),
                         Some("already exists: adopted".to_string()),
@@ -555,12 +601,12 @@ impl Reconciler {
                     )
                 }
                 Executed::Later { why } => {
-                    retry_later = true;
+                    acted.retry_later = true;
                     ("RETRY LATER".to_string(), Some(why.clone()), None)
                 }
                 Executed::Rejected { reason } => {
-                    self.remember(&group, |m| m.rejected.insert(step.target.clone(), reason.clone()));
-                    newly_failed.push(Failure {
+                    self.remember(group, |m| m.rejected.insert(step.target.clone(), reason.clone()));
+                    acted.rejected.push(Failure {
                         target: step.target.clone(),
                         arn: None,
                         reason: reason.clone(),
@@ -569,7 +615,7 @@ impl Reconciler {
                 }
             };
             self.emit(
-                &group,
+                group,
                 &step.target,
                 arn.or_else(|| step.arn.clone()),
                 status,
@@ -579,7 +625,11 @@ impl Reconciler {
                 sink,
             );
         }
+        acted
+    }
 
+    /// What the pass found, from the plan and what was just done.
+    fn outcome(&self, group: &str, plan: &Plan, acted: Acted) -> PassOutcome {
         let mut failures: Vec<Failure> = plan
             .steps
             .iter()
@@ -592,8 +642,8 @@ impl Reconciler {
                 _ => None,
             })
             .collect();
-        let rejected_now: HashSet<Ref> = newly_failed.iter().map(|f| f.target.clone()).collect();
-        failures.extend(newly_failed);
+        let rejected_now: HashSet<Ref> = acted.rejected.iter().map(|f| f.target.clone()).collect();
+        failures.extend(acted.rejected);
         let waiting: Vec<Ref> = plan
             .steps
             .iter()
@@ -609,47 +659,45 @@ impl Reconciler {
                 status: step_status(&s.action).map_or_else(|| "PENDING".to_string(), |(st, _)| st),
             })
             .collect();
-        if waiting.is_empty() && !retry_later {
-            return Ok(if failures.is_empty() {
+        if waiting.is_empty() && !acted.retry_later {
+            self.remember(group, |m| {
+                if let Some(c) = &mut m.cache {
+                    c.keep_settled();
+                }
+            });
+            return if failures.is_empty() {
                 PassOutcome::Converged { resources }
             } else {
                 PassOutcome::Failed { failures, resources }
-            });
+            };
         }
-        let next_poll_after = self.next_poll(&group, &plan, &acted, retry_later);
-        Ok(PassOutcome::Pending {
+        let next_poll_after = self.next_poll(group, &waiting, &acted.kinds, acted.retry_later);
+        PassOutcome::Pending {
             next_poll_after,
             waiting,
             failures,
-        })
+        }
     }
 
-    /// After calls were made: the shortest first poll of the kinds acted on. Otherwise each waiting
-    /// resource's own backoff (doubling from its kind's minimum to its cap), the soonest of them.
-    fn next_poll(&self, group: &str, plan: &Plan, acted: &[Kind], retry_later: bool) -> Duration {
-        let first = |k: Kind| self.settings.kind(&kind_key(k)).poll_min();
-        if let Some(d) = acted.iter().map(|k| first(*k)).min() {
-            return d;
-        }
-        self.remember(group, |m| {
-            let mut soonest: Option<Duration> = None;
-            for s in &plan.steps {
-                if let Action::Wait { .. } = s.action {
-                    let kind = self.settings.kind(&kind_key(s.target.kind));
-                    let current = m.backoff.get(&s.target).copied();
-                    let next = current.map_or(kind.poll_min(), |d| (d * 2).min(kind.poll_max()));
-                    m.backoff.insert(s.target.clone(), next);
-                    soonest = Some(soonest.map_or(next, |x| x.min(next)));
-                }
-            }
-            let retry =
-                retry_later.then(|| Duration::from_millis(self.settings.throttle_backoff_max_ms.min(5_000)));
-            match (soonest, retry) {
-                (Some(a), Some(b)) => a.min(b),
-                (Some(a), None) | (None, Some(a)) => a,
-                (None, None) => Duration::from_secs(1),
-            }
-        })
+    /// The soonest of: the first poll of the kinds just acted on, the poll time of the pending
+    /// resources, a retry of what was refused for now. A plan waiting on nothing the observation
+    /// has pending (it should not happen) comes back after the shortest cap of what it waits on.
+    fn next_poll(&self, group: &str, waiting: &[Ref], acted: &[Kind], retry_later: bool) -> Duration {
+        let kind = |k: Kind| self.settings.kind(&kind_key(k));
+        let now = Instant::now();
+        let due = self.remember(group, |m| {
+            m.cache
+                .as_ref()
+                .and_then(observe::Cache::next_due)
+                .map(|t| t.saturating_duration_since(now))
+        });
+        let candidates = acted.iter().map(|k| kind(*k).poll_min()).chain(due).chain(
+            retry_later.then(|| Duration::from_millis(self.settings.throttle_backoff_max_ms.min(5_000))),
+        );
+        candidates
+            .min()
+            .or_else(|| waiting.iter().map(|r| kind(r.kind).poll_max()).min())
+            .unwrap_or(Duration::from_secs(1))
     }
 
     #[allow(clippy::too_many_arguments)]

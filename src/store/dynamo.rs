@@ -4,6 +4,8 @@
 //! - `group#<name>` / `group`: desired state, observed state, lease and due time of one group.
 //! - `group#<name>` / `schedule#<schedule>`: a schedule of the group.
 //! - `claim#<group>#<schedule>` / `fire#<epoch ms>`: a fire claim, deleted by the `ttl` attribute.
+//! - `outbox` / `<group>#<notification id>`: a notification not delivered yet, or dropped (then deleted
+//!   by the `ttl` attribute). One partition: pending items are few and every replica drains them all.
 //!
 //! A sparse global secondary index `due-index` (`due_shard`, `due_at`, projecting the lease owner and
 //! expiry) finds due, unleased groups without a scan.
@@ -26,11 +28,13 @@ use chrono::{DateTime, Utc};
 
 use super::clock::{from_millis, plus, to_millis};
 use super::model::{Arrival, classify, valid_until};
+use super::outbox::{DROPPED_RETENTION, capped};
 use super::{
     BeginFire, ClaimInfo, Clock, DEFAULT_MAX_CLOCK_SKEW, Desired, DesiredSource, FireClaim, FireOutcome,
-    GroupState, GroupSummary, Lease, LeaseGrant, LeaseInfo, NewDesired, Observed, PUT_DESIRED_ATTEMPTS,
-    PutDesired, Schedule, StateStore, StoreError, SystemClock, check_desired_size, check_name, observed_json,
-    outcome_json, parse_observed, parse_outcome, run_timestamp,
+    GroupState, GroupSummary, Lease, LeaseGrant, LeaseInfo, NewDesired, NotificationStore, Observed,
+    PUT_DESIRED_ATTEMPTS, PutDesired, Schedule, StateStore, StoreError, StoredNotification, SystemClock,
+    check_desired_size, check_name, observed_json, outcome_json, parse_observed, parse_outcome,
+    run_timestamp,
 };
 use crate::aws::AwsFailure;
 use crate::objects::ObjectUrl;
@@ -291,6 +295,12 @@ impl UpdateBuilder {
 /// Condition placeholders used with [`UpdateBuilder`]: `#lease_owner`/`#lease_epoch` are aliased by
 /// [`with_lease_names`].
 const LEASE_IS_MINE: &str = "#lease_owner = :me AND #lease_epoch = :epoch";
+
+/// Observed state of the desired generation (or a newer one): its next due time may be written.
+const NOT_OLDER_THAN_DESIRED: &str =
+    "(attribute_not_exists(#desired_generation) OR #desired_generation <= :generation)";
+/// Observed state of an older generation than the desired one: the group stays due now.
+const OLDER_THAN_DESIRED: &str = "#desired_generation > :generation";
 
 fn with_lease_names(b: UpdateBuilder, lease: &Lease) -> UpdateBuilder {
     b.name("lease_owner")
@@ -978,9 +988,7 @@ impl StateStore for DynamoStore {
                 .value(":generation", n(observed.generation)),
             lease,
         );
-        let condition = format!(
-            "{LEASE_IS_MINE} AND (attribute_not_exists(#desired_generation) OR #desired_generation <= :generation)"
-        );
+        let condition = format!("{LEASE_IS_MINE} AND {NOT_OLDER_THAN_DESIRED}");
         if self
             .update("write", &what, item_key.clone(), plain, Some(&condition))
             .await?
@@ -997,7 +1005,7 @@ impl StateStore for DynamoStore {
         );
         // desired_generation only grows, so if the first condition failed on it this one holds; a
         // failure now can only be the lease.
-        let condition = format!("{LEASE_IS_MINE} AND #desired_generation > :generation");
+        let condition = format!("{LEASE_IS_MINE} AND {OLDER_THAN_DESIRED}");
         if self
             .update("write", &what, item_key, newer, Some(&condition))
             .await?
@@ -1331,5 +1339,307 @@ impl StateStore for DynamoStore {
             claimed_at: from_millis(get_i64(&item, "claimed_at").unwrap_or(0)),
             expires_at: from_millis(expires),
         }))
+    }
+}
+
+/// The partition of every outbox item.
+const OUTBOX_PK: &str = "outbox";
+
+fn outbox_key(group: &str, id: &str) -> Item {
+    key(OUTBOX_PK, format!("{group}#{id}"))
+}
+
+/// The condition of an item claimed by `:owner` and not dropped.
+const CLAIMED_BY_ME: &str = "#claimed_by = :owner AND attribute_not_exists(#dropped_at)";
+
+fn notification_item(note: &StoredNotification) -> Item {
+    let mut item = outbox_key(&note.group, &note.id);
+    item.insert("group".into(), s(note.group.clone()));
+    item.insert("notification_id".into(), s(note.id.clone()));
+    item.insert("status".into(), s(note.status.clone()));
+    item.insert("summary".into(), s(capped(&note.summary)));
+    item.insert("body".into(), s(note.body.clone()));
+    item.insert("created_at".into(), n(to_millis(note.created_at)));
+    item.insert("attempts".into(), n(0));
+    item.insert("next_attempt_at".into(), n(to_millis(note.next_attempt_at)));
+    item
+}
+
+fn parse_notification(item: &Item) -> Result<StoredNotification, StoreError> {
+    let corrupt = |reason: &str| StoreError::Corrupt {
+        what: format!("outbox item {:?}", get_s(item, "sk")),
+        reason: reason.into(),
+    };
+    Ok(StoredNotification {
+        id: get_s(item, "notification_id").ok_or_else(|| corrupt("no notification_id"))?,
+        group: get_s(item, "group").ok_or_else(|| corrupt("no group"))?,
+        status: get_s(item, "status").unwrap_or_default(),
+        summary: get_s(item, "summary").unwrap_or_default(),
+        body: get_s(item, "body").unwrap_or_default(),
+        created_at: from_millis(get_i64(item, "created_at").ok_or_else(|| corrupt("no created_at"))?),
+        attempts: get_u64(item, "attempts").map_or(0, |a| u32::try_from(a).unwrap_or(u32::MAX)),
+        next_attempt_at: from_millis(get_i64(item, "next_attempt_at").unwrap_or(0)),
+        last_error: get_s(item, "last_error"),
+        dropped_at: get_i64(item, "dropped_at").map(from_millis),
+        claimed_by: get_s(item, "claimed_by"),
+        claim_until: get_i64(item, "claim_until").map(from_millis),
+    })
+}
+
+impl DynamoStore {
+    /// Every outbox item (of `group` when given) that passes `filter`, sorted by (group, created, id).
+    async fn outbox_items(
+        &self,
+        group: Option<&str>,
+        filter: Option<&str>,
+        mut values: Item,
+    ) -> Result<Vec<StoredNotification>, StoreError> {
+        let condition = match group {
+            Some(g) => {
+                values.insert(":prefix".into(), s(format!("{g}#")));
+                "pk = :pk AND begins_with(sk, :prefix)"
+            }
+            None => "pk = :pk",
+        };
+        values.insert(":pk".into(), s(OUTBOX_PK));
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression(condition)
+                .set_filter_expression(filter.map(str::to_string))
+                .set_expression_attribute_values(Some(values.clone()))
+                .set_exclusive_start_key(start.take())
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| self.fail("query", "the notification outbox", &e))?;
+            for item in page.items() {
+                let n = parse_notification(item)?;
+                // `begins_with` also matches groups whose names extend this one.
+                if group.is_none_or(|g| g == n.group) {
+                    out.push(n);
+                }
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        out.sort_by(|a, b| (&a.group, a.created_at, &a.id).cmp(&(&b.group, b.created_at, &b.id)));
+        Ok(out)
+    }
+
+    /// The observed-state update of `put_observed` as a transaction item with its condition.
+    fn observed_update(
+        &self,
+        lease: &Lease,
+        b: UpdateBuilder,
+        condition: String,
+        what: &str,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let b = with_lease_names(b, lease);
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(group_pk(&lease.group), GROUP_SK)))
+            .update_expression(b.expression())
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(b.names))
+            .set_expression_attribute_values(Some(b.values))
+            .build()
+            .map_err(|e| StoreError::backend("write", what.to_string(), e))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+}
+
+#[async_trait::async_trait]
+impl NotificationStore for DynamoStore {
+    async fn put_observed_notifying(
+        &self,
+        lease: &Lease,
+        observed: &Observed,
+        next_due: Option<DateTime<Utc>>,
+        notification: &StoredNotification,
+    ) -> Result<(), StoreError> {
+        let json = observed_json(&lease.group, observed)?;
+        let what = format!(
+            "observed state and notification {} of {}",
+            notification.id, lease.group
+        );
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(notification_item(notification)))
+            .build()
+            .map_err(|e| StoreError::backend("write", what.clone(), e))?;
+        // As `put_observed`: first assume no newer generation arrived, then keep the group due now.
+        let variants = [
+            (
+                next_due.map(|t| n(to_millis(t))),
+                format!("{LEASE_IS_MINE} AND {NOT_OLDER_THAN_DESIRED}"),
+            ),
+            (
+                Some(n(to_millis(self.clock.now()))),
+                format!("{LEASE_IS_MINE} AND {OLDER_THAN_DESIRED}"),
+            ),
+        ];
+        for (due, condition) in variants {
+            let b = UpdateBuilder::default()
+                .set("observed", s(json.clone()))
+                .set_opt("due_at", due)
+                .name("desired_generation")
+                .value(":generation", n(observed.generation));
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(self.observed_update(lease, b, condition, &what)?)
+                .transact_items(TransactWriteItem::builder().put(put.clone()).build())
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(()),
+                Err(e) if condition_failed(&cancellation_reasons(&e), 0) => {}
+                Err(e) => return Err(self.fail("write", what, &e)),
+            }
+        }
+        // desired_generation only grows, so one of the two generation conditions held: the lease failed.
+        Err(StoreError::fenced(lease))
+    }
+
+    async fn enqueue_notification(&self, notification: &StoredNotification) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(notification_item(notification)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(self.fail(
+                "write",
+                format!("notification {} of {}", notification.id, notification.group),
+                &e,
+            )),
+        }
+    }
+
+    async fn due_notifications(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<StoredNotification>, StoreError> {
+        let mut due = self
+            .outbox_items(
+                None,
+                Some(
+                    "attribute_not_exists(dropped_at) AND next_attempt_at <= :now \
+                     AND (attribute_not_exists(claim_until) OR claim_until < :now)",
+                ),
+                HashMap::from([(":now".into(), n(to_millis(now)))]),
+            )
+            .await?;
+        due.sort_by(|a, b| (a.created_at, &a.group, &a.id).cmp(&(b.created_at, &b.group, &b.id)));
+        due.truncate(limit);
+        Ok(due)
+    }
+
+    async fn claim_notification(
+        &self,
+        group: &str,
+        id: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let b = UpdateBuilder::default()
+            .set("claimed_by", s(owner))
+            .set("claim_until", n(to_millis(until)))
+            .add("attempts", n(1))
+            .name("pk")
+            .name("dropped_at")
+            .value(":now", n(to_millis(now)));
+        self.update(
+            "claim",
+            &format!("notification {id} of {group}"),
+            outbox_key(group, id),
+            b,
+            Some(
+                "attribute_exists(#pk) AND attribute_not_exists(#dropped_at) \
+                 AND (attribute_not_exists(#claim_until) OR #claim_until < :now)",
+            ),
+        )
+        .await
+    }
+
+    async fn delete_notification(&self, group: &str, id: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(outbox_key(group, id)))
+            .send()
+            .await
+            .map_err(|e| self.fail("delete", format!("notification {id} of {group}"), &e))?;
+        Ok(())
+    }
+
+    async fn retry_notification(
+        &self,
+        group: &str,
+        id: &str,
+        owner: &str,
+        next_attempt_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<bool, StoreError> {
+        let b = UpdateBuilder::default()
+            .set("next_attempt_at", n(to_millis(next_attempt_at)))
+            .set("last_error", s(capped(error)))
+            .remove("claimed_by")
+            .remove("claim_until")
+            .name("dropped_at")
+            .value(":owner", s(owner));
+        self.update(
+            "release",
+            &format!("notification {id} of {group}"),
+            outbox_key(group, id),
+            b,
+            Some(CLAIMED_BY_ME),
+        )
+        .await
+    }
+
+    async fn drop_notification(
+        &self,
+        group: &str,
+        id: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        error: &str,
+    ) -> Result<bool, StoreError> {
+        let forget_at = plus(now, DROPPED_RETENTION).timestamp();
+        let b = UpdateBuilder::default()
+            .set("dropped_at", n(to_millis(now)))
+            .set("last_error", s(capped(error)))
+            .set(TTL_ATTRIBUTE, n(forget_at))
+            .remove("body")
+            .remove("claimed_by")
+            .remove("claim_until")
+            .value(":owner", s(owner));
+        self.update(
+            "drop",
+            &format!("notification {id} of {group}"),
+            outbox_key(group, id),
+            b,
+            Some(CLAIMED_BY_ME),
+        )
+        .await
+    }
+
+    async fn notifications(&self, group: Option<&str>) -> Result<Vec<StoredNotification>, StoreError> {
+        self.outbox_items(group, None, HashMap::new()).await
     }
 }

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 mod clock;
 mod dynamo;
 mod model;
+mod outbox;
 mod sqlite;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -22,6 +23,7 @@ pub use model::{
     MAX_DESIRED_TEXT_BYTES, MAX_GROUP_ITEM_BYTES, MAX_NAME_BYTES, MAX_OBSERVED_BYTES, MAX_SOURCE_FIELD_BYTES,
     NewDesired, Observed, PutDesired, ResourceKind, ResourceState, Schedule, classify, run_timestamp,
 };
+pub use outbox::{DROPPED_RETENTION, MAX_OUTBOX_TEXT_BYTES, NotificationStore, StoredNotification};
 pub use sqlite::SqliteStore;
 
 /// Why a state-store call failed.
@@ -93,9 +95,10 @@ pub(crate) const PUT_DESIRED_ATTEMPTS: u32 = 8;
 ///   `record_fire` has recorded a fire, `claim_fire` never grants that fire (or an earlier one) again,
 ///   even after its claim expired.
 ///
-/// Time comes from the store's [`Clock`].
+/// Time comes from the store's [`Clock`]. The notification outbox is its supertrait
+/// [`NotificationStore`].
 #[async_trait::async_trait]
-pub trait StateStore: Send + Sync + fmt::Debug {
+pub trait StateStore: NotificationStore + Send + Sync + fmt::Debug {
     /// A cheap call that proves the backend answers (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
 

@@ -13,11 +13,12 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::clock::{from_millis, plus, to_millis};
 use super::model::{Arrival, classify, valid_until};
+use super::outbox::{DROPPED_RETENTION, capped};
 use super::{
     BeginFire, ClaimInfo, Clock, DEFAULT_MAX_CLOCK_SKEW, Desired, DesiredSource, FireClaim, FireOutcome,
-    GroupState, GroupSummary, Lease, LeaseGrant, LeaseInfo, NewDesired, Observed, PutDesired, Schedule,
-    StateStore, StoreError, SystemClock, check_desired_size, check_name, observed_json, outcome_json,
-    parse_observed, parse_outcome, run_timestamp,
+    GroupState, GroupSummary, Lease, LeaseGrant, LeaseInfo, NewDesired, NotificationStore, Observed,
+    PutDesired, Schedule, StateStore, StoreError, StoredNotification, SystemClock, check_desired_size,
+    check_name, observed_json, outcome_json, parse_observed, parse_outcome, run_timestamp,
 };
 use crate::locks::LockRecovering;
 use crate::objects::ObjectUrl;
@@ -65,6 +66,29 @@ CREATE TABLE IF NOT EXISTS fire_claims (
     PRIMARY KEY (group_name, schedule, fire_ms)
 );
 ";
+
+/// The notification outbox ([`NotificationStore`]): one row per pending or dropped notification.
+const OUTBOX_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS outbox (
+    group_name TEXT NOT NULL,
+    id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL,
+    last_error TEXT,
+    dropped_ms INTEGER,
+    claimed_by TEXT,
+    claim_until_ms INTEGER,
+    PRIMARY KEY (group_name, id)
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_attempt_ms) WHERE dropped_ms IS NULL;
+";
+
+const OUTBOX_COLUMNS: &str = "id, group_name, status, summary, body, created_ms, attempts, next_attempt_ms, \
+     last_error, dropped_ms, claimed_by, claim_until_ms";
 
 /// Columns added to `schedules` after its first release: added to older files on open.
 const SCHEDULE_MIGRATIONS: [(&str, &str); 3] = [
@@ -143,6 +167,8 @@ impl SqliteStore {
         conn.execute_batch(SCHEMA)
             .map_err(sql_error("create schema in", location.clone()))?;
         migrate_schedules(&conn, &location)?;
+        conn.execute_batch(OUTBOX_SCHEMA)
+            .map_err(sql_error("create outbox in", location.clone()))?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             location,
@@ -284,6 +310,38 @@ fn load_group(conn: &Connection, name: &str) -> Result<Option<GroupState>, Store
     .map_err(sql_error("read group", name.to_string()))?
     .map(RawGroup::into_state)
     .transpose()
+}
+
+/// The fenced write of `put_observed`: the observed JSON, and the next due time unless a newer
+/// desired generation than `generation` arrived (then due `now`).
+fn write_observed(
+    conn: &Connection,
+    lease: &Lease,
+    json: &str,
+    generation: i64,
+    now: i64,
+    next_due: Option<DateTime<Utc>>,
+) -> Result<(), StoreError> {
+    let changed = conn
+        .execute(
+            "UPDATE groups SET observed = ?4,
+                 due_ms = CASE WHEN COALESCE(desired_generation, 0) > ?5 THEN ?6 ELSE ?7 END
+             WHERE name = ?1 AND lease_owner = ?2 AND lease_epoch = ?3",
+            params![
+                lease.group,
+                lease.owner,
+                to_i64(lease.epoch),
+                json,
+                generation,
+                now,
+                next_due.map(to_millis)
+            ],
+        )
+        .map_err(sql_error("write observed state of", lease.group.clone()))?;
+    if changed == 0 {
+        return Err(StoreError::fenced(lease));
+    }
+    Ok(())
 }
 
 /// Whether the lease row still carries `lease`'s owner and epoch.
@@ -584,26 +642,7 @@ impl StateStore for SqliteStore {
         let generation = to_i64(observed.generation);
         let now = to_millis(self.clock.now());
         self.with_conn("write observed state", move |conn| {
-            let changed = conn
-                .execute(
-                    "UPDATE groups SET observed = ?4,
-                         due_ms = CASE WHEN COALESCE(desired_generation, 0) > ?5 THEN ?6 ELSE ?7 END
-                     WHERE name = ?1 AND lease_owner = ?2 AND lease_epoch = ?3",
-                    params![
-                        lease.group,
-                        lease.owner,
-                        to_i64(lease.epoch),
-                        json,
-                        generation,
-                        now,
-                        next_due.map(to_millis)
-                    ],
-                )
-                .map_err(sql_error("write observed state of", lease.group.clone()))?;
-            if changed == 0 {
-                return Err(StoreError::fenced(&lease));
-            }
-            Ok(())
+            write_observed(conn, &lease, &json, generation, now, next_due)
         })
         .await
     }
@@ -921,6 +960,224 @@ impl StateStore for SqliteStore {
                 "read fire claim",
                 format!("{group}/{schedule}@{fire_time}"),
             ))
+        })
+        .await
+    }
+}
+
+fn read_notification(row: &Row<'_>) -> rusqlite::Result<StoredNotification> {
+    Ok(StoredNotification {
+        id: row.get(0)?,
+        group: row.get(1)?,
+        status: row.get(2)?,
+        summary: row.get(3)?,
+        body: row.get(4)?,
+        created_at: from_millis(row.get(5)?),
+        attempts: u32::try_from(row.get::<_, i64>(6)?).unwrap_or(u32::MAX),
+        next_attempt_at: from_millis(row.get(7)?),
+        last_error: row.get(8)?,
+        dropped_at: row.get::<_, Option<i64>>(9)?.map(from_millis),
+        claimed_by: row.get(10)?,
+        claim_until: row.get::<_, Option<i64>>(11)?.map(from_millis),
+    })
+}
+
+/// Inserts `n` unless its (group, id) exists; `what` names it in errors.
+fn insert_notification(conn: &Connection, n: &StoredNotification) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO outbox (group_name, id, status, summary, body, created_ms, attempts, next_attempt_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)
+         ON CONFLICT (group_name, id) DO NOTHING",
+        params![
+            n.group,
+            n.id,
+            n.status,
+            capped(&n.summary),
+            n.body,
+            to_millis(n.created_at),
+            to_millis(n.next_attempt_at)
+        ],
+    )
+    .map_err(sql_error("write notification", format!("{}/{}", n.group, n.id)))?;
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl NotificationStore for SqliteStore {
+    async fn put_observed_notifying(
+        &self,
+        lease: &Lease,
+        observed: &Observed,
+        next_due: Option<DateTime<Utc>>,
+        notification: &StoredNotification,
+    ) -> Result<(), StoreError> {
+        let json = observed_json(&lease.group, observed)?;
+        let lease = lease.clone();
+        let generation = to_i64(observed.generation);
+        let now = to_millis(self.clock.now());
+        let n = notification.clone();
+        self.with_conn("write observed state and notification", move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sql_error("begin observed state of", lease.group.clone()))?;
+            write_observed(&tx, &lease, &json, generation, now, next_due)?;
+            insert_notification(&tx, &n)?;
+            tx.commit()
+                .map_err(sql_error("commit observed state of", lease.group.clone()))
+        })
+        .await
+    }
+
+    async fn enqueue_notification(&self, notification: &StoredNotification) -> Result<(), StoreError> {
+        let n = notification.clone();
+        self.with_conn("write notification", move |conn| insert_notification(conn, &n))
+            .await
+    }
+
+    async fn due_notifications(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<StoredNotification>, StoreError> {
+        let location = self.location.clone();
+        let now = to_millis(now);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with_conn("list due notifications", move |conn| {
+            let mut stmt = conn
+                .prepare(&format!(
+                    "SELECT {OUTBOX_COLUMNS} FROM outbox
+                     WHERE dropped_ms IS NULL AND next_attempt_ms <= ?1
+                       AND (claim_until_ms IS NULL OR claim_until_ms < ?1)
+                     ORDER BY created_ms, group_name, id LIMIT ?2"
+                ))
+                .map_err(sql_error("list due notifications in", location.clone()))?;
+            stmt.query_map(params![now, limit], read_notification)
+                .and_then(|rows| rows.collect())
+                .map_err(sql_error("list due notifications in", location))
+        })
+        .await
+    }
+
+    async fn claim_notification(
+        &self,
+        group: &str,
+        id: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let (group, id, owner) = (group.to_string(), id.to_string(), owner.to_string());
+        self.with_conn("claim notification", move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE outbox SET claimed_by = ?3, claim_until_ms = ?5, attempts = attempts + 1
+                     WHERE group_name = ?1 AND id = ?2 AND dropped_ms IS NULL
+                       AND (claim_until_ms IS NULL OR claim_until_ms < ?4)",
+                    params![group, id, owner, to_millis(now), to_millis(until)],
+                )
+                .map_err(sql_error("claim notification", format!("{group}/{id}")))?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn delete_notification(&self, group: &str, id: &str) -> Result<(), StoreError> {
+        let (group, id) = (group.to_string(), id.to_string());
+        self.with_conn("delete notification", move |conn| {
+            conn.execute(
+                "DELETE FROM outbox WHERE group_name = ?1 AND id = ?2",
+                params![group, id],
+            )
+            .map_err(sql_error("delete notification", format!("{group}/{id}")))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn retry_notification(
+        &self,
+        group: &str,
+        id: &str,
+        owner: &str,
+        next_attempt_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<bool, StoreError> {
+        let (group, id, owner, error) = (
+            group.to_string(),
+            id.to_string(),
+            owner.to_string(),
+            capped(error),
+        );
+        self.with_conn("release notification", move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE outbox SET next_attempt_ms = ?4, last_error = ?5, claimed_by = NULL,
+                         claim_until_ms = NULL
+                     WHERE group_name = ?1 AND id = ?2 AND claimed_by = ?3 AND dropped_ms IS NULL",
+                    params![group, id, owner, to_millis(next_attempt_at), error],
+                )
+                .map_err(sql_error("release notification", format!("{group}/{id}")))?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn drop_notification(
+        &self,
+        group: &str,
+        id: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        error: &str,
+    ) -> Result<bool, StoreError> {
+        let (group, id, owner, error) = (
+            group.to_string(),
+            id.to_string(),
+            owner.to_string(),
+            capped(error),
+        );
+        let forget_before = to_millis(now) - i64::try_from(DROPPED_RETENTION.as_millis()).unwrap_or(i64::MAX);
+        self.with_conn("drop notification", move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sql_error("begin drop of notification", format!("{group}/{id}")))?;
+            let changed = tx
+                .execute(
+                    "UPDATE outbox SET dropped_ms = ?4, last_error = ?5, body = '', claimed_by = NULL,
+                         claim_until_ms = NULL
+                     WHERE group_name = ?1 AND id = ?2 AND claimed_by = ?3 AND dropped_ms IS NULL",
+                    params![group, id, owner, to_millis(now), error],
+                )
+                .map_err(sql_error("drop notification", format!("{group}/{id}")))?;
+            // What DynamoDB's TTL does to dropped items there.
+            tx.execute(
+                "DELETE FROM outbox WHERE dropped_ms IS NOT NULL AND dropped_ms < ?1",
+                params![forget_before],
+            )
+            .map_err(sql_error(
+                "forget old dropped notifications",
+                format!("{group}/{id}"),
+            ))?;
+            tx.commit()
+                .map_err(sql_error("commit drop of notification", format!("{group}/{id}")))?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn notifications(&self, group: Option<&str>) -> Result<Vec<StoredNotification>, StoreError> {
+        let location = self.location.clone();
+        let group = group.map(str::to_string);
+        self.with_conn("list notifications", move |conn| {
+            let mut stmt = conn
+                .prepare(&format!(
+                    "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE ?1 IS NULL OR group_name = ?1
+                     ORDER BY group_name, created_ms, id"
+                ))
+                .map_err(sql_error("list notifications in", location.clone()))?;
+            stmt.query_map(params![group], read_notification)
+                .and_then(|rows| rows.collect())
+                .map_err(sql_error("list notifications in", location))
         })
         .await
     }
