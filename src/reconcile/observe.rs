@@ -142,11 +142,7 @@ fn updating_since(m: &Meta, update: Option<&UpdateObs>) -> Vec<Option<DateTime<U
 type WithUpdate<T> = Option<(T, Option<UpdateObs>)>;
 
 /// The cached form of a [`WithUpdate`] read: the resource from the last observation and its update.
-fn cached_with_update<T: Clone>(
-    c: &Observation,
-    x: Option<&T>,
-    arn: impl Fn(&T) -> &str,
-) -> WithUpdate<T> {
+fn cached_with_update<T: Clone>(c: &Observation, x: Option<&T>, arn: impl Fn(&T) -> &str) -> WithUpdate<T> {
     x.map(|x| (x.clone(), c.updates.get(arn(x)).cloned()))
 }
 
@@ -669,7 +665,10 @@ async fn fetch_dataset(api: &Api, arn: &str) -> Result<WithUpdate<DatasetObs>, A
             schema_arn: x.schema_arn.clone().unwrap_or_default(),
             group_arn: x.dataset_group_arn.clone().unwrap_or_default(),
         };
-        (d, x.latest_dataset_update.as_ref().map(convert::dataset_update_obs))
+        (
+            d,
+            x.latest_dataset_update.as_ref().map(convert::dataset_update_obs),
+        )
     }))
 }
 
@@ -775,7 +774,12 @@ async fn fetch_solution(api: &Api, arn: &str) -> Result<WithUpdate<SolutionObs>,
             event_type: x.event_type.clone(),
             config: convert::solution_config_json(x.solution_config.as_ref()),
         };
-        (s, x.latest_solution_update.as_ref().map(convert::solution_update_obs))
+        (
+            s,
+            x.latest_solution_update
+                .as_ref()
+                .map(convert::solution_update_obs),
+        )
     }))
 }
 
@@ -830,7 +834,12 @@ async fn fetch_recommender(api: &Api, arn: &str) -> Result<WithUpdate<Recommende
             recipe_arn: x.recipe_arn.clone().unwrap_or_default(),
             config: convert::recommender_config_json(x.recommender_config.as_ref()),
         };
-        (rec, x.latest_recommender_update.as_ref().map(convert::recommender_update_obs))
+        (
+            rec,
+            x.latest_recommender_update
+                .as_ref()
+                .map(convert::recommender_update_obs),
+        )
     }))
 }
 
