@@ -30,12 +30,14 @@ use crate::store::{Clock, StateStore};
 mod outbox;
 mod personalize;
 mod reconciler;
+mod removal;
 mod scheduled;
 mod turn;
 
 pub use outbox::{Delivery, OutboxConfig};
 pub use personalize::PersonalizeReconciler;
 pub use reconciler::{GroupReconciler, PassError, PassInput, PassReport, PassSink, PassStatus, ScheduledRun};
+pub use removal::RemovalPolicy;
 
 /// Resource events queued for the notifier at most; beyond, they are dropped and logged.
 const CHANGE_QUEUE: usize = 1024;
@@ -141,6 +143,8 @@ pub struct Daemon {
     schedules_changed: Arc<tokio::sync::Notify>,
     /// How the notification outbox is drained ([`Daemon::with_outbox`]).
     outbox: OutboxConfig,
+    /// What a removed parameter file leads to.
+    removal: RemovalPolicy,
     /// Compares the bucket with the table on every resync; `None` where the intake already scans
     /// everything (local mode's directory watcher).
     rescan: Option<Arc<Rescanner>>,
@@ -178,8 +182,16 @@ impl Daemon {
             liveness: Liveness::new(),
             schedules_changed: Arc::new(tokio::sync::Notify::new()),
             outbox: OutboxConfig::default(),
+            removal: RemovalPolicy::default(),
             rescan: None,
         }
+    }
+
+    /// What this daemon does when a group's parameter file is removed (default: keep its resources).
+    #[must_use]
+    pub fn with_removal_policy(mut self, policy: RemovalPolicy) -> Self {
+        self.removal = policy;
+        self
     }
 
     /// Every resync (at start and every `resync_interval`) first records, through `rescan`, each

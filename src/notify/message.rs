@@ -261,6 +261,62 @@ pub fn scheduled_message(
     envelope(dataset_group, &summary, &email, machine, status)
 }
 
+/// What became of a dataset group whose parameter file was removed from the bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    /// `daemon.delete_removed_groups` is off: nothing is deleted.
+    Kept,
+    /// The group will be torn down at this instant unless the file comes back.
+    Scheduled(chrono::DateTime<chrono::Utc>),
+    /// The group and everything in it are gone.
+    Deleted,
+    /// Personalize refused deletions: these resources remain.
+    Failed(Vec<Failure>),
+}
+
+/// The message about a removed parameter file: `CONFIG REMOVED` (resources kept, or the teardown
+/// scheduled), `DELETE COMPLETE` or `DELETE FAILED`.
+pub fn removal_message(dataset_group: &str, location: &Location, removal: &Removal) -> Message {
+    let (status, summary) = match removal {
+        Removal::Kept => (
+            "CONFIG REMOVED",
+            format!(
+                "The parameter file of {dataset_group} was removed: config removed; resources kept \
+                 (daemon.delete_removed_groups is off; `personalize-ops destroy --dataset-group {dataset_group}` deletes them)"
+            ),
+        ),
+        Removal::Scheduled(at) => (
+            "CONFIG REMOVED",
+            format!(
+                "The parameter file of {dataset_group} was removed: the dataset group and everything in it \
+                 will be deleted at {} unless the file is uploaded again before then",
+                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+        ),
+        Removal::Deleted => (
+            "DELETE COMPLETE",
+            format!("The dataset group {dataset_group} and everything in it were deleted"),
+        ),
+        Removal::Failed(failures) => {
+            let lines: Vec<String> = failures.iter().take(20).map(failure_line).collect();
+            (
+                "DELETE FAILED",
+                format!(
+                    "The dataset group {dataset_group} could not be deleted whole:\n{}",
+                    truncate(&lines.join("\n"), MAX_ITEM_BYTES * 4)
+                ),
+            )
+        }
+    };
+    let email = format!("{summary}\n\nLink: {}", console_link(dataset_group, location));
+    let machine = json!({
+        "datasetGroup": dataset_group,
+        "status": status,
+        "summary": summary,
+    });
+    envelope(dataset_group, &summary, &email, machine, status)
+}
+
 /// The message at the end of a run for `dataset_group`.
 pub fn run_message(dataset_group: &str, location: &Location, outcome: &RunOutcome) -> Message {
     match outcome {

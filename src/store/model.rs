@@ -46,6 +46,14 @@ pub struct Desired {
     pub run_timestamp: String,
 }
 
+impl Desired {
+    /// Whether this generation records that the parameter file was removed from the bucket (its text is
+    /// empty: an empty file is never valid, so no upload records one).
+    pub fn is_removal(&self) -> bool {
+        self.text.is_empty()
+    }
+}
+
 /// What `put_desired` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PutDesired {
