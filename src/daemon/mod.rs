@@ -479,7 +479,11 @@ impl Daemon {
         };
         let now = self.clock.now();
         let mut marked = 0;
-        for g in groups.iter().filter(|g| g.desired_generation.is_some()) {
+        // A destroyed group stays down until a new file is uploaded.
+        for g in groups
+            .iter()
+            .filter(|g| g.desired_generation.is_some() && !g.destroyed())
+        {
             match self.store.mark_due(&g.name, now).await {
                 Ok(()) => marked += 1,
                 Err(e) => {

@@ -56,6 +56,7 @@ impl Daemon {
             resources,
             last_error: Some(last_error),
             updated_at: now,
+            destroyed_at: None,
         };
         let at = match self.removal {
             RemovalPolicy::Keep => {
@@ -127,6 +128,7 @@ impl Daemon {
                     resources,
                     last_error: Some(e.message),
                     updated_at: now,
+                    destroyed_at: None,
                 };
                 self.store
                     .put_observed(lease, &observed, Some(after(now, self.config.error_retry)))
@@ -157,6 +159,7 @@ impl Daemon {
                     resources: left,
                     last_error: Some("config removed; the group is being deleted".into()),
                     updated_at: now,
+                    destroyed_at: None,
                 };
                 self.store
                     .put_observed(lease, &observed, Some(after(now, retry_after)))
@@ -177,6 +180,7 @@ impl Daemon {
                     resources: report.resources.clone(),
                     last_error: Some(summary.clone()),
                     updated_at: now,
+                    destroyed_at: None,
                 };
                 if previous_error.as_deref() == Some(summary.as_str()) {
                     self.store.put_observed(lease, &observed, None).await?;

@@ -97,6 +97,7 @@ fn observed(
         resources,
         last_error,
         updated_at,
+        destroyed_at: None,
     }
 }
 
@@ -255,6 +256,16 @@ impl Daemon {
                 self.store.put_observed(&lease, &observed, None).await?;
                 return Ok(TurnEnd::Done);
             };
+            if let Some(tombstone) = state
+                .observed
+                .as_ref()
+                .filter(|o| o.destroyed(Some(desired.generation)))
+            {
+                // Destroyed, and this file version with it: only a new upload builds the group again.
+                tracing::info!(generation = desired.generation, "destroyed; not rebuilt from the same parameter file");
+                self.store.put_observed(&lease, tombstone, None).await?;
+                return Ok(TurnEnd::Done);
+            }
             if desired.is_removal() {
                 return Ok(self.removed_file(group, &lease, &desired, state.observed).await?);
             }

@@ -29,7 +29,8 @@ pub async fn record_removal(
 ) -> Result<Vec<Removal>, StoreError> {
     let mut out = Vec::new();
     for g in store.list_groups().await? {
-        if g.desired_source.as_ref() != Some(url) {
+        // A destroyed group has nothing left to keep or tear down.
+        if g.desired_source.as_ref() != Some(url) || g.destroyed() {
             continue;
         }
         if let Some(current) = store.group(&g.name).await?.and_then(|s| s.desired)
