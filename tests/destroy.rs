@@ -649,7 +649,9 @@ fn destroy_local_removes_the_resources_the_schedules_and_the_state_of_a_running_
     let (code, text) = run(&["destroy", "--local", dir_arg, "--dataset-group", &group, "--yes"]);
     assert_eq!(code, Some(0), "{text}");
     assert!(
-        text.contains(&format!("dataset group {group} marked destroyed in the state store")),
+        text.contains(&format!(
+            "dataset group {group} marked destroyed in the state store"
+        )),
         "{text}"
     );
     assert!(
@@ -679,7 +681,10 @@ fn destroy_local_removes_the_resources_the_schedules_and_the_state_of_a_running_
     }
     let (code, text) = run(&["status", "--local", dir_arg, &group]);
     assert_eq!(code, Some(0), "{text}");
-    assert!(text.contains("generation 2") && !text.contains("destroyed at"), "{text}");
+    assert!(
+        text.contains("generation 2") && !text.contains("destroyed at"),
+        "{text}"
+    );
     let _ = child.kill();
     let _ = child.wait();
 }

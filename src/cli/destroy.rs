@@ -405,7 +405,10 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
                         format!(" ({} kept)", kept.len())
                     }
                 ));
-                let tombstoned = lease.is_some() && recorded.as_ref().is_some_and(|r| r.tombstone_generation.is_some());
+                let tombstoned = lease.is_some()
+                    && recorded
+                        .as_ref()
+                        .is_some_and(|r| r.tombstone_generation.is_some());
                 match left_file {
                     Some(url) if tombstoned => out(&format!(
                         "note: the parameter file {url} is still there; the service does not build the group again from this version of it, only from a new upload"

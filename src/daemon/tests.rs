@@ -909,6 +909,8 @@ async fn a_destroyed_group_stays_down_until_a_new_file_is_uploaded() {
     w.store.release_lease(&lease).await.expect("release");
 
     let calls = fake.calls("g");
+    // A daemon runs once: a fresh one, as after a restart.
+    let daemon = w.daemon(fake.clone(), config("a"));
     let running = start(&daemon);
     // The same file again (a redelivered event, or the S3 resync reading it): nothing new.
     let again = w.store.put_desired(&file("one", uploaded)).await.expect("put");
@@ -937,6 +939,9 @@ async fn a_destroyed_group_stays_down_until_a_new_file_is_uploaded() {
     .await;
     assert_eq!(fake.calls("g"), calls + 1);
     let observed = w.observed("g").await.expect("observed");
-    assert!(observed.converged && observed.destroyed_at.is_none(), "{observed:?}");
+    assert!(
+        observed.converged && observed.destroyed_at.is_none(),
+        "{observed:?}"
+    );
     running.stop().await;
 }

@@ -262,7 +262,10 @@ impl Daemon {
                 .filter(|o| o.destroyed(Some(desired.generation)))
             {
                 // Destroyed, and this file version with it: only a new upload builds the group again.
-                tracing::info!(generation = desired.generation, "destroyed; not rebuilt from the same parameter file");
+                tracing::info!(
+                    generation = desired.generation,
+                    "destroyed; not rebuilt from the same parameter file"
+                );
                 self.store.put_observed(&lease, tombstone, None).await?;
                 return Ok(TurnEnd::Done);
             }
