@@ -68,12 +68,15 @@ pub struct Message {
 }
 
 /// Statuses a message can carry.
-pub const STATUSES: [&str; 5] = [
+pub const STATUSES: [&str; 8] = [
     "UPDATE COMPLETE",
     "UPDATE FAILED",
     "SCHEDULED RUN COMPLETE",
     "SCHEDULED RUN FAILED",
     "SCHEDULED RUN SKIPPED",
+    "CONFIG REMOVED",
+    "DELETE COMPLETE",
+    "DELETE FAILED",
 ];
 
 impl Message {
@@ -678,5 +681,31 @@ mod tests {
             parts(&one)["sqs"].as_str().map(|s| s.contains("omitted")),
             Some(false)
         );
+    }
+
+    #[test]
+    fn removal_messages_go_through_the_outbox_with_their_status() {
+        let at = chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("valid");
+        for (removal, status, says) in [
+            (Removal::Kept, "CONFIG REMOVED", "resources kept"),
+            (
+                Removal::Scheduled(at),
+                "CONFIG REMOVED",
+                "will be deleted at 2027-01-15T08:00:00Z",
+            ),
+            (Removal::Deleted, "DELETE COMPLETE", "were deleted"),
+            (
+                Removal::Failed(Vec::new()),
+                "DELETE FAILED",
+                "could not be deleted whole",
+            ),
+        ] {
+            let m = removal_message("g", &loc(), &removal);
+            assert_eq!(m.status, status);
+            assert!(m.summary().contains(says), "{}", m.summary());
+            // The outbox stores the status as text and must know it to send the message later.
+            let back = Message::stored("n", "g", status, &m.body).expect("a known status");
+            assert_eq!(back.status, status);
+        }
     }
 }
