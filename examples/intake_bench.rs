@@ -105,7 +105,14 @@ async fn main() -> anyhow::Result<()> {
     }
     // Group g's events are spread over the queue, so duplicates arrive interleaved with others.
     let bodies: Vec<String> = (0..events)
-        .map(|i| s3_event(bucket, &format!("g{}", i % groups), &etags[i % groups], i % groups))
+        .map(|i| {
+            s3_event(
+                bucket,
+                &format!("g{}", i % groups),
+                &etags[i % groups],
+                i % groups,
+            )
+        })
         .collect();
     for chunk in bodies.chunks(10) {
         let entries = chunk
@@ -140,7 +147,9 @@ async fn main() -> anyhow::Result<()> {
         store.group(&format!("g{}", g % groups)).await?;
     }
     let round_trip_ms = probe.elapsed().as_secs_f64() * 1000.0 / 100.0;
-    println!("moto round trip: {round_trip_ms:.1} ms per call (S3 GetObject and DynamoDB GetItem, sequential)");
+    println!(
+        "moto round trip: {round_trip_ms:.1} ms per call (S3 GetObject and DynamoDB GetItem, sequential)"
+    );
 
     let settings = Settings::load_with_env(None, Vec::new())?;
     let mut options = SqsOptions::from_settings(&settings.daemon);
