@@ -672,11 +672,14 @@ async fn the_daemon_seam_converges_a_generation_and_reports_changes_counters_and
     let sink = PassSink::new(spec.dataset_group.name.clone(), tx, metrics.clone());
     let deadline = tokio::time::Instant::now() + PATIENCE;
     let report = loop {
+        let unguarded: std::sync::Arc<dyn personalize_ops::reconcile::LeaseGuard> =
+            std::sync::Arc::new(personalize_ops::reconcile::Unguarded);
         let input = PassInput {
             group: &spec.dataset_group.name,
             desired: &desired,
             previous: None,
             scheduled: None,
+            lease: &unguarded,
         };
         let report = seam.pass(input, &sink).await.expect("pass");
         match report.status {
