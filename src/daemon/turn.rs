@@ -269,7 +269,14 @@ impl Daemon {
             };
             passes += 1;
             let result = self
-                .run_pass(group, &desired, previous.as_ref(), scheduled.as_ref(), &guard, changes)
+                .run_pass(
+                    group,
+                    &desired,
+                    previous.as_ref(),
+                    scheduled.as_ref(),
+                    &guard,
+                    changes,
+                )
                 .await;
             // A pass stopped by the lease, or one that outlasted it, records nothing: the new owner
             // observes again.
