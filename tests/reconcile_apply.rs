@@ -431,9 +431,16 @@ async fn two_groups_starting_in_the_same_second_each_import_their_own_data() {
     let all = failed.len();
     failed.sort_by_key(|t| format!("{t:?}"));
     failed.dedup();
-    assert_eq!(failed.len(), all, "a shared name fails in one group only: {failures:#?}");
     assert_eq!(
-        failures.iter().filter(|f| f.target.kind == Kind::EventTracker).count(),
+        failed.len(),
+        all,
+        "a shared name fails in one group only: {failures:#?}"
+    );
+    assert_eq!(
+        failures
+            .iter()
+            .filter(|f| f.target.kind == Kind::EventTracker)
+            .count(),
         1,
         "{failures:#?}"
     );
