@@ -688,3 +688,40 @@ fn destroy_local_removes_the_resources_the_schedules_and_the_state_of_a_running_
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// A replica whose lease ran out.
+#[derive(Debug)]
+struct Lost;
+
+impl personalize_ops::reconcile::LeaseGuard for Lost {
+    fn check(&self) -> Result<(), personalize_ops::reconcile::LeaseLost> {
+        Err(personalize_ops::reconcile::LeaseLost {
+            group: "g".into(),
+            epoch: 7,
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_teardown_pass_without_the_lease_sends_no_deletion() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (config, spec) = lay_out(dir.path(), "sample_config.json");
+    let emu = start_emulator(dir.path(), |_| {}).await;
+    let r = reconciler(&emu, dir.path(), &settings());
+    converge(&r, &config, &spec).await;
+    let before = everything(&client(&emu)).await;
+    let lost: std::sync::Arc<dyn personalize_ops::reconcile::LeaseGuard> = std::sync::Arc::new(Lost);
+    let mut events = Vec::new();
+    let result = r
+        .teardown_pass(&spec.dataset_group.name, &spec.schema_names(), &lost, &mut events)
+        .await;
+    assert!(
+        matches!(
+            result,
+            Err(personalize_ops::reconcile::ReconcileError::LeaseLost { .. })
+        ),
+        "{result:?}"
+    );
+    assert_eq!(deletes(&emu), 0, "a deletion went out without the lease");
+    assert_eq!(everything(&client(&emu)).await, before);
+}

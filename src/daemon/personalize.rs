@@ -195,12 +195,13 @@ impl GroupReconciler for PersonalizeReconciler {
         &self,
         group: &str,
         schema_names: &[String],
+        lease: &Arc<dyn crate::reconcile::LeaseGuard>,
         sink: &PassSink,
     ) -> Result<PassReport, PassError> {
         let mut forward = Forward { sink };
         let outcome = self
             .inner
-            .teardown_pass(group, schema_names, &mut forward)
+            .teardown_pass(group, schema_names, lease, &mut forward)
             .await
             .map_err(|e| PassError::new(group, e))?;
         Ok(match outcome {

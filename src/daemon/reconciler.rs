@@ -113,14 +113,16 @@ pub trait GroupReconciler: Send + Sync {
     /// One teardown pass over `group` (its parameter file was removed): deletes what is ready,
     /// dependants first. `Converged` means everything is gone; `resources` are what remains (the
     /// schemas among them keep their names for the next pass). `schema_names` are the schemas the
-    /// group's file declared. A reconciler that cannot tear down refuses every call.
+    /// group's file declared; `lease` is checked before every deletion, as in [`Self::pass`]. A
+    /// reconciler that cannot tear down refuses every call.
     async fn teardown(
         &self,
         group: &str,
         schema_names: &[String],
+        lease: &Arc<dyn LeaseGuard>,
         sink: &PassSink,
     ) -> Result<PassReport, PassError> {
-        let _ = (schema_names, sink);
+        let _ = (schema_names, lease, sink);
         Err(PassError::new(
             group,
             std::io::Error::other("this reconciler cannot tear dataset groups down"),

@@ -2,6 +2,7 @@
 //! bucket): by default nothing but telling the user; with `daemon.delete_removed_groups`, the teardown
 //! of the group once `daemon.delete_grace_secs` have passed, unless the file came back meanwhile.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -10,6 +11,7 @@ use super::Daemon;
 use super::reconciler::{PassSink, PassStatus};
 use super::turn::{TurnEnd, after, failure_summary, location_of};
 use crate::notify::message::{Removal, removal_message};
+use crate::reconcile::LeaseGuard;
 use crate::store::{Desired, Lease, Observed, ResourceKind, StoreError};
 
 /// What the daemon does when a group's parameter file is removed.
@@ -41,6 +43,7 @@ impl Daemon {
         &self,
         group: &str,
         lease: &Lease,
+        guard: &Arc<dyn LeaseGuard>,
         desired: &Desired,
         previous: Option<Observed>,
     ) -> Result<TurnEnd, StoreError> {
@@ -92,13 +95,14 @@ impl Daemon {
             }
             return Ok(TurnEnd::Done);
         }
-        self.tear_down(group, lease, desired, resources, at).await
+        self.tear_down(group, lease, guard, desired, resources, at).await
     }
 
     async fn tear_down(
         &self,
         group: &str,
         lease: &Lease,
+        guard: &Arc<dyn LeaseGuard>,
         desired: &Desired,
         resources: Vec<crate::store::ResourceState>,
         since: DateTime<Utc>,
@@ -118,7 +122,12 @@ impl Daemon {
         };
         let sink = PassSink::new(group, changes, self.metrics.clone());
         let now = self.clock.now();
-        let report = match self.reconciler.teardown(group, &schemas, &sink).await {
+        let result = self.reconciler.teardown(group, &schemas, guard, &sink).await;
+        if guard.check().is_err() {
+            // Deletions decided under a lost lease were not sent; the new owner carries on.
+            return Ok(TurnEnd::LeaseLost);
+        }
+        let report = match result {
             Ok(report) => report,
             Err(e) => {
                 tracing::warn!(error = %e, "teardown pass did not complete; retrying later");

@@ -276,7 +276,9 @@ impl Daemon {
                 return Ok(TurnEnd::Done);
             }
             if desired.is_removal() {
-                return Ok(self.removed_file(group, &lease, &desired, state.observed).await?);
+                return Ok(self
+                    .removed_file(group, &lease, &guard, &desired, state.observed)
+                    .await?);
             }
             if passes == 0 {
                 self.sync_schedules(&lease, &desired).await?;
