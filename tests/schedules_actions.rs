@@ -186,19 +186,44 @@ async fn campaign_version(client: &aws_sdk_personalize::Client) -> String {
         .expect("a version")
 }
 
+/// The file's group, converged by a first run of the file.
+struct Group {
+    root: tempfile::TempDir,
+    config: ObjectUrl,
+    spec: Spec,
+    emu: personalize_ops::emulator::Emulator,
+    client: aws_sdk_personalize::Client,
+    r: Reconciler,
+}
+
+impl Group {
+    async fn converged() -> Self {
+        let root = tempfile::tempdir().expect("tempdir");
+        let (config, spec) = lay_out_text(root.path(), FILE);
+        let emu = start_emulator(root.path(), |_| {}).await;
+        let client = client(&emu);
+        let r = reconciler(&emu, root.path(), &settings());
+        let mut events: Vec<Event> = Vec::new();
+        converged(
+            &run(&r, &spec, &config, file_run(), None, &mut events).await,
+            "the file's first run",
+        );
+        Self {
+            root,
+            config,
+            spec,
+            emu,
+            client,
+            r,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_update_retrain_with_batch_jobs_leaves_the_files_next_pass_converged() {
-    let root = tempfile::tempdir().expect("tempdir");
-    let (config, spec) = lay_out_text(root.path(), FILE);
-    let emu = start_emulator(root.path(), |_| {}).await;
-    let client = client(&emu);
-    let r = reconciler(&emu, root.path(), &settings());
-    let mut events = Vec::new();
-
-    converged(
-        &run(&r, &spec, &config, file_run(), None, &mut events).await,
-        "the file's first run",
-    );
+    let g = Group::converged().await;
+    let (config, spec, client, r) = (&g.config, &g.spec, &g.client, &g.r);
+    let mut events: Vec<Event> = Vec::new();
     let fire = fire_now().await;
     let update = train(TrainingMode::Update);
     converged(
@@ -221,17 +246,9 @@ async fn an_update_retrain_with_batch_jobs_leaves_the_files_next_pass_converged(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batch_full_and_update_fires_at_one_instant_each_do_their_own_work() {
-    let root = tempfile::tempdir().expect("tempdir");
-    let (config, spec) = lay_out_text(root.path(), FILE);
-    let emu = start_emulator(root.path(), |_| {}).await;
-    let client = client(&emu);
-    let r = reconciler(&emu, root.path(), &settings());
-    let mut events = Vec::new();
-
-    converged(
-        &run(&r, &spec, &config, file_run(), None, &mut events).await,
-        "the file's first run",
-    );
+    let g = Group::converged().await;
+    let (root, config, spec, emu, client, r) = (&g.root, &g.config, &g.spec, &g.emu, &g.client, &g.r);
+    let mut events: Vec<Event> = Vec::new();
     let fire = fire_now().await;
     // The daemon runs a group's pending actions one after another, oldest fire first; fires of one
     // instant in the order of their schedule names (batch-…, solution-maintenance-full-…, -update-…).
