@@ -227,18 +227,18 @@ async fn an_update_retrain_with_batch_jobs_leaves_the_files_next_pass_converged(
     let fire = fire_now().await;
     let update = train(TrainingMode::Update);
     converged(
-        &run(&r, &spec, &config, fire, Some(&update), &mut events).await,
+        &run(r, spec, config, fire, Some(&update), &mut events).await,
         "the update fire",
     );
-    let v = versions(&client).await;
+    let v = versions(client).await;
     assert_eq!(v.len(), 2, "{v:?}");
     assert_eq!(v[1].1, "UPDATE");
-    assert_eq!(campaign_version(&client).await, v[1].0);
+    assert_eq!(campaign_version(client).await, v[1].0);
 
     // The file's next pass (the group is due again after the action) finds everything in place.
-    let outcome = run(&r, &spec, &config, file_run(), None, &mut events).await;
+    let outcome = run(r, spec, config, file_run(), None, &mut events).await;
     converged(&outcome, "the file's pass after the update fire");
-    let jobs = batch_jobs(&client).await;
+    let jobs = batch_jobs(client).await;
     assert_eq!(jobs.len(), 2, "one job per version: {jobs:?}");
     assert!(jobs.iter().any(|(_, on)| on == &v[0].0), "{jobs:?}");
     assert!(jobs.iter().any(|(_, on)| on == &v[1].0), "{jobs:?}");
@@ -259,7 +259,7 @@ async fn batch_full_and_update_fires_at_one_instant_each_do_their_own_work() {
         ("the full fire", train(TrainingMode::Full)),
         ("the update fire", train(TrainingMode::Update)),
     ] {
-        let first = reconciler(&emu, root.path(), &settings());
+        let first = reconciler(emu, root.path(), &settings());
         let seen = events.len();
         let deadline = tokio::time::Instant::now() + PATIENCE;
         while !events[seen..]
@@ -271,7 +271,7 @@ async fn batch_full_and_update_fires_at_one_instant_each_do_their_own_work() {
                 "{what} never asked for its job"
             );
             let outcome = first
-                .scheduled_pass(&spec, &config, fire, Some(&work), &mut events)
+                .scheduled_pass(spec, config, fire, Some(&work), &mut events)
                 .await
                 .expect("the pass runs");
             assert!(
@@ -280,15 +280,15 @@ async fn batch_full_and_update_fires_at_one_instant_each_do_their_own_work() {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let takeover = reconciler(&emu, root.path(), &settings());
-        let outcome = run(&takeover, &spec, &config, fire, Some(&work), &mut events).await;
+        let takeover = reconciler(emu, root.path(), &settings());
+        let outcome = run(&takeover, spec, config, fire, Some(&work), &mut events).await;
         converged(&outcome, what);
     }
-    let v = versions(&client).await;
+    let v = versions(client).await;
     let modes: Vec<&str> = v.iter().map(|(_, m)| m.as_str()).collect();
     assert_eq!(modes, vec!["FULL", "FULL", "UPDATE"], "{v:?}");
-    assert_eq!(campaign_version(&client).await, v[2].0);
-    let jobs = batch_jobs(&client).await;
+    assert_eq!(campaign_version(client).await, v[2].0);
+    let jobs = batch_jobs(client).await;
     // Each action's job is on its own version under its own name: the batch fire's keeps the
     // reference's form on the version it found; the retrainings' are named for their versions.
     let plain = names::batch_job_name(SOLUTION, LONE, fire);
@@ -310,18 +310,18 @@ async fn batch_full_and_update_fires_at_one_instant_each_do_their_own_work() {
 
     // The file's next pass finds everything in place (it used to fail the newest version's batch
     // job as "already exists in the account").
-    let before = changes(&emu);
+    let before = changes(emu);
     converged(
-        &run(&r, &spec, &config, file_run(), None, &mut events).await,
+        &run(r, spec, config, file_run(), None, &mut events).await,
         "the file's pass after the fires",
     );
     // A replica that takes over (nothing remembered) and runs the file again changes nothing.
-    let fresh = reconciler(&emu, root.path(), &settings());
+    let fresh = reconciler(emu, root.path(), &settings());
     converged(
-        &run(&fresh, &spec, &config, file_run(), None, &mut events).await,
+        &run(&fresh, spec, config, file_run(), None, &mut events).await,
         "the file's pass on another replica",
     );
-    assert_eq!(changes(&emu), before, "nothing created or updated again");
-    assert_eq!(batch_jobs(&client).await, jobs);
-    assert_eq!(versions(&client).await, v);
+    assert_eq!(changes(emu), before, "nothing created or updated again");
+    assert_eq!(batch_jobs(client).await, jobs);
+    assert_eq!(versions(client).await, v);
 }
