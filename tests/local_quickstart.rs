@@ -361,7 +361,10 @@ fn popular_versions(lines: &[String]) -> Vec<String> {
 
 /// The fire instant a scheduled run's line names.
 fn fire_of(line: &str) -> &str {
-    line.split("(fire ").nth(1).and_then(|r| r.split(')').next()).unwrap_or("")
+    line.split("(fire ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap_or("")
 }
 
 /// The ids of `solution`'s versions the progress lines show ACTIVE, in order.
@@ -496,13 +499,19 @@ fn the_quickstart_schedules_fire_within_minutes_and_schedules_list_shows_them() 
 
     // At the same instant the user-personalization solution's update schedule trains a version in
     // UPDATE mode on top of the FULL one, moves the campaign to it and runs the batch job for it.
+    let first_fire = fire_of(complete).to_string();
     let update = "solution-maintenance-update-quickstart-user-personalization";
     let complete_update = |l: &str| scheduled(l, update, "SCHEDULED RUN COMPLETE");
     read_until(&rx, &mut seen, complete_update);
     let first_update = seen.iter().rfind(|l| complete_update(l)).expect("seen").clone();
-    assert_eq!(fire_of(&first_update), fire_of(complete), "{first_update}");
+    assert_eq!(fire_of(&first_update), first_fire, "{first_update}");
     let trained = versions_of("quickstart-user-personalization", &seen);
-    assert_eq!(trained.len(), 2, "the file's version and the fire's: {}", seen.join("\n"));
+    assert_eq!(
+        trained.len(),
+        2,
+        "the file's version and the fire's: {}",
+        seen.join("\n")
+    );
     assert!(
         first_update.contains(&format!(
             "quickstart-user-personalization/{} ACTIVE; campaigns on it: quickstart-for-you; batch jobs: batch_quickstart-user-personalization_",
@@ -522,7 +531,12 @@ fn the_quickstart_schedules_fire_within_minutes_and_schedules_list_shows_them() 
     let batch_line = seen
         .iter()
         .find(|l| scheduled(l, batch, "SCHEDULED RUN COMPLETE"))
-        .unwrap_or_else(|| panic!("the batch fire ran before the update of its instant:\n{}", seen.join("\n")));
+        .unwrap_or_else(|| {
+            panic!(
+                "the batch fire ran before the update of its instant:\n{}",
+                seen.join("\n")
+            )
+        });
     assert_eq!(fire_of(batch_line), second, "{batch_line}");
     assert_eq!(versions_of("quickstart-user-personalization", &seen).len(), 3);
     let text = seen.join("\n");

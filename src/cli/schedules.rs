@@ -319,6 +319,7 @@ impl View {
     }
 
     /// One line: name, expression, next fire (or why none), last fire and how it ended.
+    #[cfg(test)]
     pub fn line(&self) -> String {
         self.row(&Columns::of(std::slice::from_ref(self)))
     }
@@ -822,12 +823,19 @@ mod tests {
             expression_at(&rows[1], "rate("),
             "{rows:#?}"
         );
-        assert_eq!(expression_at(&rows[0], "cron("), long.name.len() + 2, "two spaces after the name");
+        assert_eq!(
+            expression_at(&rows[0], "cron("),
+            long.name.len() + 2,
+            "two spaces after the name"
+        );
         let last_at = |row: &str| row.find("never fired").unwrap_or_else(|| panic!("{row}"));
         assert_eq!(last_at(&rows[0]), last_at(&rows[1]), "{rows:#?}");
         // A row alone is not padded beyond its own text.
         let alone = View::new(short, now, 1).line();
-        assert_eq!(alone, "solution-maintenance-full-s  rate(1 minute)  deactivated  never fired");
+        assert_eq!(
+            alone,
+            "solution-maintenance-full-s  rate(1 minute)  deactivated  never fired"
+        );
     }
 
     #[test]
