@@ -20,7 +20,7 @@ use personalize_ops::notify::{
 use personalize_ops::objects::{ObjectError, ObjectMeta, ObjectStore, ObjectUrl, S3Store};
 use personalize_ops::store::{DynamoStore, ResourceKind, StateStore};
 use serde_json::Value;
-use support::cloud::{Deployment, queue, receive_batch, subscribed_queue};
+use support::cloud::{Deployment, queue, receive_batch, subscribed_queue, visible_and_in_flight};
 use support::moto::{Moto, unique_name};
 use support::wait::eventually;
 use tokio_util::sync::CancellationToken;
@@ -678,8 +678,12 @@ async fn the_visibility_heartbeat_keeps_a_slow_message_from_a_second_consumer() 
             .is_some()
     })
     .await;
-    // Let any redelivery happen, then stop both replicas; in-flight handling finishes first.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Once the message is deleted nothing can receive it again; a second handling already under
+    // way would finish before the consumers stop (shutdown lets in-flight handling complete).
+    eventually("the message deleted", || async {
+        visible_and_in_flight(&sqs, &queue_url).await == 0
+    })
+    .await;
     shutdown.cancel();
     for task in running {
         task.await.expect("consumer task");
