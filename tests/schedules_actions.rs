@@ -4,12 +4,13 @@
 
 mod support;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, TimeZone, Utc};
 use personalize_ops::objects::ObjectUrl;
 use personalize_ops::plan::{Kind, ScheduledWork};
-use personalize_ops::reconcile::{Event, PassOutcome, Reconciler};
+use personalize_ops::reconcile::{Event, PassOutcome, Reconciler, Unguarded};
 use personalize_ops::spec::model::{Spec, TrainingMode};
 use personalize_ops::spec::names::{self, BatchEntry};
 use support::reconcile::*;
@@ -64,7 +65,7 @@ async fn run(
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
         let outcome = r
-            .scheduled_pass(spec, config, start, work, events)
+            .scheduled_pass(spec, config, start, work, Arc::new(Unguarded), events)
             .await
             .expect("the pass runs");
         match outcome {
@@ -127,6 +128,15 @@ async fn batch_jobs(client: &aws_sdk_personalize::Client) -> Vec<(String, String
 
 /// Every version of the solution: (ARN, training mode), oldest first.
 async fn versions(client: &aws_sdk_personalize::Client) -> Vec<(String, String)> {
+    versions_named(client)
+        .await
+        .into_iter()
+        .map(|(arn, mode, _)| (arn, mode))
+        .collect()
+}
+
+/// Every version of the solution: (ARN, training mode, name), oldest first.
+async fn versions_named(client: &aws_sdk_personalize::Client) -> Vec<(String, String, String)> {
     let solution = client
         .list_solutions()
         .send()
@@ -160,10 +170,13 @@ async fn versions(client: &aws_sdk_personalize::Client) -> Vec<(String, String)>
             d.training_mode()
                 .map(|m| m.as_str().to_string())
                 .unwrap_or_default(),
+            d.name().unwrap_or_default().to_string(),
         ));
     }
     out.sort();
-    out.into_iter().map(|(_, arn, mode)| (arn, mode)).collect()
+    out.into_iter()
+        .map(|(_, arn, mode, name)| (arn, mode, name))
+        .collect()
 }
 
 /// The campaign's solution version ARN.
@@ -271,7 +284,7 @@ async fn batch_full_and_update_fires_at_one_instant_each_do_their_own_work() {
                 "{what} never asked for its job"
             );
             let outcome = first
-                .scheduled_pass(spec, config, fire, Some(&work), &mut events)
+                .scheduled_pass(spec, config, fire, Some(&work), Arc::new(Unguarded), &mut events)
                 .await
                 .expect("the pass runs");
             assert!(
@@ -288,6 +301,20 @@ async fn batch_full_and_update_fires_at_one_instant_each_do_their_own_work() {
     let modes: Vec<&str> = v.iter().map(|(_, m)| m.as_str()).collect();
     assert_eq!(modes, vec!["FULL", "FULL", "UPDATE"], "{v:?}");
     assert_eq!(campaign_version(client).await, v[2].0);
+    // Each retraining names its version for its fire and its mode.
+    let named: Vec<String> = versions_named(client)
+        .await
+        .into_iter()
+        .map(|(_, _, name)| name)
+        .collect();
+    assert_eq!(
+        named[1..],
+        [
+            names::solution_version_name(SOLUTION, fire),
+            names::update_version_name(SOLUTION, fire)
+        ],
+        "{named:?}"
+    );
     let jobs = batch_jobs(client).await;
     // Each action's job is on its own version under its own name: the batch fire's keeps the
     // reference's form on the version it found; the retrainings' are named for their versions.

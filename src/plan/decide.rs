@@ -1074,12 +1074,15 @@ impl<'a> Planner<'a> {
         } else {
             TrainingMode::Full
         };
-        // Never unnamed: the run's own name makes a retried or duplicated create recognisable.
-        let name = s
-            .solution_version
-            .name
-            .clone()
-            .unwrap_or_else(|| names::solution_version_name(&s.name, self.run.run_start));
+        // Never unnamed: the run's own name makes a retried or duplicated create recognisable; an
+        // update fire's differs from a full fire's of the same instant.
+        let name = s.solution_version.name.clone().unwrap_or_else(|| {
+            if scheduled_mode == Some(TrainingMode::Update) && mode == TrainingMode::Update {
+                names::update_version_name(&s.name, self.run.run_start)
+            } else {
+                names::solution_version_name(&s.name, self.run.run_start)
+            }
+        });
         let request = Request::CreateSolutionVersion {
             solution_arn: self.arn(&sol),
             name: Some(name),

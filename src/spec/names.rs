@@ -48,6 +48,14 @@ pub fn solution_version_name(solution: &str, at: DateTime<Utc>) -> String {
     format!("{keep}_{hash:08x}_{}", timestamp(at))
 }
 
+/// The name of a version an `update` schedule's fire trains (`UPDATE` mode), when the file leaves
+/// versions unnamed: `<solution>_update_<ts>`, shortened as [`solution_version_name`] does. A `full`
+/// schedule of the same solution firing at the same instant names its version `<solution>_<ts>`, so
+/// the two never share a name.
+pub fn update_version_name(solution: &str, at: DateTime<Utc>) -> String {
+    solution_version_name(&format!("{solution}_update"), at)
+}
+
 /// Which of a solution's batch jobs of one kind a name is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchEntry {
@@ -281,6 +289,23 @@ mod tests {
     }
 
     const LONE: BatchEntry = BatchEntry { index: 0, count: 1 };
+
+    #[test]
+    fn full_and_update_retrainings_of_one_instant_name_their_versions_apart() {
+        for solution in ["shop-up".to_string(), "s".repeat(63)] {
+            let (full, update) = (
+                solution_version_name(&solution, at()),
+                update_version_name(&solution, at()),
+            );
+            assert_ne!(full, update);
+            assert!(update.len() <= MAX_NAME_LEN, "{update}");
+            assert!(update.ends_with(&timestamp(at())), "{update}");
+        }
+        assert_eq!(
+            update_version_name("shop-up", at()),
+            "shop-up_update_2024_01_31_23_05_09"
+        );
+    }
 
     #[test]
     fn solution_version_names_are_deterministic_and_fit() {
