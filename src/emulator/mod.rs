@@ -138,17 +138,33 @@ pub async fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
     let clock = Clock::default();
     let mut state = State::default();
     let mut data = data::Data::default();
-    if let Some(dir) = &config.state_dir
-        && let Some(loaded) = persist::load(dir)?
-    {
-        clock.set_offset(loaded.snapshot.clock_offset);
-        state = loaded.snapshot.state;
-        for (arn, table) in loaded.tables {
-            data.restore_table(arn, table);
+    let mut persister = None;
+    if let Some(dir) = &config.state_dir {
+        let loaded = persist::load(dir)?;
+        if let Some(loaded) = &loaded {
+            clock.set_offset(loaded.clock_offset);
+            // Above the saved counter first, so restored entries and later changes get
+            // generations no saved file is named with.
+            data.continue_after(loaded.data_generation);
+            for (arn, _, table) in &loaded.tables {
+                data.restore_table(arn.clone(), table.clone());
+            }
+            for (arn, _, model) in &loaded.models {
+                data.set_model(arn, Arc::new(model.clone()));
+            }
+            state = loaded.state.clone();
         }
-        for (arn, model) in loaded.models {
-            data.set_model(&arn, Arc::new(model));
-        }
+        let dir = dir.clone();
+        let started = tokio::task::spawn_blocking(move || {
+            let persister = Persister::start(dir, loaded, &data);
+            (data, persister)
+        })
+        .await
+        .map_err(|e| PersistError::Writer {
+            reason: e.to_string(),
+        })?;
+        data = started.0;
+        persister = Some(Arc::new(Mutex::new(started.1?)));
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -165,14 +181,13 @@ pub async fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
         ..config.durations
     };
     let resumed = awaiting_work(&state);
-    let persister = config.state_dir.map(|dir| {
-        let mut persister = Persister::new(dir);
-        persister.mark_saved(&data);
-        Arc::new(Mutex::new(persister))
-    });
     let saving = persister.is_some();
     let shared = Arc::new(Shared {
-        world: Mutex::new(World { state, data }),
+        world: Mutex::new(World {
+            state,
+            data,
+            changes: 0,
+        }),
         clock,
         durations,
         quotas: config.quotas,
@@ -256,7 +271,8 @@ fn awaiting_work(state: &State) -> Vec<Job> {
     jobs
 }
 
-/// Saves the state after every change (coalescing bursts), and once more at shutdown. Each
+/// Saves what background work, the admin API and settling lifecycles changed (coalescing bursts;
+/// changes answered to clients are saved before their answer), and once more at shutdown. Each
 /// outcome is recorded ([`Shared::save`]), so a failure is reported by the health endpoint and by
 /// [`Emulator::shutdown`] instead of only being logged.
 async fn persist_loop(shared: Arc<Shared>) {

@@ -11,9 +11,10 @@ use super::arn::Scope;
 use super::clock::{Clock, Durations};
 use super::data::Data;
 use super::faults::Faults;
-use super::persist::{PersistError, Persister, SaveRequest};
+use super::persist::{PersistError, Persister};
 use super::quotas::Quotas;
 use super::state::State;
+use super::work;
 use crate::locks::LockRecovering;
 use crate::objects::ObjectStore;
 
@@ -22,6 +23,9 @@ use crate::objects::ObjectStore;
 pub struct World {
     pub state: State,
     pub data: Data,
+    /// Counts the changes made by requests; a commit settles every change up to the count it
+    /// saw, so a handler knows when its own change is saved ([`Shared::commit`]).
+    pub changes: u64,
 }
 
 #[derive(Debug)]
@@ -42,8 +46,8 @@ pub struct Shared {
     pub tasks: TaskTracker,
     /// Cancelled at shutdown: background work stops, the persister writes a last time.
     pub cancel: CancellationToken,
-    /// Writes the state directory; `None` without one. The lock orders saves: a snapshot taken
-    /// later is never overwritten by an earlier one.
+    /// Writes the state directory; `None` without one. The lock orders commits, and callers
+    /// waiting on it share the commit of whoever gets it first (group commit).
     pub persister: Option<Arc<Mutex<Persister>>>,
     /// Why the latest save failed; cleared by the next one that succeeds.
     pub save_error: StdMutex<Option<PersistError>>,
@@ -76,33 +80,86 @@ impl Shared {
         }
     }
 
-    /// Saves the state now (without a state directory, does nothing) and records the outcome.
+    /// Saves everything changed so far (without a state directory, does nothing) and records
+    /// the outcome.
     ///
     /// # Errors
-    /// The write that failed; the previous `state.json` stays valid.
-    pub async fn save(&self) -> Result<(), PersistError> {
+    /// The write that failed; the world is put back to what the state directory holds.
+    pub async fn save(self: &Arc<Self>) -> Result<(), PersistError> {
+        self.commit(None).await
+    }
+
+    /// Returns once the change numbered `change` ([`World::changes`]) is saved, or with `None`
+    /// once everything changed so far is. Callers waiting together share one commit: the first
+    /// to get the persister saves every change so far, the others find theirs settled.
+    ///
+    /// When a commit fails, the world is put back to the saved state, and every change not yet
+    /// saved is refused (its caller answers an error): nothing a client was refused can appear
+    /// later, and nothing it was told is saved can be lost. Work whose completion was undone is
+    /// started again.
+    ///
+    /// # Errors
+    /// The commit that carried the change failed.
+    pub async fn commit(self: &Arc<Self>, change: Option<u64>) -> Result<(), PersistError> {
         let Some(persister) = &self.persister else {
             return Ok(());
         };
         let mut guard = Arc::clone(persister).lock_owned().await;
-        let request = {
+        if let Some(outcome) = change.and_then(|n| guard.outcome(n)) {
+            return outcome.map_err(|reason| PersistError::Writer { reason });
+        }
+        let (batch, through) = {
             let mut world = self.world.lock().await;
             world.settle(self.clock.now());
-            SaveRequest::new(world.state.clone(), self.clock.offset(), &world.data)
+            let batch = guard.prepare(&world.state, &world.data, self.clock.offset());
+            (batch, world.changes)
         };
-        // File I/O on a blocking thread; the guard goes along so no other save interleaves.
-        let written = tokio::task::spawn_blocking(move || guard.save(request)).await;
-        let result = match written {
-            Ok(result) => result,
-            Err(e) => {
-                // The writer panicked mid-save: forget what it believed written, so the next save
-                // rewrites everything.
-                persister.lock().await.forget();
-                Err(PersistError::Writer {
-                    reason: e.to_string(),
+        let result = match batch {
+            None => Ok(()),
+            Some(batch) => {
+                // File I/O on a blocking thread; the guard goes along so no other commit interleaves.
+                let written = tokio::task::spawn_blocking(move || {
+                    let result = guard.write(batch);
+                    (guard, result)
                 })
+                .await;
+                match written {
+                    Ok((back, result)) => {
+                        guard = back;
+                        result
+                    }
+                    Err(e) => {
+                        guard = Arc::clone(persister).lock_owned().await;
+                        Err(PersistError::Writer {
+                            reason: e.to_string(),
+                        })
+                    }
+                }
             }
         };
+        match &result {
+            Ok(()) => guard.settled(through),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot save a change of the built-in Personalize; putting the state back to the saved one");
+                let restart = {
+                    let mut world = self.world.lock().await;
+                    let awaiting_before = super::awaiting_work(&world.state);
+                    world.state = guard.saved_state().clone();
+                    let (tables, models) = guard.saved_data();
+                    world.data.put_back(tables, models);
+                    guard.refused(world.changes, e);
+                    let awaiting = super::awaiting_work(&world.state);
+                    awaiting
+                        .into_iter()
+                        .filter(|job| !awaiting_before.contains(job))
+                        .collect::<Vec<_>>()
+                };
+                for job in restart {
+                    work::spawn(self, job);
+                }
+            }
+        }
+        drop(guard);
         let mut slot = self.save_error.lock_recovering();
         match result {
             Ok(()) => {
