@@ -678,8 +678,22 @@ async fn the_visibility_heartbeat_keeps_a_slow_message_from_a_second_consumer() 
             .is_some()
     })
     .await;
-    // Let any redelivery happen, then stop both replicas; in-flight handling finishes first.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Once the message is deleted nothing can receive it again; a second handling already under
+    // way would finish before the consumers stop (shutdown lets in-flight handling complete).
+    eventually("the message deleted", || async {
+        let attributes = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .ok()
+            .and_then(|r| r.attributes().cloned())
+            .unwrap_or_default();
+        attributes.values().all(|n| n == "0") && attributes.len() == 2
+    })
+    .await;
     shutdown.cancel();
     for task in running {
         task.await.expect("consumer task");

@@ -14,9 +14,10 @@ use crate::spec::model::TrainingMode;
 use crate::store::{ResourceKind, ResourceState};
 
 /// Statuses that are the reconciler's own words, not Personalize's: not resource state changes.
-const OWN_WORDS: [&str; 8] = [
+const OWN_WORDS: [&str; 9] = [
     "CREATE REQUESTED",
     "UPDATE REQUESTED",
+    "DELETE REQUESTED",
     "RETRY LATER",
     "SKIPPED",
     "CONFLICT",

@@ -271,37 +271,7 @@ impl SqsIntake {
             never = self.heartbeat(receipt, id) => match never {},
         };
         match handled {
-            Ok(Ok(outcome)) => {
-                match &outcome {
-                    MessageOutcome::Records { outcomes, ignored } => tracing::debug!(
-                        message_id = id,
-                        records = outcomes.len(),
-                        ignored,
-                        "message handled"
-                    ),
-                    MessageOutcome::Rejected(reason) => tracing::warn!(
-                        message_id = id,
-                        %reason,
-                        "message rejected; deleting it without acting on it"
-                    ),
-                    MessageOutcome::TestEvent => {}
-                }
-                match self
-                    .client
-                    .delete_message()
-                    .queue_url(&self.queue_url)
-                    .receipt_handle(receipt)
-                    .send()
-                    .await
-                {
-                    Ok(_) => Fate::Deleted,
-                    Err(e) => {
-                        // The state is written; a redelivery will be a duplicate and a no-op.
-                        tracing::warn!(message_id = id, error = %self.error("DeleteMessage", &e), "handled message not deleted");
-                        Fate::Kept
-                    }
-                }
-            }
+            Ok(Ok(outcome)) => self.finish(&outcome, receipt, id).await,
             Ok(Err(e)) => {
                 tracing::warn!(
                     message_id = id,
@@ -319,6 +289,39 @@ impl SqsIntake {
                     "message handling exceeded its deadline; abandoned and left on the queue for a retry"
                 );
                 Fate::TimedOut
+            }
+        }
+    }
+
+    /// Logs a handled message's outcome and deletes it: its state is written, so it is done.
+    async fn finish(&self, outcome: &MessageOutcome, receipt: &str, id: &str) -> Fate {
+        match outcome {
+            MessageOutcome::Records { outcomes, ignored } => tracing::debug!(
+                message_id = id,
+                records = outcomes.len(),
+                ignored,
+                "message handled"
+            ),
+            MessageOutcome::Rejected(reason) => tracing::warn!(
+                message_id = id,
+                %reason,
+                "message rejected; deleting it without acting on it"
+            ),
+            MessageOutcome::TestEvent => {}
+        }
+        match self
+            .client
+            .delete_message()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+        {
+            Ok(_) => Fate::Deleted,
+            Err(e) => {
+                // The state is written; a redelivery will be a duplicate and a no-op.
+                tracing::warn!(message_id = id, error = %self.error("DeleteMessage", &e), "handled message not deleted");
+                Fate::Kept
             }
         }
     }

@@ -1,7 +1,9 @@
 //! The CloudWatch dashboard body: the reference's layout (docs/reference.md#cloudwatch) plus what it lacked.
 //!
 //! Added: `DatasetImportJobCreated` and `SchemaCreated` in the resources widget, the intake's
-//! `EventsIgnored`, and a time series of every solution version's offline metrics.
+//! `EventsIgnored`, a time series of every solution version's offline metrics, the scheduled runs,
+//! and what the reference could not see: rejected messages, uploads found by the resync instead of
+//! an event, and notifications given up. Every counter the service emits is on it (tested).
 
 use serde_json::{Value, json};
 
@@ -90,6 +92,39 @@ pub fn dashboard(namespace: &str, region: &str, bucket: &str) -> Value {
             .map(|&kind| metric(namespace, Counter::Created(kind), &kind.title(), None))
             .collect(),
     );
+    let scheduled = single_value(
+        "Scheduled Runs",
+        18,
+        0,
+        6,
+        6,
+        region,
+        vec![
+            metric(namespace, Counter::ScheduledRuns, "Runs", None),
+            metric(namespace, Counter::ScheduledRunsFailed, "Failed", Some("#ff4500")),
+            metric(namespace, Counter::ScheduledRunsSkipped, "Skipped", None),
+            metric(namespace, Counter::ScheduledRunsCoalesced, "Coalesced", None),
+        ],
+    );
+    // Non-zero values here mean something arrived the normal path did not handle.
+    let intake = single_value(
+        "Intake and Delivery",
+        12,
+        6,
+        12,
+        3,
+        region,
+        vec![
+            metric(namespace, Counter::MessagesRejected, "Messages Rejected", None),
+            metric(namespace, Counter::ResyncRecorded, "Found by Resync", None),
+            metric(
+                namespace,
+                Counter::NotificationsDropped,
+                "Notifications Dropped",
+                Some("#ff4500"),
+            ),
+        ],
+    );
     let solution_metrics = json!({
         "type": "metric",
         "x": 0, "y": 15, "width": 24, "height": 6,
@@ -123,7 +158,7 @@ pub fn dashboard(namespace: &str, region: &str, bucket: &str) -> Value {
     json!({
         "start": "-PT1D",
         "periodOverride": "auto",
-        "widgets": [processed, status, created, links, solution_metrics],
+        "widgets": [processed, status, created, links, solution_metrics, scheduled, intake],
     })
 }
 
@@ -173,5 +208,93 @@ mod tests {
         );
         let text = d["widgets"][3]["properties"]["markdown"].as_str().expect("links");
         assert!(text.contains("s3/buckets/data?region=eu-west-1"), "{text}");
+    }
+
+    /// Exhaustive on purpose: a new counter does not compile until it is placed on the dashboard.
+    fn every_counter() -> Vec<Counter> {
+        let plain = |c: Counter| match c {
+            Counter::ConfigurationsProcessed
+            | Counter::ConfigurationsProcessedSuccesses
+            | Counter::ConfigurationsProcessedFailures
+            | Counter::JobSuccess
+            | Counter::JobFailure
+            | Counter::Created(_)
+            | Counter::JobsCreated
+            | Counter::JobsDeleted
+            | Counter::EventsIgnored
+            | Counter::MessagesRejected
+            | Counter::ResyncRecorded
+            | Counter::ScheduledRuns
+            | Counter::ScheduledRunsFailed
+            | Counter::ScheduledRunsSkipped
+            | Counter::ScheduledRunsCoalesced
+            | Counter::NotificationsDropped => c,
+        };
+        let mut all: Vec<Counter> = [
+            Counter::ConfigurationsProcessed,
+            Counter::ConfigurationsProcessedSuccesses,
+            Counter::ConfigurationsProcessedFailures,
+            Counter::JobSuccess,
+            Counter::JobFailure,
+            Counter::JobsCreated,
+            Counter::JobsDeleted,
+            Counter::EventsIgnored,
+            Counter::MessagesRejected,
+            Counter::ResyncRecorded,
+            Counter::ScheduledRuns,
+            Counter::ScheduledRunsFailed,
+            Counter::ScheduledRunsSkipped,
+            Counter::ScheduledRunsCoalesced,
+            Counter::NotificationsDropped,
+        ]
+        .into_iter()
+        .map(plain)
+        .collect();
+        all.extend(ResourceKind::ALL.iter().map(|&k| Counter::Created(k)));
+        all
+    }
+
+    #[test]
+    fn every_counter_is_on_the_dashboard_with_its_service() {
+        let d = dashboard("ns", "eu-west-1", "data");
+        let shown: Vec<(String, String)> = d["widgets"]
+            .as_array()
+            .expect("widgets")
+            .iter()
+            .filter_map(|w| w["properties"]["metrics"].as_array())
+            .flatten()
+            .filter(|m| m[0] == "ns")
+            .map(|m| {
+                (
+                    m[1].as_str().unwrap_or("").to_string(),
+                    m[3].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        for counter in every_counter() {
+            let expected = (counter.name(), counter.service().to_string());
+            assert!(shown.contains(&expected), "{expected:?} is not on the dashboard");
+        }
+    }
+
+    #[test]
+    fn widgets_do_not_overlap() {
+        let d = dashboard("ns", "eu-west-1", "data");
+        let cells: Vec<(u64, u64, u64, u64)> = d["widgets"]
+            .as_array()
+            .expect("widgets")
+            .iter()
+            .map(|w| {
+                let n = |k: &str| w[k].as_u64().expect("a position");
+                (n("x"), n("y"), n("width"), n("height"))
+            })
+            .collect();
+        for (i, a) in cells.iter().enumerate() {
+            assert!(a.0 + a.2 <= 24, "widget {i} is wider than the grid");
+            for (j, b) in cells.iter().enumerate().skip(i + 1) {
+                let apart = a.0 + a.2 <= b.0 || b.0 + b.2 <= a.0 || a.1 + a.3 <= b.1 || b.1 + b.3 <= a.1;
+                assert!(apart, "widgets {i} and {j} overlap: {a:?} {b:?}");
+            }
+        }
     }
 }

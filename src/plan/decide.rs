@@ -4,14 +4,16 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
-use super::observed::{BatchJobObs, Meta, Observation, Phase};
+use serde_json::{Value, json};
+
+use super::observed::{BatchJobObs, Meta, Observation, Phase, SolutionObs, VersionObs};
 use super::{
-    Action, BatchTarget, DataFound, Kind, Plan, Ref, Request, RunContext, ScheduledWork, Step,
+    Action, BatchTarget, DataFound, Kind, Plan, Ref, Request, RunContext, ScheduledWork, Step, json_changes,
     json_differences,
 };
 use crate::spec::DEFAULT_IMPORT_MAX_AGE;
 use crate::spec::kinds::DatasetType;
-use crate::spec::model::{Dataset, ImportMode, MaxAge, Solution, Spec, TrainingMode};
+use crate::spec::model::{Dataset, ImportMode, MaxAge, Solution, Spec, Tag, TrainingMode};
 use crate::spec::names::{self, BatchEntry};
 use crate::spec::schedule::Schedule;
 
@@ -24,6 +26,7 @@ pub fn plan(spec: &Spec, observed: &Observation, data: &DataFound, run: &RunCont
         run,
         steps: Vec::new(),
         arns: BTreeMap::new(),
+        usable: BTreeSet::new(),
         run_imports: Vec::new(),
         interactions_import: None,
     };
@@ -63,11 +66,18 @@ struct Planner<'a> {
     steps: Vec<Step>,
     /// ARNs of resources that are done (ACTIVE and matching), for their dependants' requests.
     arns: BTreeMap<Ref, String>,
+    /// Resources being updated in place that keep serving their old configuration meanwhile
+    /// (solutions, recommenders): their dependants need not wait for the update.
+    usable: BTreeSet<Ref>,
     /// This run's imports that are not done (to create, running, or failed): new versions, filters
     /// and recommenders wait for them, and fail as dependants when one of them failed.
     run_imports: Vec<Ref>,
     interactions_import: Option<InteractionsImport>,
 }
+
+/// An in-place update, when one is needed: the call, its changes (`field: old → new`), and what it
+/// asks for in the API's member names (compared with the latest update Personalize reports).
+type InPlace = Option<(Request, Vec<String>, Value)>;
 
 /// Where a dependency stands.
 enum Deps {
@@ -160,8 +170,82 @@ pub(crate) fn auto_training_decision(s: &Solution) -> (bool, String) {
     }
 }
 
+/// The UpdateSolution that brings `o` to the file, if anything it can change differs. Only what the
+/// file sets is compared and sent (Personalize fills defaults into what it describes).
+fn solution_update(s: &Solution, o: &SolutionObs) -> InPlace {
+    let mut changes = Vec::new();
+    if let Some(want) = s.perform_auto_training
+        && o.perform_auto_training != Some(want)
+    {
+        let have = o
+            .perform_auto_training
+            .map_or_else(|| "none".to_string(), |h| h.to_string());
+        changes.push(format!("performAutoTraining: {have} → {want}"));
+    }
+    let config = s.solution_config.as_ref();
+    let auto = config.and_then(|c| c.auto_training_config.clone());
+    let events = config.and_then(|c| c.events_config.clone());
+    let (auto_json, events_json) = (to_json(auto.as_ref()), to_json(events.as_ref()));
+    for (key, want) in [("autoTrainingConfig", &auto_json), ("eventsConfig", &events_json)] {
+        let have = o.config.as_ref().and_then(|c| c.get(key));
+        changes.extend(json_changes(&format!("solutionConfig.{key}"), want, have));
+    }
+    if changes.is_empty() {
+        return None;
+    }
+    let requested = json!({
+        "performAutoTraining": s.perform_auto_training,
+        "solutionUpdateConfig": {"autoTrainingConfig": auto_json, "eventsConfig": events_json},
+    });
+    let request = Request::UpdateSolution {
+        solution_arn: o.meta.arn.clone(),
+        perform_auto_training: s.perform_auto_training,
+        auto_training_config: auto,
+        events_config: events,
+    };
+    Some((request, changes, requested))
+}
+
+/// The ACTIVE version of `s` its campaigns serve (the first campaign of the file that exists and
+/// serves one of `s`'s ACTIVE versions).
+pub fn serving_version(obs: &Observation, s: &Solution) -> Option<String> {
+    let active: Vec<&str> = obs
+        .versions
+        .get(&s.name)
+        .into_iter()
+        .flatten()
+        .filter(|v| v.meta.phase() == Phase::Active)
+        .map(|v| v.meta.arn.as_str())
+        .collect();
+    s.campaigns
+        .iter()
+        .filter_map(|c| obs.campaigns.get(&c.name))
+        .map(|c| c.solution_version_arn.as_str())
+        .find(|arn| active.contains(arn))
+        .map(str::to_string)
+}
+
+/// A file's value in the API's member names (`Null` when absent: compared as "not set").
+fn to_json<T: serde::Serialize>(value: Option<&T>) -> Value {
+    value
+        .and_then(|v| serde_json::to_value(v).ok())
+        .unwrap_or(Value::Null)
+}
+
 impl<'a> Planner<'a> {
     fn push(&mut self, target: Ref, arn: Option<String>, action: Action, note: Option<String>) {
+        // A resource that is otherwise as the file says may still carry other tags.
+        let action = match (&action, &arn) {
+            (Action::Adopt, Some(a)) => match self.retag(&target, a) {
+                Some(retag) => {
+                    self.usable.insert(target.clone());
+                    self.arns.insert(target.clone(), a.clone());
+                    retag
+                }
+                None => action,
+            },
+            _ => action,
+        };
         if action.is_done()
             && let Some(a) = &arn
         {
@@ -184,7 +268,7 @@ impl<'a> Planner<'a> {
         for d in deps {
             match self.state(d) {
                 Some(a) if a.is_broken() => return Deps::Broken(d.clone()),
-                Some(a) if a.is_done() => {}
+                Some(a) if a.is_done() || self.usable.contains(d) => {}
                 _ => waiting.push(d.clone()),
             }
         }
@@ -232,6 +316,89 @@ impl<'a> Planner<'a> {
             Action::Conflict { differences }
         };
         self.push(target, Some(meta.arn.clone()), action, note);
+    }
+
+    /// A step for a resource that exists and can be changed in place: a conflict when `immutable`
+    /// differences exist; otherwise its status while it is not ACTIVE, a wait while an earlier update
+    /// runs, a failure when this same update failed before, the update when `update` has changes,
+    /// else adopted. `usable`: the resource serves its old configuration during the update.
+    fn existing_or_update(
+        &mut self,
+        target: Ref,
+        meta: &Meta,
+        immutable: Vec<String>,
+        update: InPlace,
+        usable: bool,
+        note: Option<String>,
+    ) {
+        if !immutable.is_empty() || meta.phase() != Phase::Active {
+            return self.existing(target, meta, immutable, note);
+        }
+        let latest = self.obs.updates.get(&meta.arn);
+        let action = match (latest, update) {
+            (Some(u), _) if Phase::of(&u.status) == Phase::Pending => Action::Wait {
+                status: format!("update {}", u.status),
+            },
+            (_, None) => Action::Adopt,
+            (Some(u), Some((_, _, requested)))
+                if Phase::of(&u.status) == Phase::Failed
+                    && json_differences("", &requested, Some(&u.requested)).is_empty() =>
+            {
+                let reason = u
+                    .failure_reason
+                    .clone()
+                    .unwrap_or_else(|| "no reason given".into());
+                Action::Failed {
+                    reason: format!("the update failed: {reason}"),
+                }
+            }
+            (_, Some((request, changes, _))) => Action::Update { request, changes },
+        };
+        if usable && matches!(action, Action::Update { .. } | Action::Wait { .. }) {
+            self.usable.insert(target.clone());
+            self.arns.insert(target.clone(), meta.arn.clone());
+        }
+        self.push(target, Some(meta.arn.clone()), action, note);
+    }
+
+    /// The TagResource that brings `target`'s tags (when they were read) to the file's.
+    fn retag(&self, target: &Ref, arn: &str) -> Option<Action> {
+        let have = self.obs.tags.get(arn)?;
+        let want = self.file_tags(target)?;
+        let changes = super::tag_changes(want, have)?;
+        Some(Action::Update {
+            request: Request::TagResource {
+                resource_arn: arn.to_string(),
+                tags: changes.set,
+                untag_keys: changes.remove,
+            },
+            changes: changes.lines,
+        })
+    }
+
+    /// The tags the file gives `target` (inherited root tags included), for the kinds that take
+    /// tags after creation.
+    fn file_tags(&self, target: &Ref) -> Option<&'a [Tag]> {
+        let spec = self.spec;
+        let name = target.name.as_str();
+        let tags = match target.kind {
+            Kind::DatasetGroup => &spec.dataset_group.tags,
+            Kind::Dataset => &spec.datasets.as_ref()?.all().find(|d| d.name == name)?.tags,
+            Kind::EventTracker => &spec.event_tracker.as_ref().filter(|t| t.name == name)?.tags,
+            Kind::Filter => &spec.filters.iter().find(|f| f.name == name)?.tags,
+            Kind::Solution => &spec.solutions.iter().find(|s| s.name == name)?.tags,
+            Kind::Campaign => {
+                &spec
+                    .solutions
+                    .iter()
+                    .flat_map(|s| &s.campaigns)
+                    .find(|c| c.name == name)?
+                    .tags
+            }
+            Kind::Recommender => &spec.recommenders.iter().find(|r| r.name == name)?.tags,
+            _ => return None,
+        };
+        Some(tags)
     }
 
     fn group_ref(&self) -> Ref {
@@ -648,17 +815,7 @@ impl<'a> Planner<'a> {
         for f in &self.spec.filters {
             let target = Ref::new(Kind::Filter, &f.name);
             match self.obs.filters.get(&f.name) {
-                Some(o) => {
-                    let mut diff = Vec::new();
-                    self.other_group(&mut diff, &o.group_arn);
-                    compare(
-                        &mut diff,
-                        "filterExpression",
-                        Some(&f.filter_expression),
-                        Some(&o.expression),
-                    );
-                    self.existing(target, &o.meta, diff, None);
-                }
+                Some(o) => self.existing_filter(target, f, o),
                 None => {
                     let (name, expr, tags, g) = (
                         f.name.clone(),
@@ -677,6 +834,53 @@ impl<'a> Planner<'a> {
                 }
             }
         }
+    }
+
+    /// A filter cannot change in place: a new expression replaces it (delete, wait, create with the
+    /// same name) only with `replaceFilters`, since the filter is unusable in between.
+    fn existing_filter(
+        &mut self,
+        target: Ref,
+        f: &crate::spec::model::Filter,
+        o: &super::observed::FilterObs,
+    ) {
+        let replace = self.spec.dataset_group.replace_filters;
+        let mut diff = Vec::new();
+        self.other_group(&mut diff, &o.group_arn);
+        let changed = f.filter_expression != o.expression;
+        let arn = Some(o.meta.arn.clone());
+        if !diff.is_empty() {
+            return self.existing(target, &o.meta, diff, None);
+        }
+        let deleting = o.meta.status.to_ascii_uppercase().starts_with("DELETE");
+        if replace && deleting {
+            let status = format!("{} (replaced: created again once it is gone)", o.meta.status);
+            return self.push(target, arn, Action::Wait { status }, None);
+        }
+        if !changed {
+            return self.existing(target, &o.meta, diff, None);
+        }
+        let change = format!("filterExpression: {} → {}", o.expression, f.filter_expression);
+        if !replace {
+            let why = format!(
+                "{change}; a filter cannot be changed in place: set datasetGroup.workflowConfig.replaceFilters to true to replace it (deleted, then created again with the same name; recommendations that use it fail in between)"
+            );
+            return self.existing(target, &o.meta, vec![why], None);
+        }
+        let action = match o.meta.phase() {
+            Phase::Pending => Action::Wait {
+                status: o.meta.status.clone(),
+            },
+            _ => Action::Update {
+                request: Request::DeleteFilter {
+                    filter_arn: o.meta.arn.clone(),
+                },
+                changes: vec![format!(
+                    "{change} (replaced: deleted, then created again with the same name)"
+                )],
+            },
+        };
+        self.push(target, arn, action, None);
     }
 
     fn solution(&mut self, s: &Solution) {
@@ -703,18 +907,25 @@ impl<'a> Planner<'a> {
                         o.event_type.as_deref(),
                     );
                 }
+                // UpdateSolution changes the auto-training and events settings; the rest is fixed.
+                let fixed = s.solution_config.clone().map(|mut c| {
+                    c.auto_training_config = None;
+                    c.events_config = None;
+                    c
+                });
                 diff.extend(config_differences(
                     "solutionConfig",
-                    s.solution_config.as_ref(),
+                    fixed.as_ref(),
                     o.config.as_ref(),
                 ));
-                let note = match o.perform_auto_training {
-                    Some(have) if have != auto => Some(format!(
-                        "{note}; the existing solution has performAutoTraining {have}, which is kept (it is set at creation)"
+                let note = match (s.perform_auto_training, o.perform_auto_training) {
+                    (None, Some(have)) if have != auto => Some(format!(
+                        "{note}; the existing solution has performAutoTraining {have}, which is kept (the file does not set it)"
                     )),
                     _ => None,
                 };
-                self.existing(target, &o.meta, diff, note);
+                let update = solution_update(s, o);
+                self.existing_or_update(target, &o.meta, diff, update, true, note);
             }
             None => {
                 let deps = self.group_and_datasets();
@@ -812,6 +1023,9 @@ impl<'a> Planner<'a> {
                         .filter(|v| v.meta.created.is_some_and(|c| c >= self.run.run_start)),
                     |v| &v.meta,
                 ) {
+                    if own.meta.phase() == Phase::Active {
+                        return self.adopt_version(s, target, own);
+                    }
                     return self.push(target, Some(own.meta.arn.clone()), status_action(&own.meta), None);
                 }
                 Some((
@@ -826,7 +1040,7 @@ impl<'a> Planner<'a> {
             _ => retrain,
         };
         let why = match (active, retrain) {
-            (Some(v), None) => return self.push(target, Some(v.meta.arn.clone()), Action::Adopt, None),
+            (Some(v), None) => return self.adopt_version(s, target, v),
             (Some(_), Some((why, _))) => why,
             (None, _) => "the solution has no ACTIVE version".to_string(),
         };
@@ -880,6 +1094,60 @@ impl<'a> Planner<'a> {
             }
         };
         self.push(target, None, action, None);
+    }
+
+    /// Adopts the newest ACTIVE version `candidate`, or, behind a promotion gate it does not pass,
+    /// the version the solution's campaigns serve (the candidate stays ACTIVE and unused; the note
+    /// gives both figures).
+    fn adopt_version(&mut self, s: &Solution, target: Ref, candidate: &VersionObs) {
+        let (arn, note) = self.promotion(s, candidate);
+        self.push(target, Some(arn), Action::Adopt, note);
+    }
+
+    /// The version campaigns and batch jobs should use, and why, when `s` has a promotion gate.
+    fn promotion(&self, s: &Solution, candidate: &VersionObs) -> (String, Option<String>) {
+        let promoted = candidate.meta.arn.clone();
+        let Some(gate) = &s.promotion else {
+            return (promoted, None);
+        };
+        let Some(serving) = serving_version(self.obs, s).filter(|v| *v != promoted) else {
+            return (promoted, None);
+        };
+        let metric = |arn: &str| {
+            self.obs
+                .metrics
+                .get(arn)
+                .and_then(|m| m.get(&gate.metric))
+                .copied()
+        };
+        let m = &gate.metric;
+        match (metric(&promoted), metric(&serving)) {
+            (Some(new), Some(old)) if new >= old + gate.min_delta => (
+                promoted.clone(),
+                Some(format!(
+                    "promoted: candidate {promoted} has {m} {new}, serving {serving} has {old} (minDelta {})",
+                    gate.min_delta
+                )),
+            ),
+            (Some(new), Some(old)) => (
+                serving.clone(),
+                Some(format!(
+                    "not promoted: candidate {promoted} has {m} {new} < serving {serving} {old} + minDelta {}; the candidate stays ACTIVE and unused",
+                    gate.min_delta
+                )),
+            ),
+            (new, old) => (
+                serving.clone(),
+                Some(format!(
+                    "not promoted: {m} is unknown for the {} (candidate {promoted}, serving {serving}); the serving version stays",
+                    match (new, old) {
+                        (None, None) => "candidate and the serving version",
+                        (None, _) => "candidate",
+                        _ => "serving version",
+                    }
+                )),
+            ),
+        }
     }
 
     fn campaigns(&mut self, s: &Solution) {
@@ -1236,12 +1504,20 @@ impl<'a> Planner<'a> {
                     let mut diff = Vec::new();
                     self.other_group(&mut diff, &o.group_arn);
                     compare(&mut diff, "recipeArn", Some(&r.recipe_arn), Some(&o.recipe_arn));
-                    diff.extend(config_differences(
-                        "recommenderConfig",
-                        r.recommender_config.as_ref(),
-                        o.config.as_ref(),
-                    ));
-                    self.existing(target, &o.meta, diff, None);
+                    let want = to_json(r.recommender_config.as_ref());
+                    let changes = json_changes("recommenderConfig", &want, o.config.as_ref());
+                    let update = match &r.recommender_config {
+                        Some(config) if !changes.is_empty() => Some((
+                            Request::UpdateRecommender {
+                                recommender_arn: o.meta.arn.clone(),
+                                recommender_config: config.clone(),
+                            },
+                            changes,
+                            want,
+                        )),
+                        _ => None,
+                    };
+                    self.existing_or_update(target, &o.meta, diff, update, true, None);
                 }
                 None => {
                     let (name, recipe, cfg, tags, g) = (

@@ -2,6 +2,8 @@
 
 use serde_json::Value;
 
+use crate::spec::model::Tag;
+
 /// The members of `expected` that `actual` lacks or holds with another value, as `path: …` lines.
 ///
 /// Only what `expected` sets is compared: Personalize fills defaults into what it describes
@@ -9,16 +11,75 @@ use serde_json::Value;
 /// by value (`1` equals `1.0`); objects compare without regard to key order.
 pub fn json_differences(path: &str, expected: &Value, actual: Option<&Value>) -> Vec<String> {
     let mut out = Vec::new();
-    walk(path, expected, actual, &mut out);
+    walk(path, expected, actual, &mut out, &|path, want, have| match have {
+        None => format!("{path}: the file has {want}, Personalize has none"),
+        Some(have) => format!("{path}: the file has {want}, Personalize has {have}"),
+    });
     out
 }
 
-fn walk(path: &str, expected: &Value, actual: Option<&Value>, out: &mut Vec<String>) {
+/// As [`json_differences`], worded as the change an update makes: `path: old → new`.
+pub fn json_changes(path: &str, expected: &Value, actual: Option<&Value>) -> Vec<String> {
+    let mut out = Vec::new();
+    walk(path, expected, actual, &mut out, &|path, want, have| {
+        format!(
+            "{path}: {} → {want}",
+            have.map_or_else(|| "none".to_string(), Value::to_string)
+        )
+    });
+    out
+}
+
+/// What TagResource and UntagResource must do to bring a resource's tags to the file's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagChanges {
+    /// Tags to add or whose value changes.
+    pub set: Vec<Tag>,
+    /// Keys to remove.
+    pub remove: Vec<String>,
+    /// `tags.key: old → new` lines (`none` for an added or removed tag).
+    pub lines: Vec<String>,
+}
+
+/// The changes that make `have` equal `want`, or `None` when they already are. Keys starting with
+/// `aws:` are AWS's own and never removed.
+pub fn tag_changes(want: &[Tag], have: &[Tag]) -> Option<TagChanges> {
+    let mut out = TagChanges {
+        set: Vec::new(),
+        remove: Vec::new(),
+        lines: Vec::new(),
+    };
+    for w in want {
+        match have.iter().find(|h| h.key == w.key) {
+            Some(h) if h.value == w.value => {}
+            Some(h) => {
+                out.lines
+                    .push(format!("tags.{}: {:?} → {:?}", w.key, h.value, w.value));
+                out.set.push(w.clone());
+            }
+            None => {
+                out.lines.push(format!("tags.{}: none → {:?}", w.key, w.value));
+                out.set.push(w.clone());
+            }
+        }
+    }
+    for h in have {
+        if !h.key.starts_with("aws:") && !want.iter().any(|w| w.key == h.key) {
+            out.lines.push(format!("tags.{}: {:?} → none", h.key, h.value));
+            out.remove.push(h.key.clone());
+        }
+    }
+    (!out.lines.is_empty()).then_some(out)
+}
+
+type Wording = dyn Fn(&str, &Value, Option<&Value>) -> String;
+
+fn walk(path: &str, expected: &Value, actual: Option<&Value>, out: &mut Vec<String>, word: &Wording) {
     match (expected, actual) {
         (Value::Null, _) => {}
         (Value::Object(want), Some(Value::Object(have))) => {
             for (key, value) in want {
-                walk(&format!("{path}.{key}"), value, have.get(key), out);
+                walk(&format!("{path}.{key}"), value, have.get(key), out, word);
             }
         }
         (Value::Object(want), None | Some(Value::Null)) if want.values().all(Value::is_null) => {}
@@ -27,8 +88,7 @@ fn walk(path: &str, expected: &Value, actual: Option<&Value>, out: &mut Vec<Stri
         (Value::Number(a), Some(Value::String(b))) if b.parse::<f64>().ok() == a.as_f64() => {}
         (Value::String(a), Some(Value::Number(b))) if a.parse::<f64>().ok() == b.as_f64() => {}
         (want, Some(have)) if want == have => {}
-        (want, None) => out.push(format!("{path}: the file has {want}, Personalize has none")),
-        (want, Some(have)) => out.push(format!("{path}: the file has {want}, Personalize has {have}")),
+        (want, have) => out.push(word(path, want, have)),
     }
 }
 
@@ -57,6 +117,46 @@ mod tests {
             "{d:?}"
         );
         assert!(d[1].contains("cfg.c") && d[1].contains("none"), "{d:?}");
+    }
+
+    #[test]
+    fn changes_read_old_to_new() {
+        let d = json_changes("cfg", &json!({"a": "2", "b": 1}), Some(&json!({"a": "1"})));
+        assert_eq!(d, ["cfg.a: \"1\" → \"2\"", "cfg.b: none → 1"]);
+        assert!(json_changes("cfg", &json!({"a": 1}), Some(&json!({"a": "1"}))).is_empty());
+    }
+
+    fn tag(k: &str, v: &str) -> Tag {
+        Tag {
+            key: k.into(),
+            value: v.into(),
+        }
+    }
+
+    #[test]
+    fn tags_are_set_changed_and_removed_but_aws_tags_are_kept() {
+        let want = [tag("team", "recs"), tag("env", "prod")];
+        let have = [
+            tag("team", "ads"),
+            tag("old", "x"),
+            tag("aws:cloudformation:stack-name", "s"),
+        ];
+        let c = tag_changes(&want, &have).expect("changes");
+        assert_eq!(c.set, [tag("team", "recs"), tag("env", "prod")]);
+        assert_eq!(c.remove, ["old"]);
+        assert_eq!(
+            c.lines,
+            [
+                "tags.team: \"ads\" → \"recs\"",
+                "tags.env: none → \"prod\"",
+                "tags.old: \"x\" → none"
+            ]
+        );
+        assert_eq!(
+            tag_changes(&want, &[tag("env", "prod"), tag("team", "recs")]),
+            None
+        );
+        assert_eq!(tag_changes(&[], &[tag("aws:x", "y")]), None);
     }
 
     #[test]

@@ -18,7 +18,8 @@ use serde::Serialize;
 
 use crate::spec::kinds::DatasetType;
 use crate::spec::model::{
-    BatchInferenceJob, BatchSegmentJob, CampaignConfig, RecommenderConfig, Solution, Tag,
+    AutoTrainingConfig, BatchInferenceJob, BatchSegmentJob, CampaignConfig, EventsConfig, RecommenderConfig,
+    Solution, Tag,
 };
 
 mod decide;
@@ -29,8 +30,8 @@ pub mod teardown;
 #[cfg(test)]
 mod tests;
 
-pub use decide::plan;
-pub use diff::json_differences;
+pub use decide::{plan, serving_version};
+pub use diff::{TagChanges, json_changes, json_differences, tag_changes};
 pub use observed::{Observation, Phase};
 
 /// A Personalize resource kind (one type shared with the store and the daemon).
@@ -207,6 +208,30 @@ pub enum Request {
         min_provisioned_tps: i32,
         campaign_config: Option<CampaignConfig>,
     },
+    /// Changes what Personalize lets change on an existing solution: `performAutoTraining` and the
+    /// `solutionUpdateConfig` (auto-training schedule, events weighting). `None` members are left as
+    /// they are.
+    UpdateSolution {
+        solution_arn: String,
+        perform_auto_training: Option<bool>,
+        auto_training_config: Option<AutoTrainingConfig>,
+        events_config: Option<EventsConfig>,
+    },
+    /// Replaces a recommender's configuration (the recommender keeps serving meanwhile).
+    UpdateRecommender {
+        recommender_arn: String,
+        recommender_config: RecommenderConfig,
+    },
+    /// The first half of replacing a filter whose expression changed (opted in with
+    /// `datasetGroup.workflowConfig.replaceFilters`): once it is gone it is created again, same name.
+    DeleteFilter { filter_arn: String },
+    /// Brings a resource's tags to the file's: `tags` added or changed (TagResource), `untag_keys`
+    /// removed (UntagResource). Keys starting with `aws:` belong to AWS and are never removed.
+    TagResource {
+        resource_arn: String,
+        tags: Vec<Tag>,
+        untag_keys: Vec<String>,
+    },
     CreateRecommender {
         name: String,
         dataset_group_arn: String,
@@ -226,6 +251,20 @@ pub enum Request {
     },
 }
 
+impl Request {
+    /// The word for what the call does to the resource: `CREATE`, `UPDATE` or `DELETE`.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Self::UpdateCampaign { .. }
+            | Self::UpdateSolution { .. }
+            | Self::UpdateRecommender { .. }
+            | Self::TagResource { .. } => "UPDATE",
+            Self::DeleteFilter { .. } => "DELETE",
+            _ => "CREATE",
+        }
+    }
+}
+
 /// What remains to do for one resource.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase", tag = "action")]
@@ -237,7 +276,8 @@ pub enum Action {
         after: Vec<Ref>,
         why: String,
     },
-    /// Update the campaign; `changes` say what differs.
+    /// Change it in place (or, for a filter whose expression changed, delete it to create it again);
+    /// `changes` say what differs, as `field: old → new`.
     Update { request: Request, changes: Vec<String> },
     /// Personalize is working on it (creation, an update, or an adopted in-flight job).
     Wait { status: String },

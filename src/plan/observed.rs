@@ -167,6 +167,21 @@ pub struct BatchJobObs {
     pub solution_version_arn: String,
 }
 
+/// The latest in-place update of a solution, dataset or recommender (`latestSolutionUpdate`,
+/// `latestDatasetUpdate`, `latestRecommenderUpdate`). The resource keeps its old configuration, and
+/// stays `ACTIVE`, until the update is.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateObs {
+    /// As Personalize spells it.
+    pub status: String,
+    pub failure_reason: Option<String>,
+    /// What the update asked for, in the API's member names: the solution's
+    /// `{"performAutoTraining", "solutionUpdateConfig"}`, the recommender's `recommenderConfig`, the
+    /// dataset's `schemaArn` (a string). Lets a failed update be told apart from a new request.
+    pub requested: serde_json::Value,
+}
+
 /// A resource listed under the dataset group (used to report what the file does not manage).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Listed {
@@ -204,6 +219,15 @@ pub struct Observation {
     pub batch_segment_jobs: BTreeMap<String, Vec<BatchJobObs>>,
     /// What listing the group (and its solutions) showed, managed or not.
     pub listed: Vec<Listed>,
+    /// The latest in-place update of each solution, dataset and recommender that had one, by the
+    /// resource's ARN.
+    pub updates: BTreeMap<String, UpdateObs>,
+    /// `GetSolutionMetrics` by version ARN: read for the serving and the candidate version of each
+    /// solution with a promotion gate.
+    pub metrics: BTreeMap<String, BTreeMap<String, f64>>,
+    /// `ListTagsForResource` by resource ARN, for the ACTIVE resources the file declares that take
+    /// tags after creation; a resource absent here was not read and its tags are not compared.
+    pub tags: BTreeMap<String, Vec<crate::spec::model::Tag>>,
 }
 
 #[cfg(test)]

@@ -951,3 +951,6 @@ fn a_batch_request_prints_its_target_members_flat() {
     assert_eq!(v["job"]["numResults"], 10);
     assert!(v.get("target").is_none(), "{v}");
 }
+
+mod in_place;
+mod promotion;

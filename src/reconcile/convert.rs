@@ -7,6 +7,7 @@ use aws_sdk_personalize::types as t;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
+use crate::plan::observed::UpdateObs;
 use crate::spec::model as m;
 
 pub fn time(dt: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {
@@ -130,6 +131,28 @@ fn hpo(c: &m::HpoConfig) -> t::HpoConfig {
         .build()
 }
 
+pub fn events_config(e: &m::EventsConfig) -> t::EventsConfig {
+    t::EventsConfig::builder()
+        .set_event_parameters_list(e.event_parameters_list.as_ref().map(|l| {
+            l.iter()
+                .map(|p| {
+                    t::EventParameters::builder()
+                        .set_event_type(p.event_type.clone())
+                        .set_event_value_threshold(p.event_value_threshold)
+                        .set_weight(p.weight)
+                        .build()
+                })
+                .collect()
+        }))
+        .build()
+}
+
+pub fn auto_training_config(a: &m::AutoTrainingConfig) -> t::AutoTrainingConfig {
+    t::AutoTrainingConfig::builder()
+        .set_scheduling_expression(a.scheduling_expression.clone())
+        .build()
+}
+
 pub fn solution_config(c: &m::SolutionConfig) -> t::SolutionConfig {
     t::SolutionConfig::builder()
         .set_event_value_threshold(c.event_value_threshold.clone())
@@ -142,21 +165,7 @@ pub fn solution_config(c: &m::SolutionConfig) -> t::SolutionConfig {
                 .set_recipe_list(a.recipe_list.clone())
                 .build()
         }))
-        .set_events_config(c.events_config.as_ref().map(|e| {
-            t::EventsConfig::builder()
-                .set_event_parameters_list(e.event_parameters_list.as_ref().map(|l| {
-                    l.iter()
-                        .map(|p| {
-                            t::EventParameters::builder()
-                                .set_event_type(p.event_type.clone())
-                                .set_event_value_threshold(p.event_value_threshold)
-                                .set_weight(p.weight)
-                                .build()
-                        })
-                        .collect()
-                }))
-                .build()
-        }))
+        .set_events_config(c.events_config.as_ref().map(events_config))
         .set_optimization_objective(c.optimization_objective.as_ref().map(|o| {
             t::OptimizationObjective::builder()
                 .set_item_attribute(o.item_attribute.clone())
@@ -169,11 +178,7 @@ pub fn solution_config(c: &m::SolutionConfig) -> t::SolutionConfig {
                 .build()
         }))
         .set_training_data_config(c.training_data_config.as_ref().map(training_data))
-        .set_auto_training_config(c.auto_training_config.as_ref().map(|a| {
-            t::AutoTrainingConfig::builder()
-                .set_scheduling_expression(a.scheduling_expression.clone())
-                .build()
-        }))
+        .set_auto_training_config(c.auto_training_config.as_ref().map(auto_training_config))
         .build()
 }
 
@@ -337,6 +342,54 @@ fn hpo_json(c: &t::HpoConfig) -> Value {
         .done()
 }
 
+fn auto_training_json(a: &t::AutoTrainingConfig) -> Value {
+    Obj::new()
+        .put(
+            "schedulingExpression",
+            a.scheduling_expression.clone().map(Value::String),
+        )
+        .done()
+}
+
+/// `latestSolutionUpdate`, with what it asked for as the planner compares it.
+pub fn solution_update_obs(u: &t::SolutionUpdateSummary) -> UpdateObs {
+    let config = u.solution_update_config.as_ref().map(|c| {
+        Obj::new()
+            .put(
+                "autoTrainingConfig",
+                c.auto_training_config.as_ref().map(auto_training_json),
+            )
+            .put("eventsConfig", c.events_config.as_ref().map(events_config_json))
+            .done()
+    });
+    UpdateObs {
+        status: u.status.clone().unwrap_or_default(),
+        failure_reason: u.failure_reason.clone(),
+        requested: Obj::new()
+            .put("performAutoTraining", u.perform_auto_training.map(Value::Bool))
+            .put("solutionUpdateConfig", config)
+            .done(),
+    }
+}
+
+/// `latestRecommenderUpdate`.
+pub fn recommender_update_obs(u: &t::RecommenderUpdateSummary) -> UpdateObs {
+    UpdateObs {
+        status: u.status.clone().unwrap_or_default(),
+        failure_reason: u.failure_reason.clone(),
+        requested: recommender_config_json(u.recommender_config.as_ref()).unwrap_or(Value::Null),
+    }
+}
+
+/// `latestDatasetUpdate` (what it asked for is the new schema's ARN).
+pub fn dataset_update_obs(u: &t::DatasetUpdateSummary) -> UpdateObs {
+    UpdateObs {
+        status: u.status.clone().unwrap_or_default(),
+        failure_reason: u.failure_reason.clone(),
+        requested: u.schema_arn.clone().map_or(Value::Null, Value::String),
+    }
+}
+
 pub fn solution_config_json(c: Option<&t::SolutionConfig>) -> Option<Value> {
     c.map(|c| {
         Obj::new()
@@ -373,14 +426,7 @@ pub fn solution_config_json(c: Option<&t::SolutionConfig>) -> Option<Value> {
             )
             .put(
                 "autoTrainingConfig",
-                c.auto_training_config.as_ref().map(|a| {
-                    Obj::new()
-                        .put(
-                            "schedulingExpression",
-                            a.scheduling_expression.clone().map(Value::String),
-                        )
-                        .done()
-                }),
+                c.auto_training_config.as_ref().map(auto_training_json),
             )
             .done()
     })

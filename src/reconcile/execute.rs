@@ -283,27 +283,10 @@ fn build_error(target: &str, e: impl std::fmt::Display) -> ApiError {
     }
 }
 
+/// The calls that are one request each, dispatched per resource kind.
 async fn create_other(api: &Api, request: &Request) -> Result<Option<String>, ApiError> {
     match request {
-        Request::CreateDatasetGroup {
-            name,
-            domain,
-            role_arn,
-            kms_key_arn,
-            tags,
-        } => api
-            .call("CreateDatasetGroup", name, || {
-                api.client
-                    .create_dataset_group()
-                    .name(name)
-                    .set_domain(domain.as_deref().map(t::Domain::from))
-                    .set_role_arn(role_arn.clone())
-                    .set_kms_key_arn(kms_key_arn.clone())
-                    .set_tags(convert::tags(tags))
-                    .send()
-            })
-            .await
-            .map(|r| r.dataset_group_arn),
+        Request::CreateDatasetGroup { .. } => create_group(api, request).await,
         Request::CreateSchema { name, schema, domain } => api
             .call("CreateSchema", name, || {
                 api.client
@@ -315,25 +298,7 @@ async fn create_other(api: &Api, request: &Request) -> Result<Option<String>, Ap
             })
             .await
             .map(|r| r.schema_arn),
-        Request::CreateDataset {
-            name,
-            dataset_group_arn,
-            schema_arn,
-            dataset_type,
-            tags,
-        } => api
-            .call("CreateDataset", name, || {
-                api.client
-                    .create_dataset()
-                    .name(name)
-                    .dataset_group_arn(dataset_group_arn)
-                    .schema_arn(schema_arn)
-                    .dataset_type(dataset_type.api_name())
-                    .set_tags(convert::tags(tags))
-                    .send()
-            })
-            .await
-            .map(|r| r.dataset_arn),
+        Request::CreateDataset { .. } => create_dataset(api, request).await,
         Request::CreateEventTracker {
             name,
             dataset_group_arn,
@@ -349,6 +314,120 @@ async fn create_other(api: &Api, request: &Request) -> Result<Option<String>, Ap
             })
             .await
             .map(|r| r.event_tracker_arn),
+        Request::CreateFilter { .. } | Request::DeleteFilter { .. } => filter(api, request).await,
+        Request::CreateSolution { .. } | Request::UpdateSolution { .. } => solution(api, request).await,
+        Request::CreateSolutionVersion {
+            solution_arn,
+            name,
+            training_mode,
+            tags,
+        } => api
+            .call("CreateSolutionVersion", solution_arn, || {
+                api.client
+                    .create_solution_version()
+                    .solution_arn(solution_arn)
+                    .set_name(name.clone())
+                    .training_mode(t::TrainingMode::from(training_mode.as_str()))
+                    .set_tags(convert::tags(tags))
+                    .send()
+            })
+            .await
+            .map(|r| r.solution_version_arn),
+        Request::CreateCampaign { .. } | Request::UpdateCampaign { .. } => campaign(api, request).await,
+        Request::CreateRecommender { .. } | Request::UpdateRecommender { .. } => {
+            recommender(api, request).await
+        }
+        Request::TagResource { .. } => retag(api, request).await,
+        Request::CreateDatasetImportJob { .. }
+        | Request::CreateBatchInferenceJob { .. }
+        | Request::CreateBatchSegmentJob { .. } => Ok(None),
+    }
+}
+
+async fn retag(api: &Api, request: &Request) -> Result<Option<String>, ApiError> {
+    let Request::TagResource {
+        resource_arn,
+        tags,
+        untag_keys,
+    } = request
+    else {
+        return Ok(None);
+    };
+    if let Some(tags) = convert::tags(tags) {
+        api.call("TagResource", resource_arn, || {
+            api.client
+                .tag_resource()
+                .resource_arn(resource_arn)
+                .set_tags(Some(tags.clone()))
+                .send()
+        })
+        .await?;
+    }
+    if !untag_keys.is_empty() {
+        api.call("UntagResource", resource_arn, || {
+            api.client
+                .untag_resource()
+                .resource_arn(resource_arn)
+                .set_tag_keys(Some(untag_keys.clone()))
+                .send()
+        })
+        .await?;
+    }
+    Ok(None)
+}
+
+async fn create_group(api: &Api, request: &Request) -> Result<Option<String>, ApiError> {
+    let Request::CreateDatasetGroup {
+        name,
+        domain,
+        role_arn,
+        kms_key_arn,
+        tags,
+    } = request
+    else {
+        return Ok(None);
+    };
+    api.call("CreateDatasetGroup", name, || {
+        api.client
+            .create_dataset_group()
+            .name(name)
+            .set_domain(domain.as_deref().map(t::Domain::from))
+            .set_role_arn(role_arn.clone())
+            .set_kms_key_arn(kms_key_arn.clone())
+            .set_tags(convert::tags(tags))
+            .send()
+    })
+    .await
+    .map(|r| r.dataset_group_arn)
+}
+
+async fn create_dataset(api: &Api, request: &Request) -> Result<Option<String>, ApiError> {
+    let Request::CreateDataset {
+        name,
+        dataset_group_arn,
+        schema_arn,
+        dataset_type,
+        tags,
+    } = request
+    else {
+        return Ok(None);
+    };
+    api.call("CreateDataset", name, || {
+        api.client
+            .create_dataset()
+            .name(name)
+            .dataset_group_arn(dataset_group_arn)
+            .schema_arn(schema_arn)
+            .dataset_type(dataset_type.api_name())
+            .set_tags(convert::tags(tags))
+            .send()
+    })
+    .await
+    .map(|r| r.dataset_arn)
+}
+
+async fn filter(api: &Api, request: &Request) -> Result<Option<String>, ApiError> {
+    match request {
         Request::CreateFilter {
             name,
             dataset_group_arn,
@@ -366,6 +445,24 @@ async fn create_other(api: &Api, request: &Request) -> Result<Option<String>, Ap
             })
             .await
             .map(|r| r.filter_arn),
+        Request::DeleteFilter { filter_arn } => {
+            let deleted = api
+                .call("DeleteFilter", filter_arn, || {
+                    api.client.delete_filter().filter_arn(filter_arn).send()
+                })
+                .await;
+            match deleted {
+                // Already gone (a repeated call after a crash): what the deletion wanted.
+                Err(e) if e.class == ErrorClass::NotFound => Ok(None),
+                other => other.map(|_| None),
+            }
+        }
+        _ => Ok(None),
+    }
+}
+
+async fn solution(api: &Api, request: &Request) -> Result<Option<String>, ApiError> {
+    match request {
         Request::CreateSolution {
             dataset_group_arn,
             perform_auto_training,
@@ -387,23 +484,37 @@ async fn create_other(api: &Api, request: &Request) -> Result<Option<String>, Ap
             })
             .await
             .map(|r| r.solution_arn),
-        Request::CreateSolutionVersion {
+        Request::UpdateSolution {
             solution_arn,
-            name,
-            training_mode,
-            tags,
-        } => api
-            .call("CreateSolutionVersion", solution_arn, || {
+            perform_auto_training,
+            auto_training_config,
+            events_config,
+        } => {
+            let config = (auto_training_config.is_some() || events_config.is_some()).then(|| {
+                t::SolutionUpdateConfig::builder()
+                    .set_auto_training_config(
+                        auto_training_config.as_ref().map(convert::auto_training_config),
+                    )
+                    .set_events_config(events_config.as_ref().map(convert::events_config))
+                    .build()
+            });
+            api.call("UpdateSolution", solution_arn, || {
                 api.client
-                    .create_solution_version()
+                    .update_solution()
                     .solution_arn(solution_arn)
-                    .set_name(name.clone())
-                    .training_mode(t::TrainingMode::from(training_mode.as_str()))
-                    .set_tags(convert::tags(tags))
+                    .set_perform_auto_training(*perform_auto_training)
+                    .set_solution_update_config(config.clone())
                     .send()
             })
             .await
-            .map(|r| r.solution_version_arn),
+            .map(|r| r.solution_arn)
+        }
+        _ => Ok(None),
+    }
+}
+
+async fn campaign(api: &Api, request: &Request) -> Result<Option<String>, ApiError> {
+    match request {
         Request::CreateCampaign {
             name,
             solution_version_arn,
@@ -440,6 +551,12 @@ async fn create_other(api: &Api, request: &Request) -> Result<Option<String>, Ap
             })
             .await
             .map(|r| r.campaign_arn),
+        _ => Ok(None),
+    }
+}
+
+async fn recommender(api: &Api, request: &Request) -> Result<Option<String>, ApiError> {
+    match request {
         Request::CreateRecommender {
             name,
             dataset_group_arn,
@@ -459,8 +576,19 @@ async fn create_other(api: &Api, request: &Request) -> Result<Option<String>, Ap
             })
             .await
             .map(|r| r.recommender_arn),
-        Request::CreateDatasetImportJob { .. }
-        | Request::CreateBatchInferenceJob { .. }
-        | Request::CreateBatchSegmentJob { .. } => Ok(None),
+        Request::UpdateRecommender {
+            recommender_arn,
+            recommender_config,
+        } => api
+            .call("UpdateRecommender", recommender_arn, || {
+                api.client
+                    .update_recommender()
+                    .recommender_arn(recommender_arn)
+                    .recommender_config(convert::recommender_config(recommender_config))
+                    .send()
+            })
+            .await
+            .map(|r| r.recommender_arn),
+        _ => Ok(None),
     }
 }

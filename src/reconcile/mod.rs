@@ -32,6 +32,8 @@ mod execute;
 pub mod export;
 mod observe;
 mod polls;
+mod promotion;
+mod tags;
 pub mod teardown;
 
 pub use api::{Api, ApiError, Backoff, ErrorClass, RateLimiter};
@@ -195,6 +197,10 @@ pub struct Reconciler {
     settings: ReconcileSettings,
     roles: Roles,
     memory: Mutex<HashMap<String, GroupMemory>>,
+    /// Metrics of versions the promotion gate compared (they never change).
+    metrics: promotion::MetricsCache,
+    /// Tags read in each group's current run.
+    tags: tags::TagCache,
     /// "Now" of the planner's age decisions (import `maxAge`, batch job ages): the daemon's clock,
     /// so tests with injected time see the same instants as the store and the scheduler.
     clock: Arc<dyn crate::store::Clock>,
@@ -320,6 +326,8 @@ impl Reconciler {
             settings: settings.clone(),
             roles: roles(personalize),
             memory: Mutex::new(HashMap::new()),
+            metrics: promotion::MetricsCache::default(),
+            tags: tags::TagCache::default(),
             clock: Arc::new(crate::store::SystemClock),
         }
     }
@@ -395,7 +403,7 @@ impl Reconciler {
             }
         };
         let mut observer = observe::Observer::new(&self.api, cache.as_ref(), &policy);
-        let observed = observer
+        let mut observed = observer
             .observe(spec, group_arn.as_deref(), list_unmanaged)
             .await
             .map_err(Self::personalize_error(spec))?;
@@ -410,6 +418,12 @@ impl Reconciler {
                 m.cache = Some(observe::Cache::new(observed.clone(), due));
             }
         });
+        promotion::observe(&self.api, spec, &mut observed, &self.metrics)
+            .await
+            .map_err(Self::personalize_error(spec))?;
+        tags::observe(&self.api, spec, &mut observed, &self.tags, run_start)
+            .await
+            .map_err(Self::personalize_error(spec))?;
         let run = RunContext {
             run_start,
             now: self.clock.now(),
@@ -554,11 +568,13 @@ impl Reconciler {
                             c.invalidate(&step.target);
                         }
                     });
-                    let word = if matches!(request, Request::UpdateCampaign { .. }) {
-                        "UPDATE REQUESTED"
-                    } else {
-                        "CREATE REQUESTED"
-                    };
+                    let word = format!("{} REQUESTED", request.verb());
+                    if matches!(step.action, Action::Update { .. })
+                        && let Some(arn) = &step.arn
+                    {
+                        // Changed by this call: its tags are read again on the next pass.
+                        self.tags.forget(group, arn);
+                    }
                     let why = match &step.action {
                         Action::Create { why, .. } => Some(why.clone()),
                         Action::Update { changes, .. } => Some(changes.join("; ")),
@@ -568,7 +584,7 @@ impl Reconciler {
                         (Some(w), Some(n)) => Some(format!("{w}; {n}")),
                         _ => why.or_else(|| step.note.clone()),
                     };
-                    (word.to_string(), why, arn.clone())
+                    (word, why, arn.clone())
                 }
                 Executed::Adopted => {
                     acted.kinds.push(step.target.kind);

@@ -129,6 +129,23 @@ fn creating(m: &Meta) -> bool {
     m.phase() == Phase::Pending && m.status.trim().to_ascii_uppercase().starts_with("CREATE")
 }
 
+/// A resource with an in-place update under way is pending too, though its own status stays ACTIVE.
+fn updating_since(m: &Meta, update: Option<&UpdateObs>) -> Vec<Option<DateTime<Utc>>> {
+    let update = update
+        .filter(|u| Phase::of(&u.status) == Phase::Pending)
+        .map(|_| m.updated.or(m.created));
+    pending_since(m).into_iter().chain(update).collect()
+}
+
+/// What a describe returns for resources Personalize can update in place: the resource and its
+/// latest update.
+type WithUpdate<T> = Option<(T, Option<UpdateObs>)>;
+
+/// The cached form of a [`WithUpdate`] read: the resource from the last observation and its update.
+fn cached_with_update<T: Clone>(c: &Observation, x: Option<&T>, arn: impl Fn(&T) -> &str) -> WithUpdate<T> {
+    x.map(|x| (x.clone(), c.updates.get(arn(x)).cloned()))
+}
+
 fn metas_pending<'a>(metas: impl IntoIterator<Item = &'a Meta>) -> Vec<Option<DateTime<Utc>>> {
     metas.into_iter().filter_map(pending_since).collect()
 }
@@ -404,12 +421,19 @@ impl<'a> Observer<'a> {
             let found = self
                 .read(
                     (Kind::Recommender, r.name.clone()),
-                    |c| c.recommenders.get(&r.name).cloned(),
+                    |c| cached_with_update(c, c.recommenders.get(&r.name), |x| &x.meta.arn),
                     || fetch_recommender(api, &arn),
-                    |x| metas_pending(x.iter().map(|x| &x.meta)),
+                    |x| {
+                        x.iter()
+                            .flat_map(|(r, u)| updating_since(&r.meta, u.as_ref()))
+                            .collect()
+                    },
                 )
                 .await?;
-            if let Some(x) = found {
+            if let Some((x, update)) = found {
+                if let Some(u) = update {
+                    o.updates.insert(x.meta.arn.clone(), u);
+                }
                 o.recommenders.insert(r.name.clone(), x);
             }
         }
@@ -428,14 +452,21 @@ impl<'a> Observer<'a> {
         let found = self
             .read(
                 (Kind::Dataset, name.to_string()),
-                |c| c.datasets.get(&ty).cloned(),
+                |c| cached_with_update(c, c.datasets.get(&ty), |d| &d.meta.arn),
                 || fetch_dataset(api, arn),
-                |x| metas_pending(x.iter().map(|x| &x.meta)),
+                |x| {
+                    x.iter()
+                        .flat_map(|(d, u)| updating_since(&d.meta, u.as_ref()))
+                        .collect()
+                },
             )
             .await?;
-        let Some(dataset) = found else {
+        let Some((dataset, update)) = found else {
             return Ok(());
         };
+        if let Some(u) = update {
+            o.updates.insert(dataset.meta.arn.clone(), u);
+        }
         let unit = (Kind::DatasetImportJob, name.to_string());
         if creating(&dataset.meta) {
             o.datasets.insert(ty, dataset);
@@ -469,14 +500,21 @@ impl<'a> Observer<'a> {
         let found = self
             .read(
                 (Kind::Solution, s.name.clone()),
-                |c| c.solutions.get(&s.name).cloned(),
+                |c| cached_with_update(c, c.solutions.get(&s.name), |x| &x.meta.arn),
                 || fetch_solution(api, &arn),
-                |x| metas_pending(x.iter().map(|x| &x.meta)),
+                |x| {
+                    x.iter()
+                        .flat_map(|(s, u)| updating_since(&s.meta, u.as_ref()))
+                        .collect()
+                },
             )
             .await?;
-        let Some(solution) = found else {
+        let Some((solution, update)) = found else {
             return Ok(());
         };
+        if let Some(u) = update {
+            o.updates.insert(solution.meta.arn.clone(), u);
+        }
         let solution_arn = solution.meta.arn.clone();
         if creating(&solution.meta) {
             o.solutions.insert(s.name.clone(), solution);
@@ -607,24 +645,30 @@ async fn fetch_schema(api: &Api, arn: &str) -> Result<Option<SchemaObs>, ApiErro
     }))
 }
 
-async fn fetch_dataset(api: &Api, arn: &str) -> Result<Option<DatasetObs>, ApiError> {
+async fn fetch_dataset(api: &Api, arn: &str) -> Result<WithUpdate<DatasetObs>, ApiError> {
     let r = found(
         api.call("DescribeDataset", arn, || {
             api.client.describe_dataset().dataset_arn(arn).send()
         })
         .await,
     )?;
-    Ok(r.and_then(|r| r.dataset).map(|x| DatasetObs {
-        meta: meta(
-            x.dataset_arn.as_deref(),
-            x.status.as_deref(),
-            None,
-            x.creation_date_time.as_ref(),
-            x.last_updated_date_time.as_ref(),
-        ),
-        name: x.name.clone().unwrap_or_default(),
-        schema_arn: x.schema_arn.clone().unwrap_or_default(),
-        group_arn: x.dataset_group_arn.clone().unwrap_or_default(),
+    Ok(r.and_then(|r| r.dataset).map(|x| {
+        let d = DatasetObs {
+            meta: meta(
+                x.dataset_arn.as_deref(),
+                x.status.as_deref(),
+                None,
+                x.creation_date_time.as_ref(),
+                x.last_updated_date_time.as_ref(),
+            ),
+            name: x.name.clone().unwrap_or_default(),
+            schema_arn: x.schema_arn.clone().unwrap_or_default(),
+            group_arn: x.dataset_group_arn.clone().unwrap_or_default(),
+        };
+        (
+            d,
+            x.latest_dataset_update.as_ref().map(convert::dataset_update_obs),
+        )
     }))
 }
 
@@ -707,27 +751,35 @@ async fn fetch_filter(api: &Api, arn: &str) -> Result<Option<FilterObs>, ApiErro
     }))
 }
 
-async fn fetch_solution(api: &Api, arn: &str) -> Result<Option<SolutionObs>, ApiError> {
+async fn fetch_solution(api: &Api, arn: &str) -> Result<WithUpdate<SolutionObs>, ApiError> {
     let r = found(
         api.call("DescribeSolution", arn, || {
             api.client.describe_solution().solution_arn(arn).send()
         })
         .await,
     )?;
-    Ok(r.and_then(|r| r.solution).map(|x| SolutionObs {
-        meta: meta(
-            Some(x.solution_arn.as_deref().unwrap_or(arn)),
-            x.status.as_deref(),
-            None,
-            x.creation_date_time.as_ref(),
-            x.last_updated_date_time.as_ref(),
-        ),
-        group_arn: x.dataset_group_arn.clone().unwrap_or_default(),
-        recipe_arn: x.recipe_arn.clone(),
-        perform_hpo: x.perform_hpo,
-        perform_auto_training: x.perform_auto_training,
-        event_type: x.event_type.clone(),
-        config: convert::solution_config_json(x.solution_config.as_ref()),
+    Ok(r.and_then(|r| r.solution).map(|x| {
+        let s = SolutionObs {
+            meta: meta(
+                Some(x.solution_arn.as_deref().unwrap_or(arn)),
+                x.status.as_deref(),
+                None,
+                x.creation_date_time.as_ref(),
+                x.last_updated_date_time.as_ref(),
+            ),
+            group_arn: x.dataset_group_arn.clone().unwrap_or_default(),
+            recipe_arn: x.recipe_arn.clone(),
+            perform_hpo: x.perform_hpo,
+            perform_auto_training: x.perform_auto_training,
+            event_type: x.event_type.clone(),
+            config: convert::solution_config_json(x.solution_config.as_ref()),
+        };
+        (
+            s,
+            x.latest_solution_update
+                .as_ref()
+                .map(convert::solution_update_obs),
+        )
     }))
 }
 
@@ -762,24 +814,32 @@ async fn fetch_campaign(api: &Api, arn: &str) -> Result<Option<CampaignObs>, Api
     }))
 }
 
-async fn fetch_recommender(api: &Api, arn: &str) -> Result<Option<RecommenderObs>, ApiError> {
+async fn fetch_recommender(api: &Api, arn: &str) -> Result<WithUpdate<RecommenderObs>, ApiError> {
     let r = found(
         api.call("DescribeRecommender", arn, || {
             api.client.describe_recommender().recommender_arn(arn).send()
         })
         .await,
     )?;
-    Ok(r.and_then(|r| r.recommender).map(|x| RecommenderObs {
-        meta: meta(
-            x.recommender_arn.as_deref(),
-            x.status.as_deref(),
-            x.failure_reason.as_deref(),
-            x.creation_date_time.as_ref(),
-            x.last_updated_date_time.as_ref(),
-        ),
-        group_arn: x.dataset_group_arn.clone().unwrap_or_default(),
-        recipe_arn: x.recipe_arn.clone().unwrap_or_default(),
-        config: convert::recommender_config_json(x.recommender_config.as_ref()),
+    Ok(r.and_then(|r| r.recommender).map(|x| {
+        let rec = RecommenderObs {
+            meta: meta(
+                x.recommender_arn.as_deref(),
+                x.status.as_deref(),
+                x.failure_reason.as_deref(),
+                x.creation_date_time.as_ref(),
+                x.last_updated_date_time.as_ref(),
+            ),
+            group_arn: x.dataset_group_arn.clone().unwrap_or_default(),
+            recipe_arn: x.recipe_arn.clone().unwrap_or_default(),
+            config: convert::recommender_config_json(x.recommender_config.as_ref()),
+        };
+        (
+            rec,
+            x.latest_recommender_update
+                .as_ref()
+                .map(convert::recommender_update_obs),
+        )
     }))
 }
 
@@ -838,7 +898,11 @@ async fn list_versions(api: &Api, solution_arn: &str) -> Result<Vec<VersionObs>,
     }
 }
 
-async fn list_batch_jobs(api: &Api, version_arn: &str, segment: bool) -> Result<Vec<BatchJobObs>, ApiError> {
+pub(super) async fn list_batch_jobs(
+    api: &Api,
+    version_arn: &str,
+    segment: bool,
+) -> Result<Vec<BatchJobObs>, ApiError> {
     let mut out = Vec::new();
     let mut token: Option<String> = None;
     // Inference and segment listings differ only in names: one shape, spelt once.

@@ -11,7 +11,7 @@ use crate::spec::issues::{Issue, JsonPath};
 use crate::spec::kinds::DatasetType;
 use crate::spec::model::{
     BatchInferenceJob, BatchSegmentJob, Campaign, Dataset, DatasetGroup, DatasetImport, Datasets,
-    EventTracker, Filter, ImportMode, MaxAge, Recommender, Schema, Solution, SolutionSchedules,
+    EventTracker, Filter, ImportMode, MaxAge, Promotion, Recommender, Schema, Solution, SolutionSchedules,
     SolutionVersion, Spec, Tag, TrainingMode,
 };
 use crate::spec::rules::{at, list_at, str_at};
@@ -143,6 +143,7 @@ fn dataset_group(root: &Value, root_tags: &[Tag]) -> Built<DatasetGroup> {
         tags: tags(config, root_tags),
         import_schedule: schedule(group, &["workflowConfig", "schedules", "import"]),
         max_age,
+        replace_filters: bool_at(group, &["workflowConfig", "replaceFilters"]).unwrap_or(false),
     })
 }
 
@@ -307,6 +308,10 @@ fn solution(value: &Value, path: &JsonPath, root_tags: &[Tag]) -> Built<Solution
             update: schedule(value, &["workflowConfig", "schedules", "update"]),
         },
         retrain_on_new_data: bool_at(value, &["workflowConfig", "retrainOnNewData"]).unwrap_or(false),
+        promotion: at(value, &["workflowConfig", "promotion"]).map(|p| Promotion {
+            metric: str_at(p, &["metric"]).unwrap_or_default().to_string(),
+            min_delta: at(p, &["minDelta"]).and_then(Value::as_f64).unwrap_or(0.0),
+        }),
         campaigns,
         batch_inference_jobs,
         batch_segment_jobs,
@@ -469,11 +474,73 @@ mod tests {
     }
 
     #[test]
+    fn replace_filters_defaults_to_false_and_must_be_a_boolean() {
+        let group = |workflow: serde_json::Value| {
+            load_value(&json!({"datasetGroup": {"serviceConfig": {"name": "g"}, "workflowConfig": workflow}}))
+        };
+        let report = group(json!({}));
+        assert!(!report.spec.expect("valid").dataset_group.replace_filters);
+        let report = group(json!({"replaceFilters": "yes"}));
+        assert!(report.spec.is_none());
+        assert!(
+            report.errors.iter().any(|e| e
+                .to_string()
+                .contains("datasetGroup.workflowConfig.replaceFilters")),
+            "{:?}",
+            report.errors
+        );
+    }
+
+    #[test]
+    fn a_promotion_gate_needs_a_known_metric_and_a_number_and_says_where() {
+        let solution = |workflow: serde_json::Value| {
+            load_value(&json!({
+                "datasetGroup": {"serviceConfig": {"name": "g"}},
+                "solutions": [{"serviceConfig": {"name": "s", "recipeArn": "arn:aws:personalize:::recipe/aws-user-personalization"},
+                               "workflowConfig": workflow}]
+            }))
+        };
+        let report = solution(json!({"promotion": {"metric": "precision_at_10"}}));
+        let spec = report.spec.expect("valid");
+        let promotion = spec.solutions[0].promotion.as_ref().expect("set");
+        assert_eq!(
+            (promotion.metric.as_str(), promotion.min_delta),
+            ("precision_at_10", 0.0)
+        );
+        assert!(
+            solution(json!({})).spec.expect("valid").solutions[0]
+                .promotion
+                .is_none()
+        );
+
+        for (bad, path) in [
+            (
+                json!({"promotion": {"metric": "accuracy"}}),
+                "solutions[0].workflowConfig.promotion.metric",
+            ),
+            (
+                json!({"promotion": {"metric": "precision_at_10", "minDelta": "0.1"}}),
+                "solutions[0].workflowConfig.promotion.minDelta",
+            ),
+            (json!({"promotion": {"minDelta": 0.1}}), "metric"),
+            (
+                json!({"promotion": {"metric": "precision_at_10", "margin": 1}}),
+                "solutions[0].workflowConfig.promotion.margin",
+            ),
+        ] {
+            let report = solution(bad.clone());
+            assert!(report.spec.is_none(), "{bad}");
+            let errors: Vec<String> = report.errors.iter().map(ToString::to_string).collect();
+            assert!(errors.iter().any(|e| e.contains(path)), "{bad}: {errors:?}");
+        }
+    }
+
+    #[test]
     fn values_from_the_file_reach_the_model() {
         let report = load_value(&json!({
             "datasetGroup": {
                 "serviceConfig": {"name": "g", "domain": "ECOMMERCE"},
-                "workflowConfig": {"maxAge": "1 day 2 hours", "schedules": {"import": "rate(1 day)"}}
+                "workflowConfig": {"maxAge": "1 day 2 hours", "schedules": {"import": "rate(1 day)"}, "replaceFilters": true}
             },
             "datasets": {
                 "serviceConfig": {"importMode": "INCREMENTAL", "publishAttributionMetricsToS3": true},
@@ -487,7 +554,8 @@ mod tests {
                                        "autoTrainingConfig": {"schedulingExpression": "rate(3 days)"}},
                     "solutionVersion": {"name": "v1", "trainingMode": "UPDATE"}
                 },
-                "workflowConfig": {"schedules": {"full": "cron(0 2 ? * 1 *)", "update": "delete"}, "retrainOnNewData": true},
+                "workflowConfig": {"schedules": {"full": "cron(0 2 ? * 1 *)", "update": "delete"}, "retrainOnNewData": true,
+                                   "promotion": {"metric": "normalized_discounted_cumulative_gain_at_10", "minDelta": 0.01}},
                 "campaigns": [{"serviceConfig": {"name": "c", "minProvisionedTPS": 3,
                                "campaignConfig": {"itemExplorationConfig": {"explorationWeight": "0.3"},
                                                   "rankingInfluence": {"FRESHNESS": 0.5}}}}],
@@ -500,6 +568,7 @@ mod tests {
         let group = &spec.dataset_group;
         assert_eq!(group.max_age.as_ref().map(|m| m.seconds), Some(93_600));
         assert!(matches!(group.import_schedule, Some(Schedule::Rate(_))));
+        assert!(group.replace_filters);
         let datasets = spec.datasets.expect("declared");
         assert_eq!(datasets.import.import_mode, ImportMode::Incremental);
         assert!(datasets.import.publish_attribution_metrics_to_s3);
@@ -520,6 +589,9 @@ mod tests {
         assert_eq!(s.solution_version.training_mode, TrainingMode::Update);
         assert_eq!(s.schedules.update, Some(Schedule::Delete));
         assert!(s.retrain_on_new_data);
+        let promotion = s.promotion.as_ref().expect("set");
+        assert_eq!(promotion.metric, "normalized_discounted_cumulative_gain_at_10");
+        assert_eq!(promotion.min_delta, 0.01);
         assert_eq!(s.campaigns[0].min_provisioned_tps, 3);
         let ranking = s.campaigns[0]
             .campaign_config

@@ -118,6 +118,10 @@ pub struct DatasetGroup {
     /// Defaults to 365 days; `None` when the file's text could not be read (the reference drops it, so
     /// an existing import never expires by age).
     pub max_age: Option<MaxAge>,
+    /// `workflowConfig.replaceFilters` (our extension, default false): a filter whose expression
+    /// changed is deleted and created again; otherwise the change is a conflict.
+    #[serde(default)]
+    pub replace_filters: bool,
 }
 
 /// `datasets`: the import settings and the (up to three) datasets of the group.
@@ -246,9 +250,23 @@ pub struct Solution {
     /// `workflowConfig.retrainOnNewData` (our extension, default false): train a new version after
     /// every import that brought new data, not only on schedule.
     pub retrain_on_new_data: bool,
+    /// `workflowConfig.promotion` (our extension): without it every new version serves at once.
+    #[serde(default)]
+    pub promotion: Option<Promotion>,
     pub campaigns: Vec<Campaign>,
     pub batch_inference_jobs: Vec<BatchInferenceJob>,
     pub batch_segment_jobs: Vec<BatchSegmentJob>,
+}
+
+/// `solutions[].workflowConfig.promotion`: a new version moves the solution's campaigns and batch
+/// jobs only when its `metric` is at least the serving version's plus `min_delta`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Promotion {
+    /// A `GetSolutionMetrics` name (one of `spec::shape::SOLUTION_METRICS`).
+    pub metric: String,
+    /// Default 0.
+    pub min_delta: f64,
 }
 
 /// `solutions[].serviceConfig.solutionVersion`: CreateSolutionVersion members.

@@ -712,6 +712,45 @@ static SOLUTION_SCHEDULES: Object = Object {
     unknown: Unknown::Ignored,
 };
 
+/// The offline metrics `GetSolutionMetrics` reports (higher is better for all of them); the
+/// promotion gate compares a new version with the serving one on one of these.
+pub const SOLUTION_METRICS: &[&str] = &[
+    "coverage",
+    "mean_reciprocal_rank_at_25",
+    "normalized_discounted_cumulative_gain_at_5",
+    "normalized_discounted_cumulative_gain_at_10",
+    "normalized_discounted_cumulative_gain_at_25",
+    "precision_at_5",
+    "precision_at_10",
+    "precision_at_25",
+    "average_rewards_at_k",
+    "normalized_discounted_cumulative_gain_with_event_weights_at_k",
+    "trend_prediction_accuracy",
+    "hit",
+    "recall",
+    "precision",
+    "auc",
+];
+
+static PROMOTION: Object = Object {
+    description: "Promote a new version to the solution's campaigns and batch jobs only when it is \
+                  at least as good as the serving one.",
+    fields: &[
+        required(
+            "metric",
+            Shape::Enum(SOLUTION_METRICS),
+            "The GetSolutionMetrics metric compared, e.g. \
+             normalized_discounted_cumulative_gain_at_10.",
+        ),
+        field(
+            "minDelta",
+            Shape::Number(NumberRange { min: None, max: None }),
+            "How much better the new version must be (default 0: at least as good).",
+        ),
+    ],
+    unknown: Unknown::Structural,
+};
+
 static SOLUTION_WORKFLOW: Object = Object {
     description: "What personalize-ops does with this solution over time.",
     fields: &[
@@ -724,6 +763,12 @@ static SOLUTION_WORKFLOW: Object = Object {
             "retrainOnNewData",
             Shape::Bool,
             "Also retrain after every import that brought new data (default false).",
+        ),
+        field(
+            "promotion",
+            Shape::Object(&PROMOTION),
+            "The promotion gate: a new version serves only when its metric is at least the \
+             serving version's plus minDelta.",
         ),
     ],
     unknown: Unknown::Structural,
@@ -1316,6 +1361,13 @@ static DATASET_GROUP_WORKFLOW: Object = Object {
             MAX_AGE,
             "An import younger than this counts as current and is not repeated (default \
              \"365 days\"), e.g. \"1 day 2 hours\".",
+        ),
+        field(
+            "replaceFilters",
+            Shape::Bool,
+            "Replace a filter whose expression changed: delete it, wait, create it again with the \
+             same name (default false: a changed expression is a conflict). Recommendations that \
+             use the filter fail while it is replaced.",
         ),
     ],
     unknown: Unknown::Structural,

@@ -10,7 +10,7 @@ use crate::emulator::input::Input;
 use crate::emulator::job::JobKind;
 use crate::emulator::lifecycle::Status;
 use crate::emulator::recipes;
-use crate::emulator::state::{Solution, SolutionVersion};
+use crate::emulator::state::{Meta, Solution, SolutionVersion};
 
 fn in_flight(status: Status) -> bool {
     status.is_creating() || status == Status::CreateStopping
@@ -38,24 +38,7 @@ pub fn create(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
         )));
     }
     if mode == "UPDATE" {
-        let recipe_name = recipes::by_arn(&solution.recipe_arn).map_or("", |r| r.name);
-        if !recipes::by_arn(&solution.recipe_arn).is_some_and(|r| r.supports_update) {
-            return Err(ApiError::invalid(format!(
-                "trainingMode UPDATE is only supported by aws-user-personalization and aws-hrnn-coldstart, not {recipe_name}"
-            )));
-        }
-        let has_full = cx
-            .state
-            .live::<SolutionVersion>(now, |v| {
-                v.solution_arn == solution_arn && v.training_mode == "FULL" && v.meta.is_active(now)
-            })
-            .next()
-            .is_some();
-        if !has_full {
-            return Err(ApiError::invalid(format!(
-                "trainingMode UPDATE needs an ACTIVE version of {solution_arn} trained with trainingMode FULL"
-            )));
-        }
+        update_allowed(cx, solution, solution_arn)?;
     }
     let region = cx.scope.region.clone();
     let pending = cx
@@ -79,29 +62,58 @@ pub fn create(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
     let timeline = cx.work_timeline(Kind::SolutionVersion, &names);
     let meta = cx.meta(arn.clone(), name.unwrap_or_default(), timeline, tags);
     cx.queue(JobKind::Train, &meta);
-    cx.state.solution_versions.insert(
-        arn.clone(),
-        SolutionVersion {
-            meta,
-            solution_arn: solution_arn.to_string(),
-            group_arn: solution.group_arn.clone(),
-            recipe_arn: solution.recipe_arn.clone(),
-            training_mode: mode.to_string(),
-            training_type: if mode == "AUTOTRAIN" {
-                "AUTOMATIC"
-            } else {
-                "MANUAL"
-            }
-            .to_string(),
-            perform_hpo: solution.perform_hpo,
-            perform_automl: solution.perform_automl,
-            perform_incremental_update: solution.perform_incremental_update,
-            event_type: solution.event_type.clone(),
-            config: solution.config.clone(),
-            metrics: None,
-        },
-    );
+    cx.state
+        .solution_versions
+        .insert(arn.clone(), trained_from(&solution, solution_arn, meta, mode));
     Ok(json!({ "solutionVersionArn": arn }))
+}
+
+/// UPDATE trains on top of a FULL version, and only some recipes can do it.
+fn update_allowed(cx: &Cx, solution: &Solution, solution_arn: &str) -> Result<(), ApiError> {
+    let now = cx.now;
+    let recipe = recipes::by_arn(&solution.recipe_arn);
+    if !recipe.is_some_and(|r| r.supports_update) {
+        return Err(ApiError::invalid(format!(
+            "trainingMode UPDATE is only supported by aws-user-personalization and aws-hrnn-coldstart, not {}",
+            recipe.map_or("", |r| r.name)
+        )));
+    }
+    let has_full = cx
+        .state
+        .live::<SolutionVersion>(now, |v| {
+            v.solution_arn == solution_arn && v.training_mode == "FULL" && v.meta.is_active(now)
+        })
+        .next()
+        .is_some();
+    if !has_full {
+        return Err(ApiError::invalid(format!(
+            "trainingMode UPDATE needs an ACTIVE version of {solution_arn} trained with trainingMode FULL"
+        )));
+    }
+    Ok(())
+}
+
+/// A new version carries its solution's training settings as they are at creation.
+fn trained_from(solution: &Solution, solution_arn: &str, meta: Meta, mode: &str) -> SolutionVersion {
+    SolutionVersion {
+        meta,
+        solution_arn: solution_arn.to_string(),
+        group_arn: solution.group_arn.clone(),
+        recipe_arn: solution.recipe_arn.clone(),
+        training_mode: mode.to_string(),
+        training_type: if mode == "AUTOTRAIN" {
+            "AUTOMATIC"
+        } else {
+            "MANUAL"
+        }
+        .to_string(),
+        perform_hpo: solution.perform_hpo,
+        perform_automl: solution.perform_automl,
+        perform_incremental_update: solution.perform_incremental_update,
+        event_type: solution.event_type.clone(),
+        config: solution.config.clone(),
+        metrics: None,
+    }
 }
 
 /// `SolutionVersionSummary` (also `Solution.latestSolutionVersion`).
