@@ -30,6 +30,10 @@ macro_rules! kinds {
             $($variant($ty),)*
         }
 
+        /// The [`State`] maps the log carries, by their serialized names.
+        #[cfg(test)]
+        const FIELDS: &[&str] = &[$(stringify!($field)),*];
+
         /// The resources that differ between `live` and `saved`.
         pub fn diff(live: &State, saved: &State) -> Vec<Change> {
             let mut out = Vec::new();
@@ -135,6 +139,24 @@ mod tests {
             role_arn: None,
             kms_key_arn: None,
         }
+    }
+
+    /// A map added to [`State`] but not to `kinds!` would never be logged, so it would vanish at
+    /// every restart.
+    #[test]
+    fn every_map_of_the_state_is_logged() {
+        let encoded = serde_json::to_value(State::default()).expect("encodes");
+        let mut maps: Vec<&str> = encoded
+            .as_object()
+            .expect("an object")
+            .keys()
+            .map(String::as_str)
+            .filter(|k| *k != "seq")
+            .collect();
+        maps.sort_unstable();
+        let mut logged = FIELDS.to_vec();
+        logged.sort_unstable();
+        assert_eq!(maps, logged);
     }
 
     #[test]
