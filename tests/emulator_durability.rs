@@ -81,32 +81,28 @@ fn start_emulate(state: &Path, data: &Path) -> (Child, String) {
     (child, url)
 }
 
-async fn names_of_groups(client: &aws_sdk_personalize::Client) -> Vec<String> {
-    let listed = tokio::time::timeout(PATIENCE, client.list_dataset_groups().max_results(100).send())
-        .await
-        .expect("answers")
-        .expect("ListDatasetGroups");
-    let mut names: Vec<String> = listed
-        .dataset_groups()
-        .iter()
-        .filter_map(|g| g.name().map(str::to_string))
-        .collect();
+fn sorted<'a>(names: impl Iterator<Item = Option<&'a str>>) -> Vec<String> {
+    let mut names: Vec<String> = names.flatten().map(str::to_string).collect();
     names.sort();
     names
 }
 
+async fn names_of_groups(client: &aws_sdk_personalize::Client) -> Vec<String> {
+    let call = client.list_dataset_groups().max_results(100).send();
+    let listed = tokio::time::timeout(PATIENCE, call).await.expect("answers");
+    sorted(
+        listed
+            .expect("ListDatasetGroups")
+            .dataset_groups()
+            .iter()
+            .map(|g| g.name()),
+    )
+}
+
 async fn names_of_schemas(client: &aws_sdk_personalize::Client) -> Vec<String> {
-    let listed = tokio::time::timeout(PATIENCE, client.list_schemas().max_results(100).send())
-        .await
-        .expect("answers")
-        .expect("ListSchemas");
-    let mut names: Vec<String> = listed
-        .schemas()
-        .iter()
-        .filter_map(|s| s.name().map(str::to_string))
-        .collect();
-    names.sort();
-    names
+    let call = client.list_schemas().max_results(100).send();
+    let listed = tokio::time::timeout(PATIENCE, call).await.expect("answers");
+    sorted(listed.expect("ListSchemas").schemas().iter().map(|s| s.name()))
 }
 
 /// kill -9 right after acknowledged creates: each round starts `emulate` on the same state

@@ -143,15 +143,7 @@ pub async fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
         let loaded = persist::load(dir)?;
         if let Some(loaded) = &loaded {
             clock.set_offset(loaded.clock_offset);
-            // Above the saved counter first, so restored entries and later changes get
-            // generations no saved file is named with.
-            data.continue_after(loaded.data_generation);
-            for (arn, _, table) in &loaded.tables {
-                data.restore_table(arn.clone(), table.clone());
-            }
-            for (arn, _, model) in &loaded.models {
-                data.set_model(arn, Arc::new(model.clone()));
-            }
+            loaded.restore_into(&mut data);
             state = loaded.state.clone();
         }
         let dir = dir.clone();

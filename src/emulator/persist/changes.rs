@@ -112,12 +112,13 @@ fn diff_map<T: Clone + PartialEq>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::emulator::lifecycle::{Phases, Timeline};
     use crate::emulator::state::Meta;
 
-    fn group(arn: &str, seq: u64) -> DatasetGroup {
+    /// An ACTIVE dataset group named like its ARN.
+    pub(in crate::emulator::persist) fn group(arn: &str, seq: u64) -> DatasetGroup {
         DatasetGroup {
             meta: Meta {
                 arn: arn.to_string(),

@@ -190,6 +190,20 @@ pub struct Loaded {
     compact: bool,
 }
 
+impl Loaded {
+    /// Puts the saved tables and models into `data`, counting above the saved counter first, so
+    /// restored entries and later changes get generations no saved file is named with.
+    pub fn restore_into(&self, data: &mut Data) {
+        data.continue_after(self.data_generation);
+        for (arn, _, table) in &self.tables {
+            data.restore_table(arn.clone(), table.clone());
+        }
+        for (arn, _, model) in &self.models {
+            data.set_model(arn, Arc::new(model.clone()));
+        }
+    }
+}
+
 /// The file of one generation of an ARN's entry: a stable hash of the ARN (FNV-1a, 64 bits; ARNs
 /// are too long and too rich for file names) and the data generation.
 fn file_name(arn: &str, generation: u64) -> String {
@@ -939,36 +953,13 @@ impl Persister {
 mod tests {
     use super::*;
     use crate::emulator::engine::table::Cell;
-    use crate::emulator::lifecycle::{Phases, Timeline};
-    use crate::emulator::state::{DatasetGroup, Meta};
 
     fn group(state: &mut State, name: &str) -> String {
         let arn = format!("arn:aws:personalize:us-east-1:000000000000:dataset-group/{name}");
         let seq = state.next_seq();
-        state.dataset_groups.insert(
-            arn.clone(),
-            DatasetGroup {
-                meta: Meta {
-                    arn: arn.clone(),
-                    name: name.to_string(),
-                    region: "us-east-1".into(),
-                    seq,
-                    created: 0.0,
-                    timeline: Timeline::created(
-                        0.0,
-                        Phases {
-                            pending: 1.0,
-                            in_progress: 1.0,
-                        },
-                        None,
-                    ),
-                    tags: Vec::new(),
-                },
-                domain: None,
-                role_arn: None,
-                kms_key_arn: None,
-            },
-        );
+        state
+            .dataset_groups
+            .insert(arn.clone(), changes::tests::group(&arn, seq));
         arn
     }
 
@@ -986,13 +977,7 @@ mod tests {
         let mut state = State::default();
         let mut clock_offset = 0.0;
         if let Some(l) = &loaded {
-            data.continue_after(l.data_generation);
-            for (arn, _, table) in &l.tables {
-                data.restore_table(arn.clone(), table.clone());
-            }
-            for (arn, _, model) in &l.models {
-                data.set_model(arn, Arc::new(model.clone()));
-            }
+            l.restore_into(&mut data);
             state = l.state.clone();
             clock_offset = l.clock_offset;
         }
