@@ -11,6 +11,7 @@
 mod admin;
 mod arn;
 pub mod clock;
+mod commit;
 mod control;
 mod data;
 pub mod engine;
@@ -275,11 +276,11 @@ async fn persist_loop(shared: Arc<Shared>) {
         }
         // Let a burst of changes settle into one write.
         tokio::time::sleep(Duration::from_millis(20)).await;
-        if let Err(e) = shared.save().await {
+        if let Err(e) = commit::save(&shared).await {
             tracing::error!(error = %e, "cannot save the emulator state");
         }
     }
-    if let Err(e) = shared.save().await {
+    if let Err(e) = commit::save(&shared).await {
         tracing::error!(error = %e, "cannot save the emulator state at shutdown");
     }
 }
@@ -315,7 +316,7 @@ impl Emulator {
     /// The state could not be saved (the clock has moved all the same).
     pub async fn advance_clock(&self, secs: f64) -> Result<(), PersistError> {
         self.shared.clock.advance(secs);
-        self.shared.save().await
+        commit::save(&self.shared).await
     }
 
     /// Forgets every resource and the call counts (as `POST /_emulator/reset`).

@@ -244,7 +244,7 @@ async fn with_cx<T>(
         (result, jobs, changed.then_some(world.changes))
     };
     if let Some(change) = change
-        && let Err(e) = shared.commit(Some(change)).await
+        && let Err(e) = super::commit::commit(shared, Some(change)).await
     {
         return Err(ApiError::new(
             ErrorCode::ServiceUnavailable,
