@@ -20,7 +20,7 @@ use personalize_ops::notify::{
 use personalize_ops::objects::{ObjectError, ObjectMeta, ObjectStore, ObjectUrl, S3Store};
 use personalize_ops::store::{DynamoStore, ResourceKind, StateStore};
 use serde_json::Value;
-use support::cloud::{Deployment, queue, receive_batch, subscribed_queue};
+use support::cloud::{Deployment, queue, receive_batch, subscribed_queue, visible_and_in_flight};
 use support::moto::{Moto, unique_name};
 use support::wait::eventually;
 use tokio_util::sync::CancellationToken;
@@ -681,17 +681,7 @@ async fn the_visibility_heartbeat_keeps_a_slow_message_from_a_second_consumer() 
     // Once the message is deleted nothing can receive it again; a second handling already under
     // way would finish before the consumers stop (shutdown lets in-flight handling complete).
     eventually("the message deleted", || async {
-        let attributes = sqs
-            .get_queue_attributes()
-            .queue_url(&queue_url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await
-            .ok()
-            .and_then(|r| r.attributes().cloned())
-            .unwrap_or_default();
-        attributes.values().all(|n| n == "0") && attributes.len() == 2
+        visible_and_in_flight(&sqs, &queue_url).await == 0
     })
     .await;
     shutdown.cancel();

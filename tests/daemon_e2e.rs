@@ -56,25 +56,7 @@ fn binary() -> PathBuf {
 
 /// The environment that points the binary at moto.
 fn daemon_env(moto: &Moto, c: &Cloud) -> Vec<(String, String)> {
-    [
-        ("AWS_ENDPOINT_URL", moto.endpoint()),
-        ("AWS_ACCESS_KEY_ID", "test".into()),
-        ("AWS_SECRET_ACCESS_KEY", "test".into()),
-        ("AWS_REGION", "us-east-1".into()),
-        ("AWS_EC2_METADATA_DISABLED", "true".into()),
-        ("PERSONALIZE_OPS__DAEMON__BUCKET", c.bucket.clone()),
-        ("PERSONALIZE_OPS__DAEMON__QUEUE_URL", c.queue_url.clone()),
-        ("PERSONALIZE_OPS__DAEMON__TABLE_NAME", c.table.clone()),
-        ("PERSONALIZE_OPS__DAEMON__HEALTH_PORT", "0".into()),
-        ("PERSONALIZE_OPS__DAEMON__RECEIVE_WAIT_SECS", "1".into()),
-        ("PERSONALIZE_OPS__NOTIFY__SNS_TOPIC_ARN", c.topic.clone()),
-        ("PERSONALIZE_OPS__AWS__S3_FORCE_PATH_STYLE", "true".into()),
-        ("PERSONALIZE_OPS__LOG__FORMAT", "json".into()),
-        ("PERSONALIZE_OPS__LOG__LEVEL", "info".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
+    c.daemon_env(&moto.endpoint())
 }
 
 /// `GET path` on 127.0.0.1:`port`; the whole response.

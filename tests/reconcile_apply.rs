@@ -408,28 +408,46 @@ async fn two_groups_starting_in_the_same_second_each_import_their_own_data() {
             apply(&r, &spec2, &config2, &mut ev).await
         }
     );
-    // The tracker keeps its name in the twin, and tracker names are unique per account: whichever
-    // group asked second fails on it (never adopting the other's).
-    let outcomes = [&a, &b];
-    let failed_groups: Vec<_> = outcomes
+    // The tracker and the filters keep their names in the twin, and those names are unique per
+    // account: for each shared name, whichever group asked second fails on it (never adopting the
+    // other's). The two groups race name by name, so one group may win the tracker and the other
+    // the filters: each shared name fails in exactly one group, nothing else fails.
+    let failures: Vec<_> = [&a, &b]
         .iter()
-        .filter(|o| matches!(o, PassOutcome::Failed { .. }))
+        .flat_map(|o| match o {
+            PassOutcome::Failed { failures, .. } => failures.clone(),
+            _ => Vec::new(),
+        })
         .collect();
-    assert_eq!(failed_groups.len(), 1, "{a:#?}\n{b:#?}");
-    let PassOutcome::Failed { failures, .. } = failed_groups[0] else {
-        unreachable!()
-    };
-    // Filters keep their names too: the second group finds them in the other group (a conflict).
-    for f in failures {
+    assert!(!failures.is_empty(), "{a:#?}\n{b:#?}");
+    for f in &failures {
         match f.target.kind {
             Kind::EventTracker => assert!(f.reason.contains("already exists in the account"), "{}", f.reason),
             Kind::Filter => assert!(f.reason.contains("belongs to"), "{}", f.reason),
             other => panic!("only the shared names fail, not {other}: {f:?}"),
         }
     }
-    assert!(
-        failures.iter().any(|f| f.target.kind == Kind::EventTracker),
+    let mut failed: Vec<_> = failures.iter().map(|f| f.target.clone()).collect();
+    let all = failed.len();
+    failed.sort_by_key(|t| format!("{t:?}"));
+    failed.dedup();
+    assert_eq!(
+        failed.len(),
+        all,
+        "a shared name fails in one group only: {failures:#?}"
+    );
+    assert_eq!(
+        failures
+            .iter()
+            .filter(|f| f.target.kind == Kind::EventTracker)
+            .count(),
+        1,
         "{failures:#?}"
+    );
+    assert_eq!(
+        failures.iter().filter(|f| f.target.kind == Kind::Filter).count(),
+        spec1.filters.len(),
+        "every shared filter name fails in one group: {failures:#?}"
     );
     // Each dataset has exactly its own import jobs: the second group used a collision-free name.
     let c = client(&emu);
@@ -672,11 +690,14 @@ async fn the_daemon_seam_converges_a_generation_and_reports_changes_counters_and
     let sink = PassSink::new(spec.dataset_group.name.clone(), tx, metrics.clone());
     let deadline = tokio::time::Instant::now() + PATIENCE;
     let report = loop {
+        let unguarded: std::sync::Arc<dyn personalize_ops::reconcile::LeaseGuard> =
+            std::sync::Arc::new(personalize_ops::reconcile::Unguarded);
         let input = PassInput {
             group: &spec.dataset_group.name,
             desired: &desired,
             previous: None,
             scheduled: None,
+            lease: &unguarded,
         };
         let report = seam.pass(input, &sink).await.expect("pass");
         match report.status {

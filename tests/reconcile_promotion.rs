@@ -63,7 +63,14 @@ async fn retrain(
     let run = async {
         loop {
             match r
-                .scheduled_pass(spec, config, fire, Some(&work), &mut events)
+                .scheduled_pass(
+                    spec,
+                    config,
+                    fire,
+                    Some(&work),
+                    std::sync::Arc::new(personalize_ops::reconcile::Unguarded),
+                    &mut events,
+                )
                 .await
             {
                 Ok(PassOutcome::Pending { next_poll_after, .. }) => tokio::time::sleep(next_poll_after).await,

@@ -91,6 +91,21 @@ struct FirstScan {
     done: tokio::sync::watch::Sender<bool>,
 }
 
+impl FirstScan {
+    /// The source, and the flag its first finished scan sets.
+    fn new(watcher: DirWatcher, interval: Duration) -> (Arc<Self>, tokio::sync::watch::Receiver<bool>) {
+        let (done, scanned) = tokio::sync::watch::channel(false);
+        (
+            Arc::new(Self {
+                watcher,
+                interval,
+                done,
+            }),
+            scanned,
+        )
+    }
+}
+
 #[async_trait::async_trait]
 impl ConfigSource for FirstScan {
     async fn run(&self, shutdown: CancellationToken) {
@@ -129,30 +144,9 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
     );
     let objects = Arc::new(DirStore::new(dir.clone(), LOCAL_BUCKET));
     let progress = Arc::new(Progress::new(&dir, store.clone()));
-    let notifications = Notifications::new(vec![
-        progress.clone() as Arc<dyn Notifier>,
-        Arc::new(JsonLinesNotifier::open(&dir.join("notifications.jsonl"))?),
-    ]);
-    let metrics: Arc<dyn MetricsSink> =
-        Arc::new(JsonLinesSink::open(&dir.join("metrics.jsonl")).context("metrics.jsonl")?);
+    let (notifications, metrics) = outputs(&dir, progress.clone())?;
 
-    let mut emulator_config = EmulatorConfig::new(objects.clone());
-    emulator_config.state_dir = Some(dir.join("emulator"));
-    emulator_config.time_scale = args.time_scale;
-    emulator_config.region = LOCAL_REGION.into();
-    let emu = emulator::start(emulator_config)
-        .await
-        .context("starting the built-in Personalize")?;
-    tracing::info!(url = %emu.url(), dir = %dir.display(), "built-in Personalize started");
-    std::fs::write(url_path(&dir), emu.url()).context("writing emulator.url")?;
-    std::fs::write(scale_path(&dir), format!("{}\n", args.time_scale))
-        .context("writing emulator.time_scale")?;
-    out(&format!(
-        "personalize-ops local: watching {}/train/, built-in Personalize at {} (time scale {})",
-        dir.display(),
-        emu.url(),
-        args.time_scale
-    ));
+    let emu = start_builtin(&dir, args.time_scale, objects.clone()).await?;
     let sdk = local_sdk_config(&emu.url(), &s.aws).await;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let reconciler = Arc::new(PersonalizeReconciler::from_settings(
@@ -162,7 +156,8 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         clock.clone(),
     ));
 
-    let intake = Arc::new(Intake::new(
+    let interval = Duration::from_millis(args.scan_interval_ms.max(10));
+    let intake = Intake::new(
         LOCAL_BUCKET,
         objects,
         store.clone(),
@@ -170,27 +165,12 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         metrics.clone(),
         spec_validator(),
         s.daemon.max_config_bytes,
-    ));
-    let interval = Duration::from_millis(args.scan_interval_ms.max(10));
-    let (done, scanned) = tokio::sync::watch::channel(false);
-    let watcher = Arc::new(FirstScan {
-        watcher: DirWatcher::new(dir.clone(), LOCAL_BUCKET, intake, interval),
+    );
+    let (watcher, scanned) = FirstScan::new(
+        DirWatcher::new(dir.clone(), LOCAL_BUCKET, Arc::new(intake), interval),
         interval,
-        done,
-    });
-    let location = Location {
-        partition: "aws".into(),
-        region: LOCAL_REGION.into(),
-        account: DEFAULT_ACCOUNT_ID.into(),
-    };
-    let mut config = DaemonConfig::from_settings(&s.daemon, replica_name(), location);
-    // Due groups are looked for as often as the scaled polls may ask (1 s at realistic speed).
-    let scale = if args.time_scale.is_finite() {
-        args.time_scale
-    } else {
-        1.0
-    };
-    config.dispatch_interval = Duration::from_secs_f64(scale.clamp(LOCAL_MIN_POLL_SECS, 1.0));
+    );
+    let config = daemon_config(s, args.time_scale);
     let daemon = Arc::new(
         Daemon::new(store.clone(), reconciler, notifications, metrics, clock, config)
             .with_outbox(OutboxConfig::from_settings(&s.notify)),
@@ -215,15 +195,74 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
     result?;
     saved.context("the built-in Personalize stopped but its last save of the state failed")?;
     if args.exit_when_converged {
-        let (converged, failed) = progress.counts();
-        let failed = failed + progress.config_errors();
-        out(&format!(
-            "{converged} converged, {failed} failed; the state is kept in {}",
-            dir.display()
-        ));
-        if failed > 0 {
-            return Ok(ExitCode::from(EXIT_FAILURE));
-        }
+        return Ok(summary(&progress, &dir));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Starts the built-in Personalize on `dir/emulator/` and leaves its address and time scale in
+/// `dir` for `plan`/`apply`/`status --local` to find.
+async fn start_builtin(
+    dir: &Path,
+    time_scale: f64,
+    objects: Arc<DirStore>,
+) -> anyhow::Result<emulator::Emulator> {
+    let mut emulator_config = EmulatorConfig::new(objects);
+    emulator_config.state_dir = Some(dir.join("emulator"));
+    emulator_config.time_scale = time_scale;
+    emulator_config.region = LOCAL_REGION.into();
+    let emu = emulator::start(emulator_config)
+        .await
+        .context("starting the built-in Personalize")?;
+    tracing::info!(url = %emu.url(), dir = %dir.display(), "built-in Personalize started");
+    std::fs::write(url_path(dir), emu.url()).context("writing emulator.url")?;
+    std::fs::write(scale_path(dir), format!("{}\n", time_scale)).context("writing emulator.time_scale")?;
+    out(&format!(
+        "personalize-ops local: watching {}/train/, built-in Personalize at {} (time scale {})",
+        dir.display(),
+        emu.url(),
+        time_scale
+    ));
+    Ok(emu)
+}
+
+/// The daemon's settings for local mode: dispatch rounds as often as the scaled polls may ask (1 s
+/// at realistic speed).
+fn daemon_config(s: &personalize_ops::settings::Settings, time_scale: f64) -> DaemonConfig {
+    let location = Location {
+        partition: "aws".into(),
+        region: LOCAL_REGION.into(),
+        account: DEFAULT_ACCOUNT_ID.into(),
+    };
+    let mut config = DaemonConfig::from_settings(&s.daemon, replica_name(), location);
+    let scale = if time_scale.is_finite() { time_scale } else { 1.0 };
+    config.dispatch_interval = Duration::from_secs_f64(scale.clamp(LOCAL_MIN_POLL_SECS, 1.0));
+    config
+}
+
+/// `--exit-when-converged`'s last line and exit code: failure when any group or file failed.
+fn summary(progress: &Progress, dir: &Path) -> ExitCode {
+    let (converged, failed) = progress.counts();
+    let failed = failed + progress.config_errors();
+    out(&format!(
+        "{converged} converged, {failed} failed; the state is kept in {}",
+        dir.display()
+    ));
+    if failed > 0 {
+        ExitCode::from(EXIT_FAILURE)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Where local mode reports: the terminal (through `progress`), `notifications.jsonl` and
+/// `metrics.jsonl` in `dir`.
+fn outputs(dir: &Path, progress: Arc<Progress>) -> anyhow::Result<(Notifications, Arc<dyn MetricsSink>)> {
+    let notifications = Notifications::new(vec![
+        progress as Arc<dyn Notifier>,
+        Arc::new(JsonLinesNotifier::open(&dir.join("notifications.jsonl"))?),
+    ]);
+    let metrics: Arc<dyn MetricsSink> =
+        Arc::new(JsonLinesSink::open(&dir.join("metrics.jsonl")).context("metrics.jsonl")?);
+    Ok((notifications, metrics))
 }

@@ -27,6 +27,7 @@ use crate::notify::{Notifications, ResourceChange};
 use crate::settings::DaemonSettings;
 use crate::store::{Clock, StateStore};
 
+mod held;
 mod outbox;
 mod personalize;
 mod reconciler;

@@ -195,6 +195,7 @@ impl GroupReconciler for PersonalizeReconciler {
                 &input.desired.source.url,
                 run_start,
                 work.as_ref(),
+                Arc::clone(input.lease),
                 &mut forward,
             )
             .await
@@ -356,11 +357,13 @@ mod tests {
         };
         let (tx, _rx) = mpsc::channel(1);
         let sink = PassSink::new("shop", tx, Arc::new(MemorySink::new()));
+        let unguarded: Arc<dyn crate::reconcile::LeaseGuard> = Arc::new(crate::reconcile::Unguarded);
         let input = PassInput {
             group: "shop",
             desired: &desired,
             previous: None,
             scheduled: None,
+            lease: &unguarded,
         };
         let report = reconciler.pass(input, &sink).await.expect("a report");
         assert_eq!(report.status, PassStatus::Failed);

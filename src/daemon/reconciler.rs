@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use crate::metrics::{Counter, Datum, MetricsSink};
 use crate::notify::ResourceChange;
 use crate::notify::message::Failure;
+use crate::reconcile::LeaseGuard;
 use crate::store::{Desired, Observed, ResourceKind, ResourceState};
 
 /// What a pass works on.
@@ -22,6 +23,8 @@ pub struct PassInput<'a> {
     pub previous: Option<&'a Observed>,
     /// The schedule fire this pass performs, if any (else the pass converges the file).
     pub scheduled: Option<&'a ScheduledRun>,
+    /// The turn's lease, checked before every Personalize call that changes something.
+    pub lease: &'a Arc<dyn LeaseGuard>,
 }
 
 /// A schedule's fire whose action a worker performs (`begin_fire` recorded it as pending).

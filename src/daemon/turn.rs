@@ -7,10 +7,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
+use super::held::HeldLease;
 use super::reconciler::{PassError, PassInput, PassReport, PassSink, PassStatus, ScheduledRun};
 use super::{Daemon, DaemonStats};
 use crate::metrics::Counter;
 use crate::notify::message::{Location, RunOutcome, run_message};
+use crate::reconcile::LeaseGuard;
 use crate::store::{Desired, Lease, LeaseGrant, Observed, ResourceKind, StoreError};
 
 /// How a turn ended, for the dispatcher.
@@ -212,10 +214,13 @@ impl Daemon {
         held.lock().unwrap_or_else(PoisonError::into_inner).is_valid()
     }
 
-    async fn passes(&self, group: &str, held: &Mutex<Lease>, shutdown: &CancellationToken) -> TurnEnd {
+    async fn passes(&self, group: &str, held: &Arc<Mutex<Lease>>, shutdown: &CancellationToken) -> TurnEnd {
         match self.pass_loop(group, held, shutdown).await {
             Ok(end) => end,
-            Err(Stop::Lost) => TurnEnd::LeaseLost,
+            Err(Stop::Lost) => {
+                tracing::warn!("lease lost; stopping without acting (the new owner carries on)");
+                TurnEnd::LeaseLost
+            }
             Err(Stop::Store(e)) => {
                 tracing::warn!(error = %e, "state store failed during the turn");
                 TurnEnd::StoreFailed
@@ -231,10 +236,11 @@ impl Daemon {
     async fn pass_loop(
         &self,
         group: &str,
-        held: &Mutex<Lease>,
+        held: &Arc<Mutex<Lease>>,
         shutdown: &CancellationToken,
     ) -> Result<TurnEnd, Stop> {
         let mut passes = 0u32;
+        let guard: Arc<dyn LeaseGuard> = Arc::new(HeldLease(Arc::clone(held)));
         loop {
             if shutdown.is_cancelled() {
                 return Ok(TurnEnd::Stopped);
@@ -263,8 +269,20 @@ impl Daemon {
             };
             passes += 1;
             let result = self
-                .run_pass(group, &desired, previous.as_ref(), scheduled.as_ref(), changes)
+                .run_pass(
+                    group,
+                    &desired,
+                    previous.as_ref(),
+                    scheduled.as_ref(),
+                    &guard,
+                    changes,
+                )
                 .await;
+            // A pass stopped by the lease, or one that outlasted it, records nothing: the new owner
+            // observes again.
+            if !Self::lease_valid(held) {
+                return Err(Stop::Lost);
+            }
             let now = self.clock.now();
             let lease = Self::current(held);
             let more = passes < self.config.max_passes_per_turn;
@@ -296,6 +314,7 @@ impl Daemon {
         desired: &Desired,
         previous: Option<&Observed>,
         scheduled: Option<&ScheduledRun>,
+        lease: &Arc<dyn LeaseGuard>,
         changes: tokio::sync::mpsc::Sender<crate::notify::ResourceChange>,
     ) -> Result<PassReport, PassError> {
         let sink = PassSink::new(group, changes, self.metrics.clone());
@@ -309,6 +328,7 @@ impl Daemon {
                     desired,
                     previous,
                     scheduled,
+                    lease,
                 },
                 &sink,
             )

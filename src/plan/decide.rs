@@ -1074,9 +1074,15 @@ impl<'a> Planner<'a> {
         } else {
             TrainingMode::Full
         };
+        // Never unnamed: the run's own name makes a retried or duplicated create recognisable.
+        let name = s
+            .solution_version
+            .name
+            .clone()
+            .unwrap_or_else(|| names::solution_version_name(&s.name, self.run.run_start));
         let request = Request::CreateSolutionVersion {
             solution_arn: self.arn(&sol),
-            name: s.solution_version.name.clone(),
+            name: Some(name),
             training_mode: mode.as_str().to_string(),
             tags: s.solution_version.tags.clone(),
         };

@@ -666,12 +666,20 @@ fn retrain_on_new_data_trains_after_this_runs_interactions_import() {
     let p = plan(&spec, &o, &data(), &run());
     match &step(&p, Kind::SolutionVersion, "sol-a").action {
         Action::Create {
-            request: Some(Request::CreateSolutionVersion { training_mode, .. }),
+            request:
+                Some(Request::CreateSolutionVersion {
+                    training_mode, name, ..
+                }),
             why,
             ..
         } => {
             assert_eq!(training_mode, "FULL");
             assert!(why.contains("retrainOnNewData"), "{why}");
+            // Unnamed in the file: named from the run's start, the same on every pass and replica.
+            assert_eq!(
+                name.as_deref(),
+                Some(&*names::solution_version_name("sol-a", run().run_start))
+            );
         }
         other => panic!("{other:?}"),
     }

@@ -11,6 +11,8 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use tokio::time::Instant;
 
+use super::guard::{LeaseGuard, Unguarded, is_mutating};
+
 /// Which calls go first when the rate is short: creates and updates are never starved by polls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Priority {
@@ -23,12 +25,7 @@ pub enum Priority {
 impl Priority {
     /// By the operation's name (`CreateCampaign` writes, `DescribeCampaign` reads).
     pub fn of(op: &str) -> Self {
-        const READS: [&str; 3] = ["Describe", "List", "Get"];
-        if READS.iter().any(|p| op.starts_with(p)) {
-            Self::Read
-        } else {
-            Self::Write
-        }
+        if is_mutating(op) { Self::Write } else { Self::Read }
     }
 }
 
@@ -173,6 +170,9 @@ pub enum ErrorClass {
     AlreadyExists,
     /// `ResourceInUseException`: a parent is not ready or work is in progress; try again later.
     InUse,
+    /// Not sent: this replica no longer holds the group's lease ([`super::guard`]). The pass stops;
+    /// the new owner carries on.
+    LeaseLost,
     /// `LimitExceededException`: a quota is full; wait and try again.
     Limit,
     /// Throttled beyond the retries, or the network failed; try again later.
@@ -228,6 +228,8 @@ pub struct Api {
     limiter: Arc<RateLimiter>,
     backoff: Backoff,
     calls: Arc<AtomicU64>,
+    /// Asked before every call that changes something.
+    guard: Arc<dyn LeaseGuard>,
 }
 
 impl Api {
@@ -237,6 +239,15 @@ impl Api {
             limiter,
             backoff,
             calls: Arc::new(AtomicU64::new(0)),
+            guard: Arc::new(Unguarded),
+        }
+    }
+
+    /// The same client, limiter and call count, with `guard` checked before every mutating call.
+    pub fn guarded(&self, guard: Arc<dyn LeaseGuard>) -> Self {
+        Self {
+            guard,
+            ..self.clone()
         }
     }
 
@@ -261,6 +272,18 @@ impl Api {
         let mut attempt = 0;
         loop {
             let ticket = self.limiter.acquire(Priority::of(op)).await;
+            // After the wait for a slot, which may have outlasted the lease.
+            if is_mutating(op)
+                && let Err(lost) = self.guard.check()
+            {
+                return Err(ApiError {
+                    op,
+                    target: target.to_string(),
+                    code: "LeaseLost".into(),
+                    message: lost.to_string(),
+                    class: ErrorClass::LeaseLost,
+                });
+            }
             self.calls.fetch_add(1, Ordering::Relaxed);
             let error = match call().await {
                 Ok(v) => return Ok(v),

@@ -26,9 +26,11 @@ fn outcome(result: Result<Option<String>, ApiError>) -> Executed {
         Ok(arn) => Executed::Started { arn },
         Err(e) => match e.class {
             ErrorClass::AlreadyExists => Executed::Adopted,
-            ErrorClass::InUse | ErrorClass::Limit | ErrorClass::Transient => Executed::Later {
-                why: format!("{}: {}", e.code, e.message),
-            },
+            ErrorClass::InUse | ErrorClass::Limit | ErrorClass::Transient | ErrorClass::LeaseLost => {
+                Executed::Later {
+                    why: format!("{}: {}", e.code, e.message),
+                }
+            }
             ErrorClass::NotFound | ErrorClass::Rejected => Executed::Rejected {
                 reason: format!("{} refused: {}: {}", e.op, e.code, e.message),
             },

@@ -30,6 +30,7 @@ pub mod api;
 mod convert;
 mod execute;
 pub mod export;
+pub mod guard;
 mod observe;
 mod polls;
 mod promotion;
@@ -38,6 +39,7 @@ pub mod teardown;
 
 pub use api::{Api, ApiError, Backoff, ErrorClass, RateLimiter};
 use execute::Executed;
+pub use guard::{LeaseGuard, LeaseLost, Unguarded};
 pub use teardown::TeardownOutcome;
 
 /// One state change or outcome of a managed resource.
@@ -137,6 +139,14 @@ pub enum ReconcileError {
     },
     #[error("dataset group {group}: cancelled")]
     Cancelled { group: String },
+    /// The pass stopped because this replica no longer holds the group's lease: not a failure of
+    /// the group, the new owner carries on.
+    #[error("dataset group {group}: {source}")]
+    LeaseLost {
+        group: String,
+        #[source]
+        source: LeaseLost,
+    },
 }
 
 impl ReconcileError {
@@ -150,7 +160,7 @@ impl ReconcileError {
                 )
             }
             Self::Objects { source, .. } => matches!(source, ObjectError::Backend { .. }),
-            Self::Cancelled { .. } => false,
+            Self::Cancelled { .. } | Self::LeaseLost { .. } => false,
         }
     }
 }
@@ -455,18 +465,22 @@ impl Reconciler {
         run_start: DateTime<Utc>,
         sink: &mut dyn EventSink,
     ) -> Result<PassOutcome, ReconcileError> {
-        self.scheduled_pass(spec, config, run_start, None, sink).await
+        self.scheduled_pass(spec, config, run_start, None, Arc::new(Unguarded), sink)
+            .await
     }
 
     /// As [`Reconciler::pass`], for a schedule's fire: `run_start` is the fire instant (so the fire's
     /// one-shot jobs are named from it and a resumed action finds them) and `scheduled` says what the
-    /// fire forces beyond converging the file.
+    /// fire forces beyond converging the file. `lease` is checked before every call that changes
+    /// something; once it fails, the pass stops with [`ReconcileError::LeaseLost`] and nothing it
+    /// decided under the lost lease is sent.
     pub async fn scheduled_pass(
         &self,
         spec: &Spec,
         config: &ObjectUrl,
         run_start: DateTime<Utc>,
         scheduled: Option<&ScheduledWork>,
+        lease: Arc<dyn LeaseGuard>,
         sink: &mut dyn EventSink,
     ) -> Result<PassOutcome, ReconcileError> {
         let group = spec.dataset_group.name.clone();
@@ -480,7 +494,7 @@ impl Reconciler {
 
         self.emit_changes(&group, &plan, now, sink);
         self.read_metrics(&group, &plan, now, sink).await;
-        let acted = self.execute_ready(&group, &plan, now, sink).await;
+        let acted = self.execute_ready(&group, &plan, now, &lease, sink).await?;
         Ok(self.outcome(&group, &plan, acted))
     }
 
@@ -535,7 +549,18 @@ impl Reconciler {
 
     /// Makes the creates and updates that are ready, reports each, and marks what they change as
     /// due for the next observation.
-    async fn execute_ready(&self, group: &str, plan: &Plan, now: Instant, sink: &mut dyn EventSink) -> Acted {
+    ///
+    /// # Errors
+    /// [`ReconcileError::LeaseLost`] when `lease` failed during the calls: nothing is recorded about
+    /// them (those refused for want of the lease are not the group's failures).
+    async fn execute_ready(
+        &self,
+        group: &str,
+        plan: &Plan,
+        now: Instant,
+        lease: &Arc<dyn LeaseGuard>,
+        sink: &mut dyn EventSink,
+    ) -> Result<Acted, ReconcileError> {
         let ready: Vec<_> = plan
             .steps
             .iter()
@@ -548,12 +573,19 @@ impl Reconciler {
         let prefix = self
             .remember(group, |m| m.group_arn.clone())
             .and_then(|a| observe::arn_prefix(&a).map(str::to_string));
+        let api = self.api.guarded(Arc::clone(lease));
         let results = join_all(
             ready
                 .iter()
-                .map(|(_, r)| execute::execute(&self.api, r, prefix.as_deref())),
+                .map(|(_, r)| execute::execute(&api, r, prefix.as_deref())),
         )
         .await;
+        if let Err(source) = lease.check() {
+            return Err(ReconcileError::LeaseLost {
+                group: group.to_string(),
+                source,
+            });
+        }
 
         let mut acted = Acted::default();
         for ((step, request), result) in ready.iter().zip(results) {
@@ -625,7 +657,7 @@ impl Reconciler {
                 sink,
             );
         }
-        acted
+        Ok(acted)
     }
 
     /// What the pass found, from the plan and what was just done.

@@ -235,8 +235,33 @@ fn solution(value: &Value, path: &JsonPath, root_tags: &[Tag]) -> Built<Solution
     let config = value
         .get("serviceConfig")
         .ok_or_else(|| broken(&config_path, "serviceConfig"))?;
-    let version = config.get("solutionVersion");
-    let solution_version = SolutionVersion {
+    Ok(Solution {
+        name: string(config, &["name"], &config_path)?,
+        recipe_arn: optional_string(config, &["recipeArn"]),
+        perform_hpo: bool_at(config, &["performHPO"]).unwrap_or(false),
+        perform_auto_training: bool_at(config, &["performAutoTraining"]),
+        perform_incremental_update: bool_at(config, &["performIncrementalUpdate"]),
+        event_type: optional_string(config, &["eventType"]),
+        solution_config: typed(config, &["solutionConfig"], &config_path)?,
+        tags: tags(Some(config), root_tags),
+        solution_version: solution_version(config.get("solutionVersion"), root_tags),
+        schedules: SolutionSchedules {
+            full: schedule(value, &["workflowConfig", "schedules", "full"]),
+            update: schedule(value, &["workflowConfig", "schedules", "update"]),
+        },
+        retrain_on_new_data: bool_at(value, &["workflowConfig", "retrainOnNewData"]).unwrap_or(false),
+        promotion: at(value, &["workflowConfig", "promotion"]).map(|p| Promotion {
+            metric: str_at(p, &["metric"]).unwrap_or_default().to_string(),
+            min_delta: at(p, &["minDelta"]).and_then(Value::as_f64).unwrap_or(0.0),
+        }),
+        campaigns: campaigns(value, path, root_tags)?,
+        batch_inference_jobs: batch_inference_jobs(value, path, root_tags)?,
+        batch_segment_jobs: batch_segment_jobs(value, root_tags),
+    })
+}
+
+fn solution_version(version: Option<&Value>, root_tags: &[Tag]) -> SolutionVersion {
+    SolutionVersion {
         name: version.and_then(|v| optional_string(v, &["name"])),
         training_mode: match version.and_then(|v| str_at(v, &["trainingMode"])) {
             Some("UPDATE") => TrainingMode::Update,
@@ -245,8 +270,11 @@ fn solution(value: &Value, path: &JsonPath, root_tags: &[Tag]) -> Built<Solution
         // The solution version inherits the root tags, not the solution's
         // (docs/reference.md#tags-and-root-tag-inheritance).
         tags: tags(version, root_tags),
-    };
-    let campaigns = list_at(value, &["campaigns"])
+    }
+}
+
+fn campaigns(solution: &Value, path: &JsonPath, root_tags: &[Tag]) -> Built<Vec<Campaign>> {
+    list_at(solution, &["campaigns"])
         .iter()
         .enumerate()
         .map(|(j, c)| {
@@ -261,8 +289,15 @@ fn solution(value: &Value, path: &JsonPath, root_tags: &[Tag]) -> Built<Solution
                 tags: tags(c.get("serviceConfig"), root_tags),
             })
         })
-        .collect::<Built<_>>()?;
-    let batch_inference_jobs = list_at(value, &["batchInferenceJobs"])
+        .collect()
+}
+
+fn batch_inference_jobs(
+    solution: &Value,
+    path: &JsonPath,
+    root_tags: &[Tag],
+) -> Built<Vec<BatchInferenceJob>> {
+    list_at(solution, &["batchInferenceJobs"])
         .iter()
         .enumerate()
         .map(|(j, job)| {
@@ -282,8 +317,11 @@ fn solution(value: &Value, path: &JsonPath, root_tags: &[Tag]) -> Built<Solution
                 max_age: max_age(str_at(job, &["workflowConfig", "maxAge"])),
             })
         })
-        .collect::<Built<_>>()?;
-    let batch_segment_jobs = list_at(value, &["batchSegmentJobs"])
+        .collect()
+}
+
+fn batch_segment_jobs(solution: &Value, root_tags: &[Tag]) -> Vec<BatchSegmentJob> {
+    list_at(solution, &["batchSegmentJobs"])
         .iter()
         .map(|job| BatchSegmentJob {
             num_results: int_at(job, &["serviceConfig", "numResults"]),
@@ -292,30 +330,7 @@ fn solution(value: &Value, path: &JsonPath, root_tags: &[Tag]) -> Built<Solution
             schedule: schedule(job, &["workflowConfig", "schedule"]),
             max_age: max_age(str_at(job, &["workflowConfig", "maxAge"])),
         })
-        .collect();
-    Ok(Solution {
-        name: string(config, &["name"], &config_path)?,
-        recipe_arn: optional_string(config, &["recipeArn"]),
-        perform_hpo: bool_at(config, &["performHPO"]).unwrap_or(false),
-        perform_auto_training: bool_at(config, &["performAutoTraining"]),
-        perform_incremental_update: bool_at(config, &["performIncrementalUpdate"]),
-        event_type: optional_string(config, &["eventType"]),
-        solution_config: typed(config, &["solutionConfig"], &config_path)?,
-        tags: tags(Some(config), root_tags),
-        solution_version,
-        schedules: SolutionSchedules {
-            full: schedule(value, &["workflowConfig", "schedules", "full"]),
-            update: schedule(value, &["workflowConfig", "schedules", "update"]),
-        },
-        retrain_on_new_data: bool_at(value, &["workflowConfig", "retrainOnNewData"]).unwrap_or(false),
-        promotion: at(value, &["workflowConfig", "promotion"]).map(|p| Promotion {
-            metric: str_at(p, &["metric"]).unwrap_or_default().to_string(),
-            min_delta: at(p, &["minDelta"]).and_then(Value::as_f64).unwrap_or(0.0),
-        }),
-        campaigns,
-        batch_inference_jobs,
-        batch_segment_jobs,
-    })
+        .collect()
 }
 
 fn int_at(value: &Value, keys: &[&str]) -> Option<i32> {

@@ -273,7 +273,8 @@ pub struct Promotion {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SolutionVersion {
-    /// Versions are unnamed unless this is set (the reference rejected the key; its README used it).
+    /// The name of every version; without it, each run names its version `<solution>_<run start>`
+    /// (`names::solution_version_name`). The reference rejected the key; its README used it.
     pub name: Option<String>,
     /// Default `FULL`. The reference uses it for the scheduled `full` retraining.
     pub training_mode: TrainingMode,

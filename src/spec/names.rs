@@ -29,6 +29,25 @@ pub fn import_job_name(dataset_type: DatasetType, at: DateTime<Utc>) -> String {
     format!("dataset_import_{}_{}", dataset_type.key(), timestamp(at))
 }
 
+/// The name of a solution version the file leaves unnamed: `<solution>_<ts>`, `ts` being the
+/// generation's run start or the schedule's fire instant. Every pass and every replica working on that
+/// run computes the same name, so a retried or duplicated create is recognisable as the run's own
+/// (Personalize names versions by a random id, which says nothing). A solution name too long to fit
+/// is shortened and keeps 8 hex digits of a stable hash of the whole name, so two long names sharing a
+/// prefix stay distinct.
+pub fn solution_version_name(solution: &str, at: DateTime<Utc>) -> String {
+    let room = MAX_NAME_LEN - TIMESTAMP_LEN - 1;
+    if solution.len() <= room {
+        return format!("{solution}_{}", timestamp(at));
+    }
+    let hash = solution.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    // Solution names are ASCII (Personalize's name pattern), so any byte index is a char boundary.
+    let keep = solution.get(..room - 9).unwrap_or(solution);
+    format!("{keep}_{hash:08x}_{}", timestamp(at))
+}
+
 /// Which of a solution's batch jobs of one kind a name is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchEntry {
@@ -188,6 +207,37 @@ mod tests {
     }
 
     const LONE: BatchEntry = BatchEntry { index: 0, count: 1 };
+
+    #[test]
+    fn solution_version_names_are_deterministic_and_fit() {
+        let at = Utc
+            .with_ymd_and_hms(2026, 12, 5, 10, 53, 53)
+            .single()
+            .expect("a time");
+        assert_eq!(
+            solution_version_name("shop-up", at),
+            "shop-up_2026_12_05_10_53_53"
+        );
+        assert_eq!(
+            solution_version_name("shop-up", at),
+            solution_version_name("shop-up", at)
+        );
+        let later = at + chrono::Duration::seconds(1);
+        assert_ne!(
+            solution_version_name("shop-up", at),
+            solution_version_name("shop-up", later)
+        );
+        let long_a = format!("{}a", "s".repeat(62));
+        let long_b = format!("{}b", "s".repeat(62));
+        let (a, b) = (
+            solution_version_name(&long_a, at),
+            solution_version_name(&long_b, at),
+        );
+        assert_eq!(a.len(), MAX_NAME_LEN);
+        assert_eq!(b.len(), MAX_NAME_LEN);
+        assert_ne!(a, b, "long names sharing a prefix stay distinct");
+        assert!(a.ends_with("_2026_12_05_10_53_53"), "{a}");
+    }
 
     #[test]
     fn timestamps_have_the_reference_format_and_a_fixed_length() {

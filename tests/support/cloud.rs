@@ -79,6 +79,30 @@ impl Deployment {
     pub async fn visible_and_in_flight(&self, url: &str) -> usize {
         visible_and_in_flight(&self.sqs, url).await
     }
+
+    /// The environment that points a `run` child process at this deployment on the moto server at
+    /// `endpoint` (JSON logs at info, a free health port, 1 s long polls).
+    pub fn daemon_env(&self, endpoint: &str) -> Vec<(String, String)> {
+        [
+            ("AWS_ENDPOINT_URL", endpoint.to_string()),
+            ("AWS_ACCESS_KEY_ID", "test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "test".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+            ("PERSONALIZE_OPS__DAEMON__BUCKET", self.bucket.clone()),
+            ("PERSONALIZE_OPS__DAEMON__QUEUE_URL", self.queue_url.clone()),
+            ("PERSONALIZE_OPS__DAEMON__TABLE_NAME", self.table.clone()),
+            ("PERSONALIZE_OPS__DAEMON__HEALTH_PORT", "0".into()),
+            ("PERSONALIZE_OPS__DAEMON__RECEIVE_WAIT_SECS", "1".into()),
+            ("PERSONALIZE_OPS__NOTIFY__SNS_TOPIC_ARN", self.topic.clone()),
+            ("PERSONALIZE_OPS__AWS__S3_FORCE_PATH_STYLE", "true".into()),
+            ("PERSONALIZE_OPS__LOG__FORMAT", "json".into()),
+            ("PERSONALIZE_OPS__LOG__LEVEL", "info".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
 }
 
 /// A queue with a unique name: (URL, ARN).

@@ -9,4 +9,5 @@ pub mod emulator;
 pub mod moto;
 pub mod process;
 pub mod reconcile;
+pub mod relay;
 pub mod wait;
