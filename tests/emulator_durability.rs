@@ -192,7 +192,11 @@ fn tear_the_log(state: &Path, rng: &mut StdRng) {
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            let g: u64 = name.strip_prefix("snapshot-")?.strip_suffix(".json")?.parse().ok()?;
+            let g: u64 = name
+                .strip_prefix("snapshot-")?
+                .strip_suffix(".json")?
+                .parse()
+                .ok()?;
             Some(g)
         })
         .max()
