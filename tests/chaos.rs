@@ -21,7 +21,7 @@ use serde_json::Value;
 use support::aws::SerialMoto;
 use support::cloud::{Deployment, receive_batch};
 use support::moto::{Moto, unique_name};
-use support::process::{Process, fast_settings};
+use support::process::{Process, fast_settings, http_get};
 use support::relay::Relay;
 use support::wait::{PATIENCE, eventually, wait_until};
 
@@ -160,6 +160,16 @@ impl Stage {
 
     /// The (dataset group, status) of every notification that arrived since the last call.
     async fn announcements(&self, wait_secs: i32) -> Vec<(String, String)> {
+        self.notes(wait_secs)
+            .await
+            .into_iter()
+            .map(|(group, status, _)| (group, status))
+            .collect()
+    }
+
+    /// The (dataset group, status, notification id) of every notification that arrived since the
+    /// last call.
+    async fn notes(&self, wait_secs: i32) -> Vec<(String, String, String)> {
         receive_batch(&self.c.sqs, &self.c.notes_url, wait_secs)
             .await
             .iter()
@@ -167,12 +177,47 @@ impl Stage {
                 let envelope: Value = serde_json::from_str(body).expect("SNS envelope");
                 let note: Value =
                     serde_json::from_str(envelope["Message"].as_str().expect("message")).expect("body");
+                let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
                 (
-                    note["datasetGroup"].as_str().unwrap_or_default().to_string(),
-                    note["status"].as_str().unwrap_or_default().to_string(),
+                    text(&note["datasetGroup"]),
+                    text(&note["status"]),
+                    text(&envelope["MessageAttributes"]["notification_id"]["Value"]),
                 )
             })
             .collect()
+    }
+
+    /// The notifications that arrive until three long polls in a row bring none.
+    async fn quiet_notes(&self) -> Vec<(String, String, String)> {
+        let mut notes = Vec::new();
+        let mut quiet = 0;
+        while quiet < 3 {
+            let batch = self.notes(1).await;
+            quiet = if batch.is_empty() { quiet + 1 } else { 0 };
+            notes.extend(batch);
+        }
+        notes
+    }
+
+    /// As [`Stage::quiet_notes`], without the ids.
+    async fn quiet_announcements(&self) -> Vec<(String, String)> {
+        self.quiet_notes()
+            .await
+            .into_iter()
+            .map(|(group, status, _)| (group, status))
+            .collect()
+    }
+
+    /// Stops the bucket's own event notifications: only the test's messages reach the queue.
+    async fn notifications_off(&self) {
+        self.c
+            .s3
+            .put_bucket_notification_configuration()
+            .bucket(&self.c.bucket)
+            .notification_configuration(aws_sdk_s3::types::NotificationConfiguration::builder().build())
+            .send()
+            .await
+            .expect("notifications off");
     }
 
     /// Whether the table records `group`'s latest desired generation as converged.
@@ -350,12 +395,7 @@ async fn kill_9_of_run_at_random_points_with_two_replicas() {
         println!("wave {wave}: converged {:?} after the upload", uploaded.elapsed());
     }
     // Every announcement sent so far has arrived within a few long polls.
-    let mut quiet = 0;
-    while quiet < 3 {
-        let batch = stage.announcements(1).await;
-        quiet = if batch.is_empty() { quiet + 1 } else { 0 };
-        announced.extend(batch);
-    }
+    announced.extend(stage.quiet_announcements().await);
     for (group, seed) in &groups {
         let mine: Vec<&(String, String)> = announced.iter().filter(|(g, _)| g == group).collect();
         assert_eq!(
@@ -405,16 +445,7 @@ async fn duplicate_and_out_of_order_events_make_one_generation_each_and_the_newe
     for seed in seeds("event storm", 1) {
         let mut rng = StdRng::seed_from_u64(seed);
         let stage = Stage::new(200.0, 0.0).await;
-        // Only the test's own messages reach the queue.
-        stage
-            .c
-            .s3
-            .put_bucket_notification_configuration()
-            .bucket(&stage.c.bucket)
-            .notification_configuration(aws_sdk_s3::types::NotificationConfiguration::builder().build())
-            .send()
-            .await
-            .expect("notifications off");
+        stage.notifications_off().await;
         stage.upload_group("dup").await;
         stage.upload_group("ooo").await;
         let bucket = stage.c.bucket.clone();
@@ -445,12 +476,7 @@ async fn duplicate_and_out_of_order_events_make_one_generation_each_and_the_newe
             );
             announced.extend(stage.announcements(1).await);
         }
-        let mut quiet = 0;
-        while quiet < 3 {
-            let batch = stage.announcements(1).await;
-            quiet = if batch.is_empty() { quiet + 1 } else { 0 };
-            announced.extend(batch);
-        }
+        announced.extend(stage.quiet_announcements().await);
         assert_eq!(
             stage.c.generation("dup").await,
             Some(1),
@@ -482,6 +508,330 @@ async fn duplicate_and_out_of_order_events_make_one_generation_each_and_the_newe
                 ("ooo".to_string(), "UPDATE COMPLETE".to_string())
             ],
             "seed {seed}: each group announced exactly once"
+        );
+        drop(replica);
+    }
+}
+
+/// The loopback address of a `http://127.0.0.1:<port>` endpoint.
+fn socket_of(endpoint: &str) -> std::net::SocketAddr {
+    endpoint
+        .trim_start_matches("http://")
+        .parse()
+        .expect("a loopback endpoint")
+}
+
+/// Whether the child process is still running.
+fn alive(p: &mut Process) -> bool {
+    p.child.try_wait().expect("poll child").is_none()
+}
+
+/// SNS unreachable for 20 s (new connections refused, open ones dropped) across a run's completion;
+/// the replica that recorded the result is killed -9 during the outage, at a seeded instant, and a
+/// fresh one takes its place. The result waits in the outbox and is announced once SNS is back:
+/// exactly once, with its notification id. Before the outbox, the one attempt failed, was logged,
+/// and the announcement was lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sns_outage_of_20_s_loses_no_announcement() {
+    const OUTAGE: Duration = Duration::from_secs(20);
+    for seed in seeds("SNS outage", 1) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let stage = Stage::new(200.0, 0.0).await;
+        let sns = Relay::start(socket_of(&stage.moto.endpoint())).await;
+        let mut env = stage.env(&stage.emu.url());
+        env.extend(
+            [
+                ("AWS_ENDPOINT_URL_SNS", sns.url()),
+                ("PERSONALIZE_OPS__NOTIFY__RETRY_MIN_SECS", "1".into()),
+                ("PERSONALIZE_OPS__NOTIFY__RETRY_MAX_SECS", "2".into()),
+            ]
+            .map(|(k, v)| (k.to_string(), v)),
+        );
+        sns.cut_off();
+        let outage = std::time::Instant::now();
+        let mut replica = Process::start(&["run"], &env);
+        stage.upload_group("quiet").await;
+        let started = std::time::Instant::now();
+        while !stage.converged("quiet").await {
+            assert!(
+                started.elapsed() < PATIENCE,
+                "seed {seed}: quiet did not converge while SNS was down:\n{}",
+                replica.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let converged_after = outage.elapsed();
+        assert!(
+            converged_after + Duration::from_secs(3) < OUTAGE,
+            "seed {seed}: the run took {converged_after:?}, too long to test the outage"
+        );
+        // A kill -9 somewhere in the rest of the outage: the result must survive it too.
+        let kill_in = rng.random_range(0..3000u64);
+        tokio::time::sleep(Duration::from_millis(kill_in)).await;
+        replica.signal("KILL");
+        assert!(replica.wait(Duration::from_secs(10)).is_some());
+        let successor = Process::start(&["run"], &env);
+        assert!(
+            stage.notes(1).await.is_empty(),
+            "seed {seed}: nothing can arrive while SNS is down"
+        );
+        if let Some(rest) = OUTAGE.checked_sub(outage.elapsed()) {
+            tokio::time::sleep(rest).await;
+        }
+        sns.restore();
+        let restored = std::time::Instant::now();
+        let mut notes = Vec::new();
+        while notes.is_empty() {
+            assert!(
+                restored.elapsed() < PATIENCE,
+                "seed {seed}: the result was not announced after SNS came back:\n{}\n{}",
+                replica.log(),
+                successor.log()
+            );
+            notes = stage.notes(1).await;
+        }
+        println!(
+            "seed {seed}: converged {converged_after:?} into the outage, killed {kill_in} ms later, announced {:?} after SNS came back",
+            restored.elapsed()
+        );
+        notes.extend(stage.quiet_notes().await);
+        assert_eq!(notes.len(), 1, "seed {seed}: announced exactly once: {notes:?}");
+        let (group, status, id) = &notes[0];
+        assert_eq!(
+            (group.as_str(), status.as_str()),
+            ("quiet", "UPDATE COMPLETE"),
+            "seed {seed}"
+        );
+        assert!(
+            !id.is_empty(),
+            "seed {seed}: the announcement carries its notification id"
+        );
+        drop((replica, successor, sns));
+    }
+}
+
+/// The state table unreachable for 2 × visibility × receive count (30 s): the events of the files
+/// uploaded meanwhile (a new group, and a new version of a converged one) are received, fail, and
+/// go to the dead-letter queue. Nothing is lost: once the table is back, the resync lists the bucket
+/// and records both files, which converge and are announced. The seed decides when in the outage
+/// each file is uploaded and whether the replica is restarted after it. Before the resync read S3,
+/// both uploads were lost and `status` said "converged".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_table_outage_past_the_redrive_loses_no_upload() {
+    let outage_length = Duration::from_secs(2 * u64::from(VISIBILITY_SECS * MAX_RECEIVES));
+    for seed in seeds("state table outage", 1) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let stage = Stage::new(200.0, 0.0).await;
+        let table = Relay::start(socket_of(&stage.serial.endpoint())).await;
+        let mut env = stage.env(&stage.emu.url());
+        env.extend(
+            [
+                ("AWS_ENDPOINT_URL_DYNAMODB", table.url()),
+                ("PERSONALIZE_OPS__DAEMON__RESYNC_INTERVAL_SECS", "5".into()),
+            ]
+            .map(|(k, v)| (k.to_string(), v)),
+        );
+        let mut replica = Process::start(&["run"], &env);
+        stage.upload_group("old").await;
+        let started = std::time::Instant::now();
+        while !stage.converged("old").await {
+            assert!(
+                started.elapsed() < PATIENCE,
+                "seed {seed}: old did not converge:\n{}",
+                replica.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let mut notes = stage.notes(1).await;
+        table.cut_off();
+        let outage = std::time::Instant::now();
+        // Early in the outage, so that both events exhaust their receives before it ends.
+        let (first, second) = (rng.random_range(0..1000u64), rng.random_range(0..1000u64));
+        tokio::time::sleep(Duration::from_millis(first)).await;
+        stage.upload_group("new").await;
+        tokio::time::sleep(Duration::from_millis(second)).await;
+        // A new version of old's file (same resources, another ETag): a new generation.
+        let config = std::fs::read_to_string("tests/fixtures/daemon/shop.json")
+            .expect("fixture")
+            .replace("\"shop", "\"old");
+        stage
+            .c
+            .upload("train/old/config.json", format!("{config}\n"))
+            .await;
+        if let Some(rest) = outage_length.checked_sub(outage.elapsed()) {
+            tokio::time::sleep(rest).await;
+        }
+        let dead = stage.c.visible_and_in_flight(&stage.c.dlq_url).await;
+        assert!(
+            alive(&mut replica),
+            "seed {seed}: the replica survives the outage:\n{}",
+            replica.log()
+        );
+        table.restore();
+        let restart = rng.random_bool(0.5);
+        if restart {
+            replica.signal("KILL");
+            assert!(replica.wait(Duration::from_secs(10)).is_some());
+            replica = Process::start(&["run"], &env);
+        }
+        let restored = std::time::Instant::now();
+        loop {
+            let old = stage.c.generation("old").await;
+            if old == Some(2) && stage.converged("old").await && stage.converged("new").await {
+                break;
+            }
+            assert!(
+                restored.elapsed() < PATIENCE,
+                "seed {seed}: the uploads of the outage were lost (old at generation {old:?}):\n{}",
+                replica.log()
+            );
+            notes.extend(stage.notes(1).await);
+        }
+        println!(
+            "seed {seed}: uploads at {first} and {} ms into a {outage_length:?} outage, {dead} event(s) dead-lettered, restart {restart}; both recorded and converged {:?} after the table came back",
+            first + second,
+            restored.elapsed()
+        );
+        assert_eq!(
+            dead, 2,
+            "seed {seed}: both events went to the dead-letter queue during the outage (else the resync is not what saved them)"
+        );
+        notes.extend(stage.quiet_notes().await);
+        let mut announced: Vec<(String, String)> = notes.into_iter().map(|(g, s, _)| (g, s)).collect();
+        announced.sort();
+        let complete = |g: &str| (g.to_string(), "UPDATE COMPLETE".to_string());
+        assert_eq!(
+            announced,
+            [complete("new"), complete("old"), complete("old")],
+            "seed {seed}: each generation announced once"
+        );
+        drop((replica, table));
+    }
+}
+
+/// Hostile and malformed messages on the intake queue, shuffled by the seed around one real
+/// upload: an event naming another bucket the daemon can read (holding a complete group), events
+/// with traversal or foreign keys, not-JSON, JSON of the wrong shape, deep nesting, a 200 KB body,
+/// an S3 test event. Each is rejected and deleted without acting on it, none is retried to the
+/// dead-letter queue, the daemon stays alive and ready, and the real upload converges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_and_hostile_messages_are_rejected_and_the_daemon_carries_on() {
+    for seed in seeds("hostile messages", 1) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let stage = Stage::new(200.0, 0.0).await;
+        stage.notifications_off().await;
+        let foreign = stage.moto.bucket(&stage.c.s3, "foreign").await;
+        let config = std::fs::read_to_string("tests/fixtures/daemon/shop.json")
+            .expect("fixture")
+            .replace("\"shop", "\"evil");
+        for csv in ["interactions.csv", "users.csv"] {
+            let body = std::fs::read(format!("tests/fixtures/data/{csv}")).expect("fixture data");
+            support::cloud::upload(&stage.c.s3, &foreign, &format!("train/evil/{csv}"), body).await;
+        }
+        support::cloud::upload(
+            &stage.c.s3,
+            &foreign,
+            "train/evil/config.json",
+            config.into_bytes(),
+        )
+        .await;
+        stage.upload_group("good").await;
+        let bucket = stage.c.bucket.clone();
+        let hostile = vec![
+            s3_event(&foreign, "train/evil/config.json", 1),
+            s3_event(&bucket, "train/../../etc/passwd.json", 2),
+            s3_event(&bucket, "train/%2e%2e/%2e%2e/x.json", 3),
+            s3_event(&bucket, "elsewhere/config.json", 4),
+            "not json at all".to_string(),
+            "{}".to_string(),
+            r#"{"Records": "x"}"#.to_string(),
+            r#"{"Records": [{"s3": {}}]}"#.to_string(),
+            r#"{"Records": [{"eventSource": "aws:s3", "s3": {"bucket": {"name": 7}, "object": {"key": null}}}]}"#.to_string(),
+            format!("{}{}", "[".repeat(5000), "]".repeat(5000)),
+            format!("{{\"Records\": \"{}\"}}", "A".repeat(100 * 1024)),
+            "\u{fffd}\u{202e}".to_string(),
+        ];
+        let kinds = hostile.len();
+        let mut bodies = hostile;
+        bodies.push(r#"{"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "x"}"#.to_string());
+        bodies.push(s3_event(&bucket, "train/good/config.json", 5));
+        rand::seq::SliceRandom::shuffle(bodies.as_mut_slice(), &mut rng);
+        let mut replica = stage.replica(&stage.emu.url());
+        send_all(&stage, &bodies).await;
+        let started = std::time::Instant::now();
+        let mut notes = Vec::new();
+        loop {
+            let drained = stage.c.visible_and_in_flight(&stage.c.queue_url).await == 0;
+            if drained && stage.converged("good").await {
+                break;
+            }
+            assert!(
+                started.elapsed() < PATIENCE,
+                "seed {seed}: the queue was not drained or good did not converge:\n{}",
+                replica.log()
+            );
+            notes.extend(stage.notes(1).await);
+        }
+        notes.extend(stage.quiet_notes().await);
+        assert!(
+            alive(&mut replica),
+            "seed {seed}: the daemon survives:\n{}",
+            replica.log()
+        );
+        let port = replica.health_port().expect("health port");
+        let ready = http_get(&port, "/readyz");
+        assert!(ready.starts_with("HTTP/1.1 200"), "seed {seed}: ready: {ready}");
+        assert_eq!(
+            stage.c.visible_and_in_flight(&stage.c.dlq_url).await,
+            0,
+            "seed {seed}: rejected messages are deleted at once, not retried to the dead-letter queue"
+        );
+        assert_eq!(
+            stage.c.generation("evil").await,
+            None,
+            "seed {seed}: the foreign bucket's file is not recorded"
+        );
+        let p = personalize_at(&stage.emu.url());
+        let groups = p
+            .list_dataset_groups()
+            .max_results(100)
+            .send()
+            .await
+            .expect("groups");
+        let names: Vec<_> = groups.dataset_groups().iter().filter_map(|g| g.name()).collect();
+        assert_eq!(
+            names,
+            ["good"],
+            "seed {seed}: only the real upload reached Personalize"
+        );
+        let announced: Vec<(String, String)> = notes.into_iter().map(|(g, s, _)| (g, s)).collect();
+        assert_eq!(
+            announced,
+            [("good".to_string(), "UPDATE COMPLETE".to_string())],
+            "seed {seed}"
+        );
+        let log = replica.log();
+        let refusals = [
+            "message rejected",
+            "ignoring an S3 key that is not a parameter file",
+            "ignoring an S3 event that is not ObjectCreated",
+        ];
+        let rejected = log
+            .lines()
+            .filter(|l| refusals.iter().any(|r| l.contains(r)))
+            .count();
+        println!(
+            "seed {seed}: {kinds} hostile messages, {rejected} refusals logged, good converged in {:?}",
+            started.elapsed()
+        );
+        assert!(
+            rejected >= kinds,
+            "seed {seed}: every hostile message is logged as refused ({rejected} of {kinds}):\n{log}"
+        );
+        assert!(
+            log.lines()
+                .any(|l| l.contains("message rejected") && l.contains(&foreign)),
+            "seed {seed}: the foreign bucket is named in its rejection:\n{log}"
         );
         drop(replica);
     }
