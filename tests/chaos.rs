@@ -53,6 +53,9 @@ fn personalize_at(url: &str) -> aws_sdk_personalize::Client {
     aws_sdk_personalize::Client::from_conf(conf)
 }
 
+/// A notification as the subscribed queue received it: (dataset group, status, notification id).
+type Note = (String, String, String);
+
 /// The intake queue's visibility timeout in these tests (the daemon's setting and the queue's).
 const VISIBILITY_SECS: u32 = 5;
 
@@ -138,6 +141,14 @@ impl Stage {
         env
     }
 
+    /// The environment of a `run` replica on the in-process built-in Personalize, with `extra`
+    /// set last (so it overrides: an endpoint behind a relay, a shorter period).
+    fn env_with(&self, extra: &[(&str, String)]) -> Vec<(String, String)> {
+        let mut env = self.env(&self.emu.url());
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        env
+    }
+
     /// A `run` replica talking to the built-in Personalize at `personalize`.
     fn replica(&self, personalize: &str) -> Process {
         Process::start(&["run"], &self.env(personalize))
@@ -169,7 +180,7 @@ impl Stage {
 
     /// The (dataset group, status, notification id) of every notification that arrived since the
     /// last call.
-    async fn notes(&self, wait_secs: i32) -> Vec<(String, String, String)> {
+    async fn notes(&self, wait_secs: i32) -> Vec<Note> {
         receive_batch(&self.c.sqs, &self.c.notes_url, wait_secs)
             .await
             .iter()
@@ -187,8 +198,38 @@ impl Stage {
             .collect()
     }
 
+    /// The notifications that arrive until `done` holds (asked between long polls of 1 s); fails
+    /// with `what` and `logs()` after [`PATIENCE`].
+    async fn notes_until<F, Fut>(&self, what: &str, logs: &dyn Fn() -> String, mut done: F) -> Vec<Note>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let started = std::time::Instant::now();
+        let mut notes = Vec::new();
+        while !done().await {
+            assert!(started.elapsed() < PATIENCE, "{what}:\n{}", logs());
+            notes.extend(self.notes(1).await);
+        }
+        notes
+    }
+
+    /// Whether the intake queue holds nothing (visible or in flight) and every one of `groups`
+    /// converged.
+    async fn absorbed(&self, groups: &[&str]) -> bool {
+        if self.c.visible_and_in_flight(&self.c.queue_url).await != 0 {
+            return false;
+        }
+        for group in groups {
+            if !self.converged(group).await {
+                return false;
+            }
+        }
+        true
+    }
+
     /// The notifications that arrive until three long polls in a row bring none.
-    async fn quiet_notes(&self) -> Vec<(String, String, String)> {
+    async fn quiet_notes(&self) -> Vec<Note> {
         let mut notes = Vec::new();
         let mut quiet = 0;
         while quiet < 3 {
@@ -380,16 +421,10 @@ async fn kill_9_of_run_at_random_points_with_two_replicas() {
             replicas[*victim] = stage.replica(&url);
         }
         for (_, _, group, seed) in kills {
-            let started = std::time::Instant::now();
-            while !stage.converged(&group).await {
-                assert!(
-                    started.elapsed() < PATIENCE,
-                    "seed {seed}: {group} did not converge:\n{}\n{}",
-                    replicas[0].log(),
-                    replicas[1].log()
-                );
-                announced.extend(stage.announcements(1).await);
-            }
+            let what = format!("seed {seed}: {group} did not converge");
+            let logs = || format!("{}\n{}", replicas[0].log(), replicas[1].log());
+            let notes = stage.notes_until(&what, &logs, || stage.converged(&group)).await;
+            announced.extend(notes.into_iter().map(|(g, status, _)| (g, status)));
             groups.push((group, seed));
         }
         println!("wave {wave}: converged {:?} after the upload", uploaded.elapsed());
@@ -462,20 +497,13 @@ async fn duplicate_and_out_of_order_events_make_one_generation_each_and_the_newe
         storm.extend((1..50).map(|v| s3_event(&bucket, "train/ooo/config.json", 0x1000 + v)));
         rand::seq::SliceRandom::shuffle(storm.as_mut_slice(), &mut rng);
         send_all(&stage, &storm).await;
-        let started = std::time::Instant::now();
-        let mut announced = Vec::new();
-        loop {
-            let drained = stage.c.visible_and_in_flight(&stage.c.queue_url).await == 0;
-            if drained && stage.converged("dup").await && stage.converged("ooo").await {
-                break;
-            }
-            assert!(
-                started.elapsed() < PATIENCE,
-                "seed {seed}: the storm was not absorbed:\n{}",
-                replica.log()
-            );
-            announced.extend(stage.announcements(1).await);
-        }
+        let what = format!("seed {seed}: the storm was not absorbed");
+        let mut announced: Vec<(String, String)> = stage
+            .notes_until(&what, &|| replica.log(), || stage.absorbed(&["dup", "ooo"]))
+            .await
+            .into_iter()
+            .map(|(group, status, _)| (group, status))
+            .collect();
         announced.extend(stage.quiet_announcements().await);
         assert_eq!(
             stage.c.generation("dup").await,
@@ -538,28 +566,20 @@ async fn an_sns_outage_of_20_s_loses_no_announcement() {
         let mut rng = StdRng::seed_from_u64(seed);
         let stage = Stage::new(200.0, 0.0).await;
         let sns = Relay::start(socket_of(&stage.moto.endpoint())).await;
-        let mut env = stage.env(&stage.emu.url());
-        env.extend(
-            [
-                ("AWS_ENDPOINT_URL_SNS", sns.url()),
-                ("PERSONALIZE_OPS__NOTIFY__RETRY_MIN_SECS", "1".into()),
-                ("PERSONALIZE_OPS__NOTIFY__RETRY_MAX_SECS", "2".into()),
-            ]
-            .map(|(k, v)| (k.to_string(), v)),
-        );
+        let env = stage.env_with(&[
+            ("AWS_ENDPOINT_URL_SNS", sns.url()),
+            ("PERSONALIZE_OPS__NOTIFY__RETRY_MIN_SECS", "1".into()),
+            ("PERSONALIZE_OPS__NOTIFY__RETRY_MAX_SECS", "2".into()),
+        ]);
         sns.cut_off();
         let outage = std::time::Instant::now();
         let mut replica = Process::start(&["run"], &env);
         stage.upload_group("quiet").await;
-        let started = std::time::Instant::now();
-        while !stage.converged("quiet").await {
-            assert!(
-                started.elapsed() < PATIENCE,
-                "seed {seed}: quiet did not converge while SNS was down:\n{}",
-                replica.log()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let what = format!("seed {seed}: quiet did not converge while SNS was down");
+        let early = stage
+            .notes_until(&what, &|| replica.log(), || stage.converged("quiet"))
+            .await;
+        assert!(early.is_empty(), "seed {seed}: nothing arrives while SNS is down");
         let converged_after = outage.elapsed();
         assert!(
             converged_after + Duration::from_secs(3) < OUTAGE,
@@ -623,26 +643,16 @@ async fn a_state_table_outage_past_the_redrive_loses_no_upload() {
         let mut rng = StdRng::seed_from_u64(seed);
         let stage = Stage::new(200.0, 0.0).await;
         let table = Relay::start(socket_of(&stage.serial.endpoint())).await;
-        let mut env = stage.env(&stage.emu.url());
-        env.extend(
-            [
-                ("AWS_ENDPOINT_URL_DYNAMODB", table.url()),
-                ("PERSONALIZE_OPS__DAEMON__RESYNC_INTERVAL_SECS", "5".into()),
-            ]
-            .map(|(k, v)| (k.to_string(), v)),
-        );
+        let env = stage.env_with(&[
+            ("AWS_ENDPOINT_URL_DYNAMODB", table.url()),
+            ("PERSONALIZE_OPS__DAEMON__RESYNC_INTERVAL_SECS", "5".into()),
+        ]);
         let mut replica = Process::start(&["run"], &env);
         stage.upload_group("old").await;
-        let started = std::time::Instant::now();
-        while !stage.converged("old").await {
-            assert!(
-                started.elapsed() < PATIENCE,
-                "seed {seed}: old did not converge:\n{}",
-                replica.log()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let mut notes = stage.notes(1).await;
+        let what = format!("seed {seed}: old did not converge");
+        let mut notes = stage
+            .notes_until(&what, &|| replica.log(), || stage.converged("old"))
+            .await;
         table.cut_off();
         let outage = std::time::Instant::now();
         // Early in the outage, so that both events exhaust their receives before it ends.
@@ -675,18 +685,13 @@ async fn a_state_table_outage_past_the_redrive_loses_no_upload() {
             replica = Process::start(&["run"], &env);
         }
         let restored = std::time::Instant::now();
-        loop {
-            let old = stage.c.generation("old").await;
-            if old == Some(2) && stage.converged("old").await && stage.converged("new").await {
-                break;
-            }
-            assert!(
-                restored.elapsed() < PATIENCE,
-                "seed {seed}: the uploads of the outage were lost (old at generation {old:?}):\n{}",
-                replica.log()
-            );
-            notes.extend(stage.notes(1).await);
-        }
+        let what = format!("seed {seed}: the uploads of the outage were lost");
+        let both = || async {
+            stage.c.generation("old").await == Some(2)
+                && stage.converged("old").await
+                && stage.converged("new").await
+        };
+        notes.extend(stage.notes_until(&what, &|| replica.log(), both).await);
         println!(
             "seed {seed}: uploads at {first} and {} ms into a {outage_length:?} outage, {dead} event(s) dead-lettered, restart {restart}; both recorded and converged {:?} after the table came back",
             first + second,
@@ -759,19 +764,10 @@ async fn foreign_and_hostile_messages_are_rejected_and_the_daemon_carries_on() {
         let mut replica = stage.replica(&stage.emu.url());
         send_all(&stage, &bodies).await;
         let started = std::time::Instant::now();
-        let mut notes = Vec::new();
-        loop {
-            let drained = stage.c.visible_and_in_flight(&stage.c.queue_url).await == 0;
-            if drained && stage.converged("good").await {
-                break;
-            }
-            assert!(
-                started.elapsed() < PATIENCE,
-                "seed {seed}: the queue was not drained or good did not converge:\n{}",
-                replica.log()
-            );
-            notes.extend(stage.notes(1).await);
-        }
+        let what = format!("seed {seed}: the queue was not drained or good did not converge");
+        let mut notes = stage
+            .notes_until(&what, &|| replica.log(), || stage.absorbed(&["good"]))
+            .await;
         notes.extend(stage.quiet_notes().await);
         assert!(
             alive(&mut replica),
