@@ -83,7 +83,7 @@ pub async fn handle(
             match advance {
                 Some(secs) => {
                     shared.clock.advance(secs);
-                    match shared.save().await {
+                    match super::commit::save(shared).await {
                         Ok(()) => reply(StatusCode::OK, &clock(shared)),
                         Err(e) => reply(
                             StatusCode::INTERNAL_SERVER_ERROR,

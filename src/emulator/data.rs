@@ -93,6 +93,28 @@ impl Data {
         self.generation
     }
 
+    /// The last generation handed out.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Makes every later generation greater than `after` (a restored state's counter), so a
+    /// change after a restart never reuses a generation the saved files are named with.
+    pub fn continue_after(&mut self, after: u64) {
+        self.generation = self.generation.max(after);
+    }
+
+    /// Puts back saved tables and models (after a change that could not be saved). The counter
+    /// keeps counting, so the next change gets a generation no file was written with.
+    pub fn put_back(
+        &mut self,
+        tables: BTreeMap<String, Entry<Table>>,
+        models: BTreeMap<String, Entry<Model>>,
+    ) {
+        self.tables = tables;
+        self.models = models;
+    }
+
     /// The dataset's table, if anything was imported or put into it.
     pub fn table(&self, dataset_arn: &str) -> Option<&Arc<Table>> {
         self.tables.get(dataset_arn).map(|e| &e.value)

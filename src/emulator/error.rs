@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-/// A modeled Personalize error code (docs/personalize.md#error-matrix-essentials), plus the two
-/// framework-level ones the emulator needs (unknown operation, throttling).
+/// A modeled Personalize error code (docs/personalize.md#error-matrix-essentials), plus the
+/// framework-level ones the emulator needs (unknown operation, throttling, a change it could not save).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     InvalidInput,
@@ -16,6 +16,9 @@ pub enum ErrorCode {
     InvalidNextToken,
     Throttling,
     UnknownOperation,
+    /// A change was made in memory but could not be saved, so it is not acknowledged: HTTP 503 on
+    /// every protocol, which clients retry (a retried create then finds the resource and adopts it).
+    ServiceUnavailable,
 }
 
 impl ErrorCode {
@@ -32,6 +35,7 @@ impl ErrorCode {
             Self::InvalidNextToken => "InvalidNextTokenException",
             Self::Throttling => "ThrottlingException",
             Self::UnknownOperation => "UnknownOperationException",
+            Self::ServiceUnavailable => "ServiceUnavailable",
         }
     }
 
@@ -41,8 +45,14 @@ impl ErrorCode {
         match self {
             Self::ResourceNotFound => 404,
             Self::ResourceInUse => 409,
+            Self::ServiceUnavailable => 503,
             _ => 400,
         }
+    }
+
+    /// Whether the answer is a server fault (5xx) on every protocol, not a modeled client error.
+    pub fn is_server_fault(self) -> bool {
+        self == Self::ServiceUnavailable
     }
 }
 

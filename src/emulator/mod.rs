@@ -11,6 +11,7 @@
 mod admin;
 mod arn;
 pub mod clock;
+mod commit;
 mod control;
 mod data;
 pub mod engine;
@@ -138,17 +139,25 @@ pub async fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
     let clock = Clock::default();
     let mut state = State::default();
     let mut data = data::Data::default();
-    if let Some(dir) = &config.state_dir
-        && let Some(loaded) = persist::load(dir)?
-    {
-        clock.set_offset(loaded.snapshot.clock_offset);
-        state = loaded.snapshot.state;
-        for (arn, table) in loaded.tables {
-            data.restore_table(arn, table);
+    let mut persister = None;
+    if let Some(dir) = &config.state_dir {
+        let loaded = persist::load(dir)?;
+        if let Some(loaded) = &loaded {
+            clock.set_offset(loaded.clock_offset);
+            loaded.restore_into(&mut data);
+            state = loaded.state.clone();
         }
-        for (arn, model) in loaded.models {
-            data.set_model(&arn, Arc::new(model));
-        }
+        let dir = dir.clone();
+        let started = tokio::task::spawn_blocking(move || {
+            let persister = Persister::start(dir, loaded, &data);
+            (data, persister)
+        })
+        .await
+        .map_err(|e| PersistError::Writer {
+            reason: e.to_string(),
+        })?;
+        data = started.0;
+        persister = Some(Arc::new(Mutex::new(started.1?)));
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -165,14 +174,13 @@ pub async fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
         ..config.durations
     };
     let resumed = awaiting_work(&state);
-    let persister = config.state_dir.map(|dir| {
-        let mut persister = Persister::new(dir);
-        persister.mark_saved(&data);
-        Arc::new(Mutex::new(persister))
-    });
     let saving = persister.is_some();
     let shared = Arc::new(Shared {
-        world: Mutex::new(World { state, data }),
+        world: Mutex::new(World {
+            state,
+            data,
+            changes: 0,
+        }),
         clock,
         durations,
         quotas: config.quotas,
@@ -256,7 +264,8 @@ fn awaiting_work(state: &State) -> Vec<Job> {
     jobs
 }
 
-/// Saves the state after every change (coalescing bursts), and once more at shutdown. Each
+/// Saves what background work, the admin API and settling lifecycles changed (coalescing bursts;
+/// changes answered to clients are saved before their answer), and once more at shutdown. Each
 /// outcome is recorded ([`Shared::save`]), so a failure is reported by the health endpoint and by
 /// [`Emulator::shutdown`] instead of only being logged.
 async fn persist_loop(shared: Arc<Shared>) {
@@ -267,11 +276,11 @@ async fn persist_loop(shared: Arc<Shared>) {
         }
         // Let a burst of changes settle into one write.
         tokio::time::sleep(Duration::from_millis(20)).await;
-        if let Err(e) = shared.save().await {
+        if let Err(e) = commit::save(&shared).await {
             tracing::error!(error = %e, "cannot save the emulator state");
         }
     }
-    if let Err(e) = shared.save().await {
+    if let Err(e) = commit::save(&shared).await {
         tracing::error!(error = %e, "cannot save the emulator state at shutdown");
     }
 }
@@ -307,7 +316,7 @@ impl Emulator {
     /// The state could not be saved (the clock has moved all the same).
     pub async fn advance_clock(&self, secs: f64) -> Result<(), PersistError> {
         self.shared.clock.advance(secs);
-        self.shared.save().await
+        commit::save(&self.shared).await
     }
 
     /// Forgets every resource and the call counts (as `POST /_emulator/reset`).

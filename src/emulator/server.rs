@@ -126,8 +126,8 @@ pub fn ok(protocol: Protocol, body: &Value, request_id: &str) -> Response {
 /// (docs/personalize.md#errors-as-the-rust-sdk-parses-them).
 pub fn error(protocol: Protocol, e: &ApiError, request_id: &str) -> Response {
     let status = match protocol {
-        Protocol::Json11 => StatusCode::BAD_REQUEST,
-        Protocol::Rest => StatusCode::from_u16(e.code.rest_status()).unwrap_or(StatusCode::BAD_REQUEST),
+        Protocol::Json11 if !e.code.is_server_fault() => StatusCode::BAD_REQUEST,
+        _ => StatusCode::from_u16(e.code.rest_status()).unwrap_or(StatusCode::BAD_REQUEST),
     };
     let body = serde_json::json!({ "__type": e.code.as_str(), "message": e.message });
     respond(status, protocol, body.to_string(), request_id, Some(e.code))
@@ -210,8 +210,11 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     }
 }
 
-/// Runs `op` on the settled world; starts the work it queued and schedules a save when it changed
-/// anything. The lock is released before any work starts.
+/// Runs `op` on the settled world. When `op` changed anything, the answer waits until the change
+/// is saved (with a state directory): a client that got an answer never loses what it was told,
+/// even to a kill -9 right after. A change that cannot be saved is undone and answered
+/// `ServiceUnavailable`. The work `op` queued starts once its change is saved; the lock is
+/// released before any work starts or any file is written.
 async fn with_cx<T>(
     shared: &Arc<Shared>,
     region: Option<String>,
@@ -219,10 +222,10 @@ async fn with_cx<T>(
 ) -> Result<T, ApiError> {
     let failures = shared.faults().failures().clone();
     let now = shared.clock.now();
-    let (result, jobs, changed) = {
+    let (result, jobs, change) = {
         let mut world = shared.world.lock().await;
         world.settle(now);
-        let World { state, data } = &mut *world;
+        let World { state, data, .. } = &mut *world;
         let mut cx = Cx {
             state,
             now,
@@ -234,13 +237,22 @@ async fn with_cx<T>(
             changed: false,
         };
         let result = op(&mut cx, data);
-        (result, cx.jobs, cx.changed)
+        let (jobs, changed) = (cx.jobs, cx.changed);
+        if changed {
+            world.changes += 1;
+        }
+        (result, jobs, changed.then_some(world.changes))
     };
+    if let Some(change) = change
+        && let Err(e) = super::commit::commit(shared, Some(change)).await
+    {
+        return Err(ApiError::new(
+            ErrorCode::ServiceUnavailable,
+            format!("The change could not be saved, so it was not made: {e}"),
+        ));
+    }
     for job in jobs {
         work::spawn(shared, job);
-    }
-    if changed {
-        shared.dirty.notify_one();
     }
     result
 }

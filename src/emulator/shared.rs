@@ -11,7 +11,7 @@ use super::arn::Scope;
 use super::clock::{Clock, Durations};
 use super::data::Data;
 use super::faults::Faults;
-use super::persist::{PersistError, Persister, SaveRequest};
+use super::persist::{PersistError, Persister};
 use super::quotas::Quotas;
 use super::state::State;
 use crate::locks::LockRecovering;
@@ -22,6 +22,9 @@ use crate::objects::ObjectStore;
 pub struct World {
     pub state: State,
     pub data: Data,
+    /// Counts the changes made by requests; a commit settles every change up to the count it
+    /// saw, so a handler knows when its own change is saved ([`Shared::commit`]).
+    pub changes: u64,
 }
 
 #[derive(Debug)]
@@ -42,8 +45,8 @@ pub struct Shared {
     pub tasks: TaskTracker,
     /// Cancelled at shutdown: background work stops, the persister writes a last time.
     pub cancel: CancellationToken,
-    /// Writes the state directory; `None` without one. The lock orders saves: a snapshot taken
-    /// later is never overwritten by an earlier one.
+    /// Writes the state directory; `None` without one. The lock orders commits, and callers
+    /// waiting on it share the commit of whoever gets it first (group commit).
     pub persister: Option<Arc<Mutex<Persister>>>,
     /// Why the latest save failed; cleared by the next one that succeeds.
     pub save_error: StdMutex<Option<PersistError>>,
@@ -76,45 +79,10 @@ impl Shared {
         }
     }
 
-    /// Saves the state now (without a state directory, does nothing) and records the outcome.
-    ///
-    /// # Errors
-    /// The write that failed; the previous `state.json` stays valid.
-    pub async fn save(&self) -> Result<(), PersistError> {
-        let Some(persister) = &self.persister else {
-            return Ok(());
-        };
-        let mut guard = Arc::clone(persister).lock_owned().await;
-        let request = {
-            let mut world = self.world.lock().await;
-            world.settle(self.clock.now());
-            SaveRequest::new(world.state.clone(), self.clock.offset(), &world.data)
-        };
-        // File I/O on a blocking thread; the guard goes along so no other save interleaves.
-        let written = tokio::task::spawn_blocking(move || guard.save(request)).await;
-        let result = match written {
-            Ok(result) => result,
-            Err(e) => {
-                // The writer panicked mid-save: forget what it believed written, so the next save
-                // rewrites everything.
-                persister.lock().await.forget();
-                Err(PersistError::Writer {
-                    reason: e.to_string(),
-                })
-            }
-        };
+    /// Records the outcome of a commit for health and shutdown ([`Shared::save_error_text`]).
+    pub fn record_save(&self, result: &Result<(), PersistError>) {
         let mut slot = self.save_error.lock_recovering();
-        match result {
-            Ok(()) => {
-                *slot = None;
-                Ok(())
-            }
-            Err(e) => {
-                // The caller gets the error; the slot keeps a copy for health and shutdown.
-                *slot = Some(e.duplicate());
-                Err(e)
-            }
-        }
+        *slot = result.as_ref().err().map(PersistError::duplicate);
     }
 
     /// Why the latest save failed, if it did (the health endpoint shows it).
