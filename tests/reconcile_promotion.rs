@@ -199,9 +199,30 @@ async fn a_version_below_the_bar_stays_unused_and_the_event_gives_both_metrics()
         "{note}"
     );
 
+    // What the daemon records for `status`: the version with the serving and the candidate and
+    // their figures.
+    let PassOutcome::Converged { resources } = &outcome else {
+        unreachable!()
+    };
+    let version = resources
+        .iter()
+        .find(|r| r.target.kind == Kind::SolutionVersion)
+        .expect("the version is listed");
+    assert_eq!(version.arn.as_deref(), Some(first.as_str()), "{version:?}");
+    assert_eq!(version.note.as_deref(), Some(note), "{version:?}");
+
     // Planning again keeps it that way: nothing to do.
     let plan = r.plan(&spec, &config, Utc::now()).await.expect("plan");
     assert!(!plan.has_changes(), "{:#?}", plan.steps);
+    let step = plan
+        .steps
+        .iter()
+        .find(|s| s.target.kind == Kind::SolutionVersion)
+        .expect("version step");
+    assert!(
+        step.note.as_deref().is_some_and(|n| n.contains(&all[1]) && n.contains(&first)),
+        "plan shows the serving and the candidate version: {step:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

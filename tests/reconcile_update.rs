@@ -1,6 +1,6 @@
 //! Updates in place against the built-in Personalize, per kind: `plan` shows the update, `apply`
 //! makes it, a second `apply` changes nothing; a changed filter is a conflict unless replacing it
-//! was opted into.
+//! was opted into; a schema that only gains optional fields moves its dataset to a new schema.
 
 mod support;
 
@@ -373,4 +373,131 @@ async fn tags_are_brought_to_the_file_s_tags() {
     assert_eq!(calls_of(&emu, "UntagResource"), 1);
     let plan = again.plan(&spec, &config, Utc::now()).await.expect("plan");
     assert!(!plan.has_changes(), "{:#?}", plan.steps);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_that_gains_an_optional_field_moves_its_dataset_and_other_changes_are_conflicts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (emu, config, mut file) = converged(dir.path(), &fixture_text("dataset-group-name-1.json")).await;
+    let schema = &mut file["datasets"]["users"]["schema"]["serviceConfig"];
+    assert_eq!(schema["name"], "users-schema");
+    let original = schema["schema"].clone();
+
+    // A field removed: Personalize would refuse the update, so it is a conflict saying why.
+    let mut fields = original["fields"].as_array().cloned().expect("fields");
+    fields.retain(|f| f["name"] != "AGE");
+    schema["schema"]["fields"] = Value::Array(fields);
+    let spec = load(&file);
+    let r = reconciler(&emu, dir.path(), &settings());
+    let before = changes(&emu);
+    let (outcome, _) = apply_at(&r, &spec, &config, 4).await;
+    let PassOutcome::Failed { failures, .. } = &outcome else {
+        panic!("{outcome:#?}");
+    };
+    assert!(
+        failures
+            .iter()
+            .any(|f| f.target == Ref::new(Kind::Schema, "users-schema") && f.reason.contains("field AGE is removed")),
+        "{failures:#?}"
+    );
+    assert_eq!(changes(&emu), before);
+    assert_eq!(calls_of(&emu, "UpdateDataset"), 0);
+
+    // A new field that accepts null: a new schema, and the dataset moves to it.
+    let schema = &mut file["datasets"]["users"]["schema"]["serviceConfig"];
+    schema["schema"] = original;
+    schema["schema"]["fields"]
+        .as_array_mut()
+        .expect("fields")
+        .push(json!({"name": "MEMBERSHIP", "type": ["null", "string"], "categorical": true}));
+    let spec = load(&file);
+    let schemas = calls_of(&emu, "CreateSchema");
+    update_round_trip(
+        &emu,
+        dir.path(),
+        &config,
+        &spec,
+        Ref::new(Kind::Dataset, "users-data"),
+        "UpdateDataset",
+        &["schema: users-schema"],
+    )
+    .await;
+    assert_eq!(calls_of(&emu, "CreateSchema"), schemas + 1);
+    let dataset = client(&emu)
+        .describe_dataset()
+        .dataset_arn("arn:aws:personalize:us-east-1:000000000000:dataset/dataset-group-name-1/USERS")
+        .send()
+        .await
+        .expect("describe")
+        .dataset
+        .expect("dataset");
+    let used = dataset.schema_arn.expect("schema ARN");
+    assert!(
+        used.starts_with("arn:aws:personalize:us-east-1:000000000000:schema/users-schema-"),
+        "{used}"
+    );
+    let described = client(&emu)
+        .describe_schema()
+        .schema_arn(&used)
+        .send()
+        .await
+        .expect("describe schema")
+        .schema
+        .expect("schema");
+    assert!(described.schema.unwrap_or_default().contains("MEMBERSHIP"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_built_in_personalize_refuses_schema_updates_personalize_refuses() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (emu, _, file) = converged(dir.path(), &fixture_text("dataset-group-name-1.json")).await;
+    let c = client(&emu);
+    let users = "arn:aws:personalize:us-east-1:000000000000:dataset/dataset-group-name-1/USERS";
+    let interactions = "arn:aws:personalize:us-east-1:000000000000:dataset/dataset-group-name-1/INTERACTIONS";
+    let create = |name: &str, edit: &dyn Fn(&mut Value), from: &str| {
+        let mut doc = file["datasets"][from]["schema"]["serviceConfig"]["schema"].clone();
+        edit(&mut doc);
+        c.create_schema().name(name).schema(doc.to_string()).send()
+    };
+    let required = create("users-required", &|d| {
+        d["fields"].as_array_mut().expect("fields").push(json!({"name": "M", "type": "string"}))
+    }, "users")
+    .await
+    .expect("create")
+    .schema_arn
+    .expect("arn");
+    let optional = create("users-optional", &|d| {
+        d["fields"].as_array_mut().expect("fields").push(json!({"name": "M", "type": ["null", "string"]}))
+    }, "users")
+    .await
+    .expect("create")
+    .schema_arn
+    .expect("arn");
+    let interactions_optional = create("interactions-optional", &|d| {
+        d["fields"].as_array_mut().expect("fields").push(json!({"name": "M", "type": ["null", "string"], "categorical": true}))
+    }, "interactions")
+    .await
+    .expect("create")
+    .schema_arn
+    .expect("arn");
+    for (dataset, schema, says) in [
+        (users, &required, "does not accept null"),
+        (interactions, &interactions_optional, "cannot be replaced"),
+    ] {
+        let err = c
+            .update_dataset()
+            .dataset_arn(dataset)
+            .schema_arn(schema)
+            .send()
+            .await
+            .expect_err("refused");
+        let text = format!("{:?}", err.into_service_error());
+        assert!(text.contains("InvalidInput") && text.contains(says), "{text}");
+    }
+    c.update_dataset()
+        .dataset_arn(users)
+        .schema_arn(&optional)
+        .send()
+        .await
+        .expect("an optional field is accepted");
 }

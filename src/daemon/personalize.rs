@@ -69,7 +69,8 @@ fn state(r: reconcile::ResourceState) -> ResourceState {
         name: r.target.name,
         status: r.status,
         arn: r.arn,
-        reason: None,
+        // `status` shows it: the serving and the candidate version of a promotion gate, with metrics.
+        reason: r.note,
     }
 }
 

@@ -27,6 +27,7 @@ pub fn plan(spec: &Spec, observed: &Observation, data: &DataFound, run: &RunCont
         steps: Vec::new(),
         arns: BTreeMap::new(),
         usable: BTreeSet::new(),
+        revisions: BTreeMap::new(),
         run_imports: Vec::new(),
         interactions_import: None,
     };
@@ -69,6 +70,8 @@ struct Planner<'a> {
     /// Resources being updated in place that keep serving their old configuration meanwhile
     /// (solutions, recommenders): their dependants need not wait for the update.
     usable: BTreeSet<Ref>,
+    /// The schemas whose file document becomes a new schema (by the file's schema name).
+    revisions: BTreeMap<String, super::schema_change::Revision>,
     /// This run's imports that are not done (to create, running, or failed): new versions, filters
     /// and recommenders wait for them, and fail as dependants when one of them failed.
     run_imports: Vec<Ref>,
@@ -483,27 +486,20 @@ impl<'a> Planner<'a> {
                         }
                         Some(o) => {
                             let mut diff = Vec::new();
-                            if o.document != schema.document {
-                                let mut detail =
-                                    json_differences("schema", &schema.document, Some(&o.document));
-                                if detail.is_empty() {
-                                    detail = json_differences("schema", &o.document, Some(&schema.document))
-                                        .into_iter()
-                                        .map(|d| format!("{d} (reversed: Personalize's document has it, the file's not)"))
-                                        .collect();
-                                }
-                                if detail.is_empty() {
-                                    detail.push("schema: the Avro documents differ".into());
-                                }
-                                diff.extend(detail);
-                            }
                             compare(&mut diff, "domain", domain.as_deref(), o.domain.as_deref());
+                            if diff.is_empty() && o.document != schema.document {
+                                match self.revise(d, schema, o) {
+                                    Ok(()) => {}
+                                    Err(reasons) => diff.extend(reasons),
+                                }
+                            }
                             let action = if diff.is_empty() {
                                 Action::Adopt
                             } else {
                                 Action::Conflict { differences: diff }
                             };
                             self.push(target, Some(o.arn.clone()), action, None);
+                            self.revision_step(d, schema, domain);
                         }
                     }
                 }
@@ -512,9 +508,54 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// Records the revision of `schema` for `d` (see [`super::schema_change`]), or why there is none.
+    fn revise(
+        &mut self,
+        d: &Dataset,
+        schema: &crate::spec::model::Schema,
+        existing: &super::observed::SchemaObs,
+    ) -> Result<(), Vec<String>> {
+        let current = self
+            .obs
+            .datasets
+            .get(&d.dataset_type)
+            .and_then(|o| self.obs.schemas.get(super::schema_change::schema_name(&o.schema_arn)));
+        let revision = super::schema_change::revise(schema, d.dataset_type, existing, current, self.obs)?;
+        self.revisions.insert(schema.name.clone(), revision);
+        Ok(())
+    }
+
+    /// The step of a revision schema: adopted when it exists, created before a new dataset; an
+    /// existing dataset's UpdateDataset creates it itself (one step for the user to read).
+    fn revision_step(&mut self, d: &Dataset, schema: &crate::spec::model::Schema, domain: Option<String>) {
+        let Some(rev) = self.revisions.get(&schema.name).cloned() else {
+            return;
+        };
+        let target = Ref::new(Kind::Schema, &rev.name);
+        if rev.exists {
+            self.push(target, Some(rev.arn), Action::Adopt, None);
+        } else if !self.obs.datasets.contains_key(&d.dataset_type) {
+            let text = schema.document_text();
+            let why = format!("the file's document of schema {} is new", schema.name);
+            self.create(target, &[], why, None, |_| Request::CreateSchema {
+                name: rev.name,
+                schema: text,
+                domain,
+            });
+        }
+    }
+
     fn dataset(&mut self, d: &Dataset, group: &Ref) {
         let target = Ref::new(Kind::Dataset, &d.name);
-        let schema_ref = d.schema.as_ref().map(|s| Ref::new(Kind::Schema, &s.name));
+        let revision = d
+            .schema
+            .as_ref()
+            .and_then(|s| self.revisions.get(&s.name))
+            .cloned();
+        let schema_ref = d.schema.as_ref().map(|s| match &revision {
+            Some(rev) => Ref::new(Kind::Schema, &rev.name),
+            None => Ref::new(Kind::Schema, &s.name),
+        });
         match self.obs.datasets.get(&d.dataset_type) {
             None => {
                 let Some(schema_ref) = schema_ref else {
@@ -551,6 +592,31 @@ impl<'a> Planner<'a> {
                         "name: the group's {} dataset is {}, the file names it {}",
                         d.dataset_type, o.name, d.name
                     ));
+                }
+                if let (Some(rev), Some(schema)) = (&revision, &d.schema) {
+                    let update = (rev.arn != o.schema_arn).then(|| {
+                        let from = super::schema_change::schema_name(&o.schema_arn);
+                        let added = if rev.added.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (adds the optional fields {})", rev.added.join(", "))
+                        };
+                        (
+                            Request::UpdateDataset {
+                                dataset_arn: o.meta.arn.clone(),
+                                schema_arn: rev.arn.clone(),
+                                create_schema: (!rev.exists).then(|| super::NewSchema {
+                                    name: rev.name.clone(),
+                                    schema: schema.document_text(),
+                                    domain: schema.domain.map(|x| x.as_str().to_string()),
+                                }),
+                            },
+                            vec![format!("schema: {from} → {}{added}", rev.name)],
+                            Value::String(rev.arn.clone()),
+                        )
+                    });
+                    // The dataset keeps its data and serves on during the update.
+                    return self.existing_or_update(target, &o.meta, diff, update, true, None);
                 }
                 if let Some(s) = &schema_ref
                     && let Some(schema_arn) = self.arns.get(s)

@@ -24,6 +24,7 @@ use crate::spec::model::{
 
 mod decide;
 mod diff;
+mod schema_change;
 pub mod observed;
 pub mod teardown;
 
@@ -140,6 +141,15 @@ pub struct BatchTarget {
 }
 
 /// A create call, with every member the reconciler sends.
+/// A schema to create before the call that uses it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewSchema {
+    pub name: String,
+    pub schema: String,
+    pub domain: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase", tag = "op")]
 pub enum Request {
@@ -225,6 +235,13 @@ pub enum Request {
     /// The first half of replacing a filter whose expression changed (opted in with
     /// `datasetGroup.workflowConfig.replaceFilters`): once it is gone it is created again, same name.
     DeleteFilter { filter_arn: String },
+    /// Moves a dataset to another schema; `create_schema` first creates that schema (a file's schema
+    /// that only gained optional fields becomes a new schema, since schemas cannot change).
+    UpdateDataset {
+        dataset_arn: String,
+        schema_arn: String,
+        create_schema: Option<NewSchema>,
+    },
     /// Brings a resource's tags to the file's: `tags` added or changed (TagResource), `untag_keys`
     /// removed (UntagResource). Keys starting with `aws:` belong to AWS and are never removed.
     TagResource {
@@ -258,6 +275,7 @@ impl Request {
             Self::UpdateCampaign { .. }
             | Self::UpdateSolution { .. }
             | Self::UpdateRecommender { .. }
+            | Self::UpdateDataset { .. }
             | Self::TagResource { .. } => "UPDATE",
             Self::DeleteFilter { .. } => "DELETE",
             _ => "CREATE",

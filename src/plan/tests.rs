@@ -962,3 +962,4 @@ fn a_batch_request_prints_its_target_members_flat() {
 
 mod in_place;
 mod promotion;
+mod schema_change;

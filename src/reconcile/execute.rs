@@ -301,6 +301,7 @@ async fn create_other(api: &Api, request: &Request) -> Result<Option<String>, Ap
             .await
             .map(|r| r.schema_arn),
         Request::CreateDataset { .. } => create_dataset(api, request).await,
+        Request::UpdateDataset { .. } => update_dataset(api, request).await,
         Request::CreateEventTracker {
             name,
             dataset_group_arn,
@@ -422,6 +423,45 @@ async fn create_dataset(api: &Api, request: &Request) -> Result<Option<String>, 
             .schema_arn(schema_arn)
             .dataset_type(dataset_type.api_name())
             .set_tags(convert::tags(tags))
+            .send()
+    })
+    .await
+    .map(|r| r.dataset_arn)
+}
+
+/// Creates the new schema when asked (an existing one with that name is the one an interrupted run
+/// created: its name is a hash of the document), then moves the dataset to it.
+async fn update_dataset(api: &Api, request: &Request) -> Result<Option<String>, ApiError> {
+    let Request::UpdateDataset {
+        dataset_arn,
+        schema_arn,
+        create_schema,
+    } = request
+    else {
+        return Ok(None);
+    };
+    if let Some(s) = create_schema {
+        let created = api
+            .call("CreateSchema", &s.name, || {
+                api.client
+                    .create_schema()
+                    .name(&s.name)
+                    .schema(&s.schema)
+                    .set_domain(s.domain.as_deref().map(t::Domain::from))
+                    .send()
+            })
+            .await;
+        match created {
+            Ok(_) => {}
+            Err(e) if e.class == ErrorClass::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    api.call("UpdateDataset", dataset_arn, || {
+        api.client
+            .update_dataset()
+            .dataset_arn(dataset_arn)
+            .schema_arn(schema_arn)
             .send()
     })
     .await

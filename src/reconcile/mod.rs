@@ -92,6 +92,9 @@ pub struct ResourceState {
     pub target: Ref,
     pub arn: Option<String>,
     pub status: String,
+    /// The plan's note on it (a promotion gate's decision with both versions and their metrics).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// What one pass found.
@@ -598,6 +601,14 @@ impl Reconciler {
                         }
                         if let Some(c) = &mut m.cache {
                             c.invalidate(&step.target);
+                            // The schema the update created, read again to see the dataset on it.
+                            if let Request::UpdateDataset {
+                                create_schema: Some(s),
+                                ..
+                            } = request
+                            {
+                                c.invalidate(&Ref::new(Kind::Schema, &s.name));
+                            }
                         }
                     });
                     let word = format!("{} REQUESTED", request.verb());
@@ -689,6 +700,7 @@ impl Reconciler {
                 target: s.target.clone(),
                 arn: s.arn.clone(),
                 status: step_status(&s.action).map_or_else(|| "PENDING".to_string(), |(st, _)| st),
+                note: s.note.clone(),
             })
             .collect();
         if waiting.is_empty() && !acted.retry_later {

@@ -343,17 +343,17 @@ impl<'a> Observer<'a> {
                 if let Some(schema) = &d.schema
                     && !o.schemas.contains_key(&schema.name)
                 {
-                    let arn = format!("{prefix}schema/{}", schema.name);
-                    let found = self
-                        .read(
-                            (Kind::Schema, schema.name.clone()),
-                            |c| c.schemas.get(&schema.name).cloned(),
-                            || fetch_schema(api, &arn),
-                            |_| Vec::new(),
-                        )
-                        .await?;
-                    if let Some(s) = found {
-                        o.schemas.insert(schema.name.clone(), s);
+                    self.schema(&mut o, &prefix, &schema.name).await?;
+                    // A changed document becomes a schema of its own: is it there yet?
+                    if o.schemas
+                        .get(&schema.name)
+                        .is_some_and(|s| s.document != schema.document)
+                    {
+                        let revised =
+                            crate::spec::names::schema_revision(&schema.name, &schema.document_text());
+                        if !o.schemas.contains_key(&revised) {
+                            self.schema(&mut o, &prefix, &revised).await?;
+                        }
                     }
                 }
                 if group_creating {
@@ -363,6 +363,14 @@ impl<'a> Observer<'a> {
                 }
                 let arn = format!("{prefix}dataset/{group_name}/{}", d.dataset_type.arn_suffix());
                 self.dataset(&mut o, &arn, &d.name, d.dataset_type).await?;
+                // The schema the dataset uses, when an update moved it to another one.
+                if let Some(used) = o.datasets.get(&d.dataset_type).map(|x| x.schema_arn.clone())
+                    && let Some((_, name)) = used.rsplit_once("schema/")
+                    && !name.is_empty()
+                    && !o.schemas.contains_key(name)
+                {
+                    self.schema(&mut o, &prefix, name).await?;
+                }
             }
         }
         if list_unmanaged {
@@ -438,6 +446,24 @@ impl<'a> Observer<'a> {
             }
         }
         Ok(o)
+    }
+
+    /// The schema `name`, into `o.schemas` when it exists.
+    async fn schema(&mut self, o: &mut Observation, prefix: &str, name: &str) -> Result<(), ApiError> {
+        let api = self.api;
+        let arn = format!("{prefix}schema/{name}");
+        let found = self
+            .read(
+                (Kind::Schema, name.to_string()),
+                |c| c.schemas.get(name).cloned(),
+                || fetch_schema(api, &arn),
+                |_| Vec::new(),
+            )
+            .await?;
+        if let Some(s) = found {
+            o.schemas.insert(name.to_string(), s);
+        }
+        Ok(())
     }
 
     /// A dataset and, once it exists, its import jobs.

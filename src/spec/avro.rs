@@ -734,6 +734,58 @@ fn check_metadata_fields(
     }
 }
 
+/// Whether a dataset of `ty` may move from schema `old` to `new` in place (UpdateDataset): Personalize
+/// allows it for Items and Users datasets only, when `new` keeps every field of `old` with its type
+/// and attributes and every added field accepts null. `Ok` lists the added fields; `Err` says what
+/// stands in the way, one line per reason.
+pub fn in_place_change(old: &AvroSchema, new: &AvroSchema, ty: DatasetType) -> Result<Vec<String>, Vec<String>> {
+    let mut problems = Vec::new();
+    if !matches!(ty, DatasetType::Items | DatasetType::Users) {
+        problems.push(format!(
+            "the schema of a{} {} dataset cannot be replaced (only Items and Users datasets take a new schema)",
+            if ty.api_name().starts_with(['A', 'I']) { "n" } else { "" },
+            ty.api_name()
+        ));
+    }
+    let show = |f: &AvroField| {
+        let mut t = f.ty.to_string();
+        if f.nullable {
+            t.push_str(" or null");
+        }
+        if f.categorical {
+            t.push_str(", categorical");
+        }
+        if f.textual {
+            t.push_str(", textual");
+        }
+        t
+    };
+    for f in &old.fields {
+        match new.field(&f.name) {
+            None => problems.push(format!("field {} is removed (a new schema must keep every field)", f.name)),
+            Some(n) if n != f => problems.push(format!(
+                "field {} changes from {} to {} (fields keep their type and attributes)",
+                f.name,
+                show(f),
+                show(n)
+            )),
+            Some(_) => {}
+        }
+    }
+    let mut added = Vec::new();
+    for f in new.fields.iter().filter(|f| old.field(&f.name).is_none()) {
+        if f.nullable {
+            added.push(f.name.clone());
+        } else {
+            problems.push(format!(
+                "new field {} does not accept null (added fields must: [\"null\", \"{}\"])",
+                f.name, f.ty
+            ));
+        }
+    }
+    if problems.is_empty() { Ok(added) } else { Err(problems) }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

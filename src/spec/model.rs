@@ -63,12 +63,20 @@ pub struct Spec {
 }
 
 impl Spec {
-    /// The names of the schemas the file's datasets declare (the schemas it owns).
+    /// The names of the schemas the file's datasets declare (the schemas it owns), each with the name
+    /// its document takes when it changed by new optional fields ([`super::names::schema_revision`]),
+    /// so a teardown finds that schema even once no dataset uses it any more.
     pub fn schema_names(&self) -> Vec<String> {
         self.datasets
             .iter()
             .flat_map(|d| d.all())
-            .filter_map(|d| d.schema.as_ref().map(|s| s.name.clone()))
+            .filter_map(|d| d.schema.as_ref())
+            .flat_map(|s| {
+                [
+                    s.name.clone(),
+                    super::names::schema_revision(&s.name, &s.document_text()),
+                ]
+            })
             .collect()
     }
 }

@@ -114,6 +114,15 @@ pub fn data_file(config_folder: &ObjectUrl, dataset_type: DatasetType) -> Object
     config_folder.join(&format!("{}.csv", dataset_type.key()))
 }
 
+/// The name of the schema a dataset moves to when the file's schema `name` changed by new optional
+/// fields only (schemas cannot change, so the new document is a new schema): `<name>-<8 hex digits of
+/// a stable hash of the document>`, `name` shortened to stay within [`MAX_NAME_LEN`]. The same document
+/// always gives the same name, so a resumed run finds the schema an earlier one created.
+pub fn schema_revision(name: &str, document: &str) -> String {
+    let keep = name.len().min(MAX_NAME_LEN - 9);
+    format!("{}-{:08x}", &name[..keep], fnv1a(document.bytes()))
+}
+
 /// The name to use when `name` is already taken in the account by a job of another owner (job
 /// names are account-wide: two groups starting in the same second both want
 /// `dataset_import_interactions_<ts>`). Appends `_` and 8 hex digits of a stable hash of `owner` (the

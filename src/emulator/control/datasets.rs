@@ -146,6 +146,15 @@ pub fn update(cx: &mut Cx, input: &Input) -> Result<Value, ApiError> {
     let group = cx.state.find::<DatasetGroup>(&dataset.group_arn, now)?;
     let schema = cx.state.find::<Schema>(schema_arn, now)?;
     check_schema_fits(schema, dataset.dataset_type, group)?;
+    // As Personalize: Items and Users only, every field kept as it was, new fields nullable.
+    let current = cx.state.find::<Schema>(&dataset.schema_arn, now)?;
+    if let Err(problems) = avro::in_place_change(&current.parsed, &schema.parsed, dataset.dataset_type) {
+        return Err(ApiError::invalid(format!(
+            "The schema {schema_arn} cannot replace {} on the dataset {arn}: {}",
+            current.meta.arn,
+            problems.join("; ")
+        )));
+    }
     let failure = cx.failures.failure_for(Kind::Dataset, &[&dataset.meta.name]);
     let timeline = Timeline::created(now, cx.durations.update(), failure);
     let dataset = cx.state.find_mut::<Dataset>(arn, now)?;
