@@ -206,7 +206,9 @@ async fn a_version_below_the_bar_stays_unused_and_the_event_gives_both_metrics()
     };
     let version = resources
         .iter()
-        .find(|r| r.target.kind == Kind::SolutionVersion)
+        .find(|r| {
+            r.target.kind == Kind::SolutionVersion && first.contains(&format!("solution/{}/", r.target.name))
+        })
         .expect("the version is listed");
     assert_eq!(version.arn.as_deref(), Some(first.as_str()), "{version:?}");
     assert_eq!(version.note.as_deref(), Some(note), "{version:?}");
@@ -217,10 +219,14 @@ async fn a_version_below_the_bar_stays_unused_and_the_event_gives_both_metrics()
     let step = plan
         .steps
         .iter()
-        .find(|s| s.target.kind == Kind::SolutionVersion)
+        .find(|s| {
+            s.target.kind == Kind::SolutionVersion && first.contains(&format!("solution/{}/", s.target.name))
+        })
         .expect("version step");
     assert!(
-        step.note.as_deref().is_some_and(|n| n.contains(&all[1]) && n.contains(&first)),
+        step.note
+            .as_deref()
+            .is_some_and(|n| n.contains(&all[1]) && n.contains(&first)),
         "plan shows the serving and the candidate version: {step:?}"
     );
 }

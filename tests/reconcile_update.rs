@@ -397,7 +397,8 @@ async fn a_schema_that_gains_an_optional_field_moves_its_dataset_and_other_chang
     assert!(
         failures
             .iter()
-            .any(|f| f.target == Ref::new(Kind::Schema, "users-schema") && f.reason.contains("field AGE is removed")),
+            .any(|f| f.target == Ref::new(Kind::Schema, "users-schema")
+                && f.reason.contains("field AGE is removed")),
         "{failures:#?}"
     );
     assert_eq!(changes(&emu), before);
@@ -459,23 +460,44 @@ async fn the_built_in_personalize_refuses_schema_updates_personalize_refuses() {
         edit(&mut doc);
         c.create_schema().name(name).schema(doc.to_string()).send()
     };
-    let required = create("users-required", &|d| {
-        d["fields"].as_array_mut().expect("fields").push(json!({"name": "M", "type": "string"}))
-    }, "users")
+    let required = create(
+        "users-required",
+        &|d| {
+            d["fields"]
+                .as_array_mut()
+                .expect("fields")
+                .push(json!({"name": "M", "type": "string", "categorical": true}))
+        },
+        "users",
+    )
     .await
     .expect("create")
     .schema_arn
     .expect("arn");
-    let optional = create("users-optional", &|d| {
-        d["fields"].as_array_mut().expect("fields").push(json!({"name": "M", "type": ["null", "string"]}))
-    }, "users")
+    let optional = create(
+        "users-optional",
+        &|d| {
+            d["fields"]
+                .as_array_mut()
+                .expect("fields")
+                .push(json!({"name": "M", "type": ["null", "string"], "categorical": true}))
+        },
+        "users",
+    )
     .await
     .expect("create")
     .schema_arn
     .expect("arn");
-    let interactions_optional = create("interactions-optional", &|d| {
-        d["fields"].as_array_mut().expect("fields").push(json!({"name": "M", "type": ["null", "string"], "categorical": true}))
-    }, "interactions")
+    let interactions_optional = create(
+        "interactions-optional",
+        &|d| {
+            d["fields"]
+                .as_array_mut()
+                .expect("fields")
+                .push(json!({"name": "M", "type": ["null", "string"], "categorical": true}))
+        },
+        "interactions",
+    )
     .await
     .expect("create")
     .schema_arn

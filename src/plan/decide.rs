@@ -515,11 +515,11 @@ impl<'a> Planner<'a> {
         schema: &crate::spec::model::Schema,
         existing: &super::observed::SchemaObs,
     ) -> Result<(), Vec<String>> {
-        let current = self
-            .obs
-            .datasets
-            .get(&d.dataset_type)
-            .and_then(|o| self.obs.schemas.get(super::schema_change::schema_name(&o.schema_arn)));
+        let current = self.obs.datasets.get(&d.dataset_type).and_then(|o| {
+            self.obs
+                .schemas
+                .get(super::schema_change::schema_name(&o.schema_arn))
+        });
         let revision = super::schema_change::revise(schema, d.dataset_type, existing, current, self.obs)?;
         self.revisions.insert(schema.name.clone(), revision);
         Ok(())

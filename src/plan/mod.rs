@@ -24,8 +24,8 @@ use crate::spec::model::{
 
 mod decide;
 mod diff;
-mod schema_change;
 pub mod observed;
+mod schema_change;
 pub mod teardown;
 
 #[cfg(test)]

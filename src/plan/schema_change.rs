@@ -47,7 +47,10 @@ pub fn revise(
     );
     let mut reasons = differences(schema, existing);
     if !existing.arn.ends_with(&format!("schema/{}", schema.name)) {
-        reasons.push(format!("schema: Personalize's ARN {} is not named {}", existing.arn, schema.name));
+        reasons.push(format!(
+            "schema: Personalize's ARN {} is not named {}",
+            existing.arn, schema.name
+        ));
         return Err(reasons);
     }
     let exists = match obs.schemas.get(&name) {

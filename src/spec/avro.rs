@@ -738,7 +738,11 @@ fn check_metadata_fields(
 /// allows it for Items and Users datasets only, when `new` keeps every field of `old` with its type
 /// and attributes and every added field accepts null. `Ok` lists the added fields; `Err` says what
 /// stands in the way, one line per reason.
-pub fn in_place_change(old: &AvroSchema, new: &AvroSchema, ty: DatasetType) -> Result<Vec<String>, Vec<String>> {
+pub fn in_place_change(
+    old: &AvroSchema,
+    new: &AvroSchema,
+    ty: DatasetType,
+) -> Result<Vec<String>, Vec<String>> {
     let mut problems = Vec::new();
     if !matches!(ty, DatasetType::Items | DatasetType::Users) {
         problems.push(format!(
@@ -762,7 +766,10 @@ pub fn in_place_change(old: &AvroSchema, new: &AvroSchema, ty: DatasetType) -> R
     };
     for f in &old.fields {
         match new.field(&f.name) {
-            None => problems.push(format!("field {} is removed (a new schema must keep every field)", f.name)),
+            None => problems.push(format!(
+                "field {} is removed (a new schema must keep every field)",
+                f.name
+            )),
             Some(n) if n != f => problems.push(format!(
                 "field {} changes from {} to {} (fields keep their type and attributes)",
                 f.name,
@@ -783,7 +790,11 @@ pub fn in_place_change(old: &AvroSchema, new: &AvroSchema, ty: DatasetType) -> R
             ));
         }
     }
-    if problems.is_empty() { Ok(added) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(added)
+    } else {
+        Err(problems)
+    }
 }
 
 #[cfg(test)]

@@ -33,11 +33,12 @@ fn users_revision(spec: &Spec) -> String {
 
 #[test]
 fn a_new_optional_field_moves_the_dataset_to_a_new_schema_in_place() {
-    let spec = with_users_field(json!({"name": "MEMBERSHIP", "type": ["null", "string"], "categorical": true}));
+    let spec =
+        with_users_field(json!({"name": "MEMBERSHIP", "type": ["null", "string"], "categorical": true}));
     let revision = users_revision(&spec);
     assert!(revision.starts_with("g1-users-schema-") && revision.len() == "g1-users-schema-".len() + 8);
     let o = before_the_change();
-    let plan = plan(&spec, &o, &data(), &run());
+    let plan = crate::plan::plan(&spec, &o, &data(), &run());
     // The schema of that name stays as it is (schemas cannot change).
     assert_eq!(step(&plan, Kind::Schema, "g1-users-schema").action, Action::Adopt);
     match &step(&plan, Kind::Dataset, "g1-users").action {
@@ -89,13 +90,23 @@ fn a_new_optional_field_moves_the_dataset_to_a_new_schema_in_place() {
         revision.clone(),
         SchemaObs {
             arn: format!("{P}schema/{revision}"),
-            document: spec.datasets.as_ref().and_then(|d| d.users.as_ref()).and_then(|d| d.schema.as_ref()).expect("schema").document.clone(),
+            document: spec
+                .datasets
+                .as_ref()
+                .and_then(|d| d.users.as_ref())
+                .and_then(|d| d.schema.as_ref())
+                .expect("schema")
+                .document
+                .clone(),
             domain: None,
         },
     );
-    let plan = plan(&spec, &o, &data(), &run());
+    let plan = crate::plan::plan(&spec, &o, &data(), &run());
     assert!(
-        matches!(&step(&plan, Kind::Dataset, "g1-users").action, Action::Wait { .. }),
+        matches!(
+            &step(&plan, Kind::Dataset, "g1-users").action,
+            Action::Wait { .. }
+        ),
         "{:?}",
         step(&plan, Kind::Dataset, "g1-users")
     );
@@ -104,7 +115,7 @@ fn a_new_optional_field_moves_the_dataset_to_a_new_schema_in_place() {
     // Done: the dataset uses the new schema and nothing is left to do.
     o.updates.get_mut(&dataset_arn).expect("update").status = "ACTIVE".into();
     o.datasets.get_mut(&DatasetType::Users).expect("users").schema_arn = format!("{P}schema/{revision}");
-    let plan = plan(&spec, &o, &data(), &run());
+    let plan = crate::plan::plan(&spec, &o, &data(), &run());
     assert_eq!(step(&plan, Kind::Dataset, "g1-users").action, Action::Adopt);
     assert!(!plan.has_changes(), "{:#?}", plan.steps);
 }
@@ -122,7 +133,7 @@ fn a_failed_schema_update_is_reported_not_repeated() {
             requested: json!(format!("{P}schema/{revision}")),
         },
     );
-    let plan = plan(&spec, &o, &data(), &run());
+    let plan = crate::plan::plan(&spec, &o, &data(), &run());
     assert!(
         matches!(&step(&plan, Kind::Dataset, "g1-users").action, Action::Failed { reason } if reason.contains("boom")),
         "{:?}",
@@ -136,7 +147,7 @@ fn a_new_dataset_is_created_on_the_new_schema() {
     let revision = users_revision(&spec);
     let mut o = before_the_change();
     o.datasets.remove(&DatasetType::Users);
-    let plan = plan(&spec, &o, &data(), &run());
+    let plan = crate::plan::plan(&spec, &o, &data(), &run());
     assert!(
         matches!(&step(&plan, Kind::Schema, &revision).action, Action::Create { request: Some(Request::CreateSchema { name, .. }), .. } if *name == revision)
     );
@@ -174,7 +185,8 @@ fn changes_personalize_refuses_stay_conflicts_that_say_what_stands_in_the_way() 
         (
             "a changed type",
             Box::new(|f| {
-                f["datasets"]["users"]["schema"]["serviceConfig"]["schema"]["fields"][1]["type"] = json!("long")
+                f["datasets"]["users"]["schema"]["serviceConfig"]["schema"]["fields"][1]["type"] =
+                    json!("long")
             }),
             "field AGE changes from int to long",
         ),
@@ -193,7 +205,7 @@ fn changes_personalize_refuses_stay_conflicts_that_say_what_stands_in_the_way() 
         let mut f = file();
         edit(&mut f);
         let spec = spec_of(&f);
-        let plan = plan(&spec, &before_the_change(), &data(), &run());
+        let plan = crate::plan::plan(&spec, &before_the_change(), &data(), &run());
         let schema = if what == "an interactions schema" {
             "g1-interactions-schema"
         } else {
@@ -201,16 +213,21 @@ fn changes_personalize_refuses_stay_conflicts_that_say_what_stands_in_the_way() 
         };
         match &step(&plan, Kind::Schema, schema).action {
             Action::Conflict { differences } => assert!(
-                differences.iter().any(|d| d.contains(says) && d.contains("UpdateDataset")),
+                differences
+                    .iter()
+                    .any(|d| d.contains(says) && d.contains("UpdateDataset")),
                 "{what}: {differences:?}"
             ),
             other => panic!("{what}: {other:?}"),
         }
         assert!(
-            !plan
-                .steps
-                .iter()
-                .any(|s| matches!(&s.action, Action::Update { request: Request::UpdateDataset { .. }, .. })),
+            !plan.steps.iter().any(|s| matches!(
+                &s.action,
+                Action::Update {
+                    request: Request::UpdateDataset { .. },
+                    ..
+                }
+            )),
             "{what}"
         );
     }
