@@ -159,9 +159,12 @@ fn a_new_dataset_is_created_on_the_new_schema() {
     }
 }
 
+/// A change to the file.
+type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+
 #[test]
 fn changes_personalize_refuses_stay_conflicts_that_say_what_stands_in_the_way() {
-    let cases: [(&str, Box<dyn Fn(&mut serde_json::Value)>, &str); 4] = [
+    let cases: [(&str, Edit, &str); 4] = [
         (
             "a required new field",
             Box::new(|f| {
