@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use serde_json::{Value, json};
 
-use super::observed::{BatchJobObs, Meta, Observation, Phase, SolutionObs, VersionObs};
+use super::observed::{BatchJobObs, ImportJobObs, Meta, Observation, Phase, SolutionObs, VersionObs};
 use super::{
     Action, BatchTarget, DataFound, Kind, Plan, Ref, Request, RunContext, ScheduledWork, Step, json_changes,
     json_differences,
@@ -584,43 +584,18 @@ impl<'a> Planner<'a> {
         let ty = d.dataset_type;
         let planned = names::import_job_name(ty, self.run.run_start);
         let Some(data) = self.data.datasets.get(&ty) else {
-            self.push(
-                Ref::new(Kind::DatasetImportJob, planned),
-                None,
-                Action::Skip {
-                    reason: format!(
-                        "no data for {ty}: neither a {ty}/ folder of .csv files nor {ty}.csv beside the parameter file"
-                    ),
-                    warning: false,
-                },
-                None,
+            let reason = format!(
+                "no data for {ty}: neither a {ty}/ folder of .csv files nor {ty}.csv beside the parameter file"
             );
-            return;
+            let skip = Action::Skip {
+                reason,
+                warning: false,
+            };
+            return self.push(Ref::new(Kind::DatasetImportJob, planned), None, skip, None);
         };
         let dataset = Ref::new(Kind::Dataset, &d.name);
-        match self.deps(std::slice::from_ref(&dataset)) {
-            Deps::Broken(on) => {
-                let target = Ref::new(Kind::DatasetImportJob, planned);
-                self.run_imports.push(target.clone());
-                self.push(target, None, Action::DependencyFailed { on }, None);
-                return;
-            }
-            Deps::Waiting(after) => {
-                let target = Ref::new(Kind::DatasetImportJob, planned);
-                self.note_pending_import(ty, &target);
-                self.push(
-                    target,
-                    None,
-                    Action::Create {
-                        request: None,
-                        after,
-                        why: "the dataset is new".into(),
-                    },
-                    None,
-                );
-                return;
-            }
-            Deps::Ready => {}
+        if self.import_waits_for_dataset(ty, &planned, &dataset) {
+            return;
         }
         let dataset_arn = self.arn(&dataset);
         let jobs: Vec<_> = self
@@ -635,24 +610,7 @@ impl<'a> Planner<'a> {
             .iter()
             .find(|j| names::is_job_named(&j.job_name, &planned, &dataset_arn))
         {
-            let target = Ref::new(Kind::DatasetImportJob, &mine.job_name);
-            let action = status_action(&mine.meta);
-            match &action {
-                Action::Wait { .. } => self.note_pending_import(ty, &target),
-                // Not new data for retrainOnNewData, but what waited for it must not go ahead.
-                Action::Failed { .. } => self.run_imports.push(target.clone()),
-                Action::Adopt if ty == DatasetType::Interactions => {
-                    let at = mine
-                        .meta
-                        .updated
-                        .or(mine.meta.created)
-                        .unwrap_or(self.run.run_start);
-                    self.interactions_import = Some(InteractionsImport::Done(at));
-                }
-                _ => {}
-            }
-            self.push(target, Some(mine.meta.arn.clone()), action, None);
-            return;
+            return self.own_import(ty, mine);
         }
         if let Some(running) = newest(
             jobs.iter().copied().filter(|j| j.meta.phase() == Phase::Pending),
@@ -660,93 +618,139 @@ impl<'a> Planner<'a> {
         ) {
             let target = Ref::new(Kind::DatasetImportJob, &running.job_name);
             self.note_pending_import(ty, &target);
-            self.push(
-                target,
-                Some(running.meta.arn.clone()),
-                Action::Wait {
-                    status: running.meta.status.clone(),
-                },
-                Some("an import started earlier is still running: adopted, not repeated".into()),
-            );
-            return;
+            let note = "an import started earlier is still running: adopted, not repeated";
+            let wait = Action::Wait {
+                status: running.meta.status.clone(),
+            };
+            return self.push(target, Some(running.meta.arn.clone()), wait, Some(note.into()));
         }
         let last = jobs
             .iter()
             .copied()
             .filter(|j| j.meta.phase() == Phase::Active)
             .max_by_key(|j| (j.meta.updated.or(j.meta.created), j.meta.arn.clone()));
-        let why = match last {
-            None => Some("no import of this dataset has succeeded yet".to_string()),
-            Some(j) => {
-                let finished = j
-                    .meta
-                    .updated
-                    .or(j.meta.created)
-                    .unwrap_or(DateTime::<Utc>::MIN_UTC);
-                let explicit_age = self
-                    .spec
-                    .dataset_group
-                    .max_age
-                    .as_ref()
-                    .filter(|m| m.text != DEFAULT_IMPORT_MAX_AGE);
-                if data.newest <= finished {
-                    None
-                } else if let Some(m) = explicit_age
-                    && (self.run.now - finished).to_std().unwrap_or_default() < m.duration()
-                {
-                    None
-                } else {
-                    Some(format!(
-                        "the data (modified {}) is newer than the last import {} (finished {finished})",
-                        data.newest, j.job_name
-                    ))
-                }
+        let Some(why) = self.import_reason(last, data.newest) else {
+            if let Some(j) = last {
+                let target = Ref::new(Kind::DatasetImportJob, &j.job_name);
+                self.push(target, Some(j.meta.arn.clone()), Action::Adopt, None);
             }
-        };
-        let Some(why) = why else {
-            let Some(j) = last else { return };
-            self.push(
-                Ref::new(Kind::DatasetImportJob, &j.job_name),
-                Some(j.meta.arn.clone()),
-                Action::Adopt,
-                None,
-            );
             return;
         };
         let target = Ref::new(Kind::DatasetImportJob, &planned);
-        let Some(role) = self.run.roles.import.clone() else {
+        let Some(role) = self.import_role(&target) else {
+            return;
+        };
+        // Personalize requires the first import of a dataset to be FULL.
+        let mode = if last.is_none() { ImportMode::Full } else { mode };
+        self.note_pending_import(ty, &target);
+        let request = Request::CreateDatasetImportJob {
+            job_name: planned,
+            dataset_arn,
+            data_location: data.url.clone(),
+            role_arn: role,
+            import_mode: mode.as_str().to_string(),
+            publish_attribution_metrics_to_s3: publish,
+            tags: tags.to_vec(),
+        };
+        let create = Action::Create {
+            request: Some(request),
+            after: Vec::new(),
+            why,
+        };
+        self.push(target, None, create, None);
+    }
+
+    /// Pushes the import's step when its dataset is not ready (failed, or still being created) and
+    /// says so; `false` when the dataset is ready.
+    fn import_waits_for_dataset(&mut self, ty: DatasetType, planned: &str, dataset: &Ref) -> bool {
+        let target = Ref::new(Kind::DatasetImportJob, planned);
+        match self.deps(std::slice::from_ref(dataset)) {
+            Deps::Broken(on) => {
+                self.run_imports.push(target.clone());
+                self.push(target, None, Action::DependencyFailed { on }, None);
+                true
+            }
+            Deps::Waiting(after) => {
+                self.note_pending_import(ty, &target);
+                let create = Action::Create {
+                    request: None,
+                    after,
+                    why: "the dataset is new".into(),
+                };
+                self.push(target, None, create, None);
+                true
+            }
+            Deps::Ready => false,
+        }
+    }
+
+    /// The import role, or a failed step for `target` saying which setting is missing.
+    fn import_role(&mut self, target: &Ref) -> Option<String> {
+        let role = self.run.roles.import.clone();
+        if role.is_none() {
             self.run_imports.push(target.clone());
             self.push(
-                target,
+                target.clone(),
                 None,
                 Action::Failed {
                     reason: "importing needs the role setting personalize.import_role_arn (environment PERSONALIZE_OPS__PERSONALIZE__IMPORT_ROLE_ARN), which is not set".into(),
                 },
                 None,
             );
-            return;
+        }
+        role
+    }
+
+    /// This run's own import job, found by name (a resumed run finds it again).
+    fn own_import(&mut self, ty: DatasetType, mine: &ImportJobObs) {
+        let target = Ref::new(Kind::DatasetImportJob, &mine.job_name);
+        let action = status_action(&mine.meta);
+        match &action {
+            Action::Wait { .. } => self.note_pending_import(ty, &target),
+            // Not new data for retrainOnNewData, but what waited for it must not go ahead.
+            Action::Failed { .. } => self.run_imports.push(target.clone()),
+            Action::Adopt if ty == DatasetType::Interactions => {
+                let at = mine
+                    .meta
+                    .updated
+                    .or(mine.meta.created)
+                    .unwrap_or(self.run.run_start);
+                self.interactions_import = Some(InteractionsImport::Done(at));
+            }
+            _ => {}
+        }
+        self.push(target, Some(mine.meta.arn.clone()), action, None);
+    }
+
+    /// Why the dataset needs a new import, or `None` when its last successful import (`last`) is
+    /// current: the data is not newer, or an explicit `maxAge` has not passed yet.
+    fn import_reason(&self, last: Option<&ImportJobObs>, data_newest: DateTime<Utc>) -> Option<String> {
+        let Some(j) = last else {
+            return Some("no import of this dataset has succeeded yet".to_string());
         };
-        // Personalize requires the first import of a dataset to be FULL.
-        let mode = if last.is_none() { ImportMode::Full } else { mode };
-        self.note_pending_import(ty, &target);
-        self.push(
-            target,
-            None,
-            Action::Create {
-                request: Some(Request::CreateDatasetImportJob {
-                    job_name: planned,
-                    dataset_arn,
-                    data_location: data.url.clone(),
-                    role_arn: role,
-                    import_mode: mode.as_str().to_string(),
-                    publish_attribution_metrics_to_s3: publish,
-                    tags: tags.to_vec(),
-                }),
-                after: Vec::new(),
-                why,
-            },
-            None,
-        );
+        let finished = j
+            .meta
+            .updated
+            .or(j.meta.created)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let explicit_age = self
+            .spec
+            .dataset_group
+            .max_age
+            .as_ref()
+            .filter(|m| m.text != DEFAULT_IMPORT_MAX_AGE);
+        if data_newest <= finished {
+            None
+        } else if let Some(m) = explicit_age
+            && (self.run.now - finished).to_std().unwrap_or_default() < m.duration()
+        {
+            None
+        } else {
+            Some(format!(
+                "the data (modified {data_newest}) is newer than the last import {} (finished {finished})",
+                j.job_name
+            ))
+        }
     }
 
     fn note_pending_import(&mut self, ty: DatasetType, target: &Ref) {
