@@ -6,14 +6,16 @@ use chrono::{DateTime, Utc};
 
 use serde_json::{Value, json};
 
-use super::observed::{BatchJobObs, ImportJobObs, Meta, Observation, Phase, SolutionObs, VersionObs};
+use super::observed::{
+    BatchJobObs, CampaignObs, ImportJobObs, Meta, Observation, Phase, SolutionObs, VersionObs,
+};
 use super::{
     Action, BatchTarget, DataFound, Kind, Plan, Ref, Request, RunContext, ScheduledWork, Step, json_changes,
     json_differences,
 };
 use crate::spec::DEFAULT_IMPORT_MAX_AGE;
 use crate::spec::kinds::DatasetType;
-use crate::spec::model::{Dataset, ImportMode, MaxAge, Solution, Spec, Tag, TrainingMode};
+use crate::spec::model::{Campaign, Dataset, ImportMode, MaxAge, Solution, Spec, Tag, TrainingMode};
 use crate::spec::names::{self, BatchEntry};
 use crate::spec::schedule::Schedule;
 
@@ -1164,145 +1166,114 @@ impl<'a> Planner<'a> {
         let version = Ref::new(Kind::SolutionVersion, &s.name);
         let solution_arn = self.arns.get(&Ref::new(Kind::Solution, &s.name)).cloned();
         for c in &s.campaigns {
-            let target = Ref::new(Kind::Campaign, &c.name);
-            let Some(o) = self.obs.campaigns.get(&c.name) else {
-                let (name, tps, cfg, tags, v) = (
-                    c.name.clone(),
-                    c.min_provisioned_tps,
-                    c.campaign_config.clone(),
-                    c.tags.clone(),
-                    version.clone(),
-                );
-                self.create(
-                    target,
-                    std::slice::from_ref(&version),
-                    "it does not exist",
-                    None,
-                    |p| Request::CreateCampaign {
-                        name,
-                        solution_version_arn: p.arn(&v),
-                        min_provisioned_tps: tps,
-                        campaign_config: cfg,
-                        tags,
-                    },
-                );
-                continue;
-            };
-            let arn = Some(o.meta.arn.clone());
-            if let Some(sa) = &solution_arn
-                && !o.solution_version_arn.starts_with(&format!("{sa}/"))
-            {
-                self.push(
-                    target,
-                    arn,
-                    Action::Conflict {
-                        differences: vec![format!(
-                            "solutionVersionArn: it serves {}, which is not a version of the solution {sa}",
-                            o.solution_version_arn
-                        )],
-                    },
-                    None,
-                );
-                continue;
-            }
-            if o.meta.phase() != Phase::Active {
-                self.push(target, arn, status_action(&o.meta), None);
-                continue;
-            }
-            if let Some(u) = &o.latest_update
-                && Phase::of(&u.status) == Phase::Pending
-            {
-                self.push(
-                    target,
-                    arn,
-                    Action::Wait {
-                        status: format!("update {}", u.status),
-                    },
-                    Some("an update in progress is waited for, not repeated".into()),
-                );
-                continue;
-            }
-            let want_version = match self.deps(std::slice::from_ref(&version)) {
-                Deps::Broken(on) => {
-                    self.push(target, arn, Action::DependencyFailed { on }, None);
-                    continue;
-                }
-                Deps::Waiting(_) => None,
-                Deps::Ready => Some(self.arn(&version)),
-            };
-            let mut changes = Vec::new();
-            if let Some(v) = &want_version
-                && v != &o.solution_version_arn
-            {
-                changes.push(format!("solutionVersion {} → {v}", o.solution_version_arn));
-            }
-            if c.min_provisioned_tps != o.min_provisioned_tps {
-                changes.push(format!(
-                    "minProvisionedTPS {} → {}",
-                    o.min_provisioned_tps, c.min_provisioned_tps
-                ));
-            }
-            changes.extend(config_differences(
-                "campaignConfig",
-                c.campaign_config.as_ref(),
-                o.config.as_ref(),
-            ));
-            if changes.is_empty() {
-                let action = if want_version.is_some() {
-                    Action::Adopt
-                } else {
-                    Action::Wait {
-                        status: "waiting for the solution's new version".into(),
-                    }
-                };
-                self.push(target, arn, action, None);
-                continue;
-            }
-            // An update to this very target that failed is reported rather than repeated.
-            if let Some(u) = &o.latest_update
-                && Phase::of(&u.status) == Phase::Failed
-                && u.solution_version_arn.as_deref() == want_version.as_deref()
-            {
-                let reason = u
-                    .failure_reason
-                    .clone()
-                    .unwrap_or_else(|| "no reason given".into());
-                self.push(
-                    target,
-                    arn,
-                    Action::Failed {
-                        reason: format!("the campaign update failed: {reason}"),
-                    },
-                    None,
-                );
-                continue;
-            }
-            let Some(v) = want_version else {
-                self.push(
-                    target,
-                    arn,
-                    Action::Wait {
-                        status: "waiting for the solution's new version".into(),
-                    },
-                    None,
-                );
-                continue;
-            };
-            self.push(
-                target,
-                arn,
-                Action::Update {
-                    request: Request::UpdateCampaign {
-                        campaign_arn: o.meta.arn.clone(),
-                        solution_version_arn: v,
-                        min_provisioned_tps: c.min_provisioned_tps,
-                        campaign_config: c.campaign_config.clone(),
-                    },
-                    changes,
-                },
-                None,
-            );
+            self.campaign(c, &version, solution_arn.as_deref());
         }
+    }
+
+    /// One campaign: created on the solution's version, or moved to its new version, or left.
+    fn campaign(&mut self, c: &Campaign, version: &Ref, solution_arn: Option<&str>) {
+        let target = Ref::new(Kind::Campaign, &c.name);
+        let Some(o) = self.obs.campaigns.get(&c.name) else {
+            return self.create_campaign(c, target, version);
+        };
+        let arn = Some(o.meta.arn.clone());
+        if self.campaign_blocked(&target, o, solution_arn) {
+            return;
+        }
+        let want_version = match self.deps(std::slice::from_ref(version)) {
+            Deps::Broken(on) => return self.push(target, arn, Action::DependencyFailed { on }, None),
+            Deps::Waiting(_) => None,
+            Deps::Ready => Some(self.arn(version)),
+        };
+        let waiting = || Action::Wait {
+            status: "waiting for the solution's new version".into(),
+        };
+        let changes = campaign_changes(c, o, want_version.as_deref());
+        if changes.is_empty() {
+            let action = if want_version.is_some() {
+                Action::Adopt
+            } else {
+                waiting()
+            };
+            return self.push(target, arn, action, None);
+        }
+        // An update to this very target that failed is reported rather than repeated.
+        if let Some(u) = &o.latest_update
+            && Phase::of(&u.status) == Phase::Failed
+            && u.solution_version_arn.as_deref() == want_version.as_deref()
+        {
+            let reason = u.failure_reason.as_deref().unwrap_or("no reason given");
+            let failed = Action::Failed {
+                reason: format!("the campaign update failed: {reason}"),
+            };
+            return self.push(target, arn, failed, None);
+        }
+        let Some(v) = want_version else {
+            return self.push(target, arn, waiting(), None);
+        };
+        let request = Request::UpdateCampaign {
+            campaign_arn: o.meta.arn.clone(),
+            solution_version_arn: v,
+            min_provisioned_tps: c.min_provisioned_tps,
+            campaign_config: c.campaign_config.clone(),
+        };
+        self.push(target, arn, Action::Update { request, changes }, None);
+    }
+
+    fn create_campaign(&mut self, c: &Campaign, target: Ref, version: &Ref) {
+        let (name, tps, cfg, tags, v) = (
+            c.name.clone(),
+            c.min_provisioned_tps,
+            c.campaign_config.clone(),
+            c.tags.clone(),
+            version.clone(),
+        );
+        self.create(
+            target,
+            std::slice::from_ref(version),
+            "it does not exist",
+            None,
+            |p| Request::CreateCampaign {
+                name,
+                solution_version_arn: p.arn(&v),
+                min_provisioned_tps: tps,
+                campaign_config: cfg,
+                tags,
+            },
+        );
+    }
+
+    /// Pushes the campaign's step when it cannot be updated now (it serves another solution, is not
+    /// ACTIVE, or an update is in progress); `false` when it can.
+    fn campaign_blocked(&mut self, target: &Ref, o: &CampaignObs, solution_arn: Option<&str>) -> bool {
+        let arn = Some(o.meta.arn.clone());
+        if let Some(sa) = solution_arn
+            && !o.solution_version_arn.starts_with(&format!("{sa}/"))
+        {
+            let conflict = Action::Conflict {
+                differences: vec![format!(
+                    "solutionVersionArn: it serves {}, which is not a version of the solution {sa}",
+                    o.solution_version_arn
+                )],
+            };
+            self.push(target.clone(), arn, conflict, None);
+            return true;
+        }
+        if o.meta.phase() != Phase::Active {
+            self.push(target.clone(), arn, status_action(&o.meta), None);
+            return true;
+        }
+        if let Some(u) = &o.latest_update
+            && Phase::of(&u.status) == Phase::Pending
+        {
+            let wait = Action::Wait {
+                status: format!("update {}", u.status),
+            };
+            let note = "an update in progress is waited for, not repeated";
+            self.push(target.clone(), arn, wait, Some(note.into()));
+            return true;
+        }
+        false
     }
 
     fn batch_jobs(&mut self, s: &Solution) {
@@ -1568,4 +1539,26 @@ impl<'a> Planner<'a> {
         out.dedup();
         out
     }
+}
+
+/// What an update of campaign `o` to `c` (serving `want_version` when known) would change.
+fn campaign_changes(c: &Campaign, o: &CampaignObs, want_version: Option<&str>) -> Vec<String> {
+    let mut changes = Vec::new();
+    if let Some(v) = want_version
+        && v != o.solution_version_arn
+    {
+        changes.push(format!("solutionVersion {} → {v}", o.solution_version_arn));
+    }
+    if c.min_provisioned_tps != o.min_provisioned_tps {
+        changes.push(format!(
+            "minProvisionedTPS {} → {}",
+            o.min_provisioned_tps, c.min_provisioned_tps
+        ));
+    }
+    changes.extend(config_differences(
+        "campaignConfig",
+        c.campaign_config.as_ref(),
+        o.config.as_ref(),
+    ));
+    changes
 }
