@@ -356,9 +356,22 @@ fn the_quickstart_converges_with_nothing_configured_and_the_printed_commands_ans
 
 /// The ids of the `quickstart-popular` versions printed ACTIVE, in order.
 fn popular_versions(lines: &[String]) -> Vec<String> {
+    versions_of("quickstart-popular", lines)
+}
+
+/// The fire instant a scheduled run's line names.
+fn fire_of(line: &str) -> &str {
+    line.split("(fire ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap_or("")
+}
+
+/// The ids of `solution`'s versions the progress lines show ACTIVE, in order.
+fn versions_of(solution: &str, lines: &[String]) -> Vec<String> {
     let mut ids: Vec<String> = Vec::new();
     for l in lines {
-        let Some(rest) = l.split("solution version  quickstart-popular/").nth(1) else {
+        let Some(rest) = l.split(&format!("solution version  {solution}/")).nth(1) else {
             continue;
         };
         let mut words = rest.split_whitespace();
@@ -421,6 +434,10 @@ fn the_quickstart_schedules_fire_within_minutes_and_schedules_list_shows_them() 
         ("personalize-dataset-import-quickstart", "rate(1 minute)"),
         ("solution-maintenance-full-quickstart-popular", "rate(1 minute)"),
         (
+            "solution-maintenance-update-quickstart-user-personalization",
+            "rate(1 minute)",
+        ),
+        (
             "batch-inference-quickstart-user-personalization",
             "rate(2 minutes)",
         ),
@@ -480,6 +497,53 @@ fn the_quickstart_schedules_fire_within_minutes_and_schedules_list_shows_them() 
         "{complete}"
     );
 
+    // At the same instant the user-personalization solution's update schedule trains a version in
+    // UPDATE mode on top of the FULL one, moves the campaign to it and runs the batch job for it.
+    let first_fire = fire_of(complete).to_string();
+    let update = "solution-maintenance-update-quickstart-user-personalization";
+    let complete_update = |l: &str| scheduled(l, update, "SCHEDULED RUN COMPLETE");
+    read_until(&rx, &mut seen, complete_update);
+    let first_update = seen.iter().rfind(|l| complete_update(l)).expect("seen").clone();
+    assert_eq!(fire_of(&first_update), first_fire, "{first_update}");
+    let trained = versions_of("quickstart-user-personalization", &seen);
+    assert_eq!(
+        trained.len(),
+        2,
+        "the file's version and the fire's: {}",
+        seen.join("\n")
+    );
+    assert!(
+        first_update.contains(&format!(
+            "quickstart-user-personalization/{} ACTIVE; campaigns on it: quickstart-for-you; batch jobs: batch_quickstart-user-personalization_",
+            trained[1]
+        )),
+        "{first_update}"
+    );
+
+    // A minute later the batch schedule fires too, at the same instant as the update: the batch
+    // fire runs its job on the newest version, the update trains the next one and names its own job
+    // apart, and neither the fires nor the file's next pass fail (they once did, on the job's name).
+    let batch = "batch-inference-quickstart-user-personalization";
+    read_until(&rx, &mut seen, |l| {
+        complete_update(l) && fire_of(l) != fire_of(&first_update)
+    });
+    let second = fire_of(seen.last().expect("seen")).to_string();
+    let batch_line = seen
+        .iter()
+        .find(|l| scheduled(l, batch, "SCHEDULED RUN COMPLETE"))
+        .unwrap_or_else(|| {
+            panic!(
+                "the batch fire ran before the update of its instant:\n{}",
+                seen.join("\n")
+            )
+        });
+    assert_eq!(fire_of(batch_line), second, "{batch_line}");
+    assert_eq!(versions_of("quickstart-user-personalization", &seen).len(), 3);
+    let text = seen.join("\n");
+    assert!(!text.contains("SCHEDULED RUN FAILED"), "{text}");
+    assert!(!text.contains("quickstart: FAILED"), "{text}");
+    assert!(!text.contains("already exists"), "{text}");
+
     // `schedules list` shows each fire's outcome.
     let listed = list(&seen);
     let line_of = |name: &str| {
@@ -491,6 +555,14 @@ fn the_quickstart_schedules_fire_within_minutes_and_schedules_list_shows_them() 
     };
     assert!(line_of(import).contains("skipped"), "{listed}");
     assert!(line_of(full).contains("succeeded"), "{listed}");
+    assert!(line_of(update).contains("succeeded"), "{listed}");
+    assert!(line_of(batch).contains("succeeded"), "{listed}");
+    // The columns line up, however long the names.
+    let next_at: Vec<usize> = [import, full, update, batch]
+        .iter()
+        .map(|n| line_of(n).find(" next ").expect("a next fire"))
+        .collect();
+    assert!(next_at.windows(2).all(|w| w[0] == w[1]), "{listed}");
 
     let stopped = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

@@ -319,14 +319,37 @@ impl View {
     }
 
     /// One line: name, expression, next fire (or why none), last fire and how it ended.
+    #[cfg(test)]
     pub fn line(&self) -> String {
+        self.row(&Columns::of(std::slice::from_ref(self)))
+    }
+
+    /// [`View::line`] with its columns padded to `columns`, so that the lines of a table align.
+    pub fn row(&self, columns: &Columns) -> String {
         let s = &self.schedule;
-        let next = match (&self.expression, s.active, self.next_fires.first()) {
+        format!(
+            "{:<name$}  {:<expression$}  {:<next$}  {}",
+            s.name,
+            s.expression,
+            self.next_text(),
+            self.last_text(),
+            name = columns.name,
+            expression = columns.expression,
+            next = columns.next,
+        )
+    }
+
+    fn next_text(&self) -> String {
+        match (&self.expression, self.schedule.active, self.next_fires.first()) {
             (Err(_), _, _) => "invalid expression".to_string(),
             (Ok(_), false, _) => "deactivated".to_string(),
             (Ok(_), true, Some(t)) => format!("next {}", rfc3339(*t)),
             (Ok(_), true, None) => "never fires again".to_string(),
-        };
+        }
+    }
+
+    fn last_text(&self) -> String {
+        let s = &self.schedule;
         let mut last = s
             .last_fire
             .map_or("never fired".to_string(), |t| format!("last {}", rfc3339(t)));
@@ -335,8 +358,34 @@ impl View {
         } else if let Some(o) = &s.last_outcome {
             last.push_str(&format!(" {}", o.status.as_str()));
         }
-        format!("{:<44} {:<24} {next}  {last}", s.name, s.expression)
+        last
     }
+}
+
+/// The widths of a table of schedules, sized from its rows: names run up to 63 characters
+/// (`batch-inference-<solution>-<n>`), far wider than most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Columns {
+    name: usize,
+    expression: usize,
+    next: usize,
+}
+
+impl Columns {
+    pub fn of(views: &[View]) -> Self {
+        let widest = |f: &dyn Fn(&View) -> usize| views.iter().map(f).max().unwrap_or(0);
+        Self {
+            name: widest(&|v| v.schedule.name.chars().count()),
+            expression: widest(&|v| v.schedule.expression.chars().count()),
+            next: widest(&|v| v.next_text().chars().count()),
+        }
+    }
+}
+
+/// The lines of `views` as one aligned table.
+pub fn table(views: &[View]) -> Vec<String> {
+    let columns = Columns::of(views);
+    views.iter().map(|v| v.row(&columns)).collect()
 }
 
 fn no_schedule(command: &str, named: &Named) -> ExitCode {
@@ -407,14 +456,16 @@ async fn list(group: Option<&str>, args: &StoreArgs, ctx: &Context) -> anyhow::R
             None => "no schedules\n".to_string(),
         }),
         Format::Text => {
+            // One table over all groups, so the columns line up down the whole listing.
+            let rows = table(&views);
             let mut text = String::new();
             let mut current: Option<&str> = None;
-            for v in &views {
+            for (v, row) in views.iter().zip(rows) {
                 if current != Some(v.schedule.group.as_str()) {
                     current = Some(&v.schedule.group);
                     text.push_str(&format!("{}\n", v.schedule.group));
                 }
-                text.push_str(&format!("  {}\n", v.line()));
+                text.push_str(&format!("  {row}\n"));
             }
             print(&text);
         }
@@ -756,6 +807,35 @@ mod tests {
             v.line()
         );
         assert_eq!(v.to_json()["runningFire"], "2030-01-02T01:00:00Z");
+    }
+
+    #[test]
+    fn a_table_sizes_its_columns_from_the_longest_name_and_expression() {
+        let now = at("2030-01-01T00:00:00Z");
+        let mut long = schedule("cron(0 1 * * ? *)", true);
+        long.name = format!("batch-inference-{}-2", "s".repeat(45));
+        let short = schedule("rate(1 minute)", false);
+        let rows = table(&[View::new(long.clone(), now, 1), View::new(short.clone(), now, 1)]);
+        assert_eq!(rows.len(), 2);
+        let expression_at = |row: &str, e: &str| row.find(e).unwrap_or_else(|| panic!("{e} in {row}"));
+        assert_eq!(
+            expression_at(&rows[0], "cron("),
+            expression_at(&rows[1], "rate("),
+            "{rows:#?}"
+        );
+        assert_eq!(
+            expression_at(&rows[0], "cron("),
+            long.name.len() + 2,
+            "two spaces after the name"
+        );
+        let last_at = |row: &str| row.find("never fired").unwrap_or_else(|| panic!("{row}"));
+        assert_eq!(last_at(&rows[0]), last_at(&rows[1]), "{rows:#?}");
+        // A row alone is not padded beyond its own text.
+        let alone = View::new(short, now, 1).line();
+        assert_eq!(
+            alone,
+            "solution-maintenance-full-s  rate(1 minute)  deactivated  never fired"
+        );
     }
 
     #[test]

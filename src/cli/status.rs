@@ -134,11 +134,15 @@ fn to_text(g: &GroupSummary, schedules: &[View], notes: &[StoredNotification], o
     if let Some(owner) = &g.lease.owner {
         let _ = writeln!(out, "  worked on by: {owner}");
     }
-    let mut own = schedules.iter().filter(|v| v.schedule.group == g.name).peekable();
-    if own.peek().is_some() {
+    let own: Vec<View> = schedules
+        .iter()
+        .filter(|v| v.schedule.group == g.name)
+        .cloned()
+        .collect();
+    if !own.is_empty() {
         let _ = writeln!(out, "  schedules:");
-        for v in own {
-            let _ = writeln!(out, "    {}", v.line());
+        for row in super::schedules::table(&own) {
+            let _ = writeln!(out, "    {row}");
         }
     }
     let mut own = notes.iter().filter(|n| n.group == g.name).peekable();

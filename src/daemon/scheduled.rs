@@ -156,7 +156,7 @@ impl Daemon {
 /// Whether `name` is a one-shot job of the fire at `fire` (`<prefix>_<ts>`, possibly with a
 /// collision-free suffix after the timestamp).
 fn named_for(name: &str, fire: DateTime<Utc>) -> bool {
-    name.contains(&names::timestamp(fire))
+    names::is_stamped_at(name, fire)
 }
 
 /// The outcome of a converged scheduled pass: what the fire produced, or why it produced nothing.

@@ -1018,17 +1018,17 @@ impl<'a> Planner<'a> {
             Some(ScheduledWork::Train { solution, mode }) if solution == &s.name => Some(*mode),
             _ => None,
         };
+        // This run's own versions: created since its start and, for a schedule's retraining, in the
+        // fire's mode, so a full and an update schedule firing at one instant each train their own.
+        let own_run = |v: &&VersionObs| {
+            v.meta.created.is_some_and(|c| c >= self.run.run_start)
+                && scheduled_mode.is_none_or(|m| v.training_mode.as_deref().is_none_or(|t| t == m.as_str()))
+        };
         let retrain = match (scheduled_mode, active) {
             (Some(mode), Some(_)) => {
-                // The fire's own version (created since the fire instant) ends the scheduled training:
-                // adopted when ACTIVE, reported when it failed; a version in training was adopted above.
-                if let Some(own) = newest(
-                    versions
-                        .iter()
-                        .copied()
-                        .filter(|v| v.meta.created.is_some_and(|c| c >= self.run.run_start)),
-                    |v| &v.meta,
-                ) {
+                // The fire's own version ends the scheduled training: adopted when ACTIVE, reported
+                // when it failed; a version in training was adopted above.
+                if let Some(own) = newest(versions.iter().copied().filter(own_run), |v| &v.meta) {
                     if own.meta.phase() == Phase::Active {
                         return self.adopt_version(s, target, own);
                     }
@@ -1053,7 +1053,7 @@ impl<'a> Planner<'a> {
         // A version this run already trained and that failed is reported, not retrained in a loop.
         if let Some(last) = newest(versions.iter().copied(), |v| &v.meta)
             && last.meta.phase() == Phase::Failed
-            && last.meta.created.is_some_and(|c| c >= self.run.run_start)
+            && own_run(&last)
         {
             return self.push(
                 target,
@@ -1080,12 +1080,15 @@ impl<'a> Planner<'a> {
         } else {
             TrainingMode::Full
         };
-        // Never unnamed: the run's own name makes a retried or duplicated create recognisable.
-        let name = s
-            .solution_version
-            .name
-            .clone()
-            .unwrap_or_else(|| names::solution_version_name(&s.name, self.run.run_start));
+        // Never unnamed: the run's own name makes a retried or duplicated create recognisable; an
+        // update fire's differs from a full fire's of the same instant.
+        let name = s.solution_version.name.clone().unwrap_or_else(|| {
+            if scheduled_mode == Some(TrainingMode::Update) && mode == TrainingMode::Update {
+                names::update_version_name(&s.name, self.run.run_start)
+            } else {
+                names::solution_version_name(&s.name, self.run.run_start)
+            }
+        });
         let request = Request::CreateSolutionVersion {
             solution_arn: self.arn(&sol),
             name: Some(name),
@@ -1381,6 +1384,15 @@ impl<'a> Planner<'a> {
             Deps::Ready => {}
         }
         let version_arn = self.arn(version);
+        // A schedule's retraining names its jobs for its own new version, so a batch schedule
+        // firing at the same instant (whose job has the plain name) never shares a name with it.
+        let retraining =
+            matches!(&self.run.scheduled, Some(ScheduledWork::Train { solution, .. }) if solution == &s.name);
+        let planned = if retraining {
+            names::retrain_batch_job_name(&s.name, entry, self.run.run_start, &version_arn)
+        } else {
+            planned
+        };
         let all = match kind {
             Kind::BatchSegmentJob => &self.obs.batch_segment_jobs,
             _ => &self.obs.batch_inference_jobs,

@@ -48,6 +48,14 @@ pub fn solution_version_name(solution: &str, at: DateTime<Utc>) -> String {
     format!("{keep}_{hash:08x}_{}", timestamp(at))
 }
 
+/// The name of a version an `update` schedule's fire trains (`UPDATE` mode), when the file leaves
+/// versions unnamed: `<solution>_update_<ts>`, shortened as [`solution_version_name`] does. A `full`
+/// schedule of the same solution firing at the same instant names its version `<solution>_<ts>`, so
+/// the two never share a name.
+pub fn update_version_name(solution: &str, at: DateTime<Utc>) -> String {
+    solution_version_name(&format!("{solution}_update"), at)
+}
+
 /// Which of a solution's batch jobs of one kind a name is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchEntry {
@@ -109,15 +117,47 @@ pub fn data_file(config_folder: &ObjectUrl, dataset_type: DatasetType) -> Object
 /// The name to use when `name` is already taken in the account by a job of another owner (job
 /// names are account-wide: two groups starting in the same second both want
 /// `dataset_import_interactions_<ts>`). Appends `_` and 8 hex digits of a stable hash of `owner` (the
-/// dataset or solution version ARN), shortening `name` if needed to stay within [`MAX_NAME_LEN`], so
-/// every retry and every resumed run of that owner computes the same name.
+/// dataset or solution version ARN), so every retry and every resumed run of that owner computes the
+/// same name. A name too long for the suffix is shortened to stay within [`MAX_NAME_LEN`]; its hash
+/// then covers the whole name too, because the cut may remove what told two names apart (the seconds
+/// of `batch_<long solution>_<ts>`).
 pub fn collision_free(name: &str, owner: &str) -> String {
-    // FNV-1a: stable across builds and platforms, unlike std's hasher.
-    let hash = owner.bytes().fold(0x811c_9dc5_u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    });
-    let keep = name.len().min(MAX_NAME_LEN - 9);
+    let room = MAX_NAME_LEN - 9;
+    if name.len() <= room {
+        return format!("{name}_{:08x}", fnv1a(owner.bytes()));
+    }
+    let hash = fnv1a(owner.bytes().chain([b'\n']).chain(name.bytes()));
+    // Generated names are ASCII, but a cut must not panic on anything else.
+    let mut keep = room;
+    while !name.is_char_boundary(keep) {
+        keep -= 1;
+    }
     format!("{}_{hash:08x}", &name[..keep])
+}
+
+/// FNV-1a: stable across builds and platforms, unlike std's hasher.
+fn fnv1a(bytes: impl Iterator<Item = u8>) -> u32 {
+    bytes.fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// The name of a batch job that a scheduled retraining starts for its new solution version: the
+/// job name of the fire instant, made distinct by a hash of the version (a [`collision_free`] form
+/// with its own salt). A batch schedule firing at the same instant names its job
+/// `batch_<solution>_<ts>` (or its collision-free form for its version); each retraining trains its
+/// own version; so no two actions ever ask for the same name, and each finds its own job by name
+/// after a restart.
+pub fn retrain_batch_job_name(
+    solution: &str,
+    entry: BatchEntry,
+    fire: DateTime<Utc>,
+    version_arn: &str,
+) -> String {
+    collision_free(
+        &batch_job_name(solution, entry, fire),
+        &format!("{version_arn}#retrain"),
+    )
 }
 
 /// Whether `job` is the job named `name`, or its [`collision_free`] form for `owner`.
@@ -127,7 +167,7 @@ pub fn is_job_named(job: &str, name: &str, owner: &str) -> bool {
 
 /// Whether `job` is a batch job (of any run) of `solution`'s entry `entry`: `batch_<solution>_<ts>`
 /// for a lone entry, `batch_<solution>_<n>_<ts>` for entry n of several, optionally followed by a
-/// [`collision_free`] suffix.
+/// [`collision_free`] suffix (whose shortening may have cut the end of the timestamp).
 pub fn is_batch_job_of(job: &str, solution: &str, entry: BatchEntry) -> bool {
     let Some(rest) = job.strip_prefix(&format!("batch_{solution}_")) else {
         return false;
@@ -139,13 +179,55 @@ pub fn is_batch_job_of(job: &str, solution: &str, entry: BatchEntry) -> bool {
             None => return false,
         },
     };
-    let Some(ts) = rest.get(..TIMESTAMP_LEN) else {
-        return false;
+    match split_hash(rest) {
+        Some(stamp) if job.len() == MAX_NAME_LEN && stamp.len() < TIMESTAMP_LEN => is_timestamp_start(stamp),
+        Some(stamp) => is_timestamp(stamp),
+        None => is_timestamp(rest),
+    }
+}
+
+/// Whether `name`, a generated one-shot name, carries the instant `at`: it ends with its timestamp,
+/// before an optional [`collision_free`] suffix (whose shortening may have cut the timestamp's end).
+pub fn is_stamped_at(name: &str, at: DateTime<Utc>) -> bool {
+    let ts = timestamp(at);
+    let Some(body) = split_hash(name) else {
+        return name.ends_with(&ts);
     };
-    let tail = &rest[TIMESTAMP_LEN..];
-    chrono::NaiveDateTime::parse_from_str(ts, TIMESTAMP_FORMAT).is_ok()
-        && (tail.is_empty()
-            || (tail.len() == 9 && tail.starts_with('_') && tail[1..].bytes().all(|b| b.is_ascii_hexdigit())))
+    if body.ends_with(&ts) {
+        return true;
+    }
+    name.len() == MAX_NAME_LEN
+        && (MIN_STAMP..TIMESTAMP_LEN).any(|k| {
+            body.strip_suffix(&ts[..k])
+                .is_some_and(|before| before.ends_with('_'))
+        })
+}
+
+/// The fewest timestamp characters a shortened name keeps: the validator bounds batch job names to
+/// [`MAX_NAME_LEN`], so a [`collision_free`] suffix cuts at most 9, and the date survives.
+const MIN_STAMP: usize = TIMESTAMP_LEN - 9;
+
+/// `name` without a `_` + 8 hex digit suffix, if it has one.
+fn split_hash(name: &str) -> Option<&str> {
+    let cut = name.len().checked_sub(9)?;
+    let (body, tail) = (name.get(..cut)?, name.get(cut..)?);
+    (tail.starts_with('_') && tail[1..].bytes().all(|b| b.is_ascii_hexdigit())).then_some(body)
+}
+
+fn is_timestamp(s: &str) -> bool {
+    s.len() == TIMESTAMP_LEN && chrono::NaiveDateTime::parse_from_str(s, TIMESTAMP_FORMAT).is_ok()
+}
+
+/// Whether `s` is the start (at least [`MIN_STAMP`] characters) of a [`TIMESTAMP_FORMAT`] text:
+/// digits, with `_` where the format has them.
+fn is_timestamp_start(s: &str) -> bool {
+    const SHAPE: &[u8; TIMESTAMP_LEN] = b"dddd_dd_dd_dd_dd_dd";
+    s.len() >= MIN_STAMP
+        && s.len() <= TIMESTAMP_LEN
+        && s.bytes().zip(SHAPE.iter()).all(|(b, shape)| match shape {
+            b'd' => b.is_ascii_digit(),
+            _ => b == b'_',
+        })
 }
 
 /// What a schedule runs; names the schedule together with its owner.
@@ -207,6 +289,23 @@ mod tests {
     }
 
     const LONE: BatchEntry = BatchEntry { index: 0, count: 1 };
+
+    #[test]
+    fn full_and_update_retrainings_of_one_instant_name_their_versions_apart() {
+        for solution in ["shop-up".to_string(), "s".repeat(63)] {
+            let (full, update) = (
+                solution_version_name(&solution, at()),
+                update_version_name(&solution, at()),
+            );
+            assert_ne!(full, update);
+            assert!(update.len() <= MAX_NAME_LEN, "{update}");
+            assert!(update.ends_with(&timestamp(at())), "{update}");
+        }
+        assert_eq!(
+            update_version_name("shop-up", at()),
+            "shop-up_update_2024_01_31_23_05_09"
+        );
+    }
 
     #[test]
     fn solution_version_names_are_deterministic_and_fit() {
@@ -317,6 +416,60 @@ mod tests {
         ));
         assert!(!is_batch_job_of("batch_sol_garbage", "sol", LONE));
         assert!(!is_batch_job_of(&format!("{lone}_zz"), "sol", LONE));
+    }
+
+    #[test]
+    fn shortened_collision_free_batch_names_are_recognised_and_stay_distinct() {
+        // The longest solution name the validator lets through for a lone entry.
+        let solution = "s".repeat(MAX_NAME_LEN - "batch__".len() - TIMESTAMP_LEN);
+        let plain = batch_job_name(&solution, LONE, at());
+        assert_eq!(plain.len(), MAX_NAME_LEN);
+        let a = collision_free(&plain, "arn:v2");
+        assert_eq!(a.len(), MAX_NAME_LEN);
+        assert!(is_batch_job_of(&a, &solution, LONE), "{a}");
+        assert!(!is_batch_job_of(&a, &solution, BatchEntry { index: 0, count: 2 }));
+        assert!(is_job_named(&a, &plain, "arn:v2"));
+        assert!(is_stamped_at(&a, at()), "{a}");
+        assert!(!is_stamped_at(&a, at() + chrono::Duration::days(1)), "{a}");
+        // The cut removes the seconds; the hash keeps two instants of one version apart.
+        let next = batch_job_name(&solution, LONE, at() + chrono::Duration::seconds(1));
+        assert_ne!(collision_free(&next, "arn:v2"), a);
+        assert_ne!(collision_free(&plain, "arn:v3"), a);
+        // A short name keeps its whole text and the owner-only hash of earlier releases.
+        let short = batch_job_name("sol", LONE, at());
+        assert_eq!(
+            collision_free(&short, "arn:v2"),
+            format!("{short}_{:08x}", fnv1a("arn:v2".bytes()))
+        );
+    }
+
+    #[test]
+    fn a_retraining_names_its_batch_jobs_apart_from_a_batch_fire_of_the_same_instant() {
+        for solution in ["sol".to_string(), "s".repeat(37)] {
+            let plain = batch_job_name(&solution, LONE, at());
+            let full = retrain_batch_job_name(&solution, LONE, at(), "arn:v3");
+            let update = retrain_batch_job_name(&solution, LONE, at(), "arn:v4");
+            assert_ne!(full, update);
+            for retrain in [&full, &update] {
+                assert!(retrain.len() <= MAX_NAME_LEN);
+                // Never the batch fire's name, nor its collision-free form on any version.
+                assert!(!is_job_named(retrain, &plain, "arn:v3"), "{retrain}");
+                assert!(!is_job_named(retrain, &plain, "arn:v4"), "{retrain}");
+                assert!(is_batch_job_of(retrain, &solution, LONE), "{retrain}");
+                assert!(is_stamped_at(retrain, at()), "{retrain}");
+            }
+            assert_eq!(full, retrain_batch_job_name(&solution, LONE, at(), "arn:v3"));
+        }
+    }
+
+    #[test]
+    fn stamps_are_read_only_at_the_end_of_a_name() {
+        let name = import_job_name(DatasetType::Items, at());
+        assert!(is_stamped_at(&name, at()));
+        assert!(is_stamped_at(&collision_free(&name, "arn:d"), at()));
+        assert!(!is_stamped_at(&name, at() - chrono::Duration::seconds(1)));
+        assert!(!is_stamped_at("2024_01_31_23_05_09_sol", at()));
+        assert!(!is_batch_job_of("batch_sol_2024_01_3_0123abcd", "sol", LONE));
     }
 
     #[test]
