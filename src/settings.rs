@@ -145,6 +145,12 @@ pub struct DaemonSettings {
     pub readiness_timeout_secs: u64,
     /// Periods a background loop may go without progress before `/healthz` reports it stalled.
     pub health_stalled_periods: u32,
+    /// Tear a dataset group down when its parameter file is removed from the bucket; off, its
+    /// resources are kept and the user is told.
+    pub delete_removed_groups: bool,
+    /// With `delete_removed_groups`: the wait between the removal and the teardown; the file coming
+    /// back meanwhile cancels it.
+    pub delete_grace_secs: u64,
 }
 
 impl DaemonSettings {

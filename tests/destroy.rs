@@ -638,7 +638,9 @@ fn destroy_local_removes_the_resources_the_schedules_and_the_state_of_a_running_
         "{text}"
     );
     assert!(
-        text.contains(&format!("- forget dataset group {group} in the state store")),
+        text.contains(&format!(
+            "- mark dataset group {group} destroyed in the state store (generation 1 of its parameter file is not built again)"
+        )),
         "{text}"
     );
     // Schemas are found through the recorded file even when named only by the group.
@@ -647,17 +649,79 @@ fn destroy_local_removes_the_resources_the_schedules_and_the_state_of_a_running_
     let (code, text) = run(&["destroy", "--local", dir_arg, "--dataset-group", &group, "--yes"]);
     assert_eq!(code, Some(0), "{text}");
     assert!(
-        text.contains(&format!("dataset group {group} forgotten in the state store")),
+        text.contains(&format!(
+            "dataset group {group} marked destroyed in the state store"
+        )),
         "{text}"
     );
-    assert!(text.contains("is still there"), "{text}");
+    assert!(
+        text.contains("is still there; the service does not build the group again from this version"),
+        "{text}"
+    );
     let (code, text) = run(&["status", "--local", dir_arg, &group]);
-    assert_eq!(code, Some(1), "the group is unknown to the state store: {text}");
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("destroyed at"), "a tombstone: {text}");
     let (code, text) = run(&["schedules", "list", "--local", dir_arg]);
     assert!(!text.contains(&group), "{code:?} {text}");
     let (code, text) = run(&["destroy", "--local", dir_arg, "--dataset-group", &group, "--yes"]);
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("nothing to delete"), "{text}");
+
+    // A new version of the file (the running `local` sees it) builds the group again.
+    let config = dir.join("train").join(&group).join("config.json");
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push('\n');
+    std::fs::write(&config, text).expect("write config");
+    loop {
+        match rx.recv_timeout(PATIENCE) {
+            Ok(line) if line.ends_with(&format!("{group}: converged")) => break,
+            Ok(line) => seen.push(line),
+            Err(e) => panic!("{e}; printed so far:\n{}", seen.join("\n")),
+        }
+    }
+    let (code, text) = run(&["status", "--local", dir_arg, &group]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("generation 2") && !text.contains("destroyed at"),
+        "{text}"
+    );
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// A replica whose lease ran out.
+#[derive(Debug)]
+struct Lost;
+
+impl personalize_ops::reconcile::LeaseGuard for Lost {
+    fn check(&self) -> Result<(), personalize_ops::reconcile::LeaseLost> {
+        Err(personalize_ops::reconcile::LeaseLost {
+            group: "g".into(),
+            epoch: 7,
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_teardown_pass_without_the_lease_sends_no_deletion() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (config, spec) = lay_out(dir.path(), "sample_config.json");
+    let emu = start_emulator(dir.path(), |_| {}).await;
+    let r = reconciler(&emu, dir.path(), &settings());
+    converge(&r, &config, &spec).await;
+    let before = everything(&client(&emu)).await;
+    let lost: std::sync::Arc<dyn personalize_ops::reconcile::LeaseGuard> = std::sync::Arc::new(Lost);
+    let mut events = Vec::new();
+    let result = r
+        .teardown_pass(&spec.dataset_group.name, &spec.schema_names(), &lost, &mut events)
+        .await;
+    assert!(
+        matches!(
+            result,
+            Err(personalize_ops::reconcile::ReconcileError::LeaseLost { .. })
+        ),
+        "{result:?}"
+    );
+    assert_eq!(deletes(&emu), 0, "a deletion went out without the lease");
+    assert_eq!(everything(&client(&emu)).await, before);
 }

@@ -62,6 +62,7 @@ fn observed(generation: u64, at: DateTime<Utc>) -> Observed {
         resources: Vec::new(),
         last_error: None,
         updated_at: at,
+        destroyed_at: None,
     }
 }
 

@@ -15,7 +15,7 @@ use anyhow::Context as _;
 use personalize_ops::objects::{DirStore, ObjectStore, ObjectUrl, S3Store};
 use personalize_ops::plan::teardown::{TeardownAction, TeardownStep};
 use personalize_ops::reconcile::{Failure, TeardownOutcome};
-use personalize_ops::store::{Lease, LeaseGrant, StateStore};
+use personalize_ops::store::{Lease, LeaseGrant, Observed, StateStore};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -75,7 +75,11 @@ fn step_line(step: &TeardownStep) -> String {
 struct Recorded {
     store: Arc<dyn StateStore>,
     schedules: Vec<String>,
+    /// The store holds the group, and not only as a tombstone of an earlier destroy.
     known: bool,
+    /// The recorded parameter file's generation, which the tombstone will name (`None` when there
+    /// is no file, or its removal was recorded).
+    tombstone_generation: Option<u64>,
     source: Option<ObjectUrl>,
     schema_names: Vec<String>,
 }
@@ -97,13 +101,47 @@ async fn recorded(store: Arc<dyn StateStore>, group: &str) -> anyhow::Result<Rec
         .and_then(|d| personalize_ops::spec::load(&d.text).spec)
         .map(|spec| spec.schema_names())
         .unwrap_or_default();
+    let destroyed = state.as_ref().is_some_and(|g| {
+        g.observed
+            .as_ref()
+            .is_some_and(|o| o.destroyed(g.desired.as_ref().map(|d| d.generation)))
+    });
     Ok(Recorded {
         store,
         schedules,
-        known: state.is_some(),
+        known: state.is_some() && !destroyed,
+        tombstone_generation: desired.filter(|d| !d.is_removal()).map(|d| d.generation),
         source: desired.map(|d| d.source.url.clone()),
         schema_names,
     })
+}
+
+/// Records the teardown in the state store: a tombstone when it holds a parameter file (a resync or a
+/// redelivered event of that same file version must not build the group again; a new upload does),
+/// else the group is forgotten.
+async fn forget(r: &Recorded, lease: &Lease, group: &str, format: Format) -> anyhow::Result<()> {
+    let Some(generation) = r.tombstone_generation else {
+        r.store
+            .delete_group(lease)
+            .await
+            .with_context(|| format!("forgetting dataset group {group} in the state store"))?;
+        if format == Format::Text {
+            out(&format!("dataset group {group} forgotten in the state store"));
+        }
+        return Ok(());
+    };
+    let tombstone = Observed::tombstone(generation, chrono::Utc::now());
+    r.store
+        .put_observed(lease, &tombstone, None)
+        .await
+        .with_context(|| format!("marking dataset group {group} destroyed in the state store"))?;
+    let _ = r.store.release_lease(lease).await;
+    if format == Format::Text {
+        out(&format!(
+            "dataset group {group} marked destroyed in the state store: its parameter file (generation {generation}) is not built again; a new upload is"
+        ));
+    }
+    Ok(())
 }
 
 /// The state store of `local DIR` (when it has one) or the settings' table (when one is set).
@@ -263,7 +301,12 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
                     out(&format!("- delete schedule {name}"));
                 }
                 if r.known {
-                    out(&format!("- forget dataset group {group} in the state store"));
+                    out(&match r.tombstone_generation {
+                        Some(g) => format!(
+                            "- mark dataset group {group} destroyed in the state store (generation {g} of its parameter file is not built again)"
+                        ),
+                        None => format!("- forget dataset group {group} in the state store"),
+                    });
                 }
             } else {
                 out(
@@ -341,13 +384,7 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
     match outcome {
         TeardownOutcome::Finished { kept } => {
             if let Some((r, lease)) = &lease {
-                r.store
-                    .delete_group(lease)
-                    .await
-                    .with_context(|| format!("forgetting dataset group {group} in the state store"))?;
-                if args.format == Format::Text {
-                    out(&format!("dataset group {group} forgotten in the state store"));
-                }
+                forget(r, lease, &group, args.format).await?;
             }
             let file = config
                 .as_ref()
@@ -368,10 +405,18 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
                         format!(" ({} kept)", kept.len())
                     }
                 ));
-                if let Some(url) = left_file {
-                    out(&format!(
+                let tombstoned = lease.is_some()
+                    && recorded
+                        .as_ref()
+                        .is_some_and(|r| r.tombstone_generation.is_some());
+                match left_file {
+                    Some(url) if tombstoned => out(&format!(
+                        "note: the parameter file {url} is still there; the service does not build the group again from this version of it, only from a new upload"
+                    )),
+                    Some(url) => out(&format!(
                         "note: the parameter file {url} is still there; remove it, or the service creates the group again on its next upload or resync"
-                    ));
+                    )),
+                    None => {}
                 }
             }
             Ok(ExitCode::SUCCESS)

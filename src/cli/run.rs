@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use personalize_ops::daemon::{Daemon, DaemonConfig, OutboxConfig, PersonalizeReconciler, replica_name};
+use personalize_ops::daemon::{
+    Daemon, DaemonConfig, OutboxConfig, PersonalizeReconciler, RemovalPolicy, replica_name,
+};
 use personalize_ops::health::{Liveness, Probe, Readiness, StoreProbe};
 use personalize_ops::intake::sqs::{SqsIntake, SqsOptions};
 use personalize_ops::intake::{ConfigSource, Intake, Rescanner, spec_validator};
@@ -148,6 +150,7 @@ pub async fn run(_args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
             DaemonConfig::from_settings(&s.daemon, replica_name(), location),
         )
         .with_outbox(OutboxConfig::from_settings(&s.notify))
+        .with_removal_policy(RemovalPolicy::from_settings(&s.daemon))
         .with_rescan(rescan),
     );
     // A dispatcher round waits on the state store (retries included): judge it over 10 s periods.

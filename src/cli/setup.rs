@@ -636,6 +636,8 @@ async fn bucket_notification(
         .id(NOTIFICATION_ID)
         .queue_arn(queue_arn)
         .events(Event::S3ObjectCreated)
+        // For daemon.delete_removed_groups (otherwise a removal is only noted).
+        .events(Event::S3ObjectRemoved)
         .filter(NotificationConfigurationFilter::builder().key(filter).build())
         .build()
         .context("build the queue configuration")?;
@@ -660,7 +662,7 @@ async fn bucket_notification(
         bucket,
         State::Created,
         vec![format!(
-            "s3:ObjectCreated:* on {TRAIN_PREFIX}*{TRAIN_SUFFIX} to {queue_arn}"
+            "s3:ObjectCreated:* and s3:ObjectRemoved:* on {TRAIN_PREFIX}*{TRAIN_SUFFIX} to {queue_arn}"
         )],
     ))
 }

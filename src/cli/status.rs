@@ -36,6 +36,7 @@ fn state_word(g: &GroupSummary) -> &'static str {
         return "no parameter file";
     };
     match &g.observed {
+        Some(_) if g.destroyed() => "destroyed",
         None => "pending",
         Some(o) if o.generation < desired => "pending",
         Some(o) if o.converged => "converged",
@@ -98,6 +99,7 @@ fn to_json(g: &GroupSummary, schedules: &[View], notes: &[StoredNotification]) -
         "converged": observed.is_some_and(|o| o.converged && Some(o.generation) == g.desired_generation),
         "updatedAt": observed.map(|o| time(o.updated_at)),
         "lastError": observed.and_then(|o| o.last_error.clone()),
+        "destroyedAt": observed.filter(|_| g.destroyed()).and_then(|o| o.destroyed_at).map(time),
         "resources": observed.map(|o| o.resources.clone()).unwrap_or_default(),
         "owner": g.lease.owner,
         "dueAt": g.due_at.map(time),
@@ -129,6 +131,13 @@ fn to_text(g: &GroupSummary, schedules: &[View], notes: &[StoredNotification], o
         }
         if let Some(e) = &o.last_error {
             let _ = writeln!(out, "  last error: {e}");
+        }
+        if let Some(at) = o.destroyed_at.filter(|_| g.destroyed()) {
+            let _ = writeln!(
+                out,
+                "  destroyed at {}: this parameter file is not built again; upload a new version to rebuild the group",
+                time(at)
+            );
         }
     }
     if let Some(owner) = &g.lease.owner {
@@ -224,6 +233,7 @@ mod tests {
                 }],
                 last_error: error.map(str::to_string),
                 updated_at: DateTime::from_timestamp(1_800_000_000, 0).expect("valid"),
+                destroyed_at: None,
             }),
             lease: LeaseInfo {
                 owner: None,

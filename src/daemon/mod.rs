@@ -31,12 +31,14 @@ mod held;
 mod outbox;
 mod personalize;
 mod reconciler;
+mod removal;
 mod scheduled;
 mod turn;
 
 pub use outbox::{Delivery, OutboxConfig};
 pub use personalize::PersonalizeReconciler;
 pub use reconciler::{GroupReconciler, PassError, PassInput, PassReport, PassSink, PassStatus, ScheduledRun};
+pub use removal::RemovalPolicy;
 
 /// Resource events queued for the notifier at most; beyond, they are dropped and logged.
 const CHANGE_QUEUE: usize = 1024;
@@ -142,6 +144,8 @@ pub struct Daemon {
     schedules_changed: Arc<tokio::sync::Notify>,
     /// How the notification outbox is drained ([`Daemon::with_outbox`]).
     outbox: OutboxConfig,
+    /// What a removed parameter file leads to.
+    removal: RemovalPolicy,
     /// Compares the bucket with the table on every resync; `None` where the intake already scans
     /// everything (local mode's directory watcher).
     rescan: Option<Arc<Rescanner>>,
@@ -179,8 +183,16 @@ impl Daemon {
             liveness: Liveness::new(),
             schedules_changed: Arc::new(tokio::sync::Notify::new()),
             outbox: OutboxConfig::default(),
+            removal: RemovalPolicy::default(),
             rescan: None,
         }
+    }
+
+    /// What this daemon does when a group's parameter file is removed (default: keep its resources).
+    #[must_use]
+    pub fn with_removal_policy(mut self, policy: RemovalPolicy) -> Self {
+        self.removal = policy;
+        self
     }
 
     /// Every resync (at start and every `resync_interval`) first records, through `rescan`, each
@@ -468,7 +480,11 @@ impl Daemon {
         };
         let now = self.clock.now();
         let mut marked = 0;
-        for g in groups.iter().filter(|g| g.desired_generation.is_some()) {
+        // A destroyed group stays down until a new file is uploaded.
+        for g in groups
+            .iter()
+            .filter(|g| g.desired_generation.is_some() && !g.destroyed())
+        {
             match self.store.mark_due(&g.name, now).await {
                 Ok(()) => marked += 1,
                 Err(e) => {

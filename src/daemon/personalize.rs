@@ -14,10 +14,13 @@ use crate::spec::model::TrainingMode;
 use crate::store::{ResourceKind, ResourceState};
 
 /// Statuses that are the reconciler's own words, not Personalize's: not resource state changes.
-const OWN_WORDS: [&str; 9] = [
+const OWN_WORDS: [&str; 12] = [
     "CREATE REQUESTED",
-    "UPDATE REQUESTED",
     "DELETE REQUESTED",
+    "STOP REQUESTED",
+    "WAITING",
+    "KEPT",
+    "UPDATE REQUESTED",
     "RETRY LATER",
     "SKIPPED",
     "CONFLICT",
@@ -165,8 +168,70 @@ impl PersonalizeReconciler {
     }
 }
 
+/// A teardown's remaining resources as states: schemas keep their names for the next pass.
+fn remaining(steps: Vec<crate::plan::teardown::TeardownStep>) -> Vec<ResourceState> {
+    steps
+        .into_iter()
+        .map(|s| ResourceState {
+            kind: s.target.kind,
+            name: s.target.name,
+            status: if s.status.is_empty() {
+                "PRESENT".to_string()
+            } else {
+                s.status
+            },
+            arn: Some(s.arn),
+            reason: match s.action {
+                crate::plan::teardown::TeardownAction::Keep { reason } => Some(reason),
+                _ => None,
+            },
+        })
+        .collect()
+}
+
 #[async_trait::async_trait]
 impl GroupReconciler for PersonalizeReconciler {
+    async fn teardown(
+        &self,
+        group: &str,
+        schema_names: &[String],
+        lease: &Arc<dyn crate::reconcile::LeaseGuard>,
+        sink: &PassSink,
+    ) -> Result<PassReport, PassError> {
+        let mut forward = Forward { sink };
+        let outcome = self
+            .inner
+            .teardown_pass(group, schema_names, lease, &mut forward)
+            .await
+            .map_err(|e| PassError::new(group, e))?;
+        Ok(match outcome {
+            reconcile::TeardownOutcome::Finished { kept } => PassReport {
+                status: PassStatus::Converged,
+                resources: remaining(kept),
+                failures: Vec::new(),
+            },
+            reconcile::TeardownOutcome::Pending {
+                next_poll_after,
+                remaining: left,
+                ..
+            } => PassReport {
+                status: PassStatus::Pending {
+                    retry_after: next_poll_after,
+                },
+                resources: remaining(left),
+                failures: Vec::new(),
+            },
+            reconcile::TeardownOutcome::Failed {
+                failures,
+                remaining: left,
+            } => PassReport {
+                status: PassStatus::Failed,
+                resources: with_failures(remaining(left), &failures),
+                failures: failures.into_iter().map(failure).collect(),
+            },
+        })
+    }
+
     async fn pass(&self, input: PassInput<'_>, sink: &PassSink) -> Result<PassReport, PassError> {
         let report = crate::spec::load(&input.desired.text);
         let Some(spec) = report.spec.filter(|_| report.errors.is_empty()) else {

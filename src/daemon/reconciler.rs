@@ -109,6 +109,25 @@ impl PassError {
 #[async_trait::async_trait]
 pub trait GroupReconciler: Send + Sync {
     async fn pass(&self, input: PassInput<'_>, sink: &PassSink) -> Result<PassReport, PassError>;
+
+    /// One teardown pass over `group` (its parameter file was removed): deletes what is ready,
+    /// dependants first. `Converged` means everything is gone; `resources` are what remains (the
+    /// schemas among them keep their names for the next pass). `schema_names` are the schemas the
+    /// group's file declared; `lease` is checked before every deletion, as in [`Self::pass`]. A
+    /// reconciler that cannot tear down refuses every call.
+    async fn teardown(
+        &self,
+        group: &str,
+        schema_names: &[String],
+        lease: &Arc<dyn LeaseGuard>,
+        sink: &PassSink,
+    ) -> Result<PassReport, PassError> {
+        let _ = (schema_names, lease, sink);
+        Err(PassError::new(
+            group,
+            std::io::Error::other("this reconciler cannot tear dataset groups down"),
+        ))
+    }
 }
 
 /// Where a pass reports what happened while it ran: resource state changes, creates and solution

@@ -9,7 +9,9 @@ use crate::metrics::MemorySink;
 use crate::notify::message::Failure;
 use crate::notify::{MemoryNotifier, Notifier};
 use crate::objects::ObjectUrl;
-use crate::store::{DesiredSource, NewDesired, ResourceKind, ResourceState, SqliteStore, SystemClock};
+use crate::store::{
+    DesiredSource, LeaseGrant, NewDesired, PutDesired, ResourceKind, ResourceState, SqliteStore, SystemClock,
+};
 
 // The integration tests' wait helpers, shared rather than copied.
 #[path = "../../tests/support/wait.rs"]
@@ -866,4 +868,80 @@ async fn the_resync_at_start_records_and_works_on_an_upload_whose_event_was_lost
     running.stop().await;
     assert_eq!(fake.calls("lost"), 1);
     assert_eq!(w.metrics.total("ResyncRecorded"), 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destroyed_group_stays_down_until_a_new_file_is_uploaded() {
+    let w = world();
+    let fake = Fake::new(Duration::ZERO, |g, _, _| converged(g));
+    let daemon = w.daemon(fake.clone(), config("a"));
+    let uploaded = Utc::now();
+    let file = |text: &str, at: DateTime<Utc>| NewDesired {
+        group: "g".into(),
+        text: text.into(),
+        source: DesiredSource {
+            url: ObjectUrl::new("data", "train/g/config.json"),
+            etag: Some(format!("\"{text}\"")),
+            version_id: None,
+            sequencer: None,
+            last_modified: Some(at),
+        },
+    };
+    w.store.put_desired(&file("one", uploaded)).await.expect("put");
+    let running = start(&daemon);
+    eventually("converged", || async { w.statuses("g") == ["UPDATE COMPLETE"] }).await;
+    turns_over(&daemon).await;
+    running.stop().await;
+
+    // What `destroy` leaves once the resources are gone: a tombstone of generation 1.
+    let LeaseGrant::Acquired(lease) = w
+        .store
+        .acquire_lease("g", "destroy", Duration::from_secs(30))
+        .await
+        .expect("lease")
+    else {
+        panic!("the lease is free")
+    };
+    w.store
+        .put_observed(&lease, &crate::store::Observed::tombstone(1, Utc::now()), None)
+        .await
+        .expect("tombstone");
+    w.store.release_lease(&lease).await.expect("release");
+
+    let calls = fake.calls("g");
+    // A daemon runs once: a fresh one, as after a restart.
+    let daemon = w.daemon(fake.clone(), config("a"));
+    let running = start(&daemon);
+    // The same file again (a redelivered event, or the S3 resync reading it): nothing new.
+    let again = w.store.put_desired(&file("one", uploaded)).await.expect("put");
+    assert!(matches!(again, PutDesired::Duplicate(_)), "{again:?}");
+    // The resync does not revisit a destroyed group...
+    assert_eq!(daemon.resync_once().await, 0);
+    // ...and a group made due anyway (an operator) is cleared without a pass.
+    w.store.mark_due("g", Utc::now()).await.expect("mark");
+    eventually("the due mark cleared", || async {
+        let state = w.store.group("g").await.expect("read").expect("group");
+        state.lease.owner.is_none() && state.due_at.is_none()
+    })
+    .await;
+    turns_over(&daemon).await;
+    assert_eq!(fake.calls("g"), calls, "the destroyed group was not built again");
+    let observed = w.observed("g").await.expect("observed");
+    assert!(observed.destroyed(Some(1)), "{observed:?}");
+
+    // A new upload is a new generation, which the tombstone does not cover: built again.
+    let newer = uploaded + chrono::Duration::seconds(5);
+    let put = w.store.put_desired(&file("two", newer)).await.expect("put");
+    assert_eq!(put.current().generation, 2);
+    eventually("rebuilt", || async {
+        w.statuses("g") == ["UPDATE COMPLETE", "UPDATE COMPLETE"]
+    })
+    .await;
+    assert_eq!(fake.calls("g"), calls + 1);
+    let observed = w.observed("g").await.expect("observed");
+    assert!(
+        observed.converged && observed.destroyed_at.is_none(),
+        "{observed:?}"
+    );
+    running.stop().await;
 }

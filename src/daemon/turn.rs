@@ -28,6 +28,8 @@ pub(crate) enum TurnEnd {
     StoreFailed,
     /// Shutdown stopped the turn before a pass or abandoned one past the grace period.
     Stopped,
+    /// The group was torn down and removed from the store, its lease with it.
+    Forgotten,
 }
 
 /// Why the pass loop stopped early.
@@ -97,10 +99,11 @@ fn observed(
         resources,
         last_error,
         updated_at,
+        destroyed_at: None,
     }
 }
 
-fn after(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+pub(crate) fn after(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
     chrono::Duration::from_std(d)
         .ok()
         .and_then(|d| now.checked_add_signed(d))
@@ -178,7 +181,7 @@ impl Daemon {
                 TurnEnd::Stopped
             }
         };
-        if end != TurnEnd::LeaseLost {
+        if end != TurnEnd::LeaseLost && end != TurnEnd::Forgotten {
             let lease = held.lock().unwrap_or_else(PoisonError::into_inner).clone();
             match self.store.release_lease(&lease).await {
                 Ok(()) => tracing::debug!(epoch = lease.epoch, "lease released"),
@@ -259,6 +262,24 @@ impl Daemon {
                 self.store.put_observed(&lease, &observed, None).await?;
                 return Ok(TurnEnd::Done);
             };
+            if let Some(tombstone) = state
+                .observed
+                .as_ref()
+                .filter(|o| o.destroyed(Some(desired.generation)))
+            {
+                // Destroyed, and this file version with it: only a new upload builds the group again.
+                tracing::info!(
+                    generation = desired.generation,
+                    "destroyed; not rebuilt from the same parameter file"
+                );
+                self.store.put_observed(&lease, tombstone, None).await?;
+                return Ok(TurnEnd::Done);
+            }
+            if desired.is_removal() {
+                return Ok(self
+                    .removed_file(group, &lease, &guard, &desired, state.observed)
+                    .await?);
+            }
             if passes == 0 {
                 self.sync_schedules(&lease, &desired).await?;
             }

@@ -134,7 +134,8 @@ pub fn parse(body: &str) -> Result<Parsed, EventError> {
             index,
             reason: e.to_string(),
         })?;
-        if !r.event_name.starts_with("ObjectCreated:") {
+        // Removals are handed on too: the daemon may tear a group down when its file goes.
+        if !r.event_name.starts_with("ObjectCreated:") && !is_removal(&r.event_name) {
             ignored.push(r.event_name);
             continue;
         }
@@ -151,6 +152,12 @@ pub fn parse(body: &str) -> Result<Parsed, EventError> {
         });
     }
     Ok(Parsed::Records { created, ignored })
+}
+
+/// Whether an event name (`ObjectRemoved:Delete`, `ObjectRemoved:DeleteMarkerCreated`) says the
+/// object was removed.
+pub fn is_removal(event_name: &str) -> bool {
+    event_name.starts_with("ObjectRemoved:")
 }
 
 /// Decodes an S3 event key: form-URL-encoding, so `+` is a space and `%2B` a plus.
@@ -198,14 +205,21 @@ mod tests {
     fn test_event_and_other_kinds() {
         let t = r#"{"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "x", "Bucket": "data"}"#;
         assert_eq!(parse(t), Ok(Parsed::TestEvent));
-        let removed = MOTO.replace("ObjectCreated:Put", "ObjectRemoved:Delete");
+        let restored = MOTO.replace("ObjectCreated:Put", "ObjectRestore:Post");
         assert_eq!(
-            parse(&removed),
+            parse(&restored),
             Ok(Parsed::Records {
                 created: vec![],
-                ignored: vec!["ObjectRemoved:Delete".into()]
+                ignored: vec!["ObjectRestore:Post".into()]
             })
         );
+        // Removals are handed on: the daemon notes them or tears the group down.
+        let removed = MOTO.replace("ObjectCreated:Put", "ObjectRemoved:Delete");
+        let Ok(Parsed::Records { created, ignored }) = parse(&removed) else {
+            panic!("not records")
+        };
+        assert!(ignored.is_empty());
+        assert!(is_removal(&created[0].event_name), "{created:?}");
     }
 
     #[test]

@@ -58,6 +58,9 @@ pub enum ObjectOutcome {
     },
     /// Not a parameter-file key (`train/**/*.json`, no `..`, no empty segments, no control characters).
     KeyRejected { key: String, reason: String },
+    /// The parameter file was removed: each group it was the file of got a removal generation (see
+    /// [`crate::store::record_removal`]); empty when it was no group's file.
+    Removed { removals: Vec<crate::store::Removal> },
     /// The object no longer exists (deleted after the event).
     Vanished { url: ObjectUrl },
     /// The record names a bucket other than the service's: nothing was read.
@@ -235,6 +238,28 @@ impl Intake {
         })
     }
 
+    /// Records the removal of a parameter file (what the daemon then does is its `daemon.*` settings').
+    async fn record_removal(
+        &self,
+        record: &ObjectCreated,
+        url: &ObjectUrl,
+    ) -> Result<ObjectOutcome, IntakeError> {
+        let removals = crate::store::record_removal(
+            self.store.as_ref(),
+            url,
+            record.version_id.clone(),
+            record.sequencer.clone(),
+        )
+        .await
+        .map_err(|source| IntakeError::Store {
+            group: "(the groups of a removed file)".into(),
+            url: url.clone(),
+            source,
+        })?;
+        tracing::info!(url = %url, ?removals, "parameter file removed");
+        Ok(ObjectOutcome::Removed { removals })
+    }
+
     /// Handles one object-created record.
     ///
     /// # Errors
@@ -256,6 +281,9 @@ impl Intake {
             });
         }
         let url = ObjectUrl::new(record.bucket.clone(), record.key.clone());
+        if event::is_removal(&record.event_name) {
+            return self.record_removal(record, &url).await;
+        }
         let outcome = self.read_and_record(record, &url).await?;
         match &outcome {
             ObjectOutcome::Recorded { .. } => {
@@ -272,7 +300,8 @@ impl Intake {
             }
             ObjectOutcome::KeyRejected { .. }
             | ObjectOutcome::Vanished { .. }
-            | ObjectOutcome::ForeignBucket { .. } => {}
+            | ObjectOutcome::ForeignBucket { .. }
+            | ObjectOutcome::Removed { .. } => {}
         }
         Ok(outcome)
     }
@@ -638,13 +667,14 @@ pub(super) mod tests {
             );
         }
         assert_eq!(f.metrics.total("MessagesRejected"), 3.0);
+        // The removal of a file no group was recorded from changes nothing.
         let removed = event("train%2Fx.json", "e").replace("ObjectCreated:Put", "ObjectRemoved:Delete");
         let out = f.intake.handle_message(&removed).await.expect("handled");
         assert_eq!(
             out,
             MessageOutcome::Records {
-                outcomes: vec![],
-                ignored: 1
+                outcomes: vec![ObjectOutcome::Removed { removals: vec![] }],
+                ignored: 0
             }
         );
     }

@@ -68,12 +68,15 @@ pub struct Message {
 }
 
 /// Statuses a message can carry.
-pub const STATUSES: [&str; 5] = [
+pub const STATUSES: [&str; 8] = [
     "UPDATE COMPLETE",
     "UPDATE FAILED",
     "SCHEDULED RUN COMPLETE",
     "SCHEDULED RUN FAILED",
     "SCHEDULED RUN SKIPPED",
+    "CONFIG REMOVED",
+    "DELETE COMPLETE",
+    "DELETE FAILED",
 ];
 
 impl Message {
@@ -256,6 +259,62 @@ pub fn scheduled_message(
         "fireTime": fire,
         "outcome": outcome.status.as_str(),
         "detail": detail,
+        "summary": summary,
+    });
+    envelope(dataset_group, &summary, &email, machine, status)
+}
+
+/// What became of a dataset group whose parameter file was removed from the bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    /// `daemon.delete_removed_groups` is off: nothing is deleted.
+    Kept,
+    /// The group will be torn down at this instant unless the file comes back.
+    Scheduled(chrono::DateTime<chrono::Utc>),
+    /// The group and everything in it are gone.
+    Deleted,
+    /// Personalize refused deletions: these resources remain.
+    Failed(Vec<Failure>),
+}
+
+/// The message about a removed parameter file: `CONFIG REMOVED` (resources kept, or the teardown
+/// scheduled), `DELETE COMPLETE` or `DELETE FAILED`.
+pub fn removal_message(dataset_group: &str, location: &Location, removal: &Removal) -> Message {
+    let (status, summary) = match removal {
+        Removal::Kept => (
+            "CONFIG REMOVED",
+            format!(
+                "The parameter file of {dataset_group} was removed: config removed; resources kept \
+                 (daemon.delete_removed_groups is off; `personalize-ops destroy --dataset-group {dataset_group}` deletes them)"
+            ),
+        ),
+        Removal::Scheduled(at) => (
+            "CONFIG REMOVED",
+            format!(
+                "The parameter file of {dataset_group} was removed: the dataset group and everything in it \
+                 will be deleted at {} unless the file is uploaded again before then",
+                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+        ),
+        Removal::Deleted => (
+            "DELETE COMPLETE",
+            format!("The dataset group {dataset_group} and everything in it were deleted"),
+        ),
+        Removal::Failed(failures) => {
+            let lines: Vec<String> = failures.iter().take(20).map(failure_line).collect();
+            (
+                "DELETE FAILED",
+                format!(
+                    "The dataset group {dataset_group} could not be deleted whole:\n{}",
+                    truncate(&lines.join("\n"), MAX_ITEM_BYTES * 4)
+                ),
+            )
+        }
+    };
+    let email = format!("{summary}\n\nLink: {}", console_link(dataset_group, location));
+    let machine = json!({
+        "datasetGroup": dataset_group,
+        "status": status,
         "summary": summary,
     });
     envelope(dataset_group, &summary, &email, machine, status)
@@ -622,5 +681,31 @@ mod tests {
             parts(&one)["sqs"].as_str().map(|s| s.contains("omitted")),
             Some(false)
         );
+    }
+
+    #[test]
+    fn removal_messages_go_through_the_outbox_with_their_status() {
+        let at = chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("valid");
+        for (removal, status, says) in [
+            (Removal::Kept, "CONFIG REMOVED", "resources kept"),
+            (
+                Removal::Scheduled(at),
+                "CONFIG REMOVED",
+                "will be deleted at 2027-01-15T08:00:00Z",
+            ),
+            (Removal::Deleted, "DELETE COMPLETE", "were deleted"),
+            (
+                Removal::Failed(Vec::new()),
+                "DELETE FAILED",
+                "could not be deleted whole",
+            ),
+        ] {
+            let m = removal_message("g", &loc(), &removal);
+            assert_eq!(m.status, status);
+            assert!(m.summary().contains(says), "{}", m.summary());
+            // The outbox stores the status as text and must know it to send the message later.
+            let back = Message::stored("n", "g", status, &m.body).expect("a known status");
+            assert_eq!(back.status, status);
+        }
     }
 }

@@ -6,6 +6,7 @@
 //! resource already gone is not an error (`ResourceNotFoundException` on a delete means done).
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -496,8 +497,7 @@ impl Reconciler {
         Ok(teardown(&self.inventory(group, schema_names).await?))
     }
 
-    async fn delete_one(&self, step: &TeardownStep) -> Called {
-        let api = &self.api;
+    async fn delete_one(&self, api: &super::Api, step: &TeardownStep) -> Called {
         let arn = step.arn.as_str();
         // Every delete is one call naming the resource's ARN: spelt once.
         macro_rules! call {
@@ -531,11 +531,13 @@ impl Reconciler {
 
     /// One teardown pass over `group`: list, make the deletions that are ready, report. Cheap and
     /// idempotent; `sink` gets one event per change (`DELETE REQUESTED`, `STOP REQUESTED`, a status
-    /// Personalize reports, `DELETED` once a resource is gone, `KEPT`, `FAILED`).
+    /// Personalize reports, `DELETED` once a resource is gone, `KEPT`, `FAILED`). `lease` is checked
+    /// before every deletion; once it fails the pass stops with [`ReconcileError::LeaseLost`].
     pub async fn teardown_pass(
         &self,
         group: &str,
         schema_names: &[String],
+        lease: &Arc<dyn super::LeaseGuard>,
         sink: &mut dyn EventSink,
     ) -> Result<TeardownOutcome, ReconcileError> {
         let steps = self.teardown_plan(group, schema_names).await?;
@@ -593,7 +595,14 @@ impl Reconciler {
             .iter()
             .filter(|s| matches!(s.action, TeardownAction::Delete | TeardownAction::Stop))
             .collect();
-        let results = join_all(ready.iter().map(|s| self.delete_one(s))).await;
+        let api = self.api.guarded(Arc::clone(lease));
+        let results = join_all(ready.iter().map(|s| self.delete_one(&api, s))).await;
+        if let Err(source) = lease.check() {
+            return Err(ReconcileError::LeaseLost {
+                group: group.to_string(),
+                source,
+            });
+        }
         let mut failures = Vec::new();
         let mut moving = steps
             .iter()
@@ -690,13 +699,15 @@ impl Reconciler {
         let cancelled = || ReconcileError::Cancelled {
             group: group.to_string(),
         };
+        // The operator's command: it holds the group's lease in the store, but renews it apart.
+        let unguarded: Arc<dyn super::LeaseGuard> = Arc::new(super::Unguarded);
         let mut error_backoff = Duration::from_millis(self.settings.throttle_backoff_min_ms);
         let mut first_seen: HashMap<String, Instant> = HashMap::new();
         let mut idle: u32 = 0;
         let mut last: Option<Vec<TeardownStep>> = None;
         loop {
             let pass = tokio::select! {
-                r = self.teardown_pass(group, schema_names, sink) => r,
+                r = self.teardown_pass(group, schema_names, &unguarded, sink) => r,
                 () = cancel.cancelled() => return Err(cancelled()),
             };
             let wait = match pass {

@@ -13,6 +13,7 @@ mod clock;
 mod dynamo;
 mod model;
 mod outbox;
+mod removal;
 mod sqlite;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -24,6 +25,7 @@ pub use model::{
     NewDesired, Observed, PutDesired, ResourceKind, ResourceState, Schedule, classify, run_timestamp,
 };
 pub use outbox::{DROPPED_RETENTION, MAX_OUTBOX_TEXT_BYTES, NotificationStore, StoredNotification};
+pub use removal::{Removal, record_removal};
 pub use sqlite::SqliteStore;
 
 /// Why a state-store call failed.

@@ -46,6 +46,14 @@ pub struct Desired {
     pub run_timestamp: String,
 }
 
+impl Desired {
+    /// Whether this generation records that the parameter file was removed from the bucket (its text is
+    /// empty: an empty file is never valid, so no upload records one).
+    pub fn is_removal(&self) -> bool {
+        self.text.is_empty()
+    }
+}
+
 /// What `put_desired` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PutDesired {
@@ -175,6 +183,31 @@ pub struct Observed {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
     pub updated_at: DateTime<Utc>,
+    /// A tombstone: `destroy` removed every resource of `generation` at this instant. That file
+    /// version is not built again (by a resync or a redelivered event); a new upload is a newer
+    /// generation, which the tombstone does not cover.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destroyed_at: Option<DateTime<Utc>>,
+}
+
+impl Observed {
+    /// The tombstone `destroy` leaves: `generation`'s resources are gone and stay gone.
+    pub fn tombstone(generation: u64, at: DateTime<Utc>) -> Self {
+        Self {
+            generation,
+            converged: false,
+            resources: Vec::new(),
+            last_error: None,
+            updated_at: at,
+            destroyed_at: Some(at),
+        }
+    }
+
+    /// Whether `destroy` removed the resources of desired generation `generation` (and no newer
+    /// file has been recorded since).
+    pub fn destroyed(&self, generation: Option<u64>) -> bool {
+        self.destroyed_at.is_some() && Some(self.generation) == generation
+    }
 }
 
 /// A held lease on a dataset group. Every fenced write presents it.
@@ -263,6 +296,16 @@ pub struct GroupSummary {
     pub observed: Option<Observed>,
     pub lease: LeaseInfo,
     pub due_at: Option<DateTime<Utc>>,
+}
+
+impl GroupSummary {
+    /// Whether the group was destroyed and no newer parameter file recorded since (see
+    /// [`Observed::destroyed_at`]).
+    pub fn destroyed(&self) -> bool {
+        self.observed
+            .as_ref()
+            .is_some_and(|o| o.destroyed(self.desired_generation))
+    }
 }
 
 impl From<GroupState> for GroupSummary {

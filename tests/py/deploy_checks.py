@@ -68,9 +68,7 @@ UNSCOPABLE = {"cloudwatch:PutMetricData", "ecr:GetAuthorizationToken"}
 # (operators run them with their own credentials), and functions only those commands call.
 # The exporter serves the operator's `schedules import-dataset-group` (operator credentials), never
 # the daemon, so its calls (ListTagsForResource) are not the task role's.
-# The teardown serves the operator's `destroy` (operator credentials) until the daemon's opt-in
-# removal path calls it.
-NOT_IN_THE_DAEMON = ["src/emulator/", "src/reconcile/export.rs", "src/reconcile/teardown.rs"]
+NOT_IN_THE_DAEMON = ["src/emulator/", "src/reconcile/export.rs"]
 DAEMON_CLI = {"src/cli/mod.rs", "src/cli/run.rs", "src/cli/healthcheck.rs"}
 OPERATOR_FUNCTIONS = {
     "src/store/dynamo.rs": ["create_table", "enable_ttl"],

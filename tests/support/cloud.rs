@@ -147,6 +147,16 @@ pub async fn redrive(sqs: &aws_sdk_sqs::Client, queue_url: &str, dlq_arn: &str, 
 
 /// Sends the creation of every `train/*.json` object in `bucket` to the queue `queue_arn`.
 pub async fn notify_train_json(s3: &aws_sdk_s3::Client, bucket: &str, queue_arn: &str) {
+    notify_train_json_events(s3, bucket, queue_arn, &[Event::S3ObjectCreated]).await;
+}
+
+/// As [`notify_train_json`], for the given `events` (removals too, for the daemon's removal path).
+pub async fn notify_train_json_events(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    queue_arn: &str,
+    events: &[Event],
+) {
     let rule = |name, value: &str| FilterRule::builder().name(name).value(value).build();
     let filter = S3KeyFilter::builder()
         .filter_rules(rule(FilterRuleName::Prefix, "train/"))
@@ -160,7 +170,7 @@ pub async fn notify_train_json(s3: &aws_sdk_s3::Client, bucket: &str, queue_arn:
                     QueueConfiguration::builder()
                         .id("train-json")
                         .queue_arn(queue_arn)
-                        .events(Event::S3ObjectCreated)
+                        .set_events(Some(events.to_vec()))
                         .filter(NotificationConfigurationFilter::builder().key(filter).build())
                         .build()
                         .expect("queue configuration"),

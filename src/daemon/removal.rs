@@ -1,0 +1,205 @@
+//! What a worker does with a removal generation (the group's parameter file was removed from the
+//! bucket): by default nothing but telling the user; with `daemon.delete_removed_groups`, the teardown
+//! of the group once `daemon.delete_grace_secs` have passed, unless the file came back meanwhile.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::Daemon;
+use super::reconciler::{PassSink, PassStatus};
+use super::turn::{TurnEnd, after, failure_summary, location_of};
+use crate::notify::message::{Removal, removal_message};
+use crate::reconcile::LeaseGuard;
+use crate::store::{Desired, Lease, Observed, ResourceKind, StoreError};
+
+/// What the daemon does when a group's parameter file is removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RemovalPolicy {
+    /// Nothing is deleted: a log line and a note to the user ("config removed; resources kept").
+    #[default]
+    Keep,
+    /// The group is torn down this long after the removal, unless the file comes back first.
+    TearDownAfter(Duration),
+}
+
+impl RemovalPolicy {
+    /// From `daemon.delete_removed_groups` and `daemon.delete_grace_secs`.
+    pub fn from_settings(s: &crate::settings::DaemonSettings) -> Self {
+        if s.delete_removed_groups {
+            Self::TearDownAfter(Duration::from_secs(s.delete_grace_secs))
+        } else {
+            Self::Keep
+        }
+    }
+}
+
+impl Daemon {
+    /// One turn's work on a removal generation. `previous` is what the last turn recorded: for this
+    /// generation it says the user was already told (so resyncs tell nothing twice), and its schemas
+    /// name what a teardown removes last.
+    pub(crate) async fn removed_file(
+        &self,
+        group: &str,
+        lease: &Lease,
+        guard: &Arc<dyn LeaseGuard>,
+        desired: &Desired,
+        previous: Option<Observed>,
+    ) -> Result<TurnEnd, StoreError> {
+        let now = self.clock.now();
+        let told = previous
+            .as_ref()
+            .is_some_and(|p| p.generation == desired.generation);
+        let resources = previous.as_ref().map(|p| p.resources.clone()).unwrap_or_default();
+        let location = self.config.location.clone();
+        let record = |last_error: String, resources| Observed {
+            generation: desired.generation,
+            converged: false,
+            resources,
+            last_error: Some(last_error),
+            updated_at: now,
+            destroyed_at: None,
+        };
+        let at = match self.removal {
+            RemovalPolicy::Keep => {
+                let observed = record(
+                    "config removed; resources kept (daemon.delete_removed_groups is off)".into(),
+                    resources,
+                );
+                if told {
+                    self.store.put_observed(lease, &observed, None).await?;
+                } else {
+                    tracing::info!(generation = desired.generation, file = %desired.source.url, "config removed; resources kept (daemon.delete_removed_groups is off)");
+                    let note = removal_message(group, &location, &Removal::Kept);
+                    self.record_and_announce(lease, &observed, None, note).await?;
+                }
+                return Ok(TurnEnd::Done);
+            }
+            RemovalPolicy::TearDownAfter(grace) => after(desired.received_at, grace),
+        };
+        if now < at {
+            let observed = record(
+                format!(
+                    "config removed; the group is deleted at {} unless the file comes back",
+                    at.to_rfc3339()
+                ),
+                resources,
+            );
+            if told {
+                self.store.put_observed(lease, &observed, Some(at)).await?;
+            } else {
+                tracing::info!(generation = desired.generation, teardown_at = %at, "config removed; teardown scheduled");
+                let note = removal_message(group, &location, &Removal::Scheduled(at));
+                self.record_and_announce(lease, &observed, Some(at), note).await?;
+            }
+            return Ok(TurnEnd::Done);
+        }
+        self.tear_down(group, lease, guard, desired, resources, at).await
+    }
+
+    async fn tear_down(
+        &self,
+        group: &str,
+        lease: &Lease,
+        guard: &Arc<dyn LeaseGuard>,
+        desired: &Desired,
+        resources: Vec<crate::store::ResourceState>,
+        since: DateTime<Utc>,
+    ) -> Result<TurnEnd, StoreError> {
+        // Nothing fires on a group on its way out.
+        for s in self.store.schedules(Some(group)).await? {
+            self.store.delete_schedule(lease, &s.name).await?;
+            self.schedules_changed.notify_waiters();
+        }
+        let schemas: Vec<String> = resources
+            .iter()
+            .filter(|r| r.kind == ResourceKind::Schema)
+            .map(|r| r.name.clone())
+            .collect();
+        let Some(changes) = self.change_sender() else {
+            return Ok(TurnEnd::Stopped);
+        };
+        let sink = PassSink::new(group, changes, self.metrics.clone());
+        let now = self.clock.now();
+        let result = self.reconciler.teardown(group, &schemas, guard, &sink).await;
+        if guard.check().is_err() {
+            // Deletions decided under a lost lease were not sent; the new owner carries on.
+            return Ok(TurnEnd::LeaseLost);
+        }
+        let report = match result {
+            Ok(report) => report,
+            Err(e) => {
+                tracing::warn!(error = %e, "teardown pass did not complete; retrying later");
+                let observed = Observed {
+                    generation: desired.generation,
+                    converged: false,
+                    resources,
+                    last_error: Some(e.message),
+                    updated_at: now,
+                    destroyed_at: None,
+                };
+                self.store
+                    .put_observed(lease, &observed, Some(after(now, self.config.error_retry)))
+                    .await?;
+                return Ok(TurnEnd::Done);
+            }
+        };
+        let location = location_of(&report, &self.config.location);
+        match report.status {
+            PassStatus::Converged => {
+                self.store.delete_group(lease).await?;
+                tracing::info!(since = %since, "dataset group deleted: its parameter file was removed");
+                self.announce(removal_message(group, &location, &Removal::Deleted))
+                    .await;
+                Ok(TurnEnd::Forgotten)
+            }
+            PassStatus::Pending { retry_after } => {
+                // Schemas still listed keep their names for the next pass.
+                let mut left = report.resources;
+                for r in resources.into_iter().filter(|r| r.kind == ResourceKind::Schema) {
+                    if !left.iter().any(|l| l.kind == r.kind && l.name == r.name) {
+                        left.push(r);
+                    }
+                }
+                let observed = Observed {
+                    generation: desired.generation,
+                    converged: false,
+                    resources: left,
+                    last_error: Some("config removed; the group is being deleted".into()),
+                    updated_at: now,
+                    destroyed_at: None,
+                };
+                self.store
+                    .put_observed(lease, &observed, Some(after(now, retry_after)))
+                    .await?;
+                Ok(TurnEnd::Done)
+            }
+            PassStatus::Failed => {
+                let summary = failure_summary(&report);
+                let previous_error = self
+                    .store
+                    .group(group)
+                    .await?
+                    .and_then(|g| g.observed)
+                    .and_then(|o| o.last_error);
+                let observed = Observed {
+                    generation: desired.generation,
+                    converged: false,
+                    resources: report.resources.clone(),
+                    last_error: Some(summary.clone()),
+                    updated_at: now,
+                    destroyed_at: None,
+                };
+                if previous_error.as_deref() == Some(summary.as_str()) {
+                    self.store.put_observed(lease, &observed, None).await?;
+                } else {
+                    tracing::warn!(failures = %summary, "dataset group not deleted whole");
+                    let note = removal_message(group, &location, &Removal::Failed(report.failures.clone()));
+                    self.record_and_announce(lease, &observed, None, note).await?;
+                }
+                Ok(TurnEnd::Done)
+            }
+        }
+    }
+}
