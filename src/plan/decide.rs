@@ -950,25 +950,8 @@ impl<'a> Planner<'a> {
     fn version(&mut self, s: &Solution) {
         let sol = Ref::new(Kind::Solution, &s.name);
         let target = Ref::new(Kind::SolutionVersion, &s.name);
-        match self.deps(std::slice::from_ref(&sol)) {
-            Deps::Broken(on) => return self.push(target, None, Action::DependencyFailed { on }, None),
-            Deps::Waiting(mut after) => {
-                if let Deps::Broken(on) = self.deps(&self.run_imports) {
-                    return self.push(target, None, Action::DependencyFailed { on }, None);
-                }
-                after.extend(self.run_imports.iter().cloned());
-                return self.push(
-                    target,
-                    None,
-                    Action::Create {
-                        request: None,
-                        after,
-                        why: "the solution is new".into(),
-                    },
-                    None,
-                );
-            }
-            Deps::Ready => {}
+        if self.version_waits_for_solution(&target, &sol) {
+            return;
         }
         let versions: Vec<_> = self
             .obs
@@ -976,44 +959,20 @@ impl<'a> Planner<'a> {
             .get(&s.name)
             .map(|v| v.iter().collect())
             .unwrap_or_default();
-        if let Some(running) = newest(
-            versions
-                .iter()
-                .copied()
-                .filter(|v| v.meta.phase() == Phase::Pending),
-            |v| &v.meta,
-        ) {
-            return self.push(
-                target,
-                Some(running.meta.arn.clone()),
-                Action::Wait {
-                    status: running.meta.status.clone(),
-                },
-                Some("a version in training is adopted, not duplicated".into()),
-            );
-        }
-        let active = newest(
-            versions
-                .iter()
-                .copied()
-                .filter(|v| v.meta.phase() == Phase::Active),
-            |v| &v.meta,
-        );
-        let retrain = match (&self.interactions_import, active, s.retrain_on_new_data) {
-            (Some(InteractionsImport::Pending(r)), Some(_), true) => Some((
-                format!("retrainOnNewData: this run imports interactions ({})", r.name),
-                vec![r.clone()],
-            )),
-            (Some(InteractionsImport::Done(at)), Some(v), true) if v.meta.created.is_none_or(|c| c < *at) => {
-                Some((
-                    format!(
-                        "retrainOnNewData: interactions were imported at {at}, after the newest version was trained"
-                    ),
-                    Vec::new(),
-                ))
-            }
-            _ => None,
+        let in_phase = |p: Phase| {
+            newest(versions.iter().copied().filter(|v| v.meta.phase() == p), |v| {
+                &v.meta
+            })
         };
+        if let Some(running) = in_phase(Phase::Pending) {
+            let wait = Action::Wait {
+                status: running.meta.status.clone(),
+            };
+            let note = "a version in training is adopted, not duplicated";
+            return self.push(target, Some(running.meta.arn.clone()), wait, Some(note.into()));
+        }
+        let active = in_phase(Phase::Active);
+        let retrain = self.retrain_on_new_data(s, active);
         let scheduled_mode = match &self.run.scheduled {
             Some(ScheduledWork::Train { solution, mode }) if solution == &s.name => Some(*mode),
             _ => None,
@@ -1062,15 +1021,62 @@ impl<'a> Planner<'a> {
                 None,
             );
         }
-        // Training before this run's imports finish would train on old (or no) data; when one of
-        // them failed, the version is not attempted at all.
-        let mut after = match self.deps(&self.run_imports) {
-            Deps::Broken(on) => return self.push(target, None, Action::DependencyFailed { on }, None),
-            Deps::Waiting(after) => after,
-            Deps::Ready => Vec::new(),
-        };
-        after.sort();
-        after.dedup();
+        let request = self.version_request(s, &sol, &versions, scheduled_mode);
+        self.create_after_imports(target, request, why);
+    }
+
+    /// Pushes the version's step when its solution is not ready (failed, or new: then it also waits
+    /// for this run's imports); `false` when the solution is ready.
+    fn version_waits_for_solution(&mut self, target: &Ref, sol: &Ref) -> bool {
+        match self.deps(std::slice::from_ref(sol)) {
+            Deps::Broken(on) => self.push(target.clone(), None, Action::DependencyFailed { on }, None),
+            Deps::Waiting(mut after) => {
+                if let Deps::Broken(on) = self.deps(&self.run_imports) {
+                    self.push(target.clone(), None, Action::DependencyFailed { on }, None);
+                    return true;
+                }
+                after.extend(self.run_imports.iter().cloned());
+                let create = Action::Create {
+                    request: None,
+                    after,
+                    why: "the solution is new".into(),
+                };
+                self.push(target.clone(), None, create, None);
+            }
+            Deps::Ready => return false,
+        }
+        true
+    }
+
+    /// `retrainOnNewData`: why this run trains a new version because of its interactions import
+    /// (pending, or finished after the newest ACTIVE version was trained), and what it waits for.
+    fn retrain_on_new_data(&self, s: &Solution, active: Option<&VersionObs>) -> Option<(String, Vec<Ref>)> {
+        match (&self.interactions_import, active, s.retrain_on_new_data) {
+            (Some(InteractionsImport::Pending(r)), Some(_), true) => Some((
+                format!("retrainOnNewData: this run imports interactions ({})", r.name),
+                vec![r.clone()],
+            )),
+            (Some(InteractionsImport::Done(at)), Some(v), true) if v.meta.created.is_none_or(|c| c < *at) => {
+                Some((
+                    format!(
+                        "retrainOnNewData: interactions were imported at {at}, after the newest version was trained"
+                    ),
+                    Vec::new(),
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    /// The CreateSolutionVersion of this run: UPDATE only on top of an ACTIVE FULL version, and
+    /// never unnamed.
+    fn version_request(
+        &self,
+        s: &Solution,
+        sol: &Ref,
+        versions: &[&VersionObs],
+        scheduled_mode: Option<TrainingMode>,
+    ) -> Request {
         let has_full = versions.iter().any(|v| {
             v.meta.phase() == Phase::Active && v.training_mode.as_deref().is_none_or(|m| m == "FULL")
         });
@@ -1089,12 +1095,24 @@ impl<'a> Planner<'a> {
                 names::solution_version_name(&s.name, self.run.run_start)
             }
         });
-        let request = Request::CreateSolutionVersion {
-            solution_arn: self.arn(&sol),
+        Request::CreateSolutionVersion {
+            solution_arn: self.arn(sol),
             name: Some(name),
             training_mode: mode.as_str().to_string(),
             tags: s.solution_version.tags.clone(),
+        }
+    }
+
+    /// Training before this run's imports finish would train on old (or no) data; when one of them
+    /// failed, the version is not attempted at all.
+    fn create_after_imports(&mut self, target: Ref, request: Request, why: String) {
+        let mut after = match self.deps(&self.run_imports) {
+            Deps::Broken(on) => return self.push(target, None, Action::DependencyFailed { on }, None),
+            Deps::Waiting(after) => after,
+            Deps::Ready => Vec::new(),
         };
+        after.sort();
+        after.dedup();
         let action = if after.is_empty() {
             Action::Create {
                 request: Some(request),
