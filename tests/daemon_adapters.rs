@@ -706,8 +706,10 @@ async fn long_polls_outlast_the_attempt_timeout_of_other_calls() {
     let mut aws = personalize_ops::settings::Settings::load_with_env(None, Vec::new())
         .expect("defaults")
         .aws;
-    aws.attempt_timeout_secs = 1;
-    aws.operation_timeout_secs = 2;
+    // The slack a long poll gets beyond its wait is the base timeout itself: 2 s absorbs a slow
+    // moto on a loaded machine (1 s made the test flaky under load).
+    aws.attempt_timeout_secs = 2;
+    aws.operation_timeout_secs = 3;
     let config = personalize_ops::aws::config_loader(&aws)
         .endpoint_url(moto.endpoint())
         .region(aws_config::Region::new("us-east-1"))
@@ -719,7 +721,7 @@ async fn long_polls_outlast_the_attempt_timeout_of_other_calls() {
     let sqs = aws_sdk_sqs::Client::new(&config);
     let (queue_url, _) = queue(&sqs, "long").await;
     let options = SqsOptions {
-        wait: Duration::from_secs(3),
+        wait: Duration::from_secs(5),
         ..SqsOptions::from_settings(
             &personalize_ops::settings::Settings::load_with_env(None, Vec::new())
                 .expect("defaults")
@@ -738,13 +740,13 @@ async fn long_polls_outlast_the_attempt_timeout_of_other_calls() {
     );
     let intake = SqsIntake::new(sqs, &queue_url, Arc::new(intake), options);
     let started = Instant::now();
-    // An empty queue: the receive waits the whole 3 s, longer than the 2 s operation timeout.
+    // An empty queue: the receive waits the whole 5 s, longer than the 3 s operation timeout.
     let report = intake
         .poll_once(&CancellationToken::new())
         .await
         .expect("a long poll is not a timeout");
     assert_eq!(report.received, 0);
-    assert!(started.elapsed() >= Duration::from_secs(2), "the poll waited");
+    assert!(started.elapsed() >= Duration::from_secs(3), "the poll waited");
 }
 
 /// A reader the tests control: it counts calls and in-flight reads, waits `delay` (forever when

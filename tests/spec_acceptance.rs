@@ -1,4 +1,4 @@
-//! The reference's accept/reject table (aws-solution.md §9.3) and the fixed reference bugs (§10.1),
+//! The reference's accept/reject table and the reference bugs we fix (docs/reference.md#bugs-we-fix),
 //! run through the public `spec::load` API.
 
 use personalize_ops::spec::{self, Issue, Report};
@@ -239,7 +239,7 @@ fn invalid_crons_of_the_reference_table_are_rejected_at_every_schedule() {
         "cron(5,35 14 * * ? 1888)",
         "not-cron",
         // EventBridge day-of-week is 1-7; the reference's validator let 0 through and Quartz then
-        // rejected it (bug §10.1.9).
+        // rejected it (docs/reference.md#bugs-we-fix).
         "cron(0 0 ? * 0 *)",
     ] {
         let places = [
@@ -250,7 +250,7 @@ fn invalid_crons_of_the_reference_table_are_rejected_at_every_schedule() {
                         "workflowConfig": {"schedules": {"full": cron, "update": cron}},
                         "batchInferenceJobs": [{"workflowConfig": {"schedule": cron}}]}]),
             ),
-            // Batch segment schedules too, which the reference never checked (bug §10.1.9).
+            // Batch segment schedules too, which the reference never checked (docs/reference.md#bugs-we-fix).
             with(
                 "/solutions",
                 json!([{"serviceConfig": {"name": "s", "recipeArn": affinity},
@@ -321,7 +321,7 @@ fn oversized_and_deep_inputs_are_rejected_without_a_crash() {
     );
 }
 
-/// §10.1 items 1, 4, 5: the reference crashed on these or rejected them with spurious errors.
+/// Bugs we fix (docs/reference.md#bugs-we-fix): the reference crashed on these or rejected them with spurious errors.
 #[test]
 fn shapes_the_reference_crashed_on_or_rejected_spuriously() {
     let ups = "arn:aws:personalize:::recipe/aws-user-personalization";
@@ -568,7 +568,7 @@ fn every_error_is_reported_at_once_with_its_path() {
 
 #[test]
 fn min_provisioned_tps_defaults_to_one() {
-    // The reference validated it as optional and then failed at run time without it (bug §10.1.7).
+    // The reference validated it as optional and then failed at run time without it (docs/reference.md#bugs-we-fix).
     let report = spec::load_value(&with(
         "/solutions",
         json!([{"serviceConfig": {"name": "s", "recipeArn": "arn:aws:personalize:::recipe/aws-user-personalization"},

@@ -6,14 +6,16 @@ use chrono::{DateTime, Utc};
 
 use serde_json::{Value, json};
 
-use super::observed::{BatchJobObs, Meta, Observation, Phase, SolutionObs, VersionObs};
+use super::observed::{
+    BatchJobObs, CampaignObs, ImportJobObs, Meta, Observation, Phase, SolutionObs, VersionObs,
+};
 use super::{
     Action, BatchTarget, DataFound, Kind, Plan, Ref, Request, RunContext, ScheduledWork, Step, json_changes,
     json_differences,
 };
 use crate::spec::DEFAULT_IMPORT_MAX_AGE;
 use crate::spec::kinds::DatasetType;
-use crate::spec::model::{Dataset, ImportMode, MaxAge, Solution, Spec, Tag, TrainingMode};
+use crate::spec::model::{Campaign, Dataset, ImportMode, MaxAge, Solution, Spec, Tag, TrainingMode};
 use crate::spec::names::{self, BatchEntry};
 use crate::spec::schedule::Schedule;
 
@@ -650,43 +652,18 @@ impl<'a> Planner<'a> {
         let ty = d.dataset_type;
         let planned = names::import_job_name(ty, self.run.run_start);
         let Some(data) = self.data.datasets.get(&ty) else {
-            self.push(
-                Ref::new(Kind::DatasetImportJob, planned),
-                None,
-                Action::Skip {
-                    reason: format!(
-                        "no data for {ty}: neither a {ty}/ folder of .csv files nor {ty}.csv beside the parameter file"
-                    ),
-                    warning: false,
-                },
-                None,
+            let reason = format!(
+                "no data for {ty}: neither a {ty}/ folder of .csv files nor {ty}.csv beside the parameter file"
             );
-            return;
+            let skip = Action::Skip {
+                reason,
+                warning: false,
+            };
+            return self.push(Ref::new(Kind::DatasetImportJob, planned), None, skip, None);
         };
         let dataset = Ref::new(Kind::Dataset, &d.name);
-        match self.deps(std::slice::from_ref(&dataset)) {
-            Deps::Broken(on) => {
-                let target = Ref::new(Kind::DatasetImportJob, planned);
-                self.run_imports.push(target.clone());
-                self.push(target, None, Action::DependencyFailed { on }, None);
-                return;
-            }
-            Deps::Waiting(after) => {
-                let target = Ref::new(Kind::DatasetImportJob, planned);
-                self.note_pending_import(ty, &target);
-                self.push(
-                    target,
-                    None,
-                    Action::Create {
-                        request: None,
-                        after,
-                        why: "the dataset is new".into(),
-                    },
-                    None,
-                );
-                return;
-            }
-            Deps::Ready => {}
+        if self.import_waits_for_dataset(ty, &planned, &dataset) {
+            return;
         }
         let dataset_arn = self.arn(&dataset);
         let jobs: Vec<_> = self
@@ -701,24 +678,7 @@ impl<'a> Planner<'a> {
             .iter()
             .find(|j| names::is_job_named(&j.job_name, &planned, &dataset_arn))
         {
-            let target = Ref::new(Kind::DatasetImportJob, &mine.job_name);
-            let action = status_action(&mine.meta);
-            match &action {
-                Action::Wait { .. } => self.note_pending_import(ty, &target),
-                // Not new data for retrainOnNewData, but what waited for it must not go ahead.
-                Action::Failed { .. } => self.run_imports.push(target.clone()),
-                Action::Adopt if ty == DatasetType::Interactions => {
-                    let at = mine
-                        .meta
-                        .updated
-                        .or(mine.meta.created)
-                        .unwrap_or(self.run.run_start);
-                    self.interactions_import = Some(InteractionsImport::Done(at));
-                }
-                _ => {}
-            }
-            self.push(target, Some(mine.meta.arn.clone()), action, None);
-            return;
+            return self.own_import(ty, mine);
         }
         if let Some(running) = newest(
             jobs.iter().copied().filter(|j| j.meta.phase() == Phase::Pending),
@@ -726,93 +686,139 @@ impl<'a> Planner<'a> {
         ) {
             let target = Ref::new(Kind::DatasetImportJob, &running.job_name);
             self.note_pending_import(ty, &target);
-            self.push(
-                target,
-                Some(running.meta.arn.clone()),
-                Action::Wait {
-                    status: running.meta.status.clone(),
-                },
-                Some("an import started earlier is still running: adopted, not repeated".into()),
-            );
-            return;
+            let note = "an import started earlier is still running: adopted, not repeated";
+            let wait = Action::Wait {
+                status: running.meta.status.clone(),
+            };
+            return self.push(target, Some(running.meta.arn.clone()), wait, Some(note.into()));
         }
         let last = jobs
             .iter()
             .copied()
             .filter(|j| j.meta.phase() == Phase::Active)
             .max_by_key(|j| (j.meta.updated.or(j.meta.created), j.meta.arn.clone()));
-        let why = match last {
-            None => Some("no import of this dataset has succeeded yet".to_string()),
-            Some(j) => {
-                let finished = j
-                    .meta
-                    .updated
-                    .or(j.meta.created)
-                    .unwrap_or(DateTime::<Utc>::MIN_UTC);
-                let explicit_age = self
-                    .spec
-                    .dataset_group
-                    .max_age
-                    .as_ref()
-                    .filter(|m| m.text != DEFAULT_IMPORT_MAX_AGE);
-                if data.newest <= finished {
-                    None
-                } else if let Some(m) = explicit_age
-                    && (self.run.now - finished).to_std().unwrap_or_default() < m.duration()
-                {
-                    None
-                } else {
-                    Some(format!(
-                        "the data (modified {}) is newer than the last import {} (finished {finished})",
-                        data.newest, j.job_name
-                    ))
-                }
+        let Some(why) = self.import_reason(last, data.newest) else {
+            if let Some(j) = last {
+                let target = Ref::new(Kind::DatasetImportJob, &j.job_name);
+                self.push(target, Some(j.meta.arn.clone()), Action::Adopt, None);
             }
-        };
-        let Some(why) = why else {
-            let Some(j) = last else { return };
-            self.push(
-                Ref::new(Kind::DatasetImportJob, &j.job_name),
-                Some(j.meta.arn.clone()),
-                Action::Adopt,
-                None,
-            );
             return;
         };
         let target = Ref::new(Kind::DatasetImportJob, &planned);
-        let Some(role) = self.run.roles.import.clone() else {
+        let Some(role) = self.import_role(&target) else {
+            return;
+        };
+        // Personalize requires the first import of a dataset to be FULL.
+        let mode = if last.is_none() { ImportMode::Full } else { mode };
+        self.note_pending_import(ty, &target);
+        let request = Request::CreateDatasetImportJob {
+            job_name: planned,
+            dataset_arn,
+            data_location: data.url.clone(),
+            role_arn: role,
+            import_mode: mode.as_str().to_string(),
+            publish_attribution_metrics_to_s3: publish,
+            tags: tags.to_vec(),
+        };
+        let create = Action::Create {
+            request: Some(request),
+            after: Vec::new(),
+            why,
+        };
+        self.push(target, None, create, None);
+    }
+
+    /// Pushes the import's step when its dataset is not ready (failed, or still being created) and
+    /// says so; `false` when the dataset is ready.
+    fn import_waits_for_dataset(&mut self, ty: DatasetType, planned: &str, dataset: &Ref) -> bool {
+        let target = Ref::new(Kind::DatasetImportJob, planned);
+        match self.deps(std::slice::from_ref(dataset)) {
+            Deps::Broken(on) => {
+                self.run_imports.push(target.clone());
+                self.push(target, None, Action::DependencyFailed { on }, None);
+                true
+            }
+            Deps::Waiting(after) => {
+                self.note_pending_import(ty, &target);
+                let create = Action::Create {
+                    request: None,
+                    after,
+                    why: "the dataset is new".into(),
+                };
+                self.push(target, None, create, None);
+                true
+            }
+            Deps::Ready => false,
+        }
+    }
+
+    /// The import role, or a failed step for `target` saying which setting is missing.
+    fn import_role(&mut self, target: &Ref) -> Option<String> {
+        let role = self.run.roles.import.clone();
+        if role.is_none() {
             self.run_imports.push(target.clone());
             self.push(
-                target,
+                target.clone(),
                 None,
                 Action::Failed {
                     reason: "importing needs the role setting personalize.import_role_arn (environment PERSONALIZE_OPS__PERSONALIZE__IMPORT_ROLE_ARN), which is not set".into(),
                 },
                 None,
             );
-            return;
+        }
+        role
+    }
+
+    /// This run's own import job, found by name (a resumed run finds it again).
+    fn own_import(&mut self, ty: DatasetType, mine: &ImportJobObs) {
+        let target = Ref::new(Kind::DatasetImportJob, &mine.job_name);
+        let action = status_action(&mine.meta);
+        match &action {
+            Action::Wait { .. } => self.note_pending_import(ty, &target),
+            // Not new data for retrainOnNewData, but what waited for it must not go ahead.
+            Action::Failed { .. } => self.run_imports.push(target.clone()),
+            Action::Adopt if ty == DatasetType::Interactions => {
+                let at = mine
+                    .meta
+                    .updated
+                    .or(mine.meta.created)
+                    .unwrap_or(self.run.run_start);
+                self.interactions_import = Some(InteractionsImport::Done(at));
+            }
+            _ => {}
+        }
+        self.push(target, Some(mine.meta.arn.clone()), action, None);
+    }
+
+    /// Why the dataset needs a new import, or `None` when its last successful import (`last`) is
+    /// current: the data is not newer, or an explicit `maxAge` has not passed yet.
+    fn import_reason(&self, last: Option<&ImportJobObs>, data_newest: DateTime<Utc>) -> Option<String> {
+        let Some(j) = last else {
+            return Some("no import of this dataset has succeeded yet".to_string());
         };
-        // Personalize requires the first import of a dataset to be FULL.
-        let mode = if last.is_none() { ImportMode::Full } else { mode };
-        self.note_pending_import(ty, &target);
-        self.push(
-            target,
-            None,
-            Action::Create {
-                request: Some(Request::CreateDatasetImportJob {
-                    job_name: planned,
-                    dataset_arn,
-                    data_location: data.url.clone(),
-                    role_arn: role,
-                    import_mode: mode.as_str().to_string(),
-                    publish_attribution_metrics_to_s3: publish,
-                    tags: tags.to_vec(),
-                }),
-                after: Vec::new(),
-                why,
-            },
-            None,
-        );
+        let finished = j
+            .meta
+            .updated
+            .or(j.meta.created)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let explicit_age = self
+            .spec
+            .dataset_group
+            .max_age
+            .as_ref()
+            .filter(|m| m.text != DEFAULT_IMPORT_MAX_AGE);
+        if data_newest <= finished {
+            None
+        } else if let Some(m) = explicit_age
+            && (self.run.now - finished).to_std().unwrap_or_default() < m.duration()
+        {
+            None
+        } else {
+            Some(format!(
+                "the data (modified {data_newest}) is newer than the last import {} (finished {finished})",
+                j.job_name
+            ))
+        }
     }
 
     fn note_pending_import(&mut self, ty: DatasetType, target: &Ref) {
@@ -1010,25 +1016,8 @@ impl<'a> Planner<'a> {
     fn version(&mut self, s: &Solution) {
         let sol = Ref::new(Kind::Solution, &s.name);
         let target = Ref::new(Kind::SolutionVersion, &s.name);
-        match self.deps(std::slice::from_ref(&sol)) {
-            Deps::Broken(on) => return self.push(target, None, Action::DependencyFailed { on }, None),
-            Deps::Waiting(mut after) => {
-                if let Deps::Broken(on) = self.deps(&self.run_imports) {
-                    return self.push(target, None, Action::DependencyFailed { on }, None);
-                }
-                after.extend(self.run_imports.iter().cloned());
-                return self.push(
-                    target,
-                    None,
-                    Action::Create {
-                        request: None,
-                        after,
-                        why: "the solution is new".into(),
-                    },
-                    None,
-                );
-            }
-            Deps::Ready => {}
+        if self.version_waits_for_solution(&target, &sol) {
+            return;
         }
         let versions: Vec<_> = self
             .obs
@@ -1036,44 +1025,20 @@ impl<'a> Planner<'a> {
             .get(&s.name)
             .map(|v| v.iter().collect())
             .unwrap_or_default();
-        if let Some(running) = newest(
-            versions
-                .iter()
-                .copied()
-                .filter(|v| v.meta.phase() == Phase::Pending),
-            |v| &v.meta,
-        ) {
-            return self.push(
-                target,
-                Some(running.meta.arn.clone()),
-                Action::Wait {
-                    status: running.meta.status.clone(),
-                },
-                Some("a version in training is adopted, not duplicated".into()),
-            );
-        }
-        let active = newest(
-            versions
-                .iter()
-                .copied()
-                .filter(|v| v.meta.phase() == Phase::Active),
-            |v| &v.meta,
-        );
-        let retrain = match (&self.interactions_import, active, s.retrain_on_new_data) {
-            (Some(InteractionsImport::Pending(r)), Some(_), true) => Some((
-                format!("retrainOnNewData: this run imports interactions ({})", r.name),
-                vec![r.clone()],
-            )),
-            (Some(InteractionsImport::Done(at)), Some(v), true) if v.meta.created.is_none_or(|c| c < *at) => {
-                Some((
-                    format!(
-                        "retrainOnNewData: interactions were imported at {at}, after the newest version was trained"
-                    ),
-                    Vec::new(),
-                ))
-            }
-            _ => None,
+        let in_phase = |p: Phase| {
+            newest(versions.iter().copied().filter(|v| v.meta.phase() == p), |v| {
+                &v.meta
+            })
         };
+        if let Some(running) = in_phase(Phase::Pending) {
+            let wait = Action::Wait {
+                status: running.meta.status.clone(),
+            };
+            let note = "a version in training is adopted, not duplicated";
+            return self.push(target, Some(running.meta.arn.clone()), wait, Some(note.into()));
+        }
+        let active = in_phase(Phase::Active);
+        let retrain = self.retrain_on_new_data(s, active);
         let scheduled_mode = match &self.run.scheduled {
             Some(ScheduledWork::Train { solution, mode }) if solution == &s.name => Some(*mode),
             _ => None,
@@ -1122,15 +1087,62 @@ impl<'a> Planner<'a> {
                 None,
             );
         }
-        // Training before this run's imports finish would train on old (or no) data; when one of
-        // them failed, the version is not attempted at all.
-        let mut after = match self.deps(&self.run_imports) {
-            Deps::Broken(on) => return self.push(target, None, Action::DependencyFailed { on }, None),
-            Deps::Waiting(after) => after,
-            Deps::Ready => Vec::new(),
-        };
-        after.sort();
-        after.dedup();
+        let request = self.version_request(s, &sol, &versions, scheduled_mode);
+        self.create_after_imports(target, request, why);
+    }
+
+    /// Pushes the version's step when its solution is not ready (failed, or new: then it also waits
+    /// for this run's imports); `false` when the solution is ready.
+    fn version_waits_for_solution(&mut self, target: &Ref, sol: &Ref) -> bool {
+        match self.deps(std::slice::from_ref(sol)) {
+            Deps::Broken(on) => self.push(target.clone(), None, Action::DependencyFailed { on }, None),
+            Deps::Waiting(mut after) => {
+                if let Deps::Broken(on) = self.deps(&self.run_imports) {
+                    self.push(target.clone(), None, Action::DependencyFailed { on }, None);
+                    return true;
+                }
+                after.extend(self.run_imports.iter().cloned());
+                let create = Action::Create {
+                    request: None,
+                    after,
+                    why: "the solution is new".into(),
+                };
+                self.push(target.clone(), None, create, None);
+            }
+            Deps::Ready => return false,
+        }
+        true
+    }
+
+    /// `retrainOnNewData`: why this run trains a new version because of its interactions import
+    /// (pending, or finished after the newest ACTIVE version was trained), and what it waits for.
+    fn retrain_on_new_data(&self, s: &Solution, active: Option<&VersionObs>) -> Option<(String, Vec<Ref>)> {
+        match (&self.interactions_import, active, s.retrain_on_new_data) {
+            (Some(InteractionsImport::Pending(r)), Some(_), true) => Some((
+                format!("retrainOnNewData: this run imports interactions ({})", r.name),
+                vec![r.clone()],
+            )),
+            (Some(InteractionsImport::Done(at)), Some(v), true) if v.meta.created.is_none_or(|c| c < *at) => {
+                Some((
+                    format!(
+                        "retrainOnNewData: interactions were imported at {at}, after the newest version was trained"
+                    ),
+                    Vec::new(),
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    /// The CreateSolutionVersion of this run: UPDATE only on top of an ACTIVE FULL version, and
+    /// never unnamed.
+    fn version_request(
+        &self,
+        s: &Solution,
+        sol: &Ref,
+        versions: &[&VersionObs],
+        scheduled_mode: Option<TrainingMode>,
+    ) -> Request {
         let has_full = versions.iter().any(|v| {
             v.meta.phase() == Phase::Active && v.training_mode.as_deref().is_none_or(|m| m == "FULL")
         });
@@ -1149,12 +1161,24 @@ impl<'a> Planner<'a> {
                 names::solution_version_name(&s.name, self.run.run_start)
             }
         });
-        let request = Request::CreateSolutionVersion {
-            solution_arn: self.arn(&sol),
+        Request::CreateSolutionVersion {
+            solution_arn: self.arn(sol),
             name: Some(name),
             training_mode: mode.as_str().to_string(),
             tags: s.solution_version.tags.clone(),
+        }
+    }
+
+    /// Training before this run's imports finish would train on old (or no) data; when one of them
+    /// failed, the version is not attempted at all.
+    fn create_after_imports(&mut self, target: Ref, request: Request, why: String) {
+        let mut after = match self.deps(&self.run_imports) {
+            Deps::Broken(on) => return self.push(target, None, Action::DependencyFailed { on }, None),
+            Deps::Waiting(after) => after,
+            Deps::Ready => Vec::new(),
         };
+        after.sort();
+        after.dedup();
         let action = if after.is_empty() {
             Action::Create {
                 request: Some(request),
@@ -1229,145 +1253,114 @@ impl<'a> Planner<'a> {
         let version = Ref::new(Kind::SolutionVersion, &s.name);
         let solution_arn = self.arns.get(&Ref::new(Kind::Solution, &s.name)).cloned();
         for c in &s.campaigns {
-            let target = Ref::new(Kind::Campaign, &c.name);
-            let Some(o) = self.obs.campaigns.get(&c.name) else {
-                let (name, tps, cfg, tags, v) = (
-                    c.name.clone(),
-                    c.min_provisioned_tps,
-                    c.campaign_config.clone(),
-                    c.tags.clone(),
-                    version.clone(),
-                );
-                self.create(
-                    target,
-                    std::slice::from_ref(&version),
-                    "it does not exist",
-                    None,
-                    |p| Request::CreateCampaign {
-                        name,
-                        solution_version_arn: p.arn(&v),
-                        min_provisioned_tps: tps,
-                        campaign_config: cfg,
-                        tags,
-                    },
-                );
-                continue;
-            };
-            let arn = Some(o.meta.arn.clone());
-            if let Some(sa) = &solution_arn
-                && !o.solution_version_arn.starts_with(&format!("{sa}/"))
-            {
-                self.push(
-                    target,
-                    arn,
-                    Action::Conflict {
-                        differences: vec![format!(
-                            "solutionVersionArn: it serves {}, which is not a version of the solution {sa}",
-                            o.solution_version_arn
-                        )],
-                    },
-                    None,
-                );
-                continue;
-            }
-            if o.meta.phase() != Phase::Active {
-                self.push(target, arn, status_action(&o.meta), None);
-                continue;
-            }
-            if let Some(u) = &o.latest_update
-                && Phase::of(&u.status) == Phase::Pending
-            {
-                self.push(
-                    target,
-                    arn,
-                    Action::Wait {
-                        status: format!("update {}", u.status),
-                    },
-                    Some("an update in progress is waited for, not repeated".into()),
-                );
-                continue;
-            }
-            let want_version = match self.deps(std::slice::from_ref(&version)) {
-                Deps::Broken(on) => {
-                    self.push(target, arn, Action::DependencyFailed { on }, None);
-                    continue;
-                }
-                Deps::Waiting(_) => None,
-                Deps::Ready => Some(self.arn(&version)),
-            };
-            let mut changes = Vec::new();
-            if let Some(v) = &want_version
-                && v != &o.solution_version_arn
-            {
-                changes.push(format!("solutionVersion {} → {v}", o.solution_version_arn));
-            }
-            if c.min_provisioned_tps != o.min_provisioned_tps {
-                changes.push(format!(
-                    "minProvisionedTPS {} → {}",
-                    o.min_provisioned_tps, c.min_provisioned_tps
-                ));
-            }
-            changes.extend(config_differences(
-                "campaignConfig",
-                c.campaign_config.as_ref(),
-                o.config.as_ref(),
-            ));
-            if changes.is_empty() {
-                let action = if want_version.is_some() {
-                    Action::Adopt
-                } else {
-                    Action::Wait {
-                        status: "waiting for the solution's new version".into(),
-                    }
-                };
-                self.push(target, arn, action, None);
-                continue;
-            }
-            // An update to this very target that failed is reported rather than repeated.
-            if let Some(u) = &o.latest_update
-                && Phase::of(&u.status) == Phase::Failed
-                && u.solution_version_arn.as_deref() == want_version.as_deref()
-            {
-                let reason = u
-                    .failure_reason
-                    .clone()
-                    .unwrap_or_else(|| "no reason given".into());
-                self.push(
-                    target,
-                    arn,
-                    Action::Failed {
-                        reason: format!("the campaign update failed: {reason}"),
-                    },
-                    None,
-                );
-                continue;
-            }
-            let Some(v) = want_version else {
-                self.push(
-                    target,
-                    arn,
-                    Action::Wait {
-                        status: "waiting for the solution's new version".into(),
-                    },
-                    None,
-                );
-                continue;
-            };
-            self.push(
-                target,
-                arn,
-                Action::Update {
-                    request: Request::UpdateCampaign {
-                        campaign_arn: o.meta.arn.clone(),
-                        solution_version_arn: v,
-                        min_provisioned_tps: c.min_provisioned_tps,
-                        campaign_config: c.campaign_config.clone(),
-                    },
-                    changes,
-                },
-                None,
-            );
+            self.campaign(c, &version, solution_arn.as_deref());
         }
+    }
+
+    /// One campaign: created on the solution's version, or moved to its new version, or left.
+    fn campaign(&mut self, c: &Campaign, version: &Ref, solution_arn: Option<&str>) {
+        let target = Ref::new(Kind::Campaign, &c.name);
+        let Some(o) = self.obs.campaigns.get(&c.name) else {
+            return self.create_campaign(c, target, version);
+        };
+        let arn = Some(o.meta.arn.clone());
+        if self.campaign_blocked(&target, o, solution_arn) {
+            return;
+        }
+        let want_version = match self.deps(std::slice::from_ref(version)) {
+            Deps::Broken(on) => return self.push(target, arn, Action::DependencyFailed { on }, None),
+            Deps::Waiting(_) => None,
+            Deps::Ready => Some(self.arn(version)),
+        };
+        let waiting = || Action::Wait {
+            status: "waiting for the solution's new version".into(),
+        };
+        let changes = campaign_changes(c, o, want_version.as_deref());
+        if changes.is_empty() {
+            let action = if want_version.is_some() {
+                Action::Adopt
+            } else {
+                waiting()
+            };
+            return self.push(target, arn, action, None);
+        }
+        // An update to this very target that failed is reported rather than repeated.
+        if let Some(u) = &o.latest_update
+            && Phase::of(&u.status) == Phase::Failed
+            && u.solution_version_arn.as_deref() == want_version.as_deref()
+        {
+            let reason = u.failure_reason.as_deref().unwrap_or("no reason given");
+            let failed = Action::Failed {
+                reason: format!("the campaign update failed: {reason}"),
+            };
+            return self.push(target, arn, failed, None);
+        }
+        let Some(v) = want_version else {
+            return self.push(target, arn, waiting(), None);
+        };
+        let request = Request::UpdateCampaign {
+            campaign_arn: o.meta.arn.clone(),
+            solution_version_arn: v,
+            min_provisioned_tps: c.min_provisioned_tps,
+            campaign_config: c.campaign_config.clone(),
+        };
+        self.push(target, arn, Action::Update { request, changes }, None);
+    }
+
+    fn create_campaign(&mut self, c: &Campaign, target: Ref, version: &Ref) {
+        let (name, tps, cfg, tags, v) = (
+            c.name.clone(),
+            c.min_provisioned_tps,
+            c.campaign_config.clone(),
+            c.tags.clone(),
+            version.clone(),
+        );
+        self.create(
+            target,
+            std::slice::from_ref(version),
+            "it does not exist",
+            None,
+            |p| Request::CreateCampaign {
+                name,
+                solution_version_arn: p.arn(&v),
+                min_provisioned_tps: tps,
+                campaign_config: cfg,
+                tags,
+            },
+        );
+    }
+
+    /// Pushes the campaign's step when it cannot be updated now (it serves another solution, is not
+    /// ACTIVE, or an update is in progress); `false` when it can.
+    fn campaign_blocked(&mut self, target: &Ref, o: &CampaignObs, solution_arn: Option<&str>) -> bool {
+        let arn = Some(o.meta.arn.clone());
+        if let Some(sa) = solution_arn
+            && !o.solution_version_arn.starts_with(&format!("{sa}/"))
+        {
+            let conflict = Action::Conflict {
+                differences: vec![format!(
+                    "solutionVersionArn: it serves {}, which is not a version of the solution {sa}",
+                    o.solution_version_arn
+                )],
+            };
+            self.push(target.clone(), arn, conflict, None);
+            return true;
+        }
+        if o.meta.phase() != Phase::Active {
+            self.push(target.clone(), arn, status_action(&o.meta), None);
+            return true;
+        }
+        if let Some(u) = &o.latest_update
+            && Phase::of(&u.status) == Phase::Pending
+        {
+            let wait = Action::Wait {
+                status: format!("update {}", u.status),
+            };
+            let note = "an update in progress is waited for, not repeated";
+            self.push(target.clone(), arn, wait, Some(note.into()));
+            return true;
+        }
+        false
     }
 
     fn batch_jobs(&mut self, s: &Solution) {
@@ -1642,4 +1635,26 @@ impl<'a> Planner<'a> {
         out.dedup();
         out
     }
+}
+
+/// What an update of campaign `o` to `c` (serving `want_version` when known) would change.
+fn campaign_changes(c: &Campaign, o: &CampaignObs, want_version: Option<&str>) -> Vec<String> {
+    let mut changes = Vec::new();
+    if let Some(v) = want_version
+        && v != o.solution_version_arn
+    {
+        changes.push(format!("solutionVersion {} → {v}", o.solution_version_arn));
+    }
+    if c.min_provisioned_tps != o.min_provisioned_tps {
+        changes.push(format!(
+            "minProvisionedTPS {} → {}",
+            o.min_provisioned_tps, c.min_provisioned_tps
+        ));
+    }
+    changes.extend(config_differences(
+        "campaignConfig",
+        c.campaign_config.as_ref(),
+        o.config.as_ref(),
+    ));
+    changes
 }
