@@ -23,6 +23,10 @@ mod cloud;
 #[path = "support/proc_stats.rs"]
 mod proc_stats;
 
+#[path = "support/fleet.rs"]
+mod fleet;
+
+use fleet::{arg, config};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -33,47 +37,6 @@ use personalize_ops::emulator::{self, EmulatorConfig};
 use personalize_ops::objects::S3Store;
 use personalize_ops::store::StateStore;
 use proc_stats::{cpu_time, rss_kib};
-
-fn arg(name: &str, default: f64) -> f64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// The smallest useful configuration: one dataset, one solution with one campaign.
-fn config(group: &str) -> String {
-    serde_json::json!({
-        "datasetGroup": {"serviceConfig": {"name": group}},
-        "datasets": {"interactions": {
-            "dataset": {"serviceConfig": {"name": format!("{group}-interactions")}},
-            "schema": {"serviceConfig": {
-                "name": format!("{group}-interactions-schema"),
-                "schema": {
-                    "type": "record", "name": "Interactions",
-                    "namespace": "com.amazonaws.personalize.schema",
-                    "fields": [
-                        {"name": "ITEM_ID", "type": "string"},
-                        {"name": "USER_ID", "type": "string"},
-                        {"name": "TIMESTAMP", "type": "long"},
-                        {"name": "EVENT_TYPE", "type": "string"},
-                        {"name": "EVENT_VALUE", "type": "float"}
-                    ]
-                }
-            }}
-        }},
-        "solutions": [{
-            "serviceConfig": {
-                "name": format!("{group}-popular"),
-                "recipeArn": "arn:aws:personalize:::recipe/aws-popularity-count"
-            },
-            "campaigns": [{"serviceConfig": {"name": format!("{group}-campaign"), "minProvisionedTPS": 1}}]
-        }]
-    })
-    .to_string()
-}
 
 /// Polls scaled like the built-in Personalize's durations, a call ceiling at the quota.
 fn settings_file(dir: &Path, tps: f64, scale: f64) -> anyhow::Result<PathBuf> {

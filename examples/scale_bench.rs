@@ -11,6 +11,10 @@
 //! `cargo run --release --example scale_bench -- [--groups 200] [--replicas 1] [--tps 20]
 //! [--time-scale 0.001] [--calls-per-second 20]`
 
+#[path = "support/fleet.rs"]
+mod fleet;
+
+use fleet::{arg, config};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,47 +28,6 @@ use personalize_ops::objects::{DirStore, ObjectUrl};
 use personalize_ops::reconcile::{PassOutcome, RateLimiter, Reconciler};
 use personalize_ops::settings::Settings;
 use tokio_util::sync::CancellationToken;
-
-fn arg(name: &str, default: f64) -> f64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// The smallest useful configuration: one dataset, one solution with one campaign.
-fn config(group: &str) -> String {
-    serde_json::json!({
-        "datasetGroup": {"serviceConfig": {"name": group}},
-        "datasets": {"interactions": {
-            "dataset": {"serviceConfig": {"name": format!("{group}-interactions")}},
-            "schema": {"serviceConfig": {
-                "name": format!("{group}-interactions-schema"),
-                "schema": {
-                    "type": "record", "name": "Interactions",
-                    "namespace": "com.amazonaws.personalize.schema",
-                    "fields": [
-                        {"name": "ITEM_ID", "type": "string"},
-                        {"name": "USER_ID", "type": "string"},
-                        {"name": "TIMESTAMP", "type": "long"},
-                        {"name": "EVENT_TYPE", "type": "string"},
-                        {"name": "EVENT_VALUE", "type": "float"}
-                    ]
-                }
-            }}
-        }},
-        "solutions": [{
-            "serviceConfig": {
-                "name": format!("{group}-popular"),
-                "recipeArn": "arn:aws:personalize:::recipe/aws-popularity-count"
-            },
-            "campaigns": [{"serviceConfig": {"name": format!("{group}-campaign"), "minProvisionedTPS": 1}}]
-        }]
-    })
-    .to_string()
-}
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
