@@ -234,6 +234,7 @@ mod tests {
                 last_error: error.map(str::to_string),
                 updated_at: DateTime::from_timestamp(1_800_000_000, 0).expect("valid"),
                 destroyed_at: None,
+                announced: Vec::new(),
             }),
             lease: LeaseInfo {
                 owner: None,

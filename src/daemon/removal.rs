@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::Daemon;
+use super::outbox::{generation_subject, notification_id};
 use super::reconciler::{PassSink, PassStatus};
 use super::turn::{TurnEnd, after, failure_summary, location_of};
 use crate::notify::message::{Removal, removal_message};
@@ -53,6 +54,7 @@ impl Daemon {
             .is_some_and(|p| p.generation == desired.generation);
         let resources = previous.as_ref().map(|p| p.resources.clone()).unwrap_or_default();
         let location = self.config.location.clone();
+        let subject = generation_subject(desired);
         let record = |last_error: String, resources| Observed {
             generation: desired.generation,
             converged: false,
@@ -60,10 +62,11 @@ impl Daemon {
             last_error: Some(last_error),
             updated_at: now,
             destroyed_at: None,
+            announced: Observed::announced_for(previous.as_ref(), desired.generation),
         };
         let at = match self.removal {
             RemovalPolicy::Keep => {
-                let observed = record(
+                let mut observed = record(
                     "config removed; resources kept (daemon.delete_removed_groups is off)".into(),
                     resources,
                 );
@@ -72,14 +75,17 @@ impl Daemon {
                 } else {
                     tracing::info!(generation = desired.generation, file = %desired.source.url, "config removed; resources kept (daemon.delete_removed_groups is off)");
                     let note = removal_message(group, &location, &Removal::Kept);
-                    self.record_and_announce(lease, &observed, None, note).await?;
+                    let id = notification_id(group, &subject, "CONFIG REMOVED: kept");
+                    observed.remember_announced(&id);
+                    self.record_and_announce(lease, &observed, None, note, &id)
+                        .await?;
                 }
                 return Ok(TurnEnd::Done);
             }
             RemovalPolicy::TearDownAfter(grace) => after(desired.received_at, grace),
         };
         if now < at {
-            let observed = record(
+            let mut observed = record(
                 format!(
                     "config removed; the group is deleted at {} unless the file comes back",
                     at.to_rfc3339()
@@ -91,22 +97,36 @@ impl Daemon {
             } else {
                 tracing::info!(generation = desired.generation, teardown_at = %at, "config removed; teardown scheduled");
                 let note = removal_message(group, &location, &Removal::Scheduled(at));
-                self.record_and_announce(lease, &observed, Some(at), note).await?;
+                let id = notification_id(
+                    group,
+                    &subject,
+                    &format!("CONFIG REMOVED: deleted at {}", at.timestamp_millis()),
+                );
+                observed.remember_announced(&id);
+                self.record_and_announce(lease, &observed, Some(at), note, &id)
+                    .await?;
             }
             return Ok(TurnEnd::Done);
         }
-        self.tear_down(group, lease, guard, desired, resources, at).await
+        let carried = record(String::new(), resources);
+        self.tear_down(group, lease, guard, desired, carried, at).await
     }
 
+    /// The teardown of a group whose file was removed at `since`; `carried` is the last observation
+    /// of this removal generation (its resources name the schemas to remove last, its
+    /// [`Observed::announced`] what the user was told).
     async fn tear_down(
         &self,
         group: &str,
         lease: &Lease,
         guard: &Arc<dyn LeaseGuard>,
         desired: &Desired,
-        resources: Vec<crate::store::ResourceState>,
+        carried: Observed,
         since: DateTime<Utc>,
     ) -> Result<TurnEnd, StoreError> {
+        let Observed {
+            resources, announced, ..
+        } = carried;
         // Nothing fires on a group on its way out.
         for s in self.store.schedules(Some(group)).await? {
             self.store.delete_schedule(lease, &s.name).await?;
@@ -138,6 +158,7 @@ impl Daemon {
                     last_error: Some(e.message),
                     updated_at: now,
                     destroyed_at: None,
+                    announced: announced.clone(),
                 };
                 self.store
                     .put_observed(lease, &observed, Some(after(now, self.config.error_retry)))
@@ -150,7 +171,8 @@ impl Daemon {
             PassStatus::Converged => {
                 self.store.delete_group(lease).await?;
                 tracing::info!(since = %since, "dataset group deleted: its parameter file was removed");
-                self.announce(removal_message(group, &location, &Removal::Deleted))
+                let id = notification_id(group, &generation_subject(desired), "CONFIG REMOVED: deleted");
+                self.announce(removal_message(group, &location, &Removal::Deleted), &id)
                     .await;
                 Ok(TurnEnd::Forgotten)
             }
@@ -169,6 +191,7 @@ impl Daemon {
                     last_error: Some("config removed; the group is being deleted".into()),
                     updated_at: now,
                     destroyed_at: None,
+                    announced: announced.clone(),
                 };
                 self.store
                     .put_observed(lease, &observed, Some(after(now, retry_after)))
@@ -183,20 +206,28 @@ impl Daemon {
                     .await?
                     .and_then(|g| g.observed)
                     .and_then(|o| o.last_error);
-                let observed = Observed {
+                let id = notification_id(
+                    group,
+                    &generation_subject(desired),
+                    &format!("CONFIG REMOVED: teardown failed: {summary}"),
+                );
+                let mut observed = Observed {
                     generation: desired.generation,
                     converged: false,
                     resources: report.resources.clone(),
                     last_error: Some(summary.clone()),
                     updated_at: now,
                     destroyed_at: None,
+                    announced: announced.clone(),
                 };
-                if previous_error.as_deref() == Some(summary.as_str()) {
+                if observed.has_announced(&id) || previous_error.as_deref() == Some(summary.as_str()) {
                     self.store.put_observed(lease, &observed, None).await?;
                 } else {
                     tracing::warn!(failures = %summary, "dataset group not deleted whole");
                     let note = removal_message(group, &location, &Removal::Failed(report.failures.clone()));
-                    self.record_and_announce(lease, &observed, None, note).await?;
+                    observed.remember_announced(&id);
+                    self.record_and_announce(lease, &observed, None, note, &id)
+                        .await?;
                 }
                 Ok(TurnEnd::Done)
             }

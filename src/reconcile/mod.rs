@@ -173,6 +173,8 @@ impl ReconcileError {
 #[derive(Debug, Default)]
 struct GroupMemory {
     run_start: Option<DateTime<Utc>>,
+    /// The lease epoch of the last pass ([`LeaseGuard::tenure`]).
+    tenure: Option<u64>,
     group_arn: Option<String>,
     last_status: HashMap<Ref, String>,
     first_seen: HashMap<Ref, Instant>,
@@ -189,6 +191,18 @@ struct GroupMemory {
     cache: Option<observe::Cache>,
     /// How long the last finished resource of each kind took (kept across runs).
     took: HashMap<Kind, Duration>,
+}
+
+/// Whether another replica may have held the group between a pass under tenure `last` and one under
+/// `now` ([`LeaseGuard::tenure`]). Each acquisition bumps the epoch by one, so `last + 1` (or `last`
+/// itself, a renewal) proves nobody else did; anything else, or a change between guarded and
+/// unguarded passes, may hide another actor.
+fn handed_over(last: Option<u64>, now: Option<u64>) -> bool {
+    match (last, now) {
+        (None, None) => false,
+        (Some(last), Some(now)) => now != last && Some(now) != last.checked_add(1),
+        (Some(_), None) | (None, Some(_)) => true,
+    }
 }
 
 /// What one pass's calls did.
@@ -487,7 +501,7 @@ impl Reconciler {
         sink: &mut dyn EventSink,
     ) -> Result<PassOutcome, ReconcileError> {
         let group = spec.dataset_group.name.clone();
-        self.start_run(&group, run_start);
+        self.start_run(&group, run_start, lease.tenure());
         let mut plan = self
             .observe_and_plan(spec, config, run_start, false, scheduled)
             .await?;
@@ -501,8 +515,11 @@ impl Reconciler {
         Ok(self.outcome(&group, &plan, acted))
     }
 
-    /// A new run forgets the last one (all but the group's ARN and the durations learnt).
-    fn start_run(&self, group: &str, run_start: DateTime<Utc>) {
+    /// A new run forgets the last one (all but the group's ARN and the durations learnt). A pass
+    /// under a lease another replica held since this one's last pass forgets what was observed: the
+    /// cache trusts listings until a call of ours changes them, and the other replica's calls (a
+    /// trained version, a campaign) are not ours.
+    fn start_run(&self, group: &str, run_start: DateTime<Utc>, tenure: Option<u64>) {
         self.remember(group, |m| {
             if m.run_start != Some(run_start) {
                 *m = GroupMemory {
@@ -511,7 +528,11 @@ impl Reconciler {
                     took: std::mem::take(&mut m.took),
                     ..GroupMemory::default()
                 };
+            } else if handed_over(m.tenure, tenure) {
+                m.cache = None;
+                m.already_exists.clear();
             }
+            m.tenure = tenure;
         });
     }
 
