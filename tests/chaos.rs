@@ -21,7 +21,7 @@ use serde_json::Value;
 use support::aws::SerialMoto;
 use support::cloud::{Deployment, receive_batch};
 use support::moto::{Moto, unique_name};
-use support::process::{Process, fast_settings};
+use support::process::{Process, fast_settings, http_get};
 use support::relay::Relay;
 use support::wait::{PATIENCE, eventually, wait_until};
 
@@ -51,6 +51,20 @@ fn personalize_at(url: &str) -> aws_sdk_personalize::Client {
         .retry_config(RetryConfig::disabled())
         .build();
     aws_sdk_personalize::Client::from_conf(conf)
+}
+
+/// A notification as the subscribed queue received it: (dataset group, status, notification id).
+type Note = (String, String, String);
+
+/// What a subscriber that drops repeats (same `notification_id`) sees of `group`: its statuses in
+/// the order they first arrived.
+fn deduplicated(notes: &[Note], group: &str) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    notes
+        .iter()
+        .filter(|(g, _, id)| g == group && seen.insert(id.clone()))
+        .map(|(_, status, _)| status.clone())
+        .collect()
 }
 
 /// The intake queue's visibility timeout in these tests (the daemon's setting and the queue's).
@@ -138,6 +152,14 @@ impl Stage {
         env
     }
 
+    /// The environment of a `run` replica on the in-process built-in Personalize, with `extra`
+    /// set last (so it overrides: an endpoint behind a relay, a shorter period).
+    fn env_with(&self, extra: &[(&str, String)]) -> Vec<(String, String)> {
+        let mut env = self.env(&self.emu.url());
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        env
+    }
+
     /// A `run` replica talking to the built-in Personalize at `personalize`.
     fn replica(&self, personalize: &str) -> Process {
         Process::start(&["run"], &self.env(personalize))
@@ -160,6 +182,16 @@ impl Stage {
 
     /// The (dataset group, status) of every notification that arrived since the last call.
     async fn announcements(&self, wait_secs: i32) -> Vec<(String, String)> {
+        self.notes(wait_secs)
+            .await
+            .into_iter()
+            .map(|(group, status, _)| (group, status))
+            .collect()
+    }
+
+    /// The (dataset group, status, notification id) of every notification that arrived since the
+    /// last call.
+    async fn notes(&self, wait_secs: i32) -> Vec<Note> {
         receive_batch(&self.c.sqs, &self.c.notes_url, wait_secs)
             .await
             .iter()
@@ -167,12 +199,77 @@ impl Stage {
                 let envelope: Value = serde_json::from_str(body).expect("SNS envelope");
                 let note: Value =
                     serde_json::from_str(envelope["Message"].as_str().expect("message")).expect("body");
+                let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
                 (
-                    note["datasetGroup"].as_str().unwrap_or_default().to_string(),
-                    note["status"].as_str().unwrap_or_default().to_string(),
+                    text(&note["datasetGroup"]),
+                    text(&note["status"]),
+                    text(&envelope["MessageAttributes"]["notification_id"]["Value"]),
                 )
             })
             .collect()
+    }
+
+    /// The notifications that arrive until `done` holds (asked between long polls of 1 s); fails
+    /// with `what` and `logs()` after [`PATIENCE`].
+    async fn notes_until<F, Fut>(&self, what: &str, logs: &dyn Fn() -> String, mut done: F) -> Vec<Note>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let started = std::time::Instant::now();
+        let mut notes = Vec::new();
+        while !done().await {
+            assert!(started.elapsed() < PATIENCE, "{what}:\n{}", logs());
+            notes.extend(self.notes(1).await);
+        }
+        notes
+    }
+
+    /// Whether the intake queue holds nothing (visible or in flight) and every one of `groups`
+    /// converged.
+    async fn absorbed(&self, groups: &[&str]) -> bool {
+        if self.c.visible_and_in_flight(&self.c.queue_url).await != 0 {
+            return false;
+        }
+        for group in groups {
+            if !self.converged(group).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The notifications that arrive until three long polls in a row bring none.
+    async fn quiet_notes(&self) -> Vec<Note> {
+        let mut notes = Vec::new();
+        let mut quiet = 0;
+        while quiet < 3 {
+            let batch = self.notes(1).await;
+            quiet = if batch.is_empty() { quiet + 1 } else { 0 };
+            notes.extend(batch);
+        }
+        notes
+    }
+
+    /// As [`Stage::quiet_notes`], without the ids.
+    async fn quiet_announcements(&self) -> Vec<(String, String)> {
+        self.quiet_notes()
+            .await
+            .into_iter()
+            .map(|(group, status, _)| (group, status))
+            .collect()
+    }
+
+    /// Stops the bucket's own event notifications: only the test's messages reach the queue.
+    async fn notifications_off(&self) {
+        self.c
+            .s3
+            .put_bucket_notification_configuration()
+            .bucket(&self.c.bucket)
+            .notification_configuration(aws_sdk_s3::types::NotificationConfiguration::builder().build())
+            .send()
+            .await
+            .expect("notifications off");
     }
 
     /// Whether the table records `group`'s latest desired generation as converged.
@@ -303,8 +400,9 @@ async fn a_replica_paused_across_a_takeover_makes_no_call_when_it_wakes() {
 /// Two replicas; for each seed a new group is uploaded and one replica, chosen by the seed, is
 /// killed with SIGKILL at a random instant of the run (0–2.5 s after the upload) and restarted at
 /// once. Seeds run in waves of five groups uploaded together (their kills interleave, so a kill
-/// often hits several groups in flight). Every group converges and is announced exactly once, and
-/// no resource exists twice.
+/// often hits several groups in flight). Every group converges and is announced once (at least one
+/// delivery, every delivery with the same notification id: a kill between SNS's answer and the
+/// outbox's delete sends it again, as promised), and no resource exists twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_run_at_random_points_with_two_replicas() {
     let stage = Stage::new(200.0, 0.0).await;
@@ -312,7 +410,7 @@ async fn kill_9_of_run_at_random_points_with_two_replicas() {
     let mut replicas = [stage.replica(&url), stage.replica(&url)];
     let seeds = seeds("kill -9 of run", 20);
     let mut groups = Vec::new();
-    let mut announced: Vec<(String, String)> = Vec::new();
+    let mut notes: Vec<Note> = Vec::new();
     for (wave, chunk) in seeds.chunks(5).enumerate() {
         // (delay after the upload, victim, group, seed), in the order the kills happen.
         let mut kills: Vec<(Duration, usize, String, u64)> = Vec::new();
@@ -335,33 +433,45 @@ async fn kill_9_of_run_at_random_points_with_two_replicas() {
             replicas[*victim] = stage.replica(&url);
         }
         for (_, _, group, seed) in kills {
-            let started = std::time::Instant::now();
-            while !stage.converged(&group).await {
-                assert!(
-                    started.elapsed() < PATIENCE,
-                    "seed {seed}: {group} did not converge:\n{}\n{}",
-                    replicas[0].log(),
-                    replicas[1].log()
-                );
-                announced.extend(stage.announcements(1).await);
-            }
+            let what = format!("seed {seed}: {group} did not converge");
+            let logs = || format!("{}\n{}", replicas[0].log(), replicas[1].log());
+            notes.extend(stage.notes_until(&what, &logs, || stage.converged(&group)).await);
             groups.push((group, seed));
         }
         println!("wave {wave}: converged {:?} after the upload", uploaded.elapsed());
     }
-    // Every announcement sent so far has arrived within a few long polls.
-    let mut quiet = 0;
-    while quiet < 3 {
-        let batch = stage.announcements(1).await;
-        quiet = if batch.is_empty() { quiet + 1 } else { 0 };
-        announced.extend(batch);
+    // A replica killed in the middle of delivering keeps the others off the item until its claim
+    // runs out: wait for every group's announcement, then for stragglers.
+    let started = std::time::Instant::now();
+    loop {
+        let missing: Vec<&str> = groups
+            .iter()
+            .map(|(g, _)| g.as_str())
+            .filter(|g| notes.iter().all(|(n, _, _)| n != g))
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "never announced: {missing:?}\n{}\n{}",
+            replicas[0].log(),
+            replicas[1].log()
+        );
+        notes.extend(stage.notes(1).await);
     }
+    notes.extend(stage.quiet_notes().await);
+    let repeats = notes.len() - groups.len();
+    println!(
+        "kill -9 of run: {} deliveries for {} groups ({repeats} repeated with the same id)",
+        notes.len(),
+        groups.len()
+    );
     for (group, seed) in &groups {
-        let mine: Vec<&(String, String)> = announced.iter().filter(|(g, _)| g == group).collect();
         assert_eq!(
-            mine,
-            [&(group.clone(), "UPDATE COMPLETE".to_string())],
-            "seed {seed}: {group} is announced exactly once"
+            deduplicated(&notes, group),
+            ["UPDATE COMPLETE"],
+            "seed {seed}: {group} is announced once (repeats carry the same id): {notes:?}"
         );
         stage.assert_one_of_each(group, &format!("seed {seed}")).await;
     }
@@ -405,16 +515,7 @@ async fn duplicate_and_out_of_order_events_make_one_generation_each_and_the_newe
     for seed in seeds("event storm", 1) {
         let mut rng = StdRng::seed_from_u64(seed);
         let stage = Stage::new(200.0, 0.0).await;
-        // Only the test's own messages reach the queue.
-        stage
-            .c
-            .s3
-            .put_bucket_notification_configuration()
-            .bucket(&stage.c.bucket)
-            .notification_configuration(aws_sdk_s3::types::NotificationConfiguration::builder().build())
-            .send()
-            .await
-            .expect("notifications off");
+        stage.notifications_off().await;
         stage.upload_group("dup").await;
         stage.upload_group("ooo").await;
         let bucket = stage.c.bucket.clone();
@@ -431,26 +532,14 @@ async fn duplicate_and_out_of_order_events_make_one_generation_each_and_the_newe
         storm.extend((1..50).map(|v| s3_event(&bucket, "train/ooo/config.json", 0x1000 + v)));
         rand::seq::SliceRandom::shuffle(storm.as_mut_slice(), &mut rng);
         send_all(&stage, &storm).await;
-        let started = std::time::Instant::now();
-        let mut announced = Vec::new();
-        loop {
-            let drained = stage.c.visible_and_in_flight(&stage.c.queue_url).await == 0;
-            if drained && stage.converged("dup").await && stage.converged("ooo").await {
-                break;
-            }
-            assert!(
-                started.elapsed() < PATIENCE,
-                "seed {seed}: the storm was not absorbed:\n{}",
-                replica.log()
-            );
-            announced.extend(stage.announcements(1).await);
-        }
-        let mut quiet = 0;
-        while quiet < 3 {
-            let batch = stage.announcements(1).await;
-            quiet = if batch.is_empty() { quiet + 1 } else { 0 };
-            announced.extend(batch);
-        }
+        let what = format!("seed {seed}: the storm was not absorbed");
+        let mut announced: Vec<(String, String)> = stage
+            .notes_until(&what, &|| replica.log(), || stage.absorbed(&["dup", "ooo"]))
+            .await
+            .into_iter()
+            .map(|(group, status, _)| (group, status))
+            .collect();
+        announced.extend(stage.quiet_announcements().await);
         assert_eq!(
             stage.c.generation("dup").await,
             Some(1),
@@ -482,6 +571,296 @@ async fn duplicate_and_out_of_order_events_make_one_generation_each_and_the_newe
                 ("ooo".to_string(), "UPDATE COMPLETE".to_string())
             ],
             "seed {seed}: each group announced exactly once"
+        );
+        drop(replica);
+    }
+}
+
+/// The loopback address of a `http://127.0.0.1:<port>` endpoint.
+fn socket_of(endpoint: &str) -> std::net::SocketAddr {
+    endpoint
+        .trim_start_matches("http://")
+        .parse()
+        .expect("a loopback endpoint")
+}
+
+/// Whether the child process is still running.
+fn alive(p: &mut Process) -> bool {
+    p.child.try_wait().expect("poll child").is_none()
+}
+
+/// SNS unreachable for 20 s (new connections refused, open ones dropped) across a run's completion;
+/// the replica that recorded the result is killed -9 during the outage, at a seeded instant, and a
+/// fresh one takes its place. The result waits in the outbox and is announced once SNS is back:
+/// exactly once, with its notification id. Before the outbox, the one attempt failed, was logged,
+/// and the announcement was lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sns_outage_of_20_s_loses_no_announcement() {
+    const OUTAGE: Duration = Duration::from_secs(20);
+    for seed in seeds("SNS outage", 1) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let stage = Stage::new(200.0, 0.0).await;
+        let sns = Relay::start(socket_of(&stage.moto.endpoint())).await;
+        let env = stage.env_with(&[
+            ("AWS_ENDPOINT_URL_SNS", sns.url()),
+            ("PERSONALIZE_OPS__NOTIFY__RETRY_MIN_SECS", "1".into()),
+            ("PERSONALIZE_OPS__NOTIFY__RETRY_MAX_SECS", "2".into()),
+        ]);
+        sns.cut_off();
+        let outage = std::time::Instant::now();
+        let mut replica = Process::start(&["run"], &env);
+        stage.upload_group("quiet").await;
+        let what = format!("seed {seed}: quiet did not converge while SNS was down");
+        let early = stage
+            .notes_until(&what, &|| replica.log(), || stage.converged("quiet"))
+            .await;
+        assert!(early.is_empty(), "seed {seed}: nothing arrives while SNS is down");
+        let converged_after = outage.elapsed();
+        assert!(
+            converged_after + Duration::from_secs(3) < OUTAGE,
+            "seed {seed}: the run took {converged_after:?}, too long to test the outage"
+        );
+        // A kill -9 somewhere in the rest of the outage: the result must survive it too.
+        let kill_in = rng.random_range(0..3000u64);
+        tokio::time::sleep(Duration::from_millis(kill_in)).await;
+        replica.signal("KILL");
+        assert!(replica.wait(Duration::from_secs(10)).is_some());
+        let successor = Process::start(&["run"], &env);
+        assert!(
+            stage.notes(1).await.is_empty(),
+            "seed {seed}: nothing can arrive while SNS is down"
+        );
+        if let Some(rest) = OUTAGE.checked_sub(outage.elapsed()) {
+            tokio::time::sleep(rest).await;
+        }
+        sns.restore();
+        let restored = std::time::Instant::now();
+        let mut notes = Vec::new();
+        while notes.is_empty() {
+            assert!(
+                restored.elapsed() < PATIENCE,
+                "seed {seed}: the result was not announced after SNS came back:\n{}\n{}",
+                replica.log(),
+                successor.log()
+            );
+            notes = stage.notes(1).await;
+        }
+        println!(
+            "seed {seed}: converged {converged_after:?} into the outage, killed {kill_in} ms later, announced {:?} after SNS came back",
+            restored.elapsed()
+        );
+        notes.extend(stage.quiet_notes().await);
+        assert!(
+            notes.iter().all(|(g, _, id)| g == "quiet" && !id.is_empty()),
+            "seed {seed}: every delivery is quiet's and carries its notification id: {notes:?}"
+        );
+        assert_eq!(
+            deduplicated(&notes, "quiet"),
+            ["UPDATE COMPLETE"],
+            "seed {seed}: announced once: {notes:?}"
+        );
+        drop((replica, successor, sns));
+    }
+}
+
+/// The state table unreachable for 2 × visibility × receive count (30 s): the events of the files
+/// uploaded meanwhile (a new group, and a new version of a converged one) are received, fail, and
+/// go to the dead-letter queue. Nothing is lost: once the table is back, the resync lists the bucket
+/// and records both files, which converge and are announced. The seed decides when in the outage
+/// each file is uploaded and whether the replica is restarted after it. Before the resync read S3,
+/// both uploads were lost and `status` said "converged".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_table_outage_past_the_redrive_loses_no_upload() {
+    let outage_length = Duration::from_secs(2 * u64::from(VISIBILITY_SECS * MAX_RECEIVES));
+    for seed in seeds("state table outage", 1) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let stage = Stage::new(200.0, 0.0).await;
+        let table = Relay::start(socket_of(&stage.serial.endpoint())).await;
+        let env = stage.env_with(&[
+            ("AWS_ENDPOINT_URL_DYNAMODB", table.url()),
+            ("PERSONALIZE_OPS__DAEMON__RESYNC_INTERVAL_SECS", "5".into()),
+        ]);
+        let mut replica = Process::start(&["run"], &env);
+        stage.upload_group("old").await;
+        let what = format!("seed {seed}: old did not converge");
+        let mut notes = stage
+            .notes_until(&what, &|| replica.log(), || stage.converged("old"))
+            .await;
+        table.cut_off();
+        let outage = std::time::Instant::now();
+        // Early in the outage, so that both events exhaust their receives before it ends.
+        let (first, second) = (rng.random_range(0..1000u64), rng.random_range(0..1000u64));
+        tokio::time::sleep(Duration::from_millis(first)).await;
+        stage.upload_group("new").await;
+        tokio::time::sleep(Duration::from_millis(second)).await;
+        // A new version of old's file (same resources, another ETag): a new generation.
+        let config = std::fs::read_to_string("tests/fixtures/daemon/shop.json")
+            .expect("fixture")
+            .replace("\"shop", "\"old");
+        stage
+            .c
+            .upload("train/old/config.json", format!("{config}\n"))
+            .await;
+        if let Some(rest) = outage_length.checked_sub(outage.elapsed()) {
+            tokio::time::sleep(rest).await;
+        }
+        let dead = stage.c.visible_and_in_flight(&stage.c.dlq_url).await;
+        assert!(
+            alive(&mut replica),
+            "seed {seed}: the replica survives the outage:\n{}",
+            replica.log()
+        );
+        table.restore();
+        let restart = rng.random_bool(0.5);
+        if restart {
+            replica.signal("KILL");
+            assert!(replica.wait(Duration::from_secs(10)).is_some());
+            replica = Process::start(&["run"], &env);
+        }
+        let restored = std::time::Instant::now();
+        let what = format!("seed {seed}: the uploads of the outage were lost");
+        let both = || async {
+            stage.c.generation("old").await == Some(2)
+                && stage.converged("old").await
+                && stage.converged("new").await
+        };
+        notes.extend(stage.notes_until(&what, &|| replica.log(), both).await);
+        println!(
+            "seed {seed}: uploads at {first} and {} ms into a {outage_length:?} outage, {dead} event(s) dead-lettered, restart {restart}; both recorded and converged {:?} after the table came back",
+            first + second,
+            restored.elapsed()
+        );
+        assert_eq!(
+            dead, 2,
+            "seed {seed}: both events went to the dead-letter queue during the outage (else the resync is not what saved them)"
+        );
+        notes.extend(stage.quiet_notes().await);
+        assert_eq!(
+            (deduplicated(&notes, "old"), deduplicated(&notes, "new")),
+            (
+                vec!["UPDATE COMPLETE".to_string(); 2],
+                vec!["UPDATE COMPLETE".to_string()]
+            ),
+            "seed {seed}: each generation announced once: {notes:?}"
+        );
+        drop((replica, table));
+    }
+}
+
+/// Hostile and malformed messages on the intake queue, shuffled by the seed around one real
+/// upload: an event naming another bucket the daemon can read (holding a complete group), events
+/// with traversal or foreign keys, not-JSON, JSON of the wrong shape, deep nesting, a 200 KB body,
+/// an S3 test event. Each is rejected and deleted without acting on it, none is retried to the
+/// dead-letter queue, the daemon stays alive and ready, and the real upload converges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_and_hostile_messages_are_rejected_and_the_daemon_carries_on() {
+    for seed in seeds("hostile messages", 1) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let stage = Stage::new(200.0, 0.0).await;
+        stage.notifications_off().await;
+        let foreign = stage.moto.bucket(&stage.c.s3, "foreign").await;
+        let config = std::fs::read_to_string("tests/fixtures/daemon/shop.json")
+            .expect("fixture")
+            .replace("\"shop", "\"evil");
+        for csv in ["interactions.csv", "users.csv"] {
+            let body = std::fs::read(format!("tests/fixtures/data/{csv}")).expect("fixture data");
+            support::cloud::upload(&stage.c.s3, &foreign, &format!("train/evil/{csv}"), body).await;
+        }
+        support::cloud::upload(
+            &stage.c.s3,
+            &foreign,
+            "train/evil/config.json",
+            config.into_bytes(),
+        )
+        .await;
+        stage.upload_group("good").await;
+        let bucket = stage.c.bucket.clone();
+        let hostile = vec![
+            s3_event(&foreign, "train/evil/config.json", 1),
+            s3_event(&bucket, "train/../../etc/passwd.json", 2),
+            s3_event(&bucket, "train/%2e%2e/%2e%2e/x.json", 3),
+            s3_event(&bucket, "elsewhere/config.json", 4),
+            "not json at all".to_string(),
+            "{}".to_string(),
+            r#"{"Records": "x"}"#.to_string(),
+            r#"{"Records": [{"s3": {}}]}"#.to_string(),
+            r#"{"Records": [{"eventSource": "aws:s3", "s3": {"bucket": {"name": 7}, "object": {"key": null}}}]}"#.to_string(),
+            format!("{}{}", "[".repeat(5000), "]".repeat(5000)),
+            format!("{{\"Records\": \"{}\"}}", "A".repeat(100 * 1024)),
+            "\u{fffd}\u{202e}".to_string(),
+        ];
+        let kinds = hostile.len();
+        let mut bodies = hostile;
+        bodies.push(r#"{"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "x"}"#.to_string());
+        bodies.push(s3_event(&bucket, "train/good/config.json", 5));
+        rand::seq::SliceRandom::shuffle(bodies.as_mut_slice(), &mut rng);
+        let mut replica = stage.replica(&stage.emu.url());
+        send_all(&stage, &bodies).await;
+        let started = std::time::Instant::now();
+        let what = format!("seed {seed}: the queue was not drained or good did not converge");
+        let mut notes = stage
+            .notes_until(&what, &|| replica.log(), || stage.absorbed(&["good"]))
+            .await;
+        notes.extend(stage.quiet_notes().await);
+        assert!(
+            alive(&mut replica),
+            "seed {seed}: the daemon survives:\n{}",
+            replica.log()
+        );
+        let port = replica.health_port().expect("health port");
+        let ready = http_get(&port, "/readyz");
+        assert!(ready.starts_with("HTTP/1.1 200"), "seed {seed}: ready: {ready}");
+        assert_eq!(
+            stage.c.visible_and_in_flight(&stage.c.dlq_url).await,
+            0,
+            "seed {seed}: rejected messages are deleted at once, not retried to the dead-letter queue"
+        );
+        assert_eq!(
+            stage.c.generation("evil").await,
+            None,
+            "seed {seed}: the foreign bucket's file is not recorded"
+        );
+        let p = personalize_at(&stage.emu.url());
+        let groups = p
+            .list_dataset_groups()
+            .max_results(100)
+            .send()
+            .await
+            .expect("groups");
+        let names: Vec<_> = groups.dataset_groups().iter().filter_map(|g| g.name()).collect();
+        assert_eq!(
+            names,
+            ["good"],
+            "seed {seed}: only the real upload reached Personalize"
+        );
+        let announced: Vec<(String, String)> = notes.into_iter().map(|(g, s, _)| (g, s)).collect();
+        assert_eq!(
+            announced,
+            [("good".to_string(), "UPDATE COMPLETE".to_string())],
+            "seed {seed}"
+        );
+        let log = replica.log();
+        let refusals = [
+            "message rejected",
+            "ignoring an S3 key that is not a parameter file",
+            "ignoring an S3 event that is not ObjectCreated",
+        ];
+        let rejected = log
+            .lines()
+            .filter(|l| refusals.iter().any(|r| l.contains(r)))
+            .count();
+        println!(
+            "seed {seed}: {kinds} hostile messages, {rejected} refusals logged, good converged in {:?}",
+            started.elapsed()
+        );
+        assert!(
+            rejected >= kinds,
+            "seed {seed}: every hostile message is logged as refused ({rejected} of {kinds}):\n{log}"
+        );
+        assert!(
+            log.lines()
+                .any(|l| l.contains("message rejected") && l.contains(&foreign)),
+            "seed {seed}: the foreign bucket is named in its rejection:\n{log}"
         );
         drop(replica);
     }

@@ -24,7 +24,7 @@ use serde_json::Value;
 use support::aws::SerialMoto;
 use support::cloud::{Deployment, receive_batch, subscribed_queue, visible_and_in_flight};
 use support::moto::{Moto, unique_name};
-use support::process::{Process, fast_settings};
+use support::process::{Process, fast_settings, http_get};
 use support::wait::{PATIENCE, eventually, wait_until};
 use tokio_util::sync::CancellationToken;
 
@@ -57,23 +57,6 @@ fn binary() -> PathBuf {
 /// The environment that points the binary at moto.
 fn daemon_env(moto: &Moto, c: &Cloud) -> Vec<(String, String)> {
     c.daemon_env(&moto.endpoint())
-}
-
-/// `GET path` on 127.0.0.1:`port`; the whole response.
-fn http_get(port: &str, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .expect("write");
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    response
 }
 
 fn status_json(env: &[(String, String)], group: &str) -> Value {

@@ -7,7 +7,7 @@
 
 mod support;
 
-use std::io::Write;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -183,8 +183,9 @@ async fn kill_9_right_after_acknowledged_creates_loses_none_of_them() {
     }
 }
 
-/// Appends a torn frame to the newest log (or to a new one): a length, a checksum, and fewer
-/// payload bytes than the length says.
+/// Writes a torn frame right after the last record of the newest log (or into a new one), as a
+/// kill during a write would leave it: a length, a checksum, and fewer payload bytes than the
+/// length says. The log is preallocated with zeros, so its records end at the last non-zero byte.
 fn tear_the_log(state: &Path, rng: &mut StdRng) {
     let newest = std::fs::read_dir(state)
         .expect("state dir")
@@ -200,15 +201,22 @@ fn tear_the_log(state: &Path, rng: &mut StdRng) {
         })
         .max()
         .unwrap_or(0);
+    let path = state.join(format!("wal-{newest}.log"));
+    let end = std::fs::read(&path)
+        .ok()
+        .and_then(|bytes| bytes.iter().rposition(|b| *b != 0))
+        .map_or(0, |last| last + 1);
     let mut log = std::fs::OpenOptions::new()
         .create(true)
-        .append(true)
-        .open(state.join(format!("wal-{newest}.log")))
+        .truncate(false)
+        .write(true)
+        .open(&path)
         .expect("log opens");
     let mut torn = 200u32.to_le_bytes().to_vec();
     torn.extend_from_slice(&rng.random::<u32>().to_le_bytes());
     torn.extend((0..rng.random_range(0..150)).map(|_| rng.random::<u8>()));
-    log.write_all(&torn).expect("torn frame appended");
+    log.seek(SeekFrom::Start(end as u64)).expect("seeks");
+    log.write_all(&torn).expect("torn frame written");
 }
 
 /// A change that cannot be saved is answered 503 ServiceUnavailable (which the SDKs retry) and

@@ -87,3 +87,20 @@ pub fn fast_settings(dir: &Path) -> PathBuf {
     std::fs::write(&path, text).expect("settings");
     path
 }
+
+/// `GET path` on 127.0.0.1:`port`; the whole response.
+pub fn http_get(port: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
+}

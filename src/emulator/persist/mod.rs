@@ -23,7 +23,7 @@ mod wal;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fs;
-use std::io::Write;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -43,6 +43,8 @@ const TABLES_DIR: &str = "tables";
 const MODELS_DIR: &str = "models";
 /// Bumped when the snapshot or record layout changes incompatibly; other formats are refused.
 const FORMAT: u32 = 2;
+/// The log file grows in steps of this many zero bytes, written and synced ahead of the records.
+const PREALLOCATE_BYTES: u64 = 1 << 20;
 /// A log longer than this is compacted into the next snapshot after the commit that grew it.
 const COMPACT_AFTER_BYTES: u64 = 4 << 20;
 /// Failed commits remembered for the callers still waiting to learn their outcome.
@@ -188,6 +190,8 @@ pub struct Loaded {
     generation: u64,
     /// Compact at start: a log was replayed, a tail dropped, or the layout is the legacy one.
     compact: bool,
+    /// Where the log's intact records end.
+    log_end: u64,
 }
 
 impl Loaded {
@@ -382,6 +386,7 @@ pub fn load(dir: &Path) -> Result<Option<Loaded>, PersistError> {
         models: Vec::new(),
         generation,
         compact: legacy,
+        log_end: 0,
     };
     let (mut table_files, mut model_files) = (tables, models);
     let log_path = dir.join(wal_name(generation));
@@ -396,6 +401,7 @@ pub fn load(dir: &Path) -> Result<Option<Loaded>, PersistError> {
         }
     };
     let frames = wal::decode(&log);
+    loaded.log_end = frames.end as u64;
     let mut dropped = frames.dropped;
     for (i, payload) in frames.payloads.iter().enumerate() {
         // A frame whose checksum holds but whose JSON does not parse was written by something
@@ -575,14 +581,16 @@ pub struct Persister {
     dir: PathBuf,
     /// The snapshot generation; commits go to `wal-<generation>.log`.
     generation: u64,
-    /// Bytes in the current log.
+    /// Where the current log's records end (the next one is written there).
     log_bytes: u64,
-    /// Whether the current log's directory entry is known to be durable.
-    log_synced_in_dir: bool,
+    /// The current log's size (records and preallocated zeros); 0 when it is not created yet.
+    log_capacity: u64,
     /// An append failed, so the log may end in a partial frame: the next commit starts a new
     /// generation first, and nothing is appended after it.
     suspect: bool,
     compact_after: u64,
+    /// How far the log grows at a time ([`PREALLOCATE_BYTES`]; smaller in tests).
+    preallocate: u64,
     image: Image,
     /// Every change numbered up to this has an outcome ([`Persister::outcome`]).
     settled_through: u64,
@@ -603,9 +611,10 @@ impl Persister {
             dir,
             generation: 0,
             log_bytes: 0,
-            log_synced_in_dir: false,
+            log_capacity: 0,
             suspect: false,
             compact_after: COMPACT_AFTER_BYTES,
+            preallocate: PREALLOCATE_BYTES,
             image: Image::default(),
             settled_through: 0,
             failures: VecDeque::new(),
@@ -647,8 +656,8 @@ impl Persister {
                     );
                 }
             }
-            persister.log_bytes = fs::metadata(persister.log_path()).map_or(0, |m| m.len());
-            persister.log_synced_in_dir = persister.log_bytes > 0;
+            persister.log_bytes = loaded.log_end;
+            persister.log_capacity = fs::metadata(persister.log_path()).map_or(0, |m| m.len());
         }
         persister.remove_leftovers()?;
         if compact {
@@ -818,34 +827,27 @@ impl Persister {
                 path: path.clone(),
                 source: std::io::Error::other(e),
             })?;
-        if !self.log_synced_in_dir
-            && let Err(source) = fs::create_dir_all(&self.dir)
+        let end = self.log_bytes + frame.len() as u64;
+        if end > self.log_capacity
+            && let Err(e) = self.grow_log(end)
         {
-            return Err(PersistError::Write {
-                path: self.dir.clone(),
-                source,
-            });
+            self.suspect = true;
+            return Err(e);
         }
         // Opened per commit, so a state directory that was removed or replaced is noticed
         // instead of writing on into an unlinked file.
-        let appended = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
+        let at = self.log_bytes;
+        let written = fs::OpenOptions::new()
+            .write(true)
             .open(&path)
             .and_then(|mut log| {
+                log.seek(SeekFrom::Start(at))?;
                 log.write_all(&frame)?;
                 log.sync_data()
             });
-        if let Err(source) = appended {
+        if let Err(source) = written {
             self.suspect = true;
             return Err(PersistError::Write { path, source });
-        }
-        if !self.log_synced_in_dir {
-            if let Err(e) = sync_dir(&self.dir) {
-                self.suspect = true;
-                return Err(e);
-            }
-            self.log_synced_in_dir = true;
         }
         self.log_bytes += frame.len() as u64;
         let Record {
@@ -865,6 +867,41 @@ impl Persister {
         record_entries(&mut image.tables, tables, &table_files, tables_dir, &mut obsolete);
         record_entries(&mut image.models, models, &model_files, models_dir, &mut obsolete);
         remove_quietly(obsolete);
+        Ok(())
+    }
+
+    /// Makes the current log at least `end` bytes long with zeros, written and synced (and the
+    /// new file's directory entry synced): records are then written over blocks that exist, and
+    /// syncing one needs no change of the file's size.
+    fn grow_log(&mut self, end: u64) -> Result<(), PersistError> {
+        let path = self.log_path();
+        let fresh = self.log_capacity == 0;
+        if fresh {
+            fs::create_dir_all(&self.dir).map_err(write_error(&self.dir))?;
+        }
+        let target = end.max(self.log_capacity + self.preallocate);
+        let from = self.log_capacity;
+        fs::OpenOptions::new()
+            .create(fresh)
+            .truncate(fresh)
+            .write(true)
+            .open(&path)
+            .and_then(|mut log| {
+                log.seek(SeekFrom::Start(from))?;
+                let zeros = vec![0u8; 64 << 10];
+                let mut left = target - from;
+                while left > 0 {
+                    let n = left.min(zeros.len() as u64) as usize;
+                    log.write_all(&zeros[..n])?;
+                    left -= n as u64;
+                }
+                log.sync_all()
+            })
+            .map_err(write_error(&path))?;
+        if fresh {
+            sync_dir(&self.dir)?;
+        }
+        self.log_capacity = target;
         Ok(())
     }
 
@@ -910,7 +947,7 @@ impl Persister {
         let (old_log, old_snapshot) = (self.log_path(), self.dir.join(snapshot_name(self.generation)));
         self.generation = next;
         self.log_bytes = 0;
-        self.log_synced_in_dir = false;
+        self.log_capacity = 0;
         self.suspect = false;
         sync_dir(&self.dir)?;
         if last == Step::Renamed {
@@ -981,7 +1018,8 @@ mod tests {
             state = l.state.clone();
             clock_offset = l.clock_offset;
         }
-        let persister = Persister::start(dir.to_path_buf(), loaded, &data).expect("starts");
+        let mut persister = Persister::start(dir.to_path_buf(), loaded, &data).expect("starts");
+        persister.preallocate = 4096;
         Live {
             state,
             data,
@@ -1075,14 +1113,21 @@ mod tests {
         group(&mut live.state, "first");
         live.commit().expect("committed");
         let expected = live.state.clone();
-        let one = fs::read(dir.path().join(wal_name(0))).expect("log");
+        let one = live.persister.log_bytes as usize;
         group(&mut live.state, "torn");
         live.commit().expect("committed");
-        let two = fs::read(dir.path().join(wal_name(0))).expect("log");
+        let two = live.persister.log_bytes as usize;
+        let full = fs::read(dir.path().join(wal_name(0))).expect("log");
+        assert!(full.len() > two, "the log is preallocated");
         drop(live);
-        for cut in one.len()..two.len() {
+        // Every cut through the header, then every few bytes through the payload (the framing's
+        // own test tries every cut).
+        let cuts = (one..one + 12).chain((one + 12..two).step_by(7));
+        for cut in cuts {
             let case = tempfile::tempdir().expect("temp dir");
-            fs::write(case.path().join(wal_name(0)), &two[..cut]).expect("write");
+            let mut torn = full[..cut].to_vec();
+            torn.resize(full.len(), 0);
+            fs::write(case.path().join(wal_name(0)), &torn).expect("write");
             let mut live = reopened(case.path());
             assert_eq!(live.state, expected, "cut at {cut}");
             group(&mut live.state, "after");

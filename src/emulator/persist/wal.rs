@@ -1,8 +1,10 @@
 //! The write-ahead log's framing: length- and checksum-prefixed records, so a torn tail is detected.
 //!
-//! A frame is `length: u32 LE`, `crc32(payload): u32 LE`, `payload`. A crash during an append leaves
-//! at most one incomplete or garbled frame at the end; [`decode`] stops before it, and the loader
-//! then starts a new generation, so nothing is ever appended after garbage.
+//! A frame is `length: u32 LE`, `crc32(payload): u32 LE`, `payload` (never empty). The log file is
+//! preallocated with zeros (overwriting written blocks syncs far faster than growing a file, which
+//! also has to sync its size), so a zero length marks the end. A crash during a write leaves at most
+//! one incomplete or garbled frame after the last intact one; [`decode`] stops before it, and the
+//! loader then starts a new generation, so nothing is ever written after garbage.
 
 /// Bytes before each payload.
 const HEADER: usize = 8;
@@ -40,9 +42,14 @@ pub fn crc32(bytes: &[u8]) -> u32 {
 /// One frame around `payload`.
 ///
 /// # Errors
-/// A payload over 4 GiB, which the length field cannot carry.
-pub fn encode(payload: &[u8]) -> Result<Vec<u8>, std::num::TryFromIntError> {
-    let len = u32::try_from(payload.len())?;
+/// An empty payload (a zero length marks the end of the log) or one over 4 GiB, which the length
+/// field cannot carry.
+pub fn encode(payload: &[u8]) -> Result<Vec<u8>, String> {
+    let len = u32::try_from(payload.len())
+        .map_err(|e| format!("a state log record of {} bytes: {e}", payload.len()))?;
+    if len == 0 {
+        return Err("an empty state log record".to_string());
+    }
     let mut frame = Vec::with_capacity(HEADER + payload.len());
     frame.extend_from_slice(&len.to_le_bytes());
     frame.extend_from_slice(&crc32(payload).to_le_bytes());
@@ -55,11 +62,14 @@ pub fn encode(payload: &[u8]) -> Result<Vec<u8>, std::num::TryFromIntError> {
 pub struct Decoded<'a> {
     /// The payloads of the complete, intact frames, in order.
     pub payloads: Vec<&'a [u8]>,
-    /// Bytes after the last intact frame (a torn or garbled tail); 0 for a clean log.
+    /// Where the intact frames end: the next frame is written here.
+    pub end: usize,
+    /// Bytes after the intact frames that are not preallocated zeros (a torn or garbled tail).
     pub dropped: usize,
 }
 
-/// Splits a log into its intact frames, stopping at the first incomplete or garbled one.
+/// Splits a log into its intact frames, stopping at the end mark (a zero length) or at the first
+/// incomplete or garbled frame.
 pub fn decode(log: &[u8]) -> Decoded<'_> {
     let mut payloads = Vec::new();
     let mut at = 0;
@@ -67,6 +77,9 @@ pub fn decode(log: &[u8]) -> Decoded<'_> {
         let (len, sum) = header.split_at(4);
         let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
         let sum = u32::from_le_bytes([sum[0], sum[1], sum[2], sum[3]]);
+        if len == 0 {
+            break;
+        }
         let Some(payload) = log.get(at + HEADER..at + HEADER + len) else {
             break;
         };
@@ -76,9 +89,15 @@ pub fn decode(log: &[u8]) -> Decoded<'_> {
         payloads.push(payload);
         at += HEADER + len;
     }
+    let tail = &log[at..];
     Decoded {
         payloads,
-        dropped: log.len() - at,
+        end: at,
+        dropped: if tail.iter().all(|b| *b == 0) {
+            0
+        } else {
+            tail.len()
+        },
     }
 }
 
@@ -98,10 +117,17 @@ mod tests {
 
     #[test]
     fn decodes_what_it_encoded() {
-        let log = log_of(&[b"one", b"", b"three"]);
+        let mut log = log_of(&[b"one", b"two", b"three"]);
         let d = decode(&log);
-        assert_eq!(d.payloads, vec![&b"one"[..], b"", b"three"]);
-        assert_eq!(d.dropped, 0);
+        assert_eq!(d.payloads, vec![&b"one"[..], b"two", b"three"]);
+        assert_eq!((d.end, d.dropped), (log.len(), 0));
+        // The preallocated zeros after the frames are the end mark, not a torn tail.
+        let end = log.len();
+        log.resize(end + 100, 0);
+        let d = decode(&log);
+        assert_eq!(d.payloads.len(), 3);
+        assert_eq!((d.end, d.dropped), (end, 0));
+        assert!(encode(b"").is_err(), "an empty record would read as the end");
     }
 
     /// Every possible cut of the last frame: the intact ones before it are kept, the rest dropped.
@@ -113,6 +139,16 @@ mod tests {
             let d = decode(&log[..cut]);
             assert_eq!(d.payloads, vec![&b"first"[..]], "cut at {cut}");
             assert_eq!(d.dropped, cut - first);
+            // The same cut inside a preallocated file: zeros follow the torn frame.
+            let mut padded = log[..cut].to_vec();
+            padded.resize(log.len() + 64, 0);
+            let d = decode(&padded);
+            assert_eq!(d.payloads, vec![&b"first"[..]], "cut at {cut}, padded");
+            assert_eq!(d.end, first);
+            assert!(
+                cut == first || d.dropped > 0,
+                "cut at {cut}: the torn frame is noticed"
+            );
         }
         for cut in 0..first {
             assert!(decode(&log[..cut]).payloads.is_empty(), "cut at {cut}");
