@@ -583,6 +583,30 @@ impl DynamoStore {
         }
     }
 
+    /// Every item of a consistent `Query` on the table's keys, all pages.
+    async fn query_all(&self, condition: &str, values: Item, what: &str) -> Result<Vec<Item>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression(condition)
+                .set_expression_attribute_values(Some(values.clone()))
+                .set_exclusive_start_key(start.take())
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| self.fail("query", what, &e))?;
+            out.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+
     /// Due groups that are free, expired, or leased by `owner`. The index projects the lease
     /// attributes, so the filter runs on the index (the rule of `acquire_lease`).
     async fn due(&self, owner: Option<&str>, limit: usize) -> Result<Vec<String>, StoreError> {
@@ -1121,27 +1145,15 @@ impl StateStore for DynamoStore {
     async fn schedules(&self, group: Option<&str>) -> Result<Vec<Schedule>, StoreError> {
         let items = match group {
             Some(group) => {
-                let mut out = Vec::new();
-                let mut start: Option<Item> = None;
-                loop {
-                    let page = self
-                        .client
-                        .query()
-                        .table_name(&self.table)
-                        .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                        .expression_attribute_values(":pk", s(group_pk(group)))
-                        .expression_attribute_values(":prefix", s("schedule#"))
-                        .set_exclusive_start_key(start.take())
-                        .consistent_read(true)
-                        .send()
-                        .await
-                        .map_err(|e| self.fail("query", format!("schedules of {group}"), &e))?;
-                    out.extend(page.items.unwrap_or_default());
-                    match page.last_evaluated_key {
-                        Some(k) if !k.is_empty() => start = Some(k),
-                        _ => break out,
-                    }
-                }
+                self.query_all(
+                    "pk = :pk AND begins_with(sk, :prefix)",
+                    HashMap::from([
+                        (":pk".into(), s(group_pk(group))),
+                        (":prefix".into(), s("schedule#")),
+                    ]),
+                    &format!("schedules of {group}"),
+                )
+                .await?
             }
             None => {
                 self.scan_all(
@@ -1188,29 +1200,16 @@ impl StateStore for DynamoStore {
 
     async fn schedule_changes(&self, since: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
         let from = format!("{:015}#", to_millis(since).max(0));
-        let mut groups = std::collections::BTreeSet::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND sk >= :from")
-                .expression_attribute_values(":pk", s(CHANGES_PK))
-                .expression_attribute_values(":from", s(from.clone()))
-                .projection_expression("#group")
-                .expression_attribute_names("#group", "group")
-                .set_exclusive_start_key(start.take())
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(|e| self.fail("query", format!("schedule changes since {since}"), &e))?;
-            groups.extend(page.items().iter().filter_map(|item| get_s(item, "group")));
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(groups.into_iter().collect()),
-            }
-        }
+        let items = self
+            .query_all(
+                "pk = :pk AND sk >= :from",
+                HashMap::from([(":pk".into(), s(CHANGES_PK)), (":from".into(), s(from))]),
+                &format!("schedule changes since {since}"),
+            )
+            .await?;
+        let groups: std::collections::BTreeSet<String> =
+            items.iter().filter_map(|item| get_s(item, "group")).collect();
+        Ok(groups.into_iter().collect())
     }
 
     async fn record_fire(
