@@ -413,6 +413,9 @@ struct TableSource {
     rows: Vec<RowDelta>,
 }
 
+/// The tables and models a load read back.
+type RestoredData = (Vec<Restored<Table>>, Vec<Restored<Model>>);
+
 /// The state as a snapshot and the records replayed so far leave it.
 #[derive(Debug)]
 struct Replay {
@@ -490,10 +493,7 @@ impl Replay {
     }
 
     /// Reads the table and model files the replayed state names, and merges the logged rows.
-    fn read_files(
-        &mut self,
-        dir: &Path,
-    ) -> Result<(Vec<Restored<Table>>, Vec<Restored<Model>>), PersistError> {
+    fn read_files(&mut self, dir: &Path) -> Result<RestoredData, PersistError> {
         let mut tables = Vec::new();
         for (arn, source) in std::mem::take(&mut self.tables) {
             let mut table: Table = match &source.file {
