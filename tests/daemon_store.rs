@@ -8,8 +8,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use personalize_ops::objects::ObjectUrl;
 use personalize_ops::store::{
-    BeginFire, DEFAULT_MAX_CLOCK_SKEW, DesiredSource, DynamoStore, FireClaim, FireOutcome, FireStatus, Lease,
-    LeaseGrant, MAX_DESIRED_TEXT_BYTES, MAX_NAME_BYTES, MAX_OBSERVED_BYTES, MAX_SOURCE_FIELD_BYTES,
+    BeginFire, Clock, DEFAULT_MAX_CLOCK_SKEW, DesiredSource, DynamoStore, FireClaim, FireOutcome, FireStatus,
+    Lease, LeaseGrant, MAX_DESIRED_TEXT_BYTES, MAX_NAME_BYTES, MAX_OBSERVED_BYTES, MAX_SOURCE_FIELD_BYTES,
     ManualClock, NewDesired, Observed, PutDesired, ResourceKind, ResourceState, Schedule, SqliteStore,
     StateStore, StoreError,
 };
@@ -887,6 +887,83 @@ async fn schedules_and_claims(store: &dyn StateStore, clock: &ManualClock) {
 }
 
 /// `delete_group` forgets the group and its schedules, leaves other groups alone, and is fenced.
+/// Every change of a group's schedule set is listed from its instant on; fires are not changes.
+async fn schedule_changes_are_listed(store: &dyn StateStore, clock: &ManualClock) {
+    let t0 = clock.now();
+    assert!(store.schedule_changes(t0).await.expect("changes").is_empty());
+    let a = acquired(store.acquire_lease("ca", "r", LEASE).await.expect("lease"));
+    let b = acquired(store.acquire_lease("cb", "r", LEASE).await.expect("lease"));
+    store
+        .put_schedule(&a, &sample_schedule("ca", "retrain"))
+        .await
+        .expect("put");
+    clock.advance(Duration::from_secs(10));
+    let t1 = clock.now();
+    store
+        .put_schedule(&b, &sample_schedule("cb", "retrain"))
+        .await
+        .expect("put");
+    assert_eq!(
+        store.schedule_changes(t0).await.expect("changes"),
+        vec!["ca", "cb"]
+    );
+    assert_eq!(store.schedule_changes(t1).await.expect("changes"), vec!["cb"]);
+
+    // Fires change no schedule set.
+    clock.advance(Duration::from_secs(10));
+    let t2 = clock.now();
+    let fire = start_time() + chrono::Duration::hours(1);
+    assert!(
+        store
+            .record_fire("ca", "retrain", fire, None)
+            .await
+            .expect("record")
+    );
+    assert_eq!(
+        store
+            .begin_fire("cb", "retrain", fire, None)
+            .await
+            .expect("begin"),
+        BeginFire::Started
+    );
+    assert!(store.schedule_changes(t2).await.expect("changes").is_empty());
+
+    // Deactivating, deleting and a fenced-out write.
+    clock.advance(Duration::from_secs(10));
+    let t3 = clock.now();
+    assert!(
+        store
+            .set_schedule_active("ca", "retrain", false)
+            .await
+            .expect("off")
+    );
+    assert!(
+        !store
+            .set_schedule_active("ca", "missing", false)
+            .await
+            .expect("absent")
+    );
+    assert_eq!(store.schedule_changes(t3).await.expect("changes"), vec!["ca"]);
+    clock.advance(Duration::from_secs(10));
+    let t4 = clock.now();
+    store.delete_schedule(&b, "retrain").await.expect("delete");
+    assert_eq!(store.schedule_changes(t4).await.expect("changes"), vec!["cb"]);
+    clock.advance(LEASE + Duration::from_secs(1));
+    let t5 = clock.now();
+    let _taken = acquired(store.acquire_lease("ca", "other", LEASE).await.expect("lease"));
+    assert!(is_fenced(
+        store.put_schedule(&a, &sample_schedule("ca", "import")).await
+    ));
+    assert!(
+        store.schedule_changes(t5).await.expect("changes").is_empty(),
+        "a refused write is no change"
+    );
+    assert_eq!(
+        store.schedule_changes(t0).await.expect("changes"),
+        vec!["ca", "cb"]
+    );
+}
+
 async fn groups_are_deleted(store: &dyn StateStore, clock: &ManualClock) {
     store
         .put_desired(&desired("gone", "{}", Some("01")))
@@ -1054,6 +1131,12 @@ async fn sqlite_groups_are_deleted() {
 }
 
 #[tokio::test]
+async fn sqlite_schedule_changes_are_listed() {
+    let clock = manual_clock();
+    schedule_changes_are_listed(&sqlite(&clock), &clock).await;
+}
+
+#[tokio::test]
 async fn sqlite_fires_and_outcomes() {
     fires_and_outcomes(&sqlite(&manual_clock())).await;
 }
@@ -1210,6 +1293,13 @@ async fn dynamo_groups_are_deleted() {
     let moto = Moto::start();
     let clock = manual_clock();
     groups_are_deleted(&dynamo(&moto, &clock).await, &clock).await;
+}
+
+#[tokio::test]
+async fn dynamo_schedule_changes_are_listed() {
+    let moto = Moto::start();
+    let clock = manual_clock();
+    schedule_changes_are_listed(&dynamo(&moto, &clock).await, &clock).await;
 }
 
 #[tokio::test]

@@ -4,6 +4,9 @@
 //! - `group#<name>` / `group`: desired state, observed state, lease and due time of one group.
 //! - `group#<name>` / `schedule#<schedule>`: a schedule of the group.
 //! - `claim#<group>#<schedule>` / `fire#<epoch ms>`: a fire claim, deleted by the `ttl` attribute.
+//! - `schedule-changes` / `<epoch ms, 15 digits>#<group>`: a change of the group's schedule set,
+//!   written in the change's transaction, read by the timers' reloads, deleted by the `ttl` attribute
+//!   a day later.
 //! - `outbox` / `<group>#<notification id>`: a notification not delivered yet, or dropped (then deleted
 //!   by the `ttl` attribute). One partition: pending items are few and every replica drains them all.
 //!
@@ -48,6 +51,13 @@ const GROUP_SK: &str = "group";
 
 /// The attribute DynamoDB's TTL reads (epoch seconds; set on fire claims only).
 const TTL_ATTRIBUTE: &str = "ttl";
+
+/// The partition of schedule-change items: one, so that a reload reads the changes since an instant
+/// with one query on the sort key. Written only when a schedule set changes (not on fires).
+const CHANGES_PK: &str = "schedule-changes";
+
+/// How long a schedule-change item is kept: far beyond any reload interval.
+const CHANGES_KEPT: Duration = Duration::from_secs(24 * 3600);
 
 /// How a table compares with what the service needs ([`DynamoStore::check_table`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -573,6 +583,30 @@ impl DynamoStore {
         }
     }
 
+    /// Every item of a consistent `Query` on the table's keys, all pages.
+    async fn query_all(&self, condition: &str, values: Item, what: &str) -> Result<Vec<Item>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression(condition)
+                .set_expression_attribute_values(Some(values.clone()))
+                .set_exclusive_start_key(start.take())
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| self.fail("query", what, &e))?;
+            out.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+
     /// Due groups that are free, expired, or leased by `owner`. The index projects the lease
     /// attributes, so the filter runs on the index (the rule of `acquire_lease`).
     async fn due(&self, owner: Option<&str>, limit: usize) -> Result<Vec<String>, StoreError> {
@@ -619,7 +653,25 @@ impl DynamoStore {
         Ok(out)
     }
 
-    /// A fenced write: a transaction of a condition on the group's lease and `write`.
+    /// The item recording that `group`'s schedule set changed now (see [`CHANGES_PK`]).
+    fn schedule_change(&self, group: &str) -> Result<TransactWriteItem, aws_sdk_dynamodb::error::BuildError> {
+        let now = self.clock.now();
+        let mut item = key(CHANGES_PK, format!("{:015}#{group}", to_millis(now)));
+        item.insert("group".into(), s(group));
+        // DynamoDB's TTL wants epoch seconds.
+        item.insert(
+            TTL_ATTRIBUTE.into(),
+            n(to_millis(plus(now, CHANGES_KEPT)).div_euclid(1000) + 1),
+        );
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .build()?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// A fenced change of the group's schedule set: a transaction of a condition on the group's
+    /// lease, `write`, and the schedule-change item.
     async fn fenced_transaction(
         &self,
         op: &'static str,
@@ -628,6 +680,7 @@ impl DynamoStore {
         write: TransactWriteItem,
     ) -> Result<(), StoreError> {
         let built = |e: aws_sdk_dynamodb::error::BuildError| StoreError::backend(op, what, e);
+        let change = self.schedule_change(&lease.group).map_err(built)?;
         let check = ConditionCheck::builder()
             .table_name(&self.table)
             .set_key(Some(key(group_pk(&lease.group), GROUP_SK)))
@@ -641,6 +694,7 @@ impl DynamoStore {
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().condition_check(check).build())
             .transact_items(write)
+            .transact_items(change)
             .send()
             .await;
         match result {
@@ -1091,27 +1145,15 @@ impl StateStore for DynamoStore {
     async fn schedules(&self, group: Option<&str>) -> Result<Vec<Schedule>, StoreError> {
         let items = match group {
             Some(group) => {
-                let mut out = Vec::new();
-                let mut start: Option<Item> = None;
-                loop {
-                    let page = self
-                        .client
-                        .query()
-                        .table_name(&self.table)
-                        .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                        .expression_attribute_values(":pk", s(group_pk(group)))
-                        .expression_attribute_values(":prefix", s("schedule#"))
-                        .set_exclusive_start_key(start.take())
-                        .consistent_read(true)
-                        .send()
-                        .await
-                        .map_err(|e| self.fail("query", format!("schedules of {group}"), &e))?;
-                    out.extend(page.items.unwrap_or_default());
-                    match page.last_evaluated_key {
-                        Some(k) if !k.is_empty() => start = Some(k),
-                        _ => break out,
-                    }
-                }
+                self.query_all(
+                    "pk = :pk AND begins_with(sk, :prefix)",
+                    HashMap::from([
+                        (":pk".into(), s(group_pk(group))),
+                        (":prefix".into(), s("schedule#")),
+                    ]),
+                    &format!("schedules of {group}"),
+                )
+                .await?
             }
             None => {
                 self.scan_all(
@@ -1129,17 +1171,45 @@ impl StateStore for DynamoStore {
     }
 
     async fn set_schedule_active(&self, group: &str, name: &str, active: bool) -> Result<bool, StoreError> {
-        let b = UpdateBuilder::default()
-            .set("active", AttributeValue::Bool(active))
-            .name("pk");
-        self.update(
-            "set state of",
-            &format!("schedule {group}/{name}"),
-            key(group_pk(group), format!("schedule#{name}")),
-            b,
-            Some("attribute_exists(#pk)"),
-        )
-        .await
+        let what = format!("schedule {group}/{name}");
+        let built =
+            |e: aws_sdk_dynamodb::error::BuildError| StoreError::backend("set state of", what.clone(), e);
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(group_pk(group), format!("schedule#{name}"))))
+            .update_expression("SET #active = :active")
+            .expression_attribute_names("#active", "active")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":active", AttributeValue::Bool(active))
+            .build()
+            .map_err(built)?;
+        let change = self.schedule_change(group).map_err(built)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(change)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&cancellation_reasons(&e), 0) => Ok(false),
+            Err(e) => Err(self.fail("set state of", what, &e)),
+        }
+    }
+
+    async fn schedule_changes(&self, since: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+        let from = format!("{:015}#", to_millis(since).max(0));
+        let items = self
+            .query_all(
+                "pk = :pk AND sk >= :from",
+                HashMap::from([(":pk".into(), s(CHANGES_PK)), (":from".into(), s(from))]),
+                &format!("schedule changes since {since}"),
+            )
+            .await?;
+        let groups: std::collections::BTreeSet<String> =
+            items.iter().filter_map(|item| get_s(item, "group")).collect();
+        Ok(groups.into_iter().collect())
     }
 
     async fn record_fire(

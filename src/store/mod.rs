@@ -93,6 +93,7 @@ pub(crate) const PUT_DESIRED_ATTEMPTS: u32 = 8;
 /// - A lease is granted only when free or expired, and each grant bumps the epoch. Every write the
 ///   lease holder makes (`put_observed`, `put_schedule`, `delete_schedule`, `renew_lease`,
 ///   `release_lease`) fails with [`StoreError::Fenced`] once its epoch is no longer current.
+/// - Every change of a group's schedule set is listed by `schedule_changes` from its instant on.
 /// - The first `claim_fire` of a (schedule, fire time) wins; expired claims are never reported. Once
 ///   `record_fire` has recorded a fire, `claim_fire` never grants that fire (or an earlier one) again,
 ///   even after its claim expired.
@@ -176,6 +177,14 @@ pub trait StateStore: NotificationStore + Send + Sync + fmt::Debug {
 
     /// Turns a schedule on or off (the CLI's activate/deactivate); `false` when it does not exist.
     async fn set_schedule_active(&self, group: &str, name: &str, active: bool) -> Result<bool, StoreError>;
+
+    /// The groups whose schedule set changed at or after `since` (by the writer's clock): a schedule
+    /// written, deleted, activated or deactivated, or the group forgotten. Fires (`record_fire`,
+    /// `begin_fire`, `finish_fire`, `skip_fire`) are not changes: the fire claims keep replicas with
+    /// an older view of them from running a fire twice. Each change is recorded in the same write as
+    /// the change itself, so a timer that reloads only these groups misses nothing, provided `since`
+    /// allows for clock skew between writers and readers. Sorted, without duplicates.
+    async fn schedule_changes(&self, since: DateTime<Utc>) -> Result<Vec<String>, StoreError>;
 
     /// Records a fire: `last_fire = fired_at`, `next_fire`. Applied only if `fired_at` is later than
     /// the stored `last_fire`; returns whether it was applied.

@@ -56,6 +56,11 @@ CREATE TABLE IF NOT EXISTS schedules (
     last_outcome TEXT,
     PRIMARY KEY (group_name, name)
 );
+CREATE TABLE IF NOT EXISTS schedule_changes (
+    group_name TEXT PRIMARY KEY,
+    changed_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS schedule_changes_at ON schedule_changes (changed_ms);
 CREATE TABLE IF NOT EXISTS fire_claims (
     group_name TEXT NOT NULL,
     schedule TEXT NOT NULL,
@@ -345,6 +350,18 @@ fn write_observed(
 }
 
 /// Whether the lease row still carries `lease`'s owner and epoch.
+/// Notes that `group`'s schedule set changed now, for [`StateStore::schedule_changes`]; called inside
+/// the transaction of the change (one row per group: the latest change is all a reader needs).
+fn note_schedule_change(conn: &Connection, group: &str, now_ms: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO schedule_changes (group_name, changed_ms) VALUES (?1, ?2)
+         ON CONFLICT (group_name) DO UPDATE SET changed_ms = MAX(changed_ms, ?2)",
+        params![group, now_ms],
+    )
+    .map(|_| ())
+    .map_err(sql_error("note the schedule change of", group.to_string()))
+}
+
 fn lease_is_current(conn: &Connection, lease: &Lease) -> Result<bool, StoreError> {
     let found: Option<i64> = conn
         .query_row(
@@ -650,6 +667,7 @@ impl StateStore for SqliteStore {
     async fn put_schedule(&self, lease: &Lease, schedule: &Schedule) -> Result<(), StoreError> {
         let lease = lease.clone();
         let s = schedule.clone();
+        let now = to_millis(self.clock.now());
         self.with_conn("write schedule", move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -673,6 +691,7 @@ impl StateStore for SqliteStore {
                 ],
             )
             .map_err(sql_error("write schedule", format!("{}/{}", lease.group, s.name)))?;
+            note_schedule_change(&tx, &lease.group, now)?;
             tx.commit().map_err(sql_error(
                 "commit schedule",
                 format!("{}/{}", lease.group, s.name),
@@ -684,6 +703,7 @@ impl StateStore for SqliteStore {
     async fn delete_schedule(&self, lease: &Lease, name: &str) -> Result<(), StoreError> {
         let lease = lease.clone();
         let name = name.to_string();
+        let now = to_millis(self.clock.now());
         self.with_conn("delete schedule", move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -696,6 +716,7 @@ impl StateStore for SqliteStore {
                 params![lease.group, name],
             )
             .map_err(sql_error("delete schedule", format!("{}/{name}", lease.group)))?;
+            note_schedule_change(&tx, &lease.group, now)?;
             tx.commit()
                 .map_err(sql_error("commit schedule", format!("{}/{name}", lease.group)))
         })
@@ -704,6 +725,7 @@ impl StateStore for SqliteStore {
 
     async fn delete_group(&self, lease: &Lease) -> Result<(), StoreError> {
         let lease = lease.clone();
+        let now = to_millis(self.clock.now());
         self.with_conn("delete group", move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -719,6 +741,7 @@ impl StateStore for SqliteStore {
                 tx.execute(sql, params![lease.group])
                     .map_err(sql_error("delete group", lease.group.clone()))?;
             }
+            note_schedule_change(&tx, &lease.group, now)?;
             tx.commit()
                 .map_err(sql_error("commit delete of", lease.group.clone()))
         })
@@ -747,14 +770,37 @@ impl StateStore for SqliteStore {
 
     async fn set_schedule_active(&self, group: &str, name: &str, active: bool) -> Result<bool, StoreError> {
         let (group, name) = (group.to_string(), name.to_string());
+        let now = to_millis(self.clock.now());
         self.with_conn("set schedule state", move |conn| {
-            let changed = conn
+            let what = format!("{group}/{name}");
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sql_error("begin schedule state of", what.clone()))?;
+            let changed = tx
                 .execute(
                     "UPDATE schedules SET active = ?3 WHERE group_name = ?1 AND name = ?2",
                     params![group, name, i64::from(active)],
                 )
-                .map_err(sql_error("set schedule state", format!("{group}/{name}")))?;
+                .map_err(sql_error("set schedule state", what.clone()))?;
+            if changed > 0 {
+                note_schedule_change(&tx, &group, now)?;
+            }
+            tx.commit().map_err(sql_error("commit schedule state", what))?;
             Ok(changed > 0)
+        })
+        .await
+    }
+
+    async fn schedule_changes(&self, since: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+        let location = self.location.clone();
+        self.with_conn("list schedule changes", move |conn| {
+            let mut stmt = conn
+                .prepare("SELECT group_name FROM schedule_changes WHERE changed_ms >= ?1 ORDER BY group_name")
+                .map_err(sql_error("list schedule changes in", location.clone()))?;
+            stmt.query_map(params![to_millis(since)], |row| row.get::<_, String>(0))
+                .map_err(sql_error("list schedule changes in", location.clone()))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(sql_error("list schedule changes in", location))
         })
         .await
     }
