@@ -8,9 +8,14 @@
 //! and samples again until every group has converged: peak RSS and mean CPU in flight, the total
 //! time against calls ÷ quota, and the throttled share.
 //!
-//! `cargo build && cargo run --example run_footprint -- [--groups 100] [--tps 20] [--time-scale 0.001]`
-//! (`PERSONALIZE_OPS_BIN` picks another binary, e.g. `target/release/personalize-ops`; needs
-//! `moto_server`: `pip install "moto[server]"`).
+//! Every 30 s it prints progress (converged, calls, throttled so far); at the end the median and p99
+//! group converge times (from the uploads' start) and the Personalize calls by operation.
+//!
+//! `cargo build && cargo run --example run_footprint -- [--groups 100] [--tps 20] [--time-scale 0.001]
+//! [--concurrency N] [--bin target/release/personalize-ops] [--log-level debug --log-file PATH]`
+//! (`--bin` or `PERSONALIZE_OPS_BIN` picks another binary; `--concurrency` sets
+//! `daemon.concurrency`; the daemon's log is kept at `--log-file`; needs `moto_server`:
+//! `pip install "moto[server]"`).
 
 #[path = "../tests/support/moto.rs"]
 #[allow(dead_code)]
@@ -26,7 +31,7 @@ mod proc_stats;
 #[path = "support/fleet.rs"]
 mod fleet;
 
-use fleet::{arg, config};
+use fleet::{arg, config, percentile, text_arg};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -88,7 +93,9 @@ async fn main() -> anyhow::Result<()> {
     let tps = arg("--tps", 20.0);
     let scale = arg("--time-scale", 0.001);
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let bin = std::env::var_os("PERSONALIZE_OPS_BIN")
+    let bin = text_arg("--bin")
+        .map(Into::into)
+        .or_else(|| std::env::var_os("PERSONALIZE_OPS_BIN"))
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target/debug/personalize-ops"));
     anyhow::ensure!(bin.exists(), "no binary at {} (cargo build first)", bin.display());
@@ -109,7 +116,15 @@ async fn main() -> anyhow::Result<()> {
 
     let work = tempfile::tempdir()?;
     let settings = settings_file(work.path(), tps, scale)?;
-    let log = std::fs::File::create(work.path().join("daemon.log"))?;
+    let log_path = text_arg("--log-file")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| work.path().join("daemon.log"));
+    let log = std::fs::File::create(&log_path)?;
+    let log_level = text_arg("--log-level").unwrap_or_else(|| "warn".into());
+    let mut extra: Vec<(&str, String)> = Vec::new();
+    if let Some(n) = text_arg("--concurrency") {
+        extra.push(("PERSONALIZE_OPS__DAEMON__CONCURRENCY", n));
+    }
     let child = Command::new(&bin)
         .arg("run")
         .env_remove("RUST_LOG")
@@ -127,8 +142,10 @@ async fn main() -> anyhow::Result<()> {
             ("PERSONALIZE_OPS__DAEMON__HEALTH_PORT", "0".into()),
             ("PERSONALIZE_OPS__NOTIFY__SNS_TOPIC_ARN", cloud.topic.clone()),
             ("PERSONALIZE_OPS__AWS__S3_FORCE_PATH_STYLE", "true".into()),
-            ("PERSONALIZE_OPS__LOG__LEVEL", "warn".into()),
+            ("PERSONALIZE_OPS__LOG__LEVEL", log_level),
+            ("PERSONALIZE_OPS__LOG__FORMAT", "human".into()),
         ])
+        .envs(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::from(log))
@@ -173,14 +190,29 @@ async fn main() -> anyhow::Result<()> {
         .await;
     }
     let uploaded = started.elapsed().as_secs_f64();
-    let patience = Duration::from_secs_f64(600.0 + groups as f64 * 60.0 / tps);
+    let patience = Duration::from_secs_f64(arg("--patience", 600.0 + groups as f64 * 60.0 / tps));
+    // When each group was first seen converged, since the uploads started.
+    let mut converged_at: std::collections::HashMap<String, f64> = Default::default();
+    let mut last_report = Instant::now();
+    let mut last_list = None::<Instant>;
     let (converged, failed) = loop {
         sampler.sample();
+        // Listing the whole table costs moto (one Python process) as much as the daemon's own
+        // reads: every 2 s, not at every RSS sample.
+        if last_list.is_some_and(|t: Instant| t.elapsed() < Duration::from_secs(2)) {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        }
+        last_list = Some(Instant::now());
         let listed = cloud.store.list_groups().await?;
-        let converged = listed
+        let now = started.elapsed().as_secs_f64();
+        for g in listed
             .iter()
             .filter(|g| g.observed.as_ref().is_some_and(|o| o.converged))
-            .count();
+        {
+            converged_at.entry(g.name.clone()).or_insert(now);
+        }
+        let converged = converged_at.len();
         let failed = listed
             .iter()
             .filter(|g| {
@@ -189,6 +221,16 @@ async fn main() -> anyhow::Result<()> {
                     .is_some_and(|o| !o.converged && o.last_error.is_some() && g.due_at.is_none())
             })
             .count();
+        if last_report.elapsed() >= Duration::from_secs(30) {
+            last_report = Instant::now();
+            let c = emu.calls();
+            println!(
+                "  {now:>6.0} s: {converged} converged, {} recorded, {} calls, {} throttled",
+                listed.len(),
+                c.calls.values().sum::<u64>() - calls_before,
+                c.throttled.values().sum::<u64>()
+            );
+        }
         if converged + failed >= groups || started.elapsed() > patience {
             break (converged, failed);
         }
@@ -224,10 +266,24 @@ async fn main() -> anyhow::Result<()> {
         total / floor.max(1e-9),
         100.0 * throttled as f64 / calls.max(1) as f64
     );
+    let mut times: Vec<f64> = converged_at.values().copied().collect();
+    times.sort_by(f64::total_cmp);
+    let (median, p99) = (percentile(&times, 0.5), percentile(&times, 0.99));
+    println!(
+        "converge:   median {median:.1} s, p99 {p99:.1} s, p99 / median {:.2}",
+        p99 / median.max(1e-9)
+    );
+    let mut by_op: Vec<(&String, &u64)> = counts.calls.iter().collect();
+    by_op.sort_by(|a, b| b.1.cmp(a.1));
+    let by_op: Vec<String> = by_op
+        .iter()
+        .map(|(op, n)| format!("{op} {n} ({:.2}/group)", **n as f64 / groups.max(1) as f64))
+        .collect();
+    println!("by operation: {}", by_op.join(", "));
     drop(daemon);
     emu.shutdown().await?;
     if converged < groups {
-        let log = std::fs::read_to_string(work.path().join("daemon.log")).unwrap_or_default();
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
         let tail: Vec<&str> = log.lines().rev().take(20).collect();
         anyhow::bail!(
             "{} of {groups} groups did not converge; the daemon's last lines:\n{}",

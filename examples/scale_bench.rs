@@ -14,7 +14,7 @@
 #[path = "support/fleet.rs"]
 mod fleet;
 
-use fleet::{arg, config};
+use fleet::{arg, config, percentile};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -28,14 +28,6 @@ use personalize_ops::objects::{DirStore, ObjectUrl};
 use personalize_ops::reconcile::{PassOutcome, RateLimiter, Reconciler};
 use personalize_ops::settings::Settings;
 use tokio_util::sync::CancellationToken;
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -30,6 +30,7 @@ use crate::store::{Clock, StateStore};
 mod held;
 mod outbox;
 mod personalize;
+mod queue;
 mod reconciler;
 mod removal;
 mod scheduled;
@@ -326,34 +327,42 @@ impl Daemon {
         }
     }
 
-    /// The dispatcher: picks due groups while there is room, runs one turn per group.
+    /// The dispatcher: starts due groups while there is room, one turn per group, groups already
+    /// under way first ([`queue::Queue`]).
+    ///
+    /// The store is asked for due groups at most once per `dispatch_interval` (a due listing reads
+    /// every due group, so asking after every turn would cost a listing per pass); in between, the
+    /// listing's remainder and the poll times this replica's turns recorded keep the workers busy.
     async fn dispatch(self: &Arc<Self>, shutdown: &CancellationToken, hard_stop: &CancellationToken) {
         let mut workers: JoinSet<(String, turn::TurnEnd)> = JoinSet::new();
         // Groups being worked on here, with their worker's task id (to name a worker that panicked).
         let mut in_flight: HashMap<String, tokio::task::Id> = HashMap::new();
         // Groups owned by another replica, not asked for again before its lease expires.
         let mut held_elsewhere: HashMap<String, DateTime<Utc>> = HashMap::new();
+        let mut queue = queue::Queue::default();
         let mut store_backoff = Duration::ZERO;
+        let mut listed_at: Option<tokio::time::Instant> = None;
         while !shutdown.is_cancelled() {
             self.liveness.tick();
+            while let Some(done) = workers.try_join_next_with_id() {
+                self.finished(done, &mut in_flight, &mut held_elsewhere, &mut queue);
+            }
+            let now = self.clock.now();
+            held_elsewhere.retain(|_, until| *until >= now);
             let room = self.config.concurrency.saturating_sub(workers.len());
-            if room > 0 {
-                let now = self.clock.now();
-                held_elsewhere.retain(|_, until| *until >= now);
-                let limit = room + in_flight.len() + held_elsewhere.len();
+            let stale =
+                listed_at.is_none_or(|t| t.elapsed() >= self.config.dispatch_interval.max(store_backoff));
+            if room > 0 && stale {
+                listed_at = Some(tokio::time::Instant::now());
+                // Room for every group already known to be busy or waiting here, and then some.
+                let limit = 4 * self.config.concurrency
+                    + in_flight.len()
+                    + held_elsewhere.len()
+                    + queue.waiting_len();
                 match self.store.due_groups(limit).await {
                     Ok(due) => {
                         store_backoff = Duration::ZERO;
-                        for group in due {
-                            if workers.len() >= self.config.concurrency {
-                                break;
-                            }
-                            if in_flight.contains_key(&group) || held_elsewhere.contains_key(&group) {
-                                continue;
-                            }
-                            let id = self.spawn_turn(&mut workers, group.clone(), shutdown, hard_stop);
-                            in_flight.insert(group, id);
-                        }
+                        queue.listed(due);
                         DaemonStats::bump(&self.stats.rounds);
                     }
                     Err(e) => {
@@ -363,12 +372,22 @@ impl Daemon {
                     }
                 }
             }
-            let wait = self.config.dispatch_interval.max(store_backoff);
+            let busy = |g: &str| in_flight.contains_key(g) || held_elsewhere.contains_key(g);
+            for group in queue.pick(self.clock.now(), room, busy) {
+                let id = self.spawn_turn(&mut workers, group.clone(), shutdown, hard_stop);
+                in_flight.insert(group, id);
+            }
+            // Wake for the next listing, or sooner for a poll time recorded here.
+            let mut wait = self.config.dispatch_interval.max(store_backoff);
+            if let Some(at) = queue.next_due() {
+                let until = (at - self.clock.now()).to_std().unwrap_or(Duration::ZERO);
+                wait = wait.min(until.max(Duration::from_millis(10)));
+            }
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = tokio::time::sleep(wait) => {}
                 Some(done) = workers.join_next_with_id(), if !workers.is_empty() => {
-                    self.finished(done, &mut in_flight, &mut held_elsewhere);
+                    self.finished(done, &mut in_flight, &mut held_elsewhere, &mut queue);
                 }
             }
         }
@@ -378,7 +397,9 @@ impl Daemon {
         let mut hard = false;
         while !workers.is_empty() {
             tokio::select! {
-                Some(done) = workers.join_next_with_id() => self.finished(done, &mut in_flight, &mut held_elsewhere),
+                Some(done) = workers.join_next_with_id() => {
+                    self.finished(done, &mut in_flight, &mut held_elsewhere, &mut queue);
+                }
                 () = &mut grace, if !hard => {
                     tracing::warn!(in_flight = workers.len(), "grace period over; abandoning passes in flight");
                     hard_stop.cancel();
@@ -415,14 +436,24 @@ impl Daemon {
         done: Result<(tokio::task::Id, (String, turn::TurnEnd)), tokio::task::JoinError>,
         in_flight: &mut HashMap<String, tokio::task::Id>,
         held_elsewhere: &mut HashMap<String, DateTime<Utc>>,
+        queue: &mut queue::Queue,
     ) {
         DaemonStats::bump(&self.stats.turns_ended);
         match done {
             Ok((_, (group, end))) => {
                 in_flight.remove(&group);
-                if let turn::TurnEnd::HeldElsewhere { until } = end {
-                    held_elsewhere.insert(group, until);
-                }
+                let left = match end {
+                    turn::TurnEnd::Waiting { until } => queue::Left::Waiting(until),
+                    turn::TurnEnd::StoreFailed | turn::TurnEnd::Stopped => queue::Left::Unchanged,
+                    turn::TurnEnd::Done | turn::TurnEnd::LeaseLost | turn::TurnEnd::Forgotten => {
+                        queue::Left::Finished
+                    }
+                    turn::TurnEnd::HeldElsewhere { until } => {
+                        held_elsewhere.insert(group.clone(), until);
+                        queue::Left::Finished
+                    }
+                };
+                queue.ended(&group, left);
             }
             Err(e) => {
                 let group = in_flight
@@ -431,6 +462,7 @@ impl Daemon {
                     .map(|(g, _)| g.clone());
                 if let Some(g) = &group {
                     in_flight.remove(g);
+                    queue.ended(g, queue::Left::Finished);
                 }
                 // Its lease (if taken) is not released: the group is retried once it expires.
                 tracing::error!(

@@ -945,3 +945,40 @@ async fn a_destroyed_group_stays_down_until_a_new_file_is_uploaded() {
     );
     running.stop().await;
 }
+
+/// Issue 14: the store is listed at most once per dispatch interval; a group waiting on Personalize
+/// is taken up again at the poll time its turn recorded, from the dispatcher's memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_groups_come_back_at_their_poll_time_without_another_store_listing() {
+    let w = world();
+    let fake = Fake::new(Duration::ZERO, |g, _, call| match call {
+        1 | 2 => pending(g, Duration::from_millis(30)),
+        _ => converged(g),
+    });
+    let mut cfg = config("a");
+    cfg.concurrency = 2;
+    // Only the listing at start falls inside the test.
+    cfg.dispatch_interval = Duration::from_secs(3600);
+    let daemon = w.daemon(fake.clone(), cfg);
+    let groups: Vec<String> = (0..6).map(|i| format!("w{i}")).collect();
+    for g in &groups {
+        w.desire(g, "x").await;
+    }
+    let running = start(&daemon);
+    eventually("every group converged", || async {
+        groups.iter().all(|g| w.statuses(g) == ["UPDATE COMPLETE"])
+    })
+    .await;
+    turns_over(&daemon).await;
+    let stats = daemon.stats();
+    assert_eq!(
+        DaemonStats::get(&stats.rounds),
+        1,
+        "one listing served every pass"
+    );
+    assert_eq!(DaemonStats::get(&stats.passes), 18);
+    for g in &groups {
+        assert_eq!(fake.calls(g), 3, "{g}");
+    }
+    running.stop().await;
+}

@@ -18,8 +18,10 @@ use crate::store::{Desired, Lease, LeaseGrant, Observed, ResourceKind, StoreErro
 /// How a turn ended, for the dispatcher.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum TurnEnd {
-    /// Done for now; the group's next due time is recorded.
+    /// Done: converged, failed or nothing to do; the group's next due time (if any) is recorded.
     Done,
+    /// Still under way: due again at `until` (recorded in the store too).
+    Waiting { until: DateTime<Utc> },
     /// Another replica holds the lease until then; do not ask again before.
     HeldElsewhere { until: DateTime<Utc> },
     /// The lease was lost (expired or taken) mid-turn; the new owner carries on.
@@ -47,10 +49,11 @@ impl From<StoreError> for Stop {
     }
 }
 
-/// Whether the turn passes again at once or is done for now.
+/// Whether the turn passes again at once, waits until a poll time, or is done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Next {
     Again,
+    Wait(DateTime<Utc>),
     Done,
 }
 
@@ -323,8 +326,10 @@ impl Daemon {
                     }
                 },
             };
-            if next != Next::Again {
-                return Ok(TurnEnd::Done);
+            match next {
+                Next::Again => {}
+                Next::Wait(until) => return Ok(TurnEnd::Waiting { until }),
+                Next::Done => return Ok(TurnEnd::Done),
             }
         }
     }
@@ -379,10 +384,9 @@ impl Daemon {
         };
         let resources = previous.map(|p| p.resources).unwrap_or_default();
         let observed = observed(desired.generation, false, resources, Some(e.message.clone()), now);
-        self.store
-            .put_observed(lease, &observed, Some(after(now, retry)))
-            .await?;
-        Ok(Next::Done)
+        let until = after(now, retry);
+        self.store.put_observed(lease, &observed, Some(until)).await?;
+        Ok(Next::Wait(until))
     }
 
     /// After a pass of a schedule's action: the file's last observation is kept (its notifications
@@ -406,7 +410,7 @@ impl Daemon {
                 // Out of passes: come back at once for the rest (another action, the file).
                 let observed = previous.unwrap_or_else(|| observed(0, false, Vec::new(), None, now));
                 self.store.put_observed(lease, &observed, Some(now)).await?;
-                Ok(Next::Done)
+                Ok(Next::Wait(now))
             }
             PassStatus::Pending { retry_after } => {
                 let again_now = retry_after.is_zero() && more;
@@ -414,7 +418,7 @@ impl Daemon {
                 let observed =
                     previous.unwrap_or_else(|| observed(0, false, report.resources.clone(), None, now));
                 self.store.put_observed(lease, &observed, Some(next)).await?;
-                Ok(if again_now { Next::Again } else { Next::Done })
+                Ok(if again_now { Next::Again } else { Next::Wait(next) })
             }
         }
     }
@@ -474,7 +478,7 @@ impl Daemon {
                 // Pending with a wait: record the next poll time and free the worker for other groups.
                 let next = if again_now { now } else { after(now, *retry_after) };
                 self.store.put_observed(lease, &observed, Some(next)).await?;
-                Ok(if again_now { Next::Again } else { Next::Done })
+                Ok(if again_now { Next::Again } else { Next::Wait(next) })
             }
         }
     }
