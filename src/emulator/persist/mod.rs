@@ -965,36 +965,9 @@ impl Persister {
                 .map(|(arn, _, chain)| (arn.as_str(), chain.iter().map(AsRef::as_ref).collect()))
                 .collect(),
         };
-        let path = self.log_path();
-        let frame =
-            wal::encode(&encode("a state log record", &record)?).map_err(|e| PersistError::Write {
-                path: path.clone(),
-                source: std::io::Error::other(e),
-            })?;
+        let frame = encode("a state log record", &record)?;
         drop(record);
-        let end = self.log_bytes + frame.len() as u64;
-        if end > self.log_capacity
-            && let Err(e) = self.grow_log(end)
-        {
-            self.suspect = true;
-            return Err(e);
-        }
-        // Opened per commit, so a state directory that was removed or replaced is noticed
-        // instead of writing on into an unlinked file.
-        let at = self.log_bytes;
-        let written = fs::OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .and_then(|mut log| {
-                log.seek(SeekFrom::Start(at))?;
-                log.write_all(&frame)?;
-                log.sync_data()
-            });
-        if let Err(source) = written {
-            self.suspect = true;
-            return Err(PersistError::Write { path, source });
-        }
-        self.log_bytes += frame.len() as u64;
+        self.append_frame(&frame)?;
         let image = &mut self.image;
         image.state.seq = seq;
         image.clock_offset = clock_offset;
@@ -1018,6 +991,40 @@ impl Persister {
                 saved.behind = true;
             }
         }
+        Ok(())
+    }
+
+    /// Appends one frame around `payload` to the log and syncs it; a failure marks the log
+    /// suspect (it may end in a partial frame).
+    fn append_frame(&mut self, payload: &[u8]) -> Result<(), PersistError> {
+        let path = self.log_path();
+        let frame = wal::encode(payload).map_err(|e| PersistError::Write {
+            path: path.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        let end = self.log_bytes + frame.len() as u64;
+        if end > self.log_capacity
+            && let Err(e) = self.grow_log(end)
+        {
+            self.suspect = true;
+            return Err(e);
+        }
+        // Opened per commit, so a state directory that was removed or replaced is noticed
+        // instead of writing on into an unlinked file.
+        let at = self.log_bytes;
+        let written = fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|mut log| {
+                log.seek(SeekFrom::Start(at))?;
+                log.write_all(&frame)?;
+                log.sync_data()
+            });
+        if let Err(source) = written {
+            self.suspect = true;
+            return Err(PersistError::Write { path, source });
+        }
+        self.log_bytes = end;
         Ok(())
     }
 
