@@ -44,13 +44,6 @@ pub async fn commit(shared: &Arc<Shared>, change: Option<u64>) -> Result<(), Per
     };
     let result = match batch {
         None => Ok(()),
-        Some(batch) if on_thread_pool() => {
-            // The write and its sync run on this thread, and the runtime moves this worker's
-            // other tasks to another thread meanwhile. Handing them to a blocking thread and
-            // back instead costs two wake-ups on the answer's path, which on a loaded machine
-            // took longer than the sync itself.
-            tokio::task::block_in_place(|| guard.write(batch))
-        }
         Some(batch) => {
             // File I/O on a blocking thread; the guard goes along so no other commit interleaves.
             let written = tokio::task::spawn_blocking(move || {
@@ -97,10 +90,4 @@ pub async fn commit(shared: &Arc<Shared>, change: Option<u64>) -> Result<(), Per
     drop(guard);
     shared.record_save(&result);
     result
-}
-
-/// Whether this task runs on a multi-threaded runtime, where blocking in place is allowed.
-fn on_thread_pool() -> bool {
-    tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
 }
