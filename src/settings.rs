@@ -417,6 +417,9 @@ impl PersonalizeSettings {
     }
 }
 
+/// A cross-field rule: whether it holds, the key it names, and what the key must be.
+type Rule = (bool, &'static str, String);
+
 impl Settings {
     /// Loads the defaults, then `file` if given, then the environment (`PERSONALIZE_OPS__SECTION__KEY`).
     pub fn load(file: Option<&Path>) -> Result<Self, SettingsError> {
@@ -562,14 +565,21 @@ impl Settings {
     }
 
     fn check_daemon(&self) -> Result<(), SettingsError> {
+        let mut rules = self
+            .intake_rules()
+            .into_iter()
+            .chain(self.worker_rules())
+            .chain(self.output_rules());
+        match rules.find(|(ok, _, _)| !ok) {
+            Some((_, key, message)) => Err(SettingsError::Value { key, message }),
+            None => Ok(()),
+        }
+    }
+
+    /// The intake's limits: SQS's, and what a parameter file may be.
+    fn intake_rules(&self) -> [Rule; 6] {
         let d = &self.daemon;
-        let a = &self.aws;
-        let rules: [(bool, &'static str, String); 15] = [
-            (
-                d.concurrency >= 1,
-                "daemon.concurrency",
-                "must be at least 1".into(),
-            ),
+        [
             (
                 d.receive_wait_secs <= 20,
                 "daemon.receive_wait_secs",
@@ -591,6 +601,30 @@ impl Settings {
                 format!("must be 1..={MAX_CONFIG_BYTES_LIMIT} (files are stored inline in the state table)"),
             ),
             (
+                d.max_receive_count >= 1 && d.intake_concurrency >= 1 && d.message_deadline_secs >= 1,
+                "daemon.max_receive_count",
+                "max_receive_count, intake_concurrency and message_deadline_secs must be at least 1".into(),
+            ),
+            (
+                d.bucket_owner.trim().is_empty()
+                    || (d.bucket_owner.trim().len() == 12
+                        && d.bucket_owner.trim().bytes().all(|b| b.is_ascii_digit())),
+                "daemon.bucket_owner",
+                "must be empty or a 12-digit AWS account id".into(),
+            ),
+        ]
+    }
+
+    /// The workers' counts and times: leases, retries, health, resync.
+    fn worker_rules(&self) -> [Rule; 6] {
+        let d = &self.daemon;
+        [
+            (
+                d.concurrency >= 1,
+                "daemon.concurrency",
+                "must be at least 1".into(),
+            ),
+            (
                 d.error_retry_secs >= 1,
                 "daemon.error_retry_secs",
                 "must be at least 1".into(),
@@ -606,27 +640,22 @@ impl Settings {
                 "must be less than half of lease_duration_secs (a lease is valid for its duration minus the skew)".into(),
             ),
             (
-                d.max_receive_count >= 1 && d.intake_concurrency >= 1 && d.message_deadline_secs >= 1,
-                "daemon.max_receive_count",
-                "max_receive_count, intake_concurrency and message_deadline_secs must be at least 1".into(),
-            ),
-            (
                 d.health_stalled_periods >= 1,
                 "daemon.health_stalled_periods",
                 "must be at least 1".into(),
-            ),
-            (
-                d.bucket_owner.trim().is_empty()
-                    || (d.bucket_owner.trim().len() == 12
-                        && d.bucket_owner.trim().bytes().all(|b| b.is_ascii_digit())),
-                "daemon.bucket_owner",
-                "must be empty or a 12-digit AWS account id".into(),
             ),
             (
                 d.resync_interval_secs >= 1,
                 "daemon.resync_interval_secs",
                 "must be at least 1".into(),
             ),
+        ]
+    }
+
+    /// The metrics buffer and the AWS SDK's retries.
+    fn output_rules(&self) -> [Rule; 3] {
+        let a = &self.aws;
+        [
             (
                 self.metrics.buffer_capacity >= 1 && self.metrics.flush_interval_secs >= 1,
                 "metrics.buffer_capacity",
@@ -642,11 +671,7 @@ impl Settings {
                 "aws.attempt_timeout_secs",
                 "must be at least 1 and at most operation_timeout_secs".into(),
             ),
-        ];
-        match rules.into_iter().find(|(ok, _, _)| !ok) {
-            Some((_, key, message)) => Err(SettingsError::Value { key, message }),
-            None => Ok(()),
-        }
+        ]
     }
 }
 

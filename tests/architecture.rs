@@ -7,6 +7,9 @@
 //! `super::`/`self::` resolved) and maps each to the deepest module that exists. It is a text scan, not
 //! name resolution: a path reached through a local alias (`use super::work; work::run()`) is not seen,
 //! which errs on the side of missing an arrow, never of inventing one.
+//!
+//! The same files are held to a length limit: no non-test function over [`MAX_FN_LINES`] lines but
+//! the declarative tables (and, for now, the functions named in [`LONG_FUNCTIONS_ALLOWED`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -56,62 +59,101 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// The text with comments and the contents of string and char literals removed, every newline kept
+/// (so line numbers stay true): a string becomes `""` (raw and byte strings too), a char literal
+/// disappears, lifetimes (`'a`) pass through.
+fn blank_literals(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let newlines = |from: &[char], out: &mut String| {
+        out.extend(from.iter().filter(|c| **c == '\n'));
+    };
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        let prev_ident = i > 0 && is_ident_char(chars[i - 1]);
+        match c {
+            '/' if next == Some('/') => {
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            '/' if next == Some('*') => {
+                let start = i;
+                i += 2;
+                while i < chars.len() && !(chars[i - 1] == '*' && chars[i] == '/') {
+                    i += 1;
+                }
+                newlines(&chars[start..i.min(chars.len())], &mut out);
+                i += 1;
+                continue;
+            }
+            // r"..", r#".."#, br#".."#: no escapes; ends at the quote followed by as many hashes.
+            'r' if (!prev_ident
+                || (i >= 1 && chars[i - 1] == 'b' && (i < 2 || !is_ident_char(chars[i - 2]))))
+                && matches!(next, Some('"') | Some('#')) =>
+            {
+                let hashes = chars[i + 1..].iter().take_while(|c| **c == '#').count();
+                if chars.get(i + 1 + hashes) != Some(&'"') {
+                    out.push(c);
+                    i += 1;
+                    continue;
+                }
+                let start = i;
+                i += hashes + 2;
+                while i < chars.len()
+                    && !(chars[i] == '"'
+                        && chars[i + 1..].iter().take(hashes).filter(|c| **c == '#').count() == hashes)
+                {
+                    i += 1;
+                }
+                newlines(&chars[start..i.min(chars.len())], &mut out);
+                out.push_str("\"\"");
+                i += hashes + 1;
+                continue;
+            }
+            '"' => {
+                let start = i;
+                i += 1;
+                let mut escaped = false;
+                while i < chars.len() && (chars[i] != '"' || escaped) {
+                    escaped = chars[i] == '\\' && !escaped;
+                    i += 1;
+                }
+                newlines(&chars[start..i.min(chars.len())], &mut out);
+                out.push_str("\"\"");
+                i += 1;
+                continue;
+            }
+            // A char literal such as '"' or '{' would confuse the scan; lifetimes ('a) pass through.
+            '\'' => match (next, chars.get(i + 2).copied()) {
+                (Some('\\'), _) => {
+                    i += 2;
+                    while i < chars.len() && chars[i] != '\'' {
+                        i += 1;
+                    }
+                    i += 1;
+                    continue;
+                }
+                (Some(_), Some('\'')) => {
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(c),
+            },
+            _ => out.push(c),
+        }
+        i += 1;
+    }
+    out
+}
+
 /// The text without comments and string literals, cut at the first top-level `#[cfg(test)]` item
 /// that is an inline module (the `mod tests { .. }` at the end of a file).
 fn code_of(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '/' if chars.peek() == Some(&'/') => {
-                for c in chars.by_ref() {
-                    if c == '\n' {
-                        out.push('\n');
-                        break;
-                    }
-                }
-            }
-            '/' if chars.peek() == Some(&'*') => {
-                let mut prev = ' ';
-                for c in chars.by_ref() {
-                    if prev == '*' && c == '/' {
-                        break;
-                    }
-                    prev = c;
-                }
-            }
-            '"' => {
-                let mut escaped = false;
-                for c in chars.by_ref() {
-                    if c == '"' && !escaped {
-                        break;
-                    }
-                    escaped = c == '\\' && !escaped;
-                }
-                out.push_str("\"\"");
-            }
-            // A char literal such as '"' or '{' would confuse the scan; lifetimes ('a) pass through.
-            '\'' => {
-                let rest: String = chars.clone().take(3).collect();
-                let mut it = rest.chars();
-                match (it.next(), it.next(), it.next()) {
-                    (Some('\\'), _, _) => {
-                        for c in chars.by_ref() {
-                            if c == '\'' {
-                                break;
-                            }
-                        }
-                    }
-                    (Some(_), Some('\''), _) => {
-                        chars.next();
-                        chars.next();
-                    }
-                    _ => out.push(c),
-                }
-            }
-            _ => out.push(c),
-        }
-    }
+    let out = blank_literals(text);
     let mut kept = String::new();
     let mut lines = out.lines().peekable();
     while let Some(line) = lines.next() {
@@ -262,36 +304,43 @@ fn path_len(s: &str) -> usize {
     end
 }
 
-fn sources() -> Vec<Source> {
+/// Every non-test file of `src/` (files of test-only modules left out), with its module and text.
+fn product_files() -> Vec<(PathBuf, Module, String)> {
     let mut files = Vec::new();
     rust_files(&src_dir(), &mut files);
     files.sort();
-    let codes: Vec<(PathBuf, String)> = files
+    let texts: Vec<(PathBuf, String)> = files
         .into_iter()
         .map(|f| {
             let text = fs::read_to_string(&f).expect("readable source");
-            (f, code_of(&text))
+            (f, text)
         })
         .collect();
     let mut test_only: BTreeSet<Module> = BTreeSet::new();
-    for (file, code) in &codes {
+    for (file, text) in &texts {
         let module = module_of(file);
-        for child in test_only_children(code) {
+        for child in test_only_children(&code_of(text)) {
             let mut m = module.clone();
             m.push(child);
             test_only.insert(m);
         }
     }
-    codes
+    texts
         .into_iter()
-        .filter_map(|(file, code)| {
+        .filter_map(|(file, text)| {
             let module = module_of(&file);
-            if test_only.iter().any(|t| module.starts_with(t)) {
-                return None;
-            }
+            (!test_only.iter().any(|t| module.starts_with(t))).then_some((file, module, text))
+        })
+        .collect()
+}
+
+fn sources() -> Vec<Source> {
+    product_files()
+        .into_iter()
+        .map(|(_, module, text)| {
             // The binary names the library by its crate name.
-            let paths = paths_in(&code, &module, &["personalize_ops"]);
-            Some(Source { module, paths })
+            let paths = paths_in(&code_of(&text), &module, &["personalize_ops"]);
+            Source { module, paths }
         })
         .collect()
 }
@@ -550,4 +599,248 @@ fn the_scan_sees_known_arrows() {
     assert_eq!(shown, ["crate::a::b", "crate::a::b::C", "crate::a::d"]);
     let paths = paths_in("use super::x::Y;", &vec!["m".to_string(), "n".to_string()], &[]);
     assert_eq!(paths[0].join("::"), "crate::m::x::Y");
+}
+
+/// The longest a non-test function in `src/` may be: lines from its `fn` line to its closing brace.
+/// Longer ones hide several steps; split them at their seams (per resource kind, per step).
+const MAX_FN_LINES: usize = 80;
+
+/// Functions allowed to be longer: (file under `src/`, function, why). Only declarative tables
+/// belong here for good. The others are being split by engineers working in parallel (session of
+/// 2026-12-05, issues 13 and 14); the test fails once one of them is short, so whoever lands the
+/// split removes its line here.
+const LONG_FUNCTIONS_ALLOWED: &[(&str, &str, &str)] = &[
+    (
+        "metrics/dashboard.rs",
+        "dashboard",
+        "declarative: the CloudWatch dashboard, one JSON literal of its widgets",
+    ),
+    (
+        "reconcile/observe.rs",
+        "observe",
+        "being split per resource kind (issue 14, engineer \"scale\")",
+    ),
+    (
+        "reconcile/observe.rs",
+        "solution",
+        "being split per resource kind (issue 14, engineer \"scale\")",
+    ),
+    (
+        "reconcile/mod.rs",
+        "execute_ready",
+        "being split (issue 14, engineer \"scale\")",
+    ),
+    (
+        "emulator/mod.rs",
+        "start",
+        "the emulator is being reworked (engineer \"emuperf\")",
+    ),
+    (
+        "emulator/persist/mod.rs",
+        "load",
+        "being split with the emulator's persistence work (engineer \"emuperf\")",
+    ),
+    (
+        "daemon/turn.rs",
+        "pass_loop",
+        "being split with the announcement work (issue 13, engineer \"dup\")",
+    ),
+    (
+        "intake/handler.rs",
+        "read_and_record",
+        "being split with the intake work (issue 13, engineer \"dup\")",
+    ),
+];
+
+/// One function of a file: its name, the line of its `fn` (1-based) and its length in lines.
+#[derive(Debug, PartialEq)]
+struct Function {
+    name: String,
+    line: usize,
+    lines: usize,
+}
+
+/// The end (exclusive) of the item starting at `from`: after its `{ .. }` block, or after its `;`
+/// when it has none; brackets and parentheses before the block (attributes, signatures) are passed.
+fn item_end(chars: &[char], from: usize) -> usize {
+    let mut depth = 0i32;
+    let mut i = from;
+    while i < chars.len() {
+        match chars[i] {
+            '(' | '[' => depth += 1,
+            ')' | ']' => depth -= 1,
+            ';' if depth == 0 => return i + 1,
+            '{' if depth == 0 => return matching_brace(chars, i) + 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    chars.len()
+}
+
+/// The index of the `}` closing the `{` at `open` (the end of the text if it is never closed).
+fn matching_brace(chars: &[char], open: usize) -> usize {
+    let mut depth = 0usize;
+    for (i, c) in chars.iter().enumerate().skip(open) {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return i;
+                }
+            }
+            _ => {}
+        }
+    }
+    chars.len().saturating_sub(1)
+}
+
+/// Every function with a body in `text` (methods in `impl` blocks and functions nested in other
+/// functions included), leaving out every item marked `#[cfg(test)]` (test modules, test-only
+/// functions) and functions without a body (trait declarations). `fn(..)` pointer types are no
+/// functions.
+fn functions(text: &str) -> Vec<Function> {
+    let chars: Vec<char> = blank_literals(text).chars().collect();
+    let line_of = |i: usize| chars[..i].iter().filter(|c| **c == '\n').count() + 1;
+    let at = |i: usize, word: &str| {
+        word.chars()
+            .enumerate()
+            .all(|(k, w)| chars.get(i + k) == Some(&w))
+    };
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if at(i, "#[cfg(test)]") {
+            i = item_end(&chars, i + "#[cfg(test)]".len());
+            continue;
+        }
+        let word_start = i == 0 || !is_ident_char(chars[i - 1]);
+        if word_start && at(i, "fn") && chars.get(i + 2).is_some_and(|c| c.is_whitespace()) {
+            let name_start = (i + 2..chars.len())
+                .find(|&k| !chars[k].is_whitespace())
+                .unwrap_or(chars.len());
+            let name: String = chars[name_start..]
+                .iter()
+                .take_while(|c| is_ident_char(**c))
+                .collect();
+            if !name.is_empty() {
+                let end = item_end(&chars, name_start);
+                if chars.get(end - 1) == Some(&'}') {
+                    out.push(Function {
+                        name,
+                        line: line_of(i),
+                        lines: line_of(end - 1) - line_of(i) + 1,
+                    });
+                }
+            }
+            // Not past the body: functions nested in it are functions too.
+            i += 2;
+            continue;
+        }
+        i += 1;
+    }
+    out
+}
+
+#[test]
+fn no_function_is_longer_than_its_limit() {
+    let mut long = Vec::new();
+    let mut allowed_seen = BTreeSet::new();
+    for (file, _, text) in product_files() {
+        let rel = file
+            .strip_prefix(src_dir())
+            .expect("under src")
+            .to_string_lossy()
+            .replace('\\', "/");
+        for f in functions(&text).into_iter().filter(|f| f.lines > MAX_FN_LINES) {
+            match LONG_FUNCTIONS_ALLOWED
+                .iter()
+                .find(|(path, name, _)| *path == rel && *name == f.name)
+            {
+                Some(entry) => {
+                    allowed_seen.insert(*entry);
+                }
+                None => long.push(format!("{rel}:{} {} ({} lines)", f.line, f.name, f.lines)),
+            }
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "functions longer than {MAX_FN_LINES} lines; split them at their natural seams:\n{}",
+        long.join("\n")
+    );
+    let stale: Vec<String> = LONG_FUNCTIONS_ALLOWED
+        .iter()
+        .filter(|e| !allowed_seen.contains(*e))
+        .map(|(path, name, _)| format!("{path} {name}"))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "allowed to be long but no longer is (or is gone): remove from LONG_FUNCTIONS_ALLOWED:\n{}",
+        stale.join("\n")
+    );
+}
+
+/// The function scan itself, on text made to trip it: impl blocks, a nested function, a raw string
+/// and a char literal holding braces, a test-only function and module, a trait declaration, and a
+/// function pointer type.
+#[test]
+fn the_function_scan_measures_what_it_should() {
+    let text = r###"
+struct S;
+impl S {
+    pub(crate) async fn method(&self) -> u8 {
+        let _ = r#"{ { {"#;
+        let _ = '{';
+        fn nested<'a>(x: &'a str) -> &'a str {
+            x
+        }
+        1
+    }
+
+    #[cfg(test)]
+    fn only_for_tests() {
+        {
+        }
+    }
+}
+trait T {
+    fn declared(&self);
+    fn defaulted(&self) -> fn(u8) -> u8 { |x| x }
+}
+/* fn commented() { } */
+const fn konst() -> &'static str { "}" }
+#[cfg(test)]
+mod tests {
+    fn helper() {
+    }
+}
+fn last(
+    a: [u8; 2],
+) where
+    u8: Copy,
+{
+}
+"###;
+    let found: Vec<(String, usize, usize)> = functions(text)
+        .into_iter()
+        .map(|f| (f.name, f.line, f.lines))
+        .collect();
+    let expected = [
+        ("method", 4, 8),
+        ("nested", 7, 3),
+        ("defaulted", 21, 1),
+        ("konst", 24, 1),
+        ("last", 30, 6),
+    ];
+    let expected: Vec<(String, usize, usize)> =
+        expected.iter().map(|(n, l, c)| (n.to_string(), *l, *c)).collect();
+    assert_eq!(found, expected);
+    // The limit is checked on this tree: the scan finds the functions of a known file.
+    let teardown = fs::read_to_string(src_dir().join("reconcile/teardown.rs")).expect("readable");
+    let names: Vec<String> = functions(&teardown).into_iter().map(|f| f.name).collect();
+    for name in ["teardown_pass", "inventory_inner", "delete_one", "destroy"] {
+        assert!(names.iter().any(|n| n == name), "{name} not found: {names:?}");
+    }
 }

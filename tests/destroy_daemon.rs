@@ -1,7 +1,8 @@
 //! The daemon's removal path on moto: the `run` binary with the built-in Personalize. Removing a
 //! group's parameter file keeps its resources by default (an SNS note says so) and, with
 //! `daemon.delete_removed_groups`, tears the group down (nothing left in Personalize or the table);
-//! a file uploaded again before the grace period ends cancels the teardown.
+//! a file uploaded again before the grace period ends cancels the teardown. `destroy --config` of a
+//! group the table never recorded leaves a tombstone the resync respects.
 
 mod support;
 
@@ -10,11 +11,15 @@ use std::time::Instant;
 
 use aws_sdk_s3::types::Event;
 use personalize_ops::emulator::Emulator;
+use personalize_ops::intake::{Intake, Rescanner, spec_validator};
+use personalize_ops::metrics::MemorySink;
+use personalize_ops::notify::Notifications;
+use personalize_ops::objects::S3Store;
 use personalize_ops::store::StateStore;
 use serde_json::Value;
 use support::cloud::{Deployment, notify_train_json_events, receive_batch};
 use support::moto::Moto;
-use support::process::{Process, fast_settings};
+use support::process::{Process, fast_settings, output};
 use support::wait::PATIENCE;
 
 /// The bucket's `train/*.json` creations and removals go to the intake queue, as the stack sets it.
@@ -52,33 +57,9 @@ async fn service(removal: &[(&str, &str)]) -> Service {
     let moto = Moto::start();
     let cloud = Deployment::new(&moto, 3).await;
     notify_creations_and_removals(&cloud).await;
-    let objects = Arc::new(personalize_ops::objects::S3Store::new(cloud.s3.clone()));
-    let emu = personalize_ops::emulator::start(personalize_ops::emulator::EmulatorConfig::new(objects))
-        .await
-        .expect("emulator");
+    let emu = cloud.emulator().await;
     let work = tempfile::tempdir().expect("tempdir");
-    let settings = fast_settings(work.path());
-    let mut env: Vec<(String, String)> = [
-        ("AWS_ENDPOINT_URL", moto.endpoint()),
-        ("AWS_ACCESS_KEY_ID", "test".into()),
-        ("AWS_SECRET_ACCESS_KEY", "test".into()),
-        ("AWS_REGION", "us-east-1".into()),
-        ("AWS_EC2_METADATA_DISABLED", "true".into()),
-        ("AWS_ENDPOINT_URL_PERSONALIZE", emu.url()),
-        ("PERSONALIZE_OPS_SETTINGS", settings.display().to_string()),
-        ("PERSONALIZE_OPS__DAEMON__BUCKET", cloud.bucket.clone()),
-        ("PERSONALIZE_OPS__DAEMON__QUEUE_URL", cloud.queue_url.clone()),
-        ("PERSONALIZE_OPS__DAEMON__TABLE_NAME", cloud.table.clone()),
-        ("PERSONALIZE_OPS__DAEMON__HEALTH_PORT", "0".into()),
-        ("PERSONALIZE_OPS__DAEMON__RECEIVE_WAIT_SECS", "1".into()),
-        ("PERSONALIZE_OPS__NOTIFY__SNS_TOPIC_ARN", cloud.topic.clone()),
-        ("PERSONALIZE_OPS__AWS__S3_FORCE_PATH_STYLE", "true".into()),
-        ("PERSONALIZE_OPS__LOG__FORMAT", "json".into()),
-        ("PERSONALIZE_OPS__LOG__LEVEL", "info".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    let mut env = cloud.service_env(&moto.endpoint(), &emu, &fast_settings(work.path()));
     env.extend(removal.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let daemon = Process::start(&["run"], &env);
     Service {
@@ -90,14 +71,38 @@ async fn service(removal: &[(&str, &str)]) -> Service {
     }
 }
 
+/// The shop group's data and parameter file, uploaded to the deployment's bucket.
+async fn upload_shop(cloud: &Deployment) {
+    for csv in ["interactions.csv", "users.csv"] {
+        let body = std::fs::read(format!("tests/fixtures/data/{csv}")).expect("fixture data");
+        cloud.upload(&format!("train/shop/{csv}"), body).await;
+    }
+    let config = std::fs::read("tests/fixtures/daemon/shop.json").expect("fixture config");
+    cloud.upload("train/shop/config.json", config).await;
+}
+
+/// The dataset groups and schemas the built-in Personalize at `emu` lists.
+async fn groups_in_personalize(emu: &Emulator) -> Vec<String> {
+    let c = support::emulator::clients(emu).control;
+    let groups = c.list_dataset_groups().send().await.expect("list groups");
+    let mut out: Vec<String> = groups
+        .dataset_groups()
+        .iter()
+        .filter_map(|g| g.name().map(str::to_string))
+        .collect();
+    let schemas = c.list_schemas().send().await.expect("list schemas");
+    out.extend(
+        schemas
+            .schemas()
+            .iter()
+            .filter_map(|s| s.name().map(|n| format!("schema {n}"))),
+    );
+    out
+}
+
 impl Service {
     async fn upload_shop(&self) {
-        for csv in ["interactions.csv", "users.csv"] {
-            let body = std::fs::read(format!("tests/fixtures/data/{csv}")).expect("fixture data");
-            self.cloud.upload(&format!("train/shop/{csv}"), body).await;
-        }
-        let config = std::fs::read("tests/fixtures/daemon/shop.json").expect("fixture config");
-        self.cloud.upload("train/shop/config.json", config).await;
+        upload_shop(&self.cloud).await;
     }
 
     async fn remove_config(&self) {
@@ -133,21 +138,7 @@ impl Service {
     }
 
     async fn groups_in_personalize(&self) -> Vec<String> {
-        let c = support::emulator::clients(&self.emu).control;
-        let groups = c.list_dataset_groups().send().await.expect("list groups");
-        let mut out: Vec<String> = groups
-            .dataset_groups()
-            .iter()
-            .filter_map(|g| g.name().map(str::to_string))
-            .collect();
-        let schemas = c.list_schemas().send().await.expect("list schemas");
-        out.extend(
-            schemas
-                .schemas()
-                .iter()
-                .filter_map(|s| s.name().map(|n| format!("schema {n}"))),
-        );
-        out
+        groups_in_personalize(&self.emu).await
     }
 }
 
@@ -236,5 +227,99 @@ async fn by_default_a_removed_file_keeps_the_resources_and_says_so() {
     assert!(
         s.daemon.log().contains("config removed; resources kept"),
         "the log says it"
+    );
+}
+
+/// A group built with `apply` never went through the state table. `destroy --config` of its file
+/// records that version of the file with a tombstone, so the resync (which compares the bucket with
+/// the table) does not build the group again from it; a new version of the file is built.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destroying_a_group_the_table_never_recorded_keeps_the_resync_from_building_it_again() {
+    let moto = Moto::start();
+    let cloud = Deployment::new(&moto, 3).await;
+    let emu = cloud.emulator().await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let env = cloud.service_env(&moto.endpoint(), &emu, &fast_settings(work.path()));
+    upload_shop(&cloud).await;
+    let config = format!("s3://{}/train/shop/config.json", cloud.bucket);
+    let text = |out: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+
+    let applied = output(&["apply", "--config", &config], &env).await;
+    assert!(applied.status.success(), "{}", text(&applied));
+    assert!(groups_in_personalize(&emu).await.contains(&"shop".to_string()));
+    assert_eq!(
+        cloud.store.group("shop").await.expect("read"),
+        None,
+        "apply records nothing"
+    );
+
+    let destroyed = output(&["destroy", "--config", &config, "--yes"], &env).await;
+    let said = text(&destroyed);
+    assert_eq!(destroyed.status.code(), Some(0), "{said}");
+    assert_eq!(groups_in_personalize(&emu).await, Vec::<String>::new());
+
+    // The daemon's resync, the bucket compared with the table; a fresh one (a restarted replica)
+    // reads every file it has no note of.
+    let rescanner = || {
+        let intake = Intake::new(
+            cloud.bucket.clone(),
+            Arc::new(S3Store::new(cloud.s3.clone())),
+            cloud.store.clone(),
+            Notifications::default(),
+            Arc::new(MemorySink::new()),
+            spec_validator(),
+            256 * 1024,
+        );
+        let objects = Arc::new(S3Store::new(cloud.s3.clone()));
+        Rescanner::new(
+            Arc::new(intake),
+            objects,
+            cloud.store.clone(),
+            Arc::new(MemorySink::new()),
+        )
+    };
+    let report = rescanner().rescan().await.expect("rescan");
+    assert_eq!(report.recorded, 0, "the file was built again: {report:?}");
+    let summary = cloud.store.list_groups().await.expect("list");
+    let shop = summary
+        .iter()
+        .find(|g| g.name == "shop")
+        .expect("destroy recorded the group");
+    assert!(
+        shop.destroyed(),
+        "the resync marks a group due unless destroyed: {shop:?}"
+    );
+    assert_eq!(shop.desired_generation, Some(1));
+
+    // A new version of the file is a new generation, which the tombstone does not cover.
+    let mut file = std::fs::read_to_string("tests/fixtures/daemon/shop.json").expect("fixture config");
+    file.push('\n');
+    cloud.upload("train/shop/config.json", file).await;
+    assert_eq!(rescanner().rescan().await.expect("rescan").recorded, 1);
+    let state = cloud.store.group("shop").await.expect("read").expect("group");
+    assert_eq!(state.desired.map(|d| d.generation), Some(2));
+    let summary = cloud.store.list_groups().await.expect("list");
+    assert!(summary.iter().any(|g| g.name == "shop" && !g.destroyed()));
+
+    // A second destroy of the new version has resources to delete no more, and records it alike.
+    let again = output(&["destroy", "--config", &config, "--yes"], &env).await;
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    let summary = cloud.store.list_groups().await.expect("list");
+    assert!(
+        summary
+            .iter()
+            .any(|g| g.name == "shop" && g.destroyed() && g.desired_generation == Some(2))
+    );
+    // What the first destroy said it would do, and did.
+    assert!(
+        said.contains("- record the parameter file s3://")
+            && said.contains("marked destroyed in the state store"),
+        "{said}"
     );
 }

@@ -12,10 +12,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use personalize_ops::intake::{ConfigRead, ConfigReader as _, ObjectConfigReader, check_config_key};
 use personalize_ops::objects::{DirStore, ObjectStore, ObjectUrl, S3Store};
 use personalize_ops::plan::teardown::{TeardownAction, TeardownStep};
 use personalize_ops::reconcile::{Failure, TeardownOutcome};
-use personalize_ops::store::{Lease, LeaseGrant, Observed, StateStore};
+use personalize_ops::store::{
+    Arrival, DesiredSource, Lease, LeaseGrant, NewDesired, Observed, PutDesired, StateStore, classify,
+};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -80,11 +83,25 @@ struct Recorded {
     /// The recorded parameter file's generation, which the tombstone will name (`None` when there
     /// is no file, or its removal was recorded).
     tombstone_generation: Option<u64>,
+    /// The `--config` file when the store does not hold that version of it yet: recorded before the
+    /// tombstone is written, so the tombstone covers it and a resync finds it already recorded.
+    record: Option<NewDesired>,
     source: Option<ObjectUrl>,
     schema_names: Vec<String>,
 }
 
-async fn recorded(store: Arc<dyn StateStore>, group: &str) -> anyhow::Result<Recorded> {
+impl Recorded {
+    /// Something in the store changes: the group is known, has schedules, or its file is recorded.
+    fn has_work(&self) -> bool {
+        self.known || !self.schedules.is_empty() || self.record.is_some()
+    }
+}
+
+async fn recorded(
+    store: Arc<dyn StateStore>,
+    group: &str,
+    file: Option<&NewDesired>,
+) -> anyhow::Result<Recorded> {
     let state = store
         .group(group)
         .await
@@ -106,42 +123,136 @@ async fn recorded(store: Arc<dyn StateStore>, group: &str) -> anyhow::Result<Rec
             .as_ref()
             .is_some_and(|o| o.destroyed(g.desired.as_ref().map(|d| d.generation)))
     });
+    // Only a version the store would take as new needs recording; a duplicate is the recorded one.
+    let record = file
+        .filter(|f| desired.is_none_or(|d| classify(d, f) == Arrival::Newer))
+        .cloned();
     Ok(Recorded {
         store,
         schedules,
         known: state.is_some() && !destroyed,
         tombstone_generation: desired.filter(|d| !d.is_removal()).map(|d| d.generation),
+        record,
         source: desired.map(|d| d.source.url.clone()),
         schema_names,
+    })
+}
+
+/// What `forget` left in the state store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Left {
+    /// A tombstone naming this generation of the parameter file.
+    Tombstone(u64),
+    /// Nothing: the group is forgotten.
+    Forgotten,
+    /// A newer version of the file arrived while the group was torn down; the service builds it.
+    Newer,
+}
+
+/// What the tombstone will name: the `--config` file's generation once recorded, else the store's.
+async fn tombstone_generation(r: &Recorded, group: &str) -> anyhow::Result<Left> {
+    let recorded = || r.tombstone_generation.map_or(Left::Forgotten, Left::Tombstone);
+    let Some(file) = &r.record else {
+        return Ok(recorded());
+    };
+    let put = r.store.put_desired(file).await.with_context(|| {
+        format!(
+            "recording the parameter file {} of {group} in the state store",
+            file.source.url
+        )
+    })?;
+    Ok(match put {
+        PutDesired::Recorded(d) | PutDesired::Duplicate(d) => Left::Tombstone(d.generation),
+        PutDesired::Superseded { .. } if r.tombstone_generation.is_none() => Left::Newer,
+        PutDesired::Superseded { .. } => recorded(),
     })
 }
 
 /// Records the teardown in the state store: a tombstone when it holds a parameter file (a resync or a
 /// redelivered event of that same file version must not build the group again; a new upload does),
 /// else the group is forgotten.
-async fn forget(r: &Recorded, lease: &Lease, group: &str, format: Format) -> anyhow::Result<()> {
-    let Some(generation) = r.tombstone_generation else {
-        r.store
-            .delete_group(lease)
-            .await
-            .with_context(|| format!("forgetting dataset group {group} in the state store"))?;
-        if format == Format::Text {
-            out(&format!("dataset group {group} forgotten in the state store"));
+async fn forget(r: &Recorded, lease: &Lease, group: &str, format: Format) -> anyhow::Result<Left> {
+    let left = match tombstone_generation(r, group).await? {
+        Left::Tombstone(generation) => {
+            let tombstone = Observed::tombstone(generation, chrono::Utc::now());
+            r.store
+                .put_observed(lease, &tombstone, None)
+                .await
+                .with_context(|| format!("marking dataset group {group} destroyed in the state store"))?;
+            let _ = r.store.release_lease(lease).await;
+            Left::Tombstone(generation)
         }
-        return Ok(());
+        Left::Newer => {
+            let _ = r.store.release_lease(lease).await;
+            Left::Newer
+        }
+        Left::Forgotten => {
+            r.store
+                .delete_group(lease)
+                .await
+                .with_context(|| format!("forgetting dataset group {group} in the state store"))?;
+            Left::Forgotten
+        }
     };
-    let tombstone = Observed::tombstone(generation, chrono::Utc::now());
-    r.store
-        .put_observed(lease, &tombstone, None)
-        .await
-        .with_context(|| format!("marking dataset group {group} destroyed in the state store"))?;
-    let _ = r.store.release_lease(lease).await;
     if format == Format::Text {
-        out(&format!(
-            "dataset group {group} marked destroyed in the state store: its parameter file (generation {generation}) is not built again; a new upload is"
-        ));
+        out(&match left {
+            Left::Tombstone(generation) => format!(
+                "dataset group {group} marked destroyed in the state store: its parameter file (generation {generation}) is not built again; a new upload is"
+            ),
+            Left::Forgotten => format!("dataset group {group} forgotten in the state store"),
+            Left::Newer => format!(
+                "a newer version of the parameter file of {group} arrived meanwhile: the service builds it"
+            ),
+        });
     }
-    Ok(())
+    Ok(left)
+}
+
+/// The `--config` file as the service's intake would record it, when the service reads it: a key
+/// under `train/` in the service's bucket (`daemon.bucket`, any bucket when unset), or the file
+/// under `local DIR`. A path elsewhere is no file of the service's, so it is not recorded.
+async fn service_file(
+    args: &Args,
+    ctx: &Context,
+    group: &str,
+    objects: &Arc<dyn ObjectStore>,
+    url: &ObjectUrl,
+) -> anyhow::Result<Option<NewDesired>> {
+    let bucket = ctx.settings.daemon.bucket.trim();
+    let served = match &args.local {
+        Some(_) => url.bucket == LOCAL_BUCKET,
+        None => {
+            args.config.as_deref().is_some_and(|c| c.starts_with("s3://"))
+                && (bucket.is_empty() || bucket == url.bucket)
+        }
+    };
+    if !served || check_config_key(&url.key).is_err() {
+        return Ok(None);
+    }
+    let read = ObjectConfigReader(Arc::clone(objects))
+        .read(url, personalize_ops::store::MAX_DESIRED_TEXT_BYTES as u64)
+        .await
+        .with_context(|| format!("cannot read the parameter file {url}"))?;
+    let ConfigRead::Found {
+        body,
+        last_modified,
+        etag,
+    } = read
+    else {
+        return Ok(None);
+    };
+    let text = String::from_utf8(body.to_vec()).with_context(|| format!("{url} is not UTF-8"))?;
+    Ok(Some(NewDesired {
+        group: group.to_string(),
+        text,
+        source: DesiredSource {
+            url: url.clone(),
+            etag,
+            version_id: None,
+            sequencer: None,
+            last_modified: Some(last_modified),
+        },
+    }))
 }
 
 /// The state store of `local DIR` (when it has one) or the settings' table (when one is set).
@@ -226,19 +337,19 @@ fn print_failures(failures: &[Failure]) {
     }
 }
 
-pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
-    let target: Target = match connect("destroy", args.local.as_deref(), ctx).await? {
-        Ok(target) => target,
-        Err(code) => return Ok(code),
-    };
-    let store = open_store(&args, ctx).await?;
-    // The group, the schemas its file names, and where that file lives.
-    let (group, mut schemas, objects, config): (
-        String,
-        Vec<String>,
-        Arc<dyn ObjectStore>,
-        Option<ObjectUrl>,
-    ) = match (&args.config, &args.dataset_group) {
+/// The group a destroy names, the schemas its file names, and where that file lives.
+struct Named {
+    group: String,
+    schemas: Vec<String>,
+    objects: Arc<dyn ObjectStore>,
+    /// The `--config` file.
+    config: Option<ObjectUrl>,
+    /// That file as the service would record it (see [`service_file`]).
+    file: Option<NewDesired>,
+}
+
+async fn named(args: &Args, ctx: &Context, target: &Target) -> anyhow::Result<Named> {
+    match (&args.config, &args.dataset_group) {
         (Some(config), _) => {
             let source = Source {
                 config: config.clone(),
@@ -246,13 +357,16 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
                 format: args.format,
                 local: args.local.clone(),
             };
-            let loaded = load(&source, &target).await?;
-            (
-                loaded.spec.dataset_group.name.clone(),
-                loaded.spec.schema_names(),
-                loaded.objects,
-                Some(loaded.config),
-            )
+            let loaded = load(&source, target).await?;
+            let group = loaded.spec.dataset_group.name.clone();
+            let file = service_file(args, ctx, &group, &loaded.objects, &loaded.config).await?;
+            Ok(Named {
+                group,
+                schemas: loaded.spec.schema_names(),
+                objects: loaded.objects,
+                config: Some(loaded.config),
+                file,
+            })
         }
         (None, Some(name)) => {
             // Only to look whether the recorded parameter file is still there.
@@ -263,71 +377,121 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
                     &target.settings.aws,
                 ))),
             };
-            (name.clone(), Vec::new(), objects, None)
+            Ok(Named {
+                group: name.clone(),
+                schemas: Vec::new(),
+                objects,
+                config: None,
+                file: None,
+            })
         }
         (None, None) => anyhow::bail!("give --config FILE_OR_S3_URI or --dataset-group NAME"),
-    };
-    let recorded = match store {
-        Some(store) => Some(recorded(store, &group).await?),
-        None => None,
-    };
-    if let Some(r) = &recorded {
-        schemas.extend(r.schema_names.iter().cloned());
-        schemas.sort();
-        schemas.dedup();
     }
-    let reconciler = reconciler_with(&target.settings, &target.sdk, objects.clone());
-    let steps = reconciler.teardown_plan(&group, &schemas).await?;
-    let known = recorded.as_ref().is_some_and(|r| r.known);
-    let schedules = recorded.as_ref().map_or(0, |r| r.schedules.len());
-    let to_delete = steps
+}
+
+/// The schemas the file names and those of the file the store recorded.
+fn all_schemas(mut schemas: Vec<String>, recorded: Option<&Recorded>) -> Vec<String> {
+    if let Some(r) = recorded {
+        schemas.extend(r.schema_names.iter().cloned());
+    }
+    schemas.sort();
+    schemas.dedup();
+    schemas
+}
+
+/// The state store's part of the plan, one line each.
+fn store_lines(group: &str, r: &Recorded) -> Vec<String> {
+    let mut lines: Vec<String> = r
+        .schedules
         .iter()
-        .filter(|s| !matches!(s.action, TeardownAction::Keep { .. }))
-        .count();
-    match args.format {
+        .map(|n| format!("- delete schedule {n}"))
+        .collect();
+    if let Some(file) = &r.record {
+        lines.push(format!(
+            "- record the parameter file {} in the state store and mark dataset group {group} destroyed (this version of it is not built again)",
+            file.source.url
+        ));
+    } else if r.known {
+        lines.push(match r.tombstone_generation {
+            Some(g) => format!(
+                "- mark dataset group {group} destroyed in the state store (generation {g} of its parameter file is not built again)"
+            ),
+            None => format!("- forget dataset group {group} in the state store"),
+        });
+    }
+    lines
+}
+
+fn print_plan(format: Format, group: &str, steps: &[TeardownStep], recorded: Option<&Recorded>) {
+    match format {
         Format::Json => out(&json!({
             "datasetGroup": group,
             "steps": steps,
-            "stateStore": {"known": known, "schedules": recorded.as_ref().map(|r| r.schedules.clone())},
+            "stateStore": {
+                "known": recorded.is_some_and(|r| r.known),
+                "schedules": recorded.map(|r| r.schedules.clone()),
+                "recordsFile": recorded.and_then(|r| r.record.as_ref()).map(|f| f.source.url.to_string()),
+            },
         })
         .to_string()),
         Format::Text => {
             out(&format!("destroy dataset group {group}"));
-            for s in &steps {
+            for s in steps {
                 out(&step_line(s));
             }
-            if let Some(r) = &recorded {
-                for name in &r.schedules {
-                    out(&format!("- delete schedule {name}"));
-                }
-                if r.known {
-                    out(&match r.tombstone_generation {
-                        Some(g) => format!(
-                            "- mark dataset group {group} destroyed in the state store (generation {g} of its parameter file is not built again)"
-                        ),
-                        None => format!("- forget dataset group {group} in the state store"),
-                    });
-                }
-            } else {
-                out(
+            match recorded {
+                Some(r) => store_lines(group, r).iter().for_each(|l| out(l)),
+                None => out(
                     "  (no state store: set daemon.table_name, or use --local DIR, to remove schedules and state too)",
-                );
+                ),
             }
         }
     }
-    if to_delete == 0 && !known && schedules == 0 {
-        out(&format!(
-            "nothing to delete: dataset group {group} does not exist"
-        ));
-        return Ok(ExitCode::SUCCESS);
-    }
-    if !args.yes {
-        out(&format!(
-            "nothing deleted: {to_delete} resources and {schedules} schedules would be; run again with --yes to delete them"
-        ));
-        return Ok(ExitCode::from(EXIT_FAILURE));
-    }
+}
 
+/// The group's lease, renewed in the background while the teardown runs.
+struct Held<'r> {
+    recorded: &'r Recorded,
+    renewer: tokio::task::JoinHandle<Lease>,
+    stop: CancellationToken,
+}
+
+/// Takes the group's lease and deletes its schedules first, so nothing fires meanwhile; a lost
+/// lease cancels `lost`.
+async fn hold<'r>(
+    r: &'r Recorded,
+    group: &str,
+    duration: Duration,
+    lost: &CancellationToken,
+) -> anyhow::Result<Held<'r>> {
+    let lease = take_lease(r.store.as_ref(), group, duration).await?;
+    for name in &r.schedules {
+        r.store
+            .delete_schedule(&lease, name)
+            .await
+            .with_context(|| format!("deleting schedule {name}"))?;
+        out(&format!("schedule {name} DELETED"));
+    }
+    let stop = CancellationToken::new();
+    let renewer = keep_lease(Arc::clone(&r.store), lease, duration, stop.clone(), lost.clone());
+    Ok(Held {
+        recorded: r,
+        renewer,
+        stop,
+    })
+}
+
+impl<'r> Held<'r> {
+    /// Stops the renewal; the last lease held.
+    async fn stop(self) -> anyhow::Result<(&'r Recorded, Lease)> {
+        self.stop.cancel();
+        let lease = self.renewer.await.context("the lease renewal task")?;
+        Ok((self.recorded, lease))
+    }
+}
+
+/// A token cancelled by Ctrl-C.
+fn cancel_on_ctrl_c() -> CancellationToken {
     let cancel = CancellationToken::new();
     let stop = cancel.clone();
     tokio::spawn(async move {
@@ -335,46 +499,106 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
             stop.cancel();
         }
     });
-    // Hold the group while tearing it down, and stop its schedules first so nothing fires meanwhile.
+    cancel
+}
+
+/// Everything is gone: records it in the store and says whether the parameter file is still there.
+async fn finished(
+    args: &Args,
+    named: &Named,
+    recorded: Option<&Recorded>,
+    lease: Option<(&Recorded, &Lease)>,
+    kept: &[TeardownStep],
+) -> anyhow::Result<ExitCode> {
+    let group = &named.group;
+    let left = match lease {
+        Some((r, lease)) => Some(forget(r, lease, group, args.format).await?),
+        None => None,
+    };
+    if args.format != Format::Text {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let kept = if kept.is_empty() {
+        String::new()
+    } else {
+        format!(" ({} kept)", kept.len())
+    };
+    out(&format!("destroyed: dataset group {group} is gone{kept}"));
+    let file = named.config.as_ref().or(recorded.and_then(|r| r.source.as_ref()));
+    let left_file = match file {
+        // `local DIR` records its files in the bucket `local`; anything else is not in DIR.
+        Some(url) if args.config.is_some() || args.local.is_none() || url.bucket == LOCAL_BUCKET => {
+            named.objects.head(url).await.ok().flatten().map(|_| url.clone())
+        }
+        _ => None,
+    };
+    match (left_file, left) {
+        (Some(url), Some(Left::Tombstone(_))) => out(&format!(
+            "note: the parameter file {url} is still there; the service does not build the group again from this version of it, only from a new upload"
+        )),
+        (Some(url), _) => out(&format!(
+            "note: the parameter file {url} is still there; remove it, or the service creates the group again on its next upload or resync"
+        )),
+        (None, _) => {}
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints what was planned; deletes it with `--yes`.
+pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
+    let target: Target = match connect("destroy", args.local.as_deref(), ctx).await? {
+        Ok(target) => target,
+        Err(code) => return Ok(code),
+    };
+    let store = open_store(&args, ctx).await?;
+    let named = named(&args, ctx, &target).await?;
+    let group = named.group.as_str();
+    let recorded = match store {
+        Some(store) => Some(recorded(store, group, named.file.as_ref()).await?),
+        None => None,
+    };
+    let schemas = all_schemas(named.schemas.clone(), recorded.as_ref());
+    let reconciler = reconciler_with(&target.settings, &target.sdk, named.objects.clone());
+    let steps = reconciler.teardown_plan(group, &schemas).await?;
+    print_plan(args.format, group, &steps, recorded.as_ref());
+    let to_delete = steps
+        .iter()
+        .filter(|s| !matches!(s.action, TeardownAction::Keep { .. }))
+        .count();
+    if to_delete == 0 && !recorded.as_ref().is_some_and(Recorded::has_work) {
+        out(&format!(
+            "nothing to delete: dataset group {group} does not exist"
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !args.yes {
+        let schedules = recorded.as_ref().map_or(0, |r| r.schedules.len());
+        out(&format!(
+            "nothing deleted: {to_delete} resources and {schedules} schedules would be; run again with --yes to delete them"
+        ));
+        return Ok(ExitCode::from(EXIT_FAILURE));
+    }
+    let cancel = cancel_on_ctrl_c();
     let duration = ctx.settings.daemon.lease_duration();
     let held = match &recorded {
-        Some(r) => {
-            let lease = take_lease(r.store.as_ref(), &group, duration).await?;
-            for name in &r.schedules {
-                r.store
-                    .delete_schedule(&lease, name)
-                    .await
-                    .with_context(|| format!("deleting schedule {name}"))?;
-                out(&format!("schedule {name} DELETED"));
-            }
-            let renewer_stop = CancellationToken::new();
-            let renewer = keep_lease(
-                Arc::clone(&r.store),
-                lease,
-                duration,
-                renewer_stop.clone(),
-                cancel.clone(),
-            );
-            Some((r, renewer, renewer_stop))
-        }
+        Some(r) => Some(hold(r, group, duration, &cancel).await?),
         None => None,
     };
     let mut printer = Printer { format: args.format };
-    let outcome = reconciler.destroy(&group, &schemas, &mut printer, &cancel).await;
+    let outcome = reconciler.destroy(group, &schemas, &mut printer, &cancel).await;
     let lease = match held {
-        Some((r, renewer, renewer_stop)) => {
-            renewer_stop.cancel();
-            let lease = renewer.await.context("the lease renewal task")?;
-            Some((r, lease))
-        }
+        Some(held) => Some(held.stop().await?),
         None => None,
+    };
+    let release = || async {
+        if let Some((r, lease)) = &lease {
+            let _ = r.store.release_lease(lease).await;
+        }
     };
     let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
-            if let Some((r, lease)) = &lease {
-                let _ = r.store.release_lease(lease).await;
-            }
+            release().await;
             return Err(e.into());
         }
     };
@@ -383,48 +607,11 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
     }
     match outcome {
         TeardownOutcome::Finished { kept } => {
-            if let Some((r, lease)) = &lease {
-                forget(r, lease, &group, args.format).await?;
-            }
-            let file = config
-                .as_ref()
-                .or(recorded.as_ref().and_then(|r| r.source.as_ref()));
-            let left_file = match file {
-                // `local DIR` records its files in the bucket `local`; anything else is not in DIR.
-                Some(url) if args.config.is_some() || args.local.is_none() || url.bucket == LOCAL_BUCKET => {
-                    objects.head(url).await.ok().flatten().map(|_| url.clone())
-                }
-                _ => None,
-            };
-            if args.format == Format::Text {
-                out(&format!(
-                    "destroyed: dataset group {group} is gone{}",
-                    if kept.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({} kept)", kept.len())
-                    }
-                ));
-                let tombstoned = lease.is_some()
-                    && recorded
-                        .as_ref()
-                        .is_some_and(|r| r.tombstone_generation.is_some());
-                match left_file {
-                    Some(url) if tombstoned => out(&format!(
-                        "note: the parameter file {url} is still there; the service does not build the group again from this version of it, only from a new upload"
-                    )),
-                    Some(url) => out(&format!(
-                        "note: the parameter file {url} is still there; remove it, or the service creates the group again on its next upload or resync"
-                    )),
-                    None => {}
-                }
-            }
-            Ok(ExitCode::SUCCESS)
+            let lease = lease.as_ref().map(|(r, l)| (*r, l));
+            finished(&args, &named, recorded.as_ref(), lease, &kept).await
         }
         TeardownOutcome::Failed { failures, .. } => {
-            if let Some((r, lease)) = &lease {
-                let _ = r.store.release_lease(lease).await;
-            }
+            release().await;
             if args.format == Format::Text {
                 print_failures(&failures);
                 out(&format!(

@@ -246,6 +246,15 @@ impl Queues {
     fn dlq_name(&self) -> String {
         format!("{}-dlq", self.name)
     }
+
+    /// What the redrive policy does, in words.
+    fn redrive_detail(&self) -> String {
+        format!(
+            "redrive to {} after {} receives",
+            self.dlq_name(),
+            self.max_receive_count
+        )
+    }
 }
 
 fn sqs_failure<E, R>(e: &aws_sdk_sqs::error::SdkError<E, R>) -> AwsFailure
@@ -373,58 +382,24 @@ async fn queues(
     wanted: &Queues,
     check: bool,
 ) -> anyhow::Result<Vec<Item>> {
-    let mut items = Vec::new();
     let dlq_name = wanted.dlq_name();
-    let dlq_url = match queue_url(sqs, &dlq_name).await? {
-        Some(url) => {
-            items.push(Item::new(
-                "dead-letter queue",
-                &dlq_name,
-                State::Exists,
-                Vec::new(),
-            ));
-            url
-        }
-        None if check => {
-            items.push(Item::new(
-                "dead-letter queue",
-                &dlq_name,
-                State::Missing,
-                Vec::new(),
-            ));
-            items.push(Item::new(
-                "queue",
-                &wanted.name,
-                if queue_url(sqs, &wanted.name).await?.is_some() {
-                    State::Differs
-                } else {
-                    State::Missing
-                },
-                vec![format!("its dead-letter queue {dlq_name} is missing")],
-            ));
-            return Ok(items);
-        }
-        None => {
-            let attributes = HashMap::from([(
-                QueueAttributeName::MessageRetentionPeriod,
-                DLQ_RETENTION_SECS.to_string(),
-            )]);
-            let url = create_queue(sqs, &dlq_name, attributes).await?;
-            items.push(Item::new(
-                "dead-letter queue",
-                &dlq_name,
-                State::Created,
-                vec!["retention 14 days".into()],
-            ));
-            url
-        }
+    let (dlq_url, dlq) = dead_letter_queue(sqs, &dlq_name, check).await?;
+    let mut items = vec![dlq];
+    let Some(dlq_url) = dlq_url else {
+        // `--check` without the dead-letter queue: the queue cannot be as needed either.
+        let state = if queue_url(sqs, &wanted.name).await?.is_some() {
+            State::Differs
+        } else {
+            State::Missing
+        };
+        let why = vec![format!("its dead-letter queue {dlq_name} is missing")];
+        items.push(Item::new("queue", &wanted.name, state, why));
+        return Ok(items);
     };
     let dlq_arn = queue_attributes(sqs, &dlq_url)
         .await?
         .remove(&QueueAttributeName::QueueArn)
         .context("SQS returned no ARN for the dead-letter queue")?;
-    let redrive = redrive_policy(&dlq_arn, wanted.max_receive_count);
-
     let (queue_arn, item) = match queue_url(sqs, &wanted.name).await? {
         None if check => {
             items.push(Item::new("queue", &wanted.name, State::Missing, Vec::new()));
@@ -438,87 +413,130 @@ async fn queues(
             }
             return Ok(items);
         }
-        None => {
-            let attributes = HashMap::from([
-                (QueueAttributeName::RedrivePolicy, redrive),
-                (
-                    QueueAttributeName::VisibilityTimeout,
-                    wanted.visibility_timeout_secs.to_string(),
-                ),
-            ]);
-            let url = create_queue(sqs, &wanted.name, attributes).await?;
-            let arn = queue_attributes(sqs, &url)
-                .await?
-                .remove(&QueueAttributeName::QueueArn)
-                .context("SQS returned no ARN for the queue")?;
-            let mut details = vec![format!(
-                "redrive to {dlq_name} after {} receives",
-                wanted.max_receive_count
-            )];
-            if let Some(bucket) = &wanted.bucket {
-                let policy = json!({"Version": "2012-10-17", "Statement": [bucket_statement(&arn, bucket)]});
-                set_attribute(sqs, &url, QueueAttributeName::Policy, policy.to_string()).await?;
-                details.push(format!("policy lets the bucket {bucket} send"));
-            }
-            (arn, Item::new("queue", &wanted.name, State::Created, details))
-        }
-        Some(url) => {
-            let mut attributes = queue_attributes(sqs, &url).await?;
-            let arn = attributes
-                .remove(&QueueAttributeName::QueueArn)
-                .context("SQS returned no ARN for the queue")?;
-            let mut differs = Vec::new();
-            let mut added = Vec::new();
-            match attributes.get(&QueueAttributeName::RedrivePolicy) {
-                Some(found) => differs.extend(redrive_differences(found, &dlq_arn, wanted.max_receive_count)),
-                None if check => differs.push("it has no redrive policy".into()),
-                None => {
-                    set_attribute(sqs, &url, QueueAttributeName::RedrivePolicy, redrive).await?;
-                    added.push(format!(
-                        "redrive to {dlq_name} after {} receives",
-                        wanted.max_receive_count
-                    ));
-                }
-            }
-            if let Some(bucket) = &wanted.bucket {
-                let statement = bucket_statement(&arn, bucket);
-                match attributes.get(&QueueAttributeName::Policy) {
-                    Some(policy) => {
-                        let found: Value = serde_json::from_str(policy).unwrap_or(Value::Null);
-                        let has = found["Statement"]
-                            .as_array()
-                            .is_some_and(|s| s.iter().any(|st| st == &statement));
-                        if !has {
-                            differs.push(format!(
-                                "its policy has no statement {POLICY_SID} letting the bucket {bucket} send (s3.amazonaws.com, sqs:SendMessage, aws:SourceArn and aws:SourceAccount)"
-                            ));
-                        }
-                    }
-                    None if check => {
-                        differs.push(format!("it has no policy letting the bucket {bucket} send"))
-                    }
-                    None => {
-                        let policy = json!({"Version": "2012-10-17", "Statement": [statement]});
-                        set_attribute(sqs, &url, QueueAttributeName::Policy, policy.to_string()).await?;
-                        added.push(format!("policy lets the bucket {bucket} send"));
-                    }
-                }
-            }
-            let item = if !differs.is_empty() {
-                Item::new("queue", &wanted.name, State::Differs, differs)
-            } else if !added.is_empty() {
-                Item::new("queue", &wanted.name, State::Updated, added)
-            } else {
-                Item::new("queue", &wanted.name, State::Exists, Vec::new())
-            };
-            (arn, item)
-        }
+        None => create_intake_queue(sqs, wanted, &dlq_arn).await?,
+        Some(url) => existing_intake_queue(sqs, wanted, &url, &dlq_arn, check).await?,
     };
     items.push(item);
     if let Some(bucket) = &wanted.bucket {
         items.push(bucket_notification(s3, bucket, &queue_arn, check).await?);
     }
     Ok(items)
+}
+
+/// The dead-letter queue's URL (`None` when it is missing and `check` forbids creating it), and
+/// its item.
+async fn dead_letter_queue(
+    sqs: &aws_sdk_sqs::Client,
+    dlq_name: &str,
+    check: bool,
+) -> anyhow::Result<(Option<String>, Item)> {
+    let resource = "dead-letter queue";
+    match queue_url(sqs, dlq_name).await? {
+        Some(url) => Ok((
+            Some(url),
+            Item::new(resource, dlq_name, State::Exists, Vec::new()),
+        )),
+        None if check => Ok((None, Item::new(resource, dlq_name, State::Missing, Vec::new()))),
+        None => {
+            let attributes = HashMap::from([(
+                QueueAttributeName::MessageRetentionPeriod,
+                DLQ_RETENTION_SECS.to_string(),
+            )]);
+            let url = create_queue(sqs, dlq_name, attributes).await?;
+            let details = vec!["retention 14 days".into()];
+            Ok((Some(url), Item::new(resource, dlq_name, State::Created, details)))
+        }
+    }
+}
+
+/// Creates the intake queue with its redrive policy and, with a bucket, the policy statement that
+/// lets the bucket send; its ARN and item.
+async fn create_intake_queue(
+    sqs: &aws_sdk_sqs::Client,
+    wanted: &Queues,
+    dlq_arn: &str,
+) -> anyhow::Result<(String, Item)> {
+    let attributes = HashMap::from([
+        (
+            QueueAttributeName::RedrivePolicy,
+            redrive_policy(dlq_arn, wanted.max_receive_count),
+        ),
+        (
+            QueueAttributeName::VisibilityTimeout,
+            wanted.visibility_timeout_secs.to_string(),
+        ),
+    ]);
+    let url = create_queue(sqs, &wanted.name, attributes).await?;
+    let arn = queue_attributes(sqs, &url)
+        .await?
+        .remove(&QueueAttributeName::QueueArn)
+        .context("SQS returned no ARN for the queue")?;
+    let mut details = vec![wanted.redrive_detail()];
+    if let Some(bucket) = &wanted.bucket {
+        let policy = json!({"Version": "2012-10-17", "Statement": [bucket_statement(&arn, bucket)]});
+        set_attribute(sqs, &url, QueueAttributeName::Policy, policy.to_string()).await?;
+        details.push(format!("policy lets the bucket {bucket} send"));
+    }
+    Ok((arn, Item::new("queue", &wanted.name, State::Created, details)))
+}
+
+/// What an existing intake queue lacks (added unless `check`) or has otherwise (reported); its ARN
+/// and item.
+async fn existing_intake_queue(
+    sqs: &aws_sdk_sqs::Client,
+    wanted: &Queues,
+    url: &str,
+    dlq_arn: &str,
+    check: bool,
+) -> anyhow::Result<(String, Item)> {
+    let mut attributes = queue_attributes(sqs, url).await?;
+    let arn = attributes
+        .remove(&QueueAttributeName::QueueArn)
+        .context("SQS returned no ARN for the queue")?;
+    let mut differs = Vec::new();
+    let mut added = Vec::new();
+    match attributes.get(&QueueAttributeName::RedrivePolicy) {
+        Some(found) => differs.extend(redrive_differences(found, dlq_arn, wanted.max_receive_count)),
+        None if check => differs.push("it has no redrive policy".into()),
+        None => {
+            let redrive = redrive_policy(dlq_arn, wanted.max_receive_count);
+            set_attribute(sqs, url, QueueAttributeName::RedrivePolicy, redrive).await?;
+            added.push(wanted.redrive_detail());
+        }
+    }
+    if let Some(bucket) = &wanted.bucket {
+        let statement = bucket_statement(&arn, bucket);
+        match attributes.get(&QueueAttributeName::Policy) {
+            Some(policy) => differs.extend(policy_difference(policy, &statement, bucket)),
+            None if check => differs.push(format!("it has no policy letting the bucket {bucket} send")),
+            None => {
+                let policy = json!({"Version": "2012-10-17", "Statement": [statement]});
+                set_attribute(sqs, url, QueueAttributeName::Policy, policy.to_string()).await?;
+                added.push(format!("policy lets the bucket {bucket} send"));
+            }
+        }
+    }
+    let item = if !differs.is_empty() {
+        Item::new("queue", &wanted.name, State::Differs, differs)
+    } else if !added.is_empty() {
+        Item::new("queue", &wanted.name, State::Updated, added)
+    } else {
+        Item::new("queue", &wanted.name, State::Exists, Vec::new())
+    };
+    Ok((arn, item))
+}
+
+/// Why an existing queue policy does not let the bucket send (`None` when it does).
+fn policy_difference(policy: &str, statement: &Value, bucket: &str) -> Option<String> {
+    let found: Value = serde_json::from_str(policy).unwrap_or(Value::Null);
+    let has = found["Statement"]
+        .as_array()
+        .is_some_and(|s| s.iter().any(|st| st == statement));
+    (!has).then(|| {
+        format!(
+            "its policy has no statement {POLICY_SID} letting the bucket {bucket} send (s3.amazonaws.com, sqs:SendMessage, aws:SourceArn and aws:SourceAccount)"
+        )
+    })
 }
 
 /// The `train/` + `.json` filter rules of a queue configuration, lower-cased names.
@@ -574,6 +592,60 @@ fn empty_answer<E>(e: &aws_sdk_s3::error::SdkError<E, aws_smithy_runtime_api::ht
         && element.matches('<').count() == 1
 }
 
+type BucketNotifications =
+    aws_sdk_s3::operation::get_bucket_notification_configuration::GetBucketNotificationConfigurationOutput;
+
+/// The bucket's notifications; `Err(item)` when the bucket does not exist.
+async fn read_notifications(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+) -> anyhow::Result<Result<BucketNotifications, Item>> {
+    match s3
+        .get_bucket_notification_configuration()
+        .bucket(bucket)
+        .send()
+        .await
+    {
+        Ok(c) => Ok(Ok(c)),
+        Err(e) if e.code() == Some("NoSuchBucket") => Ok(Err(Item::new(
+            "bucket notification",
+            bucket,
+            State::Missing,
+            vec!["the bucket does not exist; setup does not create data buckets".into()],
+        ))),
+        Err(e) if empty_answer(&e) => Ok(Ok(BucketNotifications::builder().build())),
+        Err(e) => Err(AwsFailure::from_sdk(&e))
+            .with_context(|| format!("read the notifications of the bucket {bucket}")),
+    }
+}
+
+/// The bucket's notifications with ours added: the put replaces the whole configuration, so every
+/// notification the bucket already has is kept.
+fn with_ours(current: &BucketNotifications, queue_arn: &str) -> anyhow::Result<NotificationConfiguration> {
+    let rule = |name, value: &str| FilterRule::builder().name(name).value(value).build();
+    let filter = S3KeyFilter::builder()
+        .filter_rules(rule(FilterRuleName::Prefix, TRAIN_PREFIX))
+        .filter_rules(rule(FilterRuleName::Suffix, TRAIN_SUFFIX))
+        .build();
+    let ours = QueueConfiguration::builder()
+        .id(NOTIFICATION_ID)
+        .queue_arn(queue_arn)
+        .events(Event::S3ObjectCreated)
+        // For daemon.delete_removed_groups (otherwise a removal is only noted).
+        .events(Event::S3ObjectRemoved)
+        .filter(NotificationConfigurationFilter::builder().key(filter).build())
+        .build()
+        .context("build the queue configuration")?;
+    let mut queue_configurations = current.queue_configurations().to_vec();
+    queue_configurations.push(ours);
+    Ok(NotificationConfiguration::builder()
+        .set_queue_configurations(Some(queue_configurations))
+        .set_topic_configurations(current.topic_configurations.clone())
+        .set_lambda_function_configurations(current.lambda_function_configurations.clone())
+        .set_event_bridge_configuration(current.event_bridge_configuration.clone())
+        .build())
+}
+
 async fn bucket_notification(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
@@ -581,26 +653,9 @@ async fn bucket_notification(
     check: bool,
 ) -> anyhow::Result<Item> {
     let resource = "bucket notification";
-    let current = match s3
-        .get_bucket_notification_configuration()
-        .bucket(bucket)
-        .send()
-        .await
-    {
-        Ok(c) => c,
-        Err(e) if e.code() == Some("NoSuchBucket") => {
-            return Ok(Item::new(
-                resource,
-                bucket,
-                State::Missing,
-                vec!["the bucket does not exist; setup does not create data buckets".into()],
-            ));
-        }
-        Err(e) if empty_answer(&e) => aws_sdk_s3::operation::get_bucket_notification_configuration::GetBucketNotificationConfigurationOutput::builder().build(),
-        Err(e) => {
-            return Err(AwsFailure::from_sdk(&e))
-                .with_context(|| format!("read the notifications of the bucket {bucket}"));
-        }
+    let current = match read_notifications(s3, bucket).await? {
+        Ok(current) => current,
+        Err(missing) => return Ok(missing),
     };
     let ours: Vec<&QueueConfiguration> = current
         .queue_configurations()
@@ -627,32 +682,9 @@ async fn bucket_notification(
             vec![format!("no notification to {queue_arn}")],
         ));
     }
-    let rule = |name, value: &str| FilterRule::builder().name(name).value(value).build();
-    let filter = S3KeyFilter::builder()
-        .filter_rules(rule(FilterRuleName::Prefix, TRAIN_PREFIX))
-        .filter_rules(rule(FilterRuleName::Suffix, TRAIN_SUFFIX))
-        .build();
-    let ours = QueueConfiguration::builder()
-        .id(NOTIFICATION_ID)
-        .queue_arn(queue_arn)
-        .events(Event::S3ObjectCreated)
-        // For daemon.delete_removed_groups (otherwise a removal is only noted).
-        .events(Event::S3ObjectRemoved)
-        .filter(NotificationConfigurationFilter::builder().key(filter).build())
-        .build()
-        .context("build the queue configuration")?;
-    // The put replaces the whole configuration: keep every notification the bucket already has.
-    let mut queue_configurations = current.queue_configurations().to_vec();
-    queue_configurations.push(ours);
-    let configuration = NotificationConfiguration::builder()
-        .set_queue_configurations(Some(queue_configurations))
-        .set_topic_configurations(current.topic_configurations.clone())
-        .set_lambda_function_configurations(current.lambda_function_configurations.clone())
-        .set_event_bridge_configuration(current.event_bridge_configuration.clone())
-        .build();
     s3.put_bucket_notification_configuration()
         .bucket(bucket)
-        .notification_configuration(configuration)
+        .notification_configuration(with_ours(&current, queue_arn)?)
         .send()
         .await
         .map_err(|e| AwsFailure::from_sdk(&e))

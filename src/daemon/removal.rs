@@ -53,14 +53,7 @@ impl Daemon {
             .is_some_and(|p| p.generation == desired.generation);
         let resources = previous.as_ref().map(|p| p.resources.clone()).unwrap_or_default();
         let location = self.config.location.clone();
-        let record = |last_error: String, resources| Observed {
-            generation: desired.generation,
-            converged: false,
-            resources,
-            last_error: Some(last_error),
-            updated_at: now,
-            destroyed_at: None,
-        };
+        let record = |last_error: String, resources| removal_observed(desired, resources, last_error, now);
         let at = match self.removal {
             RemovalPolicy::Keep => {
                 let observed = record(
@@ -98,6 +91,7 @@ impl Daemon {
         self.tear_down(group, lease, guard, desired, resources, at).await
     }
 
+    /// One teardown pass over the group whose file was removed, its schedules deleted first.
     async fn tear_down(
         &self,
         group: &str,
@@ -127,20 +121,14 @@ impl Daemon {
             // Deletions decided under a lost lease were not sent; the new owner carries on.
             return Ok(TurnEnd::LeaseLost);
         }
+        let observed = |resources, last_error: String| removal_observed(desired, resources, last_error, now);
         let report = match result {
             Ok(report) => report,
             Err(e) => {
                 tracing::warn!(error = %e, "teardown pass did not complete; retrying later");
-                let observed = Observed {
-                    generation: desired.generation,
-                    converged: false,
-                    resources,
-                    last_error: Some(e.message),
-                    updated_at: now,
-                    destroyed_at: None,
-                };
+                let retry = Some(after(now, self.config.error_retry));
                 self.store
-                    .put_observed(lease, &observed, Some(after(now, self.config.error_retry)))
+                    .put_observed(lease, &observed(resources, e.message), retry)
                     .await?;
                 return Ok(TurnEnd::Done);
             }
@@ -155,51 +143,74 @@ impl Daemon {
                 Ok(TurnEnd::Forgotten)
             }
             PassStatus::Pending { retry_after } => {
-                // Schemas still listed keep their names for the next pass.
-                let mut left = report.resources;
-                for r in resources.into_iter().filter(|r| r.kind == ResourceKind::Schema) {
-                    if !left.iter().any(|l| l.kind == r.kind && l.name == r.name) {
-                        left.push(r);
-                    }
-                }
-                let observed = Observed {
-                    generation: desired.generation,
-                    converged: false,
-                    resources: left,
-                    last_error: Some("config removed; the group is being deleted".into()),
-                    updated_at: now,
-                    destroyed_at: None,
-                };
+                let left = with_schemas(report.resources, resources);
+                let pending = observed(left, "config removed; the group is being deleted".into());
                 self.store
-                    .put_observed(lease, &observed, Some(after(now, retry_after)))
+                    .put_observed(lease, &pending, Some(after(now, retry_after)))
                     .await?;
                 Ok(TurnEnd::Done)
             }
             PassStatus::Failed => {
                 let summary = failure_summary(&report);
-                let previous_error = self
-                    .store
-                    .group(group)
-                    .await?
-                    .and_then(|g| g.observed)
-                    .and_then(|o| o.last_error);
-                let observed = Observed {
-                    generation: desired.generation,
-                    converged: false,
-                    resources: report.resources.clone(),
-                    last_error: Some(summary.clone()),
-                    updated_at: now,
-                    destroyed_at: None,
-                };
-                if previous_error.as_deref() == Some(summary.as_str()) {
-                    self.store.put_observed(lease, &observed, None).await?;
-                } else {
-                    tracing::warn!(failures = %summary, "dataset group not deleted whole");
-                    let note = removal_message(group, &location, &Removal::Failed(report.failures.clone()));
-                    self.record_and_announce(lease, &observed, None, note).await?;
-                }
+                let failed = observed(report.resources.clone(), summary.clone());
+                let note = removal_message(group, &location, &Removal::Failed(report.failures.clone()));
+                self.teardown_failed(group, lease, &failed, &summary, note)
+                    .await?;
                 Ok(TurnEnd::Done)
             }
         }
+    }
+
+    /// Records a teardown that failed; the user is told once per distinct failure.
+    async fn teardown_failed(
+        &self,
+        group: &str,
+        lease: &Lease,
+        failed: &Observed,
+        summary: &str,
+        note: crate::notify::message::Message,
+    ) -> Result<(), StoreError> {
+        let previous_error = self
+            .store
+            .group(group)
+            .await?
+            .and_then(|g| g.observed)
+            .and_then(|o| o.last_error);
+        if previous_error.as_deref() == Some(summary) {
+            return self.store.put_observed(lease, failed, None).await;
+        }
+        tracing::warn!(failures = %summary, "dataset group not deleted whole");
+        self.record_and_announce(lease, failed, None, note).await
+    }
+}
+
+/// What a teardown pass left, with the schemas the group had: a schema still listed keeps its name
+/// for the next pass, which deletes it last.
+fn with_schemas(
+    mut left: Vec<crate::store::ResourceState>,
+    had: Vec<crate::store::ResourceState>,
+) -> Vec<crate::store::ResourceState> {
+    for r in had.into_iter().filter(|r| r.kind == ResourceKind::Schema) {
+        if !left.iter().any(|l| l.kind == r.kind && l.name == r.name) {
+            left.push(r);
+        }
+    }
+    left
+}
+
+/// What a worker records of a removal generation: not converged, and why.
+fn removal_observed(
+    desired: &Desired,
+    resources: Vec<crate::store::ResourceState>,
+    last_error: String,
+    now: DateTime<Utc>,
+) -> Observed {
+    Observed {
+        generation: desired.generation,
+        converged: false,
+        resources,
+        last_error: Some(last_error),
+        updated_at: now,
+        destroyed_at: None,
     }
 }

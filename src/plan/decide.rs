@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::observed::{
-    BatchJobObs, CampaignObs, ImportJobObs, Meta, Observation, Phase, SolutionObs, VersionObs,
+    BatchJobObs, CampaignObs, DatasetObs, ImportJobObs, Meta, Observation, Phase, SolutionObs, VersionObs,
 };
 use super::{
     Action, BatchTarget, DataFound, Kind, Plan, Ref, Request, RunContext, ScheduledWork, Step, json_changes,
@@ -231,6 +231,23 @@ pub fn serving_version(obs: &Observation, s: &Solution) -> Option<String> {
 }
 
 /// A file's value in the API's member names (`Null` when absent: compared as "not set").
+/// The failure of a batch job whose role setting is not set.
+fn batch_role_missing(kind: Kind) -> Action {
+    let (key, env) = match kind {
+        Kind::BatchSegmentJob => (
+            "personalize.batch_segment_role_arn",
+            "PERSONALIZE_OPS__PERSONALIZE__BATCH_SEGMENT_ROLE_ARN",
+        ),
+        _ => (
+            "personalize.batch_inference_role_arn",
+            "PERSONALIZE_OPS__PERSONALIZE__BATCH_INFERENCE_ROLE_ARN",
+        ),
+    };
+    Action::Failed {
+        reason: format!("{kind} needs the role setting {key} (environment {env}), which is not set"),
+    }
+}
+
 fn to_json<T: serde::Serialize>(value: Option<&T>) -> Value {
     value
         .and_then(|v| serde_json::to_value(v).ok())
@@ -548,7 +565,6 @@ impl<'a> Planner<'a> {
     }
 
     fn dataset(&mut self, d: &Dataset, group: &Ref) {
-        let target = Ref::new(Kind::Dataset, &d.name);
         let revision = d
             .schema
             .as_ref()
@@ -559,79 +575,98 @@ impl<'a> Planner<'a> {
             None => Ref::new(Kind::Schema, &s.name),
         });
         match self.obs.datasets.get(&d.dataset_type) {
-            None => {
-                let Some(schema_ref) = schema_ref else {
-                    self.push(
-                        target,
-                        None,
-                        Action::Failed {
-                            reason: "the file has no schema block for it, so it cannot be created".into(),
-                        },
-                        None,
-                    );
-                    return;
-                };
-                let (name, tags, ty) = (d.name.clone(), d.tags.clone(), d.dataset_type);
-                let (g, s) = (group.clone(), schema_ref.clone());
-                self.create(
-                    target,
-                    &[group.clone(), schema_ref],
-                    "it does not exist",
-                    None,
-                    |p| Request::CreateDataset {
-                        name,
-                        dataset_group_arn: p.arn(&g),
-                        schema_arn: p.arn(&s),
-                        dataset_type: ty,
-                        tags,
-                    },
-                );
-            }
-            Some(o) => {
-                let mut diff = Vec::new();
-                if o.name != d.name {
-                    diff.push(format!(
-                        "name: the group's {} dataset is {}, the file names it {}",
-                        d.dataset_type, o.name, d.name
-                    ));
-                }
-                if let (Some(rev), Some(schema)) = (&revision, &d.schema) {
-                    let update = (rev.arn != o.schema_arn).then(|| {
-                        let from = super::schema_change::schema_name(&o.schema_arn);
-                        let added = if rev.added.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" (adds the optional fields {})", rev.added.join(", "))
-                        };
-                        (
-                            Request::UpdateDataset {
-                                dataset_arn: o.meta.arn.clone(),
-                                schema_arn: rev.arn.clone(),
-                                create_schema: (!rev.exists).then(|| super::NewSchema {
-                                    name: rev.name.clone(),
-                                    schema: schema.document_text(),
-                                    domain: schema.domain.map(|x| x.as_str().to_string()),
-                                }),
-                            },
-                            vec![format!("schema: {from} → {}{added}", rev.name)],
-                            Value::String(rev.arn.clone()),
-                        )
-                    });
-                    // The dataset keeps its data and serves on during the update.
-                    return self.existing_or_update(target, &o.meta, diff, update, true, None);
-                }
-                if let Some(s) = &schema_ref
-                    && let Some(schema_arn) = self.arns.get(s)
-                    && schema_arn != &o.schema_arn
-                {
-                    diff.push(format!(
-                        "schemaArn: the file has {schema_arn}, Personalize has {}",
-                        o.schema_arn
-                    ));
-                }
-                self.existing(target, &o.meta, diff, None);
-            }
+            None => self.new_dataset(d, group, schema_ref),
+            Some(o) => match (&revision, &d.schema) {
+                (Some(rev), Some(schema)) => self.revised_dataset(d, o, rev, schema),
+                _ => self.existing_dataset(d, o, schema_ref.as_ref()),
+            },
         }
+    }
+
+    /// A dataset the group lacks: created once its group and schema are.
+    fn new_dataset(&mut self, d: &Dataset, group: &Ref, schema_ref: Option<Ref>) {
+        let target = Ref::new(Kind::Dataset, &d.name);
+        let Some(schema_ref) = schema_ref else {
+            let reason = "the file has no schema block for it, so it cannot be created".into();
+            return self.push(target, None, Action::Failed { reason }, None);
+        };
+        let (name, tags, ty) = (d.name.clone(), d.tags.clone(), d.dataset_type);
+        let (g, s) = (group.clone(), schema_ref.clone());
+        self.create(
+            target,
+            &[group.clone(), schema_ref],
+            "it does not exist",
+            None,
+            |p| Request::CreateDataset {
+                name,
+                dataset_group_arn: p.arn(&g),
+                schema_arn: p.arn(&s),
+                dataset_type: ty,
+                tags,
+            },
+        );
+    }
+
+    /// What differs between the file's dataset and the group's, other than its schema.
+    fn dataset_name_difference(d: &Dataset, o: &DatasetObs) -> Vec<String> {
+        if o.name == d.name {
+            return Vec::new();
+        }
+        vec![format!(
+            "name: the group's {} dataset is {}, the file names it {}",
+            d.dataset_type, o.name, d.name
+        )]
+    }
+
+    /// A dataset whose schema has a revision: moved to it in place (it keeps its data and serves on
+    /// during the update) unless it already uses it.
+    fn revised_dataset(
+        &mut self,
+        d: &Dataset,
+        o: &DatasetObs,
+        rev: &super::schema_change::Revision,
+        schema: &crate::spec::model::Schema,
+    ) {
+        let target = Ref::new(Kind::Dataset, &d.name);
+        let diff = Self::dataset_name_difference(d, o);
+        let update = (rev.arn != o.schema_arn).then(|| {
+            let from = super::schema_change::schema_name(&o.schema_arn);
+            let added = if rev.added.is_empty() {
+                String::new()
+            } else {
+                format!(" (adds the optional fields {})", rev.added.join(", "))
+            };
+            (
+                Request::UpdateDataset {
+                    dataset_arn: o.meta.arn.clone(),
+                    schema_arn: rev.arn.clone(),
+                    create_schema: (!rev.exists).then(|| super::NewSchema {
+                        name: rev.name.clone(),
+                        schema: schema.document_text(),
+                        domain: schema.domain.map(|x| x.as_str().to_string()),
+                    }),
+                },
+                vec![format!("schema: {from} → {}{added}", rev.name)],
+                Value::String(rev.arn.clone()),
+            )
+        });
+        self.existing_or_update(target, &o.meta, diff, update, true, None);
+    }
+
+    /// A dataset the group has, without a schema revision: a conflict when its name or schema differ.
+    fn existing_dataset(&mut self, d: &Dataset, o: &DatasetObs, schema_ref: Option<&Ref>) {
+        let target = Ref::new(Kind::Dataset, &d.name);
+        let mut diff = Self::dataset_name_difference(d, o);
+        if let Some(s) = schema_ref
+            && let Some(schema_arn) = self.arns.get(s)
+            && schema_arn != &o.schema_arn
+        {
+            diff.push(format!(
+                "schemaArn: the file has {schema_arn}, Personalize has {}",
+                o.schema_arn
+            ));
+        }
+        self.existing(target, &o.meta, diff, None);
     }
 
     fn imports(&mut self) {
@@ -1415,6 +1450,8 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// One entry of a solution's batch job list: skipped without an input file, held back by its
+    /// solution version, the job found (this run's own, or a fresh one reused), or its create.
     #[allow(clippy::too_many_arguments)]
     fn batch_job(
         &mut self,
@@ -1433,39 +1470,8 @@ impl<'a> Planner<'a> {
             self.run.bucket,
             names::batch_input_key(group, &s.name)
         );
-        if !self.data.batch_inputs.contains(&s.name) {
-            return self.push(
-                Ref::new(kind, planned),
-                None,
-                Action::Skip {
-                    reason: format!("no batch input file at {input}"),
-                    warning: true,
-                },
-                None,
-            );
-        }
-        match self.deps(std::slice::from_ref(version)) {
-            Deps::Broken(on) => {
-                return self.push(
-                    Ref::new(kind, planned),
-                    None,
-                    Action::DependencyFailed { on },
-                    None,
-                );
-            }
-            Deps::Waiting(after) => {
-                return self.push(
-                    Ref::new(kind, planned),
-                    None,
-                    Action::Create {
-                        request: None,
-                        after,
-                        why: "the solution version is not ready".into(),
-                    },
-                    None,
-                );
-            }
-            Deps::Ready => {}
+        if let Some(action) = self.batch_job_blocked(s, version, &input) {
+            return self.push(Ref::new(kind, planned), None, action, None);
         }
         let version_arn = self.arn(version);
         // A schedule's retraining names its jobs for its own new version, so a batch schedule
@@ -1477,28 +1483,94 @@ impl<'a> Planner<'a> {
         } else {
             planned
         };
+        let step = match self.found_batch_job(s, kind, entry, &planned, &version_arn, max_age) {
+            Some(found) => found,
+            None => {
+                let output = format!(
+                    "s3://{}/{}",
+                    self.run.bucket,
+                    names::batch_output_prefix(group, &s.name, &planned)
+                );
+                let target = Ref::new(kind, &planned);
+                let action = match role {
+                    Some(role_arn) => Action::Create {
+                        request: Some(build(BatchTarget {
+                            job_name: planned,
+                            solution_version_arn: version_arn,
+                            input,
+                            output,
+                            role_arn,
+                        })),
+                        after: Vec::new(),
+                        why: "no job for this solution version and entry".into(),
+                    },
+                    None => batch_role_missing(kind),
+                };
+                Step {
+                    target,
+                    arn: None,
+                    action,
+                    note: None,
+                }
+            }
+        };
+        self.push(step.target, step.arn, step.action, step.note);
+    }
+
+    /// Why a batch job cannot be planned yet: no input file, or its solution version failed or is
+    /// not ready; `None` when it can.
+    fn batch_job_blocked(&self, s: &Solution, version: &Ref, input: &str) -> Option<Action> {
+        if !self.data.batch_inputs.contains(&s.name) {
+            return Some(Action::Skip {
+                reason: format!("no batch input file at {input}"),
+                warning: true,
+            });
+        }
+        match self.deps(std::slice::from_ref(version)) {
+            Deps::Broken(on) => Some(Action::DependencyFailed { on }),
+            Deps::Waiting(after) => Some(Action::Create {
+                request: None,
+                after,
+                why: "the solution version is not ready".into(),
+            }),
+            Deps::Ready => None,
+        }
+    }
+
+    /// The job of this version and entry that already exists: this run's own (`planned`), else,
+    /// unless a batch schedule forces a new one, a job still running or finished within `max_age`.
+    fn found_batch_job(
+        &self,
+        s: &Solution,
+        kind: Kind,
+        entry: BatchEntry,
+        planned: &str,
+        version_arn: &str,
+        max_age: Option<std::time::Duration>,
+    ) -> Option<Step> {
         let all = match kind {
             Kind::BatchSegmentJob => &self.obs.batch_segment_jobs,
             _ => &self.obs.batch_inference_jobs,
         };
         let jobs: Vec<&BatchJobObs> = all
-            .get(&version_arn)
+            .get(version_arn)
             .map(|v| {
                 v.iter()
                     .filter(|j| names::is_batch_job_of(&j.job_name, &s.name, entry))
                     .collect()
             })
             .unwrap_or_default();
+        let found = |j: &BatchJobObs, note: Option<String>| Step {
+            target: Ref::new(kind, &j.job_name),
+            arn: Some(j.meta.arn.clone()),
+            action: status_action(&j.meta),
+            note,
+        };
         if let Some(mine) = jobs
             .iter()
-            .find(|j| names::is_job_named(&j.job_name, &planned, &version_arn))
+            .find(|j| names::is_job_named(&j.job_name, planned, version_arn))
         {
-            return self.push(
-                Ref::new(kind, &mine.job_name),
-                Some(mine.meta.arn.clone()),
-                status_action(&mine.meta),
-                None,
-            );
+            return Some(found(mine, None));
         }
         let fresh = |j: &&&BatchJobObs| match (j.meta.phase(), max_age) {
             (Phase::Pending, _) => true,
@@ -1515,60 +1587,12 @@ impl<'a> Planner<'a> {
         };
         let forced = matches!(&self.run.scheduled, Some(ScheduledWork::Batch { kind: k, solution, index })
             if *k == kind && solution == &s.name && *index == entry.index);
-        if !forced && let Some(j) = newest(jobs.iter().filter(fresh).copied(), |j| &j.meta) {
-            let note = "a job for this solution version and entry exists: reused".to_string();
-            return self.push(
-                Ref::new(kind, &j.job_name),
-                Some(j.meta.arn.clone()),
-                status_action(&j.meta),
-                Some(note),
-            );
+        if forced {
+            return None;
         }
-        let target = Ref::new(kind, &planned);
-        let Some(role) = role else {
-            let (key, env) = match kind {
-                Kind::BatchSegmentJob => (
-                    "personalize.batch_segment_role_arn",
-                    "PERSONALIZE_OPS__PERSONALIZE__BATCH_SEGMENT_ROLE_ARN",
-                ),
-                _ => (
-                    "personalize.batch_inference_role_arn",
-                    "PERSONALIZE_OPS__PERSONALIZE__BATCH_INFERENCE_ROLE_ARN",
-                ),
-            };
-            return self.push(
-                target,
-                None,
-                Action::Failed {
-                    reason: format!(
-                        "{kind} needs the role setting {key} (environment {env}), which is not set"
-                    ),
-                },
-                None,
-            );
-        };
-        let output = format!(
-            "s3://{}/{}",
-            self.run.bucket,
-            names::batch_output_prefix(group, &s.name, &planned)
-        );
-        let request = build(BatchTarget {
-            job_name: planned,
-            solution_version_arn: version_arn,
-            input,
-            output,
-            role_arn: role,
-        });
-        self.push(
-            target,
-            None,
-            Action::Create {
-                request: Some(request),
-                after: Vec::new(),
-                why: "no job for this solution version and entry".into(),
-            },
-            None,
-        );
+        let reused = newest(jobs.iter().filter(fresh).copied(), |j| &j.meta)?;
+        let note = "a job for this solution version and entry exists: reused".to_string();
+        Some(found(reused, Some(note)))
     }
 
     fn recommenders(&mut self) {

@@ -89,6 +89,19 @@ fn arn_tail(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
 }
 
+/// Whether something of the teardown moves without a call: a deletion under way, a version
+/// stopping, an import a dataset waits for.
+fn moves_by_itself(steps: &[TeardownStep]) -> bool {
+    steps.iter().any(|s| match (&s.action, s.target.kind) {
+        (TeardownAction::Deleting { .. }, _) => true,
+        (TeardownAction::Wait { .. }, Kind::SolutionVersion) => true,
+        (TeardownAction::Wait { on }, Kind::Dataset) => {
+            on.iter().any(|o| o.starts_with(Kind::DatasetImportJob.as_str()))
+        }
+        _ => false,
+    })
+}
+
 impl Reconciler {
     fn teardown_error(group: &str) -> impl FnOnce(ApiError) -> ReconcileError + '_ {
         move |source| ReconcileError::Personalize {
@@ -240,63 +253,12 @@ impl Reconciler {
             }
         );
         for s in &solutions {
-            let solution_arn = s.arn.as_str();
-            every_page!(
-                api,
-                "ListCampaigns",
-                solution_arn,
-                |token| api
-                    .client
-                    .list_campaigns()
-                    .solution_arn(solution_arn)
-                    .set_next_token(token.clone())
-                    .max_results(100)
-                    .send(),
-                campaigns,
-                |c| {
-                    let mut f = Found::new(
-                        Kind::Campaign,
-                        text(c.name.as_deref()),
-                        text(c.campaign_arn.as_deref()),
-                        text(c.status.as_deref()),
-                    );
-                    f.uses = Some(solution_arn.to_string());
-                    out.push(f);
-                }
-            );
-            let mut versions: Vec<Found> = Vec::new();
-            let listed = async {
-                every_page!(
-                    api,
-                    "ListSolutionVersions",
-                    solution_arn,
-                    |token| api
-                        .client
-                        .list_solution_versions()
-                        .solution_arn(solution_arn)
-                        .set_next_token(token.clone())
-                        .max_results(100)
-                        .send(),
-                    solution_versions,
-                    |v| {
-                        let arn = text(v.solution_version_arn.as_deref());
-                        let mut f = Found::new(
-                            Kind::SolutionVersion,
-                            format!("{}/{}", s.name, arn_tail(&arn)),
-                            arn,
-                            text(v.status.as_deref()),
-                        );
-                        f.parent = Some(solution_arn.to_string());
-                        versions.push(f);
-                    }
-                );
-                Ok::<(), ApiError>(())
-            };
+            self.list_campaigns(&s.arn, out).await?;
             // A solution deleted since it was listed has no versions to list.
-            match listed.await {
+            let versions = match self.list_versions(s).await {
                 Err(e) if e.class == ErrorClass::NotFound => continue,
                 other => other?,
-            }
+            };
             for v in &versions {
                 self.list_batch_jobs(v, out).await?;
             }
@@ -304,6 +266,66 @@ impl Reconciler {
         }
         out.extend(solutions);
         Ok(())
+    }
+
+    async fn list_campaigns(&self, solution_arn: &str, out: &mut Vec<Found>) -> Result<(), ApiError> {
+        let api = &self.api;
+        every_page!(
+            api,
+            "ListCampaigns",
+            solution_arn,
+            |token| api
+                .client
+                .list_campaigns()
+                .solution_arn(solution_arn)
+                .set_next_token(token.clone())
+                .max_results(100)
+                .send(),
+            campaigns,
+            |c| {
+                let mut f = Found::new(
+                    Kind::Campaign,
+                    text(c.name.as_deref()),
+                    text(c.campaign_arn.as_deref()),
+                    text(c.status.as_deref()),
+                );
+                f.uses = Some(solution_arn.to_string());
+                out.push(f);
+            }
+        );
+        Ok(())
+    }
+
+    /// The versions of `solution`, each named `solution/<ARN tail>`.
+    async fn list_versions(&self, solution: &Found) -> Result<Vec<Found>, ApiError> {
+        let api = &self.api;
+        let solution_arn = solution.arn.as_str();
+        let mut versions: Vec<Found> = Vec::new();
+        every_page!(
+            api,
+            "ListSolutionVersions",
+            solution_arn,
+            |token| api
+                .client
+                .list_solution_versions()
+                .solution_arn(solution_arn)
+                .set_next_token(token.clone())
+                .max_results(100)
+                .send(),
+            solution_versions,
+            |v| {
+                let arn = text(v.solution_version_arn.as_deref());
+                let mut f = Found::new(
+                    Kind::SolutionVersion,
+                    format!("{}/{}", solution.name, arn_tail(&arn)),
+                    arn,
+                    text(v.status.as_deref()),
+                );
+                f.parent = Some(solution_arn.to_string());
+                versions.push(f);
+            }
+        );
+        Ok(versions)
     }
 
     async fn list_batch_jobs(&self, version: &Found, out: &mut Vec<Found>) -> Result<(), ApiError> {
@@ -542,7 +564,42 @@ impl Reconciler {
     ) -> Result<TeardownOutcome, ReconcileError> {
         let steps = self.teardown_plan(group, schema_names).await?;
         let now = Instant::now();
-        // What an earlier pass reported and is no longer found is gone.
+        self.report_vanished(group, &steps, now, sink);
+        self.report_statuses(group, &steps, now, sink);
+        if is_finished(&steps) {
+            self.remember(group, |m| m.teardown.clear());
+            return Ok(TeardownOutcome::Finished { kept: steps });
+        }
+        let ready: Vec<&TeardownStep> = steps
+            .iter()
+            .filter(|s| matches!(s.action, TeardownAction::Delete | TeardownAction::Stop))
+            .collect();
+        let api = self.api.guarded(Arc::clone(lease));
+        let results = join_all(ready.iter().map(|s| self.delete_one(&api, s))).await;
+        if let Err(source) = lease.check() {
+            return Err(ReconcileError::LeaseLost {
+                group: group.to_string(),
+                source,
+            });
+        }
+        let (failures, called_moved) = self.report_calls(group, &ready, results, now, sink);
+        let moving = called_moved || moves_by_itself(&steps);
+        if !failures.is_empty() && !moving {
+            return Ok(TeardownOutcome::Failed {
+                failures,
+                remaining: steps,
+            });
+        }
+        let next_poll_after = self.teardown_poll(&steps);
+        Ok(TeardownOutcome::Pending {
+            next_poll_after,
+            remaining: steps,
+            failures,
+        })
+    }
+
+    /// What an earlier pass reported and is no longer found is gone: `DELETED`.
+    fn report_vanished(&self, group: &str, steps: &[TeardownStep], now: Instant, sink: &mut dyn EventSink) {
         let present: BTreeSet<&Ref> = steps.iter().map(|s| &s.target).collect();
         let vanished: Vec<(Ref, String)> = self.remember(group, |m| {
             let gone: Vec<(Ref, String)> = m
@@ -559,7 +616,12 @@ impl Reconciler {
         for (r, arn) in vanished {
             self.emit(group, &r, Some(arn), "DELETED".into(), None, now, None, sink);
         }
-        for s in &steps {
+    }
+
+    /// The status of each resource on its way out, waiting or kept, when it changed since the last
+    /// pass.
+    fn report_statuses(&self, group: &str, steps: &[TeardownStep], now: Instant, sink: &mut dyn EventSink) {
+        for s in steps {
             let (status, reason) = match &s.action {
                 TeardownAction::Deleting { status } => (status.clone(), None),
                 TeardownAction::Wait { on } => (
@@ -587,45 +649,31 @@ impl Reconciler {
                 );
             }
         }
-        if is_finished(&steps) {
-            self.remember(group, |m| m.teardown.clear());
-            return Ok(TeardownOutcome::Finished { kept: steps });
-        }
-        let ready: Vec<&TeardownStep> = steps
-            .iter()
-            .filter(|s| matches!(s.action, TeardownAction::Delete | TeardownAction::Stop))
-            .collect();
-        let api = self.api.guarded(Arc::clone(lease));
-        let results = join_all(ready.iter().map(|s| self.delete_one(&api, s))).await;
-        if let Err(source) = lease.check() {
-            return Err(ReconcileError::LeaseLost {
-                group: group.to_string(),
-                source,
-            });
-        }
+    }
+
+    /// Reports what each call of this pass did; the refused ones, and whether any call moved
+    /// something (a deletion started, found done, or to be retried).
+    fn report_calls(
+        &self,
+        group: &str,
+        ready: &[&TeardownStep],
+        results: Vec<Called>,
+        now: Instant,
+        sink: &mut dyn EventSink,
+    ) -> (Vec<Failure>, bool) {
         let mut failures = Vec::new();
-        let mut moving = steps
-            .iter()
-            .any(|s| matches!(s.action, TeardownAction::Deleting { .. }));
+        let mut moving = false;
         for (step, result) in ready.iter().zip(results) {
+            moving |= !matches!(result, Called::Rejected(_));
             let word = if step.action == TeardownAction::Stop {
                 "STOP REQUESTED"
             } else {
                 "DELETE REQUESTED"
             };
             let (status, reason) = match result {
-                Called::Started => {
-                    moving = true;
-                    (word.to_string(), None)
-                }
-                Called::Gone => {
-                    moving = true;
-                    ("DELETED".to_string(), None)
-                }
-                Called::Later(why) => {
-                    moving = true;
-                    ("RETRY LATER".to_string(), Some(why))
-                }
+                Called::Started => (word.to_string(), None),
+                Called::Gone => ("DELETED".to_string(), None),
+                Called::Later(why) => ("RETRY LATER".to_string(), Some(why)),
                 Called::Rejected(why) => {
                     failures.push(Failure {
                         target: step.target.clone(),
@@ -649,26 +697,7 @@ impl Reconciler {
                 sink,
             );
         }
-        // Versions stopping and imports running move by themselves.
-        moving |= steps.iter().any(|s| match (&s.action, s.target.kind) {
-            (TeardownAction::Wait { .. }, Kind::SolutionVersion) => true,
-            (TeardownAction::Wait { on }, Kind::Dataset) => {
-                on.iter().any(|o| o.starts_with(Kind::DatasetImportJob.as_str()))
-            }
-            _ => false,
-        });
-        if !failures.is_empty() && !moving {
-            return Ok(TeardownOutcome::Failed {
-                failures,
-                remaining: steps,
-            });
-        }
-        let next_poll_after = self.teardown_poll(&steps);
-        Ok(TeardownOutcome::Pending {
-            next_poll_after,
-            remaining: steps,
-            failures,
-        })
+        (failures, moving)
     }
 
     /// The first poll of the soonest kind still on its way out.
@@ -717,30 +746,7 @@ impl Reconciler {
                     failures,
                 }) => {
                     error_backoff = Duration::from_millis(self.settings.throttle_backoff_min_ms);
-                    let now = Instant::now();
-                    let mut late = Vec::new();
-                    for s in &remaining {
-                        if matches!(
-                            s.action,
-                            TeardownAction::Keep { .. } | TeardownAction::GoesWith { .. }
-                        ) {
-                            continue;
-                        }
-                        let since = *first_seen.entry(s.arn.clone()).or_insert(now);
-                        let kind = self.settings.kind(&kind_key(s.target.kind));
-                        if now.duration_since(since) > kind.timeout() {
-                            late.push(Failure {
-                                target: s.target.clone(),
-                                arn: Some(s.arn.clone()),
-                                reason: format!(
-                                    "still {} after {} s (setting reconcile.kinds.{}.timeout_secs)",
-                                    if s.status.is_empty() { "present" } else { &s.status },
-                                    now.duration_since(since).as_secs(),
-                                    kind_key(s.target.kind)
-                                ),
-                            });
-                        }
-                    }
+                    let mut late = self.late(&remaining, &mut first_seen, Instant::now());
                     if !late.is_empty() {
                         late.extend(failures);
                         return Ok(TeardownOutcome::Failed {
@@ -753,13 +759,9 @@ impl Reconciler {
                     } else {
                         0
                     };
-                    let cap = remaining
-                        .iter()
-                        .map(|s| self.settings.kind(&kind_key(s.target.kind)).poll_max())
-                        .min()
-                        .unwrap_or(next_poll_after);
+                    let wait = self.idle_wait(&remaining, next_poll_after, idle);
                     last = Some(remaining);
-                    (next_poll_after * 2u32.saturating_pow(idle.min(16))).min(cap.max(next_poll_after))
+                    wait
                 }
                 Ok(done) => return Ok(done),
                 Err(e) if e.is_transient() => self.wait_after_error(&e, &mut error_backoff),
@@ -770,5 +772,50 @@ impl Reconciler {
                 () = cancel.cancelled() => return Err(cancelled()),
             }
         }
+    }
+
+    /// The resources still on their way out after their kind's `timeout_secs`, counted from the
+    /// pass that first saw them (`first_seen`, by ARN).
+    fn late(
+        &self,
+        remaining: &[TeardownStep],
+        first_seen: &mut HashMap<String, Instant>,
+        now: Instant,
+    ) -> Vec<Failure> {
+        let mut late = Vec::new();
+        for s in remaining {
+            if matches!(
+                s.action,
+                TeardownAction::Keep { .. } | TeardownAction::GoesWith { .. }
+            ) {
+                continue;
+            }
+            let since = *first_seen.entry(s.arn.clone()).or_insert(now);
+            let kind = self.settings.kind(&kind_key(s.target.kind));
+            if now.duration_since(since) > kind.timeout() {
+                late.push(Failure {
+                    target: s.target.clone(),
+                    arn: Some(s.arn.clone()),
+                    reason: format!(
+                        "still {} after {} s (setting reconcile.kinds.{}.timeout_secs)",
+                        if s.status.is_empty() { "present" } else { &s.status },
+                        now.duration_since(since).as_secs(),
+                        kind_key(s.target.kind)
+                    ),
+                });
+            }
+        }
+        late
+    }
+
+    /// The pass's poll, doubled for each of `idle` passes that changed nothing, up to the smallest
+    /// `poll_max_secs` of the kinds remaining.
+    fn idle_wait(&self, remaining: &[TeardownStep], next_poll_after: Duration, idle: u32) -> Duration {
+        let cap = remaining
+            .iter()
+            .map(|s| self.settings.kind(&kind_key(s.target.kind)).poll_max())
+            .min()
+            .unwrap_or(next_poll_after);
+        (next_poll_after * 2u32.saturating_pow(idle.min(16))).min(cap.max(next_poll_after))
     }
 }

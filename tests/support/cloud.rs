@@ -1,5 +1,6 @@
 //! Moto set-up shared by the daemon tests: queues, dead-lettering, bucket notifications, topics.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
@@ -9,6 +10,7 @@ use aws_sdk_s3::types::{
     QueueConfiguration, S3KeyFilter,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
+use personalize_ops::emulator::{Emulator, EmulatorConfig};
 use personalize_ops::store::{DynamoStore, StateStore};
 
 use super::moto::{Moto, unique_name};
@@ -102,6 +104,31 @@ impl Deployment {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect()
+    }
+
+    /// [`Deployment::daemon_env`] with the built-in Personalize at `emu` and the settings file
+    /// `settings` (see [`super::process::fast_settings`]).
+    pub fn service_env(&self, endpoint: &str, emu: &Emulator, settings: &Path) -> Vec<(String, String)> {
+        let mut env = self.daemon_env(endpoint);
+        env.push(("AWS_ENDPOINT_URL_PERSONALIZE".into(), emu.url()));
+        env.push((
+            "PERSONALIZE_OPS_SETTINGS".into(),
+            settings.to_str().expect("UTF-8").into(),
+        ));
+        env
+    }
+
+    /// The built-in Personalize in this process, reading import data from this deployment's bucket.
+    pub async fn emulator(&self) -> Emulator {
+        self.emulator_with(|_| {}).await
+    }
+
+    /// As [`Deployment::emulator`], its configuration changed by `tweak` first.
+    pub async fn emulator_with(&self, tweak: impl FnOnce(&mut EmulatorConfig)) -> Emulator {
+        let objects = Arc::new(personalize_ops::objects::S3Store::new(self.s3.clone()));
+        let mut config = EmulatorConfig::new(objects);
+        tweak(&mut config);
+        personalize_ops::emulator::start(config).await.expect("emulator")
     }
 }
 

@@ -71,6 +71,22 @@ impl Drop for Process {
     }
 }
 
+/// Runs the binary to its end with `args` and `env` added to the test's environment (less
+/// `RUST_LOG`); its output. Without blocking the runtime: the built-in Personalize it talks to may
+/// run on it.
+pub async fn output(args: &[&str], env: &[(String, String)]) -> std::process::Output {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_personalize-ops"));
+    command
+        .args(args)
+        .env_remove("RUST_LOG")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null());
+    tokio::time::timeout(Duration::from_secs(300), command.output())
+        .await
+        .expect("the command ends")
+        .expect("the command runs")
+}
+
 /// Settings for fast local runs: short polls of every kind, a high call rate, a short lease.
 pub fn fast_settings(dir: &Path) -> PathBuf {
     let mut text = String::from(
