@@ -3,6 +3,10 @@
 
 mod support;
 
+#[path = "../examples/support/fleet.rs"]
+#[allow(dead_code)]
+mod fleet;
+
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
@@ -786,38 +790,6 @@ async fn plan_and_apply_reject_missing_and_invalid_files_without_calling_persona
     );
 }
 
-/// A small tagged configuration: group, schema, dataset with its import, solution, version and
-/// campaign.
-fn small_group(name: &str) -> String {
-    serde_json::json!({
-        "tags": [{"tagKey": "team", "tagValue": "search"}],
-        "datasetGroup": {"serviceConfig": {"name": name}},
-        "datasets": {"interactions": {
-            "dataset": {"serviceConfig": {"name": format!("{name}-interactions")}},
-            "schema": {"serviceConfig": {
-                "name": format!("{name}-interactions-schema"),
-                "schema": {
-                    "type": "record", "name": "Interactions",
-                    "namespace": "com.amazonaws.personalize.schema",
-                    "fields": [
-                        {"name": "ITEM_ID", "type": "string"},
-                        {"name": "USER_ID", "type": "string"},
-                        {"name": "TIMESTAMP", "type": "long"}
-                    ]
-                }
-            }}
-        }},
-        "solutions": [{
-            "serviceConfig": {
-                "name": format!("{name}-popular"),
-                "recipeArn": "arn:aws:personalize:::recipe/aws-popularity-count"
-            },
-            "campaigns": [{"serviceConfig": {"name": format!("{name}-campaign"), "minProvisionedTPS": 1}}]
-        }]
-    })
-    .to_string()
-}
-
 /// Issue 14: calls that grew with the fleet. Several groups through one reconciler, all started in
 /// the same second: only the first is looked up by listing the account's groups (the others are
 /// described by the ARN their name gives); the tags of what this run created are known without
@@ -831,7 +803,7 @@ async fn groups_started_together_cost_no_listing_tag_read_or_refused_create_per_
     let groups = ["fleet-a", "fleet-b", "fleet-c"];
     let mut specs = Vec::new();
     for g in groups {
-        specs.push(lay_out_text(dir.path(), &small_group(g)));
+        specs.push(lay_out_text(dir.path(), &fleet::config(g)));
     }
     for (config, spec) in &specs {
         let mut events = Vec::new();
