@@ -616,16 +616,6 @@ const LONG_FUNCTIONS_ALLOWED: &[(&str, &str, &str)] = &[
         "declarative: the CloudWatch dashboard, one JSON literal of its widgets",
     ),
     (
-        "emulator/mod.rs",
-        "start",
-        "the emulator is being reworked (engineer \"emuperf\")",
-    ),
-    (
-        "emulator/persist/mod.rs",
-        "load",
-        "being split with the emulator's persistence work (engineer \"emuperf\")",
-    ),
-    (
         "daemon/turn.rs",
         "pass_loop",
         "being split with the announcement work (issue 13, engineer \"dup\")",
