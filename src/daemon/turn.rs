@@ -41,6 +41,17 @@ enum Stop {
     Store(StoreError),
 }
 
+/// The outcome of [`Daemon::file_to_build`].
+enum Build {
+    /// A parameter file to build, with the group's last observation.
+    File {
+        desired: Box<Desired>,
+        previous: Option<Observed>,
+    },
+    /// No pass: the turn ends so.
+    Ended(TurnEnd),
+}
+
 impl From<StoreError> for Stop {
     fn from(e: StoreError) -> Self {
         match error_policy(TurnError::Store(&e), Duration::ZERO) {
@@ -257,39 +268,14 @@ impl Daemon {
                 return Err(Stop::Lost);
             }
             let lease = Self::current(held);
-            let Some(state) = self.store.group(group).await? else {
-                return Ok(TurnEnd::Done);
+            let (desired, previous) = match self.file_to_build(group, &lease, &guard).await? {
+                Build::File { desired, previous } => (*desired, previous),
+                Build::Ended(end) => return Ok(end),
             };
-            let Some(desired) = state.desired else {
-                // Marked due (resync, operator) but no parameter file was ever recorded: clear the mark.
-                let reason = "no parameter file has been recorded for this dataset group";
-                let observed = observed(0, false, Vec::new(), Some(reason.into()), self.clock.now());
-                self.store.put_observed(&lease, &observed, None).await?;
-                return Ok(TurnEnd::Done);
-            };
-            if let Some(tombstone) = state
-                .observed
-                .as_ref()
-                .filter(|o| o.destroyed(Some(desired.generation)))
-            {
-                // Destroyed, and this file version with it: only a new upload builds the group again.
-                tracing::info!(
-                    generation = desired.generation,
-                    "destroyed; not rebuilt from the same parameter file"
-                );
-                self.store.put_observed(&lease, tombstone, None).await?;
-                return Ok(TurnEnd::Done);
-            }
-            if desired.is_removal() {
-                return Ok(self
-                    .removed_file(group, &lease, &guard, &desired, state.observed)
-                    .await?);
-            }
             if passes == 0 {
                 self.sync_schedules(&lease, &desired).await?;
             }
             let scheduled = self.pending_action(group).await?;
-            let previous = state.observed;
             let Some(changes) = self.change_sender() else {
                 return Ok(TurnEnd::Stopped);
             };
@@ -334,6 +320,49 @@ impl Daemon {
                 Next::Done => return Ok(TurnEnd::Done),
             }
         }
+    }
+
+    /// What this pass builds: the group's recorded file and its last observation, or how the turn ends
+    /// without a pass (no file recorded, destroyed at this file version, the file removed).
+    async fn file_to_build(
+        &self,
+        group: &str,
+        lease: &Lease,
+        guard: &Arc<dyn LeaseGuard>,
+    ) -> Result<Build, StoreError> {
+        let Some(state) = self.store.group(group).await? else {
+            return Ok(Build::Ended(TurnEnd::Done));
+        };
+        let Some(desired) = state.desired else {
+            // Marked due (resync, operator) but no parameter file was ever recorded: clear the mark.
+            let reason = "no parameter file has been recorded for this dataset group";
+            let observed = observed(0, false, Vec::new(), Some(reason.into()), self.clock.now());
+            self.store.put_observed(lease, &observed, None).await?;
+            return Ok(Build::Ended(TurnEnd::Done));
+        };
+        if let Some(tombstone) = state
+            .observed
+            .as_ref()
+            .filter(|o| o.destroyed(Some(desired.generation)))
+        {
+            // Destroyed, and this file version with it: only a new upload builds the group again.
+            tracing::info!(
+                generation = desired.generation,
+                "destroyed; not rebuilt from the same parameter file"
+            );
+            self.store.put_observed(lease, tombstone, None).await?;
+            return Ok(Build::Ended(TurnEnd::Done));
+        }
+        if desired.is_removal() {
+            let end = self
+                .removed_file(group, lease, guard, &desired, state.observed)
+                .await?;
+            return Ok(Build::Ended(end));
+        }
+        Ok(Build::File {
+            desired: Box::new(desired),
+            previous: state.observed,
+        })
     }
 
     async fn run_pass(

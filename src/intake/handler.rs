@@ -366,30 +366,7 @@ impl Intake {
                 url: url.clone(),
                 source,
             })?;
-        let outcome = match put {
-            PutDesired::Recorded(d) => {
-                tracing::info!(dataset_group = %group, generation = d.generation, %url, "new desired generation");
-                ObjectOutcome::Recorded {
-                    group,
-                    generation: d.generation,
-                }
-            }
-            PutDesired::Duplicate(d) => {
-                tracing::info!(dataset_group = %group, generation = d.generation, %url, "duplicate event; nothing to do");
-                ObjectOutcome::Duplicate {
-                    group,
-                    generation: d.generation,
-                }
-            }
-            PutDesired::Superseded { current } => {
-                tracing::info!(dataset_group = %group, generation = current.generation, %url, "older event; a newer file is already recorded");
-                ObjectOutcome::Superseded {
-                    group,
-                    generation: current.generation,
-                }
-            }
-        };
-        Ok(outcome)
+        Ok(outcome_of(put, group, url))
     }
 
     async fn too_large(&self, url: &ObjectUrl, size: u64) -> ObjectOutcome {
@@ -405,6 +382,33 @@ impl Intake {
         let message = config_error_message(group.as_deref(), &url.to_string(), &errors);
         self.notifications.publish(&message).await;
         ObjectOutcome::Invalid { group, errors }
+    }
+}
+
+/// What a write of a desired generation means for the event that caused it.
+fn outcome_of(put: PutDesired, group: String, url: &ObjectUrl) -> ObjectOutcome {
+    match put {
+        PutDesired::Recorded(d) => {
+            tracing::info!(dataset_group = %group, generation = d.generation, %url, "new desired generation");
+            ObjectOutcome::Recorded {
+                group,
+                generation: d.generation,
+            }
+        }
+        PutDesired::Duplicate(d) => {
+            tracing::info!(dataset_group = %group, generation = d.generation, %url, "duplicate event; nothing to do");
+            ObjectOutcome::Duplicate {
+                group,
+                generation: d.generation,
+            }
+        }
+        PutDesired::Superseded { current } => {
+            tracing::info!(dataset_group = %group, generation = current.generation, %url, "older event; a newer file is already recorded");
+            ObjectOutcome::Superseded {
+                group,
+                generation: current.generation,
+            }
+        }
     }
 }
 
