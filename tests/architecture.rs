@@ -631,16 +631,6 @@ const LONG_FUNCTIONS_ALLOWED: &[(&str, &str, &str)] = &[
         "being split (issue 14, engineer \"scale\")",
     ),
     (
-        "emulator/mod.rs",
-        "start",
-        "the emulator is being reworked (engineer \"emuperf\")",
-    ),
-    (
-        "emulator/persist/mod.rs",
-        "load",
-        "being split with the emulator's persistence work (engineer \"emuperf\")",
-    ),
-    (
         "daemon/turn.rs",
         "pass_loop",
         "being split with the announcement work (issue 13, engineer \"dup\")",

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::persist::PersistError;
-use super::shared::Shared;
+use super::shared::{Shared, World};
 use super::work;
 
 /// Saves everything changed so far (without a state directory, does nothing) and records
@@ -38,7 +38,8 @@ pub async fn commit(shared: &Arc<Shared>, change: Option<u64>) -> Result<(), Per
     let (batch, through) = {
         let mut world = shared.world.lock().await;
         world.settle(shared.clock.now());
-        let batch = guard.prepare(&world.state, &world.data, shared.clock.offset());
+        let World { state, data, .. } = &mut *world;
+        let batch = guard.prepare(state, data, shared.clock.offset());
         (batch, world.changes)
     };
     let result = match batch {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::engine::filter_eval::FilterData;
 use super::engine::model::Model;
-use super::engine::table::Table;
+use super::engine::table::{RowDelta, Table};
 use super::state::State;
 use crate::spec::kinds::DatasetType;
 
@@ -30,6 +30,18 @@ pub struct Data {
     models: BTreeMap<String, Entry<Model>>,
     /// The last generation handed out (shared by all entries).
     generation: u64,
+    /// Dataset ARN → the row deltas merged into its table since the persister last took them
+    /// ([`Data::take_deltas`]), an unbroken chain of generations; any other change of the table
+    /// drops its chain, so the persister writes the whole table instead.
+    deltas: BTreeMap<String, Vec<Stamped>>,
+}
+
+/// A row delta and the table generations it leads from and to.
+#[derive(Debug, Clone)]
+pub struct Stamped {
+    pub from: u64,
+    pub to: u64,
+    pub delta: Arc<RowDelta>,
 }
 
 /// Where a recommender's retrained model waits until the update that retrained it is ACTIVE.
@@ -113,6 +125,7 @@ impl Data {
     ) {
         self.tables = tables;
         self.models = models;
+        self.deltas.clear();
     }
 
     /// The dataset's table, if anything was imported or put into it.
@@ -120,8 +133,39 @@ impl Data {
         self.tables.get(dataset_arn).map(|e| &e.value)
     }
 
-    /// The dataset's table for writing (created empty when missing).
+    /// The dataset's table for writing (created empty when missing). The persister saves the
+    /// whole table after this; [`Data::merge_rows`] saves only the rows.
     pub fn table_mut(&mut self, dataset_arn: &str) -> &mut Table {
+        self.deltas.remove(dataset_arn);
+        self.entry_mut(dataset_arn)
+    }
+
+    /// Merges rows into the dataset's table (an INCREMENTAL import, a Put* call) and remembers
+    /// the delta, so saving it costs the rows added rather than the table.
+    pub fn merge_rows(&mut self, dataset_arn: &str, delta: RowDelta) {
+        let from = self.tables.get(dataset_arn).map(|e| e.generation);
+        let delta = Arc::new(delta);
+        self.entry_mut(dataset_arn).apply(&delta);
+        let to = self.generation;
+        match from {
+            Some(from) => self
+                .deltas
+                .entry(dataset_arn.to_string())
+                .or_default()
+                .push(Stamped { from, to, delta }),
+            // A new table has no saved base to apply rows to.
+            None => {
+                self.deltas.remove(dataset_arn);
+            }
+        }
+    }
+
+    /// The row deltas recorded since the last call (the persister's view).
+    pub fn take_deltas(&mut self) -> BTreeMap<String, Vec<Stamped>> {
+        std::mem::take(&mut self.deltas)
+    }
+
+    fn entry_mut(&mut self, dataset_arn: &str) -> &mut Table {
         let generation = self.bump();
         let entry = self
             .tables
@@ -176,6 +220,7 @@ impl Data {
     /// Drops the data of resources that no longer exist.
     pub fn retain_for(&mut self, state: &State) {
         self.tables.retain(|arn, _| state.datasets.contains_key(arn));
+        self.deltas.retain(|arn, _| state.datasets.contains_key(arn));
         self.models.retain(|key, _| {
             let arn = key.strip_suffix(PENDING_SUFFIX).unwrap_or(key);
             state.solution_versions.contains_key(arn) || state.recommenders.contains_key(arn)
@@ -215,6 +260,37 @@ mod tests {
         assert_eq!(snapshot.rows.len(), 1, "a snapshot does not see later writes");
         assert_eq!(data.table("d").expect("present").rows.len(), 2);
         assert!(data.tables()["d"].generation > first);
+    }
+
+    #[test]
+    fn merged_rows_are_chained_until_a_whole_table_change() {
+        let row = |v: i64| RowDelta {
+            rows: Table::new(vec!["A".into()], vec![vec![Cell::Int(v)]]),
+            id_column: None,
+            individual: true,
+        };
+        let mut data = Data::default();
+        data.merge_rows("d", row(1));
+        assert!(
+            data.take_deltas().is_empty(),
+            "a new table has no base to apply rows to"
+        );
+        let base = data.tables()["d"].generation;
+        data.merge_rows("d", row(2));
+        data.merge_rows("d", row(3));
+        let chain = data.take_deltas().remove("d").expect("chained");
+        assert_eq!(chain.len(), 2);
+        assert_eq!(chain[0].from, base);
+        assert_eq!(chain[0].to, chain[1].from);
+        assert_eq!(chain[1].to, data.tables()["d"].generation);
+        assert_eq!(data.table("d").expect("table").len(), 3);
+        assert!(data.take_deltas().is_empty(), "taken");
+        data.merge_rows("d", row(4));
+        data.table_mut("d").rows.push(vec![Cell::Int(5)]);
+        assert!(
+            data.take_deltas().is_empty(),
+            "a whole-table change drops the chain"
+        );
     }
 
     #[test]

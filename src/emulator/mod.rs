@@ -137,28 +137,10 @@ pub async fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
     }
     let faults = Faults::new(config.faults.clone())?;
     let clock = Clock::default();
-    let mut state = State::default();
-    let mut data = data::Data::default();
-    let mut persister = None;
-    if let Some(dir) = &config.state_dir {
-        let loaded = persist::load(dir)?;
-        if let Some(loaded) = &loaded {
-            clock.set_offset(loaded.clock_offset);
-            loaded.restore_into(&mut data);
-            state = loaded.state.clone();
-        }
-        let dir = dir.clone();
-        let started = tokio::task::spawn_blocking(move || {
-            let persister = Persister::start(dir, loaded, &data);
-            (data, persister)
-        })
-        .await
-        .map_err(|e| PersistError::Writer {
-            reason: e.to_string(),
-        })?;
-        data = started.0;
-        persister = Some(Arc::new(Mutex::new(started.1?)));
-    }
+    let (state, data, persister) = match &config.state_dir {
+        Some(dir) => restore(dir, &clock).await?,
+        None => (State::default(), data::Data::default(), None),
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| EmulatorError::Bind {
@@ -218,6 +200,31 @@ pub async fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
         stop_server,
         server: Some(server),
     })
+}
+
+/// What the state directory holds, and its persister (which may compact it first).
+async fn restore(
+    dir: &std::path::Path,
+    clock: &Clock,
+) -> Result<(State, data::Data, Option<Arc<Mutex<Persister>>>), PersistError> {
+    let mut state = State::default();
+    let mut data = data::Data::default();
+    let loaded = persist::load(dir)?;
+    if let Some(loaded) = &loaded {
+        clock.set_offset(loaded.clock_offset);
+        loaded.restore_into(&mut data);
+        state = loaded.state.clone();
+    }
+    let dir = dir.to_path_buf();
+    let (data, persister) = tokio::task::spawn_blocking(move || {
+        let persister = Persister::start(dir, loaded, &data);
+        (data, persister)
+    })
+    .await
+    .map_err(|e| PersistError::Writer {
+        reason: e.to_string(),
+    })?;
+    Ok((state, data, Some(Arc::new(Mutex::new(persister?)))))
 }
 
 /// The work of every resource whose creation still waits for it (after a restart).

@@ -15,6 +15,7 @@ use super::engine::batch::{run_batch_inference, run_batch_segment};
 use super::engine::filter_eval::FilterContext;
 use super::engine::import::read_csv_dataset;
 use super::engine::model::{self, Model, TrainOptions, TrainingData, TrainingMode};
+use super::engine::table::RowDelta;
 use super::job::{Job, JobKind};
 use super::shared::{Shared, World};
 use super::state::BatchJob;
@@ -119,11 +120,17 @@ async fn import(shared: &Arc<Shared>, arn: &str) -> Result<Apply, String> {
         if full {
             dataset.bulk_imported = true;
         }
-        let target = world.data.table_mut(&dataset_arn);
         if full {
-            target.replace_all(table);
+            world.data.table_mut(&dataset_arn).replace_all(table);
         } else {
-            target.upsert(table, id_column(dataset_type));
+            world.data.merge_rows(
+                &dataset_arn,
+                RowDelta {
+                    rows: table,
+                    id_column: id_column(dataset_type).map(str::to_string),
+                    individual: false,
+                },
+            );
         }
     }))
 }

@@ -128,16 +128,21 @@ impl Table {
     /// An INCREMENTAL import: rows whose `id_column` value matches an existing row replace it, the
     /// others are appended. Without an ID column (interactions) every row is appended.
     pub fn upsert(&mut self, other: Table, id_column: Option<&str>) {
-        self.merge(other, id_column, false);
+        self.merge(&other, id_column, false);
     }
 
     /// PutEvents / PutItems / PutUsers: as [`Table::upsert`], and the rows are marked as put
     /// individually, so a later FULL import keeps them.
     pub fn put_individual(&mut self, other: Table, id_column: Option<&str>) {
-        self.merge(other, id_column, true);
+        self.merge(&other, id_column, true);
     }
 
-    fn merge(&mut self, other: Table, id_column: Option<&str>, individual: bool) {
+    /// Merges `delta`'s rows as [`Table::upsert`] or [`Table::put_individual`] would.
+    pub fn apply(&mut self, delta: &RowDelta) {
+        self.merge(&delta.rows, delta.id_column.as_deref(), delta.individual);
+    }
+
+    fn merge(&mut self, other: &Table, id_column: Option<&str>, individual: bool) {
         // Columns of `other` that this table lacks are added (a dataset can switch schema).
         let mapping: Vec<usize> = other
             .columns
@@ -166,10 +171,10 @@ impl Table {
         if individual {
             self.individual.resize(self.rows.len(), false);
         }
-        for row in other.rows {
+        for row in &other.rows {
             let mut aligned = vec![Cell::Null; width];
-            for (cell, &to) in row.into_iter().zip(&mapping) {
-                aligned[to] = cell;
+            for (cell, &to) in row.iter().zip(&mapping) {
+                aligned[to] = cell.clone();
             }
             let existing = id.and_then(|id| index.get(&aligned[id].to_string()).copied());
             match existing {
@@ -196,6 +201,19 @@ impl Table {
             self.individual[i] = individual;
         }
     }
+}
+
+/// Rows merged into a table by an INCREMENTAL import or a Put* call. The state log records this
+/// instead of the whole table, so saving such a change costs the rows added, not the table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RowDelta {
+    pub rows: Table,
+    /// The column whose value identifies a row (matching rows are replaced); `None` appends all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_column: Option<String>,
+    /// The rows were put one by one (Put*), so a later FULL import keeps them.
+    #[serde(default)]
+    pub individual: bool,
 }
 
 #[cfg(test)]

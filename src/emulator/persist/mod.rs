@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use self::changes::Change;
 use super::data::{Data, Entry};
 use super::engine::model::Model;
-use super::engine::table::Table;
+use super::engine::table::{RowDelta, Table};
 use super::state::State;
 
 /// The state file of earlier versions (format 1): loaded once and compacted into a snapshot.
@@ -173,6 +173,33 @@ struct Record {
     tables: BTreeMap<String, Option<String>>,
     #[serde(default)]
     models: BTreeMap<String, Option<String>>,
+    /// Dataset ARN → rows merged into its table, in order, on top of its file and earlier rows.
+    #[serde(default)]
+    rows: BTreeMap<String, Vec<RowDelta>>,
+}
+
+/// A record as written: borrowed from the batch, so rows are encoded without being copied.
+#[derive(Serialize)]
+struct RecordRef<'a> {
+    seq: u64,
+    clock_offset: f64,
+    data_generation: u64,
+    changes: &'a [Change],
+    tables: &'a BTreeMap<String, Option<String>>,
+    models: &'a BTreeMap<String, Option<String>>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    rows: BTreeMap<&'a str, Vec<&'a RowDelta>>,
+}
+
+/// A table or model read back from the state directory.
+#[derive(Debug)]
+pub struct Restored<T> {
+    pub arn: String,
+    /// The file it was read from.
+    file: String,
+    /// Rows were merged into it after its file was written: the file alone is not the saved table.
+    behind: bool,
+    pub value: T,
 }
 
 /// What a state directory held.
@@ -182,10 +209,10 @@ pub struct Loaded {
     pub clock_offset: f64,
     /// The data generation counter to continue above ([`Data::continue_after`]).
     pub data_generation: u64,
-    /// Dataset ARN, its file, its rows.
-    pub tables: Vec<(String, String, Table)>,
-    /// Solution version or recommender ARN, its file, the model.
-    pub models: Vec<(String, String, Model)>,
+    /// Dataset ARN → its rows.
+    pub tables: Vec<Restored<Table>>,
+    /// Solution version or recommender ARN → the model.
+    pub models: Vec<Restored<Model>>,
     /// The snapshot generation the log continues.
     generation: u64,
     /// Compact at start: a log was replayed, a tail dropped, or the layout is the legacy one.
@@ -199,11 +226,11 @@ impl Loaded {
     /// restored entries and later changes get generations no saved file is named with.
     pub fn restore_into(&self, data: &mut Data) {
         data.continue_after(self.data_generation);
-        for (arn, _, table) in &self.tables {
-            data.restore_table(arn.clone(), table.clone());
+        for t in &self.tables {
+            data.restore_table(t.arn.clone(), t.value.clone());
         }
-        for (arn, _, model) in &self.models {
-            data.set_model(arn, Arc::new(model.clone()));
+        for m in &self.models {
+            data.set_model(&m.arn, Arc::new(m.value.clone()));
         }
     }
 }
@@ -339,6 +366,164 @@ fn list(dir: &Path) -> Result<Listing, PersistError> {
     Ok(listing)
 }
 
+/// The snapshot a start continues from, its generation, and whether it is the legacy layout;
+/// `None` when nothing was saved yet.
+fn base_snapshot(dir: &Path, listing: &Listing) -> Result<Option<(Snapshot, u64, bool)>, PersistError> {
+    let generation = listing.snapshots.last().copied().unwrap_or(0);
+    if generation > 0 {
+        let snapshot = read_snapshot(&dir.join(snapshot_name(generation)), FORMAT)?;
+        return Ok(Some((snapshot, generation, false)));
+    }
+    if listing.legacy {
+        let snapshot = read_snapshot(&dir.join(LEGACY_STATE_FILE), LEGACY_FORMAT)?;
+        return Ok(Some((snapshot, 0, true)));
+    }
+    if !listing.logs.contains(&0) {
+        return Ok(None);
+    }
+    let empty = Snapshot {
+        format: FORMAT,
+        generation: 0,
+        clock_offset: 0.0,
+        data_generation: 0,
+        state: State::default(),
+        tables: BTreeMap::new(),
+        models: BTreeMap::new(),
+    };
+    Ok(Some((empty, 0, false)))
+}
+
+/// The log's bytes; empty when there is no log yet.
+fn read_log(path: &Path) -> Result<Vec<u8>, PersistError> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(source) => Err(PersistError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Where a table's saved rows are: its file (none for a table that only ever got rows merged,
+/// which cannot happen today but costs nothing to allow), then the row deltas logged after it.
+#[derive(Debug, Default)]
+struct TableSource {
+    file: Option<String>,
+    rows: Vec<RowDelta>,
+}
+
+/// The tables and models a load read back.
+type RestoredData = (Vec<Restored<Table>>, Vec<Restored<Model>>);
+
+/// The state as a snapshot and the records replayed so far leave it.
+#[derive(Debug)]
+struct Replay {
+    state: State,
+    clock_offset: f64,
+    data_generation: u64,
+    tables: BTreeMap<String, TableSource>,
+    models: BTreeMap<String, String>,
+}
+
+impl Replay {
+    fn new(base: Snapshot) -> Self {
+        Self {
+            state: base.state,
+            clock_offset: base.clock_offset,
+            data_generation: base.data_generation,
+            tables: base
+                .tables
+                .into_iter()
+                .map(|(arn, file)| {
+                    let source = TableSource {
+                        file: Some(file),
+                        rows: Vec::new(),
+                    };
+                    (arn, source)
+                })
+                .collect(),
+            models: base.models,
+        }
+    }
+
+    /// Replays the intact frames in order, up to the first whose JSON does not parse (written by
+    /// something else: like a torn tail, it and what follows were never acknowledged). Returns
+    /// how many records were replayed and how many payload bytes were dropped.
+    fn frames(&mut self, payloads: &[&[u8]]) -> (usize, usize) {
+        for (i, payload) in payloads.iter().enumerate() {
+            let Ok(record) = serde_json::from_slice::<Record>(payload) else {
+                return (i, payloads[i..].iter().map(|p| p.len()).sum());
+            };
+            self.record(record);
+        }
+        (payloads.len(), 0)
+    }
+
+    fn record(&mut self, record: Record) {
+        self.state.seq = record.seq;
+        self.clock_offset = record.clock_offset;
+        self.data_generation = record.data_generation;
+        for change in record.changes {
+            changes::apply(&mut self.state, change);
+        }
+        // A whole file replaces the table and the rows merged before it; a commit never carries
+        // both a file and rows for one table.
+        for (arn, file) in record.tables {
+            match file {
+                Some(file) => self.tables.insert(
+                    arn,
+                    TableSource {
+                        file: Some(file),
+                        rows: Vec::new(),
+                    },
+                ),
+                None => self.tables.remove(&arn),
+            };
+        }
+        for (arn, rows) in record.rows {
+            self.tables.entry(arn).or_default().rows.extend(rows);
+        }
+        for (arn, file) in record.models {
+            match file {
+                Some(file) => self.models.insert(arn, file),
+                None => self.models.remove(&arn),
+            };
+        }
+    }
+
+    /// Reads the table and model files the replayed state names, and merges the logged rows.
+    fn read_files(&mut self, dir: &Path) -> Result<RestoredData, PersistError> {
+        let mut tables = Vec::new();
+        for (arn, source) in std::mem::take(&mut self.tables) {
+            let mut table: Table = match &source.file {
+                Some(file) => read_json(&dir.join(TABLES_DIR).join(file))?,
+                None => Table::default(),
+            };
+            for delta in &source.rows {
+                table.apply(delta);
+            }
+            tables.push(Restored {
+                arn,
+                file: source.file.unwrap_or_default(),
+                behind: !source.rows.is_empty(),
+                value: table,
+            });
+        }
+        let mut models = Vec::new();
+        for (arn, file) in std::mem::take(&mut self.models) {
+            let model = read_json(&dir.join(MODELS_DIR).join(&file))?;
+            models.push(Restored {
+                arn,
+                file,
+                behind: false,
+                value: model,
+            });
+        }
+        Ok((tables, models))
+    }
+}
+
 /// Loads what was saved in `dir`; `None` when nothing was saved yet.
 ///
 /// # Errors
@@ -346,103 +531,29 @@ fn list(dir: &Path) -> Result<Listing, PersistError> {
 /// A torn or garbled tail of the log is not an error: it was never acknowledged.
 pub fn load(dir: &Path) -> Result<Option<Loaded>, PersistError> {
     let listing = list(dir)?;
-    let generation = listing.snapshots.last().copied().unwrap_or(0);
-    let (base, legacy) = if generation > 0 {
-        (
-            read_snapshot(&dir.join(snapshot_name(generation)), FORMAT)?,
-            false,
-        )
-    } else if listing.legacy {
-        (read_snapshot(&dir.join(LEGACY_STATE_FILE), LEGACY_FORMAT)?, true)
-    } else if listing.logs.contains(&0) {
-        (
-            Snapshot {
-                format: FORMAT,
-                generation: 0,
-                clock_offset: 0.0,
-                data_generation: 0,
-                state: State::default(),
-                tables: BTreeMap::new(),
-                models: BTreeMap::new(),
-            },
-            false,
-        )
-    } else {
+    let Some((base, generation, legacy)) = base_snapshot(dir, &listing)? else {
         return Ok(None);
     };
-    let Snapshot {
-        clock_offset,
-        data_generation,
-        mut state,
-        tables,
-        models,
-        ..
-    } = base;
-    let mut loaded = Loaded {
-        state: State::default(),
-        clock_offset,
-        data_generation,
-        tables: Vec::new(),
-        models: Vec::new(),
-        generation,
-        compact: legacy,
-        log_end: 0,
-    };
-    let (mut table_files, mut model_files) = (tables, models);
+    let mut replay = Replay::new(base);
     let log_path = dir.join(wal_name(generation));
-    let log = match fs::read(&log_path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(source) => {
-            return Err(PersistError::Read {
-                path: log_path,
-                source,
-            });
-        }
-    };
+    let log = read_log(&log_path)?;
     let frames = wal::decode(&log);
-    loaded.log_end = frames.end as u64;
-    let mut dropped = frames.dropped;
-    for (i, payload) in frames.payloads.iter().enumerate() {
-        // A frame whose checksum holds but whose JSON does not parse was written by something
-        // else; like a torn tail, it and what follows are not replayed.
-        let Ok(record) = serde_json::from_slice::<Record>(payload) else {
-            dropped += frames.payloads[i..].iter().map(|p| p.len()).sum::<usize>();
-            break;
-        };
-        state.seq = record.seq;
-        loaded.clock_offset = record.clock_offset;
-        loaded.data_generation = record.data_generation;
-        for change in record.changes {
-            changes::apply(&mut state, change);
-        }
-        for (manifest, updates) in [
-            (&mut table_files, record.tables),
-            (&mut model_files, record.models),
-        ] {
-            for (arn, file) in updates {
-                match file {
-                    Some(file) => manifest.insert(arn, file),
-                    None => manifest.remove(&arn),
-                };
-            }
-        }
-        loaded.compact = true;
-    }
+    let (replayed, garbled) = replay.frames(&frames.payloads);
+    let dropped = frames.dropped + garbled;
     if dropped > 0 {
         tracing::warn!(log = %log_path.display(), bytes = dropped, "dropping the torn end of the state log (a change that was never acknowledged)");
-        loaded.compact = true;
     }
-    for (arn, file) in table_files {
-        let table = read_json(&dir.join(TABLES_DIR).join(&file))?;
-        loaded.tables.push((arn, file, table));
-    }
-    for (arn, file) in model_files {
-        let model = read_json(&dir.join(MODELS_DIR).join(&file))?;
-        loaded.models.push((arn, file, model));
-    }
-    loaded.state = state;
-    Ok(Some(loaded))
+    let (tables, models) = replay.read_files(dir)?;
+    Ok(Some(Loaded {
+        state: replay.state,
+        clock_offset: replay.clock_offset,
+        data_generation: replay.data_generation,
+        tables,
+        models,
+        generation,
+        compact: legacy || replayed > 0 || dropped > 0,
+        log_end: frames.end as u64,
+    }))
 }
 
 /// One saved table or model: its data generation, its file, its value.
@@ -451,6 +562,9 @@ struct Saved<T> {
     generation: u64,
     file: String,
     value: Arc<T>,
+    /// Rows were merged after `file` was written (they are in the log): compaction writes the
+    /// whole value to a new file before the snapshot can name it.
+    behind: bool,
 }
 
 /// The state as the state directory holds it: what a restart would load.
@@ -473,6 +587,8 @@ pub struct Batch {
     changes: Vec<Change>,
     tables: EntryUpdates<Table>,
     models: EntryUpdates<Model>,
+    /// Tables that only had rows merged since they were saved: ARN, new generation, the rows.
+    rows: Vec<(String, u64, Vec<Arc<RowDelta>>)>,
 }
 
 /// ARN → the entry's new generation and contents, or `None` when it is gone.
@@ -541,6 +657,7 @@ fn record_entries<T>(
                     generation,
                     file,
                     value,
+                    behind: false,
                 },
             ),
             _ => saved.remove(&arn),
@@ -549,6 +666,26 @@ fn record_entries<T>(
             obsolete.push(dir.join(previous.file));
         }
     }
+}
+
+/// The saved image of restored entries: the files they came from, the values `data` holds.
+fn saved_entries<T>(
+    restored: Vec<Restored<T>>,
+    live: &BTreeMap<String, Entry<T>>,
+) -> BTreeMap<String, Saved<T>> {
+    restored
+        .into_iter()
+        .filter_map(|r| {
+            let e = live.get(&r.arn)?;
+            let saved = Saved {
+                generation: e.generation,
+                file: r.file,
+                value: Arc::clone(&e.value),
+                behind: r.behind,
+            };
+            Some((r.arn, saved))
+        })
+        .collect()
 }
 
 /// Removes files nothing needs any more; a failure only leaves clutter (removed at the next start).
@@ -628,34 +765,8 @@ impl Persister {
             image.state = loaded.state;
             image.clock_offset = loaded.clock_offset;
             image.data_generation = data.generation();
-            for (arn, file, _) in loaded.tables {
-                if let Some(e) = data.tables().get(&arn) {
-                    let value = Arc::clone(&e.value);
-                    let generation = e.generation;
-                    image.tables.insert(
-                        arn,
-                        Saved {
-                            generation,
-                            file,
-                            value,
-                        },
-                    );
-                }
-            }
-            for (arn, file, _) in loaded.models {
-                if let Some(e) = data.models().get(&arn) {
-                    let value = Arc::clone(&e.value);
-                    let generation = e.generation;
-                    image.models.insert(
-                        arn,
-                        Saved {
-                            generation,
-                            file,
-                            value,
-                        },
-                    );
-                }
-            }
+            image.tables = saved_entries(loaded.tables, data.tables());
+            image.models = saved_entries(loaded.models, data.models());
             persister.log_bytes = loaded.log_end;
             persister.log_capacity = fs::metadata(persister.log_path()).map_or(0, |m| m.len());
         }
@@ -747,20 +858,48 @@ impl Persister {
         self.last_failure = Some(why.to_string());
     }
 
-    /// What differs between the live world and the saved image; `None` when nothing does.
-    pub fn prepare(&self, state: &State, data: &Data, clock_offset: f64) -> Option<Batch> {
+    /// What differs between the live world and the saved image; `None` when nothing does. Takes
+    /// the row deltas `data` recorded: a table that only had rows merged since it was saved is
+    /// logged as those rows, any other changed table as a whole new file.
+    pub fn prepare(&self, state: &State, data: &mut Data, clock_offset: f64) -> Option<Batch> {
         let image = &self.image;
+        let mut chains = data.take_deltas();
+        let mut tables = changed_entries(data.tables(), &image.tables);
+        let mut rows = Vec::new();
+        tables.retain(|(arn, update)| {
+            let (Some((generation, _)), Some(saved)) = (update, image.tables.get(arn)) else {
+                return true;
+            };
+            let Some(chain) = chains.remove(arn) else {
+                return true;
+            };
+            // The rows lead exactly from the saved generation to the live one.
+            let linked = chain.first().is_some_and(|d| d.from == saved.generation)
+                && chain.last().is_some_and(|d| d.to == *generation)
+                && chain.windows(2).all(|w| w[0].to == w[1].from);
+            if !linked {
+                return true;
+            }
+            rows.push((
+                arn.clone(),
+                *generation,
+                chain.into_iter().map(|d| d.delta).collect(),
+            ));
+            false
+        });
         let batch = Batch {
             seq: state.seq,
             clock_offset,
             data_generation: data.generation(),
             changes: changes::diff(state, &image.state),
-            tables: changed_entries(data.tables(), &image.tables),
+            tables,
             models: changed_entries(data.models(), &image.models),
+            rows,
         };
         let unchanged = batch.changes.is_empty()
             && batch.tables.is_empty()
             && batch.models.is_empty()
+            && batch.rows.is_empty()
             && batch.seq == image.state.seq
             && batch.clock_offset.to_bits() == image.clock_offset.to_bits()
             && batch.data_generation == image.data_generation;
@@ -810,23 +949,59 @@ impl Persister {
             changes,
             tables,
             models,
+            rows,
         } = batch;
         let table_files = write_entries(tables_dir, &tables, written)?;
         let model_files = write_entries(models_dir, &models, written)?;
-        let record = Record {
+        let record = RecordRef {
             seq,
             clock_offset,
             data_generation,
-            changes,
-            tables: table_files,
-            models: model_files,
+            changes: &changes,
+            tables: &table_files,
+            models: &model_files,
+            rows: rows
+                .iter()
+                .map(|(arn, _, chain)| (arn.as_str(), chain.iter().map(AsRef::as_ref).collect()))
+                .collect(),
         };
+        let frame = encode("a state log record", &record)?;
+        drop(record);
+        self.append_frame(&frame)?;
+        let image = &mut self.image;
+        image.state.seq = seq;
+        image.clock_offset = clock_offset;
+        image.data_generation = data_generation;
+        for change in changes {
+            changes::apply(&mut image.state, change);
+        }
+        let mut obsolete = Vec::new();
+        record_entries(&mut image.tables, tables, &table_files, tables_dir, &mut obsolete);
+        record_entries(&mut image.models, models, &model_files, models_dir, &mut obsolete);
+        remove_quietly(obsolete);
+        // The image keeps its own copy of a table (the live one was copied on its first write
+        // after sharing it), so merging the same rows here costs the rows, not the table.
+        for (arn, generation, chain) in rows {
+            if let Some(saved) = image.tables.get_mut(&arn) {
+                let value = Arc::make_mut(&mut saved.value);
+                for delta in &chain {
+                    value.apply(delta);
+                }
+                saved.generation = generation;
+                saved.behind = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends one frame around `payload` to the log and syncs it; a failure marks the log
+    /// suspect (it may end in a partial frame).
+    fn append_frame(&mut self, payload: &[u8]) -> Result<(), PersistError> {
         let path = self.log_path();
-        let frame =
-            wal::encode(&encode("a state log record", &record)?).map_err(|e| PersistError::Write {
-                path: path.clone(),
-                source: std::io::Error::other(e),
-            })?;
+        let frame = wal::encode(payload).map_err(|e| PersistError::Write {
+            path: path.clone(),
+            source: std::io::Error::other(e),
+        })?;
         let end = self.log_bytes + frame.len() as u64;
         if end > self.log_capacity
             && let Err(e) = self.grow_log(end)
@@ -849,24 +1024,7 @@ impl Persister {
             self.suspect = true;
             return Err(PersistError::Write { path, source });
         }
-        self.log_bytes += frame.len() as u64;
-        let Record {
-            changes,
-            tables: table_files,
-            models: model_files,
-            ..
-        } = record;
-        let image = &mut self.image;
-        image.state.seq = seq;
-        image.clock_offset = clock_offset;
-        image.data_generation = data_generation;
-        for change in changes {
-            changes::apply(&mut image.state, change);
-        }
-        let mut obsolete = Vec::new();
-        record_entries(&mut image.tables, tables, &table_files, tables_dir, &mut obsolete);
-        record_entries(&mut image.models, models, &model_files, models_dir, &mut obsolete);
-        remove_quietly(obsolete);
+        self.log_bytes = end;
         Ok(())
     }
 
@@ -915,31 +1073,44 @@ impl Persister {
 
     fn compact_until(&mut self, last: Step) -> Result<(), PersistError> {
         let next = self.generation + 1;
+        let caught_up = self.catch_up_tables()?;
         let image = &self.image;
+        let mut tables: BTreeMap<&str, &str> = image
+            .tables
+            .iter()
+            .map(|(arn, s)| (arn.as_str(), s.file.as_str()))
+            .collect();
+        for (arn, file) in &caught_up {
+            tables.insert(arn.as_str(), file.as_str());
+        }
         let snapshot = SnapshotRef {
             format: FORMAT,
             generation: next,
             clock_offset: image.clock_offset,
             data_generation: image.data_generation,
             state: &image.state,
-            tables: image
-                .tables
-                .iter()
-                .map(|(arn, s)| (arn.as_str(), s.file.as_str()))
-                .collect(),
+            tables,
             models: image
                 .models
                 .iter()
                 .map(|(arn, s)| (arn.as_str(), s.file.as_str()))
                 .collect(),
         };
+        let tables_dir = self.dir.join(TABLES_DIR);
+        let unnamed = || caught_up.iter().map(|(_, file)| tables_dir.join(file));
         let path = self.dir.join(snapshot_name(next));
-        let tmp = write_temp(&path, &encode("the state snapshot", &snapshot)?)?;
+        let tmp = match encode("the state snapshot", &snapshot).and_then(|bytes| write_temp(&path, &bytes)) {
+            Ok(tmp) => tmp,
+            Err(e) => {
+                remove_quietly(unnamed());
+                return Err(e);
+            }
+        };
         if last == Step::TempWritten {
             return Ok(());
         }
         if let Err(source) = fs::rename(&tmp, &path) {
-            remove_quietly([tmp]);
+            remove_quietly(unnamed().chain([tmp]));
             return Err(PersistError::Write { path, source });
         }
         // The rename is the switch: from here on a start loads the new snapshot, so commits must
@@ -949,6 +1120,13 @@ impl Persister {
         self.log_bytes = 0;
         self.log_capacity = 0;
         self.suspect = false;
+        let mut replaced = Vec::new();
+        for (arn, file) in caught_up {
+            if let Some(saved) = self.image.tables.get_mut(&arn) {
+                replaced.push(tables_dir.join(std::mem::replace(&mut saved.file, file)));
+                saved.behind = false;
+            }
+        }
         sync_dir(&self.dir)?;
         if last == Step::Renamed {
             return Ok(());
@@ -957,8 +1135,40 @@ impl Persister {
         if last == Step::LogRemoved {
             return Ok(());
         }
-        remove_quietly([old_snapshot, self.dir.join(LEGACY_STATE_FILE)]);
+        remove_quietly(
+            replaced
+                .into_iter()
+                .chain([old_snapshot, self.dir.join(LEGACY_STATE_FILE)]),
+        );
         Ok(())
+    }
+
+    /// Writes each table whose file lacks rows merged since (they are only in the log) whole to a
+    /// new file, synced, for the next snapshot to name; returns ARN → new file. Until that
+    /// snapshot is in place nothing names these files, so a crash leaves only clutter.
+    fn catch_up_tables(&self) -> Result<Vec<(String, String)>, PersistError> {
+        let dir = self.dir.join(TABLES_DIR);
+        let mut files = Vec::new();
+        let mut written = Vec::new();
+        for (arn, saved) in self.image.tables.iter().filter(|(_, s)| s.behind) {
+            let file = file_name(arn, saved.generation);
+            let path = dir.join(&file);
+            if let Err(e) =
+                encode(arn, saved.value.as_ref()).and_then(|bytes| write_atomically(&path, &bytes))
+            {
+                remove_quietly(written);
+                return Err(e);
+            }
+            written.push(path);
+            files.push((arn.clone(), file));
+        }
+        if !written.is_empty()
+            && let Err(e) = sync_dir(&dir)
+        {
+            remove_quietly(written);
+            return Err(e);
+        }
+        Ok(files)
     }
 
     /// The saved state, for putting the world back after a failed commit.
@@ -1030,7 +1240,10 @@ mod tests {
 
     impl Live {
         fn commit(&mut self) -> Result<(), PersistError> {
-            match self.persister.prepare(&self.state, &self.data, self.clock_offset) {
+            match self
+                .persister
+                .prepare(&self.state, &mut self.data, self.clock_offset)
+            {
                 Some(batch) => self.persister.write(batch),
                 None => Ok(()),
             }
@@ -1070,7 +1283,9 @@ mod tests {
         live.clock_offset = 12.5;
         live.commit().expect("committed");
         assert!(
-            live.persister.prepare(&live.state, &live.data, 12.5).is_none(),
+            live.persister
+                .prepare(&live.state, &mut live.data, 12.5)
+                .is_none(),
             "nothing left"
         );
         // A change, a removal, a grown table.
@@ -1094,7 +1309,7 @@ mod tests {
         assert_eq!(back.clock_offset, 12.5);
         assert_eq!(back.tables.len(), 1);
         assert_eq!(
-            back.tables[0].2.rows,
+            back.tables[0].value.rows,
             vec![vec![Cell::Int(7)], vec![Cell::Int(8)]]
         );
         // A start after replaying compacts into the next generation.
@@ -1102,6 +1317,161 @@ mod tests {
         assert_eq!(again.state, live.state);
         assert_eq!(names(dir.path()), vec!["snapshot-1.json", "tables"]);
         assert_eq!(reopened(dir.path()).rows("arn:d1").len(), 2);
+    }
+
+    /// Merges one row (`ID`, `V`) into the table of `arn`, as a Put* call does.
+    fn put_row(live: &mut Live, arn: &str, id: &str, v: i64) {
+        live.data.merge_rows(
+            arn,
+            RowDelta {
+                rows: Table::new(
+                    vec!["ID".into(), "V".into()],
+                    vec![vec![Cell::Str(id.into()), Cell::Int(v)]],
+                ),
+                id_column: Some("ID".into()),
+                individual: true,
+            },
+        );
+    }
+
+    /// A table of `n` rows, saved whole.
+    fn saved_table(live: &mut Live, arn: &str, n: i64) {
+        let rows = (0..n)
+            .map(|i| vec![Cell::Str(format!("r{i}")), Cell::Int(i)])
+            .collect();
+        *live.data.table_mut(arn) = Table::new(vec!["ID".into(), "V".into()], rows);
+        live.commit().expect("committed");
+    }
+
+    /// Rows merged into a saved table are logged as rows: no table file is written and the log
+    /// grows by about the rows' size, whatever the table's; a restart replays them (upserts
+    /// included) onto the file, and compaction then writes the whole table once.
+    #[test]
+    fn merged_rows_are_logged_as_rows_and_replayed() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut live = open(dir.path());
+        saved_table(&mut live, "arn:t", 2000);
+        let files = names(&dir.path().join(TABLES_DIR));
+        let before = live.persister.log_bytes;
+        put_row(&mut live, "arn:t", "new", 1);
+        live.commit().expect("committed");
+        let grown = live.persister.log_bytes - before;
+        assert!(grown < 400, "a one-row commit logged {grown} bytes");
+        put_row(&mut live, "arn:t", "r5", 50);
+        put_row(&mut live, "arn:t", "new", 2);
+        live.commit().expect("committed");
+        assert_eq!(
+            names(&dir.path().join(TABLES_DIR)),
+            files,
+            "no table file written"
+        );
+        let expected = live.rows("arn:t");
+        assert_eq!(expected.len(), 2001);
+        assert_eq!(expected[5], vec![Cell::Str("r5".into()), Cell::Int(50)]);
+        assert_eq!(expected[2000], vec![Cell::Str("new".into()), Cell::Int(2)]);
+        let expected_table = live.data.table("arn:t").expect("table").as_ref().clone();
+        drop(live);
+
+        let back = load(dir.path()).expect("loads").expect("saved");
+        assert_eq!(back.tables.len(), 1);
+        assert_eq!(back.tables[0].value, expected_table, "rows and their put marks");
+        assert!(back.tables[0].behind);
+        let mut again = reopened(dir.path());
+        assert_eq!(again.rows("arn:t"), expected);
+        assert_eq!(names(dir.path()), vec!["snapshot-1.json", "tables"]);
+        let caught_up = names(&dir.path().join(TABLES_DIR));
+        assert_eq!(caught_up.len(), 1);
+        assert_ne!(caught_up, files, "compaction wrote the table whole to a new file");
+        // Rows merged after the compaction go on the new file.
+        put_row(&mut again, "arn:t", "later", 3);
+        again.commit().expect("committed");
+        assert_eq!(reopened(dir.path()).rows("arn:t").len(), 2002);
+    }
+
+    /// A torn frame carrying rows is dropped like any other: the rows committed before it stay.
+    #[test]
+    fn a_torn_record_of_rows_is_dropped() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut live = open(dir.path());
+        saved_table(&mut live, "arn:t", 3);
+        put_row(&mut live, "arn:t", "kept", 1);
+        live.commit().expect("committed");
+        let expected = live.rows("arn:t");
+        let one = live.persister.log_bytes as usize;
+        put_row(&mut live, "arn:t", "torn", 2);
+        live.commit().expect("committed");
+        let two = live.persister.log_bytes as usize;
+        let full = fs::read(dir.path().join(wal_name(0))).expect("log");
+        let tables = dir.path().join(TABLES_DIR);
+        drop(live);
+        for cut in one..two {
+            let case = tempfile::tempdir().expect("temp dir");
+            let mut torn = full[..cut].to_vec();
+            torn.resize(full.len(), 0);
+            fs::write(case.path().join(wal_name(0)), &torn).expect("write");
+            fs::create_dir(case.path().join(TABLES_DIR)).expect("dir");
+            for file in names(&tables) {
+                fs::copy(tables.join(&file), case.path().join(TABLES_DIR).join(&file)).expect("copy");
+            }
+            let mut live = reopened(case.path());
+            assert_eq!(live.rows("arn:t"), expected, "cut at {cut}");
+            put_row(&mut live, "arn:t", "after", 3);
+            live.commit().expect("committed after the torn tail");
+            let after = reopened(case.path()).rows("arn:t");
+            assert_eq!(after.len(), expected.len() + 1, "cut at {cut}");
+            assert!(!after.iter().any(|r| r[0] == Cell::Str("torn".into())));
+        }
+    }
+
+    /// A crash between any two steps of a compaction that must first write logged rows into a
+    /// new table file: the directory loads to the same rows, and leftovers are removed.
+    #[test]
+    fn compaction_keeps_logged_rows_when_interrupted_at_each_step() {
+        for last in [Step::TempWritten, Step::Renamed, Step::LogRemoved, Step::Done] {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let mut live = open(dir.path());
+            saved_table(&mut live, "arn:t", 3);
+            put_row(&mut live, "arn:t", "a", 1);
+            live.commit().expect("committed");
+            live.persister.compact_until(last).expect("stopped");
+            let expected = live.rows("arn:t");
+            drop(live);
+            let mut back = reopened(dir.path());
+            assert_eq!(back.rows("arn:t"), expected, "{last:?}");
+            assert_eq!(names(&dir.path().join(TABLES_DIR)).len(), 1, "{last:?}");
+            put_row(&mut back, "arn:t", "b", 2);
+            back.commit().expect("committed");
+            assert_eq!(reopened(dir.path()).rows("arn:t").len(), 5, "{last:?}");
+        }
+    }
+
+    /// A commit of rows that cannot be written is refused: the saved data handed back for
+    /// putting the world back holds the rows committed before, not the refused ones.
+    #[test]
+    fn refused_rows_are_not_in_the_saved_data() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut live = open(dir.path());
+        saved_table(&mut live, "arn:t", 3);
+        put_row(&mut live, "arn:t", "kept", 1);
+        live.commit().expect("committed");
+        fs::rename(dir.path().join(wal_name(0)), dir.path().join("moved")).expect("move");
+        fs::create_dir(dir.path().join(wal_name(0))).expect("block");
+        put_row(&mut live, "arn:t", "refused", 2);
+        live.commit().expect_err("cannot append");
+        let (tables, _) = live.persister.saved_data();
+        let saved = &tables["arn:t"].value.rows;
+        assert_eq!(saved.len(), 4);
+        assert_eq!(saved[3][0], Cell::Str("kept".into()));
+        fs::remove_dir(dir.path().join(wal_name(0))).expect("unblock");
+        fs::rename(dir.path().join("moved"), dir.path().join(wal_name(0))).expect("restore");
+        // Put back as `commit::commit` does; the next rows start a new generation.
+        let (tables, models) = live.persister.saved_data();
+        live.data.put_back(tables, models);
+        put_row(&mut live, "arn:t", "later", 3);
+        live.commit().expect("committed");
+        let back = reopened(dir.path()).rows("arn:t");
+        assert_eq!(back.len(), 5);
+        assert!(!back.iter().any(|r| r[0] == Cell::Str("refused".into())));
     }
 
     /// Every cut through the last frame (a kill -9 or power loss during the append): the load

@@ -6,7 +6,7 @@ use super::request::{EventsRequest, RecordsRequest};
 use crate::emulator::control::Cx;
 use crate::emulator::data::{Data, id_column};
 use crate::emulator::engine::import::{EventRecord, row_from_event, row_from_properties};
-use crate::emulator::engine::table::{Cell, Table};
+use crate::emulator::engine::table::{Cell, RowDelta, Table};
 use crate::emulator::error::ApiError;
 use crate::emulator::input::Input;
 use crate::emulator::lifecycle::Status;
@@ -33,8 +33,14 @@ fn put_rows(
     rows: Vec<Vec<Cell>>,
 ) {
     let columns = schema.fields.iter().map(|f| f.name.clone()).collect();
-    data.table_mut(dataset_arn)
-        .put_individual(Table::new(columns, rows), id_column(ty));
+    data.merge_rows(
+        dataset_arn,
+        RowDelta {
+            rows: Table::new(columns, rows),
+            id_column: id_column(ty).map(str::to_string),
+            individual: true,
+        },
+    );
     cx.changed = true;
 }
 
