@@ -616,21 +616,6 @@ const LONG_FUNCTIONS_ALLOWED: &[(&str, &str, &str)] = &[
         "declarative: the CloudWatch dashboard, one JSON literal of its widgets",
     ),
     (
-        "reconcile/observe.rs",
-        "observe",
-        "being split per resource kind (issue 14, engineer \"scale\")",
-    ),
-    (
-        "reconcile/observe.rs",
-        "solution",
-        "being split per resource kind (issue 14, engineer \"scale\")",
-    ),
-    (
-        "reconcile/mod.rs",
-        "execute_ready",
-        "being split (issue 14, engineer \"scale\")",
-    ),
-    (
         "daemon/turn.rs",
         "pass_loop",
         "being split with the announcement work (issue 13, engineer \"dup\")",

@@ -33,6 +33,7 @@ fn observed(generation: u64, converged: bool) -> Observed {
         last_error: Some("solution version sol-a failed".into()),
         updated_at: start_time(),
         destroyed_at: None,
+        announced: Vec::new(),
     }
 }
 

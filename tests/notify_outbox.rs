@@ -40,6 +40,7 @@ fn observed(generation: u64, at: DateTime<Utc>) -> Observed {
         last_error: None,
         updated_at: at,
         destroyed_at: None,
+        announced: Vec::new(),
     }
 }
 

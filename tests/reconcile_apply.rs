@@ -3,6 +3,10 @@
 
 mod support;
 
+#[path = "../examples/support/fleet.rs"]
+#[allow(dead_code)]
+mod fleet;
+
 use std::time::Duration;
 
 use chrono::Utc;
@@ -767,5 +771,53 @@ async fn plan_and_apply_reject_missing_and_invalid_files_without_calling_persona
         emu.calls().calls.values().sum::<u64>(),
         0,
         "nothing reached Personalize"
+    );
+}
+
+/// Issue 14: calls that grew with the fleet. Several groups through one reconciler, all started in
+/// the same second: only the first is looked up by listing the account's groups (the others are
+/// described by the ARN their name gives); the tags of what this run created are known without
+/// ListTagsForResource; and the import job name the groups share costs one create each, not a
+/// refused create and a describe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_started_together_cost_no_listing_tag_read_or_refused_create_per_group() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let emu = start_emulator(dir.path(), |_| {}).await;
+    let r = reconciler(&emu, dir.path(), &settings());
+    let groups = ["fleet-a", "fleet-b", "fleet-c"];
+    let mut specs = Vec::new();
+    for g in groups {
+        specs.push(lay_out_text(dir.path(), &fleet::config(g)));
+    }
+    for (config, spec) in &specs {
+        let mut events = Vec::new();
+        let outcome = apply(&r, spec, config, &mut events).await;
+        assert!(matches!(outcome, PassOutcome::Converged { .. }), "{outcome:#?}");
+    }
+    assert_eq!(calls_of(&emu, "ListDatasetGroups"), 1, "{:?}", emu.calls());
+    assert_eq!(calls_of(&emu, "ListTagsForResource"), 0, "{:?}", emu.calls());
+    assert_eq!(calls_of(&emu, "CreateDatasetImportJob"), 3, "{:?}", emu.calls());
+    assert_eq!(calls_of(&emu, "DescribeDatasetImportJob"), 0, "{:?}", emu.calls());
+    // The tags are on every resource all the same, and a new process (which lists and reads
+    // them) finds nothing to change.
+    let c = client(&emu);
+    let tags = c
+        .list_tags_for_resource()
+        .resource_arn("arn:aws:personalize:us-east-1:000000000000:campaign/fleet-b-campaign")
+        .send()
+        .await
+        .expect("tags");
+    assert_eq!(tags.tags().len(), 1, "{tags:?}");
+    let again = reconciler(&emu, dir.path(), &settings());
+    let before = changes(&emu);
+    for (config, spec) in &specs {
+        let mut events = Vec::new();
+        let outcome = apply(&again, spec, config, &mut events).await;
+        assert!(matches!(outcome, PassOutcome::Converged { .. }), "{outcome:#?}");
+    }
+    assert_eq!(changes(&emu), before, "a second apply changed something");
+    assert!(
+        calls_of(&emu, "ListTagsForResource") > 0,
+        "the new process read the tags"
     );
 }

@@ -1,4 +1,5 @@
-//! What the fleet benchmarks share: their command-line numbers and the small configuration they apply.
+//! What the fleet benchmarks (and the reconciler's fleet test) share: their command-line numbers and
+//! the small configuration they apply.
 
 /// The number after `name` on the command line, else `default`.
 pub fn arg(name: &str, default: f64) -> f64 {
@@ -30,9 +31,11 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-/// The smallest useful configuration: one dataset, one solution with one campaign.
+/// The smallest useful configuration: one dataset, one solution with one campaign, every resource
+/// tagged (root tags).
 pub fn config(group: &str) -> String {
     serde_json::json!({
+        "tags": [{"tagKey": "team", "tagValue": "search"}],
         "datasetGroup": {"serviceConfig": {"name": group}},
         "datasets": {"interactions": {
             "dataset": {"serviceConfig": {"name": format!("{group}-interactions")}},

@@ -122,8 +122,28 @@ fn to_text(g: &GroupSummary, schedules: &[View], notes: &[StoredNotification], o
             o.generation,
             time(o.updated_at)
         );
+        // Columns as wide as this group's longest kind and name: generated names (import jobs, batch
+        // jobs) run past any fixed width.
+        let kind_width = o
+            .resources
+            .iter()
+            .map(|r| r.kind.camel().len())
+            .max()
+            .unwrap_or(0);
+        let name_width = o
+            .resources
+            .iter()
+            .map(|r| r.name.chars().count())
+            .max()
+            .unwrap_or(0);
         for r in &o.resources {
-            let _ = write!(out, "  {:<18} {:<40} {}", r.kind.camel(), r.name, r.status);
+            let _ = write!(
+                out,
+                "  {:<kind_width$}  {:<name_width$}  {}",
+                r.kind.camel(),
+                r.name,
+                r.status
+            );
             if let Some(reason) = &r.reason {
                 let _ = write!(out, "  ({reason})");
             }
@@ -234,6 +254,7 @@ mod tests {
                 last_error: error.map(str::to_string),
                 updated_at: DateTime::from_timestamp(1_800_000_000, 0).expect("valid"),
                 destroyed_at: None,
+                announced: Vec::new(),
             }),
             lease: LeaseInfo {
                 owner: None,
@@ -273,6 +294,34 @@ mod tests {
         assert!(text.contains("Campaign"), "{text}");
         assert!(text.contains("(quota)"), "{text}");
         assert!(text.contains("last error: campaign c failed: quota"), "{text}");
+    }
+
+    #[test]
+    fn resource_columns_fit_the_longest_generated_name() {
+        let mut g = summary(Some(1), Some((1, true, None)));
+        let long = "dataset_import_interactions_2026_12_05_19_45_22";
+        if let Some(o) = g.observed.as_mut() {
+            o.resources.push(ResourceState {
+                kind: ResourceKind::DatasetImportJob,
+                name: long.into(),
+                status: "ACTIVE".into(),
+                arn: None,
+                reason: None,
+            });
+        }
+        let mut text = String::new();
+        to_text(&g, &[], &[], &mut text);
+        let rows: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("ACTIVE") || l.contains("FAILED"))
+            .collect();
+        assert_eq!(rows.len(), 2, "{text}");
+        assert!(
+            rows[1].contains(&format!("{long}  ACTIVE")),
+            "two spaces after the longest name: {text}"
+        );
+        let status_at = |row: &str| row.find("CREATE FAILED").or_else(|| row.find("ACTIVE"));
+        assert_eq!(status_at(rows[0]), status_at(rows[1]), "statuses line up: {text}");
     }
 
     #[test]

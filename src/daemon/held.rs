@@ -22,6 +22,10 @@ impl LeaseGuard for HeldLease {
             })
         }
     }
+
+    fn tenure(&self) -> Option<u64> {
+        Some(self.0.lock().unwrap_or_else(PoisonError::into_inner).epoch)
+    }
 }
 
 #[cfg(test)]

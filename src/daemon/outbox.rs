@@ -18,7 +18,7 @@ use super::Daemon;
 use crate::metrics::Counter;
 use crate::notify::Message;
 use crate::settings::NotifySettings;
-use crate::store::{Lease, Observed, StoreError, StoredNotification};
+use crate::store::{Desired, Lease, Observed, StoreError, StoredNotification};
 
 /// How the outbox is drained.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,9 +93,42 @@ fn plus(at: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
     at + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
-/// A run result as an outbox item written at `now`, under a new id stamped into its body.
-pub(crate) fn outbox_item(message: Message, now: DateTime<Utc>) -> StoredNotification {
-    let id = uuid::Uuid::new_v4().to_string();
+/// The id of the notification announcing `outcome` of `subject` (a generation of the group's file, a
+/// schedule's fire) of `group`: a pure function of the three, so every replica and every restart
+/// that announces the same outcome of the same file version stamps the same id, and a subscriber
+/// dropping repeats by id sees each outcome once. A UUID (version 8: the first 16 bytes of the SHA-256
+/// of the three, each length-prefixed so no two triples share an input).
+pub(crate) fn notification_id(group: &str, subject: &str, outcome: &str) -> String {
+    use sha2::Digest as _;
+    let mut hash = sha2::Sha256::new();
+    for part in [group, subject, outcome] {
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part.as_bytes());
+    }
+    let digest = hash.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes)
+        .into_uuid()
+        .hyphenated()
+        .to_string()
+}
+
+/// What a generation of the group's parameter file is, for [`notification_id`]: its number and the
+/// instant it was recorded (a group deleted and uploaded again starts over at generation 1; the
+/// instant tells the two apart). Milliseconds: what every store keeps.
+pub(crate) fn generation_subject(desired: &Desired) -> String {
+    format!(
+        "generation {} recorded {}",
+        desired.generation,
+        desired.received_at.timestamp_millis()
+    )
+}
+
+/// A run result as an outbox item written at `now`, under `id` (see [`notification_id`]) stamped into
+/// its body.
+pub(crate) fn outbox_item(message: Message, id: &str, now: DateTime<Utc>) -> StoredNotification {
+    let id = id.to_string();
     let message = message.with_id(&id);
     let summary = message.summary();
     StoredNotification::new(
@@ -126,8 +159,9 @@ impl Daemon {
         observed: &Observed,
         next_due: Option<DateTime<Utc>>,
         message: Message,
+        id: &str,
     ) -> Result<(), StoreError> {
-        let item = outbox_item(message, self.clock.now());
+        let item = outbox_item(message, id, self.clock.now());
         self.store
             .put_observed_notifying(lease, observed, next_due, &item)
             .await?;
@@ -136,9 +170,10 @@ impl Daemon {
     }
 
     /// Puts a notification whose outcome another conditional write already decided into the outbox
-    /// and tries it at once. A store failure is logged: the outcome is recorded, its message lost.
-    pub(crate) async fn announce(&self, message: Message) {
-        let item = outbox_item(message, self.clock.now());
+    /// (under `id`, see [`notification_id`]; an item already there with that id is kept) and tries it
+    /// at once. A store failure is logged: the outcome is recorded, its message lost.
+    pub(crate) async fn announce(&self, message: Message, id: &str) {
+        let item = outbox_item(message, id, self.clock.now());
         match self.store.enqueue_notification(&item).await {
             Ok(()) => {
                 self.deliver_item(item).await;
@@ -301,6 +336,50 @@ mod tests {
         assert_eq!(waits, vec![5, 10, 20, 40, 60, 60]);
         assert_eq!(c.backoff(0).as_secs(), 5);
         assert_eq!(c.backoff(u32::MAX).as_secs(), 60);
+    }
+
+    #[test]
+    fn notification_ids_are_a_pure_function_of_group_subject_and_outcome() {
+        let id = notification_id("shop", "generation 3 recorded 1764959344000", "UPDATE COMPLETE");
+        assert_eq!(
+            id,
+            notification_id("shop", "generation 3 recorded 1764959344000", "UPDATE COMPLETE")
+        );
+        let parsed = uuid::Uuid::parse_str(&id).expect("a UUID");
+        assert_eq!(parsed.get_version_num(), 8);
+        let others = [
+            notification_id("shop2", "generation 3 recorded 1764959344000", "UPDATE COMPLETE"),
+            notification_id("shop", "generation 4 recorded 1764959344000", "UPDATE COMPLETE"),
+            notification_id("shop", "generation 3 recorded 1764959344001", "UPDATE COMPLETE"),
+            notification_id("shop", "generation 3 recorded 1764959344000", "UPDATE FAILED: x"),
+            // Length prefixes: moving a boundary between the parts changes the id.
+            notification_id("sho", "pgeneration 3 recorded 1764959344000", "UPDATE COMPLETE"),
+        ];
+        for other in &others {
+            assert_ne!(&id, other);
+        }
+    }
+
+    #[test]
+    fn a_generation_s_subject_is_its_number_and_recording_instant_in_milliseconds() {
+        let at = chrono::DateTime::from_timestamp_millis(1_764_959_344_123).expect("instant");
+        let desired = Desired {
+            generation: 2,
+            text: String::new(),
+            source: crate::store::DesiredSource {
+                url: crate::objects::ObjectUrl::new("b", "train/g/config.json"),
+                etag: None,
+                version_id: None,
+                sequencer: None,
+                last_modified: None,
+            },
+            received_at: at + chrono::Duration::microseconds(456),
+            run_timestamp: String::new(),
+        };
+        assert_eq!(
+            generation_subject(&desired),
+            "generation 2 recorded 1764959344123"
+        );
     }
 
     #[test]

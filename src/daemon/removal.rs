@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::Daemon;
+use super::outbox::{generation_subject, notification_id};
 use super::reconciler::{PassSink, PassStatus};
 use super::turn::{TurnEnd, after, failure_summary, location_of};
 use crate::notify::message::{Removal, removal_message};
@@ -53,10 +54,15 @@ impl Daemon {
             .is_some_and(|p| p.generation == desired.generation);
         let resources = previous.as_ref().map(|p| p.resources.clone()).unwrap_or_default();
         let location = self.config.location.clone();
-        let record = |last_error: String, resources| removal_observed(desired, resources, last_error, now);
+        let subject = generation_subject(desired);
+        let announced = Observed::announced_for(previous.as_ref(), desired.generation);
+        let record = |last_error: String, resources| Observed {
+            announced: announced.clone(),
+            ..removal_observed(desired, resources, last_error, now)
+        };
         let at = match self.removal {
             RemovalPolicy::Keep => {
-                let observed = record(
+                let mut observed = record(
                     "config removed; resources kept (daemon.delete_removed_groups is off)".into(),
                     resources,
                 );
@@ -65,14 +71,17 @@ impl Daemon {
                 } else {
                     tracing::info!(generation = desired.generation, file = %desired.source.url, "config removed; resources kept (daemon.delete_removed_groups is off)");
                     let note = removal_message(group, &location, &Removal::Kept);
-                    self.record_and_announce(lease, &observed, None, note).await?;
+                    let id = notification_id(group, &subject, "CONFIG REMOVED: kept");
+                    observed.remember_announced(&id);
+                    self.record_and_announce(lease, &observed, None, note, &id)
+                        .await?;
                 }
                 return Ok(TurnEnd::Done);
             }
             RemovalPolicy::TearDownAfter(grace) => after(desired.received_at, grace),
         };
         if now < at {
-            let observed = record(
+            let mut observed = record(
                 format!(
                     "config removed; the group is deleted at {} unless the file comes back",
                     at.to_rfc3339()
@@ -84,23 +93,36 @@ impl Daemon {
             } else {
                 tracing::info!(generation = desired.generation, teardown_at = %at, "config removed; teardown scheduled");
                 let note = removal_message(group, &location, &Removal::Scheduled(at));
-                self.record_and_announce(lease, &observed, Some(at), note).await?;
+                let id = notification_id(
+                    group,
+                    &subject,
+                    &format!("CONFIG REMOVED: deleted at {}", at.timestamp_millis()),
+                );
+                observed.remember_announced(&id);
+                self.record_and_announce(lease, &observed, Some(at), note, &id)
+                    .await?;
             }
             return Ok(TurnEnd::Done);
         }
-        self.tear_down(group, lease, guard, desired, resources, at).await
+        let carried = record(String::new(), resources);
+        self.tear_down(group, lease, guard, desired, carried, at).await
     }
 
-    /// One teardown pass over the group whose file was removed, its schedules deleted first.
+    /// One teardown pass over the group whose file was removed at `since`, its schedules deleted
+    /// first. `carried` is the last observation of this removal generation: its resources name the
+    /// schemas to remove last, its [`Observed::announced`] what the user was told.
     async fn tear_down(
         &self,
         group: &str,
         lease: &Lease,
         guard: &Arc<dyn LeaseGuard>,
         desired: &Desired,
-        resources: Vec<crate::store::ResourceState>,
+        carried: Observed,
         since: DateTime<Utc>,
     ) -> Result<TurnEnd, StoreError> {
+        let Observed {
+            resources, announced, ..
+        } = carried;
         // Nothing fires on a group on its way out.
         for s in self.store.schedules(Some(group)).await? {
             self.store.delete_schedule(lease, &s.name).await?;
@@ -121,7 +143,10 @@ impl Daemon {
             // Deletions decided under a lost lease were not sent; the new owner carries on.
             return Ok(TurnEnd::LeaseLost);
         }
-        let observed = |resources, last_error: String| removal_observed(desired, resources, last_error, now);
+        let observed = |resources, last_error: String| Observed {
+            announced: announced.clone(),
+            ..removal_observed(desired, resources, last_error, now)
+        };
         let report = match result {
             Ok(report) => report,
             Err(e) => {
@@ -138,7 +163,8 @@ impl Daemon {
             PassStatus::Converged => {
                 self.store.delete_group(lease).await?;
                 tracing::info!(since = %since, "dataset group deleted: its parameter file was removed");
-                self.announce(removal_message(group, &location, &Removal::Deleted))
+                let id = notification_id(group, &generation_subject(desired), "CONFIG REMOVED: deleted");
+                self.announce(removal_message(group, &location, &Removal::Deleted), &id)
                     .await;
                 Ok(TurnEnd::Forgotten)
             }
@@ -154,21 +180,28 @@ impl Daemon {
                 let summary = failure_summary(&report);
                 let failed = observed(report.resources.clone(), summary.clone());
                 let note = removal_message(group, &location, &Removal::Failed(report.failures.clone()));
-                self.teardown_failed(group, lease, &failed, &summary, note)
+                let id = notification_id(
+                    group,
+                    &generation_subject(desired),
+                    &format!("CONFIG REMOVED: teardown failed: {summary}"),
+                );
+                self.teardown_failed(group, lease, failed, &summary, note, &id)
                     .await?;
                 Ok(TurnEnd::Done)
             }
         }
     }
 
-    /// Records a teardown that failed; the user is told once per distinct failure.
+    /// Records a teardown that failed; the user is told once per distinct failure (`id`, see
+    /// [`notification_id`]).
     async fn teardown_failed(
         &self,
         group: &str,
         lease: &Lease,
-        failed: &Observed,
+        mut failed: Observed,
         summary: &str,
         note: crate::notify::message::Message,
+        id: &str,
     ) -> Result<(), StoreError> {
         let previous_error = self
             .store
@@ -176,11 +209,12 @@ impl Daemon {
             .await?
             .and_then(|g| g.observed)
             .and_then(|o| o.last_error);
-        if previous_error.as_deref() == Some(summary) {
-            return self.store.put_observed(lease, failed, None).await;
+        if failed.has_announced(id) || previous_error.as_deref() == Some(summary) {
+            return self.store.put_observed(lease, &failed, None).await;
         }
         tracing::warn!(failures = %summary, "dataset group not deleted whole");
-        self.record_and_announce(lease, failed, None, note).await
+        failed.remember_announced(id);
+        self.record_and_announce(lease, &failed, None, note, id).await
     }
 }
 
@@ -212,5 +246,6 @@ fn removal_observed(
         last_error: Some(last_error),
         updated_at: now,
         destroyed_at: None,
+        announced: Vec::new(),
     }
 }

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::Daemon;
+use super::outbox::notification_id;
 use super::reconciler::{PassReport, ScheduledRun};
 use super::turn::{failure_summary, location_of};
 use crate::metrics::Counter;
@@ -147,7 +148,12 @@ impl Daemon {
         );
         // The fire's end is recorded above; its message goes through the outbox so an outage of the
         // targets does not lose it.
-        self.announce(scheduled_message(group, &location, &run.schedule, &outcome))
+        let id = notification_id(
+            group,
+            &format!("schedule {} fire {}", run.schedule, run.fire.timestamp_millis()),
+            outcome.status.as_str(),
+        );
+        self.announce(scheduled_message(group, &location, &run.schedule, &outcome), &id)
             .await;
         Ok(())
     }

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use super::held::HeldLease;
+use super::outbox::{generation_subject, notification_id};
 use super::reconciler::{PassError, PassInput, PassReport, PassSink, PassStatus, ScheduledRun};
 use super::{Daemon, DaemonStats};
 use crate::metrics::Counter;
@@ -88,7 +89,7 @@ pub(crate) fn error_policy(error: TurnError<'_>, error_retry: Duration) -> OnErr
     }
 }
 
-/// What a pass leaves recorded for the group.
+/// What a pass leaves recorded for the group (nothing announced yet: see [`Observed::announced_for`]).
 fn observed(
     generation: u64,
     converged: bool,
@@ -103,6 +104,7 @@ fn observed(
         last_error,
         updated_at,
         destroyed_at: None,
+        announced: Vec::new(),
     }
 }
 
@@ -382,8 +384,12 @@ impl Daemon {
             OnError::RetryAfter(d) => d,
             OnError::Fail | OnError::LeaseLost => self.config.error_retry,
         };
+        let announced = Observed::announced_for(previous.as_ref(), desired.generation);
         let resources = previous.map(|p| p.resources).unwrap_or_default();
-        let observed = observed(desired.generation, false, resources, Some(e.message.clone()), now);
+        let observed = Observed {
+            announced,
+            ..observed(desired.generation, false, resources, Some(e.message.clone()), now)
+        };
         let until = after(now, retry);
         self.store.put_observed(lease, &observed, Some(until)).await?;
         Ok(Next::Wait(until))
@@ -423,8 +429,8 @@ impl Daemon {
         }
     }
 
-    /// After a pass towards the parameter file: record it, announce a change of outcome once per
-    /// generation, and say when the group is due again.
+    /// After a pass towards the parameter file: record it, announce each outcome of a generation
+    /// once, and say when the group is due again.
     async fn after_file_pass(
         &self,
         lease: &Lease,
@@ -436,19 +442,29 @@ impl Daemon {
     ) -> Result<Next, Stop> {
         let group = lease.group.as_str();
         let same_generation = previous.as_ref().filter(|p| p.generation == desired.generation);
-        let resources = report.resources.clone();
+        let record = |converged, last_error| Observed {
+            announced: Observed::announced_for(previous.as_ref(), desired.generation),
+            ..observed(
+                desired.generation,
+                converged,
+                report.resources.clone(),
+                last_error,
+                now,
+            )
+        };
         match &report.status {
             PassStatus::Converged => {
-                let observed = observed(desired.generation, true, resources, None, now);
-                if same_generation.is_some_and(|p| p.converged) {
+                let id = notification_id(group, &generation_subject(desired), "UPDATE COMPLETE");
+                let observed = record(true, None);
+                // Observations written before `announced` existed say it by `converged`.
+                let told = observed.has_announced(&id) || same_generation.is_some_and(|p| p.converged);
+                if told {
                     self.store.put_observed(lease, &observed, None).await?;
                 } else {
-                    // The announcement is stored with the state in one fenced write: a replica that
-                    // lost the group announces nothing, a crash after it loses nothing.
                     let location = location_of(report, &self.config.location);
                     let message = run_message(group, &location, &RunOutcome::Complete);
-                    self.record_and_announce(lease, &observed, None, message).await?;
-                    tracing::info!(generation = desired.generation, "converged");
+                    self.announce_with(lease, observed, message, &id).await?;
+                    tracing::info!(generation = desired.generation, notification_id = %id, "converged");
                     self.metrics.count(Counter::JobSuccess);
                     DaemonStats::bump(&self.stats.completed);
                 }
@@ -456,24 +472,30 @@ impl Daemon {
             }
             PassStatus::Failed => {
                 let summary = failure_summary(report);
-                let observed = observed(desired.generation, false, resources, Some(summary.clone()), now);
-                let told = same_generation
-                    .is_some_and(|p| !p.converged && p.last_error.as_deref() == Some(summary.as_str()));
+                let id = notification_id(
+                    group,
+                    &generation_subject(desired),
+                    &format!("UPDATE FAILED: {summary}"),
+                );
+                let observed = record(false, Some(summary.clone()));
+                let told = observed.has_announced(&id)
+                    || same_generation
+                        .is_some_and(|p| !p.converged && p.last_error.as_deref() == Some(summary.as_str()));
                 if told {
                     self.store.put_observed(lease, &observed, None).await?;
                 } else {
                     let location = location_of(report, &self.config.location);
                     let outcome = RunOutcome::Failed(report.failures.clone());
                     let message = run_message(group, &location, &outcome);
-                    self.record_and_announce(lease, &observed, None, message).await?;
-                    tracing::warn!(generation = desired.generation, failures = %summary, "failed");
+                    self.announce_with(lease, observed, message, &id).await?;
+                    tracing::warn!(generation = desired.generation, notification_id = %id, failures = %summary, "failed");
                     self.metrics.count(Counter::JobFailure);
                     DaemonStats::bump(&self.stats.failed);
                 }
                 Ok(Next::Done)
             }
             PassStatus::Pending { retry_after } => {
-                let observed = observed(desired.generation, false, resources, None, now);
+                let observed = record(false, None);
                 let again_now = retry_after.is_zero() && more;
                 // Pending with a wait: record the next poll time and free the worker for other groups.
                 let next = if again_now { now } else { after(now, *retry_after) };
@@ -481,6 +503,21 @@ impl Daemon {
                 Ok(if again_now { Next::Again } else { Next::Wait(next) })
             }
         }
+    }
+
+    /// Records `observed` with the notification `id` announcing it, in one fenced write (a replica
+    /// that lost the group announces nothing, a crash after it loses nothing), and remembers `id` in
+    /// it so no later pass of the generation announces that outcome again.
+    async fn announce_with(
+        &self,
+        lease: &Lease,
+        mut observed: Observed,
+        message: crate::notify::Message,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        observed.remember_announced(id);
+        self.record_and_announce(lease, &observed, None, message, id)
+            .await
     }
 }
 

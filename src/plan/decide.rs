@@ -1069,8 +1069,10 @@ impl<'a> Planner<'a> {
             let wait = Action::Wait {
                 status: running.meta.status.clone(),
             };
-            let note = "a version in training is adopted, not duplicated";
-            return self.push(target, Some(running.meta.arn.clone()), wait, Some(note.into()));
+            // Only a version this run did not start is worth a word: one it created is simply training.
+            let adopted = running.meta.created.is_none_or(|c| c < self.run.run_start);
+            let note = adopted.then(|| "a version in training is adopted, not duplicated".to_string());
+            return self.push(target, Some(running.meta.arn.clone()), wait, note);
         }
         let active = in_phase(Phase::Active);
         let retrain = self.retrain_on_new_data(s, active);

@@ -733,10 +733,22 @@ fn versions_are_created_once_adopted_while_training_and_failures_of_this_run_are
         }],
     );
     let p = plan(&spec, &o, &data(), &run());
-    assert!(matches!(
-        &step(&p, Kind::SolutionVersion, "sol-a").action,
-        Action::Wait { .. }
-    ));
+    let training = step(&p, Kind::SolutionVersion, "sol-a");
+    assert!(matches!(&training.action, Action::Wait { .. }));
+    assert_eq!(
+        training.note, None,
+        "this run's own version is training, not adopted"
+    );
+    // The same version seen by a later run was started by someone else: it is adopted, and says so.
+    let mut later = run();
+    later.run_start = t(13);
+    let p = plan(&spec, &o, &data(), &later);
+    let adopted = step(&p, Kind::SolutionVersion, "sol-a");
+    assert!(matches!(&adopted.action, Action::Wait { .. }));
+    assert!(
+        adopted.note.as_deref().is_some_and(|n| n.contains("adopted")),
+        "{adopted:?}"
+    );
 
     let v = &mut o.versions.get_mut("sol-a").expect("versions")[0];
     v.meta.status = "CREATE FAILED".into();

@@ -38,9 +38,39 @@ fn outcome(result: Result<Option<String>, ApiError>) -> Executed {
     }
 }
 
+/// Most job names [`JobNames`] remembers; past it, it starts over (it only saves calls).
+const JOB_NAMES_KEPT: usize = 10_000;
+
+/// The jobs this process created, by name, with the dataset (or solution version) each is for.
+/// Job names are account-wide and made from the run's start second, so groups uploaded together
+/// share them; a name already taken here by another parent goes straight to its collision-free
+/// form instead of a refused create and a describe first.
+#[derive(Debug, Default)]
+pub struct JobNames(std::sync::Mutex<std::collections::HashMap<String, String>>);
+
+impl JobNames {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, String>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether `name` was created here for another parent than `parent`.
+    fn taken_by_another(&self, name: &str, parent: &str) -> bool {
+        self.lock().get(name).is_some_and(|p| p != parent)
+    }
+
+    fn created(&self, name: &str, parent: &str) {
+        let mut names = self.lock();
+        if names.len() >= JOB_NAMES_KEPT {
+            names.clear();
+        }
+        names.insert(name.to_string(), parent.to_string());
+    }
+}
+
 /// Makes the call of `request`. `prefix` is the account's ARN prefix (`arn:…:`), known once the
-/// group exists; it lets a job-name collision be told apart from a resumed run's own job.
-pub async fn execute(api: &Api, request: &Request, prefix: Option<&str>) -> Executed {
+/// group exists; it lets a job-name collision be told apart from a resumed run's own job. `names`
+/// are the jobs this process created (see [`JobNames`]).
+pub async fn execute(api: &Api, request: &Request, prefix: Option<&str>, names: &JobNames) -> Executed {
     match request {
         Request::CreateDatasetImportJob {
             job_name,
@@ -53,7 +83,7 @@ pub async fn execute(api: &Api, request: &Request, prefix: Option<&str>) -> Exec
                 parent: dataset_arn,
                 segment: false,
             };
-            create_job(api, prefix, job, |name: String| async move {
+            create_job(api, prefix, names, job, |name: String| async move {
                 create_import(api, request, &name).await
             })
             .await
@@ -70,7 +100,7 @@ pub async fn execute(api: &Api, request: &Request, prefix: Option<&str>) -> Exec
                 parent: &target.solution_version_arn,
                 segment,
             };
-            create_job(api, prefix, job, |name: String| async move {
+            create_job(api, prefix, names, job, |name: String| async move {
                 create_batch(api, request, &name).await
             })
             .await
@@ -90,21 +120,37 @@ struct Job<'a> {
 /// Creates `job` with `create`. Job names are account-wide: a name that already exists may belong
 /// to another parent's job that started in the same second. Never adopt that one; create again
 /// under this parent's collision-free name.
-async fn create_job<'a, F, Fut>(api: &Api, prefix: Option<&str>, job: Job<'a>, create: F) -> Executed
+async fn create_job<'a, F, Fut>(
+    api: &Api,
+    prefix: Option<&str>,
+    names: &JobNames,
+    job: Job<'a>,
+    create: F,
+) -> Executed
 where
     F: Fn(String) -> Fut,
     Fut: std::future::Future<Output = Result<Option<String>, ApiError>>,
 {
-    let first = outcome(create(job.name.to_string()).await);
+    let create_as = |name: String| {
+        let call = create(name.clone());
+        async move {
+            let result = outcome(call.await);
+            if matches!(result, Executed::Started { .. }) {
+                names.created(&name, job.parent);
+            }
+            result
+        }
+    };
+    if names.taken_by_another(job.name, job.parent) {
+        return create_as(names::collision_free(job.name, job.parent)).await;
+    }
+    let first = create_as(job.name.to_string()).await;
     if first != Executed::Adopted {
         return first;
     }
     match job_owner(api, prefix, job.kind, job.name, job.segment).await {
         Ok(Some(owner)) if owner == job.parent => Executed::Adopted,
-        Ok(Some(_)) => {
-            let renamed = names::collision_free(job.name, job.parent);
-            outcome(create(renamed).await)
-        }
+        Ok(Some(_)) => create_as(names::collision_free(job.name, job.parent)).await,
         Ok(None) => Executed::Later {
             why: format!("{} exists but cannot be described yet", job.name),
         },
@@ -632,5 +678,90 @@ async fn recommender(api: &Api, request: &Request) -> Result<Option<String>, Api
             .await
             .map(|r| r.recommender_arn),
         _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::reconcile::RateLimiter;
+    use crate::reconcile::api::Backoff;
+
+    /// An API nobody answers: the creates below are fakes, so a call to it is a test failure.
+    fn unreachable_api() -> Api {
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url("http://127.0.0.1:9")
+            .build();
+        let backoff = Backoff {
+            min: Duration::from_millis(1),
+            max: Duration::from_millis(1),
+            retries: 0,
+        };
+        Api::new(
+            aws_sdk_personalize::Client::new(&config),
+            Arc::new(RateLimiter::new(1000.0)),
+            backoff,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_job_name_taken_here_by_another_parent_goes_straight_to_its_collision_free_form() {
+        let api = unreachable_api();
+        let names = JobNames::default();
+        let sent: Mutex<Vec<String>> = Mutex::new(Vec::new());
+        let name = "dataset_import_interactions_2026_01_01_00_00_00";
+        let job = |parent: &'static str| Job {
+            kind: "dataset-import-job",
+            name,
+            parent,
+            segment: false,
+        };
+        let create = |n: String| {
+            sent.lock().unwrap().push(n.clone());
+            async move { Ok(Some(format!("arn:job/{n}"))) }
+        };
+        let first = create_job(&api, None, &names, job("arn:dataset/a"), create).await;
+        assert!(matches!(first, Executed::Started { .. }), "{first:?}");
+        let second = create_job(&api, None, &names, job("arn:dataset/b"), create).await;
+        assert!(matches!(second, Executed::Started { .. }), "{second:?}");
+        // A resumed run of the first parent keeps its own name.
+        let again = create_job(&api, None, &names, job("arn:dataset/a"), create).await;
+        assert!(matches!(again, Executed::Started { .. }), "{again:?}");
+        let renamed = names::collision_free(name, "arn:dataset/b");
+        assert_eq!(
+            *sent.lock().unwrap(),
+            vec![name.to_string(), renamed, name.to_string()]
+        );
+        assert_eq!(api.calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_refused_create_is_not_remembered_as_ours() {
+        let api = unreachable_api();
+        let names = JobNames::default();
+        let name = "dataset_import_items_2026_01_01_00_00_00";
+        let refused = |_: String| async {
+            Err(ApiError {
+                op: "CreateDatasetImportJob",
+                target: "x".into(),
+                code: "InvalidInputException".into(),
+                message: "no".into(),
+                class: ErrorClass::Rejected,
+            })
+        };
+        let job = Job {
+            kind: "dataset-import-job",
+            name,
+            parent: "arn:dataset/a",
+            segment: false,
+        };
+        let r = create_job(&api, None, &names, job, refused).await;
+        assert!(matches!(r, Executed::Rejected { .. }), "{r:?}");
+        assert!(!names.taken_by_another(name, "arn:dataset/b"));
     }
 }

@@ -16,6 +16,14 @@ pub trait LeaseGuard: Send + Sync + Debug {
     /// # Errors
     /// [`LeaseLost`] once it is not (expired on this replica's monotonic clock, or taken over).
     fn check(&self) -> Result<(), LeaseLost>;
+
+    /// Which holding of the group's lease this is (its epoch), `None` without a lease (`apply`: the
+    /// caller is the group's only actor). Epochs grow by one with every acquisition, so a pass whose
+    /// tenure is neither its last pass's nor the one after knows another replica held the group in
+    /// between and may have changed anything in it: the reconciler then forgets what it observed.
+    fn tenure(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// The lease on a group is no longer valid: the call was not sent.

@@ -173,6 +173,8 @@ impl ReconcileError {
 #[derive(Debug, Default)]
 struct GroupMemory {
     run_start: Option<DateTime<Utc>>,
+    /// The lease epoch of the last pass ([`LeaseGuard::tenure`]).
+    tenure: Option<u64>,
     group_arn: Option<String>,
     last_status: HashMap<Ref, String>,
     first_seen: HashMap<Ref, Instant>,
@@ -189,6 +191,18 @@ struct GroupMemory {
     cache: Option<observe::Cache>,
     /// How long the last finished resource of each kind took (kept across runs).
     took: HashMap<Kind, Duration>,
+}
+
+/// Whether another replica may have held the group between a pass under tenure `last` and one under
+/// `now` ([`LeaseGuard::tenure`]). Each acquisition bumps the epoch by one, so `last + 1` (or `last`
+/// itself, a renewal) proves nobody else did; anything else, or a change between guarded and
+/// unguarded passes, may hide another actor.
+fn handed_over(last: Option<u64>, now: Option<u64>) -> bool {
+    match (last, now) {
+        (None, None) => false,
+        (Some(last), Some(now)) => now != last && Some(now) != last.checked_add(1),
+        (Some(_), None) | (None, Some(_)) => true,
+    }
 }
 
 /// What one pass's calls did.
@@ -217,6 +231,10 @@ pub struct Reconciler {
     /// "Now" of the planner's age decisions (import `maxAge`, batch job ages): the daemon's clock,
     /// so tests with injected time see the same instants as the store and the scheduler.
     clock: Arc<dyn crate::store::Clock>,
+    /// `arn:<partition>:personalize:<region>:<account>:`, once any ARN of the account was seen.
+    account_prefix: Mutex<Option<String>>,
+    /// Jobs this process created, so that a job-name collision costs no refused create.
+    job_names: execute::JobNames,
 }
 
 fn kind_key(kind: Kind) -> String {
@@ -342,6 +360,8 @@ impl Reconciler {
             metrics: promotion::MetricsCache::default(),
             tags: tags::TagCache::default(),
             clock: Arc::new(crate::store::SystemClock),
+            account_prefix: Mutex::new(None),
+            job_names: execute::JobNames::default(),
         }
     }
 
@@ -365,14 +385,42 @@ impl Reconciler {
         f(all.entry(group.to_string()).or_default())
     }
 
+    /// The group's ARN: remembered, else described by the ARN its name gives once any ARN of the
+    /// account is known (one call), else found by listing every group (pages of 100: the first
+    /// group only, since a listing per new group would grow with the account's groups).
     async fn group_arn(&self, spec: &Spec) -> Result<Option<String>, ApiError> {
         let name = &spec.dataset_group.name;
         if let Some(arn) = self.remember(name, |m| m.group_arn.clone()) {
             return Ok(Some(arn));
         }
-        let arn = observe::find_group(&self.api, name).await?;
+        let prefix = self
+            .account_prefix
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let arn = match prefix {
+            Some(prefix) => observe::describe_group(&self.api, &prefix, name).await?,
+            None => observe::find_group(&self.api, name).await?,
+        };
+        if let Some(a) = &arn {
+            self.learn_prefix(a);
+        }
         self.remember(name, |m| m.group_arn.clone_from(&arn));
         Ok(arn)
+    }
+
+    /// Keeps the `arn:<partition>:personalize:<region>:<account>:` of `arn`, shared by every
+    /// name-derived ARN of the account.
+    fn learn_prefix(&self, arn: &str) {
+        let mut prefix = self
+            .account_prefix
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if prefix.is_none()
+            && let Some(p) = observe::account_prefix(arn)
+        {
+            *prefix = Some(p.to_string());
+        }
     }
 
     fn personalize_error(spec: &Spec) -> impl FnOnce(ApiError) -> ReconcileError + '_ {
@@ -487,7 +535,7 @@ impl Reconciler {
         sink: &mut dyn EventSink,
     ) -> Result<PassOutcome, ReconcileError> {
         let group = spec.dataset_group.name.clone();
-        self.start_run(&group, run_start);
+        self.start_run(&group, run_start, lease.tenure());
         let mut plan = self
             .observe_and_plan(spec, config, run_start, false, scheduled)
             .await?;
@@ -501,8 +549,11 @@ impl Reconciler {
         Ok(self.outcome(&group, &plan, acted))
     }
 
-    /// A new run forgets the last one (all but the group's ARN and the durations learnt).
-    fn start_run(&self, group: &str, run_start: DateTime<Utc>) {
+    /// A new run forgets the last one (all but the group's ARN and the durations learnt). A pass
+    /// under a lease another replica held since this one's last pass forgets what was observed: the
+    /// cache trusts listings until a call of ours changes them, and the other replica's calls (a
+    /// trained version, a campaign) are not ours.
+    fn start_run(&self, group: &str, run_start: DateTime<Utc>, tenure: Option<u64>) {
         self.remember(group, |m| {
             if m.run_start != Some(run_start) {
                 *m = GroupMemory {
@@ -511,7 +562,11 @@ impl Reconciler {
                     took: std::mem::take(&mut m.took),
                     ..GroupMemory::default()
                 };
+            } else if handed_over(m.tenure, tenure) {
+                m.cache = None;
+                m.already_exists.clear();
             }
+            m.tenure = tenure;
         });
     }
 
@@ -580,7 +635,7 @@ impl Reconciler {
         let results = join_all(
             ready
                 .iter()
-                .map(|(_, r)| execute::execute(&api, r, prefix.as_deref())),
+                .map(|(_, r)| execute::execute(&api, r, prefix.as_deref(), &self.job_names)),
         )
         .await;
         if let Err(source) = lease.check() {
@@ -592,71 +647,7 @@ impl Reconciler {
 
         let mut acted = Acted::default();
         for ((step, request), result) in ready.iter().zip(results) {
-            let (status, reason, arn) = match &result {
-                Executed::Started { arn } => {
-                    acted.kinds.push(step.target.kind);
-                    self.remember(group, |m| {
-                        if let (Request::CreateDatasetGroup { .. }, Some(a)) = (request, arn) {
-                            m.group_arn = Some(a.clone());
-                        }
-                        if let Some(c) = &mut m.cache {
-                            c.invalidate(&step.target);
-                            // The schema the update created, read again to see the dataset on it.
-                            if let Request::UpdateDataset {
-                                create_schema: Some(s),
-                                ..
-                            } = request
-                            {
-                                c.invalidate(&Ref::new(Kind::Schema, &s.name));
-                            }
-                        }
-                    });
-                    let word = format!("{} REQUESTED", request.verb());
-                    if matches!(step.action, Action::Update { .. })
-                        && let Some(arn) = &step.arn
-                    {
-                        // Changed by this call: its tags are read again on the next pass.
-                        self.tags.forget(group, arn);
-                    }
-                    let why = match &step.action {
-                        Action::Create { why, .. } => Some(why.clone()),
-                        Action::Update { changes, .. } => Some(changes.join("; ")),
-                        _ => None,
-                    };
-                    let why = match (&why, &step.note) {
-                        (Some(w), Some(n)) => Some(format!("{w}; {n}")),
-                        _ => why.or_else(|| step.note.clone()),
-                    };
-                    (word, why, arn.clone())
-                }
-                Executed::Adopted => {
-                    acted.kinds.push(step.target.kind);
-                    self.remember(group, |m| {
-                        m.already_exists.insert(step.target.clone());
-                        if let Some(c) = &mut m.cache {
-                            c.invalidate(&step.target);
-                        }
-                    });
-                    (
-                        "EXISTS".to_string(),
-                        Some("already exists: adopted".to_string()),
-                        None,
-                    )
-                }
-                Executed::Later { why } => {
-                    acted.retry_later = true;
-                    ("RETRY LATER".to_string(), Some(why.clone()), None)
-                }
-                Executed::Rejected { reason } => {
-                    self.remember(group, |m| m.rejected.insert(step.target.clone(), reason.clone()));
-                    acted.rejected.push(Failure {
-                        target: step.target.clone(),
-                        arn: None,
-                        reason: reason.clone(),
-                    });
-                    ("FAILED".to_string(), Some(reason.clone()), None)
-                }
-            };
+            let (status, reason, arn) = self.record(group, step, request, &result, &mut acted);
             self.emit(
                 group,
                 &step.target,
@@ -669,6 +660,89 @@ impl Reconciler {
             );
         }
         Ok(acted)
+    }
+
+    /// Remembers what one call of [`Self::execute_ready`] did (what the next observation must read
+    /// again, refused creates, the group's ARN) and says how to report it: status, reason, ARN.
+    fn record(
+        &self,
+        group: &str,
+        step: &plan::Step,
+        request: &Request,
+        result: &Executed,
+        acted: &mut Acted,
+    ) -> (String, Option<String>, Option<String>) {
+        match result {
+            Executed::Started { arn } => {
+                acted.kinds.push(step.target.kind);
+                self.remember(group, |m| {
+                    if let (Request::CreateDatasetGroup { .. }, Some(a)) = (request, arn) {
+                        m.group_arn = Some(a.clone());
+                    }
+                    if let Some(c) = &mut m.cache {
+                        c.invalidate(&step.target);
+                        // The schema the update created, read again to see the dataset on it.
+                        if let Request::UpdateDataset {
+                            create_schema: Some(s),
+                            ..
+                        } = request
+                        {
+                            c.invalidate(&Ref::new(Kind::Schema, &s.name));
+                        }
+                    }
+                });
+                if let (Some(a), Some(sent)) = (arn, tags::sent(request)) {
+                    self.learn_prefix(a);
+                    if let Some(run_start) = self.remember(group, |m| m.run_start) {
+                        self.tags.created(group, run_start, a, sent);
+                    }
+                }
+                let word = format!("{} REQUESTED", request.verb());
+                if matches!(step.action, Action::Update { .. })
+                    && let Some(arn) = &step.arn
+                {
+                    // Changed by this call: its tags are read again on the next pass.
+                    self.tags.forget(group, arn);
+                }
+                let why = match &step.action {
+                    Action::Create { why, .. } => Some(why.clone()),
+                    Action::Update { changes, .. } => Some(changes.join("; ")),
+                    _ => None,
+                };
+                let why = match (&why, &step.note) {
+                    (Some(w), Some(n)) => Some(format!("{w}; {n}")),
+                    _ => why.or_else(|| step.note.clone()),
+                };
+                (word, why, arn.clone())
+            }
+            Executed::Adopted => {
+                acted.kinds.push(step.target.kind);
+                self.remember(group, |m| {
+                    m.already_exists.insert(step.target.clone());
+                    if let Some(c) = &mut m.cache {
+                        c.invalidate(&step.target);
+                    }
+                });
+                (
+                    "EXISTS".to_string(),
+                    Some("already exists: adopted".to_string()),
+                    None,
+                )
+            }
+            Executed::Later { why } => {
+                acted.retry_later = true;
+                ("RETRY LATER".to_string(), Some(why.clone()), None)
+            }
+            Executed::Rejected { reason } => {
+                self.remember(group, |m| m.rejected.insert(step.target.clone(), reason.clone()));
+                acted.rejected.push(Failure {
+                    target: step.target.clone(),
+                    arn: None,
+                    reason: reason.clone(),
+                });
+                ("FAILED".to_string(), Some(reason.clone()), None)
+            }
+        }
     }
 
     /// What the pass found, from the plan and what was just done.

@@ -155,6 +155,33 @@ pub fn arn_prefix(group_arn: &str) -> Option<&str> {
     group_arn.find("dataset-group/").map(|i| &group_arn[..i])
 }
 
+/// `arn:<partition>:personalize:<region>:<account>:…` → `arn:<partition>:personalize:<region>:<account>:`
+/// (`None` for anything else).
+pub fn account_prefix(arn: &str) -> Option<&str> {
+    let mut colons = arn.match_indices(':').map(|(i, _)| i);
+    let end = colons.nth(4)?;
+    let prefix = &arn[..=end];
+    prefix
+        .split(':')
+        .take(5)
+        .enumerate()
+        .all(|(i, part)| match i {
+            0 => part == "arn",
+            2 => part == "personalize",
+            1 | 3 | 4 => !part.is_empty(),
+            _ => true,
+        })
+        .then_some(prefix)
+}
+
+/// A dataset group's ARN from its name-derived ARN under `prefix` (see [`account_prefix`]).
+pub async fn describe_group(api: &Api, prefix: &str, name: &str) -> Result<Option<String>, ApiError> {
+    let arn = format!("{prefix}dataset-group/{name}");
+    Ok(fetch_group(api, &arn)
+        .await?
+        .map(|g| if g.meta.arn.is_empty() { arn } else { g.meta.arn }))
+}
+
 /// Finds a dataset group's ARN by listing (used once per group; the ARN is then remembered).
 pub async fn find_group(api: &Api, name: &str) -> Result<Option<String>, ApiError> {
     let mut token: Option<String> = None;
@@ -338,12 +365,49 @@ impl<'a> Observer<'a> {
         let Some(prefix) = arn_prefix(group_arn).map(str::to_string) else {
             return Ok(o);
         };
+        self.datasets(&mut o, spec, &prefix, group_creating).await?;
+        if list_unmanaged {
+            list_group(api, &mut o, group_arn).await?;
+        }
+        if group_creating {
+            self.nothing_under_the_group_yet(spec);
+            return Ok(o);
+        }
+        self.under_the_group(&mut o, spec, &prefix, group_arn, list_unmanaged)
+            .await?;
+        Ok(o)
+    }
+
+    /// The group is being created: trackers, filters, solutions (with their versions and
+    /// campaigns) and recommenders all need an ACTIVE group, so none exists yet.
+    fn nothing_under_the_group_yet(&mut self, spec: &Spec) {
+        self.known_empty((Kind::EventTracker, String::new()));
+        for (kind, name) in spec
+            .filters
+            .iter()
+            .map(|f| (Kind::Filter, &f.name))
+            .chain(spec.solutions.iter().map(|s| (Kind::Solution, &s.name)))
+            .chain(spec.recommenders.iter().map(|r| (Kind::Recommender, &r.name)))
+        {
+            self.known_empty((kind, name.clone()));
+        }
+    }
+
+    /// The schemas and datasets the file declares (with the datasets' import jobs).
+    async fn datasets(
+        &mut self,
+        o: &mut Observation,
+        spec: &Spec,
+        prefix: &str,
+        group_creating: bool,
+    ) -> Result<(), ApiError> {
+        let group_name = &spec.dataset_group.name;
         if let Some(ds) = &spec.datasets {
             for d in ds.all() {
                 if let Some(schema) = &d.schema
                     && !o.schemas.contains_key(&schema.name)
                 {
-                    self.schema(&mut o, &prefix, &schema.name).await?;
+                    self.schema(o, prefix, &schema.name).await?;
                     // A changed document becomes a schema of its own: is it there yet?
                     if o.schemas
                         .get(&schema.name)
@@ -352,7 +416,7 @@ impl<'a> Observer<'a> {
                         let revised =
                             crate::spec::names::schema_revision(&schema.name, &schema.document_text());
                         if !o.schemas.contains_key(&revised) {
-                            self.schema(&mut o, &prefix, &revised).await?;
+                            self.schema(o, prefix, &revised).await?;
                         }
                     }
                 }
@@ -362,35 +426,31 @@ impl<'a> Observer<'a> {
                     continue;
                 }
                 let arn = format!("{prefix}dataset/{group_name}/{}", d.dataset_type.arn_suffix());
-                self.dataset(&mut o, &arn, &d.name, d.dataset_type).await?;
+                self.dataset(o, &arn, &d.name, d.dataset_type).await?;
                 // The schema the dataset uses, when an update moved it to another one.
                 if let Some(used) = o.datasets.get(&d.dataset_type).map(|x| x.schema_arn.clone())
                     && let Some((_, name)) = used.rsplit_once("schema/")
                     && !name.is_empty()
                     && !o.schemas.contains_key(name)
                 {
-                    self.schema(&mut o, &prefix, name).await?;
+                    self.schema(o, prefix, name).await?;
                 }
             }
         }
-        if list_unmanaged {
-            list_group(api, &mut o, group_arn).await?;
-        }
-        if group_creating {
-            // Trackers, filters, solutions (with their versions and campaigns) and recommenders
-            // all need an ACTIVE group.
-            self.known_empty((Kind::EventTracker, String::new()));
-            for (kind, name) in spec
-                .filters
-                .iter()
-                .map(|f| (Kind::Filter, &f.name))
-                .chain(spec.solutions.iter().map(|s| (Kind::Solution, &s.name)))
-                .chain(spec.recommenders.iter().map(|r| (Kind::Recommender, &r.name)))
-            {
-                self.known_empty((kind, name.clone()));
-            }
-            return Ok(o);
-        }
+        Ok(())
+    }
+
+    /// What lives directly under an ACTIVE group: the event tracker, filters, solutions and
+    /// recommenders.
+    async fn under_the_group(
+        &mut self,
+        o: &mut Observation,
+        spec: &Spec,
+        prefix: &str,
+        group_arn: &str,
+        list_unmanaged: bool,
+    ) -> Result<(), ApiError> {
+        let api = self.api;
         if spec.event_tracker.is_some() {
             let trackers = self
                 .read(
@@ -422,7 +482,7 @@ impl<'a> Observer<'a> {
             }
         }
         for s in &spec.solutions {
-            self.solution(&mut o, &prefix, s, list_unmanaged).await?;
+            self.solution(o, prefix, s, list_unmanaged).await?;
         }
         for r in &spec.recommenders {
             let arn = format!("{prefix}recommender/{}", r.name);
@@ -445,7 +505,7 @@ impl<'a> Observer<'a> {
                 o.recommenders.insert(r.name.clone(), x);
             }
         }
-        Ok(o)
+        Ok(())
     }
 
     /// The schema `name`, into `o.schemas` when it exists.
@@ -560,13 +620,29 @@ impl<'a> Observer<'a> {
                 |vs| metas_pending(vs.iter().map(|v| &v.meta)),
             )
             .await?;
+        self.batch_jobs(o, s, &versions).await?;
+        o.versions.insert(s.name.clone(), versions);
+        if list_unmanaged {
+            list_campaigns(api, o, &solution_arn).await?;
+        }
+        self.campaigns(o, prefix, s).await
+    }
+
+    /// The batch jobs under the version campaigns and jobs use: the newest ACTIVE one (only
+    /// for the kinds of job the solution declares).
+    async fn batch_jobs(
+        &mut self,
+        o: &mut Observation,
+        s: &crate::spec::model::Solution,
+        versions: &[VersionObs],
+    ) -> Result<(), ApiError> {
+        let api = self.api;
         // Batch jobs matter only under the version campaigns and jobs use: the newest ACTIVE one.
         let newest_active = versions
             .iter()
             .filter(|v| v.meta.phase() == Phase::Active)
             .max_by_key(|v| (v.meta.created, v.meta.arn.clone()))
             .map(|v| v.meta.arn.clone());
-        o.versions.insert(s.name.clone(), versions);
         if let Some(v) = newest_active {
             for (segment, wanted) in [
                 (false, !s.batch_inference_jobs.is_empty()),
@@ -602,9 +678,17 @@ impl<'a> Observer<'a> {
                 }
             }
         }
-        if list_unmanaged {
-            list_campaigns(api, o, &solution_arn).await?;
-        }
+        Ok(())
+    }
+
+    /// The solution's campaigns, each by its name-derived ARN.
+    async fn campaigns(
+        &mut self,
+        o: &mut Observation,
+        prefix: &str,
+        s: &crate::spec::model::Solution,
+    ) -> Result<(), ApiError> {
+        let api = self.api;
         for c in &s.campaigns {
             let arn = format!("{prefix}campaign/{}", c.name);
             let found = self
@@ -1109,6 +1193,27 @@ mod tests {
             Some(&std::time::Duration::from_secs(5400))
         );
         assert_eq!(took.len(), 1);
+    }
+
+    #[test]
+    fn the_account_prefix_is_everything_before_the_resource() {
+        assert_eq!(
+            account_prefix("arn:aws:personalize:us-east-1:123456789012:dataset-group/g"),
+            Some("arn:aws:personalize:us-east-1:123456789012:")
+        );
+        assert_eq!(
+            account_prefix("arn:aws-cn:personalize:cn-north-1:1:solution/s/abc"),
+            Some("arn:aws-cn:personalize:cn-north-1:1:")
+        );
+        for bad in [
+            "",
+            "dataset-group/g",
+            "arn:aws:s3:::bucket/key",
+            "arn:aws:personalize::123:dataset-group/g",
+            "arn:aws:personalize:us-east-1",
+        ] {
+            assert_eq!(account_prefix(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -7,8 +7,8 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
-use crate::plan::Phase;
 use crate::plan::observed::{Meta, Observation};
+use crate::plan::{Phase, Request};
 use crate::spec::model::{Spec, Tag};
 
 use super::api::{Api, ApiError, ErrorClass};
@@ -44,12 +44,32 @@ impl TagCache {
         f(&mut run.by_arn)
     }
 
+    /// `arn` was just created by this run with `tags`: that is what Personalize holds, so the run
+    /// needs no ListTagsForResource to know it.
+    pub fn created(&self, group: &str, run_start: DateTime<Utc>, arn: &str, tags: &[Tag]) {
+        self.with(group, run_start, |c| c.insert(arn.to_string(), tags.to_vec()));
+    }
+
     /// Reads `arn`'s tags again on the next pass (the reconciler just changed the resource).
     pub fn forget(&self, group: &str, arn: &str) {
         let mut all = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(run) = all.get_mut(group) {
             run.by_arn.remove(arn);
         }
+    }
+}
+
+/// The tags a create sends, for the kinds [`observe`] reads tags of (`None` for other requests).
+pub fn sent(request: &Request) -> Option<&[Tag]> {
+    match request {
+        Request::CreateDatasetGroup { tags, .. }
+        | Request::CreateDataset { tags, .. }
+        | Request::CreateEventTracker { tags, .. }
+        | Request::CreateFilter { tags, .. }
+        | Request::CreateCampaign { tags, .. }
+        | Request::CreateRecommender { tags, .. } => Some(tags),
+        Request::CreateSolution { solution, .. } => Some(&solution.tags),
+        _ => None,
     }
 }
 

@@ -188,9 +188,45 @@ pub struct Observed {
     /// generation, which the tombstone does not cover.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destroyed_at: Option<DateTime<Utc>>,
+    /// The ids of the notifications already written for `generation`, oldest first (at most
+    /// [`MAX_ANNOUNCED`]). A later pass of the same generation reaching an outcome already announced
+    /// stays silent, whatever was recorded in between: a pass that did not complete, a drift
+    /// repaired, another replica's turn. `converged` alone cannot say it: it is the state now, not
+    /// what the user was told.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub announced: Vec<String>,
 }
 
+/// Most notification ids an observation keeps in [`Observed::announced`]: a generation announces a
+/// handful of outcomes at most (complete, failed for a reason, …).
+pub const MAX_ANNOUNCED: usize = 16;
+
 impl Observed {
+    /// What `previous` announced, when it observed `generation`: carried into the next observation
+    /// of the same generation; a new generation starts with nothing announced.
+    pub fn announced_for(previous: Option<&Observed>, generation: u64) -> Vec<String> {
+        previous
+            .filter(|p| p.generation == generation)
+            .map(|p| p.announced.clone())
+            .unwrap_or_default()
+    }
+
+    /// Whether the notification `id` was written for this observation's generation.
+    pub fn has_announced(&self, id: &str) -> bool {
+        self.announced.iter().any(|a| a == id)
+    }
+
+    /// Records that the notification `id` is written with this observation (the oldest is
+    /// forgotten past [`MAX_ANNOUNCED`]).
+    pub fn remember_announced(&mut self, id: &str) {
+        if self.has_announced(id) {
+            return;
+        }
+        self.announced.push(id.to_string());
+        let excess = self.announced.len().saturating_sub(MAX_ANNOUNCED);
+        self.announced.drain(..excess);
+    }
+
     /// The tombstone `destroy` leaves: `generation`'s resources are gone and stay gone.
     pub fn tombstone(generation: u64, at: DateTime<Utc>) -> Self {
         Self {
@@ -200,6 +236,7 @@ impl Observed {
             last_error: None,
             updated_at: at,
             destroyed_at: Some(at),
+            announced: Vec::new(),
         }
     }
 
@@ -432,6 +469,35 @@ pub fn compare_sequencers(a: &str, b: &str) -> Ordering {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn announcements_are_carried_within_a_generation_and_bounded() {
+        let mut o = Observed::tombstone(3, Utc::now());
+        o.destroyed_at = None;
+        o.remember_announced("a");
+        o.remember_announced("a");
+        assert_eq!(o.announced, ["a"]);
+        assert!(o.has_announced("a") && !o.has_announced("b"));
+        assert_eq!(Observed::announced_for(Some(&o), 3), ["a"]);
+        assert!(
+            Observed::announced_for(Some(&o), 4).is_empty(),
+            "a new generation starts afresh"
+        );
+        assert!(Observed::announced_for(None, 3).is_empty());
+        for i in 0..40 {
+            o.remember_announced(&format!("id{i}"));
+        }
+        assert_eq!(o.announced.len(), MAX_ANNOUNCED);
+        assert!(
+            o.has_announced("id39") && !o.has_announced("a"),
+            "the oldest go first"
+        );
+        // Stored observations written before the field existed read as having announced nothing.
+        let legacy =
+            r#"{"generation":1,"converged":true,"resources":[],"updated_at":"2026-12-05T18:00:00Z"}"#;
+        let parsed: Observed = serde_json::from_str(legacy).expect("legacy JSON");
+        assert!(parsed.announced.is_empty());
+    }
 
     #[test]
     fn sequencers_compare_after_right_padding() {
