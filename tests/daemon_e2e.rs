@@ -14,31 +14,17 @@ use personalize_ops::daemon::{
     Daemon, DaemonConfig, GroupReconciler, PassError, PassInput, PassReport, PassSink, PassStatus,
 };
 use personalize_ops::metrics::MemorySink;
-use personalize_ops::notify::message::Location;
 use personalize_ops::notify::{Notifications, SnsNotifier};
 use personalize_ops::objects::ObjectUrl;
-use personalize_ops::store::{
-    DesiredSource, DynamoStore, NewDesired, ResourceKind, ResourceState, StateStore, SystemClock,
-};
+use personalize_ops::store::{DesiredSource, DynamoStore, NewDesired, ResourceKind, StateStore, SystemClock};
 use serde_json::Value;
-use support::aws::SerialMoto;
-use support::cloud::{Deployment, receive_batch, subscribed_queue, visible_and_in_flight};
+use support::aws::{SerialMoto, SerialState};
+use support::cloud::{Deployment, notes, subscribed_queue, visible_and_in_flight};
+use support::daemon::{converged, replica_config};
 use support::moto::{Moto, unique_name};
 use support::process::{Process, fast_settings, http_get};
 use support::wait::{PATIENCE, eventually, wait_until};
 use tokio_util::sync::CancellationToken;
-
-/// The `sqs` bodies of the SNS messages that reached `url` so far (received and deleted).
-async fn notes(sqs: &aws_sdk_sqs::Client, url: &str, wait_secs: i32) -> Vec<Value> {
-    receive_batch(sqs, url, wait_secs)
-        .await
-        .iter()
-        .map(|body| {
-            let envelope: Value = serde_json::from_str(body).expect("SNS envelope");
-            serde_json::from_str(envelope["Message"].as_str().expect("message")).expect("sqs body")
-        })
-        .collect()
-}
 
 fn config_file(group: &str) -> String {
     serde_json::json!({"datasetGroup": {"serviceConfig": {"name": group}}}).to_string()
@@ -265,36 +251,8 @@ impl GroupReconciler for Scripted {
         };
         Ok(PassReport {
             status,
-            resources: vec![ResourceState {
-                kind: ResourceKind::DatasetGroup,
-                name: input.group.into(),
-                status: "ACTIVE".into(),
-                arn: Some(format!(
-                    "arn:aws:personalize:us-east-1:123456789012:dataset-group/{}",
-                    input.group
-                )),
-                reason: None,
-            }],
-            failures: vec![],
+            ..converged(input.group)
         })
-    }
-}
-
-fn replica_config(owner: &str) -> DaemonConfig {
-    DaemonConfig {
-        owner: owner.into(),
-        concurrency: 3,
-        lease_duration: Duration::from_secs(4),
-        resync_interval: Duration::from_secs(3600),
-        dispatch_interval: Duration::from_millis(100),
-        error_retry: Duration::from_secs(1),
-        max_passes_per_turn: 20,
-        shutdown_grace: Duration::from_secs(10),
-        location: Location {
-            partition: "aws".into(),
-            region: "us-east-1".into(),
-            account: "unknown".into(),
-        },
     }
 }
 
@@ -342,12 +300,7 @@ async fn desire(store: &DynamoStore, group: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_on_one_table_one_owner_per_group_and_takeover() {
     let moto = SerialMoto::start();
-    let config = moto.sdk_config().await;
-    let ddb = aws_sdk_dynamodb::Client::new(&config);
-    let sns = aws_sdk_sns::Client::new(&config);
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    let table = unique_name("state");
-    DynamoStore::create_table(&ddb, &table).await.expect("table");
+    let SerialState { ddb, sns, sqs, table } = moto.state().await;
     let store = Arc::new(DynamoStore::new(ddb, table).with_max_clock_skew(Duration::from_secs(1)));
     let (topic, notes_url) = subscribed_queue(&sns, &sqs, "notes", "notes").await;
     let groups: Vec<String> = (0..6).map(|i| format!("g{i}")).collect();
@@ -637,6 +590,26 @@ fn local_shop(work: &std::path::Path, config: &str) -> PathBuf {
     root
 }
 
+/// [`local_shop`] under `work` with the fast settings, and the arguments of a `local` run on it
+/// (JSON logs, a 100 ms scan, durations scaled by `time_scale`).
+fn local_shop_run(work: &std::path::Path, config: &str, time_scale: &str) -> (PathBuf, Vec<String>) {
+    let settings = fast_settings(work);
+    let root = local_shop(work, config);
+    let args = [
+        "--settings",
+        settings.to_str().expect("UTF-8"),
+        "--log-format",
+        "json",
+        "local",
+        root.to_str().expect("UTF-8"),
+        "--scan-interval-ms",
+        "100",
+        "--time-scale",
+        time_scale,
+    ];
+    (root.clone(), args.iter().map(|a| a.to_string()).collect())
+}
+
 /// A Personalize client of the built-in Personalize a running `local` in `root` serves.
 async fn local_personalize(root: &std::path::Path) -> aws_sdk_personalize::Client {
     let url = std::fs::read_to_string(root.join("emulator.url")).expect("emulator.url");
@@ -652,24 +625,11 @@ async fn local_personalize(root: &std::path::Path) -> aws_sdk_personalize::Clien
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_mode_converges_survives_sigkill_mid_run_and_serves_recommendations() {
     let work = tempfile::tempdir().expect("tempdir");
-    let settings = fast_settings(work.path());
-    let settings = settings.to_str().expect("UTF-8");
     let shop = std::fs::read_to_string("tests/fixtures/daemon/shop.json").expect("fixture");
-    let root = local_shop(work.path(), &shop);
-    let root_arg = root.to_str().expect("UTF-8");
     // Durations scaled so that training lasts seconds: long enough to be killed in the middle of it.
-    let args = [
-        "--settings",
-        settings,
-        "--log-format",
-        "json",
-        "local",
-        root_arg,
-        "--scan-interval-ms",
-        "100",
-        "--time-scale",
-        "0.001",
-    ];
+    let (root, args) = local_shop_run(work.path(), &shop, "0.001");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let root_arg = root.to_str().expect("UTF-8");
     let metrics = root.join("metrics.jsonl");
     let notes = root.join("notifications.jsonl");
 
@@ -915,29 +875,35 @@ async fn two_run_processes_share_the_work_and_survive_the_loss_of_one() {
         )
         .await;
     }
-    // Kill a as soon as it holds a group.
-    let a_pid = format!("-{}-", a.child.id());
+    // Kill the first replica seen holding a group (either may take all four: there are fewer groups
+    // than workers); the other one must finish its groups.
+    let pids = [format!("-{}-", a.child.id()), format!("-{}-", b.child.id())];
     let started = Instant::now();
-    'wait: loop {
-        assert!(started.elapsed() < PATIENCE, "a never took a group:\n{}", a.log());
+    let first = 'wait: loop {
+        assert!(
+            started.elapsed() < PATIENCE,
+            "no replica took a group:\n{}\n{}",
+            a.log(),
+            b.log()
+        );
         for g in groups {
             let owner = c.store.group(g).await.expect("read").and_then(|s| s.lease.owner);
-            if owner.is_some_and(|o| o.contains(&a_pid)) {
-                break 'wait;
+            if let Some(i) = owner.and_then(|o| pids.iter().position(|p| o.contains(p))) {
+                break 'wait i;
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let mut a = a;
-    a.signal("KILL");
-    assert!(a.wait(Duration::from_secs(10)).is_some());
+    };
+    let (mut killed, survivor) = if first == 0 { (a, b) } else { (b, a) };
+    killed.signal("KILL");
+    assert!(killed.wait(Duration::from_secs(10)).is_some());
 
     let mut complete: Vec<String> = Vec::new();
     while complete.len() < groups.len() {
         assert!(
             started.elapsed() < PATIENCE * 2,
             "only {complete:?} converged:\n{}",
-            b.log()
+            survivor.log()
         );
         for n in notes(&c.sqs, &c.notes_url, 1).await {
             assert_eq!(n["status"], "UPDATE COMPLETE", "{n}");
@@ -986,7 +952,7 @@ async fn two_run_processes_share_the_work_and_survive_the_loss_of_one() {
         .await
         .expect("campaigns");
     assert_eq!(campaigns.campaigns().len(), groups.len());
-    drop(b);
+    drop(survivor);
     emu.shutdown().await.expect("emulator stops");
 }
 
@@ -996,26 +962,12 @@ async fn two_run_processes_share_the_work_and_survive_the_loss_of_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_mode_update_schedule_trains_a_new_version_and_moves_the_campaign() {
     let work = tempfile::tempdir().expect("tempdir");
-    let settings = fast_settings(work.path());
-    let settings = settings.to_str().expect("UTF-8");
     let mut config: Value =
         serde_json::from_str(&std::fs::read_to_string("tests/fixtures/daemon/shop.json").expect("fixture"))
             .expect("JSON");
     config["solutions"][0]["workflowConfig"] = serde_json::json!({"schedules": {"update": "rate(1 minute)"}});
-    let root = local_shop(work.path(), &config.to_string());
-    let root_arg = root.to_str().expect("UTF-8");
-    let args = [
-        "--settings",
-        settings,
-        "--log-format",
-        "json",
-        "local",
-        root_arg,
-        "--scan-interval-ms",
-        "100",
-        "--time-scale",
-        "0",
-    ];
+    let (root, args) = local_shop_run(work.path(), &config.to_string(), "0");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let notes = root.join("notifications.jsonl");
     let metrics = root.join("metrics.jsonl");
     let mut daemon = Process::start(&args, &[]);

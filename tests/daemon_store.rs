@@ -14,29 +14,10 @@ use personalize_ops::store::{
     StateStore, StoreError,
 };
 use support::aws::SerialMoto;
+use support::daemon::{desired, start_time};
 use support::moto::{Moto, unique_name};
 
 const LEASE: Duration = Duration::from_secs(30);
-
-fn start_time() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z")
-        .expect("valid")
-        .with_timezone(&Utc)
-}
-
-fn desired(group: &str, text: &str, sequencer: Option<&str>) -> NewDesired {
-    NewDesired {
-        group: group.into(),
-        text: text.into(),
-        source: DesiredSource {
-            url: ObjectUrl::new("data", format!("train/{group}/config.json")),
-            etag: Some(format!("etag-{text}")),
-            version_id: None,
-            sequencer: sequencer.map(str::to_string),
-            last_modified: None,
-        },
-    }
-}
 
 fn observed(generation: u64, converged: bool) -> Observed {
     Observed {

@@ -4,54 +4,26 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::Stdio;
-use std::time::Duration;
 
 use aws_sdk_personalize::Client;
-use chrono::{TimeZone, Utc};
 use personalize_ops::emulator::Emulator;
 use personalize_ops::plan::Kind;
 use personalize_ops::plan::teardown::TeardownAction;
 use personalize_ops::reconcile::{Event, PassOutcome, Reconciler, TeardownOutcome};
 use support::emulator::code;
+use support::process::lines_of;
 use support::reconcile::*;
+use support::wait::PATIENCE;
 use tokio_util::sync::CancellationToken;
-
-const PATIENCE: Duration = Duration::from_secs(90);
-
-/// The child's stdout lines, read on a thread.
-fn lines_of(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
-    let stdout = child.stdout.take().expect("stdout piped");
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-fn run_start() -> chrono::DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).single().expect("valid")
-}
 
 async fn converge(
     r: &Reconciler,
     config: &personalize_ops::objects::ObjectUrl,
     spec: &personalize_ops::spec::model::Spec,
 ) {
-    let mut events = Vec::new();
-    let outcome = tokio::time::timeout(
-        PATIENCE,
-        r.apply(spec, config, run_start(), &mut events, &CancellationToken::new()),
-    )
-    .await
-    .expect("apply ends")
-    .expect("apply runs");
+    let outcome = apply_within(r, spec, config, run_start(), &mut Vec::new()).await;
     assert!(matches!(outcome, PassOutcome::Converged { .. }), "{outcome:#?}");
 }
 
@@ -70,6 +42,15 @@ async fn destroy(
     .expect("destroy runs")
 }
 
+/// Pushes `kind name` of every item of one page of a listing.
+macro_rules! listed {
+    ($out:ident, $kind:literal, $request:expr, $items:ident) => {
+        for x in $request.send().await.expect($kind).$items() {
+            $out.push(format!("{} {}", $kind, x.name().unwrap_or_default()));
+        }
+    };
+}
+
 /// Everything the account lists: dataset groups, schemas, and under every group its datasets,
 /// solutions (with campaigns and versions), filters, trackers and recommenders, as `kind name`.
 async fn everything(c: &Client) -> Vec<String> {
@@ -78,71 +59,28 @@ async fn everything(c: &Client) -> Vec<String> {
     for g in groups.dataset_groups() {
         let arn = g.dataset_group_arn().expect("arn");
         out.push(format!("dataset-group {}", g.name().unwrap_or_default()));
-        for d in c
-            .list_datasets()
-            .dataset_group_arn(arn)
-            .send()
-            .await
-            .expect("datasets")
-            .datasets()
-        {
-            out.push(format!("dataset {}", d.name().unwrap_or_default()));
-        }
-        for s in c
-            .list_solutions()
-            .dataset_group_arn(arn)
-            .send()
-            .await
-            .expect("solutions")
-            .solutions()
-        {
+        listed!(out, "dataset", c.list_datasets().dataset_group_arn(arn), datasets);
+        let solutions = c.list_solutions().dataset_group_arn(arn).send().await;
+        for s in solutions.expect("solutions").solutions() {
             out.push(format!("solution {}", s.name().unwrap_or_default()));
             let sarn = s.solution_arn().expect("arn");
-            for x in c
-                .list_campaigns()
-                .solution_arn(sarn)
-                .send()
-                .await
-                .expect("campaigns")
-                .campaigns()
-            {
-                out.push(format!("campaign {}", x.name().unwrap_or_default()));
-            }
+            listed!(out, "campaign", c.list_campaigns().solution_arn(sarn), campaigns);
         }
-        for f in c
-            .list_filters()
-            .dataset_group_arn(arn)
-            .send()
-            .await
-            .expect("filters")
-            .filters()
-        {
-            out.push(format!("filter {}", f.name().unwrap_or_default()));
-        }
-        for t in c
-            .list_event_trackers()
-            .dataset_group_arn(arn)
-            .send()
-            .await
-            .expect("trackers")
-            .event_trackers()
-        {
-            out.push(format!("event-tracker {}", t.name().unwrap_or_default()));
-        }
-        for r in c
-            .list_recommenders()
-            .dataset_group_arn(arn)
-            .send()
-            .await
-            .expect("recommenders")
-            .recommenders()
-        {
-            out.push(format!("recommender {}", r.name().unwrap_or_default()));
-        }
+        listed!(out, "filter", c.list_filters().dataset_group_arn(arn), filters);
+        listed!(
+            out,
+            "event-tracker",
+            c.list_event_trackers().dataset_group_arn(arn),
+            event_trackers
+        );
+        listed!(
+            out,
+            "recommender",
+            c.list_recommenders().dataset_group_arn(arn),
+            recommenders
+        );
     }
-    for s in c.list_schemas().send().await.expect("schemas").schemas() {
-        out.push(format!("schema {}", s.name().unwrap_or_default()));
-    }
+    listed!(out, "schema", c.list_schemas(), schemas);
     out.sort();
     out
 }
@@ -446,7 +384,7 @@ async fn a_training_version_is_stopped_so_that_its_solution_can_go() {
             }
             break training;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
     let mut events = Vec::new();
     let outcome = destroy(&r, &spec.dataset_group.name, &spec.schema_names(), &mut events).await;

@@ -17,7 +17,7 @@ use personalize_ops::notify::Notifications;
 use personalize_ops::objects::S3Store;
 use personalize_ops::store::StateStore;
 use serde_json::Value;
-use support::cloud::{Deployment, notify_train_json_events, receive_batch};
+use support::cloud::{Deployment, notes, notify_train_json_events};
 use support::moto::Moto;
 use support::process::{Process, fast_settings, output};
 use support::wait::PATIENCE;
@@ -81,22 +81,12 @@ async fn upload_shop(cloud: &Deployment) {
     cloud.upload("train/shop/config.json", config).await;
 }
 
-/// The dataset groups and schemas the built-in Personalize at `emu` lists.
+/// The dataset groups and schemas (`schema NAME`) the built-in Personalize at `emu` lists.
 async fn groups_in_personalize(emu: &Emulator) -> Vec<String> {
     let c = support::emulator::clients(emu).control;
-    let groups = c.list_dataset_groups().send().await.expect("list groups");
-    let mut out: Vec<String> = groups
-        .dataset_groups()
-        .iter()
-        .filter_map(|g| g.name().map(str::to_string))
-        .collect();
-    let schemas = c.list_schemas().send().await.expect("list schemas");
-    out.extend(
-        schemas
-            .schemas()
-            .iter()
-            .filter_map(|s| s.name().map(|n| format!("schema {n}"))),
-    );
+    let mut out = support::emulator::group_names(&c).await;
+    let schemas = support::emulator::schema_names(&c).await;
+    out.extend(schemas.into_iter().map(|n| format!("schema {n}")));
     out
 }
 
@@ -125,14 +115,12 @@ impl Service {
                 "no notification:\n{}",
                 self.daemon.log()
             );
-            if let Some(body) = receive_batch(&self.cloud.sqs, &self.cloud.notes_url, 1)
+            if let Some(note) = notes(&self.cloud.sqs, &self.cloud.notes_url, 1)
                 .await
                 .into_iter()
                 .next()
             {
-                let envelope: Value = serde_json::from_str(&body).expect("SNS envelope");
-                return serde_json::from_str(envelope["Message"].as_str().expect("message"))
-                    .expect("sqs body");
+                return note;
             }
         }
     }

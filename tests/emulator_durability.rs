@@ -13,41 +13,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_personalize::config::retry::RetryConfig;
-use aws_sdk_personalize::config::{BehaviorVersion, Credentials, Region};
 use personalize_ops::objects::MemoryStore;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use support::emulator::*;
-use support::wait::PATIENCE;
-
-/// `DURABILITY_SEED` alone when set (replaying a red run), else `count` seeds from the clock, each
-/// printed before it is used.
-fn seeds(case: &str, count: u64) -> Vec<u64> {
-    if let Some(seed) = std::env::var("DURABILITY_SEED").ok().and_then(|s| s.parse().ok()) {
-        println!("{case}: replaying seed {seed}");
-        return vec![seed];
-    }
-    let base = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let seeds: Vec<u64> = (0..count).map(|i| base.wrapping_add(i * 7919)).collect();
-    println!("{case}: seeds {seeds:?} (replay one with DURABILITY_SEED=<seed>)");
-    seeds
-}
-
-/// A control-plane client without SDK retries: every answer the test sees is one the emulator gave.
-fn personalize_at(url: &str) -> aws_sdk_personalize::Client {
-    let conf = aws_sdk_personalize::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(url)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("AKIDDURABLE", "secret", None, None, "durable"))
-        .retry_config(RetryConfig::disabled())
-        .build();
-    aws_sdk_personalize::Client::from_conf(conf)
-}
 
 /// `personalize-ops emulate` on a free loopback port with a state directory; returns the child
 /// and the URL it printed.
@@ -81,30 +51,6 @@ fn start_emulate(state: &Path, data: &Path) -> (Child, String) {
     (child, url)
 }
 
-fn sorted<'a>(names: impl Iterator<Item = Option<&'a str>>) -> Vec<String> {
-    let mut names: Vec<String> = names.flatten().map(str::to_string).collect();
-    names.sort();
-    names
-}
-
-async fn names_of_groups(client: &aws_sdk_personalize::Client) -> Vec<String> {
-    let call = client.list_dataset_groups().max_results(100).send();
-    let listed = tokio::time::timeout(PATIENCE, call).await.expect("answers");
-    sorted(
-        listed
-            .expect("ListDatasetGroups")
-            .dataset_groups()
-            .iter()
-            .map(|g| g.name()),
-    )
-}
-
-async fn names_of_schemas(client: &aws_sdk_personalize::Client) -> Vec<String> {
-    let call = client.list_schemas().max_results(100).send();
-    let listed = tokio::time::timeout(PATIENCE, call).await.expect("answers");
-    sorted(listed.expect("ListSchemas").schemas().iter().map(|s| s.name()))
-}
-
 /// kill -9 right after acknowledged creates: each round starts `emulate` on the same state
 /// directory, checks that everything acknowledged before is there, makes 1–6 creates (concurrent,
 /// so several share one sync), and kills the process the instant the last answer arrives (or a
@@ -113,7 +59,7 @@ async fn names_of_schemas(client: &aws_sdk_personalize::Client) -> Vec<String> {
 /// saved up to 20 ms later: nearly every round lost its creates.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_right_after_acknowledged_creates_loses_none_of_them() {
-    for seed in seeds("emulator kill -9", 3) {
+    for seed in seeds("DURABILITY_SEED", "emulator kill -9", 3) {
         let mut rng = StdRng::seed_from_u64(seed);
         let state = tempfile::tempdir().expect("state dir");
         let data = tempfile::tempdir().expect("data dir");
@@ -124,14 +70,14 @@ async fn kill_9_right_after_acknowledged_creates_loses_none_of_them() {
             let mut expected = groups.clone();
             expected.sort();
             assert_eq!(
-                names_of_groups(&client).await,
+                group_names(&client).await,
                 expected,
                 "seed {seed}, round {round}: every acknowledged dataset group is back"
             );
             let mut expected = schemas.clone();
             expected.sort();
             assert_eq!(
-                names_of_schemas(&client).await,
+                schema_names(&client).await,
                 expected,
                 "seed {seed}, round {round}: every acknowledged schema is back"
             );
@@ -260,18 +206,8 @@ async fn a_change_that_cannot_be_saved_is_refused_and_leaves_no_phantom() {
         "ServiceUnavailable"
     );
     // Reads still answer, and show nothing that was refused.
-    let groups = c.control.list_dataset_groups().send().await.expect("listed");
-    let names: Vec<_> = groups.dataset_groups().iter().filter_map(|g| g.name()).collect();
-    assert_eq!(names, ["kept"]);
-    assert!(
-        c.control
-            .list_schemas()
-            .send()
-            .await
-            .expect("listed")
-            .schemas()
-            .is_empty()
-    );
+    assert_eq!(group_names(&c.control).await, ["kept"]);
+    assert!(schema_names(&c.control).await.is_empty());
     // A retried create (what the SDK does after a 503) finds no half-made resource once the
     // directory is back.
     std::fs::remove_file(&state_dir).expect("the way is clear again");
@@ -288,19 +224,8 @@ async fn a_change_that_cannot_be_saved_is_refused_and_leaves_no_phantom() {
     })
     .await;
     let c = clients(&emu);
-    let groups = c.control.list_dataset_groups().send().await.expect("listed");
-    let mut names: Vec<_> = groups.dataset_groups().iter().filter_map(|g| g.name()).collect();
-    names.sort();
-    assert_eq!(names, ["kept", "lost"]);
-    assert!(
-        c.control
-            .list_schemas()
-            .send()
-            .await
-            .expect("listed")
-            .schemas()
-            .is_empty()
-    );
+    assert_eq!(group_names(&c.control).await, ["kept", "lost"]);
+    assert!(schema_names(&c.control).await.is_empty());
     emu.shutdown().await.expect("stopped");
 }
 

@@ -2,11 +2,14 @@
 //! quickstart converges, the `status` and `recommend` commands it prints answer, and the run leaves
 //! nothing that git would see.
 
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+
+use support::process::lines_of;
 
 const BIN: &str = env!("CARGO_BIN_EXE_personalize-ops");
 /// Hang guard only: the quickstart converges in seconds at time scale 0.
@@ -93,20 +96,6 @@ fn command(home: &Path, cwd: &Path) -> Command {
 
 fn run(home: &Path, cwd: &Path, args: &[&str]) -> Output {
     command(home, cwd).args(args).output().expect("the binary runs")
-}
-
-/// Reads the child's stdout lines on a thread.
-fn lines_of(child: &mut Child) -> mpsc::Receiver<String> {
-    let stdout = child.stdout.take().expect("piped");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
 }
 
 /// Lines until `last` matches (inclusive); panics with what was printed when the process ends first.

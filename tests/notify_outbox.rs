@@ -12,48 +12,25 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use personalize_ops::daemon::{
-    Daemon, DaemonConfig, Delivery, GroupReconciler, OutboxConfig, PassError, PassInput, PassReport,
-    PassSink, PassStatus,
+    Daemon, DaemonConfig, Delivery, GroupReconciler, OutboxConfig, PassError, PassInput, PassReport, PassSink,
 };
 use personalize_ops::metrics::MemorySink;
-use personalize_ops::notify::message::Location;
 use personalize_ops::notify::{
     EVENT_SOURCE, EventBridgeNotifier, MemoryNotifier, Message, NOTIFICATION_ID_ATTRIBUTE, Notifications,
     Notifier, NotifyError, RESULT_DETAIL_TYPE, ResourceChange, SnsNotifier,
 };
-use personalize_ops::objects::ObjectUrl;
 use personalize_ops::store::{
-    Clock, DesiredSource, DynamoStore, Lease, LeaseGrant, ManualClock, NewDesired, NotificationStore,
-    Observed, ResourceKind, ResourceState, SqliteStore, StateStore, StoreError, StoredNotification,
-    SystemClock,
+    Clock, DynamoStore, Lease, LeaseGrant, ManualClock, NotificationStore, Observed, SqliteStore, StateStore,
+    StoreError, StoredNotification, SystemClock,
 };
 use serde_json::Value;
-use support::aws::SerialMoto;
+use support::aws::{SerialMoto, SerialState};
+use support::daemon::{ACCOUNT, converged, desired, location, replica_config, start_time};
 use support::moto::unique_name;
 use support::wait::eventually;
 use tokio_util::sync::CancellationToken;
 
 const LEASE: Duration = Duration::from_secs(30);
-
-fn start_time() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z")
-        .expect("valid")
-        .with_timezone(&Utc)
-}
-
-fn new_desired(group: &str, text: &str) -> NewDesired {
-    NewDesired {
-        group: group.into(),
-        text: text.into(),
-        source: DesiredSource {
-            url: ObjectUrl::new("data", format!("train/{group}/config.json")),
-            etag: Some(format!("etag-{text}")),
-            version_id: None,
-            sequencer: None,
-            last_modified: None,
-        },
-    }
-}
 
 fn observed(generation: u64, at: DateTime<Utc>) -> Observed {
     Observed {
@@ -101,7 +78,7 @@ fn plus(at: DateTime<Utc>, secs: i64) -> DateTime<Utc> {
 
 async fn outbox_conformance(a: &dyn StateStore, b: &dyn StateStore, clock: &ManualClock) {
     let now = clock.now();
-    a.put_desired(&new_desired("g", "one")).await.expect("desired");
+    a.put_desired(&desired("g", "one", None)).await.expect("desired");
     let lease = acquired(a.acquire_lease("g", "a", LEASE).await.expect("lease"));
 
     // The observed state and its announcement are written together.
@@ -143,7 +120,9 @@ async fn outbox_conformance(a: &dyn StateStore, b: &dyn StateStore, clock: &Manu
     assert_eq!(ids, vec!["n1"], "the fenced write stored no notification");
 
     // A newer generation recorded meanwhile keeps the group due now, as put_observed does.
-    a.put_desired(&new_desired("g", "two")).await.expect("desired 2");
+    a.put_desired(&desired("g", "two", None))
+        .await
+        .expect("desired 2");
     let now = clock.now();
     b.put_observed_notifying(&taken, &observed(1, now), None, &item("g", "n2", now))
         .await
@@ -345,20 +324,7 @@ struct Converges;
 #[async_trait::async_trait]
 impl GroupReconciler for Converges {
     async fn pass(&self, input: PassInput<'_>, _sink: &PassSink) -> Result<PassReport, PassError> {
-        Ok(PassReport {
-            status: PassStatus::Converged,
-            resources: vec![ResourceState {
-                kind: ResourceKind::DatasetGroup,
-                name: input.group.into(),
-                status: "ACTIVE".into(),
-                arn: Some(format!(
-                    "arn:aws:personalize:us-east-1:123456789012:dataset-group/{}",
-                    input.group
-                )),
-                reason: None,
-            }],
-            failures: vec![],
-        })
+        Ok(converged(input.group))
     }
 }
 
@@ -406,19 +372,12 @@ impl Notifier for Flaky {
 
 fn config(owner: &str) -> DaemonConfig {
     DaemonConfig {
-        owner: owner.into(),
         concurrency: 2,
         lease_duration: Duration::from_secs(5),
-        resync_interval: Duration::from_secs(3600),
         dispatch_interval: Duration::from_millis(20),
         error_retry: Duration::from_millis(200),
-        max_passes_per_turn: 20,
-        shutdown_grace: Duration::from_secs(10),
-        location: Location {
-            partition: "aws".into(),
-            region: "us-east-1".into(),
-            account: "123456789012".into(),
-        },
+        location: location(ACCOUNT),
+        ..replica_config(owner)
     }
 }
 
@@ -479,7 +438,7 @@ async fn a_result_not_delivered_before_a_restart_is_delivered_by_the_next_proces
     {
         let store = sqlite_at(&path);
         store
-            .put_desired(&new_desired("g", "one"))
+            .put_desired(&desired("g", "one", None))
             .await
             .expect("desired");
         let first = daemon(
@@ -586,7 +545,7 @@ async fn the_id_is_the_same_on_every_attempt() {
             .with_max_clock_skew(Duration::from_millis(100)),
     );
     store
-        .put_desired(&new_desired("g", "one"))
+        .put_desired(&desired("g", "one", None))
         .await
         .expect("desired");
     let flaky = Flaky::failing(3);
@@ -664,7 +623,7 @@ async fn an_undeliverable_result_is_dropped_after_the_age_limit_and_shown_by_sta
             .with_clock(clock.clone() as Arc<dyn Clock>),
     );
     store
-        .put_desired(&new_desired("g", "one"))
+        .put_desired(&desired("g", "one", None))
         .await
         .expect("desired");
     let lease = acquired(store.acquire_lease("g", "a", LEASE).await.expect("lease"));
@@ -747,17 +706,12 @@ async fn an_undeliverable_result_is_dropped_after_the_age_limit_and_shown_by_sta
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_result_published_while_the_topic_is_missing_arrives_once_it_exists() {
     let moto = SerialMoto::start();
-    let config = moto.sdk_config().await;
-    let ddb = aws_sdk_dynamodb::Client::new(&config);
-    let sns = aws_sdk_sns::Client::new(&config);
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    let table = unique_name("state");
-    DynamoStore::create_table(&ddb, &table).await.expect("table");
+    let SerialState { ddb, sns, sqs, table } = moto.state().await;
     let store = Arc::new(DynamoStore::new(ddb, table).with_max_clock_skew(Duration::from_millis(500)));
     let topic_name = unique_name("late");
     let topic_arn = format!("arn:aws:sns:us-east-1:123456789012:{topic_name}");
     store
-        .put_desired(&new_desired("g", "one"))
+        .put_desired(&desired("g", "one", None))
         .await
         .expect("desired");
 

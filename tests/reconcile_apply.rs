@@ -9,20 +9,15 @@ mod fleet;
 
 use std::time::Duration;
 
-use chrono::{TimeZone, Utc};
+use chrono::Utc;
 use personalize_ops::emulator::faults::FaultSpec;
 use personalize_ops::plan::{Kind, Ref};
 use personalize_ops::reconcile::{Event, PassOutcome};
 use support::reconcile::*;
-use tokio_util::sync::CancellationToken;
 
 /// A generous bound: the emulator runs at time scale 0, so convergence takes seconds; this only
 /// catches a reconciler that never ends.
 const PATIENCE: Duration = Duration::from_secs(60);
-
-fn run_start() -> chrono::DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).single().expect("valid")
-}
 
 async fn apply(
     r: &personalize_ops::reconcile::Reconciler,
@@ -30,18 +25,7 @@ async fn apply(
     config: &personalize_ops::objects::ObjectUrl,
     events: &mut Vec<Event>,
 ) -> PassOutcome {
-    let result = tokio::time::timeout(
-        PATIENCE,
-        r.apply(spec, config, run_start(), events, &CancellationToken::new()),
-    )
-    .await;
-    match result {
-        Ok(done) => done.expect("apply runs"),
-        Err(_) => panic!(
-            "apply did not end; the last events: {:#?}",
-            &events[events.len().saturating_sub(15)..]
-        ),
-    }
+    apply_within(r, spec, config, run_start(), events).await
 }
 
 /// The resources an outcome reports failed, as `kind name`, sorted.

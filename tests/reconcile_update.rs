@@ -4,8 +4,6 @@
 
 mod support;
 
-use std::time::Duration;
-
 use chrono::{TimeZone, Utc};
 use personalize_ops::emulator::Emulator;
 use personalize_ops::objects::ObjectUrl;
@@ -14,10 +12,6 @@ use personalize_ops::reconcile::{Event, PassOutcome, Reconciler};
 use personalize_ops::spec::model::Spec;
 use serde_json::{Value, json};
 use support::reconcile::*;
-use tokio_util::sync::CancellationToken;
-
-/// Only catches a reconciler that never ends (the emulator runs at time scale 0).
-const PATIENCE: Duration = Duration::from_secs(60);
 
 async fn apply_at(r: &Reconciler, spec: &Spec, config: &ObjectUrl, hour: u32) -> (PassOutcome, Vec<Event>) {
     let start = Utc
@@ -25,18 +19,8 @@ async fn apply_at(r: &Reconciler, spec: &Spec, config: &ObjectUrl, hour: u32) ->
         .single()
         .expect("valid");
     let mut events = Vec::new();
-    let done = tokio::time::timeout(
-        PATIENCE,
-        r.apply(spec, config, start, &mut events, &CancellationToken::new()),
-    )
-    .await;
-    match done {
-        Ok(outcome) => (outcome.expect("apply runs"), events),
-        Err(_) => panic!(
-            "apply did not end: {:#?}",
-            &events[events.len().saturating_sub(15)..]
-        ),
-    }
+    let outcome = apply_within(r, spec, config, start, &mut events).await;
+    (outcome, events)
 }
 
 /// The group of `fixture` converged on a fresh emulator; returns the file as JSON.
@@ -455,53 +439,23 @@ async fn the_built_in_personalize_refuses_schema_updates_personalize_refuses() {
     let c = client(&emu);
     let users = "arn:aws:personalize:us-east-1:000000000000:dataset/dataset-group-name-1/USERS";
     let interactions = "arn:aws:personalize:us-east-1:000000000000:dataset/dataset-group-name-1/INTERACTIONS";
-    let create = |name: &str, edit: &dyn Fn(&mut Value), from: &str| {
+    // A copy of the file's schema `from` with one more field `M` of type `ty`.
+    let create = |name: &str, ty: Value, from: &str| {
         let mut doc = file["datasets"][from]["schema"]["serviceConfig"]["schema"].clone();
-        edit(&mut doc);
-        c.create_schema().name(name).schema(doc.to_string()).send()
+        doc["fields"]
+            .as_array_mut()
+            .expect("fields")
+            .push(json!({"name": "M", "type": ty, "categorical": true}));
+        let request = c.create_schema().name(name).schema(doc.to_string());
+        async move {
+            let created = request.send().await.expect("create");
+            created.schema_arn.expect("arn")
+        }
     };
-    let required = create(
-        "users-required",
-        &|d| {
-            d["fields"]
-                .as_array_mut()
-                .expect("fields")
-                .push(json!({"name": "M", "type": "string", "categorical": true}))
-        },
-        "users",
-    )
-    .await
-    .expect("create")
-    .schema_arn
-    .expect("arn");
-    let optional = create(
-        "users-optional",
-        &|d| {
-            d["fields"]
-                .as_array_mut()
-                .expect("fields")
-                .push(json!({"name": "M", "type": ["null", "string"], "categorical": true}))
-        },
-        "users",
-    )
-    .await
-    .expect("create")
-    .schema_arn
-    .expect("arn");
-    let interactions_optional = create(
-        "interactions-optional",
-        &|d| {
-            d["fields"]
-                .as_array_mut()
-                .expect("fields")
-                .push(json!({"name": "M", "type": ["null", "string"], "categorical": true}))
-        },
-        "interactions",
-    )
-    .await
-    .expect("create")
-    .schema_arn
-    .expect("arn");
+    let required = create("users-required", json!("string"), "users").await;
+    let optional = create("users-optional", json!(["null", "string"]), "users").await;
+    let interactions_optional =
+        create("interactions-optional", json!(["null", "string"]), "interactions").await;
     for (dataset, schema, says) in [
         (users, &required, "does not accept null"),
         (interactions, &interactions_optional, "cannot be replaced"),

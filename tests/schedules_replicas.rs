@@ -15,19 +15,18 @@ use personalize_ops::daemon::{
     Daemon, DaemonConfig, GroupReconciler, PassError, PassInput, PassReport, PassSink, PassStatus,
 };
 use personalize_ops::metrics::MemorySink;
-use personalize_ops::notify::message::Location;
 use personalize_ops::notify::{Notifications, SnsNotifier};
 use personalize_ops::objects::ObjectUrl;
 use personalize_ops::schedule::Target;
 use personalize_ops::settings::SchedulerSettings;
 use personalize_ops::spec::names;
 use personalize_ops::store::{
-    Clock, DesiredSource, DynamoStore, ManualClock, NewDesired, ResourceKind, ResourceState, StateStore,
+    Clock, DesiredSource, DynamoStore, ManualClock, NewDesired, ResourceKind, StateStore,
 };
 use serde_json::Value;
-use support::aws::SerialMoto;
-use support::cloud::{receive_batch, subscribed_queue};
-use support::moto::unique_name;
+use support::aws::{SerialMoto, SerialState};
+use support::cloud::subscribed_queue;
+use support::daemon::{active, replica_config};
 use support::wait::eventually;
 use tokio_util::sync::CancellationToken;
 
@@ -71,22 +70,12 @@ struct Scripted {
     ledger: Arc<Ledger>,
 }
 
-fn resource(kind: ResourceKind, name: String, arn: String) -> ResourceState {
-    ResourceState {
-        kind,
-        name,
-        status: "ACTIVE".into(),
-        arn: Some(arn),
-        reason: None,
-    }
-}
-
 #[async_trait::async_trait]
 impl GroupReconciler for Scripted {
     async fn pass(&self, input: PassInput<'_>, _sink: &PassSink) -> Result<PassReport, PassError> {
-        let mut resources = vec![resource(
+        let mut resources = vec![active(
             ResourceKind::DatasetGroup,
-            input.group.into(),
+            input.group,
             format!("{ARN}:dataset-group/{}", input.group),
         )];
         if let Some(run) = input.scheduled {
@@ -102,22 +91,22 @@ impl GroupReconciler for Scripted {
             *self.ledger.in_action.lock().expect("lock") = None;
             let ts = names::timestamp(run.fire);
             resources.push(match &run.target {
-                Target::Import => resource(
+                Target::Import => active(
                     ResourceKind::DatasetImportJob,
                     format!("dataset_import_interactions_{ts}"),
                     format!("{ARN}:dataset-import-job/dataset_import_interactions_{ts}"),
                 ),
-                Target::Full { solution } | Target::Update { solution } => resource(
+                Target::Full { solution } | Target::Update { solution } => active(
                     ResourceKind::SolutionVersion,
                     solution.clone(),
                     format!("{ARN}:solution/{solution}/{ts}"),
                 ),
-                Target::BatchInference { solution, .. } => resource(
+                Target::BatchInference { solution, .. } => active(
                     ResourceKind::BatchInferenceJob,
                     format!("batch_{solution}_{ts}"),
                     format!("{ARN}:batch-inference-job/batch_{solution}_{ts}"),
                 ),
-                Target::BatchSegment { solution, .. } => resource(
+                Target::BatchSegment { solution, .. } => active(
                     ResourceKind::BatchSegmentJob,
                     format!("segment_{solution}_{ts}"),
                     format!("{ARN}:batch-segment-job/segment_{solution}_{ts}"),
@@ -149,19 +138,9 @@ impl Replica {
         topic: &str,
     ) -> Self {
         let config = DaemonConfig {
-            owner: name.into(),
             concurrency: 2,
             lease_duration: Duration::from_secs(10),
-            resync_interval: Duration::from_secs(3600),
-            dispatch_interval: Duration::from_millis(100),
-            error_retry: Duration::from_secs(1),
-            max_passes_per_turn: 20,
-            shutdown_grace: Duration::from_secs(10),
-            location: Location {
-                partition: "aws".into(),
-                region: "us-east-1".into(),
-                account: "unknown".into(),
-            },
+            ..replica_config(name)
         };
         let daemon = Arc::new(Daemon::new(
             store,
@@ -211,15 +190,11 @@ impl Replica {
 async fn notes(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<Value> {
     let mut all = Vec::new();
     loop {
-        let batch = receive_batch(sqs, url, 0).await;
+        let batch = support::cloud::notes(sqs, url, 0).await;
         if batch.is_empty() {
             return all;
         }
-        for body in batch {
-            // The subscribed queue gets the message's `sqs` member: the machine-readable part.
-            let envelope: Value = serde_json::from_str(&body).expect("SNS envelope");
-            all.push(serde_json::from_str(envelope["Message"].as_str().expect("message")).expect("machine"));
-        }
+        all.extend(batch);
     }
 }
 
@@ -242,12 +217,7 @@ async fn scheduled_notes(sqs: &aws_sdk_sqs::Client, url: &str, seen: &mut Vec<Va
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_act_on_each_fire_once_and_a_killed_replicas_action_is_finished_once() {
     let moto = SerialMoto::start();
-    let config = moto.sdk_config().await;
-    let ddb = aws_sdk_dynamodb::Client::new(&config);
-    let sns = aws_sdk_sns::Client::new(&config);
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    let table = unique_name("state");
-    DynamoStore::create_table(&ddb, &table).await.expect("table");
+    let SerialState { ddb, sns, sqs, table } = moto.state().await;
     let t0: DateTime<Utc> = "2026-03-01T00:00:00Z".parse().expect("instant");
     let clock = Arc::new(ManualClock::new(t0));
     let store = Arc::new(

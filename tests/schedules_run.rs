@@ -7,26 +7,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::cloud::{Deployment, receive_batch};
+use support::cloud::{Deployment, notes};
 use support::moto::Moto;
 use support::process::{Process, fast_settings};
 
 /// The first fire of a `rate(1 minute)` schedule is a minute after it was recorded; this bounds the
 /// wait for two of them on a loaded machine (a hang guard, not a verdict).
 const FIRES_PATIENCE: Duration = Duration::from_secs(240);
-
-/// The machine part of the SNS messages that reached the notes queue within `wait_secs`.
-async fn notes(c: &Deployment, wait_secs: i32) -> Vec<Value> {
-    receive_batch(&c.sqs, &c.notes_url, wait_secs)
-        .await
-        .iter()
-        .map(|body| {
-            // The subscribed queue gets the message's `sqs` member: the machine-readable part.
-            let envelope: Value = serde_json::from_str(body).expect("SNS envelope");
-            serde_json::from_str(envelope["Message"].as_str().expect("message")).expect("machine")
-        })
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_import_fire_of_the_run_binary_imports_the_new_data_once() {
@@ -88,7 +75,7 @@ async fn an_import_fire_of_the_run_binary_imports_the_new_data_once() {
             "not converged: {seen:?}\n{}",
             daemon.log()
         );
-        seen.extend(notes(&c, 1).await);
+        seen.extend(notes(&c.sqs, &c.notes_url, 1).await);
     }
     // New interactions after the run's import (S3 keeps whole seconds: a second later is newer).
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -108,7 +95,7 @@ async fn an_import_fire_of_the_run_binary_imports_the_new_data_once() {
             "no import fire: {seen:?}\n{}",
             daemon.log()
         );
-        seen.extend(notes(&c, 1).await);
+        seen.extend(notes(&c.sqs, &c.notes_url, 1).await);
     }
     let fired: Vec<&Value> = seen.iter().filter(|n| import(n)).collect();
     let done = fired.last().expect("the import fire");

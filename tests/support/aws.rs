@@ -86,6 +86,32 @@ impl SerialMoto {
     }
 }
 
+/// The clients of a serial moto and a fresh state table on it: what the replica tests share.
+pub struct SerialState {
+    pub ddb: aws_sdk_dynamodb::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub table: String,
+}
+
+impl SerialMoto {
+    /// Its DynamoDB, SNS and SQS clients, and a state table of a unique name created on it.
+    pub async fn state(&self) -> SerialState {
+        let config = self.sdk_config().await;
+        let ddb = aws_sdk_dynamodb::Client::new(&config);
+        let table = super::moto::unique_name("state");
+        personalize_ops::store::DynamoStore::create_table(&ddb, &table)
+            .await
+            .expect("table");
+        SerialState {
+            ddb,
+            sns: aws_sdk_sns::Client::new(&config),
+            sqs: aws_sdk_sqs::Client::new(&config),
+            table,
+        }
+    }
+}
+
 impl Drop for SerialMoto {
     fn drop(&mut self) {
         let _ = self.child.kill();

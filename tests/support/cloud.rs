@@ -268,6 +268,19 @@ pub async fn visible_and_in_flight(sqs: &aws_sdk_sqs::Client, url: &str) -> usiz
     .sum()
 }
 
+/// The machine-readable part (the `sqs` member) of the SNS messages one receive of up to 10 got
+/// from the subscribed queue `url` within `wait_secs`, deleted once read.
+pub async fn notes(sqs: &aws_sdk_sqs::Client, url: &str, wait_secs: i32) -> Vec<serde_json::Value> {
+    receive_batch(sqs, url, wait_secs)
+        .await
+        .iter()
+        .map(|body| {
+            let envelope: serde_json::Value = serde_json::from_str(body).expect("SNS envelope");
+            serde_json::from_str(envelope["Message"].as_str().expect("message")).expect("sqs body")
+        })
+        .collect()
+}
+
 /// The bodies of one receive of up to 10 messages from `url`, deleted once read.
 pub async fn receive_batch(sqs: &aws_sdk_sqs::Client, url: &str, wait_secs: i32) -> Vec<String> {
     let out = sqs

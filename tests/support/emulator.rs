@@ -65,6 +65,60 @@ pub fn clients(emu: &Emulator) -> Clients {
     clients_in(emu, "us-east-1", false)
 }
 
+/// A control-plane client of the built-in Personalize at `url`, without SDK retries: every answer
+/// the test sees is one the emulator gave.
+pub fn personalize_at(url: &str) -> aws_sdk_personalize::Client {
+    let conf = aws_sdk_personalize::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(url)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(credentials())
+        .retry_config(RetryConfig::disabled())
+        .build();
+    aws_sdk_personalize::Client::from_conf(conf)
+}
+
+/// The names of the dataset groups `client` lists (one page of 100), sorted.
+pub async fn group_names(client: &aws_sdk_personalize::Client) -> Vec<String> {
+    let call = client.list_dataset_groups().max_results(100).send();
+    let listed = tokio::time::timeout(super::wait::PATIENCE, call)
+        .await
+        .expect("answers")
+        .expect("ListDatasetGroups");
+    sorted(listed.dataset_groups().iter().map(|g| g.name()))
+}
+
+/// The names of the schemas `client` lists (one page of 100), sorted.
+pub async fn schema_names(client: &aws_sdk_personalize::Client) -> Vec<String> {
+    let call = client.list_schemas().max_results(100).send();
+    let listed = tokio::time::timeout(super::wait::PATIENCE, call)
+        .await
+        .expect("answers")
+        .expect("ListSchemas");
+    sorted(listed.schemas().iter().map(|s| s.name()))
+}
+
+fn sorted<'a>(names: impl Iterator<Item = Option<&'a str>>) -> Vec<String> {
+    let mut names: Vec<String> = names.flatten().map(str::to_string).collect();
+    names.sort();
+    names
+}
+
+/// `count` seeds from the clock, each printed before it is used, or only the one in the environment
+/// variable `var` when it is set (replaying a red run).
+pub fn seeds(var: &str, case: &str, count: u64) -> Vec<u64> {
+    if let Some(seed) = std::env::var(var).ok().and_then(|s| s.parse().ok()) {
+        println!("{case}: replaying seed {seed}");
+        return vec![seed];
+    }
+    let base = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let seeds: Vec<u64> = (0..count).map(|i| base.wrapping_add(i * 7919)).collect();
+    println!("{case}: seeds {seeds:?} (replay one with {var}=<seed>)");
+    seeds
+}
+
 /// Starts an emulator with `config` adjusted by `tweak`.
 pub async fn start_with(objects: Arc<dyn ObjectStore>, tweak: impl FnOnce(&mut EmulatorConfig)) -> Emulator {
     let mut config = EmulatorConfig::new(objects);

@@ -5,6 +5,7 @@
 
 pub mod aws;
 pub mod cloud;
+pub mod daemon;
 pub mod emulator;
 pub mod moto;
 pub mod process;

@@ -193,6 +193,39 @@ pub fn reconciler(emu: &Emulator, root: &Path, settings: &Settings) -> Reconcile
     )
 }
 
+/// The run start of the reconciler tests' applies.
+pub fn run_start() -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone as _;
+    chrono::Utc
+        .with_ymd_and_hms(2026, 1, 2, 3, 4, 5)
+        .single()
+        .expect("valid")
+}
+
+/// `r.apply` of `spec` started at `start`, its events into `events`; panics with the last events
+/// when it does not end within [`super::wait::PATIENCE`] (a reconciler that never ends).
+pub async fn apply_within(
+    r: &Reconciler,
+    spec: &Spec,
+    config: &ObjectUrl,
+    start: chrono::DateTime<chrono::Utc>,
+    events: &mut Vec<personalize_ops::reconcile::Event>,
+) -> personalize_ops::reconcile::PassOutcome {
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let done = tokio::time::timeout(
+        super::wait::PATIENCE,
+        r.apply(spec, config, start, events, &cancel),
+    )
+    .await;
+    match done {
+        Ok(outcome) => outcome.expect("apply runs"),
+        Err(_) => panic!(
+            "apply did not end; the last events: {:#?}",
+            &events[events.len().saturating_sub(15)..]
+        ),
+    }
+}
+
 /// Create and update calls the emulator received.
 pub fn changes(emu: &Emulator) -> u64 {
     emu.calls()
