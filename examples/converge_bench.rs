@@ -8,6 +8,12 @@
 //!
 //! `cargo run --release --example converge_bench -- [--time-scale 0.001] [--calls-per-second 5]`
 
+// Only the argument reader: the fleet configuration is the fleet benchmarks'.
+#[allow(dead_code)]
+#[path = "support/fleet.rs"]
+mod fleet;
+
+use fleet::arg;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -54,15 +60,6 @@ fn critical_path(present: &[Kind], seconds: &BTreeMap<String, f64>, scale: f64) 
         finish.insert(kind, start + own);
     }
     finish.values().fold(0.0, |a, b| a.max(*b))
-}
-
-fn arg(name: &str, default: f64) -> f64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 #[tokio::main]
