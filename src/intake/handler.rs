@@ -14,7 +14,9 @@ use crate::metrics::{Counter, MetricsSink};
 use crate::notify::Notifications;
 use crate::notify::message::config_error_message;
 use crate::objects::{ObjectError, ObjectStore, ObjectUrl};
-use crate::store::{DesiredSource, NewDesired, PutDesired, StateStore, StoreError};
+use crate::store::{
+    Arrival, DesiredSource, NewDesired, PutDesired, StateStore, StoreError, arrival_by_event,
+};
 
 /// What a validator says about a parameter file.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -284,7 +286,10 @@ impl Intake {
         if event::is_removal(&record.event_name) {
             return self.record_removal(record, &url).await;
         }
-        let outcome = self.read_and_record(record, &url).await?;
+        let outcome = match self.settled_by_table(record, &url).await {
+            Some(outcome) => outcome,
+            None => self.read_and_record(record, &url).await?,
+        };
         match &outcome {
             ObjectOutcome::Recorded { .. } => {
                 self.metrics.count(Counter::ConfigurationsProcessed);
@@ -304,6 +309,41 @@ impl Intake {
             | ObjectOutcome::Removed { .. } => {}
         }
         Ok(outcome)
+    }
+
+    /// The outcome of an event that the table settles without reading the file: the group its key's
+    /// folder names (`train/<group>/config.json`) holds this object as its desired file, recorded
+    /// from the event's own write (same sequencer or version id: a duplicate) or from a later one (an
+    /// older write arriving late). Reading, validating and writing again could not change that
+    /// group's generation, and whatever the file holds now was written later, so its own event (or
+    /// the resync) brings it. `None`, read the file, for anything else: a new write, an event without
+    /// sequencer or version id (a rewrite with the same ETag is a new upload), a file whose folder
+    /// is not its group's name, and a table that cannot be read (the write after the read says why).
+    async fn settled_by_table(&self, record: &ObjectCreated, url: &ObjectUrl) -> Option<ObjectOutcome> {
+        if record.sequencer.is_none() && record.version_id.is_none() {
+            return None;
+        }
+        let group = folder_group(&record.key)?;
+        let current = match self.store.group(group).await {
+            Ok(state) => state?.desired?,
+            Err(error) => {
+                tracing::debug!(dataset_group = %group, %url, %error, "cannot read the group before the file; reading the file");
+                return None;
+            }
+        };
+        let incoming = DesiredSource {
+            url: url.clone(),
+            etag: record.etag.clone(),
+            version_id: record.version_id.clone(),
+            sequencer: record.sequencer.clone(),
+            last_modified: None,
+        };
+        let put = match arrival_by_event(&current.source, &incoming)? {
+            Arrival::Duplicate => PutDesired::Duplicate(current),
+            Arrival::Older => PutDesired::Superseded { current },
+            Arrival::Newer => return None,
+        };
+        Some(outcome_of(put, group.to_string(), url))
     }
 
     async fn read_and_record(
@@ -383,6 +423,13 @@ impl Intake {
         self.notifications.publish(&message).await;
         ObjectOutcome::Invalid { group, errors }
     }
+}
+
+/// The folder holding a parameter file (`g` of `train/g/config.json`, `b` of `train/a/b/x.json`): by
+/// convention its dataset group's name. `None` for a file directly under `train/`.
+fn folder_group(key: &str) -> Option<&str> {
+    let (folders, _file) = key.strip_prefix("train/")?.rsplit_once('/')?;
+    folders.rsplit('/').next().filter(|f| !f.is_empty())
 }
 
 /// What a write of a desired generation means for the event that caused it.
@@ -568,6 +615,126 @@ pub(super) mod tests {
         );
         assert_eq!(f.metrics.total("ConfigurationsProcessed"), 1.0);
         assert_eq!(f.metrics.total("EventsIgnored"), 1.0);
+    }
+
+    /// Counts the reads of parameter files (the daemon's S3 `GetObject`).
+    #[derive(Debug)]
+    struct CountingReader {
+        inner: ObjectConfigReader,
+        reads: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl ConfigReader for CountingReader {
+        async fn read(&self, url: &ObjectUrl, limit: u64) -> Result<ConfigRead, ObjectError> {
+            self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.inner.read(url, limit).await
+        }
+    }
+
+    fn event_with_version(key_encoded: &str, version: &str) -> String {
+        let mut v: serde_json::Value = serde_json::from_str(&event(key_encoded, "e")).expect("json");
+        v["Records"][0]["s3"]["object"]["versionId"] = serde_json::json!(version);
+        v.to_string()
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_or_late_event_is_settled_by_the_table_without_reading_the_file() {
+        let f = fixture();
+        let reader = Arc::new(CountingReader {
+            inner: ObjectConfigReader(f.objects.clone()),
+            reads: std::sync::atomic::AtomicUsize::new(0),
+        });
+        let intake = Intake::from_reader(
+            "data",
+            reader.clone(),
+            f.store.clone(),
+            Notifications::new(vec![f.notifier.clone() as Arc<dyn Notifier>]),
+            f.metrics.clone(),
+            spec_validator(),
+            1024,
+        );
+        let reads = || reader.reads.load(std::sync::atomic::Ordering::SeqCst);
+        let handle = |body: String| {
+            let intake = intake.clone();
+            async move { outcomes(intake.handle_message(&body).await.expect("handled")) }
+        };
+        let (key, group) = ("train%2Fdsg1%2Fconfig.json", "dsg1".to_string());
+        let recorded = |group: &str, generation| {
+            vec![ObjectOutcome::Recorded {
+                group: group.into(),
+                generation,
+            }]
+        };
+        let duplicate = |group: &str, generation| {
+            vec![ObjectOutcome::Duplicate {
+                group: group.into(),
+                generation,
+            }]
+        };
+
+        put(&f, "train/dsg1/config.json", VALID).await;
+        assert_eq!(
+            handle(event_with_sequencer(key, "0055B0")).await,
+            recorded("dsg1", 1)
+        );
+        assert_eq!(reads(), 1);
+        for _ in 0..5 {
+            assert_eq!(
+                handle(event_with_sequencer(key, "0055B0")).await,
+                duplicate("dsg1", 1)
+            );
+        }
+        assert_eq!(reads(), 1, "redeliveries read nothing");
+
+        // A late older write: superseded, as the read and the conditional write would decide, without
+        // them; the file, broken since, is not reported by the old event.
+        put(&f, "train/dsg1/config.json", "{ not json").await;
+        let late = handle(event_with_sequencer(key, "0055A0")).await;
+        assert_eq!(late, vec![ObjectOutcome::Superseded { group, generation: 1 }]);
+        assert_eq!(reads(), 1);
+        assert!(f.notifier.messages().is_empty());
+
+        // A new write is read, validated and recorded.
+        put(&f, "train/dsg1/config.json", &VALID.replace(' ', "\t")).await;
+        assert_eq!(
+            handle(event_with_sequencer(key, "0055C0")).await,
+            recorded("dsg1", 2)
+        );
+        assert_eq!(reads(), 2);
+
+        // One version id is one write.
+        put(&f, "train/v/config.json", &VALID.replace("dsg1", "v")).await;
+        let versioned = || event_with_version("train%2Fv%2Fconfig.json", "3HL4kqtJlcpXroDTDmJ");
+        assert_eq!(handle(versioned()).await, recorded("v", 1));
+        assert_eq!(handle(versioned()).await, duplicate("v", 1));
+        assert_eq!(reads(), 3);
+
+        // A file whose folder is not its group's name is read each time, as before: still one generation.
+        put(&f, "train/elsewhere/config.json", &VALID.replace("dsg1", "other")).await;
+        let elsewhere = || event_with_sequencer("train%2Felsewhere%2Fconfig.json", "01");
+        assert_eq!(handle(elsewhere()).await, recorded("other", 1));
+        assert_eq!(handle(elsewhere()).await, duplicate("other", 1));
+        assert_eq!(reads(), 5);
+
+        // Without a sequencer or version id only the file can tell (a rewrite with the same ETag is a
+        // new upload): read.
+        assert_eq!(handle(event(key, "e")).await, duplicate("dsg1", 2));
+        assert_eq!(reads(), 6);
+        assert_eq!(f.metrics.total("ConfigurationsProcessed"), 4.0);
+        assert_eq!(
+            f.metrics.total("EventsIgnored"),
+            9.0,
+            "5 + 1 + 1 + 1 + 1 duplicates and late events"
+        );
+    }
+
+    #[test]
+    fn the_folder_of_a_parameter_file_is_its_group_s_name_by_convention() {
+        assert_eq!(folder_group("train/g/config.json"), Some("g"));
+        assert_eq!(folder_group("train/a/b/x.json"), Some("b"));
+        assert_eq!(folder_group("train/config.json"), None);
+        assert_eq!(folder_group("other/g/config.json"), None);
     }
 
     #[tokio::test]

@@ -22,7 +22,8 @@ pub use model::{
     Arrival, BeginFire, ClaimInfo, DEFAULT_MAX_CLOCK_SKEW, DYNAMO_ITEM_LIMIT_BYTES, Desired, DesiredSource,
     FireClaim, FireOutcome, FireStatus, GroupState, GroupSummary, Lease, LeaseGrant, LeaseInfo,
     MAX_DESIRED_TEXT_BYTES, MAX_GROUP_ITEM_BYTES, MAX_NAME_BYTES, MAX_OBSERVED_BYTES, MAX_SOURCE_FIELD_BYTES,
-    NewDesired, Observed, PutDesired, ResourceKind, ResourceState, Schedule, classify, run_timestamp,
+    NewDesired, Observed, PutDesired, ResourceKind, ResourceState, Schedule, arrival_by_event, classify,
+    run_timestamp,
 };
 pub use outbox::{DROPPED_RETENTION, MAX_OUTBOX_TEXT_BYTES, NotificationStore, StoredNotification};
 pub use removal::{Removal, record_removal};

@@ -95,20 +95,10 @@ pub enum Arrival {
 /// - Anything else is `Newer`: without ordering information the latest arrival wins.
 pub fn classify(current: &Desired, incoming: &NewDesired) -> Arrival {
     let (old, new) = (&current.source, &incoming.source);
+    if let Some(arrival) = arrival_by_event(old, new) {
+        return arrival;
+    }
     let same_key = old.url == new.url;
-    if same_key && let (Some(a), Some(b)) = (&old.sequencer, &new.sequencer) {
-        return match compare_sequencers(b, a) {
-            Ordering::Less => Arrival::Older,
-            Ordering::Equal => Arrival::Duplicate,
-            Ordering::Greater => Arrival::Newer,
-        };
-    }
-    if same_key
-        && let (Some(a), Some(b)) = (&old.version_id, &new.version_id)
-        && a == b
-    {
-        return Arrival::Duplicate;
-    }
     // Instants are stored with millisecond precision; compare at that precision.
     let millis = |t: Option<DateTime<Utc>>| t.map(|t| t.timestamp_millis());
     if let (Some(a), Some(b)) = (millis(old.last_modified), millis(new.last_modified)) {
@@ -126,6 +116,28 @@ pub fn classify(current: &Desired, incoming: &NewDesired) -> Arrival {
         return Arrival::Duplicate;
     }
     Arrival::Newer
+}
+
+/// What the write events' own ordering fields decide, before anything is read: on one key, S3's
+/// sequencers order the writes, and one version id is one write. `None` when only the file's time and
+/// content can tell (no sequencers, different keys, different or missing version ids). The first
+/// rules of [`classify`]; the intake settles a duplicate or late event with it without reading the
+/// file.
+pub fn arrival_by_event(current: &DesiredSource, incoming: &DesiredSource) -> Option<Arrival> {
+    if current.url != incoming.url {
+        return None;
+    }
+    if let (Some(a), Some(b)) = (&current.sequencer, &incoming.sequencer) {
+        return Some(match compare_sequencers(b, a) {
+            Ordering::Less => Arrival::Older,
+            Ordering::Equal => Arrival::Duplicate,
+            Ordering::Greater => Arrival::Newer,
+        });
+    }
+    match (&current.version_id, &incoming.version_id) {
+        (Some(a), Some(b)) if a == b => Some(Arrival::Duplicate),
+        _ => None,
+    }
 }
 
 /// `YYYY_MM_DD_HH_MM_SS`, as the reference's `currentDate`.
