@@ -1213,6 +1213,7 @@ async fn the_budget_stretches_the_resync_window() {
     let before = Utc::now();
     assert_eq!(daemon.resync_once().await, 3);
     assert_eq!(DaemonStats::get(&daemon.stats().resync_window_ms), 9_000_000);
+    assert_eq!(w.metrics.total(resync::WINDOW_METRIC), 9000.0);
     let window = Duration::from_secs(9000);
     for i in 0..3 {
         let g = format!("c{i}");
