@@ -685,16 +685,21 @@ async fn a_generation_recorded_during_a_pass_is_worked_on_next() {
     running.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_replica_that_loses_its_lease_mid_pass_stops_without_writing() {
-    use crate::store::ManualClock;
-    let clock = Arc::new(ManualClock::new(Utc::now()));
+/// A store on a clock the test moves (lease expiry in the table), and that clock.
+fn store_on_manual_clock() -> (Arc<crate::store::ManualClock>, Arc<SqliteStore>) {
+    let clock = Arc::new(crate::store::ManualClock::new(Utc::now()));
     let store = Arc::new(
         SqliteStore::in_memory()
             .expect("sqlite")
             .with_clock(clock.clone())
             .with_max_clock_skew(Duration::from_millis(100)),
     );
+    (clock, store)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_loses_its_lease_mid_pass_stops_without_writing() {
+    let (clock, store) = store_on_manual_clock();
     let notifier = Arc::new(MemoryNotifier::default());
     let daemon = |reconciler: Arc<dyn GroupReconciler>, owner: &str| {
         Arc::new(Daemon::new(
@@ -1152,14 +1157,7 @@ impl GroupReconciler for Gate {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_turn_whose_releasing_write_is_fenced_records_nothing_and_reports_the_loss() {
-    use crate::store::ManualClock;
-    let clock = Arc::new(ManualClock::new(Utc::now()));
-    let store = Arc::new(
-        SqliteStore::in_memory()
-            .expect("sqlite")
-            .with_clock(clock.clone())
-            .with_max_clock_skew(Duration::from_millis(100)),
-    );
+    let (clock, store) = store_on_manual_clock();
     let gate = Arc::new(Gate::default());
     let mut cfg = config("a");
     // No renewal inside the test: the local lease stays valid, only the table says otherwise.

@@ -255,6 +255,36 @@ impl SqliteStore {
         .await
     }
 
+    /// `put_observed`, giving the lease up in the same transaction when `release`.
+    async fn observe(
+        &self,
+        lease: &Lease,
+        observed: &Observed,
+        next_due: Option<DateTime<Utc>>,
+        release: bool,
+    ) -> Result<(), StoreError> {
+        let json = observed_json(&lease.group, observed)?;
+        let lease = lease.clone();
+        let generation = to_i64(observed.generation);
+        let now = to_millis(self.clock.now());
+        self.with_conn("write observed state", move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sql_error("begin observed state of", lease.group.clone()))?;
+            write_observed(&tx, &lease, &json, generation, now, next_due)?;
+            if release {
+                tx.execute(
+                    "UPDATE groups SET lease_owner = NULL, lease_expires_ms = NULL WHERE name = ?1",
+                    params![lease.group],
+                )
+                .map_err(sql_error("release lease of", lease.group.clone()))?;
+            }
+            tx.commit()
+                .map_err(sql_error("commit observed state of", lease.group.clone()))
+        })
+        .await
+    }
+
     /// Due groups that are free, expired, or leased by `owner` (the rule of `acquire_lease`: a lease
     /// is held while `lease_expires_ms >= now`).
     async fn due(&self, owner: Option<String>, limit: usize) -> Result<Vec<String>, StoreError> {
@@ -688,14 +718,7 @@ impl StateStore for SqliteStore {
         observed: &Observed,
         next_due: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
-        let json = observed_json(&lease.group, observed)?;
-        let lease = lease.clone();
-        let generation = to_i64(observed.generation);
-        let now = to_millis(self.clock.now());
-        self.with_conn("write observed state", move |conn| {
-            write_observed(conn, &lease, &json, generation, now, next_due)
-        })
-        .await
+        self.observe(lease, observed, next_due, false).await
     }
 
     async fn put_observed_releasing(
@@ -704,24 +727,7 @@ impl StateStore for SqliteStore {
         observed: &Observed,
         next_due: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
-        let json = observed_json(&lease.group, observed)?;
-        let lease = lease.clone();
-        let generation = to_i64(observed.generation);
-        let now = to_millis(self.clock.now());
-        self.with_conn("write observed state", move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(sql_error("begin observed state of", lease.group.clone()))?;
-            write_observed(&tx, &lease, &json, generation, now, next_due)?;
-            tx.execute(
-                "UPDATE groups SET lease_owner = NULL, lease_expires_ms = NULL WHERE name = ?1",
-                params![lease.group],
-            )
-            .map_err(sql_error("release lease of", lease.group.clone()))?;
-            tx.commit()
-                .map_err(sql_error("commit observed state of", lease.group.clone()))
-        })
-        .await
+        self.observe(lease, observed, next_due, true).await
     }
 
     async fn put_schedule(&self, lease: &Lease, schedule: &Schedule) -> Result<(), StoreError> {
