@@ -6,7 +6,8 @@
 
 mod support;
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use aws_sdk_s3::types::Event;
@@ -50,6 +51,8 @@ struct Service {
     cloud: Deployment,
     emu: Emulator,
     daemon: Process,
+    /// Notifications received but not yet returned: one receive may bring several.
+    unread: Mutex<VecDeque<Value>>,
     _work: tempfile::TempDir,
 }
 
@@ -67,6 +70,7 @@ async fn service(removal: &[(&str, &str)]) -> Service {
         cloud,
         emu,
         daemon,
+        unread: Mutex::new(VecDeque::new()),
         _work: work,
     }
 }
@@ -106,22 +110,21 @@ impl Service {
             .expect("delete the parameter file");
     }
 
-    /// The next notification on the topic (its `sqs` body).
+    /// The next notification on the topic (its `sqs` body), in the order received. A receive deletes
+    /// every message it brings, so the ones not returned yet wait in `unread`, not lost.
     async fn next_note(&self) -> Value {
         let started = Instant::now();
         loop {
+            if let Some(note) = self.unread.lock().expect("unread notes").pop_front() {
+                return note;
+            }
             assert!(
                 started.elapsed() < PATIENCE,
                 "no notification:\n{}",
                 self.daemon.log()
             );
-            if let Some(note) = notes(&self.cloud.sqs, &self.cloud.notes_url, 1)
-                .await
-                .into_iter()
-                .next()
-            {
-                return note;
-            }
+            let batch = notes(&self.cloud.sqs, &self.cloud.notes_url, 1).await;
+            self.unread.lock().expect("unread notes").extend(batch);
         }
     }
 
