@@ -313,13 +313,7 @@ impl Daemon {
                 Build::File { desired, previous } => (*desired, previous),
                 Build::Ended(end) => return Ok(end),
             };
-            // One schedules query a pass: the first pass syncs the file's schedules with it.
-            let scheduled = if passes == 0 {
-                let schedules = self.sync_schedules(&lease, &desired).await?;
-                self.pending_action_of(group, schedules).await?
-            } else {
-                self.pending_action(group).await?
-            };
+            let scheduled = self.scheduled_for(&lease, &desired, passes == 0).await?;
             let Some(changes) = self.change_sender() else {
                 return Ok(TurnEnd::Stopped);
             };
@@ -362,6 +356,22 @@ impl Daemon {
                 Next::Wait(until) => return Ok(TurnEnd::Waiting { until }),
                 Next::Done => return Ok(TurnEnd::Done),
             }
+        }
+    }
+
+    /// The scheduled action this pass runs, if any, from one schedules query; the turn's `first` pass
+    /// also syncs the file's schedules with it.
+    async fn scheduled_for(
+        &self,
+        lease: &Lease,
+        desired: &Desired,
+        first: bool,
+    ) -> Result<Option<ScheduledRun>, StoreError> {
+        if first {
+            let schedules = self.sync_schedules(lease, desired).await?;
+            self.pending_action_of(&lease.group, schedules).await
+        } else {
+            self.pending_action(&lease.group).await
         }
     }
 
