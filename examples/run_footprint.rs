@@ -41,7 +41,7 @@ use personalize_ops::emulator::faults::FaultSpec;
 use personalize_ops::emulator::{self, EmulatorConfig};
 use personalize_ops::objects::S3Store;
 use personalize_ops::store::StateStore;
-use proc_stats::{cpu_time, rss_kib};
+use proc_stats::{cpu_time, rss_anon_file_kib, rss_kib};
 
 /// Polls scaled like the built-in Personalize's durations, a call ceiling at the quota.
 fn settings_file(dir: &Path, tps: f64, scale: f64) -> anyhow::Result<PathBuf> {
@@ -167,6 +167,7 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let idle_cpu = (cpu_time(&sampler.pid) - cpu_before).as_secs_f64() / idle_started.elapsed().as_secs_f64();
+    let (idle_anon, idle_file) = rss_anon_file_kib(&sampler.pid);
 
     let calls_before = emu.calls();
     let calls_before: u64 = calls_before.calls.values().sum();
@@ -247,8 +248,10 @@ async fn main() -> anyhow::Result<()> {
         bin.display()
     );
     println!(
-        "idle:       RSS {:.1} MiB, CPU {:.1} % of one core over {} s",
+        "idle:       RSS {:.1} MiB ({:.1} MiB anonymous, {:.1} MiB file-backed), CPU {:.1} % of one core over {} s",
         idle_rss as f64 / 1024.0,
+        idle_anon as f64 / 1024.0,
+        idle_file as f64 / 1024.0,
         idle_cpu * 100.0,
         idle_period.as_secs()
     );

@@ -137,6 +137,9 @@ pub struct DaemonSettings {
     pub max_clock_skew_secs: u64,
     /// Period of the full resync.
     pub resync_interval_secs: u64,
+    /// Share of `reconcile.calls_per_second` the resyncs of converged groups may use; beyond it their
+    /// interval stretches.
+    pub resync_call_share: f64,
     /// Port of `/healthz` and `/readyz`.
     pub health_port: u16,
     /// How long a readiness answer is reused.
@@ -326,6 +329,9 @@ pub struct NotifySettings {
     pub retry_min_secs: u64,
     /// Longest wait between delivery attempts.
     pub retry_max_secs: u64,
+    /// How long a replica attempting a delivery keeps the others off the item: what a replica killed
+    /// mid-attempt delays the result by at most. An attempt is abandoned after half of it.
+    pub claim_secs: u64,
 }
 
 /// Metrics target and buffering.
@@ -419,6 +425,9 @@ impl PersonalizeSettings {
 
 /// A cross-field rule: whether it holds, the key it names, and what the key must be.
 type Rule = (bool, &'static str, String);
+
+/// `notify.claim_secs` may be at most this fraction (1/n) of `notify.max_age_secs`.
+const CLAIM_SHARE_OF_MAX_AGE: u64 = 10;
 
 impl Settings {
     /// Loads the defaults, then `file` if given, then the environment (`PERSONALIZE_OPS__SECTION__KEY`).
@@ -569,7 +578,8 @@ impl Settings {
             .intake_rules()
             .into_iter()
             .chain(self.worker_rules())
-            .chain(self.output_rules());
+            .chain(self.output_rules())
+            .chain(self.notify_rules());
         match rules.find(|(ok, _, _)| !ok) {
             Some((_, key, message)) => Err(SettingsError::Value { key, message }),
             None => Ok(()),
@@ -616,7 +626,7 @@ impl Settings {
     }
 
     /// The workers' counts and times: leases, retries, health, resync.
-    fn worker_rules(&self) -> [Rule; 6] {
+    fn worker_rules(&self) -> [Rule; 7] {
         let d = &self.daemon;
         [
             (
@@ -649,7 +659,23 @@ impl Settings {
                 "daemon.resync_interval_secs",
                 "must be at least 1".into(),
             ),
+            (
+                d.resync_call_share.is_finite() && d.resync_call_share > 0.0 && d.resync_call_share <= 1.0,
+                "daemon.resync_call_share",
+                "must be more than 0 and at most 1 (a share of reconcile.calls_per_second)".into(),
+            ),
         ]
+    }
+
+    /// The notification outbox's claim: positive, and a small part of the age limit, so a claim left
+    /// by a killed replica never eats the time an undelivered result has to be retried.
+    fn notify_rules(&self) -> [Rule; 1] {
+        let n = &self.notify;
+        [(
+            n.claim_secs >= 1 && n.claim_secs.saturating_mul(CLAIM_SHARE_OF_MAX_AGE) <= n.max_age_secs,
+            "notify.claim_secs",
+            format!("must be at least 1 and at most a {CLAIM_SHARE_OF_MAX_AGE}th of max_age_secs"),
+        )]
     }
 
     /// The metrics buffer and the AWS SDK's retries.
@@ -759,6 +785,7 @@ mod tests {
     fn daemon_defaults_are_documented_values() {
         let s = Settings::load_with_env(None, env(&[])).expect("defaults are valid");
         assert_eq!(s.daemon.resync_interval_secs, 600);
+        assert_eq!(s.daemon.resync_call_share, 0.25);
         assert_eq!(
             s.daemon.max_clock_skew(),
             crate::store::DEFAULT_MAX_CLOCK_SKEW,
@@ -817,6 +844,21 @@ mod tests {
             ),
             ("PERSONALIZE_OPS__DAEMON__CONCURRENCY", "0", "concurrency"),
             (
+                "PERSONALIZE_OPS__DAEMON__RESYNC_CALL_SHARE",
+                "0",
+                "resync_call_share",
+            ),
+            (
+                "PERSONALIZE_OPS__DAEMON__RESYNC_CALL_SHARE",
+                "1.5",
+                "resync_call_share",
+            ),
+            (
+                "PERSONALIZE_OPS__DAEMON__RESYNC_CALL_SHARE",
+                "NaN",
+                "resync_call_share",
+            ),
+            (
                 "PERSONALIZE_OPS__DAEMON__INTAKE_CONCURRENCY",
                 "0",
                 "intake_concurrency",
@@ -851,6 +893,9 @@ mod tests {
                 "30",
                 "max_clock_skew_secs",
             ),
+            ("PERSONALIZE_OPS__NOTIFY__CLAIM_SECS", "0", "claim_secs"),
+            // A tenth of the default max_age_secs (86400) is the most.
+            ("PERSONALIZE_OPS__NOTIFY__CLAIM_SECS", "8641", "claim_secs"),
         ] {
             let err = Settings::load_with_env(None, env(&[(key, value)])).expect_err(key);
             assert!(err.to_string().contains(named), "{key}: {err}");

@@ -339,11 +339,27 @@ impl Stage {
             .send()
             .await
             .expect("versions");
-        assert_eq!(
-            versions.solution_versions().len(),
-            1,
-            "{context}: solution versions of {group} (each one is a paid training)"
-        );
+        if versions.solution_versions().len() != 1 {
+            // Which create made each: the name says the run start it was decided for.
+            let mut described = Vec::new();
+            for v in versions.solution_versions() {
+                let d = p
+                    .describe_solution_version()
+                    .solution_version_arn(v.solution_version_arn().unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("describe version");
+                let v = d.solution_version().expect("version");
+                described.push(format!(
+                    "{:?} named {:?} created {:?} {:?}",
+                    v.solution_version_arn(),
+                    v.name(),
+                    v.creation_date_time(),
+                    v.status()
+                ));
+            }
+            panic!("{context}: solution versions of {group} (each one is a paid training): {described:#?}");
+        }
         let campaigns = p
             .list_campaigns()
             .solution_arn(solution_arn)
@@ -410,8 +426,12 @@ async fn a_replica_paused_across_a_takeover_makes_no_call_when_it_wakes() {
 ///
 /// With `CHAOS_LOG_DIR=<dir>`, the replicas log at debug level and the run leaves there the log of
 /// every replica (killed ones too), the notifications and the state table's record of each group.
+///
+/// Under load the replicas' 3 s leases often lapse mid-pass (a slow renewal), and the same replica
+/// takes the group back at the next epoch. Two trainings for one file came of that: a pass sent
+/// CreateSolutionVersion, found the lease gone before recording the answer, and the replica's next
+/// tenure trusted its cached listing without versions (see `tests/reconcile_handover.rs`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "open defect: after a kill -9 a group's solution sometimes gets a second version (seen once in 3 runs with the double announcement fixed); run with --ignored while it is fixed"]
 async fn kill_9_of_run_at_random_points_with_two_replicas() {
     let stage = Stage::new(200.0, 0.0).await;
     let url = stage.emu.url();

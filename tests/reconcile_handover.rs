@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 use personalize_ops::objects::ObjectUrl;
-use personalize_ops::reconcile::{Event, LeaseGuard, LeaseLost, PassOutcome, Reconciler};
+use personalize_ops::reconcile::{Event, LeaseGuard, LeaseLost, PassOutcome, ReconcileError, Reconciler};
 use personalize_ops::spec::model::Spec;
 use support::reconcile::*;
 
@@ -143,6 +143,101 @@ async fn a_replica_taking_a_group_back_does_not_trust_what_it_saw_before_the_han
         settled,
         "A changed a converged group after taking it back: {:?}",
         emu.calls().calls
+    );
+}
+
+/// The lease of a replica that loses it the instant Personalize received one operation: every check
+/// passes until the emulator has counted a call of `op`, and fails from then on. This is a pass stopped
+/// by a lost lease right after sending a create (the lease ran out while the create was on the wire):
+/// the create happened, and the pass never recorded its answer.
+#[derive(Debug)]
+struct LostAfter {
+    emu: Arc<personalize_ops::emulator::Emulator>,
+    op: &'static str,
+    epoch: u64,
+}
+
+impl LeaseGuard for LostAfter {
+    fn check(&self) -> Result<(), LeaseLost> {
+        if calls_of(&self.emu, self.op) == 0 {
+            Ok(())
+        } else {
+            Err(LeaseLost {
+                group: "shop".into(),
+                epoch: self.epoch,
+            })
+        }
+    }
+
+    fn tenure(&self) -> Option<u64> {
+        Some(self.epoch)
+    }
+}
+
+/// A replica's pass sends CreateSolutionVersion and stops on a lost lease before it records the
+/// answer. Nobody else takes the group, so the same replica's next tenure is its own epoch + 1 and
+/// its observations are kept; but what the unrecorded create changed must not be: before the fix the
+/// cached listing (no versions) survived, and the next pass trained a second version (two paid
+/// trainings for one file, as the chaos suite's kill -9 case found).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_whose_answer_was_never_recorded_is_looked_for_before_it_is_sent_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (config, spec) = lay_out(dir.path(), "daemon/shop.json");
+    let emu = Arc::new(start_emulator(dir.path(), |c| c.time_scale = 1.0).await);
+    let a = reconciler(&emu, dir.path(), &settings());
+    let guard = Arc::new(LostAfter {
+        emu: Arc::clone(&emu),
+        op: "CreateSolutionVersion",
+        epoch: 1,
+    });
+
+    // Epoch 1: passes until the one that sends the version's create and then finds the lease gone.
+    let mut stopped = false;
+    for _ in 0..30 {
+        let mut events: Vec<Event> = Vec::new();
+        let result = a
+            .scheduled_pass(&spec, &config, run_start(), None, guard.clone(), &mut events)
+            .await;
+        match result {
+            Err(ReconcileError::LeaseLost { .. }) => {
+                stopped = true;
+                break;
+            }
+            Ok(outcome) => {
+                assert!(
+                    !matches!(
+                        outcome,
+                        PassOutcome::Converged { .. } | PassOutcome::Failed { .. }
+                    ),
+                    "{outcome:#?}"
+                );
+                emu.advance_clock(1000.0).await.expect("clock");
+                wait_for_polls(&outcome).await;
+            }
+            Err(e) => panic!("the pass failed: {e}"),
+        }
+    }
+    assert!(stopped, "the pass never sent CreateSolutionVersion");
+    assert_eq!(calls_of(&emu, "CreateSolutionVersion"), 1);
+
+    // The version trains to ACTIVE; the same replica takes the group again (epoch 2, nobody in
+    // between) and converges it.
+    emu.advance_clock(10_000.0).await.expect("clock");
+    converge(&emu, &a, &spec, &config, 2, 1000.0, 30).await;
+    let client = client(&emu);
+    let solutions = client.list_solutions().send().await.expect("solutions");
+    let solution = solutions.solutions()[0].solution_arn().expect("arn");
+    let versions = client
+        .list_solution_versions()
+        .solution_arn(solution)
+        .send()
+        .await
+        .expect("versions");
+    assert_eq!(versions.solution_versions().len(), 1, "one training for one file");
+    assert_eq!(
+        calls_of(&emu, "CreateSolutionVersion"),
+        1,
+        "the replica sent the version's create again from a listing taken before its first one"
     );
 }
 

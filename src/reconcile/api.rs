@@ -213,6 +213,15 @@ fn classify(code: &str) -> ErrorClass {
     }
 }
 
+/// Whether sending `op` again does the work again. A second CreateSolutionVersion trains a second
+/// version (a paid training): versions are named by a random id, and Personalize documents no refusal
+/// of a repeated `name`. Every other create is refused as a duplicate (`ResourceAlreadyExists`:
+/// names are unique per account), and updates, tags, starts and stops set a state a repeat leaves
+/// as it is.
+fn repeats_work(op: &str) -> bool {
+    op == "CreateSolutionVersion"
+}
+
 /// How throttled calls are retried.
 #[derive(Debug, Clone, Copy)]
 pub struct Backoff {
@@ -303,7 +312,11 @@ impl Api {
                 .message()
                 .map(str::to_string)
                 .unwrap_or_else(|| crate::aws::error_text(&error));
-            if class == ErrorClass::Transient && attempt < self.backoff.retries {
+            // A network failure or a server error may come after Personalize did the work: a call
+            // that would do it twice is not sent again here. The pass ends with it "later", and the
+            // next one lists what exists before deciding again. A throttled call was not done.
+            let retry_here = is_throttling(&code) || !repeats_work(op);
+            if class == ErrorClass::Transient && retry_here && attempt < self.backoff.retries {
                 attempt += 1;
                 tracing::debug!(op, target, code, attempt, "throttled or unreachable; retrying");
                 // Jitter keeps many groups that were throttled together from retrying together.
@@ -367,6 +380,83 @@ mod tests {
             api.client.config().region().map(ToString::to_string).as_deref(),
             Some("eu-west-1"),
             "the rest of the configuration is kept"
+        );
+    }
+
+    fn api(retries: u32) -> Api {
+        use aws_sdk_personalize::config::{BehaviorVersion, Region};
+        let conf = aws_sdk_personalize::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .build();
+        Api::new(
+            aws_sdk_personalize::Client::from_conf(conf),
+            Arc::new(RateLimiter::new(1000.0)),
+            Backoff {
+                min: Duration::from_millis(1),
+                max: Duration::from_millis(2),
+                retries,
+            },
+        )
+    }
+
+    /// Calls `op` through `api`, every attempt answered by `answer`; how many attempts were sent.
+    async fn attempts(
+        api: &Api,
+        op: &'static str,
+        answer: fn() -> SdkError<
+            aws_sdk_personalize::operation::create_solution_version::CreateSolutionVersionError,
+            HttpResponse,
+        >,
+    ) -> (u32, ErrorClass) {
+        let sent = AtomicU64::new(0);
+        let result: Result<(), _> = api
+            .call(op, "arn:aws:personalize:eu-west-1:1:solution/s", || {
+                sent.fetch_add(1, Ordering::Relaxed);
+                std::future::ready(Err(answer()))
+            })
+            .await;
+        let class = result.err().map(|e| e.class).expect("every attempt fails");
+        (sent.load(Ordering::Relaxed) as u32, class)
+    }
+
+    #[tokio::test]
+    async fn a_create_that_would_train_twice_is_not_resent_after_a_network_failure() {
+        let api = api(3);
+        let timed_out = || SdkError::timeout_error("no answer within the attempt timeout");
+        let cut = || {
+            SdkError::response_error(
+                "connection closed before the answer was read",
+                HttpResponse::new(500.try_into().expect("status"), "".into()),
+            )
+        };
+        // The request may have reached Personalize: once only, left to the next pass's listing.
+        for answer in [timed_out as fn() -> _, cut] {
+            assert_eq!(
+                attempts(&api, "CreateSolutionVersion", answer).await,
+                (1, ErrorClass::Transient)
+            );
+        }
+        // A create refused as a duplicate, or an update, is safe to send again.
+        assert_eq!(
+            attempts(&api, "CreateCampaign", timed_out).await,
+            (4, ErrorClass::Transient)
+        );
+        // A throttled call was not done: sent again, whatever the operation.
+        let throttled = || {
+            SdkError::service_error(
+                aws_sdk_personalize::operation::create_solution_version::CreateSolutionVersionError::generic(
+                    aws_sdk_personalize::error::ErrorMetadata::builder()
+                        .code("ThrottlingException")
+                        .message("Rate exceeded")
+                        .build(),
+                ),
+                HttpResponse::new(400.try_into().expect("status"), "".into()),
+            )
+        };
+        assert_eq!(
+            attempts(&api, "CreateSolutionVersion", throttled).await,
+            (4, ErrorClass::Transient)
         );
     }
 

@@ -670,6 +670,7 @@ impl Reconciler {
         let prefix = self
             .remember(group, |m| m.group_arn.clone())
             .and_then(|a| observe::arn_prefix(&a).map(str::to_string));
+        self.mark_changing(group, &ready);
         let api = self.api.guarded(Arc::clone(lease));
         let results = join_all(
             ready
@@ -701,8 +702,31 @@ impl Reconciler {
         Ok(acted)
     }
 
-    /// Remembers what one call of [`Self::execute_ready`] did (what the next observation must read
-    /// again, refused creates, the group's ARN) and says how to report it: status, reason, ARN.
+    /// Marks what the `ready` calls may change as due for the next observation, before any of them
+    /// is sent. After would be too late: a pass stopped by a lost lease between sending and
+    /// recording, a pass dropped mid-call, or a call answered with a network error after Personalize
+    /// applied it records nothing, and the listing cached before it (a solution without versions)
+    /// would have the replica's next pass send the create again: a second paid training, since
+    /// Personalize refuses no CreateSolutionVersion as a duplicate.
+    fn mark_changing(&self, group: &str, ready: &[(&plan::Step, &Request)]) {
+        self.remember(group, |m| {
+            let Some(c) = &mut m.cache else { return };
+            for (step, request) in ready {
+                c.invalidate(&step.target);
+                // The schema an update creates, read again to see the dataset on it.
+                if let Request::UpdateDataset {
+                    create_schema: Some(s),
+                    ..
+                } = request
+                {
+                    c.invalidate(&Ref::new(Kind::Schema, &s.name));
+                }
+            }
+        });
+    }
+
+    /// Remembers what one call of [`Self::execute_ready`] did (refused creates, names taken, the
+    /// group's ARN) and says how to report it: status, reason, ARN.
     fn record(
         &self,
         group: &str,
@@ -714,22 +738,9 @@ impl Reconciler {
         match result {
             Executed::Started { arn } => {
                 acted.kinds.push(step.target.kind);
-                self.remember(group, |m| {
-                    if let (Request::CreateDatasetGroup { .. }, Some(a)) = (request, arn) {
-                        m.group_arn = Some(a.clone());
-                    }
-                    if let Some(c) = &mut m.cache {
-                        c.invalidate(&step.target);
-                        // The schema the update created, read again to see the dataset on it.
-                        if let Request::UpdateDataset {
-                            create_schema: Some(s),
-                            ..
-                        } = request
-                        {
-                            c.invalidate(&Ref::new(Kind::Schema, &s.name));
-                        }
-                    }
-                });
+                if let (Request::CreateDatasetGroup { .. }, Some(a)) = (request, arn) {
+                    self.remember(group, |m| m.group_arn = Some(a.clone()));
+                }
                 if let (Some(a), Some(sent)) = (arn, tags::sent(request)) {
                     self.learn_prefix(a);
                     if let Some(run_start) = self.remember(group, |m| m.run_start) {
@@ -758,9 +769,6 @@ impl Reconciler {
                 acted.kinds.push(step.target.kind);
                 self.remember(group, |m| {
                     m.already_exists.insert(step.target.clone());
-                    if let Some(c) = &mut m.cache {
-                        c.invalidate(&step.target);
-                    }
                 });
                 (
                     "EXISTS".to_string(),
