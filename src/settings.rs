@@ -137,6 +137,9 @@ pub struct DaemonSettings {
     pub max_clock_skew_secs: u64,
     /// Period of the full resync.
     pub resync_interval_secs: u64,
+    /// Share of `reconcile.calls_per_second` the resyncs of converged groups may use; beyond it their
+    /// interval stretches.
+    pub resync_call_share: f64,
     /// Port of `/healthz` and `/readyz`.
     pub health_port: u16,
     /// How long a readiness answer is reused.
@@ -616,7 +619,7 @@ impl Settings {
     }
 
     /// The workers' counts and times: leases, retries, health, resync.
-    fn worker_rules(&self) -> [Rule; 6] {
+    fn worker_rules(&self) -> [Rule; 7] {
         let d = &self.daemon;
         [
             (
@@ -648,6 +651,11 @@ impl Settings {
                 d.resync_interval_secs >= 1,
                 "daemon.resync_interval_secs",
                 "must be at least 1".into(),
+            ),
+            (
+                d.resync_call_share.is_finite() && d.resync_call_share > 0.0 && d.resync_call_share <= 1.0,
+                "daemon.resync_call_share",
+                "must be more than 0 and at most 1 (a share of reconcile.calls_per_second)".into(),
             ),
         ]
     }
@@ -759,6 +767,7 @@ mod tests {
     fn daemon_defaults_are_documented_values() {
         let s = Settings::load_with_env(None, env(&[])).expect("defaults are valid");
         assert_eq!(s.daemon.resync_interval_secs, 600);
+        assert_eq!(s.daemon.resync_call_share, 0.25);
         assert_eq!(
             s.daemon.max_clock_skew(),
             crate::store::DEFAULT_MAX_CLOCK_SKEW,
@@ -816,6 +825,21 @@ mod tests {
                 "receive_batch_size",
             ),
             ("PERSONALIZE_OPS__DAEMON__CONCURRENCY", "0", "concurrency"),
+            (
+                "PERSONALIZE_OPS__DAEMON__RESYNC_CALL_SHARE",
+                "0",
+                "resync_call_share",
+            ),
+            (
+                "PERSONALIZE_OPS__DAEMON__RESYNC_CALL_SHARE",
+                "1.5",
+                "resync_call_share",
+            ),
+            (
+                "PERSONALIZE_OPS__DAEMON__RESYNC_CALL_SHARE",
+                "NaN",
+                "resync_call_share",
+            ),
             (
                 "PERSONALIZE_OPS__DAEMON__INTAKE_CONCURRENCY",
                 "0",

@@ -348,7 +348,8 @@ async fn two_replicas_on_one_table_one_owner_per_group_and_takeover() {
             .expect("no panic")
             .expect("no intake failure");
     }
-    // c takes every group (its start-up resync marks the converged ones due too), `slow` included.
+    // c takes `slow` (its start-up resync marks the converged groups due at their slots in the
+    // interval, not now).
     let mut c_config = replica_config("c");
     c_config.concurrency = 16;
     let (_stop_c, task_c) = replica(store.clone(), Arc::new(Hang), &sns, &topic, c_config);
@@ -365,7 +366,7 @@ async fn two_replicas_on_one_table_one_owner_per_group_and_takeover() {
     .await;
     task_c.abort();
     let died = Instant::now();
-    // b2 resyncs at start: the converged groups converge again at once and are not announced again.
+    // b2 resyncs at start: the converged groups wait for their slots; only `slow` is announced.
     let b2 = Scripted::new(Duration::ZERO, 0);
     let (stop_b2, task_b2) = replica(store.clone(), b2.clone(), &sns, &topic, replica_config("b2"));
     let mut announced = Vec::new();

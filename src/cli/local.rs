@@ -18,7 +18,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use personalize_ops::daemon::{Daemon, DaemonConfig, OutboxConfig, PersonalizeReconciler, replica_name};
+use personalize_ops::daemon::{
+    Daemon, DaemonConfig, OutboxConfig, PersonalizeReconciler, ResyncBudget, replica_name,
+};
 use personalize_ops::emulator::{self, DEFAULT_ACCOUNT_ID, EmulatorConfig};
 use personalize_ops::intake::watch::DirWatcher;
 use personalize_ops::intake::{ConfigSource, Intake, spec_validator};
@@ -173,7 +175,8 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
     let config = daemon_config(s, args.time_scale);
     let daemon = Arc::new(
         Daemon::new(store.clone(), reconciler, notifications, metrics, clock, config)
-            .with_outbox(OutboxConfig::from_settings(&s.notify)),
+            .with_outbox(OutboxConfig::from_settings(&s.notify))
+            .with_resync_budget(ResyncBudget::from_settings(s)),
     );
     let shutdown = CancellationToken::new();
     let signal = super::run::cancel_on_signal(shutdown.clone())?;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use personalize_ops::daemon::{
-    Daemon, DaemonConfig, OutboxConfig, PersonalizeReconciler, RemovalPolicy, replica_name,
+    Daemon, DaemonConfig, OutboxConfig, PersonalizeReconciler, RemovalPolicy, ResyncBudget, replica_name,
 };
 use personalize_ops::health::{Liveness, Probe, Readiness, StoreProbe};
 use personalize_ops::intake::sqs::{SqsIntake, SqsOptions};
@@ -204,6 +204,7 @@ pub async fn run(_args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         )
         .with_outbox(OutboxConfig::from_settings(&s.notify))
         .with_removal_policy(RemovalPolicy::from_settings(&s.daemon))
+        .with_resync_budget(ResyncBudget::from_settings(s))
         .with_rescan(inputs.rescan),
     );
     // A dispatcher round waits on the state store (retries included): judge it over 10 s periods.

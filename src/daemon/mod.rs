@@ -5,7 +5,8 @@
 //! picks due groups, a worker takes the group's lease and runs passes of a [`GroupReconciler`] until
 //! the group converges, fails or waits, and records when it is next due. A periodic resync compares the
 //! bucket with the table (recording every file whose event was lost) and marks every group due, so
-//! drift is caught.
+//! drift is caught: groups with work to do at once, converged ones at their own slot in the interval,
+//! within a share of the Personalize call rate ([`resync`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,6 +34,7 @@ mod personalize;
 mod queue;
 mod reconciler;
 mod removal;
+pub mod resync;
 mod scheduled;
 mod turn;
 
@@ -40,6 +42,7 @@ pub use outbox::{Delivery, OutboxConfig};
 pub use personalize::PersonalizeReconciler;
 pub use reconciler::{GroupReconciler, PassError, PassInput, PassReport, PassSink, PassStatus, ScheduledRun};
 pub use removal::RemovalPolicy;
+pub use resync::ResyncBudget;
 
 /// Resource events queued for the notifier at most; beyond, they are dropped and logged.
 const CHANGE_QUEUE: usize = 1024;
@@ -62,7 +65,8 @@ pub struct DaemonConfig {
     pub concurrency: usize,
     /// Lease duration; renewed every third of it.
     pub lease_duration: Duration,
-    /// Every group is marked due this often (and once at start).
+    /// Every group is marked due this often (and once at start): converged groups at their slot in
+    /// a window of this length, or longer when the [`ResyncBudget`] stretches it.
     pub resync_interval: Duration,
     /// How often the store is asked for due groups when nothing else wakes the dispatcher.
     pub dispatch_interval: Duration,
@@ -114,6 +118,9 @@ pub struct DaemonStats {
     pub completed: AtomicU64,
     pub failed: AtomicU64,
     pub resyncs: AtomicU64,
+    /// The resync interval in force, in milliseconds (0 before the first resync): longer than
+    /// `resync_interval` when the budget stretched it.
+    pub resync_window_ms: AtomicU64,
 }
 
 impl DaemonStats {
@@ -150,6 +157,8 @@ pub struct Daemon {
     /// Compares the bucket with the table on every resync; `None` where the intake already scans
     /// everything (local mode's directory watcher).
     rescan: Option<Arc<Rescanner>>,
+    /// How much of the Personalize call rate resyncs of converged groups may use.
+    resync_budget: ResyncBudget,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -186,7 +195,16 @@ impl Daemon {
             outbox: OutboxConfig::default(),
             removal: RemovalPolicy::default(),
             rescan: None,
+            resync_budget: ResyncBudget::default(),
         }
+    }
+
+    /// The share of the Personalize call rate resyncs of converged groups may use (default: the
+    /// defaults of `daemon.resync_call_share` and `reconcile.calls_per_second`).
+    #[must_use]
+    pub fn with_resync_budget(mut self, budget: ResyncBudget) -> Self {
+        self.resync_budget = budget;
+        self
     }
 
     /// What this daemon does when a group's parameter file is removed (default: keep its resources).
@@ -474,7 +492,9 @@ impl Daemon {
         }
     }
 
-    /// Marks every group due now, at start and then every `resync_interval`.
+    /// Resyncs at start and then every `resync_interval` ([`Daemon::resync_once`]). With the budget
+    /// stretching the window, a tick marks nothing new for a converged group whose slot is still
+    /// ahead: marks are idempotent, so ticking at the configured interval costs only the listing.
     async fn resync_loop(&self, shutdown: CancellationToken) {
         loop {
             self.resync_once().await;
@@ -486,7 +506,8 @@ impl Daemon {
     }
 
     /// Records what the bucket has and the table lacks (with a rescanner), then marks every known group
-    /// due now. Returns how many were marked.
+    /// due: groups with work to do now, converged ones at their slot ([`resync::plan`]). Returns how
+    /// many groups are due by this resync (marked, or already due at least as early).
     pub async fn resync_once(&self) -> usize {
         if let Some(rescan) = &self.rescan {
             match rescan.rescan().await {
@@ -510,23 +531,61 @@ impl Daemon {
                 return 0;
             }
         };
-        let now = self.clock.now();
-        let mut marked = 0;
-        // A destroyed group stays down until a new file is uploaded.
-        for g in groups
-            .iter()
-            .filter(|g| g.desired_generation.is_some() && !g.destroyed())
-        {
-            match self.store.mark_due(&g.name, now).await {
-                Ok(()) => marked += 1,
+        // A destroyed group stays down until a new file is uploaded (the plan leaves it out).
+        let plan = resync::plan(
+            &groups,
+            self.clock.now(),
+            self.config.resync_interval,
+            self.resync_budget,
+        );
+        self.note_window(&plan.window);
+        let mut covered = plan.already_due;
+        for (group, at) in &plan.marks {
+            match self.store.mark_due(group, *at).await {
+                Ok(()) => covered += 1,
                 Err(e) => {
-                    tracing::warn!(dataset_group = %g.name, error = %e, "resync: cannot mark the group due")
+                    tracing::warn!(dataset_group = %group, error = %e, "resync: cannot mark the group due")
                 }
             }
         }
         DaemonStats::bump(&self.stats.resyncs);
-        tracing::debug!(groups = marked, "resync");
-        marked
+        tracing::debug!(
+            groups = covered,
+            written = plan.marks.len(),
+            spread = plan.spread,
+            immediate = plan.immediate,
+            window_secs = plan.window.interval.as_secs_f64(),
+            "resync"
+        );
+        covered
+    }
+
+    /// Records the window in force and logs when it changes: at warn, with the numbers, when the
+    /// budget stretched it (once per new length, not at every tick).
+    fn note_window(&self, window: &resync::Window) {
+        let ms = u64::try_from(window.interval.as_millis()).unwrap_or(u64::MAX);
+        let before = self.stats.resync_window_ms.swap(ms, Ordering::Relaxed);
+        if before == ms {
+            return;
+        }
+        if window.stretched() {
+            tracing::warn!(
+                converged_groups = window.spread,
+                calls_per_resync = resync::CALLS_PER_RESYNC,
+                budget_calls_per_second = self.resync_budget.resync_rate(),
+                configured_interval_secs = window.base.as_secs_f64(),
+                interval_secs = window.interval.as_secs_f64(),
+                "resync: converged groups × calls per resync ÷ resync_interval_secs exceed \
+                 daemon.resync_call_share of reconcile.calls_per_second; each converged group is \
+                 resynced less often"
+            );
+        } else if before > ms {
+            tracing::info!(
+                converged_groups = window.spread,
+                interval_secs = window.interval.as_secs_f64(),
+                "resync: back to the configured interval"
+            );
+        }
     }
 
     fn spawn_notifier(&self) -> Option<tokio::task::JoinHandle<()>> {

@@ -236,6 +236,32 @@ async fn rounds_pass(daemon: &Daemon, n: u64) {
     .await;
 }
 
+/// A resync, then the clock reaching the slot of every converged group it spread (each checked to
+/// be its slot in the window): what the resync loop leads to within one interval, without the wait.
+async fn resync_and_reach_slots(w: &World, daemon: &Daemon) -> usize {
+    let covered = daemon.resync_once().await;
+    let interval = daemon.config().resync_interval;
+    let now = Utc::now();
+    for g in w.store.list_groups().await.expect("list") {
+        if let Some(due) = g.due_at.filter(|due| *due > now) {
+            assert!(g.observed.as_ref().is_some_and(|o| o.converged), "{g:?}");
+            let offset = resync::slot_offset(&g.name, interval).as_millis() as i64;
+            let every = interval.as_millis() as i64;
+            assert_eq!(
+                (due.timestamp_millis() - offset).rem_euclid(every),
+                0,
+                "at its slot: {g:?}"
+            );
+            assert!(
+                due - now <= chrono::Duration::milliseconds(every),
+                "in the window: {g:?}"
+            );
+            w.store.mark_due(&g.name, now).await.expect("mark");
+        }
+    }
+    covered
+}
+
 /// A running daemon.
 struct Replica {
     token: CancellationToken,
@@ -289,7 +315,7 @@ async fn converges_through_pending_passes_and_notifies_once_per_generation() {
     );
 
     // A resync revisits the group; it is still converged, so nobody is told again.
-    assert_eq!(daemon.resync_once().await, 1);
+    assert_eq!(resync_and_reach_slots(&w, &daemon).await, 1);
     eventually("the resync pass", || async { fake.calls("g1") == 4 }).await;
     turns_over(&daemon).await;
     assert_eq!(w.statuses("g1"), ["UPDATE COMPLETE"]);
@@ -452,14 +478,14 @@ async fn each_outcome_of_a_generation_is_announced_once_whatever_is_observed_in_
     // pending, then converged again. The user was told already.
     let b = w.daemon(fake.clone(), config("b"));
     let replica_b = start(&b);
-    assert_eq!(b.resync_once().await, 1);
+    assert_eq!(resync_and_reach_slots(&w, &b).await, 1);
     eventually("converged again", || async { fake.calls("g") == 4 }).await;
     turns_over(&b).await;
     assert_eq!(w.statuses("g"), ["UPDATE COMPLETE"]);
 
     // A new outcome of the same generation is news; after a pass that did not complete, the same
     // failure is not, and neither is converging again.
-    assert_eq!(b.resync_once().await, 1);
+    assert_eq!(resync_and_reach_slots(&w, &b).await, 1);
     eventually("failed", || async {
         w.statuses("g") == ["UPDATE COMPLETE", "UPDATE FAILED"]
     })
@@ -1065,4 +1091,139 @@ async fn waiting_groups_come_back_at_their_poll_time_without_another_store_listi
         assert_eq!(fake.calls(g), 3, "{g}");
     }
     running.stop().await;
+}
+
+/// Records `group` as a pass would have left it: converged (due only on resync or an event), or
+/// pending with its next poll at `due`.
+async fn settle(w: &World, group: &str, converged: bool, due: Option<DateTime<Utc>>) {
+    w.desire(group, "one").await;
+    let LeaseGrant::Acquired(lease) = w
+        .store
+        .acquire_lease(group, "settle", Duration::from_secs(30))
+        .await
+        .expect("lease")
+    else {
+        panic!("the lease is free")
+    };
+    let mut observed = crate::store::Observed::tombstone(1, Utc::now());
+    observed.destroyed_at = None;
+    observed.converged = converged;
+    w.store
+        .put_observed(&lease, &observed, due)
+        .await
+        .expect("observed");
+    w.store.release_lease(&lease).await.expect("release");
+}
+
+async fn due_at(w: &World, group: &str) -> Option<DateTime<Utc>> {
+    w.store.group(group).await.expect("read").and_then(|g| g.due_at)
+}
+
+/// Converged groups are due at their slot in the window, the same from every replica; a group with
+/// work to do is due now as before, and is worked on while the converged ones wait for their slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_resync_spreads_converged_groups_and_keeps_work_due_now() {
+    let w = world();
+    let interval = config("a").resync_interval;
+    // Names whose slot is at least ten minutes away, so that no slot comes while the test runs.
+    let soon = Utc::now() + chrono::Duration::minutes(10);
+    let calm: Vec<String> = (0..)
+        .map(|i| format!("calm{i}"))
+        .filter(|g| resync::next_slot(g, Utc::now(), interval) > soon)
+        .take(5)
+        .collect();
+    for g in &calm {
+        settle(&w, g, true, None).await;
+    }
+    let poll_in_an_hour = Utc::now() + chrono::Duration::hours(1);
+    settle(&w, "busy", false, Some(poll_in_an_hour)).await;
+    let fake = Fake::new(Duration::ZERO, |g, _, _| converged(g));
+    let a = w.daemon(fake.clone(), config("a"));
+    let b = w.daemon(fake.clone(), config("b"));
+
+    let before = Utc::now();
+    assert_eq!(a.resync_once().await, 6);
+    let after = Utc::now();
+    assert!(
+        due_at(&w, "busy").await.is_some_and(|d| d <= after),
+        "pending work is not delayed"
+    );
+    let mut slots = Vec::new();
+    for g in &calm {
+        let due = due_at(&w, g).await.expect("marked");
+        let offset = resync::slot_offset(g, interval);
+        assert!(due >= before && due - before <= chrono::Duration::from_std(interval).expect("fits"));
+        assert_eq!(
+            (due.timestamp_millis() as u128 % interval.as_millis()),
+            offset.as_millis(),
+            "{g} at its slot"
+        );
+        slots.push(due);
+    }
+    assert!(
+        slots.windows(2).any(|p| p[0] != p[1]),
+        "spread, not all at one instant: {slots:?}"
+    );
+    assert_eq!(
+        DaemonStats::get(&a.stats().resync_window_ms),
+        interval.as_millis() as u64
+    );
+
+    // Another replica resyncs at its own instant: the same due times.
+    assert_eq!(b.resync_once().await, 6);
+    for (g, slot) in calm.iter().zip(&slots) {
+        assert_eq!(due_at(&w, g).await.as_ref(), Some(slot), "{g}");
+    }
+
+    // Running, a replica works on the busy group now; the converged ones wait for their slot.
+    let running = start(&a);
+    eventually("the busy group worked on", || async { fake.calls("busy") == 1 }).await;
+    turns_over(&a).await;
+    rounds_pass(&a, 3).await;
+    for g in &calm {
+        assert_eq!(fake.calls(g), 0, "{g} resynced before its slot");
+    }
+    running.stop().await;
+}
+
+/// Beyond the budget's share of the call rate, the window stretches: each converged group keeps
+/// one slot per stretched window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_budget_stretches_the_resync_window() {
+    let w = world();
+    for i in 0..3 {
+        settle(&w, &format!("c{i}"), true, None).await;
+    }
+    let fake = Fake::new(Duration::ZERO, |g, _, _| converged(g));
+    // 1 call/s × 0.001: 3 groups × 3 calls need 9,000 s, more than the hour configured.
+    let daemon = Arc::new(
+        Daemon::new(
+            w.store.clone(),
+            fake,
+            Notifications::default(),
+            w.metrics.clone(),
+            Arc::new(SystemClock),
+            config("a"),
+        )
+        .with_resync_budget(ResyncBudget {
+            calls_per_second: 1.0,
+            share: 0.001,
+        }),
+    );
+    let before = Utc::now();
+    assert_eq!(daemon.resync_once().await, 3);
+    assert_eq!(DaemonStats::get(&daemon.stats().resync_window_ms), 9_000_000);
+    let window = Duration::from_secs(9000);
+    for i in 0..3 {
+        let g = format!("c{i}");
+        let due = due_at(&w, &g).await.expect("marked");
+        assert!(
+            due >= before && due - before <= chrono::Duration::seconds(9000),
+            "{g}: {due}"
+        );
+        assert_eq!(
+            due.timestamp_millis() as u128 % window.as_millis(),
+            resync::slot_offset(&g, window).as_millis()
+        );
+    }
 }
