@@ -329,6 +329,9 @@ pub struct NotifySettings {
     pub retry_min_secs: u64,
     /// Longest wait between delivery attempts.
     pub retry_max_secs: u64,
+    /// How long a replica attempting a delivery keeps the others off the item: what a replica killed
+    /// mid-attempt delays the result by at most. An attempt is abandoned after half of it.
+    pub claim_secs: u64,
 }
 
 /// Metrics target and buffering.
@@ -422,6 +425,9 @@ impl PersonalizeSettings {
 
 /// A cross-field rule: whether it holds, the key it names, and what the key must be.
 type Rule = (bool, &'static str, String);
+
+/// `notify.claim_secs` may be at most this fraction (1/n) of `notify.max_age_secs`.
+const CLAIM_SHARE_OF_MAX_AGE: u64 = 10;
 
 impl Settings {
     /// Loads the defaults, then `file` if given, then the environment (`PERSONALIZE_OPS__SECTION__KEY`).
@@ -572,7 +578,8 @@ impl Settings {
             .intake_rules()
             .into_iter()
             .chain(self.worker_rules())
-            .chain(self.output_rules());
+            .chain(self.output_rules())
+            .chain(self.notify_rules());
         match rules.find(|(ok, _, _)| !ok) {
             Some((_, key, message)) => Err(SettingsError::Value { key, message }),
             None => Ok(()),
@@ -658,6 +665,17 @@ impl Settings {
                 "must be more than 0 and at most 1 (a share of reconcile.calls_per_second)".into(),
             ),
         ]
+    }
+
+    /// The notification outbox's claim: positive, and a small part of the age limit, so a claim left
+    /// by a killed replica never eats the time an undelivered result has to be retried.
+    fn notify_rules(&self) -> [Rule; 1] {
+        let n = &self.notify;
+        [(
+            n.claim_secs >= 1 && n.claim_secs.saturating_mul(CLAIM_SHARE_OF_MAX_AGE) <= n.max_age_secs,
+            "notify.claim_secs",
+            format!("must be at least 1 and at most a {CLAIM_SHARE_OF_MAX_AGE}th of max_age_secs"),
+        )]
     }
 
     /// The metrics buffer and the AWS SDK's retries.
@@ -875,6 +893,9 @@ mod tests {
                 "30",
                 "max_clock_skew_secs",
             ),
+            ("PERSONALIZE_OPS__NOTIFY__CLAIM_SECS", "0", "claim_secs"),
+            // A tenth of the default max_age_secs (86400) is the most.
+            ("PERSONALIZE_OPS__NOTIFY__CLAIM_SECS", "8641", "claim_secs"),
         ] {
             let err = Settings::load_with_env(None, env(&[(key, value)])).expect_err(key);
             assert!(err.to_string().contains(named), "{key}: {err}");

@@ -11,7 +11,7 @@ use personalize_ops::store::{
     BeginFire, Clock, DEFAULT_MAX_CLOCK_SKEW, DesiredSource, DynamoStore, FireClaim, FireOutcome, FireStatus,
     Lease, LeaseGrant, MAX_DESIRED_TEXT_BYTES, MAX_NAME_BYTES, MAX_OBSERVED_BYTES, MAX_SOURCE_FIELD_BYTES,
     ManualClock, NewDesired, Observed, PutDesired, ResourceKind, ResourceState, Schedule, SqliteStore,
-    StateStore, StoreError,
+    StateStore, StoreError, StoredNotification,
 };
 use support::aws::SerialMoto;
 use support::daemon::{desired, start_time};
@@ -1011,6 +1011,100 @@ async fn oversized_observed_is_refused(store: &dyn StateStore) {
     );
 }
 
+/// An outbox item as a pass writes it.
+fn note(id: &str, at: DateTime<Utc>, body: &str) -> StoredNotification {
+    StoredNotification::new(id, "g", "UPDATE COMPLETE", "g completed", body, at)
+}
+
+/// The stored item `id` of group `g`.
+async fn stored_note(store: &dyn StateStore, id: &str) -> StoredNotification {
+    let all = store.notifications(Some("g")).await.expect("list outbox");
+    all.into_iter().find(|n| n.id == id).expect("stored")
+}
+
+/// An outbox id is a pure function of the group, the generation and the outcome: writing it again (a
+/// pass repeated after a crash, another replica announcing the same outcome) is the same notification.
+/// The stored item keeps its attempts, its claim, its next attempt, its first write and its body,
+/// whether the second write comes with the observed state or alone, pending or dropped.
+async fn outbox_rewrites_keep_the_item(a: &dyn StateStore, b: &dyn StateStore, clock: &ManualClock) {
+    let first_at = clock_now(clock);
+    a.put_desired(&desired("g", "one", None)).await.expect("desired");
+    let lease = acquired(a.acquire_lease("g", "a", LEASE).await.expect("lease"));
+    a.put_observed_notifying(&lease, &observed(1, true), None, &note("n1", first_at, "first"))
+        .await
+        .expect("observed and notification");
+    // One failed attempt, then another replica's attempt in progress.
+    let secs = |s: i64| chrono::Duration::seconds(s);
+    assert!(
+        a.claim_notification("g", "n1", "a", first_at, first_at + secs(60))
+            .await
+            .expect("claim")
+    );
+    assert!(
+        a.retry_notification("g", "n1", "a", first_at + secs(5), "target down")
+            .await
+            .expect("retry")
+    );
+    clock.advance(Duration::from_secs(10));
+    let later = clock_now(clock);
+    assert!(
+        b.claim_notification("g", "n1", "b", later, later + secs(60))
+            .await
+            .expect("claim")
+    );
+    let before = stored_note(a, "n1").await;
+    assert_eq!(
+        (
+            before.attempts,
+            before.claimed_by.as_deref(),
+            before.body.as_str()
+        ),
+        (2, Some("b"), "first")
+    );
+
+    let again = note("n1", later, "second");
+    a.put_observed_notifying(&lease, &observed(1, true), None, &again)
+        .await
+        .expect("observed and the same notification");
+    b.enqueue_notification(&again).await.expect("enqueue the same");
+    assert_eq!(stored_note(b, "n1").await, before, "the rewrite changed the item");
+    assert!(
+        !a.claim_notification("g", "n1", "a", later, later + secs(60))
+            .await
+            .expect("claim"),
+        "b's claim still holds"
+    );
+    assert!(
+        b.due_notifications(later, 10).await.expect("due").is_empty(),
+        "still claimed, not due"
+    );
+
+    // Dropped stays dropped, without its body.
+    assert!(
+        b.drop_notification("g", "n1", "b", later, "too old")
+            .await
+            .expect("drop")
+    );
+    let dropped = stored_note(a, "n1").await;
+    a.put_observed_notifying(&lease, &observed(1, true), None, &again)
+        .await
+        .expect("observed and the same notification");
+    a.enqueue_notification(&again).await.expect("enqueue the same");
+    assert_eq!(stored_note(b, "n1").await, dropped);
+    assert!(dropped.is_dropped() && dropped.body.is_empty(), "{dropped:?}");
+
+    // A delivered (deleted) item written again is a new item: delivered ids are not remembered.
+    b.enqueue_notification(&note("n2", later, "n2"))
+        .await
+        .expect("enqueue");
+    b.delete_notification("g", "n2").await.expect("delivered");
+    a.enqueue_notification(&note("n2", later, "n2 again"))
+        .await
+        .expect("enqueue again");
+    let n2 = stored_note(b, "n2").await;
+    assert_eq!((n2.attempts, n2.body.as_str()), (0, "n2 again"));
+}
+
 // ---------------------------------------------------------------------------------------------------
 // SQLite
 
@@ -1153,6 +1247,14 @@ async fn sqlite_adds_new_schedule_columns_to_an_old_file() {
 }
 
 #[tokio::test]
+async fn sqlite_outbox_rewrites_keep_the_item() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = manual_clock();
+    let (a, b) = sqlite_pair(&dir, &clock);
+    outbox_rewrites_keep_the_item(&a, &b, &clock).await;
+}
+
+#[tokio::test]
 async fn sqlite_oversized_observed() {
     oversized_observed_is_refused(&sqlite(&manual_clock())).await;
 }
@@ -1288,6 +1390,14 @@ async fn dynamo_schedule_changes_are_listed() {
 async fn dynamo_fires_and_outcomes() {
     let moto = Moto::start();
     fires_and_outcomes(&dynamo(&moto, &manual_clock()).await).await;
+}
+
+#[tokio::test]
+async fn dynamo_outbox_rewrites_keep_the_item() {
+    let moto = Moto::start();
+    let clock = manual_clock();
+    let (a, b) = dynamo_pair(&moto, &clock).await;
+    outbox_rewrites_keep_the_item(&a, &b, &clock).await;
 }
 
 #[tokio::test]

@@ -612,6 +612,119 @@ async fn two_replicas_draining_one_outbox_send_each_item_once() {
     assert!(seed.notifications(None).await.expect("list").is_empty());
 }
 
+/// Never answers: a replica stopped in the middle of an attempt.
+#[derive(Debug)]
+struct Hangs;
+
+#[async_trait::async_trait]
+impl Notifier for Hangs {
+    async fn publish(&self, _message: &Message) -> Result<(), NotifyError> {
+        std::future::pending().await
+    }
+
+    async fn resource_changed(&self, _change: &ResourceChange) -> Result<(), NotifyError> {
+        Ok(())
+    }
+}
+
+/// The outbox as `[notify]` settings make it (`notify.claim_secs` among them).
+fn outbox_from(pairs: &[(&str, &str)]) -> OutboxConfig {
+    let env: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| (format!("PERSONALIZE_OPS__NOTIFY__{k}"), v.to_string()))
+        .collect();
+    let settings = personalize_ops::settings::Settings::load_with_env(None, env).expect("settings");
+    OutboxConfig::from_settings(&settings.notify)
+}
+
+/// A failed attempt gives the claim back: another replica takes the item at its backoff time, long
+/// before `notify.claim_secs` would have run out. A replica killed in the middle of an attempt keeps
+/// the others off for the claim it took, and no longer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_attempt_releases_its_claim_and_a_killed_one_holds_it_for_claim_secs() {
+    let clock = manual_clock();
+    let store = Arc::new(
+        SqliteStore::in_memory()
+            .expect("sqlite")
+            .with_clock(clock.clone() as Arc<dyn Clock>),
+    );
+    let outbox = outbox_from(&[
+        ("CLAIM_SECS", "600"),
+        ("RETRY_MIN_SECS", "5"),
+        ("RETRY_MAX_SECS", "5"),
+    ]);
+    assert_eq!(outbox.claim, Duration::from_secs(600));
+    let replica = |notifier: Arc<dyn Notifier>, owner: &str| {
+        daemon(
+            store.clone(),
+            notifier,
+            Arc::new(MemorySink::new()),
+            clock.clone() as Arc<dyn Clock>,
+            owner,
+            outbox.clone(),
+        )
+    };
+    let down = replica(Flaky::failing(u32::MAX), "down");
+    let up_notes = Flaky::failing(0);
+    let up = replica(up_notes.clone(), "up");
+
+    store
+        .enqueue_notification(&item("g", "n1", clock.now()))
+        .await
+        .expect("enqueue");
+    assert_eq!(down.drain_outbox().await, vec![Delivery::Retrying]);
+    let n1 = &pending(store.as_ref(), "g").await[0];
+    assert_eq!(
+        (n1.attempts, n1.claimed_by.as_deref()),
+        (1, None),
+        "released: {n1:?}"
+    );
+    clock.advance(Duration::from_secs(4));
+    assert_eq!(up.drain_outbox().await, vec![], "not due before its backoff");
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        up.drain_outbox().await,
+        vec![Delivery::Delivered],
+        "taken at its backoff (5 s), not after the claim (600 s)"
+    );
+    assert_eq!(up_notes.taken.messages().len(), 1);
+
+    // Killed mid-attempt: the claim holds for claim_secs from the attempt's start.
+    store
+        .enqueue_notification(&item("g", "n2", clock.now()))
+        .await
+        .expect("enqueue");
+    let claimed_at = clock.now();
+    let hung = replica(Arc::new(Hangs), "hung");
+    let attempt = tokio::spawn(async move { hung.drain_outbox().await });
+    eventually("the hung replica claimed n2", || async {
+        pending(store.as_ref(), "g")
+            .await
+            .iter()
+            .any(|n| n.id == "n2" && n.claimed_by.as_deref() == Some("hung"))
+    })
+    .await;
+    attempt.abort();
+    assert!(attempt.await.expect_err("killed").is_cancelled());
+    clock.set(claimed_at + chrono::Duration::seconds(599));
+    assert_eq!(
+        up.drain_outbox().await,
+        vec![],
+        "others kept off while the claim lasts"
+    );
+    let n2 = pending(store.as_ref(), "g").await.remove(0);
+    assert_eq!(up.deliver_item(n2).await, Delivery::Skipped);
+    clock.set(claimed_at + chrono::Duration::seconds(601));
+    assert_eq!(
+        up.drain_outbox().await,
+        vec![Delivery::Delivered],
+        "taken over once the claim ran out"
+    );
+    let ids: Vec<Option<String>> = up_notes.taken.messages().into_iter().map(|m| m.id).collect();
+    assert_eq!(ids, vec![Some("n1".to_string()), Some("n2".to_string())]);
+    assert!(store.notifications(None).await.expect("list").is_empty());
+}
+
 /// Undeliverable past the age limit: dropped, counted, logged, and shown by `status`.
 #[tokio::test]
 async fn an_undeliverable_result_is_dropped_after_the_age_limit_and_shown_by_status() {

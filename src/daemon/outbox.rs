@@ -29,7 +29,8 @@ pub struct OutboxConfig {
     pub retry_max: Duration,
     /// Undelivered this long after it was written, a notification is dropped.
     pub max_age: Duration,
-    /// How long a claim keeps other replicas off an item; an attempt is abandoned after half of it.
+    /// How long a claim keeps other replicas off an item while one attempts it; an attempt is
+    /// abandoned after half of it, and a failed attempt gives the claim back at once.
     pub claim: Duration,
     /// Items handled per drain round at most.
     pub batch: usize,
@@ -55,6 +56,7 @@ impl OutboxConfig {
             retry_min,
             retry_max: Duration::from_secs(settings.retry_max_secs).max(retry_min),
             max_age: Duration::from_secs(settings.max_age_secs.max(1)),
+            claim: Duration::from_secs(settings.claim_secs.max(1)),
             ..Self::default()
         }
     }
@@ -383,6 +385,26 @@ mod tests {
     }
 
     #[test]
+    fn the_claim_setting_reaches_the_outbox() {
+        let load = |pairs: &[(&str, &str)]| {
+            let env = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+            let s = crate::settings::Settings::load_with_env(None, env.collect::<Vec<_>>()).expect("valid");
+            OutboxConfig::from_settings(&s.notify)
+        };
+        assert_eq!(load(&[]).claim, Duration::from_secs(60), "the default");
+        let set = load(&[
+            ("PERSONALIZE_OPS__NOTIFY__CLAIM_SECS", "8640"),
+            ("PERSONALIZE_OPS__NOTIFY__RETRY_MIN_SECS", "7"),
+        ]);
+        assert_eq!(
+            set.claim,
+            Duration::from_secs(8640),
+            "a tenth of max_age_secs is allowed"
+        );
+        assert_eq!(set.retry_min, Duration::from_secs(7));
+    }
+
+    #[test]
     fn settings_keep_the_maximum_at_or_above_the_minimum() {
         let s = NotifySettings {
             sns_topic_arn: String::new(),
@@ -391,9 +413,11 @@ mod tests {
             max_age_secs: 0,
             retry_min_secs: 30,
             retry_max_secs: 10,
+            claim_secs: 0,
         };
         let c = OutboxConfig::from_settings(&s);
         assert_eq!(c.retry_max, Duration::from_secs(30));
         assert_eq!(c.max_age, Duration::from_secs(1));
+        assert_eq!(c.claim, Duration::from_secs(1));
     }
 }

@@ -263,6 +263,7 @@ mod tests {
             max_age_secs: 60,
             retry_min_secs: 1,
             retry_max_secs: 2,
+            claim_secs: 6,
         };
         let all = Notifications::from_settings(&config, &settings).expect("targets");
         assert_eq!(all.targets.len(), 2, "the log and the file");
@@ -281,6 +282,7 @@ mod tests {
             max_age_secs: 60,
             retry_min_secs: 1,
             retry_max_secs: 2,
+            claim_secs: 6,
         };
         assert_eq!(
             Notifications::from_settings(&config, &aws)

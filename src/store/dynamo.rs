@@ -265,6 +265,13 @@ impl UpdateBuilder {
         }
     }
 
+    /// `SET #attr = if_not_exists(#attr, :attr)`: written only where the item has no such attribute.
+    fn set_if_absent(mut self, attr: &str, value: AttributeValue) -> Self {
+        self.sets
+            .push(format!("#{attr} = if_not_exists(#{attr}, :{attr})"));
+        self.value(&format!(":{attr}"), value).name(attr)
+    }
+
     fn remove(mut self, attr: &str) -> Self {
         self.removes.push(format!("#{attr}"));
         self.name(attr)
@@ -1422,17 +1429,20 @@ fn outbox_key(group: &str, id: &str) -> Item {
 /// The condition of an item claimed by `:owner` and not dropped.
 const CLAIMED_BY_ME: &str = "#claimed_by = :owner AND attribute_not_exists(#dropped_at)";
 
-fn notification_item(note: &StoredNotification) -> Item {
-    let mut item = outbox_key(&note.group, &note.id);
-    item.insert("group".into(), s(note.group.clone()));
-    item.insert("notification_id".into(), s(note.id.clone()));
-    item.insert("status".into(), s(note.status.clone()));
-    item.insert("summary".into(), s(capped(&note.summary)));
-    item.insert("body".into(), s(note.body.clone()));
-    item.insert("created_at".into(), n(to_millis(note.created_at)));
-    item.insert("attempts".into(), n(0));
-    item.insert("next_attempt_at".into(), n(to_millis(note.next_attempt_at)));
-    item
+/// Writes `note` as a new item, or leaves the item already stored under its id as it is: an id is a
+/// pure function of what is announced, so a second write is the same notification and must not reset
+/// its attempts, its claim or its age. An update rather than a conditional put so that it can join
+/// `put_observed_notifying`'s transaction, where a failed condition would cancel the observed state.
+fn notification_update(note: &StoredNotification) -> UpdateBuilder {
+    UpdateBuilder::default()
+        .set_if_absent("group", s(note.group.clone()))
+        .set_if_absent("notification_id", s(note.id.clone()))
+        .set_if_absent("status", s(note.status.clone()))
+        .set_if_absent("summary", s(capped(&note.summary)))
+        .set_if_absent("body", s(note.body.clone()))
+        .set_if_absent("created_at", n(to_millis(note.created_at)))
+        .set_if_absent("attempts", n(0))
+        .set_if_absent("next_attempt_at", n(to_millis(note.next_attempt_at)))
 }
 
 fn parse_notification(item: &Item) -> Result<StoredNotification, StoreError> {
@@ -1539,9 +1549,13 @@ impl NotificationStore for DynamoStore {
             "observed state and notification {} of {}",
             notification.id, lease.group
         );
-        let put = Put::builder()
+        let note = notification_update(notification);
+        let put = Update::builder()
             .table_name(&self.table)
-            .set_item(Some(notification_item(notification)))
+            .set_key(Some(outbox_key(&notification.group, &notification.id)))
+            .update_expression(note.expression())
+            .set_expression_attribute_names(Some(note.names))
+            .set_expression_attribute_values(Some(note.values))
             .build()
             .map_err(|e| StoreError::backend("write", what.clone(), e))?;
         // As `put_observed`: first assume no newer generation arrived, then keep the group due now.
@@ -1565,7 +1579,7 @@ impl NotificationStore for DynamoStore {
                 .client
                 .transact_write_items()
                 .transact_items(self.observed_update(lease, b, condition, &what)?)
-                .transact_items(TransactWriteItem::builder().put(put.clone()).build())
+                .transact_items(TransactWriteItem::builder().update(put.clone()).build())
                 .send()
                 .await;
             match result {
@@ -1579,23 +1593,15 @@ impl NotificationStore for DynamoStore {
     }
 
     async fn enqueue_notification(&self, notification: &StoredNotification) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(notification_item(notification)))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(self.fail(
-                "write",
-                format!("notification {} of {}", notification.id, notification.group),
-                &e,
-            )),
-        }
+        self.update(
+            "write",
+            &format!("notification {} of {}", notification.id, notification.group),
+            outbox_key(&notification.group, &notification.id),
+            notification_update(notification),
+            None,
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn due_notifications(
@@ -1695,7 +1701,8 @@ impl NotificationStore for DynamoStore {
             .set("dropped_at", n(to_millis(now)))
             .set("last_error", s(capped(error)))
             .set(TTL_ATTRIBUTE, n(forget_at))
-            .remove("body")
+            // Emptied rather than removed: a later write of the same id keeps what is there.
+            .set("body", s(String::new()))
             .remove("claimed_by")
             .remove("claim_until")
             .value(":owner", s(owner));

@@ -95,12 +95,16 @@ pub(crate) fn capped(text: &str) -> String {
 /// # Guarantees (proved on every adapter by `tests/daemon_store.rs`)
 /// - `put_observed_notifying` writes the observed state and the item together or not at all, and
 ///   only while the lease is current (`Fenced` otherwise).
+/// - An item whose (group, id) is already stored is kept as it is by `put_observed_notifying` and
+///   `enqueue_notification` (attempts, claim, next attempt, body, dropped or not): an id names one
+///   notification, so a second write of it is a repeat, not a reset.
 /// - Of concurrent `claim_notification` calls on one item, at most one wins until its claim expires.
 /// - A pending item stays listed by `due_notifications` (once its next attempt is due and it is not
 ///   claimed) until `delete_notification` or `drop_notification`.
 #[async_trait::async_trait]
 pub trait NotificationStore: Send + Sync {
-    /// As [`super::StateStore::put_observed`], and in the same atomic write stores `notification`.
+    /// As [`super::StateStore::put_observed`], and in the same atomic write stores `notification`
+    /// unless an item with its group and id exists (that one is kept as it is).
     ///
     /// # Errors
     /// `Fenced`, `TooLarge`, `Backend`.
