@@ -5,6 +5,11 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
 use chrono::{DateTime, Utc};
 use personalize_ops::objects::ObjectUrl;
 use personalize_ops::store::{
@@ -512,6 +517,122 @@ async fn largest_group_fits(store: &dyn StateStore) {
         .await
         .expect_err("long owner");
     assert!(err.to_string().contains("lease owner"), "{err}");
+}
+
+/// `acquire_lease_reading` and `put_observed_releasing`: each one round trip (`round_trips` counts
+/// the backend's requests), with the guarantees of the two calls each replaces.
+async fn lease_with_state_and_release_with_result(
+    store: &dyn StateStore,
+    clock: &ManualClock,
+    round_trips: &dyn Fn() -> u64,
+) {
+    store
+        .put_desired(&desired("rw", "one", None))
+        .await
+        .expect("desired");
+    let before = round_trips();
+    let (grant, state) = store
+        .acquire_lease_reading("rw", "replica-a", LEASE)
+        .await
+        .expect("acquire");
+    assert_eq!(
+        round_trips() - before,
+        1,
+        "the lease and the group in one round trip"
+    );
+    let a = acquired(grant);
+    assert_eq!(a.epoch, 1);
+    let state = state.expect("the group's state comes with the lease");
+    assert_eq!(
+        Some(&state),
+        store.group("rw").await.expect("read").as_ref(),
+        "the state as the grant left it"
+    );
+    assert_eq!(state.desired.as_ref().map(|d| d.text.as_str()), Some("one"));
+    assert_eq!(state.lease.owner.as_deref(), Some("replica-a"));
+    assert_eq!(state.lease.epoch, 1);
+
+    // Held elsewhere: no state, no change.
+    let (held, none) = store
+        .acquire_lease_reading("rw", "replica-b", LEASE)
+        .await
+        .expect("ask");
+    assert!(
+        matches!(held, LeaseGrant::Held { ref owner, .. } if owner == "replica-a"),
+        "{held:?}"
+    );
+    assert!(none.is_none());
+
+    // The result and the release in one write: the group is free at once, due when asked.
+    let next = clock_now(clock) + chrono::Duration::seconds(90);
+    let before = round_trips();
+    store
+        .put_observed_releasing(&a, &observed(1, false), Some(next))
+        .await
+        .expect("record and release");
+    assert_eq!(
+        round_trips() - before,
+        1,
+        "the result and the release in one round trip"
+    );
+    let state = store.group("rw").await.expect("read").expect("exists");
+    assert_eq!(state.observed, Some(observed(1, false)));
+    assert_eq!(state.due_at, Some(next));
+    assert_eq!(state.lease.owner, None);
+    assert!(is_fenced(store.release_lease(&a).await), "released already");
+    assert!(is_fenced(
+        store.put_observed_releasing(&a, &observed(1, true), None).await
+    ));
+
+    // The next holder, at once and without waiting for an expiry; the old lease stays fenced.
+    let (grant, state) = store
+        .acquire_lease_reading("rw", "replica-b", LEASE)
+        .await
+        .expect("take");
+    let b = acquired(grant);
+    assert_eq!(b.epoch, 2);
+    assert_eq!(state.and_then(|s| s.observed), Some(observed(1, false)));
+    assert!(is_fenced(
+        store.put_observed_releasing(&a, &observed(1, true), None).await
+    ));
+    let state = store.group("rw").await.expect("read").expect("exists");
+    assert_eq!(
+        state.observed,
+        Some(observed(1, false)),
+        "the fenced write wrote nothing"
+    );
+    assert_eq!(
+        state.lease.owner.as_deref(),
+        Some("replica-b"),
+        "and released nothing"
+    );
+
+    // A newer generation arrived during b's pass: the group stays due now, and is free.
+    store
+        .put_desired(&desired("rw", "two", None))
+        .await
+        .expect("newer");
+    store
+        .put_observed_releasing(&b, &observed(1, false), Some(next))
+        .await
+        .expect("record and release");
+    let state = store.group("rw").await.expect("read").expect("exists");
+    assert_eq!(state.due_at, Some(clock_now(clock)), "due now for generation 2");
+    assert_eq!(state.lease.owner, None);
+    assert_eq!(
+        store.due_groups(10).await.expect("due"),
+        vec!["rw".to_string()],
+        "listed for any replica"
+    );
+
+    // A group the store has not heard of: the lease, and a state without a parameter file.
+    let (grant, state) = store
+        .acquire_lease_reading("unheard-of", "replica-a", LEASE)
+        .await
+        .expect("acquire");
+    assert_eq!(acquired(grant).epoch, 1);
+    let state = state.expect("created by the grant");
+    assert!(state.desired.is_none() && state.observed.is_none(), "{state:?}");
 }
 
 fn clock_now(clock: &ManualClock) -> DateTime<Utc> {
@@ -1141,6 +1262,13 @@ async fn sqlite_leases_and_fencing() {
 }
 
 #[tokio::test]
+async fn sqlite_lease_with_state_and_release_with_result() {
+    let clock = manual_clock();
+    let store = sqlite(&clock);
+    lease_with_state_and_release_with_result(&store, &clock, &|| store.calls()).await;
+}
+
+#[tokio::test]
 async fn sqlite_due_times() {
     let clock = manual_clock();
     due_times(&sqlite(&clock), &clock).await;
@@ -1333,6 +1461,47 @@ async fn dynamo_leases_and_fencing() {
     let moto = Moto::start();
     let clock = manual_clock();
     leases_and_fencing(&dynamo(&moto, &clock).await, &clock).await;
+}
+
+/// Counts the requests a client sends (retries included): the store's round trips.
+#[derive(Debug, Clone, Default)]
+struct CountRequests(Arc<std::sync::atomic::AtomicU64>);
+
+impl Intercept for CountRequests {
+    fn name(&self) -> &'static str {
+        "CountRequests"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn dynamo_lease_with_state_and_release_with_result() {
+    let moto = Moto::start();
+    let clock = manual_clock();
+    let sdk = moto.sdk_config().await;
+    let table = unique_name("state");
+    DynamoStore::create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table)
+        .await
+        .expect("create table");
+    let requests = CountRequests::default();
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .interceptor(requests.clone())
+            .build(),
+    );
+    let store = DynamoStore::new(client, table)
+        .with_clock(Arc::clone(&clock) as Arc<dyn personalize_ops::store::Clock>);
+    let count = || requests.0.load(std::sync::atomic::Ordering::SeqCst);
+    lease_with_state_and_release_with_result(&store, &clock, &count).await;
 }
 
 #[tokio::test]

@@ -821,3 +821,153 @@ async fn groups_started_together_cost_no_listing_tag_read_or_refused_create_per_
         "the new process read the tags"
     );
 }
+
+/// The reconciler's object store, counting its data listings and lookups.
+#[derive(Debug)]
+struct CountingObjects {
+    inner: personalize_ops::objects::DirStore,
+    reads: std::sync::atomic::AtomicU64,
+}
+
+impl CountingObjects {
+    fn reads(&self) -> u64 {
+        self.reads.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn count(&self) {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[async_trait::async_trait]
+impl personalize_ops::objects::ObjectStore for CountingObjects {
+    async fn list(
+        &self,
+        prefix: &personalize_ops::objects::ObjectUrl,
+        recursive: bool,
+    ) -> Result<Vec<personalize_ops::objects::ObjectMeta>, personalize_ops::objects::ObjectError> {
+        self.count();
+        self.inner.list(prefix, recursive).await
+    }
+
+    async fn head(
+        &self,
+        url: &personalize_ops::objects::ObjectUrl,
+    ) -> Result<Option<personalize_ops::objects::ObjectMeta>, personalize_ops::objects::ObjectError> {
+        self.count();
+        self.inner.head(url).await
+    }
+
+    async fn get(
+        &self,
+        url: &personalize_ops::objects::ObjectUrl,
+        limit: u64,
+    ) -> Result<bytes::Bytes, personalize_ops::objects::ObjectError> {
+        self.count();
+        self.inner.get(url, limit).await
+    }
+
+    async fn put(
+        &self,
+        url: &personalize_ops::objects::ObjectUrl,
+        body: bytes::Bytes,
+    ) -> Result<(), personalize_ops::objects::ObjectError> {
+        self.inner.put(url, body).await
+    }
+}
+
+/// Passes of one run (as the daemon makes them) until it converges or fails; with how many passes.
+async fn passes_until_settled(
+    r: &personalize_ops::reconcile::Reconciler,
+    spec: &personalize_ops::spec::model::Spec,
+    config: &personalize_ops::objects::ObjectUrl,
+    start: chrono::DateTime<Utc>,
+) -> (PassOutcome, u32) {
+    let run = async {
+        let mut events = Vec::new();
+        for n in 1.. {
+            match r.pass(spec, config, start, &mut events).await.expect("pass") {
+                PassOutcome::Pending { next_poll_after, .. } => tokio::time::sleep(next_poll_after).await,
+                done => return (done, n),
+            }
+        }
+        unreachable!("passes never run out")
+    };
+    tokio::time::timeout(PATIENCE, run)
+        .await
+        .expect("the run settles")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_run_reads_its_data_once_and_a_settled_group_looks_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let emu = start_emulator(dir.path(), |_| {}).await;
+    let s = settings();
+    let objects = std::sync::Arc::new(CountingObjects {
+        inner: personalize_ops::objects::DirStore::new(dir.path(), BUCKET),
+        reads: 0.into(),
+    });
+    let r = personalize_ops::reconcile::Reconciler::new(
+        client(&emu),
+        objects.clone(),
+        &s.reconcile,
+        &s.personalize,
+        std::sync::Arc::new(personalize_ops::reconcile::RateLimiter::new(
+            s.reconcile.calls_per_second,
+        )),
+    );
+    let (config, spec) = lay_out_text(dir.path(), &fleet::config("cached"));
+    let data = dir.path().join("train/cached/interactions.csv");
+    let csv = std::fs::read(&data).expect("data laid out");
+
+    // No data at first: every pass looks again, so the upload made during the run is imported by it.
+    std::fs::remove_file(&data).expect("remove data");
+    let mut events = Vec::new();
+    let first = r
+        .pass(&spec, &config, run_start(), &mut events)
+        .await
+        .expect("pass");
+    assert!(matches!(first, PassOutcome::Pending { .. }), "{first:#?}");
+    let missing = objects.reads();
+    assert_eq!(
+        missing, 2,
+        "the interactions/ folder listed, interactions.csv looked up"
+    );
+    let second = r
+        .pass(&spec, &config, run_start(), &mut events)
+        .await
+        .expect("pass");
+    assert!(matches!(second, PassOutcome::Pending { .. }), "{second:#?}");
+    assert_eq!(
+        objects.reads(),
+        2 * missing,
+        "looked again while the data is missing"
+    );
+    std::fs::write(&data, &csv).expect("upload data");
+    let before = objects.reads();
+    let (outcome, passes) = passes_until_settled(&r, &spec, &config, run_start()).await;
+    assert!(matches!(outcome, PassOutcome::Converged { .. }), "{outcome:#?}");
+    assert!(passes > 2, "a run of several passes: {passes}");
+    assert_eq!(calls_of(&emu, "CreateDatasetImportJob"), 1, "{:?}", emu.calls());
+    assert_eq!(
+        objects.reads() - before,
+        missing,
+        "{passes} passes of the pending run found the data once"
+    );
+
+    // Settled: a resync's pass of the same run looks again, and finds nothing new.
+    let before = objects.reads();
+    let (outcome, _) = passes_until_settled(&r, &spec, &config, run_start()).await;
+    assert!(matches!(outcome, PassOutcome::Converged { .. }), "{outcome:#?}");
+    assert_eq!(objects.reads() - before, missing);
+    assert_eq!(calls_of(&emu, "CreateDatasetImportJob"), 1);
+
+    // Data uploaded after convergence is found by the next run (a new generation, a scheduled
+    // import) and imported; the run's own import is named after its start, so a run imports once.
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::write(&data, &csv).expect("new upload");
+    let next_run = run_start() + chrono::Duration::hours(1);
+    let (outcome, _) = passes_until_settled(&r, &spec, &config, next_run).await;
+    assert!(matches!(outcome, PassOutcome::Converged { .. }), "{outcome:#?}");
+    assert_eq!(calls_of(&emu, "CreateDatasetImportJob"), 2, "{:?}", emu.calls());
+}

@@ -560,9 +560,11 @@ impl Daemon {
         covered
     }
 
-    /// Records the window in force and logs when it changes: at warn, with the numbers, when the
-    /// budget stretched it (once per new length, not at every tick).
+    /// Records the window in force (the gauge [`resync::WINDOW_METRIC`] at every resync) and logs
+    /// when it changes: at warn, with the numbers, when the budget stretched it (once per new length,
+    /// not at every tick).
     fn note_window(&self, window: &resync::Window) {
+        self.metrics.record(window.datum(self.clock.now()));
         let ms = u64::try_from(window.interval.as_millis()).unwrap_or(u64::MAX);
         let before = self.stats.resync_window_ms.swap(ms, Ordering::Relaxed);
         if before == ms {

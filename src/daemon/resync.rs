@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::metrics::{Datum, SERVICE_WORKFLOW, Unit};
 use crate::store::GroupSummary;
 
 /// Personalize calls a resync of a converged group makes: the reconciler reads its listings and
@@ -108,10 +109,25 @@ pub struct Window {
     pub calls_per_second: f64,
 }
 
+/// The gauge of the interval in force, in seconds (dimension `service=Workflow`), one datum per
+/// resync: above `daemon.resync_interval_secs` when the budget stretched it.
+pub const WINDOW_METRIC: &str = "ResyncIntervalSeconds";
+
 impl Window {
     /// Whether the budget made the interval longer than configured.
     pub fn stretched(&self) -> bool {
         self.interval > self.base
+    }
+
+    /// The [`WINDOW_METRIC`] datum of this window at `now`.
+    pub fn datum(&self, now: DateTime<Utc>) -> Datum {
+        Datum {
+            name: WINDOW_METRIC.into(),
+            value: self.interval.as_secs_f64(),
+            unit: Unit::None,
+            dimensions: vec![("service".into(), SERVICE_WORKFLOW.into())],
+            timestamp: now,
+        }
     }
 }
 

@@ -12,21 +12,26 @@ use crate::metrics::Counter;
 use crate::notify::message::scheduled_message;
 use crate::schedule::{Target, desired_set, diff};
 use crate::spec::names;
-use crate::store::{Desired, FireOutcome, FireStatus, Lease, ResourceKind, StoreError};
+use crate::store::{Desired, FireOutcome, FireStatus, Lease, ResourceKind, Schedule, StoreError};
 
 impl Daemon {
     /// Makes the group's schedule items match `desired`'s parameter file: new and changed schedules
     /// written, removed ones deleted, unchanged ones untouched (history kept). Every write is fenced by
-    /// `lease`. A file that no longer validates leaves the schedules as they are.
-    pub(crate) async fn sync_schedules(&self, lease: &Lease, desired: &Desired) -> Result<(), StoreError> {
+    /// `lease`. A file that no longer validates leaves the schedules as they are. Returns the group's
+    /// schedules as recorded now (read once; read again only after a change).
+    pub(crate) async fn sync_schedules(
+        &self,
+        lease: &Lease,
+        desired: &Desired,
+    ) -> Result<Vec<Schedule>, StoreError> {
+        let recorded = self.store.schedules(Some(&lease.group)).await?;
         let report = crate::spec::load(&desired.text);
         let Some(spec) = report.spec.filter(|_| report.errors.is_empty()) else {
-            return Ok(());
+            return Ok(recorded);
         };
-        let recorded = self.store.schedules(Some(&lease.group)).await?;
         let changes = diff(&lease.group, &recorded, &desired_set(&spec), self.clock.now());
         if changes.is_empty() {
-            return Ok(());
+            return Ok(recorded);
         }
         for schedule in &changes.put {
             self.store.put_schedule(lease, schedule).await?;
@@ -41,16 +46,23 @@ impl Daemon {
             tracing::info!(schedule = %name, generation = desired.generation, "schedule removed: the parameter file no longer declares it");
         }
         self.schedules_changed.notify_waiters();
-        Ok(())
+        self.store.schedules(Some(&lease.group)).await
     }
 
     /// The group's oldest pending scheduled action. A pending fire whose target cannot be read is
     /// ended as failed (it would never run) and the next one is looked at.
     pub(crate) async fn pending_action(&self, group: &str) -> Result<Option<ScheduledRun>, StoreError> {
-        let mut pending: Vec<_> = self
-            .store
-            .schedules(Some(group))
-            .await?
+        let schedules = self.store.schedules(Some(group)).await?;
+        self.pending_action_of(group, schedules).await
+    }
+
+    /// As [`Daemon::pending_action`], from the group's `schedules` as just read.
+    pub(crate) async fn pending_action_of(
+        &self,
+        group: &str,
+        schedules: Vec<Schedule>,
+    ) -> Result<Option<ScheduledRun>, StoreError> {
+        let mut pending: Vec<_> = schedules
             .into_iter()
             .filter_map(|s| s.pending_fire.map(|fire| (fire, s)))
             .collect();

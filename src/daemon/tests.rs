@@ -711,16 +711,21 @@ async fn a_generation_recorded_during_a_pass_is_worked_on_next() {
     running.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_replica_that_loses_its_lease_mid_pass_stops_without_writing() {
-    use crate::store::ManualClock;
-    let clock = Arc::new(ManualClock::new(Utc::now()));
+/// A store on a clock the test moves (lease expiry in the table), and that clock.
+fn store_on_manual_clock() -> (Arc<crate::store::ManualClock>, Arc<SqliteStore>) {
+    let clock = Arc::new(crate::store::ManualClock::new(Utc::now()));
     let store = Arc::new(
         SqliteStore::in_memory()
             .expect("sqlite")
             .with_clock(clock.clone())
             .with_max_clock_skew(Duration::from_millis(100)),
     );
+    (clock, store)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_loses_its_lease_mid_pass_stops_without_writing() {
+    let (clock, store) = store_on_manual_clock();
     let notifier = Arc::new(MemoryNotifier::default());
     let daemon = |reconciler: Arc<dyn GroupReconciler>, owner: &str| {
         Arc::new(Daemon::new(
@@ -1093,6 +1098,138 @@ async fn waiting_groups_come_back_at_their_poll_time_without_another_store_listi
     running.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turn_takes_three_store_round_trips_and_frees_the_group_with_its_result() {
+    let w = world();
+    let fake = Fake::new(Duration::ZERO, |g, _, call| match call {
+        1 | 2 => pending(g, Duration::from_secs(60)),
+        _ => converged(g),
+    });
+    let mut cfg = config("a");
+    // Long enough that no renewal falls inside a turn: only the turn's own calls are counted.
+    cfg.lease_duration = Duration::from_secs(120);
+    let daemon = w.daemon(fake.clone(), cfg);
+    w.desire("p", "x").await;
+    let (stop, hard) = (CancellationToken::new(), CancellationToken::new());
+    for n in 1..=2u64 {
+        let before = w.store.calls();
+        let end = daemon.turn("p", &stop, &hard).await;
+        assert!(matches!(end, turn::TurnEnd::Waiting { .. }), "turn {n}: {end:?}");
+        // The lease with the group, the schedules, the result with the release.
+        assert_eq!(w.store.calls() - before, 3, "store calls of pending turn {n}");
+        let state = w.store.group("p").await.expect("read").expect("recorded");
+        assert_eq!(
+            state.lease.owner, None,
+            "released by the write that recorded the pass"
+        );
+        assert_eq!(state.lease.epoch, n);
+        let observed = state.observed.expect("observed");
+        assert!(!observed.converged && observed.generation == 1, "{observed:?}");
+        let due = state.due_at.expect("due again");
+        assert!(due > Utc::now() + chrono::Duration::seconds(30), "due at {due}");
+    }
+    // Free at once: another replica takes the group without waiting for a lease to expire, and
+    // the old lease's writes are fenced.
+    let LeaseGrant::Acquired(other) = w
+        .store
+        .acquire_lease("p", "b", Duration::from_secs(60))
+        .await
+        .expect("ask")
+    else {
+        panic!("the group was left leased")
+    };
+    assert_eq!(other.epoch, 3);
+    w.store.release_lease(&other).await.expect("release");
+
+    // Converged: the outcome is announced (its notification through the outbox), then released.
+    let before = w.store.calls();
+    assert_eq!(daemon.turn("p", &stop, &hard).await, turn::TurnEnd::Done);
+    let announcing = w.store.calls() - before;
+    assert!(
+        announcing <= 6,
+        "lease and group, schedules, result with its notification, outbox claim and delete, release: {announcing}"
+    );
+    assert_eq!(w.statuses("p"), ["UPDATE COMPLETE"]);
+    // A resync of the converged group: told already, so recorded and released in one write.
+    w.store.mark_due("p", Utc::now()).await.expect("mark due");
+    let before = w.store.calls();
+    assert_eq!(daemon.turn("p", &stop, &hard).await, turn::TurnEnd::Done);
+    assert_eq!(
+        w.store.calls() - before,
+        3,
+        "store calls of a converged group's turn"
+    );
+    let state = w.store.group("p").await.expect("read").expect("recorded");
+    assert_eq!(state.lease.owner, None);
+    assert!(state.observed.is_some_and(|o| o.converged));
+    assert_eq!(w.statuses("p"), ["UPDATE COMPLETE"], "announced once");
+}
+
+/// A reconciler whose pass waits until the test opens the gate, then reports pending.
+#[derive(Default)]
+struct Gate {
+    entered: tokio::sync::Notify,
+    open: tokio::sync::Notify,
+}
+
+#[async_trait::async_trait]
+impl GroupReconciler for Gate {
+    async fn pass(&self, input: PassInput<'_>, _sink: &PassSink) -> Result<PassReport, PassError> {
+        self.entered.notify_one();
+        self.open.notified().await;
+        pending(input.group, Duration::from_secs(60))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turn_whose_releasing_write_is_fenced_records_nothing_and_reports_the_loss() {
+    let (clock, store) = store_on_manual_clock();
+    let gate = Arc::new(Gate::default());
+    let mut cfg = config("a");
+    // No renewal inside the test: the local lease stays valid, only the table says otherwise.
+    cfg.lease_duration = Duration::from_secs(600);
+    let daemon = Arc::new(Daemon::new(
+        store.clone(),
+        gate.clone(),
+        Notifications::new(Vec::new()),
+        Arc::new(MemorySink::new()),
+        clock.clone(),
+        cfg,
+    ));
+    let w = World {
+        store: store.clone(),
+        notifier: Arc::new(MemoryNotifier::default()),
+        metrics: Arc::new(MemorySink::new()),
+    };
+    w.desire("f", "x").await;
+    let (stop, hard) = (CancellationToken::new(), CancellationToken::new());
+    let entered = gate.entered.notified();
+    let turn = tokio::spawn({
+        let daemon = daemon.clone();
+        async move { daemon.turn("f", &stop, &hard).await }
+    });
+    entered.await;
+    // While a's pass runs, the table's clock passes its lease and replica b takes the group.
+    clock.advance(Duration::from_secs(700));
+    let LeaseGrant::Acquired(b) = store
+        .acquire_lease("f", "b", Duration::from_secs(60))
+        .await
+        .expect("ask")
+    else {
+        panic!("b could not take the expired lease")
+    };
+    gate.open.notify_one();
+    let end = turn.await.expect("no panic");
+    assert_eq!(end, turn::TurnEnd::LeaseLost);
+    let state = store.group("f").await.expect("read").expect("recorded");
+    assert_eq!(state.lease.owner.as_deref(), Some("b"), "b keeps the lease");
+    assert_eq!(state.lease.epoch, b.epoch);
+    assert!(
+        state.observed.is_none(),
+        "nothing recorded by the replica that lost the group"
+    );
+}
+
 /// Records `group` as a pass would have left it: converged (due only on resync or an event), or
 /// pending with its next poll at `due`.
 async fn settle(w: &World, group: &str, converged: bool, due: Option<DateTime<Utc>>) {
@@ -1213,6 +1350,7 @@ async fn the_budget_stretches_the_resync_window() {
     let before = Utc::now();
     assert_eq!(daemon.resync_once().await, 3);
     assert_eq!(DaemonStats::get(&daemon.stats().resync_window_ms), 9_000_000);
+    assert_eq!(w.metrics.total(resync::WINDOW_METRIC), 9000.0);
     let window = Duration::from_secs(9000);
     for i in 0..3 {
         let g = format!("c{i}");

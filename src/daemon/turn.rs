@@ -1,6 +1,7 @@
 //! One worker turn on one dataset group: take the lease, run passes until the group converges, fails
 //! or waits, record what was observed (fenced by the lease), notify, release.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use super::{Daemon, DaemonStats};
 use crate::metrics::Counter;
 use crate::notify::message::{Location, RunOutcome, run_message};
 use crate::reconcile::LeaseGuard;
-use crate::store::{Desired, Lease, LeaseGrant, Observed, ResourceKind, StoreError};
+use crate::store::{Desired, GroupState, Lease, LeaseGrant, Observed, ResourceKind, StoreError};
 
 /// How a turn ended, for the dispatcher.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +60,15 @@ impl From<StoreError> for Stop {
             OnError::Fail | OnError::RetryAfter(_) => Stop::Store(e),
         }
     }
+}
+
+/// What the pass loop knows about the rest of the turn, for the write that records a pass.
+struct Rest<'a> {
+    /// Another pass may run in this turn.
+    more: bool,
+    /// Set before a write that gives the lease up with the turn's result (see [`Daemon::record`]):
+    /// the renewal task stops renewing, and the turn does not release the lease again.
+    released: &'a AtomicBool,
 }
 
 /// Whether the turn passes again at once, waits until a poll time, or is done.
@@ -169,13 +179,14 @@ impl Daemon {
         shutdown: &CancellationToken,
         hard_stop: &CancellationToken,
     ) -> TurnEnd {
-        let lease = match self
+        // The lease and the group's state in one round trip: the state read under the new lease.
+        let (lease, state) = match self
             .store
-            .acquire_lease(group, &self.config.owner, self.config.lease_duration)
+            .acquire_lease_reading(group, &self.config.owner, self.config.lease_duration)
             .await
         {
-            Ok(LeaseGrant::Acquired(lease)) => lease,
-            Ok(LeaseGrant::Held { owner, expires_at }) => {
+            Ok((LeaseGrant::Acquired(lease), state)) => (lease, state),
+            Ok((LeaseGrant::Held { owner, expires_at }, _)) => {
                 tracing::debug!(holder = %owner, until = %expires_at, "the group is owned by another replica");
                 return TurnEnd::HeldElsewhere { until: expires_at };
             }
@@ -186,9 +197,10 @@ impl Daemon {
         };
         tracing::debug!(epoch = lease.epoch, "lease taken");
         let held = Arc::new(Mutex::new(lease));
+        let released = AtomicBool::new(false);
         let end = tokio::select! {
-            end = self.passes(group, &held, shutdown) => end,
-            () = self.keep_lease(&held) => {
+            end = self.passes(group, &held, state, shutdown, &released) => end,
+            () = self.keep_lease(&held, &released) => {
                 tracing::warn!("lease lost while working; stopping");
                 return TurnEnd::LeaseLost;
             }
@@ -197,7 +209,11 @@ impl Daemon {
                 TurnEnd::Stopped
             }
         };
-        if end != TurnEnd::LeaseLost && end != TurnEnd::Forgotten {
+        // The last write gave the lease up already, unless the turn ended otherwise (a write that
+        // failed may or may not have applied: releasing again is harmless, `Fenced` at worst).
+        let given_up =
+            released.load(Ordering::SeqCst) && matches!(end, TurnEnd::Waiting { .. } | TurnEnd::Done);
+        if end != TurnEnd::LeaseLost && end != TurnEnd::Forgotten && !given_up {
             let lease = held.lock().unwrap_or_else(PoisonError::into_inner).clone();
             match self.store.release_lease(&lease).await {
                 Ok(()) => tracing::debug!(epoch = lease.epoch, "lease released"),
@@ -208,14 +224,19 @@ impl Daemon {
     }
 
     /// Renews the lease every third of its duration; returns only when it is lost (fenced, or not
-    /// renewed before it expired).
-    async fn keep_lease(&self, held: &Mutex<Lease>) {
+    /// renewed before it expired). Once the turn's last write gives the lease up (`released`), it
+    /// renews no more, and a renewal that crossed that write is not a loss.
+    async fn keep_lease(&self, held: &Mutex<Lease>, released: &AtomicBool) {
         let period = (self.config.lease_duration / 3).max(Duration::from_millis(50));
         loop {
             tokio::time::sleep(period).await;
+            if released.load(Ordering::SeqCst) {
+                continue;
+            }
             let current = held.lock().unwrap_or_else(PoisonError::into_inner).clone();
             match self.store.renew_lease(&current, self.config.lease_duration).await {
                 Ok(renewed) => *held.lock().unwrap_or_else(PoisonError::into_inner) = renewed,
+                Err(StoreError::Fenced { .. }) if released.load(Ordering::SeqCst) => {}
                 Err(StoreError::Fenced { .. }) => return,
                 Err(e) => {
                     tracing::warn!(error = %e, "lease not renewed; retrying");
@@ -233,8 +254,15 @@ impl Daemon {
         held.lock().unwrap_or_else(PoisonError::into_inner).is_valid()
     }
 
-    async fn passes(&self, group: &str, held: &Arc<Mutex<Lease>>, shutdown: &CancellationToken) -> TurnEnd {
-        match self.pass_loop(group, held, shutdown).await {
+    async fn passes(
+        &self,
+        group: &str,
+        held: &Arc<Mutex<Lease>>,
+        state: Option<GroupState>,
+        shutdown: &CancellationToken,
+        released: &AtomicBool,
+    ) -> TurnEnd {
+        match self.pass_loop(group, held, state, shutdown, released).await {
             Ok(end) => end,
             Err(Stop::Lost) => {
                 tracing::warn!("lease lost; stopping without acting (the new owner carries on)");
@@ -251,14 +279,19 @@ impl Daemon {
         held.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
-    /// Passes while the group asks to be looked at again at once (up to the turn's budget).
+    /// Passes while the group asks to be looked at again at once (up to the turn's budget). The first
+    /// pass works from `state`, read with the lease; later ones read the group again (a new
+    /// generation may have arrived).
     async fn pass_loop(
         &self,
         group: &str,
         held: &Arc<Mutex<Lease>>,
+        state: Option<GroupState>,
         shutdown: &CancellationToken,
+        released: &AtomicBool,
     ) -> Result<TurnEnd, Stop> {
         let mut passes = 0u32;
+        let mut read_with_lease = Some(state);
         let guard: Arc<dyn LeaseGuard> = Arc::new(HeldLease(Arc::clone(held)));
         loop {
             if shutdown.is_cancelled() {
@@ -268,14 +301,19 @@ impl Daemon {
                 return Err(Stop::Lost);
             }
             let lease = Self::current(held);
-            let (desired, previous) = match self.file_to_build(group, &lease, &guard).await? {
+            let state = match read_with_lease.take() {
+                Some(state) => state,
+                None => self.store.group(group).await?,
+            };
+            let rest = Rest {
+                more: passes + 1 < self.config.max_passes_per_turn,
+                released,
+            };
+            let (desired, previous) = match self.file_to_build(state, &lease, &guard, &rest).await? {
                 Build::File { desired, previous } => (*desired, previous),
                 Build::Ended(end) => return Ok(end),
             };
-            if passes == 0 {
-                self.sync_schedules(&lease, &desired).await?;
-            }
-            let scheduled = self.pending_action(group).await?;
+            let scheduled = self.scheduled_for(&lease, &desired, passes == 0).await?;
             let Some(changes) = self.change_sender() else {
                 return Ok(TurnEnd::Stopped);
             };
@@ -297,19 +335,18 @@ impl Daemon {
             }
             let now = self.clock.now();
             let lease = Self::current(held);
-            let more = passes < self.config.max_passes_per_turn;
             let next = match result {
                 Err(e) => {
-                    self.pass_not_completed(&lease, &desired, previous, &e, now)
+                    self.pass_not_completed(&lease, &desired, previous, &e, now, &rest)
                         .await?
                 }
                 Ok(report) => match &scheduled {
                     Some(run) => {
-                        self.after_scheduled_pass(&lease, run, &report, previous, more, now)
+                        self.after_scheduled_pass(&lease, run, &report, previous, now, &rest)
                             .await?
                     }
                     None => {
-                        self.after_file_pass(&lease, &desired, &report, previous, more, now)
+                        self.after_file_pass(&lease, &desired, &report, previous, now, &rest)
                             .await?
                     }
                 },
@@ -322,22 +359,40 @@ impl Daemon {
         }
     }
 
+    /// The scheduled action this pass runs, if any, from one schedules query; the turn's `first` pass
+    /// also syncs the file's schedules with it.
+    async fn scheduled_for(
+        &self,
+        lease: &Lease,
+        desired: &Desired,
+        first: bool,
+    ) -> Result<Option<ScheduledRun>, StoreError> {
+        if first {
+            let schedules = self.sync_schedules(lease, desired).await?;
+            self.pending_action_of(&lease.group, schedules).await
+        } else {
+            self.pending_action(&lease.group).await
+        }
+    }
+
     /// What this pass builds: the group's recorded file and its last observation, or how the turn ends
     /// without a pass (no file recorded, destroyed at this file version, the file removed).
     async fn file_to_build(
         &self,
-        group: &str,
+        state: Option<GroupState>,
         lease: &Lease,
         guard: &Arc<dyn LeaseGuard>,
+        rest: &Rest<'_>,
     ) -> Result<Build, StoreError> {
-        let Some(state) = self.store.group(group).await? else {
+        let group = lease.group.as_str();
+        let Some(state) = state else {
             return Ok(Build::Ended(TurnEnd::Done));
         };
         let Some(desired) = state.desired else {
             // Marked due (resync, operator) but no parameter file was ever recorded: clear the mark.
             let reason = "no parameter file has been recorded for this dataset group";
             let observed = observed(0, false, Vec::new(), Some(reason.into()), self.clock.now());
-            self.store.put_observed(lease, &observed, None).await?;
+            self.record(lease, &observed, None, Some(rest)).await?;
             return Ok(Build::Ended(TurnEnd::Done));
         };
         if let Some(tombstone) = state
@@ -350,7 +405,7 @@ impl Daemon {
                 generation = desired.generation,
                 "destroyed; not rebuilt from the same parameter file"
             );
-            self.store.put_observed(lease, tombstone, None).await?;
+            self.record(lease, tombstone, None, Some(rest)).await?;
             return Ok(Build::Ended(TurnEnd::Done));
         }
         if desired.is_removal() {
@@ -407,6 +462,7 @@ impl Daemon {
         previous: Option<Observed>,
         e: &PassError,
         now: DateTime<Utc>,
+        rest: &Rest<'_>,
     ) -> Result<Next, Stop> {
         tracing::warn!(generation = desired.generation, error = %e, "pass did not complete; retrying later");
         let retry = match error_policy(TurnError::Pass, self.config.error_retry) {
@@ -420,7 +476,7 @@ impl Daemon {
             ..observed(desired.generation, false, resources, Some(e.message.clone()), now)
         };
         let until = after(now, retry);
-        self.store.put_observed(lease, &observed, Some(until)).await?;
+        self.record(lease, &observed, Some(until), Some(rest)).await?;
         Ok(Next::Wait(until))
     }
 
@@ -432,27 +488,28 @@ impl Daemon {
         run: &ScheduledRun,
         report: &PassReport,
         previous: Option<Observed>,
-        more: bool,
         now: DateTime<Utc>,
+        rest: &Rest<'_>,
     ) -> Result<Next, Stop> {
         match &report.status {
             PassStatus::Converged | PassStatus::Failed => {
                 let failed = report.status == PassStatus::Failed;
                 self.finish_scheduled(&lease.group, run, report, failed).await?;
-                if more {
+                if rest.more {
                     return Ok(Next::Again);
                 }
                 // Out of passes: come back at once for the rest (another action, the file).
                 let observed = previous.unwrap_or_else(|| observed(0, false, Vec::new(), None, now));
-                self.store.put_observed(lease, &observed, Some(now)).await?;
+                self.record(lease, &observed, Some(now), Some(rest)).await?;
                 Ok(Next::Wait(now))
             }
             PassStatus::Pending { retry_after } => {
-                let again_now = retry_after.is_zero() && more;
+                let again_now = retry_after.is_zero() && rest.more;
                 let next = if again_now { now } else { after(now, *retry_after) };
                 let observed =
                     previous.unwrap_or_else(|| observed(0, false, report.resources.clone(), None, now));
-                self.store.put_observed(lease, &observed, Some(next)).await?;
+                let last = (!again_now).then_some(rest);
+                self.record(lease, &observed, Some(next), last).await?;
                 Ok(if again_now { Next::Again } else { Next::Wait(next) })
             }
         }
@@ -466,8 +523,8 @@ impl Daemon {
         desired: &Desired,
         report: &PassReport,
         previous: Option<Observed>,
-        more: bool,
         now: DateTime<Utc>,
+        rest: &Rest<'_>,
     ) -> Result<Next, Stop> {
         let group = lease.group.as_str();
         let same_generation = previous.as_ref().filter(|p| p.generation == desired.generation);
@@ -488,7 +545,7 @@ impl Daemon {
                 // Observations written before `announced` existed say it by `converged`.
                 let told = observed.has_announced(&id) || same_generation.is_some_and(|p| p.converged);
                 if told {
-                    self.store.put_observed(lease, &observed, None).await?;
+                    self.record(lease, &observed, None, Some(rest)).await?;
                 } else {
                     let location = location_of(report, &self.config.location);
                     let message = run_message(group, &location, &RunOutcome::Complete);
@@ -511,7 +568,7 @@ impl Daemon {
                     || same_generation
                         .is_some_and(|p| !p.converged && p.last_error.as_deref() == Some(summary.as_str()));
                 if told {
-                    self.store.put_observed(lease, &observed, None).await?;
+                    self.record(lease, &observed, None, Some(rest)).await?;
                 } else {
                     let location = location_of(report, &self.config.location);
                     let outcome = RunOutcome::Failed(report.failures.clone());
@@ -525,12 +582,32 @@ impl Daemon {
             }
             PassStatus::Pending { retry_after } => {
                 let observed = record(false, None);
-                let again_now = retry_after.is_zero() && more;
+                let again_now = retry_after.is_zero() && rest.more;
                 // Pending with a wait: record the next poll time and free the worker for other groups.
                 let next = if again_now { now } else { after(now, *retry_after) };
-                self.store.put_observed(lease, &observed, Some(next)).await?;
+                let last = (!again_now).then_some(rest);
+                self.record(lease, &observed, Some(next), last).await?;
                 Ok(if again_now { Next::Again } else { Next::Wait(next) })
             }
+        }
+    }
+
+    /// Records a pass's `observed` state and next due time. As the turn's last write (`last`), the
+    /// same write gives the lease up: one round trip instead of two, and the group is free for any
+    /// replica as soon as its result is recorded.
+    async fn record(
+        &self,
+        lease: &Lease,
+        observed: &Observed,
+        next_due: Option<DateTime<Utc>>,
+        last: Option<&Rest<'_>>,
+    ) -> Result<(), StoreError> {
+        match last {
+            Some(rest) => {
+                rest.released.store(true, Ordering::SeqCst);
+                self.store.put_observed_releasing(lease, observed, next_due).await
+            }
+            None => self.store.put_observed(lease, observed, next_due).await,
         }
     }
 

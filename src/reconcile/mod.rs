@@ -191,6 +191,9 @@ struct GroupMemory {
     cache: Option<observe::Cache>,
     /// How long the last finished resource of each kind took (kept across runs).
     took: HashMap<Kind, Duration>,
+    /// The data a pass of this run found, every dataset's and batch input there, kept while the run
+    /// is pending ([`Reconciler::data`]).
+    data: Option<DataFound>,
 }
 
 /// Whether another replica may have held the group between a pass under tenure `last` and one under
@@ -297,6 +300,22 @@ pub async fn find_data(
         }
     }
     Ok(found)
+}
+
+/// Whether `found` holds data for every dataset of `spec` and the batch input of every solution with
+/// batch jobs: nothing a later upload could still provide to this run.
+fn all_data_found(spec: &Spec, found: &DataFound) -> bool {
+    let datasets = spec
+        .datasets
+        .iter()
+        .flat_map(|d| d.all())
+        .all(|d| found.datasets.contains_key(&d.dataset_type));
+    let inputs = spec
+        .solutions
+        .iter()
+        .filter(|s| !s.batch_inference_jobs.is_empty() || !s.batch_segment_jobs.is_empty())
+        .all(|s| found.batch_inputs.contains(&s.name));
+    datasets && inputs
 }
 
 fn step_status(action: &Action) -> Option<(String, Option<String>)> {
@@ -439,12 +458,7 @@ impl Reconciler {
         scheduled: Option<&ScheduledWork>,
     ) -> Result<Plan, ReconcileError> {
         let group = spec.dataset_group.name.clone();
-        let data = find_data(self.objects.as_ref(), spec, config)
-            .await
-            .map_err(|source| ReconcileError::Objects {
-                group: group.clone(),
-                source,
-            })?;
+        let data = self.data(spec, config, list_unmanaged).await?;
         let group_arn = self
             .group_arn(spec)
             .await
@@ -493,6 +507,30 @@ impl Reconciler {
             scheduled: scheduled.cloned(),
         };
         Ok(plan::plan(spec, &observed, &data, &run))
+    }
+
+    /// The data beside the parameter file. A pass of a pending run reuses what an earlier pass of the
+    /// run found once every dataset's data and every batch input was there: what the run imports
+    /// was decided when it found them, and each further pass would list the same folders again (one
+    /// S3 round trip per dataset per pass). Data uploaded meanwhile is seen by the next run, or by the
+    /// first pass after this one converges or fails (both forget the listing), as an upload after
+    /// convergence is. While anything is missing, every pass looks again. `fresh` (`plan`) always
+    /// lists and keeps nothing.
+    async fn data(&self, spec: &Spec, config: &ObjectUrl, fresh: bool) -> Result<DataFound, ReconcileError> {
+        let group = &spec.dataset_group.name;
+        if !fresh && let Some(found) = self.remember(group, |m| m.data.clone()) {
+            return Ok(found);
+        }
+        let found = find_data(self.objects.as_ref(), spec, config)
+            .await
+            .map_err(|source| ReconcileError::Objects {
+                group: group.clone(),
+                source,
+            })?;
+        if !fresh && all_data_found(spec, &found) {
+            self.remember(group, |m| m.data = Some(found.clone()));
+        }
+        Ok(found)
     }
 
     /// What `apply` would do now, changing nothing (unmanaged resources listed).
@@ -564,6 +602,7 @@ impl Reconciler {
                 };
             } else if handed_over(m.tenure, tenure) {
                 m.cache = None;
+                m.data = None;
                 m.already_exists.clear();
             }
             m.tenure = tenure;
@@ -790,6 +829,8 @@ impl Reconciler {
                 if let Some(c) = &mut m.cache {
                     c.keep_settled();
                 }
+                // Settled: the next pass (a resync) looks for new data.
+                m.data = None;
             });
             return if failures.is_empty() {
                 PassOutcome::Converged { resources }

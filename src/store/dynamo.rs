@@ -660,6 +660,134 @@ impl DynamoStore {
         Ok(out)
     }
 
+    /// Takes the lease when free or expired (one conditional update); with the grant, the item as the
+    /// update left it (`None` when the lease is held).
+    async fn acquire(
+        &self,
+        group: &str,
+        owner: &str,
+        duration: Duration,
+    ) -> Result<(LeaseGrant, Option<Item>), StoreError> {
+        check_name("the dataset group name", group)?;
+        check_name("the lease owner", owner)?;
+        let now = self.clock.now();
+        let expires_at = plus(now, duration);
+        let valid_until = valid_until(tokio::time::Instant::now(), duration, self.max_clock_skew);
+        let b = Self::group_update(group)
+            .set("lease_owner", s(owner))
+            .set("lease_expires_at", n(to_millis(expires_at)))
+            .add("lease_epoch", n(1))
+            .value(":now", n(to_millis(now)));
+        let what = format!("lease of {group}");
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(group_pk(group), GROUP_SK)))
+            .update_expression(b.expression())
+            .condition_expression("attribute_not_exists(#lease_owner) OR #lease_expires_at < :now")
+            .set_expression_attribute_names(Some(b.names))
+            .set_expression_attribute_values(Some(b.values))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let epoch = out
+                    .attributes()
+                    .and_then(|a| get_u64(a, "lease_epoch"))
+                    .ok_or_else(|| StoreError::Corrupt {
+                        what: what.clone(),
+                        reason: "the update returned no lease_epoch".into(),
+                    })?;
+                let lease = Lease {
+                    group: group.to_string(),
+                    owner: owner.to_string(),
+                    epoch,
+                    expires_at,
+                    valid_until,
+                };
+                Ok((LeaseGrant::Acquired(lease), out.attributes))
+            }
+            Err(e) if is_condition_failure(&e) => {
+                let old = match e.as_service_error() {
+                    Some(UpdateItemError::ConditionalCheckFailedException(c)) => c.item().cloned(),
+                    _ => None,
+                };
+                let old = match old {
+                    Some(item) => item,
+                    None => self
+                        .get_item(group_pk(group), GROUP_SK, &what)
+                        .await?
+                        .unwrap_or_default(),
+                };
+                let held = LeaseGrant::Held {
+                    owner: get_s(&old, "lease_owner").unwrap_or_default(),
+                    expires_at: from_millis(get_i64(&old, "lease_expires_at").unwrap_or(0)),
+                };
+                Ok((held, None))
+            }
+            Err(e) => Err(self.fail("acquire", what, &e)),
+        }
+    }
+
+    /// `put_observed`, giving the lease up in the same write when `release`.
+    async fn write_observed(
+        &self,
+        lease: &Lease,
+        observed: &Observed,
+        next_due: Option<DateTime<Utc>>,
+        release: bool,
+    ) -> Result<(), StoreError> {
+        let json = observed_json(&lease.group, observed)?;
+        let what = format!("observed state of {}", lease.group);
+        let item_key = key(group_pk(&lease.group), GROUP_SK);
+        // DynamoDB has no MIN: first try the write that assumes no newer generation arrived; if the
+        // generation condition fails, the group must stay due now.
+        let released = |b: UpdateBuilder| {
+            if release {
+                b.remove("lease_owner").remove("lease_expires_at")
+            } else {
+                b
+            }
+        };
+        let plain = with_lease_names(
+            released(UpdateBuilder::default())
+                .set("observed", s(json.clone()))
+                .set_opt("due_at", next_due.map(|t| n(to_millis(t))))
+                .name("desired_generation")
+                .value(":generation", n(observed.generation)),
+            lease,
+        );
+        let condition = format!("{LEASE_IS_MINE} AND {NOT_OLDER_THAN_DESIRED}");
+        if self
+            .update("write", &what, item_key.clone(), plain, Some(&condition))
+            .await?
+        {
+            return Ok(());
+        }
+        let newer = with_lease_names(
+            released(UpdateBuilder::default())
+                .set("observed", s(json))
+                .set("due_at", n(to_millis(self.clock.now())))
+                .name("desired_generation")
+                .value(":generation", n(observed.generation)),
+            lease,
+        );
+        // desired_generation only grows, so if the first condition failed on it this one holds; a
+        // failure now can only be the lease.
+        let condition = format!("{LEASE_IS_MINE} AND {OLDER_THAN_DESIRED}");
+        if self
+            .update("write", &what, item_key, newer, Some(&condition))
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(StoreError::fenced(lease))
+        }
+    }
+
     /// The item recording that `group`'s schedule set changed now (see [`CHANGES_PK`]).
     fn schedule_change(&self, group: &str) -> Result<TransactWriteItem, aws_sdk_dynamodb::error::BuildError> {
         let now = self.clock.now();
@@ -919,66 +1047,18 @@ impl StateStore for DynamoStore {
         owner: &str,
         duration: Duration,
     ) -> Result<LeaseGrant, StoreError> {
-        check_name("the dataset group name", group)?;
-        check_name("the lease owner", owner)?;
-        let now = self.clock.now();
-        let expires_at = plus(now, duration);
-        let valid_until = valid_until(tokio::time::Instant::now(), duration, self.max_clock_skew);
-        let b = Self::group_update(group)
-            .set("lease_owner", s(owner))
-            .set("lease_expires_at", n(to_millis(expires_at)))
-            .add("lease_epoch", n(1))
-            .value(":now", n(to_millis(now)));
-        let what = format!("lease of {group}");
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(group_pk(group), GROUP_SK)))
-            .update_expression(b.expression())
-            .condition_expression("attribute_not_exists(#lease_owner) OR #lease_expires_at < :now")
-            .set_expression_attribute_names(Some(b.names))
-            .set_expression_attribute_values(Some(b.values))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                let epoch = out
-                    .attributes()
-                    .and_then(|a| get_u64(a, "lease_epoch"))
-                    .ok_or_else(|| StoreError::Corrupt {
-                        what: what.clone(),
-                        reason: "the update returned no lease_epoch".into(),
-                    })?;
-                Ok(LeaseGrant::Acquired(Lease {
-                    group: group.to_string(),
-                    owner: owner.to_string(),
-                    epoch,
-                    expires_at,
-                    valid_until,
-                }))
-            }
-            Err(e) if is_condition_failure(&e) => {
-                let old = match e.as_service_error() {
-                    Some(UpdateItemError::ConditionalCheckFailedException(c)) => c.item().cloned(),
-                    _ => None,
-                };
-                let old = match old {
-                    Some(item) => item,
-                    None => self
-                        .get_item(group_pk(group), GROUP_SK, &what)
-                        .await?
-                        .unwrap_or_default(),
-                };
-                Ok(LeaseGrant::Held {
-                    owner: get_s(&old, "lease_owner").unwrap_or_default(),
-                    expires_at: from_millis(get_i64(&old, "lease_expires_at").unwrap_or(0)),
-                })
-            }
-            Err(e) => Err(self.fail("acquire", what, &e)),
-        }
+        Ok(self.acquire(group, owner, duration).await?.0)
+    }
+
+    async fn acquire_lease_reading(
+        &self,
+        group: &str,
+        owner: &str,
+        duration: Duration,
+    ) -> Result<(LeaseGrant, Option<GroupState>), StoreError> {
+        let (grant, item) = self.acquire(group, owner, duration).await?;
+        let state = item.as_ref().map(parse_group).transpose()?;
+        Ok((grant, state))
     }
 
     async fn renew_lease(&self, lease: &Lease, duration: Duration) -> Result<Lease, StoreError> {
@@ -1036,45 +1116,16 @@ impl StateStore for DynamoStore {
         observed: &Observed,
         next_due: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
-        let json = observed_json(&lease.group, observed)?;
-        let what = format!("observed state of {}", lease.group);
-        let item_key = key(group_pk(&lease.group), GROUP_SK);
-        // DynamoDB has no MIN: first try the write that assumes no newer generation arrived; if the
-        // generation condition fails, the group must stay due now.
-        let plain = with_lease_names(
-            UpdateBuilder::default()
-                .set("observed", s(json.clone()))
-                .set_opt("due_at", next_due.map(|t| n(to_millis(t))))
-                .name("desired_generation")
-                .value(":generation", n(observed.generation)),
-            lease,
-        );
-        let condition = format!("{LEASE_IS_MINE} AND {NOT_OLDER_THAN_DESIRED}");
-        if self
-            .update("write", &what, item_key.clone(), plain, Some(&condition))
-            .await?
-        {
-            return Ok(());
-        }
-        let newer = with_lease_names(
-            UpdateBuilder::default()
-                .set("observed", s(json))
-                .set("due_at", n(to_millis(self.clock.now())))
-                .name("desired_generation")
-                .value(":generation", n(observed.generation)),
-            lease,
-        );
-        // desired_generation only grows, so if the first condition failed on it this one holds; a
-        // failure now can only be the lease.
-        let condition = format!("{LEASE_IS_MINE} AND {OLDER_THAN_DESIRED}");
-        if self
-            .update("write", &what, item_key, newer, Some(&condition))
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(StoreError::fenced(lease))
-        }
+        self.write_observed(lease, observed, next_due, false).await
+    }
+
+    async fn put_observed_releasing(
+        &self,
+        lease: &Lease,
+        observed: &Observed,
+        next_due: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        self.write_observed(lease, observed, next_due, true).await
     }
 
     async fn put_schedule(&self, lease: &Lease, schedule: &Schedule) -> Result<(), StoreError> {

@@ -92,8 +92,8 @@ pub(crate) const PUT_DESIRED_ATTEMPTS: u32 = 8;
 /// - `put_desired` never lowers a group's desired state: a duplicate is a no-op, an older event is
 ///   ignored, and a newer file increments the generation exactly once, even with concurrent writers.
 /// - A lease is granted only when free or expired, and each grant bumps the epoch. Every write the
-///   lease holder makes (`put_observed`, `put_schedule`, `delete_schedule`, `renew_lease`,
-///   `release_lease`) fails with [`StoreError::Fenced`] once its epoch is no longer current.
+///   lease holder makes (`put_observed`, `put_observed_releasing`, `put_schedule`, `delete_schedule`,
+///   `renew_lease`, `release_lease`) fails with [`StoreError::Fenced`] once its epoch is no longer current.
 /// - Every change of a group's schedule set is listed by `schedule_changes` from its instant on.
 /// - The first `claim_fire` of a (schedule, fire time) wins; expired claims are never reported. Once
 ///   `record_fire` has recorded a fire, `claim_fire` never grants that fire (or an earlier one) again,
@@ -140,6 +140,24 @@ pub trait StateStore: NotificationStore + Send + Sync + fmt::Debug {
         duration: Duration,
     ) -> Result<LeaseGrant, StoreError>;
 
+    /// As [`StateStore::acquire_lease`], returning with the grant the group's state as the grant left
+    /// it (`None` when the lease is held elsewhere), so a worker takes a group and reads it in one
+    /// round trip: DynamoDB's conditional update returns the item, SQLite reads it in the lease's
+    /// transaction. The default makes the two calls.
+    async fn acquire_lease_reading(
+        &self,
+        group: &str,
+        owner: &str,
+        duration: Duration,
+    ) -> Result<(LeaseGrant, Option<GroupState>), StoreError> {
+        let grant = self.acquire_lease(group, owner, duration).await?;
+        let state = match &grant {
+            LeaseGrant::Acquired(_) => self.group(group).await?,
+            LeaseGrant::Held { .. } => None,
+        };
+        Ok((grant, state))
+    }
+
     /// Extends a held lease to now + `duration` (and its [`Lease::valid_until`] likewise); `Fenced` if
     /// it was lost. A lease that expired without anyone taking it over can still be renewed: its epoch
     /// proves nobody else held the group meanwhile.
@@ -160,6 +178,19 @@ pub trait StateStore: NotificationStore + Send + Sync + fmt::Debug {
         observed: &Observed,
         next_due: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError>;
+
+    /// As [`StateStore::put_observed`], and gives the lease up in the same conditional write (as
+    /// [`StateStore::release_lease`]): a turn's last write costs one round trip. `Fenced` (nothing
+    /// written, nothing released) once the lease is lost. The default makes the two calls.
+    async fn put_observed_releasing(
+        &self,
+        lease: &Lease,
+        observed: &Observed,
+        next_due: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        self.put_observed(lease, observed, next_due).await?;
+        self.release_lease(lease).await
+    }
 
     /// Creates or replaces a schedule of the lease's group (fenced). `last_fire`, `pending_fire` and
     /// `last_outcome` are left as stored.

@@ -5,6 +5,7 @@
 //! processes) stay correct; SQLite's busy timeout serialises them.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -119,6 +120,8 @@ pub struct SqliteStore {
     clock: Arc<dyn Clock>,
     /// Margin taken off every lease's local validity ([`Lease::valid_until`]).
     max_clock_skew: Duration,
+    /// Calls made through this store and its clones ([`SqliteStore::calls`]).
+    calls: Arc<AtomicU64>,
 }
 
 fn sql_error(op: &'static str, what: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> StoreError {
@@ -179,7 +182,107 @@ impl SqliteStore {
             location,
             clock: Arc::new(SystemClock),
             max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
+            calls: Arc::default(),
         })
+    }
+
+    /// Calls made so far through this store and its clones, each one transaction on the database:
+    /// what a turn costs in round trips, as DynamoDB would count them.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// Takes the lease when free or expired, in one transaction; with `read`, the group as the grant
+    /// left it (read in the same transaction).
+    async fn acquire(
+        &self,
+        group: &str,
+        owner: &str,
+        duration: Duration,
+        read: bool,
+    ) -> Result<(LeaseGrant, Option<GroupState>), StoreError> {
+        check_name("the dataset group name", group)?;
+        check_name("the lease owner", owner)?;
+        let (group, owner) = (group.to_string(), owner.to_string());
+        let now = self.clock.now();
+        let valid_until = valid_until(tokio::time::Instant::now(), duration, self.max_clock_skew);
+        self.with_conn("acquire lease", move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sql_error("begin lease of", group.clone()))?;
+            tx.execute(
+                "INSERT INTO groups (name) VALUES (?1) ON CONFLICT (name) DO NOTHING",
+                params![group],
+            )
+            .map_err(sql_error("create group", group.clone()))?;
+            let (holder, epoch, expires): (Option<String>, i64, Option<i64>) = tx
+                .query_row(
+                    "SELECT lease_owner, lease_epoch, lease_expires_ms FROM groups WHERE name = ?1",
+                    params![group],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .map_err(sql_error("read lease of", group.clone()))?;
+            if let (Some(holder), Some(expires)) = (holder, expires)
+                && expires >= to_millis(now)
+            {
+                let held = LeaseGrant::Held {
+                    owner: holder,
+                    expires_at: from_millis(expires),
+                };
+                return Ok((held, None));
+            }
+            let lease = Lease {
+                group: group.clone(),
+                owner,
+                epoch: to_u64(epoch) + 1,
+                expires_at: plus(now, duration),
+                valid_until,
+            };
+            tx.execute(
+                "UPDATE groups SET lease_owner = ?2, lease_epoch = ?3, lease_expires_ms = ?4 WHERE name = ?1",
+                params![
+                    group,
+                    lease.owner,
+                    to_i64(lease.epoch),
+                    to_millis(lease.expires_at)
+                ],
+            )
+            .map_err(sql_error("write lease of", group.clone()))?;
+            let state = if read { load_group(&tx, &group)? } else { None };
+            tx.commit().map_err(sql_error("commit lease of", group))?;
+            Ok((LeaseGrant::Acquired(lease), state))
+        })
+        .await
+    }
+
+    /// `put_observed`, giving the lease up in the same transaction when `release`.
+    async fn observe(
+        &self,
+        lease: &Lease,
+        observed: &Observed,
+        next_due: Option<DateTime<Utc>>,
+        release: bool,
+    ) -> Result<(), StoreError> {
+        let json = observed_json(&lease.group, observed)?;
+        let lease = lease.clone();
+        let generation = to_i64(observed.generation);
+        let now = to_millis(self.clock.now());
+        self.with_conn("write observed state", move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sql_error("begin observed state of", lease.group.clone()))?;
+            write_observed(&tx, &lease, &json, generation, now, next_due)?;
+            if release {
+                tx.execute(
+                    "UPDATE groups SET lease_owner = NULL, lease_expires_ms = NULL WHERE name = ?1",
+                    params![lease.group],
+                )
+                .map_err(sql_error("release lease of", lease.group.clone()))?;
+            }
+            tx.commit()
+                .map_err(sql_error("commit observed state of", lease.group.clone()))
+        })
+        .await
     }
 
     /// Due groups that are free, expired, or leased by `owner` (the rule of `acquire_lease`: a lease
@@ -213,6 +316,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        self.calls.fetch_add(1, Ordering::Relaxed);
         let conn = Arc::clone(&self.conn);
         let location = self.location.clone();
         tokio::task::spawn_blocking(move || {
@@ -551,56 +655,16 @@ impl StateStore for SqliteStore {
         owner: &str,
         duration: Duration,
     ) -> Result<LeaseGrant, StoreError> {
-        check_name("the dataset group name", group)?;
-        check_name("the lease owner", owner)?;
-        let (group, owner) = (group.to_string(), owner.to_string());
-        let now = self.clock.now();
-        let valid_until = valid_until(tokio::time::Instant::now(), duration, self.max_clock_skew);
-        self.with_conn("acquire lease", move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(sql_error("begin lease of", group.clone()))?;
-            tx.execute(
-                "INSERT INTO groups (name) VALUES (?1) ON CONFLICT (name) DO NOTHING",
-                params![group],
-            )
-            .map_err(sql_error("create group", group.clone()))?;
-            let (holder, epoch, expires): (Option<String>, i64, Option<i64>) = tx
-                .query_row(
-                    "SELECT lease_owner, lease_epoch, lease_expires_ms FROM groups WHERE name = ?1",
-                    params![group],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .map_err(sql_error("read lease of", group.clone()))?;
-            if let (Some(holder), Some(expires)) = (holder, expires)
-                && expires >= to_millis(now)
-            {
-                return Ok(LeaseGrant::Held {
-                    owner: holder,
-                    expires_at: from_millis(expires),
-                });
-            }
-            let lease = Lease {
-                group: group.clone(),
-                owner,
-                epoch: to_u64(epoch) + 1,
-                expires_at: plus(now, duration),
-                valid_until,
-            };
-            tx.execute(
-                "UPDATE groups SET lease_owner = ?2, lease_epoch = ?3, lease_expires_ms = ?4 WHERE name = ?1",
-                params![
-                    group,
-                    lease.owner,
-                    to_i64(lease.epoch),
-                    to_millis(lease.expires_at)
-                ],
-            )
-            .map_err(sql_error("write lease of", group.clone()))?;
-            tx.commit().map_err(sql_error("commit lease of", group))?;
-            Ok(LeaseGrant::Acquired(lease))
-        })
-        .await
+        Ok(self.acquire(group, owner, duration, false).await?.0)
+    }
+
+    async fn acquire_lease_reading(
+        &self,
+        group: &str,
+        owner: &str,
+        duration: Duration,
+    ) -> Result<(LeaseGrant, Option<GroupState>), StoreError> {
+        self.acquire(group, owner, duration, true).await
     }
 
     async fn renew_lease(&self, lease: &Lease, duration: Duration) -> Result<Lease, StoreError> {
@@ -654,14 +718,16 @@ impl StateStore for SqliteStore {
         observed: &Observed,
         next_due: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
-        let json = observed_json(&lease.group, observed)?;
-        let lease = lease.clone();
-        let generation = to_i64(observed.generation);
-        let now = to_millis(self.clock.now());
-        self.with_conn("write observed state", move |conn| {
-            write_observed(conn, &lease, &json, generation, now, next_due)
-        })
-        .await
+        self.observe(lease, observed, next_due, false).await
+    }
+
+    async fn put_observed_releasing(
+        &self,
+        lease: &Lease,
+        observed: &Observed,
+        next_due: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        self.observe(lease, observed, next_due, true).await
     }
 
     async fn put_schedule(&self, lease: &Lease, schedule: &Schedule) -> Result<(), StoreError> {

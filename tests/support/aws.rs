@@ -6,18 +6,22 @@
 //! the race between our clients' read–decide–write loops is still real. Do not long-poll SQS on it.
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 
+/// Binds a free port itself and prints it: a port picked here and handed over could be taken by any
+/// other process in between (tests start moto servers all the time), and the server would exit with
+/// "address already in use" or, worse, the test would talk to the other process's server.
 const SERIAL_SERVER: &str = "
-import sys
-from werkzeug.serving import run_simple
+from werkzeug.serving import make_server
 from moto.moto_server.threaded_moto_server import DomainDispatcherApplication, create_backend_app
-run_simple('127.0.0.1', int(sys.argv[1]), DomainDispatcherApplication(create_backend_app), threaded=False)
+server = make_server('127.0.0.1', 0, DomainDispatcherApplication(create_backend_app), threaded=False)
+print(server.server_port, flush=True)
+server.serve_forever()
 ";
 
 /// A single-threaded moto, killed on drop.
@@ -30,19 +34,25 @@ impl SerialMoto {
     /// # Panics
     /// When python3 with moto cannot start or the server does not answer within a minute.
     pub fn start() -> Self {
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .and_then(|l| l.local_addr())
-            .expect("bind a loopback port")
-            .port();
-        let child = Command::new("python3")
-            .args(["-c", SERIAL_SERVER, &port.to_string()])
+        let mut child = Command::new("python3")
+            .args(["-c", SERIAL_SERVER])
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("python3 with moto installed (pip install \"moto[server]==5.2.1\")");
-        let mut server = Self { child, port };
         let started = Instant::now();
+        let port = match super::process::lines_of(&mut child).recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => line
+                .trim()
+                .parse::<u16>()
+                .expect("the port the serial moto server bound"),
+            Err(e) => {
+                let _ = child.kill();
+                panic!("the serial moto server told no port ({e}): {:?}", child.wait());
+            }
+        };
+        let mut server = Self { child, port };
         while !server.answers() {
             if let Ok(Some(status)) = server.child.try_wait() {
                 panic!("the serial moto server exited with {status}");

@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -24,18 +24,20 @@ pub struct Moto {
 }
 
 impl Moto {
-    /// Starts `moto_server -H 127.0.0.1 -p <free port>` and waits until it answers.
+    /// Starts `moto_server -H 127.0.0.1 -p 0` and waits until it answers. The server binds the port
+    /// itself and logs it: a free port picked here and handed over could be taken by another process
+    /// in between (tests start servers all the time), and moto would exit or, worse, the test would
+    /// talk to the other process's server.
     ///
     /// # Panics
     /// When `moto_server` is not installed (the message says how to install it), or when it does
     /// not answer within a minute (the message includes its output).
     pub fn start() -> Self {
-        let port = free_port();
         let log = tempfile::NamedTempFile::new().expect("a temporary file for moto's log");
         let log_out = log.reopen().expect("reopen the log file");
         let log_err = log.reopen().expect("reopen the log file");
         let child = match Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-H", "127.0.0.1", "-p", "0"])
             .stdin(Stdio::null())
             .stdout(Stdio::from(log_out))
             .stderr(Stdio::from(log_err))
@@ -47,7 +49,7 @@ impl Moto {
             ),
             Err(e) => panic!("cannot start moto_server: {e}"),
         };
-        let mut moto = Self { child, port, log };
+        let mut moto = Self { child, port: 0, log };
         moto.wait_until_ready();
         moto
     }
@@ -91,7 +93,6 @@ impl Moto {
 
     fn wait_until_ready(&mut self) {
         let started = Instant::now();
-        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
         loop {
             if let Some(status) = self.child.try_wait().expect("poll moto_server") {
                 panic!(
@@ -99,12 +100,16 @@ impl Moto {
                     self.log_text()
                 );
             }
-            if answers(address) {
+            if self.port == 0 {
+                self.port = bound_port(&self.log_text()).unwrap_or(0);
+            }
+            if self.port != 0 && answers(SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))) {
                 return;
             }
             if started.elapsed() > STARTUP_TIMEOUT {
                 panic!(
-                    "moto_server did not answer on {address} within {STARTUP_TIMEOUT:?}:\n{}",
+                    "moto_server did not answer on port {} within {STARTUP_TIMEOUT:?}:\n{}",
+                    self.port,
                     self.log_text()
                 );
             }
@@ -142,12 +147,12 @@ fn answers(address: SocketAddr) -> bool {
     stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.") && &head[9..12] == b"200"
 }
 
-/// A port that was free a moment ago (the OS picks it).
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .expect("bind a loopback port")
-        .port()
+/// The port in moto's startup line (` * Running on http://127.0.0.1:<port>`), once it is logged.
+fn bound_port(log: &str) -> Option<u16> {
+    const MARK: &str = "Running on http://127.0.0.1:";
+    let rest = &log[log.find(MARK)? + MARK.len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
 }
 
 /// `prefix-<12 hex>`: lowercase and short enough for bucket, queue and table names.
