@@ -479,7 +479,9 @@ async fn each_outcome_of_a_generation_is_announced_once_whatever_is_observed_in_
     let b = w.daemon(fake.clone(), config("b"));
     let replica_b = start(&b);
     assert_eq!(resync_and_reach_slots(&w, &b).await, 1);
-    eventually("converged again", || async { fake.calls("g") == 4 }).await;
+    // At least: a pass more than the script expects (a retry that raced a mark) is no announcement,
+    // and an exact count would never be seen again once passed.
+    eventually("converged again", || async { fake.calls("g") >= 4 }).await;
     turns_over(&b).await;
     assert_eq!(w.statuses("g"), ["UPDATE COMPLETE"]);
 
@@ -492,11 +494,11 @@ async fn each_outcome_of_a_generation_is_announced_once_whatever_is_observed_in_
     .await;
     assert_eq!(b.resync_once().await, 1);
     eventually("failed again after an incomplete pass", || async {
-        fake.calls("g") == 7
+        fake.calls("g") >= 7
     })
     .await;
     assert_eq!(b.resync_once().await, 1);
-    eventually("converged a third time", || async { fake.calls("g") == 8 }).await;
+    eventually("converged a third time", || async { fake.calls("g") >= 8 }).await;
     turns_over(&b).await;
     assert_eq!(w.statuses("g"), ["UPDATE COMPLETE", "UPDATE FAILED"]);
 
