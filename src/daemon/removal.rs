@@ -13,7 +13,7 @@ use super::reconciler::{PassSink, PassStatus};
 use super::turn::{TurnEnd, after, failure_summary, location_of};
 use crate::notify::message::{Removal, removal_message};
 use crate::reconcile::LeaseGuard;
-use crate::store::{Desired, Lease, Observed, ResourceKind, StoreError};
+use crate::store::{Desired, Lease, Observed, ObservedWrite, ResourceKind, StoreError};
 
 /// What the daemon does when a group's parameter file is removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -67,7 +67,9 @@ impl Daemon {
                     resources,
                 );
                 if told {
-                    self.store.put_observed(lease, &observed, None).await?;
+                    self.store
+                        .put_observed(lease, &observed, None, ObservedWrite::KEEP_LEASE)
+                        .await?;
                 } else {
                     tracing::info!(generation = desired.generation, file = %desired.source.url, "config removed; resources kept (daemon.delete_removed_groups is off)");
                     let note = removal_message(group, &location, &Removal::Kept);
@@ -89,7 +91,9 @@ impl Daemon {
                 resources,
             );
             if told {
-                self.store.put_observed(lease, &observed, Some(at)).await?;
+                self.store
+                    .put_observed(lease, &observed, Some(at), ObservedWrite::KEEP_LEASE)
+                    .await?;
             } else {
                 tracing::info!(generation = desired.generation, teardown_at = %at, "config removed; teardown scheduled");
                 let note = removal_message(group, &location, &Removal::Scheduled(at));
@@ -153,7 +157,12 @@ impl Daemon {
                 tracing::warn!(error = %e, "teardown pass did not complete; retrying later");
                 let retry = Some(after(now, self.config.error_retry));
                 self.store
-                    .put_observed(lease, &observed(resources, e.message), retry)
+                    .put_observed(
+                        lease,
+                        &observed(resources, e.message),
+                        retry,
+                        ObservedWrite::KEEP_LEASE,
+                    )
                     .await?;
                 return Ok(TurnEnd::Done);
             }
@@ -172,7 +181,12 @@ impl Daemon {
                 let left = with_schemas(report.resources, resources);
                 let pending = observed(left, "config removed; the group is being deleted".into());
                 self.store
-                    .put_observed(lease, &pending, Some(after(now, retry_after)))
+                    .put_observed(
+                        lease,
+                        &pending,
+                        Some(after(now, retry_after)),
+                        ObservedWrite::KEEP_LEASE,
+                    )
                     .await?;
                 Ok(TurnEnd::Done)
             }
@@ -210,7 +224,10 @@ impl Daemon {
             .and_then(|g| g.observed)
             .and_then(|o| o.last_error);
         if failed.has_announced(id) || previous_error.as_deref() == Some(summary) {
-            return self.store.put_observed(lease, &failed, None).await;
+            return self
+                .store
+                .put_observed(lease, &failed, None, ObservedWrite::KEEP_LEASE)
+                .await;
         }
         tracing::warn!(failures = %summary, "dataset group not deleted whole");
         failed.remember_announced(id);
