@@ -49,6 +49,17 @@ fn acquired(grant: LeaseGrant) -> Lease {
     }
 }
 
+/// Takes `group`'s lease for `owner`; it must be free.
+async fn take(store: &dyn StateStore, group: &str, owner: &str) -> Lease {
+    acquired(
+        store
+            .acquire_lease(group, owner, LEASE, Acquire::Lease)
+            .await
+            .expect("lease")
+            .0,
+    )
+}
+
 fn is_fenced<T: std::fmt::Debug>(result: Result<T, StoreError>) -> bool {
     matches!(result, Err(StoreError::Fenced { .. }))
 }
@@ -304,13 +315,7 @@ async fn due_times(store: &dyn StateStore, clock: &ManualClock) {
     assert_eq!(store.due_groups(1).await.expect("due"), vec!["d1"]);
 
     // A pass that asks to be called again in a minute.
-    let lease = acquired(
-        store
-            .acquire_lease("d1", "r", LEASE, Acquire::Lease)
-            .await
-            .expect("lease")
-            .0,
-    );
+    let lease = take(store, "d1", "r").await;
     let next = clock_now(clock) + chrono::Duration::seconds(60);
     store
         .put_observed(&lease, &observed(1, false), Some(next), ObservedWrite::KEEP_LEASE)
@@ -411,24 +416,14 @@ async fn due_groups_skip_leased(a: &dyn StateStore, b: &dyn StateStore, clock: &
     }
     let all = vec!["l1", "l2", "l3"];
     assert_eq!(b.due_groups(10).await.expect("due"), all);
-    let l1 = acquired(
-        a.acquire_lease("l1", "replica-a", LEASE, Acquire::Lease)
-            .await
-            .expect("lease")
-            .0,
-    );
+    let l1 = take(a, "l1", "replica-a").await;
     // Replica b no longer sees l1, whichever way it asks; with a limit it gets the free groups.
     assert_eq!(b.due_groups(10).await.expect("due"), vec!["l2", "l3"]);
     assert_eq!(b.due_groups_for("replica-b", 1).await.expect("due"), vec!["l2"]);
     // The holder sees its own group (and the free ones); a plain listing leaves it out for it too.
     assert_eq!(a.due_groups_for("replica-a", 10).await.expect("due"), all);
     assert_eq!(a.due_groups(10).await.expect("due"), vec!["l2", "l3"]);
-    let l2 = acquired(
-        b.acquire_lease("l2", "replica-b", LEASE, Acquire::Lease)
-            .await
-            .expect("lease")
-            .0,
-    );
+    let l2 = take(b, "l2", "replica-b").await;
     assert_eq!(
         a.due_groups_for("replica-a", 10).await.expect("due"),
         vec!["l1", "l3"]
@@ -457,13 +452,7 @@ async fn due_groups_skip_leased(a: &dyn StateStore, b: &dyn StateStore, clock: &
 /// Local validity of leases: the monotonic clock and the skew margin decide, not the wall clock.
 /// `store` has the default skew; `skewed` (same backend) a 1 s skew.
 async fn lease_validity(store: &dyn StateStore, skewed: &dyn StateStore, clock: &ManualClock) {
-    let a = acquired(
-        store
-            .acquire_lease("v", "replica-a", LEASE, Acquire::Lease)
-            .await
-            .expect("lease")
-            .0,
-    );
+    let a = take(store, "v", "replica-a").await;
     assert!(a.is_valid());
     assert!(
         a.remaining() <= LEASE - DEFAULT_MAX_CLOCK_SKEW,
@@ -532,13 +521,7 @@ async fn largest_group_fits(store: &dyn StateStore) {
         PutDesired::Recorded(_)
     ));
     let owner = "o".repeat(MAX_NAME_BYTES);
-    let lease = acquired(
-        store
-            .acquire_lease(&name, &owner, LEASE, Acquire::Lease)
-            .await
-            .expect("lease")
-            .0,
-    );
+    let lease = take(store, &name, &owner).await;
     let mut big = observed(1, false);
     big.last_error = Some(String::new());
     let base = serde_json::to_string(&big).expect("json").len();
@@ -737,13 +720,7 @@ fn outcome(fire: DateTime<Utc>, status: FireStatus, detail: &str) -> FireOutcome
 /// begin_fire / finish_fire / skip_fire: a fire starts once, a fire during a pending action is
 /// coalesced, outcomes are kept across re-puts of the schedule.
 async fn fires_and_outcomes(store: &dyn StateStore) {
-    let lease = acquired(
-        store
-            .acquire_lease("f1", "r", LEASE, Acquire::Lease)
-            .await
-            .expect("lease")
-            .0,
-    );
+    let lease = take(store, "f1", "r").await;
     store
         .put_schedule(&lease, &sample_schedule("f1", "update"))
         .await
@@ -859,20 +836,8 @@ async fn fires_and_outcomes(store: &dyn StateStore) {
 }
 
 async fn schedules_and_claims(store: &dyn StateStore, clock: &ManualClock) {
-    let lease = acquired(
-        store
-            .acquire_lease("s1", "r", LEASE, Acquire::Lease)
-            .await
-            .expect("lease")
-            .0,
-    );
-    let other = acquired(
-        store
-            .acquire_lease("s0", "r", LEASE, Acquire::Lease)
-            .await
-            .expect("lease")
-            .0,
-    );
+    let lease = take(store, "s1", "r").await;
+    let other = take(store, "s0", "r").await;
     store
         .put_schedule(&lease, &sample_schedule("s1", "retrain"))
         .await
@@ -1082,20 +1047,8 @@ async fn schedules_and_claims(store: &dyn StateStore, clock: &ManualClock) {
 async fn schedule_changes_are_listed(store: &dyn StateStore, clock: &ManualClock) {
     let t0 = clock.now();
     assert!(store.schedule_changes(t0).await.expect("changes").is_empty());
-    let a = acquired(
-        store
-            .acquire_lease("ca", "r", LEASE, Acquire::Lease)
-            .await
-            .expect("lease")
-            .0,
-    );
-    let b = acquired(
-        store
-            .acquire_lease("cb", "r", LEASE, Acquire::Lease)
-            .await
-            .expect("lease")
-            .0,
-    );
+    let a = take(store, "ca", "r").await;
+    let b = take(store, "cb", "r").await;
     store
         .put_schedule(&a, &sample_schedule("ca", "retrain"))
         .await
@@ -1153,13 +1106,7 @@ async fn schedule_changes_are_listed(store: &dyn StateStore, clock: &ManualClock
     assert_eq!(store.schedule_changes(t4).await.expect("changes"), vec!["cb"]);
     clock.advance(LEASE + Duration::from_secs(1));
     let t5 = clock.now();
-    let _taken = acquired(
-        store
-            .acquire_lease("ca", "other", LEASE, Acquire::Lease)
-            .await
-            .expect("lease")
-            .0,
-    );
+    let _taken = take(store, "ca", "other").await;
     assert!(is_fenced(
         store.put_schedule(&a, &sample_schedule("ca", "import")).await
     ));
@@ -1182,20 +1129,8 @@ async fn groups_are_deleted(store: &dyn StateStore, clock: &ManualClock) {
         .put_desired(&desired("kept", "{}", Some("01")))
         .await
         .expect("desired");
-    let lease = acquired(
-        store
-            .acquire_lease("gone", "r", LEASE, Acquire::Lease)
-            .await
-            .expect("lease")
-            .0,
-    );
-    let other = acquired(
-        store
-            .acquire_lease("kept", "r", LEASE, Acquire::Lease)
-            .await
-            .expect("lease")
-            .0,
-    );
+    let lease = take(store, "gone", "r").await;
+    let other = take(store, "kept", "r").await;
     for name in ["retrain", "import"] {
         store
             .put_schedule(&lease, &sample_schedule("gone", name))
@@ -1209,13 +1144,7 @@ async fn groups_are_deleted(store: &dyn StateStore, clock: &ManualClock) {
 
     // A holder that lost the lease cannot delete the group.
     clock.advance(LEASE + Duration::from_secs(1));
-    let thief = acquired(
-        store
-            .acquire_lease("gone", "thief", LEASE, Acquire::Lease)
-            .await
-            .expect("lease")
-            .0,
-    );
+    let thief = take(store, "gone", "thief").await;
     assert!(is_fenced(store.delete_group(&lease).await));
     assert!(store.group("gone").await.expect("read").is_some());
     assert_eq!(store.schedules(Some("gone")).await.expect("list").len(), 2);
@@ -1237,13 +1166,7 @@ async fn groups_are_deleted(store: &dyn StateStore, clock: &ManualClock) {
 }
 
 async fn oversized_observed_is_refused(store: &dyn StateStore) {
-    let lease = acquired(
-        store
-            .acquire_lease("big", "r", LEASE, Acquire::Lease)
-            .await
-            .expect("lease")
-            .0,
-    );
+    let lease = take(store, "big", "r").await;
     let mut huge = observed(1, false);
     huge.last_error = Some("e".repeat(100 * 1024));
     let err = store
@@ -1280,12 +1203,7 @@ async fn stored_note(store: &dyn StateStore, id: &str) -> StoredNotification {
 async fn outbox_rewrites_keep_the_item(a: &dyn StateStore, b: &dyn StateStore, clock: &ManualClock) {
     let first_at = clock_now(clock);
     a.put_desired(&desired("g", "one", None)).await.expect("desired");
-    let lease = acquired(
-        a.acquire_lease("g", "a", LEASE, Acquire::Lease)
-            .await
-            .expect("lease")
-            .0,
-    );
+    let lease = take(a, "g", "a").await;
     a.put_observed_notifying(&lease, &observed(1, true), None, &note("n1", first_at, "first"))
         .await
         .expect("observed and notification");
@@ -1442,21 +1360,10 @@ async fn sqlite_lease_validity() {
 async fn sqlite_lease_validity_is_duration_minus_skew() {
     let clock = manual_clock();
     let none = sqlite(&clock).with_max_clock_skew(LEASE);
-    let lease = acquired(
-        none.acquire_lease("q", "r", LEASE, Acquire::Lease)
-            .await
-            .expect("lease")
-            .0,
-    );
+    let lease = take(&none, "q", "r").await;
     assert!(!lease.is_valid());
     let store = sqlite(&clock).with_max_clock_skew(Duration::from_secs(5));
-    let lease = acquired(
-        store
-            .acquire_lease("p", "r", LEASE, Acquire::Lease)
-            .await
-            .expect("lease")
-            .0,
-    );
+    let lease = take(&store, "p", "r").await;
     assert!(lease.remaining() <= Duration::from_secs(25));
     let renewed = store.renew_lease(&lease, LEASE * 2).await.expect("renew");
     assert!(renewed.valid_until > lease.valid_until);
@@ -1758,13 +1665,7 @@ async fn dynamo_three_replicas_start_each_fire_exactly_once() {
         )
     };
     let admin = store(client);
-    let lease = acquired(
-        admin
-            .acquire_lease("g", "writer", LEASE, Acquire::Lease)
-            .await
-            .expect("lease")
-            .0,
-    );
+    let lease = take(admin.as_ref(), "g", "writer").await;
     let kinds = [
         ("personalize-dataset-import-g", r#"{"action":"import"}"#),
         (

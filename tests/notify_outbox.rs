@@ -20,8 +20,8 @@ use personalize_ops::notify::{
     Notifier, NotifyError, RESULT_DETAIL_TYPE, ResourceChange, SnsNotifier,
 };
 use personalize_ops::store::{
-    Acquire, Clock, DynamoStore, Lease, LeaseGrant, ManualClock, NotificationStore, Observed, SqliteStore,
-    StateStore, StoreError, StoredNotification, SystemClock,
+    Acquire, Clock, DynamoStore, GroupState, Lease, LeaseGrant, ManualClock, NotificationStore, Observed,
+    SqliteStore, StateStore, StoreError, StoredNotification, SystemClock,
 };
 use serde_json::Value;
 use support::aws::{SerialMoto, SerialState};
@@ -62,7 +62,8 @@ fn item(group: &str, id: &str, at: DateTime<Utc>) -> StoredNotification {
     )
 }
 
-fn acquired(grant: LeaseGrant) -> Lease {
+/// The lease of an `acquire_lease` answer; it must be granted.
+fn acquired((grant, _): (LeaseGrant, Option<GroupState>)) -> Lease {
     match grant {
         LeaseGrant::Acquired(lease) => lease,
         LeaseGrant::Held { owner, .. } => panic!("expected the lease, held by {owner}"),
@@ -82,8 +83,7 @@ async fn outbox_conformance(a: &dyn StateStore, b: &dyn StateStore, clock: &Manu
     let lease = acquired(
         a.acquire_lease("g", "a", LEASE, Acquire::Lease)
             .await
-            .expect("lease")
-            .0,
+            .expect("lease"),
     );
 
     // The observed state and its announcement are written together.
@@ -108,8 +108,7 @@ async fn outbox_conformance(a: &dyn StateStore, b: &dyn StateStore, clock: &Manu
     let taken = acquired(
         b.acquire_lease("g", "b", LEASE, Acquire::Lease)
             .await
-            .expect("takeover")
-            .0,
+            .expect("takeover"),
     );
     let stale = a
         .put_observed_notifying(
@@ -495,8 +494,7 @@ async fn a_result_not_delivered_before_a_restart_is_delivered_by_the_next_proces
         store
             .acquire_lease("h", "crashed", LEASE, Acquire::Lease)
             .await
-            .expect("lease")
-            .0,
+            .expect("lease"),
     );
     let crashed = item("h", "written-then-killed", Utc::now());
     store
@@ -759,8 +757,7 @@ async fn an_undeliverable_result_is_dropped_after_the_age_limit_and_shown_by_sta
         store
             .acquire_lease("g", "a", LEASE, Acquire::Lease)
             .await
-            .expect("lease")
-            .0,
+            .expect("lease"),
     );
     store
         .put_observed_notifying(
