@@ -67,9 +67,7 @@ impl Daemon {
                     resources,
                 );
                 if told {
-                    self.store
-                        .put_observed(lease, &observed, None, ObservedWrite::KEEP_LEASE)
-                        .await?;
+                    self.record_teardown(lease, &observed, None).await?;
                 } else {
                     tracing::info!(generation = desired.generation, file = %desired.source.url, "config removed; resources kept (daemon.delete_removed_groups is off)");
                     let note = removal_message(group, &location, &Removal::Kept);
@@ -91,9 +89,7 @@ impl Daemon {
                 resources,
             );
             if told {
-                self.store
-                    .put_observed(lease, &observed, Some(at), ObservedWrite::KEEP_LEASE)
-                    .await?;
+                self.record_teardown(lease, &observed, Some(at)).await?;
             } else {
                 tracing::info!(generation = desired.generation, teardown_at = %at, "config removed; teardown scheduled");
                 let note = removal_message(group, &location, &Removal::Scheduled(at));
@@ -156,13 +152,7 @@ impl Daemon {
             Err(e) => {
                 tracing::warn!(error = %e, "teardown pass did not complete; retrying later");
                 let retry = Some(after(now, self.config.error_retry));
-                self.store
-                    .put_observed(
-                        lease,
-                        &observed(resources, e.message),
-                        retry,
-                        ObservedWrite::KEEP_LEASE,
-                    )
+                self.record_teardown(lease, &observed(resources, e.message), retry)
                     .await?;
                 return Ok(TurnEnd::Done);
             }
@@ -180,13 +170,7 @@ impl Daemon {
             PassStatus::Pending { retry_after } => {
                 let left = with_schemas(report.resources, resources);
                 let pending = observed(left, "config removed; the group is being deleted".into());
-                self.store
-                    .put_observed(
-                        lease,
-                        &pending,
-                        Some(after(now, retry_after)),
-                        ObservedWrite::KEEP_LEASE,
-                    )
+                self.record_teardown(lease, &pending, Some(after(now, retry_after)))
                     .await?;
                 Ok(TurnEnd::Done)
             }
@@ -204,6 +188,19 @@ impl Daemon {
                 Ok(TurnEnd::Done)
             }
         }
+    }
+
+    /// Records a teardown pass's observation and next due time; the lease stays held (the turn
+    /// releases it).
+    async fn record_teardown(
+        &self,
+        lease: &Lease,
+        observed: &Observed,
+        next_due: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        self.store
+            .put_observed(lease, observed, next_due, ObservedWrite::KEEP_LEASE)
+            .await
     }
 
     /// Records a teardown that failed; the user is told once per distinct failure (`id`, see
@@ -224,10 +221,7 @@ impl Daemon {
             .and_then(|g| g.observed)
             .and_then(|o| o.last_error);
         if failed.has_announced(id) || previous_error.as_deref() == Some(summary) {
-            return self
-                .store
-                .put_observed(lease, &failed, None, ObservedWrite::KEEP_LEASE)
-                .await;
+            return self.record_teardown(lease, &failed, None).await;
         }
         tracing::warn!(failures = %summary, "dataset group not deleted whole");
         failed.remember_announced(id);
