@@ -38,8 +38,8 @@ use futures::StreamExt;
 use moto::Moto;
 use personalize_ops::objects::ObjectUrl;
 use personalize_ops::store::{
-    BRIEF_ATTRIBUTES, DesiredSource, DynamoStore, LeaseGrant, NewDesired, Observed, ResourceKind,
-    ResourceState, SUMMARY_ATTRIBUTES, StateStore,
+    Acquire, BRIEF_ATTRIBUTES, DesiredSource, DynamoStore, LeaseGrant, NewDesired, Observed, ObservedWrite,
+    ResourceKind, ResourceState, SUMMARY_ATTRIBUTES, StateStore,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -190,15 +190,15 @@ async fn record(store: &DynamoStore, i: usize) {
         },
     };
     store.put_desired(&new).await.expect("desire");
-    let LeaseGrant::Acquired(lease) = store
-        .acquire_lease(&group, "bench", Duration::from_secs(60))
+    let (LeaseGrant::Acquired(lease), _) = store
+        .acquire_lease(&group, "bench", Duration::from_secs(60), Acquire::Lease)
         .await
         .expect("lease")
     else {
         panic!("{group}: the lease is free")
     };
     store
-        .put_observed_releasing(&lease, &converged(&group), None)
+        .put_observed(&lease, &converged(&group), None, ObservedWrite::RELEASE)
         .await
         .expect("observe");
 }

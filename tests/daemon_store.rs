@@ -1784,9 +1784,20 @@ async fn dynamo_three_replicas_start_each_fire_exactly_once() {
 /// Groups in every state the resync tells apart; their names.
 async fn groups_in_every_state(store: &dyn StateStore) -> Vec<&'static str> {
     let observe = |group: &'static str, observed: Observed, due: Option<DateTime<Utc>>| async move {
-        let lease = acquired(store.acquire_lease(group, "w", LEASE).await.expect("acquire"));
+        let lease = acquired(
+            store
+                .acquire_lease(group, "w", LEASE, personalize_ops::store::Acquire::Lease)
+                .await
+                .expect("acquire")
+                .0,
+        );
         store
-            .put_observed_releasing(&lease, &observed, due)
+            .put_observed(
+                &lease,
+                &observed,
+                due,
+                personalize_ops::store::ObservedWrite::RELEASE,
+            )
             .await
             .expect("observe");
     };
