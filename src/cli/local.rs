@@ -176,7 +176,8 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
     let daemon = Arc::new(
         Daemon::new(store.clone(), reconciler, notifications, metrics, clock, config)
             .with_outbox(OutboxConfig::from_settings(&s.notify))
-            .with_resync_budget(ResyncBudget::from_settings(s)),
+            .with_resync_budget(ResyncBudget::from_settings(s))
+            .checking_every_group_at_start(),
     );
     let shutdown = CancellationToken::new();
     let signal = super::run::cancel_on_signal(shutdown.clone())?;

@@ -161,6 +161,9 @@ pub struct Daemon {
     rescan: Option<Arc<Rescanner>>,
     /// How much of the Personalize call rate resyncs of converged groups may use.
     resync_budget: ResyncBudget,
+    /// Whether the resync at start makes every group due at once instead of at its slot
+    /// ([`Daemon::checking_every_group_at_start`]).
+    all_due_at_start: bool,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -198,7 +201,18 @@ impl Daemon {
             removal: RemovalPolicy::default(),
             rescan: None,
             resync_budget: ResyncBudget::default(),
+            all_due_at_start: false,
         }
+    }
+
+    /// Makes the resync at start mark every group due at once, settled ones too, instead of at
+    /// their slots: for the only replica of local mode, whose user waits on a restart to see each
+    /// group confirmed (and `--exit-when-converged` to end), and whose groups are few. A fleet's
+    /// replicas keep the slots: one restarting must not resync every group in one burst.
+    #[must_use]
+    pub fn checking_every_group_at_start(mut self) -> Self {
+        self.all_due_at_start = true;
+        self
     }
 
     /// The share of the Personalize call rate resyncs of converged groups may use (default: the
@@ -505,7 +519,7 @@ impl Daemon {
         loop {
             // Claimed at start too, so that the other replicas skip the window.
             if self.resync_turn().await || first {
-                self.resync_once().await;
+                self.resync_with(first && self.all_due_at_start).await;
             }
             first = false;
             let wait = resync::until_next_window(self.clock.now(), self.config.resync_interval);
@@ -553,6 +567,11 @@ impl Daemon {
     /// at their own poll time. Returns how many groups are due by this resync (marked, or already due
     /// at least as early).
     pub async fn resync_once(&self) -> usize {
+        self.resync_with(false).await
+    }
+
+    /// [`Daemon::resync_once`], with every live group due now when `all_now` ([`resync::plan_all_now`]).
+    async fn resync_with(&self, all_now: bool) -> usize {
         // One listing for both: the bucket comparison and the plan.
         let groups = match self.store.list_briefs().await {
             Ok(groups) => groups,
@@ -579,7 +598,12 @@ impl Daemon {
         // A file the comparison just recorded was marked due now by its recording; the plan, on
         // the listing from before, can only add a later mark, which the store ignores.
         // A destroyed group stays down until a new file is uploaded (the plan leaves it out).
-        let plan = resync::plan(
+        let plan_of = if all_now {
+            resync::plan_all_now
+        } else {
+            resync::plan
+        };
+        let plan = plan_of(
             &groups,
             self.clock.now(),
             self.config.resync_interval,

@@ -258,6 +258,27 @@ impl ResyncPlan {
 /// What a resync at `now` marks: every group with a parameter file that is not destroyed, by the
 /// rules of the module documentation (slots in the budget's window over `base`).
 pub fn plan(groups: &[GroupBrief], now: DateTime<Utc>, base: Duration, budget: ResyncBudget) -> ResyncPlan {
+    plan_with(groups, now, base, budget, false)
+}
+
+/// As [`plan`], but every live group is due `now`, whatever its slot or poll time: the start of
+/// the only replica (local mode), where someone waits to see each group confirmed.
+pub fn plan_all_now(
+    groups: &[GroupBrief],
+    now: DateTime<Utc>,
+    base: Duration,
+    budget: ResyncBudget,
+) -> ResyncPlan {
+    plan_with(groups, now, base, budget, true)
+}
+
+fn plan_with(
+    groups: &[GroupBrief],
+    now: DateTime<Utc>,
+    base: Duration,
+    budget: ResyncBudget,
+    all_now: bool,
+) -> ResyncPlan {
     let live: Vec<(&GroupBrief, Kind)> = groups.iter().filter_map(|g| Some((g, kind(g)?))).collect();
     let count = |k: Kind| live.iter().filter(|(_, kind)| *kind == k).count();
     let spread = count(Kind::Settled);
@@ -272,6 +293,7 @@ pub fn plan(groups: &[GroupBrief], now: DateTime<Utc>, base: Duration, budget: R
     };
     for (g, kind) in live {
         let at = match kind {
+            _ if all_now => now,
             Kind::New => now,
             // A pending group's poll time is at most its slot: kept by the test below when earlier.
             Kind::Settled | Kind::Pending => next_slot(&g.name, now, window.interval),
@@ -675,5 +697,33 @@ mod tests {
         for (g, at) in p.marks.iter().filter(|(g, _)| g.starts_with(['c', 'f'])) {
             assert_eq!(*at, next_slot(g, t(0), Duration::from_secs(660)));
         }
+    }
+
+    #[test]
+    fn at_the_only_replicas_start_every_live_group_is_due_now_and_the_rest_as_ever() {
+        let now = t(0);
+        let groups = vec![
+            converged("c"),
+            group("f", Some(1), Some((1, ObservedState::Failed)), None),
+            group(
+                "p",
+                Some(1),
+                Some((1, ObservedState::Pending)),
+                Some(t(3_600_000)),
+            ),
+            group("n", Some(2), Some((1, ObservedState::Converged)), None),
+            group("early", Some(1), Some((1, ObservedState::Converged)), Some(t(-5))),
+            group("no-file", None, None, None),
+        ];
+        let spread = plan(&groups, now, TEN_MIN, ResyncBudget::default());
+        assert!(
+            spread.marks.iter().any(|(g, at)| g == "c" && *at > now),
+            "the fleet's resync keeps the slot: {spread:?}"
+        );
+        let p = plan_all_now(&groups, now, TEN_MIN, ResyncBudget::default());
+        let marked: Vec<&str> = p.marks.iter().map(|(g, _)| g.as_str()).collect();
+        assert_eq!(marked, ["c", "f", "p", "n"], "{p:?}");
+        assert!(p.marks.iter().all(|(_, at)| *at == now), "{p:?}");
+        assert_eq!(p.already_due, 1, "a group due earlier is not written");
     }
 }
