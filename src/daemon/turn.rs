@@ -317,13 +317,7 @@ impl Daemon {
                 Some(state) => state,
                 None => self.store.group(group).await?,
             };
-            let mut marks = state.as_ref().map(|s| s.schedules).unwrap_or_default();
-            marks.synced_generation = synced.or(marks.synced_generation);
-            let mut rest = Rest {
-                more: passes + 1 < self.config.max_passes_per_turn,
-                released,
-                marks,
-            };
+            let mut rest = self.rest_of(passes, released, state.as_ref(), synced);
             let (desired, previous) = match self.file_to_build(state, &lease, &guard, &rest).await? {
                 Build::File { desired, previous } => (*desired, previous),
                 Build::Ended(end) => return Ok(end),
@@ -374,6 +368,24 @@ impl Daemon {
                 Next::Wait(until) => return Ok(TurnEnd::Waiting { until }),
                 Next::Done => return Ok(TurnEnd::Done),
             }
+        }
+    }
+
+    /// What a pass after `passes` others knows about the rest of the turn, with the schedule marks
+    /// read with `state` (a sync an earlier pass of the turn made counts: its record may come later).
+    fn rest_of<'a>(
+        &self,
+        passes: u32,
+        released: &'a AtomicBool,
+        state: Option<&GroupState>,
+        synced: Option<u64>,
+    ) -> Rest<'a> {
+        let mut marks = state.map(|s| s.schedules).unwrap_or_default();
+        marks.synced_generation = synced.or(marks.synced_generation);
+        Rest {
+            more: passes + 1 < self.config.max_passes_per_turn,
+            released,
+            marks,
         }
     }
 
