@@ -8,8 +8,6 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_personalize::config::retry::RetryConfig;
-use aws_sdk_personalize::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_sqs::types::QueueAttributeName;
 use personalize_ops::emulator::{self, Emulator, EmulatorConfig, Quotas};
 use personalize_ops::objects::S3Store;
@@ -20,37 +18,16 @@ use serde_json::Value;
 
 use support::aws::SerialMoto;
 use support::cloud::{Deployment, receive_batch};
+use support::emulator::personalize_at;
 use support::moto::{Moto, unique_name};
 use support::process::{Process, fast_settings, http_get};
 use support::relay::Relay;
 use support::wait::{PATIENCE, eventually, wait_until};
 
 /// The seeds of a case: `CHAOS_SEED` alone when set (replaying a red run), else `count` seeds
-/// derived from the case's name and the time, each printed before it is used.
-fn seeds(case: &str, count: usize) -> Vec<u64> {
-    if let Some(seed) = std::env::var("CHAOS_SEED").ok().and_then(|s| s.parse().ok()) {
-        println!("{case}: replaying seed {seed}");
-        return vec![seed];
-    }
-    let base = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let seeds: Vec<u64> = (0..count as u64).map(|i| base.wrapping_add(i * 7919)).collect();
-    println!("{case}: seeds {seeds:?} (replay one with CHAOS_SEED=<seed>)");
-    seeds
-}
-
-/// A control-plane client of the built-in Personalize at `url`, without SDK retries: every
-/// answer the test sees is one the emulator gave.
-fn personalize_at(url: &str) -> aws_sdk_personalize::Client {
-    let conf = aws_sdk_personalize::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(url)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("AKIDCHAOS", "secret", None, None, "chaos"))
-        .retry_config(RetryConfig::disabled())
-        .build();
-    aws_sdk_personalize::Client::from_conf(conf)
+/// derived from the time, each printed before it is used.
+fn seeds(case: &str, count: u64) -> Vec<u64> {
+    support::emulator::seeds("CHAOS_SEED", case, count)
 }
 
 /// A notification as the subscribed queue received it: (dataset group, status, notification id).
