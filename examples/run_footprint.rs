@@ -233,24 +233,9 @@ async fn main() -> anyhow::Result<()> {
             Command::new(&bin)
                 .arg("run")
                 .env_remove("RUST_LOG")
-                .envs([
-                    ("AWS_ENDPOINT_URL", moto.endpoint()),
-                    ("AWS_ENDPOINT_URL_PERSONALIZE", emu.url()),
-                    ("AWS_ACCESS_KEY_ID", "test".into()),
-                    ("AWS_SECRET_ACCESS_KEY", "test".into()),
-                    ("AWS_REGION", "us-east-1".into()),
-                    ("AWS_EC2_METADATA_DISABLED", "true".into()),
-                    ("PERSONALIZE_OPS_SETTINGS", settings.display().to_string()),
-                    ("PERSONALIZE_OPS__DAEMON__BUCKET", cloud.bucket.clone()),
-                    ("PERSONALIZE_OPS__DAEMON__QUEUE_URL", cloud.queue_url.clone()),
-                    ("PERSONALIZE_OPS__DAEMON__TABLE_NAME", cloud.table.clone()),
-                    ("PERSONALIZE_OPS__DAEMON__HEALTH_PORT", "0".into()),
-                    ("PERSONALIZE_OPS__NOTIFY__SNS_TOPIC_ARN", cloud.topic.clone()),
-                    ("PERSONALIZE_OPS__AWS__S3_FORCE_PATH_STYLE", "true".into()),
-                    ("PERSONALIZE_OPS__LOG__LEVEL", log_level.clone()),
-                    // JSON: the timeline reads the passes from it.
-                    ("PERSONALIZE_OPS__LOG__FORMAT", "json".into()),
-                ])
+                .envs(cloud.service_env(&moto.endpoint(), &emu, &settings))
+                // JSON (as `service_env` sets): the timeline reads the passes from it.
+                .env("PERSONALIZE_OPS__LOG__LEVEL", &log_level)
                 .envs(extra)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())

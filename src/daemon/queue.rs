@@ -186,7 +186,11 @@ mod tests {
         q.ended("b", Left::Finished);
         // Read before those writes: both still due, with a new group.
         q.listed(names(&["a", "b", "c"]));
-        assert_eq!(q.pick(t(1), 5, |_| false), names(&["c"]), "a waits for its poll time, b is done");
+        assert_eq!(
+            q.pick(t(1), 5, |_| false),
+            names(&["c"]),
+            "a waits for its poll time, b is done"
+        );
         assert_eq!(q.pick(t(30), 5, |_| false), names(&["a"]));
         // A later listing that still has b (a new file for it) is believed.
         q.listing_started();

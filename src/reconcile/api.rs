@@ -569,7 +569,9 @@ mod tests {
         for _ in 1..100 {
             let slot = limiter.try_acquire(Priority::Read, now).expect_err("spaced");
             now = slot + late;
-            limiter.try_acquire(Priority::Read, now).expect("the slot waited for");
+            limiter
+                .try_acquire(Priority::Read, now)
+                .expect("the slot waited for");
         }
         // 100 calls at 20 per second: the 101st slot is 5 s after the first, not 5.3 s.
         let next = limiter.try_acquire(Priority::Read, now).expect_err("spaced");
@@ -584,7 +586,9 @@ mod tests {
         // Ten seconds without a call: the missed slots are not owed.
         let later = t0 + Duration::from_secs(10);
         limiter.try_acquire(Priority::Read, later).expect("free slot");
-        limiter.try_acquire(Priority::Read, later).expect("the one slot missed by less than an interval");
+        limiter
+            .try_acquire(Priority::Read, later)
+            .expect("the one slot missed by less than an interval");
         assert_eq!(
             limiter.try_acquire(Priority::Read, later).err(),
             Some(later + Duration::from_millis(50)),
