@@ -27,7 +27,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use fleet::{arg, percentile};
 use personalize_ops::daemon::resync::{self, CALLS_PER_RESYNC, ResyncBudget};
-use personalize_ops::store::{GroupSummary, LeaseInfo, Observed};
+use personalize_ops::store::{GroupBrief, ObservedState};
 
 /// The simulation's numbers.
 #[derive(Clone, Copy)]
@@ -58,20 +58,11 @@ fn at(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
-fn converged_summary(name: &str, due_at: Option<i64>) -> GroupSummary {
-    let mut observed = Observed::tombstone(1, at(START_MS));
-    observed.destroyed_at = None;
-    observed.converged = true;
-    GroupSummary {
+fn converged_brief(name: &str, due_at: Option<i64>) -> GroupBrief {
+    GroupBrief {
         name: name.to_string(),
         desired_generation: Some(1),
-        desired_source: None,
-        observed: Some(observed),
-        lease: LeaseInfo {
-            owner: None,
-            epoch: 0,
-            expires_at: None,
-        },
+        observed: Some((1, ObservedState::Converged)),
         due_at: due_at.map(at),
     }
 }
@@ -130,10 +121,10 @@ fn simulate(run: Run, spread: bool) -> Outcome {
             let p = phase(r);
             if s * 1000 >= p && (s * 1000 - p) % (run.interval_secs * 1000) < 1000 {
                 if spread {
-                    let summaries: Vec<GroupSummary> = names
+                    let summaries: Vec<GroupBrief> = names
                         .iter()
                         .zip(&due.at)
-                        .map(|(n, d)| converged_summary(n, *d))
+                        .map(|(n, d)| converged_brief(n, *d))
                         .collect();
                     let plan = resync::plan(&summaries, at(now), base, budget);
                     window_secs = plan.window.interval.as_secs_f64();

@@ -26,7 +26,7 @@ use crate::metrics::MetricsSink;
 use crate::notify::message::Location;
 use crate::notify::{Notifications, ResourceChange};
 use crate::settings::DaemonSettings;
-use crate::store::{Clock, StateStore};
+use crate::store::{Clock, FireClaim, StateStore};
 
 mod held;
 mod outbox;
@@ -118,6 +118,8 @@ pub struct DaemonStats {
     pub completed: AtomicU64,
     pub failed: AtomicU64,
     pub resyncs: AtomicU64,
+    /// Resync ticks left to another replica that had claimed the window.
+    pub resyncs_skipped: AtomicU64,
     /// The resync interval in force, in milliseconds (0 before the first resync): longer than
     /// `resync_interval` when the budget stretched it.
     pub resync_window_ms: AtomicU64,
@@ -524,22 +526,64 @@ impl Daemon {
         }
     }
 
-    /// Resyncs at start and then every `resync_interval` ([`Daemon::resync_once`]). With the budget
-    /// stretching the window, a tick marks nothing new for a converged group whose slot is still
-    /// ahead: marks are idempotent, so ticking at the configured interval costs only the listing.
+    /// Resyncs at start, then at the start of every window of `resync_interval` on the Unix epoch,
+    /// where the first replica to claim the window resyncs for all ([`Daemon::resync_turn`]): the
+    /// marks are idempotent, so a second replica's resync of the same window would only read the
+    /// whole table again. With the budget stretching the window, a tick marks nothing new for a
+    /// settled group whose slot is still ahead.
     async fn resync_loop(&self, shutdown: CancellationToken) {
+        // At start unconditionally: a replica (re)starting does not wait for the window to turn.
+        let mut first = true;
         loop {
-            self.resync_once().await;
+            // Claimed at start too, so that the other replicas skip the window.
+            if self.resync_turn().await || first {
+                self.resync_once().await;
+            }
+            first = false;
+            let wait = resync::until_next_window(self.clock.now(), self.config.resync_interval);
             tokio::select! {
                 () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(self.config.resync_interval) => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Whether this replica resyncs the current window: it claims the window (a fire claim of
+    /// [`resync::CLAIM_GROUP`]); lost to another replica, that one resyncs. A claim this replica
+    /// already holds (its clock has not left the window) or a store that cannot say counts as won:
+    /// resyncing twice costs reads, missing a window costs a file's delay.
+    async fn resync_turn(&self) -> bool {
+        let interval = self.config.resync_interval;
+        let window = resync::window_start(self.clock.now(), interval);
+        match self
+            .store
+            .claim_fire(
+                resync::CLAIM_GROUP,
+                resync::CLAIM_NAME,
+                window,
+                &self.config.owner,
+                interval.saturating_mul(2),
+            )
+            .await
+        {
+            Ok(FireClaim::Won) => true,
+            Ok(FireClaim::Lost { owner }) if owner == self.config.owner => true,
+            Ok(FireClaim::Lost { owner }) => {
+                tracing::debug!(%owner, %window, "resync: another replica resyncs this window");
+                DaemonStats::bump(&self.stats.resyncs_skipped);
+                false
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "resync: cannot claim the window; resyncing anyway");
+                true
             }
         }
     }
 
     /// Records what the bucket has and the table lacks (with a rescanner), then marks every known group
-    /// due: groups with work to do now, converged ones at their slot ([`resync::plan`]). Returns how
-    /// many groups are due by this resync (marked, or already due at least as early).
+    /// due by the rules of [`resync::plan`]: new work now, settled groups at their slot, pending ones
+    /// at their own poll time. Returns how many groups are due by this resync (marked, or already due
+    /// at least as early).
     pub async fn resync_once(&self) -> usize {
         if let Some(rescan) = &self.rescan {
             match rescan.rescan().await {
@@ -556,7 +600,7 @@ impl Daemon {
                 }
             }
         }
-        let groups = match self.store.list_groups().await {
+        let groups = match self.store.list_briefs().await {
             Ok(groups) => groups,
             Err(e) => {
                 tracing::warn!(error = %e, "resync: cannot list groups");
@@ -586,6 +630,7 @@ impl Daemon {
             written = plan.marks.len(),
             spread = plan.spread,
             immediate = plan.immediate,
+            pending = plan.pending,
             window_secs = plan.window.interval.as_secs_f64(),
             "resync"
         );

@@ -236,15 +236,21 @@ async fn rounds_pass(daemon: &Daemon, n: u64) {
     .await;
 }
 
-/// A resync, then the clock reaching the slot of every converged group it spread (each checked to
-/// be its slot in the window): what the resync loop leads to within one interval, without the wait.
+/// A resync, then the clock reaching the slot of every settled (converged or failed) group it
+/// spread (each checked to be its slot in the window): what the resync loop leads to within one
+/// interval, without the wait.
 async fn resync_and_reach_slots(w: &World, daemon: &Daemon) -> usize {
     let covered = daemon.resync_once().await;
     let interval = daemon.config().resync_interval;
     let now = Utc::now();
     for g in w.store.list_groups().await.expect("list") {
         if let Some(due) = g.due_at.filter(|due| *due > now) {
-            assert!(g.observed.as_ref().is_some_and(|o| o.converged), "{g:?}");
+            assert!(
+                g.observed
+                    .as_ref()
+                    .is_some_and(|o| o.converged || o.last_error.is_some()),
+                "{g:?}"
+            );
             let offset = resync::slot_offset(&g.name, interval).as_millis() as i64;
             let every = interval.as_millis() as i64;
             assert_eq!(
@@ -394,7 +400,8 @@ async fn failures_are_reported_with_every_resource_once() {
         "the dispatcher found the failed group due"
     );
     assert_eq!(fake.calls("g"), 1);
-    daemon.resync_once().await;
+    // Retried at its slot of the interval, once, however many replicas resync.
+    assert_eq!(resync_and_reach_slots(&w, &daemon).await, 1);
     eventually("the resync pass", || async { fake.calls("g") == 2 }).await;
     turns_over(&daemon).await;
     assert_eq!(
@@ -492,12 +499,15 @@ async fn each_outcome_of_a_generation_is_announced_once_whatever_is_observed_in_
         w.statuses("g") == ["UPDATE COMPLETE", "UPDATE FAILED"]
     })
     .await;
-    assert_eq!(b.resync_once().await, 1);
+    assert_eq!(resync_and_reach_slots(&w, &b).await, 1);
     eventually("failed again after an incomplete pass", || async {
         fake.calls("g") >= 7
     })
     .await;
-    assert_eq!(b.resync_once().await, 1);
+    // The turn records the failure (no next due time) after the call: a mark written before that
+    // write would be cleared by it.
+    turns_over(&b).await;
+    assert_eq!(resync_and_reach_slots(&w, &b).await, 1);
     eventually("converged a third time", || async { fake.calls("g") >= 8 }).await;
     turns_over(&b).await;
     assert_eq!(w.statuses("g"), ["UPDATE COMPLETE", "UPDATE FAILED"]);
@@ -1259,7 +1269,8 @@ async fn due_at(w: &World, group: &str) -> Option<DateTime<Utc>> {
 }
 
 /// Converged groups are due at their slot in the window, the same from every replica; a group with
-/// work to do is due now as before, and is worked on while the converged ones wait for their slot.
+/// a new file is due now and is worked on while the converged ones wait for their slot; a pending
+/// group keeps its poll time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_resync_spreads_converged_groups_and_keeps_work_due_now() {
     let w = world();
@@ -1276,16 +1287,30 @@ async fn the_resync_spreads_converged_groups_and_keeps_work_due_now() {
     }
     let poll_in_an_hour = Utc::now() + chrono::Duration::hours(1);
     settle(&w, "busy", false, Some(poll_in_an_hour)).await;
+    // A new file for the pending group: work, due now whatever its poll time was.
+    w.desire("busy", "two").await;
+    // A pending group whose poll time comes before its slot keeps it.
+    let polling = (0..)
+        .map(|i| format!("polling{i}"))
+        .find(|g| resync::next_slot(g, Utc::now(), interval) > soon)
+        .expect("a name");
+    let poll_in_five_minutes = Utc::now() + chrono::Duration::minutes(5);
+    settle(&w, &polling, false, Some(poll_in_five_minutes)).await;
     let fake = Fake::new(Duration::ZERO, |g, _, _| converged(g));
     let a = w.daemon(fake.clone(), config("a"));
     let b = w.daemon(fake.clone(), config("b"));
 
     let before = Utc::now();
-    assert_eq!(a.resync_once().await, 6);
+    assert_eq!(a.resync_once().await, 7);
     let after = Utc::now();
     assert!(
         due_at(&w, "busy").await.is_some_and(|d| d <= after),
-        "pending work is not delayed"
+        "a new generation is not delayed"
+    );
+    assert_eq!(
+        due_at(&w, &polling).await.map(|d| d.timestamp_millis()),
+        Some(poll_in_five_minutes.timestamp_millis()),
+        "a pending group is not pulled before its poll time"
     );
     let mut slots = Vec::new();
     for g in &calm {
@@ -1309,7 +1334,7 @@ async fn the_resync_spreads_converged_groups_and_keeps_work_due_now() {
     );
 
     // Another replica resyncs at its own instant: the same due times.
-    assert_eq!(b.resync_once().await, 6);
+    assert_eq!(b.resync_once().await, 7);
     for (g, slot) in calm.iter().zip(&slots) {
         assert_eq!(due_at(&w, g).await.as_ref(), Some(slot), "{g}");
     }
@@ -1366,4 +1391,43 @@ async fn the_budget_stretches_the_resync_window() {
             resync::slot_offset(&g, window).as_millis()
         );
     }
+}
+
+/// One replica resyncs each window: the first to claim it; the others skip it (their resync would
+/// only read the table again), and the claim is the window's, so the next window is anyone's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_replica_resyncs_each_window() {
+    let (clock, store) = store_on_manual_clock();
+    let replica = |owner: &str| {
+        Arc::new(Daemon::new(
+            store.clone(),
+            Fake::new(Duration::ZERO, |g, _, _| converged(g)),
+            Notifications::default(),
+            Arc::new(MemorySink::new()),
+            clock.clone(),
+            config(owner),
+        ))
+    };
+    let (a, b) = (replica("a"), replica("b"));
+    let interval = a.config().resync_interval;
+    assert!(a.resync_turn().await, "the first claim of the window");
+    assert!(
+        a.resync_turn().await,
+        "its own claim: a replica alone resyncs at every tick"
+    );
+    assert!(!b.resync_turn().await, "another replica's window");
+    assert_eq!(DaemonStats::get(&b.stats().resyncs_skipped), 1);
+    // Anywhere in the next window, whoever asks first.
+    clock.advance(resync::until_next_window(clock.now(), interval) + interval / 2);
+    assert!(b.resync_turn().await);
+    assert!(!a.resync_turn().await);
+    assert_eq!(DaemonStats::get(&a.stats().resyncs_skipped), 1);
+    // A replica's loop resyncs at start even in a window another replica took (it claims it too,
+    // and the claim is lost): a restarted replica does not wait for the window to turn.
+    let running = start(&a);
+    eventually("the resync at start", || async {
+        DaemonStats::get(&a.stats().resyncs) == 1
+    })
+    .await;
+    running.stop().await;
 }

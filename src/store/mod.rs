@@ -20,10 +20,10 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use dynamo::{DynamoStore, TableCheck};
 pub use model::{
     Arrival, BeginFire, ClaimInfo, DEFAULT_MAX_CLOCK_SKEW, DYNAMO_ITEM_LIMIT_BYTES, Desired, DesiredSource,
-    FireClaim, FireOutcome, FireStatus, GroupState, GroupSummary, Lease, LeaseGrant, LeaseInfo,
+    FireClaim, FireOutcome, FireStatus, GroupBrief, GroupState, GroupSummary, Lease, LeaseGrant, LeaseInfo,
     MAX_DESIRED_TEXT_BYTES, MAX_GROUP_ITEM_BYTES, MAX_NAME_BYTES, MAX_OBSERVED_BYTES, MAX_SOURCE_FIELD_BYTES,
-    NewDesired, Observed, PutDesired, ResourceKind, ResourceState, Schedule, arrival_by_event, classify,
-    run_timestamp,
+    NewDesired, Observed, ObservedState, PutDesired, ResourceKind, ResourceState, Schedule, arrival_by_event,
+    classify, run_timestamp,
 };
 pub use outbox::{DROPPED_RETENTION, MAX_OUTBOX_TEXT_BYTES, NotificationStore, StoredNotification};
 pub use removal::{Removal, record_removal};
@@ -119,6 +119,15 @@ pub trait StateStore: NotificationStore + Send + Sync + fmt::Debug {
 
     /// Every group, sorted by name (for resync and `status`).
     async fn list_groups(&self) -> Result<Vec<GroupSummary>, StoreError>;
+
+    /// Every group as the resync plans with it ([`GroupBrief`]), in no particular order, read as
+    /// cheaply as the backend allows: neither the parameter file nor the observed resources. A
+    /// recent write may be missing from it (DynamoDB reads it eventually consistent): the resync's
+    /// marks only ever move a due time earlier, and the next resync sees it. The default takes
+    /// [`StateStore::list_groups`].
+    async fn list_briefs(&self) -> Result<Vec<GroupBrief>, StoreError> {
+        Ok(self.list_groups().await?.iter().map(GroupBrief::from).collect())
+    }
 
     /// Up to `limit` groups whose due time has come, earliest first, leaving out groups under an
     /// unexpired lease: someone is working on them, and listing them would starve the free ones.

@@ -370,6 +370,84 @@ impl From<GroupState> for GroupSummary {
     }
 }
 
+/// Where a group's last observation left it, in one word: what the resync plans with, stored beside
+/// the observed JSON (DynamoDB's `observed_state`) so a listing need not read the JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObservedState {
+    /// Everything the generation asks for is in place.
+    Converged,
+    /// The last pass ended with an error (resources failed, or the pass could not complete).
+    Failed,
+    /// Resources still being created or changed: the turn recorded its next poll time.
+    Pending,
+    /// `destroy` removed the generation's resources (the tombstone).
+    Destroyed,
+}
+
+impl ObservedState {
+    /// The state of `observed`.
+    pub fn of(observed: &Observed) -> Self {
+        if observed.destroyed_at.is_some() {
+            Self::Destroyed
+        } else if observed.converged {
+            Self::Converged
+        } else if observed.last_error.is_some() {
+            Self::Failed
+        } else {
+            Self::Pending
+        }
+    }
+
+    /// The stored word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Converged => "converged",
+            Self::Failed => "failed",
+            Self::Pending => "pending",
+            Self::Destroyed => "destroyed",
+        }
+    }
+
+    /// The state a stored word names; `None` for anything else.
+    pub fn parse(word: &str) -> Option<Self> {
+        [Self::Converged, Self::Failed, Self::Pending, Self::Destroyed]
+            .into_iter()
+            .find(|s| s.as_str() == word)
+    }
+}
+
+/// A group as the resync sees it: a few dozen bytes, where a [`GroupSummary`] carries the whole
+/// observation (every resource with its ARN and reason).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupBrief {
+    pub name: String,
+    pub desired_generation: Option<u64>,
+    /// The generation last observed and where it was left.
+    pub observed: Option<(u64, ObservedState)>,
+    pub due_at: Option<DateTime<Utc>>,
+}
+
+impl GroupBrief {
+    /// Whether the group was destroyed and no newer parameter file recorded since (as
+    /// [`Observed::destroyed`]).
+    pub fn destroyed(&self) -> bool {
+        self.observed.is_some_and(|(generation, state)| {
+            state == ObservedState::Destroyed && Some(generation) == self.desired_generation
+        })
+    }
+}
+
+impl From<&GroupSummary> for GroupBrief {
+    fn from(g: &GroupSummary) -> Self {
+        Self {
+            name: g.name.clone(),
+            desired_generation: g.desired_generation,
+            observed: g.observed.as_ref().map(|o| (o.generation, ObservedState::of(o))),
+            due_at: g.due_at,
+        }
+    }
+}
+
 /// A recurring job of a dataset group (retraining, scheduled imports, batch jobs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schedule {
