@@ -112,6 +112,9 @@ impl Queue {
         if let Some(ended) = &mut self.ended_while_listing {
             ended.insert(group.to_string());
         }
+        // The listing in hand may have been read while this turn was under way, before its write:
+        // the next listing says whether the group is due (a new file for it, a mark).
+        self.listed.retain(|g| g != group);
         match left {
             Left::Waiting(at) => {
                 self.waiting.insert(group.to_string(), at);
@@ -196,13 +199,26 @@ mod tests {
         q.listing_started();
         q.listed(names(&["b"]));
         assert_eq!(q.pick(t(31), 5, |_| false), names(&["b"]));
-        // A failed listing forgets what ended meanwhile and keeps the previous listing.
-        q.listed(names(&["d", "e"]));
+        // A failed listing keeps the previous one (less the groups whose turn ended since).
+        q.listed(names(&["d", "e", "f"]));
         q.listing_started();
         q.ended("d", Left::Finished);
         q.listing_failed();
-        q.ended("e", Left::Finished);
-        assert_eq!(q.pick(t(32), 5, |_| false), names(&["d", "e"]));
+        assert_eq!(q.pick(t(32), 5, |_| false), names(&["e", "f"]));
+    }
+
+    #[test]
+    fn a_listing_read_while_a_turn_was_under_way_does_not_start_the_group_again() {
+        let mut q = Queue::default();
+        q.listed(names(&["c", "a"]));
+        assert_eq!(q.pick(t(0), 1, |_| false), names(&["c"]));
+        // Listed while c's turn runs (c busy, so still listed), read before c recorded its result.
+        q.listing_started();
+        q.listed(names(&["c", "a"]));
+        assert_eq!(q.pick(t(0), 1, |g| g == "c"), names(&["a"]));
+        q.ended("a", Left::Finished);
+        q.ended("c", Left::Finished);
+        assert!(q.pick(t(1), 1, |_| false).is_empty(), "neither is started again");
     }
 
     #[test]
