@@ -412,7 +412,7 @@ async fn main() -> anyhow::Result<()> {
         .iter()
         .map(|(op, n)| (op, n - base_counts.calls.get(op).copied().unwrap_or(0)))
         .collect();
-    by_op.sort_by(|a, b| b.1.cmp(&a.1));
+    by_op.sort_by_key(|b| std::cmp::Reverse(b.1));
     let by_op: Vec<String> = by_op
         .iter()
         .map(|(op, n)| format!("{op} {n} ({:.2}/group)", *n as f64 / groups.max(1) as f64))
