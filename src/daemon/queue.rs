@@ -40,8 +40,12 @@ pub(crate) struct Queue {
 }
 
 impl Queue {
-    /// A due listing is being read from the store from now on ([`Queue::listed`] ends it).
+    /// A due listing is being read from the store from now on ([`Queue::listed`] ends it). The
+    /// listing in hand is dropped: it is a dispatch interval old, and another replica may have
+    /// worked on its groups since (a converged group started from it would run a pass for nothing);
+    /// until the new one comes, the groups waiting here are started from memory.
     pub(crate) fn listing_started(&mut self) {
+        self.listed.clear();
         self.ended_while_listing = Some(Default::default());
     }
 
@@ -199,12 +203,19 @@ mod tests {
         q.listing_started();
         q.listed(names(&["b"]));
         assert_eq!(q.pick(t(31), 5, |_| false), names(&["b"]));
-        // A failed listing keeps the previous one (less the groups whose turn ended since).
+        // A new listing drops the one in hand, failed or not: nothing is started from a stale one.
         q.listed(names(&["d", "e", "f"]));
         q.listing_started();
         q.ended("d", Left::Finished);
         q.listing_failed();
-        assert_eq!(q.pick(t(32), 5, |_| false), names(&["e", "f"]));
+        assert!(q.pick(t(32), 5, |_| false).is_empty());
+        q.listing_started();
+        q.listed(names(&["d", "e"]));
+        assert_eq!(
+            q.pick(t(33), 5, |_| false),
+            names(&["d", "e"]),
+            "the next is believed"
+        );
     }
 
     #[test]
