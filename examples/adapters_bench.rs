@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use personalize_ops::notify::message::{MAX_BODY_BYTES, config_error_message};
 use personalize_ops::objects::ObjectUrl;
-use personalize_ops::store::{DesiredSource, LeaseGrant, NewDesired, SqliteStore, StateStore};
+use personalize_ops::store::{Acquire, DesiredSource, LeaseGrant, NewDesired, SqliteStore, StateStore};
 
 fn sns_messages() {
     for count in [100, 10_000, 100_000] {
@@ -49,8 +49,9 @@ async fn due_groups(groups: usize) -> anyhow::Result<()> {
         // Replica a holds every other group.
         if i % 2 == 0
             && let LeaseGrant::Held { owner, .. } = a
-                .acquire_lease(&group, "replica-a", Duration::from_secs(600))
+                .acquire_lease(&group, "replica-a", Duration::from_secs(600), Acquire::Lease)
                 .await?
+                .0
         {
             anyhow::bail!("{group} unexpectedly held by {owner}");
         }

@@ -18,7 +18,7 @@ use chrono::Utc;
 use personalize_ops::metrics::MemorySink;
 use personalize_ops::schedule::{Runtime, RuntimeConfig};
 use personalize_ops::store::{
-    FireOutcome, FireStatus, LeaseGrant, Schedule, SqliteStore, StateStore, SystemClock,
+    Acquire, FireOutcome, FireStatus, LeaseGrant, Schedule, SqliteStore, StateStore, SystemClock,
 };
 use proc_stats::{cpu_time, rss_kib};
 use tokio_util::sync::CancellationToken;
@@ -39,8 +39,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for g in 0..GROUPS {
         let group = format!("group-{g:03}");
         let LeaseGrant::Acquired(lease) = store
-            .acquire_lease(&group, "bench", Duration::from_secs(600))
+            .acquire_lease(&group, "bench", Duration::from_secs(600), Acquire::Lease)
             .await?
+            .0
         else {
             return Err("lease held".into());
         };

@@ -13,10 +13,10 @@ use aws_smithy_types::config_bag::ConfigBag;
 use chrono::{DateTime, Utc};
 use personalize_ops::objects::ObjectUrl;
 use personalize_ops::store::{
-    BeginFire, Clock, DEFAULT_MAX_CLOCK_SKEW, DesiredSource, DynamoStore, FireClaim, FireOutcome, FireStatus,
-    Lease, LeaseGrant, MAX_DESIRED_TEXT_BYTES, MAX_NAME_BYTES, MAX_OBSERVED_BYTES, MAX_SOURCE_FIELD_BYTES,
-    ManualClock, NewDesired, Observed, PutDesired, ResourceKind, ResourceState, Schedule, SqliteStore,
-    StateStore, StoreError, StoredNotification,
+    Acquire, BeginFire, Clock, DEFAULT_MAX_CLOCK_SKEW, DesiredSource, DynamoStore, FireClaim, FireOutcome,
+    FireStatus, Lease, LeaseGrant, MAX_DESIRED_TEXT_BYTES, MAX_NAME_BYTES, MAX_OBSERVED_BYTES,
+    MAX_SOURCE_FIELD_BYTES, ManualClock, NewDesired, Observed, ObservedWrite, PutDesired, ResourceKind,
+    ResourceState, Schedule, SqliteStore, StateStore, StoreError, StoredNotification,
 };
 use support::aws::SerialMoto;
 use support::daemon::{desired, start_time};
@@ -47,6 +47,17 @@ fn acquired(grant: LeaseGrant) -> Lease {
         LeaseGrant::Acquired(lease) => lease,
         LeaseGrant::Held { owner, .. } => panic!("expected the lease, held by {owner}"),
     }
+}
+
+/// Takes `group`'s lease for `owner`; it must be free.
+async fn take(store: &dyn StateStore, group: &str, owner: &str) -> Lease {
+    acquired(
+        store
+            .acquire_lease(group, owner, LEASE, Acquire::Lease)
+            .await
+            .expect("lease")
+            .0,
+    )
 }
 
 fn is_fenced<T: std::fmt::Debug>(result: Result<T, StoreError>) -> bool {
@@ -165,15 +176,20 @@ async fn leases_and_fencing(store: &dyn StateStore, clock: &ManualClock) {
         .expect("desired");
     let a = acquired(
         store
-            .acquire_lease("lg", "replica-a", LEASE)
+            .acquire_lease("lg", "replica-a", LEASE, Acquire::Lease)
             .await
-            .expect("acquire"),
+            .expect("acquire")
+            .0,
     );
     assert_eq!(a.epoch, 1);
     assert_eq!(a.expires_at, start_time() + chrono::Duration::seconds(30));
 
     // Held: by someone else, and also by the holder itself.
-    let held = store.acquire_lease("lg", "replica-b", LEASE).await.expect("ask");
+    let held = store
+        .acquire_lease("lg", "replica-b", LEASE, Acquire::Lease)
+        .await
+        .expect("ask")
+        .0;
     assert_eq!(
         held,
         LeaseGrant::Held {
@@ -182,7 +198,11 @@ async fn leases_and_fencing(store: &dyn StateStore, clock: &ManualClock) {
         }
     );
     assert!(matches!(
-        store.acquire_lease("lg", "replica-a", LEASE).await.expect("ask"),
+        store
+            .acquire_lease("lg", "replica-a", LEASE, Acquire::Lease)
+            .await
+            .expect("ask")
+            .0,
         LeaseGrant::Held { .. }
     ));
 
@@ -200,39 +220,50 @@ async fn leases_and_fencing(store: &dyn StateStore, clock: &ManualClock) {
         ..a.clone()
     };
     assert!(is_fenced(
-        store.put_observed(&stale_epoch, &observed(1, false), None).await
+        store
+            .put_observed(&stale_epoch, &observed(1, false), None, ObservedWrite::KEEP_LEASE)
+            .await
     ));
 
     store
-        .put_observed(&a, &observed(1, false), None)
+        .put_observed(&a, &observed(1, false), None, ObservedWrite::KEEP_LEASE)
         .await
         .expect("owner writes");
 
     // Still held just before expiry; free after it.
     clock.advance(Duration::from_secs(30));
     assert!(matches!(
-        store.acquire_lease("lg", "replica-b", LEASE).await.expect("ask"),
+        store
+            .acquire_lease("lg", "replica-b", LEASE, Acquire::Lease)
+            .await
+            .expect("ask")
+            .0,
         LeaseGrant::Held { .. }
     ));
     clock.advance(Duration::from_secs(1));
     let b = acquired(
         store
-            .acquire_lease("lg", "replica-b", LEASE)
+            .acquire_lease("lg", "replica-b", LEASE, Acquire::Lease)
             .await
-            .expect("take over"),
+            .expect("take over")
+            .0,
     );
     assert_eq!(b.epoch, 2);
 
     // The old holder is fenced everywhere.
     assert!(is_fenced(store.renew_lease(&a, LEASE).await));
-    assert!(is_fenced(store.put_observed(&a, &observed(1, true), None).await));
+    assert!(is_fenced(
+        store
+            .put_observed(&a, &observed(1, true), None, ObservedWrite::KEEP_LEASE)
+            .await
+    ));
     assert!(is_fenced(store.release_lease(&a).await));
     let schedule = sample_schedule("lg", "retrain");
     assert!(is_fenced(store.put_schedule(&a, &schedule).await));
     assert!(is_fenced(store.delete_schedule(&a, "retrain").await));
 
     store
-        .put_observed(&b, &observed(1, true), None)
+        .put_observed(&b, &observed(1, true), None, ObservedWrite::KEEP_LEASE)
         .await
         .expect("new holder writes");
     let state = store.group("lg").await.expect("read").expect("exists");
@@ -246,19 +277,25 @@ async fn leases_and_fencing(store: &dyn StateStore, clock: &ManualClock) {
     assert_eq!(released.lease.owner, None);
     let a2 = acquired(
         store
-            .acquire_lease("lg", "replica-a", LEASE)
+            .acquire_lease("lg", "replica-a", LEASE, Acquire::Lease)
             .await
-            .expect("acquire"),
+            .expect("acquire")
+            .0,
     );
     assert_eq!(a2.epoch, 3);
-    assert!(is_fenced(store.put_observed(&b, &observed(1, true), None).await));
+    assert!(is_fenced(
+        store
+            .put_observed(&b, &observed(1, true), None, ObservedWrite::KEEP_LEASE)
+            .await
+    ));
 
     // A lease can be taken on a group the store has not heard of (resync of a known name).
     let fresh = acquired(
         store
-            .acquire_lease("new-group", "replica-a", LEASE)
+            .acquire_lease("new-group", "replica-a", LEASE, Acquire::Lease)
             .await
-            .expect("acquire"),
+            .expect("acquire")
+            .0,
     );
     assert_eq!(fresh.epoch, 1);
 }
@@ -278,10 +315,10 @@ async fn due_times(store: &dyn StateStore, clock: &ManualClock) {
     assert_eq!(store.due_groups(1).await.expect("due"), vec!["d1"]);
 
     // A pass that asks to be called again in a minute.
-    let lease = acquired(store.acquire_lease("d1", "r", LEASE).await.expect("lease"));
+    let lease = take(store, "d1", "r").await;
     let next = clock_now(clock) + chrono::Duration::seconds(60);
     store
-        .put_observed(&lease, &observed(1, false), Some(next))
+        .put_observed(&lease, &observed(1, false), Some(next), ObservedWrite::KEEP_LEASE)
         .await
         .expect("observed");
     assert_eq!(store.due_groups(10).await.expect("due"), vec!["d2"]);
@@ -291,7 +328,7 @@ async fn due_times(store: &dyn StateStore, clock: &ManualClock) {
     // Converged: due only on resync or a new event.
     let lease = store.renew_lease(&lease, LEASE).await.expect("renew");
     store
-        .put_observed(&lease, &observed(1, true), None)
+        .put_observed(&lease, &observed(1, true), None, ObservedWrite::KEEP_LEASE)
         .await
         .expect("observed");
     assert_eq!(store.due_groups(10).await.expect("due"), vec!["d2"]);
@@ -303,7 +340,7 @@ async fn due_times(store: &dyn StateStore, clock: &ManualClock) {
         .expect("newer");
     let far = clock_now(clock) + chrono::Duration::hours(5);
     store
-        .put_observed(&lease, &observed(1, true), Some(far))
+        .put_observed(&lease, &observed(1, true), Some(far), ObservedWrite::KEEP_LEASE)
         .await
         .expect("observed");
     assert!(
@@ -328,7 +365,7 @@ async fn due_times(store: &dyn StateStore, clock: &ManualClock) {
 
     // mark_due only moves the due time earlier, and creates unknown groups.
     store
-        .put_observed(&lease, &observed(2, true), None)
+        .put_observed(&lease, &observed(2, true), None, ObservedWrite::KEEP_LEASE)
         .await
         .expect("observed");
     let soon = clock_now(clock) + chrono::Duration::seconds(10);
@@ -379,14 +416,14 @@ async fn due_groups_skip_leased(a: &dyn StateStore, b: &dyn StateStore, clock: &
     }
     let all = vec!["l1", "l2", "l3"];
     assert_eq!(b.due_groups(10).await.expect("due"), all);
-    let l1 = acquired(a.acquire_lease("l1", "replica-a", LEASE).await.expect("lease"));
+    let l1 = take(a, "l1", "replica-a").await;
     // Replica b no longer sees l1, whichever way it asks; with a limit it gets the free groups.
     assert_eq!(b.due_groups(10).await.expect("due"), vec!["l2", "l3"]);
     assert_eq!(b.due_groups_for("replica-b", 1).await.expect("due"), vec!["l2"]);
     // The holder sees its own group (and the free ones); a plain listing leaves it out for it too.
     assert_eq!(a.due_groups_for("replica-a", 10).await.expect("due"), all);
     assert_eq!(a.due_groups(10).await.expect("due"), vec!["l2", "l3"]);
-    let l2 = acquired(b.acquire_lease("l2", "replica-b", LEASE).await.expect("lease"));
+    let l2 = take(b, "l2", "replica-b").await;
     assert_eq!(
         a.due_groups_for("replica-a", 10).await.expect("due"),
         vec!["l1", "l3"]
@@ -402,9 +439,10 @@ async fn due_groups_skip_leased(a: &dyn StateStore, b: &dyn StateStore, clock: &
     clock.advance(LEASE + Duration::from_secs(1));
     assert_eq!(b.due_groups(10).await.expect("due"), all);
     let b1 = acquired(
-        b.acquire_lease("l1", "replica-b", LEASE)
+        b.acquire_lease("l1", "replica-b", LEASE, Acquire::Lease)
             .await
-            .expect("take over"),
+            .expect("take over")
+            .0,
     );
     assert_eq!(b1.epoch, l1.epoch + 1);
     assert_eq!(a.due_groups(10).await.expect("due"), vec!["l2", "l3"]);
@@ -414,7 +452,7 @@ async fn due_groups_skip_leased(a: &dyn StateStore, b: &dyn StateStore, clock: &
 /// Local validity of leases: the monotonic clock and the skew margin decide, not the wall clock.
 /// `store` has the default skew; `skewed` (same backend) a 1 s skew.
 async fn lease_validity(store: &dyn StateStore, skewed: &dyn StateStore, clock: &ManualClock) {
-    let a = acquired(store.acquire_lease("v", "replica-a", LEASE).await.expect("lease"));
+    let a = take(store, "v", "replica-a").await;
     assert!(a.is_valid());
     assert!(
         a.remaining() <= LEASE - DEFAULT_MAX_CLOCK_SKEW,
@@ -428,9 +466,10 @@ async fn lease_validity(store: &dyn StateStore, skewed: &dyn StateStore, clock: 
     // Short lease, 1 s margin: valid for 2 s from the request, then not, although nobody took it.
     let short = acquired(
         skewed
-            .acquire_lease("w", "replica-a", Duration::from_secs(3))
+            .acquire_lease("w", "replica-a", Duration::from_secs(3), Acquire::Lease)
             .await
-            .expect("lease"),
+            .expect("lease")
+            .0,
     );
     assert!(short.remaining() <= Duration::from_secs(2));
     tokio::time::sleep(Duration::from_millis(2100)).await;
@@ -444,9 +483,10 @@ async fn lease_validity(store: &dyn StateStore, skewed: &dyn StateStore, clock: 
     // Lost for real: another replica took "v" after its stored expiry; renewing says so clearly.
     let b = acquired(
         store
-            .acquire_lease("v", "replica-b", LEASE)
+            .acquire_lease("v", "replica-b", LEASE, Acquire::Lease)
             .await
-            .expect("take over"),
+            .expect("take over")
+            .0,
     );
     assert_eq!(b.epoch, a.epoch + 1);
     let err = store.renew_lease(&a, LEASE).await.expect_err("lost");
@@ -481,7 +521,7 @@ async fn largest_group_fits(store: &dyn StateStore) {
         PutDesired::Recorded(_)
     ));
     let owner = "o".repeat(MAX_NAME_BYTES);
-    let lease = acquired(store.acquire_lease(&name, &owner, LEASE).await.expect("lease"));
+    let lease = take(store, &name, &owner).await;
     let mut big = observed(1, false);
     big.last_error = Some(String::new());
     let base = serde_json::to_string(&big).expect("json").len();
@@ -491,7 +531,7 @@ async fn largest_group_fits(store: &dyn StateStore) {
         MAX_OBSERVED_BYTES
     );
     store
-        .put_observed(&lease, &big, Some(start_time()))
+        .put_observed(&lease, &big, Some(start_time()), ObservedWrite::KEEP_LEASE)
         .await
         .expect("largest observed next to the largest desired");
     let state = store.group(&name).await.expect("read").expect("stored");
@@ -508,19 +548,20 @@ async fn largest_group_fits(store: &dyn StateStore) {
         "{err}"
     );
     let err = store
-        .acquire_lease(&format!("{name}g"), "r", LEASE)
+        .acquire_lease(&format!("{name}g"), "r", LEASE, Acquire::Lease)
         .await
         .expect_err("long name");
     assert!(matches!(err, StoreError::TooLarge { .. }), "{err}");
     let err = store
-        .acquire_lease("short", &format!("{owner}o"), LEASE)
+        .acquire_lease("short", &format!("{owner}o"), LEASE, Acquire::Lease)
         .await
         .expect_err("long owner");
     assert!(err.to_string().contains("lease owner"), "{err}");
 }
 
-/// `acquire_lease_reading` and `put_observed_releasing`: each one round trip (`round_trips` counts
-/// the backend's requests), with the guarantees of the two calls each replaces.
+/// `acquire_lease` with `Acquire::LeaseAndGroup` and `put_observed` with `ObservedWrite::RELEASE`:
+/// each one round trip (`round_trips` counts the backend's requests), with the guarantees of the two
+/// calls each replaces.
 async fn lease_with_state_and_release_with_result(
     store: &dyn StateStore,
     clock: &ManualClock,
@@ -532,7 +573,7 @@ async fn lease_with_state_and_release_with_result(
         .expect("desired");
     let before = round_trips();
     let (grant, state) = store
-        .acquire_lease_reading("rw", "replica-a", LEASE)
+        .acquire_lease("rw", "replica-a", LEASE, Acquire::LeaseAndGroup)
         .await
         .expect("acquire");
     assert_eq!(
@@ -554,7 +595,7 @@ async fn lease_with_state_and_release_with_result(
 
     // Held elsewhere: no state, no change.
     let (held, none) = store
-        .acquire_lease_reading("rw", "replica-b", LEASE)
+        .acquire_lease("rw", "replica-b", LEASE, Acquire::LeaseAndGroup)
         .await
         .expect("ask");
     assert!(
@@ -567,7 +608,7 @@ async fn lease_with_state_and_release_with_result(
     let next = clock_now(clock) + chrono::Duration::seconds(90);
     let before = round_trips();
     store
-        .put_observed_releasing(&a, &observed(1, false), Some(next))
+        .put_observed(&a, &observed(1, false), Some(next), ObservedWrite::RELEASE)
         .await
         .expect("record and release");
     assert_eq!(
@@ -581,19 +622,23 @@ async fn lease_with_state_and_release_with_result(
     assert_eq!(state.lease.owner, None);
     assert!(is_fenced(store.release_lease(&a).await), "released already");
     assert!(is_fenced(
-        store.put_observed_releasing(&a, &observed(1, true), None).await
+        store
+            .put_observed(&a, &observed(1, true), None, ObservedWrite::RELEASE)
+            .await
     ));
 
     // The next holder, at once and without waiting for an expiry; the old lease stays fenced.
     let (grant, state) = store
-        .acquire_lease_reading("rw", "replica-b", LEASE)
+        .acquire_lease("rw", "replica-b", LEASE, Acquire::LeaseAndGroup)
         .await
         .expect("take");
     let b = acquired(grant);
     assert_eq!(b.epoch, 2);
     assert_eq!(state.and_then(|s| s.observed), Some(observed(1, false)));
     assert!(is_fenced(
-        store.put_observed_releasing(&a, &observed(1, true), None).await
+        store
+            .put_observed(&a, &observed(1, true), None, ObservedWrite::RELEASE)
+            .await
     ));
     let state = store.group("rw").await.expect("read").expect("exists");
     assert_eq!(
@@ -613,7 +658,7 @@ async fn lease_with_state_and_release_with_result(
         .await
         .expect("newer");
     store
-        .put_observed_releasing(&b, &observed(1, false), Some(next))
+        .put_observed(&b, &observed(1, false), Some(next), ObservedWrite::RELEASE)
         .await
         .expect("record and release");
     let state = store.group("rw").await.expect("read").expect("exists");
@@ -627,12 +672,20 @@ async fn lease_with_state_and_release_with_result(
 
     // A group the store has not heard of: the lease, and a state without a parameter file.
     let (grant, state) = store
-        .acquire_lease_reading("unheard-of", "replica-a", LEASE)
+        .acquire_lease("unheard-of", "replica-a", LEASE, Acquire::LeaseAndGroup)
         .await
         .expect("acquire");
     assert_eq!(acquired(grant).epoch, 1);
     let state = state.expect("created by the grant");
     assert!(state.desired.is_none() && state.observed.is_none(), "{state:?}");
+
+    // The grant alone when the group is not asked for.
+    let (grant, state) = store
+        .acquire_lease("lease-only", "replica-a", LEASE, Acquire::Lease)
+        .await
+        .expect("acquire");
+    assert_eq!(acquired(grant).epoch, 1);
+    assert!(state.is_none(), "{state:?}");
 }
 
 fn clock_now(clock: &ManualClock) -> DateTime<Utc> {
@@ -667,7 +720,7 @@ fn outcome(fire: DateTime<Utc>, status: FireStatus, detail: &str) -> FireOutcome
 /// begin_fire / finish_fire / skip_fire: a fire starts once, a fire during a pending action is
 /// coalesced, outcomes are kept across re-puts of the schedule.
 async fn fires_and_outcomes(store: &dyn StateStore) {
-    let lease = acquired(store.acquire_lease("f1", "r", LEASE).await.expect("lease"));
+    let lease = take(store, "f1", "r").await;
     store
         .put_schedule(&lease, &sample_schedule("f1", "update"))
         .await
@@ -783,8 +836,8 @@ async fn fires_and_outcomes(store: &dyn StateStore) {
 }
 
 async fn schedules_and_claims(store: &dyn StateStore, clock: &ManualClock) {
-    let lease = acquired(store.acquire_lease("s1", "r", LEASE).await.expect("lease"));
-    let other = acquired(store.acquire_lease("s0", "r", LEASE).await.expect("lease"));
+    let lease = take(store, "s1", "r").await;
+    let other = take(store, "s0", "r").await;
     store
         .put_schedule(&lease, &sample_schedule("s1", "retrain"))
         .await
@@ -994,8 +1047,8 @@ async fn schedules_and_claims(store: &dyn StateStore, clock: &ManualClock) {
 async fn schedule_changes_are_listed(store: &dyn StateStore, clock: &ManualClock) {
     let t0 = clock.now();
     assert!(store.schedule_changes(t0).await.expect("changes").is_empty());
-    let a = acquired(store.acquire_lease("ca", "r", LEASE).await.expect("lease"));
-    let b = acquired(store.acquire_lease("cb", "r", LEASE).await.expect("lease"));
+    let a = take(store, "ca", "r").await;
+    let b = take(store, "cb", "r").await;
     store
         .put_schedule(&a, &sample_schedule("ca", "retrain"))
         .await
@@ -1053,7 +1106,7 @@ async fn schedule_changes_are_listed(store: &dyn StateStore, clock: &ManualClock
     assert_eq!(store.schedule_changes(t4).await.expect("changes"), vec!["cb"]);
     clock.advance(LEASE + Duration::from_secs(1));
     let t5 = clock.now();
-    let _taken = acquired(store.acquire_lease("ca", "other", LEASE).await.expect("lease"));
+    let _taken = take(store, "ca", "other").await;
     assert!(is_fenced(
         store.put_schedule(&a, &sample_schedule("ca", "import")).await
     ));
@@ -1076,8 +1129,8 @@ async fn groups_are_deleted(store: &dyn StateStore, clock: &ManualClock) {
         .put_desired(&desired("kept", "{}", Some("01")))
         .await
         .expect("desired");
-    let lease = acquired(store.acquire_lease("gone", "r", LEASE).await.expect("lease"));
-    let other = acquired(store.acquire_lease("kept", "r", LEASE).await.expect("lease"));
+    let lease = take(store, "gone", "r").await;
+    let other = take(store, "kept", "r").await;
     for name in ["retrain", "import"] {
         store
             .put_schedule(&lease, &sample_schedule("gone", name))
@@ -1091,7 +1144,7 @@ async fn groups_are_deleted(store: &dyn StateStore, clock: &ManualClock) {
 
     // A holder that lost the lease cannot delete the group.
     clock.advance(LEASE + Duration::from_secs(1));
-    let thief = acquired(store.acquire_lease("gone", "thief", LEASE).await.expect("lease"));
+    let thief = take(store, "gone", "thief").await;
     assert!(is_fenced(store.delete_group(&lease).await));
     assert!(store.group("gone").await.expect("read").is_some());
     assert_eq!(store.schedules(Some("gone")).await.expect("list").len(), 2);
@@ -1113,11 +1166,11 @@ async fn groups_are_deleted(store: &dyn StateStore, clock: &ManualClock) {
 }
 
 async fn oversized_observed_is_refused(store: &dyn StateStore) {
-    let lease = acquired(store.acquire_lease("big", "r", LEASE).await.expect("lease"));
+    let lease = take(store, "big", "r").await;
     let mut huge = observed(1, false);
     huge.last_error = Some("e".repeat(100 * 1024));
     let err = store
-        .put_observed(&lease, &huge, None)
+        .put_observed(&lease, &huge, None, ObservedWrite::KEEP_LEASE)
         .await
         .expect_err("too large");
     assert!(matches!(err, StoreError::TooLarge { .. }), "{err}");
@@ -1150,7 +1203,7 @@ async fn stored_note(store: &dyn StateStore, id: &str) -> StoredNotification {
 async fn outbox_rewrites_keep_the_item(a: &dyn StateStore, b: &dyn StateStore, clock: &ManualClock) {
     let first_at = clock_now(clock);
     a.put_desired(&desired("g", "one", None)).await.expect("desired");
-    let lease = acquired(a.acquire_lease("g", "a", LEASE).await.expect("lease"));
+    let lease = take(a, "g", "a").await;
     a.put_observed_notifying(&lease, &observed(1, true), None, &note("n1", first_at, "first"))
         .await
         .expect("observed and notification");
@@ -1307,10 +1360,10 @@ async fn sqlite_lease_validity() {
 async fn sqlite_lease_validity_is_duration_minus_skew() {
     let clock = manual_clock();
     let none = sqlite(&clock).with_max_clock_skew(LEASE);
-    let lease = acquired(none.acquire_lease("q", "r", LEASE).await.expect("lease"));
+    let lease = take(&none, "q", "r").await;
     assert!(!lease.is_valid());
     let store = sqlite(&clock).with_max_clock_skew(Duration::from_secs(5));
-    let lease = acquired(store.acquire_lease("p", "r", LEASE).await.expect("lease"));
+    let lease = take(&store, "p", "r").await;
     assert!(lease.remaining() <= Duration::from_secs(25));
     let renewed = store.renew_lease(&lease, LEASE * 2).await.expect("renew");
     assert!(renewed.valid_until > lease.valid_until);
@@ -1612,7 +1665,7 @@ async fn dynamo_three_replicas_start_each_fire_exactly_once() {
         )
     };
     let admin = store(client);
-    let lease = acquired(admin.acquire_lease("g", "writer", LEASE).await.expect("lease"));
+    let lease = take(admin.as_ref(), "g", "writer").await;
     let kinds = [
         ("personalize-dataset-import-g", r#"{"action":"import"}"#),
         (

@@ -20,8 +20,8 @@ use personalize_ops::notify::{
     Notifier, NotifyError, RESULT_DETAIL_TYPE, ResourceChange, SnsNotifier,
 };
 use personalize_ops::store::{
-    Clock, DynamoStore, Lease, LeaseGrant, ManualClock, NotificationStore, Observed, SqliteStore, StateStore,
-    StoreError, StoredNotification, SystemClock,
+    Acquire, Clock, DynamoStore, GroupState, Lease, LeaseGrant, ManualClock, NotificationStore, Observed,
+    SqliteStore, StateStore, StoreError, StoredNotification, SystemClock,
 };
 use serde_json::Value;
 use support::aws::{SerialMoto, SerialState};
@@ -62,7 +62,8 @@ fn item(group: &str, id: &str, at: DateTime<Utc>) -> StoredNotification {
     )
 }
 
-fn acquired(grant: LeaseGrant) -> Lease {
+/// The lease of an `acquire_lease` answer; it must be granted.
+fn acquired((grant, _): (LeaseGrant, Option<GroupState>)) -> Lease {
     match grant {
         LeaseGrant::Acquired(lease) => lease,
         LeaseGrant::Held { owner, .. } => panic!("expected the lease, held by {owner}"),
@@ -79,7 +80,11 @@ fn plus(at: DateTime<Utc>, secs: i64) -> DateTime<Utc> {
 async fn outbox_conformance(a: &dyn StateStore, b: &dyn StateStore, clock: &ManualClock) {
     let now = clock.now();
     a.put_desired(&desired("g", "one", None)).await.expect("desired");
-    let lease = acquired(a.acquire_lease("g", "a", LEASE).await.expect("lease"));
+    let lease = acquired(
+        a.acquire_lease("g", "a", LEASE, Acquire::Lease)
+            .await
+            .expect("lease"),
+    );
 
     // The observed state and its announcement are written together.
     a.put_observed_notifying(&lease, &observed(1, now), None, &item("g", "n1", now))
@@ -100,7 +105,11 @@ async fn outbox_conformance(a: &dyn StateStore, b: &dyn StateStore, clock: &Manu
 
     // A replica that lost the lease writes neither the state nor the notification.
     clock.advance(LEASE + Duration::from_secs(1));
-    let taken = acquired(b.acquire_lease("g", "b", LEASE).await.expect("takeover"));
+    let taken = acquired(
+        b.acquire_lease("g", "b", LEASE, Acquire::Lease)
+            .await
+            .expect("takeover"),
+    );
     let stale = a
         .put_observed_notifying(
             &lease,
@@ -481,7 +490,12 @@ async fn a_result_not_delivered_before_a_restart_is_delivered_by_the_next_proces
 
     // A crash right after the fenced write leaves an item nobody tried: also delivered.
     let store = sqlite_at(&path);
-    let lease = acquired(store.acquire_lease("h", "crashed", LEASE).await.expect("lease"));
+    let lease = acquired(
+        store
+            .acquire_lease("h", "crashed", LEASE, Acquire::Lease)
+            .await
+            .expect("lease"),
+    );
     let crashed = item("h", "written-then-killed", Utc::now());
     store
         .put_observed_notifying(&lease, &observed(1, Utc::now()), None, &crashed)
@@ -739,7 +753,12 @@ async fn an_undeliverable_result_is_dropped_after_the_age_limit_and_shown_by_sta
         .put_desired(&desired("g", "one", None))
         .await
         .expect("desired");
-    let lease = acquired(store.acquire_lease("g", "a", LEASE).await.expect("lease"));
+    let lease = acquired(
+        store
+            .acquire_lease("g", "a", LEASE, Acquire::Lease)
+            .await
+            .expect("lease"),
+    );
     store
         .put_observed_notifying(
             &lease,

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use personalize_ops::store::{
-    BeginFire, DynamoStore, FireOutcome, FireStatus, Lease, LeaseGrant, Schedule, SqliteStore, StateStore,
+    Acquire, BeginFire, DynamoStore, FireOutcome, FireStatus, Lease, LeaseGrant, Schedule, SqliteStore,
+    StateStore,
 };
 use serde_json::Value;
 
@@ -74,7 +75,12 @@ fn schedule(group: &str, name: &str, expression: &str) -> Schedule {
 }
 
 async fn lease(store: &dyn StateStore, group: &str) -> Lease {
-    match store.acquire_lease(group, "seed", LEASE).await.expect("lease") {
+    match store
+        .acquire_lease(group, "seed", LEASE, Acquire::Lease)
+        .await
+        .expect("lease")
+        .0
+    {
         LeaseGrant::Acquired(l) => l,
         LeaseGrant::Held { owner, .. } => panic!("{group} is held by {owner}"),
     }

@@ -17,7 +17,8 @@ use personalize_ops::objects::{DirStore, ObjectStore, ObjectUrl, S3Store};
 use personalize_ops::plan::teardown::{TeardownAction, TeardownStep};
 use personalize_ops::reconcile::{Failure, TeardownOutcome};
 use personalize_ops::store::{
-    Arrival, DesiredSource, Lease, LeaseGrant, NewDesired, Observed, PutDesired, StateStore, classify,
+    Acquire, Arrival, DesiredSource, Lease, LeaseGrant, NewDesired, Observed, ObservedWrite, PutDesired,
+    StateStore, classify,
 };
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -176,7 +177,7 @@ async fn forget(r: &Recorded, lease: &Lease, group: &str, format: Format) -> any
         Left::Tombstone(generation) => {
             let tombstone = Observed::tombstone(generation, chrono::Utc::now());
             r.store
-                .put_observed(lease, &tombstone, None)
+                .put_observed(lease, &tombstone, None, ObservedWrite::KEEP_LEASE)
                 .await
                 .with_context(|| format!("marking dataset group {group} destroyed in the state store"))?;
             let _ = r.store.release_lease(lease).await;
@@ -285,9 +286,10 @@ async fn take_lease(store: &dyn StateStore, group: &str, duration: Duration) -> 
     let mut said = false;
     loop {
         match store
-            .acquire_lease(group, &owner(), duration)
+            .acquire_lease(group, &owner(), duration, Acquire::Lease)
             .await
             .with_context(|| format!("taking the lease of dataset group {group}"))?
+            .0
         {
             LeaseGrant::Acquired(lease) => return Ok(lease),
             LeaseGrant::Held { owner, expires_at } => {

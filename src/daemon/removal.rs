@@ -13,7 +13,7 @@ use super::reconciler::{PassSink, PassStatus};
 use super::turn::{TurnEnd, after, failure_summary, location_of};
 use crate::notify::message::{Removal, removal_message};
 use crate::reconcile::LeaseGuard;
-use crate::store::{Desired, Lease, Observed, ResourceKind, StoreError};
+use crate::store::{Desired, Lease, Observed, ObservedWrite, ResourceKind, StoreError};
 
 /// What the daemon does when a group's parameter file is removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -67,7 +67,7 @@ impl Daemon {
                     resources,
                 );
                 if told {
-                    self.store.put_observed(lease, &observed, None).await?;
+                    self.record_teardown(lease, &observed, None).await?;
                 } else {
                     tracing::info!(generation = desired.generation, file = %desired.source.url, "config removed; resources kept (daemon.delete_removed_groups is off)");
                     let note = removal_message(group, &location, &Removal::Kept);
@@ -89,7 +89,7 @@ impl Daemon {
                 resources,
             );
             if told {
-                self.store.put_observed(lease, &observed, Some(at)).await?;
+                self.record_teardown(lease, &observed, Some(at)).await?;
             } else {
                 tracing::info!(generation = desired.generation, teardown_at = %at, "config removed; teardown scheduled");
                 let note = removal_message(group, &location, &Removal::Scheduled(at));
@@ -152,8 +152,7 @@ impl Daemon {
             Err(e) => {
                 tracing::warn!(error = %e, "teardown pass did not complete; retrying later");
                 let retry = Some(after(now, self.config.error_retry));
-                self.store
-                    .put_observed(lease, &observed(resources, e.message), retry)
+                self.record_teardown(lease, &observed(resources, e.message), retry)
                     .await?;
                 return Ok(TurnEnd::Done);
             }
@@ -171,8 +170,7 @@ impl Daemon {
             PassStatus::Pending { retry_after } => {
                 let left = with_schemas(report.resources, resources);
                 let pending = observed(left, "config removed; the group is being deleted".into());
-                self.store
-                    .put_observed(lease, &pending, Some(after(now, retry_after)))
+                self.record_teardown(lease, &pending, Some(after(now, retry_after)))
                     .await?;
                 Ok(TurnEnd::Done)
             }
@@ -190,6 +188,19 @@ impl Daemon {
                 Ok(TurnEnd::Done)
             }
         }
+    }
+
+    /// Records a teardown pass's observation and next due time; the lease stays held (the turn
+    /// releases it).
+    async fn record_teardown(
+        &self,
+        lease: &Lease,
+        observed: &Observed,
+        next_due: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        self.store
+            .put_observed(lease, observed, next_due, ObservedWrite::KEEP_LEASE)
+            .await
     }
 
     /// Records a teardown that failed; the user is told once per distinct failure (`id`, see
@@ -210,7 +221,7 @@ impl Daemon {
             .and_then(|g| g.observed)
             .and_then(|o| o.last_error);
         if failed.has_announced(id) || previous_error.as_deref() == Some(summary) {
-            return self.store.put_observed(lease, &failed, None).await;
+            return self.record_teardown(lease, &failed, None).await;
         }
         tracing::warn!(failures = %summary, "dataset group not deleted whole");
         failed.remember_announced(id);

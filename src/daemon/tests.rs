@@ -10,7 +10,8 @@ use crate::notify::message::Failure;
 use crate::notify::{MemoryNotifier, Notifier};
 use crate::objects::ObjectUrl;
 use crate::store::{
-    DesiredSource, LeaseGrant, NewDesired, PutDesired, ResourceKind, ResourceState, SqliteStore, SystemClock,
+    Acquire, DesiredSource, LeaseGrant, NewDesired, ObservedWrite, PutDesired, ResourceKind, ResourceState,
+    SqliteStore, SystemClock,
 };
 
 // The integration tests' wait helpers, shared rather than copied.
@@ -1023,14 +1024,20 @@ async fn a_destroyed_group_stays_down_until_a_new_file_is_uploaded() {
     // What `destroy` leaves once the resources are gone: a tombstone of generation 1.
     let LeaseGrant::Acquired(lease) = w
         .store
-        .acquire_lease("g", "destroy", Duration::from_secs(30))
+        .acquire_lease("g", "destroy", Duration::from_secs(30), Acquire::Lease)
         .await
         .expect("lease")
+        .0
     else {
         panic!("the lease is free")
     };
     w.store
-        .put_observed(&lease, &crate::store::Observed::tombstone(1, Utc::now()), None)
+        .put_observed(
+            &lease,
+            &crate::store::Observed::tombstone(1, Utc::now()),
+            None,
+            ObservedWrite::KEEP_LEASE,
+        )
         .await
         .expect("tombstone");
     w.store.release_lease(&lease).await.expect("release");
@@ -1144,9 +1151,10 @@ async fn a_turn_takes_three_store_round_trips_and_frees_the_group_with_its_resul
     // the old lease's writes are fenced.
     let LeaseGrant::Acquired(other) = w
         .store
-        .acquire_lease("p", "b", Duration::from_secs(60))
+        .acquire_lease("p", "b", Duration::from_secs(60), Acquire::Lease)
         .await
         .expect("ask")
+        .0
     else {
         panic!("the group was left leased")
     };
@@ -1224,9 +1232,10 @@ async fn a_turn_whose_releasing_write_is_fenced_records_nothing_and_reports_the_
     // While a's pass runs, the table's clock passes its lease and replica b takes the group.
     clock.advance(Duration::from_secs(700));
     let LeaseGrant::Acquired(b) = store
-        .acquire_lease("f", "b", Duration::from_secs(60))
+        .acquire_lease("f", "b", Duration::from_secs(60), Acquire::Lease)
         .await
         .expect("ask")
+        .0
     else {
         panic!("b could not take the expired lease")
     };
@@ -1248,9 +1257,10 @@ async fn settle(w: &World, group: &str, converged: bool, due: Option<DateTime<Ut
     w.desire(group, "one").await;
     let LeaseGrant::Acquired(lease) = w
         .store
-        .acquire_lease(group, "settle", Duration::from_secs(30))
+        .acquire_lease(group, "settle", Duration::from_secs(30), Acquire::Lease)
         .await
         .expect("lease")
+        .0
     else {
         panic!("the lease is free")
     };
@@ -1258,7 +1268,7 @@ async fn settle(w: &World, group: &str, converged: bool, due: Option<DateTime<Ut
     observed.destroyed_at = None;
     observed.converged = converged;
     w.store
-        .put_observed(&lease, &observed, due)
+        .put_observed(&lease, &observed, due, ObservedWrite::KEEP_LEASE)
         .await
         .expect("observed");
     w.store.release_lease(&lease).await.expect("release");

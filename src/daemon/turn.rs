@@ -15,7 +15,9 @@ use super::{Daemon, DaemonStats};
 use crate::metrics::Counter;
 use crate::notify::message::{Location, RunOutcome, run_message};
 use crate::reconcile::LeaseGuard;
-use crate::store::{Desired, GroupState, Lease, LeaseGrant, Observed, ResourceKind, StoreError};
+use crate::store::{
+    Acquire, Desired, GroupState, Lease, LeaseGrant, Observed, ObservedWrite, ResourceKind, StoreError,
+};
 
 /// How a turn ended, for the dispatcher.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,7 +184,12 @@ impl Daemon {
         // The lease and the group's state in one round trip: the state read under the new lease.
         let (lease, state) = match self
             .store
-            .acquire_lease_reading(group, &self.config.owner, self.config.lease_duration)
+            .acquire_lease(
+                group,
+                &self.config.owner,
+                self.config.lease_duration,
+                Acquire::LeaseAndGroup,
+            )
             .await
         {
             Ok((LeaseGrant::Acquired(lease), state)) => (lease, state),
@@ -602,13 +609,14 @@ impl Daemon {
         next_due: Option<DateTime<Utc>>,
         last: Option<&Rest<'_>>,
     ) -> Result<(), StoreError> {
-        match last {
+        let write = match last {
             Some(rest) => {
                 rest.released.store(true, Ordering::SeqCst);
-                self.store.put_observed_releasing(lease, observed, next_due).await
+                ObservedWrite::RELEASE
             }
-            None => self.store.put_observed(lease, observed, next_due).await,
-        }
+            None => ObservedWrite::KEEP_LEASE,
+        };
+        self.store.put_observed(lease, observed, next_due, write).await
     }
 
     /// Records `observed` with the notification `id` announcing it, in one fenced write (a replica

@@ -487,7 +487,7 @@ fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTi
 mod tests {
     use super::*;
     use crate::metrics::MemorySink;
-    use crate::store::{LeaseGrant, ManualClock, SqliteStore};
+    use crate::store::{Acquire, LeaseGrant, ManualClock, SqliteStore};
 
     use crate::schedule::tests::at;
 
@@ -508,9 +508,10 @@ mod tests {
                 .with_clock(clock.clone() as Arc<dyn Clock>),
         );
         let lease = match store
-            .acquire_lease("g", "worker", Duration::from_secs(60))
+            .acquire_lease("g", "worker", Duration::from_secs(60), Acquire::Lease)
             .await
             .expect("lease")
+            .0
         {
             LeaseGrant::Acquired(l) => l,
             LeaseGrant::Held { .. } => panic!("free"),
@@ -707,9 +708,10 @@ mod tests {
         w.reload().await;
         let lease = match w
             .store
-            .acquire_lease("g", "worker", Duration::from_secs(60))
+            .acquire_lease("g", "worker", Duration::from_secs(60), Acquire::Lease)
             .await
             .expect("lease")
+            .0
         {
             LeaseGrant::Acquired(l) => l,
             LeaseGrant::Held { .. } => panic!("free"),

@@ -33,11 +33,11 @@ use super::clock::{from_millis, plus, to_millis};
 use super::model::{Arrival, classify, valid_until};
 use super::outbox::{DROPPED_RETENTION, capped};
 use super::{
-    BeginFire, ClaimInfo, Clock, DEFAULT_MAX_CLOCK_SKEW, Desired, DesiredSource, FireClaim, FireOutcome,
-    GroupState, GroupSummary, Lease, LeaseGrant, LeaseInfo, NewDesired, NotificationStore, Observed,
-    PUT_DESIRED_ATTEMPTS, PutDesired, Schedule, StateStore, StoreError, StoredNotification, SystemClock,
-    check_desired_size, check_name, observed_json, outcome_json, parse_observed, parse_outcome,
-    run_timestamp,
+    Acquire, BeginFire, ClaimInfo, Clock, DEFAULT_MAX_CLOCK_SKEW, Desired, DesiredSource, FireClaim,
+    FireOutcome, GroupState, GroupSummary, Lease, LeaseGrant, LeaseInfo, NewDesired, NotificationStore,
+    Observed, ObservedWrite, PUT_DESIRED_ATTEMPTS, PutDesired, Schedule, StateStore, StoreError,
+    StoredNotification, SystemClock, check_desired_size, check_name, observed_json, outcome_json,
+    parse_observed, parse_outcome, run_timestamp,
 };
 use crate::aws::AwsFailure;
 use crate::objects::ObjectUrl;
@@ -732,13 +732,13 @@ impl DynamoStore {
         }
     }
 
-    /// `put_observed`, giving the lease up in the same write when `release`.
+    /// `put_observed`: one conditional update, or two when a newer generation arrived meanwhile.
     async fn write_observed(
         &self,
         lease: &Lease,
         observed: &Observed,
         next_due: Option<DateTime<Utc>>,
-        release: bool,
+        write: ObservedWrite,
     ) -> Result<(), StoreError> {
         let json = observed_json(&lease.group, observed)?;
         let what = format!("observed state of {}", lease.group);
@@ -746,7 +746,7 @@ impl DynamoStore {
         // DynamoDB has no MIN: first try the write that assumes no newer generation arrived; if the
         // generation condition fails, the group must stay due now.
         let released = |b: UpdateBuilder| {
-            if release {
+            if write.release {
                 b.remove("lease_owner").remove("lease_expires_at")
             } else {
                 b
@@ -1046,18 +1046,13 @@ impl StateStore for DynamoStore {
         group: &str,
         owner: &str,
         duration: Duration,
-    ) -> Result<LeaseGrant, StoreError> {
-        Ok(self.acquire(group, owner, duration).await?.0)
-    }
-
-    async fn acquire_lease_reading(
-        &self,
-        group: &str,
-        owner: &str,
-        duration: Duration,
+        read: Acquire,
     ) -> Result<(LeaseGrant, Option<GroupState>), StoreError> {
         let (grant, item) = self.acquire(group, owner, duration).await?;
-        let state = item.as_ref().map(parse_group).transpose()?;
+        let state = match read {
+            Acquire::Lease => None,
+            Acquire::LeaseAndGroup => item.as_ref().map(parse_group).transpose()?,
+        };
         Ok((grant, state))
     }
 
@@ -1115,17 +1110,9 @@ impl StateStore for DynamoStore {
         lease: &Lease,
         observed: &Observed,
         next_due: Option<DateTime<Utc>>,
+        write: ObservedWrite,
     ) -> Result<(), StoreError> {
-        self.write_observed(lease, observed, next_due, false).await
-    }
-
-    async fn put_observed_releasing(
-        &self,
-        lease: &Lease,
-        observed: &Observed,
-        next_due: Option<DateTime<Utc>>,
-    ) -> Result<(), StoreError> {
-        self.write_observed(lease, observed, next_due, true).await
+        self.write_observed(lease, observed, next_due, write).await
     }
 
     async fn put_schedule(&self, lease: &Lease, schedule: &Schedule) -> Result<(), StoreError> {

@@ -19,11 +19,11 @@ mod sqlite;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dynamo::{DynamoStore, TableCheck};
 pub use model::{
-    Arrival, BeginFire, ClaimInfo, DEFAULT_MAX_CLOCK_SKEW, DYNAMO_ITEM_LIMIT_BYTES, Desired, DesiredSource,
-    FireClaim, FireOutcome, FireStatus, GroupBrief, GroupState, GroupSummary, Lease, LeaseGrant, LeaseInfo,
-    MAX_DESIRED_TEXT_BYTES, MAX_GROUP_ITEM_BYTES, MAX_NAME_BYTES, MAX_OBSERVED_BYTES, MAX_SOURCE_FIELD_BYTES,
-    NewDesired, Observed, ObservedState, PutDesired, ResourceKind, ResourceState, Schedule, arrival_by_event,
-    classify, run_timestamp,
+    Acquire, Arrival, BeginFire, ClaimInfo, DEFAULT_MAX_CLOCK_SKEW, DYNAMO_ITEM_LIMIT_BYTES, Desired,
+    DesiredSource, FireClaim, FireOutcome, FireStatus, GroupBrief, GroupState, GroupSummary, Lease,
+    LeaseGrant, LeaseInfo, MAX_DESIRED_TEXT_BYTES, MAX_GROUP_ITEM_BYTES, MAX_NAME_BYTES, MAX_OBSERVED_BYTES,
+    MAX_SOURCE_FIELD_BYTES, NewDesired, Observed, ObservedState, ObservedWrite, PutDesired, ResourceKind,
+    ResourceState, Schedule, arrival_by_event, classify, run_timestamp,
 };
 pub use outbox::{DROPPED_RETENTION, MAX_OUTBOX_TEXT_BYTES, NotificationStore, StoredNotification};
 pub use removal::{Removal, record_removal};
@@ -92,7 +92,7 @@ pub(crate) const PUT_DESIRED_ATTEMPTS: u32 = 8;
 /// - `put_desired` never lowers a group's desired state: a duplicate is a no-op, an older event is
 ///   ignored, and a newer file increments the generation exactly once, even with concurrent writers.
 /// - A lease is granted only when free or expired, and each grant bumps the epoch. Every write the
-///   lease holder makes (`put_observed`, `put_observed_releasing`, `put_schedule`, `delete_schedule`,
+///   lease holder makes (`put_observed`, `put_schedule`, `delete_schedule`,
 ///   `renew_lease`, `release_lease`) fails with [`StoreError::Fenced`] once its epoch is no longer current.
 /// - Every change of a group's schedule set is listed by `schedule_changes` from its instant on.
 /// - The first `claim_fire` of a (schedule, fire time) wins; expired claims are never reported. Once
@@ -141,31 +141,18 @@ pub trait StateStore: NotificationStore + Send + Sync + fmt::Debug {
     /// use it). Creates the group's record when missing.
     async fn mark_due(&self, group: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
 
-    /// Takes the group's lease for `duration` when it is free or expired.
+    /// Takes the group's lease for `duration` when it is free or expired. With
+    /// [`Acquire::LeaseAndGroup`] the group's state as the grant left it comes back too (`None` when
+    /// the lease is held elsewhere), so a worker takes a group and reads it in one round trip:
+    /// DynamoDB's conditional update returns the item, SQLite reads it in the lease's transaction.
+    /// With [`Acquire::Lease`] the state is always `None`.
     async fn acquire_lease(
         &self,
         group: &str,
         owner: &str,
         duration: Duration,
-    ) -> Result<LeaseGrant, StoreError>;
-
-    /// As [`StateStore::acquire_lease`], returning with the grant the group's state as the grant left
-    /// it (`None` when the lease is held elsewhere), so a worker takes a group and reads it in one
-    /// round trip: DynamoDB's conditional update returns the item, SQLite reads it in the lease's
-    /// transaction. The default makes the two calls.
-    async fn acquire_lease_reading(
-        &self,
-        group: &str,
-        owner: &str,
-        duration: Duration,
-    ) -> Result<(LeaseGrant, Option<GroupState>), StoreError> {
-        let grant = self.acquire_lease(group, owner, duration).await?;
-        let state = match &grant {
-            LeaseGrant::Acquired(_) => self.group(group).await?,
-            LeaseGrant::Held { .. } => None,
-        };
-        Ok((grant, state))
-    }
+        read: Acquire,
+    ) -> Result<(LeaseGrant, Option<GroupState>), StoreError>;
 
     /// Extends a held lease to now + `duration` (and its [`Lease::valid_until`] likewise); `Fenced` if
     /// it was lost. A lease that expired without anyone taking it over can still be renewed: its epoch
@@ -177,29 +164,19 @@ pub trait StateStore: NotificationStore + Send + Sync + fmt::Debug {
 
     /// Records what a pass observed and when the group is next due (`None`: only on resync or a new
     /// event). If a newer desired generation than `observed.generation` arrived meanwhile, the group
-    /// stays due now instead, so no event is lost.
+    /// stays due now instead, so no event is lost. With `write.release` the same conditional write
+    /// gives the lease up (as [`StateStore::release_lease`]): a turn's last write costs one round trip.
     ///
     /// # Errors
-    /// `Fenced`, `TooLarge` (observed JSON above [`MAX_OBSERVED_BYTES`]), `Backend`.
+    /// `Fenced` (nothing written, nothing released), `TooLarge` (observed JSON above
+    /// [`MAX_OBSERVED_BYTES`]), `Backend`.
     async fn put_observed(
         &self,
         lease: &Lease,
         observed: &Observed,
         next_due: Option<DateTime<Utc>>,
+        write: ObservedWrite,
     ) -> Result<(), StoreError>;
-
-    /// As [`StateStore::put_observed`], and gives the lease up in the same conditional write (as
-    /// [`StateStore::release_lease`]): a turn's last write costs one round trip. `Fenced` (nothing
-    /// written, nothing released) once the lease is lost. The default makes the two calls.
-    async fn put_observed_releasing(
-        &self,
-        lease: &Lease,
-        observed: &Observed,
-        next_due: Option<DateTime<Utc>>,
-    ) -> Result<(), StoreError> {
-        self.put_observed(lease, observed, next_due).await?;
-        self.release_lease(lease).await
-    }
 
     /// Creates or replaces a schedule of the lease's group (fenced). `last_fire`, `pending_fire` and
     /// `last_outcome` are left as stored.

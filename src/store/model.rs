@@ -316,6 +316,30 @@ pub enum LeaseGrant {
     },
 }
 
+/// What [`super::StateStore::acquire_lease`] returns besides the grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acquire {
+    /// The grant only.
+    Lease,
+    /// The grant and, when acquired, the group's state as the grant left it (one round trip).
+    LeaseAndGroup,
+}
+
+/// What a [`super::StateStore::put_observed`] write does besides recording the observed state and
+/// the next due time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ObservedWrite {
+    /// Gives the lease up in the same conditional write (as `release_lease`).
+    pub release: bool,
+}
+
+impl ObservedWrite {
+    /// The lease stays held (another write of the turn follows).
+    pub const KEEP_LEASE: Self = Self { release: false };
+    /// The turn's last write: the lease is given up with it.
+    pub const RELEASE: Self = Self { release: true };
+}
+
 /// The lease fields of a group as stored (the holder may have lost it to expiry).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaseInfo {

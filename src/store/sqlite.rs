@@ -16,10 +16,11 @@ use super::clock::{from_millis, plus, to_millis};
 use super::model::{Arrival, classify, valid_until};
 use super::outbox::{DROPPED_RETENTION, capped};
 use super::{
-    BeginFire, ClaimInfo, Clock, DEFAULT_MAX_CLOCK_SKEW, Desired, DesiredSource, FireClaim, FireOutcome,
-    GroupState, GroupSummary, Lease, LeaseGrant, LeaseInfo, NewDesired, NotificationStore, Observed,
-    PutDesired, Schedule, StateStore, StoreError, StoredNotification, SystemClock, check_desired_size,
-    check_name, observed_json, outcome_json, parse_observed, parse_outcome, run_timestamp,
+    Acquire, BeginFire, ClaimInfo, Clock, DEFAULT_MAX_CLOCK_SKEW, Desired, DesiredSource, FireClaim,
+    FireOutcome, GroupState, GroupSummary, Lease, LeaseGrant, LeaseInfo, NewDesired, NotificationStore,
+    Observed, ObservedWrite, PutDesired, Schedule, StateStore, StoreError, StoredNotification, SystemClock,
+    check_desired_size, check_name, observed_json, outcome_json, parse_observed, parse_outcome,
+    run_timestamp,
 };
 use crate::locks::LockRecovering;
 use crate::objects::ObjectUrl;
@@ -192,14 +193,14 @@ impl SqliteStore {
         self.calls.load(Ordering::Relaxed)
     }
 
-    /// Takes the lease when free or expired, in one transaction; with `read`, the group as the grant
-    /// left it (read in the same transaction).
+    /// Takes the lease when free or expired, in one transaction; with [`Acquire::LeaseAndGroup`],
+    /// the group as the grant left it (read in the same transaction).
     async fn acquire(
         &self,
         group: &str,
         owner: &str,
         duration: Duration,
-        read: bool,
+        read: Acquire,
     ) -> Result<(LeaseGrant, Option<GroupState>), StoreError> {
         check_name("the dataset group name", group)?;
         check_name("the lease owner", owner)?;
@@ -248,20 +249,23 @@ impl SqliteStore {
                 ],
             )
             .map_err(sql_error("write lease of", group.clone()))?;
-            let state = if read { load_group(&tx, &group)? } else { None };
+            let state = match read {
+                Acquire::Lease => None,
+                Acquire::LeaseAndGroup => load_group(&tx, &group)?,
+            };
             tx.commit().map_err(sql_error("commit lease of", group))?;
             Ok((LeaseGrant::Acquired(lease), state))
         })
         .await
     }
 
-    /// `put_observed`, giving the lease up in the same transaction when `release`.
+    /// `put_observed`, in one transaction.
     async fn observe(
         &self,
         lease: &Lease,
         observed: &Observed,
         next_due: Option<DateTime<Utc>>,
-        release: bool,
+        write: ObservedWrite,
     ) -> Result<(), StoreError> {
         let json = observed_json(&lease.group, observed)?;
         let lease = lease.clone();
@@ -272,7 +276,7 @@ impl SqliteStore {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(sql_error("begin observed state of", lease.group.clone()))?;
             write_observed(&tx, &lease, &json, generation, now, next_due)?;
-            if release {
+            if write.release {
                 tx.execute(
                     "UPDATE groups SET lease_owner = NULL, lease_expires_ms = NULL WHERE name = ?1",
                     params![lease.group],
@@ -654,17 +658,9 @@ impl StateStore for SqliteStore {
         group: &str,
         owner: &str,
         duration: Duration,
-    ) -> Result<LeaseGrant, StoreError> {
-        Ok(self.acquire(group, owner, duration, false).await?.0)
-    }
-
-    async fn acquire_lease_reading(
-        &self,
-        group: &str,
-        owner: &str,
-        duration: Duration,
+        read: Acquire,
     ) -> Result<(LeaseGrant, Option<GroupState>), StoreError> {
-        self.acquire(group, owner, duration, true).await
+        self.acquire(group, owner, duration, read).await
     }
 
     async fn renew_lease(&self, lease: &Lease, duration: Duration) -> Result<Lease, StoreError> {
@@ -717,17 +713,9 @@ impl StateStore for SqliteStore {
         lease: &Lease,
         observed: &Observed,
         next_due: Option<DateTime<Utc>>,
+        write: ObservedWrite,
     ) -> Result<(), StoreError> {
-        self.observe(lease, observed, next_due, false).await
-    }
-
-    async fn put_observed_releasing(
-        &self,
-        lease: &Lease,
-        observed: &Observed,
-        next_due: Option<DateTime<Utc>>,
-    ) -> Result<(), StoreError> {
-        self.observe(lease, observed, next_due, true).await
+        self.observe(lease, observed, next_due, write).await
     }
 
     async fn put_schedule(&self, lease: &Lease, schedule: &Schedule) -> Result<(), StoreError> {
