@@ -13,8 +13,12 @@
 //! quota), resyncs per group per configured interval, the interval in force, and how long the
 //! creates waited (median, p99, max; a create still queued at the end counts with its wait so far).
 //!
+//! `--busy F` adds other work taking the share F of the quota: polls of pending groups, one call
+//! each, falling due evenly. A third mode starts a create before any resync or poll that fell due
+//! earlier (the dispatcher order issue 14 asks for: creates before describes), to compare.
+//!
 //! `cargo run --release --example resync_spread -- [--groups 10000] [--replicas 3] [--tps 20]
-//! [--share 0.25] [--interval 600] [--hours 3]`
+//! [--share 0.25] [--interval 600] [--hours 3] [--busy 0]`
 
 #[path = "support/fleet.rs"]
 #[allow(dead_code)]
@@ -38,6 +42,20 @@ struct Run {
     share: f64,
     interval_secs: i64,
     seconds: i64,
+    /// Share of the quota other work takes: polls of pending groups, one call each, falling due
+    /// evenly (each due at its poll time).
+    busy: f64,
+}
+
+/// How the resync marks and the dispatcher orders.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// Every group marked due at each tick (what `resync_once` did before the slots).
+    Before,
+    /// `daemon::resync::plan`'s marks; due groups started earliest due first.
+    Slots,
+    /// The same marks; a group with a new file started before any resync or poll due earlier.
+    SlotsCreatesFirst,
 }
 
 /// What one mode did.
@@ -49,6 +67,8 @@ struct Outcome {
     create_waits: Vec<f64>,
     /// Creates never started before the end.
     unserved: usize,
+    /// Polls of pending groups still waiting at the end.
+    polls_waiting: usize,
 }
 
 const CREATE_EVERY_SECS: i64 = 10;
@@ -62,6 +82,7 @@ fn converged_brief(name: &str, due_at: Option<i64>) -> GroupBrief {
     GroupBrief {
         name: name.to_string(),
         desired_generation: Some(1),
+        desired_source: None,
         observed: Some((1, ObservedState::Converged)),
         due_at: due_at.map(at),
     }
@@ -98,7 +119,7 @@ impl Due {
     }
 }
 
-fn simulate(run: Run, spread: bool) -> Outcome {
+fn simulate(run: Run, mode: Mode) -> Outcome {
     let names: Vec<String> = (0..run.groups).map(|i| format!("customer-{i:06}")).collect();
     let mut due = Due {
         at: vec![None; run.groups],
@@ -115,12 +136,14 @@ fn simulate(run: Run, spread: bool) -> Outcome {
     let mut per_second: Vec<f64> = Vec::with_capacity(run.seconds as usize);
     let mut create_waits = Vec::new();
     let mut credit = 0.0;
+    let mut polls: std::collections::VecDeque<i64> = Default::default();
+    let mut poll_credit = 0.0;
     for s in 0..run.seconds {
         let now = START_MS + s * 1000;
         for r in 0..run.replicas {
             let p = phase(r);
             if s * 1000 >= p && (s * 1000 - p) % (run.interval_secs * 1000) < 1000 {
-                if spread {
+                if mode != Mode::Before {
                     let summaries: Vec<GroupBrief> = names
                         .iter()
                         .zip(&due.at)
@@ -142,6 +165,11 @@ fn simulate(run: Run, spread: bool) -> Outcome {
         if s % CREATE_EVERY_SECS == 5 {
             creates.push_back(now);
         }
+        poll_credit += run.busy * run.tps;
+        while poll_credit >= 1.0 {
+            poll_credit -= 1.0;
+            polls.push_back(now);
+        }
         // This second's calls, earliest due first: a create is due at its arrival.
         credit = (credit + run.tps).min(run.tps);
         let mut spent_on_resync = 0.0;
@@ -153,26 +181,42 @@ fn simulate(run: Run, spread: bool) -> Outcome {
                 .map(|Reverse((ms, _))| *ms)
                 .filter(|ms| *ms <= end);
             let create_next = creates.front().copied();
-            let take_create = match (create_next, resync_next) {
-                (Some(c), Some(r)) => c <= r,
-                (Some(_), None) => true,
-                (None, _) => false,
-            };
-            if take_create {
-                if credit < 1.0 {
-                    break;
+            let poll_next = polls.front().copied();
+            // The earliest due of the three kinds; a create wins ties, and with
+            // `SlotsCreatesFirst` wins whenever one is waiting.
+            let next = [(create_next, 0), (poll_next, 1), (resync_next, 2)]
+                .into_iter()
+                .filter_map(|(due, kind)| due.map(|d| (d, kind)))
+                .min_by_key(|&(due, kind)| {
+                    let first = mode == Mode::SlotsCreatesFirst && kind == 0;
+                    (!first, due, kind)
+                });
+            match next.map(|(_, kind)| kind) {
+                None => break,
+                Some(0) => {
+                    if credit < 1.0 {
+                        break;
+                    }
+                    credit -= 1.0;
+                    let arrived = creates.pop_front().unwrap_or(now);
+                    create_waits.push((now - arrived) as f64 / 1000.0);
                 }
-                credit -= 1.0;
-                let arrived = creates.pop_front().unwrap_or(now);
-                create_waits.push((now - arrived) as f64 / 1000.0);
-            } else {
-                if credit < CALLS_PER_RESYNC {
-                    break;
+                Some(1) => {
+                    if credit < 1.0 {
+                        break;
+                    }
+                    credit -= 1.0;
+                    polls.pop_front();
                 }
-                let Some(_) = due.next_before(end) else { break };
-                credit -= CALLS_PER_RESYNC;
-                spent_on_resync += CALLS_PER_RESYNC;
-                resyncs += 1;
+                Some(_) => {
+                    if credit < CALLS_PER_RESYNC {
+                        break;
+                    }
+                    let Some(_) = due.next_before(end) else { break };
+                    credit -= CALLS_PER_RESYNC;
+                    spent_on_resync += CALLS_PER_RESYNC;
+                    resyncs += 1;
+                }
             }
         }
         resync_calls += spent_on_resync;
@@ -194,6 +238,7 @@ fn simulate(run: Run, spread: bool) -> Outcome {
         window_secs,
         create_waits,
         unserved,
+        polls_waiting: polls.len(),
     }
 }
 
@@ -205,24 +250,32 @@ fn main() {
         share: arg("--share", 0.25),
         interval_secs: (arg("--interval", 600.0) as i64).max(1),
         seconds: (arg("--hours", 3.0) * 3600.0) as i64,
+        busy: arg("--busy", 0.0).clamp(0.0, 1.0),
     };
     println!(
-        "{} converged groups, {} replicas, {} calls/s, share {}, interval {} s, {} s simulated",
-        run.groups, run.replicas, run.tps, run.share, run.interval_secs, run.seconds
+        "{} converged groups, {} replicas, {} calls/s, share {}, interval {} s, {} s simulated, polls take {:.0} % of the quota",
+        run.groups,
+        run.replicas,
+        run.tps,
+        run.share,
+        run.interval_secs,
+        run.seconds,
+        100.0 * run.busy
     );
     println!(
-        "| mode | resync calls/s (mean) | peak 10 s (share of quota) | resyncs per group per {} s | interval in force (s) | create wait p50 / p99 / max (s) | creates never started |",
+        "| mode | resync calls/s (mean) | peak 10 s (share of quota) | resyncs per group per {} s | interval in force (s) | create wait p50 / p99 / max (s) | creates never started | polls waiting at the end |",
         run.interval_secs
     );
-    println!("|---|---|---|---|---|---|---|");
-    for (mode, spread) in [
-        ("before: all due at every tick", false),
-        ("after: slots + budget", true),
+    println!("|---|---|---|---|---|---|---|---|");
+    for (name, mode) in [
+        ("before: all due at every tick", Mode::Before),
+        ("after: slots + budget", Mode::Slots),
+        ("after, creates first", Mode::SlotsCreatesFirst),
     ] {
-        let o = simulate(run, spread);
+        let o = simulate(run, mode);
         let intervals = run.seconds as f64 / run.interval_secs as f64;
         println!(
-            "| {mode} | {:.2} | {:.0} % | {:.2} | {:.0} | {:.0} / {:.0} / {:.0} | {} of {} |",
+            "| {name} | {:.2} | {:.0} % | {:.2} | {:.0} | {:.0} / {:.0} / {:.0} | {} of {} | {} |",
             o.resync_calls,
             100.0 * o.peak_10s / run.tps,
             o.resyncs as f64 / run.groups as f64 / intervals,
@@ -232,6 +285,7 @@ fn main() {
             o.create_waits.last().copied().unwrap_or(0.0),
             o.unserved,
             o.create_waits.len(),
+            o.polls_waiting,
         );
     }
 }

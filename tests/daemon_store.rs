@@ -1777,3 +1777,149 @@ async fn dynamo_three_replicas_start_each_fire_exactly_once() {
     assert_eq!(metrics.total("ScheduledRunsCoalesced"), 0.0);
     assert_eq!(metrics.total("ScheduledRunsSkipped"), 0.0);
 }
+
+// ---------------------------------------------------------------------------------------------------
+// The resync's brief listing
+
+/// Groups in every state the resync tells apart; their names.
+async fn groups_in_every_state(store: &dyn StateStore) -> Vec<&'static str> {
+    let observe = |group: &'static str, observed: Observed, due: Option<DateTime<Utc>>| async move {
+        let lease = acquired(
+            store
+                .acquire_lease(group, "w", LEASE, personalize_ops::store::Acquire::Lease)
+                .await
+                .expect("acquire")
+                .0,
+        );
+        store
+            .put_observed(
+                &lease,
+                &observed,
+                due,
+                personalize_ops::store::ObservedWrite::RELEASE,
+            )
+            .await
+            .expect("observe");
+    };
+    for g in ["new", "converged", "failed", "pending", "destroyed", "newer"] {
+        let mut d = desired(g, "one", None);
+        d.source.version_id = Some(format!("v-{g}"));
+        d.source.last_modified = Some(start_time());
+        store.put_desired(&d).await.expect("desire");
+    }
+    let mut converged = observed(1, true);
+    converged.last_error = None;
+    observe("converged", converged, None).await;
+    observe("failed", observed(1, false), None).await;
+    let mut pending = observed(1, false);
+    pending.last_error = None;
+    let poll = start_time() + chrono::Duration::seconds(90);
+    observe("pending", pending, Some(poll)).await;
+    observe("destroyed", Observed::tombstone(1, start_time()), None).await;
+    observe("newer", observed(1, true), None).await;
+    store
+        .put_desired(&desired("newer", "two", None))
+        .await
+        .expect("desire");
+    // Marked due by an operator, never given a file.
+    store.mark_due("ghost", start_time()).await.expect("mark");
+    vec![
+        "new",
+        "converged",
+        "failed",
+        "pending",
+        "destroyed",
+        "newer",
+        "ghost",
+    ]
+}
+
+/// `list_briefs` says of each group what its full state says.
+async fn briefs_match_the_groups(store: &dyn StateStore, names: &[&str]) {
+    use personalize_ops::store::{GroupBrief, ObservedState};
+    let mut briefs = store.list_briefs().await.expect("briefs");
+    briefs.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut expected = Vec::new();
+    for name in names {
+        let state = store.group(name).await.expect("read").expect("exists");
+        expected.push(GroupBrief::from(state));
+    }
+    expected.sort_by(|a, b| a.name.cmp(&b.name));
+    assert_eq!(briefs, expected);
+    let state = |name: &str| briefs.iter().find(|b| b.name == name).and_then(|b| b.observed);
+    assert_eq!(state("new"), None);
+    assert_eq!(state("converged"), Some((1, ObservedState::Converged)));
+    assert_eq!(state("failed"), Some((1, ObservedState::Failed)));
+    assert_eq!(state("pending"), Some((1, ObservedState::Pending)));
+    assert_eq!(state("destroyed"), Some((1, ObservedState::Destroyed)));
+    assert_eq!(state("newer"), Some((1, ObservedState::Converged)));
+    let newer = briefs.iter().find(|b| b.name == "newer").expect("newer");
+    assert_eq!(newer.desired_generation, Some(2));
+    let source = newer.desired_source.as_ref().expect("source");
+    assert_eq!(source.etag.as_deref(), Some("etag-two"));
+    let pending = briefs.iter().find(|b| b.name == "pending").expect("pending");
+    assert_eq!(
+        pending
+            .desired_source
+            .as_ref()
+            .and_then(|s| s.version_id.as_deref()),
+        Some("v-pending")
+    );
+    assert!(pending.due_at.is_some());
+    let ghost = briefs.iter().find(|b| b.name == "ghost").expect("ghost");
+    assert_eq!((ghost.desired_generation, &ghost.desired_source), (None, &None));
+}
+
+#[tokio::test]
+async fn sqlite_briefs_match_the_groups() {
+    let store = sqlite(&manual_clock());
+    let names = groups_in_every_state(&store).await;
+    briefs_match_the_groups(&store, &names).await;
+}
+
+#[tokio::test]
+async fn dynamo_briefs_match_the_groups_and_read_old_items_whole() {
+    let moto = Moto::start();
+    let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    let table = unique_name("state");
+    DynamoStore::create_table(&client, &table)
+        .await
+        .expect("create table");
+    let store = DynamoStore::new(client.clone(), table.clone())
+        .with_clock(manual_clock() as Arc<dyn personalize_ops::store::Clock>);
+    let names = groups_in_every_state(&store).await;
+    briefs_match_the_groups(&store, &names).await;
+    // Items written before `observed_state` existed: the listing reads them whole.
+    for g in ["converged", "failed"] {
+        client
+            .update_item()
+            .table_name(&table)
+            .key(
+                "pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("group#{g}")),
+            )
+            .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("group".into()))
+            .update_expression("REMOVE observed_state, observed_generation")
+            .send()
+            .await
+            .expect("strip");
+    }
+    briefs_match_the_groups(&store, &names).await;
+    // A word no version wrote is a corrupt item, not a guess.
+    client
+        .update_item()
+        .table_name(&table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("group#pending".into()),
+        )
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("group".into()))
+        .update_expression("SET observed_state = :w")
+        .expression_attribute_values(":w", aws_sdk_dynamodb::types::AttributeValue::S("asleep".into()))
+        .send()
+        .await
+        .expect("corrupt");
+    let err = store.list_briefs().await.expect_err("corrupt");
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains("pending"), "{err}");
+}

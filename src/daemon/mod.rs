@@ -585,8 +585,16 @@ impl Daemon {
     /// at their own poll time. Returns how many groups are due by this resync (marked, or already due
     /// at least as early).
     pub async fn resync_once(&self) -> usize {
+        // One listing for both: the bucket comparison and the plan.
+        let groups = match self.store.list_briefs().await {
+            Ok(groups) => groups,
+            Err(e) => {
+                tracing::warn!(error = %e, "resync: cannot list groups");
+                return 0;
+            }
+        };
         if let Some(rescan) = &self.rescan {
-            match rescan.rescan().await {
+            match rescan.rescan_against(&groups).await {
                 Ok(report) if report.recorded > 0 => {
                     tracing::warn!(
                         recorded = report.recorded,
@@ -600,13 +608,8 @@ impl Daemon {
                 }
             }
         }
-        let groups = match self.store.list_briefs().await {
-            Ok(groups) => groups,
-            Err(e) => {
-                tracing::warn!(error = %e, "resync: cannot list groups");
-                return 0;
-            }
-        };
+        // A file the comparison just recorded was marked due now by its recording; the plan, on
+        // the listing from before, can only add a later mark, which the store ignores.
         // A destroyed group stays down until a new file is uploaded (the plan leaves it out).
         let plan = resync::plan(
             &groups,

@@ -304,6 +304,7 @@ mod tests {
         GroupBrief {
             name: name.into(),
             desired_generation: desired,
+            desired_source: None,
             observed,
             due_at,
         }

@@ -15,7 +15,7 @@ use super::keys::check_config_key;
 use crate::locks::LockRecovering;
 use crate::metrics::{Counter, MetricsSink};
 use crate::objects::{ObjectError, ObjectMeta, ObjectStore, ObjectUrl, bare_etag};
-use crate::store::{DesiredSource, StateStore, StoreError};
+use crate::store::{DesiredSource, GroupBrief, StateStore, StoreError};
 
 /// Where parameter files live in the bucket.
 const TRAIN_PREFIX: &str = "train/";
@@ -141,6 +141,17 @@ impl Rescanner {
     /// The listing or the table failed; files handled before stay handled, and the next rescan
     /// starts over. A file that cannot be read is counted in [`RescanReport::failed`] instead.
     pub async fn rescan(&self) -> Result<RescanReport, RescanError> {
+        let groups = self.store.list_briefs().await.map_err(RescanError::Table)?;
+        self.rescan_against(&groups).await
+    }
+
+    /// As [`Rescanner::rescan`], against a listing of the table the caller has already read (the
+    /// resync lists it once for this and for its plan): a group recorded after the listing is
+    /// taken for unknown, its file read again and found a duplicate, which changes nothing.
+    ///
+    /// # Errors
+    /// As [`Rescanner::rescan`].
+    pub async fn rescan_against(&self, groups: &[GroupBrief]) -> Result<RescanReport, RescanError> {
         let bucket = self.intake.bucket().to_string();
         let prefix = ObjectUrl::new(bucket.clone(), TRAIN_PREFIX);
         let listed = self
@@ -151,7 +162,7 @@ impl Rescanner {
                 prefix: prefix.clone(),
                 source,
             })?;
-        let recorded = self.recorded_sources(&bucket).await?;
+        let recorded = recorded_sources(groups, &bucket);
         let mut report = RescanReport {
             listed: listed.len(),
             ..RescanReport::default()
@@ -211,37 +222,24 @@ impl Rescanner {
         tracing::debug!(?report, "resync of the bucket");
         Ok(report)
     }
+}
 
-    /// The source of every recorded desired state in `bucket`, by key: the latest write when several
-    /// groups were recorded from one key (a file that renamed its group).
-    async fn recorded_sources(&self, bucket: &str) -> Result<HashMap<String, DesiredSource>, RescanError> {
-        let groups = self.store.list_groups().await.map_err(RescanError::Table)?;
-        let mut sources: HashMap<String, DesiredSource> = HashMap::new();
-        for summary in groups {
-            if summary
-                .desired_source
-                .as_ref()
-                .is_none_or(|url| url.bucket != bucket)
-            {
-                continue;
-            }
-            let state = self
-                .store
-                .group(&summary.name)
-                .await
-                .map_err(RescanError::Table)?;
-            let Some(source) = state.and_then(|g| g.desired).map(|d| d.source) else {
-                continue;
-            };
-            match sources.get(&source.url.key) {
-                Some(known) if known.last_modified >= source.last_modified => {}
-                _ => {
-                    sources.insert(source.url.key.clone(), source);
-                }
+/// The source of every recorded desired state in `bucket`, by key: the latest write when several
+/// groups were recorded from one key (a file that renamed its group).
+fn recorded_sources(groups: &[GroupBrief], bucket: &str) -> HashMap<String, DesiredSource> {
+    let mut sources: HashMap<String, DesiredSource> = HashMap::new();
+    for source in groups.iter().filter_map(|g| g.desired_source.as_ref()) {
+        if source.url.bucket != bucket {
+            continue;
+        }
+        match sources.get(&source.url.key) {
+            Some(known) if known.last_modified >= source.last_modified => {}
+            _ => {
+                sources.insert(source.url.key.clone(), source.clone());
             }
         }
-        Ok(sources)
     }
+    sources
 }
 
 #[cfg(test)]

@@ -39,6 +39,7 @@ use super::{
     StoredNotification, SystemClock, check_desired_size, check_name, observed_json, outcome_json,
     parse_observed, parse_outcome, run_timestamp,
 };
+use super::{GroupBrief, ObservedState};
 use crate::aws::AwsFailure;
 use crate::objects::ObjectUrl;
 
@@ -157,7 +158,7 @@ fn table_problems(t: &aws_sdk_dynamodb::types::TableDescription) -> Vec<String> 
 type Item = HashMap<String, AttributeValue>;
 
 /// The attributes of a group listing (the filter needs `sk`).
-const SUMMARY_ATTRIBUTES: [&str; 11] = [
+pub const SUMMARY_ATTRIBUTES: [&str; 11] = [
     "pk",
     "sk",
     "group",
@@ -168,6 +169,25 @@ const SUMMARY_ATTRIBUTES: [&str; 11] = [
     "lease_owner",
     "lease_epoch",
     "lease_expires_at",
+    "due_at",
+];
+
+/// The attributes of the resync's listing ([`StateStore::list_briefs`]): the observation's
+/// generation and state, written beside its JSON by every write of it, and the desired source's
+/// fields; neither the parameter file nor the observation.
+pub const BRIEF_ATTRIBUTES: [&str; 13] = [
+    "pk",
+    "sk",
+    "group",
+    "desired_generation",
+    "desired_bucket",
+    "desired_key",
+    "desired_etag",
+    "desired_version_id",
+    "desired_sequencer",
+    "desired_last_modified",
+    "observed_generation",
+    "observed_state",
     "due_at",
 ];
 
@@ -270,6 +290,14 @@ impl UpdateBuilder {
         self.sets
             .push(format!("#{attr} = if_not_exists(#{attr}, :{attr})"));
         self.value(&format!(":{attr}"), value).name(attr)
+    }
+
+    /// `SET` the observed JSON and, beside it, what a listing needs of it without reading it
+    /// (`observed_generation`, `observed_state`: see [`BRIEF_ATTRIBUTES`]).
+    fn observed(self, json: String, observed: &Observed) -> Self {
+        self.set("observed", s(json))
+            .set("observed_generation", n(observed.generation))
+            .set("observed_state", s(ObservedState::of(observed).as_str()))
     }
 
     fn remove(mut self, attr: &str) -> Self {
@@ -548,6 +576,19 @@ impl DynamoStore {
         projection: Option<&[&str]>,
         what: &str,
     ) -> Result<Vec<Item>, StoreError> {
+        self.scan_pages(filter, values, projection, what, true).await
+    }
+
+    /// As [`DynamoStore::scan_all`]; `consistent: false` reads eventually consistent, at half the
+    /// read units.
+    async fn scan_pages(
+        &self,
+        filter: &str,
+        values: Item,
+        projection: Option<&[&str]>,
+        what: &str,
+        consistent: bool,
+    ) -> Result<Vec<Item>, StoreError> {
         let (expression, names) = match projection {
             Some(attrs) => (
                 Some(
@@ -578,7 +619,7 @@ impl DynamoStore {
                 .set_expression_attribute_names(names.clone())
                 .set_expression_attribute_values(Some(values.clone()))
                 .set_exclusive_start_key(start.take())
-                .consistent_read(true)
+                .consistent_read(consistent)
                 .send()
                 .await
                 .map_err(|e| self.fail("scan", what, &e))?;
@@ -588,6 +629,13 @@ impl DynamoStore {
                 _ => return Ok(out),
             }
         }
+    }
+
+    /// Every group item, with `projection`.
+    async fn scan_groups(&self, projection: &[&str], consistent: bool) -> Result<Vec<Item>, StoreError> {
+        let values = HashMap::from([(":sk".into(), s(GROUP_SK))]);
+        self.scan_pages("#sk = :sk", values, Some(projection), "groups", consistent)
+            .await
     }
 
     /// Every item of a consistent `Query` on the table's keys, all pages.
@@ -754,7 +802,7 @@ impl DynamoStore {
         };
         let plain = with_lease_names(
             released(UpdateBuilder::default())
-                .set("observed", s(json.clone()))
+                .observed(json.clone(), observed)
                 .set_opt("due_at", next_due.map(|t| n(to_millis(t))))
                 .name("desired_generation")
                 .value(":generation", n(observed.generation)),
@@ -769,7 +817,7 @@ impl DynamoStore {
         }
         let newer = with_lease_names(
             released(UpdateBuilder::default())
-                .set("observed", s(json))
+                .observed(json, observed)
                 .set("due_at", n(to_millis(self.clock.now())))
                 .name("desired_generation")
                 .value(":generation", n(observed.generation)),
@@ -845,27 +893,61 @@ impl DynamoStore {
     }
 }
 
-fn parse_group(item: &Item) -> Result<GroupState, StoreError> {
+fn parse_source(item: &Item) -> DesiredSource {
+    DesiredSource {
+        url: ObjectUrl::new(
+            get_s(item, "desired_bucket").unwrap_or_default(),
+            get_s(item, "desired_key").unwrap_or_default(),
+        ),
+        etag: get_s(item, "desired_etag"),
+        version_id: get_s(item, "desired_version_id"),
+        sequencer: get_s(item, "desired_sequencer"),
+        last_modified: get_i64(item, "desired_last_modified").map(from_millis),
+    }
+}
+
+fn group_name(item: &Item) -> Result<String, StoreError> {
     // The key carries the name too; an item written only by a failed or partial update lacks `group`.
-    let name = get_s(item, "group")
+    get_s(item, "group")
         .or_else(|| get_s(item, "pk").and_then(|pk| pk.strip_prefix("group#").map(str::to_string)))
         .ok_or_else(|| StoreError::Corrupt {
             what: format!("group item {:?}", get_s(item, "pk")),
             reason: "neither a group attribute nor a group key".into(),
-        })?;
+        })
+}
+
+/// A group item read with [`BRIEF_ATTRIBUTES`]; `Ok(None)` when it has a desired state but no
+/// `observed_state`: written before that attribute existed (or never observed), the caller reads
+/// the item whole.
+fn parse_brief(item: &Item) -> Result<Option<GroupBrief>, StoreError> {
+    let name = group_name(item)?;
+    let desired_generation = get_u64(item, "desired_generation");
+    let observed = match get_s(item, "observed_state") {
+        Some(word) => {
+            let state = ObservedState::parse(&word).ok_or_else(|| StoreError::Corrupt {
+                what: format!("group {name}"),
+                reason: format!("observed_state {word:?}"),
+            })?;
+            Some((get_u64(item, "observed_generation").unwrap_or(0), state))
+        }
+        None if desired_generation.is_some() => return Ok(None),
+        None => None,
+    };
+    Ok(Some(GroupBrief {
+        desired_source: desired_generation.map(|_| parse_source(item)),
+        desired_generation,
+        observed,
+        due_at: get_i64(item, "due_at").map(from_millis),
+        name,
+    }))
+}
+
+fn parse_group(item: &Item) -> Result<GroupState, StoreError> {
+    let name = group_name(item)?;
     let desired = get_u64(item, "desired_generation").map(|generation| Desired {
         generation,
         text: get_s(item, "desired_text").unwrap_or_default(),
-        source: DesiredSource {
-            url: ObjectUrl::new(
-                get_s(item, "desired_bucket").unwrap_or_default(),
-                get_s(item, "desired_key").unwrap_or_default(),
-            ),
-            etag: get_s(item, "desired_etag"),
-            version_id: get_s(item, "desired_version_id"),
-            sequencer: get_s(item, "desired_sequencer"),
-            last_modified: get_i64(item, "desired_last_modified").map(from_millis),
-        },
+        source: parse_source(item),
         received_at: from_millis(get_i64(item, "desired_received_at").unwrap_or(0)),
         run_timestamp: get_s(item, "desired_run_timestamp").unwrap_or_default(),
     });
@@ -1001,20 +1083,32 @@ impl StateStore for DynamoStore {
     }
 
     async fn list_groups(&self) -> Result<Vec<GroupSummary>, StoreError> {
-        let items = self
-            .scan_all(
-                "#sk = :sk",
-                HashMap::from([(":sk".into(), s(GROUP_SK))]),
-                // Everything but the parameter files, which may be 256 KiB each.
-                Some(&SUMMARY_ATTRIBUTES),
-                "groups",
-            )
-            .await?;
+        // Everything but the parameter files, which may be 256 KiB each.
+        let items = self.scan_groups(&SUMMARY_ATTRIBUTES, true).await?;
         let mut out = items
             .iter()
             .map(|item| parse_group(item).map(GroupSummary::from))
             .collect::<Result<Vec<_>, _>>()?;
         out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    async fn list_briefs(&self) -> Result<Vec<GroupBrief>, StoreError> {
+        let items = self.scan_groups(&BRIEF_ATTRIBUTES, false).await?;
+        let mut out = Vec::with_capacity(items.len());
+        for item in &items {
+            match parse_brief(item)? {
+                Some(brief) => out.push(brief),
+                // Not observed since the summary attributes exist: rare once every group has had a
+                // turn (each resync gives settled groups one per interval).
+                None => {
+                    let name = group_name(item)?;
+                    if let Some(state) = self.group(&name).await? {
+                        out.push(GroupBrief::from(state));
+                    }
+                }
+            }
+        }
         Ok(out)
     }
 
@@ -1609,7 +1703,7 @@ impl NotificationStore for DynamoStore {
         ];
         for (due, condition) in variants {
             let b = UpdateBuilder::default()
-                .set("observed", s(json.clone()))
+                .observed(json.clone(), observed)
                 .set_opt("due_at", due)
                 .name("desired_generation")
                 .value(":generation", n(observed.generation));

@@ -17,7 +17,7 @@ mod removal;
 mod sqlite;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use dynamo::{DynamoStore, TableCheck};
+pub use dynamo::{BRIEF_ATTRIBUTES, DynamoStore, SUMMARY_ATTRIBUTES, TableCheck};
 pub use model::{
     Acquire, Arrival, BeginFire, ClaimInfo, DEFAULT_MAX_CLOCK_SKEW, DYNAMO_ITEM_LIMIT_BYTES, Desired,
     DesiredSource, FireClaim, FireOutcome, FireStatus, GroupBrief, GroupState, GroupSummary, Lease,
@@ -123,11 +123,9 @@ pub trait StateStore: NotificationStore + Send + Sync + fmt::Debug {
     /// Every group as the resync plans with it ([`GroupBrief`]), in no particular order, read as
     /// cheaply as the backend allows: neither the parameter file nor the observed resources. A
     /// recent write may be missing from it (DynamoDB reads it eventually consistent): the resync's
-    /// marks only ever move a due time earlier, and the next resync sees it. The default takes
-    /// [`StateStore::list_groups`].
-    async fn list_briefs(&self) -> Result<Vec<GroupBrief>, StoreError> {
-        Ok(self.list_groups().await?.iter().map(GroupBrief::from).collect())
-    }
+    /// marks only ever move a due time earlier, the bucket comparison's records are conditional, and
+    /// the next resync sees the write.
+    async fn list_briefs(&self) -> Result<Vec<GroupBrief>, StoreError>;
 
     /// Up to `limit` groups whose due time has come, earliest first, leaving out groups under an
     /// unexpired lease: someone is working on them, and listing them would starve the free ones.

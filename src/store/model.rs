@@ -411,11 +411,20 @@ pub enum ObservedState {
 impl ObservedState {
     /// The state of `observed`.
     pub fn of(observed: &Observed) -> Self {
-        if observed.destroyed_at.is_some() {
+        Self::from_flags(
+            observed.destroyed_at.is_some(),
+            observed.converged,
+            observed.last_error.is_some(),
+        )
+    }
+
+    /// The state of an observation with a tombstone (`destroyed`), `converged`, and an error.
+    pub fn from_flags(destroyed: bool, converged: bool, error: bool) -> Self {
+        if destroyed {
             Self::Destroyed
-        } else if observed.converged {
+        } else if converged {
             Self::Converged
-        } else if observed.last_error.is_some() {
+        } else if error {
             Self::Failed
         } else {
             Self::Pending
@@ -440,12 +449,15 @@ impl ObservedState {
     }
 }
 
-/// A group as the resync sees it: a few dozen bytes, where a [`GroupSummary`] carries the whole
-/// observation (every resource with its ARN and reason).
+/// A group as the resync sees it: a couple of hundred bytes, where a [`GroupSummary`] carries the
+/// whole observation (every resource with its ARN and reason) and a [`GroupState`] the parameter file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupBrief {
     pub name: String,
     pub desired_generation: Option<u64>,
+    /// Which write of which S3 object the desired generation came from (the bucket comparison's
+    /// record of it).
+    pub desired_source: Option<DesiredSource>,
     /// The generation last observed and where it was left.
     pub observed: Option<(u64, ObservedState)>,
     pub due_at: Option<DateTime<Utc>>,
@@ -461,12 +473,13 @@ impl GroupBrief {
     }
 }
 
-impl From<&GroupSummary> for GroupBrief {
-    fn from(g: &GroupSummary) -> Self {
+impl From<GroupState> for GroupBrief {
+    fn from(g: GroupState) -> Self {
         Self {
-            name: g.name.clone(),
-            desired_generation: g.desired_generation,
             observed: g.observed.as_ref().map(|o| (o.generation, ObservedState::of(o))),
+            desired_generation: g.desired.as_ref().map(|d| d.generation),
+            desired_source: g.desired.map(|d| d.source),
+            name: g.name,
             due_at: g.due_at,
         }
     }

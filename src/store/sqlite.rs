@@ -22,6 +22,7 @@ use super::{
     check_desired_size, check_name, observed_json, outcome_json, parse_observed, parse_outcome,
     run_timestamp,
 };
+use super::{GroupBrief, ObservedState};
 use crate::locks::LockRecovering;
 use crate::objects::ObjectUrl;
 
@@ -110,6 +111,39 @@ const SCHEDULE_COLUMNS: &str = "group_name, name, expression, target, last_fire_
 const GROUP_COLUMNS: &str = "name, desired_generation, desired_text, desired_bucket, desired_key, desired_etag, \
      desired_version_id, desired_sequencer, desired_last_modified_ms, desired_received_ms, \
      desired_run_timestamp, observed, lease_owner, lease_epoch, lease_expires_ms, due_ms";
+
+/// The columns of [`StateStore::list_briefs`]: the observation's state is read inside its JSON, so
+/// neither the parameter file nor the observed resources leave SQLite.
+const BRIEF_COLUMNS: &str = "name, desired_generation, desired_bucket, desired_key, desired_etag, \
+     desired_version_id, desired_sequencer, desired_last_modified_ms, \
+     json_extract(observed, '$.generation'), json_extract(observed, '$.destroyed_at') IS NOT NULL, \
+     COALESCE(json_extract(observed, '$.converged'), 0) = 1, json_extract(observed, '$.last_error') IS NOT NULL, due_ms";
+
+fn read_brief(row: &Row<'_>) -> rusqlite::Result<GroupBrief> {
+    let desired_generation: Option<i64> = row.get(1)?;
+    let desired_source = match desired_generation {
+        None => None,
+        Some(_) => Some(DesiredSource {
+            url: ObjectUrl::new(
+                row.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                row.get::<_, Option<String>>(3)?.unwrap_or_default(),
+            ),
+            etag: row.get(4)?,
+            version_id: row.get(5)?,
+            sequencer: row.get(6)?,
+            last_modified: row.get::<_, Option<i64>>(7)?.map(from_millis),
+        }),
+    };
+    let observed_generation: Option<i64> = row.get(8)?;
+    let state = ObservedState::from_flags(row.get(9)?, row.get(10)?, row.get(11)?);
+    Ok(GroupBrief {
+        name: row.get(0)?,
+        desired_generation: desired_generation.map(to_u64),
+        desired_source,
+        observed: observed_generation.map(|g| (to_u64(g), state)),
+        due_at: row.get::<_, Option<i64>>(12)?.map(from_millis),
+    })
+}
 
 /// The state store in an SQLite database.
 #[derive(Debug, Clone)]
@@ -626,6 +660,21 @@ impl StateStore for SqliteStore {
                 out.push(GroupSummary::from(raw.into_state()?));
             }
             Ok(out)
+        })
+        .await
+    }
+
+    async fn list_briefs(&self) -> Result<Vec<GroupBrief>, StoreError> {
+        let location = self.location.clone();
+        self.with_conn("list groups", move |conn| {
+            let mut stmt = conn
+                .prepare(&format!("SELECT {BRIEF_COLUMNS} FROM groups"))
+                .map_err(sql_error("list groups in", location.clone()))?;
+            let rows = stmt
+                .query_map([], read_brief)
+                .map_err(sql_error("list groups in", location.clone()))?;
+            rows.collect::<Result<Vec<_>, _>>()
+                .map_err(sql_error("list groups in", location.clone()))
         })
         .await
     }
