@@ -2,20 +2,29 @@
 //!
 //! Starts `moto_server` (S3 with a bucket notification to SQS, DynamoDB, SNS) and the built-in
 //! Personalize in this process (time scale `--time-scale`, the account's quotas raised to the run's
-//! size, calls beyond `--tps` per second answered `ThrottlingException`), then the `run` binary as a
-//! child process. It samples the daemon's RSS and CPU while idle, uploads `--groups` small
-//! configurations (group, schema, dataset, import, solution, version, campaign) with their data,
-//! and samples again until every group has converged: peak RSS and mean CPU in flight, the total
-//! time against calls ÷ quota, and the throttled share.
+//! size, calls beyond `--tps` per second answered `ThrottlingException`), then `--replicas` `run`
+//! processes sharing the table, the queue and the built-in Personalize. It samples the daemons' RSS
+//! and CPU (summed over the replicas) while idle, uploads `--groups` small configurations (group,
+//! schema, dataset, import, solution, version, campaign) with their data, `--upload-concurrency` at
+//! a time (a fleet's uploads do not wait for each other), and samples again until every group has
+//! converged: peak RSS and mean CPU in flight, the total time against calls ÷ quota, and the
+//! throttled share.
 //!
-//! Every 30 s it prints progress (converged, calls, throttled so far); at the end the median and p99
-//! group converge times (from the uploads' start) and the Personalize calls by operation.
+//! Every 30 s it prints progress; at the end the median and p99 group converge times (from the
+//! uploads' start), the Personalize calls by operation, a timeline per `--timeline-secs` (calls by
+//! kind, throttles, groups uploaded and converged) with the phases it shows (uploads arriving,
+//! steady state, the tail when fewer groups are left than the replicas' workers), and the import jobs
+//! the built-in Personalize holds against the `CreateDatasetImportJob` calls it answered. With the
+//! daemons' log in JSON at debug for `personalize_ops::daemon::turn` (`--log-level
+//! 'warn,personalize_ops::daemon::turn=debug' --log-file PATH`), the timeline also shows the passes
+//! in flight, and the log is checked for a group worked on by two replicas at once.
 //!
 //! `cargo build && cargo run --example run_footprint -- [--groups 100] [--tps 20] [--time-scale 0.001]
-//! [--concurrency N] [--bin target/release/personalize-ops] [--log-level debug --log-file PATH]`
+//! [--replicas 1] [--concurrency N] [--upload-concurrency 8] [--timeline-secs 10]
+//! [--bin target/release/personalize-ops] [--log-level LEVEL --log-file PATH]`
 //! (`--bin` or `PERSONALIZE_OPS_BIN` picks another binary; `--concurrency` sets
-//! `daemon.concurrency`; the daemon's log is kept at `--log-file`; needs `moto_server`:
-//! `pip install "moto[server]"`).
+//! `daemon.concurrency` of each replica; replica i's log is kept at `PATH.i`, or `PATH` with one
+//! replica; needs `moto_server`: `pip install "moto[server]"`).
 
 #[path = "../tests/support/moto.rs"]
 #[allow(dead_code)]
@@ -31,17 +40,23 @@ mod proc_stats;
 #[path = "support/fleet.rs"]
 mod fleet;
 
+#[path = "support/timeline.rs"]
+mod timeline;
+
 use fleet::{arg, config, percentile, text_arg};
+use futures::StreamExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use personalize_ops::emulator::faults::FaultSpec;
+use personalize_ops::emulator::faults::{CallCounts, FaultSpec};
 use personalize_ops::emulator::{self, EmulatorConfig};
 use personalize_ops::objects::S3Store;
+use personalize_ops::reconcile::guard::is_mutating;
 use personalize_ops::store::StateStore;
 use proc_stats::{cpu_time, rss_anon_file_kib, rss_kib};
+use timeline::Sample;
 
 /// Polls scaled like the built-in Personalize's durations, a call ceiling at the quota.
 fn settings_file(dir: &Path, tps: f64, scale: f64) -> anyhow::Result<PathBuf> {
@@ -64,27 +79,101 @@ fn settings_file(dir: &Path, tps: f64, scale: f64) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// RSS now and CPU share of one core over `period`, sampled every 500 ms; the peak RSS seen.
+/// The daemons' processes: RSS summed over them (and its peak), CPU time summed.
 struct Sampler {
-    pid: String,
+    pids: Vec<String>,
     peak_kib: u64,
 }
 
 impl Sampler {
     fn sample(&mut self) -> u64 {
-        let (rss, _) = rss_kib(&self.pid);
+        let rss = self.pids.iter().map(|p| rss_kib(p).0).sum();
         self.peak_kib = self.peak_kib.max(rss);
         rss
     }
+
+    fn cpu(&self) -> Duration {
+        self.pids.iter().map(|p| cpu_time(p)).sum()
+    }
+
+    fn anon_file(&self) -> (u64, u64) {
+        self.pids
+            .iter()
+            .map(|p| rss_anon_file_kib(p))
+            .fold((0, 0), |(a, f), (a2, f2)| (a + a2, f + f2))
+    }
 }
 
-struct Daemon(Child);
+struct Daemons(Vec<Child>);
 
-impl Drop for Daemon {
+impl Drop for Daemons {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
+}
+
+/// Writes and reads (by [`is_mutating`]) and throttles so far, less `base`.
+fn sample(counts: &CallCounts, base: &Sample, at: f64) -> Sample {
+    let (mut writes, mut reads) = (0, 0);
+    for (op, n) in &counts.calls {
+        if is_mutating(op) {
+            writes += n;
+        } else {
+            reads += n;
+        }
+    }
+    Sample {
+        at,
+        writes: writes - base.writes,
+        reads: reads - base.reads,
+        throttled: counts.throttled.values().sum::<u64>() - base.throttled,
+    }
+}
+
+/// Every import job the built-in Personalize holds, with the dataset it imports into: listed a page
+/// at a time, then described 16 at a time (call after lifting the quota).
+async fn import_jobs(client: &aws_sdk_personalize::Client) -> anyhow::Result<Vec<(String, String)>> {
+    let mut arns = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = client
+            .list_dataset_import_jobs()
+            .set_next_token(token.clone())
+            .max_results(100)
+            .send()
+            .await?;
+        arns.extend(
+            page.dataset_import_jobs()
+                .iter()
+                .filter_map(|j| j.dataset_import_job_arn().map(str::to_string)),
+        );
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    futures::stream::iter(arns)
+        .map(|arn| async move {
+            let job = client
+                .describe_dataset_import_job()
+                .dataset_import_job_arn(&arn)
+                .send()
+                .await?;
+            let dataset = job
+                .dataset_import_job()
+                .and_then(|j| j.dataset_arn())
+                .unwrap_or_default()
+                .to_string();
+            anyhow::Ok((arn, dataset))
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
 }
 
 #[tokio::main]
@@ -92,6 +181,9 @@ async fn main() -> anyhow::Result<()> {
     let groups = arg("--groups", 100.0) as usize;
     let tps = arg("--tps", 20.0);
     let scale = arg("--time-scale", 0.001);
+    let replicas = (arg("--replicas", 1.0) as usize).max(1);
+    let upload_concurrency = (arg("--upload-concurrency", 8.0) as usize).max(1);
+    let step = arg("--timeline-secs", 10.0).max(1.0);
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let bin = text_arg("--bin")
         .map(Into::into)
@@ -112,85 +204,107 @@ async fn main() -> anyhow::Result<()> {
     q.schemas = groups + 1;
     q.pending_import_jobs = groups + 1;
     q.pending_solution_versions = groups + 1;
-    let emu = emulator::start(emulator_config).await?;
+    let emu = Arc::new(emulator::start(emulator_config).await?);
 
     let work = tempfile::tempdir()?;
     let settings = settings_file(work.path(), tps, scale)?;
-    let log_path = text_arg("--log-file")
+    let log_base = text_arg("--log-file")
         .map(PathBuf::from)
         .unwrap_or_else(|| work.path().join("daemon.log"));
-    let log = std::fs::File::create(&log_path)?;
+    let log_paths: Vec<PathBuf> = (0..replicas)
+        .map(|i| {
+            if replicas == 1 {
+                log_base.clone()
+            } else {
+                PathBuf::from(format!("{}.{i}", log_base.display()))
+            }
+        })
+        .collect();
     let log_level = text_arg("--log-level").unwrap_or_else(|| "warn".into());
-    let mut extra: Vec<(&str, String)> = Vec::new();
-    if let Some(n) = text_arg("--concurrency") {
-        extra.push(("PERSONALIZE_OPS__DAEMON__CONCURRENCY", n));
+    let concurrency = text_arg("--concurrency");
+    let mut children = Vec::new();
+    for path in &log_paths {
+        let log = std::fs::File::create(path)?;
+        let mut extra: Vec<(&str, String)> = Vec::new();
+        if let Some(n) = &concurrency {
+            extra.push(("PERSONALIZE_OPS__DAEMON__CONCURRENCY", n.clone()));
+        }
+        children.push(
+            Command::new(&bin)
+                .arg("run")
+                .env_remove("RUST_LOG")
+                .envs(cloud.service_env(&moto.endpoint(), &emu, &settings))
+                // JSON (as `service_env` sets): the timeline reads the passes from it.
+                .env("PERSONALIZE_OPS__LOG__LEVEL", &log_level)
+                .envs(extra)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::from(log))
+                .spawn()?,
+        );
     }
-    let child = Command::new(&bin)
-        .arg("run")
-        .env_remove("RUST_LOG")
-        .envs([
-            ("AWS_ENDPOINT_URL", moto.endpoint()),
-            ("AWS_ENDPOINT_URL_PERSONALIZE", emu.url()),
-            ("AWS_ACCESS_KEY_ID", "test".into()),
-            ("AWS_SECRET_ACCESS_KEY", "test".into()),
-            ("AWS_REGION", "us-east-1".into()),
-            ("AWS_EC2_METADATA_DISABLED", "true".into()),
-            ("PERSONALIZE_OPS_SETTINGS", settings.display().to_string()),
-            ("PERSONALIZE_OPS__DAEMON__BUCKET", cloud.bucket.clone()),
-            ("PERSONALIZE_OPS__DAEMON__QUEUE_URL", cloud.queue_url.clone()),
-            ("PERSONALIZE_OPS__DAEMON__TABLE_NAME", cloud.table.clone()),
-            ("PERSONALIZE_OPS__DAEMON__HEALTH_PORT", "0".into()),
-            ("PERSONALIZE_OPS__NOTIFY__SNS_TOPIC_ARN", cloud.topic.clone()),
-            ("PERSONALIZE_OPS__AWS__S3_FORCE_PATH_STYLE", "true".into()),
-            ("PERSONALIZE_OPS__LOG__LEVEL", log_level),
-            ("PERSONALIZE_OPS__LOG__FORMAT", "human".into()),
-        ])
-        .envs(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log))
-        .spawn()?;
-    let daemon = Daemon(child);
+    let daemons = Daemons(children);
     let mut sampler = Sampler {
-        pid: daemon.0.id().to_string(),
+        pids: daemons.0.iter().map(|c| c.id().to_string()).collect(),
         peak_kib: 0,
     };
 
     // Idle: started, queue empty, nothing to do.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let idle_period = Duration::from_secs(10);
-    let cpu_before = cpu_time(&sampler.pid);
+    let cpu_before = sampler.cpu();
     let mut idle_rss = 0;
     let idle_started = Instant::now();
     while idle_started.elapsed() < idle_period {
         idle_rss = idle_rss.max(sampler.sample());
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let idle_cpu = (cpu_time(&sampler.pid) - cpu_before).as_secs_f64() / idle_started.elapsed().as_secs_f64();
-    let (idle_anon, idle_file) = rss_anon_file_kib(&sampler.pid);
+    let idle_cpu = (sampler.cpu() - cpu_before).as_secs_f64() / idle_started.elapsed().as_secs_f64();
+    let (idle_anon, idle_file) = sampler.anon_file();
+    sampler.peak_kib = 0;
 
-    let calls_before = emu.calls();
-    let calls_before: u64 = calls_before.calls.values().sum();
+    let base = sample(&emu.calls(), &Sample::default(), 0.0);
+    let base_counts = emu.calls();
     let started = Instant::now();
-    let cpu_before = cpu_time(&sampler.pid);
-    for g in 0..groups {
-        let name = format!("fleet-{g:04}");
-        cloud::upload(
-            &cloud.s3,
-            &cloud.bucket,
-            &format!("train/{name}/interactions.csv"),
-            interactions.clone(),
-        )
-        .await;
-        cloud::upload(
-            &cloud.s3,
-            &cloud.bucket,
-            &format!("train/{name}/config.json"),
-            config(&name).into_bytes(),
-        )
-        .await;
-    }
-    let uploaded = started.elapsed().as_secs_f64();
+    let origin = chrono::Utc::now();
+    let cpu_before = sampler.cpu();
+    // The calls so far, every second, until stopped.
+    let stop_sampling = tokio_util::sync::CancellationToken::new();
+    let sampling = tokio::spawn({
+        let (emu, stop) = (emu.clone(), stop_sampling.clone());
+        async move {
+            let mut samples = Vec::new();
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => samples.push(sample(&emu.calls(), &base, started.elapsed().as_secs_f64())),
+                    () = stop.cancelled() => return samples,
+                }
+            }
+        }
+    });
+    // Uploads, `upload_concurrency` at a time, each group's data before its parameter file: when
+    // each group's file was in, since the uploads started.
+    let uploads = tokio::spawn({
+        let (s3, bucket) = (cloud.s3.clone(), cloud.bucket.clone());
+        let interactions = Arc::new(interactions);
+        futures::stream::iter(0..groups)
+            .map(move |g| {
+                let (s3, bucket, interactions) = (s3.clone(), bucket.clone(), interactions.clone());
+                async move {
+                    let name = format!("fleet-{g:04}");
+                    let data = format!("train/{name}/interactions.csv");
+                    cloud::upload(&s3, &bucket, &data, interactions.to_vec()).await;
+                    let file = format!("train/{name}/config.json");
+                    cloud::upload(&s3, &bucket, &file, config(&name).into_bytes()).await;
+                    started.elapsed().as_secs_f64()
+                }
+            })
+            .buffer_unordered(upload_concurrency)
+            .collect::<Vec<f64>>()
+    });
+    let mut uploads = Some(uploads);
+    let mut uploaded_at: Vec<f64> = Vec::new();
     let patience = Duration::from_secs_f64(arg("--patience", 600.0 + groups as f64 * 60.0 / tps));
     // When each group was first seen converged, since the uploads started.
     let mut converged_at: std::collections::HashMap<String, f64> = Default::default();
@@ -198,6 +312,11 @@ async fn main() -> anyhow::Result<()> {
     let mut last_list = None::<Instant>;
     let (converged, failed) = loop {
         sampler.sample();
+        if uploads.as_ref().is_some_and(|u| u.is_finished())
+            && let Some(u) = uploads.take()
+        {
+            uploaded_at = u.await?;
+        }
         // Listing the whole table costs moto (one Python process) as much as the daemon's own
         // reads: every 2 s, not at every RSS sample.
         if last_list.is_some_and(|t: Instant| t.elapsed() < Duration::from_secs(2)) {
@@ -224,39 +343,49 @@ async fn main() -> anyhow::Result<()> {
             .count();
         if last_report.elapsed() >= Duration::from_secs(30) {
             last_report = Instant::now();
-            let c = emu.calls();
+            let c = sample(&emu.calls(), &base, now);
             println!(
                 "  {now:>6.0} s: {converged} converged, {} recorded, {} calls, {} throttled",
                 listed.len(),
-                c.calls.values().sum::<u64>() - calls_before,
-                c.throttled.values().sum::<u64>()
+                c.writes + c.reads,
+                c.throttled
             );
         }
-        if converged + failed >= groups || started.elapsed() > patience {
+        if (converged + failed >= groups && uploads.is_none()) || started.elapsed() > patience {
             break (converged, failed);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     let total = started.elapsed().as_secs_f64();
-    let busy_cpu = (cpu_time(&sampler.pid) - cpu_before).as_secs_f64() / total;
+    let busy_cpu = (sampler.cpu() - cpu_before).as_secs_f64() / total;
+    stop_sampling.cancel();
+    let mut samples = sampling.await?;
+    let last = sample(&emu.calls(), &base, total);
+    samples.push(last);
     let counts = emu.calls();
-    let calls = counts.calls.values().sum::<u64>() - calls_before;
-    let throttled: u64 = counts.throttled.values().sum();
+    let calls = last.writes + last.reads;
+    let throttled = last.throttled;
     let floor = calls as f64 / tps;
+    let uploads_took = uploaded_at.iter().copied().fold(0.0, f64::max);
     println!(
-        "`run` ({}) on moto, built-in Personalize in process at time scale {scale}, quota {tps} calls/s",
+        "`run` ({}) × {replicas} on moto, built-in Personalize in process at time scale {scale}, quota {tps} calls/s",
         bin.display()
     );
     println!(
-        "idle:       RSS {:.1} MiB ({:.1} MiB anonymous, {:.1} MiB file-backed), CPU {:.1} % of one core over {} s",
+        "idle:       RSS {:.1} MiB ({:.1} MiB anonymous, {:.1} MiB file-backed), CPU {:.1} % of one core over {} s{}",
         idle_rss as f64 / 1024.0,
         idle_anon as f64 / 1024.0,
         idle_file as f64 / 1024.0,
         idle_cpu * 100.0,
-        idle_period.as_secs()
+        idle_period.as_secs(),
+        if replicas > 1 {
+            " (sums over the replicas)"
+        } else {
+            ""
+        }
     );
     println!(
-        "{groups} groups: {converged} converged, {failed} failed, total {total:.1} s (uploads took {uploaded:.1} s)"
+        "{groups} groups: {converged} converged, {failed} failed, total {total:.1} s (uploads took {uploads_took:.1} s, {upload_concurrency} at a time)"
     );
     println!(
         "in flight:  peak RSS {:.1} MiB, mean CPU {:.1} % of one core",
@@ -264,8 +393,10 @@ async fn main() -> anyhow::Result<()> {
         busy_cpu * 100.0
     );
     println!(
-        "calls:      {calls} ({:.1} per group), calls / quota {floor:.1} s, ratio {:.2}, throttled {throttled} ({:.1} %)",
+        "calls:      {calls} ({:.1} per group; {} writes, {} reads), calls / quota {floor:.1} s, ratio {:.2}, throttled {throttled} ({:.1} %)",
         calls as f64 / groups.max(1) as f64,
+        last.writes,
+        last.reads,
         total / floor.max(1e-9),
         100.0 * throttled as f64 / calls.max(1) as f64
     );
@@ -276,17 +407,116 @@ async fn main() -> anyhow::Result<()> {
         "converge:   median {median:.1} s, p99 {p99:.1} s, p99 / median {:.2}",
         p99 / median.max(1e-9)
     );
-    let mut by_op: Vec<(&String, &u64)> = counts.calls.iter().collect();
-    by_op.sort_by(|a, b| b.1.cmp(a.1));
+    let mut by_op: Vec<(&String, u64)> = counts
+        .calls
+        .iter()
+        .map(|(op, n)| (op, n - base_counts.calls.get(op).copied().unwrap_or(0)))
+        .collect();
+    by_op.sort_by_key(|b| std::cmp::Reverse(b.1));
     let by_op: Vec<String> = by_op
         .iter()
-        .map(|(op, n)| format!("{op} {n} ({:.2}/group)", **n as f64 / groups.max(1) as f64))
+        .map(|(op, n)| format!("{op} {n} ({:.2}/group)", *n as f64 / groups.max(1) as f64))
         .collect();
     println!("by operation: {}", by_op.join(", "));
-    drop(daemon);
+
+    // The passes, when the log has them.
+    drop(daemons);
+    let mut passes = Vec::new();
+    for path in &log_paths {
+        passes.extend(timeline::passes_from_log(
+            &std::fs::read_to_string(path).unwrap_or_default(),
+            origin,
+        ));
+    }
+    println!(
+        "timeline (per {step} s; writes = creates/updates/tags, thr = throttled, up = parameter files uploaded, conv = groups converged{}):",
+        if passes.is_empty() {
+            ""
+        } else {
+            ", passes = mean passes in flight"
+        }
+    );
+    for line in timeline::table(step, total, &samples, &uploaded_at, &times, &passes) {
+        println!("  {line}");
+    }
+    let workers = replicas
+        * concurrency.as_deref().and_then(|c| c.parse().ok()).unwrap_or(
+            personalize_ops::settings::Settings::load_with_env(None, Vec::new())?
+                .daemon
+                .concurrency,
+        );
+    println!("phases ({workers} workers in all):");
+    for p in timeline::phases(total, &samples, &uploaded_at, &times, groups, workers) {
+        println!(
+            "  {:<24} {:>7.1}-{:<7.1} s: {:>6} calls, {:>5.1}/s, {:>4} throttled; {:>6.1} s beyond calls ÷ quota",
+            p.name,
+            p.from,
+            p.to,
+            p.calls,
+            p.calls as f64 / (p.to - p.from).max(1e-9),
+            p.throttled,
+            p.lost(tps)
+        );
+    }
+    if !passes.is_empty() {
+        let overlaps = timeline::overlaps(&passes);
+        println!(
+            "passes:     {} in the log; groups worked on by two replicas at once: {}",
+            passes.len(),
+            overlaps.len()
+        );
+        for (a, b) in overlaps.iter().take(5) {
+            println!(
+                "  {}: {} {:.3}-{:.3} s and {} {:.3}-{:.3} s",
+                a.group, a.owner, a.start, a.end, b.owner, b.start, b.end
+            );
+        }
+    }
+
+    // Import jobs held against the creates answered: a create refused as existing (the job name
+    // is the run's, so a second create of one run names the same job) leaves one job.
+    let personalize = aws_sdk_personalize::Client::from_conf(
+        aws_sdk_personalize::config::Builder::from(&cloud.config)
+            .endpoint_url(emu.url())
+            .build(),
+    );
+    emu.set_faults(FaultSpec::default())?;
+    let jobs = import_jobs(&personalize).await?;
+    let creates = counts.calls.get("CreateDatasetImportJob").copied().unwrap_or(0)
+        - base_counts
+            .calls
+            .get("CreateDatasetImportJob")
+            .copied()
+            .unwrap_or(0);
+    let mut per_group: std::collections::BTreeMap<String, usize> = Default::default();
+    for (_, dataset) in &jobs {
+        // `arn:…:dataset/<group>/INTERACTIONS`
+        let group = dataset.rsplit('/').nth(1).unwrap_or(dataset).to_string();
+        *per_group.entry(group).or_default() += 1;
+    }
+    let twice: Vec<String> = per_group
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(g, n)| format!("{g} ({n})"))
+        .collect();
+    println!(
+        "imports:    {} jobs held for {} groups, {creates} CreateDatasetImportJob answered ({} not making a job), groups with more than one job: {}",
+        jobs.len(),
+        per_group.len(),
+        creates.saturating_sub(jobs.len() as u64),
+        if twice.is_empty() {
+            "none".to_string()
+        } else {
+            twice.join(", ")
+        }
+    );
+
+    let Ok(emu) = Arc::try_unwrap(emu) else {
+        anyhow::bail!("the emulator is still shared");
+    };
     emu.shutdown().await?;
     if converged < groups {
-        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let log = std::fs::read_to_string(&log_paths[0]).unwrap_or_default();
         let tail: Vec<&str> = log.lines().rev().take(20).collect();
         anyhow::bail!(
             "{} of {groups} groups did not converge; the daemon's last lines:\n{}",

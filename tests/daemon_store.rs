@@ -16,7 +16,7 @@ use personalize_ops::store::{
     Acquire, BeginFire, Clock, DEFAULT_MAX_CLOCK_SKEW, DesiredSource, DynamoStore, FireClaim, FireOutcome,
     FireStatus, Lease, LeaseGrant, MAX_DESIRED_TEXT_BYTES, MAX_NAME_BYTES, MAX_OBSERVED_BYTES,
     MAX_SOURCE_FIELD_BYTES, ManualClock, NewDesired, Observed, ObservedWrite, PutDesired, ResourceKind,
-    ResourceState, Schedule, SqliteStore, StateStore, StoreError, StoredNotification,
+    ResourceState, Schedule, ScheduleMarks, SqliteStore, StateStore, StoreError, StoredNotification,
 };
 use support::aws::SerialMoto;
 use support::daemon::{desired, start_time};
@@ -688,6 +688,148 @@ async fn lease_with_state_and_release_with_result(
     assert!(state.is_none(), "{state:?}");
 }
 
+/// The group's schedule marks (`ScheduleMarks`): `begin_fire` raises `fires_begun` in its own write
+/// (one round trip), a write of the observed state records what the turn saw, keeps the group due
+/// now when a fire began after the turn's read, and costs one round trip when none did.
+async fn schedule_marks(store: &dyn StateStore, clock: &ManualClock, round_trips: &dyn Fn() -> u64) {
+    store
+        .put_desired(&desired("m", "one", None))
+        .await
+        .expect("desired");
+    let marks = |begun, seen, synced| ScheduleMarks {
+        fires_begun: begun,
+        fires_seen: seen,
+        synced_generation: synced,
+    };
+    let write = |marks| ObservedWrite {
+        release: true,
+        schedules: Some(marks),
+    };
+    let read = || async { store.group("m").await.expect("read").expect("exists").schedules };
+    assert_eq!(read().await, ScheduleMarks::default());
+
+    // A turn syncs generation 1's schedules and records the sync with its result.
+    let lease = take(store, "m", "a").await;
+    store
+        .put_schedule(&lease, &sample_schedule("m", "retrain"))
+        .await
+        .expect("put");
+    let next = clock_now(clock) + chrono::Duration::seconds(90);
+    let before = round_trips();
+    store
+        .put_observed(
+            &lease,
+            &observed(1, false),
+            Some(next),
+            write(marks(0, 0, Some(1))),
+        )
+        .await
+        .expect("record");
+    assert_eq!(round_trips() - before, 1, "marks ride on the turn's one write");
+    let state = store.group("m").await.expect("read").expect("exists");
+    assert_eq!(state.schedules, marks(0, 0, Some(1)));
+    assert!(!state.schedules.fire_may_be_pending() && state.schedules.synced(1));
+    assert_eq!(state.due_at, Some(next));
+
+    // A fire starts an action: counted in the same write.
+    let t1 = start_time() + chrono::Duration::hours(1);
+    let before = round_trips();
+    assert_eq!(
+        store.begin_fire("m", "retrain", t1, None).await.expect("begin"),
+        BeginFire::Started
+    );
+    assert_eq!(round_trips() - before, 1, "the action and its count in one write");
+    assert_eq!(read().await, marks(1, 0, Some(1)));
+    assert!(read().await.fire_may_be_pending());
+    // Coalesced into the running action, or already handled: nothing more is pending.
+    let t2 = t1 + chrono::Duration::hours(1);
+    assert!(matches!(
+        store.begin_fire("m", "retrain", t2, None).await.expect("begin"),
+        BeginFire::Coalesced { .. }
+    ));
+    assert_eq!(
+        store.begin_fire("m", "retrain", t2, None).await.expect("begin"),
+        BeginFire::AlreadyHandled
+    );
+    assert_eq!(read().await.fires_begun, 1);
+
+    // The next turn reads the marks with its lease, runs the action, and records that it saw it.
+    let (grant, state) = store
+        .acquire_lease("m", "b", LEASE, Acquire::LeaseAndGroup)
+        .await
+        .expect("acquire");
+    let b = acquired(grant);
+    let seen = state.expect("state").schedules;
+    assert_eq!(seen, marks(1, 0, Some(1)));
+    let outcome = FireOutcome {
+        fire: t1,
+        status: FireStatus::Succeeded,
+        detail: "done".into(),
+        at: clock_now(clock),
+    };
+    assert!(store.finish_fire("m", "retrain", &outcome).await.expect("finish"));
+    store
+        .put_observed(&b, &observed(1, false), Some(next), write(marks(1, 1, Some(1))))
+        .await
+        .expect("record");
+    let state = store.group("m").await.expect("read").expect("exists");
+    assert_eq!(state.schedules, marks(1, 1, Some(1)));
+    assert_eq!(state.due_at, Some(next));
+
+    // A fire begun while a turn holds the group, after the turn read the marks: the turn's write
+    // leaves the group due now (the action is not left until the next poll) and the fire unseen.
+    let c = take(store, "m", "c").await;
+    let t3 = t2 + chrono::Duration::hours(1);
+    assert_eq!(
+        store.begin_fire("m", "retrain", t3, None).await.expect("begin"),
+        BeginFire::Started
+    );
+    store
+        .put_observed(&c, &observed(1, false), Some(next), write(marks(1, 1, Some(1))))
+        .await
+        .expect("record");
+    let state = store.group("m").await.expect("read").expect("exists");
+    assert_eq!(state.due_at, Some(clock_now(clock)), "due now for the new fire");
+    assert_eq!(state.schedules, marks(2, 1, Some(1)));
+    assert!(state.schedules.fire_may_be_pending());
+    assert_eq!(state.lease.owner, None, "released all the same");
+    // The same when the write announces an outcome.
+    let d = take(store, "m", "d").await;
+    let note = StoredNotification::new(
+        "marks-n1",
+        "m",
+        "UPDATE COMPLETE",
+        "m completed",
+        "{}",
+        clock_now(clock),
+    );
+    store
+        .put_observed_notifying(&d, &observed(1, true), None, write(marks(1, 1, Some(1))), &note)
+        .await
+        .expect("record with notification");
+    let state = store.group("m").await.expect("read").expect("exists");
+    assert_eq!(state.due_at, Some(clock_now(clock)), "due now for the new fire");
+    assert_eq!(state.lease.owner, None);
+    // A fenced write records no marks.
+    assert!(is_fenced(
+        store
+            .put_observed(&d, &observed(1, false), None, write(marks(2, 2, Some(1))))
+            .await
+    ));
+    assert_eq!(read().await, marks(2, 1, Some(1)));
+
+    // A schedule written or deleted under a lease: the set is no longer what the sync left.
+    let e = take(store, "m", "e").await;
+    store.delete_schedule(&e, "retrain").await.expect("delete");
+    assert_eq!(read().await.synced_generation, None);
+    // Writes without marks leave them as they are.
+    store
+        .put_observed(&e, &observed(1, false), None, ObservedWrite::RELEASE)
+        .await
+        .expect("record");
+    assert_eq!(read().await, marks(2, 1, None));
+}
+
 fn clock_now(clock: &ManualClock) -> DateTime<Utc> {
     use personalize_ops::store::Clock;
     clock.now()
@@ -1204,9 +1346,15 @@ async fn outbox_rewrites_keep_the_item(a: &dyn StateStore, b: &dyn StateStore, c
     let first_at = clock_now(clock);
     a.put_desired(&desired("g", "one", None)).await.expect("desired");
     let lease = take(a, "g", "a").await;
-    a.put_observed_notifying(&lease, &observed(1, true), None, &note("n1", first_at, "first"))
-        .await
-        .expect("observed and notification");
+    a.put_observed_notifying(
+        &lease,
+        &observed(1, true),
+        None,
+        ObservedWrite::KEEP_LEASE,
+        &note("n1", first_at, "first"),
+    )
+    .await
+    .expect("observed and notification");
     // One failed attempt, then another replica's attempt in progress.
     let secs = |s: i64| chrono::Duration::seconds(s);
     assert!(
@@ -1237,9 +1385,15 @@ async fn outbox_rewrites_keep_the_item(a: &dyn StateStore, b: &dyn StateStore, c
     );
 
     let again = note("n1", later, "second");
-    a.put_observed_notifying(&lease, &observed(1, true), None, &again)
-        .await
-        .expect("observed and the same notification");
+    a.put_observed_notifying(
+        &lease,
+        &observed(1, true),
+        None,
+        ObservedWrite::KEEP_LEASE,
+        &again,
+    )
+    .await
+    .expect("observed and the same notification");
     b.enqueue_notification(&again).await.expect("enqueue the same");
     assert_eq!(stored_note(b, "n1").await, before, "the rewrite changed the item");
     assert!(
@@ -1260,9 +1414,15 @@ async fn outbox_rewrites_keep_the_item(a: &dyn StateStore, b: &dyn StateStore, c
             .expect("drop")
     );
     let dropped = stored_note(a, "n1").await;
-    a.put_observed_notifying(&lease, &observed(1, true), None, &again)
-        .await
-        .expect("observed and the same notification");
+    a.put_observed_notifying(
+        &lease,
+        &observed(1, true),
+        None,
+        ObservedWrite::KEEP_LEASE,
+        &again,
+    )
+    .await
+    .expect("observed and the same notification");
     a.enqueue_notification(&again).await.expect("enqueue the same");
     assert_eq!(stored_note(b, "n1").await, dropped);
     assert!(dropped.is_dropped() && dropped.body.is_empty(), "{dropped:?}");
@@ -1319,6 +1479,13 @@ async fn sqlite_lease_with_state_and_release_with_result() {
     let clock = manual_clock();
     let store = sqlite(&clock);
     lease_with_state_and_release_with_result(&store, &clock, &|| store.calls()).await;
+}
+
+#[tokio::test]
+async fn sqlite_schedule_marks() {
+    let clock = manual_clock();
+    let store = sqlite(&clock);
+    schedule_marks(&store, &clock, &|| store.calls()).await;
 }
 
 #[tokio::test]
@@ -1399,7 +1566,7 @@ async fn sqlite_fires_and_outcomes() {
 }
 
 #[tokio::test]
-async fn sqlite_adds_new_schedule_columns_to_an_old_file() {
+async fn sqlite_adds_new_columns_to_an_old_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("old.db");
     {
@@ -1408,7 +1575,13 @@ async fn sqlite_adds_new_schedule_columns_to_an_old_file() {
             "CREATE TABLE schedules (group_name TEXT NOT NULL, name TEXT NOT NULL, expression TEXT NOT NULL,
                  target TEXT NOT NULL, last_fire_ms INTEGER, next_fire_ms INTEGER, active INTEGER NOT NULL,
                  PRIMARY KEY (group_name, name));
-             INSERT INTO schedules VALUES ('g', 'imp', 'rate(1 day)', 'import', 5000, NULL, 1);",
+             INSERT INTO schedules VALUES ('g', 'imp', 'rate(1 day)', 'import', 5000, NULL, 1);
+             CREATE TABLE groups (name TEXT PRIMARY KEY, desired_generation INTEGER, desired_text TEXT,
+                 desired_bucket TEXT, desired_key TEXT, desired_etag TEXT, desired_version_id TEXT,
+                 desired_sequencer TEXT, desired_last_modified_ms INTEGER, desired_received_ms INTEGER,
+                 desired_run_timestamp TEXT, observed TEXT, lease_owner TEXT,
+                 lease_epoch INTEGER NOT NULL DEFAULT 0, lease_expires_ms INTEGER, due_ms INTEGER);
+             INSERT INTO groups (name, due_ms) VALUES ('g', 7000);",
         )
         .expect("old schema");
     }
@@ -1422,6 +1595,11 @@ async fn sqlite_adds_new_schedule_columns_to_an_old_file() {
             .await
             .expect("begin"),
         BeginFire::Started
+    );
+    let marks = store.group("g").await.expect("read").expect("kept").schedules;
+    assert_eq!(
+        (marks.fires_begun, marks.fires_seen, marks.synced_generation),
+        (1, 0, None)
     );
     drop(store);
     SqliteStore::open(&path).expect("reopened without migrating twice");
@@ -1536,10 +1714,8 @@ impl Intercept for CountRequests {
     }
 }
 
-#[tokio::test]
-async fn dynamo_lease_with_state_and_release_with_result() {
-    let moto = Moto::start();
-    let clock = manual_clock();
+/// A store on a new table whose client counts its requests.
+async fn counted_dynamo(moto: &Moto, clock: &Arc<ManualClock>) -> (DynamoStore, CountRequests) {
     let sdk = moto.sdk_config().await;
     let table = unique_name("state");
     DynamoStore::create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table)
@@ -1552,9 +1728,26 @@ async fn dynamo_lease_with_state_and_release_with_result() {
             .build(),
     );
     let store = DynamoStore::new(client, table)
-        .with_clock(Arc::clone(&clock) as Arc<dyn personalize_ops::store::Clock>);
+        .with_clock(Arc::clone(clock) as Arc<dyn personalize_ops::store::Clock>);
+    (store, requests)
+}
+
+#[tokio::test]
+async fn dynamo_lease_with_state_and_release_with_result() {
+    let moto = Moto::start();
+    let clock = manual_clock();
+    let (store, requests) = counted_dynamo(&moto, &clock).await;
     let count = || requests.0.load(std::sync::atomic::Ordering::SeqCst);
     lease_with_state_and_release_with_result(&store, &clock, &count).await;
+}
+
+#[tokio::test]
+async fn dynamo_schedule_marks() {
+    let moto = Moto::start();
+    let clock = manual_clock();
+    let (store, requests) = counted_dynamo(&moto, &clock).await;
+    let count = || requests.0.load(std::sync::atomic::Ordering::SeqCst);
+    schedule_marks(&store, &clock, &count).await;
 }
 
 #[tokio::test]

@@ -21,7 +21,7 @@ use personalize_ops::notify::{
 };
 use personalize_ops::store::{
     Acquire, Clock, DynamoStore, GroupState, Lease, LeaseGrant, ManualClock, NotificationStore, Observed,
-    SqliteStore, StateStore, StoreError, StoredNotification, SystemClock,
+    ObservedWrite, SqliteStore, StateStore, StoreError, StoredNotification, SystemClock,
 };
 use serde_json::Value;
 use support::aws::{SerialMoto, SerialState};
@@ -87,9 +87,15 @@ async fn outbox_conformance(a: &dyn StateStore, b: &dyn StateStore, clock: &Manu
     );
 
     // The observed state and its announcement are written together.
-    a.put_observed_notifying(&lease, &observed(1, now), None, &item("g", "n1", now))
-        .await
-        .expect("observed with notification");
+    a.put_observed_notifying(
+        &lease,
+        &observed(1, now),
+        None,
+        ObservedWrite::KEEP_LEASE,
+        &item("g", "n1", now),
+    )
+    .await
+    .expect("observed with notification");
     let g = b.group("g").await.expect("read").expect("group");
     assert!(g.observed.expect("observed").converged);
     let listed = b.notifications(Some("g")).await.expect("list");
@@ -115,6 +121,7 @@ async fn outbox_conformance(a: &dyn StateStore, b: &dyn StateStore, clock: &Manu
             &lease,
             &observed(1, clock.now()),
             None,
+            ObservedWrite::KEEP_LEASE,
             &item("g", "stale", clock.now()),
         )
         .await;
@@ -133,9 +140,15 @@ async fn outbox_conformance(a: &dyn StateStore, b: &dyn StateStore, clock: &Manu
         .await
         .expect("desired 2");
     let now = clock.now();
-    b.put_observed_notifying(&taken, &observed(1, now), None, &item("g", "n2", now))
-        .await
-        .expect("observed of the older generation");
+    b.put_observed_notifying(
+        &taken,
+        &observed(1, now),
+        None,
+        ObservedWrite::KEEP_LEASE,
+        &item("g", "n2", now),
+    )
+    .await
+    .expect("observed of the older generation");
     assert_eq!(
         b.group("g").await.expect("read").expect("group").due_at,
         Some(now)
@@ -498,7 +511,13 @@ async fn a_result_not_delivered_before_a_restart_is_delivered_by_the_next_proces
     );
     let crashed = item("h", "written-then-killed", Utc::now());
     store
-        .put_observed_notifying(&lease, &observed(1, Utc::now()), None, &crashed)
+        .put_observed_notifying(
+            &lease,
+            &observed(1, Utc::now()),
+            None,
+            ObservedWrite::KEEP_LEASE,
+            &crashed,
+        )
         .await
         .expect("write");
 
@@ -764,6 +783,7 @@ async fn an_undeliverable_result_is_dropped_after_the_age_limit_and_shown_by_sta
             &lease,
             &observed(1, clock.now()),
             None,
+            ObservedWrite::KEEP_LEASE,
             &item("g", "n1", clock.now()),
         )
         .await

@@ -367,6 +367,8 @@ impl Daemon {
     /// The store is asked for due groups at most once per `dispatch_interval` (a due listing reads
     /// every due group, so asking after every turn would cost a listing per pass); in between, the
     /// listing's remainder and the poll times this replica's turns recorded keep the workers busy.
+    /// The listing is read in its own task: while a slow store answers it, finished turns are still
+    /// reaped and the groups waiting here started at their poll times.
     async fn dispatch(self: &Arc<Self>, shutdown: &CancellationToken, hard_stop: &CancellationToken) {
         let mut workers: JoinSet<(String, turn::TurnEnd)> = JoinSet::new();
         // Groups being worked on here, with their worker's task id (to name a worker that panicked).
@@ -376,35 +378,33 @@ impl Daemon {
         let mut queue = queue::Queue::default();
         let mut store_backoff = Duration::ZERO;
         let mut listed_at: Option<tokio::time::Instant> = None;
+        let mut listing: Option<tokio::task::JoinHandle<Result<Vec<String>, crate::store::StoreError>>> =
+            None;
         while !shutdown.is_cancelled() {
             self.liveness.tick();
             while let Some(done) = workers.try_join_next_with_id() {
                 self.finished(done, &mut in_flight, &mut held_elsewhere, &mut queue);
+            }
+            if listing.as_ref().is_some_and(tokio::task::JoinHandle::is_finished)
+                && let Some(task) = listing.take()
+            {
+                self.listing_read(task.await, &mut queue, &mut store_backoff);
             }
             let now = self.clock.now();
             held_elsewhere.retain(|_, until| *until >= now);
             let room = self.config.concurrency.saturating_sub(workers.len());
             let stale =
                 listed_at.is_none_or(|t| t.elapsed() >= self.config.dispatch_interval.max(store_backoff));
-            if room > 0 && stale {
+            if room > 0 && stale && listing.is_none() {
                 listed_at = Some(tokio::time::Instant::now());
                 // Room for every group already known to be busy or waiting here, and then some.
                 let limit = 4 * self.config.concurrency
                     + in_flight.len()
                     + held_elsewhere.len()
                     + queue.waiting_len();
-                match self.store.due_groups(limit).await {
-                    Ok(due) => {
-                        store_backoff = Duration::ZERO;
-                        queue.listed(due);
-                        DaemonStats::bump(&self.stats.rounds);
-                    }
-                    Err(e) => {
-                        store_backoff =
-                            (store_backoff * 2).clamp(Duration::from_secs(1), Duration::from_secs(30));
-                        tracing::warn!(error = %e, retry_in = ?store_backoff, "cannot list due groups");
-                    }
-                }
+                queue.listing_started();
+                let store = self.store.clone();
+                listing = Some(tokio::spawn(async move { store.due_groups(limit).await }));
             }
             let busy = |g: &str| in_flight.contains_key(g) || held_elsewhere.contains_key(g);
             for group in queue.pick(self.clock.now(), room, busy) {
@@ -423,7 +423,14 @@ impl Daemon {
                 Some(done) = workers.join_next_with_id(), if !workers.is_empty() => {
                     self.finished(done, &mut in_flight, &mut held_elsewhere, &mut queue);
                 }
+                read = listing_read(&mut listing), if listing.is_some() => {
+                    listing = None;
+                    self.listing_read(read, &mut queue, &mut store_backoff);
+                }
             }
+        }
+        if let Some(task) = listing {
+            task.abort();
         }
         // Graceful: workers see `shutdown` between passes; past the grace period, passes are dropped.
         let grace = tokio::time::sleep(self.config.shutdown_grace);
@@ -439,6 +446,31 @@ impl Daemon {
                     hard_stop.cancel();
                     hard = true;
                 }
+            }
+        }
+    }
+
+    /// Applies a due listing read by the dispatcher's listing task.
+    fn listing_read(
+        &self,
+        read: Result<Result<Vec<String>, crate::store::StoreError>, tokio::task::JoinError>,
+        queue: &mut queue::Queue,
+        store_backoff: &mut Duration,
+    ) {
+        // A failed listing task (it panicked) is a failed listing: the next one is tried later.
+        let read = read
+            .map_err(|e| format!("the listing task failed: {e}"))
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        match read {
+            Ok(due) => {
+                *store_backoff = Duration::ZERO;
+                queue.listed(due);
+                DaemonStats::bump(&self.stats.rounds);
+            }
+            Err(error) => {
+                queue.listing_failed();
+                *store_backoff = (*store_backoff * 2).clamp(Duration::from_secs(1), Duration::from_secs(30));
+                tracing::warn!(%error, retry_in = ?*store_backoff, "cannot list due groups");
             }
         }
     }
@@ -675,6 +707,17 @@ impl Daemon {
     /// A sender for a pass's events; `None` once the daemon has stopped.
     fn change_sender(&self) -> Option<mpsc::Sender<ResourceChange>> {
         self.changes.lock_recovering().clone()
+    }
+}
+
+/// The dispatcher's due listing once its task ends (never, when there is none: the select's guard
+/// keeps this branch off then).
+async fn listing_read(
+    listing: &mut Option<tokio::task::JoinHandle<Result<Vec<String>, crate::store::StoreError>>>,
+) -> Result<Result<Vec<String>, crate::store::StoreError>, tokio::task::JoinError> {
+    match listing.as_mut() {
+        Some(task) => task.await,
+        None => std::future::pending().await,
     }
 }
 

@@ -18,7 +18,7 @@ use super::Daemon;
 use crate::metrics::Counter;
 use crate::notify::Message;
 use crate::settings::NotifySettings;
-use crate::store::{Desired, Lease, Observed, StoreError, StoredNotification};
+use crate::store::{Desired, Lease, Observed, ObservedWrite, StoreError, StoredNotification};
 
 /// How the outbox is drained.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,12 +160,13 @@ impl Daemon {
         lease: &Lease,
         observed: &Observed,
         next_due: Option<DateTime<Utc>>,
+        write: ObservedWrite,
         message: Message,
         id: &str,
     ) -> Result<(), StoreError> {
         let item = outbox_item(message, id, self.clock.now());
         self.store
-            .put_observed_notifying(lease, observed, next_due, &item)
+            .put_observed_notifying(lease, observed, next_due, write, &item)
             .await?;
         self.deliver_item(item).await;
         Ok(())

@@ -33,12 +33,34 @@ pub(crate) struct Queue {
     waiting: HashMap<String, DateTime<Utc>>,
     /// The store's last due listing, less what has been started since.
     listed: Vec<String>,
+    /// While a listing is being read: the groups whose turn ended since it started. The listing may
+    /// predate their turn's write (a group due then but waiting or converged now), so it is not
+    /// believed about them; the next listing is.
+    ended_while_listing: Option<std::collections::HashSet<String>>,
 }
 
 impl Queue {
-    /// The store's due groups, earliest due first: replaces the previous listing.
-    pub(crate) fn listed(&mut self, due: Vec<String>) {
+    /// A due listing is being read from the store from now on ([`Queue::listed`] ends it). The
+    /// listing in hand is dropped: it is a dispatch interval old, and another replica may have
+    /// worked on its groups since (a converged group started from it would run a pass for nothing);
+    /// until the new one comes, the groups waiting here are started from memory.
+    pub(crate) fn listing_started(&mut self) {
+        self.listed.clear();
+        self.ended_while_listing = Some(Default::default());
+    }
+
+    /// The store's due groups, earliest due first: replaces the previous listing, less the groups
+    /// whose turn ended here after the listing started (see [`Queue::listing_started`]).
+    pub(crate) fn listed(&mut self, mut due: Vec<String>) {
+        if let Some(ended) = self.ended_while_listing.take() {
+            due.retain(|g| !ended.contains(g));
+        }
         self.listed = due;
+    }
+
+    /// The listing under way failed: nothing replaces the previous one.
+    pub(crate) fn listing_failed(&mut self) {
+        self.ended_while_listing = None;
     }
 
     /// Groups waiting here, to size the store's listing so that new groups still fit in it.
@@ -91,6 +113,12 @@ impl Queue {
 
     /// A turn on `group` ended as `left` says.
     pub(crate) fn ended(&mut self, group: &str, left: Left) {
+        if let Some(ended) = &mut self.ended_while_listing {
+            ended.insert(group.to_string());
+        }
+        // The listing in hand may have been read while this turn was under way, before its write:
+        // the next listing says whether the group is due (a new file for it, a mark).
+        self.listed.retain(|g| g != group);
         match left {
             Left::Waiting(at) => {
                 self.waiting.insert(group.to_string(), at);
@@ -152,6 +180,56 @@ mod tests {
         q.ended("g", Left::Finished);
         assert_eq!(q.waiting_len(), 0);
         assert!(q.pick(t(100), 4, |_| false).is_empty());
+    }
+
+    #[test]
+    fn a_listing_read_before_a_turn_ended_is_not_believed_about_that_group() {
+        let mut q = Queue::default();
+        q.listed(names(&["a", "b"]));
+        assert_eq!(q.pick(t(0), 2, |_| false), names(&["a", "b"]));
+        // The store is being listed while a's turn records its next poll time and b converges.
+        q.listing_started();
+        q.ended("a", Left::Waiting(t(30)));
+        q.ended("b", Left::Finished);
+        // Read before those writes: both still due, with a new group.
+        q.listed(names(&["a", "b", "c"]));
+        assert_eq!(
+            q.pick(t(1), 5, |_| false),
+            names(&["c"]),
+            "a waits for its poll time, b is done"
+        );
+        assert_eq!(q.pick(t(30), 5, |_| false), names(&["a"]));
+        // A later listing that still has b (a new file for it) is believed.
+        q.listing_started();
+        q.listed(names(&["b"]));
+        assert_eq!(q.pick(t(31), 5, |_| false), names(&["b"]));
+        // A new listing drops the one in hand, failed or not: nothing is started from a stale one.
+        q.listed(names(&["d", "e", "f"]));
+        q.listing_started();
+        q.ended("d", Left::Finished);
+        q.listing_failed();
+        assert!(q.pick(t(32), 5, |_| false).is_empty());
+        q.listing_started();
+        q.listed(names(&["d", "e"]));
+        assert_eq!(
+            q.pick(t(33), 5, |_| false),
+            names(&["d", "e"]),
+            "the next is believed"
+        );
+    }
+
+    #[test]
+    fn a_listing_read_while_a_turn_was_under_way_does_not_start_the_group_again() {
+        let mut q = Queue::default();
+        q.listed(names(&["c", "a"]));
+        assert_eq!(q.pick(t(0), 1, |_| false), names(&["c"]));
+        // Listed while c's turn runs (c busy, so still listed), read before c recorded its result.
+        q.listing_started();
+        q.listed(names(&["c", "a"]));
+        assert_eq!(q.pick(t(0), 1, |g| g == "c"), names(&["a"]));
+        q.ended("a", Left::Finished);
+        q.ended("c", Left::Finished);
+        assert!(q.pick(t(1), 1, |_| false).is_empty(), "neither is started again");
     }
 
     #[test]

@@ -73,7 +73,7 @@ impl Daemon {
                     let note = removal_message(group, &location, &Removal::Kept);
                     let id = notification_id(group, &subject, "CONFIG REMOVED: kept");
                     observed.remember_announced(&id);
-                    self.record_and_announce(lease, &observed, None, note, &id)
+                    self.record_and_announce(lease, &observed, None, ObservedWrite::KEEP_LEASE, note, &id)
                         .await?;
                 }
                 return Ok(TurnEnd::Done);
@@ -99,7 +99,7 @@ impl Daemon {
                     &format!("CONFIG REMOVED: deleted at {}", at.timestamp_millis()),
                 );
                 observed.remember_announced(&id);
-                self.record_and_announce(lease, &observed, Some(at), note, &id)
+                self.record_and_announce(lease, &observed, Some(at), ObservedWrite::KEEP_LEASE, note, &id)
                     .await?;
             }
             return Ok(TurnEnd::Done);
@@ -225,7 +225,8 @@ impl Daemon {
         }
         tracing::warn!(failures = %summary, "dataset group not deleted whole");
         failed.remember_announced(id);
-        self.record_and_announce(lease, &failed, None, note, id).await
+        self.record_and_announce(lease, &failed, None, ObservedWrite::KEEP_LEASE, note, id)
+            .await
     }
 }
 

@@ -49,14 +49,9 @@ impl Daemon {
         self.store.schedules(Some(&lease.group)).await
     }
 
-    /// The group's oldest pending scheduled action. A pending fire whose target cannot be read is
-    /// ended as failed (it would never run) and the next one is looked at.
-    pub(crate) async fn pending_action(&self, group: &str) -> Result<Option<ScheduledRun>, StoreError> {
-        let schedules = self.store.schedules(Some(group)).await?;
-        self.pending_action_of(group, schedules).await
-    }
-
-    /// As [`Daemon::pending_action`], from the group's `schedules` as just read.
+    /// The group's oldest pending scheduled action, from its `schedules` as just read. A pending fire
+    /// whose target cannot be read is ended as failed (it would never run) and the next one is
+    /// looked at.
     pub(crate) async fn pending_action_of(
         &self,
         group: &str,
@@ -401,7 +396,7 @@ mod tests {
 
     fn daemon(
         store: &std::sync::Arc<crate::store::SqliteStore>,
-        reconciler: std::sync::Arc<Resumable>,
+        reconciler: std::sync::Arc<dyn crate::daemon::GroupReconciler>,
         notes: &std::sync::Arc<crate::notify::MemoryNotifier>,
         metrics: &std::sync::Arc<crate::metrics::MemorySink>,
         owner: &str,
@@ -431,11 +426,8 @@ mod tests {
         )
     }
 
-    #[tokio::test]
-    async fn a_pending_action_is_resumed_with_its_fire_by_the_next_worker_and_ends_once() {
-        use std::sync::Arc;
-        let store = Arc::new(crate::store::SqliteStore::in_memory().expect("store"));
-        let new = crate::store::NewDesired {
+    fn shop_file() -> crate::store::NewDesired {
+        crate::store::NewDesired {
             group: "shop".into(),
             text: FILE.into(),
             source: crate::store::DesiredSource {
@@ -445,7 +437,14 @@ mod tests {
                 sequencer: None,
                 last_modified: None,
             },
-        };
+        }
+    }
+
+    #[tokio::test]
+    async fn a_pending_action_is_resumed_with_its_fire_by_the_next_worker_and_ends_once() {
+        use std::sync::Arc;
+        let store = Arc::new(crate::store::SqliteStore::in_memory().expect("store"));
+        let new = shop_file();
         store.put_desired(&new).await.expect("desired");
         let reconciler = Arc::new(Resumable {
             fires: std::sync::Mutex::default(),
@@ -506,5 +505,207 @@ mod tests {
         second.turn("shop", &token, &token).await;
         assert!(store.schedules(Some("shop")).await.expect("schedules").is_empty());
         assert_eq!(metrics.total("JobsDeleted"), 1.0);
+    }
+
+    /// File passes end with `file` (pending an hour unless changed); when `fire_during` is set, the
+    /// next file pass begins that fire and marks the group due, as the scheduler of another replica
+    /// would while the turn holds the group. Scheduled passes converge; their fires are recorded.
+    struct Scheduler {
+        store: std::sync::Arc<crate::store::SqliteStore>,
+        file: std::sync::Mutex<PassStatus>,
+        fire_during: std::sync::Mutex<Option<DateTime<Utc>>>,
+        fires: std::sync::Mutex<Vec<DateTime<Utc>>>,
+    }
+
+    const SCHEDULE: &str = "solution-maintenance-update-shop-up";
+
+    impl Scheduler {
+        fn new(store: &std::sync::Arc<crate::store::SqliteStore>) -> std::sync::Arc<Self> {
+            std::sync::Arc::new(Self {
+                store: store.clone(),
+                file: std::sync::Mutex::new(PassStatus::Pending {
+                    retry_after: std::time::Duration::from_secs(3600),
+                }),
+                fire_during: std::sync::Mutex::default(),
+                fires: std::sync::Mutex::default(),
+            })
+        }
+
+        fn set<T>(cell: &std::sync::Mutex<T>, value: T) {
+            *cell.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = value;
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl crate::daemon::GroupReconciler for Scheduler {
+        async fn pass(
+            &self,
+            input: crate::daemon::PassInput<'_>,
+            _sink: &crate::daemon::PassSink,
+        ) -> Result<PassReport, crate::daemon::PassError> {
+            if let Some(run) = input.scheduled {
+                let mut fires = self
+                    .fires
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                fires.push(run.fire);
+                return Ok(report(vec![res(
+                    ResourceKind::SolutionVersion,
+                    "shop-up",
+                    Some("arn:v2"),
+                )]));
+            }
+            let fire = self
+                .fire_during
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            if let Some(fire) = fire {
+                let begun = self.store.begin_fire("shop", SCHEDULE, fire, None).await;
+                assert_eq!(begun.expect("begin"), crate::store::BeginFire::Started);
+                self.store.mark_due("shop", Utc::now()).await.expect("mark due");
+            }
+            let status = self
+                .file
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            Ok(PassReport {
+                status,
+                resources: vec![],
+                failures: vec![],
+            })
+        }
+    }
+
+    fn fires(s: &Scheduler) -> Vec<DateTime<Utc>> {
+        s.fires
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The shop's file recorded, a worker of replica-a on it with a [`Scheduler`] reconciler.
+    async fn shop_with_scheduler() -> (
+        std::sync::Arc<crate::store::SqliteStore>,
+        std::sync::Arc<Scheduler>,
+        std::sync::Arc<crate::notify::MemoryNotifier>,
+        Daemon,
+    ) {
+        use std::sync::Arc;
+        let store = Arc::new(crate::store::SqliteStore::in_memory().expect("store"));
+        store.put_desired(&shop_file()).await.expect("desired");
+        let reconciler = Scheduler::new(&store);
+        let notes = Arc::new(crate::notify::MemoryNotifier::default());
+        let metrics = Arc::new(crate::metrics::MemorySink::new());
+        let worker = daemon(&store, reconciler.clone(), &notes, &metrics, "replica-a");
+        (store, reconciler, notes, worker)
+    }
+
+    #[tokio::test]
+    async fn the_schedules_are_read_only_for_a_new_file_or_when_an_action_may_be_pending() {
+        let (store, reconciler, _notes, worker) = shop_with_scheduler().await;
+        let token = tokio_util::sync::CancellationToken::new();
+        let marks = || async { store.group("shop").await.expect("read").expect("group").schedules };
+
+        // The file's first turn syncs its schedules: read, written, read back.
+        let before = store.calls();
+        worker.turn("shop", &token, &token).await;
+        assert_eq!(
+            store.calls() - before,
+            5,
+            "lease with group, schedules, the new schedule, schedules again, result with release"
+        );
+        assert!(marks().await.synced(1), "{:?}", marks().await);
+        // Nothing scheduled: the group item says so, and no query is made.
+        for _ in 0..2 {
+            let before = store.calls();
+            worker.turn("shop", &token, &token).await;
+            assert_eq!(store.calls() - before, 2, "lease with group, result with release");
+        }
+
+        // A fire: the next turn queries, runs the action, and records that it saw it.
+        let fire = at("2026-12-05T10:00:00Z");
+        assert_eq!(
+            store
+                .begin_fire("shop", SCHEDULE, fire, None)
+                .await
+                .expect("begin"),
+            crate::store::BeginFire::Started
+        );
+        assert!(marks().await.fire_may_be_pending());
+        worker.turn("shop", &token, &token).await;
+        assert_eq!(fires(&reconciler), vec![fire]);
+        let s = &store.schedules(Some("shop")).await.expect("schedules")[0];
+        assert_eq!(s.pending_fire, None, "ended");
+        assert!(!marks().await.fire_may_be_pending(), "{:?}", marks().await);
+        let before = store.calls();
+        worker.turn("shop", &token, &token).await;
+        assert_eq!(store.calls() - before, 2, "no query once the action ended");
+        assert_eq!(fires(&reconciler), vec![fire], "run once");
+
+        // A new parameter file's schedules are synced again.
+        let mut newer = shop_file();
+        newer.source.etag = Some("2".into());
+        store.put_desired(&newer).await.expect("desired");
+        let before = store.calls();
+        worker.turn("shop", &token, &token).await;
+        assert_eq!(store.calls() - before, 3, "lease with group, schedules, result");
+        assert!(marks().await.synced(2));
+    }
+
+    #[tokio::test]
+    async fn a_fire_begun_while_a_turn_holds_the_group_keeps_it_due_and_runs_next() {
+        let (store, reconciler, notes, worker) = shop_with_scheduler().await;
+        let token = tokio_util::sync::CancellationToken::new();
+        worker.turn("shop", &token, &token).await;
+
+        // The fire lands during a pass that converges and announces: the turn had read the group
+        // before it, and its write would have made the group due only on the next resync.
+        let first = at("2026-12-05T10:00:00Z");
+        Scheduler::set(&reconciler.fire_during, Some(first));
+        Scheduler::set(&reconciler.file, PassStatus::Converged);
+        worker.turn("shop", &token, &token).await;
+        assert_eq!(notes.messages().len(), 1, "announced");
+        let state = store.group("shop").await.expect("read").expect("group");
+        assert!(
+            state.due_at.is_some_and(|d| d <= Utc::now()),
+            "{:?}",
+            state.due_at
+        );
+        assert!(state.schedules.fire_may_be_pending(), "{:?}", state.schedules);
+        assert!(fires(&reconciler).is_empty());
+        worker.turn("shop", &token, &token).await;
+        assert_eq!(fires(&reconciler), vec![first], "run by the next turn");
+
+        // The same during a pass that waits an hour: the group does not wait with it.
+        let second = at("2026-12-05T11:00:00Z");
+        Scheduler::set(&reconciler.fire_during, Some(second));
+        Scheduler::set(
+            &reconciler.file,
+            PassStatus::Pending {
+                retry_after: std::time::Duration::from_secs(3600),
+            },
+        );
+        worker.turn("shop", &token, &token).await;
+        let state = store.group("shop").await.expect("read").expect("group");
+        assert!(
+            state.due_at.is_some_and(|d| d <= Utc::now()),
+            "{:?}",
+            state.due_at
+        );
+        worker.turn("shop", &token, &token).await;
+        assert_eq!(fires(&reconciler), vec![first, second]);
+        let s = &store.schedules(Some("shop")).await.expect("schedules")[0];
+        assert_eq!(s.pending_fire, None);
+        assert!(
+            !store
+                .group("shop")
+                .await
+                .expect("read")
+                .expect("group")
+                .schedules
+                .fire_may_be_pending()
+        );
     }
 }

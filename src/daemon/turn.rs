@@ -16,7 +16,8 @@ use crate::metrics::Counter;
 use crate::notify::message::{Location, RunOutcome, run_message};
 use crate::reconcile::LeaseGuard;
 use crate::store::{
-    Acquire, Desired, GroupState, Lease, LeaseGrant, Observed, ObservedWrite, ResourceKind, StoreError,
+    Acquire, Desired, GroupState, Lease, LeaseGrant, Observed, ObservedWrite, ResourceKind, ScheduleMarks,
+    StoreError,
 };
 
 /// How a turn ended, for the dispatcher.
@@ -71,6 +72,8 @@ struct Rest<'a> {
     /// Set before a write that gives the lease up with the turn's result (see [`Daemon::record`]):
     /// the renewal task stops renewing, and the turn does not release the lease again.
     released: &'a AtomicBool,
+    /// The group's schedule marks as this pass leaves them, recorded with its write.
+    marks: ScheduleMarks,
 }
 
 /// Whether the turn passes again at once, waits until a poll time, or is done.
@@ -299,6 +302,8 @@ impl Daemon {
     ) -> Result<TurnEnd, Stop> {
         let mut passes = 0u32;
         let mut read_with_lease = Some(state);
+        // The schedule set the first pass synced: a later pass's read may predate its record.
+        let mut synced = None;
         let guard: Arc<dyn LeaseGuard> = Arc::new(HeldLease(Arc::clone(held)));
         loop {
             if shutdown.is_cancelled() {
@@ -312,15 +317,15 @@ impl Daemon {
                 Some(state) => state,
                 None => self.store.group(group).await?,
             };
-            let rest = Rest {
-                more: passes + 1 < self.config.max_passes_per_turn,
-                released,
-            };
+            let mut rest = self.rest_of(passes, released, state.as_ref(), synced);
             let (desired, previous) = match self.file_to_build(state, &lease, &guard, &rest).await? {
                 Build::File { desired, previous } => (*desired, previous),
                 Build::Ended(end) => return Ok(end),
             };
-            let scheduled = self.scheduled_for(&lease, &desired, passes == 0).await?;
+            let scheduled = self
+                .scheduled_for(&lease, &desired, passes == 0, &mut rest.marks)
+                .await?;
+            synced = rest.marks.synced_generation;
             let Some(changes) = self.change_sender() else {
                 return Ok(TurnEnd::Stopped);
             };
@@ -366,20 +371,51 @@ impl Daemon {
         }
     }
 
-    /// The scheduled action this pass runs, if any, from one schedules query; the turn's `first` pass
-    /// also syncs the file's schedules with it.
+    /// What a pass after `passes` others knows about the rest of the turn, with the schedule marks
+    /// read with `state` (a sync an earlier pass of the turn made counts: its record may come later).
+    fn rest_of<'a>(
+        &self,
+        passes: u32,
+        released: &'a AtomicBool,
+        state: Option<&GroupState>,
+        synced: Option<u64>,
+    ) -> Rest<'a> {
+        let mut marks = state.map(|s| s.schedules).unwrap_or_default();
+        marks.synced_generation = synced.or(marks.synced_generation);
+        Rest {
+            more: passes + 1 < self.config.max_passes_per_turn,
+            released,
+            marks,
+        }
+    }
+
+    /// The scheduled action this pass runs, if any. The schedules are read only when the group's
+    /// `marks` say they must be: on the turn's `first` pass when the file's schedule set is not
+    /// recorded as synced (the sync reads them), or when an action may be pending. `marks` is updated
+    /// for the pass's write: the sync made, and every fire begun so far seen when none is pending.
     async fn scheduled_for(
         &self,
         lease: &Lease,
         desired: &Desired,
         first: bool,
+        marks: &mut ScheduleMarks,
     ) -> Result<Option<ScheduledRun>, StoreError> {
-        if first {
+        let schedules = if first && !marks.synced(desired.generation) {
             let schedules = self.sync_schedules(lease, desired).await?;
-            self.pending_action_of(&lease.group, schedules).await
+            marks.synced_generation = Some(desired.generation);
+            schedules
+        } else if marks.fire_may_be_pending() {
+            self.store.schedules(Some(&lease.group)).await?
         } else {
-            self.pending_action(&lease.group).await
+            return Ok(None);
+        };
+        let run = self.pending_action_of(&lease.group, schedules).await?;
+        if run.is_none() {
+            // The schedules were read after `fires_begun`: every action begun by then has ended. One
+            // begun since has raised `fires_begun` past this.
+            marks.fires_seen = marks.fires_begun;
         }
+        Ok(run)
     }
 
     /// What this pass builds: the group's recorded file and its last observation, or how the turn ends
@@ -399,7 +435,7 @@ impl Daemon {
             // Marked due (resync, operator) but no parameter file was ever recorded: clear the mark.
             let reason = "no parameter file has been recorded for this dataset group";
             let observed = observed(0, false, Vec::new(), Some(reason.into()), self.clock.now());
-            self.record(lease, &observed, None, Some(rest)).await?;
+            self.record(lease, &observed, None, rest, true).await?;
             return Ok(Build::Ended(TurnEnd::Done));
         };
         if let Some(tombstone) = state
@@ -412,7 +448,7 @@ impl Daemon {
                 generation = desired.generation,
                 "destroyed; not rebuilt from the same parameter file"
             );
-            self.record(lease, tombstone, None, Some(rest)).await?;
+            self.record(lease, tombstone, None, rest, true).await?;
             return Ok(Build::Ended(TurnEnd::Done));
         }
         if desired.is_removal() {
@@ -483,7 +519,7 @@ impl Daemon {
             ..observed(desired.generation, false, resources, Some(e.message.clone()), now)
         };
         let until = after(now, retry);
-        self.record(lease, &observed, Some(until), Some(rest)).await?;
+        self.record(lease, &observed, Some(until), rest, true).await?;
         Ok(Next::Wait(until))
     }
 
@@ -507,7 +543,7 @@ impl Daemon {
                 }
                 // Out of passes: come back at once for the rest (another action, the file).
                 let observed = previous.unwrap_or_else(|| observed(0, false, Vec::new(), None, now));
-                self.record(lease, &observed, Some(now), Some(rest)).await?;
+                self.record(lease, &observed, Some(now), rest, true).await?;
                 Ok(Next::Wait(now))
             }
             PassStatus::Pending { retry_after } => {
@@ -515,8 +551,8 @@ impl Daemon {
                 let next = if again_now { now } else { after(now, *retry_after) };
                 let observed =
                     previous.unwrap_or_else(|| observed(0, false, report.resources.clone(), None, now));
-                let last = (!again_now).then_some(rest);
-                self.record(lease, &observed, Some(next), last).await?;
+                self.record(lease, &observed, Some(next), rest, !again_now)
+                    .await?;
                 Ok(if again_now { Next::Again } else { Next::Wait(next) })
             }
         }
@@ -552,11 +588,11 @@ impl Daemon {
                 // Observations written before `announced` existed say it by `converged`.
                 let told = observed.has_announced(&id) || same_generation.is_some_and(|p| p.converged);
                 if told {
-                    self.record(lease, &observed, None, Some(rest)).await?;
+                    self.record(lease, &observed, None, rest, true).await?;
                 } else {
                     let location = location_of(report, &self.config.location);
                     let message = run_message(group, &location, &RunOutcome::Complete);
-                    self.announce_with(lease, observed, message, &id).await?;
+                    self.announce_with(lease, observed, message, &id, rest).await?;
                     tracing::info!(generation = desired.generation, notification_id = %id, "converged");
                     self.metrics.count(Counter::JobSuccess);
                     DaemonStats::bump(&self.stats.completed);
@@ -575,12 +611,12 @@ impl Daemon {
                     || same_generation
                         .is_some_and(|p| !p.converged && p.last_error.as_deref() == Some(summary.as_str()));
                 if told {
-                    self.record(lease, &observed, None, Some(rest)).await?;
+                    self.record(lease, &observed, None, rest, true).await?;
                 } else {
                     let location = location_of(report, &self.config.location);
                     let outcome = RunOutcome::Failed(report.failures.clone());
                     let message = run_message(group, &location, &outcome);
-                    self.announce_with(lease, observed, message, &id).await?;
+                    self.announce_with(lease, observed, message, &id, rest).await?;
                     tracing::warn!(generation = desired.generation, notification_id = %id, failures = %summary, "failed");
                     self.metrics.count(Counter::JobFailure);
                     DaemonStats::bump(&self.stats.failed);
@@ -592,45 +628,55 @@ impl Daemon {
                 let again_now = retry_after.is_zero() && rest.more;
                 // Pending with a wait: record the next poll time and free the worker for other groups.
                 let next = if again_now { now } else { after(now, *retry_after) };
-                let last = (!again_now).then_some(rest);
-                self.record(lease, &observed, Some(next), last).await?;
+                self.record(lease, &observed, Some(next), rest, !again_now)
+                    .await?;
                 Ok(if again_now { Next::Again } else { Next::Wait(next) })
             }
         }
     }
 
-    /// Records a pass's `observed` state and next due time. As the turn's last write (`last`), the
-    /// same write gives the lease up: one round trip instead of two, and the group is free for any
-    /// replica as soon as its result is recorded.
+    /// Records a pass's `observed` state, next due time and schedule marks. As the turn's `last`
+    /// write, the same write gives the lease up: one round trip instead of two, and the group is free
+    /// for any replica as soon as its result is recorded.
     async fn record(
         &self,
         lease: &Lease,
         observed: &Observed,
         next_due: Option<DateTime<Utc>>,
-        last: Option<&Rest<'_>>,
+        rest: &Rest<'_>,
+        last: bool,
     ) -> Result<(), StoreError> {
-        let write = match last {
-            Some(rest) => {
-                rest.released.store(true, Ordering::SeqCst);
-                ObservedWrite::RELEASE
-            }
-            None => ObservedWrite::KEEP_LEASE,
-        };
-        self.store.put_observed(lease, observed, next_due, write).await
+        self.store
+            .put_observed(lease, observed, next_due, Self::write_of(rest, last))
+            .await
     }
 
-    /// Records `observed` with the notification `id` announcing it, in one fenced write (a replica
-    /// that lost the group announces nothing, a crash after it loses nothing), and remembers `id` in
-    /// it so no later pass of the generation announces that outcome again.
+    /// The options of a pass's write; as the turn's `last`, it gives the lease up (so the renewal
+    /// task stops and the turn does not release it again).
+    fn write_of(rest: &Rest<'_>, last: bool) -> ObservedWrite {
+        if last {
+            rest.released.store(true, Ordering::SeqCst);
+        }
+        ObservedWrite {
+            release: last,
+            schedules: Some(rest.marks),
+        }
+    }
+
+    /// Records `observed` with the notification `id` announcing it, in one fenced write that also
+    /// ends the turn (a replica that lost the group announces nothing, a crash after it loses
+    /// nothing), and remembers `id` in it so no later pass of the generation announces that outcome
+    /// again.
     async fn announce_with(
         &self,
         lease: &Lease,
         mut observed: Observed,
         message: crate::notify::Message,
         id: &str,
+        rest: &Rest<'_>,
     ) -> Result<(), StoreError> {
         observed.remember_announced(id);
-        self.record_and_announce(lease, &observed, None, message, id)
+        self.record_and_announce(lease, &observed, None, Self::write_of(rest, true), message, id)
             .await
     }
 }

@@ -35,8 +35,8 @@ use super::outbox::{DROPPED_RETENTION, capped};
 use super::{
     Acquire, BeginFire, ClaimInfo, Clock, DEFAULT_MAX_CLOCK_SKEW, Desired, DesiredSource, FireClaim,
     FireOutcome, GroupState, GroupSummary, Lease, LeaseGrant, LeaseInfo, NewDesired, NotificationStore,
-    Observed, ObservedWrite, PUT_DESIRED_ATTEMPTS, PutDesired, Schedule, StateStore, StoreError,
-    StoredNotification, SystemClock, check_desired_size, check_name, observed_json, outcome_json,
+    Observed, ObservedWrite, PUT_DESIRED_ATTEMPTS, PutDesired, Schedule, ScheduleMarks, StateStore,
+    StoreError, StoredNotification, SystemClock, check_desired_size, check_name, observed_json, outcome_json,
     parse_observed, parse_outcome, run_timestamp,
 };
 use super::{GroupBrief, ObservedState};
@@ -346,6 +346,10 @@ const NOT_OLDER_THAN_DESIRED: &str =
     "(attribute_not_exists(#desired_generation) OR #desired_generation <= :generation)";
 /// Observed state of an older generation than the desired one: the group stays due now.
 const OLDER_THAN_DESIRED: &str = "#desired_generation > :generation";
+/// No scheduled action was begun since the writer read the group's `fires_begun` (`:fires_begun`).
+const NO_FIRE_SINCE: &str = "(attribute_not_exists(#fires_begun) OR #fires_begun <= :fires_begun)";
+/// One was: the group stays due now, so the action does not wait for the next poll.
+const FIRE_SINCE: &str = "#fires_begun > :fires_begun";
 
 fn with_lease_names(b: UpdateBuilder, lease: &Lease) -> UpdateBuilder {
     b.name("lease_owner")
@@ -780,7 +784,8 @@ impl DynamoStore {
         }
     }
 
-    /// `put_observed`: one conditional update, or two when a newer generation arrived meanwhile.
+    /// `put_observed`: one conditional update, or two when a newer generation arrived or a fire began
+    /// meanwhile (see [`DynamoStore::observed_writes`]).
     async fn write_observed(
         &self,
         lease: &Lease,
@@ -791,48 +796,114 @@ impl DynamoStore {
         let json = observed_json(&lease.group, observed)?;
         let what = format!("observed state of {}", lease.group);
         let item_key = key(group_pk(&lease.group), GROUP_SK);
-        // DynamoDB has no MIN: first try the write that assumes no newer generation arrived; if the
-        // generation condition fails, the group must stay due now.
-        let released = |b: UpdateBuilder| {
-            if write.release {
-                b.remove("lease_owner").remove("lease_expires_at")
-            } else {
-                b
+        for (b, condition) in self.observed_writes(lease, observed, &json, next_due, write) {
+            if self
+                .update("write", &what, item_key.clone(), b, Some(&condition))
+                .await?
+            {
+                return Ok(());
             }
-        };
-        let plain = with_lease_names(
-            released(UpdateBuilder::default())
-                .observed(json.clone(), observed)
-                .set_opt("due_at", next_due.map(|t| n(to_millis(t))))
-                .name("desired_generation")
-                .value(":generation", n(observed.generation)),
-            lease,
-        );
-        let condition = format!("{LEASE_IS_MINE} AND {NOT_OLDER_THAN_DESIRED}");
-        if self
-            .update("write", &what, item_key.clone(), plain, Some(&condition))
-            .await?
-        {
-            return Ok(());
         }
-        let newer = with_lease_names(
-            released(UpdateBuilder::default())
-                .observed(json, observed)
-                .set("due_at", n(to_millis(self.clock.now())))
+        Err(StoreError::fenced(lease))
+    }
+
+    /// The two updates of the group item that record an observation, tried in order with their
+    /// conditions. DynamoDB has no MIN, so the first assumes that no newer desired generation arrived
+    /// and no fire began since the writer read the group, and writes `next_due`; the second keeps the
+    /// group due now, on condition that one of them happened. Generations and `fires_begun` only grow,
+    /// and both updates are fenced by the lease: when neither applies, the lease was lost.
+    fn observed_writes(
+        &self,
+        lease: &Lease,
+        observed: &Observed,
+        json: &str,
+        next_due: Option<DateTime<Utc>>,
+        write: ObservedWrite,
+    ) -> [(UpdateBuilder, String); 2] {
+        let update = |due: Option<AttributeValue>| {
+            let mut b = UpdateBuilder::default()
+                .observed(json.to_string(), observed)
+                .set_opt("due_at", due)
                 .name("desired_generation")
-                .value(":generation", n(observed.generation)),
-            lease,
-        );
-        // desired_generation only grows, so if the first condition failed on it this one holds; a
-        // failure now can only be the lease.
-        let condition = format!("{LEASE_IS_MINE} AND {OLDER_THAN_DESIRED}");
-        if self
-            .update("write", &what, item_key, newer, Some(&condition))
-            .await?
-        {
-            Ok(())
+                .value(":generation", n(observed.generation));
+            if write.release {
+                b = b.remove("lease_owner").remove("lease_expires_at");
+            }
+            if let Some(marks) = write.schedules {
+                b = b
+                    .set("fires_seen", n(marks.fires_seen))
+                    .name("fires_begun")
+                    .value(":fires_begun", n(marks.fires_begun));
+                if let Some(generation) = marks.synced_generation {
+                    b = b.set("schedules_synced", n(generation));
+                }
+            }
+            with_lease_names(b, lease)
+        };
+        let (fresh, stale) = if write.schedules.is_some() {
+            (
+                format!("{LEASE_IS_MINE} AND {NOT_OLDER_THAN_DESIRED} AND {NO_FIRE_SINCE}"),
+                format!("{LEASE_IS_MINE} AND ({OLDER_THAN_DESIRED} OR {FIRE_SINCE})"),
+            )
         } else {
-            Err(StoreError::fenced(lease))
+            (
+                format!("{LEASE_IS_MINE} AND {NOT_OLDER_THAN_DESIRED}"),
+                format!("{LEASE_IS_MINE} AND {OLDER_THAN_DESIRED}"),
+            )
+        };
+        [
+            (update(next_due.map(|t| n(to_millis(t)))), fresh),
+            (update(Some(n(to_millis(self.clock.now())))), stale),
+        ]
+    }
+
+    /// `b` on the item at `item_key` under `condition`, as one item of a transaction.
+    fn update_of(
+        &self,
+        item_key: Item,
+        b: UpdateBuilder,
+        condition: Option<String>,
+    ) -> Result<Update, aws_sdk_dynamodb::error::BuildError> {
+        Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(item_key))
+            .update_expression(b.expression())
+            .set_condition_expression(condition)
+            .set_expression_attribute_names(Some(b.names))
+            .set_expression_attribute_values((!b.values.is_empty()).then_some(b.values))
+            .build()
+    }
+
+    /// Records a fire's action as pending (`start` on the schedule item under `condition`) and counts
+    /// it on the group item (`fires_begun`, see [`super::ScheduleMarks`]) in one transaction, so a
+    /// worker never misses a pending action; `Ok(false)` when the condition failed.
+    async fn start_fire(
+        &self,
+        group: &str,
+        what: &str,
+        schedule_key: Item,
+        start: UpdateBuilder,
+        condition: String,
+    ) -> Result<bool, StoreError> {
+        let built = |e: aws_sdk_dynamodb::error::BuildError| StoreError::backend("begin fire of", what, e);
+        let schedule = self
+            .update_of(schedule_key, start, Some(condition))
+            .map_err(built)?;
+        let count = Self::group_update(group).add("fires_begun", n(1));
+        let counted = self
+            .update_of(key(group_pk(group), GROUP_SK), count, None)
+            .map_err(built)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(schedule).build())
+            .transact_items(TransactWriteItem::builder().update(counted).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&cancellation_reasons(&e), 0) => Ok(false),
+            Err(e) => Err(self.fail("begin fire of", what, &e)),
         }
     }
 
@@ -853,8 +924,9 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    /// A fenced change of the group's schedule set: a transaction of a condition on the group's
-    /// lease, `write`, and the schedule-change item.
+    /// A fenced change of the group's schedule set: a transaction of an update of the group item on
+    /// condition of its lease (clearing `schedules_synced`: the set no longer is what a sync left, see
+    /// [`super::ScheduleMarks`]), `write`, and the schedule-change item.
     async fn fenced_transaction(
         &self,
         op: &'static str,
@@ -864,18 +936,18 @@ impl DynamoStore {
     ) -> Result<(), StoreError> {
         let built = |e: aws_sdk_dynamodb::error::BuildError| StoreError::backend(op, what, e);
         let change = self.schedule_change(&lease.group).map_err(built)?;
-        let check = ConditionCheck::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(group_pk(&lease.group), GROUP_SK)))
-            .condition_expression("lease_owner = :me AND lease_epoch = :epoch")
-            .expression_attribute_values(":me", s(lease.owner.clone()))
-            .expression_attribute_values(":epoch", n(lease.epoch))
-            .build()
+        let unsynced = with_lease_names(UpdateBuilder::default().remove("schedules_synced"), lease);
+        let check = self
+            .update_of(
+                key(group_pk(&lease.group), GROUP_SK),
+                unsynced,
+                Some(LEASE_IS_MINE.to_string()),
+            )
             .map_err(built)?;
         let result = self
             .client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().condition_check(check).build())
+            .transact_items(TransactWriteItem::builder().update(check).build())
             .transact_items(write)
             .transact_items(change)
             .send()
@@ -963,6 +1035,11 @@ fn parse_group(item: &Item) -> Result<GroupState, StoreError> {
             expires_at: get_i64(item, "lease_expires_at").map(from_millis),
         },
         due_at: get_i64(item, "due_at").map(from_millis),
+        schedules: ScheduleMarks {
+            fires_begun: get_u64(item, "fires_begun").unwrap_or(0),
+            fires_seen: get_u64(item, "fires_seen").unwrap_or(0),
+            synced_generation: get_u64(item, "schedules_synced"),
+        },
         name,
     })
 }
@@ -1393,7 +1470,7 @@ impl StateStore for DynamoStore {
             let start = handled().set("pending_fire", n(to_millis(fire)));
             let condition = format!("{FIRE_NOT_HANDLED} AND attribute_not_exists(#pending_fire)");
             if self
-                .update("begin fire of", &what, item_key(), start, Some(&condition))
+                .start_fire(group, &what, item_key(), start, condition)
                 .await?
             {
                 return Ok(BeginFire::Started);
@@ -1644,27 +1721,6 @@ impl DynamoStore {
         out.sort_by(|a, b| (&a.group, a.created_at, &a.id).cmp(&(&b.group, b.created_at, &b.id)));
         Ok(out)
     }
-
-    /// The observed-state update of `put_observed` as a transaction item with its condition.
-    fn observed_update(
-        &self,
-        lease: &Lease,
-        b: UpdateBuilder,
-        condition: String,
-        what: &str,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let b = with_lease_names(b, lease);
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(group_pk(&lease.group), GROUP_SK)))
-            .update_expression(b.expression())
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(b.names))
-            .set_expression_attribute_values(Some(b.values))
-            .build()
-            .map_err(|e| StoreError::backend("write", what.to_string(), e))?;
-        Ok(TransactWriteItem::builder().update(update).build())
-    }
 }
 
 #[async_trait::async_trait]
@@ -1674,6 +1730,7 @@ impl NotificationStore for DynamoStore {
         lease: &Lease,
         observed: &Observed,
         next_due: Option<DateTime<Utc>>,
+        write: ObservedWrite,
         notification: &StoredNotification,
     ) -> Result<(), StoreError> {
         let json = observed_json(&lease.group, observed)?;
@@ -1681,46 +1738,32 @@ impl NotificationStore for DynamoStore {
             "observed state and notification {} of {}",
             notification.id, lease.group
         );
-        let note = notification_update(notification);
-        let put = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(outbox_key(&notification.group, &notification.id)))
-            .update_expression(note.expression())
-            .set_expression_attribute_names(Some(note.names))
-            .set_expression_attribute_values(Some(note.values))
-            .build()
-            .map_err(|e| StoreError::backend("write", what.clone(), e))?;
-        // As `put_observed`: first assume no newer generation arrived, then keep the group due now.
-        let variants = [
-            (
-                next_due.map(|t| n(to_millis(t))),
-                format!("{LEASE_IS_MINE} AND {NOT_OLDER_THAN_DESIRED}"),
-            ),
-            (
-                Some(n(to_millis(self.clock.now()))),
-                format!("{LEASE_IS_MINE} AND {OLDER_THAN_DESIRED}"),
-            ),
-        ];
-        for (due, condition) in variants {
-            let b = UpdateBuilder::default()
-                .observed(json.clone(), observed)
-                .set_opt("due_at", due)
-                .name("desired_generation")
-                .value(":generation", n(observed.generation));
+        let built = |e: aws_sdk_dynamodb::error::BuildError| StoreError::backend("write", what.clone(), e);
+        let put = self
+            .update_of(
+                outbox_key(&notification.group, &notification.id),
+                notification_update(notification),
+                None,
+            )
+            .map_err(built)?;
+        // As `put_observed`: the update that assumes nothing arrived meanwhile, then the other.
+        for (b, condition) in self.observed_writes(lease, observed, &json, next_due, write) {
+            let observed_update = self
+                .update_of(key(group_pk(&lease.group), GROUP_SK), b, Some(condition))
+                .map_err(built)?;
             let result = self
                 .client
                 .transact_write_items()
-                .transact_items(self.observed_update(lease, b, condition, &what)?)
+                .transact_items(TransactWriteItem::builder().update(observed_update).build())
                 .transact_items(TransactWriteItem::builder().update(put.clone()).build())
                 .send()
                 .await;
             match result {
                 Ok(_) => return Ok(()),
                 Err(e) if condition_failed(&cancellation_reasons(&e), 0) => {}
-                Err(e) => return Err(self.fail("write", what, &e)),
+                Err(e) => return Err(self.fail("write", what.as_str(), &e)),
             }
         }
-        // desired_generation only grows, so one of the two generation conditions held: the lease failed.
         Err(StoreError::fenced(lease))
     }
 

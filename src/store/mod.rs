@@ -23,7 +23,7 @@ pub use model::{
     DesiredSource, FireClaim, FireOutcome, FireStatus, GroupBrief, GroupState, GroupSummary, Lease,
     LeaseGrant, LeaseInfo, MAX_DESIRED_TEXT_BYTES, MAX_GROUP_ITEM_BYTES, MAX_NAME_BYTES, MAX_OBSERVED_BYTES,
     MAX_SOURCE_FIELD_BYTES, NewDesired, Observed, ObservedState, ObservedWrite, PutDesired, ResourceKind,
-    ResourceState, Schedule, arrival_by_event, classify, run_timestamp,
+    ResourceState, Schedule, ScheduleMarks, arrival_by_event, classify, run_timestamp,
 };
 pub use outbox::{DROPPED_RETENTION, MAX_OUTBOX_TEXT_BYTES, NotificationStore, StoredNotification};
 pub use removal::{Removal, record_removal};

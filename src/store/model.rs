@@ -331,13 +331,23 @@ pub enum Acquire {
 pub struct ObservedWrite {
     /// Gives the lease up in the same conditional write (as `release_lease`).
     pub release: bool,
+    /// The group's schedule marks as the writer leaves them: `fires_seen` and `synced_generation`
+    /// (when `Some`) are recorded, and if a fire was begun after the writer read `fires_begun`, the
+    /// group stays due now (as for a newer generation) so the action is not left waiting.
+    pub schedules: Option<ScheduleMarks>,
 }
 
 impl ObservedWrite {
     /// The lease stays held (another write of the turn follows).
-    pub const KEEP_LEASE: Self = Self { release: false };
+    pub const KEEP_LEASE: Self = Self {
+        release: false,
+        schedules: None,
+    };
     /// The turn's last write: the lease is given up with it.
-    pub const RELEASE: Self = Self { release: true };
+    pub const RELEASE: Self = Self {
+        release: true,
+        schedules: None,
+    };
 }
 
 /// The lease fields of a group as stored (the holder may have lost it to expiry).
@@ -358,6 +368,39 @@ pub struct GroupState {
     pub lease: LeaseInfo,
     /// When the group must next be reconciled; `None` = only on the next resync or event.
     pub due_at: Option<DateTime<Utc>>,
+    /// Whether the group's schedules need reading (see [`ScheduleMarks`]).
+    pub schedules: ScheduleMarks,
+}
+
+/// What a group item records about its schedules, so that a turn reads them only when it must: to
+/// sync a parameter file's schedules it has not synced yet, or when an action may be pending.
+///
+/// `begin_fire` raises `fires_begun` in the same atomic write that records the action as pending, so
+/// no action can be pending unseen: a worker that found no pending action in a schedules query records
+/// as `fires_seen` the `fires_begun` it read *before* that query; a fire begun after the read raises
+/// `fires_begun` past it. The marks err on the side of querying: an action already ended still counts
+/// until a query finds nothing pending.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScheduleMarks {
+    /// How many scheduled actions `begin_fire` has ever started for the group.
+    pub fires_begun: u64,
+    /// `fires_begun` as read before the last schedules query that found no pending action.
+    pub fires_seen: u64,
+    /// The desired generation whose schedule set was last synced in full. A schedule written or
+    /// deleted otherwise clears it.
+    pub synced_generation: Option<u64>,
+}
+
+impl ScheduleMarks {
+    /// Whether a scheduled action may be pending: one was begun after the last query found none.
+    pub fn fire_may_be_pending(&self) -> bool {
+        self.fires_begun > self.fires_seen
+    }
+
+    /// Whether the schedule set of `generation`'s parameter file is recorded as synced.
+    pub fn synced(&self, generation: u64) -> bool {
+        self.synced_generation == Some(generation)
+    }
 }
 
 /// A group in a listing: everything but the parameter-file text.

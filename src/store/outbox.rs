@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Lease, Observed, StoreError};
+use super::{Lease, Observed, ObservedWrite, StoreError};
 
 /// A notification in the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,8 +103,8 @@ pub(crate) fn capped(text: &str) -> String {
 ///   claimed) until `delete_notification` or `drop_notification`.
 #[async_trait::async_trait]
 pub trait NotificationStore: Send + Sync {
-    /// As [`super::StateStore::put_observed`], and in the same atomic write stores `notification`
-    /// unless an item with its group and id exists (that one is kept as it is).
+    /// As [`super::StateStore::put_observed`] (`write` as there), and in the same atomic write stores
+    /// `notification` unless an item with its group and id exists (that one is kept as it is).
     ///
     /// # Errors
     /// `Fenced`, `TooLarge`, `Backend`.
@@ -113,6 +113,7 @@ pub trait NotificationStore: Send + Sync {
         lease: &Lease,
         observed: &Observed,
         next_due: Option<DateTime<Utc>>,
+        write: ObservedWrite,
         notification: &StoredNotification,
     ) -> Result<(), StoreError>;
 

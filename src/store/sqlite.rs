@@ -18,8 +18,8 @@ use super::outbox::{DROPPED_RETENTION, capped};
 use super::{
     Acquire, BeginFire, ClaimInfo, Clock, DEFAULT_MAX_CLOCK_SKEW, Desired, DesiredSource, FireClaim,
     FireOutcome, GroupState, GroupSummary, Lease, LeaseGrant, LeaseInfo, NewDesired, NotificationStore,
-    Observed, ObservedWrite, PutDesired, Schedule, StateStore, StoreError, StoredNotification, SystemClock,
-    check_desired_size, check_name, observed_json, outcome_json, parse_observed, parse_outcome,
+    Observed, ObservedWrite, PutDesired, Schedule, ScheduleMarks, StateStore, StoreError, StoredNotification,
+    SystemClock, check_desired_size, check_name, observed_json, outcome_json, parse_observed, parse_outcome,
     run_timestamp,
 };
 use super::{GroupBrief, ObservedState};
@@ -43,7 +43,10 @@ CREATE TABLE IF NOT EXISTS groups (
     lease_owner TEXT,
     lease_epoch INTEGER NOT NULL DEFAULT 0,
     lease_expires_ms INTEGER,
-    due_ms INTEGER
+    due_ms INTEGER,
+    fires_begun INTEGER NOT NULL DEFAULT 0,
+    fires_seen INTEGER NOT NULL DEFAULT 0,
+    schedules_synced INTEGER
 );
 CREATE INDEX IF NOT EXISTS groups_due ON groups (due_ms) WHERE due_ms IS NOT NULL;
 CREATE TABLE IF NOT EXISTS schedules (
@@ -105,12 +108,20 @@ const SCHEDULE_MIGRATIONS: [(&str, &str); 3] = [
     ("last_outcome", "TEXT"),
 ];
 
+/// Columns added to `groups` after its first release (the [`super::ScheduleMarks`]).
+const GROUP_MIGRATIONS: [(&str, &str); 3] = [
+    ("fires_begun", "INTEGER NOT NULL DEFAULT 0"),
+    ("fires_seen", "INTEGER NOT NULL DEFAULT 0"),
+    ("schedules_synced", "INTEGER"),
+];
+
 const SCHEDULE_COLUMNS: &str = "group_name, name, expression, target, last_fire_ms, next_fire_ms, active, \
      created_ms, pending_fire_ms, last_outcome";
 
 const GROUP_COLUMNS: &str = "name, desired_generation, desired_text, desired_bucket, desired_key, desired_etag, \
      desired_version_id, desired_sequencer, desired_last_modified_ms, desired_received_ms, \
-     desired_run_timestamp, observed, lease_owner, lease_epoch, lease_expires_ms, due_ms";
+     desired_run_timestamp, observed, lease_owner, lease_epoch, lease_expires_ms, due_ms, fires_begun, \
+     fires_seen, schedules_synced";
 
 /// The columns of [`StateStore::list_briefs`]: the observation's state is read inside its JSON, so
 /// neither the parameter file nor the observed resources leave SQLite.
@@ -209,7 +220,8 @@ impl SqliteStore {
         let _ = conn.pragma_update(None, "journal_mode", "WAL");
         conn.execute_batch(SCHEMA)
             .map_err(sql_error("create schema in", location.clone()))?;
-        migrate_schedules(&conn, &location)?;
+        migrate(&conn, &location, "schedules", &SCHEDULE_MIGRATIONS)?;
+        migrate(&conn, &location, "groups", &GROUP_MIGRATIONS)?;
         conn.execute_batch(OUTBOX_SCHEMA)
             .map_err(sql_error("create outbox in", location.clone()))?;
         Ok(Self {
@@ -309,14 +321,7 @@ impl SqliteStore {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(sql_error("begin observed state of", lease.group.clone()))?;
-            write_observed(&tx, &lease, &json, generation, now, next_due)?;
-            if write.release {
-                tx.execute(
-                    "UPDATE groups SET lease_owner = NULL, lease_expires_ms = NULL WHERE name = ?1",
-                    params![lease.group],
-                )
-                .map_err(sql_error("release lease of", lease.group.clone()))?;
-            }
+            write_observed(&tx, &lease, &json, generation, now, next_due, write)?;
             tx.commit()
                 .map_err(sql_error("commit observed state of", lease.group.clone()))
         })
@@ -384,6 +389,9 @@ fn read_group(row: &Row<'_>) -> rusqlite::Result<RawGroup> {
         lease_epoch: row.get(13)?,
         lease_expires_ms: row.get(14)?,
         due_ms: row.get(15)?,
+        fires_begun: row.get(16)?,
+        fires_seen: row.get(17)?,
+        schedules_synced: row.get(18)?,
     })
 }
 
@@ -405,6 +413,9 @@ struct RawGroup {
     lease_epoch: i64,
     lease_expires_ms: Option<i64>,
     due_ms: Option<i64>,
+    fires_begun: i64,
+    fires_seen: i64,
+    schedules_synced: Option<i64>,
 }
 
 impl RawGroup {
@@ -443,6 +454,11 @@ impl RawGroup {
                 expires_at: self.lease_expires_ms.map(from_millis),
             },
             due_at: self.due_ms.map(from_millis),
+            schedules: ScheduleMarks {
+                fires_begun: to_u64(self.fires_begun),
+                fires_seen: to_u64(self.fires_seen),
+                synced_generation: self.schedules_synced.map(to_u64),
+            },
         })
     }
 }
@@ -459,8 +475,9 @@ fn load_group(conn: &Connection, name: &str) -> Result<Option<GroupState>, Store
     .transpose()
 }
 
-/// The fenced write of `put_observed`: the observed JSON, and the next due time unless a newer
-/// desired generation than `generation` arrived (then due `now`).
+/// The fenced write of `put_observed`: the observed JSON, the schedule marks `write` carries, and the
+/// next due time unless a newer desired generation than `generation` arrived or a fire began after
+/// the writer read the marks (then due `now`); the lease released with it when `write.release`.
 fn write_observed(
     conn: &Connection,
     lease: &Lease,
@@ -468,11 +485,18 @@ fn write_observed(
     generation: i64,
     now: i64,
     next_due: Option<DateTime<Utc>>,
+    write: ObservedWrite,
 ) -> Result<(), StoreError> {
+    let marks = write.schedules;
     let changed = conn
         .execute(
             "UPDATE groups SET observed = ?4,
-                 due_ms = CASE WHEN COALESCE(desired_generation, 0) > ?5 THEN ?6 ELSE ?7 END
+                 due_ms = CASE WHEN COALESCE(desired_generation, 0) > ?5 OR fires_begun > ?8
+                     THEN ?6 ELSE ?7 END,
+                 fires_seen = COALESCE(?9, fires_seen),
+                 schedules_synced = COALESCE(?10, schedules_synced),
+                 lease_owner = CASE WHEN ?11 THEN NULL ELSE lease_owner END,
+                 lease_expires_ms = CASE WHEN ?11 THEN NULL ELSE lease_expires_ms END
              WHERE name = ?1 AND lease_owner = ?2 AND lease_epoch = ?3",
             params![
                 lease.group,
@@ -481,7 +505,11 @@ fn write_observed(
                 json,
                 generation,
                 now,
-                next_due.map(to_millis)
+                next_due.map(to_millis),
+                marks.map_or(i64::MAX, |m| to_i64(m.fires_begun)),
+                marks.map(|m| to_i64(m.fires_seen)),
+                marks.and_then(|m| m.synced_generation).map(to_i64),
+                write.release,
             ],
         )
         .map_err(sql_error("write observed state of", lease.group.clone()))?;
@@ -489,6 +517,17 @@ fn write_observed(
         return Err(StoreError::fenced(lease));
     }
     Ok(())
+}
+
+/// Clears the group's [`ScheduleMarks::synced_generation`]: its schedule set changed otherwise than
+/// by the sync a turn records with its write.
+fn unsynced(conn: &Connection, group: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE groups SET schedules_synced = NULL WHERE name = ?1",
+        params![group],
+    )
+    .map(|_| ())
+    .map_err(sql_error("clear the schedule sync of", group.to_string()))
 }
 
 /// Whether the lease row still carries `lease`'s owner and epoch.
@@ -516,18 +555,23 @@ fn lease_is_current(conn: &Connection, lease: &Lease) -> Result<bool, StoreError
     Ok(found.is_some())
 }
 
-/// Adds the [`SCHEDULE_MIGRATIONS`] columns a file created by an older release lacks.
-fn migrate_schedules(conn: &Connection, location: &str) -> Result<(), StoreError> {
+/// Adds the `columns` of `table` a file created by an older release lacks.
+fn migrate(
+    conn: &Connection,
+    location: &str,
+    table: &str,
+    columns: &[(&str, &str)],
+) -> Result<(), StoreError> {
     let mut stmt = conn
-        .prepare("SELECT name FROM pragma_table_info('schedules')")
+        .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
         .map_err(sql_error("read schema of", location.to_string()))?;
     let present: Vec<String> = stmt
         .query_map([], |r| r.get(0))
         .and_then(|rows| rows.collect())
         .map_err(sql_error("read schema of", location.to_string()))?;
-    for (column, kind) in SCHEDULE_MIGRATIONS {
+    for (column, kind) in columns {
         if !present.iter().any(|p| p == column) {
-            conn.execute_batch(&format!("ALTER TABLE schedules ADD COLUMN {column} {kind}"))
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))
                 .map_err(sql_error("migrate schema of", location.to_string()))?;
         }
     }
@@ -795,6 +839,7 @@ impl StateStore for SqliteStore {
             )
             .map_err(sql_error("write schedule", format!("{}/{}", lease.group, s.name)))?;
             note_schedule_change(&tx, &lease.group, now)?;
+            unsynced(&tx, &lease.group)?;
             tx.commit().map_err(sql_error(
                 "commit schedule",
                 format!("{}/{}", lease.group, s.name),
@@ -820,6 +865,7 @@ impl StateStore for SqliteStore {
             )
             .map_err(sql_error("delete schedule", format!("{}/{name}", lease.group)))?;
             note_schedule_change(&tx, &lease.group, now)?;
+            unsynced(&tx, &lease.group)?;
             tx.commit()
                 .map_err(sql_error("commit schedule", format!("{}/{name}", lease.group)))
         })
@@ -966,7 +1012,16 @@ impl StateStore for SqliteStore {
                         Some(running) => BeginFire::Coalesced {
                             running: from_millis(running),
                         },
-                        None => BeginFire::Started,
+                        None => {
+                            // In the fire's transaction: the group's marks never miss a pending action.
+                            tx.execute(
+                                "INSERT INTO groups (name, fires_begun) VALUES (?1, 1)
+                                 ON CONFLICT (name) DO UPDATE SET fires_begun = fires_begun + 1",
+                                params![group],
+                            )
+                            .map_err(sql_error("count the fire of", what.clone()))?;
+                            BeginFire::Started
+                        }
                     }
                 }
             };
@@ -1158,6 +1213,7 @@ impl NotificationStore for SqliteStore {
         lease: &Lease,
         observed: &Observed,
         next_due: Option<DateTime<Utc>>,
+        write: ObservedWrite,
         notification: &StoredNotification,
     ) -> Result<(), StoreError> {
         let json = observed_json(&lease.group, observed)?;
@@ -1169,7 +1225,7 @@ impl NotificationStore for SqliteStore {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(sql_error("begin observed state of", lease.group.clone()))?;
-            write_observed(&tx, &lease, &json, generation, now, next_due)?;
+            write_observed(&tx, &lease, &json, generation, now, next_due, write)?;
             insert_notification(&tx, &n)?;
             tx.commit()
                 .map_err(sql_error("commit observed state of", lease.group.clone()))
