@@ -332,6 +332,13 @@ async fn main() -> anyhow::Result<()> {
     let (idle_anon, idle_file) = sampler.anon_file();
     sampler.peak_kib = 0;
 
+    // The two motos' CPU time over the run: the serial one answers one request at a time, so its
+    // share of the run is how close the table's round trips came to its capacity.
+    let motos = [
+        ("the table's serial moto", serial.pid().to_string()),
+        ("S3/SQS/SNS moto", moto.pid().to_string()),
+    ];
+    let motos_cpu_before: Vec<Duration> = motos.iter().map(|(_, pid)| cpu_time(pid)).collect();
     let base = sample(&emu.calls(), &Sample::default(), 0.0);
     let base_counts = emu.calls();
     let started = Instant::now();
@@ -428,6 +435,17 @@ async fn main() -> anyhow::Result<()> {
     };
     let total = started.elapsed().as_secs_f64();
     let busy_cpu = (sampler.cpu() - cpu_before).as_secs_f64() / total;
+    let motos_busy: Vec<String> = motos
+        .iter()
+        .zip(&motos_cpu_before)
+        .map(|((name, pid), before)| {
+            format!(
+                "{name} {:.1} % of one core (RSS {:.0} MiB at the end)",
+                100.0 * (cpu_time(pid).saturating_sub(*before)).as_secs_f64() / total,
+                rss_kib(pid).0 as f64 / 1024.0
+            )
+        })
+        .collect();
     stop_sampling.cancel();
     let mut samples = sampling.await?;
     let last = sample(&emu.calls(), &base, total);
@@ -477,6 +495,7 @@ async fn main() -> anyhow::Result<()> {
         "converge:   median {median:.1} s, p99 {p99:.1} s, p99 / median {:.2}",
         p99 / median.max(1e-9)
     );
+    println!("moto CPU:   {}", motos_busy.join(", "));
     let mut by_op: Vec<(&String, u64)> = counts
         .calls
         .iter()

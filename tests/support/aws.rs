@@ -81,6 +81,11 @@ impl SerialMoto {
             && &head[9..12] == b"200"
     }
 
+    /// The server's process id (the benchmarks sample its CPU time).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `http://127.0.0.1:<port>`, for `AWS_ENDPOINT_URL_<SERVICE>` of a child process.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
