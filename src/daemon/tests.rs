@@ -1412,21 +1412,28 @@ async fn the_budget_stretches_the_resync_window() {
     }
 }
 
+/// A replica named `owner` on `store` and `clock` whose passes converge at once, without notifiers.
+fn converging_replica(
+    store: &Arc<SqliteStore>,
+    clock: &Arc<crate::store::ManualClock>,
+    owner: &str,
+) -> Arc<Daemon> {
+    Arc::new(Daemon::new(
+        store.clone(),
+        Fake::new(Duration::ZERO, |g, _, _| converged(g)),
+        Notifications::default(),
+        Arc::new(MemorySink::new()),
+        clock.clone(),
+        config(owner),
+    ))
+}
+
 /// One replica resyncs each window: the first to claim it; the others skip it (their resync would
 /// only read the table again), and the claim is the window's, so the next window is anyone's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_replica_resyncs_each_window() {
     let (clock, store) = store_on_manual_clock();
-    let replica = |owner: &str| {
-        Arc::new(Daemon::new(
-            store.clone(),
-            Fake::new(Duration::ZERO, |g, _, _| converged(g)),
-            Notifications::default(),
-            Arc::new(MemorySink::new()),
-            clock.clone(),
-            config(owner),
-        ))
-    };
+    let replica = |owner: &str| converging_replica(&store, &clock, owner);
     let (a, b) = (replica("a"), replica("b"));
     let interval = a.config().resync_interval;
     assert!(a.resync_turn().await, "the first claim of the window");
@@ -1548,16 +1555,7 @@ async fn a_replica_that_cannot_claim_the_resync_window_resyncs_anyway() {
             .expect("sqlite")
             .with_clock(clock.clone()),
     );
-    let replica = |owner: &str| {
-        Arc::new(Daemon::new(
-            store.clone(),
-            Fake::new(Duration::ZERO, |g, _, _| converged(g)),
-            Notifications::default(),
-            Arc::new(MemorySink::new()),
-            clock.clone(),
-            config(owner),
-        ))
-    };
+    let replica = |owner: &str| converging_replica(&store, &clock, owner);
     let (a, b) = (replica("a"), replica("b"));
     assert!(a.resync_turn().await, "a claims the window");
     // From now on the store refuses every resync claim (another connection to the same file).
