@@ -44,6 +44,9 @@ pub use reconciler::{GroupReconciler, PassError, PassInput, PassReport, PassSink
 pub use removal::RemovalPolicy;
 pub use resync::ResyncBudget;
 
+/// What the dispatcher's listing task returns.
+type DueListing = Result<Vec<crate::store::DueGroup>, crate::store::StoreError>;
+
 /// Resource events queued for the notifier at most; beyond, they are dropped and logged.
 const CHANGE_QUEUE: usize = 1024;
 
@@ -378,9 +381,7 @@ impl Daemon {
         let mut queue = queue::Queue::default();
         let mut store_backoff = Duration::ZERO;
         let mut listed_at: Option<tokio::time::Instant> = None;
-        let mut listing: Option<
-            tokio::task::JoinHandle<Result<Vec<crate::store::DueGroup>, crate::store::StoreError>>,
-        > = None;
+        let mut listing: Option<tokio::task::JoinHandle<DueListing>> = None;
         while !shutdown.is_cancelled() {
             self.liveness.tick();
             while let Some(done) = workers.try_join_next_with_id() {
@@ -454,7 +455,7 @@ impl Daemon {
     /// Applies a due listing read by the dispatcher's listing task.
     fn listing_read(
         &self,
-        read: Result<Result<Vec<crate::store::DueGroup>, crate::store::StoreError>, tokio::task::JoinError>,
+        read: Result<DueListing, tokio::task::JoinError>,
         queue: &mut queue::Queue,
         store_backoff: &mut Duration,
     ) {
@@ -714,10 +715,8 @@ impl Daemon {
 /// The dispatcher's due listing once its task ends (never, when there is none: the select's guard
 /// keeps this branch off then).
 async fn listing_read(
-    listing: &mut Option<
-        tokio::task::JoinHandle<Result<Vec<crate::store::DueGroup>, crate::store::StoreError>>,
-    >,
-) -> Result<Result<Vec<crate::store::DueGroup>, crate::store::StoreError>, tokio::task::JoinError> {
+    listing: &mut Option<tokio::task::JoinHandle<DueListing>>,
+) -> Result<DueListing, tokio::task::JoinError> {
     match listing.as_mut() {
         Some(task) => task.await,
         None => std::future::pending().await,
