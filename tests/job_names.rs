@@ -83,7 +83,8 @@ fn rows(path: &std::path::Path, table: &str) -> i64 {
 }
 
 /// DynamoDB's TTL deletes expired claims; SQLite keeps every row it is given, so its claims purge
-/// the expired ones: job names, fires, and the resync's windows (claimed under `*resync`).
+/// the expired ones: job names at once, fires and the resync's windows (claimed under `*resync`)
+/// a day after they expired.
 #[tokio::test]
 async fn sqlite_purges_expired_claims() {
     let dir = tempfile::tempdir().unwrap();
@@ -117,12 +118,25 @@ async fn sqlite_purges_expired_claims() {
         2,
         "the five expired claims are gone"
     );
+    // Expired fire claims stay a day (their owner is reported, as DynamoDB's lazy TTL would),
+    // then go.
     let next = start_time() + chrono::Duration::hours(2);
     store
         .claim_fire("*resync", "resync", next, "replica-1", TTL)
         .await
         .unwrap();
-    assert_eq!(rows(&path, "fire_claims"), 1, "the expired windows are gone");
+    assert_eq!(rows(&path, "fire_claims"), 6, "expired for less than a day");
+    clock.advance(Duration::from_secs(24 * 3600));
+    let later = start_time() + chrono::Duration::hours(30);
+    store
+        .claim_fire("*resync", "resync", later, "replica-1", TTL)
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(&path, "fire_claims"),
+        2,
+        "the five first windows are gone; the one expired 23 h ago stays"
+    );
     // A purged fire claim is as absent as an expired one was: the window can be claimed again.
     let first = start_time();
     assert_eq!(

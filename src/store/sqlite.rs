@@ -98,6 +98,9 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_attempt_ms) WHERE dropped_ms IS NULL;
 ";
 
+/// How long an expired fire claim is kept before a claim purges it: a day.
+const FIRE_CLAIMS_KEPT_EXPIRED_MS: i64 = 24 * 3600 * 1000;
+
 /// Claims on account-wide Personalize job names ([`StateStore::claim_job_name`]), and the index
 /// that lets the claims of both kinds be purged once expired (DynamoDB's TTL deletes them there).
 const CLAIMS_SCHEMA: &str = "
@@ -1102,11 +1105,13 @@ impl StateStore for SqliteStore {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(sql_error("begin claim of", what.clone()))?;
-            // Expired claims count as absent; without the purge every fire and every resync window
-            // (claimed under `*resync`, about 144 a day) would leave a row for good.
+            // Without the purge every fire and every resync window (claimed under `*resync`, about
+            // 144 a day) would leave a row for good. An expired claim counts as absent, but the
+            // owner of a recorded fire's claim is still reported for a while, as DynamoDB's TTL,
+            // which deletes lazily, does.
             tx.execute(
                 "DELETE FROM fire_claims WHERE expires_ms <= ?1",
-                params![to_millis(now)],
+                params![to_millis(now) - FIRE_CLAIMS_KEPT_EXPIRED_MS],
             )
             .map_err(sql_error("purge expired fire claims before", what.clone()))?;
             // A fire already recorded on the schedule is done for good, whatever became of its claim.
