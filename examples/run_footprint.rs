@@ -1,7 +1,10 @@
 //! The real daemon's footprint and throughput: `personalize-ops run` on moto, N groups uploaded at once.
 //!
-//! Starts `moto_server` (S3 with a bucket notification to SQS, DynamoDB, SNS) and the built-in
-//! Personalize in this process (time scale `--time-scale`, the account's quotas raised to the run's
+//! Starts `moto_server` (S3 with a bucket notification to SQS, SNS), a second moto that serves the
+//! state table one request at a time (moto's threaded server checks a DynamoDB condition and writes
+//! without a lock, so two replicas could both take one lease there, which DynamoDB never allows; and
+//! the intake's SQS receives no longer queue with the turns' table round trips, as on AWS where they
+//! are separate services), and the built-in Personalize in this process (time scale `--time-scale`, the account's quotas raised to the run's
 //! size, calls beyond `--tps` per second answered `ThrottlingException`), then `--replicas` `run`
 //! processes sharing the table, the queue and the built-in Personalize. It samples the daemons' RSS
 //! and CPU (summed over the replicas) while idle, uploads `--groups` small configurations (group,
@@ -14,17 +17,17 @@
 //! uploads' start), the Personalize calls by operation, a timeline per `--timeline-secs` (calls by
 //! kind, throttles, groups uploaded and converged) with the phases it shows (uploads arriving,
 //! steady state, the tail when fewer groups are left than the replicas' workers), and the import jobs
-//! the built-in Personalize holds against the `CreateDatasetImportJob` calls it answered. With the
-//! daemons' log in JSON at debug for `personalize_ops::daemon::turn` (`--log-level
-//! 'warn,personalize_ops::daemon::turn=debug' --log-file PATH`), the timeline also shows the passes
-//! in flight, and the log is checked for a group worked on by two replicas at once.
+//! the built-in Personalize holds against the `CreateDatasetImportJob` calls it answered. The daemons
+//! log in JSON at debug for `personalize_ops::daemon::turn` (the default `--log-level`, [`LOG_LEVEL`];
+//! `--log-file PATH` keeps the log): the timeline shows the passes in flight, and the log is checked
+//! for a group worked on by two replicas at once; the run exits non-zero when it finds one.
 //!
 //! `cargo build && cargo run --example run_footprint -- [--groups 100] [--tps 20] [--time-scale 0.001]
 //! [--replicas 1] [--concurrency N] [--upload-concurrency 8] [--timeline-secs 10]
 //! [--bin target/release/personalize-ops] [--log-level LEVEL --log-file PATH]`
 //! (`--bin` or `PERSONALIZE_OPS_BIN` picks another binary; `--concurrency` sets
 //! `daemon.concurrency` of each replica; replica i's log is kept at `PATH.i`, or `PATH` with one
-//! replica; needs `moto_server`: `pip install "moto[server]"`).
+//! replica; needs `moto_server` and python3 with moto: `pip install "moto[server]"`).
 
 #[path = "../tests/support/moto.rs"]
 #[allow(dead_code)]
@@ -33,6 +36,10 @@ mod moto;
 #[path = "../tests/support/cloud.rs"]
 #[allow(dead_code)]
 mod cloud;
+
+#[path = "../tests/support/aws.rs"]
+#[allow(dead_code)]
+mod aws;
 
 #[path = "support/proc_stats.rs"]
 mod proc_stats;
@@ -54,9 +61,13 @@ use personalize_ops::emulator::faults::{CallCounts, FaultSpec};
 use personalize_ops::emulator::{self, EmulatorConfig};
 use personalize_ops::objects::S3Store;
 use personalize_ops::reconcile::guard::is_mutating;
-use personalize_ops::store::StateStore;
+use personalize_ops::store::{DynamoStore, ObservedState};
 use proc_stats::{cpu_time, rss_anon_file_kib, rss_kib};
 use timeline::Sample;
+
+/// The daemons' log level unless `--log-level` says otherwise: what the timeline's passes and the
+/// double-lease check read (a few MB at 1,000 groups).
+const LOG_LEVEL: &str = "warn,personalize_ops::daemon=info,personalize_ops::daemon::turn=debug";
 
 /// Polls scaled like the built-in Personalize's durations, a call ceiling at the quota.
 fn settings_file(dir: &Path, tps: f64, scale: f64) -> anyhow::Result<PathBuf> {
@@ -133,6 +144,59 @@ fn sample(counts: &CallCounts, base: &Sample, at: f64) -> Sample {
     }
 }
 
+/// What the benchmark reads of every group item: its name, observed state and whether it is due.
+/// Its own projection: `list_groups` carries each observation's JSON, a few KB per group, and the
+/// serial moto serves nothing else while it scans.
+async fn group_states(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> anyhow::Result<Vec<(String, Option<ObservedState>, bool)>> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let mut out = Vec::new();
+    let mut start = None;
+    loop {
+        let page = ddb
+            .scan()
+            .table_name(table)
+            .filter_expression("#sk = :group")
+            .projection_expression("#g, #state, #due")
+            .expression_attribute_names("#sk", "sk")
+            .expression_attribute_names("#g", "group")
+            .expression_attribute_names("#state", "observed_state")
+            .expression_attribute_names("#due", "due_at")
+            .expression_attribute_values(":group", AttributeValue::S("group".into()))
+            .set_exclusive_start_key(start)
+            .send()
+            .await?;
+        for item in page.items() {
+            let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+            let Some(name) = text("group") else { continue };
+            let state = text("observed_state").and_then(|w| ObservedState::parse(&w));
+            out.push((name, state, item.contains_key("due_at")));
+        }
+        start = page.last_evaluated_key().filter(|k| !k.is_empty()).cloned();
+        if start.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+/// How long the benchmark's own scans of the table took: their share of the serial moto's time.
+#[derive(Default)]
+struct Listings {
+    count: u32,
+    total: Duration,
+    longest: Duration,
+}
+
+impl Listings {
+    fn record(&mut self, took: Duration) {
+        self.count += 1;
+        self.total += took;
+        self.longest = self.longest.max(took);
+    }
+}
+
 /// Every import job the built-in Personalize holds, with the dataset it imports into: listed a page
 /// at a time, then described 16 at a time (call after lifting the quota).
 async fn import_jobs(client: &aws_sdk_personalize::Client) -> anyhow::Result<Vec<(String, String)>> {
@@ -194,7 +258,11 @@ async fn main() -> anyhow::Result<()> {
     let interactions = std::fs::read(root.join("tests/fixtures/data/interactions.csv"))?;
 
     let moto = moto::Moto::start();
-    let cloud = cloud::Deployment::new(&moto, 5).await;
+    let serial = aws::SerialMoto::start();
+    let mut cloud = cloud::Deployment::new(&moto, 5).await;
+    let state = serial.state().await;
+    cloud.store = Arc::new(DynamoStore::new(state.ddb.clone(), state.table.clone()));
+    cloud.table = state.table;
     let mut emulator_config = EmulatorConfig::new(Arc::new(S3Store::new(cloud.s3.clone())));
     emulator_config.time_scale = scale;
     emulator_config.faults = FaultSpec::parse(&format!("tps={tps}"))?;
@@ -220,7 +288,7 @@ async fn main() -> anyhow::Result<()> {
             }
         })
         .collect();
-    let log_level = text_arg("--log-level").unwrap_or_else(|| "warn".into());
+    let log_level = text_arg("--log-level").unwrap_or_else(|| LOG_LEVEL.into());
     let concurrency = text_arg("--concurrency");
     let mut children = Vec::new();
     for path in &log_paths {
@@ -234,6 +302,7 @@ async fn main() -> anyhow::Result<()> {
                 .arg("run")
                 .env_remove("RUST_LOG")
                 .envs(cloud.service_env(&moto.endpoint(), &emu, &settings))
+                .env("AWS_ENDPOINT_URL_DYNAMODB", serial.endpoint())
                 // JSON (as `service_env` sets): the timeline reads the passes from it.
                 .env("PERSONALIZE_OPS__LOG__LEVEL", &log_level)
                 .envs(extra)
@@ -308,8 +377,11 @@ async fn main() -> anyhow::Result<()> {
     let patience = Duration::from_secs_f64(arg("--patience", 600.0 + groups as f64 * 60.0 / tps));
     // When each group was first seen converged, since the uploads started.
     let mut converged_at: std::collections::HashMap<String, f64> = Default::default();
-    let mut last_report = Instant::now();
+    let scan_every = Duration::from_secs_f64(arg("--scan-secs", 30.0).max(1.0));
+    let mut tail = timeline::LogTail::new(&log_paths);
+    let mut failed = 0;
     let mut last_list = None::<Instant>;
+    let mut listings = Listings::default();
     let (converged, failed) = loop {
         sampler.sample();
         if uploads.as_ref().is_some_and(|u| u.is_finished())
@@ -317,40 +389,38 @@ async fn main() -> anyhow::Result<()> {
         {
             uploaded_at = u.await?;
         }
-        // Listing the whole table costs moto (one Python process) as much as the daemon's own
-        // reads: every 2 s, not at every RSS sample.
-        if last_list.is_some_and(|t: Instant| t.elapsed() < Duration::from_secs(2)) {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            continue;
+        for (name, at) in tail.converged(origin) {
+            converged_at.entry(name).or_insert(at);
         }
-        last_list = Some(Instant::now());
-        let listed = cloud.store.list_groups().await?;
-        let now = started.elapsed().as_secs_f64();
-        for g in listed
-            .iter()
-            .filter(|g| g.observed.as_ref().is_some_and(|o| o.converged))
-        {
-            converged_at.entry(g.name.clone()).or_insert(now);
-        }
-        let converged = converged_at.len();
-        let failed = listed
-            .iter()
-            .filter(|g| {
-                g.observed
-                    .as_ref()
-                    .is_some_and(|o| !o.converged && o.last_error.is_some() && g.due_at.is_none())
-            })
-            .count();
-        if last_report.elapsed() >= Duration::from_secs(30) {
-            last_report = Instant::now();
+        // Each scan of the table holds the serial moto, which the daemons wait on meanwhile (at
+        // 300 groups one took a third of a second): every `--scan-secs`, and timed.
+        if last_list.is_none_or(|t: Instant| t.elapsed() >= scan_every) {
+            let listing = Instant::now();
+            last_list = Some(listing);
+            let listed = group_states(&state.ddb, &cloud.table).await?;
+            listings.record(listing.elapsed());
+            let now = started.elapsed().as_secs_f64();
+            // Converged by the table and not (yet) by the log: when the log's level lacks the line.
+            for (name, _, _) in listed
+                .iter()
+                .filter(|(_, s, _)| *s == Some(ObservedState::Converged))
+            {
+                converged_at.entry(name.clone()).or_insert(now);
+            }
+            failed = listed
+                .iter()
+                .filter(|(_, s, due)| *s == Some(ObservedState::Failed) && !due)
+                .count();
             let c = sample(&emu.calls(), &base, now);
             println!(
-                "  {now:>6.0} s: {converged} converged, {} recorded, {} calls, {} throttled",
+                "  {now:>6.0} s: {} converged, {} recorded, {} calls, {} throttled",
+                converged_at.len(),
                 listed.len(),
                 c.writes + c.reads,
                 c.throttled
             );
         }
+        let converged = converged_at.len();
         if (converged + failed >= groups && uploads.is_none()) || started.elapsed() > patience {
             break (converged, failed);
         }
@@ -421,6 +491,20 @@ async fn main() -> anyhow::Result<()> {
 
     // The passes, when the log has them.
     drop(daemons);
+    // What one scan costs the serial moto by itself, at the table's final size: the round trips
+    // above include their wait behind the daemons' requests.
+    let alone = Instant::now();
+    group_states(&state.ddb, &cloud.table).await?;
+    let alone = alone.elapsed();
+    println!(
+        "listings:   {} scans of the table by this benchmark (every {} s), round trip {:.0} ms mean, {:.0} ms longest (waits behind the daemons' requests included); one scan alone after the run {:.0} ms: about {:.1} % of the run's serial moto",
+        listings.count,
+        scan_every.as_secs(),
+        listings.total.as_secs_f64() * 1000.0 / f64::from(listings.count.max(1)),
+        listings.longest.as_secs_f64() * 1000.0,
+        alone.as_secs_f64() * 1000.0,
+        100.0 * alone.as_secs_f64() * f64::from(listings.count) / total
+    );
     let mut passes = Vec::new();
     for path in &log_paths {
         passes.extend(timeline::passes_from_log(
@@ -458,12 +542,21 @@ async fn main() -> anyhow::Result<()> {
             p.lost(tps)
         );
     }
-    if !passes.is_empty() {
-        let overlaps = timeline::overlaps(&passes);
+    let overlaps = timeline::overlaps(&passes);
+    if passes.is_empty() {
         println!(
-            "passes:     {} in the log; groups worked on by two replicas at once: {}",
+            "passes:     none in the log (its level lacks personalize_ops::daemon::turn=debug): two replicas at once NOT checked"
+        );
+    } else {
+        println!(
+            "passes:     {} in the log; groups worked on by two replicas at once: {}{}",
             passes.len(),
-            overlaps.len()
+            overlaps.len(),
+            if overlaps.is_empty() {
+                ""
+            } else {
+                " (DOUBLE LEASE: the run fails)"
+            }
         );
         for (a, b) in overlaps.iter().take(5) {
             println!(
@@ -524,5 +617,14 @@ async fn main() -> anyhow::Result<()> {
             tail.into_iter().rev().collect::<Vec<_>>().join("\n")
         );
     }
+    anyhow::ensure!(
+        overlaps.is_empty(),
+        "{} groups were worked on by two replicas at once (first: {})",
+        overlaps.len(),
+        overlaps
+            .first()
+            .map(|(a, _)| a.group.as_str())
+            .unwrap_or_default()
+    );
     Ok(())
 }

@@ -12,6 +12,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use chrono::{DateTime, Utc};
 use personalize_ops::objects::ObjectUrl;
+use personalize_ops::store::DueGroup;
 use personalize_ops::store::{
     Acquire, BeginFire, Clock, DEFAULT_MAX_CLOCK_SKEW, DesiredSource, DynamoStore, FireClaim, FireOutcome,
     FireStatus, Lease, LeaseGrant, MAX_DESIRED_TEXT_BYTES, MAX_NAME_BYTES, MAX_OBSERVED_BYTES,
@@ -301,7 +302,7 @@ async fn leases_and_fencing(store: &dyn StateStore, clock: &ManualClock) {
 }
 
 async fn due_times(store: &dyn StateStore, clock: &ManualClock) {
-    assert!(store.due_groups(10).await.expect("due").is_empty());
+    assert!(DueGroup::names(&store.due_groups(10).await.expect("due")).is_empty());
     store
         .put_desired(&desired("d1", "one", None))
         .await
@@ -311,8 +312,14 @@ async fn due_times(store: &dyn StateStore, clock: &ManualClock) {
         .put_desired(&desired("d2", "one", None))
         .await
         .expect("desired");
-    assert_eq!(store.due_groups(10).await.expect("due"), vec!["d1", "d2"]);
-    assert_eq!(store.due_groups(1).await.expect("due"), vec!["d1"]);
+    assert_eq!(
+        DueGroup::names(&store.due_groups(10).await.expect("due")),
+        vec!["d1", "d2"]
+    );
+    assert_eq!(
+        DueGroup::names(&store.due_groups(1).await.expect("due")),
+        vec!["d1"]
+    );
 
     // A pass that asks to be called again in a minute.
     let lease = take(store, "d1", "r").await;
@@ -321,9 +328,15 @@ async fn due_times(store: &dyn StateStore, clock: &ManualClock) {
         .put_observed(&lease, &observed(1, false), Some(next), ObservedWrite::KEEP_LEASE)
         .await
         .expect("observed");
-    assert_eq!(store.due_groups(10).await.expect("due"), vec!["d2"]);
+    assert_eq!(
+        DueGroup::names(&store.due_groups(10).await.expect("due")),
+        vec!["d2"]
+    );
     clock.advance(Duration::from_secs(61));
-    assert_eq!(store.due_groups(10).await.expect("due"), vec!["d2", "d1"]);
+    assert_eq!(
+        DueGroup::names(&store.due_groups(10).await.expect("due")),
+        vec!["d2", "d1"]
+    );
 
     // Converged: due only on resync or a new event.
     let lease = store.renew_lease(&lease, LEASE).await.expect("renew");
@@ -331,7 +344,10 @@ async fn due_times(store: &dyn StateStore, clock: &ManualClock) {
         .put_observed(&lease, &observed(1, true), None, ObservedWrite::KEEP_LEASE)
         .await
         .expect("observed");
-    assert_eq!(store.due_groups(10).await.expect("due"), vec!["d2"]);
+    assert_eq!(
+        DueGroup::names(&store.due_groups(10).await.expect("due")),
+        vec!["d2"]
+    );
 
     // A new generation arriving while a pass works on the old one keeps the group due.
     store
@@ -344,19 +360,11 @@ async fn due_times(store: &dyn StateStore, clock: &ManualClock) {
         .await
         .expect("observed");
     assert!(
-        store
-            .due_groups_for("r", 10)
-            .await
-            .expect("due")
-            .contains(&"d1".to_string()),
+        DueGroup::names(&store.due_groups_for("r", 10).await.expect("due")).contains(&"d1".to_string()),
         "a newer generation must not be lost"
     );
     assert!(
-        !store
-            .due_groups(10)
-            .await
-            .expect("due")
-            .contains(&"d1".to_string()),
+        !DueGroup::names(&store.due_groups(10).await.expect("due")).contains(&"d1".to_string()),
         "while leased, the group is only listed to its holder"
     );
     let state = store.group("d1").await.expect("read").expect("exists");
@@ -379,7 +387,10 @@ async fn due_times(store: &dyn StateStore, clock: &ManualClock) {
         Some(soon)
     );
     store.mark_due("d0", clock_now(clock)).await.expect("mark new");
-    assert_eq!(store.due_groups(10).await.expect("due"), vec!["d2", "d0"]);
+    assert_eq!(
+        DueGroup::names(&store.due_groups(10).await.expect("due")),
+        vec!["d2", "d0"]
+    );
 
     let names: Vec<String> = store
         .list_groups()
@@ -405,6 +416,133 @@ async fn due_times(store: &dyn StateStore, clock: &ManualClock) {
 }
 
 /// Two replicas' handles on one backend: a due group one of them leases is not listed to the other.
+/// A group with a new file (desired generation newer than observed) is listed first, however many
+/// groups were due before it and however small the limit, and keeps its own due time; it is listed
+/// by due time again once an observation of that generation is recorded.
+async fn new_files_are_listed_first(store: &dyn StateStore, clock: &ManualClock) {
+    let listed = |due: Vec<DueGroup>| -> Vec<(String, bool)> {
+        due.into_iter().map(|d| (d.name, d.new_file)).collect()
+    };
+    let is = |name: &str, new_file: bool| (name.to_string(), new_file);
+    // A backlog of polls due before any file arrives, and a resync mark.
+    for i in 0..5 {
+        let g = format!("poll{i}");
+        store
+            .put_desired(&desired(&g, "one", None))
+            .await
+            .expect("desired");
+        let lease = take(store, &g, "r").await;
+        store
+            .put_observed(
+                &lease,
+                &observed(1, false),
+                Some(clock_now(clock)),
+                ObservedWrite::RELEASE,
+            )
+            .await
+            .expect("observed");
+        clock.advance(Duration::from_secs(1));
+    }
+    store.mark_due("marked", clock_now(clock)).await.expect("mark");
+    clock.advance(Duration::from_secs(1));
+    let received = clock_now(clock);
+    store
+        .put_desired(&desired("fresh", "one", None))
+        .await
+        .expect("desired");
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        listed(store.due_groups(2).await.expect("due")),
+        [is("fresh", true), is("poll0", false)],
+        "the new file first, then the earliest due"
+    );
+    assert_eq!(
+        listed(store.due_groups(1).await.expect("due")),
+        [is("fresh", true)]
+    );
+    assert_eq!(
+        listed(store.due_groups_for("r", 1).await.expect("due")),
+        [is("fresh", true)]
+    );
+    let state = store.group("fresh").await.expect("read").expect("recorded");
+    assert_eq!(
+        state.due_at,
+        Some(received),
+        "its due time is when the file was recorded"
+    );
+
+    // A newer file for a group whose pass on the older one is under way: new again, and the
+    // pass's record of the older generation leaves it so (due now).
+    let lease = take(store, "poll3", "r").await;
+    store
+        .put_desired(&desired("poll3", "two", None))
+        .await
+        .expect("newer");
+    let marks = ScheduleMarks::default();
+    let write = ObservedWrite {
+        release: true,
+        schedules: Some(marks),
+    };
+    let later = clock_now(clock) + chrono::Duration::hours(1);
+    store
+        .put_observed(&lease, &observed(1, false), Some(later), write)
+        .await
+        .expect("observed");
+    assert_eq!(
+        listed(store.due_groups(3).await.expect("due")),
+        [is("fresh", true), is("poll3", true), is("poll0", false)]
+    );
+
+    // The observation of the new generation ends its precedence: by due time among the others.
+    let lease = take(store, "fresh", "r").await;
+    store
+        .put_observed(&lease, &observed(1, false), Some(clock_now(clock)), write)
+        .await
+        .expect("observed");
+    let all = listed(store.due_groups(10).await.expect("due"));
+    assert_eq!(all[0], is("poll3", true));
+    assert_eq!(
+        all[1..],
+        [
+            is("poll0", false),
+            is("poll1", false),
+            is("poll2", false),
+            is("poll4", false),
+            is("marked", false),
+            is("fresh", false),
+        ]
+    );
+
+    // A fire begun during the turn that observes the new generation keeps the group due now, and
+    // not as a new file.
+    let lease = take(store, "poll3", "r").await;
+    store
+        .put_schedule(&lease, &sample_schedule("poll3", "retrain"))
+        .await
+        .expect("schedule");
+    assert_eq!(
+        store
+            .begin_fire("poll3", "retrain", start_time(), None)
+            .await
+            .expect("fire"),
+        BeginFire::Started
+    );
+    store
+        .put_observed(&lease, &observed(2, true), Some(later), write)
+        .await
+        .expect("observed");
+    let state = store.group("poll3").await.expect("read").expect("recorded");
+    assert_eq!(
+        state.due_at,
+        Some(clock_now(clock)),
+        "the fire's action does not wait"
+    );
+    assert!(
+        listed(store.due_groups(10).await.expect("due")).contains(&is("poll3", false)),
+        "observed at its desired generation: no longer a new file"
+    );
+}
+
 async fn due_groups_skip_leased(a: &dyn StateStore, b: &dyn StateStore, clock: &ManualClock) {
     for (i, group) in ["l1", "l2", "l3"].into_iter().enumerate() {
         a.put_desired(&desired(group, "one", None))
@@ -415,29 +553,44 @@ async fn due_groups_skip_leased(a: &dyn StateStore, b: &dyn StateStore, clock: &
         }
     }
     let all = vec!["l1", "l2", "l3"];
-    assert_eq!(b.due_groups(10).await.expect("due"), all);
+    assert_eq!(DueGroup::names(&b.due_groups(10).await.expect("due")), all);
     let l1 = take(a, "l1", "replica-a").await;
     // Replica b no longer sees l1, whichever way it asks; with a limit it gets the free groups.
-    assert_eq!(b.due_groups(10).await.expect("due"), vec!["l2", "l3"]);
-    assert_eq!(b.due_groups_for("replica-b", 1).await.expect("due"), vec!["l2"]);
+    assert_eq!(
+        DueGroup::names(&b.due_groups(10).await.expect("due")),
+        vec!["l2", "l3"]
+    );
+    assert_eq!(
+        DueGroup::names(&b.due_groups_for("replica-b", 1).await.expect("due")),
+        vec!["l2"]
+    );
     // The holder sees its own group (and the free ones); a plain listing leaves it out for it too.
-    assert_eq!(a.due_groups_for("replica-a", 10).await.expect("due"), all);
-    assert_eq!(a.due_groups(10).await.expect("due"), vec!["l2", "l3"]);
+    assert_eq!(
+        DueGroup::names(&a.due_groups_for("replica-a", 10).await.expect("due")),
+        all
+    );
+    assert_eq!(
+        DueGroup::names(&a.due_groups(10).await.expect("due")),
+        vec!["l2", "l3"]
+    );
     let l2 = take(b, "l2", "replica-b").await;
     assert_eq!(
-        a.due_groups_for("replica-a", 10).await.expect("due"),
+        DueGroup::names(&a.due_groups_for("replica-a", 10).await.expect("due")),
         vec!["l1", "l3"]
     );
     assert_eq!(
-        b.due_groups_for("replica-b", 10).await.expect("due"),
+        DueGroup::names(&b.due_groups_for("replica-b", 10).await.expect("due")),
         vec!["l2", "l3"]
     );
 
     // A released lease and an expired lease free their groups for everyone.
     b.release_lease(&l2).await.expect("release");
-    assert_eq!(a.due_groups_for("replica-a", 10).await.expect("due"), all);
+    assert_eq!(
+        DueGroup::names(&a.due_groups_for("replica-a", 10).await.expect("due")),
+        all
+    );
     clock.advance(LEASE + Duration::from_secs(1));
-    assert_eq!(b.due_groups(10).await.expect("due"), all);
+    assert_eq!(DueGroup::names(&b.due_groups(10).await.expect("due")), all);
     let b1 = acquired(
         b.acquire_lease("l1", "replica-b", LEASE, Acquire::Lease)
             .await
@@ -445,7 +598,10 @@ async fn due_groups_skip_leased(a: &dyn StateStore, b: &dyn StateStore, clock: &
             .0,
     );
     assert_eq!(b1.epoch, l1.epoch + 1);
-    assert_eq!(a.due_groups(10).await.expect("due"), vec!["l2", "l3"]);
+    assert_eq!(
+        DueGroup::names(&a.due_groups(10).await.expect("due")),
+        vec!["l2", "l3"]
+    );
     assert!(is_fenced(a.renew_lease(&l1, LEASE).await));
 }
 
@@ -665,7 +821,7 @@ async fn lease_with_state_and_release_with_result(
     assert_eq!(state.due_at, Some(clock_now(clock)), "due now for generation 2");
     assert_eq!(state.lease.owner, None);
     assert_eq!(
-        store.due_groups(10).await.expect("due"),
+        DueGroup::names(&store.due_groups(10).await.expect("due")),
         vec!["rw".to_string()],
         "listed for any replica"
     );
@@ -1494,6 +1650,12 @@ async fn sqlite_due_times() {
     due_times(&sqlite(&clock), &clock).await;
 }
 
+#[tokio::test]
+async fn sqlite_new_files_are_listed_first() {
+    let clock = manual_clock();
+    new_files_are_listed_first(&sqlite(&clock), &clock).await;
+}
+
 /// Two handles on one SQLite file (two replicas, or two processes), on `clock`.
 fn sqlite_pair(dir: &tempfile::TempDir, clock: &Arc<ManualClock>) -> (SqliteStore, SqliteStore) {
     let path = dir.path().join("state.db");
@@ -1755,6 +1917,13 @@ async fn dynamo_due_times() {
     let moto = Moto::start();
     let clock = manual_clock();
     due_times(&dynamo(&moto, &clock).await, &clock).await;
+}
+
+#[tokio::test]
+async fn dynamo_new_files_are_listed_first() {
+    let moto = Moto::start();
+    let clock = manual_clock();
+    new_files_are_listed_first(&dynamo(&moto, &clock).await, &clock).await;
 }
 
 #[tokio::test]

@@ -171,6 +171,64 @@ pub fn passes_from_log(text: &str, origin: chrono::DateTime<chrono::Utc>) -> Vec
         .collect()
 }
 
+/// The group of a JSON log line and its time in seconds since `origin`, when its message is
+/// `message` (the group from the `group` span).
+fn group_line(line: &str, message: &str, origin: chrono::DateTime<chrono::Utc>) -> Option<(String, f64)> {
+    let v = serde_json::from_str::<serde_json::Value>(line).ok()?;
+    if v.get("message")?.as_str()? != message {
+        return None;
+    }
+    let ts = chrono::DateTime::parse_from_rfc3339(v.get("timestamp")?.as_str()?).ok()?;
+    let at = (ts.with_timezone(&chrono::Utc) - origin).num_microseconds()? as f64 / 1e6;
+    let group = v.get("span")?.get("dataset_group")?.as_str()?.to_string();
+    Some((group, at))
+}
+
+/// The daemons' logs read as they grow: when each group converged, by the `converged` line its turn
+/// logs once the convergence is recorded and announced (personalize_ops::daemon::turn at info),
+/// without asking the state table.
+pub struct LogTail {
+    files: Vec<(std::path::PathBuf, u64, Vec<u8>)>,
+}
+
+impl LogTail {
+    pub fn new(paths: &[std::path::PathBuf]) -> Self {
+        Self {
+            files: paths.iter().map(|p| (p.clone(), 0, Vec::new())).collect(),
+        }
+    }
+
+    /// The `converged` lines written since the last call: (group, seconds since `origin`). A line
+    /// still being written is kept for the next call.
+    pub fn converged(&mut self, origin: chrono::DateTime<chrono::Utc>) -> Vec<(String, f64)> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut out = Vec::new();
+        for (path, offset, partial) in &mut self.files {
+            let Ok(mut file) = std::fs::File::open(&*path) else {
+                continue;
+            };
+            if file.seek(SeekFrom::Start(*offset)).is_err() {
+                continue;
+            }
+            let Ok(read) = file.read_to_end(partial) else {
+                continue;
+            };
+            *offset += read as u64;
+            let Some(end) = partial.iter().rposition(|b| *b == b'\n') else {
+                continue;
+            };
+            let complete: Vec<u8> = partial.drain(..=end).collect();
+            out.extend(
+                String::from_utf8_lossy(&complete)
+                    .lines()
+                    .filter(|l| l.contains("\"converged\""))
+                    .filter_map(|l| group_line(l, "converged", origin)),
+            );
+        }
+        out
+    }
+}
+
 /// Groups two owners worked on at overlapping times, with one such pair of passes each.
 pub fn overlaps(passes: &[Pass]) -> Vec<(Pass, Pass)> {
     let mut by_group: HashMap<&str, Vec<&Pass>> = HashMap::new();

@@ -31,7 +31,7 @@ use crate::store::{Clock, FireClaim, StateStore};
 mod held;
 mod outbox;
 mod personalize;
-mod queue;
+pub mod queue;
 mod reconciler;
 mod removal;
 pub mod resync;
@@ -43,6 +43,9 @@ pub use personalize::PersonalizeReconciler;
 pub use reconciler::{GroupReconciler, PassError, PassInput, PassReport, PassSink, PassStatus, ScheduledRun};
 pub use removal::RemovalPolicy;
 pub use resync::ResyncBudget;
+
+/// What the dispatcher's listing task returns.
+type DueListing = Result<Vec<crate::store::DueGroup>, crate::store::StoreError>;
 
 /// Resource events queued for the notifier at most; beyond, they are dropped and logged.
 const CHANGE_QUEUE: usize = 1024;
@@ -361,8 +364,8 @@ impl Daemon {
         }
     }
 
-    /// The dispatcher: starts due groups while there is room, one turn per group, groups already
-    /// under way first ([`queue::Queue`]).
+    /// The dispatcher: starts due groups while there is room, one turn per group: new files first,
+    /// then groups already under way, then the rest ([`queue::Rank`]).
     ///
     /// The store is asked for due groups at most once per `dispatch_interval` (a due listing reads
     /// every due group, so asking after every turn would cost a listing per pass); in between, the
@@ -378,8 +381,7 @@ impl Daemon {
         let mut queue = queue::Queue::default();
         let mut store_backoff = Duration::ZERO;
         let mut listed_at: Option<tokio::time::Instant> = None;
-        let mut listing: Option<tokio::task::JoinHandle<Result<Vec<String>, crate::store::StoreError>>> =
-            None;
+        let mut listing: Option<tokio::task::JoinHandle<DueListing>> = None;
         while !shutdown.is_cancelled() {
             self.liveness.tick();
             while let Some(done) = workers.try_join_next_with_id() {
@@ -453,7 +455,7 @@ impl Daemon {
     /// Applies a due listing read by the dispatcher's listing task.
     fn listing_read(
         &self,
-        read: Result<Result<Vec<String>, crate::store::StoreError>, tokio::task::JoinError>,
+        read: Result<DueListing, tokio::task::JoinError>,
         queue: &mut queue::Queue,
         store_backoff: &mut Duration,
     ) {
@@ -713,8 +715,8 @@ impl Daemon {
 /// The dispatcher's due listing once its task ends (never, when there is none: the select's guard
 /// keeps this branch off then).
 async fn listing_read(
-    listing: &mut Option<tokio::task::JoinHandle<Result<Vec<String>, crate::store::StoreError>>>,
-) -> Result<Result<Vec<String>, crate::store::StoreError>, tokio::task::JoinError> {
+    listing: &mut Option<tokio::task::JoinHandle<DueListing>>,
+) -> Result<DueListing, tokio::task::JoinError> {
     match listing.as_mut() {
         Some(task) => task.await,
         None => std::future::pending().await,

@@ -1412,21 +1412,28 @@ async fn the_budget_stretches_the_resync_window() {
     }
 }
 
+/// A replica named `owner` on `store` and `clock` whose passes converge at once, without notifiers.
+fn converging_replica(
+    store: &Arc<SqliteStore>,
+    clock: &Arc<crate::store::ManualClock>,
+    owner: &str,
+) -> Arc<Daemon> {
+    Arc::new(Daemon::new(
+        store.clone(),
+        Fake::new(Duration::ZERO, |g, _, _| converged(g)),
+        Notifications::default(),
+        Arc::new(MemorySink::new()),
+        clock.clone(),
+        config(owner),
+    ))
+}
+
 /// One replica resyncs each window: the first to claim it; the others skip it (their resync would
 /// only read the table again), and the claim is the window's, so the next window is anyone's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_replica_resyncs_each_window() {
     let (clock, store) = store_on_manual_clock();
-    let replica = |owner: &str| {
-        Arc::new(Daemon::new(
-            store.clone(),
-            Fake::new(Duration::ZERO, |g, _, _| converged(g)),
-            Notifications::default(),
-            Arc::new(MemorySink::new()),
-            clock.clone(),
-            config(owner),
-        ))
-    };
+    let replica = |owner: &str| converging_replica(&store, &clock, owner);
     let (a, b) = (replica("a"), replica("b"));
     let interval = a.config().resync_interval;
     assert!(a.resync_turn().await, "the first claim of the window");
@@ -1449,4 +1456,145 @@ async fn one_replica_resyncs_each_window() {
     })
     .await;
     running.stop().await;
+}
+
+/// Issue 14, "creates are never starved by polls": a group with a new file is started before a
+/// backlog of groups due for a poll, all due earlier and more than one listing holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_file_is_started_before_a_backlog_of_due_polls() {
+    let w = world();
+    let mixed = Arc::new(Mixed {
+        order: Mutex::new(Vec::new()),
+        gate: tokio::sync::Notify::new(),
+    });
+    let mut cfg = config("a");
+    cfg.concurrency = 1;
+    let daemon = w.daemon(mixed.clone(), cfg);
+    // Twelve pending groups whose poll time passed a minute ago: three times what one listing
+    // reads at this concurrency (4 × concurrency, plus what is under way).
+    let polls: Vec<String> = (0..12).map(|i| format!("poll{i:02}")).collect();
+    let a_minute_ago = Utc::now() - chrono::Duration::minutes(1);
+    for g in &polls {
+        settle(&w, g, false, Some(a_minute_ago)).await;
+    }
+    w.desire("fresh", "x").await;
+    let running = start(&daemon);
+    eventually("every group passed", || async {
+        mixed.order.lock().unwrap().len() > polls.len()
+    })
+    .await;
+    running.stop().await;
+    let order = mixed.order.lock().unwrap().clone();
+    assert_eq!(order[0], "fresh", "the new file first: {order:?}");
+    let mut rest = order[1..=polls.len()].to_vec();
+    rest.sort();
+    assert_eq!(rest, polls, "then every poll: {order:?}");
+}
+
+/// Issue 14: a turn started from a listing read before another replica converged the group takes
+/// the lease, sees from the grant that the group is converged and not due, and releases it
+/// without a pass (no Personalize call).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turn_on_a_group_converged_since_its_listing_releases_without_a_pass() {
+    let w = world();
+    let fake = Fake::new(Duration::ZERO, |g, _, _| converged(g));
+    let mut cfg = config("a");
+    cfg.lease_duration = Duration::from_secs(120);
+    let daemon = w.daemon(fake.clone(), cfg);
+    w.desire("c", "x").await;
+    let (stop, hard) = (CancellationToken::new(), CancellationToken::new());
+    // Another replica's turn (the same code) converges the group.
+    assert_eq!(daemon.turn("c", &stop, &hard).await, turn::TurnEnd::Done);
+    assert_eq!(fake.calls("c"), 1);
+    assert_eq!(due_at(&w, "c").await, None);
+    let passes = DaemonStats::get(&daemon.stats().passes);
+
+    // This replica's stale listing still had it: the grant and the release, nothing else.
+    let before = w.store.calls();
+    assert_eq!(daemon.turn("c", &stop, &hard).await, turn::TurnEnd::Done);
+    assert_eq!(fake.calls("c"), 1, "no pass");
+    assert_eq!(DaemonStats::get(&daemon.stats().passes), passes);
+    assert_eq!(w.store.calls() - before, 2, "lease with group, release");
+    let state = w.store.group("c").await.expect("read").expect("recorded");
+    assert_eq!(state.lease.owner, None, "released");
+    assert!(state.observed.is_some_and(|o| o.converged));
+
+    // Due at a resync slot still ahead: not due yet, no pass either.
+    // Whole milliseconds, as stored.
+    let slot =
+        DateTime::from_timestamp_millis((Utc::now() + chrono::Duration::minutes(10)).timestamp_millis())
+            .expect("in range");
+    w.store.mark_due("c", slot).await.expect("mark");
+    assert_eq!(daemon.turn("c", &stop, &hard).await, turn::TurnEnd::Done);
+    assert_eq!(fake.calls("c"), 1, "not before its slot");
+    assert_eq!(due_at(&w, "c").await, Some(slot), "the slot is kept");
+
+    // Due (its slot came, or an operator marked it): the pass runs.
+    w.store.mark_due("c", Utc::now()).await.expect("mark");
+    assert_eq!(daemon.turn("c", &stop, &hard).await, turn::TurnEnd::Done);
+    assert_eq!(fake.calls("c"), 2, "a due converged group is checked");
+
+    // A new file is built, whatever the group's due time. (A scheduled action that may be pending
+    // is run too: `scheduled::tests`, whose turns start without a due time.)
+    w.desire("c", "y").await;
+    assert_eq!(daemon.turn("c", &stop, &hard).await, turn::TurnEnd::Done);
+    assert_eq!(fake.calls("c"), 3, "a new file is built");
+}
+
+/// A replica that cannot claim the resync window (the store fails) resyncs anyway, even when
+/// another replica holds the window: a second resync of a window costs reads (its marks are
+/// idempotent), a skipped one could leave a lost event's file unseen for a whole interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_cannot_claim_the_resync_window_resyncs_anyway() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("state.db");
+    // A still clock: the window does not turn while the test runs.
+    let clock = Arc::new(crate::store::ManualClock::new(Utc::now()));
+    let store = Arc::new(
+        SqliteStore::open(&path)
+            .expect("sqlite")
+            .with_clock(clock.clone()),
+    );
+    let replica = |owner: &str| converging_replica(&store, &clock, owner);
+    let (a, b) = (replica("a"), replica("b"));
+    assert!(a.resync_turn().await, "a claims the window");
+    // From now on the store refuses every resync claim (another connection to the same file).
+    let faults = rusqlite::Connection::open(&path).expect("second connection");
+    faults
+        .execute_batch(&format!(
+            "CREATE TRIGGER no_resync_claims BEFORE INSERT ON fire_claims
+             WHEN NEW.group_name = '{}'
+             BEGIN SELECT RAISE(ABORT, 'injected: the store is unavailable'); END;",
+            resync::CLAIM_GROUP
+        ))
+        .expect("trigger");
+    assert!(
+        store
+            .claim_fire(
+                resync::CLAIM_GROUP,
+                resync::CLAIM_NAME,
+                clock.now(),
+                "b",
+                Duration::from_secs(60)
+            )
+            .await
+            .is_err(),
+        "the claim fails"
+    );
+    assert!(b.resync_turn().await, "b resyncs although a holds the window");
+    assert_eq!(DaemonStats::get(&b.stats().resyncs_skipped), 0);
+    // Its resync loop does resync (the tick at start would anyway; the claim's failure is logged).
+    let before = DaemonStats::get(&b.stats().resyncs);
+    let running = start(&b);
+    eventually("b's resync", || async {
+        DaemonStats::get(&b.stats().resyncs) > before
+    })
+    .await;
+    running.stop().await;
+    // The store back: b leaves the window to a again.
+    faults
+        .execute_batch("DROP TRIGGER no_resync_claims;")
+        .expect("drop trigger");
+    assert!(!b.resync_turn().await, "a's window");
+    assert_eq!(DaemonStats::get(&b.stats().resyncs_skipped), 1);
 }

@@ -134,6 +134,22 @@ fn observed(
     }
 }
 
+/// Whether the group, as the lease's grant read it, needs no pass now: its file is converged, it is
+/// not due (no due time, or a later one: a resync slot), no scheduled action may be pending, and
+/// the file's schedules are synced. A turn finds it so when its due listing was read before another
+/// replica converged the group.
+fn settled_and_not_due(state: &GroupState, now: DateTime<Utc>) -> bool {
+    let (Some(desired), Some(observed)) = (&state.desired, &state.observed) else {
+        return false;
+    };
+    observed.converged
+        && observed.destroyed_at.is_none()
+        && observed.generation >= desired.generation
+        && state.due_at.is_none_or(|due| due > now)
+        && !state.schedules.fire_may_be_pending()
+        && state.schedules.synced(desired.generation)
+}
+
 pub(crate) fn after(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
     chrono::Duration::from_std(d)
         .ok()
@@ -205,7 +221,19 @@ impl Daemon {
                 return TurnEnd::StoreFailed;
             }
         };
-        tracing::debug!(epoch = lease.epoch, "lease taken");
+        let now = self.clock.now();
+        let late_ms = state
+            .as_ref()
+            .and_then(|s| s.due_at)
+            .map(|due| (now - due).num_milliseconds());
+        tracing::debug!(epoch = lease.epoch, ?late_ms, "lease taken");
+        if state.as_ref().is_some_and(|s| settled_and_not_due(s, now)) {
+            // The listing that started this turn predates another replica's turn, which converged
+            // the group: a pass would only read Personalize again.
+            tracing::debug!("converged and not due (worked on elsewhere since it was listed); no pass");
+            self.release(&lease).await;
+            return TurnEnd::Done;
+        }
         let held = Arc::new(Mutex::new(lease));
         let released = AtomicBool::new(false);
         let end = tokio::select! {
@@ -225,12 +253,17 @@ impl Daemon {
             released.load(Ordering::SeqCst) && matches!(end, TurnEnd::Waiting { .. } | TurnEnd::Done);
         if end != TurnEnd::LeaseLost && end != TurnEnd::Forgotten && !given_up {
             let lease = held.lock().unwrap_or_else(PoisonError::into_inner).clone();
-            match self.store.release_lease(&lease).await {
-                Ok(()) => tracing::debug!(epoch = lease.epoch, "lease released"),
-                Err(e) => tracing::warn!(error = %e, "lease not released; it will expire"),
-            }
+            self.release(&lease).await;
         }
         end
+    }
+
+    /// Gives the lease up; a failure only delays the group's next turn until the lease expires.
+    async fn release(&self, lease: &Lease) {
+        match self.store.release_lease(lease).await {
+            Ok(()) => tracing::debug!(epoch = lease.epoch, "lease released"),
+            Err(e) => tracing::warn!(error = %e, "lease not released; it will expire"),
+        }
     }
 
     /// Renews the lease every third of its duration; returns only when it is lost (fenced, or not

@@ -13,7 +13,11 @@
 //!   by the `ttl` attribute). One partition: pending items are few and every replica drains them all.
 //!
 //! A sparse global secondary index `due-index` (`due_shard`, `due_at`, projecting the lease owner and
-//! expiry) finds due, unleased groups without a scan.
+//! expiry) finds due, unleased groups without a scan. Its partition says what kind of work is due:
+//! `new` for a group whose desired generation is newer than its observed one (written by
+//! `put_desired`, left by an observation of an older generation), `due` for everything else (set
+//! back by the observation of the desired generation). The due listing reads `new` first, so a new
+//! file is started before any backlog of polls and resyncs, with its true due time.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -41,14 +45,18 @@ use super::{
     StoreError, StoredNotification, SystemClock, check_desired_size, check_name, observed_json, outcome_json,
     parse_observed, parse_outcome, run_timestamp,
 };
-use super::{GroupBrief, ObservedState};
+use super::{DueGroup, GroupBrief, ObservedState};
 use crate::aws::AwsFailure;
 use crate::objects::ObjectUrl;
 
 /// Name of the sparse index of due groups.
 pub const DUE_INDEX: &str = "due-index";
-/// The single partition of the due index: due groups are few and read together.
+/// The partition of the due index for polls, resyncs, retries and marks: due groups are few and
+/// read together.
 const DUE_SHARD: &str = "due";
+/// The partition of the due index for groups with a new file (desired generation newer than the
+/// observed one), read before [`DUE_SHARD`].
+const NEW_SHARD: &str = "new";
 /// The sort key of a group item.
 const GROUP_SK: &str = "group";
 
@@ -567,11 +575,12 @@ impl DynamoStore {
     }
 
     /// The common update of a group item: the `group` and `due_shard` attributes are always present so
-    /// the item can be listed and indexed.
+    /// the item can be listed and indexed. The shard is only set where missing: which one a group is
+    /// in is `put_desired`'s and `put_observed`'s to say.
     fn group_update(group: &str) -> UpdateBuilder {
         UpdateBuilder::default()
             .set("group", s(group))
-            .set("due_shard", s(DUE_SHARD))
+            .set_if_absent("due_shard", s(DUE_SHARD))
     }
 
     /// Pages through a scan or query, collecting items.
@@ -669,9 +678,31 @@ impl DynamoStore {
         }
     }
 
-    /// Due groups that are free, expired, or leased by `owner`. The index projects the lease
+    /// Due groups that are free, expired, or leased by `owner`: the [`NEW_SHARD`] partition of the
+    /// index first, then [`DUE_SHARD`] for the rest of `limit`. The index projects the lease
     /// attributes, so the filter runs on the index (the rule of `acquire_lease`).
-    async fn due(&self, owner: Option<&str>, limit: usize) -> Result<Vec<String>, StoreError> {
+    async fn due(&self, owner: Option<&str>, limit: usize) -> Result<Vec<DueGroup>, StoreError> {
+        let mut out = Vec::new();
+        for shard in [NEW_SHARD, DUE_SHARD] {
+            if out.len() >= limit {
+                break;
+            }
+            let names = self.due_in(shard, owner, limit - out.len()).await?;
+            out.extend(names.into_iter().map(|name| DueGroup {
+                name,
+                new_file: shard == NEW_SHARD,
+            }));
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` due groups of one partition of the due index, earliest due first.
+    async fn due_in(
+        &self,
+        shard: &str,
+        owner: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
         let now = to_millis(self.clock.now());
         let mut filter =
             "attribute_not_exists(lease_owner) OR attribute_not_exists(lease_expires_at) OR lease_expires_at < :now"
@@ -689,7 +720,7 @@ impl DynamoStore {
                 .index_name(DUE_INDEX)
                 .key_condition_expression("due_shard = :shard AND due_at <= :now")
                 .filter_expression(&filter)
-                .expression_attribute_values(":shard", s(DUE_SHARD))
+                .expression_attribute_values(":shard", s(shard))
                 .expression_attribute_values(":now", n(now))
                 .set_exclusive_start_key(start.take());
             if let Some(me) = owner {
@@ -810,11 +841,13 @@ impl DynamoStore {
         Err(StoreError::fenced(lease))
     }
 
-    /// The two updates of the group item that record an observation, tried in order with their
+    /// The updates of the group item that record an observation, tried in order with their
     /// conditions. DynamoDB has no MIN, so the first assumes that no newer desired generation arrived
-    /// and no fire began since the writer read the group, and writes `next_due`; the second keeps the
-    /// group due now, on condition that one of them happened. Generations and `fires_begun` only grow,
-    /// and both updates are fenced by the lease: when neither applies, the lease was lost.
+    /// and no fire began since the writer read the group, writes `next_due` and moves the group to
+    /// the due index's [`DUE_SHARD`] (its file is no longer new); the others keep the group due now,
+    /// on condition that one of them happened: a newer generation leaves it in [`NEW_SHARD`], a fire
+    /// alone moves it to [`DUE_SHARD`]. Generations and `fires_begun` only grow, and every update is
+    /// fenced by the lease: when none applies, the lease was lost.
     fn observed_writes(
         &self,
         lease: &Lease,
@@ -822,8 +855,8 @@ impl DynamoStore {
         json: &str,
         next_due: Option<DateTime<Utc>>,
         write: ObservedWrite,
-    ) -> [(UpdateBuilder, String); 2] {
-        let update = |due: Option<AttributeValue>| {
+    ) -> Vec<(UpdateBuilder, String)> {
+        let update = |due: Option<AttributeValue>, shard: Option<&str>, condition: String| {
             let mut b = UpdateBuilder::default()
                 .observed(json.to_string(), observed)
                 .set_opt("due_at", due)
@@ -833,30 +866,45 @@ impl DynamoStore {
                 b = b.remove("lease_owner").remove("lease_expires_at");
             }
             if let Some(marks) = write.schedules {
-                b = b
-                    .set("fires_seen", n(marks.fires_seen))
-                    .name("fires_begun")
-                    .value(":fires_begun", n(marks.fires_begun));
+                b = b.set("fires_seen", n(marks.fires_seen));
                 if let Some(generation) = marks.synced_generation {
                     b = b.set("schedules_synced", n(generation));
                 }
+                // DynamoDB refuses names and values the expressions do not use.
+                if condition.contains("#fires_begun") {
+                    b = b.name("fires_begun").value(":fires_begun", n(marks.fires_begun));
+                }
             }
-            with_lease_names(b, lease)
+            if let Some(shard) = shard {
+                b = b.set("due_shard", s(shard));
+            }
+            (with_lease_names(b, lease), condition)
         };
-        let (fresh, stale) = if write.schedules.is_some() {
-            (
+        let now = || Some(n(to_millis(self.clock.now())));
+        let next = || next_due.map(|t| n(to_millis(t)));
+        let newer = format!("{LEASE_IS_MINE} AND {OLDER_THAN_DESIRED}");
+        if write.schedules.is_none() {
+            return vec![
+                update(
+                    next(),
+                    Some(DUE_SHARD),
+                    format!("{LEASE_IS_MINE} AND {NOT_OLDER_THAN_DESIRED}"),
+                ),
+                update(now(), None, newer),
+            ];
+        }
+        vec![
+            update(
+                next(),
+                Some(DUE_SHARD),
                 format!("{LEASE_IS_MINE} AND {NOT_OLDER_THAN_DESIRED} AND {NO_FIRE_SINCE}"),
-                format!("{LEASE_IS_MINE} AND ({OLDER_THAN_DESIRED} OR {FIRE_SINCE})"),
-            )
-        } else {
-            (
-                format!("{LEASE_IS_MINE} AND {NOT_OLDER_THAN_DESIRED}"),
-                format!("{LEASE_IS_MINE} AND {OLDER_THAN_DESIRED}"),
-            )
-        };
-        [
-            (update(next_due.map(|t| n(to_millis(t)))), fresh),
-            (update(Some(n(to_millis(self.clock.now())))), stale),
+            ),
+            update(now(), None, newer),
+            update(
+                now(),
+                Some(DUE_SHARD),
+                format!("{LEASE_IS_MINE} AND {NOT_OLDER_THAN_DESIRED} AND {FIRE_SINCE}"),
+            ),
         ]
     }
 
@@ -1113,7 +1161,10 @@ impl StateStore for DynamoStore {
                 run_timestamp: run_timestamp(now),
             };
             let src = &desired.source;
-            let mut b = Self::group_update(&new.group)
+            // A new generation is new work until an observation of it is recorded.
+            let mut b = UpdateBuilder::default()
+                .set("group", s(new.group.clone()))
+                .set("due_shard", s(NEW_SHARD))
                 .set("desired_generation", n(desired.generation))
                 .set("desired_text", s(desired.text.clone()))
                 .set("desired_bucket", s(src.url.bucket.clone()))
@@ -1192,11 +1243,11 @@ impl StateStore for DynamoStore {
         Ok(out)
     }
 
-    async fn due_groups(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+    async fn due_groups(&self, limit: usize) -> Result<Vec<DueGroup>, StoreError> {
         self.due(None, limit).await
     }
 
-    async fn due_groups_for(&self, owner: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+    async fn due_groups_for(&self, owner: &str, limit: usize) -> Result<Vec<DueGroup>, StoreError> {
         self.due(Some(owner), limit).await
     }
 

@@ -20,7 +20,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use dynamo::{BRIEF_ATTRIBUTES, DynamoStore, SUMMARY_ATTRIBUTES, TableCheck};
 pub use model::{
     Acquire, Arrival, BeginFire, ClaimInfo, DEFAULT_MAX_CLOCK_SKEW, DYNAMO_ITEM_LIMIT_BYTES, Desired,
-    DesiredSource, FireClaim, FireOutcome, FireStatus, GroupBrief, GroupState, GroupSummary, Lease,
+    DesiredSource, DueGroup, FireClaim, FireOutcome, FireStatus, GroupBrief, GroupState, GroupSummary, Lease,
     LeaseGrant, LeaseInfo, MAX_DESIRED_TEXT_BYTES, MAX_GROUP_ITEM_BYTES, MAX_NAME_BYTES, MAX_OBSERVED_BYTES,
     MAX_SOURCE_FIELD_BYTES, NewDesired, Observed, ObservedState, ObservedWrite, PutDesired, ResourceKind,
     ResourceState, Schedule, ScheduleMarks, arrival_by_event, classify, run_timestamp,
@@ -127,13 +127,15 @@ pub trait StateStore: NotificationStore + Send + Sync + fmt::Debug {
     /// the next resync sees the write.
     async fn list_briefs(&self) -> Result<Vec<GroupBrief>, StoreError>;
 
-    /// Up to `limit` groups whose due time has come, earliest first, leaving out groups under an
-    /// unexpired lease: someone is working on them, and listing them would starve the free ones.
-    async fn due_groups(&self, limit: usize) -> Result<Vec<String>, StoreError>;
+    /// Up to `limit` groups whose due time has come, leaving out groups under an unexpired lease:
+    /// someone is working on them, and listing them would starve the free ones. Groups with a new
+    /// file ([`DueGroup::new_file`]: desired generation newer than the observed one) come first,
+    /// however many others are due earlier, then the rest; each part earliest due first.
+    async fn due_groups(&self, limit: usize) -> Result<Vec<DueGroup>, StoreError>;
 
     /// As [`StateStore::due_groups`], but groups leased by `owner` itself are listed: a replica finds
     /// its own due groups and the free ones, never the groups another replica holds.
-    async fn due_groups_for(&self, owner: &str, limit: usize) -> Result<Vec<String>, StoreError>;
+    async fn due_groups_for(&self, owner: &str, limit: usize) -> Result<Vec<DueGroup>, StoreError>;
 
     /// Makes the group due at `at` unless it is already due earlier (unfenced: resync and operators
     /// use it). Creates the group's record when missing.

@@ -359,6 +359,24 @@ pub struct LeaseInfo {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// A group of a due listing ([`super::StateStore::due_groups`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueGroup {
+    /// The dataset group.
+    pub name: String,
+    /// Its desired generation is newer than the one it last observed (a new parameter file, or a
+    /// removal, not worked on yet): its turn makes creates, so the dispatcher starts it before
+    /// groups due only for a poll or a resync. Listed first.
+    pub new_file: bool,
+}
+
+impl DueGroup {
+    /// The names of a listing, in its order.
+    pub fn names(due: &[DueGroup]) -> Vec<String> {
+        due.iter().map(|d| d.name.clone()).collect()
+    }
+}
+
 /// Everything known about one dataset group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupState {

@@ -12,6 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
+use super::DueGroup;
 use super::clock::{from_millis, plus, to_millis};
 use super::model::{Arrival, classify, valid_until};
 use super::outbox::{DROPPED_RETENTION, capped};
@@ -347,22 +348,29 @@ impl SqliteStore {
     }
 
     /// Due groups that are free, expired, or leased by `owner` (the rule of `acquire_lease`: a lease
-    /// is held while `lease_expires_ms >= now`).
-    async fn due(&self, owner: Option<String>, limit: usize) -> Result<Vec<String>, StoreError> {
+    /// is held while `lease_expires_ms >= now`), those with a new file first.
+    async fn due(&self, owner: Option<String>, limit: usize) -> Result<Vec<DueGroup>, StoreError> {
         let now = to_millis(self.clock.now());
         let location = self.location.clone();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.with_conn("list due groups", move |conn| {
             let mut stmt = conn
                 .prepare(
-                    "SELECT name FROM groups WHERE due_ms IS NOT NULL AND due_ms <= ?1
+                    "SELECT name, COALESCE(desired_generation, 0)
+                             > COALESCE(json_extract(observed, '$.generation'), 0) AS new_file
+                         FROM groups WHERE due_ms IS NOT NULL AND due_ms <= ?1
                          AND (lease_owner IS NULL OR lease_expires_ms IS NULL OR lease_expires_ms < ?1
                               OR lease_owner = ?3)
-                     ORDER BY due_ms, name LIMIT ?2",
+                     ORDER BY new_file DESC, due_ms, name LIMIT ?2",
                 )
                 .map_err(sql_error("list due groups in", location.clone()))?;
-            let names: Vec<String> = stmt
-                .query_map(params![now, limit, owner], |r| r.get::<_, String>(0))
+            let names: Vec<DueGroup> = stmt
+                .query_map(params![now, limit, owner], |r| {
+                    Ok(DueGroup {
+                        name: r.get(0)?,
+                        new_file: r.get(1)?,
+                    })
+                })
                 .map_err(sql_error("list due groups in", location.clone()))?
                 .collect::<Result<_, _>>()
                 .map_err(sql_error("list due groups in", location))?;
@@ -741,11 +749,11 @@ impl StateStore for SqliteStore {
         .await
     }
 
-    async fn due_groups(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+    async fn due_groups(&self, limit: usize) -> Result<Vec<DueGroup>, StoreError> {
         self.due(None, limit).await
     }
 
-    async fn due_groups_for(&self, owner: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+    async fn due_groups_for(&self, owner: &str, limit: usize) -> Result<Vec<DueGroup>, StoreError> {
         self.due(Some(owner.to_string()), limit).await
     }
 

@@ -1,4 +1,5 @@
-//! A moto server that handles one request at a time, for tests of conditional-write races.
+//! A moto server that handles one request at a time, for tests of conditional-write races and the
+//! fleet benchmark's state table.
 //!
 //! `moto_server` is threaded and moto checks a DynamoDB condition and applies the write without a lock,
 //! so two concurrent conditional writes can both succeed there, which real DynamoDB never allows. This
@@ -42,7 +43,7 @@ impl SerialMoto {
             .spawn()
             .expect("python3 with moto installed (pip install \"moto[server]==5.2.1\")");
         let started = Instant::now();
-        let port = match super::process::lines_of(&mut child).recv_timeout(Duration::from_secs(60)) {
+        let port = match super::moto::lines_of(&mut child).recv_timeout(Duration::from_secs(60)) {
             Ok(line) => line
                 .trim()
                 .parse::<u16>()

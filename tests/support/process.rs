@@ -71,20 +71,10 @@ impl Drop for Process {
     }
 }
 
-/// The child's stdout lines, read on a thread (its stdout must be piped).
-pub fn lines_of(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
-    use std::io::BufRead as _;
-    let stdout = child.stdout.take().expect("stdout piped");
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
+// Kept here for the tests that import it from `process`; it lives in `moto.rs`, which the benchmarks
+// include with the serial moto (`aws.rs`) and without this file.
+#[allow(unused_imports)]
+pub use super::moto::lines_of;
 
 /// Runs the binary to its end with `args` and `env` added to the test's environment (less
 /// `RUST_LOG`); its output. Without blocking the runtime: the built-in Personalize it talks to may
