@@ -14,8 +14,10 @@
 //! creates waited (median, p99, max; a create still queued at the end counts with its wait so far).
 //!
 //! `--busy F` adds other work taking the share F of the quota: polls of pending groups, one call
-//! each, falling due evenly. A third mode starts a create before any resync or poll that fell due
-//! earlier (the dispatcher order issue 14 asks for: creates before describes), to compare.
+//! each, falling due evenly. A third mode orders the three kinds by the daemon's own rule,
+//! `daemon::queue::Rank` (a create is a new file, a poll a group under way, a resync the rest of
+//! the listing; within a rank, earliest due first), where the second starts whatever fell due
+//! first (the order before new files went first).
 //!
 //! `cargo run --release --example resync_spread -- [--groups 10000] [--replicas 3] [--tps 20]
 //! [--share 0.25] [--interval 600] [--hours 3] [--busy 0]`
@@ -30,6 +32,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use fleet::{arg, percentile};
+use personalize_ops::daemon::queue::Rank;
 use personalize_ops::daemon::resync::{self, CALLS_PER_RESYNC, ResyncBudget};
 use personalize_ops::store::{GroupBrief, ObservedState};
 
@@ -54,8 +57,9 @@ enum Mode {
     Before,
     /// `daemon::resync::plan`'s marks; due groups started earliest due first.
     Slots,
-    /// The same marks; a group with a new file started before any resync or poll due earlier.
-    SlotsCreatesFirst,
+    /// The same marks; started in the dispatcher's order ([`Rank`]): new files, then groups under
+    /// way, then the rest.
+    SlotsRanked,
 }
 
 /// What one mode did.
@@ -69,6 +73,8 @@ struct Outcome {
     unserved: usize,
     /// Polls of pending groups still waiting at the end.
     polls_waiting: usize,
+    /// Groups due for a resync at the end and not started.
+    resyncs_waiting: usize,
 }
 
 const CREATE_EVERY_SECS: i64 = 10;
@@ -182,14 +188,17 @@ fn simulate(run: Run, mode: Mode) -> Outcome {
                 .filter(|ms| *ms <= end);
             let create_next = creates.front().copied();
             let poll_next = polls.front().copied();
-            // The earliest due of the three kinds; a create wins ties, and with
-            // `SlotsCreatesFirst` wins whenever one is waiting.
+            // The earliest due of the three kinds (a create wins ties), or with `SlotsRanked` the
+            // daemon's rank first: a create is a new file, a poll a group under way here.
             let next = [(create_next, 0), (poll_next, 1), (resync_next, 2)]
                 .into_iter()
                 .filter_map(|(due, kind)| due.map(|d| (d, kind)))
                 .min_by_key(|&(due, kind)| {
-                    let first = mode == Mode::SlotsCreatesFirst && kind == 0;
-                    (!first, due, kind)
+                    let rank = match mode {
+                        Mode::SlotsRanked => Rank::of(kind == 0, kind == 1),
+                        Mode::Before | Mode::Slots => Rank::Listed,
+                    };
+                    (rank, due, kind)
                 });
             match next.map(|(_, kind)| kind) {
                 None => break,
@@ -225,6 +234,7 @@ fn simulate(run: Run, mode: Mode) -> Outcome {
     // Creates still queued at the end count with what they waited so far (a lower bound).
     let end = START_MS + run.seconds * 1000;
     let unserved = creates.len();
+    let resyncs_waiting = due.at.iter().flatten().filter(|ms| **ms < end).count();
     create_waits.extend(creates.iter().map(|arrived| (end - arrived) as f64 / 1000.0));
     let peak_10s = per_second
         .windows(10)
@@ -239,6 +249,7 @@ fn simulate(run: Run, mode: Mode) -> Outcome {
         create_waits,
         unserved,
         polls_waiting: polls.len(),
+        resyncs_waiting,
     }
 }
 
@@ -263,19 +274,19 @@ fn main() {
         100.0 * run.busy
     );
     println!(
-        "| mode | resync calls/s (mean) | peak 10 s (share of quota) | resyncs per group per {} s | interval in force (s) | create wait p50 / p99 / max (s) | creates never started | polls waiting at the end |",
+        "| mode | resync calls/s (mean) | peak 10 s (share of quota) | resyncs per group per {} s | interval in force (s) | create wait p50 / p99 / max (s) | creates never started | polls waiting at the end | resyncs waiting at the end |",
         run.interval_secs
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for (name, mode) in [
         ("before: all due at every tick", Mode::Before),
         ("after: slots + budget", Mode::Slots),
-        ("after, creates first", Mode::SlotsCreatesFirst),
+        ("after, the dispatcher's rank", Mode::SlotsRanked),
     ] {
         let o = simulate(run, mode);
         let intervals = run.seconds as f64 / run.interval_secs as f64;
         println!(
-            "| {name} | {:.2} | {:.0} % | {:.2} | {:.0} | {:.0} / {:.0} / {:.0} | {} of {} | {} |",
+            "| {name} | {:.2} | {:.0} % | {:.2} | {:.0} | {:.0} / {:.0} / {:.0} | {} of {} | {} | {} |",
             o.resync_calls,
             100.0 * o.peak_10s / run.tps,
             o.resyncs as f64 / run.groups as f64 / intervals,
@@ -286,6 +297,7 @@ fn main() {
             o.unserved,
             o.create_waits.len(),
             o.polls_waiting,
+            o.resyncs_waiting,
         );
     }
 }

@@ -23,10 +23,12 @@
 //! for a group worked on by two replicas at once; the run exits non-zero when it finds one.
 //!
 //! `cargo build && cargo run --example run_footprint -- [--groups 100] [--tps 20] [--time-scale 0.001]
-//! [--replicas 1] [--concurrency N] [--upload-concurrency 8] [--timeline-secs 10]
+//! [--replicas 1] [--concurrency N] [--upload-concurrency 8] [--timeline-secs 10] [--scan-secs 30]
+//! [--table-moto serial|writes]
 //! [--bin target/release/personalize-ops] [--log-level LEVEL --log-file PATH]`
 //! (`--bin` or `PERSONALIZE_OPS_BIN` picks another binary; `--concurrency` sets
-//! `daemon.concurrency` of each replica; replica i's log is kept at `PATH.i`, or `PATH` with one
+//! `daemon.concurrency` of each replica; `--table-moto writes` serves the table from a threaded moto
+//! that applies only its writes one at a time, reads beside them; replica i's log is kept at `PATH.i`, or `PATH` with one
 //! replica; needs `moto_server` and python3 with moto: `pip install "moto[server]"`).
 
 #[path = "../tests/support/moto.rs"]
@@ -258,7 +260,14 @@ async fn main() -> anyhow::Result<()> {
     let interactions = std::fs::read(root.join("tests/fixtures/data/interactions.csv"))?;
 
     let moto = moto::Moto::start();
-    let serial = aws::SerialMoto::start();
+    // `--table-moto writes`: only the table's writes one at a time, reads beside them (at 1,000
+    // groups the serial server spends 0.6-1 s on each due-index query, moto reading every item).
+    let write_locked = text_arg("--table-moto").is_some_and(|m| m == "writes");
+    let serial = if write_locked {
+        aws::SerialMoto::start_write_locked()
+    } else {
+        aws::SerialMoto::start()
+    };
     let mut cloud = cloud::Deployment::new(&moto, 5).await;
     let state = serial.state().await;
     cloud.store = Arc::new(DynamoStore::new(state.ddb.clone(), state.table.clone()));
@@ -332,6 +341,13 @@ async fn main() -> anyhow::Result<()> {
     let (idle_anon, idle_file) = sampler.anon_file();
     sampler.peak_kib = 0;
 
+    // The two motos' CPU time over the run: the serial one answers one request at a time, so its
+    // share of the run is how close the table's round trips came to its capacity.
+    let motos = [
+        ("the table's moto", serial.pid().to_string()),
+        ("S3/SQS/SNS moto", moto.pid().to_string()),
+    ];
+    let motos_cpu_before: Vec<Duration> = motos.iter().map(|(_, pid)| cpu_time(pid)).collect();
     let base = sample(&emu.calls(), &Sample::default(), 0.0);
     let base_counts = emu.calls();
     let started = Instant::now();
@@ -428,6 +444,17 @@ async fn main() -> anyhow::Result<()> {
     };
     let total = started.elapsed().as_secs_f64();
     let busy_cpu = (sampler.cpu() - cpu_before).as_secs_f64() / total;
+    let motos_busy: Vec<String> = motos
+        .iter()
+        .zip(&motos_cpu_before)
+        .map(|((name, pid), before)| {
+            format!(
+                "{name} {:.1} % of one core (RSS {:.0} MiB at the end)",
+                100.0 * (cpu_time(pid).saturating_sub(*before)).as_secs_f64() / total,
+                rss_kib(pid).0 as f64 / 1024.0
+            )
+        })
+        .collect();
     stop_sampling.cancel();
     let mut samples = sampling.await?;
     let last = sample(&emu.calls(), &base, total);
@@ -438,8 +465,13 @@ async fn main() -> anyhow::Result<()> {
     let floor = calls as f64 / tps;
     let uploads_took = uploaded_at.iter().copied().fold(0.0, f64::max);
     println!(
-        "`run` ({}) × {replicas} on moto, built-in Personalize in process at time scale {scale}, quota {tps} calls/s",
-        bin.display()
+        "`run` ({}) × {replicas} on moto (the table on {}), built-in Personalize in process at time scale {scale}, quota {tps} calls/s",
+        bin.display(),
+        if write_locked {
+            "a moto whose writes run one at a time"
+        } else {
+            "a moto serving one request at a time"
+        }
     );
     println!(
         "idle:       RSS {:.1} MiB ({:.1} MiB anonymous, {:.1} MiB file-backed), CPU {:.1} % of one core over {} s{}",
@@ -477,6 +509,7 @@ async fn main() -> anyhow::Result<()> {
         "converge:   median {median:.1} s, p99 {p99:.1} s, p99 / median {:.2}",
         p99 / median.max(1e-9)
     );
+    println!("moto CPU:   {}", motos_busy.join(", "));
     let mut by_op: Vec<(&String, u64)> = counts
         .calls
         .iter()

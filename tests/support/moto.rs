@@ -54,6 +54,11 @@ impl Moto {
         moto
     }
 
+    /// The server's process id (the benchmarks sample its CPU time).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `http://127.0.0.1:<port>`.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
