@@ -232,13 +232,30 @@ impl Stage {
         notes
     }
 
-    /// As [`Stage::quiet_notes`], without the ids.
-    async fn quiet_announcements(&self) -> Vec<(String, String)> {
-        self.quiet_notes()
-            .await
-            .into_iter()
-            .map(|(group, status, _)| (group, status))
-            .collect()
+    /// `notes` and those that arrive until each `(group, n)` of `expected` has `n` distinct
+    /// announcements, then until quiet ([`Stage::quiet_notes`]). Convergence is recorded before
+    /// its announcement leaves the outbox: three quiet seconds right after it missed a late one on a
+    /// loaded machine. Waiting for the expected count first keeps a repeat visible all the same.
+    async fn notes_expecting(
+        &self,
+        mut notes: Vec<Note>,
+        expected: &[(&str, usize)],
+        logs: &dyn Fn() -> String,
+    ) -> Vec<Note> {
+        let started = std::time::Instant::now();
+        while expected
+            .iter()
+            .any(|(group, n)| deduplicated(&notes, group).len() < *n)
+        {
+            assert!(
+                started.elapsed() < PATIENCE,
+                "announcements missing, expected {expected:?}: {notes:?}\n{}",
+                logs()
+            );
+            notes.extend(self.notes(1).await);
+        }
+        notes.extend(self.quiet_notes().await);
+        notes
     }
 
     /// Stops the bucket's own event notifications: only the test's messages reach the queue.
@@ -560,13 +577,15 @@ async fn duplicate_and_out_of_order_events_make_one_generation_each_and_the_newe
         rand::seq::SliceRandom::shuffle(storm.as_mut_slice(), &mut rng);
         send_all(&stage, &storm).await;
         let what = format!("seed {seed}: the storm was not absorbed");
-        let mut announced: Vec<(String, String)> = stage
+        let notes = stage
             .notes_until(&what, &|| replica.log(), || stage.absorbed(&["dup", "ooo"]))
+            .await;
+        let mut announced: Vec<(String, String)> = stage
+            .notes_expecting(notes, &[("dup", 1), ("ooo", 1)], &|| replica.log())
             .await
             .into_iter()
             .map(|(group, status, _)| (group, status))
             .collect();
-        announced.extend(stage.quiet_announcements().await);
         assert_eq!(
             stage.c.generation("dup").await,
             Some(1),
@@ -770,7 +789,9 @@ async fn a_state_table_outage_past_the_redrive_loses_no_upload() {
             dead, 2,
             "seed {seed}: both events went to the dead-letter queue during the outage (else the resync is not what saved them)"
         );
-        notes.extend(stage.quiet_notes().await);
+        let notes = stage
+            .notes_expecting(notes, &[("old", 2), ("new", 1)], &|| replica.log())
+            .await;
         assert_eq!(
             (deduplicated(&notes, "old"), deduplicated(&notes, "new")),
             (
@@ -834,10 +855,12 @@ async fn foreign_and_hostile_messages_are_rejected_and_the_daemon_carries_on() {
         send_all(&stage, &bodies).await;
         let started = std::time::Instant::now();
         let what = format!("seed {seed}: the queue was not drained or good did not converge");
-        let mut notes = stage
+        let notes = stage
             .notes_until(&what, &|| replica.log(), || stage.absorbed(&["good"]))
             .await;
-        notes.extend(stage.quiet_notes().await);
+        let notes = stage
+            .notes_expecting(notes, &[("good", 1)], &|| replica.log())
+            .await;
         assert!(
             alive(&mut replica),
             "seed {seed}: the daemon survives:\n{}",

@@ -18,9 +18,10 @@ use personalize_ops::notify::{
     EVENT_SOURCE, EventBridgeNotifier, Notifications, Notifier, ResourceChange, SnsNotifier,
 };
 use personalize_ops::objects::{ObjectError, ObjectMeta, ObjectStore, ObjectUrl, S3Store};
-use personalize_ops::store::{DynamoStore, ResourceKind, StateStore};
+use personalize_ops::store::{DynamoStore, ResourceKind, StateStore, StoreError};
 use serde_json::Value;
 use support::cloud::{Deployment, queue, receive_batch, subscribed_queue, visible_and_in_flight};
+use support::html_errors::HtmlErrors;
 use support::moto::{Moto, unique_name};
 use support::wait::eventually;
 use tokio_util::sync::CancellationToken;
@@ -630,8 +631,13 @@ async fn the_visibility_heartbeat_keeps_a_slow_message_from_a_second_consumer() 
         .await
         .expect("upload");
 
-    // Two replicas on one queue; reading the file takes 3.5 visibility timeouts.
-    let options = fast_options();
+    // Two replicas on one queue; reading the file takes three visibility timeouts. A 3 s timeout
+    // (heartbeat every 1 s) leaves 2 s for a ChangeMessageVisibility on a loaded moto; at 1 s the
+    // message could reappear to the other consumer after a 0.7 s stall, with the heartbeat working.
+    let options = SqsOptions {
+        visibility_timeout: Duration::from_secs(3),
+        ..fast_options()
+    };
     let sinks = [Arc::new(MemorySink::new()), Arc::new(MemorySink::new())];
     let consumers: Vec<SqsIntake> = sinks
         .iter()
@@ -640,7 +646,7 @@ async fn the_visibility_heartbeat_keeps_a_slow_message_from_a_second_consumer() 
                 bucket.clone(),
                 Arc::new(SlowObjects {
                     inner: S3Store::new(s3.clone()),
-                    delay: Duration::from_millis(3500),
+                    delay: options.visibility_timeout * 3,
                 }),
                 store.clone(),
                 Notifications::default(),
@@ -1028,4 +1034,128 @@ async fn s3_config_reader_reads_capped_files_and_reports_missing_and_oversized_o
             .contains("s3://no-such-bucket/train/x/config.json"),
         "{err}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------------
+// moto's HTML error pages
+
+/// The daemon's SDK configuration (its retry and timeout settings) pointed at `endpoint`.
+async fn daemon_sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    let aws = personalize_ops::settings::Settings::load_with_env(None, Vec::new())
+        .expect("defaults")
+        .aws;
+    personalize_ops::aws::config_loader(&aws)
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "test", "test", None, None, "t",
+        ))
+        .load()
+        .await
+}
+
+/// An HTML 500 page where DynamoDB's JSON was expected (moto under 1,000 groups) is a failure to
+/// try again, not a corrupt item: the SDK retries it, and when every attempt gets one the store
+/// reports a backend failure, which ends the turn with the group still due.
+#[tokio::test]
+async fn an_html_error_page_from_dynamodb_is_retried_as_a_transient_failure() {
+    const EMPTY: &str = r#"{"Items":[],"Count":0,"ScannedCount":0}"#;
+    let html = HtmlErrors::start(2, "application/x-amz-json-1.0", EMPTY).await;
+    let client = aws_sdk_dynamodb::Client::new(&daemon_sdk_config(&html.endpoint()).await);
+    let store = DynamoStore::new(client, "state");
+    assert!(
+        store
+            .group("g")
+            .await
+            .expect("answered on the third attempt")
+            .is_none()
+    );
+    assert_eq!(html.requests(), 3, "two pages, then the answer");
+
+    let html = HtmlErrors::start(usize::MAX, "application/x-amz-json-1.0", EMPTY).await;
+    let client = aws_sdk_dynamodb::Client::new(&daemon_sdk_config(&html.endpoint()).await);
+    let store = DynamoStore::new(client, "state");
+    let err = store.group("g").await.expect_err("every attempt failed");
+    assert!(matches!(err, StoreError::Backend { .. }), "{err:?}");
+    assert!(err.to_string().contains("group g"), "{err}");
+    assert_eq!(html.requests(), 3, "the daemon's max_attempts");
+}
+
+/// The same page from Personalize: a read is retried through the rate limiter and succeeds; when
+/// it never stops, the call ends `Transient` (the pass ends "later"), never `Rejected` (which would
+/// fail the resource). A CreateSolutionVersion answered by one is not resent: the server may have
+/// started the training before it broke, and the next pass lists the versions first.
+#[tokio::test]
+async fn an_html_error_page_from_personalize_is_transient() {
+    use aws_sdk_personalize::config::retry::RetryConfig;
+    use personalize_ops::reconcile::{Api, Backoff, ErrorClass, RateLimiter};
+    async fn through_api(endpoint: &str) -> (Api, aws_sdk_personalize::Client) {
+        let config = daemon_sdk_config(endpoint).await;
+        let client = aws_sdk_personalize::Client::from_conf(
+            aws_sdk_personalize::config::Builder::from(&config)
+                // As `Api` sets its own client: its retries are the only ones.
+                .retry_config(RetryConfig::disabled())
+                .build(),
+        );
+        let backoff = Backoff {
+            min: Duration::from_millis(1),
+            max: Duration::from_millis(2),
+            retries: 3,
+        };
+        let api = Api::new(client.clone(), Arc::new(RateLimiter::new(1000.0)), backoff);
+        (api, client)
+    }
+    const ARN: &str = "arn:aws:personalize:us-east-1:123456789012:solution/s";
+
+    let html = HtmlErrors::start(2, "application/x-amz-json-1.1", "{}").await;
+    let (api, client) = through_api(&html.endpoint()).await;
+    api.call("DescribeSolution", ARN, || {
+        client.describe_solution().solution_arn(ARN).send()
+    })
+    .await
+    .expect("answered on the third attempt");
+    assert_eq!(html.requests(), 3);
+
+    let html = HtmlErrors::start(usize::MAX, "application/x-amz-json-1.1", "{}").await;
+    let (api, client) = through_api(&html.endpoint()).await;
+    let err = api
+        .call("DescribeSolution", ARN, || {
+            client.describe_solution().solution_arn(ARN).send()
+        })
+        .await
+        .expect_err("every attempt failed");
+    assert_eq!(err.class, ErrorClass::Transient, "{err}");
+    assert_eq!(err.code, "HTTP 500", "named by the status, not a network failure");
+    assert_eq!(html.requests(), 4, "the first attempt and three retries");
+    let err = api
+        .call("CreateSolutionVersion", ARN, || {
+            client.create_solution_version().solution_arn(ARN).send()
+        })
+        .await
+        .expect_err("failed");
+    assert_eq!(err.class, ErrorClass::Transient, "{err}");
+    assert_eq!(html.requests(), 5, "sent once");
+}
+
+/// The same page from SQS: the receive is retried by the SDK and the intake carries on.
+#[tokio::test]
+async fn an_html_error_page_from_sqs_is_retried() {
+    let html = HtmlErrors::start(2, "application/x-amz-json-1.0", "{}").await;
+    let sqs = aws_sdk_sqs::Client::new(&daemon_sdk_config(&html.endpoint()).await);
+    let intake = Intake::new(
+        "data",
+        Arc::new(personalize_ops::objects::MemoryStore::new()),
+        Arc::new(personalize_ops::store::SqliteStore::in_memory().expect("sqlite")),
+        Notifications::default(),
+        Arc::new(MemorySink::new()),
+        spec_validator(),
+        1024,
+    );
+    let intake = SqsIntake::new(sqs, "http://queue/q", Arc::new(intake), fast_options());
+    let report = intake
+        .poll_once(&CancellationToken::new())
+        .await
+        .expect("received on the third attempt");
+    assert_eq!(report.received, 0);
+    assert_eq!(html.requests(), 3);
 }

@@ -156,6 +156,7 @@ pub async fn run(args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         objects.clone(),
         s,
         clock.clone(),
+        Some(store.clone()),
     ));
 
     let interval = Duration::from_millis(args.scan_interval_ms.max(10));

@@ -192,6 +192,7 @@ pub async fn run(_args: Args, ctx: &Context) -> anyhow::Result<ExitCode> {
         objects,
         s,
         clock.clone(),
+        Some(store.clone()),
     ));
     let daemon = Arc::new(
         Daemon::new(

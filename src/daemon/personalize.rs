@@ -148,24 +148,28 @@ impl PersonalizeReconciler {
     }
 
     /// The reconciler for `client` (AWS or the built-in Personalize), reading data from `objects`,
-    /// with the roles and pacing of `settings`, and "now" from `clock` (the daemon's).
+    /// with the roles and pacing of `settings`, "now" from `clock` (the daemon's), and job names
+    /// claimed in `store` before their creates (shared by the replicas), when given.
     pub fn from_settings(
         client: aws_sdk_personalize::Client,
         objects: Arc<dyn crate::objects::ObjectStore>,
         settings: &crate::settings::Settings,
         clock: Arc<dyn crate::store::Clock>,
+        store: Option<Arc<dyn crate::store::StateStore>>,
     ) -> Self {
         let limiter = Arc::new(reconcile::RateLimiter::new(settings.reconcile.calls_per_second));
-        Self::new(Arc::new(
-            Reconciler::new(
-                client,
-                objects,
-                &settings.reconcile,
-                &settings.personalize,
-                limiter,
-            )
-            .with_clock(clock),
-        ))
+        let mut inner = Reconciler::new(
+            client,
+            objects,
+            &settings.reconcile,
+            &settings.personalize,
+            limiter,
+        )
+        .with_clock(clock);
+        if let Some(store) = store {
+            inner = inner.with_job_claims(Arc::new(reconcile::StoreClaims(store)));
+        }
+        Self::new(Arc::new(inner))
     }
 }
 
@@ -407,6 +411,7 @@ mod tests {
             Arc::new(crate::objects::MemoryStore::new()),
             &settings,
             Arc::new(crate::store::SystemClock),
+            None,
         );
         let desired = crate::store::Desired {
             generation: 1,

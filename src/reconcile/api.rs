@@ -338,7 +338,7 @@ impl Api {
                 op,
                 target: target.to_string(),
                 code: if code.is_empty() {
-                    "NetworkError".into()
+                    unnamed_code(&error)
                 } else {
                     code
                 },
@@ -346,6 +346,16 @@ impl Api {
                 class,
             });
         }
+    }
+}
+
+/// What a failure without an error code is called: the HTTP status when an answer came (an HTML
+/// error page from an overloaded endpoint or a proxy, which the SDK cannot parse), else a network
+/// failure. Either is transient ([`classify`] of an empty code).
+fn unnamed_code<E>(error: &SdkError<E, HttpResponse>) -> String {
+    match error.raw_response() {
+        Some(answer) => format!("HTTP {}", answer.status().as_u16()),
+        None => "NetworkError".into(),
     }
 }
 

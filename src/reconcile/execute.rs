@@ -7,6 +7,7 @@ use crate::spec::names;
 
 use super::api::{Api, ApiError, ErrorClass};
 use super::convert;
+use super::job_names::{Holder, JobNames};
 
 /// What came of a call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,38 +39,9 @@ fn outcome(result: Result<Option<String>, ApiError>) -> Executed {
     }
 }
 
-/// Most job names [`JobNames`] remembers; past it, it starts over (it only saves calls).
-const JOB_NAMES_KEPT: usize = 10_000;
-
-/// The jobs this process created, by name, with the dataset (or solution version) each is for.
-/// Job names are account-wide and made from the run's start second, so groups uploaded together
-/// share them; a name already taken here by another parent goes straight to its collision-free
-/// form instead of a refused create and a describe first.
-#[derive(Debug, Default)]
-pub struct JobNames(std::sync::Mutex<std::collections::HashMap<String, String>>);
-
-impl JobNames {
-    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, String>> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Whether `name` was created here for another parent than `parent`.
-    fn taken_by_another(&self, name: &str, parent: &str) -> bool {
-        self.lock().get(name).is_some_and(|p| p != parent)
-    }
-
-    fn created(&self, name: &str, parent: &str) {
-        let mut names = self.lock();
-        if names.len() >= JOB_NAMES_KEPT {
-            names.clear();
-        }
-        names.insert(name.to_string(), parent.to_string());
-    }
-}
-
 /// Makes the call of `request`. `prefix` is the account's ARN prefix (`arn:…:`), known once the
 /// group exists; it lets a job-name collision be told apart from a resumed run's own job. `names`
-/// are the jobs this process created (see [`JobNames`]).
+/// are the job names taken here and by the other replicas (see [`JobNames`]).
 pub async fn execute(api: &Api, request: &Request, prefix: Option<&str>, names: &JobNames) -> Executed {
     match request {
         Request::CreateDatasetImportJob {
@@ -83,10 +55,9 @@ pub async fn execute(api: &Api, request: &Request, prefix: Option<&str>, names: 
                 parent: dataset_arn,
                 segment: false,
             };
-            create_job(api, prefix, names, job, |name: String| async move {
-                create_import(api, request, &name).await
-            })
-            .await
+            let owner = move || job_owner(api, prefix, job.kind, job.name, job.segment);
+            let create = |name: String| async move { create_import(api, request, &name).await };
+            create_job(names, job, create, owner).await
         }
         Request::CreateBatchInferenceJob { target, .. } | Request::CreateBatchSegmentJob { target, .. } => {
             let segment = matches!(request, Request::CreateBatchSegmentJob { .. });
@@ -100,16 +71,16 @@ pub async fn execute(api: &Api, request: &Request, prefix: Option<&str>, names: 
                 parent: &target.solution_version_arn,
                 segment,
             };
-            create_job(api, prefix, names, job, |name: String| async move {
-                create_batch(api, request, &name).await
-            })
-            .await
+            let owner = move || job_owner(api, prefix, job.kind, job.name, job.segment);
+            let create = |name: String| async move { create_batch(api, request, &name).await };
+            create_job(names, job, create, owner).await
         }
         other => outcome(create_other(api, other).await),
     }
 }
 
 /// A job to create: its ARN kind, its name, and the dataset (or solution version) it is for.
+#[derive(Clone, Copy)]
 struct Job<'a> {
     kind: &'static str,
     name: &'a str,
@@ -119,41 +90,44 @@ struct Job<'a> {
 
 /// Creates `job` with `create`. Job names are account-wide: a name that already exists may belong
 /// to another parent's job that started in the same second. Never adopt that one; create again
-/// under this parent's collision-free name.
-async fn create_job<'a, F, Fut>(
-    api: &Api,
-    prefix: Option<&str>,
-    names: &JobNames,
-    job: Job<'a>,
-    create: F,
-) -> Executed
+/// under this parent's collision-free name. A name another parent holds ([`JobNames::take`]: its
+/// create was sent here, or another replica claimed it) goes straight to that name, without the
+/// refused create and the describe (`owner`) that tell the two apart otherwise. A name that is this
+/// parent's keeps its plain form, so a retried or resumed run finds (and adopts) its own job.
+async fn create_job<'a, F, Fut, O, OFut>(names: &JobNames, job: Job<'a>, create: F, owner: O) -> Executed
 where
     F: Fn(String) -> Fut,
     Fut: std::future::Future<Output = Result<Option<String>, ApiError>>,
+    O: FnOnce() -> OFut,
+    OFut: std::future::Future<Output = Result<Option<String>, ApiError>>,
 {
-    let create_as = |name: String| {
-        let call = create(name.clone());
-        async move {
-            let result = outcome(call.await);
-            if matches!(result, Executed::Started { .. }) {
-                names.created(&name, job.parent);
-            }
-            result
+    let renamed = || names::collision_free(job.name, job.parent);
+    if let Holder::Another(_) = names.take(job.name, job.parent).await {
+        return outcome(create(renamed()).await);
+    }
+    match create(job.name.to_string()).await {
+        Err(e) if e.class == ErrorClass::AlreadyExists => {}
+        // Throttled past the retries or unreachable: the job may exist (a lost response), so the
+        // name stays this parent's and the retry sends it again.
+        Err(e) if e.class == ErrorClass::Transient => return outcome(Err(e)),
+        Err(e) => {
+            names.release(job.name, job.parent);
+            return outcome(Err(e));
         }
-    };
-    if names.taken_by_another(job.name, job.parent) {
-        return create_as(names::collision_free(job.name, job.parent)).await;
+        Ok(arn) => return Executed::Started { arn },
     }
-    let first = create_as(job.name.to_string()).await;
-    if first != Executed::Adopted {
-        return first;
-    }
-    match job_owner(api, prefix, job.kind, job.name, job.segment).await {
+    match owner().await {
         Ok(Some(owner)) if owner == job.parent => Executed::Adopted,
-        Ok(Some(_)) => create_as(names::collision_free(job.name, job.parent)).await,
-        Ok(None) => Executed::Later {
-            why: format!("{} exists but cannot be described yet", job.name),
-        },
+        Ok(Some(owner)) => {
+            names.found_owner(job.name, &owner, job.parent).await;
+            outcome(create(renamed()).await)
+        }
+        Ok(None) => {
+            names.release(job.name, job.parent);
+            Executed::Later {
+                why: format!("{} exists but cannot be described yet", job.name),
+            }
+        }
         Err(e) => outcome(Err(e)),
     }
 }
@@ -683,85 +657,273 @@ async fn recommender(api: &Api, request: &Request) -> Result<Option<String>, Api
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
-    use std::time::Duration;
 
     use super::*;
-    use crate::reconcile::RateLimiter;
-    use crate::reconcile::api::Backoff;
+    use crate::reconcile::job_names::{JobClaims, StoreClaims};
+    use crate::store::{SqliteStore, StateStore, StoreError};
 
-    /// An API nobody answers: the creates below are fakes, so a call to it is a test failure.
-    fn unreachable_api() -> Api {
-        let config = aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .endpoint_url("http://127.0.0.1:9")
-            .build();
-        let backoff = Backoff {
-            min: Duration::from_millis(1),
-            max: Duration::from_millis(1),
-            retries: 0,
-        };
-        Api::new(
-            aws_sdk_personalize::Client::new(&config),
-            Arc::new(RateLimiter::new(1000.0)),
-            backoff,
-        )
+    const NAME: &str = "dataset_import_interactions_2026_01_01_00_00_00";
+
+    fn api_error(class: ErrorClass, code: &str) -> ApiError {
+        ApiError {
+            op: "CreateDatasetImportJob",
+            target: NAME.into(),
+            code: code.into(),
+            message: "fake".into(),
+            class,
+        }
     }
 
-    #[tokio::test]
-    async fn a_job_name_taken_here_by_another_parent_goes_straight_to_its_collision_free_form() {
-        let api = unreachable_api();
-        let names = JobNames::default();
-        let sent: Mutex<Vec<String>> = Mutex::new(Vec::new());
-        let name = "dataset_import_interactions_2026_01_01_00_00_00";
-        let job = |parent: &'static str| Job {
+    /// A fake Personalize account: job names are account-wide and a create of a name that exists
+    /// is refused. A create is in flight for a few scheduler turns, so creates overlap when run
+    /// together; `lose_answers` makes creates happen but answer as if the network failed.
+    #[derive(Default)]
+    struct Account {
+        jobs: Mutex<HashMap<String, String>>,
+        sent: Mutex<Vec<String>>,
+        refused: AtomicUsize,
+        described: AtomicUsize,
+        lose_answers: std::sync::atomic::AtomicBool,
+    }
+
+    impl Account {
+        async fn create(&self, name: String, parent: &str) -> Result<Option<String>, ApiError> {
+            self.sent.lock().unwrap().push(name.clone());
+            let existed = {
+                let mut jobs = self.jobs.lock().unwrap();
+                let existed = jobs.contains_key(&name);
+                if !existed {
+                    jobs.insert(name.clone(), parent.to_string());
+                }
+                existed
+            };
+            for _ in 0..4 {
+                tokio::task::yield_now().await;
+            }
+            if existed {
+                self.refused.fetch_add(1, Ordering::SeqCst);
+                return Err(api_error(
+                    ErrorClass::AlreadyExists,
+                    "ResourceAlreadyExistsException",
+                ));
+            }
+            if self.lose_answers.load(Ordering::SeqCst) {
+                return Err(api_error(ErrorClass::Transient, "dispatch failure"));
+            }
+            Ok(Some(format!("arn:job/{name}")))
+        }
+
+        async fn owner(&self, name: &str) -> Result<Option<String>, ApiError> {
+            self.described.fetch_add(1, Ordering::SeqCst);
+            Ok(self.jobs.lock().unwrap().get(name).cloned())
+        }
+
+        fn sent(&self) -> Vec<String> {
+            self.sent.lock().unwrap().clone()
+        }
+
+        fn refused(&self) -> usize {
+            self.refused.load(Ordering::SeqCst)
+        }
+
+        fn described(&self) -> usize {
+            self.described.load(Ordering::SeqCst)
+        }
+
+        fn jobs_of(&self, parent: &str) -> Vec<String> {
+            let jobs = self.jobs.lock().unwrap();
+            let mut of: Vec<String> = jobs
+                .iter()
+                .filter(|(_, p)| p.as_str() == parent)
+                .map(|(n, _)| n.clone())
+                .collect();
+            of.sort();
+            of
+        }
+    }
+
+    /// Creates `NAME` for `parent` in `account`, as `execute` does.
+    async fn create_for(account: &Account, names: &JobNames, parent: &str) -> Executed {
+        let job = Job {
             kind: "dataset-import-job",
-            name,
+            name: NAME,
             parent,
             segment: false,
         };
-        let create = |n: String| {
-            sent.lock().unwrap().push(n.clone());
-            async move { Ok(Some(format!("arn:job/{n}"))) }
-        };
-        let first = create_job(&api, None, &names, job("arn:dataset/a"), create).await;
-        assert!(matches!(first, Executed::Started { .. }), "{first:?}");
-        let second = create_job(&api, None, &names, job("arn:dataset/b"), create).await;
-        assert!(matches!(second, Executed::Started { .. }), "{second:?}");
-        // A resumed run of the first parent keeps its own name.
-        let again = create_job(&api, None, &names, job("arn:dataset/a"), create).await;
-        assert!(matches!(again, Executed::Started { .. }), "{again:?}");
-        let renamed = names::collision_free(name, "arn:dataset/b");
-        assert_eq!(
-            *sent.lock().unwrap(),
-            vec![name.to_string(), renamed, name.to_string()]
-        );
-        assert_eq!(api.calls(), 0);
+        create_job(
+            names,
+            job,
+            |name: String| account.create(name, parent),
+            || account.owner(NAME),
+        )
+        .await
+    }
+
+    fn started(e: &Executed) -> bool {
+        matches!(e, Executed::Started { .. })
+    }
+
+    fn shared_store() -> Arc<dyn JobClaims> {
+        Arc::new(StoreClaims(
+            Arc::new(SqliteStore::in_memory().unwrap()) as Arc<dyn StateStore>
+        ))
+    }
+
+    /// A claim store that is down.
+    #[derive(Debug)]
+    struct Down;
+
+    #[async_trait::async_trait]
+    impl JobClaims for Down {
+        async fn claim(&self, name: &str, _: &str, _: Option<&str>) -> Result<String, StoreError> {
+            Err(StoreError::Corrupt {
+                what: format!("job name claim {name}"),
+                reason: "the table is unreachable".into(),
+            })
+        }
     }
 
     #[tokio::test]
-    async fn a_refused_create_is_not_remembered_as_ours() {
-        let api = unreachable_api();
-        let names = JobNames::default();
-        let name = "dataset_import_items_2026_01_01_00_00_00";
-        let refused = |_: String| async {
-            Err(ApiError {
-                op: "CreateDatasetImportJob",
-                target: "x".into(),
-                code: "InvalidInputException".into(),
-                message: "no".into(),
-                class: ErrorClass::Rejected,
-            })
-        };
+    async fn two_groups_creating_one_name_at_once_cost_no_refused_create() {
+        let account = Account::default();
+        let names = JobNames::new();
+        let (a, b) = tokio::join!(
+            create_for(&account, &names, "arn:dataset/a"),
+            create_for(&account, &names, "arn:dataset/b")
+        );
+        assert!(started(&a) && started(&b), "{a:?} {b:?}");
+        let renamed = names::collision_free(NAME, "arn:dataset/b");
+        assert_eq!(account.sent(), vec![NAME.to_string(), renamed.clone()]);
+        assert_eq!((account.refused(), account.described()), (0, 0));
+        // A resumed run of the first group keeps its own name: refused, described, adopted.
+        let again = create_for(&account, &names, "arn:dataset/a").await;
+        assert_eq!(again, Executed::Adopted);
+        assert_eq!(account.jobs_of("arn:dataset/a"), vec![NAME.to_string()]);
+        assert_eq!(account.jobs_of("arn:dataset/b"), vec![renamed]);
+    }
+
+    #[tokio::test]
+    async fn a_name_another_replica_claimed_goes_straight_to_its_collision_free_form() {
+        let account = Account::default();
+        let claims = shared_store();
+        let (one, two) = (JobNames::shared(claims.clone()), JobNames::shared(claims.clone()));
+        let (a, b) = tokio::join!(
+            create_for(&account, &one, "arn:dataset/a"),
+            create_for(&account, &two, "arn:dataset/b")
+        );
+        assert!(started(&a) && started(&b), "{a:?} {b:?}");
+        assert_eq!(
+            (account.refused(), account.described()),
+            (0, 0),
+            "{:?}",
+            account.sent()
+        );
+        assert_eq!(account.sent().len(), 2);
+        // Either may have claimed first; each has one job, the other under its collision-free name.
+        let a_jobs = account.jobs_of("arn:dataset/a");
+        let b_jobs = account.jobs_of("arn:dataset/b");
+        assert_eq!(a_jobs.len() + b_jobs.len(), 2);
+        assert!(
+            a_jobs == [NAME] && b_jobs == [names::collision_free(NAME, "arn:dataset/b")]
+                || b_jobs == [NAME] && a_jobs == [names::collision_free(NAME, "arn:dataset/a")],
+            "{a_jobs:?} {b_jobs:?}"
+        );
+        // The same two replicas without the shared claims: a refused create and a describe.
+        let unshared = Account::default();
+        let (one, two) = (JobNames::new(), JobNames::new());
+        create_for(&unshared, &one, "arn:dataset/a").await;
+        create_for(&unshared, &two, "arn:dataset/b").await;
+        assert_eq!((unshared.refused(), unshared.described()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_a_lost_answer_adopts_its_own_job_on_any_replica() {
+        let account = Account::default();
+        let claims = shared_store();
+        let one = JobNames::shared(claims.clone());
+        account.lose_answers.store(true, Ordering::SeqCst);
+        let lost = create_for(&account, &one, "arn:dataset/a").await;
+        assert!(matches!(lost, Executed::Later { .. }), "{lost:?}");
+        account.lose_answers.store(false, Ordering::SeqCst);
+        // The name stays the first group's here: another group in this process renames at once.
+        let b = create_for(&account, &one, "arn:dataset/b").await;
+        assert!(started(&b), "{b:?}");
+        // The retry, here or on another replica, sends the plain name again and adopts its job.
+        assert_eq!(
+            create_for(&account, &one, "arn:dataset/a").await,
+            Executed::Adopted
+        );
+        let two = JobNames::shared(claims);
+        assert_eq!(
+            create_for(&account, &two, "arn:dataset/a").await,
+            Executed::Adopted
+        );
+        assert_eq!(account.jobs_of("arn:dataset/a"), vec![NAME.to_string()]);
+        let renamed_a = names::collision_free(NAME, "arn:dataset/a");
+        assert!(!account.sent().contains(&renamed_a), "{:?}", account.sent());
+        assert_eq!(account.refused(), 2, "only the two retries are refused");
+    }
+
+    #[tokio::test]
+    async fn a_describe_moves_the_claim_to_the_job_s_owner() {
+        // The first group created its job while the claim store was down, so the second claimed
+        // the name: the second's refused create and describe give the claim to the first, whose
+        // retry on a third replica then keeps its name instead of creating a second job.
+        let account = Account::default();
+        let claims = shared_store();
+        let down = JobNames::shared(Arc::new(Down));
+        account.lose_answers.store(true, Ordering::SeqCst);
+        create_for(&account, &down, "arn:dataset/a").await;
+        account.lose_answers.store(false, Ordering::SeqCst);
+        let two = JobNames::shared(claims.clone());
+        let b = create_for(&account, &two, "arn:dataset/b").await;
+        assert!(started(&b), "{b:?}");
+        assert_eq!((account.refused(), account.described()), (1, 1));
+        let three = JobNames::shared(claims);
+        assert_eq!(
+            create_for(&account, &three, "arn:dataset/a").await,
+            Executed::Adopted
+        );
+        assert_eq!(account.jobs_of("arn:dataset/a"), vec![NAME.to_string()]);
+    }
+
+    #[tokio::test]
+    async fn a_failing_claim_store_falls_back_to_the_refusal_and_the_describe() {
+        let account = Account::default();
+        let (one, two) = (JobNames::shared(Arc::new(Down)), JobNames::shared(Arc::new(Down)));
+        let a = create_for(&account, &one, "arn:dataset/a").await;
+        let b = create_for(&account, &two, "arn:dataset/b").await;
+        assert!(started(&a) && started(&b), "{a:?} {b:?}");
+        let renamed = names::collision_free(NAME, "arn:dataset/b");
+        assert_eq!(account.sent(), vec![NAME.to_string(), NAME.to_string(), renamed]);
+        assert_eq!((account.refused(), account.described()), (1, 1));
+        assert_eq!(
+            create_for(&account, &two, "arn:dataset/a").await,
+            Executed::Adopted
+        );
+    }
+
+    #[tokio::test]
+    async fn a_create_personalize_refused_gives_the_name_back() {
+        let names = JobNames::new();
+        let refused = |_: String| async { Err(api_error(ErrorClass::Rejected, "InvalidInputException")) };
         let job = Job {
             kind: "dataset-import-job",
-            name,
+            name: NAME,
             parent: "arn:dataset/a",
             segment: false,
         };
-        let r = create_job(&api, None, &names, job, refused).await;
+        let nobody = || async { Ok(None) };
+        let r = create_job(&names, job, refused, nobody).await;
         assert!(matches!(r, Executed::Rejected { .. }), "{r:?}");
-        assert!(!names.taken_by_another(name, "arn:dataset/b"));
+        assert_eq!(names.holder(NAME), None);
+        // Throttled past the retries: the job may exist, so the name is kept.
+        let throttled = |_: String| async { Err(api_error(ErrorClass::Transient, "ThrottlingException")) };
+        let r = create_job(&names, job, throttled, nobody).await;
+        assert!(matches!(r, Executed::Later { .. }), "{r:?}");
+        assert_eq!(names.holder(NAME).as_deref(), Some("arn:dataset/a"));
     }
 }

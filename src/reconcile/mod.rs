@@ -31,6 +31,7 @@ mod convert;
 mod execute;
 pub mod export;
 pub mod guard;
+pub mod job_names;
 mod observe;
 mod polls;
 mod promotion;
@@ -40,6 +41,7 @@ pub mod teardown;
 pub use api::{Api, ApiError, Backoff, ErrorClass, RateLimiter};
 use execute::Executed;
 pub use guard::{LeaseGuard, LeaseLost, Unguarded};
+pub use job_names::{JobClaims, StoreClaims};
 pub use teardown::TeardownOutcome;
 
 /// One state change or outcome of a managed resource.
@@ -236,8 +238,9 @@ pub struct Reconciler {
     clock: Arc<dyn crate::store::Clock>,
     /// `arn:<partition>:personalize:<region>:<account>:`, once any ARN of the account was seen.
     account_prefix: Mutex<Option<String>>,
-    /// Jobs this process created, so that a job-name collision costs no refused create.
-    job_names: execute::JobNames,
+    /// Job names taken here or claimed by other replicas, so that a job-name collision costs no
+    /// refused create.
+    job_names: job_names::JobNames,
 }
 
 fn kind_key(kind: Kind) -> String {
@@ -380,7 +383,7 @@ impl Reconciler {
             tags: tags::TagCache::default(),
             clock: Arc::new(crate::store::SystemClock),
             account_prefix: Mutex::new(None),
-            job_names: execute::JobNames::default(),
+            job_names: job_names::JobNames::new(),
         }
     }
 
@@ -388,6 +391,15 @@ impl Reconciler {
     #[must_use]
     pub fn with_clock(mut self, clock: Arc<dyn crate::store::Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// The same reconciler claiming each job name through `claims` before creating the job, so that
+    /// replicas sharing `claims` (the daemon's state store) never send a create for a name another
+    /// replica's group took. Without it, names are known per process.
+    #[must_use]
+    pub fn with_job_claims(mut self, claims: Arc<dyn JobClaims>) -> Self {
+        self.job_names = job_names::JobNames::shared(claims);
         self
     }
 

@@ -4,6 +4,8 @@
 //! - `group#<name>` / `group`: desired state, observed state, lease and due time of one group.
 //! - `group#<name>` / `schedule#<schedule>`: a schedule of the group.
 //! - `claim#<group>#<schedule>` / `fire#<epoch ms>`: a fire claim, deleted by the `ttl` attribute.
+//! - `jobname#<job name>` / `claim`: the claim on an account-wide Personalize job name, with the ARN
+//!   it is for (`owner`), deleted by the `ttl` attribute.
 //! - `schedule-changes` / `<epoch ms, 15 digits>#<group>`: a change of the group's schedule set,
 //!   written in the change's transaction, read by the timers' reloads, deleted by the `ttl` attribute
 //!   a day later.
@@ -58,7 +60,8 @@ const NEW_SHARD: &str = "new";
 /// The sort key of a group item.
 const GROUP_SK: &str = "group";
 
-/// The attribute DynamoDB's TTL reads (epoch seconds; set on fire claims only).
+/// The attribute DynamoDB's TTL reads (epoch seconds; set on fire and job name claims, change items
+/// and dropped notifications).
 const TTL_ATTRIBUTE: &str = "ttl";
 
 /// The partition of schedule-change items: one, so that a reload reads the changes since an instant
@@ -1676,6 +1679,62 @@ impl StateStore for DynamoStore {
             claimed_at: from_millis(get_i64(&item, "claimed_at").unwrap_or(0)),
             expires_at: from_millis(expires),
         }))
+    }
+
+    async fn claim_job_name(
+        &self,
+        name: &str,
+        owner: &str,
+        replacing: Option<&str>,
+        ttl: Duration,
+    ) -> Result<String, StoreError> {
+        let now = self.clock.now();
+        let expires_at = to_millis(plus(now, ttl));
+        let what = format!("job name claim {name}");
+        let item_key = key(format!("jobname#{name}"), "claim");
+        let mut condition = "attribute_not_exists(pk) OR expires_at <= :now OR #owner = :owner".to_string();
+        let mut values = HashMap::from([
+            (":owner".to_string(), s(owner)),
+            (":now".to_string(), n(to_millis(now))),
+            (":expires".to_string(), n(expires_at)),
+            // DynamoDB's TTL wants epoch seconds; rounded up so the item outlives `expires_at`.
+            (":ttl".to_string(), n(expires_at.div_euclid(1000) + 1)),
+        ]);
+        if let Some(previous) = replacing {
+            condition.push_str(" OR #owner = :replacing");
+            values.insert(":replacing".into(), s(previous));
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(item_key.clone()))
+            .update_expression("SET #owner = :owner, claimed_at = :now, expires_at = :expires, #ttl = :ttl")
+            .condition_expression(condition)
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .set_expression_attribute_values(Some(values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let error = match result {
+            Ok(_) => return Ok(owner.to_string()),
+            Err(e) if is_condition_failure(&e) => e,
+            Err(e) => return Err(self.fail("claim", what, &e)),
+        };
+        let old = match error.as_service_error() {
+            Some(UpdateItemError::ConditionalCheckFailedException(c)) => c.item().cloned(),
+            _ => None,
+        };
+        let old = match old {
+            Some(item) if !item.is_empty() => Some(item),
+            _ => self.get_item(format!("jobname#{name}"), "claim", &what).await?,
+        };
+        old.and_then(|o| get_s(&o, "owner"))
+            .ok_or_else(|| StoreError::Corrupt {
+                what,
+                reason: "the claim was refused but holds no owner".into(),
+            })
     }
 }
 

@@ -257,6 +257,19 @@ pub trait StateStore: NotificationStore + Send + Sync + fmt::Debug {
         schedule: &str,
         fire_time: DateTime<Utc>,
     ) -> Result<Option<ClaimInfo>, StoreError>;
+
+    /// Claims the account-wide Personalize job name `name` for `owner` (the ARN of the dataset or
+    /// solution version the job is for), kept for `ttl`, and returns who holds the claim after the
+    /// call: `owner` when the name was unclaimed, its claim expired, it was `owner`'s already (then
+    /// renewed) or held by `replacing` (a holder that found the job is `owner`'s); otherwise the
+    /// holder, unchanged. One conditional write; expired claims are purged (DynamoDB: by TTL).
+    async fn claim_job_name(
+        &self,
+        name: &str,
+        owner: &str,
+        replacing: Option<&str>,
+        ttl: Duration,
+    ) -> Result<String, StoreError>;
 }
 
 /// Checks the inline-size caps shared by both adapters.

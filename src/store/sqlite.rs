@@ -99,6 +99,22 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_attempt_ms) WHERE dropped_ms IS NULL;
 ";
 
+/// How long an expired fire claim is kept before a claim purges it: a day.
+const FIRE_CLAIMS_KEPT_EXPIRED_MS: i64 = 24 * 3600 * 1000;
+
+/// Claims on account-wide Personalize job names ([`StateStore::claim_job_name`]), and the index
+/// that lets the claims of both kinds be purged once expired (DynamoDB's TTL deletes them there).
+const CLAIMS_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS job_name_claims (
+    name TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    claimed_ms INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS job_name_claims_expiry ON job_name_claims (expires_ms);
+CREATE INDEX IF NOT EXISTS fire_claims_expiry ON fire_claims (expires_ms);
+";
+
 const OUTBOX_COLUMNS: &str = "id, group_name, status, summary, body, created_ms, attempts, next_attempt_ms, \
      last_error, dropped_ms, claimed_by, claim_until_ms";
 
@@ -225,6 +241,8 @@ impl SqliteStore {
         migrate(&conn, &location, "groups", &GROUP_MIGRATIONS)?;
         conn.execute_batch(OUTBOX_SCHEMA)
             .map_err(sql_error("create outbox in", location.clone()))?;
+        conn.execute_batch(CLAIMS_SCHEMA)
+            .map_err(sql_error("create claims in", location.clone()))?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             location,
@@ -1095,6 +1113,15 @@ impl StateStore for SqliteStore {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(sql_error("begin claim of", what.clone()))?;
+            // Without the purge every fire and every resync window (claimed under `*resync`, about
+            // 144 a day) would leave a row for good. An expired claim counts as absent, but the
+            // owner of a recorded fire's claim is still reported for a while, as DynamoDB's TTL,
+            // which deletes lazily, does.
+            tx.execute(
+                "DELETE FROM fire_claims WHERE expires_ms <= ?1",
+                params![to_millis(now) - FIRE_CLAIMS_KEPT_EXPIRED_MS],
+            )
+            .map_err(sql_error("purge expired fire claims before", what.clone()))?;
             // A fire already recorded on the schedule is done for good, whatever became of its claim.
             let recorded: Option<i64> = tx
                 .query_row(
@@ -1172,6 +1199,45 @@ impl StateStore for SqliteStore {
                 "read fire claim",
                 format!("{group}/{schedule}@{fire_time}"),
             ))
+        })
+        .await
+    }
+
+    async fn claim_job_name(
+        &self,
+        name: &str,
+        owner: &str,
+        replacing: Option<&str>,
+        ttl: Duration,
+    ) -> Result<String, StoreError> {
+        let (name, owner, replacing) = (name.to_string(), owner.to_string(), replacing.map(str::to_string));
+        let now = self.clock.now();
+        self.with_conn("claim job name", move |conn| {
+            let what = format!("job name {name}");
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sql_error("begin claim of", what.clone()))?;
+            tx.execute(
+                "DELETE FROM job_name_claims WHERE expires_ms <= ?1",
+                params![to_millis(now)],
+            )
+            .map_err(sql_error("purge expired job name claims before", what.clone()))?;
+            tx.execute(
+                "INSERT INTO job_name_claims (name, owner, claimed_ms, expires_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (name) DO UPDATE SET owner = ?2, claimed_ms = ?3, expires_ms = ?4
+                 WHERE job_name_claims.owner = ?2 OR job_name_claims.owner = ?5",
+                params![name, owner, to_millis(now), to_millis(plus(now, ttl)), replacing],
+            )
+            .map_err(sql_error("claim", what.clone()))?;
+            let holder: String = tx
+                .query_row(
+                    "SELECT owner FROM job_name_claims WHERE name = ?1",
+                    params![name],
+                    |r| r.get(0),
+                )
+                .map_err(sql_error("read claim of", what.clone()))?;
+            tx.commit().map_err(sql_error("commit claim of", what))?;
+            Ok(holder)
         })
         .await
     }

@@ -7,6 +7,7 @@ pub mod aws;
 pub mod cloud;
 pub mod daemon;
 pub mod emulator;
+pub mod html_errors;
 pub mod moto;
 pub mod process;
 pub mod reconcile;
