@@ -1598,3 +1598,31 @@ async fn a_replica_that_cannot_claim_the_resync_window_resyncs_anyway() {
     assert!(!b.resync_turn().await, "a's window");
     assert_eq!(DaemonStats::get(&b.stats().resyncs_skipped), 1);
 }
+
+/// A due listing slower than the dispatch interval is still picked from: the next listing (which
+/// drops the one in hand) starts only after the groups it listed had their chance. With the
+/// interval at zero every listing is "slow"; before, the round that read a listing started the
+/// next one first and cleared it, so a group with a new file never started (1,000 groups on a slow
+/// moto stalled so).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_slower_than_the_dispatch_interval_still_starts_its_groups() {
+    let w = world();
+    let fake = Fake::new(Duration::ZERO, |g, _, _| converged(g));
+    let mut cfg = config("a");
+    cfg.dispatch_interval = Duration::ZERO;
+    let daemon = w.daemon(fake.clone(), cfg);
+    for i in 0..6 {
+        w.desire(&format!("g{i}"), "x").await;
+    }
+    let running = start(&daemon);
+    eventually("6 groups converged", || async {
+        w.notifier
+            .messages()
+            .iter()
+            .filter(|m| m.status == "UPDATE COMPLETE")
+            .count()
+            == 6
+    })
+    .await;
+    running.stop().await;
+}
