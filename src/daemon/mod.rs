@@ -395,30 +395,20 @@ impl Daemon {
             }
             let now = self.clock.now();
             held_elsewhere.retain(|_, until| *until >= now);
-            // Picks come before the next listing starts (which drops the listing in hand), so a
-            // listing is always picked from once however long it took to read; and the next one
-            // starts an interval after this one arrived. Measured from its start instead, a listing
-            // slower than the interval was dropped unused in the same round: new groups never
-            // started (1,000 groups on a slow moto, README "Measured").
-            let busy = |g: &str| in_flight.contains_key(g) || held_elsewhere.contains_key(g);
-            let room = self.config.concurrency.saturating_sub(workers.len());
-            for group in queue.pick(self.clock.now(), room, busy) {
-                let id = self.spawn_turn(&mut workers, group.clone(), shutdown, hard_stop);
-                in_flight.insert(group, id);
-            }
+            self.start_picked(
+                &mut queue,
+                &mut workers,
+                &mut in_flight,
+                &held_elsewhere,
+                shutdown,
+                hard_stop,
+            );
             let room = self.config.concurrency.saturating_sub(workers.len());
             let stale =
                 listed_at.is_none_or(|t| t.elapsed() >= self.config.dispatch_interval.max(store_backoff));
             if room > 0 && stale && listing.is_none() {
                 listed_at = Some(tokio::time::Instant::now());
-                // Room for every group already known to be busy or waiting here, and then some.
-                let limit = 4 * self.config.concurrency
-                    + in_flight.len()
-                    + held_elsewhere.len()
-                    + queue.waiting_len();
-                queue.listing_started();
-                let store = self.store.clone();
-                listing = Some(tokio::spawn(async move { store.due_groups(limit).await }));
+                listing = Some(self.start_listing(&mut queue, in_flight.len() + held_elsewhere.len()));
             }
             // Wake for the next listing, or sooner for a poll time recorded here.
             let mut wait = self.config.dispatch_interval.max(store_backoff);
@@ -458,6 +448,38 @@ impl Daemon {
                 }
             }
         }
+    }
+
+    /// Starts the groups the queue picks for the room left. The dispatcher calls it before it
+    /// starts the next listing (which drops the listing in hand), so a listing is always picked from
+    /// once however long it took to read, and the next one starts an interval after this one
+    /// arrived. Measured from its start instead, a listing slower than the interval was dropped
+    /// unused in the same round: new groups never started (1,000 groups on a slow moto, README
+    /// "Measured").
+    fn start_picked(
+        self: &Arc<Self>,
+        queue: &mut queue::Queue,
+        workers: &mut JoinSet<(String, turn::TurnEnd)>,
+        in_flight: &mut HashMap<String, tokio::task::Id>,
+        held_elsewhere: &HashMap<String, DateTime<Utc>>,
+        shutdown: &CancellationToken,
+        hard_stop: &CancellationToken,
+    ) {
+        let room = self.config.concurrency.saturating_sub(workers.len());
+        let busy = |g: &str| in_flight.contains_key(g) || held_elsewhere.contains_key(g);
+        for group in queue.pick(self.clock.now(), room, busy) {
+            let id = self.spawn_turn(workers, group.clone(), shutdown, hard_stop);
+            in_flight.insert(group, id);
+        }
+    }
+
+    /// Starts reading the due listing in its own task, sized for every group already known to be
+    /// busy (`busy`: in flight here or held elsewhere) or waiting here, and then some.
+    fn start_listing(&self, queue: &mut queue::Queue, busy: usize) -> tokio::task::JoinHandle<DueListing> {
+        let limit = 4 * self.config.concurrency + busy + queue.waiting_len();
+        queue.listing_started();
+        let store = self.store.clone();
+        tokio::spawn(async move { store.due_groups(limit).await })
     }
 
     /// Applies a due listing read by the dispatcher's listing task.
